@@ -1,0 +1,225 @@
+//! [`EngineBuilder`].
+
+use super::config::{EngineConfig, Retention};
+use super::{Engine, Shared, registry::Registry};
+use crate::clock::{Clock, SystemClock};
+use crate::model::{Definition, DefinitionKind};
+use crate::runtime::{NativeRuntime, RhaiRuntime, Runtime};
+use crate::script::{Sandbox, ScriptLimits};
+use crate::store::{MemoryStore, Store};
+use crate::template::Templates;
+use crate::transport::{LocalTransport, Transport};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// Builds an [`Engine`]. Every setting has a default; `build()` validates them.
+pub struct EngineBuilder {
+    store: Option<Arc<dyn Store>>,
+    transport: Option<Arc<dyn Transport>>,
+    runtimes: Vec<Arc<dyn Runtime>>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EngineBuilder {
+    /// The defaults (see [`Engine::builder`]).
+    pub fn new() -> Self {
+        EngineBuilder {
+            store: None,
+            transport: None,
+            runtimes: Vec::new(),
+            clock: Arc::new(SystemClock),
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// The store (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The transport (default: a new [`LocalTransport`]).
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Adds a runtime (a plugin, `shell`, `python`, ...); it replaces a built-in one of the
+    /// same name.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtimes.push(runtime);
+        self
+    }
+
+    /// How many executions this process runs at once (default 1024); more wait in
+    /// `scheduled`, in order.
+    pub fn worker_slots(mut self, slots: usize) -> Self {
+        self.config.worker_slots = slots;
+        self
+    }
+
+    /// How long finished work is kept (default: forever).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Timeout of actions that declare none (default 600 s; `None`: no timeout).
+    pub fn default_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.default_timeout = timeout;
+        self
+    }
+
+    /// Largest accepted event payload, serialized (default 4 MiB).
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_payload_bytes = bytes;
+        self
+    }
+
+    /// How long a canceled or timed-out runtime gets to return (default 10 s).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.config.cancel_grace = grace;
+        self
+    }
+
+    /// The claim lease of running executions (default 60 s).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// This worker's id (default: a fresh uuid).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.config.worker_id = id.into();
+        self
+    }
+
+    /// Messages each stage takes per batch (default 512).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.config.batch_size = n;
+        self
+    }
+
+    /// Validates the settings, loads the definitions already in the store, starts the
+    /// stages on the current tokio runtime and returns the engine.
+    pub async fn build(self) -> Result<Engine> {
+        let c = &self.config;
+        if c.worker_slots == 0 {
+            return Err(Error::invalid(
+                "engine settings",
+                "worker_slots must be at least 1",
+            ));
+        }
+        if c.batch_size == 0 {
+            return Err(Error::invalid(
+                "engine settings",
+                "batch_size must be at least 1",
+            ));
+        }
+        if c.lease.is_zero() {
+            return Err(Error::invalid(
+                "engine settings",
+                "lease must be longer than zero",
+            ));
+        }
+        if c.retention.keep_executions == Some(0) {
+            return Err(Error::invalid(
+                "engine settings",
+                "retention must keep at least one execution",
+            ));
+        }
+        let native = Arc::new(NativeRuntime::new());
+        let mut runtimes: HashMap<String, Arc<dyn Runtime>> = HashMap::new();
+        runtimes.insert("native".into(), native.clone());
+        runtimes.insert("rhai".into(), Arc::new(RhaiRuntime::default()));
+        for r in self.runtimes {
+            runtimes.insert(r.name().to_string(), r);
+        }
+        let shared = Arc::new(Shared {
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            transport: self
+                .transport
+                .unwrap_or_else(|| Arc::new(LocalTransport::new())),
+            runtimes,
+            native,
+            registry: Registry::default(),
+            templates: Templates::new(),
+            sandbox: Sandbox::new(ScriptLimits::EXPRESSION),
+            clock: self.clock,
+            config: self.config,
+            logs: broadcast::channel(4096).0,
+            secrets: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            accepting: AtomicBool::new(true),
+            inflight: AtomicI64::new(0),
+            stop: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let engine = Engine { shared };
+        engine.load_from_store().await?;
+        super::stage::start(&engine.shared).await?;
+        Ok(engine)
+    }
+}
+
+impl Engine {
+    /// Loads the definitions a durable store already holds into the registry. Rules that no
+    /// longer compile are skipped with a warning (they stay in the store).
+    async fn load_from_store(&self) -> Result<()> {
+        let store = &self.shared.store;
+        for kind in [
+            DefinitionKind::Pack,
+            DefinitionKind::TriggerType,
+            DefinitionKind::Action,
+            DefinitionKind::Rule,
+        ] {
+            for def in store.list_definitions(kind, None).await? {
+                match def {
+                    Definition::Pack(p) => self.shared.registry.put_pack(p),
+                    Definition::TriggerType(t) => self.shared.registry.put_trigger(t),
+                    Definition::Action(a) => self.shared.registry.put_action(a),
+                    Definition::Rule(r) => {
+                        let rule_ref = r.rule_ref.clone();
+                        match self.compile_rule(r) {
+                            Ok(c) => {
+                                self.shared.registry.put_rule(Arc::new(c));
+                            }
+                            Err(e) => {
+                                tracing::warn!(rule = %rule_ref, error = %e, "stored rule skipped")
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}

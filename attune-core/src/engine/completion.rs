@@ -1,0 +1,64 @@
+//! The completion stage: announces terminal statuses, keeps the in-flight count, applies
+//! retention. (Workflow continuation and inquiries hook in here in later issues.)
+
+use super::Shared;
+use crate::model::ExecutionId;
+use crate::store::PurgeRequest;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Finished executions between two retention passes.
+const PURGE_EVERY: u64 = 4096;
+/// Rows of each kind deleted per purge call (the store is released between calls).
+const PURGE_BATCH: usize = 8192;
+
+/// Completion state kept by the stage task.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    since_purge: u64,
+}
+
+impl Completion {
+    /// Processes a batch of `Finished` messages.
+    pub async fn handle(&mut self, shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
+        let mut changes = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Ok(e) = shared.store.get_execution(*id).await {
+                changes.push((e.id, e.status));
+            }
+        }
+        shared.publish_status(changes).await;
+        shared
+            .inflight
+            .fetch_sub(ids.len() as i64, Ordering::SeqCst);
+        self.since_purge += ids.len() as u64;
+        if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
+            self.since_purge = 0;
+            purge(shared).await;
+        }
+    }
+}
+
+/// Runs purge batches until the store reports nothing more is due.
+pub(crate) async fn purge(shared: &Shared) {
+    let r = &shared.config.retention;
+    let before = r
+        .max_age
+        .and_then(|a| chrono::TimeDelta::from_std(a).ok())
+        .map(|a| shared.now() - a);
+    let req = PurgeRequest {
+        before,
+        keep_executions: r.keep_executions,
+        batch: PURGE_BATCH,
+    };
+    for _ in 0..64 {
+        match shared.store.purge(&req).await {
+            Ok(stats) if stats.more => tokio::task::yield_now().await,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention purge failed");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! What conditions and templates see: the event, its payload, the rule, the pack config and
+//! the key-value store (DESIGN §6).
+
+use super::Shared;
+use crate::model::{Event, KeyScope};
+use crate::rules::{CompiledRule, PatternRenderer, Scope};
+use crate::{Error, Result};
+use minijinja::Value as JValue;
+use serde_json::{Map, Value, json};
+
+/// Criteria paths start with `trigger` or `payload` (both the payload, as in StackStorm).
+pub(crate) struct EventScope<'a> {
+    pub payload: &'a Value,
+}
+
+impl Scope for EventScope<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match name {
+            "trigger" | "payload" => Some(self.payload),
+            _ => None,
+        }
+    }
+}
+
+/// The parts of the template context shared by every rule of one event.
+pub(crate) struct EventContext {
+    event: JValue,
+    payload: JValue,
+}
+
+impl EventContext {
+    pub fn new(event: &Event) -> Self {
+        let payload = crate::template::to_jinja(&event.payload);
+        let event_v = crate::template::to_jinja(json!({
+            "id": event.id.to_string(),
+            "trigger": event.trigger,
+            "created": event.created.to_rfc3339(),
+            "source": event.source,
+        }));
+        let event = JValue::from_object(EventObject {
+            meta: event_v,
+            payload: payload.clone(),
+        });
+        EventContext { event, payload }
+    }
+
+    /// The full context for one rule.
+    pub fn for_rule(&self, shared: &Shared, rule: &CompiledRule, kv: &JValue) -> JValue {
+        let pack = rule.rule.pack();
+        let config = shared
+            .registry
+            .pack(pack)
+            .map(|p| crate::template::to_jinja(&p.config))
+            .unwrap_or_else(|| crate::template::to_jinja(Value::Null));
+        let pack_v = jmap([("ref", JValue::from(pack)), ("config", config)]);
+        let rule_v = jmap([
+            ("ref", JValue::from(rule.rule.rule_ref.as_str())),
+            ("action", JValue::from(rule.rule.action.as_str())),
+            ("trigger", JValue::from(rule.rule.trigger.as_str())),
+        ]);
+        minijinja::context! {
+            event => self.event.clone(),
+            trigger => self.payload.clone(),
+            payload => self.payload.clone(),
+            pack => pack_v,
+            rule => rule_v,
+            kv => kv.clone(),
+            st2kv => kv.clone(),
+        }
+    }
+}
+
+fn jmap<const N: usize>(items: [(&str, JValue); N]) -> JValue {
+    JValue::from(
+        items
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<std::collections::BTreeMap<String, JValue>>(),
+    )
+}
+
+/// `event.payload` plus `event.id`, `event.trigger`, `event.created`, `event.source`.
+#[derive(Debug)]
+struct EventObject {
+    meta: JValue,
+    payload: JValue,
+}
+
+impl minijinja::value::Object for EventObject {
+    fn get_value(self: &std::sync::Arc<Self>, key: &JValue) -> Option<JValue> {
+        match key.as_str()? {
+            "payload" => Some(self.payload.clone()),
+            k => self.meta.get_attr(k).ok().filter(|v| !v.is_undefined()),
+        }
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["id", "trigger", "created", "source", "payload"])
+    }
+}
+
+/// The key-value namespace for a rule of `pack`: `kv.system.NAME`, `kv.pack.NAME`.
+/// Encrypted values are left out (an explicit decrypt filter arrives with the keys issue).
+pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, Value)> {
+    let mut system = Map::new();
+    for k in shared.store.list_keys(Some(&KeyScope::System)).await? {
+        if !k.encrypted {
+            system.insert(k.name, k.value);
+        }
+    }
+    let mut pack_keys = Map::new();
+    for k in shared
+        .store
+        .list_keys(Some(&KeyScope::Pack(pack.to_string())))
+        .await?
+    {
+        if !k.encrypted {
+            pack_keys.insert(k.name, k.value);
+        }
+    }
+    let json = json!({"system": system, "pack": pack_keys});
+    Ok((crate::template::to_jinja(&json), json))
+}
+
+/// Renders templated criteria patterns against the rule's context.
+pub(crate) struct CtxRenderer<'a> {
+    pub shared: &'a Shared,
+    pub ctx: &'a JValue,
+    pub location: &'a str,
+}
+
+impl PatternRenderer for CtxRenderer<'_> {
+    fn render(&self, template: &str) -> std::result::Result<Value, String> {
+        self.shared
+            .templates
+            .render_once(self.location, template, self.ctx)
+            .map_err(|e| match e {
+                Error::Template { message, .. } => message,
+                other => other.to_string(),
+            })
+    }
+}
+
+/// Evaluates a rule's Rhai expression over `event`, `payload`, `trigger`, `pack`, `kv`.
+pub(crate) fn eval_expression(
+    shared: &Shared,
+    rule: &CompiledRule,
+    event: &Event,
+    kv: &Value,
+) -> Result<bool> {
+    let Some(ast) = &rule.expression else {
+        return Ok(true);
+    };
+    let location = format!("rule '{}' expression", rule.rule.rule_ref);
+    let event_v = json!({
+        "id": event.id.to_string(),
+        "trigger": event.trigger,
+        "payload": event.payload,
+        "created": event.created.to_rfc3339(),
+    });
+    let pack_v = json!({
+        "ref": rule.rule.pack(),
+        "config": shared.registry.pack(rule.rule.pack()).map(|p| p.config.clone()).unwrap_or(Value::Null),
+    });
+    let vars = [
+        ("event", &event_v),
+        ("payload", &event.payload),
+        ("trigger", &event.payload),
+        ("pack", &pack_v),
+        ("kv", kv),
+    ];
+    match shared
+        .sandbox
+        .eval(shared.sandbox.shared(), &location, ast, &vars)?
+    {
+        Value::Bool(b) => Ok(b),
+        other => Err(Error::Script {
+            location,
+            message: format!("must give a boolean, gave {other}"),
+        }),
+    }
+}

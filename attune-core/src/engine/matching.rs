@@ -1,0 +1,376 @@
+//! The matching stage: events → rules → enforcements → executions; and `emit`.
+
+use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, kv_context};
+use super::{Engine, Shared};
+use crate::model::{
+    Action, Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
+};
+use crate::rules::CompiledRule;
+use crate::store::{EnforcementUpdate, ExecutionFilter, Inserted, Page};
+use crate::transport::{Message, Topic};
+use crate::{Error, Result};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tracing::Instrument;
+
+impl Engine {
+    /// Emits an event of `trigger_ref`: checks the trigger type and the payload size,
+    /// persists the event (once this returns Ok, the event is stored), and hands it to the
+    /// matching stage. Returns the event id, the root of its trace.
+    pub async fn emit(&self, trigger_ref: &str, payload: Value) -> Result<EventId> {
+        self.emit_from(trigger_ref, payload, None).await
+    }
+
+    /// [`Engine::emit`] recording who emitted it (`source`).
+    pub async fn emit_from(
+        &self,
+        trigger_ref: &str,
+        payload: Value,
+        source: Option<String>,
+    ) -> Result<EventId> {
+        self.ensure_accepting()?;
+        let s = &self.shared;
+        if s.registry.trigger(trigger_ref).is_none() {
+            return Err(Error::not_found("trigger type", trigger_ref));
+        }
+        let size = json_size(&payload, s.config.max_payload_bytes);
+        if size > s.config.max_payload_bytes {
+            return Err(Error::invalid(
+                format!("payload of event for trigger '{trigger_ref}'"),
+                format!(
+                    "it is larger than the limit of {} bytes (serialized)",
+                    s.config.max_payload_bytes
+                ),
+            ));
+        }
+        let mut event = Event::new(trigger_ref, payload, s.now());
+        event.source = source;
+        s.store.insert_event(&event).await?;
+        s.inflight.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = s
+            .transport
+            .publish(Topic::Events, vec![Message::Event(event.id)])
+            .await
+        {
+            s.inflight.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(event.id)
+    }
+}
+
+/// The serialized size of `v`, counting stops a little past `limit`.
+fn json_size(v: &Value, limit: usize) -> usize {
+    struct Counter {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.limit {
+                return Err(std::io::Error::other("over limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter { n: 0, limit };
+    let _ = serde_json::to_writer(&mut c, v);
+    c.n
+}
+
+/// Processes a batch of `Event` messages.
+pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
+    let mut requested = Vec::new();
+    for id in ids {
+        let span = tracing::debug_span!("event", event.id = %id);
+        match match_event(shared, id).instrument(span).await {
+            Ok(mut ids) => requested.append(&mut ids),
+            Err(e) => tracing::error!(event.id = %id, error = %e, "event not processed"),
+        }
+        shared.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+    publish_requested(shared, requested).await;
+}
+
+pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
+    if ids.is_empty() {
+        return;
+    }
+    let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
+    if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
+        tracing::error!(error = %e, "requested executions not published; they resume at restart");
+    }
+    shared
+        .publish_status(ids.into_iter().map(|id| (id, ExecutionStatus::Requested)))
+        .await;
+}
+
+async fn match_event(shared: &Shared, id: EventId) -> Result<Vec<ExecutionId>> {
+    let event = shared.store.get_event(id).await?;
+    let Some(rules) = shared.registry.rules_for(&event.trigger) else {
+        return Ok(Vec::new());
+    };
+    let mut ctx: Option<EventContext> = None;
+    let mut out = Vec::new();
+    let mut matched_standard = false;
+    for rule in &rules.standard {
+        if let Some(exec) =
+            apply_rule(shared, rule, &event, &mut ctx, &mut matched_standard).await?
+        {
+            out.push(exec);
+        }
+    }
+    if !matched_standard {
+        let mut ignored = false;
+        for rule in &rules.backstop {
+            if let Some(exec) = apply_rule(shared, rule, &event, &mut ctx, &mut ignored).await? {
+                out.push(exec);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates one rule on one event and, when it matches, enforces it. Condition and
+/// template errors are recorded on a failed enforcement; only store errors are returned.
+async fn apply_rule(
+    shared: &Shared,
+    rule: &Arc<CompiledRule>,
+    event: &Event,
+    ctx: &mut Option<EventContext>,
+    matched: &mut bool,
+) -> Result<Option<ExecutionId>> {
+    let now = shared.now();
+    let (kv_j, kv_json) = if rule.uses_kv {
+        kv_context(shared, rule.rule.pack()).await?
+    } else {
+        (minijinja::Value::from(()), Value::Null)
+    };
+    let ectx = ctx.get_or_insert_with(|| EventContext::new(event));
+    let rule_ctx = ectx.for_rule(shared, rule, &kv_j);
+    let location = format!("rule '{}' criteria", rule.rule.rule_ref);
+    let renderer = CtxRenderer {
+        shared,
+        ctx: &rule_ctx,
+        location: &location,
+    };
+    let scope = EventScope {
+        payload: &event.payload,
+    };
+    let verdict = match rule.criteria.check(&scope, Some(&renderer), now) {
+        Ok(true) => eval_expression(shared, rule, event, &kv_json).map_err(|e| e.to_string()),
+        Ok(false) => Ok(false),
+        Err(e) => Err(format!("rule '{}' criteria: {e}", rule.rule.rule_ref)),
+    };
+    match verdict {
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            *matched = true;
+            enforce(shared, rule, event, &rule_ctx).await
+        }
+        Err(reason) => {
+            let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
+            if let Inserted::New = shared.store.insert_enforcement(&enf).await? {
+                fail_enforcement(shared, &enf, reason).await?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+async fn fail_enforcement(shared: &Shared, enf: &Enforcement, reason: String) -> Result<()> {
+    tracing::warn!(rule = %enf.rule, event.id = %enf.event, %reason, "enforcement failed");
+    shared
+        .store
+        .update_enforcement(
+            enf.id,
+            EnforcementStatus::Created,
+            EnforcementUpdate {
+                status: EnforcementStatus::Failed,
+                failure: Some(reason),
+                params: None,
+                execution: None,
+                at: shared.now(),
+            },
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn enforce(
+    shared: &Shared,
+    rule: &CompiledRule,
+    event: &Event,
+    ctx: &minijinja::Value,
+) -> Result<Option<ExecutionId>> {
+    let now = shared.now();
+    let fresh = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
+    let enf = match shared.store.insert_enforcement(&fresh).await? {
+        Inserted::New => fresh,
+        Inserted::Existing(e) if e.status == EnforcementStatus::Created => e,
+        Inserted::Existing(_) => return Ok(None),
+    };
+    let params = match shared.templates.render(&rule.params, ctx) {
+        Ok(Value::Object(m)) => m,
+        Ok(other) => {
+            fail_enforcement(
+                shared,
+                &enf,
+                format!("params rendered to {other}, not an object"),
+            )
+            .await?;
+            return Ok(None);
+        }
+        Err(e) => {
+            fail_enforcement(shared, &enf, e.to_string()).await?;
+            return Ok(None);
+        }
+    };
+    let Some(action) = shared.registry.action(&rule.rule.action) else {
+        fail_enforcement(
+            shared,
+            &enf,
+            format!("action '{}' is not registered", rule.rule.action),
+        )
+        .await?;
+        return Ok(None);
+    };
+    let validated = match action.parameters.validate(&params) {
+        Ok(v) => v,
+        Err(e) => {
+            let reason = format!("params of action '{}': {e}", action.action_ref);
+            fail_enforcement(shared, &enf, reason).await?;
+            return Ok(None);
+        }
+    };
+    let mut exec = new_execution(shared, &action, &validated, now);
+    exec.enforcement = Some(enf.id);
+    exec.event = Some(event.id);
+    exec.rule = Some(rule.rule.rule_ref.clone());
+    let exec_id = match insert_execution(shared, &exec, &action, validated).await {
+        Ok(()) => exec.id,
+        Err(Error::Conflict(_)) => {
+            // Redelivery after a crash between the two writes: the execution exists.
+            let filter = ExecutionFilter {
+                enforcement: Some(enf.id),
+                ..Default::default()
+            };
+            match shared
+                .store
+                .list_executions(&filter, &Page::first(1))
+                .await?
+                .first()
+            {
+                Some(e) => e.id,
+                None => {
+                    return Err(Error::Conflict(format!(
+                        "execution of enforcement '{}'",
+                        enf.id
+                    )));
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    shared
+        .store
+        .update_enforcement(
+            enf.id,
+            EnforcementStatus::Created,
+            EnforcementUpdate {
+                status: EnforcementStatus::Processed,
+                failure: None,
+                params: Some(exec.params.clone()),
+                execution: Some(exec_id),
+                at: shared.now(),
+            },
+        )
+        .await?;
+    Ok(Some(exec_id))
+}
+
+fn new_execution(
+    shared: &Shared,
+    action: &Action,
+    validated: &Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Execution {
+    let stored = if action.parameters.has_secrets() {
+        action.parameters.redact(validated)
+    } else {
+        validated.clone()
+    };
+    let mut exec = Execution::new(
+        &action.action_ref,
+        &action.runner,
+        Value::Object(stored),
+        now,
+    );
+    exec.timeout_secs = action
+        .timeout_secs
+        .or_else(|| shared.config.default_timeout.map(|d| d.as_secs_f64()));
+    exec
+}
+
+/// Inserts a `requested` execution; secret param values stay in this process only.
+async fn insert_execution(
+    shared: &Shared,
+    exec: &Execution,
+    action: &Action,
+    validated: Map<String, Value>,
+) -> Result<()> {
+    if action.parameters.has_secrets() {
+        shared.lock_secrets().insert(exec.id, validated);
+    }
+    match shared.store.insert_execution(exec).await {
+        Ok(()) => {
+            shared.inflight.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        Err(e) => {
+            shared.lock_secrets().remove(&exec.id);
+            Err(e)
+        }
+    }
+}
+
+/// `Engine::execute`: validates and creates a `requested` execution without a rule.
+pub(crate) async fn create_direct(
+    shared: &Arc<Shared>,
+    action_ref: &str,
+    params: Value,
+) -> Result<ExecutionId> {
+    let action = shared
+        .registry
+        .action(action_ref)
+        .ok_or_else(|| Error::not_found("action", action_ref))?;
+    if !action.enabled {
+        return Err(Error::invalid(
+            format!("action '{action_ref}'"),
+            "it is disabled",
+        ));
+    }
+    let params = match params {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        other => {
+            return Err(Error::invalid(
+                format!("params of action '{action_ref}'"),
+                format!("must be an object, got {other}"),
+            ));
+        }
+    };
+    let validated = action
+        .parameters
+        .validate(&params)
+        .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
+    let exec = new_execution(shared, &action, &validated, shared.now());
+    insert_execution(shared, &exec, &action, validated).await?;
+    publish_requested(shared, vec![exec.id]).await;
+    Ok(exec.id)
+}

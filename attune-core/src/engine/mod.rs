@@ -1,0 +1,354 @@
+//! The [`Engine`]: registration, `emit`, `execute`, `wait`, `cancel`, trace and shutdown, on
+//! top of four stages connected through the [`Transport`]:
+//!
+//! ```text
+//! emit ─Events→ matching ─Requested→ scheduling ─Scheduled→ running ─Finished→ completion
+//!                (rules, enforcements,  (policies,            (claim, runtime,   (status fan-out,
+//!                 params, executions)    requested→scheduled)  result)            retention)
+//! ```
+//!
+//! Every stage reads what it needs from the [`Store`] by id, so a later deployment can run
+//! each stage in its own process.
+
+mod builder;
+mod completion;
+mod config;
+mod context;
+mod matching;
+mod register;
+mod registry;
+mod running;
+mod scheduling;
+mod stage;
+mod trace;
+
+pub use builder::EngineBuilder;
+pub use config::Retention;
+pub use trace::{EventTrace, ExecutionTrace};
+
+use crate::clock::Clock;
+use crate::model::{Execution, ExecutionId, ExecutionStatus};
+use crate::runtime::{LogLine, NativeRuntime, Runtime};
+use crate::script::Sandbox;
+use crate::store::{ExecutionChange, Store};
+use crate::template::Templates;
+use crate::transport::{Message, StatusChange, Subscription, Topic, Transport};
+use crate::{Error, Result};
+use config::EngineConfig;
+use registry::Registry;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The automation engine, embedded in the host program. Cheap to clone (an `Arc`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+/// use attune_core::{Engine, model::{Rule, TriggerType}};
+/// use serde_json::{json, Value};
+///
+/// let engine = Engine::builder().build().await?;
+/// engine.register_trigger_type(TriggerType::new("demo.alert")).await?;
+/// engine.register_fn("demo.shout", |ctx| async move {
+///     let text = ctx.param("text").and_then(Value::as_str).unwrap_or("").to_uppercase();
+///     Ok(json!({ "shouted": text }))
+/// }).await?;
+/// engine.register_rule(
+///     Rule::new("demo.on_alert", "demo.alert", "demo.shout")
+///         .criteria(json!({"trigger.level": {"type": "equals", "pattern": "high"}}))
+///         .param("text", json!("{{ trigger.message }}")),
+/// ).await?;
+///
+/// let event = engine.emit("demo.alert", json!({"level": "high", "message": "disk full"})).await?;
+/// engine.settle(std::time::Duration::from_secs(5)).await?;
+/// let trace = engine.trace_event(event).await?;
+/// assert_eq!(trace.executions[0].result, Some(json!({"shouted": "DISK FULL"})));
+/// engine.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.shared.store)
+            .field("runtimes", &self.shared.runtimes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared by the API and the stages.
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub transport: Arc<dyn Transport>,
+    pub runtimes: HashMap<String, Arc<dyn Runtime>>,
+    pub native: Arc<NativeRuntime>,
+    pub registry: Registry,
+    pub templates: Templates,
+    pub sandbox: Sandbox,
+    pub clock: Arc<dyn Clock>,
+    pub config: EngineConfig,
+    pub logs: broadcast::Sender<LogLine>,
+    /// Validated params with secret values, of executions created here and not run yet.
+    pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
+    /// Cancellation tokens of executions running in this process.
+    pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    pub accepting: AtomicBool,
+    /// Events not matched yet plus executions not finished yet, created by this engine.
+    pub inflight: AtomicI64,
+    pub stop: CancellationToken,
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub async fn publish_status(
+        &self,
+        changes: impl IntoIterator<Item = (ExecutionId, ExecutionStatus)>,
+    ) {
+        let msgs: Vec<Message> = changes
+            .into_iter()
+            .map(|(execution, status)| Message::Status(StatusChange { execution, status }))
+            .collect();
+        if let Err(e) = self.transport.publish(Topic::Status, msgs).await {
+            tracing::warn!(error = %e, "status notification not published");
+        }
+    }
+
+    pub fn lock_secrets(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {
+        self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn lock_running(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Engine {
+    /// A builder with the defaults: [`MemoryStore`](crate::store::MemoryStore),
+    /// [`LocalTransport`](crate::transport::LocalTransport), the `native` and `rhai`
+    /// runtimes, the system clock.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Reads an execution.
+    pub async fn execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.shared.store.get_execution(id).await
+    }
+
+    /// Subscribes to status changes of every execution. Subscribe before the action that
+    /// causes the changes to see them all; a subscriber that falls behind misses changes
+    /// (see [`StatusSubscription::missed`]), the store stays the truth.
+    pub async fn subscribe(&self) -> Result<StatusSubscription> {
+        Ok(StatusSubscription {
+            inner: self.shared.transport.subscribe(Topic::Status).await?,
+            buffer: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Subscribes to output lines of running executions (stdout, stderr, action logs).
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
+        self.shared.logs.subscribe()
+    }
+
+    /// Waits until the execution reaches a terminal status and returns it.
+    pub async fn wait(&self, id: ExecutionId) -> Result<Execution> {
+        let mut sub = self.subscribe().await?;
+        loop {
+            let e = self.shared.store.get_execution(id).await?;
+            if e.status.is_terminal() {
+                return Ok(e);
+            }
+            loop {
+                let Some(change) = sub.next().await? else {
+                    return Err(Error::ShutDown);
+                };
+                if change.execution == id && change.status.is_terminal() {
+                    break;
+                }
+                if sub.missed() > 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// [`Engine::wait`] with a deadline ([`Error::Timeout`] when it passes).
+    pub async fn wait_timeout(&self, id: ExecutionId, deadline: Duration) -> Result<Execution> {
+        tokio::time::timeout(deadline, self.wait(id))
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "execution '{id}' did not finish within {deadline:?}"
+                ))
+            })?
+    }
+
+    /// Runs `action_ref` with `params` directly (no rule) and returns the new execution's id.
+    /// Params are validated first: an unknown action is NotFound, bad params are Invalid and
+    /// nothing is created.
+    pub async fn execute(&self, action_ref: &str, params: Value) -> Result<ExecutionId> {
+        self.ensure_accepting()?;
+        matching::create_direct(&self.shared, action_ref, params).await
+    }
+
+    /// [`Engine::execute`] then [`Engine::wait`].
+    pub async fn run(&self, action_ref: &str, params: Value) -> Result<Execution> {
+        let mut sub = self.subscribe().await?;
+        let id = self.execute(action_ref, params).await?;
+        loop {
+            let Some(change) = sub.next().await? else {
+                return Err(Error::ShutDown);
+            };
+            if (change.execution == id && change.status.is_terminal()) || sub.missed() > 0 {
+                let e = self.shared.store.get_execution(id).await?;
+                if e.status.is_terminal() {
+                    return Ok(e);
+                }
+            }
+        }
+    }
+
+    /// Cancels an execution: one not running yet becomes `canceled` at once; a running one
+    /// becomes `canceling`, its runtime is told to stop, and it ends `canceled`. Canceling a
+    /// finished execution is a Conflict naming its status.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution> {
+        let s = &self.shared;
+        for _ in 0..8 {
+            let e = s.store.get_execution(id).await?;
+            let now = s.now();
+            let to = match e.status {
+                st if st.is_terminal() => {
+                    return Err(Error::Conflict(format!(
+                        "execution '{id}' already finished ({st})"
+                    )));
+                }
+                ExecutionStatus::Canceling => return Ok(e),
+                ExecutionStatus::Running => ExecutionStatus::Canceling,
+                _ => ExecutionStatus::Canceled,
+            };
+            let change = ExecutionChange::to(to, now).error("canceled by request");
+            match s.store.transition_execution(id, e.status, change).await {
+                Ok(updated) => {
+                    s.publish_status([(id, to)]).await;
+                    if to == ExecutionStatus::Canceling {
+                        if let Some(token) = s.lock_running().get(&id) {
+                            token.cancel();
+                        }
+                        s.transport
+                            .publish(Topic::Control, vec![Message::Cancel(id)])
+                            .await?;
+                    } else {
+                        s.lock_secrets().remove(&id);
+                        s.transport
+                            .publish(Topic::Finished, vec![Message::Finished(id)])
+                            .await?;
+                    }
+                    return Ok(updated);
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "execution '{id}' kept changing; cancel not applied"
+        )))
+    }
+
+    /// Waits until every event emitted and every execution created through this engine has
+    /// been processed to the end, or `deadline` passes ([`Error::Timeout`]).
+    pub async fn settle(&self, deadline: Duration) -> Result<()> {
+        let until = tokio::time::Instant::now() + deadline;
+        while self.shared.inflight.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= until {
+                return Err(Error::Timeout(format!(
+                    "{} events/executions still in flight after {deadline:?}",
+                    self.shared.inflight.load(Ordering::SeqCst)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the engine: refuses new events and executions, lets in-flight work finish until
+    /// `deadline`, then cancels what still runs (waiting the cancel grace period), marks work
+    /// that never started `canceled`, and stops the stages. Idempotent.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let s = &self.shared;
+        s.accepting.store(false, Ordering::SeqCst);
+        if self.settle(deadline).await.is_err() {
+            tracing::warn!("shutdown deadline passed; canceling remaining executions");
+            let ids: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
+            for id in ids {
+                let _ = self.cancel(id).await;
+            }
+            let _ = self.settle(s.config.cancel_grace).await;
+        }
+        s.stop.cancel();
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *s.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+    }
+
+    fn ensure_accepting(&self) -> Result<()> {
+        if self.shared.accepting.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Error::ShutDown)
+        }
+    }
+}
+
+/// A subscription to execution status changes (see [`Engine::subscribe`]).
+#[derive(Debug)]
+pub struct StatusSubscription {
+    inner: Box<dyn Subscription>,
+    buffer: std::collections::VecDeque<StatusChange>,
+}
+
+impl StatusSubscription {
+    /// The next status change; `None` when the engine's transport closed.
+    pub async fn next(&mut self) -> Result<Option<StatusChange>> {
+        while self.buffer.is_empty() {
+            let Some(batch) = self.inner.recv(1024).await? else {
+                return Ok(None);
+            };
+            self.buffer
+                .extend(batch.into_iter().filter_map(|d| match d.message {
+                    Message::Status(c) => Some(c),
+                    _ => None,
+                }));
+        }
+        Ok(self.buffer.pop_front())
+    }
+
+    /// Changes missed since the last call because this subscriber fell behind.
+    pub fn missed(&mut self) -> u64 {
+        self.inner.missed()
+    }
+}

@@ -1,0 +1,285 @@
+//! Registering definitions in code.
+
+use super::Engine;
+use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
+use crate::rules::{CompiledRule, Criteria};
+use crate::runtime::ActionContext;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+
+impl Engine {
+    /// Registers (or replaces) a pack.
+    pub async fn register_pack(&self, pack: Pack) -> Result<()> {
+        if pack.pack_ref.is_empty() || pack.pack_ref.contains('.') {
+            return Err(Error::invalid(
+                "pack ref",
+                format!("'{}' must be non-empty and contain no dot", pack.pack_ref),
+            ));
+        }
+        self.shared
+            .store
+            .put_definition(Definition::Pack(pack.clone()))
+            .await?;
+        self.shared.registry.put_pack(pack);
+        Ok(())
+    }
+
+    async fn ensure_pack(&self, pack: &str) -> Result<()> {
+        if self.shared.registry.pack(pack).is_none() {
+            self.register_pack(Pack::new(pack)).await?;
+        }
+        Ok(())
+    }
+
+    /// Registers (or replaces) a trigger type; its pack is created bare if missing.
+    pub async fn register_trigger_type(&self, trigger: TriggerType) -> Result<()> {
+        validate_ref("trigger type", &trigger.trigger_ref)?;
+        self.ensure_pack(trigger.trigger_ref.split('.').next().unwrap_or_default())
+            .await?;
+        self.shared
+            .store
+            .put_definition(Definition::TriggerType(trigger.clone()))
+            .await?;
+        self.shared.registry.put_trigger(trigger);
+        Ok(())
+    }
+
+    /// Registers (or replaces) an action. Its runner must name a registered runtime, which
+    /// checks the action (a Rhai script compiles, a native handler exists); its parameter
+    /// schema must be consistent. Every problem is reported in one error.
+    pub async fn register_action(&self, action: Action) -> Result<()> {
+        validate_ref("action", &action.action_ref)?;
+        let what = format!("action '{}'", action.action_ref);
+        let runtime = self.shared.runtimes.get(&action.runner).ok_or_else(|| {
+            let mut names: Vec<&str> = self.shared.runtimes.keys().map(String::as_str).collect();
+            names.sort();
+            Error::invalid(
+                &what,
+                format!(
+                    "runner '{}' is not a registered runtime (have: {})",
+                    action.runner,
+                    names.join(", ")
+                ),
+            )
+        })?;
+        let schema_errors = action.parameters.validate_schema();
+        if !schema_errors.is_empty() {
+            let msgs: Vec<String> = schema_errors.iter().map(ToString::to_string).collect();
+            return Err(Error::invalid(&what, msgs.join("; ")));
+        }
+        if let Some(t) = action.timeout_secs {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::invalid(
+                    &what,
+                    format!("timeout_secs must be positive, got {t}"),
+                ));
+            }
+        }
+        runtime.validate_action(&action)?;
+        self.ensure_pack(action.pack()).await?;
+        self.shared
+            .store
+            .put_definition(Definition::Action(action.clone()))
+            .await?;
+        self.shared.registry.put_action(action);
+        Ok(())
+    }
+
+    /// Registers an async Rust closure as the action `action_ref` (runner `native`, no
+    /// declared parameters: any params are accepted).
+    pub async fn register_fn<F, Fut, R>(&self, action_ref: &str, f: F) -> Result<()>
+    where
+        F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        self.register_native(Action::new(action_ref, "native"), f)
+            .await
+    }
+
+    /// Registers an async Rust closure as the body of `action` (its runner is set to
+    /// `native`); the action's parameter schema validates params before the closure runs.
+    pub async fn register_native<F, Fut, R>(&self, mut action: Action, f: F) -> Result<()>
+    where
+        F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        validate_ref("action", &action.action_ref)?;
+        action.runner = "native".into();
+        self.shared.native.register(action.action_ref.clone(), f);
+        self.register_action(action).await
+    }
+
+    /// Registers (or replaces) a rule. The trigger type and the action must be registered;
+    /// criteria, expression and param templates are compiled now (every problem reported in
+    /// one error); literal params are checked against the action's schema.
+    pub async fn register_rule(&self, rule: Rule) -> Result<()> {
+        validate_ref("rule", &rule.rule_ref)?;
+        let compiled = self.compile_rule(rule)?;
+        let what = format!("rule '{}'", compiled.rule.rule_ref);
+        let mut problems = Vec::new();
+        if self
+            .shared
+            .registry
+            .trigger(&compiled.rule.trigger)
+            .is_none()
+        {
+            problems.push(format!(
+                "trigger type '{}' is not registered",
+                compiled.rule.trigger
+            ));
+        }
+        match self.shared.registry.action(&compiled.rule.action) {
+            None => problems.push(format!(
+                "action '{}' is not registered",
+                compiled.rule.action
+            )),
+            Some(action) if compiled.params.is_literal() => {
+                if let Err(e) = action.parameters.validate(&compiled.rule.action_params) {
+                    problems.push(format!("params of action '{}': {e}", action.action_ref));
+                }
+            }
+            Some(_) => {}
+        }
+        if !problems.is_empty() {
+            self.shared.templates.forget(&compiled.params);
+            return Err(Error::invalid(what, problems.join("; ")));
+        }
+        self.ensure_pack(compiled.rule.pack()).await?;
+        if let Err(e) = self
+            .shared
+            .store
+            .put_definition(Definition::Rule(compiled.rule.clone()))
+            .await
+        {
+            self.shared.templates.forget(&compiled.params);
+            return Err(e);
+        }
+        if let Some(old) = self.shared.registry.put_rule(Arc::new(compiled)) {
+            self.shared.templates.forget(&old.params);
+        }
+        Ok(())
+    }
+
+    /// Removes a rule; returns whether it existed.
+    pub async fn remove_rule(&self, rule_ref: &str) -> Result<bool> {
+        let existed = self
+            .shared
+            .store
+            .delete_definition(DefinitionKind::Rule, rule_ref)
+            .await?;
+        if let Some(old) = self.shared.registry.remove_rule(rule_ref) {
+            self.shared.templates.forget(&old.params);
+            return Ok(true);
+        }
+        Ok(existed)
+    }
+
+    /// Removes an action; refused (Conflict) while a rule refers to it.
+    pub async fn remove_action(&self, action_ref: &str) -> Result<bool> {
+        let users = self.shared.registry.rules_using_action(action_ref);
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "action '{action_ref}' is used by rules: {}",
+                users.join(", ")
+            )));
+        }
+        let existed = self
+            .shared
+            .store
+            .delete_definition(DefinitionKind::Action, action_ref)
+            .await?;
+        self.shared.native.unregister(action_ref);
+        Ok(self.shared.registry.remove_action(action_ref) || existed)
+    }
+
+    /// Compiles a rule's criteria, expression and params.
+    pub(crate) fn compile_rule(&self, rule: Rule) -> Result<CompiledRule> {
+        let what = format!("rule '{}'", rule.rule_ref);
+        let mut problems = Vec::new();
+        let criteria = match Criteria::compile(&rule.criteria) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(format!("criteria: {e}"));
+                None
+            }
+        };
+        let expression = match &rule.expression {
+            None => None,
+            Some(src) => match self
+                .shared
+                .sandbox
+                .compile_expression(&format!("{what} expression"), src)
+            {
+                Ok(ast) => Some(Arc::new(ast)),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
+        };
+        let params = match self
+            .shared
+            .templates
+            .compile_map(&format!("{what} param"), &rule.action_params)
+        {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
+        match (criteria, params) {
+            (Some(criteria), Some(params)) if problems.is_empty() => {
+                let uses_kv = mentions_kv(&serde_json::Value::Object(rule.action_params.clone()))
+                    || mentions_kv(&rule.criteria)
+                    || rule.expression.as_deref().is_some_and(|e| e.contains("kv"));
+                Ok(CompiledRule {
+                    rule,
+                    criteria,
+                    expression,
+                    params,
+                    uses_kv,
+                })
+            }
+            (_, params) => {
+                if let Some(p) = params {
+                    self.shared.templates.forget(&p);
+                }
+                Err(Error::invalid(what, problems.join("; ")))
+            }
+        }
+    }
+}
+
+fn mentions_kv(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => crate::template::is_template(s) && s.contains("kv"),
+        serde_json::Value::Array(a) => a.iter().any(mentions_kv),
+        serde_json::Value::Object(m) => m.values().any(mentions_kv),
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// A registered rule's definition.
+    pub fn rule(&self, rule_ref: &str) -> Option<Rule> {
+        self.shared.registry.rule(rule_ref).map(|r| r.rule.clone())
+    }
+
+    /// A registered action's definition.
+    pub fn action(&self, action_ref: &str) -> Option<Action> {
+        self.shared
+            .registry
+            .action(action_ref)
+            .map(|a| (*a).clone())
+    }
+
+    /// Number of registered rules (enabled or not).
+    pub fn rule_count(&self) -> usize {
+        self.shared.registry.rule_count()
+    }
+}

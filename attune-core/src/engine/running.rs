@@ -1,0 +1,215 @@
+//! The running stage: claim scheduled executions, run them on their runtime within the worker
+//! slots, enforce timeouts and cancels, persist the outcome.
+
+use super::Shared;
+use crate::model::{Execution, ExecutionId, ExecutionStatus};
+use crate::runtime::{LogSink, RunOutput, RunRequest};
+use crate::store::{Claim, ExecutionChange};
+use crate::transport::{Message, Topic};
+use crate::{Error, Result};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Processes a batch of `Scheduled` messages: claims each (in order, waiting for a free
+/// slot) and spawns its run.
+pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Vec<ExecutionId>) {
+    let mut started = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let token = CancellationToken::new();
+        shared.lock_running().insert(id, token.clone());
+        let now = shared.now();
+        let claim = Claim {
+            worker: shared.config.worker_id.clone(),
+            now,
+            lease_until: now
+                + chrono::TimeDelta::from_std(shared.config.lease)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+        };
+        match shared.store.claim_execution(id, &claim).await {
+            Ok(Some(exec)) => {
+                started.push((id, ExecutionStatus::Running));
+                let shared = shared.clone();
+                let span =
+                    tracing::debug_span!("execution", execution.id = %id, action = %exec.action);
+                tokio::spawn(run_one(shared, exec, token, permit).instrument(span));
+            }
+            Ok(None) => {
+                shared.lock_running().remove(&id);
+            }
+            Err(e) => {
+                shared.lock_running().remove(&id);
+                tracing::error!(execution.id = %id, error = %e, "claim failed");
+            }
+        }
+    }
+    shared.publish_status(started).await;
+}
+
+enum Ending {
+    Done(Result<RunOutput>),
+    TimedOut(Duration),
+    Canceled,
+}
+
+async fn run_one(
+    shared: Arc<Shared>,
+    exec: Execution,
+    token: CancellationToken,
+    permit: OwnedSemaphorePermit,
+) {
+    let id = exec.id;
+    let ending = run_on_runtime(&shared, &exec, token).await;
+    let (to, change) = outcome(&shared, ending);
+    finish(&shared, id, to, change).await;
+    shared.lock_running().remove(&id);
+    drop(permit);
+    if let Err(e) = shared
+        .transport
+        .publish(Topic::Finished, vec![Message::Finished(id)])
+        .await
+    {
+        tracing::error!(execution.id = %id, error = %e, "finished notification not published");
+    }
+}
+
+async fn run_on_runtime(shared: &Shared, exec: &Execution, token: CancellationToken) -> Ending {
+    let Some(action) = shared.registry.action(&exec.action) else {
+        shared.lock_secrets().remove(&exec.id);
+        return Ending::Done(Err(Error::not_found("action", &exec.action)));
+    };
+    let Some(runtime) = shared.runtimes.get(&exec.runner).cloned() else {
+        shared.lock_secrets().remove(&exec.id);
+        return Ending::Done(Err(Error::invalid(
+            format!("execution '{}'", exec.id),
+            format!("no runtime '{}' is registered in this engine", exec.runner),
+        )));
+    };
+    let params = match shared.lock_secrets().remove(&exec.id) {
+        Some(p) => p,
+        None if action.parameters.has_secrets() => {
+            return Ending::Done(Err(Error::invalid(
+                format!("execution '{}'", exec.id),
+                "its secret parameters are not available in this process (secrets are never stored)",
+            )));
+        }
+        None => match &exec.params {
+            Value::Object(m) => m.clone(),
+            _ => Default::default(),
+        },
+    };
+    let timeout = exec
+        .timeout_secs
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let request = RunRequest {
+        execution_id: exec.id,
+        action,
+        params,
+        timeout,
+        cancel: token.clone(),
+        log: LogSink::new(exec.id, shared.logs.clone()),
+    };
+    let fut = runtime.run(request);
+    tokio::pin!(fut);
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ending = tokio::select! {
+        r = &mut fut => return Ending::Done(r),
+        _ = deadline => Ending::TimedOut(timeout.unwrap_or_default()),
+        _ = token.cancelled() => Ending::Canceled,
+    };
+    token.cancel();
+    // Give the runtime its grace period to stop and clean up, then drop it.
+    let _ = tokio::time::timeout(shared.config.cancel_grace, &mut fut).await;
+    ending
+}
+
+fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange) {
+    let now = shared.now();
+    match ending {
+        Ending::Done(Ok(out)) => {
+            let to = if out.succeeded {
+                ExecutionStatus::Succeeded
+            } else {
+                ExecutionStatus::Failed
+            };
+            let mut c = ExecutionChange::to(to, now).result(out.result);
+            if !out.stdout.is_empty() {
+                c.stdout = Some(out.stdout);
+            }
+            if !out.stderr.is_empty() {
+                c.stderr = Some(out.stderr);
+            }
+            (to, c)
+        }
+        Ending::Done(Err(e)) => {
+            let msg = e.to_string();
+            let c = ExecutionChange::to(ExecutionStatus::Failed, now)
+                .result(json!({ "error": msg }))
+                .error(msg);
+            (ExecutionStatus::Failed, c)
+        }
+        Ending::TimedOut(t) => {
+            let msg = format!("timed out after {:.3} s", t.as_secs_f64());
+            (
+                ExecutionStatus::Timeout,
+                ExecutionChange::to(ExecutionStatus::Timeout, now).error(msg),
+            )
+        }
+        Ending::Canceled => (
+            ExecutionStatus::Canceled,
+            ExecutionChange::to(ExecutionStatus::Canceled, now).error("canceled by request"),
+        ),
+    }
+}
+
+/// Persists the end of a run: `running → to`; when a cancel moved it to `canceling`
+/// meanwhile, `canceling → canceled` keeping what the run produced.
+async fn finish(shared: &Shared, id: ExecutionId, to: ExecutionStatus, change: ExecutionChange) {
+    let store = &shared.store;
+    let final_status = match store
+        .transition_execution(id, ExecutionStatus::Running, change.clone())
+        .await
+    {
+        Ok(_) => Some(to),
+        Err(Error::Conflict(_)) => {
+            let mut c = change;
+            c.to = ExecutionStatus::Canceled;
+            c.error = Some("canceled by request".into());
+            match store
+                .transition_execution(id, ExecutionStatus::Canceling, c)
+                .await
+            {
+                Ok(_) => Some(ExecutionStatus::Canceled),
+                Err(e) => {
+                    tracing::warn!(execution.id = %id, error = %e, "outcome not recorded: status moved");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(execution.id = %id, error = %e, "outcome not recorded");
+            None
+        }
+    };
+    if final_status.is_none() {
+        tracing::debug!(execution.id = %id, "execution finished elsewhere");
+    }
+}
+
+/// Cancels the local run of `id`, if any (a Control message).
+pub(crate) fn cancel_local(shared: &Shared, id: ExecutionId) {
+    if let Some(token) = shared.lock_running().get(&id) {
+        token.cancel();
+    }
+}

@@ -1,0 +1,47 @@
+//! The scheduling stage: `requested → scheduled` (policies hook in here in a later issue).
+
+use super::Shared;
+use crate::Error;
+use crate::model::{ExecutionId, ExecutionStatus};
+use crate::store::ExecutionChange;
+use crate::transport::{Message, Topic};
+use std::sync::Arc;
+
+/// Processes a batch of `Requested` messages.
+pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
+    let now = shared.now();
+    let changes = ids
+        .iter()
+        .map(|id| {
+            (
+                *id,
+                ExecutionStatus::Requested,
+                ExecutionChange::to(ExecutionStatus::Scheduled, now),
+            )
+        })
+        .collect();
+    let results = shared.store.transition_executions(changes).await;
+    let mut scheduled = Vec::with_capacity(ids.len());
+    for (id, r) in ids.into_iter().zip(results) {
+        match r {
+            Ok(_) => scheduled.push(id),
+            // Canceled meanwhile, or a redelivery: someone else moved it.
+            Err(Error::Conflict(_)) => {}
+            Err(e) => tracing::error!(execution.id = %id, error = %e, "not scheduled"),
+        }
+    }
+    if scheduled.is_empty() {
+        return;
+    }
+    let msgs = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
+    if let Err(e) = shared.transport.publish(Topic::Scheduled, msgs).await {
+        tracing::error!(error = %e, "scheduled executions not published; they resume at restart");
+    }
+    shared
+        .publish_status(
+            scheduled
+                .into_iter()
+                .map(|id| (id, ExecutionStatus::Scheduled)),
+        )
+        .await;
+}

@@ -1,0 +1,110 @@
+//! Trace: from an execution back to its cause, from an event forward to its effects.
+
+use super::Engine;
+use crate::Result;
+use crate::model::{Enforcement, Event, EventId, Execution, ExecutionId, Rule};
+use crate::store::{EnforcementFilter, ExecutionFilter, Page, StoreExt};
+
+/// An execution with what caused it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionTrace {
+    /// The execution.
+    pub execution: Execution,
+    /// The enforcement that created it, if a rule did.
+    pub enforcement: Option<Enforcement>,
+    /// The rule (its current definition), if a rule did and it still exists.
+    pub rule: Option<Rule>,
+    /// The event, if one caused it and it is still retained.
+    pub event: Option<Event>,
+    /// The parent execution (workflow), if any.
+    pub parent: Option<Execution>,
+}
+
+/// An event with everything it caused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventTrace {
+    /// The event.
+    pub event: Event,
+    /// One enforcement per rule that matched (or failed), in creation order.
+    pub enforcements: Vec<Enforcement>,
+    /// The executions those enforcements created, and their descendants, in creation order.
+    pub executions: Vec<Execution>,
+}
+
+const PAGE: usize = 1000;
+
+impl Engine {
+    /// The execution `id` with its enforcement, rule, event and parent.
+    pub async fn trace_execution(&self, id: ExecutionId) -> Result<ExecutionTrace> {
+        let store = &self.shared.store;
+        let execution = store.get_execution(id).await?;
+        let enforcement = match execution.enforcement {
+            Some(e) => store.get_enforcement(e).await.ok(),
+            None => None,
+        };
+        let rule = match &execution.rule {
+            Some(r) => store.rule(r).await.ok(),
+            None => None,
+        };
+        let event = match execution.event {
+            Some(e) => store.get_event(e).await.ok(),
+            None => None,
+        };
+        let parent = match execution.parent {
+            Some(p) => store.get_execution(p).await.ok(),
+            None => None,
+        };
+        Ok(ExecutionTrace {
+            execution,
+            enforcement,
+            rule,
+            event,
+            parent,
+        })
+    }
+
+    /// The event `id` with every enforcement and execution it caused.
+    pub async fn trace_event(&self, id: EventId) -> Result<EventTrace> {
+        let store = &self.shared.store;
+        let event = store.get_event(id).await?;
+        let mut enforcements = Vec::new();
+        let filter = EnforcementFilter {
+            event: Some(id),
+            ..Default::default()
+        };
+        let mut page = Page::first(PAGE);
+        loop {
+            let batch = store.list_enforcements(&filter, &page).await?;
+            let done = batch.len() < PAGE;
+            if let Some(last) = batch.last() {
+                page = Page::after(last.id, PAGE);
+            }
+            enforcements.extend(batch);
+            if done {
+                break;
+            }
+        }
+        let mut executions = Vec::new();
+        let filter = ExecutionFilter {
+            event: Some(id),
+            ..Default::default()
+        };
+        let mut page = Page::first(PAGE);
+        loop {
+            let batch = store.list_executions(&filter, &page).await?;
+            let done = batch.len() < PAGE;
+            if let Some(last) = batch.last() {
+                page = Page::after(last.id, PAGE);
+            }
+            executions.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(EventTrace {
+            event,
+            enforcements,
+            executions,
+        })
+    }
+}

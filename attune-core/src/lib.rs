@@ -1,0 +1,28 @@
+//! # Attune — an embeddable event-driven automation engine
+//!
+//! Events come in (`emit`), rules match them (StackStorm-compatible criteria or a Rhai
+//! expression), each match becomes an enforcement and an execution with rendered, validated
+//! params, and the execution runs on a runtime (an async Rust closure, a Rhai script, or a
+//! plugin) — all inside the host program, on a pluggable [`store::Store`] and
+//! [`transport::Transport`].
+//!
+//! Start at [`Engine`]; the data model is in [`model`]; the three extension traits are
+//! [`store::Store`], [`transport::Transport`] and [`runtime::Runtime`].
+#![deny(missing_docs)]
+
+pub mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod engine;
+mod error;
+pub mod model;
+pub mod params;
+pub mod rules;
+pub mod runtime;
+pub mod script;
+pub mod store;
+pub mod template;
+pub mod transport;
+
+pub use engine::{Engine, EngineBuilder, EventTrace, ExecutionTrace, Retention, StatusSubscription};
+pub use error::{Error, Result};

@@ -1,0 +1,35 @@
+//! Events: one occurrence of a trigger.
+
+use super::EventId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One occurrence of a trigger. Immutable once stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The id; it is also the trace root of everything the event causes.
+    pub id: EventId,
+    /// The trigger type's ref.
+    pub trigger: String,
+    /// The payload.
+    pub payload: Value,
+    /// Who emitted it (sensor ref, `api`, `webhook:/path`, a host-chosen name), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// When it was created.
+    pub created: DateTime<Utc>,
+}
+
+impl Event {
+    /// A new event of `trigger` with `payload`, created at `now`.
+    pub fn new(trigger: impl Into<String>, payload: Value, now: DateTime<Utc>) -> Self {
+        Event {
+            id: EventId::new(),
+            trigger: trigger.into(),
+            payload,
+            source: None,
+            created: now,
+        }
+    }
+}

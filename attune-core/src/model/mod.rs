@@ -1,0 +1,30 @@
+//! The data model (DESIGN §4): definitions (packs, actions, trigger types, sensors, rules,
+//! policies), the records the pipeline writes (events, enforcements, executions) and keys.
+//!
+//! Definitions are addressed by a `pack.name` ref; records by a time-ordered id.
+
+mod action;
+mod definition;
+mod enforcement;
+mod event;
+mod execution;
+mod ids;
+mod key;
+mod pack;
+mod policy;
+mod refs;
+mod rule;
+mod trigger;
+
+pub use action::Action;
+pub use definition::{Definition, DefinitionKind};
+pub use enforcement::{Enforcement, EnforcementStatus};
+pub use event::Event;
+pub use execution::{Execution, ExecutionStatus};
+pub use ids::{EnforcementId, EventId, ExecutionId};
+pub use key::{Key, KeyScope};
+pub use pack::Pack;
+pub use policy::{ConcurrencyOverflow, Policy, PolicyKind};
+pub use refs::{split_ref, validate_ref};
+pub use rule::Rule;
+pub use trigger::{Sensor, TriggerType};

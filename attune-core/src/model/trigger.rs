@@ -1,0 +1,65 @@
+//! Trigger types and sensors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A kind of event, with the schema of its payload and of the parameters a rule may give it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerType {
+    /// `pack.name`.
+    #[serde(rename = "ref")]
+    pub trigger_ref: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Schema of the trigger parameters (a rule's `trigger.parameters`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub parameters_schema: Value,
+    /// Schema of the payload.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub payload_schema: Value,
+}
+
+impl TriggerType {
+    /// A trigger type `pack.name` without schemas.
+    pub fn new(trigger_ref: impl Into<String>) -> Self {
+        TriggerType {
+            trigger_ref: trigger_ref.into(),
+            description: String::new(),
+            parameters_schema: Value::Null,
+            payload_schema: Value::Null,
+        }
+    }
+}
+
+/// A producer of events of some trigger types (run by a later issue's sensor service).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sensor {
+    /// `pack.name`.
+    #[serde(rename = "ref")]
+    pub sensor_ref: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// The runtime that runs it.
+    pub runner: String,
+    /// Entry point inside the pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
+    /// Poll interval in seconds for poll sensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_secs: Option<f64>,
+    /// The trigger types it emits.
+    #[serde(default)]
+    pub trigger_types: Vec<String>,
+    /// Sensor config.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub config: Value,
+    /// Whether it runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}

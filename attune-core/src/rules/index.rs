@@ -1,0 +1,111 @@
+//! Compiled rules and the index by trigger.
+
+use super::criteria::Criteria;
+use crate::model::Rule;
+use crate::template::CompiledValue;
+use rhai::AST;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A rule with everything compiled once at registration: criteria (regexes included), the
+/// Rhai expression, the param templates.
+#[derive(Debug)]
+pub struct CompiledRule {
+    /// The definition.
+    pub rule: Rule,
+    /// Compiled criteria.
+    pub criteria: Criteria,
+    /// Compiled expression, if any.
+    pub expression: Option<Arc<AST>>,
+    /// Compiled action params.
+    pub params: CompiledValue,
+    /// Whether a template or the expression reads the key-value store (`kv`, `st2kv`).
+    pub uses_kv: bool,
+}
+
+/// The enabled rules of one trigger, standard and backstop.
+#[derive(Debug, Default, Clone)]
+pub struct TriggerRules {
+    /// Standard rules, by ref.
+    pub standard: Vec<Arc<CompiledRule>>,
+    /// Backstop rules (fire only when no standard rule matched), by ref.
+    pub backstop: Vec<Arc<CompiledRule>>,
+}
+
+/// Enabled rules indexed by trigger ref: matching an event touches only the rules of its
+/// trigger, whatever the number of rules on other triggers.
+#[derive(Debug, Default)]
+pub struct RuleIndex {
+    by_trigger: HashMap<String, Arc<TriggerRules>>,
+    by_ref: HashMap<String, Arc<CompiledRule>>,
+}
+
+impl RuleIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The rules of `trigger`.
+    pub fn for_trigger(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
+        self.by_trigger.get(trigger).cloned()
+    }
+
+    /// A rule by ref (enabled or not).
+    pub fn get(&self, rule_ref: &str) -> Option<&Arc<CompiledRule>> {
+        self.by_ref.get(rule_ref)
+    }
+
+    /// Every rule (enabled or not), unordered.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<CompiledRule>> {
+        self.by_ref.values()
+    }
+
+    /// Inserts or replaces a rule; returns the one it replaced.
+    pub fn insert(&mut self, rule: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
+        let old = self.remove(&rule.rule.rule_ref);
+        if rule.rule.enabled {
+            let entry = self
+                .by_trigger
+                .entry(rule.rule.trigger.clone())
+                .or_default();
+            let mut set = (**entry).clone();
+            let list = if rule.rule.backstop {
+                &mut set.backstop
+            } else {
+                &mut set.standard
+            };
+            let at = list.partition_point(|r| r.rule.rule_ref < rule.rule.rule_ref);
+            list.insert(at, rule.clone());
+            *entry = Arc::new(set);
+        }
+        self.by_ref.insert(rule.rule.rule_ref.clone(), rule);
+        old
+    }
+
+    /// Removes a rule; returns it.
+    pub fn remove(&mut self, rule_ref: &str) -> Option<Arc<CompiledRule>> {
+        let old = self.by_ref.remove(rule_ref)?;
+        if let Some(entry) = self.by_trigger.get_mut(&old.rule.trigger) {
+            let mut set = (**entry).clone();
+            set.standard.retain(|r| r.rule.rule_ref != rule_ref);
+            set.backstop.retain(|r| r.rule.rule_ref != rule_ref);
+            if set.standard.is_empty() && set.backstop.is_empty() {
+                self.by_trigger.remove(&old.rule.trigger);
+            } else {
+                *entry = Arc::new(set);
+            }
+        }
+        Some(old)
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.by_ref.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_ref.is_empty()
+    }
+}

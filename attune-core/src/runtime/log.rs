@@ -1,0 +1,69 @@
+//! Streamed output lines of running executions.
+
+use crate::model::ExecutionId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Which stream a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A log line from the action's own logger.
+    Log,
+}
+
+/// One line of output of one execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// The execution.
+    pub execution: ExecutionId,
+    /// The stream.
+    pub stream: LogStream,
+    /// The line, without its newline.
+    pub line: Arc<str>,
+}
+
+/// Where a runtime sends output lines of one execution; subscribers of
+/// [`Engine::subscribe_logs`](crate::Engine::subscribe_logs) see them as they come.
+/// Sending never blocks; a subscriber that falls behind misses lines.
+#[derive(Clone, Debug)]
+pub struct LogSink {
+    execution: ExecutionId,
+    tx: Option<broadcast::Sender<LogLine>>,
+}
+
+impl LogSink {
+    /// A sink for `execution` feeding `tx`.
+    pub fn new(execution: ExecutionId, tx: broadcast::Sender<LogLine>) -> Self {
+        LogSink {
+            execution,
+            tx: Some(tx),
+        }
+    }
+
+    /// A sink that drops everything (tests, rehearsals).
+    pub fn discard(execution: ExecutionId) -> Self {
+        LogSink {
+            execution,
+            tx: None,
+        }
+    }
+
+    /// Sends one line.
+    pub fn line(&self, stream: LogStream, line: impl Into<Arc<str>>) {
+        if let Some(tx) = &self.tx {
+            if tx.receiver_count() > 0 {
+                let _ = tx.send(LogLine {
+                    execution: self.execution,
+                    stream,
+                    line: line.into(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The [`Runtime`] trait — what runs one execution — and the two runtimes of core:
+//! [`NativeRuntime`] (async Rust closures) and [`RhaiRuntime`] (sandboxed Rhai scripts).
+
+mod log;
+mod native;
+mod rhai_runtime;
+
+pub use log::{LogLine, LogSink, LogStream};
+pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};
+pub use rhai_runtime::RhaiRuntime;
+
+use crate::Result;
+use crate::model::{Action, ExecutionId};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Runs one execution of an action.
+///
+/// Held as `Arc<dyn Runtime>` and registered with the engine under [`Runtime::name`]; an
+/// action's `runner` picks it. The contract:
+///
+/// * `run` receives the validated params **with secret values** (the store only ever sees
+///   them redacted) and must not write them to logs, arguments or the environment.
+/// * `run` returns when the action ends. `Ok(output)` with `succeeded = false` is a failed
+///   run that produced a result (a non-zero exit code); `Err(e)` is a failed run whose error
+///   message is `e`.
+/// * When `request.cancel` fires (cancel or timeout, decided by the engine) the runtime stops
+///   the action promptly, releases what it holds (processes, threads) and returns; the engine
+///   waits a grace period and then drops the future.
+/// * Output lines go to `request.log` as they are produced.
+/// * Runtimes never touch the store.
+#[async_trait]
+pub trait Runtime: Send + Sync + Debug {
+    /// The name actions use in `runner` (`native`, `rhai`, `shell`, ...).
+    fn name(&self) -> &str;
+
+    /// Checks an action at registration (a script compiles, a handler exists). Default: Ok.
+    fn validate_action(&self, _action: &Action) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs one execution.
+    async fn run(&self, request: RunRequest) -> Result<RunOutput>;
+}
+
+/// Everything a runtime gets for one execution.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The action definition.
+    pub action: Arc<Action>,
+    /// Validated params, secrets included.
+    pub params: Map<String, Value>,
+    /// The timeout the engine applies (informational; the engine enforces it).
+    pub timeout: Option<Duration>,
+    /// Fires on cancel or timeout.
+    pub cancel: CancellationToken,
+    /// Where output lines go.
+    pub log: LogSink,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// Whether the action succeeded.
+    pub succeeded: bool,
+    /// The result value.
+    pub result: Value,
+    /// Captured stdout (bounded by the runtime).
+    pub stdout: String,
+    /// Captured stderr (bounded by the runtime).
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// A successful run with `result` and no captured output.
+    pub fn success(result: Value) -> Self {
+        RunOutput {
+            succeeded: true,
+            result,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+
+    /// A failed run with `result`.
+    pub fn failure(result: Value) -> Self {
+        RunOutput {
+            succeeded: false,
+            ..Self::success(result)
+        }
+    }
+}

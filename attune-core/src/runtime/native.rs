@@ -1,0 +1,168 @@
+//! The `native` runtime: actions that are async Rust closures.
+
+use super::{LogSink, RunOutput, RunRequest, Runtime};
+use crate::model::{Action, ExecutionId};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// What a native action receives.
+#[derive(Debug, Clone)]
+pub struct ActionContext {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The action's ref.
+    pub action: String,
+    /// Validated params (secrets included).
+    pub params: Map<String, Value>,
+    /// Fires on cancel or timeout; long-running actions should watch it.
+    pub cancel: CancellationToken,
+    /// Output lines.
+    pub log: LogSink,
+}
+
+impl ActionContext {
+    /// The params deserialized into `T`; an [`Error::Invalid`] naming the action otherwise.
+    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(Value::Object(self.params.clone())).map_err(|e| {
+            Error::invalid(format!("params of action '{}'", self.action), e.to_string())
+        })
+    }
+
+    /// One param.
+    pub fn param(&self, name: &str) -> Option<&Value> {
+        self.params.get(name)
+    }
+}
+
+/// A registered native action handler.
+pub type NativeHandler =
+    Arc<dyn Fn(ActionContext) -> BoxFuture<'static, Result<Value>> + Send + Sync>;
+
+/// Wraps a closure over typed params into the `Fn(ActionContext)` shape
+/// [`Engine::register_fn`](crate::Engine::register_fn) takes.
+///
+/// ```
+/// use attune_core::runtime::typed;
+/// #[derive(serde::Deserialize)]
+/// struct Add { a: i64, b: i64 }
+/// let handler = typed(|p: Add| async move { Ok::<_, attune_core::Error>(p.a + p.b) });
+/// # let _ = handler;
+/// ```
+pub fn typed<P, R, F, Fut>(
+    f: F,
+) -> impl Fn(ActionContext) -> BoxFuture<'static, Result<R>> + Send + Sync + 'static
+where
+    P: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    move |ctx: ActionContext| {
+        let f = f.clone();
+        Box::pin(async move {
+            let p: P = ctx.params_as()?;
+            f(p).await
+        })
+    }
+}
+
+/// Runs actions whose body is an async Rust closure registered under the action's ref.
+#[derive(Default)]
+pub struct NativeRuntime {
+    handlers: RwLock<HashMap<String, NativeHandler>>,
+}
+
+impl fmt::Debug for NativeRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.handlers.read().map(|h| h.len()).unwrap_or(0);
+        f.debug_struct("NativeRuntime")
+            .field("handlers", &n)
+            .finish()
+    }
+}
+
+impl NativeRuntime {
+    /// A runtime with no handlers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or replaces) the handler of `action_ref`.
+    pub fn register<F, Fut, R>(&self, action_ref: impl Into<String>, f: F)
+    where
+        F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        let handler: NativeHandler = Arc::new(move |ctx| {
+            let fut = f(ctx);
+            Box::pin(async move {
+                let r = fut.await?;
+                serde_json::to_value(r)
+                    .map_err(|e| Error::Action(format!("result is not JSON: {e}")))
+            })
+        });
+        self.handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(action_ref.into(), handler);
+    }
+
+    /// Removes the handler of `action_ref`.
+    pub fn unregister(&self, action_ref: &str) -> bool {
+        self.handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(action_ref)
+            .is_some()
+    }
+
+    fn handler(&self, action_ref: &str) -> Option<NativeHandler> {
+        self.handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(action_ref)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl Runtime for NativeRuntime {
+    fn name(&self) -> &str {
+        "native"
+    }
+
+    fn validate_action(&self, action: &Action) -> Result<()> {
+        match self.handler(&action.action_ref) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid(
+                format!("action '{}'", action.action_ref),
+                "no native handler is registered for it (use Engine::register_fn)",
+            )),
+        }
+    }
+
+    async fn run(&self, req: RunRequest) -> Result<RunOutput> {
+        let handler = self
+            .handler(&req.action.action_ref)
+            .ok_or_else(|| Error::not_found("native handler", &req.action.action_ref))?;
+        let ctx = ActionContext {
+            execution_id: req.execution_id,
+            action: req.action.action_ref.clone(),
+            params: req.params,
+            cancel: req.cancel,
+            log: req.log,
+        };
+        handler(ctx).await.map(RunOutput::success)
+    }
+}

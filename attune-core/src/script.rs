@@ -1,0 +1,245 @@
+//! The Rhai sandbox shared by rule expressions and the `rhai` runtime.
+
+use crate::runtime::{LogSink, LogStream};
+use crate::{Error, Result};
+use rhai::packages::{Package, StandardPackage};
+use rhai::{AST, Dynamic, Engine as RhaiEngine, Module, Scope, Shared};
+type SharedModule = Shared<Module>;
+use serde_json::Value;
+use std::fmt;
+use tokio_util::sync::CancellationToken;
+
+/// Limits applied to every Rhai evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScriptLimits {
+    /// Maximum operations (loop iterations, calls, ...) of one evaluation.
+    pub max_operations: u64,
+    /// Maximum length of a string, in bytes.
+    pub max_string_size: usize,
+    /// Maximum items of an array.
+    pub max_array_size: usize,
+    /// Maximum entries of a map.
+    pub max_map_size: usize,
+    /// Maximum function call depth.
+    pub max_call_levels: usize,
+    /// Maximum expression nesting depth.
+    pub max_expr_depth: usize,
+}
+
+impl ScriptLimits {
+    /// Limits for rule expressions: small, since one runs per event per rule.
+    pub const EXPRESSION: ScriptLimits = ScriptLimits {
+        max_operations: 100_000,
+        max_string_size: 1 << 20,
+        max_array_size: 100_000,
+        max_map_size: 100_000,
+        max_call_levels: 32,
+        max_expr_depth: 64,
+    };
+
+    /// Limits for action scripts.
+    pub const ACTION: ScriptLimits = ScriptLimits {
+        max_operations: 50_000_000,
+        max_string_size: 16 << 20,
+        max_array_size: 1_000_000,
+        max_map_size: 1_000_000,
+        max_call_levels: 64,
+        max_expr_depth: 128,
+    };
+}
+
+/// A Rhai engine factory with the standard library, the limits, and nothing else: no
+/// `eval`, no module imports, no file, process or network access; `print`/`debug` go to the
+/// execution's log stream when one is given.
+#[derive(Clone)]
+pub struct Sandbox {
+    limits: ScriptLimits,
+    stdlib: SharedModule,
+    compiler: std::sync::Arc<RhaiEngine>,
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// A sandbox with `limits`.
+    pub fn new(limits: ScriptLimits) -> Self {
+        let stdlib = StandardPackage::new().as_shared_module();
+        let compiler = std::sync::Arc::new(Self::make(&limits, &stdlib));
+        Sandbox {
+            limits,
+            stdlib,
+            compiler,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> ScriptLimits {
+        self.limits
+    }
+
+    fn make(limits: &ScriptLimits, stdlib: &SharedModule) -> RhaiEngine {
+        let mut e = RhaiEngine::new_raw();
+        e.register_global_module(stdlib.clone());
+        e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        e.set_max_operations(limits.max_operations);
+        e.set_max_string_size(limits.max_string_size);
+        e.set_max_array_size(limits.max_array_size);
+        e.set_max_map_size(limits.max_map_size);
+        e.set_max_call_levels(limits.max_call_levels);
+        e.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+        e.set_max_modules(0);
+        e.disable_symbol("eval");
+        e.on_print(|_| {});
+        e.on_debug(|_, _, _| {});
+        e
+    }
+
+    /// An engine for one evaluation: stops with an error when `cancel` fires, and sends
+    /// `print`/`debug` output to `log`.
+    pub fn engine(&self, cancel: Option<CancellationToken>, log: Option<LogSink>) -> RhaiEngine {
+        let mut e = Self::make(&self.limits, &self.stdlib);
+        if let Some(token) = cancel {
+            e.on_progress(move |_| token.is_cancelled().then(|| Dynamic::from("canceled")));
+        }
+        if let Some(log) = log {
+            let l2 = log.clone();
+            e.on_print(move |s| log.line(LogStream::Stdout, s));
+            e.on_debug(move |s, _, _| l2.line(LogStream::Log, s));
+        }
+        e
+    }
+
+    /// The shared engine (no cancel, no log); evaluations on it share nothing but limits.
+    pub fn shared(&self) -> &RhaiEngine {
+        &self.compiler
+    }
+
+    /// Compiles a script; the error names `location` and the position.
+    pub fn compile(&self, location: &str, source: &str) -> Result<AST> {
+        self.compiler
+            .compile(source)
+            .map_err(|e| script_error(location, e))
+    }
+
+    /// Compiles a single expression.
+    pub fn compile_expression(&self, location: &str, source: &str) -> Result<AST> {
+        self.compiler
+            .compile_expression(source)
+            .map_err(|e| script_error(location, e))
+    }
+
+    /// Evaluates `ast` on `engine` with `vars` in scope and converts the value to JSON.
+    pub fn eval(
+        &self,
+        engine: &RhaiEngine,
+        location: &str,
+        ast: &AST,
+        vars: &[(&str, &Value)],
+    ) -> Result<Value> {
+        let mut scope = Scope::new();
+        for (name, v) in vars {
+            let d = to_dynamic(v).map_err(|m| script_error(location, m))?;
+            scope.push_dynamic(name.to_string(), d);
+        }
+        let out: Dynamic = engine
+            .eval_ast_with_scope(&mut scope, ast)
+            .map_err(|e| script_error(location, describe(*e)))?;
+        from_dynamic(&out).map_err(|m| script_error(location, m))
+    }
+}
+
+fn describe(e: rhai::EvalAltResult) -> String {
+    use rhai::EvalAltResult as E;
+    match &e {
+        E::ErrorTerminated(..) => "canceled".to_string(),
+        E::ErrorTooManyOperations(pos) => format!("operation limit exceeded ({pos})"),
+        E::ErrorDataTooLarge(what, pos) => format!("size limit exceeded: {what} ({pos})"),
+        E::ErrorStackOverflow(pos) => format!("call depth limit exceeded ({pos})"),
+        _ => e.to_string(),
+    }
+}
+
+fn script_error(location: &str, e: impl fmt::Display) -> Error {
+    Error::Script {
+        location: location.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Converts JSON to a Rhai value.
+pub fn to_dynamic(v: &Value) -> std::result::Result<Dynamic, String> {
+    rhai::serde::to_dynamic(v).map_err(|e| e.to_string())
+}
+
+/// Converts a Rhai value to JSON (a unit `()` is `null`).
+pub fn from_dynamic(d: &Dynamic) -> std::result::Result<Value, String> {
+    if d.is_unit() {
+        return Ok(Value::Null);
+    }
+    rhai::serde::from_dynamic::<Value>(d).map_err(|e| format!("result is not JSON-compatible: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evaluates_with_vars() {
+        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        let ast = sb.compile_expression("test", "payload.n * 2 + 1").unwrap();
+        let v = sb
+            .eval(sb.shared(), "test", &ast, &[("payload", &json!({"n": 20}))])
+            .unwrap();
+        assert_eq!(v, json!(41));
+    }
+
+    #[test]
+    fn infinite_loop_hits_the_operation_limit() {
+        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        let ast = sb.compile("rule 'x'", "loop { }").unwrap();
+        let err = sb.eval(sb.shared(), "rule 'x'", &ast, &[]).unwrap_err();
+        assert!(err.to_string().contains("operation limit"), "{err}");
+        assert!(err.to_string().contains("rule 'x'"), "{err}");
+    }
+
+    #[test]
+    fn unbounded_allocation_hits_a_size_limit() {
+        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        let ast = sb.compile("s", r#"let s = "x"; loop { s += s; }"#).unwrap();
+        let err = sb.eval(sb.shared(), "s", &ast, &[]).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+        let ast = sb.compile("a", "let a = []; loop { a.push(1); }").unwrap();
+        let err = sb.eval(sb.shared(), "a", &ast, &[]).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn no_eval_no_imports() {
+        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        assert!(sb.compile("e", r#"eval("1")"#).is_err());
+        let ast = sb.compile("i", r#"import "foo" as f; 1"#);
+        let failed = match ast {
+            Err(_) => true,
+            Ok(ast) => sb.eval(sb.shared(), "i", &ast, &[]).is_err(),
+        };
+        assert!(failed);
+    }
+
+    #[test]
+    fn cancel_stops_a_running_script() {
+        let sb = Sandbox::new(ScriptLimits::ACTION);
+        let token = CancellationToken::new();
+        token.cancel();
+        let engine = sb.engine(Some(token), None);
+        let ast = sb.compile("c", "let i = 0; loop { i += 1; }").unwrap();
+        let err = sb.eval(&engine, "c", &ast, &[]).unwrap_err();
+        assert!(err.to_string().contains("canceled"), "{err}");
+    }
+}

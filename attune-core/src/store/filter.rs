@@ -1,0 +1,324 @@
+//! Arguments and results of [`Store`](super::Store) calls.
+
+use crate::model::{
+    EnforcementId, EnforcementStatus, EventId, Execution, ExecutionId, ExecutionStatus,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What a store backend offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreCapabilities {
+    /// Data survives a process restart (the engine resumes work at start when true).
+    pub durable: bool,
+    /// Several processes may share it.
+    pub shared: bool,
+}
+
+impl StoreCapabilities {
+    /// Capabilities with the given flags.
+    pub fn new(durable: bool, shared: bool) -> Self {
+        StoreCapabilities { durable, shared }
+    }
+}
+
+/// The outcome of an insert that is idempotent on a natural key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted<T> {
+    /// The row was inserted.
+    New,
+    /// A row with the same natural key existed; here it is, unchanged.
+    Existing(T),
+}
+
+impl<T> Inserted<T> {
+    /// Whether the insert created the row.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Inserted::New)
+    }
+}
+
+/// Keyset pagination: rows with an id greater than `after`, at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Exclusive lower bound on the id; `None` starts at the beginning.
+    pub after: Option<Uuid>,
+    /// Maximum rows returned.
+    pub limit: usize,
+}
+
+impl Page {
+    /// The first page of `limit` rows.
+    pub fn first(limit: usize) -> Self {
+        Page { after: None, limit }
+    }
+
+    /// The page after the row with id `last`.
+    pub fn after(last: impl Into<Uuid>, limit: usize) -> Self {
+        Page {
+            after: Some(last.into()),
+            limit,
+        }
+    }
+
+    /// Whether `id` falls after the cursor.
+    pub fn admits(&self, id: Uuid) -> bool {
+        self.after.is_none_or(|a| id > a)
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page::first(100)
+    }
+}
+
+macro_rules! uuid_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Uuid {
+            fn from(v: $t) -> Uuid {
+                v.0
+            }
+        }
+    )*};
+}
+uuid_from!(EventId, EnforcementId, ExecutionId);
+
+/// Which events to list. Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only this trigger.
+    pub trigger: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes.
+    pub fn admits(&self, event: &crate::model::Event) -> bool {
+        self.trigger.as_ref().is_none_or(|t| *t == event.trigger)
+            && self.since.is_none_or(|s| event.created >= s)
+            && self.until.is_none_or(|u| event.created < u)
+    }
+}
+
+/// Which enforcements to list. Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnforcementFilter {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this event.
+    pub event: Option<EventId>,
+    /// Only this status.
+    pub status: Option<EnforcementStatus>,
+}
+
+impl EnforcementFilter {
+    /// Whether `e` passes.
+    pub fn admits(&self, e: &crate::model::Enforcement) -> bool {
+        self.rule.as_ref().is_none_or(|r| *r == e.rule)
+            && self.event.is_none_or(|ev| ev == e.event)
+            && self.status.is_none_or(|s| s == e.status)
+    }
+}
+
+/// Which executions to list or count. Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionFilter {
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only these statuses.
+    pub status: Option<Vec<ExecutionStatus>>,
+    /// Only those of this enforcement.
+    pub enforcement: Option<EnforcementId>,
+    /// Only those caused by this event.
+    pub event: Option<EventId>,
+    /// Only children of this execution.
+    pub parent: Option<ExecutionId>,
+    /// Only those caused by this rule.
+    pub rule: Option<String>,
+}
+
+impl ExecutionFilter {
+    /// Whether `e` passes.
+    pub fn admits(&self, e: &Execution) -> bool {
+        self.action.as_ref().is_none_or(|a| *a == e.action)
+            && self.status.as_ref().is_none_or(|s| s.contains(&e.status))
+            && self.enforcement.is_none_or(|x| Some(x) == e.enforcement)
+            && self.event.is_none_or(|x| Some(x) == e.event)
+            && self.parent.is_none_or(|x| Some(x) == e.parent)
+            && self
+                .rule
+                .as_ref()
+                .is_none_or(|r| Some(r) == e.rule.as_ref())
+    }
+
+    /// Only these statuses.
+    pub fn with_status(mut self, status: impl IntoIterator<Item = ExecutionStatus>) -> Self {
+        self.status = Some(status.into_iter().collect());
+        self
+    }
+}
+
+/// A compare-and-set update of an enforcement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnforcementUpdate {
+    /// The new status.
+    pub status: EnforcementStatus,
+    /// Failure reason (for `failed`).
+    pub failure: Option<String>,
+    /// Rendered params (redacted), when known.
+    pub params: Option<Value>,
+    /// The created execution, when known.
+    pub execution: Option<ExecutionId>,
+    /// The time of the change.
+    pub at: DateTime<Utc>,
+}
+
+/// The fields a status change of an execution sets (others are kept).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionChange {
+    /// The new status.
+    pub to: ExecutionStatus,
+    /// New result, if any.
+    pub result: Option<Value>,
+    /// New error message, if any.
+    pub error: Option<String>,
+    /// New captured stdout, if any.
+    pub stdout: Option<String>,
+    /// New captured stderr, if any.
+    pub stderr: Option<String>,
+    /// The time of the change.
+    pub at: DateTime<Utc>,
+}
+
+impl ExecutionChange {
+    /// A change to `to` at `at` that sets nothing else.
+    pub fn to(to: ExecutionStatus, at: DateTime<Utc>) -> Self {
+        ExecutionChange {
+            to,
+            result: None,
+            error: None,
+            stdout: None,
+            stderr: None,
+            at,
+        }
+    }
+
+    /// Sets the result.
+    pub fn result(mut self, result: Value) -> Self {
+        self.result = Some(result);
+        self
+    }
+
+    /// Sets the error message.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// Applies the change to `e` (status, fields, timestamps, claim) without checking
+    /// anything; stores call it after their compare-and-set checks.
+    pub fn apply_to(self, e: &mut Execution) {
+        e.status = self.to;
+        e.updated = self.at;
+        if self.to == ExecutionStatus::Running && e.started.is_none() {
+            e.started = Some(self.at);
+        }
+        if self.to.is_terminal() {
+            e.finished = Some(self.at);
+            e.worker = None;
+            e.lease_expires = None;
+        }
+        if let Some(r) = self.result {
+            e.result = Some(r);
+        }
+        if let Some(x) = self.error {
+            e.error = Some(x);
+        }
+        if let Some(x) = self.stdout {
+            e.stdout = x;
+        }
+        if let Some(x) = self.stderr {
+            e.stderr = x;
+        }
+    }
+}
+
+/// A worker's claim: who, when, and until when the lease holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// The worker id.
+    pub worker: String,
+    /// The current time.
+    pub now: DateTime<Utc>,
+    /// The lease expiry.
+    pub lease_until: DateTime<Utc>,
+}
+
+impl Claim {
+    /// Applies a successful claim to `e` (running, worker, lease, started).
+    pub fn apply_to(&self, e: &mut Execution) {
+        e.status = ExecutionStatus::Running;
+        e.worker = Some(self.worker.clone());
+        e.lease_expires = Some(self.lease_until);
+        e.updated = self.now;
+        if e.started.is_none() {
+            e.started = Some(self.now);
+        }
+    }
+
+    /// Whether `e` is claimable under this claim: `scheduled`, or `running` with a lease
+    /// that expired before `now` (the second is a reclaim).
+    pub fn can_claim(&self, e: &Execution) -> Option<bool> {
+        match e.status {
+            ExecutionStatus::Scheduled => Some(false),
+            ExecutionStatus::Running if e.lease_expires.is_some_and(|l| l <= self.now) => {
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One execution returned by [`Store::claim_ready`](super::Store::claim_ready).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claimed {
+    /// The execution, now `running` under the new claim.
+    pub execution: Execution,
+    /// True when it was `running` under an expired lease (its worker was lost).
+    pub reclaimed: bool,
+}
+
+/// What [`Store::purge`](super::Store::purge) deletes in one call.
+///
+/// The cutoff is the earlier of `before` and the creation time of the newest execution
+/// beyond `keep_executions` (the oldest one that must go). Rows created before the cutoff go:
+/// terminal executions, enforcements and events — except enforcements and events that a
+/// non-terminal execution still refers to. At most `batch` rows of each kind per call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PurgeRequest {
+    /// Delete rows created before this time.
+    pub before: Option<DateTime<Utc>>,
+    /// Keep at most this many executions (the newest).
+    pub keep_executions: Option<u64>,
+    /// Maximum rows of each kind deleted by this call.
+    pub batch: usize,
+}
+
+/// What a purge deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Events deleted.
+    pub events: u64,
+    /// Enforcements deleted.
+    pub enforcements: u64,
+    /// Executions deleted.
+    pub executions: u64,
+    /// Whether more rows are due (call again).
+    pub more: bool,
+}

@@ -1,0 +1,530 @@
+//! [`MemoryStore`]: the in-memory store, the embedded default.
+
+use super::Store;
+use super::filter::*;
+use crate::model::{
+    Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
+    Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
+};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+/// A [`Store`] in process memory: fast, not durable, not shared between processes.
+///
+/// All data sits behind one mutex; every call is a few map operations. Records are kept in
+/// id (creation) order, so retention purges from the front in O(log n) per row.
+///
+/// ```
+/// use attune_core::store::{MemoryStore, Store};
+/// let store = MemoryStore::new();
+/// assert!(!store.capabilities().durable);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    defs: BTreeMap<(DefinitionKind, String), Definition>,
+    events: BTreeMap<EventId, Event>,
+    enforcements: BTreeMap<EnforcementId, Enforcement>,
+    enforcement_key: HashMap<(String, EventId), EnforcementId>,
+    /// Live enforcements per event (an event with any is kept by purge).
+    event_refs: HashMap<EventId, u32>,
+    executions: BTreeMap<ExecutionId, Execution>,
+    execution_key: HashMap<(EnforcementId, u32), ExecutionId>,
+    scheduled: BTreeSet<ExecutionId>,
+    running: BTreeSet<ExecutionId>,
+    keys: BTreeMap<(KeyScope, String), Key>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave maps half-updated in a way that matters
+        // more than losing the whole store; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    fn set_status_index(
+        &mut self,
+        id: ExecutionId,
+        old: Option<ExecutionStatus>,
+        new: ExecutionStatus,
+    ) {
+        match old {
+            Some(ExecutionStatus::Scheduled) => {
+                self.scheduled.remove(&id);
+            }
+            Some(ExecutionStatus::Running) => {
+                self.running.remove(&id);
+            }
+            _ => {}
+        }
+        match new {
+            ExecutionStatus::Scheduled => {
+                self.scheduled.insert(id);
+            }
+            ExecutionStatus::Running => {
+                self.running.insert(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_execution(&mut self, id: ExecutionId) {
+        if let Some(e) = self.executions.remove(&id) {
+            if let Some(enf) = e.enforcement {
+                self.execution_key.remove(&(enf, e.attempt));
+            }
+            self.scheduled.remove(&id);
+            self.running.remove(&id);
+        }
+    }
+
+    fn remove_enforcement(&mut self, id: EnforcementId) {
+        if let Some(e) = self.enforcements.remove(&id) {
+            self.enforcement_key.remove(&(e.rule, e.event));
+            if let Some(n) = self.event_refs.get_mut(&e.event) {
+                *n -= 1;
+                if *n == 0 {
+                    self.event_refs.remove(&e.event);
+                }
+            }
+        }
+    }
+
+    fn cutoff(&self, req: &PurgeRequest) -> Option<DateTime<Utc>> {
+        let by_count = req.keep_executions.and_then(|keep| {
+            let len = self.executions.len() as u64;
+            (len > keep).then(|| {
+                let skip = usize::try_from(len - keep).unwrap_or(usize::MAX);
+                self.executions.values().nth(skip).map(|e| e.created)
+            })?
+        });
+        match (req.before, by_count) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn page<'a, K, V, F>(map: &'a BTreeMap<K, V>, page: &Page, mut admit: F) -> Vec<V>
+where
+    K: Ord + Copy + Into<uuid::Uuid> + From<uuid::Uuid> + 'a,
+    V: Clone,
+    F: FnMut(&V) -> bool,
+{
+    let start = match page.after {
+        Some(a) => std::ops::Bound::Excluded(K::from(a)),
+        None => std::ops::Bound::Unbounded,
+    };
+    map.range((start, std::ops::Bound::Unbounded))
+        .map(|(_, v)| v)
+        .filter(|v| admit(v))
+        .take(page.limit)
+        .cloned()
+        .collect()
+}
+
+macro_rules! from_uuid {
+    ($($t:ty),*) => {$(
+        impl From<uuid::Uuid> for $t {
+            fn from(u: uuid::Uuid) -> Self {
+                Self(u)
+            }
+        }
+    )*};
+}
+from_uuid!(EventId, EnforcementId, ExecutionId);
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::new(false, false)
+    }
+
+    async fn put_definition(&self, def: Definition) -> Result<()> {
+        let key = (def.kind(), def.def_ref().to_string());
+        self.lock().defs.insert(key, def);
+        Ok(())
+    }
+
+    async fn get_definition(
+        &self,
+        kind: DefinitionKind,
+        def_ref: &str,
+    ) -> Result<Option<Definition>> {
+        Ok(self.lock().defs.get(&(kind, def_ref.to_string())).cloned())
+    }
+
+    async fn list_definitions(
+        &self,
+        kind: DefinitionKind,
+        pack: Option<&str>,
+    ) -> Result<Vec<Definition>> {
+        let inner = self.lock();
+        Ok(inner
+            .defs
+            .range((kind, String::new())..)
+            .take_while(|((k, _), _)| *k == kind)
+            .map(|(_, d)| d)
+            .filter(|d| pack.is_none_or(|p| d.pack() == p))
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_definition(&self, kind: DefinitionKind, def_ref: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .defs
+            .remove(&(kind, def_ref.to_string()))
+            .is_some())
+    }
+
+    async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()> {
+        if let Some(d) = defs.iter().find(|d| d.pack() != pack) {
+            return Err(Error::invalid(
+                format!("definitions of pack '{pack}'"),
+                format!(
+                    "{} '{}' belongs to pack '{}'",
+                    d.kind(),
+                    d.def_ref(),
+                    d.pack()
+                ),
+            ));
+        }
+        let mut inner = self.lock();
+        inner.defs.retain(|_, d| d.pack() != pack);
+        for d in defs {
+            inner.defs.insert((d.kind(), d.def_ref().to_string()), d);
+        }
+        Ok(())
+    }
+
+    async fn insert_event(&self, event: &Event) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.events.contains_key(&event.id) {
+            return Err(Error::Conflict(format!("event '{}' exists", event.id)));
+        }
+        inner.events.insert(event.id, event.clone());
+        Ok(())
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Event> {
+        self.lock()
+            .events
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("event", id))
+    }
+
+    async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
+        Ok(page(&self.lock().events, p, |e| filter.admits(e)))
+    }
+
+    async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
+        let mut inner = self.lock();
+        let key = (e.rule.clone(), e.event);
+        if let Some(existing) = inner
+            .enforcement_key
+            .get(&key)
+            .and_then(|id| inner.enforcements.get(id))
+        {
+            return Ok(Inserted::Existing(existing.clone()));
+        }
+        if inner.enforcements.contains_key(&e.id) {
+            return Err(Error::Conflict(format!("enforcement '{}' exists", e.id)));
+        }
+        inner.enforcement_key.insert(key, e.id);
+        *inner.event_refs.entry(e.event).or_default() += 1;
+        inner.enforcements.insert(e.id, e.clone());
+        Ok(Inserted::New)
+    }
+
+    async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
+        self.lock()
+            .enforcements
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("enforcement", id))
+    }
+
+    async fn update_enforcement(
+        &self,
+        id: EnforcementId,
+        from: EnforcementStatus,
+        u: EnforcementUpdate,
+    ) -> Result<Enforcement> {
+        let mut inner = self.lock();
+        let e = inner
+            .enforcements
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("enforcement", id))?;
+        if e.status != from {
+            return Err(Error::Conflict(format!(
+                "enforcement '{id}' is {} (expected {from})",
+                e.status
+            )));
+        }
+        e.status = u.status;
+        e.updated = u.at;
+        if u.failure.is_some() {
+            e.failure = u.failure;
+        }
+        if u.params.is_some() {
+            e.params = u.params;
+        }
+        if u.execution.is_some() {
+            e.execution = u.execution;
+        }
+        Ok(e.clone())
+    }
+
+    async fn list_enforcements(
+        &self,
+        filter: &EnforcementFilter,
+        p: &Page,
+    ) -> Result<Vec<Enforcement>> {
+        Ok(page(&self.lock().enforcements, p, |e| filter.admits(e)))
+    }
+
+    async fn insert_execution(&self, e: &Execution) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.executions.contains_key(&e.id) {
+            return Err(Error::Conflict(format!("execution '{}' exists", e.id)));
+        }
+        if let Some(enf) = e.enforcement {
+            if let Some(other) = inner.execution_key.get(&(enf, e.attempt)) {
+                return Err(Error::Conflict(format!(
+                    "enforcement '{enf}' already has execution '{other}' for attempt {}",
+                    e.attempt
+                )));
+            }
+            inner.execution_key.insert((enf, e.attempt), e.id);
+        }
+        inner.set_status_index(e.id, None, e.status);
+        inner.executions.insert(e.id, e.clone());
+        Ok(())
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.lock()
+            .executions
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("execution", id))
+    }
+
+    async fn transition_execution(
+        &self,
+        id: ExecutionId,
+        from: ExecutionStatus,
+        change: ExecutionChange,
+    ) -> Result<Execution> {
+        let mut inner = self.lock();
+        let e = inner
+            .executions
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("execution", id))?;
+        if e.status != from {
+            return Err(Error::Conflict(format!(
+                "execution '{id}' is {} (expected {from})",
+                e.status
+            )));
+        }
+        from.check_transition(change.to, id)?;
+        let to = change.to;
+        change.apply_to(e);
+        let out = e.clone();
+        inner.set_status_index(id, Some(from), to);
+        Ok(out)
+    }
+
+    async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
+        let mut inner = self.lock();
+        let Some(e) = inner.executions.get_mut(&id) else {
+            return Err(Error::not_found("execution", id));
+        };
+        if e.status != ExecutionStatus::Scheduled {
+            return Ok(None);
+        }
+        claim.apply_to(e);
+        let out = e.clone();
+        inner.set_status_index(
+            id,
+            Some(ExecutionStatus::Scheduled),
+            ExecutionStatus::Running,
+        );
+        Ok(Some(out))
+    }
+
+    async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {
+        let mut inner = self.lock();
+        let mut ids: Vec<(ExecutionId, bool)> = Vec::new();
+        for id in inner.running.iter() {
+            if ids.len() >= limit {
+                break;
+            }
+            if inner.executions.get(id).and_then(|e| claim.can_claim(e)) == Some(true) {
+                ids.push((*id, true));
+            }
+        }
+        let room = limit.saturating_sub(ids.len());
+        ids.extend(inner.scheduled.iter().take(room).map(|id| (*id, false)));
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, reclaimed) in ids {
+            let from = if reclaimed {
+                ExecutionStatus::Running
+            } else {
+                ExecutionStatus::Scheduled
+            };
+            if let Some(e) = inner.executions.get_mut(&id) {
+                if reclaimed {
+                    e.attempt += 1;
+                }
+                claim.apply_to(e);
+                out.push(Claimed {
+                    execution: e.clone(),
+                    reclaimed,
+                });
+            }
+            inner.set_status_index(id, Some(from), ExecutionStatus::Running);
+        }
+        out.sort_by_key(|c| c.execution.id);
+        Ok(out)
+    }
+
+    async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()> {
+        let mut inner = self.lock();
+        let e = inner
+            .executions
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("execution", id))?;
+        if e.status != ExecutionStatus::Running
+            || e.worker.as_deref() != Some(claim.worker.as_str())
+        {
+            return Err(Error::Conflict(format!(
+                "execution '{id}' is not held by worker '{}'",
+                claim.worker
+            )));
+        }
+        e.lease_expires = Some(claim.lease_until);
+        Ok(())
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
+        Ok(page(&self.lock().executions, p, |e| filter.admits(e)))
+    }
+
+    async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64> {
+        let inner = self.lock();
+        if *filter == ExecutionFilter::default() {
+            return Ok(inner.executions.len() as u64);
+        }
+        Ok(inner
+            .executions
+            .values()
+            .filter(|e| filter.admits(e))
+            .count() as u64)
+    }
+
+    async fn put_key(&self, key: &Key) -> Result<()> {
+        self.lock()
+            .keys
+            .insert((key.scope.clone(), key.name.clone()), key.clone());
+        Ok(())
+    }
+
+    async fn get_key(&self, scope: &KeyScope, name: &str) -> Result<Option<Key>> {
+        let now = Utc::now();
+        Ok(self
+            .lock()
+            .keys
+            .get(&(scope.clone(), name.to_string()))
+            .filter(|k| !k.is_expired(now))
+            .cloned())
+    }
+
+    async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .keys
+            .remove(&(scope.clone(), name.to_string()))
+            .is_some())
+    }
+
+    async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>> {
+        let now = Utc::now();
+        Ok(self
+            .lock()
+            .keys
+            .values()
+            .filter(|k| scope.is_none_or(|s| *s == k.scope) && !k.is_expired(now))
+            .cloned()
+            .collect())
+    }
+
+    async fn purge(&self, req: &PurgeRequest) -> Result<PurgeStats> {
+        let mut inner = self.lock();
+        let mut stats = PurgeStats::default();
+        let Some(cutoff) = inner.cutoff(req) else {
+            return Ok(stats);
+        };
+        let batch = req.batch.max(1);
+        let doomed: Vec<ExecutionId> = inner
+            .executions
+            .values()
+            .take_while(|e| e.created < cutoff)
+            .filter(|e| e.status.is_terminal())
+            .take(batch + 1)
+            .map(|e| e.id)
+            .collect();
+        stats.more |= doomed.len() > batch;
+        for id in doomed.into_iter().take(batch) {
+            inner.remove_execution(id);
+            stats.executions += 1;
+        }
+        let doomed: Vec<EnforcementId> = inner
+            .enforcements
+            .values()
+            .take_while(|e| e.created < cutoff)
+            .filter(|e| {
+                e.status != EnforcementStatus::Created
+                    && e.execution
+                        .is_none_or(|x| !inner.executions.contains_key(&x))
+            })
+            .take(batch + 1)
+            .map(|e| e.id)
+            .collect();
+        stats.more |= doomed.len() > batch;
+        for id in doomed.into_iter().take(batch) {
+            inner.remove_enforcement(id);
+            stats.enforcements += 1;
+        }
+        let doomed: Vec<EventId> = inner
+            .events
+            .values()
+            .take_while(|e| e.created < cutoff)
+            .filter(|e| !inner.event_refs.contains_key(&e.id))
+            .take(batch + 1)
+            .map(|e| e.id)
+            .collect();
+        stats.more |= doomed.len() > batch;
+        for id in doomed.into_iter().take(batch) {
+            inner.events.remove(&id);
+            stats.events += 1;
+        }
+        Ok(stats)
+    }
+}

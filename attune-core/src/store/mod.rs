@@ -1,0 +1,157 @@
+//! The [`Store`] trait — the durable truth — and the in-memory [`MemoryStore`].
+
+mod ext;
+mod filter;
+mod memory;
+
+pub use ext::StoreExt;
+pub use filter::{
+    Claim, Claimed, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
+    ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
+};
+pub use memory::MemoryStore;
+
+use crate::Result;
+use crate::model::{
+    Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
+    Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
+};
+use async_trait::async_trait;
+use std::fmt::Debug;
+
+/// The durable truth: definitions, events, enforcements, executions and keys.
+///
+/// Held as `Arc<dyn Store>`. Every implementation must pass the conformance suite in
+/// `attune_core::conformance` (feature `conformance`) unchanged. The contract:
+///
+/// * **Definitions** are kept by `(kind, ref)`; `put_definition` inserts or replaces;
+///   [`Store::replace_pack`] swaps every definition of one pack in one atomic step (readers see
+///   the old set or the new set, never a mix).
+/// * **Events** are immutable. `insert_event` returns only once the event is durable (for a
+///   durable store); inserting an id twice is [`Error::Conflict`](crate::Error::Conflict).
+/// * **Enforcements**: at most one per `(rule, event)`. Inserting a second returns
+///   [`Inserted::Existing`] with the stored one — that is how redelivered events stay
+///   idempotent.
+/// * **Executions**: at most one per `(enforcement, attempt)` when an enforcement is set
+///   (else Conflict). Status changes are compare-and-set: [`Store::transition_execution`]
+///   applies `from → change.to` only if the row is still in `from` (else Conflict) and only if
+///   the state machine allows it (else [`Error::IllegalTransition`](crate::Error::IllegalTransition)).
+/// * **Claims**: a worker claims a `scheduled` execution with a lease; the claim moves it to
+///   `running`. At most one live claim exists per execution: two concurrent claimers never
+///   both get it. A `running` execution whose lease expired is claimable again by
+///   [`Store::claim_ready`] (reported as `reclaimed`, attempt incremented). An execution in a
+///   terminal status is never claimable.
+/// * **Queries** return rows in id order (creation order), paginated by keyset
+///   ([`Page::after`]).
+/// * **Retention**: [`Store::purge`] deletes in bounded batches and never deletes an
+///   execution that is not terminal.
+///
+/// Implementations may batch behind this interface (group commit): a call returns once its
+/// own change is committed. Missing rows are [`Error::NotFound`](crate::Error::NotFound).
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// What this backend offers.
+    fn capabilities(&self) -> StoreCapabilities;
+
+    /// Inserts or replaces a definition.
+    async fn put_definition(&self, def: Definition) -> Result<()>;
+    /// Reads a definition; `None` when absent.
+    async fn get_definition(
+        &self,
+        kind: DefinitionKind,
+        def_ref: &str,
+    ) -> Result<Option<Definition>>;
+    /// Lists the definitions of `kind`, optionally only those of `pack`, ordered by ref.
+    async fn list_definitions(
+        &self,
+        kind: DefinitionKind,
+        pack: Option<&str>,
+    ) -> Result<Vec<Definition>>;
+    /// Deletes a definition; returns whether it existed.
+    async fn delete_definition(&self, kind: DefinitionKind, def_ref: &str) -> Result<bool>;
+    /// Atomically replaces every definition belonging to `pack` (including the pack itself)
+    /// with `defs`. Every element of `defs` must belong to `pack` (else Invalid, nothing
+    /// changed). An empty `defs` removes the pack.
+    async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()>;
+
+    /// Persists an event. Conflict if its id exists.
+    async fn insert_event(&self, event: &Event) -> Result<()>;
+    /// Reads an event.
+    async fn get_event(&self, id: EventId) -> Result<Event>;
+    /// Lists events.
+    async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
+
+    /// Inserts an enforcement unless one exists for the same `(rule, event)`.
+    async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>>;
+    /// Reads an enforcement.
+    async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement>;
+    /// Compare-and-set update: applies `update` only if the status is still `from`.
+    async fn update_enforcement(
+        &self,
+        id: EnforcementId,
+        from: EnforcementStatus,
+        update: EnforcementUpdate,
+    ) -> Result<Enforcement>;
+    /// Lists enforcements.
+    async fn list_enforcements(
+        &self,
+        filter: &EnforcementFilter,
+        page: &Page,
+    ) -> Result<Vec<Enforcement>>;
+
+    /// Inserts an execution (any status). Conflict if its id, or its `(enforcement, attempt)`,
+    /// exists.
+    async fn insert_execution(&self, execution: &Execution) -> Result<()>;
+    /// Reads an execution.
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution>;
+    /// Compare-and-set status change `from → change.to`, with the fields of `change`.
+    /// Entering a terminal status sets `finished` and clears the claim; entering `running`
+    /// sets `started` if unset.
+    async fn transition_execution(
+        &self,
+        id: ExecutionId,
+        from: ExecutionStatus,
+        change: ExecutionChange,
+    ) -> Result<Execution>;
+    /// Applies several transitions; one result per input, in order. The default calls
+    /// [`Store::transition_execution`] for each; batching backends commit them together.
+    async fn transition_executions(
+        &self,
+        changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
+    ) -> Vec<Result<Execution>> {
+        let mut out = Vec::with_capacity(changes.len());
+        for (id, from, change) in changes {
+            out.push(self.transition_execution(id, from, change).await);
+        }
+        out
+    }
+    /// Claims one `scheduled` execution for `claim.worker`: moves it to `running` with the
+    /// lease. `None` when it is not claimable (not scheduled, or claimed by someone else).
+    async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>>;
+    /// Claims up to `limit` claimable executions, oldest first: `scheduled` ones, and
+    /// `running` ones whose lease expired before `claim.now` (`reclaimed`, attempt + 1).
+    async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>>;
+    /// Extends the lease of a running execution held by `worker`. Conflict when the claim
+    /// is not held by `worker` any more.
+    async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()>;
+    /// Lists executions.
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: &Page,
+    ) -> Result<Vec<Execution>>;
+    /// Counts executions matching `filter`.
+    async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64>;
+
+    /// Inserts or replaces a key.
+    async fn put_key(&self, key: &Key) -> Result<()>;
+    /// Reads a key (expired keys read as `None`).
+    async fn get_key(&self, scope: &KeyScope, name: &str) -> Result<Option<Key>>;
+    /// Deletes a key; returns whether it existed.
+    async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool>;
+    /// Lists keys, optionally of one scope, ordered by (scope, name); expired keys omitted.
+    async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>>;
+
+    /// Deletes old records in one bounded batch (see [`PurgeRequest`]).
+    async fn purge(&self, request: &PurgeRequest) -> Result<PurgeStats>;
+}

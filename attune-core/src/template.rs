@@ -1,0 +1,421 @@
+//! Templates (minijinja, Jinja syntax) for action params, criteria patterns and, later,
+//! workflow expressions.
+//!
+//! A string value containing `{{` or `{%` is a template. A value that is exactly one
+//! `{{ expr }}` keeps the JSON type of the expression; a mixed string renders as a string.
+//! Undefined variables are errors naming the template's location and the variable.
+
+use crate::{Error, Result};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Fuel (minijinja instructions) one render may spend; stops runaway loops.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// Converts a serializable value (JSON) into a template value.
+pub fn to_jinja<T: serde::Serialize>(v: T) -> JValue {
+    JValue::from(minijinja::value::Serde(v))
+}
+
+/// The internal filter that turns a single expression's value into JSON (type kept); unlike
+/// `tojson`, an undefined value is an error.
+const JSON_FILTER: &str = "__attune_json";
+
+fn json_filter(v: JValue) -> std::result::Result<String, minijinja::Error> {
+    if v.is_undefined() {
+        return Err(minijinja::Error::new(
+            ErrorKind::UndefinedError,
+            "undefined value",
+        ));
+    }
+    serde_json::to_string(&v)
+        .map_err(|e| minijinja::Error::new(ErrorKind::BadSerialization, e.to_string()))
+}
+
+/// Whether `s` is a template.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The expression of a string that is exactly one `{{ expr }}`, if it is one.
+fn single_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || t.contains("{%") || t.contains("{#") {
+        return None;
+    }
+    let inner = inner
+        .trim_start_matches(['-', '+'])
+        .trim_end_matches(['-', '+'])
+        .trim();
+    (!inner.is_empty()).then_some(inner)
+}
+
+/// The template environment of one engine: compiled templates live here by name.
+pub struct Templates {
+    env: RwLock<Environment<'static>>,
+    next: AtomicU64,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A value whose templates are compiled; render it with [`Templates::render`].
+#[derive(Debug, Clone)]
+pub struct CompiledValue {
+    node: Node,
+    names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Literal(Value),
+    /// A single expression: rendered through `tojson` and parsed back, so its type is kept.
+    Expr {
+        name: String,
+        location: String,
+    },
+    /// A text template: renders to a string.
+    Text {
+        name: String,
+        location: String,
+    },
+    Object(Vec<(String, Node)>),
+    Array(Vec<Node>),
+}
+
+impl CompiledValue {
+    /// Whether it contains no template at all.
+    pub fn is_literal(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl Templates {
+    /// An environment with strict undefined variables and a fuel limit.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.add_filter(JSON_FILTER, json_filter);
+        Templates {
+            env: RwLock::new(env),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Environment<'static>> {
+        self.env.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, location: &str, source: String) -> Result<String> {
+        let name = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
+        self.env
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_template_owned(name.clone(), source)
+            .map_err(|e| template_error(location, &e))?;
+        Ok(name)
+    }
+
+    /// Compiles every template inside `value`; `location` prefixes error messages
+    /// (`rule 'a.b' param`), extended with the key path.
+    pub fn compile(&self, location: &str, value: &Value) -> Result<CompiledValue> {
+        let mut names = Vec::new();
+        let node = match self.compile_node(location, value, &mut names) {
+            Ok(n) => n,
+            Err(e) => {
+                self.forget_names(&names);
+                return Err(e);
+            }
+        };
+        Ok(CompiledValue { node, names })
+    }
+
+    /// Compiles a map of values (action params), each located as `location 'key'`.
+    pub fn compile_map(&self, location: &str, map: &Map<String, Value>) -> Result<CompiledValue> {
+        self.compile(location, &Value::Object(map.clone()))
+    }
+
+    fn compile_node(&self, location: &str, value: &Value, names: &mut Vec<String>) -> Result<Node> {
+        Ok(match value {
+            Value::String(s) if is_template(s) => {
+                if let Some(expr) = single_expression(s) {
+                    let name = self.add(location, format!("{{{{ ({expr}) | {JSON_FILTER} }}}}"))?;
+                    names.push(name.clone());
+                    Node::Expr {
+                        name,
+                        location: location.to_string(),
+                    }
+                } else {
+                    let name = self.add(location, s.clone())?;
+                    names.push(name.clone());
+                    Node::Text {
+                        name,
+                        location: location.to_string(),
+                    }
+                }
+            }
+            Value::Object(m) if contains_template(value) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    out.push((
+                        k.clone(),
+                        self.compile_node(&format!("{location} '{k}'"), v, names)?,
+                    ));
+                }
+                Node::Object(out)
+            }
+            Value::Array(a) if contains_template(value) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (i, v) in a.iter().enumerate() {
+                    out.push(self.compile_node(&format!("{location}[{i}]"), v, names)?);
+                }
+                Node::Array(out)
+            }
+            other => Node::Literal(other.clone()),
+        })
+    }
+
+    /// Renders a compiled value against `ctx`.
+    pub fn render(&self, compiled: &CompiledValue, ctx: &JValue) -> Result<Value> {
+        if compiled.is_literal() {
+            if let Node::Literal(v) = &compiled.node {
+                return Ok(v.clone());
+            }
+        }
+        let env = self.read();
+        render_node(&env, &compiled.node, ctx)
+    }
+
+    /// Drops the templates of `compiled` from the environment.
+    pub fn forget(&self, compiled: &CompiledValue) {
+        self.forget_names(&compiled.names);
+    }
+
+    fn forget_names(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
+        for n in names {
+            env.remove_template(n);
+        }
+    }
+
+    /// Compiles and renders a one-off template string (type kept for a single expression).
+    pub fn render_once(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
+        let env = self.read();
+        if let Some(expr) = single_expression(source) {
+            let src = format!("{{{{ ({expr}) | {JSON_FILTER} }}}}");
+            let out = env
+                .render_str(&src, ctx)
+                .map_err(|e| describe_error(&env, None, location, &e, ctx, source))?;
+            return serde_json::from_str(&out).map_err(|e| Error::Template {
+                location: location.to_string(),
+                message: format!("expression did not give JSON: {e}"),
+            });
+        }
+        env.render_str(source, ctx)
+            .map(Value::String)
+            .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
+    }
+}
+
+fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
+
+fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<Value> {
+    match node {
+        Node::Literal(v) => Ok(v.clone()),
+        Node::Expr { name, location } => {
+            let t = env
+                .get_template(name)
+                .map_err(|e| template_error(location, &e))?;
+            let out = t
+                .render(ctx)
+                .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))?;
+            serde_json::from_str(&out).map_err(|e| Error::Template {
+                location: location.clone(),
+                message: format!("expression did not give JSON: {e}"),
+            })
+        }
+        Node::Text { name, location } => {
+            let t = env
+                .get_template(name)
+                .map_err(|e| template_error(location, &e))?;
+            t.render(ctx)
+                .map(Value::String)
+                .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
+        }
+        Node::Object(items) => {
+            let mut m = Map::with_capacity(items.len());
+            for (k, n) in items {
+                m.insert(k.clone(), render_node(env, n, ctx)?);
+            }
+            Ok(Value::Object(m))
+        }
+        Node::Array(items) => items
+            .iter()
+            .map(|n| render_node(env, n, ctx))
+            .collect::<Result<Vec<_>>>()
+            .map(Value::Array),
+    }
+}
+
+fn template_error(location: &str, e: &minijinja::Error) -> Error {
+    let mut message = e.kind().to_string();
+    if let Some(d) = e.detail() {
+        message.push_str(": ");
+        message.push_str(d);
+    }
+    if let Some(line) = e.line() {
+        message.push_str(&format!(" (line {line})"));
+    }
+    Error::Template {
+        location: location.to_string(),
+        message,
+    }
+}
+
+/// Builds the error of a failed render; for an undefined variable, finds which one.
+fn describe_error(
+    env: &Environment<'static>,
+    name: Option<&String>,
+    location: &str,
+    e: &minijinja::Error,
+    ctx: &JValue,
+    source: &str,
+) -> Error {
+    if e.kind() != ErrorKind::UndefinedError {
+        return template_error(location, e);
+    }
+    let vars = match name.and_then(|n| env.get_template(n).ok()) {
+        Some(t) => t.undeclared_variables(true),
+        None => env
+            .template_from_str(source)
+            .map(|t| t.undeclared_variables(true))
+            .unwrap_or_default(),
+    };
+    let mut vars: Vec<String> = vars.into_iter().collect();
+    vars.sort();
+    let missing = vars.into_iter().find(|path| {
+        let mut cur = ctx.clone();
+        for part in path.split('.') {
+            match cur.get_attr(part) {
+                Ok(v) if !v.is_undefined() => cur = v,
+                _ => return true,
+            }
+        }
+        false
+    });
+    Error::Template {
+        location: location.to_string(),
+        message: match missing {
+            Some(var) => format!("undefined variable '{var}'"),
+            None => "undefined value (an attribute or item that does not exist)".to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Value) -> JValue {
+        to_jinja(&v)
+    }
+
+    #[test]
+    fn single_expression_keeps_type_and_text_is_a_string() {
+        let t = Templates::new();
+        let c = t
+            .compile(
+                "p",
+                &json!({"n": "{{ trigger.n }}", "s": "n={{ trigger.n }}", "l": "{{ trigger.list }}", "lit": 5, "deep": {"x": ["{{ trigger.n + 1 }}"]}}),
+            )
+            .unwrap();
+        let out = t
+            .render(&c, &ctx(json!({"trigger": {"n": 41, "list": [1, "a"]}})))
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"n": 41, "s": "n=41", "l": [1, "a"], "lit": 5, "deep": {"x": [42]}})
+        );
+    }
+
+    #[test]
+    fn undefined_variable_is_named_with_its_location() {
+        let t = Templates::new();
+        let c = t
+            .compile("rule 'demo.r' param", &json!({"msg": "{{ trigger.nope }}"}))
+            .unwrap();
+        let err = t
+            .render(&c, &ctx(json!({"trigger": {"n": 1}})))
+            .unwrap_err();
+        let s = err.to_string();
+        assert!(s.contains("rule 'demo.r' param 'msg'"), "{s}");
+        assert!(s.contains("trigger.nope"), "{s}");
+        let c = t.compile("loc", &json!("hello {{ who }}")).unwrap();
+        let s = t.render(&c, &ctx(json!({}))).unwrap_err().to_string();
+        assert!(s.contains("undefined variable 'who'"), "{s}");
+    }
+
+    #[test]
+    fn syntax_error_at_compile_time() {
+        let t = Templates::new();
+        let err = t
+            .compile("rule 'x' param", &json!({"a": "{{ oops( }}"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("rule 'x' param 'a'"), "{err}");
+    }
+
+    #[test]
+    fn literal_values_skip_the_engine_and_forget_removes() {
+        let t = Templates::new();
+        let c = t.compile("p", &json!({"a": 1})).unwrap();
+        assert!(c.is_literal());
+        assert_eq!(t.render(&c, &ctx(json!({}))).unwrap(), json!({"a": 1}));
+        let c = t.compile("p", &json!("{{ 1 + 1 }}")).unwrap();
+        assert_eq!(t.render(&c, &ctx(json!({}))).unwrap(), json!(2));
+        t.forget(&c);
+        assert!(t.render(&c, &ctx(json!({}))).is_err());
+    }
+
+    #[test]
+    fn render_once_and_runaway_loops() {
+        let t = Templates::new();
+        assert_eq!(
+            t.render_once("x", "{{ a }}", &ctx(json!({"a": true})))
+                .unwrap(),
+            json!(true)
+        );
+        let err = t
+            .render_once(
+                "x",
+                "{% for i in range(100000000) %}{{ i }}{% endfor %}",
+                &ctx(json!({})),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("x"), "{err}");
+    }
+}

@@ -9,6 +9,7 @@
 //! Start at [`Engine`]; the data model is in [`model`]; the three extension traits are
 //! [`store::Store`], [`transport::Transport`] and [`runtime::Runtime`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod clock;
 #[cfg(feature = "conformance")]
@@ -24,5 +25,11 @@ pub mod store;
 pub mod template;
 pub mod transport;
 
-pub use engine::{Engine, EngineBuilder, EventTrace, ExecutionTrace, Retention, StatusSubscription};
+pub use engine::{
+    Engine, EngineBuilder, EventTrace, ExecutionTrace, Retention, RuleVerdict, StatusSubscription,
+};
 pub use error::{Error, Result};
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

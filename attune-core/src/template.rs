@@ -191,10 +191,8 @@ impl Templates {
 
     /// Renders a compiled value against `ctx`.
     pub fn render(&self, compiled: &CompiledValue, ctx: &JValue) -> Result<Value> {
-        if compiled.is_literal() {
-            if let Node::Literal(v) = &compiled.node {
-                return Ok(v.clone());
-            }
+        if let Node::Literal(v) = &compiled.node {
+            return Ok(v.clone());
         }
         let env = self.read();
         render_node(&env, &compiled.node, ctx)

@@ -7,6 +7,7 @@ use crate::rules::{CompiledRule, PatternRenderer, Scope};
 use crate::{Error, Result};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
 
 /// Criteria paths start with `trigger` or `payload` (both the payload, as in StackStorm).
 pub(crate) struct EventScope<'a> {
@@ -122,18 +123,30 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
     Ok((crate::template::to_jinja(&json), json))
 }
 
-/// Renders templated criteria patterns against the rule's context.
+/// Renders templated criteria patterns against the rule's context, built on first use.
 pub(crate) struct CtxRenderer<'a> {
     pub shared: &'a Shared,
-    pub ctx: &'a JValue,
-    pub location: &'a str,
+    pub ctx: &'a OnceLock<JValue>,
+    pub make: &'a (dyn Fn() -> JValue + Sync),
+    pub rule: &'a str,
+}
+
+impl CtxRenderer<'_> {
+    /// The rule's template context.
+    pub fn ctx(&self) -> &JValue {
+        self.ctx.get_or_init(self.make)
+    }
 }
 
 impl PatternRenderer for CtxRenderer<'_> {
     fn render(&self, template: &str) -> std::result::Result<Value, String> {
         self.shared
             .templates
-            .render_once(self.location, template, self.ctx)
+            .render_once(
+                &format!("rule '{}' criteria pattern", self.rule),
+                template,
+                self.ctx(),
+            )
             .map_err(|e| match e {
                 Error::Template { message, .. } => message,
                 other => other.to_string(),

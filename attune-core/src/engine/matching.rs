@@ -11,6 +11,7 @@ use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
@@ -115,20 +116,18 @@ async fn match_event(shared: &Shared, id: EventId) -> Result<Vec<ExecutionId>> {
     let Some(rules) = shared.registry.rules_for(&event.trigger) else {
         return Ok(Vec::new());
     };
-    let mut ctx: Option<EventContext> = None;
+    let ctx: OnceLock<EventContext> = OnceLock::new();
     let mut out = Vec::new();
     let mut matched_standard = false;
     for rule in &rules.standard {
-        if let Some(exec) =
-            apply_rule(shared, rule, &event, &mut ctx, &mut matched_standard).await?
-        {
+        if let Some(exec) = apply_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
             out.push(exec);
         }
     }
     if !matched_standard {
         let mut ignored = false;
         for rule in &rules.backstop {
-            if let Some(exec) = apply_rule(shared, rule, &event, &mut ctx, &mut ignored).await? {
+            if let Some(exec) = apply_rule(shared, rule, &event, &ctx, &mut ignored).await? {
                 out.push(exec);
             }
         }
@@ -142,7 +141,7 @@ async fn apply_rule(
     shared: &Shared,
     rule: &Arc<CompiledRule>,
     event: &Event,
-    ctx: &mut Option<EventContext>,
+    ctx: &OnceLock<EventContext>,
     matched: &mut bool,
 ) -> Result<Option<ExecutionId>> {
     let now = shared.now();
@@ -151,27 +150,22 @@ async fn apply_rule(
     } else {
         (minijinja::Value::from(()), Value::Null)
     };
-    let ectx = ctx.get_or_insert_with(|| EventContext::new(event));
-    let rule_ctx = ectx.for_rule(shared, rule, &kv_j);
-    let location = format!("rule '{}' criteria", rule.rule.rule_ref);
+    let rule_ctx: OnceLock<minijinja::Value> = OnceLock::new();
+    let make_ctx = || {
+        ctx.get_or_init(|| EventContext::new(event))
+            .for_rule(shared, rule, &kv_j)
+    };
     let renderer = CtxRenderer {
         shared,
         ctx: &rule_ctx,
-        location: &location,
+        make: &make_ctx,
+        rule: &rule.rule.rule_ref,
     };
-    let scope = EventScope {
-        payload: &event.payload,
-    };
-    let verdict = match rule.criteria.check(&scope, Some(&renderer), now) {
-        Ok(true) => eval_expression(shared, rule, event, &kv_json).map_err(|e| e.to_string()),
-        Ok(false) => Ok(false),
-        Err(e) => Err(format!("rule '{}' criteria: {e}", rule.rule.rule_ref)),
-    };
-    match verdict {
+    match verdict(shared, rule, event, &renderer, &kv_json, now) {
         Ok(false) => Ok(None),
         Ok(true) => {
             *matched = true;
-            enforce(shared, rule, event, &rule_ctx).await
+            enforce(shared, rule, event, renderer.ctx()).await
         }
         Err(reason) => {
             let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
@@ -183,7 +177,36 @@ async fn apply_rule(
     }
 }
 
+/// Whether `rule` matches `event`: criteria, then expression. `Err` carries the reason of a
+/// condition error (recorded on a failed enforcement).
+pub(crate) fn verdict(
+    shared: &Shared,
+    rule: &CompiledRule,
+    event: &Event,
+    renderer: &CtxRenderer<'_>,
+    kv_json: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<bool, String> {
+    let scope = EventScope {
+        payload: &event.payload,
+    };
+    match rule.criteria.check(&scope, Some(renderer), now) {
+        Ok(true) => eval_expression(shared, rule, event, kv_json).map_err(|e| e.to_string()),
+        Ok(false) => Ok(false),
+        Err(e) => Err(format!("rule '{}' criteria: {e}", rule.rule.rule_ref)),
+    }
+}
+
 async fn fail_enforcement(shared: &Shared, enf: &Enforcement, reason: String) -> Result<()> {
+    fail_enforcement_with(shared, enf, reason, None).await
+}
+
+async fn fail_enforcement_with(
+    shared: &Shared,
+    enf: &Enforcement,
+    reason: String,
+    params: Option<Value>,
+) -> Result<()> {
     tracing::warn!(rule = %enf.rule, event.id = %enf.event, %reason, "enforcement failed");
     shared
         .store
@@ -193,7 +216,7 @@ async fn fail_enforcement(shared: &Shared, enf: &Enforcement, reason: String) ->
             EnforcementUpdate {
                 status: EnforcementStatus::Failed,
                 failure: Some(reason),
-                params: None,
+                params,
                 execution: None,
                 at: shared.now(),
             },
@@ -244,15 +267,16 @@ async fn enforce(
         Ok(v) => v,
         Err(e) => {
             let reason = format!("params of action '{}': {e}", action.action_ref);
-            fail_enforcement(shared, &enf, reason).await?;
+            let shown = Value::Object(action.parameters.redact(&params));
+            fail_enforcement_with(shared, &enf, reason, Some(shown)).await?;
             return Ok(None);
         }
     };
-    let mut exec = new_execution(shared, &action, &validated, now);
+    let (mut exec, secrets) = new_execution(shared, &action, validated, now);
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
     exec.rule = Some(rule.rule.rule_ref.clone());
-    let exec_id = match insert_execution(shared, &exec, &action, validated).await {
+    let exec_id = match insert_execution(shared, &exec, secrets).await {
         Ok(()) => exec.id,
         Err(Error::Conflict(_)) => {
             // Redelivery after a crash between the two writes: the execution exists.
@@ -285,7 +309,7 @@ async fn enforce(
             EnforcementUpdate {
                 status: EnforcementStatus::Processed,
                 failure: None,
-                params: Some(exec.params.clone()),
+                params: None,
                 execution: Some(exec_id),
                 at: shared.now(),
             },
@@ -294,16 +318,18 @@ async fn enforce(
     Ok(Some(exec_id))
 }
 
+/// A `requested` execution of `action` with `validated` params stored redacted; the second
+/// value is the unredacted params when the action has secret params.
 fn new_execution(
     shared: &Shared,
     action: &Action,
-    validated: &Map<String, Value>,
+    validated: Map<String, Value>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Execution {
-    let stored = if action.parameters.has_secrets() {
-        action.parameters.redact(validated)
+) -> (Execution, Option<Map<String, Value>>) {
+    let (stored, secrets) = if action.parameters.has_secrets() {
+        (action.parameters.redact(&validated), Some(validated))
     } else {
-        validated.clone()
+        (validated, None)
     };
     let mut exec = Execution::new(
         &action.action_ref,
@@ -314,18 +340,17 @@ fn new_execution(
     exec.timeout_secs = action
         .timeout_secs
         .or_else(|| shared.config.default_timeout.map(|d| d.as_secs_f64()));
-    exec
+    (exec, secrets)
 }
 
 /// Inserts a `requested` execution; secret param values stay in this process only.
 async fn insert_execution(
     shared: &Shared,
     exec: &Execution,
-    action: &Action,
-    validated: Map<String, Value>,
+    secrets: Option<Map<String, Value>>,
 ) -> Result<()> {
-    if action.parameters.has_secrets() {
-        shared.lock_secrets().insert(exec.id, validated);
+    if let Some(s) = secrets {
+        shared.lock_secrets().insert(exec.id, s);
     }
     match shared.store.insert_execution(exec).await {
         Ok(()) => {
@@ -369,8 +394,8 @@ pub(crate) async fn create_direct(
         .parameters
         .validate(&params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let exec = new_execution(shared, &action, &validated, shared.now());
-    insert_execution(shared, &exec, &action, validated).await?;
+    let (exec, secrets) = new_execution(shared, &action, validated, shared.now());
+    insert_execution(shared, &exec, secrets).await?;
     publish_requested(shared, vec![exec.id]).await;
     Ok(exec.id)
 }

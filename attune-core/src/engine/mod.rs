@@ -14,6 +14,7 @@ mod builder;
 mod completion;
 mod config;
 mod context;
+mod dry_run;
 mod matching;
 mod register;
 mod registry;
@@ -24,6 +25,7 @@ mod trace;
 
 pub use builder::EngineBuilder;
 pub use config::Retention;
+pub use dry_run::RuleVerdict;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;

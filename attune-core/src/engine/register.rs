@@ -69,8 +69,10 @@ impl Engine {
             let msgs: Vec<String> = schema_errors.iter().map(ToString::to_string).collect();
             return Err(Error::invalid(&what, msgs.join("; ")));
         }
-        if let Some(t) = action.timeout_secs {
-            if !(t.is_finite() && t > 0.0) {
+        if let Some(t) = action.timeout_secs
+            && !(t.is_finite() && t > 0.0)
+        {
+            {
                 return Err(Error::invalid(
                     &what,
                     format!("timeout_secs must be positive, got {t}"),

@@ -52,7 +52,8 @@ pub struct Enforcement {
     /// Why it failed, naming the rule, the param or condition and the cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// The rendered action params (secrets redacted), once rendered.
+    /// The rendered action params (secrets redacted) when they were rejected (the failure
+    /// says why); a processed enforcement's params are those of its execution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
     /// The execution it created.

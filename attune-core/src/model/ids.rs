@@ -3,7 +3,39 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
+
+/// The process-wide id sequence: a counter that starts at a random value. It is the one
+/// piece of process-global state in Attune, for the same reason the `uuid` crate keeps one:
+/// ids must be unique and ordered across every engine of the process. It replaces
+/// `Uuid::now_v7()`, which asks the kernel for randomness on every id.
+static SEQUENCE: OnceLock<(AtomicU64, u16)> = OnceLock::new();
+
+/// A UUIDv7: 48-bit Unix milliseconds, then the 64-bit sequence (12 + 52 bits), then 10
+/// random bits fixed per process. Strictly increasing within the process (while the system
+/// clock does not step back), unique across processes with overwhelming probability.
+fn next_v7() -> Uuid {
+    let (counter, node) = SEQUENCE.get_or_init(|| {
+        let seed = Uuid::new_v4().as_u128();
+        (
+            AtomicU64::new((seed >> 64) as u64 >> 1),
+            (seed as u16) & 0x3ff,
+        )
+    });
+    let seq = counter.fetch_add(1, Ordering::Relaxed);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        & 0xffff_ffff_ffff;
+    let rand_a = (seq >> 52) & 0xfff;
+    let rand_b = ((seq & ((1 << 52) - 1)) << 10) | u64::from(*node);
+    let hi = (ms << 16) | (0x7 << 12) | rand_a;
+    let lo = (0b10 << 62) | (rand_b & ((1 << 62) - 1));
+    Uuid::from_u64_pair(hi, lo)
+}
 
 macro_rules! record_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
@@ -19,7 +51,7 @@ macro_rules! record_id {
         impl $name {
             /// A new id, later than every id this process made before.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(next_v7())
             }
 
             /// The nil id (all zeros), smaller than every real id; useful as a cursor start.
@@ -76,6 +108,18 @@ record_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_version_7_and_strictly_increasing() {
+        let mut last = EventId::new();
+        for _ in 0..10_000 {
+            let next = EventId::new();
+            assert!(next > last);
+            assert_eq!(next.0.get_version_num(), 7);
+            assert_eq!(next.0.get_variant(), uuid::Variant::RFC4122);
+            last = next;
+        }
+    }
 
     #[test]
     fn ids_are_time_ordered_and_parse_back() {

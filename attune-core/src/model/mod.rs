@@ -28,3 +28,17 @@ pub use policy::{ConcurrencyOverflow, Policy, PolicyKind};
 pub use refs::{split_ref, validate_ref};
 pub use rule::Rule;
 pub use trigger::{Sensor, TriggerType};
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "SIZES event={} enf={} exec={} value={}",
+            std::mem::size_of::<super::Event>(),
+            std::mem::size_of::<super::Enforcement>(),
+            std::mem::size_of::<super::Execution>(),
+            std::mem::size_of::<serde_json::Value>()
+        );
+    }
+}

@@ -56,8 +56,10 @@ impl LogSink {
 
     /// Sends one line.
     pub fn line(&self, stream: LogStream, line: impl Into<Arc<str>>) {
-        if let Some(tx) = &self.tx {
-            if tx.receiver_count() > 0 {
+        if let Some(tx) = &self.tx
+            && tx.receiver_count() > 0
+        {
+            {
                 let _ = tx.send(LogLine {
                     execution: self.execution,
                     stream,

@@ -9,6 +9,9 @@ use rhai::AST;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// A cached compilation: the source it was compiled from and the AST.
+type Compiled = (Arc<str>, Arc<AST>);
+
 /// Runs actions whose `code` is a Rhai script. Params are variables of the script; the value
 /// of the script is the result. Scripts run on a blocking thread under [`ScriptLimits`]
 /// (operations, string/array/map sizes, call depth), with no `eval`, imports or I/O; cancel
@@ -18,7 +21,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug)]
 pub struct RhaiRuntime {
     sandbox: Sandbox,
-    cache: Mutex<HashMap<String, (Arc<str>, Arc<AST>)>>,
+    cache: Mutex<HashMap<String, Compiled>>,
 }
 
 impl Default for RhaiRuntime {
@@ -43,10 +46,10 @@ impl RhaiRuntime {
             .as_deref()
             .ok_or_else(|| Error::invalid(&location, "a rhai action needs `code` (the script)"))?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((src, ast)) = cache.get(&action.action_ref) {
-            if **src == *code {
-                return Ok(ast.clone());
-            }
+        if let Some((src, ast)) = cache.get(&action.action_ref)
+            && **src == *code
+        {
+            return Ok(ast.clone());
         }
         let ast = Arc::new(self.sandbox.compile(&location, code)?);
         cache.insert(action.action_ref.clone(), (Arc::from(code), ast.clone()));

@@ -296,10 +296,11 @@ pub struct Claimed {
 
 /// What [`Store::purge`](super::Store::purge) deletes in one call.
 ///
-/// The cutoff is the earlier of `before` and the creation time of the newest execution
-/// beyond `keep_executions` (the oldest one that must go). Rows created before the cutoff go:
-/// terminal executions, enforcements and events — except enforcements and events that a
-/// non-terminal execution still refers to. At most `batch` rows of each kind per call.
+/// The cutoff is the later of `before` and the creation time of the oldest of the newest
+/// `keep_executions` executions (so both limits hold). Rows created strictly before the
+/// cutoff go: terminal executions; enforcements that are not `created` (still being applied)
+/// and whose execution is gone; events no remaining enforcement refers to. At most `batch`
+/// rows of each kind per call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PurgeRequest {
     /// Delete rows created before this time.

@@ -107,6 +107,10 @@ impl Inner {
     fn cutoff(&self, req: &PurgeRequest) -> Option<DateTime<Utc>> {
         let by_count = req.keep_executions.and_then(|keep| {
             let len = self.executions.len() as u64;
+            if keep == 0 {
+                // Keep none: every row is before the cutoff.
+                return Some(DateTime::<Utc>::MAX_UTC);
+            }
             (len > keep).then(|| {
                 let skip = usize::try_from(len - keep).unwrap_or(usize::MAX);
                 self.executions.values().nth(skip).map(|e| e.created)

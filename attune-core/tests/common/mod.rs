@@ -1,0 +1,123 @@
+//! Helpers shared by the engine integration tests (tests/engine_*.rs).
+#![allow(dead_code)]
+
+use attune_core::model::{
+    Enforcement, EnforcementStatus, Execution, ExecutionStatus, Rule, TriggerType,
+};
+use attune_core::store::ExecutionFilter;
+use attune_core::{Engine, EventTrace};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The safety net for every wait in these tests (never a timing assertion).
+pub const SAFETY: Duration = Duration::from_secs(10);
+
+/// An engine with the defaults.
+pub async fn engine() -> Engine {
+    Engine::builder().build().await.expect("engine builds")
+}
+
+/// Registers the trigger `ok.ping`, the native action `ok.echo` (returns its params) and the
+/// rule `ok.on_ping` passing `{"n": "{{ trigger.n }}"}`; used to prove the engine still serves.
+pub async fn install_probe(engine: &Engine) {
+    engine
+        .register_trigger_type(TriggerType::new("ok.ping"))
+        .await
+        .unwrap();
+    engine
+        .register_fn(
+            "ok.echo",
+            |ctx| async move { Ok(Value::Object(ctx.params)) },
+        )
+        .await
+        .unwrap();
+    engine
+        .register_rule(
+            Rule::new("ok.on_ping", "ok.ping", "ok.echo").param("n", json!("{{ trigger.n }}")),
+        )
+        .await
+        .unwrap();
+}
+
+/// Emits a good `ok.ping` event and asserts it produced one succeeded execution.
+pub async fn assert_still_serving(engine: &Engine) {
+    let event = engine
+        .emit("ok.ping", json!({"n": 42}))
+        .await
+        .expect("a good event is accepted");
+    engine.settle(SAFETY).await.expect("pipeline settles");
+    let trace = engine.trace_event(event).await.unwrap();
+    assert_eq!(trace.executions.len(), 1, "{trace:#?}");
+    let exec = &trace.executions[0];
+    assert_eq!(exec.status, ExecutionStatus::Succeeded, "{exec:#?}");
+    assert_eq!(exec.result, Some(json!({"n": 42})));
+}
+
+/// Emits an event, waits for the pipeline, and returns its trace.
+pub async fn emit_and_trace(engine: &Engine, trigger: &str, payload: Value) -> EventTrace {
+    let event = engine.emit(trigger, payload).await.expect("emit");
+    engine.settle(SAFETY).await.expect("pipeline settles");
+    engine.trace_event(event).await.expect("trace")
+}
+
+/// The single enforcement of `trace`, asserting there is exactly one.
+pub fn only_enforcement(trace: &EventTrace) -> &Enforcement {
+    assert_eq!(trace.enforcements.len(), 1, "{trace:#?}");
+    &trace.enforcements[0]
+}
+
+/// The single execution of `trace`, asserting there is exactly one.
+pub fn only_execution(trace: &EventTrace) -> &Execution {
+    assert_eq!(trace.executions.len(), 1, "{trace:#?}");
+    &trace.executions[0]
+}
+
+/// Asserts that the only enforcement of `trace` failed and created no execution, and returns
+/// its failure message.
+pub fn failed_enforcement(trace: &EventTrace) -> String {
+    let enf = only_enforcement(trace);
+    assert_eq!(enf.status, EnforcementStatus::Failed, "{enf:#?}");
+    assert!(enf.execution.is_none(), "{enf:#?}");
+    assert!(trace.executions.is_empty(), "{trace:#?}");
+    enf.failure
+        .clone()
+        .expect("a failed enforcement records why")
+}
+
+/// Number of executions in the store.
+pub async fn execution_count(engine: &Engine) -> u64 {
+    engine
+        .store()
+        .count_executions(&ExecutionFilter::default())
+        .await
+        .unwrap()
+}
+
+/// Number of executions of one rule.
+pub async fn executions_of_rule(engine: &Engine, rule: &str) -> u64 {
+    let filter = ExecutionFilter {
+        rule: Some(rule.to_string()),
+        ..Default::default()
+    };
+    engine.store().count_executions(&filter).await.unwrap()
+}
+
+/// Polls the store until `id` reaches `status` (safety net: [`SAFETY`]).
+pub async fn wait_for_status(
+    engine: &Engine,
+    id: attune_core::model::ExecutionId,
+    status: ExecutionStatus,
+) -> Execution {
+    let until = tokio::time::Instant::now() + SAFETY;
+    loop {
+        let e = engine.execution(id).await.unwrap();
+        if e.status == status {
+            return e;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "execution never reached {status}: {e:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

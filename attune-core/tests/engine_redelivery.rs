@@ -1,0 +1,248 @@
+//! At-least-once delivery (DESIGN §5): a transport that delivers every message of some topics
+//! twice must not create duplicate enforcements or runs, nor break settle and cancel.
+
+mod common;
+
+use async_trait::async_trait;
+use attune_core::model::{ExecutionStatus, Rule, TriggerType};
+use attune_core::transport::{Delivery, LocalTransport, Message, Subscription, Topic, Transport};
+use attune_core::{Engine, Result};
+use common::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A LocalTransport that publishes every message of `dup` topics twice (two publishes, as a
+/// redelivery would) and counts acknowledged deliveries per topic.
+#[derive(Debug)]
+struct Redelivering {
+    inner: LocalTransport,
+    dup: Vec<Topic>,
+    acked: Arc<HashMap<Topic, AtomicUsize>>,
+}
+
+impl Redelivering {
+    fn new(dup: &[Topic]) -> Arc<Self> {
+        Arc::new(Redelivering {
+            inner: LocalTransport::new(),
+            dup: dup.to_vec(),
+            acked: Arc::new(
+                Topic::ALL
+                    .iter()
+                    .map(|t| (*t, AtomicUsize::new(0)))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Waits until `n` deliveries of `topic` were acknowledged.
+    async fn acked(&self, topic: Topic, n: usize) {
+        let until = tokio::time::Instant::now() + SAFETY;
+        while self.acked[&topic].load(Ordering::SeqCst) < n {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{topic} deliveries not acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for Redelivering {
+    async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()> {
+        if self.dup.contains(&topic) {
+            self.inner.publish(topic, messages.clone()).await?;
+        }
+        self.inner.publish(topic, messages).await
+    }
+
+    async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {
+        Ok(Box::new(Counting {
+            inner: self.inner.subscribe(topic).await?,
+            topic,
+            acked: self.acked.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Counting {
+    inner: Box<dyn Subscription>,
+    topic: Topic,
+    acked: Arc<HashMap<Topic, AtomicUsize>>,
+}
+
+#[async_trait]
+impl Subscription for Counting {
+    async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
+        self.inner.recv(max).await
+    }
+
+    async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()> {
+        self.inner.ack(deliveries).await?;
+        self.acked[&self.topic].fetch_add(deliveries.len(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn missed(&mut self) -> u64 {
+        self.inner.missed()
+    }
+}
+
+async fn engine_with(transport: Arc<Redelivering>) -> Engine {
+    let engine = Engine::builder()
+        .transport(transport)
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_trigger_type(TriggerType::new("rd.tick"))
+        .await
+        .unwrap();
+    engine
+}
+
+// A redelivered event still gets exactly one enforcement per rule and one execution each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_event_gets_one_enforcement_per_rule() {
+    let transport = Redelivering::new(&[Topic::Events]);
+    let engine = engine_with(transport.clone()).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    engine
+        .register_fn("rd.count", move |_ctx| {
+            let r = r.clone();
+            async move { Ok(r.fetch_add(1, Ordering::SeqCst)) }
+        })
+        .await
+        .unwrap();
+    for rule in ["rd.a", "rd.b"] {
+        engine
+            .register_rule(Rule::new(rule, "rd.tick", "rd.count"))
+            .await
+            .unwrap();
+    }
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(engine.emit("rd.tick", json!({})).await.unwrap());
+    }
+    transport.acked(Topic::Events, 6).await;
+    for event in events {
+        let trace = engine.trace_event(event).await.unwrap();
+        let mut rules: Vec<&str> = trace.enforcements.iter().map(|e| e.rule.as_str()).collect();
+        rules.sort();
+        assert_eq!(rules, ["rd.a", "rd.b"], "{trace:#?}");
+        assert_eq!(trace.executions.len(), 2, "{trace:#?}");
+        for exec in &trace.executions {
+            let done = engine.wait_timeout(exec.id, SAFETY).await.unwrap();
+            assert_eq!(done.status, ExecutionStatus::Succeeded);
+        }
+    }
+    assert_eq!(execution_count(&engine).await, 6);
+    assert_eq!(runs.load(Ordering::SeqCst), 6);
+}
+
+// Redelivered Requested and Scheduled messages never run an execution twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_work_runs_once() {
+    let transport = Redelivering::new(&[Topic::Requested, Topic::Scheduled]);
+    let engine = engine_with(transport.clone()).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    engine
+        .register_fn("rd.count", move |_ctx| {
+            let r = r.clone();
+            async move { Ok(r.fetch_add(1, Ordering::SeqCst)) }
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(engine.execute("rd.count", json!({})).await.unwrap());
+    }
+    transport.acked(Topic::Scheduled, 10).await;
+    for id in ids {
+        let done = engine.wait_timeout(id, SAFETY).await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        assert_eq!(done.attempt, 1);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+}
+
+// After a redelivered event, settle still waits for work in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: the in-flight counter is decremented once per delivery (matching.rs handle), \
+            so a redelivered event drives it negative and settle() returns while work still runs"]
+async fn settle_still_waits_after_a_redelivery() {
+    let transport = Redelivering::new(&[Topic::Events]);
+    let engine = engine_with(transport.clone()).await;
+    engine
+        .register_fn("rd.nap", |_ctx| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok("rested")
+        })
+        .await
+        .unwrap();
+    engine
+        .register_fn("rd.quick", |_ctx| async { Ok(()) })
+        .await
+        .unwrap();
+    engine
+        .register_rule(Rule::new("rd.on_tick", "rd.tick", "rd.quick"))
+        .await
+        .unwrap();
+    let event = engine.emit("rd.tick", json!({})).await.unwrap();
+    transport.acked(Topic::Events, 2).await;
+    let exec = only_execution(&engine.trace_event(event).await.unwrap()).id;
+    engine.wait_timeout(exec, SAFETY).await.unwrap();
+
+    let id = engine.execute("rd.nap", json!({})).await.unwrap();
+    engine.settle(SAFETY).await.unwrap();
+    let after = engine.execution(id).await.unwrap();
+    assert!(
+        after.status.is_terminal(),
+        "settle returned with {after:#?}"
+    );
+}
+
+// A running execution whose Scheduled message was redelivered can still be canceled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: running.rs handle() inserts a fresh cancel token for a redelivered \
+            Scheduled id and removes it when the claim fails, dropping the token of the live run; \
+            cancel() then cannot reach the handler and the execution stays `canceling`"]
+async fn cancel_after_a_redelivered_schedule() {
+    let transport = Redelivering::new(&[Topic::Scheduled]);
+    let engine = engine_with(transport.clone()).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let flag = saw_cancel.clone();
+    engine
+        .register_fn("rd.hold", move |ctx| {
+            let (tx, flag) = (tx.clone(), flag.clone());
+            async move {
+                let _ = tx.send(());
+                ctx.cancel.cancelled().await;
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    let id = engine.execute("rd.hold", json!({})).await.unwrap();
+    tokio::time::timeout(SAFETY, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    transport.acked(Topic::Scheduled, 2).await;
+    engine.cancel(id).await.unwrap();
+    let done = match engine.wait_timeout(id, SAFETY).await {
+        Ok(done) => done,
+        Err(e) => panic!("{e}: {:#?}", engine.execution(id).await.unwrap()),
+    };
+    assert_eq!(done.status, ExecutionStatus::Canceled);
+    assert!(saw_cancel.load(Ordering::SeqCst));
+}

@@ -1,0 +1,251 @@
+//! `attune-bench <scenario|all>`: end-to-end benchmarks; one JSON object per line per
+//! scenario: `{"scenario", "ops", "secs", "ops_per_sec", "p50_us", "p99_us", "peak_rss_mb", ...}`.
+//!
+//! `all` runs each scenario in its own child process so that peak RSS is per scenario.
+
+use attune_benches::{many_rules_engine, match_payload, peak_rss_mb, pipeline_engine};
+use attune_core::model::ExecutionStatus;
+use attune_core::{Engine, Retention};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const SCENARIOS: &[&str] = &[
+    "pipeline_memory_native",
+    "pipeline_memory_latency",
+    "rule_match_10k_rules",
+    "pipeline_memory_1m_retention",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(which) = args.first() else {
+        eprintln!("usage: attune-bench <{}|all> [ops]", SCENARIOS.join("|"));
+        std::process::exit(2);
+    };
+    let ops: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
+    if which == "all" {
+        let exe = std::env::current_exe().expect("own path");
+        for s in SCENARIOS {
+            let status = std::process::Command::new(&exe)
+                .arg(s)
+                .status()
+                .expect("child bench");
+            if !status.success() {
+                eprintln!("scenario {s} failed: {status}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let line = rt.block_on(async {
+        match which.as_str() {
+            "pipeline_memory_native" => pipeline_throughput(ops.unwrap_or(300_000)).await,
+            "pipeline_memory_latency" => pipeline_latency(ops.unwrap_or(30_000), 10_000).await,
+            "rule_match_10k_rules" => rule_match(ops.unwrap_or(1_000_000)).await,
+            "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
+            other => {
+                eprintln!(
+                    "unknown scenario '{other}' (have: {})",
+                    SCENARIOS.join(", ")
+                );
+                std::process::exit(2);
+            }
+        }
+    });
+    match line {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("{which}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn report(
+    scenario: &str,
+    ops: u64,
+    secs: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    extra: Value,
+) -> Value {
+    let mut v = json!({
+        "scenario": scenario,
+        "ops": ops,
+        "secs": (secs * 1000.0).round() / 1000.0,
+        "ops_per_sec": (ops as f64 / secs).round(),
+        "p50_us": p50.map(|x| x.round()),
+        "p99_us": p99.map(|x| x.round()),
+        "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+    });
+    if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
+        m.extend(e);
+    }
+    v
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied()
+}
+
+/// Emits `n` matching events as fast as the engine accepts them; done when all executions
+/// succeeded.
+async fn pipeline_throughput(n: u64) -> attune_core::Result<Value> {
+    let engine = pipeline_engine(Engine::builder()).await?;
+    let start = Instant::now();
+    for i in 0..n {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await?;
+    }
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let succeeded = engine
+        .store()
+        .count_executions(
+            &attune_core::store::ExecutionFilter::default()
+                .with_status([ExecutionStatus::Succeeded]),
+        )
+        .await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    if succeeded != n {
+        return Err(attune_core::Error::Action(format!(
+            "{succeeded} of {n} executions succeeded"
+        )));
+    }
+    Ok(report(
+        "pipeline_memory_native",
+        n,
+        secs,
+        None,
+        None,
+        json!({"succeeded": succeeded}),
+    ))
+}
+
+/// Offers `rate` events/s for `n` events; reports emit → succeeded latency.
+async fn pipeline_latency(n: u64, rate: u64) -> attune_core::Result<Value> {
+    let engine = pipeline_engine(Engine::builder()).await?;
+    let mut sub = engine.subscribe().await?;
+    let t0 = Instant::now();
+    let collector = tokio::spawn(async move {
+        let mut done: HashMap<attune_core::model::ExecutionId, f64> = HashMap::new();
+        while (done.len() as u64) < n {
+            match sub.next().await {
+                Ok(Some(c)) if c.status == ExecutionStatus::Succeeded => {
+                    done.insert(c.execution, t0.elapsed().as_secs_f64());
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        (done, sub.missed())
+    });
+    let mut emitted: Vec<(attune_core::model::EventId, f64)> = Vec::with_capacity(n as usize);
+    let tick = Duration::from_millis(1);
+    let per_tick = (rate / 1000).max(1);
+    let mut next = tokio::time::Instant::now();
+    let mut i = 0;
+    while i < n {
+        for _ in 0..per_tick.min(n - i) {
+            let at = t0.elapsed().as_secs_f64();
+            let id = engine
+                .emit("bench.tick", json!({"kind": "tick", "n": i}))
+                .await?;
+            emitted.push((id, at));
+            i += 1;
+        }
+        next += tick;
+        tokio::time::sleep_until(next).await;
+    }
+    engine.settle(Duration::from_secs(120)).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let (done, missed) = collector
+        .await
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let mut lat = Vec::with_capacity(emitted.len());
+    for (event, at) in &emitted {
+        let trace = engine.trace_event(*event).await?;
+        if let Some(finished) = trace.executions.first().and_then(|e| done.get(&e.id)) {
+            lat.push((finished - at) * 1e6);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    engine.shutdown(Duration::from_secs(5)).await;
+    Ok(report(
+        "pipeline_memory_latency",
+        n,
+        secs,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        json!({"offered_per_sec": rate, "measured": lat.len(), "missed_notifications": missed}),
+    ))
+}
+
+/// 10,000 rules over 1,000 triggers; matches events of one trigger (10 rules) repeatedly.
+async fn rule_match(n: u64) -> attune_core::Result<Value> {
+    let engine = many_rules_engine(1000, 10).await?;
+    let payload = match_payload();
+    let mut lat = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    let mut matched = 0usize;
+    for i in 0..n {
+        let t = Instant::now();
+        let v = engine
+            .dry_run(&format!("bench.t{}", i % 1000), &payload)
+            .await?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        matched += v.iter().filter(|r| r.matched).count();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    Ok(report(
+        "rule_match_10k_rules",
+        n,
+        secs,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        json!({"rules": engine.rule_count(), "rules_per_trigger": 10, "matched_per_event": matched as f64 / n as f64}),
+    ))
+}
+
+/// `n` events through the pipeline with retention keeping the newest 100,000 executions.
+async fn retention(n: u64) -> attune_core::Result<Value> {
+    let engine = pipeline_engine(
+        Engine::builder().retention(Retention::keep_last(
+            std::env::var("KEEP")
+                .ok()
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(100_000),
+        )),
+    )
+    .await?;
+    let start = Instant::now();
+    for i in 0..n {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await?;
+    }
+    engine.settle(Duration::from_secs(900)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let kept = engine.store().count_executions(&Default::default()).await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    Ok(report(
+        "pipeline_memory_1m_retention",
+        n,
+        secs,
+        None,
+        None,
+        json!({"executions_kept": kept}),
+    ))
+}

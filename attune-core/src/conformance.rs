@@ -96,6 +96,7 @@ macro_rules! store_conformance_tests {
             check_purge_before_and_keep,
             check_purge_keeps_non_terminal,
             check_purge_batches,
+            check_purge_keeps_events_from,
         );
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {
@@ -2402,6 +2403,7 @@ pub async fn check_purge_before(store: &dyn Store) {
     let request = PurgeRequest {
         before: Some(at(t, 6 * 60)),
         keep_executions: None,
+        keep_events_from: None,
         batch: 100,
     };
     let s = must(store.purge(&request).await, "purge(before)");
@@ -2469,6 +2471,7 @@ pub async fn check_purge_keep_executions(store: &dyn Store) {
     let request = PurgeRequest {
         before: None,
         keep_executions: Some(3),
+        keep_events_from: None,
         batch: 100,
     };
     let s = purge_all(store, &request).await;
@@ -2504,6 +2507,7 @@ pub async fn check_purge_keep_zero(store: &dyn Store) {
     let request = PurgeRequest {
         before: None,
         keep_executions: Some(0),
+        keep_events_from: None,
         batch: 100,
     };
     let s = purge_all(store, &request).await;
@@ -2549,6 +2553,7 @@ pub async fn check_purge_before_and_keep(store: &dyn Store) {
     let request = PurgeRequest {
         before: Some(at(t, 15)),
         keep_executions: Some(6),
+        keep_events_from: None,
         batch: 100,
     };
     let s = purge_all(store, &request).await;
@@ -2565,6 +2570,7 @@ pub async fn check_purge_before_and_keep(store: &dyn Store) {
     let request = PurgeRequest {
         before: Some(at(t, 75)),
         keep_executions: Some(5),
+        keep_events_from: None,
         batch: 100,
     };
     let s = purge_all(store, &request).await;
@@ -2596,6 +2602,7 @@ pub async fn check_purge_keeps_non_terminal(store: &dyn Store) {
     let request = PurgeRequest {
         before: Some(Utc::now() + TimeDelta::days(1)),
         keep_executions: Some(1),
+        keep_events_from: None,
         batch: 3,
     };
     let s = purge_all(store, &request).await;
@@ -2648,6 +2655,7 @@ pub async fn check_purge_batches(store: &dyn Store) {
     let request = PurgeRequest {
         before: Some(at(t, 5_000)),
         keep_executions: None,
+        keep_events_from: None,
         batch: 10,
     };
     let first = must(store.purge(&request).await, "first purge");
@@ -2683,4 +2691,31 @@ pub async fn check_purge_batches(store: &dyn Store) {
         PurgeStats::default(),
         "once converged, purge deletes nothing and reports no `more`"
     );
+}
+
+/// `keep_events_from` protects events not matched yet: old events before it go, it and later
+/// ones stay whatever their age.
+pub async fn check_purge_keeps_events_from(store: &dyn Store) {
+    let t = epoch() - TimeDelta::days(30);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let e = Event::new("conf.t", serde_json::json!({ "i": i }), at(t, i));
+        store.insert_event(&e).await.expect("insert_event");
+        ids.push(e.id);
+    }
+    let request = PurgeRequest {
+        before: Some(Utc::now()),
+        keep_executions: None,
+        keep_events_from: Some(ids[2]),
+        batch: 100,
+    };
+    let s = purge_all(store, &request).await;
+    assert_eq!(
+        s.events, 2,
+        "only the events before keep_events_from go: {s:?}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let got = store.get_event(*id).await;
+        assert_eq!(got.is_ok(), i >= 2, "event {i} after purge: {got:?}");
+    }
 }

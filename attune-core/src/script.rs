@@ -24,6 +24,8 @@ pub struct ScriptLimits {
     pub max_call_levels: usize,
     /// Maximum expression nesting depth.
     pub max_expr_depth: usize,
+    /// Wall-clock budget of one evaluation (a backstop for work the operation count misses).
+    pub max_duration: std::time::Duration,
 }
 
 impl ScriptLimits {
@@ -35,6 +37,7 @@ impl ScriptLimits {
         max_map_size: 100_000,
         max_call_levels: 32,
         max_expr_depth: 64,
+        max_duration: std::time::Duration::from_millis(250),
     };
 
     /// Limits for action scripts.
@@ -45,6 +48,7 @@ impl ScriptLimits {
         max_map_size: 1_000_000,
         max_call_levels: 64,
         max_expr_depth: 128,
+        max_duration: std::time::Duration::from_secs(3600),
     };
 }
 
@@ -100,24 +104,36 @@ impl Sandbox {
         e
     }
 
-    /// An engine for one evaluation: stops with an error when `cancel` fires, and sends
-    /// `print`/`debug` output to `log`.
+    /// An engine for one evaluation: counts every operation itself (Rhai's own count misses
+    /// work done inside closures that functions such as `map` call back) and stops at the
+    /// operation limit, at the time budget, or when `cancel` fires; sends `print`/`debug`
+    /// output to `log`.
     pub fn engine(&self, cancel: Option<CancellationToken>, log: Option<LogSink>) -> RhaiEngine {
         let mut e = Self::make(&self.limits, &self.stdlib);
-        if let Some(token) = cancel {
-            e.on_progress(move |_| token.is_cancelled().then(|| Dynamic::from("canceled")));
-        }
+        let max_ops = self.limits.max_operations;
+        let deadline = std::time::Instant::now() + self.limits.max_duration;
+        let ops = std::sync::atomic::AtomicU64::new(0);
+        e.on_progress(move |_| {
+            let n = ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n >= max_ops {
+                return Some(Dynamic::from(STOP_OPERATIONS));
+            }
+            if n % 1024 == 0 {
+                if cancel.as_ref().is_some_and(CancellationToken::is_cancelled) {
+                    return Some(Dynamic::from(STOP_CANCELED));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Some(Dynamic::from(STOP_TIME));
+                }
+            }
+            None
+        });
         if let Some(log) = log {
             let l2 = log.clone();
             e.on_print(move |s| log.line(LogStream::Stdout, s));
             e.on_debug(move |s, _, _| l2.line(LogStream::Log, s));
         }
         e
-    }
-
-    /// The shared engine (no cancel, no log); evaluations on it share nothing but limits.
-    pub fn shared(&self) -> &RhaiEngine {
-        &self.compiler
     }
 
     /// Compiles a script; the error names `location` and the position.
@@ -154,10 +170,18 @@ impl Sandbox {
     }
 }
 
+const STOP_OPERATIONS: &str = "operations";
+const STOP_CANCELED: &str = "canceled";
+const STOP_TIME: &str = "time";
+
 fn describe(e: rhai::EvalAltResult) -> String {
     use rhai::EvalAltResult as E;
-    match &e {
-        E::ErrorTerminated(..) => "canceled".to_string(),
+    match e.unwrap_inner() {
+        E::ErrorTerminated(why, pos) => match why.clone().into_string().as_deref() {
+            Ok(STOP_OPERATIONS) => format!("operation limit exceeded ({pos})"),
+            Ok(STOP_TIME) => format!("time limit exceeded ({pos})"),
+            _ => "canceled".to_string(),
+        },
         E::ErrorTooManyOperations(pos) => format!("operation limit exceeded ({pos})"),
         E::ErrorDataTooLarge(what, pos) => format!("size limit exceeded: {what} ({pos})"),
         E::ErrorStackOverflow(pos) => format!("call depth limit exceeded ({pos})"),
@@ -195,7 +219,12 @@ mod tests {
         let sb = Sandbox::new(ScriptLimits::EXPRESSION);
         let ast = sb.compile_expression("test", "payload.n * 2 + 1").unwrap();
         let v = sb
-            .eval(sb.shared(), "test", &ast, &[("payload", &json!({"n": 20}))])
+            .eval(
+                &sb.engine(None, None),
+                "test",
+                &ast,
+                &[("payload", &json!({"n": 20}))],
+            )
             .unwrap();
         assert_eq!(v, json!(41));
     }
@@ -204,7 +233,9 @@ mod tests {
     fn infinite_loop_hits_the_operation_limit() {
         let sb = Sandbox::new(ScriptLimits::EXPRESSION);
         let ast = sb.compile("rule 'x'", "loop { }").unwrap();
-        let err = sb.eval(sb.shared(), "rule 'x'", &ast, &[]).unwrap_err();
+        let err = sb
+            .eval(&sb.engine(None, None), "rule 'x'", &ast, &[])
+            .unwrap_err();
         assert!(err.to_string().contains("operation limit"), "{err}");
         assert!(err.to_string().contains("rule 'x'"), "{err}");
     }
@@ -213,10 +244,10 @@ mod tests {
     fn unbounded_allocation_hits_a_size_limit() {
         let sb = Sandbox::new(ScriptLimits::EXPRESSION);
         let ast = sb.compile("s", r#"let s = "x"; loop { s += s; }"#).unwrap();
-        let err = sb.eval(sb.shared(), "s", &ast, &[]).unwrap_err();
+        let err = sb.eval(&sb.engine(None, None), "s", &ast, &[]).unwrap_err();
         assert!(err.to_string().contains("limit"), "{err}");
         let ast = sb.compile("a", "let a = []; loop { a.push(1); }").unwrap();
-        let err = sb.eval(sb.shared(), "a", &ast, &[]).unwrap_err();
+        let err = sb.eval(&sb.engine(None, None), "a", &ast, &[]).unwrap_err();
         assert!(err.to_string().contains("limit"), "{err}");
     }
 
@@ -227,9 +258,23 @@ mod tests {
         let ast = sb.compile("i", r#"import "foo" as f; 1"#);
         let failed = match ast {
             Err(_) => true,
-            Ok(ast) => sb.eval(sb.shared(), "i", &ast, &[]).is_err(),
+            Ok(ast) => sb.eval(&sb.engine(None, None), "i", &ast, &[]).is_err(),
         };
         assert!(failed);
+    }
+
+    #[test]
+    fn closures_called_back_count_against_the_limit() {
+        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+        let src = format!(
+            "{ten}.map(|a| {ten}.map(|b| {ten}.map(|c| {ten}.map(|d| {ten}.map(|e| a + b + c + d + e).len()).len()).len()).len()).len()"
+        );
+        let ast = sb.compile_expression("x", &src).unwrap();
+        let err = sb.eval(&sb.engine(None, None), "x", &ast, &[]).unwrap_err();
+        // Stopped by the operation count or, where Rhai does not report progress inside the
+        // callbacks, by the time budget.
+        assert!(err.to_string().contains("limit exceeded"), "{err}");
     }
 
     #[test]

@@ -185,14 +185,17 @@ async fn worker_slots_bound_concurrency() {
     let engine = Engine::builder().worker_slots(2).build().await.unwrap();
     let current = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
-    let (c, m) = (current.clone(), max.clone());
+    // Closed until the test has seen the limit reached; then every handler passes.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (c, m, g) = (current.clone(), max.clone(), gate.clone());
     engine
         .register_fn("ctl.busy", move |_ctx| {
-            let (c, m) = (c.clone(), m.clone());
+            let (c, m, g) = (c.clone(), m.clone(), g.clone());
             async move {
                 let now = c.fetch_add(1, Ordering::SeqCst) + 1;
                 m.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(30)).await;
+                drop(g.acquire().await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
                 c.fetch_sub(1, Ordering::SeqCst);
                 Ok(now)
             }
@@ -203,9 +206,16 @@ async fn worker_slots_bound_concurrency() {
     for i in 0..10 {
         ids.push(engine.execute("ctl.busy", json!({"i": i})).await.unwrap());
     }
-    engine.settle(SAFETY).await.unwrap();
-    // At most two at once, and both slots are used while ten executions wait.
+    // The first two run; the other eight wait in `scheduled`.
+    wait_for_status(&engine, ids[0], ExecutionStatus::Running).await;
+    wait_for_status(&engine, ids[1], ExecutionStatus::Running).await;
+    for id in &ids[2..] {
+        wait_for_status(&engine, *id, ExecutionStatus::Scheduled).await;
+    }
     assert_eq!(max.load(Ordering::SeqCst), 2);
+    gate.add_permits(1);
+    engine.settle(SAFETY).await.unwrap();
+    assert_eq!(max.load(Ordering::SeqCst), 2, "more than two ran at once");
     let mut starts = Vec::new();
     for id in &ids {
         let e = engine.execution(*id).await.unwrap();
@@ -287,9 +297,6 @@ async fn shutdown_cancels_work_past_the_deadline() {
 
 // shutdown marks work that never started `canceled`; it does not run after the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: Engine::shutdown (engine/mod.rs) cancels only executions in the running map; \
-            a scheduled one waiting for a slot is claimed and run by running.rs handle() once the \
-            canceled run frees its slot"]
 async fn shutdown_cancels_work_that_never_started() {
     let engine = Engine::builder()
         .worker_slots(1)
@@ -362,9 +369,8 @@ async fn retention_keeps_the_execution_count_bounded() {
         .await
         .unwrap();
     let first = engine.emit("ctl.flood", json!({"n": 0})).await.unwrap();
-    let mut last = first;
     for n in 1..EVENTS {
-        last = engine.emit("ctl.flood", json!({"n": n})).await.unwrap();
+        engine.emit("ctl.flood", json!({"n": n})).await.unwrap();
     }
     engine.settle(Duration::from_secs(120)).await.unwrap();
     let count = execution_count(&engine).await;
@@ -376,6 +382,6 @@ async fn retention_keeps_the_execution_count_bounded() {
         matches!(engine.trace_event(first).await, Err(Error::NotFound { .. })),
         "the oldest event should be purged with its execution"
     );
-    let newest = engine.trace_event(last).await.unwrap();
-    assert_eq!(only_execution(&newest).status, ExecutionStatus::Succeeded);
+    // That events still waiting for the matching stage survive a purge is tested
+    // deterministically in engine_redelivery.rs (retention_never_purges_an_unmatched_event).
 }

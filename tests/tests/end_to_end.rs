@@ -1,9 +1,9 @@
 //! End to end through the public API only: a host program wires events, rules, a native and
 //! a Rhai action, and a cascade where one action emits the next event.
 
+use attune_core::Engine;
 use attune_core::model::{Action, ExecutionStatus, Rule, TriggerType};
 use attune_core::params::ParamSpec;
-use attune_core::Engine;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -13,7 +13,10 @@ use std::time::Duration;
 async fn alert_cascade_runs_through_rhai_and_native_actions() {
     let engine = Engine::builder().build().await.unwrap();
     for t in ["ops.alert", "ops.page"] {
-        engine.register_trigger_type(TriggerType::new(t)).await.unwrap();
+        engine
+            .register_trigger_type(TriggerType::new(t))
+            .await
+            .unwrap();
     }
     engine
         .register_action(
@@ -30,14 +33,18 @@ async fn alert_cascade_runs_through_rhai_and_native_actions() {
             let engine = emitter.clone();
             async move {
                 let host = ctx.param("host").cloned().unwrap_or(Value::Null);
-                engine.emit("ops.page", json!({"host": host, "why": "cpu"})).await?;
+                engine
+                    .emit("ops.page", json!({"host": host, "why": "cpu"}))
+                    .await?;
                 Ok(json!({"routed": host}))
             }
         })
         .await
         .unwrap();
     engine
-        .register_fn("ops.pager", |ctx| async move { Ok(json!({"paged": ctx.param("who").cloned()})) })
+        .register_fn("ops.pager", |ctx| async move {
+            Ok(json!({"paged": ctx.param("who").cloned()}))
+        })
         .await
         .unwrap();
     engine
@@ -76,13 +83,28 @@ async fn alert_cascade_runs_through_rhai_and_native_actions() {
     engine.settle(Duration::from_secs(10)).await.unwrap();
 
     let hot_trace = engine.trace_event(hot).await.unwrap();
-    assert_eq!(hot_trace.executions.len(), 2, "score and route for the hot alert");
-    let score = hot_trace.executions.iter().find(|e| e.action == "ops.score").unwrap();
+    assert_eq!(
+        hot_trace.executions.len(),
+        2,
+        "score and route for the hot alert"
+    );
+    let score = hot_trace
+        .executions
+        .iter()
+        .find(|e| e.action == "ops.score")
+        .unwrap();
     assert_eq!(score.status, ExecutionStatus::Succeeded);
     assert_eq!(score.result.as_ref().unwrap()["high"], json!(true));
     let cool_trace = engine.trace_event(cool).await.unwrap();
-    assert_eq!(cool_trace.executions.len(), 1, "only scoring for the cool alert");
-    assert_eq!(cool_trace.executions[0].result.as_ref().unwrap()["high"], json!(false));
+    assert_eq!(
+        cool_trace.executions.len(),
+        1,
+        "only scoring for the cool alert"
+    );
+    assert_eq!(
+        cool_trace.executions[0].result.as_ref().unwrap()["high"],
+        json!(false)
+    );
 
     let pages = engine
         .store()

@@ -12,7 +12,7 @@ use crate::transport::{LocalTransport, Transport};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -178,7 +178,8 @@ impl EngineBuilder {
             secrets: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
-            inflight: AtomicI64::new(0),
+            pending: Default::default(),
+            stop_starting: AtomicBool::new(false),
             stop: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
         });

@@ -5,12 +5,11 @@ use super::Shared;
 use crate::model::ExecutionId;
 use crate::store::PurgeRequest;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Finished executions between two retention passes.
-const PURGE_EVERY: u64 = 4096;
+const PURGE_EVERY: u64 = 1024;
 /// Rows of each kind deleted per purge call (the store is released between calls).
-const PURGE_BATCH: usize = 8192;
+const PURGE_BATCH: usize = 4096;
 
 /// Completion state kept by the stage task.
 #[derive(Debug, Default)]
@@ -28,9 +27,9 @@ impl Completion {
             }
         }
         shared.publish_status(changes).await;
-        shared
-            .inflight
-            .fetch_sub(ids.len() as i64, Ordering::SeqCst);
+        for id in &ids {
+            shared.pending.execution_done(*id);
+        }
         self.since_purge += ids.len() as u64;
         if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
             self.since_purge = 0;
@@ -49,6 +48,7 @@ pub(crate) async fn purge(shared: &Shared) {
     let req = PurgeRequest {
         before,
         keep_executions: r.keep_executions,
+        keep_events_from: shared.pending.oldest_event(),
         batch: PURGE_BATCH,
     };
     for _ in 0..64 {

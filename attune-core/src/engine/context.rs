@@ -184,7 +184,7 @@ pub(crate) fn eval_expression(
     ];
     match shared
         .sandbox
-        .eval(shared.sandbox.shared(), &location, ast, &vars)?
+        .eval(&shared.sandbox.engine(None, None), &location, ast, &vars)?
     {
         Value::Bool(b) => Ok(b),
         other => Err(Error::Script {

@@ -12,7 +12,6 @@ use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
 impl Engine {
@@ -48,13 +47,13 @@ impl Engine {
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
         s.store.insert_event(&event).await?;
-        s.inflight.fetch_add(1, Ordering::SeqCst);
+        s.pending.add_event(event.id);
         if let Err(e) = s
             .transport
             .publish(Topic::Events, vec![Message::Event(event.id)])
             .await
         {
-            s.inflight.fetch_sub(1, Ordering::SeqCst);
+            s.pending.event_done(event.id);
             return Err(e);
         }
         Ok(event.id)
@@ -93,7 +92,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
             Ok(mut ids) => requested.append(&mut ids),
             Err(e) => tracing::error!(event.id = %id, error = %e, "event not processed"),
         }
-        shared.inflight.fetch_sub(1, Ordering::SeqCst);
+        shared.pending.event_done(id);
     }
     publish_requested(shared, requested).await;
 }
@@ -102,13 +101,15 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
     if ids.is_empty() {
         return;
     }
+    // Announce before the hand-off, so that no later status of these executions is
+    // announced before this one.
+    shared
+        .publish_status(ids.iter().map(|id| (*id, ExecutionStatus::Requested)))
+        .await;
     let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
     if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
         tracing::error!(error = %e, "requested executions not published; they resume at restart");
     }
-    shared
-        .publish_status(ids.into_iter().map(|id| (id, ExecutionStatus::Requested)))
-        .await;
 }
 
 async fn match_event(shared: &Shared, id: EventId) -> Result<Vec<ExecutionId>> {
@@ -263,6 +264,11 @@ async fn enforce(
         .await?;
         return Ok(None);
     };
+    if !action.enabled {
+        let reason = format!("action '{}' is disabled", action.action_ref);
+        fail_enforcement(shared, &enf, reason).await?;
+        return Ok(None);
+    }
     let validated = match action.parameters.validate(&params) {
         Ok(v) => v,
         Err(e) => {
@@ -354,7 +360,7 @@ async fn insert_execution(
     }
     match shared.store.insert_execution(exec).await {
         Ok(()) => {
-            shared.inflight.fetch_add(1, Ordering::SeqCst);
+            shared.pending.add_execution(exec.id);
             Ok(())
         }
         Err(e) => {

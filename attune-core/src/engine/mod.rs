@@ -16,6 +16,7 @@ mod config;
 mod context;
 mod dry_run;
 mod matching;
+mod pending;
 mod register;
 mod registry;
 mod running;
@@ -41,7 +42,7 @@ use registry::Registry;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -105,8 +106,10 @@ pub(crate) struct Shared {
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
     pub accepting: AtomicBool,
-    /// Events not matched yet plus executions not finished yet, created by this engine.
-    pub inflight: AtomicI64,
+    /// Events not matched yet and executions not finished yet, created by this engine.
+    pub pending: pending::Pending,
+    /// Set when the shutdown deadline passed: the running stage starts nothing more.
+    pub stop_starting: AtomicBool,
     pub stop: CancellationToken,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -283,11 +286,14 @@ impl Engine {
     /// been processed to the end, or `deadline` passes ([`Error::Timeout`]).
     pub async fn settle(&self, deadline: Duration) -> Result<()> {
         let until = tokio::time::Instant::now() + deadline;
-        while self.shared.inflight.load(Ordering::SeqCst) > 0 {
+        loop {
+            let n = self.shared.pending.len();
+            if n == 0 {
+                break;
+            }
             if tokio::time::Instant::now() >= until {
                 return Err(Error::Timeout(format!(
-                    "{} events/executions still in flight after {deadline:?}",
-                    self.shared.inflight.load(Ordering::SeqCst)
+                    "{n} events/executions still in flight after {deadline:?}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -303,9 +309,17 @@ impl Engine {
         s.accepting.store(false, Ordering::SeqCst);
         if self.settle(deadline).await.is_err() {
             tracing::warn!("shutdown deadline passed; canceling remaining executions");
-            let ids: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
-            for id in ids {
+            s.stop_starting.store(true, Ordering::SeqCst);
+            let running: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
+            for id in running {
                 let _ = self.cancel(id).await;
+            }
+            // Work that never started: a durable store keeps it for the next start (it resumes
+            // there); in memory it would be lost, so it ends `canceled`.
+            if !s.store.capabilities().durable {
+                for id in s.pending.executions() {
+                    let _ = self.cancel(id).await;
+                }
             }
             let _ = self.settle(s.config.cancel_grace).await;
         }

@@ -9,21 +9,41 @@ use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Processes a batch of `Scheduled` messages: claims each (in order, waiting for a free
-/// slot) and spawns its run.
+/// slot) and starts its run. `running` is announced before the run starts, so that no later
+/// status of the execution is announced before it.
 pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Vec<ExecutionId>) {
-    let mut started = Vec::with_capacity(ids.len());
+    let mut claimed: Vec<Start> = Vec::with_capacity(ids.len());
     for id in ids {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        if shared.stop_starting.load(Ordering::SeqCst) {
+            break;
+        }
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Start what is claimed before waiting: their slots are held.
+                start(shared, std::mem::take(&mut claimed)).await;
+                match slots.clone().acquire_owned().await {
+                    Ok(p) if !shared.stop_starting.load(Ordering::SeqCst) => p,
+                    _ => return,
+                }
+            }
         };
         let token = CancellationToken::new();
-        shared.lock_running().insert(id, token.clone());
+        {
+            let mut running = shared.lock_running();
+            if running.contains_key(&id) {
+                // A redelivery of an execution this process already runs.
+                continue;
+            }
+            running.insert(id, token.clone());
+        }
         let now = shared.now();
         let claim = Claim {
             worker: shared.config.worker_id.clone(),
@@ -33,13 +53,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Ve
                     .unwrap_or(chrono::TimeDelta::MAX),
         };
         match shared.store.claim_execution(id, &claim).await {
-            Ok(Some(exec)) => {
-                started.push((id, ExecutionStatus::Running));
-                let shared = shared.clone();
-                let span =
-                    tracing::debug_span!("execution", execution.id = %id, action = %exec.action);
-                tokio::spawn(run_one(shared, exec, token, permit).instrument(span));
-            }
+            Ok(Some(exec)) => claimed.push(Start {
+                exec,
+                token,
+                permit,
+            }),
             Ok(None) => {
                 shared.lock_running().remove(&id);
             }
@@ -49,7 +67,28 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Ve
             }
         }
     }
-    shared.publish_status(started).await;
+    start(shared, claimed).await;
+}
+
+/// A claimed execution about to run.
+struct Start {
+    exec: Execution,
+    token: CancellationToken,
+    permit: OwnedSemaphorePermit,
+}
+
+async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
+    if batch.is_empty() {
+        return;
+    }
+    shared
+        .publish_status(batch.iter().map(|s| (s.exec.id, ExecutionStatus::Running)))
+        .await;
+    for s in batch {
+        let span =
+            tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
+        tokio::spawn(run_one(shared.clone(), s.exec, s.token, s.permit).instrument(span));
+    }
 }
 
 enum Ending {

@@ -33,15 +33,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
     if scheduled.is_empty() {
         return;
     }
+    // Announce before the hand-off (status order).
+    shared
+        .publish_status(scheduled.iter().map(|id| (*id, ExecutionStatus::Scheduled)))
+        .await;
     let msgs = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
     if let Err(e) = shared.transport.publish(Topic::Scheduled, msgs).await {
         tracing::error!(error = %e, "scheduled executions not published; they resume at restart");
     }
-    shared
-        .publish_status(
-            scheduled
-                .into_iter()
-                .map(|id| (id, ExecutionStatus::Scheduled)),
-        )
-        .await;
 }

@@ -578,8 +578,9 @@ mod tests {
         assert!(criteria.matches(&payload(), Some(&Echo), now()));
         let evaluation = criteria.explain(&payload(), Some(&Echo), now());
         assert!(evaluation.matched);
-        assert_eq!(evaluation.checks[1].pattern, json!(3));
-        assert_eq!(evaluation.checks[0].pattern, json!("^w.b"));
+        // Checks follow the order of the criteria object (serde_json keeps insertion order).
+        assert_eq!(evaluation.checks[0].pattern, json!(3));
+        assert_eq!(evaluation.checks[1].pattern, json!("^w.b"));
 
         let without = criteria.explain(&payload(), None, now());
         assert!(!without.matched && !criteria.matches(&payload(), None, now()));

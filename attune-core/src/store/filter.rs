@@ -301,12 +301,15 @@ pub struct Claimed {
 /// cutoff go: terminal executions; enforcements that are not `created` (still being applied)
 /// and whose execution is gone; events no remaining enforcement refers to. At most `batch`
 /// rows of each kind per call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PurgeRequest {
     /// Delete rows created before this time.
     pub before: Option<DateTime<Utc>>,
     /// Keep at most this many executions (the newest).
     pub keep_executions: Option<u64>,
+    /// Keep events with this id or a later one, whatever their age: the engine passes its
+    /// oldest event that is not matched yet, so that no accepted event goes unprocessed.
+    pub keep_events_from: Option<EventId>,
     /// Maximum rows of each kind deleted by this call.
     pub batch: usize,
 }

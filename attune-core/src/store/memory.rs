@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::filter::*;
+use super::memory_rows::{EventRow, ExecRow};
 use crate::model::{
     Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
     Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
@@ -30,12 +31,12 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     defs: BTreeMap<(DefinitionKind, String), Definition>,
-    events: BTreeMap<EventId, Event>,
-    enforcements: BTreeMap<EnforcementId, Enforcement>,
-    enforcement_key: HashMap<(String, EventId), EnforcementId>,
-    /// Live enforcements per event (an event with any is kept by purge).
-    event_refs: HashMap<EventId, u32>,
-    executions: BTreeMap<ExecutionId, Execution>,
+    events: BTreeMap<EventId, Box<EventRow>>,
+    enforcements: BTreeMap<EnforcementId, Box<Enforcement>>,
+    /// The enforcements of each event: the `(rule, event)` unique index, and what keeps an
+    /// event from being purged.
+    event_enforcements: HashMap<EventId, Vec<EnforcementId>>,
+    executions: BTreeMap<ExecutionId, Box<ExecRow>>,
     execution_key: HashMap<(EnforcementId, u32), ExecutionId>,
     scheduled: BTreeSet<ExecutionId>,
     running: BTreeSet<ExecutionId>,
@@ -83,9 +84,9 @@ impl Inner {
     }
 
     fn remove_execution(&mut self, id: ExecutionId) {
-        if let Some(e) = self.executions.remove(&id) {
-            if let Some(enf) = e.enforcement {
-                self.execution_key.remove(&(enf, e.attempt));
+        if let Some(row) = self.executions.remove(&id) {
+            if let Some(enf) = row.meta.enforcement {
+                self.execution_key.remove(&(enf, row.meta.attempt));
             }
             self.scheduled.remove(&id);
             self.running.remove(&id);
@@ -94,11 +95,10 @@ impl Inner {
 
     fn remove_enforcement(&mut self, id: EnforcementId) {
         if let Some(e) = self.enforcements.remove(&id) {
-            self.enforcement_key.remove(&(e.rule, e.event));
-            if let Some(n) = self.event_refs.get_mut(&e.event) {
-                *n -= 1;
-                if *n == 0 {
-                    self.event_refs.remove(&e.event);
+            if let Some(list) = self.event_enforcements.get_mut(&e.event) {
+                list.retain(|x| *x != id);
+                if list.is_empty() {
+                    self.event_enforcements.remove(&e.event);
                 }
             }
         }
@@ -113,7 +113,7 @@ impl Inner {
             }
             (len > keep).then(|| {
                 let skip = usize::try_from(len - keep).unwrap_or(usize::MAX);
-                self.executions.values().nth(skip).map(|e| e.created)
+                self.executions.values().nth(skip).map(|r| r.meta.created)
             })?
         });
         match (req.before, by_count) {
@@ -123,11 +123,11 @@ impl Inner {
     }
 }
 
-fn page<'a, K, V, F>(map: &'a BTreeMap<K, V>, page: &Page, mut admit: F) -> Vec<V>
+fn page<'a, K, V, T, F, O>(map: &'a BTreeMap<K, V>, page: &Page, mut admit: F, out: O) -> Vec<T>
 where
     K: Ord + Copy + Into<uuid::Uuid> + From<uuid::Uuid> + 'a,
-    V: Clone,
     F: FnMut(&V) -> bool,
+    O: FnMut(&V) -> T,
 {
     let start = match page.after {
         Some(a) => std::ops::Bound::Excluded(K::from(a)),
@@ -137,7 +137,7 @@ where
         .map(|(_, v)| v)
         .filter(|v| admit(v))
         .take(page.limit)
-        .cloned()
+        .map(out)
         .collect()
 }
 
@@ -221,7 +221,9 @@ impl Store for MemoryStore {
         if inner.events.contains_key(&event.id) {
             return Err(Error::Conflict(format!("event '{}' exists", event.id)));
         }
-        inner.events.insert(event.id, event.clone());
+        inner
+            .events
+            .insert(event.id, Box::new(EventRow::new(event)));
         Ok(())
     }
 
@@ -229,30 +231,38 @@ impl Store for MemoryStore {
         self.lock()
             .events
             .get(&id)
-            .cloned()
+            .map(|r| r.event())
             .ok_or_else(|| Error::not_found("event", id))
     }
 
     async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
-        Ok(page(&self.lock().events, p, |e| filter.admits(e)))
+        Ok(page(
+            &self.lock().events,
+            p,
+            |r| filter.admits(&r.meta),
+            |r| r.event(),
+        ))
     }
 
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
         let mut inner = self.lock();
-        let key = (e.rule.clone(), e.event);
-        if let Some(existing) = inner
-            .enforcement_key
-            .get(&key)
-            .and_then(|id| inner.enforcements.get(id))
-        {
-            return Ok(Inserted::Existing(existing.clone()));
+        let existing = inner.event_enforcements.get(&e.event).and_then(|ids| {
+            ids.iter()
+                .filter_map(|id| inner.enforcements.get(id))
+                .find(|x| x.rule == e.rule)
+        });
+        if let Some(existing) = existing {
+            return Ok(Inserted::Existing((**existing).clone()));
         }
         if inner.enforcements.contains_key(&e.id) {
             return Err(Error::Conflict(format!("enforcement '{}' exists", e.id)));
         }
-        inner.enforcement_key.insert(key, e.id);
-        *inner.event_refs.entry(e.event).or_default() += 1;
-        inner.enforcements.insert(e.id, e.clone());
+        inner
+            .event_enforcements
+            .entry(e.event)
+            .or_default()
+            .push(e.id);
+        inner.enforcements.insert(e.id, Box::new(e.clone()));
         Ok(Inserted::New)
     }
 
@@ -260,7 +270,7 @@ impl Store for MemoryStore {
         self.lock()
             .enforcements
             .get(&id)
-            .cloned()
+            .map(|e| (**e).clone())
             .ok_or_else(|| Error::not_found("enforcement", id))
     }
 
@@ -292,7 +302,7 @@ impl Store for MemoryStore {
         if u.execution.is_some() {
             e.execution = u.execution;
         }
-        Ok(e.clone())
+        Ok((**e).clone())
     }
 
     async fn list_enforcements(
@@ -300,7 +310,12 @@ impl Store for MemoryStore {
         filter: &EnforcementFilter,
         p: &Page,
     ) -> Result<Vec<Enforcement>> {
-        Ok(page(&self.lock().enforcements, p, |e| filter.admits(e)))
+        Ok(page(
+            &self.lock().enforcements,
+            p,
+            |e| filter.admits(e),
+            |e| (**e).clone(),
+        ))
     }
 
     async fn insert_execution(&self, e: &Execution) -> Result<()> {
@@ -318,7 +333,7 @@ impl Store for MemoryStore {
             inner.execution_key.insert((enf, e.attempt), e.id);
         }
         inner.set_status_index(e.id, None, e.status);
-        inner.executions.insert(e.id, e.clone());
+        inner.executions.insert(e.id, Box::new(ExecRow::new(e)));
         Ok(())
     }
 
@@ -326,7 +341,7 @@ impl Store for MemoryStore {
         self.lock()
             .executions
             .get(&id)
-            .cloned()
+            .map(|r| r.execution())
             .ok_or_else(|| Error::not_found("execution", id))
     }
 
@@ -337,34 +352,34 @@ impl Store for MemoryStore {
         change: ExecutionChange,
     ) -> Result<Execution> {
         let mut inner = self.lock();
-        let e = inner
+        let row = inner
             .executions
             .get_mut(&id)
             .ok_or_else(|| Error::not_found("execution", id))?;
-        if e.status != from {
+        if row.meta.status != from {
             return Err(Error::Conflict(format!(
                 "execution '{id}' is {} (expected {from})",
-                e.status
+                row.meta.status
             )));
         }
         from.check_transition(change.to, id)?;
         let to = change.to;
-        change.apply_to(e);
-        let out = e.clone();
+        row.apply(change);
+        let out = row.execution();
         inner.set_status_index(id, Some(from), to);
         Ok(out)
     }
 
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
         let mut inner = self.lock();
-        let Some(e) = inner.executions.get_mut(&id) else {
+        let Some(row) = inner.executions.get_mut(&id) else {
             return Err(Error::not_found("execution", id));
         };
-        if e.status != ExecutionStatus::Scheduled {
+        if row.meta.status != ExecutionStatus::Scheduled {
             return Ok(None);
         }
-        claim.apply_to(e);
-        let out = e.clone();
+        claim.apply_to(&mut row.meta);
+        let out = row.execution();
         inner.set_status_index(
             id,
             Some(ExecutionStatus::Scheduled),
@@ -380,7 +395,12 @@ impl Store for MemoryStore {
             if ids.len() >= limit {
                 break;
             }
-            if inner.executions.get(id).and_then(|e| claim.can_claim(e)) == Some(true) {
+            if inner
+                .executions
+                .get(id)
+                .and_then(|r| claim.can_claim(&r.meta))
+                == Some(true)
+            {
                 ids.push((*id, true));
             }
         }
@@ -393,13 +413,13 @@ impl Store for MemoryStore {
             } else {
                 ExecutionStatus::Scheduled
             };
-            if let Some(e) = inner.executions.get_mut(&id) {
+            if let Some(row) = inner.executions.get_mut(&id) {
                 if reclaimed {
-                    e.attempt += 1;
+                    row.meta.attempt += 1;
                 }
-                claim.apply_to(e);
+                claim.apply_to(&mut row.meta);
                 out.push(Claimed {
-                    execution: e.clone(),
+                    execution: row.execution(),
                     reclaimed,
                 });
             }
@@ -411,10 +431,11 @@ impl Store for MemoryStore {
 
     async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()> {
         let mut inner = self.lock();
-        let e = inner
+        let e = &mut inner
             .executions
             .get_mut(&id)
-            .ok_or_else(|| Error::not_found("execution", id))?;
+            .ok_or_else(|| Error::not_found("execution", id))?
+            .meta;
         if e.status != ExecutionStatus::Running
             || e.worker.as_deref() != Some(claim.worker.as_str())
         {
@@ -428,7 +449,12 @@ impl Store for MemoryStore {
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
-        Ok(page(&self.lock().executions, p, |e| filter.admits(e)))
+        Ok(page(
+            &self.lock().executions,
+            p,
+            |r| filter.admits(&r.meta),
+            |r| r.execution(),
+        ))
     }
 
     async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64> {
@@ -439,7 +465,7 @@ impl Store for MemoryStore {
         Ok(inner
             .executions
             .values()
-            .filter(|e| filter.admits(e))
+            .filter(|r| filter.admits(&r.meta))
             .count() as u64)
     }
 
@@ -489,6 +515,7 @@ impl Store for MemoryStore {
         let doomed: Vec<ExecutionId> = inner
             .executions
             .values()
+            .map(|r| &r.meta)
             .take_while(|e| e.created < cutoff)
             .filter(|e| e.status.is_terminal())
             .take(batch + 1)
@@ -519,8 +546,9 @@ impl Store for MemoryStore {
         let doomed: Vec<EventId> = inner
             .events
             .values()
-            .take_while(|e| e.created < cutoff)
-            .filter(|e| !inner.event_refs.contains_key(&e.id))
+            .map(|r| &r.meta)
+            .take_while(|e| e.created < cutoff && req.keep_events_from.is_none_or(|k| e.id < k))
+            .filter(|e| !inner.event_enforcements.contains_key(&e.id))
             .take(batch + 1)
             .map(|e| e.id)
             .collect();

@@ -3,6 +3,7 @@
 mod ext;
 mod filter;
 mod memory;
+mod memory_rows;
 
 pub use ext::StoreExt;
 pub use filter::{

@@ -239,6 +239,7 @@ async fn retention(n: u64) -> attune_core::Result<Value> {
     engine.settle(Duration::from_secs(900)).await?;
     let secs = start.elapsed().as_secs_f64();
     let kept = engine.store().count_executions(&Default::default()).await?;
+    let (events, enforcements) = count_records(&engine).await?;
     engine.shutdown(Duration::from_secs(5)).await;
     Ok(report(
         "pipeline_memory_1m_retention",
@@ -246,6 +247,33 @@ async fn retention(n: u64) -> attune_core::Result<Value> {
         secs,
         None,
         None,
-        json!({"executions_kept": kept}),
+        json!({"executions_kept": kept, "events_kept": events, "enforcements_kept": enforcements}),
     ))
+}
+
+/// Events and enforcements the store holds (paged scan).
+async fn count_records(engine: &Engine) -> attune_core::Result<(u64, u64)> {
+    use attune_core::store::{EnforcementFilter, EventFilter, Page};
+    let store = engine.store();
+    let (mut events, mut page) = (0u64, Page::first(10_000));
+    loop {
+        let batch = store.list_events(&EventFilter::default(), &page).await?;
+        events += batch.len() as u64;
+        match batch.last() {
+            Some(last) if batch.len() == page.limit => page = Page::after(last.id, page.limit),
+            _ => break,
+        }
+    }
+    let (mut enfs, mut page) = (0u64, Page::first(10_000));
+    loop {
+        let batch = store
+            .list_enforcements(&EnforcementFilter::default(), &page)
+            .await?;
+        enfs += batch.len() as u64;
+        match batch.last() {
+            Some(last) if batch.len() == page.limit => page = Page::after(last.id, page.limit),
+            _ => break,
+        }
+    }
+    Ok((events, enfs))
 }

@@ -27,7 +27,9 @@ async fn main() -> Result<()> {
     let engine = Engine::builder().build().await?;
 
     // A kind of event the host program emits.
-    engine.register_trigger_type(TriggerType::new("hello.visitor")).await?;
+    engine
+        .register_trigger_type(TriggerType::new("hello.visitor"))
+        .await?;
 
     // An action whose body is an async Rust closure, with a parameter schema.
     let greet = Action::new("hello.greet", "native")
@@ -56,9 +58,9 @@ async fn main() -> Result<()> {
 
     let visitors = [
         json!({"name": "Ada", "vip": true, "level": 2}),
-        json!({"name": "bob", "vip": true, "level": 1}),   // criteria: name not capitalised
+        json!({"name": "bob", "vip": true, "level": 1}), // criteria: name not capitalised
         json!({"name": "Carol", "vip": false, "level": 1}), // criteria: not a VIP
-        json!({"name": "Dan", "vip": true, "level": 9}),   // matches, but times > maximum
+        json!({"name": "Dan", "vip": true, "level": 9}), // matches, but times > maximum
     ];
     let mut events = Vec::new();
     for v in visitors {
@@ -87,7 +89,11 @@ async fn main() -> Result<()> {
 
     // A direct run, without a rule.
     let exec = engine.run("hello.greet", json!({"name": "World"})).await?;
-    println!("direct run: {} → {}", exec.status, exec.result.unwrap_or_default());
+    println!(
+        "direct run: {} → {}",
+        exec.status,
+        exec.result.unwrap_or_default()
+    );
 
     engine.shutdown(Duration::from_secs(5)).await;
     Ok(())

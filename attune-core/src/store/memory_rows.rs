@@ -1,0 +1,163 @@
+//! How [`MemoryStore`](super::MemoryStore) keeps records: JSON of finished work packed as
+//! compact text, so a retained record costs its size, not a tree of small maps.
+
+use crate::model::{Event, Execution};
+use crate::store::ExecutionChange;
+use serde_json::Value;
+
+/// A JSON value, either as a tree (work in progress, scalars) or packed as compact text.
+#[derive(Debug, Clone)]
+pub(super) enum Json {
+    Tree(Value),
+    Packed(Box<str>),
+}
+
+impl Json {
+    /// Packs containers and strings; scalars stay as they are (no allocation).
+    pub fn packed(v: Value) -> Json {
+        match v {
+            Value::Null | Value::Bool(_) | Value::Number(_) => Json::Tree(v),
+            other => match serde_json::to_string(&other) {
+                Ok(s) => Json::Packed(s.into_boxed_str()),
+                Err(_) => Json::Tree(other),
+            },
+        }
+    }
+
+    /// The value (parsed when packed; text this store wrote always parses).
+    pub fn value(&self) -> Value {
+        match self {
+            Json::Tree(v) => v.clone(),
+            Json::Packed(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Packs a tree in place.
+    pub fn pack(&mut self) {
+        if let Json::Tree(v) = self {
+            *self = Json::packed(std::mem::take(v));
+        }
+    }
+}
+
+/// An event with its payload packed.
+#[derive(Debug, Clone)]
+pub(super) struct EventRow {
+    /// The event with a null payload.
+    pub meta: Event,
+    pub payload: Json,
+}
+
+impl EventRow {
+    pub fn new(e: &Event) -> Self {
+        EventRow {
+            meta: e.clone_meta(),
+            payload: Json::packed(e.payload.clone()),
+        }
+    }
+
+    pub fn event(&self) -> Event {
+        let mut e = self.meta.clone_meta();
+        e.payload = self.payload.value();
+        e
+    }
+}
+
+/// An execution whose params and result are packed once it is finished.
+#[derive(Debug, Clone)]
+pub(super) struct ExecRow {
+    /// The execution with null params and no result.
+    pub meta: Execution,
+    pub params: Json,
+    pub result: Option<Json>,
+}
+
+impl ExecRow {
+    pub fn new(e: &Execution) -> Self {
+        let mut row = ExecRow {
+            meta: Execution {
+                params: Value::Null,
+                result: None,
+                action: e.action.clone(),
+                runner: e.runner.clone(),
+                error: e.error.clone(),
+                stdout: e.stdout.clone(),
+                stderr: e.stderr.clone(),
+                rule: e.rule.clone(),
+                worker: e.worker.clone(),
+                ..*e
+            },
+            params: Json::Tree(e.params.clone()),
+            result: e.result.clone().map(Json::Tree),
+        };
+        row.pack_if_finished();
+        row
+    }
+
+    pub fn execution(&self) -> Execution {
+        let mut e = self.meta.clone();
+        e.params = self.params.value();
+        e.result = self.result.as_ref().map(Json::value);
+        e
+    }
+
+    /// Applies a change (see [`ExecutionChange::apply_to`]) and packs when finished.
+    pub fn apply(&mut self, change: ExecutionChange) {
+        change.apply_to(&mut self.meta);
+        if let Some(r) = self.meta.result.take() {
+            self.result = Some(Json::Tree(r));
+        }
+        self.pack_if_finished();
+    }
+
+    fn pack_if_finished(&mut self) {
+        if self.meta.status.is_terminal() {
+            self.params.pack();
+            if let Some(r) = &mut self.result {
+                r.pack();
+            }
+        }
+    }
+}
+
+impl Event {
+    /// A copy without cloning the payload (left null).
+    fn clone_meta(&self) -> Event {
+        Event {
+            id: self.id,
+            trigger: self.trigger.clone(),
+            payload: Value::Null,
+            source: self.source.clone(),
+            created: self.created,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ExecutionStatus;
+    use serde_json::json;
+
+    #[test]
+    fn rows_round_trip_and_pack_when_finished() {
+        let now = chrono::Utc::now();
+        let e = Event::new("a.b", json!({"x": [1, "two", {"three": 3.5}]}), now);
+        let row = EventRow::new(&e);
+        assert!(matches!(row.payload, Json::Packed(_)));
+        assert_eq!(row.event(), e);
+
+        let x = Execution::new("a.act", "native", json!({"p": "v"}), now);
+        let mut row = ExecRow::new(&x);
+        assert!(matches!(row.params, Json::Tree(_)));
+        assert_eq!(row.execution(), x);
+        row.apply(ExecutionChange::to(ExecutionStatus::Succeeded, now).result(json!({"ok": true})));
+        assert!(matches!(row.params, Json::Packed(_)));
+        assert!(matches!(row.result, Some(Json::Packed(_))));
+        let back = row.execution();
+        assert_eq!(back.params, json!({"p": "v"}));
+        assert_eq!(back.result, Some(json!({"ok": true})));
+        assert_eq!(Json::packed(json!(5)).value(), json!(5));
+        assert_eq!(Json::packed(json!("s")).value(), json!("s"));
+    }
+}

@@ -118,7 +118,7 @@ impl Sandbox {
             if n >= max_ops {
                 return Some(Dynamic::from(STOP_OPERATIONS));
             }
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 if cancel.as_ref().is_some_and(CancellationToken::is_cancelled) {
                     return Some(Dynamic::from(STOP_CANCELED));
                 }

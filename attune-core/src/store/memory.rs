@@ -94,12 +94,12 @@ impl Inner {
     }
 
     fn remove_enforcement(&mut self, id: EnforcementId) {
-        if let Some(e) = self.enforcements.remove(&id) {
-            if let Some(list) = self.event_enforcements.get_mut(&e.event) {
-                list.retain(|x| *x != id);
-                if list.is_empty() {
-                    self.event_enforcements.remove(&e.event);
-                }
+        if let Some(e) = self.enforcements.remove(&id)
+            && let Some(list) = self.event_enforcements.get_mut(&e.event)
+        {
+            list.retain(|x| *x != id);
+            if list.is_empty() {
+                self.event_enforcements.remove(&e.event);
             }
         }
     }

@@ -2,8 +2,8 @@
 //! retention. (Workflow continuation and inquiries hook in here in later issues.)
 
 use super::Shared;
-use crate::model::ExecutionId;
 use crate::store::PurgeRequest;
+use crate::transport::StatusChange;
 use std::sync::Arc;
 
 /// Finished executions between two retention passes.
@@ -19,18 +19,14 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Processes a batch of `Finished` messages.
-    pub async fn handle(&mut self, shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
-        let mut changes = Vec::with_capacity(ids.len());
-        for id in &ids {
-            if let Ok(e) = shared.store.get_execution(*id).await {
-                changes.push((e.id, e.status));
-            }
+    pub async fn handle(&mut self, shared: &Arc<Shared>, done: Vec<StatusChange>) {
+        shared
+            .publish_status(done.iter().map(|c| (c.execution, c.status)))
+            .await;
+        for c in &done {
+            shared.pending.execution_done(c.execution);
         }
-        shared.publish_status(changes).await;
-        for id in &ids {
-            shared.pending.execution_done(*id);
-        }
-        self.since_purge += ids.len() as u64;
+        self.since_purge += done.len() as u64;
         if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
             self.since_purge = 0;
             purge(shared).await;

@@ -267,9 +267,11 @@ impl Engine {
                             .await?;
                     } else {
                         s.lock_secrets().remove(&id);
-                        s.transport
-                            .publish(Topic::Finished, vec![Message::Finished(id)])
-                            .await?;
+                        let done = Message::Finished(StatusChange {
+                            execution: id,
+                            status: to,
+                        });
+                        s.transport.publish(Topic::Finished, vec![done]).await?;
                     }
                     return Ok(updated);
                 }

@@ -5,7 +5,7 @@ use super::Shared;
 use crate::model::{Execution, ExecutionId, ExecutionStatus};
 use crate::runtime::{LogSink, RunOutput, RunRequest};
 use crate::store::{Claim, ExecutionChange};
-use crate::transport::{Message, Topic};
+use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -106,14 +106,20 @@ async fn run_one(
     let id = exec.id;
     let ending = run_on_runtime(&shared, &exec, token).await;
     let (to, change) = outcome(&shared, ending);
-    finish(&shared, id, to, change).await;
+    let status = match finish(&shared, id, to, change).await {
+        Some(s) => s,
+        None => match shared.store.get_execution(id).await {
+            Ok(e) => e.status,
+            Err(_) => to,
+        },
+    };
     shared.lock_running().remove(&id);
     drop(permit);
-    if let Err(e) = shared
-        .transport
-        .publish(Topic::Finished, vec![Message::Finished(id)])
-        .await
-    {
+    let msg = Message::Finished(StatusChange {
+        execution: id,
+        status,
+    });
+    if let Err(e) = shared.transport.publish(Topic::Finished, vec![msg]).await {
         tracing::error!(execution.id = %id, error = %e, "finished notification not published");
     }
 }
@@ -130,7 +136,12 @@ async fn run_on_runtime(shared: &Shared, exec: &Execution, token: CancellationTo
             format!("no runtime '{}' is registered in this engine", exec.runner),
         )));
     };
-    let params = match shared.lock_secrets().remove(&exec.id) {
+    let secrets = if action.parameters.has_secrets() {
+        shared.lock_secrets().remove(&exec.id)
+    } else {
+        None
+    };
+    let params = match secrets {
         Some(p) => p,
         None if action.parameters.has_secrets() => {
             return Ending::Done(Err(Error::invalid(
@@ -213,25 +224,30 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
 }
 
 /// Persists the end of a run: `running → to`; when a cancel moved it to `canceling`
-/// meanwhile, `canceling → canceled` keeping what the run produced.
-async fn finish(shared: &Shared, id: ExecutionId, to: ExecutionStatus, change: ExecutionChange) {
+/// meanwhile, `canceling → canceled`. Returns the status recorded, `None` when the execution
+/// was finished by someone else.
+async fn finish(
+    shared: &Shared,
+    id: ExecutionId,
+    to: ExecutionStatus,
+    change: ExecutionChange,
+) -> Option<ExecutionStatus> {
     let store = &shared.store;
-    let final_status = match store
-        .transition_execution(id, ExecutionStatus::Running, change.clone())
+    match store
+        .transition_execution(id, ExecutionStatus::Running, change)
         .await
     {
         Ok(_) => Some(to),
         Err(Error::Conflict(_)) => {
-            let mut c = change;
-            c.to = ExecutionStatus::Canceled;
-            c.error = Some("canceled by request".into());
+            let c = ExecutionChange::to(ExecutionStatus::Canceled, shared.now())
+                .error("canceled by request");
             match store
                 .transition_execution(id, ExecutionStatus::Canceling, c)
                 .await
             {
                 Ok(_) => Some(ExecutionStatus::Canceled),
                 Err(e) => {
-                    tracing::warn!(execution.id = %id, error = %e, "outcome not recorded: status moved");
+                    tracing::debug!(execution.id = %id, error = %e, "outcome not recorded: finished elsewhere");
                     None
                 }
             }
@@ -240,9 +256,6 @@ async fn finish(shared: &Shared, id: ExecutionId, to: ExecutionStatus, change: E
             tracing::error!(execution.id = %id, error = %e, "outcome not recorded");
             None
         }
-    };
-    if final_status.is_none() {
-        tracing::debug!(execution.id = %id, "execution finished elsewhere");
     }
 }
 

@@ -101,7 +101,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
             let completion = completion.clone();
             async move {
                 let ids = d.iter().filter_map(|d| match d.message {
-                    Message::Finished(id) => Some(id),
+                    Message::Finished(c) => Some(c),
                     _ => None,
                 });
                 completion.lock().await.handle(&s, ids.collect()).await;

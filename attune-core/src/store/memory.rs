@@ -25,22 +25,38 @@ use std::sync::{Mutex, MutexGuard};
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    defs: Mutex<BTreeMap<(DefinitionKind, String), Definition>>,
+    keys: Mutex<BTreeMap<(KeyScope, String), Key>>,
+    events: Mutex<Events>,
+    enforcements: Mutex<Enforcements>,
+    executions: Mutex<Executions>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    defs: BTreeMap<(DefinitionKind, String), Definition>,
-    events: BTreeMap<EventId, Box<EventRow>>,
-    enforcements: BTreeMap<EnforcementId, Box<Enforcement>>,
+struct Events {
+    rows: BTreeMap<EventId, Box<EventRow>>,
+}
+
+#[derive(Debug, Default)]
+struct Enforcements {
+    rows: BTreeMap<EnforcementId, Box<Enforcement>>,
     /// The enforcements of each event: the `(rule, event)` unique index, and what keeps an
     /// event from being purged.
-    event_enforcements: HashMap<EventId, Vec<EnforcementId>>,
-    executions: BTreeMap<ExecutionId, Box<ExecRow>>,
-    execution_key: HashMap<(EnforcementId, u32), ExecutionId>,
+    by_event: HashMap<EventId, Vec<EnforcementId>>,
+}
+
+#[derive(Debug, Default)]
+struct Executions {
+    rows: BTreeMap<ExecutionId, Box<ExecRow>>,
+    by_key: HashMap<(EnforcementId, u32), ExecutionId>,
     scheduled: BTreeSet<ExecutionId>,
     running: BTreeSet<ExecutionId>,
-    keys: BTreeMap<(KeyScope, String), Key>,
+}
+
+/// Locks a table; a panic while holding a lock cannot leave a map half-updated in a way that
+/// matters more than losing the store, so a poisoned lock keeps serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MemoryStore {
@@ -48,15 +64,9 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave maps half-updated in a way that matters
-        // more than losing the whole store; keep serving.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
-impl Inner {
+impl Executions {
     fn set_status_index(
         &mut self,
         id: ExecutionId,
@@ -83,37 +93,26 @@ impl Inner {
         }
     }
 
-    fn remove_execution(&mut self, id: ExecutionId) {
-        if let Some(row) = self.executions.remove(&id) {
+    fn remove(&mut self, id: ExecutionId) {
+        if let Some(row) = self.rows.remove(&id) {
             if let Some(enf) = row.meta.enforcement {
-                self.execution_key.remove(&(enf, row.meta.attempt));
+                self.by_key.remove(&(enf, row.meta.attempt));
             }
             self.scheduled.remove(&id);
             self.running.remove(&id);
         }
     }
 
-    fn remove_enforcement(&mut self, id: EnforcementId) {
-        if let Some(e) = self.enforcements.remove(&id)
-            && let Some(list) = self.event_enforcements.get_mut(&e.event)
-        {
-            list.retain(|x| *x != id);
-            if list.is_empty() {
-                self.event_enforcements.remove(&e.event);
-            }
-        }
-    }
-
     fn cutoff(&self, req: &PurgeRequest) -> Option<DateTime<Utc>> {
         let by_count = req.keep_executions.and_then(|keep| {
-            let len = self.executions.len() as u64;
+            let len = self.rows.len() as u64;
             if keep == 0 {
                 // Keep none: every row is before the cutoff.
                 return Some(DateTime::<Utc>::MAX_UTC);
             }
             (len > keep).then(|| {
                 let skip = usize::try_from(len - keep).unwrap_or(usize::MAX);
-                self.executions.values().nth(skip).map(|r| r.meta.created)
+                self.rows.values().nth(skip).map(|r| r.meta.created)
             })?
         });
         match (req.before, by_count) {
@@ -121,8 +120,49 @@ impl Inner {
             (a, b) => a.or(b),
         }
     }
+
+    /// Applies a compare-and-set transition to one row.
+    fn transition(
+        &mut self,
+        id: ExecutionId,
+        from: ExecutionStatus,
+        change: ExecutionChange,
+    ) -> Result<&ExecRow> {
+        let row = self
+            .rows
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("execution", id))?;
+        if row.meta.status != from {
+            return Err(Error::Conflict(format!(
+                "execution '{id}' is {} (expected {from})",
+                row.meta.status
+            )));
+        }
+        from.check_transition(change.to, id)?;
+        let to = change.to;
+        row.apply(change);
+        self.set_status_index(id, Some(from), to);
+        self.rows
+            .get(&id)
+            .map(|r| &**r)
+            .ok_or_else(|| Error::not_found("execution", id))
+    }
 }
 
+impl Enforcements {
+    fn remove(&mut self, id: EnforcementId) {
+        if let Some(e) = self.rows.remove(&id)
+            && let Some(list) = self.by_event.get_mut(&e.event)
+        {
+            list.retain(|x| *x != id);
+            if list.is_empty() {
+                self.by_event.remove(&e.event);
+            }
+        }
+    }
+}
+
+/// Rows after the page cursor that pass `admit`, converted by `out`, at most `page.limit`.
 fn page<'a, K, V, T, F, O>(map: &'a BTreeMap<K, V>, page: &Page, mut admit: F, out: O) -> Vec<T>
 where
     K: Ord + Copy + Into<uuid::Uuid> + From<uuid::Uuid> + 'a,
@@ -160,7 +200,7 @@ impl Store for MemoryStore {
 
     async fn put_definition(&self, def: Definition) -> Result<()> {
         let key = (def.kind(), def.def_ref().to_string());
-        self.lock().defs.insert(key, def);
+        lock(&self.defs).insert(key, def);
         Ok(())
     }
 
@@ -169,7 +209,7 @@ impl Store for MemoryStore {
         kind: DefinitionKind,
         def_ref: &str,
     ) -> Result<Option<Definition>> {
-        Ok(self.lock().defs.get(&(kind, def_ref.to_string())).cloned())
+        Ok(lock(&self.defs).get(&(kind, def_ref.to_string())).cloned())
     }
 
     async fn list_definitions(
@@ -177,9 +217,7 @@ impl Store for MemoryStore {
         kind: DefinitionKind,
         pack: Option<&str>,
     ) -> Result<Vec<Definition>> {
-        let inner = self.lock();
-        Ok(inner
-            .defs
+        Ok(lock(&self.defs)
             .range((kind, String::new())..)
             .take_while(|((k, _), _)| *k == kind)
             .map(|(_, d)| d)
@@ -189,9 +227,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_definition(&self, kind: DefinitionKind, def_ref: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .defs
+        Ok(lock(&self.defs)
             .remove(&(kind, def_ref.to_string()))
             .is_some())
     }
@@ -208,36 +244,33 @@ impl Store for MemoryStore {
                 ),
             ));
         }
-        let mut inner = self.lock();
-        inner.defs.retain(|_, d| d.pack() != pack);
+        let mut all = lock(&self.defs);
+        all.retain(|_, d| d.pack() != pack);
         for d in defs {
-            inner.defs.insert((d.kind(), d.def_ref().to_string()), d);
+            all.insert((d.kind(), d.def_ref().to_string()), d);
         }
         Ok(())
     }
 
     async fn insert_event(&self, event: &Event) -> Result<()> {
-        let mut inner = self.lock();
-        if inner.events.contains_key(&event.id) {
+        let row = Box::new(EventRow::new(event));
+        let mut t = lock(&self.events);
+        if t.rows.contains_key(&event.id) {
             return Err(Error::Conflict(format!("event '{}' exists", event.id)));
         }
-        inner
-            .events
-            .insert(event.id, Box::new(EventRow::new(event)));
+        t.rows.insert(event.id, row);
         Ok(())
     }
 
     async fn get_event(&self, id: EventId) -> Result<Event> {
-        self.lock()
-            .events
-            .get(&id)
-            .map(|r| r.event())
+        let row = lock(&self.events).rows.get(&id).map(|r| EventRow::clone(r));
+        row.map(|r| r.event())
             .ok_or_else(|| Error::not_found("event", id))
     }
 
     async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
         Ok(page(
-            &self.lock().events,
+            &lock(&self.events).rows,
             p,
             |r| filter.admits(&r.meta),
             |r| r.event(),
@@ -245,30 +278,26 @@ impl Store for MemoryStore {
     }
 
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
-        let mut inner = self.lock();
-        let existing = inner.event_enforcements.get(&e.event).and_then(|ids| {
+        let mut t = lock(&self.enforcements);
+        let existing = t.by_event.get(&e.event).and_then(|ids| {
             ids.iter()
-                .filter_map(|id| inner.enforcements.get(id))
+                .filter_map(|id| t.rows.get(id))
                 .find(|x| x.rule == e.rule)
         });
         if let Some(existing) = existing {
             return Ok(Inserted::Existing((**existing).clone()));
         }
-        if inner.enforcements.contains_key(&e.id) {
+        if t.rows.contains_key(&e.id) {
             return Err(Error::Conflict(format!("enforcement '{}' exists", e.id)));
         }
-        inner
-            .event_enforcements
-            .entry(e.event)
-            .or_default()
-            .push(e.id);
-        inner.enforcements.insert(e.id, Box::new(e.clone()));
+        t.by_event.entry(e.event).or_default().push(e.id);
+        t.rows.insert(e.id, Box::new(e.clone()));
         Ok(Inserted::New)
     }
 
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
-        self.lock()
-            .enforcements
+        lock(&self.enforcements)
+            .rows
             .get(&id)
             .map(|e| (**e).clone())
             .ok_or_else(|| Error::not_found("enforcement", id))
@@ -280,9 +309,9 @@ impl Store for MemoryStore {
         from: EnforcementStatus,
         u: EnforcementUpdate,
     ) -> Result<Enforcement> {
-        let mut inner = self.lock();
-        let e = inner
-            .enforcements
+        let mut t = lock(&self.enforcements);
+        let e = t
+            .rows
             .get_mut(&id)
             .ok_or_else(|| Error::not_found("enforcement", id))?;
         if e.status != from {
@@ -311,7 +340,7 @@ impl Store for MemoryStore {
         p: &Page,
     ) -> Result<Vec<Enforcement>> {
         Ok(page(
-            &self.lock().enforcements,
+            &lock(&self.enforcements).rows,
             p,
             |e| filter.admits(e),
             |e| (**e).clone(),
@@ -319,29 +348,31 @@ impl Store for MemoryStore {
     }
 
     async fn insert_execution(&self, e: &Execution) -> Result<()> {
-        let mut inner = self.lock();
-        if inner.executions.contains_key(&e.id) {
+        let row = Box::new(ExecRow::new(e));
+        let mut t = lock(&self.executions);
+        if t.rows.contains_key(&e.id) {
             return Err(Error::Conflict(format!("execution '{}' exists", e.id)));
         }
         if let Some(enf) = e.enforcement {
-            if let Some(other) = inner.execution_key.get(&(enf, e.attempt)) {
+            if let Some(other) = t.by_key.get(&(enf, e.attempt)) {
                 return Err(Error::Conflict(format!(
                     "enforcement '{enf}' already has execution '{other}' for attempt {}",
                     e.attempt
                 )));
             }
-            inner.execution_key.insert((enf, e.attempt), e.id);
+            t.by_key.insert((enf, e.attempt), e.id);
         }
-        inner.set_status_index(e.id, None, e.status);
-        inner.executions.insert(e.id, Box::new(ExecRow::new(e)));
+        t.set_status_index(e.id, None, e.status);
+        t.rows.insert(e.id, row);
         Ok(())
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
-        self.lock()
-            .executions
+        let row = lock(&self.executions)
+            .rows
             .get(&id)
-            .map(|r| r.execution())
+            .map(|r| ExecRow::clone(r));
+        row.map(|r| r.execution())
             .ok_or_else(|| Error::not_found("execution", id))
     }
 
@@ -351,61 +382,60 @@ impl Store for MemoryStore {
         from: ExecutionStatus,
         change: ExecutionChange,
     ) -> Result<Execution> {
-        let mut inner = self.lock();
-        let row = inner
-            .executions
-            .get_mut(&id)
-            .ok_or_else(|| Error::not_found("execution", id))?;
-        if row.meta.status != from {
-            return Err(Error::Conflict(format!(
-                "execution '{id}' is {} (expected {from})",
-                row.meta.status
-            )));
-        }
-        from.check_transition(change.to, id)?;
-        let to = change.to;
-        row.apply(change);
-        let out = row.execution();
-        inner.set_status_index(id, Some(from), to);
-        Ok(out)
+        let row = lock(&self.executions)
+            .transition(id, from, change)
+            .map(ExecRow::clone)?;
+        Ok(row.execution())
+    }
+
+    async fn transition_executions(
+        &self,
+        changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
+    ) -> Vec<Result<Execution>> {
+        let rows: Vec<Result<ExecRow>> = {
+            let mut t = lock(&self.executions);
+            changes
+                .into_iter()
+                .map(|(id, from, change)| t.transition(id, from, change).map(ExecRow::clone))
+                .collect()
+        };
+        rows.into_iter().map(|r| r.map(|r| r.execution())).collect()
     }
 
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
-        let mut inner = self.lock();
-        let Some(row) = inner.executions.get_mut(&id) else {
-            return Err(Error::not_found("execution", id));
+        let row = {
+            let mut t = lock(&self.executions);
+            let Some(row) = t.rows.get_mut(&id) else {
+                return Err(Error::not_found("execution", id));
+            };
+            if row.meta.status != ExecutionStatus::Scheduled {
+                return Ok(None);
+            }
+            claim.apply_to(&mut row.meta);
+            let out = ExecRow::clone(row);
+            t.set_status_index(
+                id,
+                Some(ExecutionStatus::Scheduled),
+                ExecutionStatus::Running,
+            );
+            out
         };
-        if row.meta.status != ExecutionStatus::Scheduled {
-            return Ok(None);
-        }
-        claim.apply_to(&mut row.meta);
-        let out = row.execution();
-        inner.set_status_index(
-            id,
-            Some(ExecutionStatus::Scheduled),
-            ExecutionStatus::Running,
-        );
-        Ok(Some(out))
+        Ok(Some(row.execution()))
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {
-        let mut inner = self.lock();
+        let mut t = lock(&self.executions);
         let mut ids: Vec<(ExecutionId, bool)> = Vec::new();
-        for id in inner.running.iter() {
+        for id in t.running.iter() {
             if ids.len() >= limit {
                 break;
             }
-            if inner
-                .executions
-                .get(id)
-                .and_then(|r| claim.can_claim(&r.meta))
-                == Some(true)
-            {
+            if t.rows.get(id).and_then(|r| claim.can_claim(&r.meta)) == Some(true) {
                 ids.push((*id, true));
             }
         }
         let room = limit.saturating_sub(ids.len());
-        ids.extend(inner.scheduled.iter().take(room).map(|id| (*id, false)));
+        ids.extend(t.scheduled.iter().take(room).map(|id| (*id, false)));
         let mut out = Vec::with_capacity(ids.len());
         for (id, reclaimed) in ids {
             let from = if reclaimed {
@@ -413,7 +443,7 @@ impl Store for MemoryStore {
             } else {
                 ExecutionStatus::Scheduled
             };
-            if let Some(row) = inner.executions.get_mut(&id) {
+            if let Some(row) = t.rows.get_mut(&id) {
                 if reclaimed {
                     row.meta.attempt += 1;
                 }
@@ -423,16 +453,16 @@ impl Store for MemoryStore {
                     reclaimed,
                 });
             }
-            inner.set_status_index(id, Some(from), ExecutionStatus::Running);
+            t.set_status_index(id, Some(from), ExecutionStatus::Running);
         }
         out.sort_by_key(|c| c.execution.id);
         Ok(out)
     }
 
     async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()> {
-        let mut inner = self.lock();
-        let e = &mut inner
-            .executions
+        let mut t = lock(&self.executions);
+        let e = &mut t
+            .rows
             .get_mut(&id)
             .ok_or_else(|| Error::not_found("execution", id))?
             .meta;
@@ -450,7 +480,7 @@ impl Store for MemoryStore {
 
     async fn list_executions(&self, filter: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
         Ok(page(
-            &self.lock().executions,
+            &lock(&self.executions).rows,
             p,
             |r| filter.admits(&r.meta),
             |r| r.execution(),
@@ -458,47 +488,35 @@ impl Store for MemoryStore {
     }
 
     async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64> {
-        let inner = self.lock();
+        let t = lock(&self.executions);
         if *filter == ExecutionFilter::default() {
-            return Ok(inner.executions.len() as u64);
+            return Ok(t.rows.len() as u64);
         }
-        Ok(inner
-            .executions
-            .values()
-            .filter(|r| filter.admits(&r.meta))
-            .count() as u64)
+        Ok(t.rows.values().filter(|r| filter.admits(&r.meta)).count() as u64)
     }
 
     async fn put_key(&self, key: &Key) -> Result<()> {
-        self.lock()
-            .keys
-            .insert((key.scope.clone(), key.name.clone()), key.clone());
+        lock(&self.keys).insert((key.scope.clone(), key.name.clone()), key.clone());
         Ok(())
     }
 
     async fn get_key(&self, scope: &KeyScope, name: &str) -> Result<Option<Key>> {
         let now = Utc::now();
-        Ok(self
-            .lock()
-            .keys
+        Ok(lock(&self.keys)
             .get(&(scope.clone(), name.to_string()))
             .filter(|k| !k.is_expired(now))
             .cloned())
     }
 
     async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .keys
+        Ok(lock(&self.keys)
             .remove(&(scope.clone(), name.to_string()))
             .is_some())
     }
 
     async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>> {
         let now = Utc::now();
-        Ok(self
-            .lock()
-            .keys
+        Ok(lock(&self.keys)
             .values()
             .filter(|k| scope.is_none_or(|s| *s == k.scope) && !k.is_expired(now))
             .cloned()
@@ -506,14 +524,15 @@ impl Store for MemoryStore {
     }
 
     async fn purge(&self, req: &PurgeRequest) -> Result<PurgeStats> {
-        let mut inner = self.lock();
         let mut stats = PurgeStats::default();
-        let Some(cutoff) = inner.cutoff(req) else {
+        let batch = req.batch.max(1);
+        // Lock order: executions, enforcements, events (the only place holding several).
+        let mut xs = lock(&self.executions);
+        let Some(cutoff) = xs.cutoff(req) else {
             return Ok(stats);
         };
-        let batch = req.batch.max(1);
-        let doomed: Vec<ExecutionId> = inner
-            .executions
+        let doomed: Vec<ExecutionId> = xs
+            .rows
             .values()
             .map(|r| &r.meta)
             .take_while(|e| e.created < cutoff)
@@ -523,38 +542,41 @@ impl Store for MemoryStore {
             .collect();
         stats.more |= doomed.len() > batch;
         for id in doomed.into_iter().take(batch) {
-            inner.remove_execution(id);
+            xs.remove(id);
             stats.executions += 1;
         }
-        let doomed: Vec<EnforcementId> = inner
-            .enforcements
+        let mut enfs = lock(&self.enforcements);
+        let doomed: Vec<EnforcementId> = enfs
+            .rows
             .values()
             .take_while(|e| e.created < cutoff)
             .filter(|e| {
                 e.status != EnforcementStatus::Created
-                    && e.execution
-                        .is_none_or(|x| !inner.executions.contains_key(&x))
+                    && e.execution.is_none_or(|x| !xs.rows.contains_key(&x))
             })
             .take(batch + 1)
             .map(|e| e.id)
             .collect();
+        drop(xs);
         stats.more |= doomed.len() > batch;
         for id in doomed.into_iter().take(batch) {
-            inner.remove_enforcement(id);
+            enfs.remove(id);
             stats.enforcements += 1;
         }
-        let doomed: Vec<EventId> = inner
-            .events
+        let mut evs = lock(&self.events);
+        let doomed: Vec<EventId> = evs
+            .rows
             .values()
             .map(|r| &r.meta)
             .take_while(|e| e.created < cutoff && req.keep_events_from.is_none_or(|k| e.id < k))
-            .filter(|e| !inner.event_enforcements.contains_key(&e.id))
+            .filter(|e| !enfs.by_event.contains_key(&e.id))
             .take(batch + 1)
             .map(|e| e.id)
             .collect();
+        drop(enfs);
         stats.more |= doomed.len() > batch;
         for id in doomed.into_iter().take(batch) {
-            inner.events.remove(&id);
+            evs.rows.remove(&id);
             stats.events += 1;
         }
         Ok(stats)

@@ -78,8 +78,8 @@ pub enum Message {
     Requested(ExecutionId),
     /// An execution is `scheduled`.
     Scheduled(ExecutionId),
-    /// An execution reached a terminal status.
-    Finished(ExecutionId),
+    /// An execution reached a terminal status (the one given).
+    Finished(StatusChange),
     /// Cancel a running execution.
     Cancel(ExecutionId),
     /// A status change.

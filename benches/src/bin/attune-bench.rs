@@ -90,6 +90,7 @@ fn report(
         "p50_us": p50.map(|x| x.round()),
         "p99_us": p99.map(|x| x.round()),
         "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        "allocator": ALLOCATOR,
     });
     if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
         m.extend(e);
@@ -284,3 +285,17 @@ async fn count_records(engine: &Engine) -> attune_core::Result<(u64, u64)> {
     }
     Ok((events, enfs))
 }
+
+/// The harness runs on mimalloc, as an allocation-heavy production host would (the engine
+/// allocates per event; glibc's malloc costs about half the throughput on these machines).
+/// Build with `--features system-alloc` to measure on the system allocator; the output's
+/// `allocator` field says which one ran.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ALLOCATOR: &str = if cfg!(feature = "system-alloc") {
+    "system"
+} else {
+    "mimalloc"
+};

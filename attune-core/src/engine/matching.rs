@@ -209,19 +209,10 @@ async fn fail_enforcement_with(
     params: Option<Value>,
 ) -> Result<()> {
     tracing::warn!(rule = %enf.rule, event.id = %enf.event, %reason, "enforcement failed");
+    let update = EnforcementUpdate::failed(reason, params, shared.now());
     shared
         .store
-        .update_enforcement(
-            enf.id,
-            EnforcementStatus::Created,
-            EnforcementUpdate {
-                status: EnforcementStatus::Failed,
-                failure: Some(reason),
-                params,
-                execution: None,
-                at: shared.now(),
-            },
-        )
+        .update_enforcement(enf.id, EnforcementStatus::Created, update)
         .await
         .map(|_| ())
 }
@@ -307,19 +298,10 @@ async fn enforce(
         }
         Err(e) => return Err(e),
     };
+    let update = EnforcementUpdate::processed(exec_id, shared.now());
     shared
         .store
-        .update_enforcement(
-            enf.id,
-            EnforcementStatus::Created,
-            EnforcementUpdate {
-                status: EnforcementStatus::Processed,
-                failure: None,
-                params: None,
-                execution: Some(exec_id),
-                at: shared.now(),
-            },
-        )
+        .update_enforcement(enf.id, EnforcementStatus::Created, update)
         .await?;
     Ok(Some(exec_id))
 }

@@ -4,110 +4,67 @@ use super::Shared;
 use super::completion::Completion;
 use super::{matching, running, scheduling};
 use crate::Result;
-use crate::transport::{Delivery, Message, Subscription, Topic};
+use crate::model::{EventId, ExecutionId};
+use crate::transport::{Delivery, Message, StatusChange, Subscription, Topic};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Subscribes every stage and spawns its loop on the current runtime.
 pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
-    let t = &shared.transport;
-    let batch = shared.config.batch_size;
     let mut tasks = Vec::new();
 
     let s = shared.clone();
-    let sub = t.subscribe(Topic::Events).await?;
-    tasks.push(tokio::spawn(consume(
-        sub,
-        shared.stop.clone(),
-        batch,
-        move |d| {
+    tasks.push(
+        spawn_stage(shared, Topic::Events, event_of, move |ids| {
             let s = s.clone();
-            async move {
-                let ids = d.iter().filter_map(|d| match d.message {
-                    Message::Event(id) => Some(id),
-                    _ => None,
-                });
-                matching::handle(&s, ids.collect()).await;
-            }
-        },
-    )));
+            async move { matching::handle(&s, ids).await }
+        })
+        .await?,
+    );
 
     let s = shared.clone();
-    let sub = t.subscribe(Topic::Requested).await?;
-    tasks.push(tokio::spawn(consume(
-        sub,
-        shared.stop.clone(),
-        batch,
-        move |d| {
+    tasks.push(
+        spawn_stage(shared, Topic::Requested, requested_of, move |ids| {
             let s = s.clone();
-            async move {
-                let ids = d.iter().filter_map(|d| match d.message {
-                    Message::Requested(id) => Some(id),
-                    _ => None,
-                });
-                scheduling::handle(&s, ids.collect()).await;
-            }
-        },
-    )));
+            async move { scheduling::handle(&s, ids).await }
+        })
+        .await?,
+    );
 
     let s = shared.clone();
     let slots = Arc::new(Semaphore::new(shared.config.worker_slots));
-    let sub = t.subscribe(Topic::Scheduled).await?;
-    tasks.push(tokio::spawn(consume(
-        sub,
-        shared.stop.clone(),
-        batch,
-        move |d| {
-            let s = s.clone();
-            let slots = slots.clone();
-            async move {
-                let ids = d.iter().filter_map(|d| match d.message {
-                    Message::Scheduled(id) => Some(id),
-                    _ => None,
-                });
-                running::handle(&s, &slots, ids.collect()).await;
-            }
-        },
-    )));
+    tasks.push(
+        spawn_stage(shared, Topic::Scheduled, scheduled_of, move |ids| {
+            let (s, slots) = (s.clone(), slots.clone());
+            async move { running::handle(&s, &slots, ids).await }
+        })
+        .await?,
+    );
 
     let s = shared.clone();
-    let sub = t.subscribe(Topic::Control).await?;
-    tasks.push(tokio::spawn(consume(
-        sub,
-        shared.stop.clone(),
-        batch,
-        move |d| {
-            for m in d {
-                if let Message::Cancel(id) = m.message {
-                    running::cancel_local(&s, id);
-                }
+    tasks.push(
+        spawn_stage(shared, Topic::Control, cancel_of, move |ids| {
+            for id in ids {
+                running::cancel_local(&s, id);
             }
             async {}
-        },
-    )));
+        })
+        .await?,
+    );
 
     let s = shared.clone();
     let completion = Arc::new(tokio::sync::Mutex::new(Completion::default()));
-    let sub = t.subscribe(Topic::Finished).await?;
-    tasks.push(tokio::spawn(consume(
-        sub,
-        shared.stop.clone(),
-        batch,
-        move |d| {
-            let s = s.clone();
-            let completion = completion.clone();
-            async move {
-                let ids = d.iter().filter_map(|d| match d.message {
-                    Message::Finished(c) => Some(c),
-                    _ => None,
-                });
-                completion.lock().await.handle(&s, ids.collect()).await;
-            }
-        },
-    )));
+    tasks.push(
+        spawn_stage(shared, Topic::Finished, finished_of, move |done| {
+            let (s, completion) = (s.clone(), completion.clone());
+            async move { completion.lock().await.handle(&s, done).await }
+        })
+        .await?,
+    );
 
     shared
         .tasks
@@ -115,6 +72,66 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
         .unwrap_or_else(|p| p.into_inner())
         .extend(tasks);
     Ok(())
+}
+
+fn event_of(m: Message) -> Option<EventId> {
+    if let Message::Event(id) = m {
+        Some(id)
+    } else {
+        None
+    }
+}
+
+fn requested_of(m: Message) -> Option<ExecutionId> {
+    if let Message::Requested(id) = m {
+        Some(id)
+    } else {
+        None
+    }
+}
+
+fn scheduled_of(m: Message) -> Option<ExecutionId> {
+    if let Message::Scheduled(id) = m {
+        Some(id)
+    } else {
+        None
+    }
+}
+
+fn cancel_of(m: Message) -> Option<ExecutionId> {
+    if let Message::Cancel(id) = m {
+        Some(id)
+    } else {
+        None
+    }
+}
+
+fn finished_of(m: Message) -> Option<StatusChange> {
+    if let Message::Finished(c) = m {
+        Some(c)
+    } else {
+        None
+    }
+}
+
+/// Subscribes to `topic` and spawns a loop that hands each batch's messages of the kind
+/// `pick` selects to `handle`.
+async fn spawn_stage<T, F, Fut>(
+    shared: &Arc<Shared>,
+    topic: Topic,
+    pick: fn(Message) -> Option<T>,
+    mut handle: F,
+) -> Result<JoinHandle<()>>
+where
+    T: Send + 'static,
+    F: FnMut(Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let sub = shared.transport.subscribe(topic).await?;
+    let (stop, batch) = (shared.stop.clone(), shared.config.batch_size);
+    Ok(tokio::spawn(consume(sub, stop, batch, move |d| {
+        handle(d.iter().filter_map(|d| pick(d.message)).collect())
+    })))
 }
 
 /// Receives batches until `stop` fires or the transport closes; each batch is handled, then

@@ -67,44 +67,55 @@ impl Engine {
     pub async fn trace_event(&self, id: EventId) -> Result<EventTrace> {
         let store = &self.shared.store;
         let event = store.get_event(id).await?;
-        let mut enforcements = Vec::new();
         let filter = EnforcementFilter {
             event: Some(id),
             ..Default::default()
         };
-        let mut page = Page::first(PAGE);
-        loop {
-            let batch = store.list_enforcements(&filter, &page).await?;
-            let done = batch.len() < PAGE;
-            if let Some(last) = batch.last() {
-                page = Page::after(last.id, PAGE);
-            }
-            enforcements.extend(batch);
-            if done {
-                break;
-            }
-        }
-        let mut executions = Vec::new();
+        let enforcements = all_pages(
+            |page| {
+                let f = &filter;
+                async move { store.list_enforcements(f, &page).await }
+            },
+            |e| e.id.0,
+        )
+        .await?;
         let filter = ExecutionFilter {
             event: Some(id),
             ..Default::default()
         };
-        let mut page = Page::first(PAGE);
-        loop {
-            let batch = store.list_executions(&filter, &page).await?;
-            let done = batch.len() < PAGE;
-            if let Some(last) = batch.last() {
-                page = Page::after(last.id, PAGE);
-            }
-            executions.extend(batch);
-            if done {
-                break;
-            }
-        }
+        let executions = all_pages(
+            |page| {
+                let f = &filter;
+                async move { store.list_executions(f, &page).await }
+            },
+            |e| e.id.0,
+        )
+        .await?;
         Ok(EventTrace {
             event,
             enforcements,
             executions,
         })
+    }
+}
+
+/// Collects every page of a keyset-paginated listing.
+async fn all_pages<T, F, Fut>(mut list: F, id: fn(&T) -> uuid::Uuid) -> Result<Vec<T>>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>>>,
+{
+    let mut out = Vec::new();
+    let mut page = Page::first(PAGE);
+    loop {
+        let batch = list(page).await?;
+        let done = batch.len() < PAGE;
+        if let Some(last) = batch.last() {
+            page = Page::after(id(last), PAGE);
+        }
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
     }
 }

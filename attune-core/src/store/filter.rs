@@ -179,6 +179,30 @@ pub struct EnforcementUpdate {
     pub at: DateTime<Utc>,
 }
 
+impl EnforcementUpdate {
+    /// `failed` with `reason` (and the rejected params, redacted, if any).
+    pub fn failed(reason: String, params: Option<Value>, at: DateTime<Utc>) -> Self {
+        EnforcementUpdate {
+            status: EnforcementStatus::Failed,
+            failure: Some(reason),
+            params,
+            execution: None,
+            at,
+        }
+    }
+
+    /// `processed`: the execution was created.
+    pub fn processed(execution: ExecutionId, at: DateTime<Utc>) -> Self {
+        EnforcementUpdate {
+            status: EnforcementStatus::Processed,
+            failure: None,
+            params: None,
+            execution: Some(execution),
+            at,
+        }
+    }
+}
+
 /// The fields a status change of an execution sets (others are kept).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutionChange {

@@ -384,7 +384,7 @@ impl Store for MemoryStore {
     ) -> Result<Execution> {
         let row = lock(&self.executions)
             .transition(id, from, change)
-            .map(ExecRow::clone)?;
+            .cloned()?;
         Ok(row.execution())
     }
 
@@ -396,7 +396,7 @@ impl Store for MemoryStore {
             let mut t = lock(&self.executions);
             changes
                 .into_iter()
-                .map(|(id, from, change)| t.transition(id, from, change).map(ExecRow::clone))
+                .map(|(id, from, change)| t.transition(id, from, change).cloned())
                 .collect()
         };
         rows.into_iter().map(|r| r.map(|r| r.execution())).collect()

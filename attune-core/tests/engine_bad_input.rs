@@ -7,7 +7,6 @@ use attune_core::model::{Action, ExecutionStatus, Rule, TriggerType};
 use attune_core::params::ParamSpec;
 use attune_core::runtime::RhaiRuntime;
 use attune_core::script::ScriptLimits;
-use attune_core::store::{EventFilter, Page};
 use attune_core::{Engine, Error};
 use common::*;
 use serde_json::json;
@@ -41,18 +40,7 @@ async fn unknown_trigger_on_emit() {
         "{err:?}"
     );
     assert!(err.to_string().contains("nope.trigger"), "{err}");
-    let filter = EventFilter {
-        trigger: Some("nope.trigger".into()),
-        ..Default::default()
-    };
-    assert!(
-        engine
-            .store()
-            .list_events(&filter, &Page::first(10))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(events_of(&engine, "nope.trigger").await.is_empty());
     assert_still_serving(&engine).await;
 }
 
@@ -293,18 +281,7 @@ async fn ten_megabyte_payload() {
         msg.contains("limit") && msg.contains(&(4usize << 20).to_string()),
         "{msg}"
     );
-    let filter = EventFilter {
-        trigger: Some("bad.t".into()),
-        ..Default::default()
-    };
-    assert!(
-        engine
-            .store()
-            .list_events(&filter, &Page::first(10))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(events_of(&engine, "bad.t").await.is_empty());
     assert_still_serving(&engine).await;
 }
 

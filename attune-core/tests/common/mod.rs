@@ -121,3 +121,16 @@ pub async fn wait_for_status(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The stored events of `trigger` (first page of 100).
+pub async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model::Event> {
+    let filter = attune_core::store::EventFilter {
+        trigger: Some(trigger.into()),
+        ..Default::default()
+    };
+    engine
+        .store()
+        .list_events(&filter, &attune_core::store::Page::first(100))
+        .await
+        .expect("list_events")
+}

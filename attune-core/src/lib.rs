@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod script;
 pub mod store;
 pub mod template;
+mod text;
 pub mod transport;
 
 pub use engine::{

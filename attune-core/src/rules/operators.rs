@@ -142,7 +142,7 @@ impl Operator {
         let mut best = ("equals", usize::MAX);
         for op in Self::ALL {
             for candidate in std::iter::once(op.name()).chain(op.aliases().iter().copied()) {
-                let distance = edit_distance(&lower, candidate);
+                let distance = crate::text::edit_distance(&lower, candidate);
                 if distance < best.1 {
                     best = (candidate, distance);
                 }
@@ -524,20 +524,6 @@ fn period_seconds(pattern: &Value) -> Result<f64, String> {
             type_name(Some(other))
         )),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

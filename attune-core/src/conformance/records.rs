@@ -1,0 +1,507 @@
+//! Events, enforcements, executions (insert and get) and keys.
+
+use super::{
+    Expect, all_executions, at, claim, enforcement_ids, epoch, event_ids, execution, execution_ids,
+    expect_err, insert_enforcement, insert_event, insert_execution, must,
+};
+use crate::model::{
+    Enforcement, EnforcementId, EnforcementStatus, Event, EventId, ExecutionId, ExecutionStatus,
+    Key, KeyScope,
+};
+use crate::store::{
+    EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange, Inserted, Page, Store,
+};
+use chrono::{SubsecRound, TimeDelta, Utc};
+use serde_json::json;
+
+/// Events: insert, get, duplicate id → Conflict (the stored event unchanged), unknown id →
+/// NotFound, list filters by trigger and time (`since` inclusive, `until` exclusive).
+pub async fn check_events(store: &dyn Store) {
+    let t = epoch();
+    let mut e1 = Event::new(
+        "alpha.trigger",
+        json!({"n": 1, "nested": {"list": [1, "two"]}}),
+        at(t, 0),
+    );
+    e1.source = Some("sensor:alpha.poll".into());
+    let e2 = Event::new("beta.trigger", json!({"n": 2}), at(t, 10));
+    let e3 = Event::new("alpha.trigger", json!("a string payload"), at(t, 20));
+    for e in [&e1, &e2, &e3] {
+        must(
+            store.insert_event(e).await,
+            format!("insert_event({})", e.id),
+        );
+    }
+    for e in [&e1, &e2, &e3] {
+        assert_eq!(
+            must(store.get_event(e.id).await, "get_event"),
+            *e,
+            "get_event must return what was inserted"
+        );
+    }
+    let mut changed = e1.clone();
+    changed.payload = json!({"n": 99});
+    expect_err(
+        store.insert_event(&e1).await,
+        Expect::Conflict,
+        "insert_event of an existing id",
+    );
+    expect_err(
+        store.insert_event(&changed).await,
+        Expect::Conflict,
+        "insert_event of an existing id, new payload",
+    );
+    assert_eq!(
+        must(store.get_event(e1.id).await, "get_event"),
+        e1,
+        "events are immutable: a duplicate insert changed it"
+    );
+    expect_err(
+        store.get_event(EventId::new()).await,
+        Expect::NotFound,
+        "get_event of an unknown id",
+    );
+
+    let list = |filter: EventFilter| async move {
+        event_ids(&must(
+            store.list_events(&filter, &Page::first(100)).await,
+            format!("list_events({filter:?})"),
+        ))
+    };
+    assert_eq!(
+        list(EventFilter::default()).await,
+        vec![e1.id, e2.id, e3.id],
+        "list_events(all) in id order"
+    );
+    let by_trigger = EventFilter {
+        trigger: Some("alpha.trigger".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        list(by_trigger).await,
+        vec![e1.id, e3.id],
+        "list_events by trigger"
+    );
+    let since = EventFilter {
+        since: Some(at(t, 10)),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        list(since).await,
+        vec![e2.id, e3.id],
+        "list_events since (inclusive)"
+    );
+    let until = EventFilter {
+        until: Some(at(t, 10)),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        list(until).await,
+        vec![e1.id],
+        "list_events until (exclusive)"
+    );
+    let window = EventFilter {
+        trigger: Some("alpha.trigger".into()),
+        since: Some(at(t, 5)),
+        until: Some(at(t, 30)),
+    };
+    assert_eq!(
+        list(window).await,
+        vec![e3.id],
+        "list_events by trigger and window"
+    );
+}
+
+/// Enforcements: at most one per (rule, event) — a second insert returns `Existing` with the
+/// stored one; compare-and-set updates (wrong `from` → Conflict, row unchanged); get of an
+/// unknown id → NotFound; list filters by rule, event and status.
+pub async fn check_enforcements(store: &dyn Store) {
+    let t = epoch();
+    let ev1 = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let ev2 = insert_event(store, "alpha.trigger", at(t, 1)).await;
+    let a = insert_enforcement(store, "alpha.r1", &ev1, at(t, 2)).await;
+    assert_eq!(
+        must(store.get_enforcement(a.id).await, "get_enforcement"),
+        a,
+        "get_enforcement returns what was inserted"
+    );
+
+    let dup = Enforcement::new("alpha.r1", ev1.id, "alpha.trigger", at(t, 3));
+    let inserted = must(
+        store.insert_enforcement(&dup).await,
+        "insert_enforcement of the same (rule, event)",
+    );
+    assert_eq!(
+        inserted,
+        Inserted::Existing(a.clone()),
+        "a second enforcement for (rule, event) must return the stored one"
+    );
+    expect_err(
+        store.get_enforcement(dup.id).await,
+        Expect::NotFound,
+        "the duplicate enforcement must not be stored",
+    );
+
+    let b = insert_enforcement(store, "alpha.r2", &ev1, at(t, 4)).await;
+    let c = insert_enforcement(store, "alpha.r1", &ev2, at(t, 5)).await;
+
+    let x = ExecutionId::new();
+    let update = EnforcementUpdate {
+        status: EnforcementStatus::Processed,
+        failure: None,
+        params: Some(json!({"message": "hi"})),
+        execution: Some(x),
+        at: at(t, 6),
+    };
+    let updated = must(
+        store
+            .update_enforcement(a.id, EnforcementStatus::Created, update.clone())
+            .await,
+        "update_enforcement(created → processed)",
+    );
+    let mut expected = a.clone();
+    expected.status = EnforcementStatus::Processed;
+    expected.params = Some(json!({"message": "hi"}));
+    expected.execution = Some(x);
+    expected.updated = at(t, 6);
+    assert_eq!(
+        updated, expected,
+        "update_enforcement must set status, params, execution and updated"
+    );
+    assert_eq!(
+        must(store.get_enforcement(a.id).await, "get_enforcement"),
+        expected,
+        "get after update_enforcement"
+    );
+
+    let again = EnforcementUpdate {
+        status: EnforcementStatus::Failed,
+        failure: Some("late".into()),
+        at: at(t, 7),
+        ..update.clone()
+    };
+    expect_err(
+        store
+            .update_enforcement(a.id, EnforcementStatus::Created, again)
+            .await,
+        Expect::Conflict,
+        "update_enforcement with a stale `from`",
+    );
+    assert_eq!(
+        must(store.get_enforcement(a.id).await, "get_enforcement"),
+        expected,
+        "a lost compare-and-set changed the row"
+    );
+    expect_err(
+        store
+            .update_enforcement(EnforcementId::new(), EnforcementStatus::Created, update)
+            .await,
+        Expect::NotFound,
+        "update_enforcement of an unknown id",
+    );
+    expect_err(
+        store.get_enforcement(EnforcementId::new()).await,
+        Expect::NotFound,
+        "get_enforcement of an unknown id",
+    );
+
+    let failed = EnforcementUpdate {
+        status: EnforcementStatus::Failed,
+        failure: Some("rule 'alpha.r2' param 'x': undefined value".into()),
+        params: None,
+        execution: None,
+        at: at(t, 8),
+    };
+    let b = must(
+        store
+            .update_enforcement(b.id, EnforcementStatus::Created, failed)
+            .await,
+        "update_enforcement(failed)",
+    );
+    assert_eq!(b.status, EnforcementStatus::Failed);
+    assert_eq!(
+        b.failure.as_deref(),
+        Some("rule 'alpha.r2' param 'x': undefined value"),
+        "failure must be stored"
+    );
+
+    let inserted = must(
+        store.insert_enforcement(&dup).await,
+        "insert_enforcement of the same (rule, event)",
+    );
+    assert_eq!(
+        inserted,
+        Inserted::Existing(expected.clone()),
+        "Existing must carry the current (updated) row"
+    );
+
+    let list = |filter: EnforcementFilter| async move {
+        let rows = must(
+            store.list_enforcements(&filter, &Page::first(100)).await,
+            format!("list_enforcements({filter:?})"),
+        );
+        enforcement_ids(&rows)
+    };
+    let f = EnforcementFilter::default;
+    assert_eq!(
+        list(f()).await,
+        vec![a.id, b.id, c.id],
+        "list_enforcements(all) in id order"
+    );
+    let by_rule = EnforcementFilter {
+        rule: Some("alpha.r1".into()),
+        ..f()
+    };
+    assert_eq!(
+        list(by_rule).await,
+        vec![a.id, c.id],
+        "list_enforcements by rule"
+    );
+    let by_event = EnforcementFilter {
+        event: Some(ev1.id),
+        ..f()
+    };
+    assert_eq!(
+        list(by_event).await,
+        vec![a.id, b.id],
+        "list_enforcements by event"
+    );
+    for (status, want) in [
+        (EnforcementStatus::Processed, vec![a.id]),
+        (EnforcementStatus::Failed, vec![b.id]),
+        (EnforcementStatus::Created, vec![c.id]),
+    ] {
+        let by_status = EnforcementFilter {
+            status: Some(status),
+            ..f()
+        };
+        assert_eq!(
+            list(by_status).await,
+            want,
+            "list_enforcements by status {status}"
+        );
+    }
+    let both = EnforcementFilter {
+        rule: Some("alpha.r1".into()),
+        event: Some(ev2.id),
+        status: Some(EnforcementStatus::Created),
+    };
+    assert_eq!(
+        list(both).await,
+        vec![c.id],
+        "list_enforcements by rule, event and status"
+    );
+}
+
+/// Executions: insert (any status) and get; duplicate id → Conflict; a second execution for
+/// the same (enforcement, attempt) → Conflict, another attempt is fine, executions without
+/// an enforcement never clash; unknown ids → NotFound for every call that takes one.
+pub async fn check_executions_insert_get(store: &dyn Store) {
+    let t = epoch();
+    let ev = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let enf = insert_enforcement(store, "alpha.rule", &ev, at(t, 1)).await;
+    let mut x1 = execution("alpha.action", ExecutionStatus::Requested, at(t, 2));
+    x1.enforcement = Some(enf.id);
+    x1.event = Some(ev.id);
+    x1.rule = Some("alpha.rule".into());
+    x1.timeout_secs = Some(1.5);
+    must(store.insert_execution(&x1).await, "insert_execution");
+    assert_eq!(
+        must(store.get_execution(x1.id).await, "get_execution"),
+        x1,
+        "get_execution returns what was inserted"
+    );
+
+    expect_err(
+        store.insert_execution(&x1).await,
+        Expect::Conflict,
+        "insert_execution of an existing id",
+    );
+    let mut same_attempt = x1.clone();
+    same_attempt.id = ExecutionId::new();
+    expect_err(
+        store.insert_execution(&same_attempt).await,
+        Expect::Conflict,
+        "insert_execution of a second execution for the same (enforcement, attempt)",
+    );
+    expect_err(
+        store.get_execution(same_attempt.id).await,
+        Expect::NotFound,
+        "the rejected execution must not be stored",
+    );
+    let mut retry = x1.clone();
+    retry.id = ExecutionId::new();
+    retry.attempt = 2;
+    must(
+        store.insert_execution(&retry).await,
+        "insert_execution of attempt 2 of the same enforcement",
+    );
+
+    let free1 = insert_execution(store, "alpha.action", ExecutionStatus::Requested, at(t, 3)).await;
+    let free2 = insert_execution(store, "alpha.action", ExecutionStatus::Requested, at(t, 4)).await;
+    assert_eq!(
+        must(store.get_execution(free2.id).await, "get_execution"),
+        free2
+    );
+    let mut done = execution("alpha.action", ExecutionStatus::Succeeded, at(t, 5));
+    done.result = Some(json!({"ok": true}));
+    done.stdout = "out\n".into();
+    done.stderr = "err\n".into();
+    done.started = Some(at(t, 5));
+    done.finished = Some(at(t, 6));
+    must(
+        store.insert_execution(&done).await,
+        "insert_execution of a terminal execution",
+    );
+    assert_eq!(
+        must(store.get_execution(done.id).await, "get_execution"),
+        done,
+        "all fields must round-trip"
+    );
+    let listed = execution_ids(&all_executions(store).await);
+    assert_eq!(
+        listed,
+        vec![x1.id, retry.id, free1.id, free2.id, done.id],
+        "list_executions(all) in id order"
+    );
+
+    let unknown = ExecutionId::new();
+    expect_err(
+        store.get_execution(unknown).await,
+        Expect::NotFound,
+        "get_execution of an unknown id",
+    );
+    expect_err(
+        store
+            .transition_execution(
+                unknown,
+                ExecutionStatus::Requested,
+                ExecutionChange::to(ExecutionStatus::Scheduled, t),
+            )
+            .await,
+        Expect::NotFound,
+        "transition_execution of an unknown id",
+    );
+    let c = claim("w1", t, 30);
+    expect_err(
+        store.claim_execution(unknown, &c).await,
+        Expect::NotFound,
+        "claim_execution of an unknown id",
+    );
+    expect_err(
+        store.renew_lease(unknown, &c).await,
+        Expect::NotFound,
+        "renew_lease of an unknown id",
+    );
+}
+
+/// Keys: put/get/replace/delete by (scope, name); scopes are separate; list by scope ordered
+/// by (scope, name); an expired key reads as None and is not listed.
+pub async fn check_keys(store: &dyn Store) {
+    let now = Utc::now().trunc_subsecs(3);
+    let alpha = KeyScope::Pack("alpha".into());
+    let ann = KeyScope::User("ann".into());
+    let sys_b = Key::new(KeyScope::System, "b", json!(1), now);
+    let sys_a = Key::new(KeyScope::System, "a", json!({"x": [1, 2]}), now);
+    let alpha_a = Key::new(alpha.clone(), "a", json!("pack value"), now);
+    let mut alpha_later = Key::new(alpha.clone(), "later", json!(true), now);
+    alpha_later.expires = Some(now + TimeDelta::hours(1));
+    let mut ann_a = Key::new(ann.clone(), "a", json!("ciphertext"), now);
+    ann_a.encrypted = true;
+    let mut expired = Key::new(KeyScope::System, "expired", json!(0), now);
+    expired.expires = Some(now - TimeDelta::seconds(1));
+    for k in [&sys_b, &sys_a, &alpha_a, &alpha_later, &ann_a, &expired] {
+        must(
+            store.put_key(k).await,
+            format!("put_key({} '{}')", k.scope, k.name),
+        );
+    }
+    for k in [&sys_b, &sys_a, &alpha_a, &alpha_later, &ann_a] {
+        let got = must(store.get_key(&k.scope, &k.name).await, "get_key");
+        assert_eq!(
+            got.as_ref(),
+            Some(k),
+            "get_key({} '{}') must return what was put",
+            k.scope,
+            k.name
+        );
+    }
+    let got = must(
+        store.get_key(&KeyScope::System, "expired").await,
+        "get_key(expired)",
+    );
+    assert_eq!(got, None, "an expired key must read as None");
+    let got = must(
+        store.get_key(&KeyScope::User("bob".into()), "a").await,
+        "get_key(missing)",
+    );
+    assert_eq!(got, None, "a key of another scope must read as None");
+
+    let listed = must(
+        store.list_keys(Some(&KeyScope::System)).await,
+        "list_keys(system)",
+    );
+    assert_eq!(
+        listed,
+        vec![sys_a.clone(), sys_b.clone()],
+        "list_keys(system): by name, expired omitted"
+    );
+    let listed = must(store.list_keys(Some(&alpha)).await, "list_keys(pack alpha)");
+    assert_eq!(
+        listed,
+        vec![alpha_a.clone(), alpha_later.clone()],
+        "list_keys(pack alpha)"
+    );
+    let listed = must(store.list_keys(None).await, "list_keys(all)");
+    let want = vec![
+        sys_a.clone(),
+        sys_b.clone(),
+        alpha_a.clone(),
+        alpha_later.clone(),
+        ann_a.clone(),
+    ];
+    assert_eq!(
+        listed, want,
+        "list_keys(None): ordered by (scope, name), expired omitted"
+    );
+
+    let mut replaced = sys_b.clone();
+    replaced.value = json!(2);
+    replaced.updated = now + TimeDelta::seconds(1);
+    must(store.put_key(&replaced).await, "put_key(replace)");
+    let got = must(store.get_key(&KeyScope::System, "b").await, "get_key");
+    assert_eq!(
+        got,
+        Some(replaced.clone()),
+        "put_key must replace the stored key"
+    );
+    let listed = must(
+        store.list_keys(Some(&KeyScope::System)).await,
+        "list_keys(system)",
+    );
+    assert_eq!(
+        listed,
+        vec![sys_a.clone(), replaced],
+        "replacing a key must not add one"
+    );
+
+    assert!(
+        must(store.delete_key(&KeyScope::System, "a").await, "delete_key"),
+        "delete_key of an existing key → true"
+    );
+    assert!(
+        !must(store.delete_key(&KeyScope::System, "a").await, "delete_key"),
+        "delete_key of a deleted key → false"
+    );
+    assert_eq!(
+        must(store.get_key(&KeyScope::System, "a").await, "get_key"),
+        None,
+        "get_key after delete_key"
+    );
+    let got = must(store.get_key(&alpha, "a").await, "get_key");
+    assert_eq!(
+        got,
+        Some(alpha_a),
+        "deleting system 'a' must not delete pack:alpha 'a'"
+    );
+}

@@ -1,0 +1,255 @@
+//! Checking parameters against a [`ParamSchema`], and a schema against itself.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::{ParamError, ParamErrors, ParamSchema, ParamSpec, ParamType, json_type_name};
+
+impl ParamSpec {
+    /// Whether a `null` value is an ordinary value for this spec.
+    fn admits_null(&self) -> bool {
+        self.kind
+            .as_ref()
+            .is_none_or(|k| k.includes_any(&[ParamType::Null]))
+    }
+
+    /// Check `value` against this spec, pushing problems found under `path`.
+    fn check_value(&self, path: &str, value: &Value, errors: &mut Vec<ParamError>) {
+        if let Some(kind) = &self.kind
+            && !kind.matches(value)
+        {
+            let msg = format!("expected {kind}, got {}", json_type_name(value));
+            errors.push(ParamError::new(path, msg));
+            return;
+        }
+        if let Some(allowed) = &self.enum_values
+            && !allowed.iter().any(|a| values_equal(a, value))
+        {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            let msg = format!("value {value} is not one of [{}]", list.join(", "));
+            errors.push(ParamError::new(path, msg));
+        }
+        if let Some(n) = value.as_f64() {
+            if let Some(min) = self.minimum
+                && n < min
+            {
+                errors.push(ParamError::new(
+                    path,
+                    format!("{value} is less than the minimum {min}"),
+                ));
+            }
+            if let Some(max) = self.maximum
+                && n > max
+            {
+                errors.push(ParamError::new(
+                    path,
+                    format!("{value} is greater than the maximum {max}"),
+                ));
+            }
+        }
+        let len = match value {
+            Value::String(s) => Some(s.chars().count()),
+            Value::Array(a) => Some(a.len()),
+            _ => None,
+        };
+        if let Some(len) = len.map(|l| l as u64) {
+            if let Some(min) = self.min_length
+                && len < min
+            {
+                errors.push(ParamError::new(
+                    path,
+                    format!("length {len} is less than minLength {min}"),
+                ));
+            }
+            if let Some(max) = self.max_length
+                && len > max
+            {
+                errors.push(ParamError::new(
+                    path,
+                    format!("length {len} is greater than maxLength {max}"),
+                ));
+            }
+        }
+        if let (Some(items), Value::Array(elems)) = (&self.items, value) {
+            for (i, elem) in elems.iter().enumerate() {
+                items.check_value(&format!("{path}[{i}]"), elem, errors);
+            }
+        }
+    }
+
+    /// Check the spec itself, pushing problems found under `path`.
+    fn check_spec(&self, path: &str, errors: &mut Vec<ParamError>) {
+        let mut err = |msg: String| errors.push(ParamError::new(path, msg));
+        let kind = self.kind.as_ref();
+        if kind.is_some_and(|k| k.types().is_empty()) {
+            err("type list must not be empty".into());
+        }
+        let allows = |wanted: &[ParamType]| kind.is_none_or(|k| k.includes_any(wanted));
+        if (self.minimum.is_some() || self.maximum.is_some())
+            && !allows(&[ParamType::Integer, ParamType::Number])
+        {
+            err("minimum/maximum only apply to integer or number parameters".into());
+        }
+        if (self.min_length.is_some() || self.max_length.is_some())
+            && !allows(&[ParamType::String, ParamType::Array])
+        {
+            err("minLength/maxLength only apply to string or array parameters".into());
+        }
+        if self.items.is_some() && !allows(&[ParamType::Array]) {
+            err("items only applies to array parameters".into());
+        }
+        if let (Some(min), Some(max)) = (self.minimum, self.maximum)
+            && min > max
+        {
+            err(format!("minimum {min} is greater than maximum {max}"));
+        }
+        if let (Some(min), Some(max)) = (self.min_length, self.max_length)
+            && min > max
+        {
+            err(format!("minLength {min} is greater than maxLength {max}"));
+        }
+        if self.immutable && self.default.is_none() {
+            err("immutable parameter must have a default".into());
+        }
+        if let Some(allowed) = &self.enum_values {
+            if allowed.is_empty() {
+                err("enum must not be empty".into());
+            }
+            if let Some(k) = kind {
+                for v in allowed.iter().filter(|v| !k.matches(v)) {
+                    err(format!("enum value {v} is not of type {k}"));
+                }
+            }
+        }
+        if let Some(default) = &self.default
+            && !(default.is_null() && self.admits_null_default())
+        {
+            let mut inner = Vec::new();
+            self.check_value(path, default, &mut inner);
+            errors.extend(inner.into_iter().map(|mut e| {
+                e.message = format!("invalid default: {}", e.message);
+                e
+            }));
+        }
+        if let Some(items) = &self.items {
+            items.check_spec(&format!("{path}[]"), errors);
+        }
+    }
+
+    /// A `null` default on an optional parameter means "unset" and is allowed.
+    fn admits_null_default(&self) -> bool {
+        self.admits_null() || !self.required
+    }
+}
+
+/// Compare JSON values, treating numerically equal numbers as equal when
+/// either is a float (so `1` equals `1.0`).
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+impl ParamSchema {
+    /// Validate supplied parameters; on success return the effective
+    /// parameters (supplied values plus defaults for the missing ones).
+    /// Every problem is reported, not just the first.
+    pub fn validate(
+        &self,
+        provided: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ParamErrors> {
+        let mut errors = Vec::new();
+        let mut out = Map::new();
+        for (name, spec) in &self.0 {
+            let supplied = provided
+                .get(name)
+                .filter(|v| !v.is_null() || spec.admits_null());
+            match (supplied, &spec.default) {
+                (Some(value), default) => {
+                    spec.check_value(name, value, &mut errors);
+                    if spec.immutable && !default.as_ref().is_some_and(|d| values_equal(d, value)) {
+                        errors.push(ParamError::new(
+                            name,
+                            "is immutable and cannot be overridden",
+                        ));
+                    }
+                    out.insert(name.clone(), value.clone());
+                }
+                (None, Some(default)) => {
+                    out.insert(name.clone(), default.clone());
+                }
+                (None, None) if spec.required => {
+                    errors.push(ParamError::new(name, "is required"));
+                }
+                (None, None) => {}
+            }
+        }
+        for (name, value) in provided {
+            if self.0.contains_key(name) {
+                continue;
+            }
+            if self.0.is_empty() {
+                out.insert(name.clone(), value.clone());
+            } else {
+                let mut e = ParamError::new(name, "unknown parameter");
+                e.hint = self.nearest_name(name).map(str::to_owned);
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(ParamErrors(errors))
+        }
+    }
+
+    /// The declared name closest to `name`, if it is close enough.
+    fn nearest_name(&self, name: &str) -> Option<&str> {
+        let wanted = name.to_lowercase();
+        let len = wanted.chars().count();
+        let limit = (len / 3).max(2);
+        self.0
+            .keys()
+            .map(|k| {
+                (
+                    crate::text::edit_distance(&wanted, &k.to_lowercase()),
+                    k.as_str(),
+                )
+            })
+            .filter(|(d, _)| *d <= limit && *d < len)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, k)| k)
+    }
+
+    /// Check the schema itself: defaults that fail their own spec, bad
+    /// bounds, immutable without default, empty enums, duplicate positions.
+    pub fn validate_schema(&self) -> Vec<ParamError> {
+        let mut errors = Vec::new();
+        let mut positions: BTreeMap<u32, &str> = BTreeMap::new();
+        for (name, spec) in &self.0 {
+            if name.trim().is_empty() {
+                errors.push(ParamError::new(name, "parameter name must not be empty"));
+            }
+            spec.check_spec(name, &mut errors);
+            if let Some(p) = spec.position
+                && let Some(other) = positions.insert(p, name)
+            {
+                let msg = format!("position {p} is also used by '{other}'");
+                errors.push(ParamError::new(name, msg));
+            }
+        }
+        errors
+    }
+}

@@ -130,6 +130,11 @@ impl EngineBuilder {
     /// Validates the settings, loads the definitions already in the store, starts the
     /// stages on the current tokio runtime and returns the engine.
     pub async fn build(self) -> Result<Engine> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Unsupported(
+                "Engine::build must run inside a tokio runtime (the stages are tokio tasks)".into(),
+            ));
+        }
         let c = &self.config;
         if c.worker_slots == 0 {
             return Err(Error::invalid(

@@ -2,7 +2,7 @@
 //! the key-value store (DESIGN §6).
 
 use super::Shared;
-use crate::model::{Event, KeyScope};
+use crate::model::{Event, EventId, KeyScope};
 use crate::rules::{CompiledRule, PatternRenderer, Scope};
 use crate::{Error, Result};
 use minijinja::Value as JValue;
@@ -32,14 +32,11 @@ pub(crate) struct EventContext {
 impl EventContext {
     pub fn new(event: &Event) -> Self {
         let payload = crate::template::to_jinja(&event.payload);
-        let event_v = crate::template::to_jinja(json!({
-            "id": event.id.to_string(),
-            "trigger": event.trigger,
-            "created": event.created.to_rfc3339(),
-            "source": event.source,
-        }));
         let event = JValue::from_object(EventObject {
-            meta: event_v,
+            id: event.id,
+            trigger: event.trigger.clone(),
+            created: event.created,
+            source: event.source.clone(),
             payload: payload.clone(),
         });
         EventContext { event, payload }
@@ -47,31 +44,20 @@ impl EventContext {
 
     /// The full context for one rule.
     pub fn for_rule(&self, shared: &Shared, rule: &CompiledRule, kv: &JValue) -> JValue {
-        let pack = rule.rule.pack();
-        let config = shared
-            .registry
-            .pack(pack)
-            .map(|p| crate::template::to_jinja(&p.config))
-            .unwrap_or_else(|| crate::template::to_jinja(Value::Null));
-        let pack_v = jmap([("ref", JValue::from(pack)), ("config", config)]);
-        let rule_v = jmap([
-            ("ref", JValue::from(rule.rule.rule_ref.as_str())),
-            ("action", JValue::from(rule.rule.action.as_str())),
-            ("trigger", JValue::from(rule.rule.trigger.as_str())),
-        ]);
         minijinja::context! {
             event => self.event.clone(),
             trigger => self.payload.clone(),
             payload => self.payload.clone(),
-            pack => pack_v,
-            rule => rule_v,
+            pack => shared.registry.pack_context(rule.rule.pack()),
+            rule => rule.context.clone(),
             kv => kv.clone(),
             st2kv => kv.clone(),
         }
     }
 }
 
-fn jmap<const N: usize>(items: [(&str, JValue); N]) -> JValue {
+/// A template map built from `(key, value)` pairs.
+pub(crate) fn jmap<const N: usize>(items: [(&str, JValue); N]) -> JValue {
     JValue::from(
         items
             .into_iter()
@@ -80,19 +66,30 @@ fn jmap<const N: usize>(items: [(&str, JValue); N]) -> JValue {
     )
 }
 
-/// `event.payload` plus `event.id`, `event.trigger`, `event.created`, `event.source`.
+/// `event.payload` plus `event.id`, `event.trigger`, `event.created`, `event.source`, each
+/// made when a template reads it.
 #[derive(Debug)]
 struct EventObject {
-    meta: JValue,
+    id: EventId,
+    trigger: String,
+    created: chrono::DateTime<chrono::Utc>,
+    source: Option<String>,
     payload: JValue,
 }
 
 impl minijinja::value::Object for EventObject {
     fn get_value(self: &std::sync::Arc<Self>, key: &JValue) -> Option<JValue> {
-        match key.as_str()? {
-            "payload" => Some(self.payload.clone()),
-            k => self.meta.get_attr(k).ok().filter(|v| !v.is_undefined()),
-        }
+        Some(match key.as_str()? {
+            "payload" => self.payload.clone(),
+            "id" => JValue::from(self.id.to_string()),
+            "trigger" => JValue::from(self.trigger.as_str()),
+            "created" => JValue::from(self.created.to_rfc3339()),
+            "source" => self
+                .source
+                .as_deref()
+                .map_or(JValue::from(()), JValue::from),
+            _ => return None,
+        })
     }
 
     fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {

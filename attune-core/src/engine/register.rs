@@ -239,7 +239,13 @@ impl Engine {
                 let uses_kv = mentions_kv(&serde_json::Value::Object(rule.action_params.clone()))
                     || mentions_kv(&rule.criteria)
                     || rule.expression.as_deref().is_some_and(|e| e.contains("kv"));
+                let context = super::context::jmap([
+                    ("ref", minijinja::Value::from(rule.rule_ref.as_str())),
+                    ("action", minijinja::Value::from(rule.action.as_str())),
+                    ("trigger", minijinja::Value::from(rule.trigger.as_str())),
+                ]);
                 Ok(CompiledRule {
+                    context,
                     rule,
                     criteria,
                     expression,

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub(crate) struct Registry {
     actions: RwLock<HashMap<String, Arc<Action>>>,
     triggers: RwLock<HashMap<String, Arc<TriggerType>>>,
-    packs: RwLock<HashMap<String, Arc<Pack>>>,
+    packs: RwLock<HashMap<String, (Arc<Pack>, minijinja::Value)>>,
     rules: RwLock<RuleIndex>,
 }
 
@@ -45,11 +45,20 @@ impl Registry {
     }
 
     pub fn pack(&self, r: &str) -> Option<Arc<Pack>> {
-        read(&self.packs).get(r).cloned()
+        read(&self.packs).get(r).map(|(p, _)| p.clone())
+    }
+
+    /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
+    pub fn pack_context(&self, r: &str) -> minijinja::Value {
+        if let Some((_, ctx)) = read(&self.packs).get(r) {
+            return ctx.clone();
+        }
+        pack_ctx(r, &serde_json::Value::Null)
     }
 
     pub fn put_pack(&self, p: Pack) {
-        write(&self.packs).insert(p.pack_ref.clone(), Arc::new(p));
+        let ctx = pack_ctx(&p.pack_ref, &p.config);
+        write(&self.packs).insert(p.pack_ref.clone(), (Arc::new(p), ctx));
     }
 
     pub fn rules_for(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
@@ -79,4 +88,11 @@ impl Registry {
     pub fn rule_count(&self) -> usize {
         read(&self.rules).len()
     }
+}
+
+fn pack_ctx(r: &str, config: &serde_json::Value) -> minijinja::Value {
+    super::context::jmap([
+        ("ref", minijinja::Value::from(r)),
+        ("config", crate::template::to_jinja(config)),
+    ])
 }

@@ -233,11 +233,13 @@ async fn finish(
     change: ExecutionChange,
 ) -> Option<ExecutionStatus> {
     let store = &shared.store;
-    match store
-        .transition_execution(id, ExecutionStatus::Running, change)
+    let first = store
+        .transition_executions(vec![(id, ExecutionStatus::Running, change)])
         .await
-    {
-        Ok(_) => Some(to),
+        .pop()
+        .unwrap_or_else(|| Err(Error::not_found("execution", id)));
+    match first {
+        Ok(()) => Some(to),
         Err(Error::Conflict(_)) => {
             let c = ExecutionChange::to(ExecutionStatus::Canceled, shared.now())
                 .error("canceled by request");

@@ -21,6 +21,8 @@ pub struct CompiledRule {
     pub params: CompiledValue,
     /// Whether a template or the expression reads the key-value store (`kv`, `st2kv`).
     pub uses_kv: bool,
+    /// The `rule` namespace of templates (`rule.ref`, `rule.action`, `rule.trigger`).
+    pub context: minijinja::Value,
 }
 
 /// The enabled rules of one trigger, standard and backstop.

@@ -391,15 +391,12 @@ impl Store for MemoryStore {
     async fn transition_executions(
         &self,
         changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
-    ) -> Vec<Result<Execution>> {
-        let rows: Vec<Result<ExecRow>> = {
-            let mut t = lock(&self.executions);
-            changes
-                .into_iter()
-                .map(|(id, from, change)| t.transition(id, from, change).cloned())
-                .collect()
-        };
-        rows.into_iter().map(|r| r.map(|r| r.execution())).collect()
+    ) -> Vec<Result<()>> {
+        let mut t = lock(&self.executions);
+        changes
+            .into_iter()
+            .map(|(id, from, change)| t.transition(id, from, change).map(|_| ()))
+            .collect()
     }
 
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {

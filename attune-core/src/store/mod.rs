@@ -114,15 +114,21 @@ pub trait Store: Send + Sync + Debug {
         from: ExecutionStatus,
         change: ExecutionChange,
     ) -> Result<Execution>;
-    /// Applies several transitions; one result per input, in order. The default calls
-    /// [`Store::transition_execution`] for each; batching backends commit them together.
+    /// Applies several transitions, each as [`Store::transition_execution`] would, without
+    /// returning the rows (the stages do not need them); one result per input, in order. The
+    /// default calls [`Store::transition_execution`] for each; batching backends commit them
+    /// together.
     async fn transition_executions(
         &self,
         changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
-    ) -> Vec<Result<Execution>> {
+    ) -> Vec<Result<()>> {
         let mut out = Vec::with_capacity(changes.len());
         for (id, from, change) in changes {
-            out.push(self.transition_execution(id, from, change).await);
+            out.push(
+                self.transition_execution(id, from, change)
+                    .await
+                    .map(|_| ()),
+            );
         }
         out
     }

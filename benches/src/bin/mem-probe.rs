@@ -9,12 +9,14 @@ use std::time::Duration;
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 
 // SAFETY: forwards to the system allocator and only counts sizes.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -48,6 +50,7 @@ fn main() {
             .expect("engine");
         engine.settle(Duration::from_secs(5)).await.expect("settle");
         let before = LIVE.load(Ordering::Relaxed);
+        let allocs_before = ALLOCS.load(Ordering::Relaxed);
         for i in 0..n {
             engine
                 .emit("bench.tick", serde_json::json!({"kind": "tick", "n": i}))
@@ -60,9 +63,11 @@ fn main() {
             .expect("settle");
         tokio::time::sleep(Duration::from_millis(200)).await;
         let after = LIVE.load(Ordering::Relaxed);
+        let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
         println!(
-            "{{\"events\": {n}, \"live_bytes_per_event\": {}}}",
-            (after - before) / n as isize
+            "{{\"events\": {n}, \"live_bytes_per_event\": {}, \"allocations_per_event\": {}}}",
+            (after - before) / n as isize,
+            allocs / n as isize
         );
     });
 }

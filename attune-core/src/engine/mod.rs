@@ -132,6 +132,17 @@ impl Shared {
         }
     }
 
+    /// A claim by this worker starting now, with the configured lease.
+    pub fn claim(&self) -> crate::store::Claim {
+        let now = self.now();
+        crate::store::Claim {
+            worker: self.config.worker_id.clone(),
+            now,
+            lease_until: now
+                + chrono::TimeDelta::from_std(self.config.lease).unwrap_or(chrono::TimeDelta::MAX),
+        }
+    }
+
     pub fn lock_secrets(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {

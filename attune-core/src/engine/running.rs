@@ -4,7 +4,7 @@
 use super::Shared;
 use crate::model::{Execution, ExecutionId, ExecutionStatus};
 use crate::runtime::{LogSink, RunOutput, RunRequest};
-use crate::store::{Claim, ExecutionChange};
+use crate::store::ExecutionChange;
 use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
 use serde_json::{Value, json};
@@ -44,14 +44,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Ve
             }
             running.insert(id, token.clone());
         }
-        let now = shared.now();
-        let claim = Claim {
-            worker: shared.config.worker_id.clone(),
-            now,
-            lease_until: now
-                + chrono::TimeDelta::from_std(shared.config.lease)
-                    .unwrap_or(chrono::TimeDelta::MAX),
-        };
+        let claim = shared.claim();
         match shared.store.claim_execution(id, &claim).await {
             Ok(Some(exec)) => claimed.push(Start {
                 exec,
@@ -104,8 +97,12 @@ async fn run_one(
     permit: OwnedSemaphorePermit,
 ) {
     let id = exec.id;
-    let ending = run_on_runtime(&shared, &exec, token).await;
-    let (to, change) = outcome(&shared, ending);
+    let mut secrets = Vec::new();
+    let ending = run_on_runtime(&shared, &exec, token, &mut secrets).await;
+    let (to, mut change) = outcome(&shared, ending);
+    if !secrets.is_empty() {
+        mask_change(&mut change, &secrets);
+    }
     let status = match finish(&shared, id, to, change).await {
         Some(s) => s,
         None => match shared.store.get_execution(id).await {
@@ -124,7 +121,14 @@ async fn run_one(
     }
 }
 
-async fn run_on_runtime(shared: &Shared, exec: &Execution, token: CancellationToken) -> Ending {
+/// Runs the execution on its runtime; `secrets` receives the secret param values, so that
+/// the outcome can be masked.
+async fn run_on_runtime(
+    shared: &Shared,
+    exec: &Execution,
+    token: CancellationToken,
+    secrets: &mut Vec<String>,
+) -> Ending {
     let Some(action) = shared.registry.action(&exec.action) else {
         shared.lock_secrets().remove(&exec.id);
         return Ending::Done(Err(Error::not_found("action", &exec.action)));
@@ -136,13 +140,16 @@ async fn run_on_runtime(shared: &Shared, exec: &Execution, token: CancellationTo
             format!("no runtime '{}' is registered in this engine", exec.runner),
         )));
     };
-    let secrets = if action.parameters.has_secrets() {
+    let secret_params = if action.parameters.has_secrets() {
         shared.lock_secrets().remove(&exec.id)
     } else {
         None
     };
-    let params = match secrets {
-        Some(p) => p,
+    let params = match secret_params {
+        Some(p) => {
+            *secrets = action.parameters.secret_values(&p);
+            p
+        }
         None if action.parameters.has_secrets() => {
             return Ending::Done(Err(Error::invalid(
                 format!("execution '{}'", exec.id),
@@ -182,6 +189,19 @@ async fn run_on_runtime(shared: &Shared, exec: &Execution, token: CancellationTo
     // Give the runtime its grace period to stop and clean up, then drop it.
     let _ = tokio::time::timeout(shared.config.cancel_grace, &mut fut).await;
     ending
+}
+
+/// Masks secret values wherever an outcome could echo them (invariant 5).
+fn mask_change(change: &mut ExecutionChange, secrets: &[String]) {
+    if let Some(r) = &mut change.result {
+        crate::params::mask_value(r, secrets);
+    }
+    for text in [&mut change.error, &mut change.stdout, &mut change.stderr]
+        .into_iter()
+        .flatten()
+    {
+        *text = crate::params::mask_secrets(text, secrets);
+    }
 }
 
 fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange) {
@@ -265,5 +285,25 @@ async fn finish(
 pub(crate) fn cancel_local(shared: &Shared, id: ExecutionId) {
     if let Some(token) = shared.lock_running().get(&id) {
         token.cancel();
+    }
+}
+
+/// Renews the leases of the executions running in this process every third of the lease,
+/// so that a long run is not taken for a lost worker's.
+pub(crate) async fn renew_leases(shared: Arc<Shared>) {
+    let every = (shared.config.lease / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let ids: Vec<ExecutionId> = shared.lock_running().keys().copied().collect();
+        let claim = shared.claim();
+        for id in ids {
+            if let Err(e) = shared.store.renew_lease(id, &claim).await {
+                // Not claimed yet, or finished meanwhile.
+                tracing::debug!(execution.id = %id, error = %e, "lease not renewed");
+            }
+        }
     }
 }

@@ -66,6 +66,8 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
         .await?,
     );
 
+    tasks.push(tokio::spawn(running::renew_leases(shared.clone())));
+
     shared
         .tasks
         .lock()

@@ -455,8 +455,26 @@ impl ParamSchema {
     }
 }
 
-/// Replace every occurrence of each secret in `text` with [`REDACTED`],
-/// preferring the longest secret at each position; empty secrets are skipped.
+/// Masks every secret inside the string values of `value` (recursively), in place.
+pub fn mask_value(value: &mut Value, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            let masked = mask_secrets(s, secrets);
+            if masked != *s {
+                *s = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_value(v, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
+        _ => {}
+    }
+}
+
+/// Replaces every occurrence of each secret in `text` with [`REDACTED`] (longest first; the
+/// inserted marker is never masked again).
 pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
     let mut sorted: Vec<&str> = secrets
         .iter()

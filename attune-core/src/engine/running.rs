@@ -98,7 +98,7 @@ async fn run_one(
 ) {
     let id = exec.id;
     let mut secrets = Vec::new();
-    let ending = run_on_runtime(&shared, &exec, token, &mut secrets).await;
+    let ending = run_on_runtime(&shared, exec, token, &mut secrets).await;
     let (to, mut change) = outcome(&shared, ending);
     if !secrets.is_empty() {
         mask_change(&mut change, &secrets);
@@ -125,7 +125,7 @@ async fn run_one(
 /// the outcome can be masked.
 async fn run_on_runtime(
     shared: &Shared,
-    exec: &Execution,
+    exec: Execution,
     token: CancellationToken,
     secrets: &mut Vec<String>,
 ) -> Ending {
@@ -156,8 +156,8 @@ async fn run_on_runtime(
                 "its secret parameters are not available in this process (secrets are never stored)",
             )));
         }
-        None => match &exec.params {
-            Value::Object(m) => m.clone(),
+        None => match exec.params {
+            Value::Object(m) => m,
             _ => Default::default(),
         },
     };

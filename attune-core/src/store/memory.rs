@@ -409,7 +409,7 @@ impl Store for MemoryStore {
                 return Ok(None);
             }
             claim.apply_to(&mut row.meta);
-            let out = ExecRow::clone(row);
+            let out = row.execution();
             t.set_status_index(
                 id,
                 Some(ExecutionStatus::Scheduled),
@@ -417,7 +417,7 @@ impl Store for MemoryStore {
             );
             out
         };
-        Ok(Some(row.execution()))
+        Ok(Some(row))
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {

@@ -37,7 +37,7 @@ impl ScriptLimits {
         max_map_size: 100_000,
         max_call_levels: 32,
         max_expr_depth: 64,
-        max_duration: std::time::Duration::from_millis(250),
+        max_duration: std::time::Duration::from_millis(50),
     };
 
     /// Limits for action scripts.

@@ -9,8 +9,8 @@ use crate::{Error, Result};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Fuel (minijinja instructions) one render may spend; stops runaway loops.
 pub const TEMPLATE_FUEL: u64 = 1_000_000;
@@ -56,7 +56,7 @@ fn single_expression(s: &str) -> Option<&str> {
 
 /// The template environment of one engine: compiled templates live here by name.
 pub struct Templates {
-    env: RwLock<Environment<'static>>,
+    env: Arc<RwLock<Environment<'static>>>,
     next: AtomicU64,
 }
 
@@ -76,7 +76,30 @@ impl Default for Templates {
 #[derive(Debug, Clone)]
 pub struct CompiledValue {
     node: Node,
+    /// The templates registered for it; removed from the environment when the last clone
+    /// of this value is dropped (so a rule replaced mid-match still renders).
+    owned: Option<Arc<Owned>>,
+}
+
+/// Template names registered in an environment, removed when dropped.
+struct Owned {
+    env: Arc<RwLock<Environment<'static>>>,
     names: Vec<String>,
+}
+
+impl fmt::Debug for Owned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.names).finish()
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
+        for n in &self.names {
+            env.remove_template(n);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +122,7 @@ enum Node {
 impl CompiledValue {
     /// Whether it contains no template at all.
     pub fn is_literal(&self) -> bool {
-        self.names.is_empty()
+        self.owned.is_none()
     }
 }
 
@@ -111,7 +134,7 @@ impl Templates {
         env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_filter(JSON_FILTER, json_filter);
         Templates {
-            env: RwLock::new(env),
+            env: Arc::new(RwLock::new(env)),
             next: AtomicU64::new(0),
         }
     }
@@ -133,15 +156,14 @@ impl Templates {
     /// Compiles every template inside `value`; `location` prefixes error messages
     /// (`rule 'a.b' param`), extended with the key path.
     pub fn compile(&self, location: &str, value: &Value) -> Result<CompiledValue> {
-        let mut names = Vec::new();
-        let node = match self.compile_node(location, value, &mut names) {
-            Ok(n) => n,
-            Err(e) => {
-                self.forget_names(&names);
-                return Err(e);
-            }
+        let mut owned = Owned {
+            env: self.env.clone(),
+            names: Vec::new(),
         };
-        Ok(CompiledValue { node, names })
+        // On error, dropping `owned` removes what was registered so far.
+        let node = self.compile_node(location, value, &mut owned.names)?;
+        let owned = (!owned.names.is_empty()).then(|| Arc::new(owned));
+        Ok(CompiledValue { node, owned })
     }
 
     /// Compiles a map of values (action params), each located as `location 'key'`.
@@ -198,19 +220,14 @@ impl Templates {
         render_node(&env, &compiled.node, ctx)
     }
 
-    /// Drops the templates of `compiled` from the environment.
-    pub fn forget(&self, compiled: &CompiledValue) {
-        self.forget_names(&compiled.names);
+    /// Number of compiled templates held by the environment.
+    pub fn len(&self) -> usize {
+        self.read().templates().count()
     }
 
-    fn forget_names(&self, names: &[String]) {
-        if names.is_empty() {
-            return;
-        }
-        let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
-        for n in names {
-            env.remove_template(n);
-        }
+    /// Whether the environment holds no compiled template.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Compiles and renders a one-off template string (type kept for a single expression).
@@ -388,15 +405,23 @@ mod tests {
     }
 
     #[test]
-    fn literal_values_skip_the_engine_and_forget_removes() {
+    fn literal_values_skip_the_engine_and_the_last_drop_removes() {
         let t = Templates::new();
         let c = t.compile("p", &json!({"a": 1})).unwrap();
         assert!(c.is_literal());
+        assert!(t.is_empty());
         assert_eq!(t.render(&c, &ctx(json!({}))).unwrap(), json!({"a": 1}));
-        let c = t.compile("p", &json!("{{ 1 + 1 }}")).unwrap();
-        assert_eq!(t.render(&c, &ctx(json!({}))).unwrap(), json!(2));
-        t.forget(&c);
-        assert!(t.render(&c, &ctx(json!({}))).is_err());
+        let c = t.compile("p", &json!(["{{ 1 + 1 }}", "x{{ 2 }}"])).unwrap();
+        assert_eq!(t.len(), 2);
+        let clone = c.clone();
+        drop(c);
+        // A clone still in use (a rule being matched while it is replaced) keeps rendering.
+        assert_eq!(t.render(&clone, &ctx(json!({}))).unwrap(), json!([2, "x2"]));
+        drop(clone);
+        assert!(t.is_empty());
+        // A compile error leaves nothing behind.
+        assert!(t.compile("p", &json!(["{{ 1 }}", "{{ oops( }}"])).is_err());
+        assert!(t.is_empty());
     }
 
     #[test]

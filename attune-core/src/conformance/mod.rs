@@ -46,8 +46,8 @@ pub use claims::{
 pub use definitions::{check_definitions_crud, check_replace_pack, check_replace_pack_is_atomic};
 pub use purge::{
     check_purge_batches, check_purge_before, check_purge_before_and_keep,
-    check_purge_keep_executions, check_purge_keep_zero, check_purge_keeps_events_from,
-    check_purge_keeps_non_terminal,
+    check_purge_keep_executions, check_purge_keep_executions_with_equal_timestamps,
+    check_purge_keep_zero, check_purge_keeps_events_from, check_purge_keeps_non_terminal,
 };
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{check_enforcements, check_events, check_executions_insert_get, check_keys};
@@ -113,6 +113,7 @@ macro_rules! store_conformance_tests {
             check_purge_keeps_non_terminal,
             check_purge_batches,
             check_purge_keeps_events_from,
+            check_purge_keep_executions_with_equal_timestamps,
         );
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {

@@ -466,3 +466,31 @@ pub async fn check_purge_keeps_events_from(store: &dyn Store) {
         assert_eq!(got.is_ok(), i >= 2, "event {i} after purge: {got:?}");
     }
 }
+
+/// `keep_executions` counts rows in creation (id) order, so rows created within the same
+/// clock tick (or under a stopped test clock) are still purged down to the limit.
+pub async fn check_purge_keep_executions_with_equal_timestamps(store: &dyn Store) {
+    let t = epoch();
+    let mut chains = Vec::new();
+    for _ in 0..10 {
+        chains.push(insert_chain(store, t, Some(ExecutionStatus::Succeeded)).await);
+    }
+    let request = PurgeRequest {
+        keep_executions: Some(3),
+        batch: 100,
+        ..PurgeRequest::default()
+    };
+    let s = purge_all(store, &request).await;
+    assert_eq!(s.executions, 7, "seven of ten executions go: {s:?}");
+    let left = must(
+        store
+            .count_executions(&crate::store::ExecutionFilter::default())
+            .await,
+        "count_executions",
+    );
+    assert_eq!(left, 3);
+    for c in &chains[7..] {
+        let x = c.execution.as_ref().expect("a chain with an execution");
+        must(store.get_execution(x.id).await, "the newest three stay");
+    }
+}

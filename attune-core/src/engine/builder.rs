@@ -127,6 +127,14 @@ impl EngineBuilder {
         self
     }
 
+    /// How often the recovery sweep looks for work no message carries any more: executions
+    /// `requested` or `scheduled` and idle that long are handed to their stage again, and
+    /// executions whose lease expired are ended `abandoned` (default 30 s).
+    pub fn sweep_every(mut self, every: Duration) -> Self {
+        self.config.sweep_every = every;
+        self
+    }
+
     /// Validates the settings, loads the definitions already in the store, starts the
     /// stages on the current tokio runtime and returns the engine.
     pub async fn build(self) -> Result<Engine> {
@@ -146,6 +154,12 @@ impl EngineBuilder {
             return Err(Error::invalid(
                 "engine settings",
                 "batch_size must be at least 1",
+            ));
+        }
+        if c.sweep_every.is_zero() {
+            return Err(Error::invalid(
+                "engine settings",
+                "sweep_every must be longer than zero",
             ));
         }
         if c.lease.is_zero() {

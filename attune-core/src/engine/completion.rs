@@ -26,6 +26,14 @@ impl Completion {
         for c in &done {
             shared.pending.execution_done(c.execution);
         }
+        {
+            let mut secrets = shared.lock_secrets();
+            if !secrets.is_empty() {
+                for c in &done {
+                    secrets.remove(&c.execution);
+                }
+            }
+        }
         self.since_purge += done.len() as u64;
         if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
             self.since_purge = 0;
@@ -37,10 +45,12 @@ impl Completion {
 /// Runs purge batches until the store reports nothing more is due.
 pub(crate) async fn purge(shared: &Shared) {
     let r = &shared.config.retention;
-    let before = r
-        .max_age
-        .and_then(|a| chrono::TimeDelta::from_std(a).ok())
-        .map(|a| shared.now() - a);
+    let before = r.max_age.map(|a| {
+        chrono::TimeDelta::from_std(a)
+            .ok()
+            .and_then(|a| shared.now().checked_sub_signed(a))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    });
     let req = PurgeRequest {
         before,
         keep_executions: r.keep_executions,

@@ -51,6 +51,7 @@ pub(crate) struct EngineConfig {
     pub lease: Duration,
     pub worker_id: String,
     pub batch_size: usize,
+    pub sweep_every: Duration,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +65,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             batch_size: 512,
+            sweep_every: Duration::from_secs(30),
         }
     }
 }

@@ -87,6 +87,14 @@ fn json_size(v: &Value, limit: usize) -> usize {
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     let mut requested = Vec::new();
     for id in ids {
+        if shared
+            .stop_starting
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            // Shut down past its deadline: events not matched yet are not matched any more.
+            shared.pending.event_done(id);
+            continue;
+        }
         let span = tracing::debug_span!("event", event.id = %id);
         match match_event(shared, id).instrument(span).await {
             Ok(mut ids) => requested.append(&mut ids),
@@ -108,7 +116,7 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
         .await;
     let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
     if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
-        tracing::error!(error = %e, "requested executions not published; they resume at restart");
+        tracing::error!(error = %e, "requested executions not published; the recovery sweep hands them on later");
     }
 }
 

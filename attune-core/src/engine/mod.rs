@@ -17,6 +17,7 @@ mod context;
 mod dry_run;
 mod matching;
 mod pending;
+mod recovery;
 mod register;
 mod registry;
 mod running;
@@ -138,8 +139,10 @@ impl Shared {
         crate::store::Claim {
             worker: self.config.worker_id.clone(),
             now,
-            lease_until: now
-                + chrono::TimeDelta::from_std(self.config.lease).unwrap_or(chrono::TimeDelta::MAX),
+            lease_until: chrono::TimeDelta::from_std(self.config.lease)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
         }
     }
 
@@ -198,8 +201,18 @@ impl Engine {
                 return Ok(e);
             }
             loop {
-                let Some(change) = sub.next().await? else {
-                    return Err(Error::ShutDown);
+                let next = tokio::select! {
+                    n = sub.next() => n?,
+                    _ = self.shared.stop.cancelled() => None,
+                };
+                let Some(change) = next else {
+                    // Stopped: what the store says is final.
+                    let e = self.shared.store.get_execution(id).await?;
+                    return if e.status.is_terminal() {
+                        Ok(e)
+                    } else {
+                        Err(Error::ShutDown)
+                    };
                 };
                 if change.execution == id && change.status.is_terminal() {
                     break;
@@ -235,8 +248,17 @@ impl Engine {
         let mut sub = self.subscribe().await?;
         let id = self.execute(action_ref, params).await?;
         loop {
-            let Some(change) = sub.next().await? else {
-                return Err(Error::ShutDown);
+            let next = tokio::select! {
+                n = sub.next() => n?,
+                _ = self.shared.stop.cancelled() => None,
+            };
+            let Some(change) = next else {
+                let e = self.shared.store.get_execution(id).await?;
+                return if e.status.is_terminal() {
+                    Ok(e)
+                } else {
+                    Err(Error::ShutDown)
+                };
             };
             if (change.execution == id && change.status.is_terminal()) || sub.missed() > 0 {
                 let e = self.shared.store.get_execution(id).await?;
@@ -268,8 +290,8 @@ impl Engine {
             let change = ExecutionChange::to(to, now).error("canceled by request");
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
-                    s.publish_status([(id, to)]).await;
                     if to == ExecutionStatus::Canceling {
+                        s.publish_status([(id, to)]).await;
                         if let Some(token) = s.lock_running().get(&id) {
                             token.cancel();
                         }
@@ -293,6 +315,20 @@ impl Engine {
         Err(Error::Conflict(format!(
             "execution '{id}' kept changing; cancel not applied"
         )))
+    }
+
+    /// Resumes what the store holds from a previous run (a durable store after a restart):
+    /// `requested` and `scheduled` executions are handed to their stage, executions whose
+    /// worker's lease expired end `abandoned` (`canceled` if they were being canceled).
+    /// Call it once the host registered its native actions; otherwise the periodic recovery
+    /// sweep ([`EngineBuilder::sweep_every`]) picks the work up later. Returns how many
+    /// executions it handled.
+    pub async fn resume(&self) -> Result<usize> {
+        let n = recovery::sweep(&self.shared, self.shared.now()).await?;
+        if n > 0 {
+            tracing::info!(executions = n, "resumed stored work");
+        }
+        Ok(n)
     }
 
     /// Waits until every event emitted and every execution created through this engine has
@@ -327,11 +363,15 @@ impl Engine {
             for id in running {
                 let _ = self.cancel(id).await;
             }
-            // Work that never started: a durable store keeps it for the next start (it resumes
-            // there); in memory it would be lost, so it ends `canceled`.
+            // Work that never started: a durable store keeps it for the next start
+            // (`Engine::resume`); in memory it would be lost, so it ends `canceled`. Matching stops with
+            // the flag above; a batch in flight may still create a few, hence the rounds.
             if !s.store.capabilities().durable {
-                for id in s.pending.executions() {
-                    let _ = self.cancel(id).await;
+                for _ in 0..3 {
+                    for id in s.pending.executions() {
+                        let _ = self.cancel(id).await;
+                    }
+                    tokio::task::yield_now().await;
                 }
             }
             let _ = self.settle(s.config.cancel_grace).await;

@@ -147,7 +147,6 @@ impl Engine {
             Some(_) => {}
         }
         if !problems.is_empty() {
-            self.shared.templates.forget(&compiled.params);
             return Err(Error::invalid(what, problems.join("; ")));
         }
         self.ensure_pack(compiled.rule.pack()).await?;
@@ -157,12 +156,10 @@ impl Engine {
             .put_definition(Definition::Rule(compiled.rule.clone()))
             .await
         {
-            self.shared.templates.forget(&compiled.params);
             return Err(e);
         }
-        if let Some(old) = self.shared.registry.put_rule(Arc::new(compiled)) {
-            self.shared.templates.forget(&old.params);
-        }
+        // The replaced rule's templates go when the last holder (a matching in flight) drops it.
+        self.shared.registry.put_rule(Arc::new(compiled));
         Ok(())
     }
 
@@ -173,8 +170,7 @@ impl Engine {
             .store
             .delete_definition(DefinitionKind::Rule, rule_ref)
             .await?;
-        if let Some(old) = self.shared.registry.remove_rule(rule_ref) {
-            self.shared.templates.forget(&old.params);
+        if self.shared.registry.remove_rule(rule_ref).is_some() {
             return Ok(true);
         }
         Ok(existed)
@@ -253,12 +249,7 @@ impl Engine {
                     uses_kv,
                 })
             }
-            (_, params) => {
-                if let Some(p) = params {
-                    self.shared.templates.forget(&p);
-                }
-                Err(Error::invalid(what, problems.join("; ")))
-            }
+            _ => Err(Error::invalid(what, problems.join("; "))),
         }
     }
 }

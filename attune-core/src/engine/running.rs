@@ -7,6 +7,7 @@ use crate::runtime::{LogSink, RunOutput, RunRequest};
 use crate::store::ExecutionChange;
 use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
+use futures::FutureExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -52,7 +53,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Ve
                 permit,
             }),
             Ok(None) => {
+                // Not claimable (canceled, or run elsewhere): nothing here will run it.
                 shared.lock_running().remove(&id);
+                shared.lock_secrets().remove(&id);
             }
             Err(e) => {
                 shared.lock_running().remove(&id);
@@ -172,7 +175,18 @@ async fn run_on_runtime(
         cancel: token.clone(),
         log: LogSink::new(exec.id, shared.logs.clone()),
     };
-    let fut = runtime.run(request);
+    // A panicking runtime or action fails its execution instead of killing this task (which
+    // would leave the execution `running` for ever).
+    let fut = std::panic::AssertUnwindSafe(runtime.run(request))
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|p| {
+                Err(Error::Action(format!(
+                    "the action panicked: {}",
+                    panic_message(&*p)
+                )))
+            })
+        });
     tokio::pin!(fut);
     let deadline = async {
         match timeout {
@@ -306,4 +320,12 @@ pub(crate) async fn renew_leases(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// The message of a panic payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
 }

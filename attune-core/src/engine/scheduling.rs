@@ -39,6 +39,6 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
         .await;
     let msgs = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
     if let Err(e) = shared.transport.publish(Topic::Scheduled, msgs).await {
-        tracing::error!(error = %e, "scheduled executions not published; they resume at restart");
+        tracing::error!(error = %e, "scheduled executions not published; the recovery sweep hands them on later");
     }
 }

@@ -500,3 +500,33 @@ fn validate_schema_checks() {
         .validate_schema();
     assert_eq!(blank.len(), 1);
 }
+
+#[test]
+fn errors_never_show_secret_values() {
+    let s = ParamSchema::new()
+        .with("pin", ParamSpec::integer().secret().min(1000.0).max(9999.0))
+        .with(
+            "token",
+            ParamSpec::string()
+                .secret()
+                .enum_values(vec![json!("a"), json!("b")]),
+        )
+        .with(
+            "keys",
+            ParamSpec::array()
+                .secret()
+                .items(ParamSpec::integer().max(5.0)),
+        );
+    let err = s
+        .validate(
+            json!({"pin": 123_456_789, "token": "hunter2", "keys": [42]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err.matches("********").count(), 3, "{err}");
+    for leaked in ["123456789", "hunter2", "42"] {
+        assert!(!err.contains(leaked), "{leaked} in {err}");
+    }
+}

@@ -14,8 +14,17 @@ impl ParamSpec {
             .is_none_or(|k| k.includes_any(&[ParamType::Null]))
     }
 
-    /// Check `value` against this spec, pushing problems found under `path`.
-    fn check_value(&self, path: &str, value: &Value, errors: &mut Vec<ParamError>) {
+    /// Check `value` against this spec, pushing problems found under `path`. Messages never
+    /// show the value of a secret (`secret` is inherited by array items).
+    fn check_value(&self, path: &str, value: &Value, errors: &mut Vec<ParamError>, secret: bool) {
+        let secret = secret || self.secret;
+        let shown = || {
+            if secret {
+                super::REDACTED.to_string()
+            } else {
+                value.to_string()
+            }
+        };
         if let Some(kind) = &self.kind
             && !kind.matches(value)
         {
@@ -27,7 +36,7 @@ impl ParamSpec {
             && !allowed.iter().any(|a| values_equal(a, value))
         {
             let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            let msg = format!("value {value} is not one of [{}]", list.join(", "));
+            let msg = format!("value {} is not one of [{}]", shown(), list.join(", "));
             errors.push(ParamError::new(path, msg));
         }
         if let Some(n) = value.as_f64() {
@@ -36,7 +45,7 @@ impl ParamSpec {
             {
                 errors.push(ParamError::new(
                     path,
-                    format!("{value} is less than the minimum {min}"),
+                    format!("{} is less than the minimum {min}", shown()),
                 ));
             }
             if let Some(max) = self.maximum
@@ -44,7 +53,7 @@ impl ParamSpec {
             {
                 errors.push(ParamError::new(
                     path,
-                    format!("{value} is greater than the maximum {max}"),
+                    format!("{} is greater than the maximum {max}", shown()),
                 ));
             }
         }
@@ -73,7 +82,7 @@ impl ParamSpec {
         }
         if let (Some(items), Value::Array(elems)) = (&self.items, value) {
             for (i, elem) in elems.iter().enumerate() {
-                items.check_value(&format!("{path}[{i}]"), elem, errors);
+                items.check_value(&format!("{path}[{i}]"), elem, errors, secret);
             }
         }
     }
@@ -126,7 +135,7 @@ impl ParamSpec {
             && !(default.is_null() && self.admits_null_default())
         {
             let mut inner = Vec::new();
-            self.check_value(path, default, &mut inner);
+            self.check_value(path, default, &mut inner, false);
             errors.extend(inner.into_iter().map(|mut e| {
                 e.message = format!("invalid default: {}", e.message);
                 e
@@ -178,7 +187,7 @@ impl ParamSchema {
                 .filter(|v| !v.is_null() || spec.admits_null());
             match (supplied, &spec.default) {
                 (Some(value), default) => {
-                    spec.check_value(name, value, &mut errors);
+                    spec.check_value(name, value, &mut errors, false);
                     if spec.immutable && !default.as_ref().is_some_and(|d| values_equal(d, value)) {
                         errors.push(ParamError::new(
                             name,

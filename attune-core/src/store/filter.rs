@@ -11,7 +11,7 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreCapabilities {
-    /// Data survives a process restart (the engine resumes work at start when true).
+    /// Data survives a process restart (`Engine::resume` then picks up stored work).
     pub durable: bool,
     /// Several processes may share it.
     pub shared: bool,
@@ -320,11 +320,11 @@ pub struct Claimed {
 
 /// What [`Store::purge`](super::Store::purge) deletes in one call.
 ///
-/// The cutoff is the later of `before` and the creation time of the oldest of the newest
-/// `keep_executions` executions (so both limits hold). Rows created strictly before the
-/// cutoff go: terminal executions; enforcements that are not `created` (still being applied)
-/// and whose execution is gone; events no remaining enforcement refers to. At most `batch`
-/// rows of each kind per call.
+/// A row is due when it was created before `before`, or when it is older (in id order, which
+/// is creation order) than the oldest of the newest `keep_executions` executions — so both
+/// limits hold. Due rows go: terminal executions; enforcements that are not `created` (still
+/// being applied) and whose execution is gone; events that no remaining enforcement refers to
+/// and that are older than `keep_events_from`. At most `batch` rows of each kind per call.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PurgeRequest {
     /// Delete rows created before this time.

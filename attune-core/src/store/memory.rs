@@ -53,6 +53,19 @@ struct Executions {
     running: BTreeSet<ExecutionId>,
 }
 
+/// See [`Executions::cutoff`].
+#[derive(Clone, Copy, Debug)]
+struct Cutoff {
+    id: Option<uuid::Uuid>,
+    before: Option<DateTime<Utc>>,
+}
+
+impl Cutoff {
+    fn due(&self, id: uuid::Uuid, created: DateTime<Utc>) -> bool {
+        self.id.is_some_and(|c| id < c) || self.before.is_some_and(|b| created < b)
+    }
+}
+
 /// Locks a table; a panic while holding a lock cannot leave a map half-updated in a way that
 /// matters more than losing the store, so a poisoned lock keeps serving.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,22 +116,24 @@ impl Executions {
         }
     }
 
-    fn cutoff(&self, req: &PurgeRequest) -> Option<DateTime<Utc>> {
+    /// What is old enough to go: rows created before `req.before`, and rows older (by id)
+    /// than the oldest execution `req.keep_executions` keeps. Ids, not timestamps, order the
+    /// count limit, so equal timestamps cannot stall it.
+    fn cutoff(&self, req: &PurgeRequest) -> Option<Cutoff> {
         let by_count = req.keep_executions.and_then(|keep| {
             let len = self.rows.len() as u64;
             if keep == 0 {
-                // Keep none: every row is before the cutoff.
-                return Some(DateTime::<Utc>::MAX_UTC);
+                return Some(uuid::Uuid::max());
             }
             (len > keep).then(|| {
                 let skip = usize::try_from(len - keep).unwrap_or(usize::MAX);
-                self.rows.values().nth(skip).map(|r| r.meta.created)
+                self.rows.keys().nth(skip).map(|id| id.0)
             })?
         });
-        match (req.before, by_count) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
+        (by_count.is_some() || req.before.is_some()).then_some(Cutoff {
+            id: by_count,
+            before: req.before,
+        })
     }
 
     /// Applies a compare-and-set transition to one row.
@@ -421,7 +436,8 @@ impl Store for MemoryStore {
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {
-        let mut t = lock(&self.executions);
+        let mut guard = lock(&self.executions);
+        let t = &mut *guard;
         let mut ids: Vec<(ExecutionId, bool)> = Vec::new();
         for id in t.running.iter() {
             if ids.len() >= limit {
@@ -442,6 +458,10 @@ impl Store for MemoryStore {
             };
             if let Some(row) = t.rows.get_mut(&id) {
                 if reclaimed {
+                    if let Some(enf) = row.meta.enforcement {
+                        t.by_key.remove(&(enf, row.meta.attempt));
+                        t.by_key.insert((enf, row.meta.attempt + 1), id);
+                    }
                     row.meta.attempt += 1;
                 }
                 claim.apply_to(&mut row.meta);
@@ -532,7 +552,7 @@ impl Store for MemoryStore {
             .rows
             .values()
             .map(|r| &r.meta)
-            .take_while(|e| e.created < cutoff)
+            .take_while(|e| cutoff.due(e.id.0, e.created))
             .filter(|e| e.status.is_terminal())
             .take(batch + 1)
             .map(|e| e.id)
@@ -546,7 +566,7 @@ impl Store for MemoryStore {
         let doomed: Vec<EnforcementId> = enfs
             .rows
             .values()
-            .take_while(|e| e.created < cutoff)
+            .take_while(|e| cutoff.due(e.id.0, e.created))
             .filter(|e| {
                 e.status != EnforcementStatus::Created
                     && e.execution.is_none_or(|x| !xs.rows.contains_key(&x))
@@ -565,7 +585,9 @@ impl Store for MemoryStore {
             .rows
             .values()
             .map(|r| &r.meta)
-            .take_while(|e| e.created < cutoff && req.keep_events_from.is_none_or(|k| e.id < k))
+            .take_while(|e| {
+                cutoff.due(e.id.0, e.created) && req.keep_events_from.is_none_or(|k| e.id < k)
+            })
             .filter(|e| !enfs.by_event.contains_key(&e.id))
             .take(batch + 1)
             .map(|e| e.id)

@@ -1,0 +1,307 @@
+//! Recovery and robustness: panics, transient store errors, stored work at start, lost
+//! workers, extreme settings, retention under a stopped clock, shutdown past its deadline.
+
+use async_trait::async_trait;
+use attune_core::clock::ManualClock;
+use attune_core::model::*;
+use attune_core::store::*;
+use attune_core::{Engine, Error, Result, Retention};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+const SAFETY: Duration = Duration::from_secs(10);
+
+// A MemoryStore whose transition_executions fails (transiently) `fail` times.
+#[derive(Debug)]
+struct Flaky {
+    inner: MemoryStore,
+    fail: AtomicU32,
+}
+
+#[async_trait]
+impl Store for Flaky {
+    fn capabilities(&self) -> StoreCapabilities {
+        self.inner.capabilities()
+    }
+    async fn put_definition(&self, d: Definition) -> Result<()> {
+        self.inner.put_definition(d).await
+    }
+    async fn get_definition(&self, k: DefinitionKind, r: &str) -> Result<Option<Definition>> {
+        self.inner.get_definition(k, r).await
+    }
+    async fn list_definitions(
+        &self,
+        k: DefinitionKind,
+        p: Option<&str>,
+    ) -> Result<Vec<Definition>> {
+        self.inner.list_definitions(k, p).await
+    }
+    async fn delete_definition(&self, k: DefinitionKind, r: &str) -> Result<bool> {
+        self.inner.delete_definition(k, r).await
+    }
+    async fn replace_pack(&self, p: &str, d: Vec<Definition>) -> Result<()> {
+        self.inner.replace_pack(p, d).await
+    }
+    async fn insert_event(&self, e: &Event) -> Result<()> {
+        self.inner.insert_event(e).await
+    }
+    async fn get_event(&self, id: EventId) -> Result<Event> {
+        self.inner.get_event(id).await
+    }
+    async fn list_events(&self, f: &EventFilter, p: &Page) -> Result<Vec<Event>> {
+        self.inner.list_events(f, p).await
+    }
+    async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
+        self.inner.insert_enforcement(e).await
+    }
+    async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
+        self.inner.get_enforcement(id).await
+    }
+    async fn update_enforcement(
+        &self,
+        id: EnforcementId,
+        f: EnforcementStatus,
+        u: EnforcementUpdate,
+    ) -> Result<Enforcement> {
+        self.inner.update_enforcement(id, f, u).await
+    }
+    async fn list_enforcements(&self, f: &EnforcementFilter, p: &Page) -> Result<Vec<Enforcement>> {
+        self.inner.list_enforcements(f, p).await
+    }
+    async fn insert_execution(&self, e: &Execution) -> Result<()> {
+        self.inner.insert_execution(e).await
+    }
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.inner.get_execution(id).await
+    }
+    async fn transition_execution(
+        &self,
+        id: ExecutionId,
+        f: ExecutionStatus,
+        c: ExecutionChange,
+    ) -> Result<Execution> {
+        self.inner.transition_execution(id, f, c).await
+    }
+    async fn transition_executions(
+        &self,
+        c: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
+    ) -> Vec<Result<()>> {
+        if self.fail.load(Ordering::SeqCst) > 0 {
+            self.fail.fetch_sub(1, Ordering::SeqCst);
+            return c
+                .iter()
+                .map(|_| Err(Error::backend("connection reset", true)))
+                .collect();
+        }
+        self.inner.transition_executions(c).await
+    }
+    async fn claim_execution(&self, id: ExecutionId, c: &Claim) -> Result<Option<Execution>> {
+        self.inner.claim_execution(id, c).await
+    }
+    async fn claim_ready(&self, c: &Claim, l: usize) -> Result<Vec<Claimed>> {
+        self.inner.claim_ready(c, l).await
+    }
+    async fn renew_lease(&self, id: ExecutionId, c: &Claim) -> Result<()> {
+        self.inner.renew_lease(id, c).await
+    }
+    async fn list_executions(&self, f: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
+        self.inner.list_executions(f, p).await
+    }
+    async fn count_executions(&self, f: &ExecutionFilter) -> Result<u64> {
+        self.inner.count_executions(f).await
+    }
+    async fn put_key(&self, k: &Key) -> Result<()> {
+        self.inner.put_key(k).await
+    }
+    async fn get_key(&self, s: &KeyScope, n: &str) -> Result<Option<Key>> {
+        self.inner.get_key(s, n).await
+    }
+    async fn delete_key(&self, s: &KeyScope, n: &str) -> Result<bool> {
+        self.inner.delete_key(s, n).await
+    }
+    async fn list_keys(&self, s: Option<&KeyScope>) -> Result<Vec<Key>> {
+        self.inner.list_keys(s).await
+    }
+    async fn purge(&self, r: &PurgeRequest) -> Result<PurgeStats> {
+        self.inner.purge(r).await
+    }
+}
+
+// A panicking action fails its execution (with the panic message) instead of leaving it
+// running, and the engine keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_action_fails_its_execution() {
+    let engine = Engine::builder().build().await.unwrap();
+    engine
+        .register_fn("p.boom", |ctx| async move {
+            if ctx.param("boom") == Some(&json!(true)) {
+                panic!("kaboom");
+            }
+            Ok(json!("fine"))
+        })
+        .await
+        .unwrap();
+    let id = engine
+        .execute("p.boom", json!({"boom": true}))
+        .await
+        .unwrap();
+    let e = engine.wait_timeout(id, SAFETY).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(
+        e.error.as_deref().unwrap().contains("panicked: kaboom"),
+        "{e:?}"
+    );
+    engine.settle(SAFETY).await.unwrap();
+    let ok = engine.run("p.boom", json!({})).await.unwrap();
+    assert_eq!(ok.result, Some(json!("fine")));
+}
+
+// A transient store error in a stage strands nothing: the recovery sweep hands the
+// execution on again and it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_store_error_is_recovered_by_the_sweep() {
+    let store = Arc::new(Flaky {
+        inner: MemoryStore::new(),
+        fail: AtomicU32::new(1),
+    });
+    let engine = Engine::builder()
+        .store(store)
+        .sweep_every(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("f.noop", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    let id = engine.execute("f.noop", json!({})).await.unwrap();
+    let e = engine.wait_timeout(id, SAFETY).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Succeeded);
+}
+
+// Work a previous run left in the store is resumed once the host registered its actions: a
+// `requested` execution runs, and a `running` one whose worker's lease expired ends
+// `abandoned`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_work_is_resumed_at_start() {
+    let store = Arc::new(MemoryStore::new());
+    let now = chrono::Utc::now();
+    store
+        .put_definition(Definition::Action(Action::new("r.noop", "native")))
+        .await
+        .unwrap();
+    let waiting = Execution::new("r.noop", "native", json!({}), now);
+    store.insert_execution(&waiting).await.unwrap();
+    let mut lost = Execution::new("r.noop", "native", json!({}), now);
+    lost.status = ExecutionStatus::Running;
+    lost.worker = Some("dead-worker".into());
+    lost.lease_expires = Some(now - chrono::TimeDelta::seconds(5));
+    store.insert_execution(&lost).await.unwrap();
+
+    let engine = Engine::builder().store(store).build().await.unwrap();
+    engine
+        .register_fn("r.noop", |_c| async move { Ok(json!("ran")) })
+        .await
+        .unwrap();
+    assert_eq!(engine.resume().await.unwrap(), 2);
+    let e = engine.wait_timeout(waiting.id, SAFETY).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Succeeded);
+    let e = engine.wait_timeout(lost.id, SAFETY).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Abandoned);
+    assert!(e.error.unwrap().contains("lease expired"));
+}
+
+// Extreme durations are clamped, not a panic in a stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_lease_and_age_do_not_panic() {
+    let engine = Engine::builder()
+        .lease(Duration::MAX)
+        .retention(Retention::max_age(Duration::MAX))
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("h.noop", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    let e = engine.run("h.noop", json!({})).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Succeeded);
+}
+
+// Retention by count works when every row has the same timestamp (a stopped clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_count_under_a_stopped_clock() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let engine = Engine::builder()
+        .clock(clock)
+        .retention(Retention::keep_last(10))
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("k.noop", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    for _ in 0..3000 {
+        engine.execute("k.noop", json!({})).await.unwrap();
+    }
+    engine.settle(SAFETY).await.unwrap();
+    let kept = engine
+        .store()
+        .count_executions(&Default::default())
+        .await
+        .unwrap();
+    // Purges run every 1,024 finished executions: at most that many pile up between two.
+    assert!(kept <= 10 + 1024, "kept {kept}");
+}
+
+// Shutdown past its deadline leaves no execution non-terminal (memory store), and waiting
+// on one afterwards returns instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_past_the_deadline_leaves_nothing_non_terminal() {
+    let engine = Engine::builder().worker_slots(2).build().await.unwrap();
+    engine
+        .register_trigger_type(TriggerType::new("s.t"))
+        .await
+        .unwrap();
+    engine
+        .register_fn("s.slow", |_c| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(Value::Null)
+        })
+        .await
+        .unwrap();
+    engine
+        .register_rule(Rule::new("s.r", "s.t", "s.slow"))
+        .await
+        .unwrap();
+    for i in 0..3000 {
+        engine.emit("s.t", json!({ "i": i })).await.unwrap();
+    }
+    engine.shutdown(Duration::ZERO).await;
+    let all = engine
+        .store()
+        .list_executions(&ExecutionFilter::default(), &Page::first(10_000))
+        .await
+        .unwrap();
+    let stuck: Vec<_> = all.iter().filter(|e| !e.status.is_terminal()).collect();
+    assert!(
+        stuck.is_empty(),
+        "{} of {} not terminal",
+        stuck.len(),
+        all.len()
+    );
+    if let Some(e) = all.first() {
+        let waited = tokio::time::timeout(SAFETY, engine.wait(e.id)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_)) | Ok(Err(Error::ShutDown))),
+            "{waited:?}"
+        );
+    }
+    assert!(matches!(
+        engine.emit("s.t", json!({})).await,
+        Err(Error::ShutDown)
+    ));
+}

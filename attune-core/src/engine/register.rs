@@ -150,14 +150,10 @@ impl Engine {
             return Err(Error::invalid(what, problems.join("; ")));
         }
         self.ensure_pack(compiled.rule.pack()).await?;
-        if let Err(e) = self
-            .shared
+        self.shared
             .store
             .put_definition(Definition::Rule(compiled.rule.clone()))
-            .await
-        {
-            return Err(e);
-        }
+            .await?;
         // The replaced rule's templates go when the last holder (a matching in flight) drops it.
         self.shared.registry.put_rule(Arc::new(compiled));
         Ok(())

@@ -2,7 +2,7 @@
 //! and what retention must not purge.
 
 use crate::model::{EventId, ExecutionId};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 /// Events emitted here and not matched yet; executions created here and not finished yet.
@@ -15,7 +15,7 @@ pub(crate) struct Pending {
 #[derive(Debug, Default)]
 struct Sets {
     events: BTreeSet<EventId>,
-    executions: HashSet<ExecutionId>,
+    executions: BTreeSet<ExecutionId>,
 }
 
 impl Pending {

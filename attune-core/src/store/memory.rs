@@ -10,7 +10,7 @@ use crate::model::{
 use crate::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`Store`] in process memory: fast, not durable, not shared between processes.
@@ -37,18 +37,20 @@ struct Events {
     rows: BTreeMap<EventId, Box<EventRow>>,
 }
 
+// Indexes are B-trees, not hash maps: ids grow, so inserts land at the right edge, and a
+// growing store never stalls every stage for a whole-table rehash.
 #[derive(Debug, Default)]
 struct Enforcements {
     rows: BTreeMap<EnforcementId, Box<Enforcement>>,
     /// The enforcements of each event: the `(rule, event)` unique index, and what keeps an
     /// event from being purged.
-    by_event: HashMap<EventId, Vec<EnforcementId>>,
+    by_event: BTreeMap<EventId, Vec<EnforcementId>>,
 }
 
 #[derive(Debug, Default)]
 struct Executions {
     rows: BTreeMap<ExecutionId, Box<ExecRow>>,
-    by_key: HashMap<(EnforcementId, u32), ExecutionId>,
+    by_key: BTreeMap<(EnforcementId, u32), ExecutionId>,
     scheduled: BTreeSet<ExecutionId>,
     running: BTreeSet<ExecutionId>,
 }

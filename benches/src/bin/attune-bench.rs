@@ -147,7 +147,8 @@ async fn pipeline_latency(n: u64, rate: u64) -> attune_core::Result<Value> {
     let mut sub = engine.subscribe().await?;
     let t0 = Instant::now();
     let collector = tokio::spawn(async move {
-        let mut done: HashMap<attune_core::model::ExecutionId, f64> = HashMap::new();
+        let mut done: HashMap<attune_core::model::ExecutionId, f64> =
+            HashMap::with_capacity(n as usize);
         while (done.len() as u64) < n {
             match sub.next().await {
                 Ok(Some(c)) if c.status == ExecutionStatus::Succeeded => {
@@ -186,6 +187,17 @@ async fn pipeline_latency(n: u64, rate: u64) -> attune_core::Result<Value> {
         let trace = engine.trace_event(*event).await?;
         if let Some(finished) = trace.executions.first().and_then(|e| done.get(&e.id)) {
             lat.push((finished - at) * 1e6);
+        }
+    }
+    if std::env::var_os("ATTUNE_BENCH_DEBUG").is_some() {
+        let mut slow: Vec<(f64, f64)> = emitted
+            .iter()
+            .zip(lat.iter())
+            .map(|((_, at), l)| (*at, *l))
+            .collect();
+        slow.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (at, l) in slow.iter().take(12) {
+            eprintln!("emitted at {at:.4}s: {l:.0} us");
         }
     }
     lat.sort_by(f64::total_cmp);
@@ -309,16 +321,17 @@ async fn count_records(engine: &Engine) -> attune_core::Result<(u64, u64)> {
     Ok((events, enfs))
 }
 
-/// The harness runs on mimalloc, as an allocation-heavy production host would (the engine
-/// allocates per event; glibc's malloc costs about half the throughput on these machines).
+/// The harness runs on jemalloc, as an allocation-heavy production host would: the engine
+/// allocates per event, and glibc's malloc costs about half the throughput on these machines
+/// (mimalloc was as fast but stalled for ~10 ms at times, which showed in p99 latency).
 /// Build with `--features system-alloc` to measure on the system allocator; the output's
 /// `allocator` field says which one ran.
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const ALLOCATOR: &str = if cfg!(feature = "system-alloc") {
     "system"
 } else {
-    "mimalloc"
+    "jemalloc"
 };

@@ -194,33 +194,35 @@ impl Engine {
 
     /// Waits until the execution reaches a terminal status and returns it.
     pub async fn wait(&self, id: ExecutionId) -> Result<Execution> {
-        let mut sub = self.subscribe().await?;
+        let sub = self.subscribe().await?;
+        self.wait_on(sub, id).await
+    }
+
+    /// Waits on `sub` (subscribed before the execution could finish) until `id` is terminal;
+    /// the store decides, notifications only wake the check.
+    async fn wait_on(&self, mut sub: StatusSubscription, id: ExecutionId) -> Result<Execution> {
+        let mut check = true;
         loop {
-            let e = self.shared.store.get_execution(id).await?;
-            if e.status.is_terminal() {
-                return Ok(e);
-            }
-            loop {
-                let next = tokio::select! {
-                    n = sub.next() => n?,
-                    _ = self.shared.stop.cancelled() => None,
-                };
-                let Some(change) = next else {
-                    // Stopped: what the store says is final.
-                    let e = self.shared.store.get_execution(id).await?;
-                    return if e.status.is_terminal() {
-                        Ok(e)
-                    } else {
-                        Err(Error::ShutDown)
-                    };
-                };
-                if change.execution == id && change.status.is_terminal() {
-                    break;
-                }
-                if sub.missed() > 0 {
-                    break;
+            if check {
+                let e = self.shared.store.get_execution(id).await?;
+                if e.status.is_terminal() {
+                    return Ok(e);
                 }
             }
+            let next = tokio::select! {
+                n = sub.next() => n?,
+                _ = self.shared.stop.cancelled() => None,
+            };
+            let Some(change) = next else {
+                // Stopped: what the store says is final.
+                let e = self.shared.store.get_execution(id).await?;
+                return if e.status.is_terminal() {
+                    Ok(e)
+                } else {
+                    Err(Error::ShutDown)
+                };
+            };
+            check = (change.execution == id && change.status.is_terminal()) || sub.missed() > 0;
         }
     }
 
@@ -245,28 +247,9 @@ impl Engine {
 
     /// [`Engine::execute`] then [`Engine::wait`].
     pub async fn run(&self, action_ref: &str, params: Value) -> Result<Execution> {
-        let mut sub = self.subscribe().await?;
+        let sub = self.subscribe().await?;
         let id = self.execute(action_ref, params).await?;
-        loop {
-            let next = tokio::select! {
-                n = sub.next() => n?,
-                _ = self.shared.stop.cancelled() => None,
-            };
-            let Some(change) = next else {
-                let e = self.shared.store.get_execution(id).await?;
-                return if e.status.is_terminal() {
-                    Ok(e)
-                } else {
-                    Err(Error::ShutDown)
-                };
-            };
-            if (change.execution == id && change.status.is_terminal()) || sub.missed() > 0 {
-                let e = self.shared.store.get_execution(id).await?;
-                if e.status.is_terminal() {
-                    return Ok(e);
-                }
-            }
-        }
+        self.wait_on(sub, id).await
     }
 
     /// Cancels an execution: one not running yet becomes `canceled` at once; a running one

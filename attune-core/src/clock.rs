@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt::Debug;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Where the engine reads the current time (timestamps, `timediff_*` operators, leases,
 /// retention by age).
@@ -58,4 +59,20 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `t + d`, saturating at the latest representable time (a huge lease never overflows).
+pub(crate) fn saturating_add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, saturating at the earliest representable time (a huge age never overflows).
+pub(crate) fn saturating_sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

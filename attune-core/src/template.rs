@@ -250,10 +250,15 @@ impl Templates {
 }
 
 fn contains_template(v: &Value) -> bool {
+    any_template(v, &|_| true)
+}
+
+/// Whether some string inside `v` is a template for which `pred` holds.
+pub(crate) fn any_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
     match v {
-        Value::String(s) => is_template(s),
-        Value::Array(a) => a.iter().any(contains_template),
-        Value::Object(m) => m.values().any(contains_template),
+        Value::String(s) => is_template(s) && pred(s),
+        Value::Array(a) => a.iter().any(|x| any_template(x, pred)),
+        Value::Object(m) => m.values().any(|x| any_template(x, pred)),
         _ => false,
     }
 }

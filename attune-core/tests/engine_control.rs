@@ -13,6 +13,20 @@ use tokio::sync::{Notify, mpsc};
 
 /// Registers `ctl.hold`: reports its start on `started`, then waits until canceled (setting
 /// `saw_cancel`) or until `release` is notified.
+/// Registers `ctl.count`, which counts its runs in the returned counter.
+async fn register_count(engine: &Engine) -> Arc<AtomicUsize> {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    engine
+        .register_fn("ctl.count", move |_ctx| {
+            let r = r.clone();
+            async move { Ok(r.fetch_add(1, Ordering::SeqCst)) }
+        })
+        .await
+        .unwrap();
+    ran
+}
+
 async fn register_hold(
     engine: &Engine,
     started: mpsc::UnboundedSender<()>,
@@ -121,15 +135,7 @@ async fn cancel_before_it_runs() {
         Arc::new(AtomicBool::new(false)),
     )
     .await;
-    let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
-    engine
-        .register_fn("ctl.count", move |_ctx| {
-            let r = r.clone();
-            async move { Ok(r.fetch_add(1, Ordering::SeqCst)) }
-        })
-        .await
-        .unwrap();
+    let ran = register_count(&engine).await;
     let blocker = engine.execute("ctl.hold", json!({})).await.unwrap();
     started(&mut rx).await;
     let waiting = engine.execute("ctl.count", json!({})).await.unwrap();
@@ -212,6 +218,15 @@ async fn worker_slots_bound_concurrency() {
     for id in &ids[2..] {
         wait_for_status(&engine, *id, ExecutionStatus::Scheduled).await;
     }
+    // `running` is recorded at the claim, a moment before the handler starts: wait for both
+    // handlers to be inside.
+    tokio::time::timeout(SAFETY, async {
+        while current.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("two handlers running");
     assert_eq!(max.load(Ordering::SeqCst), 2);
     gate.add_permits(1);
     engine.settle(SAFETY).await.unwrap();
@@ -312,15 +327,7 @@ async fn shutdown_cancels_work_that_never_started() {
         Arc::new(AtomicBool::new(false)),
     )
     .await;
-    let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
-    engine
-        .register_fn("ctl.count", move |_ctx| {
-            let r = r.clone();
-            async move { Ok(r.fetch_add(1, Ordering::SeqCst)) }
-        })
-        .await
-        .unwrap();
+    let ran = register_count(&engine).await;
     let blocker = engine.execute("ctl.hold", json!({})).await.unwrap();
     started(&mut rx).await;
     let waiting = engine.execute("ctl.count", json!({})).await.unwrap();

@@ -45,12 +45,9 @@ impl Completion {
 /// Runs purge batches until the store reports nothing more is due.
 pub(crate) async fn purge(shared: &Shared) {
     let r = &shared.config.retention;
-    let before = r.max_age.map(|a| {
-        chrono::TimeDelta::from_std(a)
-            .ok()
-            .and_then(|a| shared.now().checked_sub_signed(a))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-    });
+    let before = r
+        .max_age
+        .map(|a| crate::clock::saturating_sub(shared.now(), a));
     let req = PurgeRequest {
         before,
         keep_executions: r.keep_executions,

@@ -174,7 +174,7 @@ async fn apply_rule(
         Ok(false) => Ok(None),
         Ok(true) => {
             *matched = true;
-            enforce(shared, rule, event, renderer.ctx()).await
+            enforce(shared, rule, event, &renderer).await
         }
         Err(reason) => {
             let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
@@ -229,7 +229,7 @@ async fn enforce(
     shared: &Shared,
     rule: &CompiledRule,
     event: &Event,
-    ctx: &minijinja::Value,
+    renderer: &CtxRenderer<'_>,
 ) -> Result<Option<ExecutionId>> {
     let now = shared.now();
     let fresh = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
@@ -238,7 +238,15 @@ async fn enforce(
         Inserted::Existing(e) if e.status == EnforcementStatus::Created => e,
         Inserted::Existing(_) => return Ok(None),
     };
-    let params = match shared.templates.render(&rule.params, ctx) {
+    // Literal params need no context: build it only for templates.
+    let rendered = if rule.params.is_literal() {
+        shared
+            .templates
+            .render(&rule.params, &minijinja::Value::from(()))
+    } else {
+        shared.templates.render(&rule.params, renderer.ctx())
+    };
+    let params = match rendered {
         Ok(Value::Object(m)) => m,
         Ok(other) => {
             fail_enforcement(

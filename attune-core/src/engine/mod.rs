@@ -139,10 +139,7 @@ impl Shared {
         crate::store::Claim {
             worker: self.config.worker_id.clone(),
             now,
-            lease_until: chrono::TimeDelta::from_std(self.config.lease)
-                .ok()
-                .and_then(|d| now.checked_add_signed(d))
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            lease_until: crate::clock::saturating_add(now, self.config.lease),
         }
     }
 

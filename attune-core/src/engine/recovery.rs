@@ -95,10 +95,7 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
             _ = shared.stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let idle_since = chrono::TimeDelta::from_std(every)
-            .ok()
-            .and_then(|d| shared.now().checked_sub_signed(d))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let idle_since = crate::clock::saturating_sub(shared.now(), every);
         match sweep(&shared, idle_since).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(executions = n, "recovery sweep handed work on"),

@@ -228,7 +228,7 @@ impl Engine {
         };
         match (criteria, params) {
             (Some(criteria), Some(params)) if problems.is_empty() => {
-                let uses_kv = mentions_kv(&serde_json::Value::Object(rule.action_params.clone()))
+                let uses_kv = rule.action_params.values().any(mentions_kv)
                     || mentions_kv(&rule.criteria)
                     || rule.expression.as_deref().is_some_and(|e| e.contains("kv"));
                 let context = super::context::jmap([
@@ -251,12 +251,7 @@ impl Engine {
 }
 
 fn mentions_kv(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => crate::template::is_template(s) && s.contains("kv"),
-        serde_json::Value::Array(a) => a.iter().any(mentions_kv),
-        serde_json::Value::Object(m) => m.values().any(mentions_kv),
-        _ => false,
-    }
+    crate::template::any_template(v, &|s| s.contains("kv"))
 }
 
 impl Engine {

@@ -31,6 +31,9 @@ pub enum Error {
         /// Why, with every problem found.
         message: String,
     },
+    /// A pack has problems; every one is listed, with file, line, column and key path.
+    #[error("{0}")]
+    Pack(crate::pack::PackErrors),
     /// A status transition outside the state machine.
     #[error("illegal transition of {kind} '{id}' from {from} to {to}")]
     IllegalTransition {

@@ -17,6 +17,7 @@ pub mod conformance;
 mod engine;
 mod error;
 pub mod model;
+pub mod pack;
 pub mod params;
 pub mod rules;
 pub mod runtime;
@@ -27,7 +28,8 @@ mod text;
 pub mod transport;
 
 pub use engine::{
-    Engine, EngineBuilder, EventTrace, ExecutionTrace, Retention, RuleVerdict, StatusSubscription,
+    Engine, EngineBuilder, EventTrace, ExecutionTrace, LoadReport, PackSummary, Retention,
+    RuleTest, RuleVerdict, StatusSubscription,
 };
 pub use error::{Error, Result};
 

@@ -16,9 +16,36 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The candidate nearest to `word` (case-insensitive), if it is close enough to be a likely
+/// misspelling: at most a third of the word's length away (at least 2) and not a rewrite of
+/// the whole word. Ties go to the first candidate.
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let wanted = word.to_lowercase();
+    let len = wanted.chars().count();
+    let limit = (len / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&wanted, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit && *d < len)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::{edit_distance, nearest};
+
+    #[test]
+    fn nearest_candidates() {
+        let keys = ["runner_type", "entry_point", "parameters"];
+        assert_eq!(nearest("runer_type", keys), Some("runner_type"));
+        assert_eq!(nearest("Parameters", keys), Some("parameters"));
+        assert_eq!(nearest("zzz", keys), None);
+        assert_eq!(nearest("ab", ["xy"]), None);
+    }
 
     #[test]
     fn distances() {

@@ -1,10 +1,11 @@
 //! [`EngineBuilder`].
 
 use super::config::{EngineConfig, Retention};
-use super::{Engine, Shared, registry::Registry};
+use super::registry::{PackEntry, Registry};
+use super::{Engine, Shared};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{Definition, DefinitionKind};
-use crate::runtime::{NativeRuntime, RhaiRuntime, Runtime};
+use crate::runtime::{NativeRuntime, NoopRuntime, RhaiRuntime, Runtime};
 use crate::script::{Sandbox, ScriptLimits};
 use crate::store::{MemoryStore, Store};
 use crate::template::Templates;
@@ -178,6 +179,10 @@ impl EngineBuilder {
         let mut runtimes: HashMap<String, Arc<dyn Runtime>> = HashMap::new();
         runtimes.insert("native".into(), native.clone());
         runtimes.insert("rhai".into(), Arc::new(RhaiRuntime::default()));
+        runtimes.insert("noop".into(), Arc::new(NoopRuntime));
+        #[cfg(feature = "http")]
+        runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
+        crate::pack::install_core_handlers(&native);
         for r in self.runtimes {
             runtimes.insert(r.name().to_string(), r);
         }
@@ -204,6 +209,8 @@ impl EngineBuilder {
         });
         let engine = Engine { shared };
         engine.load_from_store().await?;
+        // The core pack is code: installed afresh in every engine.
+        engine.install_pack(crate::pack::core_pack()).await?;
         super::stage::start(&engine.shared).await?;
         Ok(engine)
     }
@@ -222,7 +229,13 @@ impl Engine {
         ] {
             for def in store.list_definitions(kind, None).await? {
                 match def {
-                    Definition::Pack(p) => self.shared.registry.put_pack(p),
+                    Definition::Pack(p) => {
+                        // Secret config values are never stored: packs with secrets are
+                        // loaded again from disk (or registered again) to get them back.
+                        let schema =
+                            crate::pack::param_schema(&p.config_schema).unwrap_or_default();
+                        self.shared.registry.put_pack(PackEntry::new(p, &schema));
+                    }
                     Definition::TriggerType(t) => self.shared.registry.put_trigger(t),
                     Definition::Action(a) => self.shared.registry.put_action(a),
                     Definition::Rule(r) => {

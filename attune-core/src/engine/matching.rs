@@ -280,7 +280,10 @@ async fn enforce(
         Ok(v) => v,
         Err(e) => {
             let reason = format!("params of action '{}': {e}", action.action_ref);
-            let shown = Value::Object(action.parameters.redact(&params));
+            let mut shown = Value::Object(action.parameters.redact(&params));
+            if let Some(ps) = shared.registry.pack_secrets(action.pack()) {
+                crate::params::mask_value(&mut shown, &ps);
+            }
             fail_enforcement_with(shared, &enf, reason, Some(shown)).await?;
             return Ok(None);
         }
@@ -322,16 +325,29 @@ async fn enforce(
     Ok(Some(exec_id))
 }
 
-/// A `requested` execution of `action` with `validated` params stored redacted; the second
-/// value is the unredacted params when the action has secret params.
+/// A `requested` execution of `action` with `validated` params stored redacted (secret
+/// params, and the secret config values of its pack wherever they appear); the second value
+/// is the unredacted params when anything was redacted.
 fn new_execution(
     shared: &Shared,
     action: &Action,
     validated: Map<String, Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Execution, Option<Map<String, Value>>) {
-    let (stored, secrets) = if action.parameters.has_secrets() {
-        (action.parameters.redact(&validated), Some(validated))
+    let pack_secrets = shared.registry.pack_secrets(action.pack());
+    let (stored, secrets) = if action.parameters.has_secrets() || pack_secrets.is_some() {
+        let mut stored = action.parameters.redact(&validated);
+        if let Some(ps) = &pack_secrets {
+            for v in stored.values_mut() {
+                crate::params::mask_value(v, ps);
+            }
+        }
+        // Runners expect the unredacted copy of every action with secret params.
+        if stored == validated && !action.parameters.has_secrets() {
+            (validated, None)
+        } else {
+            (stored, Some(validated))
+        }
     } else {
         (validated, None)
     };

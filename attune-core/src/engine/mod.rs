@@ -16,6 +16,7 @@ mod config;
 mod context;
 mod dry_run;
 mod matching;
+mod packs;
 mod pending;
 mod recovery;
 mod register;
@@ -27,7 +28,8 @@ mod trace;
 
 pub use builder::EngineBuilder;
 pub use config::Retention;
-pub use dry_run::RuleVerdict;
+pub use dry_run::{RuleTest, RuleVerdict};
+pub use packs::{LoadReport, PackSummary};
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;

@@ -1,6 +1,7 @@
 //! Registering definitions in code.
 
 use super::Engine;
+use super::registry::PackEntry;
 use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
 use crate::rules::{CompiledRule, Criteria};
 use crate::runtime::ActionContext;
@@ -10,19 +11,41 @@ use std::future::Future;
 use std::sync::Arc;
 
 impl Engine {
-    /// Registers (or replaces) a pack.
-    pub async fn register_pack(&self, pack: Pack) -> Result<()> {
-        if pack.pack_ref.is_empty() || pack.pack_ref.contains('.') {
+    /// Registers (or replaces) a pack's metadata and config. The config is validated against
+    /// `config_schema` (defaults applied); values of `secret: true` keys are kept in this
+    /// process only: the store and [`Engine::pack`] see them as `********`, and they are
+    /// masked in the outputs of the pack's actions.
+    pub async fn register_pack(&self, mut pack: Pack) -> Result<()> {
+        if !crate::pack::valid_pack_ref(&pack.pack_ref) {
             return Err(Error::invalid(
                 "pack ref",
-                format!("'{}' must be non-empty and contain no dot", pack.pack_ref),
+                format!(
+                    "'{}' must be non-empty and made of letters, digits, '_' and '-'",
+                    pack.pack_ref
+                ),
             ));
+        }
+        let what = format!("config of pack '{}'", pack.pack_ref);
+        let schema = crate::pack::param_schema(&pack.config_schema)
+            .map_err(|e| Error::invalid(&what, e.to_string()))?;
+        if !schema.is_empty() || !pack.config.is_null() {
+            let given = match &pack.config {
+                serde_json::Value::Object(m) => m.clone(),
+                serde_json::Value::Null => Default::default(),
+                _ => return Err(Error::invalid(&what, "must be a mapping")),
+            };
+            let effective = schema
+                .validate(&given)
+                .map_err(|e| Error::invalid(&what, e.to_string()))?;
+            if !effective.is_empty() {
+                pack.config = serde_json::Value::Object(effective);
+            }
         }
         self.shared
             .store
-            .put_definition(Definition::Pack(pack.clone()))
+            .put_definition(Definition::Pack(crate::pack::redacted_pack(&pack, &schema)))
             .await?;
-        self.shared.registry.put_pack(pack);
+        self.shared.registry.put_pack(PackEntry::new(pack, &schema));
         Ok(())
     }
 
@@ -113,6 +136,18 @@ impl Engine {
         action.runner = "native".into();
         self.shared.native.register(action.action_ref.clone(), f);
         self.register_action(action).await
+    }
+
+    /// Registers the body of a native action that a pack declares (`runner_type: native`):
+    /// call it before loading the pack. Unlike [`Engine::register_native`] it does not
+    /// register the action itself; the pack's file gives its parameters and description.
+    pub fn register_handler<F, Fut, R>(&self, action_ref: &str, f: F)
+    where
+        F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        self.shared.native.register(action_ref.to_string(), f);
     }
 
     /// Registers (or replaces) a rule. The trigger type and the action must be registered;

@@ -1,9 +1,46 @@
 //! The engine's in-memory view of the definitions: what the hot path reads.
 
 use crate::model::{Action, Pack, TriggerType};
+use crate::params::ParamSchema;
 use crate::rules::{CompiledRule, RuleIndex, TriggerRules};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A registered pack: its definition with real config values (for templates and
+/// expressions), the redacted copy (for anything shown or stored), and the secret config
+/// values (masked in the outputs of its actions).
+#[derive(Debug, Clone)]
+pub(crate) struct PackEntry {
+    pub real: Arc<Pack>,
+    pub redacted: Arc<Pack>,
+    pub ctx: minijinja::Value,
+    pub secrets: Arc<[String]>,
+}
+
+impl PackEntry {
+    pub fn new(pack: Pack, schema: &ParamSchema) -> Self {
+        let redacted = crate::pack::redacted_pack(&pack, schema);
+        let secrets: Vec<String> = match &pack.config {
+            serde_json::Value::Object(m) => schema.secret_values(m),
+            _ => Vec::new(),
+        };
+        PackEntry {
+            ctx: pack_ctx(&pack.pack_ref, &pack.config),
+            real: Arc::new(pack),
+            redacted: Arc::new(redacted),
+            secrets: secrets.into(),
+        }
+    }
+}
+
+/// Everything of one pack the registry holds, swapped in one step by
+/// [`Registry::replace_pack`].
+pub(crate) struct PackParts {
+    pub entry: PackEntry,
+    pub actions: Vec<Action>,
+    pub triggers: Vec<TriggerType>,
+    pub rules: Vec<Arc<CompiledRule>>,
+}
 
 /// Actions, trigger types, packs and the rule index, each behind its own lock so the matching
 /// stage reads without contention with registration.
@@ -11,7 +48,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub(crate) struct Registry {
     actions: RwLock<HashMap<String, Arc<Action>>>,
     triggers: RwLock<HashMap<String, Arc<TriggerType>>>,
-    packs: RwLock<HashMap<String, (Arc<Pack>, minijinja::Value)>>,
+    packs: RwLock<HashMap<String, PackEntry>>,
     rules: RwLock<RuleIndex>,
 }
 
@@ -44,25 +81,114 @@ impl Registry {
         write(&self.triggers).insert(t.trigger_ref.clone(), Arc::new(t));
     }
 
+    /// The pack with its real config values (never shown: see [`PackEntry`]).
     pub fn pack(&self, r: &str) -> Option<Arc<Pack>> {
-        read(&self.packs).get(r).map(|(p, _)| p.clone())
+        read(&self.packs).get(r).map(|e| e.real.clone())
+    }
+
+    pub fn pack_entry(&self, r: &str) -> Option<PackEntry> {
+        read(&self.packs).get(r).cloned()
+    }
+
+    pub fn pack_refs(&self) -> Vec<String> {
+        let mut v: Vec<String> = read(&self.packs).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The secret config values of a pack (empty for most packs).
+    pub fn pack_secrets(&self, r: &str) -> Option<Arc<[String]>> {
+        read(&self.packs)
+            .get(r)
+            .filter(|e| !e.secrets.is_empty())
+            .map(|e| e.secrets.clone())
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
     pub fn pack_context(&self, r: &str) -> minijinja::Value {
-        if let Some((_, ctx)) = read(&self.packs).get(r) {
-            return ctx.clone();
+        if let Some(e) = read(&self.packs).get(r) {
+            return e.ctx.clone();
         }
         pack_ctx(r, &serde_json::Value::Null)
     }
 
-    pub fn put_pack(&self, p: Pack) {
-        let ctx = pack_ctx(&p.pack_ref, &p.config);
-        write(&self.packs).insert(p.pack_ref.clone(), (Arc::new(p), ctx));
+    pub fn put_pack(&self, e: PackEntry) {
+        write(&self.packs).insert(e.real.pack_ref.clone(), e);
+    }
+
+    /// Replaces everything of pack `p` (its entry, actions, trigger types and rules) in one
+    /// step: every lock is held until all are swapped, so no reader sees a mix of versions
+    /// within one table, and a matching that started before keeps the `Arc`s it holds.
+    /// `None` removes the pack.
+    pub fn replace_pack(&self, p: &str, parts: Option<PackParts>) {
+        let prefix = format!("{p}.");
+        let mut actions = write(&self.actions);
+        let mut triggers = write(&self.triggers);
+        let mut packs = write(&self.packs);
+        let mut rules = write(&self.rules);
+        actions.retain(|k, _| !k.starts_with(&prefix));
+        triggers.retain(|k, _| !k.starts_with(&prefix));
+        let old: Vec<String> = rules
+            .all()
+            .filter(|r| r.rule.rule_ref.starts_with(&prefix))
+            .map(|r| r.rule.rule_ref.clone())
+            .collect();
+        for r in old {
+            rules.remove(&r);
+        }
+        packs.remove(p);
+        if let Some(parts) = parts {
+            for a in parts.actions {
+                actions.insert(a.action_ref.clone(), Arc::new(a));
+            }
+            for t in parts.triggers {
+                triggers.insert(t.trigger_ref.clone(), Arc::new(t));
+            }
+            for r in parts.rules {
+                rules.insert(r);
+            }
+            packs.insert(p.to_string(), parts.entry);
+        }
+    }
+
+    /// The refs of the rules of other packs than `p` that use an action or trigger type of
+    /// `p`, with what they use.
+    pub fn users_of_pack(&self, p: &str) -> Vec<(String, String)> {
+        let prefix = format!("{p}.");
+        read(&self.rules)
+            .all()
+            .filter(|r| !r.rule.rule_ref.starts_with(&prefix))
+            .flat_map(|r| {
+                [&r.rule.action, &r.rule.trigger]
+                    .into_iter()
+                    .filter(|x| x.starts_with(&prefix))
+                    .map(|x| (r.rule.rule_ref.clone(), x.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Refs of the trigger types that are registered (for hints).
+    pub fn trigger_refs(&self) -> Vec<String> {
+        read(&self.triggers).keys().cloned().collect()
+    }
+
+    /// Refs of the actions that are registered (for hints).
+    pub fn action_refs(&self) -> Vec<String> {
+        read(&self.actions).keys().cloned().collect()
     }
 
     pub fn rules_for(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
         read(&self.rules).for_trigger(trigger)
+    }
+
+    /// Every rule of a trigger, enabled or not.
+    pub fn rules_of_trigger(&self, trigger: &str) -> Vec<Arc<CompiledRule>> {
+        read(&self.rules)
+            .all()
+            .filter(|r| r.rule.trigger == trigger)
+            .cloned()
+            .collect()
     }
 
     pub fn rule(&self, r: &str) -> Option<Arc<CompiledRule>> {

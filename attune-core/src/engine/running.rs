@@ -143,14 +143,18 @@ async fn run_on_runtime(
             format!("no runtime '{}' is registered in this engine", exec.runner),
         )));
     };
-    let secret_params = if action.parameters.has_secrets() {
+    let pack_secrets = shared.registry.pack_secrets(action.pack());
+    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
         shared.lock_secrets().remove(&exec.id)
     } else {
         None
     };
+    if let Some(ps) = &pack_secrets {
+        secrets.extend(ps.iter().cloned());
+    }
     let params = match secret_params {
         Some(p) => {
-            *secrets = action.parameters.secret_values(&p);
+            secrets.extend(action.parameters.secret_values(&p));
             p
         }
         None if action.parameters.has_secrets() => {

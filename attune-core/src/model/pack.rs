@@ -27,6 +27,10 @@ pub struct Pack {
     /// Config values, reachable from templates as `pack.config`.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub config: Value,
+    /// The directory it was loaded from (`None` for packs made in code); runtimes that run
+    /// files (shell, python) resolve entry points and the working directory against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl Pack {
@@ -41,6 +45,7 @@ impl Pack {
             author: None,
             config_schema: Value::Null,
             config: Value::Null,
+            path: None,
         }
     }
 

@@ -226,20 +226,7 @@ impl ParamSchema {
 
     /// The declared name closest to `name`, if it is close enough.
     fn nearest_name(&self, name: &str) -> Option<&str> {
-        let wanted = name.to_lowercase();
-        let len = wanted.chars().count();
-        let limit = (len / 3).max(2);
-        self.0
-            .keys()
-            .map(|k| {
-                (
-                    crate::text::edit_distance(&wanted, &k.to_lowercase()),
-                    k.as_str(),
-                )
-            })
-            .filter(|(d, _)| *d <= limit && *d < len)
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, k)| k)
+        crate::text::nearest(name, self.0.keys().map(String::as_str))
     }
 
     /// Check the schema itself: defaults that fail their own spec, bad

@@ -58,7 +58,7 @@ impl fmt::Display for CriteriaErrors {
 impl std::error::Error for CriteriaErrors {}
 
 /// The result of evaluating one criterion in [`Criteria::explain`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CriterionCheck {
     /// The criterion key as written (suffix included).
     pub key: String,
@@ -75,7 +75,7 @@ pub struct CriterionCheck {
 }
 
 /// The detailed result of [`Criteria::explain`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Evaluation {
     /// Whether every criterion held.
     pub matched: bool,

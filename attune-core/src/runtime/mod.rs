@@ -1,12 +1,18 @@
 //! The [`Runtime`] trait — what runs one execution — and the two runtimes of core:
 //! [`NativeRuntime`] (async Rust closures) and [`RhaiRuntime`] (sandboxed Rhai scripts).
 
+#[cfg(feature = "http")]
+mod http;
 mod log;
 mod native;
+mod noop;
 mod rhai_runtime;
 
+#[cfg(feature = "http")]
+pub use http::{HttpRuntime, http_request_action};
 pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};
+pub use noop::NoopRuntime;
 pub use rhai_runtime::RhaiRuntime;
 
 use crate::Result;

@@ -1,0 +1,551 @@
+//! Installing packs: cross-checks against what the engine has, then an atomic swap in the
+//! store and the registry.
+
+use super::Engine;
+use super::registry::{PackEntry, PackParts};
+use crate::model::{Action, Pack};
+use crate::pack::{CORE_PACK, PackBundle, PackErrors, PackOptions, Partial, Problem, read_partial};
+use crate::rules::Criteria;
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What [`Engine::load_pack`] installed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PackSummary {
+    /// The pack's ref.
+    pub pack: String,
+    /// Where it was read from.
+    pub path: Option<PathBuf>,
+    /// Number of actions.
+    pub actions: usize,
+    /// Number of trigger types.
+    pub trigger_types: usize,
+    /// Number of sensors.
+    pub sensors: usize,
+    /// Number of rules.
+    pub rules: usize,
+    /// Number of policies.
+    pub policies: usize,
+    /// Whether an earlier version was replaced.
+    pub replaced: bool,
+}
+
+/// What [`Engine::load_packs`] did: the packs installed and the packs refused.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Installed packs, in ref order.
+    pub loaded: Vec<PackSummary>,
+    /// Refused packs with every problem of each; they registered nothing.
+    pub failed: Vec<PackErrors>,
+}
+
+/// The packs being installed together: refs inside them resolve to them, not to the
+/// registry (whose versions they replace).
+struct Loading<'a> {
+    bundles: HashMap<&'a str, &'a PackBundle>,
+}
+
+impl Loading<'_> {
+    fn pack_of(r: &str) -> &str {
+        r.split_once('.').map_or("", |(p, _)| p)
+    }
+}
+
+impl Engine {
+    /// Reads the pack in `dir` and installs it (see [`Engine::install_pack`]).
+    pub async fn load_pack(&self, dir: impl AsRef<Path>) -> Result<PackSummary> {
+        self.load_pack_with(dir, &PackOptions::default()).await
+    }
+
+    /// [`Engine::load_pack`] with options (file size limit, config directory).
+    pub async fn load_pack_with(
+        &self,
+        dir: impl AsRef<Path>,
+        options: &PackOptions,
+    ) -> Result<PackSummary> {
+        let partial = read_on_thread(dir.as_ref().to_path_buf(), options.clone()).await?;
+        let bundle = self.verify(partial)?;
+        self.install_pack(bundle).await
+    }
+
+    /// Reads and checks the pack in `dir` as [`Engine::load_pack`] would, registering nothing.
+    /// Every problem is in the error ([`Error::Pack`]).
+    pub async fn check_pack(
+        &self,
+        dir: impl AsRef<Path>,
+        options: &PackOptions,
+    ) -> Result<PackBundle> {
+        let partial = read_on_thread(dir.as_ref().to_path_buf(), options.clone()).await?;
+        self.verify(partial)
+    }
+
+    /// The bundle when reading and the engine's checks found no problem; else all of them.
+    fn verify(&self, partial: Partial) -> Result<PackBundle> {
+        let Partial { bundle, mut errors } = partial;
+        match bundle {
+            None => Err(Error::Pack(errors)),
+            Some(b) => {
+                let loading = Loading {
+                    bundles: HashMap::from([(b.pack_ref(), &b)]),
+                };
+                let more = self.cross_check(&b, &loading, &errors.problems);
+                errors.problems.extend(more);
+                if errors.problems.is_empty() {
+                    Ok(b)
+                } else {
+                    Err(Error::Pack(errors))
+                }
+            }
+        }
+    }
+
+    /// Reads and checks the packs in `dirs` together (they may refer to each other),
+    /// registering nothing: the packs that would install, and every problem of the others
+    /// (a pack that needs a refused pack is refused too).
+    pub async fn check_packs(
+        &self,
+        dirs: &[PathBuf],
+        options: &PackOptions,
+    ) -> Result<(Vec<PackBundle>, Vec<PackErrors>)> {
+        let mut failed = Vec::new();
+        let mut partials = Vec::new();
+        for d in dirs {
+            partials.push(read_on_thread(d.clone(), options.clone()).await?);
+        }
+        // Packs that did not read cleanly fail; the engine's checks add their problems
+        // (against every pack read, so references between packs are not reported twice).
+        {
+            let loading = Loading {
+                bundles: partials
+                    .iter()
+                    .filter_map(|p| p.bundle.as_ref())
+                    .map(|b| (b.pack_ref(), b))
+                    .collect(),
+            };
+            let more: Vec<(usize, Vec<Problem>)> = partials
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.errors.problems.is_empty())
+                .filter_map(|(i, p)| {
+                    let b = p.bundle.as_ref()?;
+                    Some((i, self.cross_check(b, &loading, &p.errors.problems)))
+                })
+                .collect();
+            drop(loading);
+            for (i, problems) in more {
+                partials[i].errors.problems.extend(problems);
+            }
+        }
+        let mut bundles = Vec::new();
+        for p in partials {
+            match p.bundle {
+                Some(b) if p.errors.problems.is_empty() => bundles.push(b),
+                _ => failed.push(p.errors),
+            }
+        }
+        // Drop failing packs until the rest checks clean against itself and the registry.
+        loop {
+            let loading = Loading {
+                bundles: bundles.iter().map(|b| (b.pack_ref(), b)).collect(),
+            };
+            let failing: Vec<(usize, Vec<Problem>)> = bundles
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i, self.cross_check(b, &loading, &[])))
+                .filter(|(_, p)| !p.is_empty())
+                .collect();
+            if failing.is_empty() {
+                break;
+            }
+            for (i, problems) in failing.into_iter().rev() {
+                let b = bundles.remove(i);
+                failed.push(PackErrors {
+                    pack: b.pack_ref().to_string(),
+                    problems,
+                });
+            }
+        }
+        Ok((bundles, failed))
+    }
+
+    /// Loads every pack directory (a directory with a `pack.yaml`) under `root`. Packs may
+    /// refer to each other. A pack with a problem — or that needs a pack with one — installs
+    /// nothing and is listed in [`LoadReport::failed`]; the others are installed.
+    pub async fn load_packs(
+        &self,
+        root: impl AsRef<Path>,
+        options: &PackOptions,
+    ) -> Result<LoadReport> {
+        let root = root.as_ref().to_path_buf();
+        let entries = std::fs::read_dir(&root).map_err(|e| {
+            Error::invalid(format!("pack root '{}'", root.display()), e.to_string())
+        })?;
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("pack.yaml").is_file())
+            .collect();
+        dirs.sort();
+        self.load_pack_dirs(&dirs, options).await
+    }
+
+    /// Loads the packs in `dirs` together, as [`Engine::load_packs`] does.
+    pub async fn load_pack_dirs(
+        &self,
+        dirs: &[PathBuf],
+        options: &PackOptions,
+    ) -> Result<LoadReport> {
+        let (bundles, failed) = self.check_packs(dirs, options).await?;
+        let mut report = LoadReport {
+            loaded: Vec::new(),
+            failed,
+        };
+        for b in bundles {
+            report.loaded.push(self.install_checked(b).await?);
+        }
+        report.loaded.sort_by(|a, b| a.pack.cmp(&b.pack));
+        report.failed.sort_by(|a, b| a.pack.cmp(&b.pack));
+        Ok(report)
+    }
+
+    /// Installs (or replaces) a pack read by [`crate::pack::read_pack`], after checking what
+    /// depends on the engine: runners name registered runtimes (and the runtime accepts the
+    /// action), rules name existing trigger types and actions, criteria, expressions and
+    /// param templates compile, literal params satisfy the action's schema, policies and
+    /// sensors name what exists, and rules of other packs keep what they use. Any problem
+    /// → [`Error::Pack`] with all of them, and nothing changes.
+    ///
+    /// Replacing is atomic: the store swaps the pack's definitions in one step and matching
+    /// sees either the old or the new pack. Executions already running finish on the
+    /// version they started with.
+    pub async fn install_pack(&self, bundle: PackBundle) -> Result<PackSummary> {
+        let loading = Loading {
+            bundles: HashMap::from([(bundle.pack_ref(), &bundle)]),
+        };
+        let problems = self.cross_check(&bundle, &loading, &[]);
+        if !problems.is_empty() {
+            return Err(Error::Pack(PackErrors {
+                pack: bundle.pack_ref().to_string(),
+                problems,
+            }));
+        }
+        self.install_checked(bundle).await
+    }
+
+    async fn install_checked(&self, bundle: PackBundle) -> Result<PackSummary> {
+        let p = bundle.pack_ref().to_string();
+        let mut rules = Vec::with_capacity(bundle.rules.len());
+        for r in &bundle.rules {
+            rules.push(Arc::new(self.compile_rule(r.def.clone())?));
+        }
+        self.shared
+            .store
+            .replace_pack(&p, bundle.definitions())
+            .await?;
+        let replaced = self.shared.registry.pack(&p).is_some();
+        let summary = PackSummary {
+            pack: p.clone(),
+            path: bundle.pack.path.clone(),
+            actions: bundle.actions.len(),
+            trigger_types: bundle.triggers.len(),
+            sensors: bundle.sensors.len(),
+            rules: bundle.rules.len(),
+            policies: bundle.policies.len(),
+            replaced,
+        };
+        let parts = PackParts {
+            entry: PackEntry::new(bundle.pack.clone(), &bundle.config_schema),
+            actions: bundle.actions.iter().map(|a| a.def.clone()).collect(),
+            triggers: bundle.triggers.iter().map(|t| t.def.clone()).collect(),
+            rules,
+        };
+        self.shared.registry.replace_pack(&p, Some(parts));
+        tracing::info!(pack = %p, replaced, "pack installed");
+        Ok(summary)
+    }
+
+    /// Removes a pack and everything it defines. Refused (Conflict) for the core pack and
+    /// while rules of other packs use its actions or trigger types. Returns whether it was
+    /// installed.
+    pub async fn unload_pack(&self, pack_ref: &str) -> Result<bool> {
+        if pack_ref == CORE_PACK {
+            return Err(Error::Conflict(
+                "the core pack is built in and cannot be unloaded".into(),
+            ));
+        }
+        let users = self.shared.registry.users_of_pack(pack_ref);
+        if !users.is_empty() {
+            let list: Vec<String> = users
+                .iter()
+                .map(|(r, x)| format!("rule '{r}' uses '{x}'"))
+                .collect();
+            return Err(Error::Conflict(format!(
+                "pack '{pack_ref}' is in use: {}",
+                list.join(", ")
+            )));
+        }
+        let existed = self.shared.registry.pack(pack_ref).is_some();
+        self.shared.store.replace_pack(pack_ref, Vec::new()).await?;
+        self.shared.registry.replace_pack(pack_ref, None);
+        Ok(existed)
+    }
+
+    /// A registered pack, with secret config values shown as `********`.
+    pub fn pack(&self, pack_ref: &str) -> Option<Pack> {
+        self.shared
+            .registry
+            .pack_entry(pack_ref)
+            .map(|e| (*e.redacted).clone())
+    }
+
+    /// The refs of the registered packs, sorted.
+    pub fn pack_refs(&self) -> Vec<String> {
+        self.shared.registry.pack_refs()
+    }
+
+    fn action_for(&self, r: &str, loading: &Loading<'_>) -> Option<Action> {
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => b.actions().find(|a| a.action_ref == r).cloned(),
+            None => self.shared.registry.action(r).map(|a| (*a).clone()),
+        }
+    }
+
+    fn has_trigger(&self, r: &str, loading: &Loading<'_>) -> bool {
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => b.trigger_types().any(|t| t.trigger_ref == r),
+            None => self.shared.registry.trigger(r).is_some(),
+        }
+    }
+
+    fn known_refs(&self, loading: &Loading<'_>, actions: bool) -> Vec<String> {
+        let mut out: Vec<String> = if actions {
+            self.shared.registry.action_refs()
+        } else {
+            self.shared.registry.trigger_refs()
+        };
+        for b in loading.bundles.values() {
+            if actions {
+                out.extend(b.actions().map(|a| a.action_ref.clone()));
+            } else {
+                out.extend(b.trigger_types().map(|t| t.trigger_ref.clone()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every problem of `b` that depends on the engine and the packs loaded with it.
+    /// `read_problems` are those found while reading it: a missing definition of this pack
+    /// may be in a file listed there, and the message says so.
+    fn cross_check(
+        &self,
+        b: &PackBundle,
+        loading: &Loading<'_>,
+        read_problems: &[Problem],
+    ) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if b.pack_ref() == CORE_PACK && b.pack.path.is_some() {
+            out.push(Problem::file(
+                "pack.yaml",
+                "the core pack is built in and cannot be replaced from disk",
+            ));
+        }
+        let broken = |dir: &str, r: &str| {
+            Loading::pack_of(r) == b.pack_ref()
+                && read_problems.iter().any(|p| p.file.starts_with(dir))
+        };
+        let maybe = |dir: &str, r: &str| {
+            if broken(dir, r) {
+                format!(" (or it is in a file of {dir}/ with a problem listed here)")
+            } else {
+                String::new()
+            }
+        };
+        let s = &self.shared;
+        for a in &b.actions {
+            match s.runtimes.get(&a.def.runner) {
+                None => {
+                    let mut have: Vec<&str> = s.runtimes.keys().map(String::as_str).collect();
+                    have.sort_unstable();
+                    out.push(a.problem(
+                        "runner",
+                        None,
+                        format!(
+                            "runner needs the runtime '{}', which this engine does not have (it has: {})",
+                            a.def.runner,
+                            have.join(", ")
+                        ),
+                    ));
+                }
+                // An action whose file has problems is not complete enough to check.
+                Some(_) if read_problems.iter().any(|p| p.file == a.src.file) => {}
+                Some(rt) => {
+                    if let Err(e) = rt.validate_action(&a.def) {
+                        let part = if a.def.entry_point.is_some() {
+                            "entry_point"
+                        } else {
+                            "runner"
+                        };
+                        out.push(a.problem(part, None, e.to_string()));
+                    }
+                }
+            }
+        }
+        let hint = |wanted: &str, known: &[String]| {
+            crate::text::nearest(wanted, known.iter().map(String::as_str))
+                .map(|h| format!("did you mean '{h}'?"))
+        };
+        let triggers = self.known_refs(loading, false);
+        let actions = self.known_refs(loading, true);
+        for r in &b.rules {
+            let rule = &r.def;
+            if !self.has_trigger(&rule.trigger, loading) {
+                let mut p = r.problem(
+                    "trigger",
+                    None,
+                    format!(
+                        "trigger type '{}' does not exist{}",
+                        rule.trigger,
+                        maybe("triggers", &rule.trigger)
+                    ),
+                );
+                p.hint = hint(&rule.trigger, &triggers);
+                out.push(p);
+            }
+            match self.action_for(&rule.action, loading) {
+                None => {
+                    let mut p = r.problem(
+                        "action",
+                        None,
+                        format!(
+                            "action '{}' does not exist{}",
+                            rule.action,
+                            maybe("actions", &rule.action)
+                        ),
+                    );
+                    p.hint = hint(&rule.action, &actions);
+                    out.push(p);
+                }
+                Some(action) => check_literal_params(r, &action, &mut out),
+            }
+            if let Err(errors) = Criteria::compile(&rule.criteria) {
+                for e in errors.errors {
+                    let key = e.key.split('/').next().unwrap_or_default().to_string();
+                    out.push(r.problem("criteria", Some(&key), e.message));
+                }
+            }
+            if let Some(src) = &rule.expression
+                && let Err(e) = s
+                    .sandbox
+                    .compile_expression(&format!("rule '{}' expression", rule.rule_ref), src)
+            {
+                out.push(r.problem("expression", None, e.to_string()));
+            }
+            for (k, v) in &rule.action_params {
+                let loc = format!("rule '{}' param '{k}'", rule.rule_ref);
+                if let Err(e) = s.templates.compile(&loc, v) {
+                    out.push(r.problem("params", Some(k), e.to_string()));
+                }
+            }
+        }
+        for p in &b.policies {
+            if self.action_for(&p.def.action, loading).is_none() {
+                let mut pr = p.problem(
+                    "action",
+                    None,
+                    format!("action '{}' does not exist", p.def.action),
+                );
+                pr.hint = hint(&p.def.action, &actions);
+                out.push(pr);
+            }
+        }
+        for sensor in &b.sensors {
+            for t in &sensor.def.trigger_types {
+                if !self.has_trigger(t, loading) {
+                    out.push(sensor.problem(
+                        "trigger_types",
+                        None,
+                        format!("trigger type '{t}' does not exist"),
+                    ));
+                }
+            }
+        }
+        // Rules of packs not being loaded must keep what they use.
+        for (rule, used) in s.registry.users_of_pack(b.pack_ref()) {
+            if loading.bundles.contains_key(Loading::pack_of(&rule)) {
+                continue;
+            }
+            let still =
+                self.action_for(&used, loading).is_some() || self.has_trigger(&used, loading);
+            if !still {
+                out.push(Problem::file(
+                    "pack.yaml",
+                    format!("'{used}' is used by rule '{rule}' of another pack, but this version of the pack no longer defines it"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Literal (non-template) params of a rule checked against the action's schema: unknown
+/// names, wrong types, missing required params. Templated params are checked per event.
+fn check_literal_params(
+    r: &crate::pack::Located<crate::model::Rule>,
+    action: &Action,
+    out: &mut Vec<Problem>,
+) {
+    if action.parameters.is_empty() {
+        return;
+    }
+    let templated: Vec<&str> = r
+        .def
+        .action_params
+        .iter()
+        .filter(|(_, v)| crate::template::any_template(v, &|_| true))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let literal: Map<String, Value> = r
+        .def
+        .action_params
+        .iter()
+        .filter(|(k, _)| !templated.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut with_placeholders = literal;
+    for k in &templated {
+        // A template stands for a value of the right type: check only that it is declared.
+        if let Some(spec) = action.parameters.get(k) {
+            if let Some(d) = spec.default.clone() {
+                with_placeholders.insert((*k).to_string(), d);
+            } else {
+                with_placeholders.remove(*k);
+            }
+        }
+    }
+    if let Err(errors) = action.parameters.validate(&with_placeholders) {
+        for e in errors.iter() {
+            let name = e.param.split(['.', '[']).next().unwrap_or_default();
+            if templated.contains(&name) && action.parameters.get(name).is_some() {
+                continue;
+            }
+            let mut p = r.problem(
+                "params",
+                Some(name),
+                format!("params of action '{}': {}", action.action_ref, e.message),
+            );
+            p.hint = e.hint.clone().map(|h| format!("did you mean '{h}'?"));
+            out.push(p);
+        }
+    }
+}
+
+async fn read_on_thread(dir: PathBuf, options: PackOptions) -> Result<Partial> {
+    tokio::task::spawn_blocking(move || read_partial(&dir, &options))
+        .await
+        .map_err(|e| Error::invalid("pack", format!("the reading thread failed: {e}")))
+}

@@ -1,0 +1,160 @@
+//! Action files (`actions/*.yaml`) in the StackStorm and the earlier-Attune shape.
+
+use super::fields::Fields;
+use super::files::PackDir;
+use super::problem::Report;
+use super::schema;
+use super::{Located, qualify};
+use crate::model::Action;
+use serde_json::Value;
+
+/// Runner names as packs write them → the runtime that runs them (DESIGN §7).
+pub const RUNNERS: &[(&str, &str)] = &[
+    ("local-shell-cmd", "shell"),
+    ("local-shell-script", "shell"),
+    ("shell", "shell"),
+    ("python-script", "python"),
+    ("python", "python"),
+    ("http-request", "http"),
+    ("orquesta", "workflow"),
+    ("workflow", "workflow"),
+    ("noop", "noop"),
+    ("native", "native"),
+    ("rhai", "rhai"),
+];
+
+/// The runtime of a runner name; names that are not in [`RUNNERS`] are taken as the name
+/// of a plugin runtime.
+pub fn runtime_for_runner(runner: &str) -> &str {
+    RUNNERS
+        .iter()
+        .find(|(n, _)| *n == runner)
+        .map_or(runner, |(_, rt)| rt)
+}
+
+/// Reads one action file.
+pub(crate) fn read(
+    dir: &PackDir,
+    pack: &str,
+    file: &str,
+    r: &mut Report,
+) -> Option<Located<Action>> {
+    let (src, doc) = dir.read_yaml(file, r)?;
+    let mut f = Fields::new(&src, "", &doc.value, r)?;
+    let name = f.required_string(r, &["ref", "name"]);
+    if let Some(p) = f.string(r, &["pack"])
+        && p.value != pack
+    {
+        r.push(src.problem(
+            &p.path,
+            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
+        ));
+    }
+    let runner = f.required_string(r, &["runner_type", "runner"]);
+    let entry = f.string(r, &["entry_point"]);
+    let description = f.string(r, &["description"]).map(|f| f.value);
+    let params = f.any(&["parameters"]);
+    let output_schema = f.any(&["output_schema", "output"]).map(|o| o.value.clone());
+    let output_format = f.string(r, &["output_format"]);
+    let timeout = f.number(r, &["timeout_seconds", "timeout"]);
+    let enabled = f.boolean(r, &["enabled"]);
+    let code = f.string(r, &["code"]);
+    f.accept(&[
+        "tags",
+        "notify",
+        "uid",
+        "id",
+        "metadata_file",
+        "output_key",
+        "label",
+    ]);
+    f.finish(r);
+
+    let name = name?;
+    let action_ref = qualify(&src, &name, pack, r)?;
+    let runner = runner?;
+    let mut action = Action::new(&action_ref, runtime_for_runner(&runner.value));
+    action.description = description.unwrap_or_default();
+    if let Some(p) = params {
+        action.parameters = schema::read(&src, &p.path, p.value, r);
+    }
+    action.output_schema = output_schema.unwrap_or(Value::Null);
+    if let Some(of) = output_format {
+        if !["text", "json", "jsonl"].contains(&of.value.as_str()) {
+            let hint = crate::text::nearest(&of.value, ["text", "json", "jsonl"])
+                .map(|h| format!("did you mean '{h}'?"));
+            r.push(src.hinted(
+                &of.path,
+                format!("unknown output_format '{}' (text, json or jsonl)", of.value),
+                hint,
+            ));
+        }
+        action.output_format = Some(of.value);
+    }
+    // As in StackStorm runners, the default of a `timeout` parameter is the action timeout.
+    let param_timeout = action
+        .parameters
+        .get("timeout")
+        .and_then(|s| s.default.as_ref())
+        .and_then(Value::as_f64);
+    match timeout
+        .map(|t| (t.path, t.value))
+        .or_else(|| param_timeout.map(|t| (String::new(), t)))
+    {
+        Some((path, t)) if !(t.is_finite() && t > 0.0) => {
+            r.push(src.problem(
+                &path,
+                format!("timeout must be a positive number of seconds, got {t}"),
+            ));
+        }
+        Some((_, t)) => action.timeout_secs = Some(t),
+        None => {}
+    }
+    if let Some(e) = enabled {
+        action.enabled = e;
+    }
+    action.code = code.map(|c| c.value);
+    let mut paths = vec![("runner", runner.path.clone())];
+    let has_entry = entry.is_some();
+    if let Some(ep) = entry {
+        paths.push(("entry_point", ep.path.clone()));
+        match dir.entry_point("actions", &ep.value) {
+            Ok(rel) => {
+                if action.runner == "rhai" && action.code.is_none() {
+                    match dir.read_text(&rel) {
+                        Ok(text) => action.code = Some(text),
+                        Err(p) => r.push(src.problem(&ep.path, p.message)),
+                    }
+                }
+                action.entry_point = Some(rel);
+            }
+            Err(e) => r.push(src.problem(&ep.path, e)),
+        }
+    } else if needs_entry_point(&runner.value) {
+        r.push(src.problem(
+            "",
+            format!(
+                "runner '{}' needs an 'entry_point' (the script file)",
+                runner.value
+            ),
+        ));
+    }
+    if action.runner == "rhai" && action.code.is_none() && !has_entry {
+        r.push(src.problem(
+            "",
+            "a rhai action needs 'entry_point' (a .rhai file) or 'code'",
+        ));
+    }
+    Some(Located {
+        def: action,
+        src,
+        paths,
+    })
+}
+
+fn needs_entry_point(runner: &str) -> bool {
+    matches!(
+        runner,
+        "local-shell-script" | "python-script" | "python" | "orquesta" | "workflow"
+    )
+}

@@ -1,0 +1,173 @@
+//! `pack.yaml`, `config.schema.yaml` and the pack config values.
+
+use super::fields::{Fields, Source};
+use super::files::PackDir;
+use super::problem::{Problem, Report};
+use super::schema;
+use super::yaml::child;
+use crate::model::Pack;
+use crate::params::ParamSchema;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Whether `r` is a valid pack ref: letters, digits, `_` and `-`.
+pub(crate) fn valid_pack_ref(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Reads `pack.yaml` (+ `config.schema.yaml`), and the config values: `config` in pack.yaml,
+/// overridden by `<config_dir>/<ref>.yaml` when given. Config values are validated against
+/// the schema (defaults applied).
+pub(crate) fn read(
+    dir: &PackDir,
+    config_dir: Option<&Path>,
+    r: &mut Report,
+) -> Option<(Pack, ParamSchema)> {
+    let (src, doc) = dir.read_yaml("pack.yaml", r)?;
+    let mut f = Fields::new(&src, "", &doc.value, r)?;
+    let pack_ref = f.string(r, &["ref"]);
+    let name = f.string(r, &["name"]);
+    let label = f.string(r, &["label"]);
+    let description = f.string(r, &["description"]).map(|f| f.value);
+    let version = f.any(&["version"]).map(|v| match v.value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let author = f.string(r, &["author"]).map(|f| f.value);
+    f.string(r, &["email"]);
+    f.accept(&[
+        "keywords",
+        "stackstorm_version",
+        "python_versions",
+        "dependencies",
+        "contributors",
+        "system",
+        "url",
+        "uid",
+        "id",
+        "runtime_deps",
+        "tags",
+    ]);
+    let inline_schema = f.any(&["conf_schema", "config_schema"]);
+    let inline_config = f.mapping(r, &["config"]);
+    f.finish(r);
+
+    // StackStorm packs name themselves with `name` and may omit `ref`.
+    let (ref_path, pack_ref) = match (pack_ref, &name) {
+        (Some(f), _) => (f.path, f.value),
+        (None, Some(n)) => (n.path.clone(), n.value.clone()),
+        (None, None) => {
+            r.push(src.problem("", "missing required key 'ref' (or 'name')"));
+            return None;
+        }
+    };
+    if !valid_pack_ref(&pack_ref) {
+        r.push(src.problem(
+            &ref_path,
+            format!("'{pack_ref}' is not a valid pack ref (letters, digits, '_' and '-' only)"),
+        ));
+    }
+
+    let schema = match (inline_schema, dir.resolve("config.schema.yaml")) {
+        (Some(s), _) => schema::read(&src, &s.path, s.value, r),
+        (None, Ok(Some(_))) => match dir.read_yaml("config.schema.yaml", r) {
+            Some((csrc, cdoc)) => schema::read(&csrc, "", &cdoc.value, r),
+            None => ParamSchema::default(),
+        },
+        (None, Err(e)) => {
+            r.push(Problem::file("config.schema.yaml", e));
+            ParamSchema::default()
+        }
+        (None, Ok(None)) => ParamSchema::default(),
+    };
+
+    let mut config = inline_config
+        .as_ref()
+        .map(|c| c.value.clone())
+        .unwrap_or_default();
+    let mut config_src = (
+        src.clone(),
+        inline_config.map_or_else(|| "config".into(), |c| c.path),
+    );
+    if let Some(cd) = config_dir {
+        let file = cd.join(format!("{pack_ref}.yaml"));
+        if file.is_file() {
+            match read_config_file(&file, dir.max_file_bytes) {
+                Ok((csrc, map)) => {
+                    config.extend(map);
+                    config_src = (csrc, String::new());
+                }
+                Err(p) => r.push(p),
+            }
+        }
+    }
+    let config = match schema.validate(&config) {
+        Ok(v) => v,
+        Err(errors) => {
+            let (csrc, base) = &config_src;
+            for e in errors.iter() {
+                let at = child(base, &e.param);
+                r.push(csrc.hinted(
+                    &at,
+                    e.message.clone(),
+                    e.hint.clone().map(|h| format!("did you mean '{h}'?")),
+                ));
+            }
+            config
+        }
+    };
+
+    let pack = Pack {
+        label: label
+            .map(|f| f.value)
+            .or(name.map(|f| f.value))
+            .unwrap_or_else(|| pack_ref.clone()),
+        pack_ref,
+        description: description.unwrap_or_default(),
+        version: version.unwrap_or_default(),
+        author,
+        config_schema: serde_json::to_value(&schema).unwrap_or_default(),
+        config: if config.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(config)
+        },
+        path: Some(dir.root.clone()),
+    };
+    Some((pack, schema))
+}
+
+/// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style.
+fn read_config_file(file: &Path, max: u64) -> Result<(Source, Map<String, Value>), Problem> {
+    let name = file.display().to_string();
+    let meta = std::fs::metadata(file).map_err(|e| Problem::file(&name, e.to_string()))?;
+    if meta.len() > max {
+        return Err(Problem::file(
+            &name,
+            format!("file is {} bytes; the limit is {max}", meta.len()),
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| Problem::file(&name, e.to_string()))?;
+    let doc = super::yaml::parse(&text).map_err(|e| Problem {
+        file: name.clone(),
+        line: e.pos.line,
+        column: e.pos.column,
+        path: String::new(),
+        message: format!("invalid YAML: {}", e.message),
+        hint: None,
+    })?;
+    let src = Source {
+        file: name.clone(),
+        locs: std::sync::Arc::new(doc.locs),
+    };
+    match doc.value {
+        Value::Object(m) => Ok((src, m)),
+        Value::Null => Ok((src, Map::new())),
+        other => Err(src.problem(
+            "",
+            format!("must be a mapping, got {}", super::fields::a_type(&other)),
+        )),
+    }
+}

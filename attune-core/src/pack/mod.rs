@@ -1,0 +1,328 @@
+//! Packs on disk (DESIGN §7): reading a pack directory into definitions, with every problem
+//! reported at once (file, line, column, key path, hint).
+//!
+//! [`read_pack`] only reads and checks what a pack says about itself; references to other
+//! packs, runtimes, templates and expressions are checked when an engine installs it
+//! ([`Engine::load_pack`](crate::Engine::load_pack)), since they depend on what that engine
+//! has. Both the StackStorm and the earlier-Attune file shapes load.
+
+mod action;
+mod core_pack;
+mod fields;
+mod files;
+mod manifest;
+mod policy;
+mod problem;
+mod rule;
+mod schema;
+mod trigger;
+mod yaml;
+
+pub use action::{RUNNERS, runtime_for_runner};
+pub use core_pack::core_pack;
+pub(crate) use core_pack::{CORE_PACK, install_core_handlers};
+pub(crate) use fields::Source;
+pub(crate) use manifest::valid_pack_ref;
+pub use problem::{PackErrors, Pos, Problem};
+pub use schema::param_schema;
+
+use crate::model::{Action, Definition, Pack, Policy, Rule, Sensor, TriggerType, validate_ref};
+use crate::params::ParamSchema;
+use fields::Field;
+use files::PackDir;
+use problem::Report;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How packs are read.
+#[derive(Clone, Debug)]
+pub struct PackOptions {
+    /// Files larger than this are refused (default 4 MiB).
+    pub max_file_bytes: u64,
+    /// A directory of config files, `<dir>/<pack>.yaml`, as StackStorm keeps them in
+    /// `/opt/stackstorm/configs`; their values override `config` in pack.yaml.
+    pub config_dir: Option<PathBuf>,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            max_file_bytes: 4 * 1024 * 1024,
+            config_dir: None,
+        }
+    }
+}
+
+/// A definition read from a file, with where its parts are.
+#[derive(Clone, Debug)]
+pub(crate) struct Located<T> {
+    pub def: T,
+    pub src: Source,
+    /// Logical part (`trigger`, `action`, `params`, `criteria`, `expression`, `runner`,
+    /// `entry_point`) → its key path in the file.
+    pub paths: Vec<(&'static str, String)>,
+}
+
+impl<T> Located<T> {
+    /// A problem at the logical part `part`, under `sub` (a key inside it), or at the
+    /// file's root when the part has no path.
+    pub fn problem(&self, part: &str, sub: Option<&str>, message: impl Into<String>) -> Problem {
+        let base = self
+            .paths
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map(|(_, path)| path.as_str())
+            .unwrap_or("");
+        let path = match sub {
+            Some(s) => yaml::child(base, s),
+            None => base.to_string(),
+        };
+        self.src.problem(&path, message)
+    }
+}
+
+/// Everything one pack directory defines, read and checked on its own.
+#[derive(Clone)]
+pub struct PackBundle {
+    /// The pack, with its config values (secret ones included: see [`PackBundle::pack`]'s
+    /// schema; they are redacted when the engine stores or prints the pack).
+    pub pack: Pack,
+    pub(crate) config_schema: ParamSchema,
+    pub(crate) actions: Vec<Located<Action>>,
+    pub(crate) triggers: Vec<Located<TriggerType>>,
+    pub(crate) sensors: Vec<Located<Sensor>>,
+    pub(crate) rules: Vec<Located<Rule>>,
+    pub(crate) policies: Vec<Located<Policy>>,
+}
+
+impl fmt::Debug for PackBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PackBundle")
+            .field("pack", &self.pack.pack_ref)
+            .field("path", &self.pack.path)
+            .field("actions", &self.action_refs())
+            .field(
+                "rules",
+                &self
+                    .rules
+                    .iter()
+                    .map(|r| &r.def.rule_ref)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackBundle {
+    /// The pack's ref.
+    pub fn pack_ref(&self) -> &str {
+        &self.pack.pack_ref
+    }
+
+    /// The refs of its actions.
+    pub fn action_refs(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .map(|a| a.def.action_ref.as_str())
+            .collect()
+    }
+
+    /// Its actions.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().map(|a| &a.def)
+    }
+
+    /// Its trigger types (from `triggers/` and from sensors' `trigger_types`).
+    pub fn trigger_types(&self) -> impl Iterator<Item = &TriggerType> {
+        self.triggers.iter().map(|t| &t.def)
+    }
+
+    /// Its sensors.
+    pub fn sensors(&self) -> impl Iterator<Item = &Sensor> {
+        self.sensors.iter().map(|s| &s.def)
+    }
+
+    /// Its rules.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|r| &r.def)
+    }
+
+    /// Its policies.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.iter().map(|p| &p.def)
+    }
+
+    /// Every definition with the pack first and its config's secret values redacted: what
+    /// a store keeps.
+    pub fn definitions(&self) -> Vec<Definition> {
+        let mut out = vec![Definition::Pack(redacted_pack(
+            &self.pack,
+            &self.config_schema,
+        ))];
+        out.extend(
+            self.triggers
+                .iter()
+                .map(|t| Definition::TriggerType(t.def.clone())),
+        );
+        out.extend(
+            self.actions
+                .iter()
+                .map(|a| Definition::Action(a.def.clone())),
+        );
+        out.extend(
+            self.sensors
+                .iter()
+                .map(|s| Definition::Sensor(s.def.clone())),
+        );
+        out.extend(self.rules.iter().map(|r| Definition::Rule(r.def.clone())));
+        out.extend(
+            self.policies
+                .iter()
+                .map(|p| Definition::Policy(p.def.clone())),
+        );
+        out
+    }
+}
+
+/// `pack` with the values of secret config keys replaced by `********`.
+pub(crate) fn redacted_pack(pack: &Pack, schema: &ParamSchema) -> Pack {
+    let mut p = pack.clone();
+    if let serde_json::Value::Object(m) = &pack.config {
+        p.config = serde_json::Value::Object(schema.redact(m));
+    }
+    p
+}
+
+/// `pack.name` from a `name` or `ref` field: a bare name gets the pack's prefix; a dotted
+/// one must start with it.
+pub(crate) fn qualify(
+    src: &Source,
+    name: &Field<String>,
+    pack: &str,
+    r: &mut Report,
+) -> Option<String> {
+    let full = match name.value.split_once('.') {
+        Some((p, _)) if p == pack => name.value.clone(),
+        Some((p, _)) => {
+            r.push(src.problem(
+                &name.path,
+                format!(
+                    "'{}' belongs to pack '{p}', but the file is in pack '{pack}'",
+                    name.value
+                ),
+            ));
+            return None;
+        }
+        None => format!("{pack}.{}", name.value),
+    };
+    match validate_ref("definition", &full) {
+        Ok(()) => Some(full),
+        Err(e) => {
+            r.push(src.problem(&name.path, e.to_string()));
+            None
+        }
+    }
+}
+
+/// Reads the pack in `dir`: pack.yaml, config, actions, triggers, sensors, rules and
+/// policies. Every problem is returned at once; on any problem nothing is returned.
+pub fn read_pack(dir: &Path, options: &PackOptions) -> Result<PackBundle, PackErrors> {
+    let partial = read_partial(dir, options);
+    match partial.bundle {
+        Some(b) if partial.errors.problems.is_empty() => Ok(b),
+        _ => Err(partial.errors),
+    }
+}
+
+/// What [`read_partial`] could read, and the problems it found.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    /// The definitions that read cleanly (`None` when pack.yaml did not).
+    pub bundle: Option<PackBundle>,
+    pub errors: PackErrors,
+}
+
+/// Reads as much of a pack as it can, so that the engine's checks can add their problems to
+/// those of reading (one pass reports everything).
+pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
+    let mut r = Report::default();
+    let fail = |pack: String, r: Report| Partial {
+        bundle: None,
+        errors: PackErrors {
+            pack,
+            problems: r.problems,
+        },
+    };
+    let pdir = match PackDir::open(dir, options.max_file_bytes) {
+        Ok(d) => d,
+        Err(p) => {
+            r.push(p);
+            return fail(dir.display().to_string(), r);
+        }
+    };
+    let Some((pack, config_schema)) = manifest::read(&pdir, options.config_dir.as_deref(), &mut r)
+    else {
+        return fail(dir.display().to_string(), r);
+    };
+    let p = pack.pack_ref.clone();
+    let mut bundle = PackBundle {
+        pack,
+        config_schema,
+        actions: Vec::new(),
+        triggers: Vec::new(),
+        sensors: Vec::new(),
+        rules: Vec::new(),
+        policies: Vec::new(),
+    };
+    for f in pdir.yaml_files("actions", &mut r) {
+        bundle.actions.extend(action::read(&pdir, &p, &f, &mut r));
+    }
+    for f in pdir.yaml_files("triggers", &mut r) {
+        bundle
+            .triggers
+            .extend(trigger::read_trigger(&pdir, &p, &f, &mut r));
+    }
+    for f in pdir.yaml_files("sensors", &mut r) {
+        if let Some((s, ts)) = trigger::read_sensor(&pdir, &p, &f, &mut r) {
+            bundle.sensors.push(s);
+            bundle.triggers.extend(ts);
+        }
+    }
+    for f in pdir.yaml_files("rules", &mut r) {
+        bundle.rules.extend(rule::read(&pdir, &p, &f, &mut r));
+    }
+    for f in pdir.yaml_files("policies", &mut r) {
+        bundle.policies.extend(policy::read(&pdir, &p, &f, &mut r));
+    }
+    check_duplicates(&bundle, &mut r);
+    Partial {
+        bundle: Some(bundle),
+        errors: PackErrors {
+            pack: p,
+            problems: r.problems,
+        },
+    }
+}
+
+fn check_duplicates(b: &PackBundle, r: &mut Report) {
+    fn dups<T>(items: &[Located<T>], key: impl Fn(&T) -> &str, kind: &str, r: &mut Report) {
+        let mut seen: std::collections::HashMap<&str, &Source> = std::collections::HashMap::new();
+        for it in items {
+            let k = key(&it.def);
+            if let Some(first) = seen.insert(k, &it.src) {
+                r.push(it.src.problem(
+                    "",
+                    format!(
+                        "duplicate {kind} ref '{k}' (also defined in {})",
+                        first.file
+                    ),
+                ));
+            }
+        }
+    }
+    dups(&b.actions, |a| &a.action_ref, "action", r);
+    dups(&b.triggers, |t| &t.trigger_ref, "trigger type", r);
+    dups(&b.sensors, |s| &s.sensor_ref, "sensor", r);
+    dups(&b.rules, |x| &x.rule_ref, "rule", r);
+    dups(&b.policies, |p| &p.policy_ref, "policy", r);
+}

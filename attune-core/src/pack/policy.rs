@@ -1,0 +1,203 @@
+//! Policy files (`policies/*.yaml`): StackStorm's `policy_type` + `parameters` shape, or the
+//! Attune shape (`type: concurrency | rate_limit | retry` with its fields).
+
+use super::fields::Fields;
+use super::files::PackDir;
+use super::problem::Report;
+use super::{Located, qualify};
+use crate::model::{ConcurrencyOverflow, Policy, PolicyKind};
+
+const TYPES: &[&str] = &[
+    "action.concurrency",
+    "action.concurrency.attr",
+    "action.retry",
+    "concurrency",
+    "rate_limit",
+    "retry",
+];
+
+/// Reads one policy file.
+pub(crate) fn read(
+    dir: &PackDir,
+    pack: &str,
+    file: &str,
+    r: &mut Report,
+) -> Option<Located<Policy>> {
+    let (src, doc) = dir.read_yaml(file, r)?;
+    let mut f = Fields::new(&src, "", &doc.value, r)?;
+    let name = f.required_string(r, &["ref", "name"]);
+    if let Some(p) = f.string(r, &["pack"])
+        && p.value != pack
+    {
+        r.push(src.problem(
+            &p.path,
+            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
+        ));
+    }
+    let action = f.required_string(r, &["resource_ref", "action"]);
+    let kind = f.required_string(r, &["policy_type", "type"]);
+    let enabled = f.boolean(r, &["enabled"]).unwrap_or(true);
+    f.string(r, &["description"]);
+    // Settings live under `parameters` (StackStorm) or beside `type` (Attune).
+    let params = f.mapping(r, &["parameters"]);
+    let mut pf = match &params {
+        Some(p) => Fields::new(&src, &p.path, doc.value.get("parameters")?, r)?,
+        None => Fields::new(&src, "", &doc.value, r)?,
+    };
+    let kind = kind?;
+    let policy_kind = match kind.value.as_str() {
+        "action.concurrency" | "action.concurrency.attr" | "concurrency" => {
+            let limit = pf.number(r, &["threshold", "limit"]);
+            // StackStorm's `parameters.action`; beside `type`, `action` is the action's ref.
+            let overflow_key: &[&'static str] = if params.is_some() {
+                &["action"]
+            } else {
+                &["overflow"]
+            };
+            let overflow = pf.string(r, overflow_key);
+            let attributes = pf.strings(r, &["attributes"]);
+            let overflow = match overflow.as_ref().map(|o| o.value.as_str()) {
+                None | Some("delay") => ConcurrencyOverflow::Delay,
+                Some("cancel") => ConcurrencyOverflow::Cancel,
+                Some(other) => {
+                    let path = overflow
+                        .as_ref()
+                        .map(|o| o.path.clone())
+                        .unwrap_or_default();
+                    r.push(
+                        src.problem(&path, format!("'{other}' is neither 'delay' nor 'cancel'")),
+                    );
+                    ConcurrencyOverflow::Delay
+                }
+            };
+            limit
+                .and_then(|l| count(&src, &l, r))
+                .map(|limit| PolicyKind::Concurrency {
+                    limit,
+                    overflow,
+                    attributes,
+                })
+        }
+        "rate_limit" => {
+            let max = pf.number(r, &["max"]);
+            let window = pf.number(r, &["window_secs", "window"]);
+            match (max.and_then(|m| count(&src, &m, r)), window) {
+                (Some(max), Some(w)) if w.value > 0.0 && w.value.is_finite() => {
+                    Some(PolicyKind::RateLimit {
+                        max,
+                        window_secs: w.value,
+                    })
+                }
+                (_, Some(w)) => {
+                    r.push(src.problem(&w.path, "window must be a positive number of seconds"));
+                    None
+                }
+                _ => {
+                    r.push(src.problem(
+                        &pf.path,
+                        "a rate_limit policy needs 'max' and 'window_secs'",
+                    ));
+                    None
+                }
+            }
+        }
+        "action.retry" | "retry" => {
+            let on = pf.string(r, &["retry_on"]);
+            let on_timeout_flag = pf.boolean(r, &["on_timeout"]);
+            let st2_count = pf.number(r, &["max_retry_count"]);
+            let attempts = pf.number(r, &["max_attempts"]);
+            let delay = pf
+                .number(r, &["delay", "delay_secs"])
+                .map_or(0.0, |d| d.value);
+            let on_timeout = match on.as_ref().map(|o| o.value.as_str()) {
+                Some("timeout") => true,
+                Some("failure") | None => on_timeout_flag.unwrap_or(false),
+                Some(other) => {
+                    let path = on.as_ref().map(|o| o.path.clone()).unwrap_or_default();
+                    r.push(src.problem(
+                        &path,
+                        format!("'{other}' is neither 'failure' nor 'timeout'"),
+                    ));
+                    false
+                }
+            };
+            let max_attempts = match (st2_count, attempts) {
+                (Some(c), _) => count(&src, &c, r).map(|c| c.saturating_add(1)),
+                (None, Some(a)) => count(&src, &a, r),
+                (None, None) => {
+                    r.push(src.problem(
+                        &pf.path,
+                        "a retry policy needs 'max_retry_count' (or 'max_attempts')",
+                    ));
+                    None
+                }
+            };
+            max_attempts.map(|max_attempts| PolicyKind::Retry {
+                on_timeout,
+                max_attempts,
+                delay_secs: delay.max(0.0),
+            })
+        }
+        other => {
+            let hint = crate::text::nearest(other, TYPES.iter().copied())
+                .map(|h| format!("did you mean '{h}'?"));
+            r.push(src.hinted(&kind.path, format!("unknown policy type '{other}'"), hint));
+            None
+        }
+    };
+    if params.is_some() {
+        pf.finish(r);
+    }
+    f.accept(&[
+        "threshold",
+        "limit",
+        "action",
+        "overflow",
+        "attributes",
+        "max",
+        "window_secs",
+        "window",
+        "retry_on",
+        "on_timeout",
+        "max_retry_count",
+        "max_attempts",
+        "delay",
+        "delay_secs",
+        "tags",
+        "uid",
+        "id",
+        "metadata_file",
+    ]);
+    f.finish(r);
+    let policy_ref = qualify(&src, &name?, pack, r)?;
+    let action = action?;
+    let paths = vec![("action", action.path.clone())];
+    Some(Located {
+        def: Policy {
+            policy_ref,
+            action: action.value,
+            kind: policy_kind?,
+            enabled,
+        },
+        src,
+        paths,
+    })
+}
+
+fn count(
+    src: &super::fields::Source,
+    f: &super::fields::Field<f64>,
+    r: &mut Report,
+) -> Option<u32> {
+    if f.value.fract() == 0.0 && f.value >= 1.0 && f.value <= f64::from(u32::MAX) {
+        // Checked above: a whole number in range.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f.value as u32)
+    } else {
+        r.push(src.problem(
+            &f.path,
+            format!("must be a whole number of at least 1, got {}", f.value),
+        ));
+        None
+    }
+}

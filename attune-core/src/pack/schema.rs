@@ -1,0 +1,165 @@
+//! Parameter schemas in pack files: the StackStorm `name: {type, required, ...}` map, or a
+//! JSON-schema object (`{type: object, properties, required}`) as earlier-Attune packs wrote.
+
+use super::fields::{Fields, Source, a_type};
+use super::problem::Report;
+use super::yaml::child;
+use crate::params::{ParamSchema, ParamSpec};
+use serde_json::{Map, Value};
+
+/// The keys a parameter spec may have: those [`ParamSpec`] interprets, and JSON-schema keys
+/// kept as they are.
+const SPEC_KEYS: &[&str] = &[
+    "type",
+    "description",
+    "required",
+    "default",
+    "enum",
+    "secret",
+    "immutable",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "min_length",
+    "max_length",
+    "items",
+    "position",
+];
+const KEPT_KEYS: &[&str] = &[
+    "pattern",
+    "format",
+    "title",
+    "label",
+    "properties",
+    "additionalProperties",
+    "additionalItems",
+    "examples",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "placeholder",
+];
+
+/// Whether `v` is a JSON-schema object schema rather than a `name → spec` map.
+fn is_json_schema(m: &Map<String, Value>) -> bool {
+    m.get("properties").is_some_and(Value::is_object)
+        && m.get("type").and_then(Value::as_str) == Some("object")
+}
+
+/// Converts a JSON-schema object schema into the `name → spec` form (`required: [..]`
+/// becomes `required: true` on each named property). Other maps are returned as they are.
+pub(crate) fn normalize(v: &Value) -> (Value, bool) {
+    let Some(m) = v.as_object().filter(|m| is_json_schema(m)) else {
+        return (v.clone(), false);
+    };
+    let mut props = m["properties"].as_object().cloned().unwrap_or_default();
+    if let Some(req) = m.get("required").and_then(Value::as_array) {
+        for name in req.iter().filter_map(Value::as_str) {
+            if let Some(Value::Object(spec)) = props.get_mut(name) {
+                spec.insert("required".into(), Value::Bool(true));
+            }
+        }
+    }
+    (Value::Object(props), true)
+}
+
+/// A parameter schema given in code (a pack's `config_schema`), in either form.
+pub fn param_schema(v: &Value) -> crate::Result<ParamSchema> {
+    if v.is_null() {
+        return Ok(ParamSchema::default());
+    }
+    let (norm, _) = normalize(v);
+    let schema: ParamSchema = serde_json::from_value(norm)
+        .map_err(|e| crate::Error::invalid("parameter schema", e.to_string()))?;
+    let errors = schema.validate_schema();
+    if errors.is_empty() {
+        Ok(schema)
+    } else {
+        let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Err(crate::Error::invalid("parameter schema", msgs.join("; ")))
+    }
+}
+
+/// Reads the schema at `path`, reporting every problem (unknown spec keys with hints, wrong
+/// types, defaults that fail their own spec). Bad entries are left out of the result.
+pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> ParamSchema {
+    let mut out = ParamSchema::default();
+    let (norm, json_schema) = normalize(v);
+    let base = if json_schema {
+        child(path, "properties")
+    } else {
+        path.to_string()
+    };
+    let Some(map) = norm.as_object() else {
+        r.push(src.problem(path, format!("must be a mapping, got {}", a_type(v))));
+        return out;
+    };
+    for (name, spec) in map {
+        let at = child(&base, name);
+        check_keys(src, &at, spec, r);
+        if let Some(parsed) = read_one(src, &at, spec, r) {
+            out.0.insert(name.clone(), parsed);
+        }
+    }
+    // Entries that did not parse are left out, so nothing is reported twice.
+    for e in out.validate_schema() {
+        let at = child(&base, &e.param);
+        r.push(src.problem(&at, e.message));
+    }
+    out
+}
+
+/// Reports unknown keys of a spec (and of its `items` spec).
+fn check_keys(src: &Source, at: &str, spec: &Value, r: &mut Report) {
+    if let Some(mut f) = Fields::new(src, at, spec, r) {
+        f.accept(SPEC_KEYS);
+        f.accept(KEPT_KEYS);
+        if let Some(items) = f.any(&["items"]) {
+            check_keys(src, &items.path, items.value, r);
+        }
+        f.finish(r);
+    }
+}
+
+fn read_one(src: &Source, at: &str, spec: &Value, r: &mut Report) -> Option<ParamSpec> {
+    if !spec.is_object() {
+        return None;
+    }
+    match serde_json::from_value::<ParamSpec>(spec.clone()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            r.push(src.problem(at, format!("invalid parameter spec: {e}")));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_schema_form_is_normalized() {
+        let s = param_schema(&json!({
+            "type": "object",
+            "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+            "required": ["a"]
+        }))
+        .unwrap();
+        assert!(s.get("a").unwrap().required);
+        assert!(!s.get("b").unwrap().required);
+    }
+
+    #[test]
+    fn bad_schema_is_an_error() {
+        let e = param_schema(&json!({"a": {"type": "integer", "default": "x"}})).unwrap_err();
+        assert!(e.to_string().contains("'a'"), "{e}");
+    }
+}

@@ -165,6 +165,7 @@ impl Engine {
                 let b = bundles.remove(i);
                 failed.push(PackErrors {
                     pack: b.pack_ref().to_string(),
+                    dir: b.pack.path.clone(),
                     problems,
                 });
             }
@@ -229,6 +230,7 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Error::Pack(PackErrors {
                 pack: bundle.pack_ref().to_string(),
+                dir: bundle.pack.path.clone(),
                 problems,
             }));
         }

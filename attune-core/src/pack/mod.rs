@@ -250,6 +250,7 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         bundle: None,
         errors: PackErrors {
             pack,
+            dir: Some(dir.to_path_buf()),
             problems: r.problems,
         },
     };
@@ -299,6 +300,7 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         bundle: Some(bundle),
         errors: PackErrors {
             pack: p,
+            dir: Some(dir.to_path_buf()),
             problems: r.problems,
         },
     }

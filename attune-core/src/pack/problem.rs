@@ -68,6 +68,9 @@ impl fmt::Display for Problem {
 pub struct PackErrors {
     /// The pack's ref when known, else its directory.
     pub pack: String,
+    /// The directory it was read from (problems' files are relative to it), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<std::path::PathBuf>,
     /// The problems, in file order.
     pub problems: Vec<Problem>,
 }

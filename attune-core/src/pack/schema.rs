@@ -103,6 +103,9 @@ pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> Param
     for (name, spec) in map {
         let at = child(&base, name);
         check_keys(src, &at, spec, r);
+        if !check_type(src, &at, spec, r) {
+            continue;
+        }
         if let Some(parsed) = read_one(src, &at, spec, r) {
             out.0.insert(name.clone(), parsed);
         }
@@ -113,6 +116,41 @@ pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> Param
         r.push(src.problem(&at, e.message));
     }
     out
+}
+
+const TYPES: &[&str] = &[
+    "string", "integer", "number", "boolean", "array", "object", "null", "any",
+];
+
+/// Reports a `type` that is not a known type name (with the nearest one); false if so.
+fn check_type(src: &Source, at: &str, spec: &Value, r: &mut Report) -> bool {
+    let Some(t) = spec.get("type") else {
+        return true;
+    };
+    let names: Vec<&Value> = match t {
+        Value::Array(list) => list.iter().collect(),
+        one => vec![one],
+    };
+    let mut ok = true;
+    for n in names {
+        let path = child(at, "type");
+        match n.as_str() {
+            Some(name) if TYPES.contains(&name) => {}
+            Some(name) => {
+                let hint = crate::text::nearest(name, TYPES.iter().copied())
+                    .map(|h| format!("did you mean '{h}'?"));
+                let msg = format!("unknown type '{name}' (one of: {})", TYPES.join(", "));
+                r.push(src.hinted(&path, msg, hint));
+                ok = false;
+            }
+            None => {
+                let msg = format!("must be a type name or a list of them, got {}", a_type(n));
+                r.push(src.problem(&path, msg));
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// Reports unknown keys of a spec (and of its `items` spec).

@@ -1,0 +1,107 @@
+//! The command line: `attune pack validate`, `attune rule test`, `attune run`, `attune emit`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Attune: event-driven automation. Validate and test packs, run actions and events.
+#[derive(Debug, Parser)]
+#[command(name = "attune", version, about)]
+pub struct Cli {
+    /// Print one JSON document (see docs/cli.md) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Directory of pack config files, `<DIR>/<pack>.yaml` (StackStorm's configs directory).
+    #[arg(long, global = true, env = "ATTUNE_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with packs.
+    #[command(subcommand)]
+    Pack(PackCommand),
+    /// Work with rules.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+    /// Run one action on an embedded engine and print the execution.
+    Run(RunArgs),
+    /// Emit one event on an embedded engine and print what it caused.
+    Emit(EmitArgs),
+}
+
+/// `attune pack ...`
+#[derive(Debug, Subcommand)]
+pub enum PackCommand {
+    /// Check packs and list every problem (exit 1 if any, 0 if clean).
+    Validate {
+        /// Pack directories (checked together: they may refer to each other).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+/// `attune rule ...`
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// Test rules against an event, like st2-rule-tester (exit 0 if a rule matched, 1 if
+    /// none did, 2 on error).
+    Test(RuleTestArgs),
+}
+
+/// Packs to load.
+#[derive(Debug, Args)]
+pub struct Packs {
+    /// A pack directory to load (repeat for several).
+    #[arg(long = "pack", value_name = "DIR")]
+    pub packs: Vec<PathBuf>,
+}
+
+/// `attune rule test`
+#[derive(Debug, Args)]
+pub struct RuleTestArgs {
+    /// Packs to load.
+    #[command(flatten)]
+    pub packs: Packs,
+    /// Only this rule (its ref).
+    #[arg(long, value_name = "REF")]
+    pub rule: Option<String>,
+    /// The event: a JSON file `{"trigger": "...", "payload": {...}}`, or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub event: String,
+}
+
+/// `attune run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Packs to load.
+    #[command(flatten)]
+    pub packs: Packs,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub wait: f64,
+    /// The action's ref.
+    pub action: String,
+    /// Params as key=value; a value that parses as JSON is taken as JSON, else as a string.
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+/// `attune emit`
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Packs to load.
+    #[command(flatten)]
+    pub packs: Packs,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub wait: f64,
+    /// The trigger type's ref.
+    pub trigger: String,
+    /// The payload: JSON, or @FILE to read it from a file (`@-` for stdin).
+    #[arg(long, default_value = "{}", value_name = "JSON|@FILE")]
+    pub payload: String,
+}

@@ -1,0 +1,74 @@
+//! `attune pack validate DIR...`
+
+use super::Failure;
+use crate::Report;
+use crate::output::{Style, count, problems_text, shown};
+use attune_core::Engine;
+use attune_core::pack::PackOptions;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Checks the packs together; exit 1 when any has a problem.
+pub async fn run(dirs: &[PathBuf], options: &PackOptions, style: Style) -> Result<Report, Failure> {
+    let engine = Engine::builder().build().await?;
+    let (ok, failed) = engine.check_packs(dirs, options).await?;
+    let mut text = String::new();
+    let mut packs = Vec::new();
+    for b in &ok {
+        let dir = b.pack.path.as_deref().map(shown).unwrap_or_default();
+        let n = [
+            ("action", b.actions().count()),
+            ("trigger type", b.trigger_types().count()),
+            ("sensor", b.sensors().count()),
+            ("rule", b.rules().count()),
+            ("policy", b.policies().count()),
+        ];
+        let counts = json!({
+            "actions": n[0].1,
+            "trigger_types": n[1].1,
+            "sensors": n[2].1,
+            "rules": n[3].1,
+            "policies": n[4].1,
+        });
+        let listed: Vec<String> = n
+            .iter()
+            .map(|(thing, k)| match *thing {
+                "policy" if *k != 1 => format!("{k} policies"),
+                _ => count(*k, thing),
+            })
+            .collect();
+        text.push_str(&format!(
+            "{} {} ({dir}): {}\n",
+            style.good("ok"),
+            style.bold(b.pack_ref()),
+            listed.join(", ")
+        ));
+        packs.push(json!({"pack": b.pack_ref(), "dir": dir, "ok": true, "counts": counts}));
+    }
+    let mut total = 0;
+    for e in &failed {
+        let n = e.problems.len();
+        total += n;
+        text.push_str(&format!(
+            "{} {}: {}\n",
+            style.bad("FAILED"),
+            style.bold(&e.pack),
+            count(n, "problem")
+        ));
+        text.push_str(&problems_text(style, e));
+        packs.push(json!({
+            "pack": e.pack,
+            "dir": e.dir.as_deref().map(shown),
+            "ok": false,
+            "problems": e.problems,
+        }));
+    }
+    if total > 0 {
+        text.push_str(&format!("{} found\n", count(total, "problem")));
+    }
+    Ok(Report {
+        json: json!({"ok": failed.is_empty(), "problems": total, "packs": packs}),
+        text,
+        code: u8::from(!failed.is_empty()),
+    })
+}

@@ -1,0 +1,428 @@
+//! The `attune` binary: exit codes and JSON documents of each command.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn attune() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_attune"));
+    c.env("NO_COLOR", "1").env_remove("ATTUNE_CONFIG_DIR");
+    c
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example_pack() -> String {
+    root()
+        .join("examples/packs/monitoring")
+        .display()
+        .to_string()
+}
+
+fn event_file() -> String {
+    root()
+        .join("examples/events/critical_db_alert.json")
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    attune().args(args).output().expect("attune runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn bad_pack() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |n: &str, t: &str| {
+        let p = dir.path().join(n);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, t).unwrap();
+    };
+    w("pack.yaml", "ref: broken\n");
+    w(
+        "actions/a.yaml",
+        "name: a\nrunner_type: noop\nentry_pont: x\n",
+    );
+    w(
+        "rules/r.yaml",
+        "name: r\ntrigger: {type: core.webhook}\naction: {ref: broken.nope}\n",
+    );
+    dir
+}
+
+#[test]
+fn pack_validate_clean_pack_exits_0() {
+    let out = run(&["pack", "validate", &example_pack()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok monitoring"), "{}", text(&out));
+    let out = run(&["--json", "pack", "validate", &example_pack()]);
+    let doc = json_of(&out);
+    assert_eq!(doc["command"], json!("pack validate"));
+    assert_eq!(doc["ok"], json!(true));
+    assert_eq!(doc["exit_code"], json!(0));
+    assert_eq!(doc["packs"][0]["pack"], json!("monitoring"));
+    assert_eq!(doc["packs"][0]["counts"]["rules"], json!(4));
+}
+
+#[test]
+fn pack_validate_lists_every_problem_and_exits_1() {
+    let bad = bad_pack();
+    let dir = bad.path().display().to_string();
+    let out = run(&["pack", "validate", &dir, &example_pack()]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("FAILED broken: 2 problems"), "{t}");
+    assert!(
+        t.contains(
+            "actions/a.yaml:3:1: entry_pont: unknown key 'entry_pont' (did you mean 'entry_point'?)"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("rules/r.yaml:3:10: action.ref: action 'broken.nope' does not exist"),
+        "{t}"
+    );
+    assert!(
+        t.contains("ok monitoring"),
+        "the good pack is still checked: {t}"
+    );
+
+    let out = run(&["--json", "pack", "validate", &dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["ok"], json!(false));
+    assert_eq!(doc["problems"], json!(2));
+    let p = &doc["packs"][0]["problems"][0];
+    assert_eq!(p["file"], json!("actions/a.yaml"));
+    assert_eq!(
+        (p["line"].clone(), p["column"].clone()),
+        (json!(3), json!(1))
+    );
+    assert_eq!(p["path"], json!("entry_pont"));
+    assert_eq!(p["hint"], json!("did you mean 'entry_point'?"));
+}
+
+#[test]
+fn pack_validate_needs_a_dir() {
+    let out = run(&["pack", "validate"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+#[test]
+fn rule_test_explains_and_exits_0_on_a_match() {
+    let out = run(&[
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        &event_file(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("rule monitoring.page_on_critical: MATCHED"),
+        "{t}"
+    );
+    assert!(
+        t.contains("pass trigger.severity greaterthan 3 — saw 5"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\"token\":\"********\""),
+        "secrets redacted: {t}"
+    );
+    assert!(t.contains("2 of 3 rules matched"), "{t}");
+
+    let out = run(&[
+        "--json",
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        &event_file(),
+        "--rule",
+        "monitoring.summarize",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = json_of(&out);
+    assert_eq!(doc["matched"], json!(true));
+    let rules = doc["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["rule"], json!("monitoring.summarize"));
+    assert_eq!(rules[0]["criteria"][0]["operator"], json!("startswith"));
+    assert_eq!(rules[0]["criteria"][0]["value"], json!("db-7"));
+    assert_eq!(rules[0]["criteria"][0]["passed"], json!(true));
+    assert_eq!(rules[0]["params"]["message"], json!("REPLICA DOWN"));
+}
+
+#[test]
+fn rule_test_exits_1_when_nothing_matches_and_reads_stdin() {
+    let mut child = attune()
+        .args([
+            "--json",
+            "rule",
+            "test",
+            "--pack",
+            &example_pack(),
+            "--event",
+            "-",
+            "--rule",
+            "monitoring.page_on_critical",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let event = json!({"trigger": "monitoring.alert", "payload": {"host": "web-1", "severity": 5, "message": "down", "tags": ["prod"], "checks": []}});
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), event.to_string().as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["matched"], json!(false));
+    let failed: Vec<&str> = doc["rules"][0]["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == json!(false))
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["trigger.host", "trigger.checks"]);
+    assert_eq!(doc["rules"][0]["params"], Value::Null);
+}
+
+#[test]
+fn rule_test_errors_exit_2() {
+    let missing = run(&[
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        "/nonexistent/event.json",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/event.json"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.json");
+    std::fs::write(&f, r#"{"payload": {}}"#).unwrap();
+    let out = run(&[
+        "--json",
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        json_of(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"trigger\"")
+    );
+
+    std::fs::write(&f, r#"{"trigger": "monitoring.nope"}"#).unwrap();
+    let out = run(&[
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let bad = bad_pack();
+    std::fs::write(&f, r#"{"trigger": "core.webhook", "payload": {}}"#).unwrap();
+    let out = run(&[
+        "--json",
+        "rule",
+        "test",
+        "--pack",
+        bad.path().to_str().unwrap(),
+        "--event",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc = json_of(&out);
+    assert_eq!(doc["packs"][0]["pack"], json!("broken"));
+    assert_eq!(doc["packs"][0]["problems"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn run_prints_the_execution() {
+    let out = run(&[
+        "--json",
+        "run",
+        "--pack",
+        &example_pack(),
+        "monitoring.format_alert",
+        "host=db-1",
+        "severity=2",
+        "team=ops",
+        "message=disk full",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_eq!(doc["command"], json!("run"));
+    let e = &doc["execution"];
+    assert_eq!(e["status"], json!("succeeded"));
+    assert_eq!(
+        e["params"]["severity"],
+        json!(2),
+        "severity=2 is JSON, not a string"
+    );
+    assert_eq!(
+        e["result"]["summary"],
+        json!("[WARNING] db-1: disk full (team ops)")
+    );
+
+    let out = run(&["run", "core.echo", "message=hello"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out).contains("succeeded") && text(&out).contains("\"stdout\":\"hello\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn run_failures_exit_1_and_bad_input_exits_2() {
+    let out = run(&["--json", "run", "core.error", "message=boom"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["execution"]["status"], json!("failed"));
+    assert!(doc["execution"]["error"].as_str().unwrap().contains("boom"));
+
+    let out = run(&["run", "core.echo"]);
+    assert_eq!(out.status.code(), Some(2), "missing required param");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("message"));
+    let out = run(&["run", "core.echo", "novalue"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["run", "no.such_action"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn emit_prints_enforcements_and_executions() {
+    let payload = r#"{"host":"db-2","severity":5,"message":"down","tags":["prod"],"checks":[{"status":"failing"}]}"#;
+    let out = run(&[
+        "--json",
+        "emit",
+        "--pack",
+        &example_pack(),
+        "monitoring.alert",
+        "--payload",
+        payload,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc = json_of(&out);
+    assert_eq!(doc["event"]["trigger"], json!("monitoring.alert"));
+    let mut rules: Vec<&str> = doc["enforcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].as_str().unwrap())
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(
+        rules,
+        vec!["monitoring.page_on_critical", "monitoring.summarize"]
+    );
+    let execs = doc["executions"].as_array().unwrap();
+    assert_eq!(execs.len(), 2);
+    assert!(execs.iter().all(|e| e["status"] == json!("succeeded")));
+    let page = execs
+        .iter()
+        .find(|e| e["action"] == json!("monitoring.page"))
+        .unwrap();
+    assert_eq!(page["params"]["token"], json!("********"));
+
+    // @FILE payloads, and the text form.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.json");
+    std::fs::write(&f, r#"{"host": "web-9"}"#).unwrap();
+    let arg = format!("@{}", f.display());
+    let out = run(&[
+        "emit",
+        "--pack",
+        &example_pack(),
+        "monitoring.alert",
+        "--payload",
+        &arg,
+    ]);
+    let t = text(&out);
+    assert!(
+        t.contains("rule monitoring.unrouted: enforcement processed"),
+        "{t}"
+    );
+    assert!(t.contains("unrouted alert from web-9"), "{t}");
+}
+
+#[test]
+fn emit_bad_input_exits_2() {
+    let out = run(&[
+        "emit",
+        "--pack",
+        &example_pack(),
+        "monitoring.alert",
+        "--payload",
+        "{not json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+    let out = run(&["emit", "no.such_trigger"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn config_dir_feeds_pack_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("monitoring.yaml"), "team: dba\n").unwrap();
+    let out = run(&[
+        "--json",
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "rule",
+        "test",
+        "--pack",
+        &example_pack(),
+        "--event",
+        &event_file(),
+        "--rule",
+        "monitoring.summarize",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_of(&out)["rules"][0]["params"]["team"], json!("dba"));
+}

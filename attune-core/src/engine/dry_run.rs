@@ -220,7 +220,9 @@ impl Engine {
             .validate(&params)
             .map_err(|e| format!("params of action '{}': {e}", action.action_ref))?;
         let mut shown = Value::Object(action.parameters.redact(&validated));
-        if let Some(ps) = s.registry.pack_secrets(action.pack()) {
+        if let Some(ps) =
+            super::matching::secrets_of_packs(s, action.pack(), Some(rule.rule.pack()))
+        {
             crate::params::mask_value(&mut shown, &ps);
         }
         Ok(shown)

@@ -281,14 +281,15 @@ async fn enforce(
         Err(e) => {
             let reason = format!("params of action '{}': {e}", action.action_ref);
             let mut shown = Value::Object(action.parameters.redact(&params));
-            if let Some(ps) = shared.registry.pack_secrets(action.pack()) {
+            if let Some(ps) = secrets_of_packs(shared, action.pack(), Some(rule.rule.pack())) {
                 crate::params::mask_value(&mut shown, &ps);
             }
             fail_enforcement_with(shared, &enf, reason, Some(shown)).await?;
             return Ok(None);
         }
     };
-    let (mut exec, secrets) = new_execution(shared, &action, validated, now);
+    let (mut exec, secrets) =
+        new_execution(shared, &action, validated, now, Some(rule.rule.pack()));
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
     exec.rule = Some(rule.rule.rule_ref.clone());
@@ -333,8 +334,9 @@ fn new_execution(
     action: &Action,
     validated: Map<String, Value>,
     now: chrono::DateTime<chrono::Utc>,
+    rule_pack: Option<&str>,
 ) -> (Execution, Option<Map<String, Value>>) {
-    let pack_secrets = shared.registry.pack_secrets(action.pack());
+    let pack_secrets = secrets_of_packs(shared, action.pack(), rule_pack);
     let (stored, secrets) = if action.parameters.has_secrets() || pack_secrets.is_some() {
         let mut stored = action.parameters.redact(&validated);
         if let Some(ps) = &pack_secrets {
@@ -414,8 +416,26 @@ pub(crate) async fn create_direct(
         .parameters
         .validate(&params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let (exec, secrets) = new_execution(shared, &action, validated, shared.now());
+    let (exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
     insert_execution(shared, &exec, secrets).await?;
     publish_requested(shared, vec![exec.id]).await;
     Ok(exec.id)
+}
+
+/// The secret config values of the action's pack and of the pack of the rule that rendered
+/// its params (a rule may pass `{{ pack.config.token }}` to another pack's action).
+pub(crate) fn secrets_of_packs(
+    shared: &Shared,
+    action_pack: &str,
+    rule_pack: Option<&str>,
+) -> Option<std::sync::Arc<[String]>> {
+    let a = shared.registry.pack_secrets(action_pack);
+    match rule_pack.filter(|p| *p != action_pack) {
+        None => a,
+        Some(rp) => match (a, shared.registry.pack_secrets(rp)) {
+            (None, b) => b,
+            (a, None) => a,
+            (Some(a), Some(b)) => Some(a.iter().chain(b.iter()).cloned().collect()),
+        },
+    }
 }

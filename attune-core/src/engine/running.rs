@@ -143,7 +143,12 @@ async fn run_on_runtime(
             format!("no runtime '{}' is registered in this engine", exec.runner),
         )));
     };
-    let pack_secrets = shared.registry.pack_secrets(action.pack());
+    let rule_pack = exec
+        .rule
+        .as_deref()
+        .and_then(|r| r.split_once('.'))
+        .map(|(p, _)| p);
+    let pack_secrets = super::matching::secrets_of_packs(shared, action.pack(), rule_pack);
     let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
         shared.lock_secrets().remove(&exec.id)
     } else {

@@ -97,9 +97,11 @@ pub(crate) fn read(
         .get("timeout")
         .and_then(|s| s.default.as_ref())
         .and_then(Value::as_f64);
+    // (In the JSON-schema form the position falls back to `parameters`.)
+    let param_path = "parameters.timeout.default".to_string();
     match timeout
         .map(|t| (t.path, t.value))
-        .or_else(|| param_timeout.map(|t| (String::new(), t)))
+        .or_else(|| param_timeout.map(|t| (param_path.clone(), t)))
     {
         Some((path, t)) if !(t.is_finite() && t > 0.0) => {
             r.push(src.problem(

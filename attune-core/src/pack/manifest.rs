@@ -70,6 +70,12 @@ pub(crate) fn read(
         ));
     }
 
+    if let (Some(s), Ok(Some(_))) = (&inline_schema, dir.resolve("config.schema.yaml")) {
+        r.push(src.problem(
+            &s.path,
+            "the config schema is given twice: here and in config.schema.yaml (keep one)",
+        ));
+    }
     let schema = match (inline_schema, dir.resolve("config.schema.yaml")) {
         (Some(s), _) => schema::read(&src, &s.path, s.value, r),
         (None, Ok(Some(_))) => match dir.read_yaml("config.schema.yaml", r) {

@@ -70,35 +70,42 @@ pub(crate) fn read(
                     ConcurrencyOverflow::Delay
                 }
             };
-            limit
-                .and_then(|l| count(&src, &l, r))
-                .map(|limit| PolicyKind::Concurrency {
+            match limit {
+                Some(l) => count(&src, &l, r).map(|limit| PolicyKind::Concurrency {
                     limit,
                     overflow,
                     attributes,
-                })
+                }),
+                None => {
+                    r.push(src.problem(
+                        &pf.path,
+                        "a concurrency policy needs 'threshold' (or 'limit')",
+                    ));
+                    None
+                }
+            }
         }
         "rate_limit" => {
             let max = pf.number(r, &["max"]);
             let window = pf.number(r, &["window_secs", "window"]);
-            match (max.and_then(|m| count(&src, &m, r)), window) {
-                (Some(max), Some(w)) if w.value > 0.0 && w.value.is_finite() => {
-                    Some(PolicyKind::RateLimit {
-                        max,
-                        window_secs: w.value,
-                    })
-                }
-                (_, Some(w)) => {
-                    r.push(src.problem(&w.path, "window must be a positive number of seconds"));
+            if max.is_none() || window.is_none() {
+                r.push(src.problem(
+                    &pf.path,
+                    "a rate_limit policy needs 'max' and 'window_secs'",
+                ));
+            }
+            let max = max.and_then(|m| count(&src, &m, r));
+            let window = window.and_then(|w| {
+                if w.value > 0.0 && w.value.is_finite() {
+                    Some(w.value)
+                } else {
+                    r.push(src.problem(&w.path, "must be a positive number of seconds"));
                     None
                 }
-                _ => {
-                    r.push(src.problem(
-                        &pf.path,
-                        "a rate_limit policy needs 'max' and 'window_secs'",
-                    ));
-                    None
-                }
+            });
+            match (max, window) {
+                (Some(max), Some(window_secs)) => Some(PolicyKind::RateLimit { max, window_secs }),
+                _ => None,
             }
         }
         "action.retry" | "retry" => {
@@ -106,9 +113,14 @@ pub(crate) fn read(
             let on_timeout_flag = pf.boolean(r, &["on_timeout"]);
             let st2_count = pf.number(r, &["max_retry_count"]);
             let attempts = pf.number(r, &["max_attempts"]);
-            let delay = pf
-                .number(r, &["delay", "delay_secs"])
-                .map_or(0.0, |d| d.value);
+            let delay = match pf.number(r, &["delay", "delay_secs"]) {
+                Some(d) if d.value >= 0.0 && d.value.is_finite() => d.value,
+                Some(d) => {
+                    r.push(src.problem(&d.path, "must be a number of seconds, 0 or more"));
+                    0.0
+                }
+                None => 0.0,
+            };
             let on_timeout = match on.as_ref().map(|o| o.value.as_str()) {
                 Some("timeout") => true,
                 Some("failure") | None => on_timeout_flag.unwrap_or(false),
@@ -135,7 +147,7 @@ pub(crate) fn read(
             max_attempts.map(|max_attempts| PolicyKind::Retry {
                 on_timeout,
                 max_attempts,
-                delay_secs: delay.max(0.0),
+                delay_secs: delay,
             })
         }
         other => {

@@ -37,6 +37,16 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     let enabled = f.boolean(r, &["enabled"]);
     let mut backstop = f.boolean(r, &["backstop"]).unwrap_or(false);
     let mut paths = Vec::new();
+    // Keys of the two shapes that say the same thing: one of each pair.
+    for (a, b) in [
+        ("trigger", "trigger_ref"),
+        ("action", "action_ref"),
+        ("criteria", "conditions"),
+    ] {
+        if let (Some(x), Some(_)) = (f.any(&[a]), f.any(&[b])) {
+            r.push(src.problem(&x.path, format!("give either '{a}' or '{b}', not both")));
+        }
+    }
 
     // Trigger: `trigger: {type, parameters}` or `trigger_ref` + `trigger_params`.
     let mut trigger = None;
@@ -109,6 +119,12 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
         }
     }
     if let Some(e) = f.string(r, &["expression"]) {
+        if expression.is_some() {
+            r.push(src.problem(
+                &e.path,
+                "the expression is given twice (here and in 'conditions')",
+            ));
+        }
         expression = Some(e);
     }
     // StackStorm: `type: {ref: standard | backstop}`.
@@ -176,7 +192,13 @@ fn conditions(src: &Source, path: &str, list: &[Value], r: &mut Report) -> Map<S
             .iter()
             .find(|(a, _)| *a == op.value)
             .map_or(op.value.clone(), |(_, st2)| (*st2).to_string());
-        let mut key = if field.value.starts_with("trigger") || field.value.starts_with("payload") {
+        let rooted = ["trigger", "payload"].iter().any(|root| {
+            field
+                .value
+                .strip_prefix(root)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+        let mut key = if rooted {
             field.value.clone()
         } else {
             format!("payload.{}", field.value)

@@ -169,7 +169,20 @@ fn read_one(src: &Source, at: &str, spec: &Value, r: &mut Report) -> Option<Para
     if !spec.is_object() {
         return None;
     }
-    match serde_json::from_value::<ParamSpec>(spec.clone()) {
+    // `required: yes` and friends, as PyYAML-era packs write them.
+    let mut spec = spec.clone();
+    if let Value::Object(m) = &mut spec {
+        for key in ["required", "secret", "immutable"] {
+            if let Some(Value::String(b)) = m.get(key) {
+                match b.to_ascii_lowercase().as_str() {
+                    "yes" | "on" => m.insert(key.into(), Value::Bool(true)),
+                    "no" | "off" => m.insert(key.into(), Value::Bool(false)),
+                    _ => None,
+                };
+            }
+        }
+    }
+    match serde_json::from_value::<ParamSpec>(spec) {
         Ok(p) => Some(p),
         Err(e) => {
             r.push(src.problem(at, format!("invalid parameter spec: {e}")));

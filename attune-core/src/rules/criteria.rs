@@ -261,6 +261,14 @@ impl Criterion {
                 None
             }
         };
+        for k in obj.keys() {
+            if !["type", "pattern", "condition"].contains(&k.as_str()) {
+                let hint = crate::text::nearest(k, ["type", "pattern", "condition"])
+                    .map(|h| format!("; did you mean '{h}'?"))
+                    .unwrap_or_default();
+                errors.push(error(format!("unknown key '{k}'{hint}")));
+            }
+        }
         let pattern = obj.get("pattern").cloned().unwrap_or(Value::Null);
         let template = matches!(&pattern, Value::String(s) if is_template(s));
         let kind = match (op, &pattern) {

@@ -147,7 +147,7 @@ impl Runtime for NativeRuntime {
             Some(_) => Ok(()),
             None => Err(Error::invalid(
                 format!("action '{}'", action.action_ref),
-                "no native handler is registered for it (use Engine::register_fn)",
+                "no native handler is registered for it (use Engine::register_fn, or Engine::register_handler before loading the pack that declares it)",
             )),
         }
     }

@@ -1,0 +1,341 @@
+//! The less common pack files and shapes: sensors, policies of every kind, the `conditions`
+//! forms, YAML 1.1 booleans in specs, and secrets passed across packs.
+
+mod common;
+
+use attune_core::Error;
+use attune_core::model::{ConcurrencyOverflow, Definition, DefinitionKind, PolicyKind};
+use attune_core::pack::{PackErrors, PackOptions, read_pack};
+use common::{emit_and_trace, engine};
+use serde_json::json;
+use std::path::Path;
+
+fn pack(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, t) in files {
+        let p = dir.path().join(n);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, t).unwrap();
+    }
+    dir
+}
+
+fn problems(dir: &Path) -> PackErrors {
+    read_pack(dir, &PackOptions::default()).expect_err("refused")
+}
+
+#[tokio::test]
+async fn sensors_declare_trigger_types_and_are_stored() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: sens\n"),
+        ("sensors/watch.py", "# a sensor\n"),
+        (
+            "sensors/watch.yaml",
+            "class_name: Watcher\nentry_point: watch.py\npoll_interval: 30\ntrigger_types:\n  - name: changed\n    payload_schema: {type: object}\n  - core.webhook\n",
+        ),
+    ]);
+    let engine = engine().await;
+    let s = engine.load_pack(dir.path()).await.unwrap();
+    assert_eq!((s.sensors, s.trigger_types), (1, 1));
+    let Some(Definition::Sensor(sensor)) = engine
+        .store()
+        .get_definition(DefinitionKind::Sensor, "sens.Watcher")
+        .await
+        .unwrap()
+    else {
+        panic!("sensor stored")
+    };
+    assert_eq!(sensor.runner, "python");
+    assert_eq!(sensor.entry_point.as_deref(), Some("sensors/watch.py"));
+    assert_eq!(sensor.poll_interval_secs, Some(30.0));
+    assert_eq!(sensor.trigger_types, vec!["sens.changed", "core.webhook"]);
+    // The inline trigger type is a trigger type like any other.
+    assert!(
+        engine
+            .test_rules("sens.changed", &json!({}), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let bad = pack(&[
+        ("pack.yaml", "ref: sens\n"),
+        (
+            "sensors/s.yaml",
+            "name: s\nrunner_type: python\npoll_interval: -1\ntrigger_types: [sens.nope]\n",
+        ),
+    ]);
+    let e = engine.load_pack(bad.path()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("poll_interval: must be a positive number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trigger type 'sens.nope' does not exist"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn policies_of_both_shapes() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: pol\n"),
+        ("actions/a.yaml", "name: a\nrunner_type: noop\n"),
+        (
+            "policies/c.yaml",
+            "name: c\nresource_ref: pol.a\npolicy_type: action.concurrency.attr\nparameters:\n  threshold: 3\n  action: cancel\n  attributes: [host]\n",
+        ),
+        (
+            "policies/r.yaml",
+            "name: r\nresource_ref: pol.a\npolicy_type: action.retry\nparameters:\n  retry_on: timeout\n  max_retry_count: 2\n  delay: 5\n",
+        ),
+        (
+            "policies/l.yaml",
+            "ref: pol.l\naction: pol.a\ntype: rate_limit\nmax: 10\nwindow_secs: 60\n",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).unwrap();
+    let kinds: Vec<PolicyKind> = b.policies().map(|p| p.kind.clone()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            PolicyKind::Concurrency {
+                limit: 3,
+                overflow: ConcurrencyOverflow::Cancel,
+                attributes: vec!["host".into()]
+            },
+            PolicyKind::RateLimit {
+                max: 10,
+                window_secs: 60.0
+            },
+            PolicyKind::Retry {
+                on_timeout: true,
+                max_attempts: 3,
+                delay_secs: 5.0
+            },
+        ]
+    );
+    engine().await.load_pack(dir.path()).await.unwrap();
+
+    let bad = pack(&[
+        ("pack.yaml", "ref: pol\n"),
+        (
+            "policies/c.yaml",
+            "name: c\nresource_ref: pol.a\npolicy_type: action.concurrency\nparameters:\n  action: delay\n",
+        ),
+        (
+            "policies/l.yaml",
+            "ref: pol.l\naction: pol.a\ntype: rate_limit\nwindow_secs: 60\n",
+        ),
+        (
+            "policies/r.yaml",
+            "name: r\nresource_ref: pol.a\npolicy_type: action.retry\nparameters:\n  max_retry_count: 1\n  delay: -5\n",
+        ),
+        (
+            "policies/t.yaml",
+            "name: t\nresource_ref: pol.a\npolicy_type: action.concurency\n",
+        ),
+    ]);
+    let e = problems(bad.path());
+    let text = e.to_string();
+    assert!(
+        text.contains("policies/c.yaml:4:1: parameters: a concurrency policy needs 'threshold'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies/l.yaml:1:1: a rate_limit policy needs 'max' and 'window_secs'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies/r.yaml:6:3: parameters.delay: must be a number of seconds"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "unknown policy type 'action.concurency' (did you mean 'action.concurrency'?)"
+        ),
+        "{text}"
+    );
+    // The engine also checks that the policies' action exists.
+    let e = engine()
+        .await
+        .load_pack(dir_without_action().path())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("action 'pol.gone' does not exist"),
+        "{e}"
+    );
+}
+
+fn dir_without_action() -> tempfile::TempDir {
+    pack(&[
+        ("pack.yaml", "ref: pol\n"),
+        (
+            "policies/c.yaml",
+            "name: c\nresource_ref: pol.gone\npolicy_type: action.concurrency\nparameters: {threshold: 1}\n",
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn conditions_list_and_expression_forms() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: cond\n"),
+        ("triggers/t.yaml", "ref: cond.t\n"),
+        (
+            "rules/list.yaml",
+            "ref: cond.list\ntrigger_ref: cond.t\naction_ref: core.noop\nconditions:\n  - {field: triggered_by, operator: equals, value: cron}\n  - {field: trigger.n, operator: greater_than, value: 1}\n  - {field: trigger.n, operator: less_than, value: 10}\n",
+        ),
+        (
+            "rules/expr.yaml",
+            "ref: cond.expr\ntrigger_ref: cond.t\naction_ref: core.noop\nconditions:\n  expression: 'payload.n * 2 == 8'\n",
+        ),
+    ]);
+    let engine = engine().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    let list = engine.rule("cond.list").unwrap();
+    assert_eq!(
+        list.criteria,
+        json!({
+            "payload.triggered_by": {"type": "equals", "pattern": "cron"},
+            "trigger.n": {"type": "greaterthan", "pattern": 1},
+            "trigger.n#2": {"type": "lessthan", "pattern": 10},
+        })
+    );
+    assert_eq!(
+        engine.rule("cond.expr").unwrap().expression.as_deref(),
+        Some("payload.n * 2 == 8")
+    );
+    let t = engine
+        .test_rules("cond.t", &json!({"triggered_by": "cron", "n": 4}), None)
+        .await
+        .unwrap();
+    assert!(t.iter().all(|r| r.matched), "{t:#?}");
+    let t = engine
+        .test_rules("cond.t", &json!({"triggered_by": "cron", "n": 12}), None)
+        .await
+        .unwrap();
+    assert!(t.iter().all(|r| !r.matched), "{t:#?}");
+}
+
+#[test]
+fn the_two_shapes_may_not_be_mixed_within_one_rule() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: mix\n"),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: core.webhook}\ntrigger_ref: core.webhook\naction: {ref: core.noop}\ncriteria: {}\nconditions: []\n",
+        ),
+    ]);
+    let text = problems(dir.path()).to_string();
+    assert!(
+        text.contains("trigger: give either 'trigger' or 'trigger_ref', not both"),
+        "{text}"
+    );
+    assert!(
+        text.contains("criteria: give either 'criteria' or 'conditions', not both"),
+        "{text}"
+    );
+}
+
+#[test]
+fn criterion_keys_are_checked() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: crit\n"),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: core.webhook}\naction: {ref: core.noop}\ncriteria:\n  trigger.x: {type: equals, patern: 1}\n",
+        ),
+    ]);
+    // Criteria compile in the engine: read_pack alone accepts the file.
+    assert!(read_pack(dir.path(), &PackOptions::default()).is_ok());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt.block_on(async { engine().await.load_pack(dir.path()).await.unwrap_err() });
+    let Error::Pack(errs) = e else { panic!("{e}") };
+    let p = &errs.problems[0];
+    assert_eq!((p.path.as_str(), p.line), ("criteria['trigger.x']", 5));
+    assert!(
+        p.message
+            .contains("unknown key 'patern'; did you mean 'pattern'?"),
+        "{p}"
+    );
+}
+
+#[test]
+fn yaml_1_1_booleans_in_param_specs() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: yb\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nenabled: yes\nparameters:\n  x: {type: string, required: yes, secret: on}\n  no: {type: boolean, default: false}\n",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).unwrap();
+    let a = b.actions().next().unwrap();
+    assert!(a.enabled);
+    let x = a.parameters.get("x").unwrap();
+    assert!(x.required && x.secret);
+    // `no` is a key here, not `false`.
+    assert!(a.parameters.get("no").is_some());
+}
+
+#[test]
+fn config_schema_given_twice_is_refused() {
+    let dir = pack(&[
+        (
+            "pack.yaml",
+            "ref: twice\nconf_schema:\n  a: {type: string}\n",
+        ),
+        ("config.schema.yaml", "a: {type: string}\n"),
+    ]);
+    let text = problems(dir.path()).to_string();
+    assert!(
+        text.contains("pack.yaml:2:1: conf_schema: the config schema is given twice"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_stay_masked_when_a_rule_passes_them_to_another_packs_action() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: cross\nconfig: {token: hunter2-secret}\n"),
+        (
+            "config.schema.yaml",
+            "token: {type: string, secret: true}\n",
+        ),
+        ("triggers/t.yaml", "name: t\n"),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: cross.t}\naction:\n  ref: core.echo\n  parameters:\n    message: 'token={{ pack.config.token }}'\n",
+        ),
+    ]);
+    let engine = engine().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    let tests = engine
+        .test_rules("cross.t", &json!({}), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        tests[0].params,
+        Some(Ok(json!({"message": "token=********"})))
+    );
+    let trace = emit_and_trace(&engine, "cross.t", json!({})).await;
+    let exec = &trace.executions[0];
+    assert_eq!(exec.params["message"], json!("token=********"));
+    assert_eq!(exec.result, Some(json!({"stdout": "token=********"})));
+    assert!(
+        !serde_json::to_string(&trace.executions)
+            .unwrap()
+            .contains("hunter2")
+    );
+    assert!(
+        !serde_json::to_string(&trace.enforcements)
+            .unwrap()
+            .contains("hunter2")
+    );
+}

@@ -120,6 +120,16 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
     Ok((crate::template::to_jinja(&json), json))
 }
 
+/// The key-value namespace of a rule when its conditions or params use it (else empty, and
+/// the store is not read).
+pub(crate) async fn rule_kv(shared: &Shared, rule: &CompiledRule) -> Result<(JValue, Value)> {
+    if rule.uses_kv {
+        kv_context(shared, rule.rule.pack()).await
+    } else {
+        Ok((JValue::from(()), Value::Null))
+    }
+}
+
 /// Renders templated criteria patterns against the rule's context, built on first use.
 pub(crate) struct CtxRenderer<'a> {
     pub shared: &'a Shared,

@@ -1,7 +1,7 @@
 //! Matching without side effects: which rules would fire for an event.
 
 use super::Engine;
-use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, kv_context};
+use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, rule_kv};
 use super::matching::verdict;
 use crate::model::Event;
 use crate::rules::{CompiledRule, CriterionCheck};
@@ -42,11 +42,7 @@ impl Engine {
                 break;
             }
             for rule in list {
-                let (kv_j, kv_json) = if rule.uses_kv {
-                    kv_context(s, rule.rule.pack()).await?
-                } else {
-                    (minijinja::Value::from(()), Value::Null)
-                };
+                let (kv_j, kv_json) = rule_kv(s, rule).await?;
                 let rule_ctx = OnceLock::new();
                 let make = || {
                     ectx.get_or_init(|| EventContext::new(&event))
@@ -142,11 +138,7 @@ impl Engine {
         let mut out = Vec::with_capacity(rules.len());
         let mut standard_matched = false;
         for rule in rules {
-            let (kv_j, kv_json) = if rule.uses_kv {
-                kv_context(s, rule.rule.pack()).await?
-            } else {
-                (minijinja::Value::from(()), Value::Null)
-            };
+            let (kv_j, kv_json) = rule_kv(s, &rule).await?;
             let rule_ctx = OnceLock::new();
             let make = || {
                 ectx.get_or_init(|| EventContext::new(&event))

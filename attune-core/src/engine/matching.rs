@@ -1,6 +1,6 @@
 //! The matching stage: events → rules → enforcements → executions; and `emit`.
 
-use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, kv_context};
+use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, rule_kv};
 use super::{Engine, Shared};
 use crate::model::{
     Action, Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
@@ -154,11 +154,7 @@ async fn apply_rule(
     matched: &mut bool,
 ) -> Result<Option<ExecutionId>> {
     let now = shared.now();
-    let (kv_j, kv_json) = if rule.uses_kv {
-        kv_context(shared, rule.rule.pack()).await?
-    } else {
-        (minijinja::Value::from(()), Value::Null)
-    };
+    let (kv_j, kv_json) = rule_kv(shared, rule).await?;
     let rule_ctx: OnceLock<minijinja::Value> = OnceLock::new();
     let make_ctx = || {
         ctx.get_or_init(|| EventContext::new(event))

@@ -41,15 +41,7 @@ pub(crate) fn read(
 ) -> Option<Located<Action>> {
     let (src, doc) = dir.read_yaml(file, r)?;
     let mut f = Fields::new(&src, "", &doc.value, r)?;
-    let name = f.required_string(r, &["ref", "name"]);
-    if let Some(p) = f.string(r, &["pack"])
-        && p.value != pack
-    {
-        r.push(src.problem(
-            &p.path,
-            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
-        ));
-    }
+    let name = f.name_in_pack(r, &["ref", "name"], pack);
     let runner = f.required_string(r, &["runner_type", "runner"]);
     let entry = f.string(r, &["entry_point"]);
     let description = f.string(r, &["description"]).map(|f| f.value);

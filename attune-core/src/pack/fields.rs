@@ -149,6 +149,24 @@ impl<'a> Fields<'a> {
         self.string(r, keys)
     }
 
+    /// The definition's name (the first of `keys` present, required), and a check that a
+    /// `pack` key, when given, names the pack the file is in.
+    pub fn name_in_pack(
+        &mut self,
+        r: &mut Report,
+        keys: &[&'static str],
+        pack: &str,
+    ) -> Option<Field<String>> {
+        let name = self.required_string(r, keys);
+        if let Some(p) = self.string(r, &["pack"])
+            && p.value != pack
+        {
+            let msg = format!("names pack '{}' but the file is in pack '{pack}'", p.value);
+            r.push(self.src.problem(&p.path, msg));
+        }
+        name
+    }
+
     /// A boolean (`yes`/`no`/`on`/`off` accepted as YAML 1.1 packs write them).
     pub fn boolean(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<bool> {
         self.typed(r, keys, "true or false", |v| match v {

@@ -25,15 +25,7 @@ pub(crate) fn read(
 ) -> Option<Located<Policy>> {
     let (src, doc) = dir.read_yaml(file, r)?;
     let mut f = Fields::new(&src, "", &doc.value, r)?;
-    let name = f.required_string(r, &["ref", "name"]);
-    if let Some(p) = f.string(r, &["pack"])
-        && p.value != pack
-    {
-        r.push(src.problem(
-            &p.path,
-            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
-        ));
-    }
+    let name = f.name_in_pack(r, &["ref", "name"], pack);
     let action = f.required_string(r, &["resource_ref", "action"]);
     let kind = f.required_string(r, &["policy_type", "type"]);
     let enabled = f.boolean(r, &["enabled"]).unwrap_or(true);

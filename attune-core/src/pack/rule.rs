@@ -24,15 +24,7 @@ const ATTUNE_OPERATORS: &[(&str, &str)] = &[
 pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Option<Located<Rule>> {
     let (src, doc) = dir.read_yaml(file, r)?;
     let mut f = Fields::new(&src, "", &doc.value, r)?;
-    let name = f.required_string(r, &["ref", "name"]);
-    if let Some(p) = f.string(r, &["pack"])
-        && p.value != pack
-    {
-        r.push(src.problem(
-            &p.path,
-            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
-        ));
-    }
+    let name = f.name_in_pack(r, &["ref", "name"], pack);
     let description = f.string(r, &["description"]).map(|f| f.value);
     let enabled = f.boolean(r, &["enabled"]);
     let mut backstop = f.boolean(r, &["backstop"]).unwrap_or(false);

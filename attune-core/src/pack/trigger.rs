@@ -30,15 +30,7 @@ fn trigger_from(
     r: &mut Report,
 ) -> Option<Located<TriggerType>> {
     let mut f = Fields::new(src, path, value, r)?;
-    let name = f.required_string(r, &["ref", "name"]);
-    if let Some(p) = f.string(r, &["pack"])
-        && p.value != pack
-    {
-        r.push(src.problem(
-            &p.path,
-            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
-        ));
-    }
+    let name = f.name_in_pack(r, &["ref", "name"], pack);
     let description = f.string(r, &["description"]).map(|f| f.value);
     let params = schema_of(&mut f, r, &["parameters_schema", "parameters"]);
     let payload = schema_of(&mut f, r, &["payload_schema", "output"]);
@@ -77,15 +69,7 @@ pub(crate) fn read_sensor(
 ) -> Option<(Located<Sensor>, Vec<Located<TriggerType>>)> {
     let (src, doc) = dir.read_yaml(file, r)?;
     let mut f = Fields::new(&src, "", &doc.value, r)?;
-    let name = f.required_string(r, &["ref", "name", "class_name"]);
-    if let Some(p) = f.string(r, &["pack"])
-        && p.value != pack
-    {
-        r.push(src.problem(
-            &p.path,
-            format!("names pack '{}' but the file is in pack '{pack}'", p.value),
-        ));
-    }
+    let name = f.name_in_pack(r, &["ref", "name", "class_name"], pack);
     let description = f.string(r, &["description"]).map(|f| f.value);
     let runner = f.string(r, &["runner_type", "runner", "runtime"]);
     let entry = f.string(r, &["entry_point"]);

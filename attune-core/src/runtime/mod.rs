@@ -1,5 +1,7 @@
-//! The [`Runtime`] trait — what runs one execution — and the two runtimes of core:
-//! [`NativeRuntime`] (async Rust closures) and [`RhaiRuntime`] (sandboxed Rhai scripts).
+//! The [`Runtime`] trait — what runs one execution — and the runtimes of core:
+//! [`NativeRuntime`] (async Rust closures), [`RhaiRuntime`] (sandboxed Rhai scripts),
+//! [`NoopRuntime`] (`core.noop`, runner `noop`) and, with the `http` feature, `HttpRuntime`
+//! (`core.http_request`, runner `http-request`). Every engine has them all.
 
 #[cfg(feature = "http")]
 mod http;

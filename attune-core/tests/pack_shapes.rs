@@ -339,3 +339,24 @@ async fn secrets_stay_masked_when_a_rule_passes_them_to_another_packs_action() {
             .contains("hunter2")
     );
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn http_request_actions_get_the_runner_parameters() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: web\n"),
+        (
+            "actions/status.yaml",
+            "name: status\nrunner_type: http-request\nparameters:\n  url: {type: string, default: 'http://127.0.0.1:9/status', immutable: true}\n",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).unwrap();
+    let a = b.actions().next().unwrap();
+    assert_eq!(a.runner, "http");
+    let url = a.parameters.get("url").unwrap();
+    assert!(url.immutable, "the file's spec wins");
+    for k in ["method", "headers", "timeout", "password"] {
+        assert!(a.parameters.get(k).is_some(), "runner parameter {k}");
+    }
+    assert!(a.parameters.get("password").unwrap().secret);
+}

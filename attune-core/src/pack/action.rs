@@ -70,6 +70,18 @@ pub(crate) fn read(
     if let Some(p) = params {
         action.parameters = schema::read(&src, &p.path, p.value, r);
     }
+    // As StackStorm's http-request runner: the runner's parameters are the action's too; the
+    // file overrides (whole specs) or adds to them.
+    #[cfg(feature = "http")]
+    if action.runner == "http" {
+        for (k, spec) in crate::runtime::http_request_action().parameters.iter() {
+            action
+                .parameters
+                .0
+                .entry(k.clone())
+                .or_insert_with(|| spec.clone());
+        }
+    }
     action.output_schema = output_schema.unwrap_or(Value::Null);
     if let Some(of) = output_format {
         if !["text", "json", "jsonl"].contains(&of.value.as_str()) {

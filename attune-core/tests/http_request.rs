@@ -523,7 +523,12 @@ async fn more_redirects_than_max_redirects_fail() {
 async fn the_timeout_param_fails_the_run_naming_the_timeout() {
     let server = Server::replying(Reply::hang()).await;
     let exec = run(json!({"url": server.url("/slow"), "timeout": 0.25})).await;
-    let error = failed(&exec);
+    // The runtime's own deadline ends it: status `timeout`, with the runtime's message.
+    assert_eq!(exec.status, ExecutionStatus::Timeout, "{exec:#?}");
+    let error = exec
+        .error
+        .clone()
+        .expect("a timed-out execution records why");
     assert!(error.contains("timed out"), "{error}");
     assert!(error.contains("timeout of 0.25 s"), "{error}");
     assert!(

@@ -360,3 +360,152 @@ fn http_request_actions_get_the_runner_parameters() {
     }
     assert!(a.parameters.get("password").unwrap().secret);
 }
+
+#[tokio::test]
+async fn secret_config_values_never_show_in_tests_failures_or_as_numbers() {
+    let dir = pack(&[
+        (
+            "pack.yaml",
+            "ref: sx\nconfig: {token: tok-S3CRET, pin: 987654}\n",
+        ),
+        (
+            "config.schema.yaml",
+            "token: {type: string, secret: true, default: tok-DEFAULT}\npin: {type: integer, secret: true}\n",
+        ),
+        ("triggers/t.yaml", "name: t\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: rhai\ncode: 'n'\nparameters:\n  n: {type: integer}\n",
+        ),
+        (
+            "actions/e.yaml",
+            "name: e\nrunner_type: noop\nparameters:\n  kind: {type: string, enum: [x, y]}\n",
+        ),
+        (
+            "rules/num.yaml",
+            "name: num\ntrigger: {type: sx.t}\ncriteria:\n  trigger.k: {type: nequals, pattern: '{{ pack.config.token }}'}\naction:\n  ref: sx.a\n  parameters:\n    n: '{{ pack.config.pin }}'\n",
+        ),
+        (
+            "rules/bad.yaml",
+            "name: bad\ntrigger: {type: sx.t}\naction:\n  ref: sx.e\n  parameters:\n    kind: '{{ pack.config.token }}'\n",
+        ),
+    ]);
+    let engine = engine().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    // The schema's secret default is redacted too.
+    let shown = engine.pack("sx").unwrap();
+    assert!(
+        !serde_json::to_string(&shown)
+            .unwrap()
+            .contains("tok-DEFAULT")
+    );
+    let tests = engine
+        .test_rules("sx.t", &json!({"k": "z"}), None)
+        .await
+        .unwrap();
+    let text = format!("{tests:?}");
+    assert!(
+        !text.contains("tok-S3CRET") && !text.contains("987654"),
+        "{text}"
+    );
+    let num = tests.iter().find(|t| t.rule == "sx.num").unwrap();
+    assert_eq!(num.criteria[0].pattern, json!("********"));
+    assert_eq!(num.params, Some(Ok(json!({"n": "********"}))));
+    let trace = emit_and_trace(&engine, "sx.t", json!({"k": "z"})).await;
+    let all = format!(
+        "{}{}",
+        serde_json::to_string(&trace.enforcements).unwrap(),
+        serde_json::to_string(&trace.executions).unwrap()
+    );
+    assert!(
+        !all.contains("tok-S3CRET") && !all.contains("987654"),
+        "{all}"
+    );
+    let failed = trace
+        .enforcements
+        .iter()
+        .find(|e| e.rule == "sx.bad")
+        .unwrap();
+    assert!(
+        failed.failure.as_deref().unwrap().contains("********"),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn secret_inside_a_parameter_is_refused() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: ns\n"),
+        (
+            "config.schema.yaml",
+            "creds:\n  type: object\n  properties:\n    password: {type: string, secret: true}\n",
+        ),
+    ]);
+    let e = problems(dir.path());
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert_eq!(e.problems[0].path, "creds.properties.password.secret");
+}
+
+#[test]
+fn an_invalid_ref_never_names_a_config_file() {
+    let configs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(configs.path().join("private")).unwrap();
+    let dir = pack(&[
+        ("pack.yaml", "ref: ../x\n"),
+        (
+            "config.schema.yaml",
+            "password: {type: string, enum: [nope]}\n",
+        ),
+    ]);
+    std::fs::write(configs.path().join("x.yaml"), "password: hunter2\n").unwrap();
+    let opts = PackOptions {
+        config_dir: Some(configs.path().join("private")),
+        ..PackOptions::default()
+    };
+    let e = read_pack(dir.path(), &opts).unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(e.to_string().contains("not a valid pack ref"), "{e}");
+}
+
+#[tokio::test]
+async fn undeclared_templated_params_are_reported() {
+    let dir = pack(&[
+        ("pack.yaml", "ref: ut\n"),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: core.webhook}\naction:\n  ref: core.echo\n  parameters:\n    message: hi\n    bogus: '{{ trigger.k }}'\n",
+        ),
+    ]);
+    let e = engine().await.load_pack(dir.path()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("action.parameters.bogus") && text.contains("unknown parameter"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn two_directories_with_one_ref_are_both_refused() {
+    let a = pack(&[
+        ("pack.yaml", "ref: dup\n"),
+        ("actions/one.yaml", "name: one\nrunner_type: noop\n"),
+    ]);
+    let b = pack(&[
+        ("pack.yaml", "ref: dup\n"),
+        ("actions/two.yaml", "name: two\nrunner_type: noop\n"),
+    ]);
+    let engine = engine().await;
+    let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let report = engine
+        .load_pack_dirs(&dirs, &PackOptions::default())
+        .await
+        .unwrap();
+    assert!(report.loaded.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 2);
+    assert!(
+        report.failed[0].to_string().contains("is also the ref of"),
+        "{:?}",
+        report.failed
+    );
+    assert!(engine.pack("dup").is_none());
+}

@@ -520,3 +520,59 @@ fn read_pack_needs_no_engine() {
     // Debug output never shows config values.
     assert!(!format!("{b:?}").contains("example-token"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_installs_leave_store_and_registry_agreeing() {
+    let engine = std::sync::Arc::new(engine().await);
+    let v1 = TestPack::new(&[
+        ("pack.yaml", "ref: cc\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\ndescription: v1\n",
+        ),
+    ]);
+    let v2 = TestPack::new(&[
+        ("pack.yaml", "ref: cc\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\ndescription: v2\n",
+        ),
+    ]);
+    let b1 = read_pack(v1.path(), &PackOptions::default()).unwrap();
+    let b2 = read_pack(v2.path(), &PackOptions::default()).unwrap();
+    for _ in 0..50 {
+        let (e1, e2) = (engine.clone(), engine.clone());
+        let (x, y) = (b1.clone(), b2.clone());
+        let t1 = tokio::spawn(async move { e1.install_pack(x).await });
+        let t2 = tokio::spawn(async move { e2.install_pack(y).await });
+        t1.await.unwrap().unwrap();
+        t2.await.unwrap().unwrap();
+        let in_registry = engine.action("cc.a").unwrap().description;
+        let Some(attune_core::model::Definition::Action(stored)) = engine
+            .store()
+            .get_definition(DefinitionKind::Action, "cc.a")
+            .await
+            .unwrap()
+        else {
+            panic!("stored")
+        };
+        assert_eq!(in_registry, stored.description);
+    }
+    // An unload racing a pack that starts using it: never a rule without its action.
+    let user = TestPack::new(&[
+        ("pack.yaml", "ref: uu\n"),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: core.webhook}\naction: {ref: cc.a}\n",
+        ),
+    ]);
+    let bu = read_pack(user.path(), &PackOptions::default()).unwrap();
+    let (e1, e2) = (engine.clone(), engine.clone());
+    let t1 = tokio::spawn(async move { e1.unload_pack("cc").await });
+    let t2 = tokio::spawn(async move { e2.install_pack(bu).await });
+    let (r1, r2) = (t1.await.unwrap(), t2.await.unwrap());
+    assert!(r1.is_ok() != r2.is_ok(), "exactly one wins: {r1:?} {r2:?}");
+    if let Some(rule) = engine.rule("uu.r") {
+        assert!(engine.action(&rule.action).is_some());
+    }
+}

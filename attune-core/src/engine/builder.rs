@@ -199,6 +199,7 @@ impl EngineBuilder {
             clock: self.clock,
             config: self.config,
             logs: broadcast::channel(4096).0,
+            definitions: tokio::sync::Mutex::new(()),
             secrets: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
@@ -210,7 +211,10 @@ impl EngineBuilder {
         let engine = Engine { shared };
         engine.load_from_store().await?;
         // The core pack is code: installed afresh in every engine.
-        engine.install_pack(crate::pack::core_pack()).await?;
+        let mut core = crate::pack::core_pack();
+        core.actions
+            .retain(|a| engine.shared.runtimes.contains_key(&a.def.runner));
+        engine.install_pack(core).await?;
         super::stage::start(&engine.shared).await?;
         Ok(engine)
     }

@@ -174,7 +174,7 @@ impl Engine {
                 standard_matched = true;
             }
             let params = matched.then(|| self.test_params(&rule, &renderer));
-            out.push(RuleTest {
+            let mut test = RuleTest {
                 rule: rule.rule.rule_ref.clone(),
                 action: rule.rule.action.clone(),
                 backstop: rule.rule.backstop,
@@ -184,12 +184,20 @@ impl Engine {
                 expression,
                 params,
                 note,
-            });
+            };
+            let action_pack = rule.rule.action.split_once('.').map_or("", |(p, _)| p);
+            if let Some(secrets) =
+                super::matching::secrets_of_packs(s, action_pack, Some(rule.rule.pack()))
+            {
+                mask_test(&mut test, &secrets);
+            }
+            out.push(test);
         }
         Ok(out)
     }
 
-    /// The params a matched rule would run its action with (secrets redacted).
+    /// The params a matched rule would run its action with (secret params redacted; secret
+    /// config values are masked by the caller).
     fn test_params(
         &self,
         rule: &CompiledRule,
@@ -211,12 +219,29 @@ impl Engine {
             .parameters
             .validate(&params)
             .map_err(|e| format!("params of action '{}': {e}", action.action_ref))?;
-        let mut shown = Value::Object(action.parameters.redact(&validated));
-        if let Some(ps) =
-            super::matching::secrets_of_packs(s, action.pack(), Some(rule.rule.pack()))
-        {
-            crate::params::mask_value(&mut shown, &ps);
+        Ok(Value::Object(action.parameters.redact(&validated)))
+    }
+}
+
+/// Masks secret config values wherever a rule test could show them: rendered patterns, the
+/// values seen, errors, params.
+fn mask_test(t: &mut RuleTest, secrets: &[String]) {
+    use crate::params::{mask_secrets, mask_value};
+    for c in &mut t.criteria {
+        mask_value(&mut c.pattern, secrets);
+        if let Some(v) = &mut c.value {
+            mask_value(v, secrets);
         }
-        Ok(shown)
+        if let Some(e) = &mut c.error {
+            *e = mask_secrets(e, secrets);
+        }
+    }
+    if let Some(Err(e)) = &mut t.expression {
+        *e = mask_secrets(e, secrets);
+    }
+    match &mut t.params {
+        Some(Ok(p)) => mask_value(p, secrets),
+        Some(Err(e)) => *e = mask_secrets(e, secrets),
+        None => {}
     }
 }

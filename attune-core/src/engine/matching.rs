@@ -212,6 +212,17 @@ async fn fail_enforcement_with(
     reason: String,
     params: Option<Value>,
 ) -> Result<()> {
+    // The reason may quote a rendered value: mask the secrets of the packs involved.
+    let rule_pack = enf.rule.split_once('.').map_or("", |(p, _)| p);
+    let action_pack = shared
+        .registry
+        .rule(&enf.rule)
+        .and_then(|r| r.rule.action.split_once('.').map(|(p, _)| p.to_string()))
+        .unwrap_or_default();
+    let reason = match secrets_of_packs(shared, &action_pack, Some(rule_pack)) {
+        Some(s) => crate::params::mask_secrets(&reason, &s),
+        None => reason,
+    };
     tracing::warn!(rule = %enf.rule, event.id = %enf.event, %reason, "enforcement failed");
     let update = EnforcementUpdate::failed(reason, params, shared.now());
     shared
@@ -355,9 +366,20 @@ fn new_execution(
         Value::Object(stored),
         now,
     );
-    exec.timeout_secs = action
-        .timeout_secs
-        .or_else(|| shared.config.default_timeout.map(|d| d.as_secs_f64()));
+    // As in StackStorm runners, a `timeout` param sets the run's timeout. The runtime applies
+    // it itself (and reports a timeout); the engine's deadline is one second later, a backstop.
+    let param_timeout = action
+        .parameters
+        .get("timeout")
+        .and_then(|_| exec.params.get("timeout"))
+        .and_then(Value::as_f64)
+        .filter(|t| t.is_finite() && *t > 0.0);
+    exec.timeout_secs = match param_timeout {
+        Some(t) => Some(t + 1.0),
+        None => action
+            .timeout_secs
+            .or_else(|| shared.config.default_timeout.map(|d| d.as_secs_f64())),
+    };
     (exec, secrets)
 }
 

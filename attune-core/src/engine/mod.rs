@@ -104,6 +104,10 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
     pub logs: broadcast::Sender<LogLine>,
+    /// Held while definitions change with checks against others (packs installed or
+    /// unloaded, rules registered, actions removed), so that two changes never check
+    /// against a state the other is replacing.
+    pub definitions: tokio::sync::Mutex<()>,
     /// Validated params with secret values, of executions created here and not run yet.
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Cancellation tokens of executions running in this process.

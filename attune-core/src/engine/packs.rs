@@ -116,6 +116,35 @@ impl Engine {
         for d in dirs {
             partials.push(read_on_thread(d.clone(), options.clone()).await?);
         }
+        // Two directories with one ref: neither can be the pack.
+        let refs: Vec<Option<(String, Option<PathBuf>)>> = partials
+            .iter()
+            .map(|p| {
+                p.bundle
+                    .as_ref()
+                    .map(|b| (b.pack_ref().to_string(), b.pack.path.clone()))
+            })
+            .collect();
+        for (i, p) in partials.iter_mut().enumerate() {
+            let Some((r, _)) = &refs[i] else { continue };
+            let others: Vec<String> = refs
+                .iter()
+                .enumerate()
+                .filter(|(j, o)| *j != i && o.as_ref().is_some_and(|(x, _)| x == r))
+                .map(|(_, o)| {
+                    o.as_ref()
+                        .and_then(|(_, d)| d.as_ref())
+                        .map_or_else(String::new, |d| d.display().to_string())
+                })
+                .collect();
+            if !others.is_empty() {
+                p.errors.problems.push(Problem::file(
+                    "pack.yaml",
+                    format!("pack ref '{r}' is also the ref of {}", others.join(", ")),
+                ));
+                p.bundle = None;
+            }
+        }
         // Packs that did not read cleanly fail; the engine's checks add their problems
         // (against every pack read, so references between packs are not reported twice).
         {
@@ -199,13 +228,22 @@ impl Engine {
         dirs: &[PathBuf],
         options: &PackOptions,
     ) -> Result<LoadReport> {
+        let _changing = self.shared.definitions.lock().await;
         let (bundles, failed) = self.check_packs(dirs, options).await?;
         let mut report = LoadReport {
             loaded: Vec::new(),
             failed,
         };
         for b in bundles {
-            report.loaded.push(self.install_checked(b).await?);
+            let (pack, dir) = (b.pack_ref().to_string(), b.pack.path.clone());
+            match self.install_checked(b).await {
+                Ok(s) => report.loaded.push(s),
+                Err(e) => report.failed.push(PackErrors {
+                    pack,
+                    dir,
+                    problems: vec![Problem::file("pack.yaml", format!("not installed: {e}"))],
+                }),
+            }
         }
         report.loaded.sort_by(|a, b| a.pack.cmp(&b.pack));
         report.failed.sort_by(|a, b| a.pack.cmp(&b.pack));
@@ -223,6 +261,7 @@ impl Engine {
     /// sees either the old or the new pack. Executions already running finish on the
     /// version they started with.
     pub async fn install_pack(&self, bundle: PackBundle) -> Result<PackSummary> {
+        let _changing = self.shared.definitions.lock().await;
         let loading = Loading {
             bundles: HashMap::from([(bundle.pack_ref(), &bundle)]),
         };
@@ -278,6 +317,7 @@ impl Engine {
                 "the core pack is built in and cannot be unloaded".into(),
             ));
         }
+        let _changing = self.shared.definitions.lock().await;
         let users = self.shared.registry.users_of_pack(pack_ref);
         if !users.is_empty() {
             let list: Vec<String> = users
@@ -520,12 +560,19 @@ fn check_literal_params(
         .collect();
     let mut with_placeholders = literal;
     for k in &templated {
-        // A template stands for a value of the right type: check only that it is declared.
-        if let Some(spec) = action.parameters.get(k) {
-            if let Some(d) = spec.default.clone() {
-                with_placeholders.insert((*k).to_string(), d);
-            } else {
-                with_placeholders.remove(*k);
+        // A template stands for a value of the right type: check only that it is declared
+        // (an undeclared name keeps a placeholder, reported as unknown).
+        match action.parameters.get(k) {
+            Some(spec) => match spec.default.clone() {
+                Some(d) => {
+                    with_placeholders.insert((*k).to_string(), d);
+                }
+                None => {
+                    with_placeholders.remove(*k);
+                }
+            },
+            None => {
+                with_placeholders.insert((*k).to_string(), Value::Bool(true));
             }
         }
     }

@@ -155,6 +155,7 @@ impl Engine {
     /// one error); literal params are checked against the action's schema.
     pub async fn register_rule(&self, rule: Rule) -> Result<()> {
         validate_ref("rule", &rule.rule_ref)?;
+        let _changing = self.shared.definitions.lock().await;
         let compiled = self.compile_rule(rule)?;
         let what = format!("rule '{}'", compiled.rule.rule_ref);
         let mut problems = Vec::new();
@@ -209,6 +210,7 @@ impl Engine {
 
     /// Removes an action; refused (Conflict) while a rule refers to it.
     pub async fn remove_action(&self, action_ref: &str) -> Result<bool> {
+        let _changing = self.shared.definitions.lock().await;
         let users = self.shared.registry.rules_using_action(action_ref);
         if !users.is_empty() {
             return Err(Error::Conflict(format!(

@@ -9,68 +9,177 @@ use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
 use futures::FutureExt;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// The running stage's slots: the engine's worker slots, and a lane per runtime with a
+/// concurrency limit of its own ([`Runtime::max_concurrency`](crate::runtime::Runtime)).
+#[derive(Debug)]
+pub(crate) struct Slots {
+    global: Arc<Semaphore>,
+    lanes: HashMap<String, mpsc::UnboundedSender<ExecutionId>>,
+}
+
+impl Slots {
+    /// Worker slots, and a lane task per limited runtime (returned to be kept with the
+    /// stage tasks).
+    pub fn start(shared: &Arc<Shared>) -> (Arc<Slots>, Vec<tokio::task::JoinHandle<()>>) {
+        let global = Arc::new(Semaphore::new(shared.config.worker_slots));
+        let mut lanes = HashMap::new();
+        let mut tasks = Vec::new();
+        for (name, rt) in &shared.runtimes {
+            if let Some(limit) = rt.max_concurrency() {
+                let (tx, rx) = mpsc::unbounded_channel();
+                lanes.insert(name.clone(), tx);
+                let limit = Arc::new(Semaphore::new(limit.max(1)));
+                tasks.push(tokio::spawn(lane(
+                    shared.clone(),
+                    global.clone(),
+                    limit,
+                    rx,
+                )));
+            }
+        }
+        (Arc::new(Slots { global, lanes }), tasks)
+    }
+}
+
+/// Permits held by a run: a worker slot, and its runtime's lane permit when it has one.
+struct Held {
+    _slot: OwnedSemaphorePermit,
+    _lane: Option<OwnedSemaphorePermit>,
+}
+
 /// Processes a batch of `Scheduled` messages: claims each (in order, waiting for a free
 /// slot) and starts its run. `running` is announced before the run starts, so that no later
-/// status of the execution is announced before it.
-pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Semaphore>, ids: Vec<ExecutionId>) {
+/// status of the execution is announced before it. Executions of a runtime with a lane go to
+/// their lane, which starts them in order as that runtime's runs end (they stay `scheduled`
+/// meanwhile).
+pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<ExecutionId>) {
+    let ids = if slots.lanes.is_empty() {
+        ids
+    } else {
+        route(shared, slots, ids).await
+    };
     let mut claimed: Vec<Start> = Vec::with_capacity(ids.len());
     for id in ids {
         if shared.stop_starting.load(Ordering::SeqCst) {
             break;
         }
-        let permit = match slots.clone().try_acquire_owned() {
+        let permit = match slots.global.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 // Start what is claimed before waiting: their slots are held.
                 start(shared, std::mem::take(&mut claimed)).await;
-                match slots.clone().acquire_owned().await {
+                match slots.global.clone().acquire_owned().await {
                     Ok(p) if !shared.stop_starting.load(Ordering::SeqCst) => p,
                     _ => return,
                 }
             }
         };
-        let token = CancellationToken::new();
-        {
-            let mut running = shared.lock_running();
-            if running.contains_key(&id) {
-                // A redelivery of an execution this process already runs.
-                continue;
-            }
-            running.insert(id, token.clone());
-        }
-        let claim = shared.claim();
-        match shared.store.claim_execution(id, &claim).await {
-            Ok(Some(exec)) => claimed.push(Start {
-                exec,
-                token,
-                permit,
-            }),
-            Ok(None) => {
-                // Not claimable (canceled, or run elsewhere): nothing here will run it.
-                shared.lock_running().remove(&id);
-                shared.lock_secrets().remove(&id);
-            }
-            Err(e) => {
-                shared.lock_running().remove(&id);
-                tracing::error!(execution.id = %id, error = %e, "claim failed");
-            }
-        }
+        let held = Held {
+            _slot: permit,
+            _lane: None,
+        };
+        claimed.extend(claim_one(shared, id, held).await);
     }
     start(shared, claimed).await;
+}
+
+/// Sends the executions of laned runtimes to their lane; returns the others, in order.
+async fn route(shared: &Shared, slots: &Slots, ids: Vec<ExecutionId>) -> Vec<ExecutionId> {
+    let mut rest = Vec::with_capacity(ids.len());
+    for id in ids {
+        match shared.store.get_execution(id).await {
+            Ok(e) if e.status == ExecutionStatus::Scheduled => match slots.lanes.get(&e.runner) {
+                Some(lane) => {
+                    let _ = lane.send(id);
+                }
+                None => rest.push(id),
+            },
+            // Not claimable, or unreadable: the claim decides and reports.
+            _ => rest.push(id),
+        }
+    }
+    rest
+}
+
+/// One runtime's lane: takes its executions in order, waits for a permit of the runtime and
+/// a worker slot, then claims and starts each.
+async fn lane(
+    shared: Arc<Shared>,
+    global: Arc<Semaphore>,
+    limit: Arc<Semaphore>,
+    mut rx: mpsc::UnboundedReceiver<ExecutionId>,
+) {
+    loop {
+        let id = tokio::select! {
+            id = rx.recv() => match id { Some(id) => id, None => return },
+            () = shared.stop.cancelled() => return,
+        };
+        let permits = async {
+            let lane = limit.clone().acquire_owned().await.ok()?;
+            let slot = global.clone().acquire_owned().await.ok()?;
+            Some((slot, lane))
+        };
+        let (slot, lane) = tokio::select! {
+            p = permits => match p { Some(p) => p, None => return },
+            () = shared.stop.cancelled() => return,
+        };
+        if shared.stop_starting.load(Ordering::SeqCst) {
+            return;
+        }
+        let held = Held {
+            _slot: slot,
+            _lane: Some(lane),
+        };
+        let started: Vec<Start> = claim_one(&shared, id, held).await.into_iter().collect();
+        start(&shared, started).await;
+    }
+}
+
+/// Claims one execution for this worker; `None` when it is not claimable here.
+async fn claim_one(shared: &Arc<Shared>, id: ExecutionId, held: Held) -> Option<Start> {
+    let token = CancellationToken::new();
+    {
+        let mut running = shared.lock_running();
+        if running.contains_key(&id) {
+            // A redelivery of an execution this process already runs.
+            return None;
+        }
+        running.insert(id, token.clone());
+    }
+    let claim = shared.claim();
+    match shared.store.claim_execution(id, &claim).await {
+        Ok(Some(exec)) => Some(Start {
+            exec,
+            token,
+            permit: held,
+        }),
+        Ok(None) => {
+            // Not claimable (canceled, or run elsewhere): nothing here will run it.
+            shared.lock_running().remove(&id);
+            shared.lock_secrets().remove(&id);
+            None
+        }
+        Err(e) => {
+            shared.lock_running().remove(&id);
+            tracing::error!(execution.id = %id, error = %e, "claim failed");
+            None
+        }
+    }
 }
 
 /// A claimed execution about to run.
 struct Start {
     exec: Execution,
     token: CancellationToken,
-    permit: OwnedSemaphorePermit,
+    permit: Held,
 }
 
 async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
@@ -93,12 +202,7 @@ enum Ending {
     Canceled,
 }
 
-async fn run_one(
-    shared: Arc<Shared>,
-    exec: Execution,
-    token: CancellationToken,
-    permit: OwnedSemaphorePermit,
-) {
+async fn run_one(shared: Arc<Shared>, exec: Execution, token: CancellationToken, permit: Held) {
     let id = exec.id;
     let mut secrets = Vec::new();
     let ending = run_on_runtime(&shared, exec, token, &mut secrets).await;
@@ -168,6 +272,13 @@ async fn run_on_runtime(
                 "its secret parameters are not available in this process (secrets are never stored)",
             )));
         }
+        None if pack_secrets.is_some() && holds_redacted(&exec.params) => {
+            return Ending::Done(Err(Error::invalid(
+                format!("execution '{}'", exec.id),
+                "its params were stored with secret config values redacted, and the real \
+                 values are not available in this process (secrets are never stored)",
+            )));
+        }
         None => match exec.params {
             Value::Object(m) => m,
             _ => Default::default(),
@@ -176,13 +287,20 @@ async fn run_on_runtime(
     let timeout = exec
         .timeout_secs
         .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let secret_list: Arc<[String]> = secrets.clone().into();
+    let pack_dir = shared
+        .registry
+        .pack(action.pack())
+        .and_then(|p| p.path.clone());
     let request = RunRequest {
         execution_id: exec.id,
         action,
         params,
         timeout,
         cancel: token.clone(),
-        log: LogSink::new(exec.id, shared.logs.clone()),
+        log: LogSink::new(exec.id, shared.logs.clone()).with_secrets(secret_list.clone()),
+        pack_dir,
+        secrets: secret_list,
     };
     // A panicking runtime or action fails its execution instead of killing this task (which
     // would leave the execution `running` for ever).
@@ -231,12 +349,17 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
     let now = shared.now();
     match ending {
         Ending::Done(Ok(out)) => {
-            let to = if out.succeeded {
+            let to = if out.timed_out {
+                ExecutionStatus::Timeout
+            } else if out.succeeded {
                 ExecutionStatus::Succeeded
             } else {
                 ExecutionStatus::Failed
             };
             let mut c = ExecutionChange::to(to, now).result(out.result);
+            if let Some(e) = out.error {
+                c = c.error(e);
+            }
             if !out.stdout.is_empty() {
                 c.stdout = Some(out.stdout);
             }
@@ -246,11 +369,18 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
             (to, c)
         }
         Ending::Done(Err(e)) => {
+            // A runtime that stopped the action at its own deadline (a `timeout` param)
+            // reports Error::Timeout: the execution timed out.
+            let to = if matches!(e, Error::Timeout(_)) {
+                ExecutionStatus::Timeout
+            } else {
+                ExecutionStatus::Failed
+            };
             let msg = e.to_string();
-            let c = ExecutionChange::to(ExecutionStatus::Failed, now)
+            let c = ExecutionChange::to(to, now)
                 .result(json!({ "error": msg }))
                 .error(msg);
-            (ExecutionStatus::Failed, c)
+            (to, c)
         }
         Ending::TimedOut(t) => {
             let msg = format!("timed out after {:.3} s", t.as_secs_f64());
@@ -337,4 +467,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Whether a stored value holds the redaction marker anywhere (a masked secret).
+fn holds_redacted(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(crate::params::REDACTED),
+        Value::Array(items) => items.iter().any(holds_redacted),
+        Value::Object(m) => m.values().any(holds_redacted),
+        _ => false,
+    }
 }

@@ -9,7 +9,6 @@ use crate::transport::{Delivery, Message, StatusChange, Subscription, Topic};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +35,8 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
     );
 
     let s = shared.clone();
-    let slots = Arc::new(Semaphore::new(shared.config.worker_slots));
+    let (slots, lanes) = running::Slots::start(shared);
+    tasks.extend(lanes);
     tasks.push(
         spawn_stage(shared, Topic::Scheduled, scheduled_of, move |ids| {
             let (s, slots) = (s.clone(), slots.clone());

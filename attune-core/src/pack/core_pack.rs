@@ -25,7 +25,9 @@ fn located<T>(def: T) -> Located<T> {
 }
 
 /// The `core` pack's definitions (what [`Engine::builder`](crate::Engine::builder) installs
-/// in every engine).
+/// in every engine). An action whose runtime the engine does not have is left out there:
+/// `core.local` needs a `shell` runtime (crate attune-runtime-shell), `core.http_request` the
+/// `http` one (feature `http`).
 pub fn core_pack() -> PackBundle {
     let mut pack = Pack::new(CORE_PACK);
     pack.label = "Core".into();
@@ -62,6 +64,38 @@ pub fn core_pack() -> PackBundle {
                     .description("Seconds to wait."),
             ),
     ];
+    actions.push(
+        Action::new("core.local", "shell")
+            .description(
+                "Runs `cmd` with /bin/sh in the working directory `cwd` (default: a temporary \
+                 directory of the run); succeeds when it exits 0. Params are also in the \
+                 environment as ATTUNE_PARAM_<NAME>.",
+            )
+            .param(
+                "cmd",
+                ParamSpec::string()
+                    .required()
+                    .description("The command line, run by /bin/sh -c."),
+            )
+            .param(
+                "cwd",
+                ParamSpec::string().description("Working directory of the command."),
+            )
+            .param(
+                "env",
+                ParamSpec::object()
+                    .default(json!({}))
+                    .description("Extra environment variables (name → string)."),
+            )
+            .param(
+                "timeout",
+                ParamSpec::number()
+                    .default(60)
+                    .min(0.001)
+                    .description("Seconds before the command is stopped (status timeout)."),
+            )
+            .timeout_secs(60.0),
+    );
     #[cfg(feature = "http")]
     actions.push(crate::runtime::http_request_action());
     let timer_payload = json!({

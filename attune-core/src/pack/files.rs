@@ -118,7 +118,22 @@ impl PackDir {
                 ),
             ));
         }
-        let bytes = std::fs::read(&path).map_err(|e| Problem::file(rel, e.to_string()))?;
+        // Bounded even if the file grows after the size check.
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, self.max_file_bytes + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(|e| Problem::file(rel, e.to_string()))?;
+        if bytes.len() as u64 > self.max_file_bytes {
+            return Err(Problem::file(
+                rel,
+                "file grew past the size limit while it was read",
+            ));
+        }
         String::from_utf8(bytes).map_err(|e| {
             Problem::file(
                 rel,

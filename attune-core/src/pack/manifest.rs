@@ -97,7 +97,8 @@ pub(crate) fn read(
         src.clone(),
         inline_config.map_or_else(|| "config".into(), |c| c.path),
     );
-    if let Some(cd) = config_dir {
+    // An invalid ref never names a file (it could hold `/` or `..`).
+    if let Some(cd) = config_dir.filter(|_| valid_pack_ref(&pack_ref)) {
         let file = cd.join(format!("{pack_ref}.yaml"));
         if file.is_file() {
             match read_config_file(&file, dir.max_file_bytes) {

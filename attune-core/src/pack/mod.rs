@@ -184,11 +184,24 @@ impl PackBundle {
     }
 }
 
-/// `pack` with the values of secret config keys replaced by `********`.
+/// `pack` with the values of secret config keys replaced by `********`, in `config` and as
+/// defaults in `config_schema`.
 pub(crate) fn redacted_pack(pack: &Pack, schema: &ParamSchema) -> Pack {
     let mut p = pack.clone();
     if let serde_json::Value::Object(m) = &pack.config {
         p.config = serde_json::Value::Object(schema.redact(m));
+    }
+    for name in schema.secret_names() {
+        let spec = match &mut p.config_schema {
+            serde_json::Value::Object(m) => m.get_mut(name),
+            _ => None,
+        };
+        if let Some(serde_json::Value::Object(spec)) = spec
+            && let Some(d) = spec.get_mut("default")
+            && !d.is_null()
+        {
+            *d = serde_json::Value::String(crate::params::REDACTED.into());
+        }
     }
     p
 }

@@ -103,6 +103,7 @@ pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> Param
     for (name, spec) in map {
         let at = child(&base, name);
         check_keys(src, &at, spec, r);
+        check_nested_secret(src, &at, spec, r, true);
         if !check_type(src, &at, spec, r) {
             continue;
         }
@@ -151,6 +152,26 @@ fn check_type(src: &Source, at: &str, spec: &Value, r: &mut Report) -> bool {
         }
     }
     ok
+}
+
+/// Reports `secret` below the top level of a spec (in `items` or `properties`): only whole
+/// parameters are secret.
+fn check_nested_secret(src: &Source, at: &str, spec: &Value, r: &mut Report, top: bool) {
+    let Some(m) = spec.as_object() else { return };
+    if !top && m.get("secret").is_some_and(|s| s != &Value::Bool(false)) {
+        r.push(src.problem(
+            &child(at, "secret"),
+            "secret works on whole parameters only: mark the top-level parameter secret",
+        ));
+    }
+    if let Some(items) = m.get("items") {
+        check_nested_secret(src, &child(at, "items"), items, r, false);
+    }
+    if let Some(Value::Object(props)) = m.get("properties") {
+        for (k, v) in props {
+            check_nested_secret(src, &child(&child(at, "properties"), k), v, r, false);
+        }
+    }
 }
 
 /// Reports unknown keys of a spec (and of its `items` spec).

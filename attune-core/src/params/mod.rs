@@ -455,10 +455,19 @@ impl ParamSchema {
     }
 }
 
-/// Masks every secret inside the string values of `value` (recursively), in place.
+/// Masks every secret inside the string values of `value` (recursively), in place; a
+/// non-string value (number, boolean, list, object) whose JSON text is a secret value is
+/// replaced by [`REDACTED`] as a whole.
 pub fn mask_value(value: &mut Value, secrets: &[String]) {
     if secrets.is_empty() {
         return;
+    }
+    if !value.is_string() && !value.is_null() {
+        let text = value.to_string();
+        if secrets.contains(&text) {
+            *value = Value::String(REDACTED.to_owned());
+            return;
+        }
     }
     match value {
         Value::String(s) => {

@@ -35,6 +35,7 @@ pub struct LogLine {
 pub struct LogSink {
     execution: ExecutionId,
     tx: Option<broadcast::Sender<LogLine>>,
+    secrets: Option<Arc<[String]>>,
 }
 
 impl LogSink {
@@ -43,6 +44,7 @@ impl LogSink {
         LogSink {
             execution,
             tx: Some(tx),
+            secrets: None,
         }
     }
 
@@ -51,7 +53,19 @@ impl LogSink {
         LogSink {
             execution,
             tx: None,
+            secrets: None,
         }
+    }
+
+    /// The same sink, masking `secrets` in every line it sends.
+    pub fn with_secrets(mut self, secrets: Arc<[String]>) -> Self {
+        self.secrets = (!secrets.is_empty()).then_some(secrets);
+        self
+    }
+
+    /// Whether anyone listens (a runtime may skip building lines nobody reads).
+    pub fn is_listened(&self) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.receiver_count() > 0)
     }
 
     /// Sends one line.
@@ -59,13 +73,19 @@ impl LogSink {
         if let Some(tx) = &self.tx
             && tx.receiver_count() > 0
         {
-            {
-                let _ = tx.send(LogLine {
-                    execution: self.execution,
-                    stream,
-                    line: line.into(),
-                });
-            }
+            let line: Arc<str> = match &self.secrets {
+                Some(secrets) => {
+                    let line = line.into();
+                    let masked = crate::params::mask_secrets(&line, secrets);
+                    if masked == *line { line } else { masked.into() }
+                }
+                None => line.into(),
+            };
+            let _ = tx.send(LogLine {
+                execution: self.execution,
+                stream,
+                line,
+            });
         }
     }
 }

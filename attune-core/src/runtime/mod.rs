@@ -51,6 +51,13 @@ pub trait Runtime: Send + Sync + Debug {
         Ok(())
     }
 
+    /// How many executions of this runtime may run at once in one engine (child processes,
+    /// say). Executions beyond it stay `scheduled` and start in order as runs end. Default:
+    /// no limit of its own (the engine's worker slots still apply).
+    fn max_concurrency(&self) -> Option<usize> {
+        None
+    }
+
     /// Runs one execution.
     async fn run(&self, request: RunRequest) -> Result<RunOutput>;
 }
@@ -68,8 +75,15 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
     /// Fires on cancel or timeout.
     pub cancel: CancellationToken,
-    /// Where output lines go.
+    /// Where output lines go (secret values are masked in them).
     pub log: LogSink,
+    /// The directory of the action's pack when it was loaded from disk (entry points and the
+    /// working directory of process runtimes are relative to it).
+    pub pack_dir: Option<std::path::PathBuf>,
+    /// The secret values of this execution (secret params, secret config of the packs
+    /// involved): what the engine masks in the outcome; runtimes may use it to keep them out
+    /// of places the engine does not see.
+    pub secrets: Arc<[String]>,
 }
 
 /// What a finished run produced.
@@ -83,6 +97,12 @@ pub struct RunOutput {
     pub stdout: String,
     /// Captured stderr (bounded by the runtime).
     pub stderr: String,
+    /// For a failed run: the error message recorded on the execution (e.g. the exit code
+    /// and the tail of stderr).
+    pub error: Option<String>,
+    /// The runtime stopped the action at its own deadline (a `timeout` param): the execution
+    /// ends `timeout`, with this output's result and error.
+    pub timed_out: bool,
 }
 
 impl RunOutput {
@@ -93,6 +113,8 @@ impl RunOutput {
             result,
             stdout: String::new(),
             stderr: String::new(),
+            error: None,
+            timed_out: false,
         }
     }
 
@@ -102,5 +124,11 @@ impl RunOutput {
             succeeded: false,
             ..Self::success(result)
         }
+    }
+
+    /// Sets the error message of a failed run.
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
     }
 }

@@ -426,3 +426,17 @@ fn config_dir_feeds_pack_config() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)["rules"][0]["params"]["team"], json!("dba"));
 }
+
+#[test]
+fn past_wait_the_execution_is_canceled_and_reported() {
+    let out = run(&["--json", "run", "--wait", "0.3", "core.sleep", "delay=30"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_eq!(doc["execution"]["status"], json!("canceled"));
+    assert!(doc["note"].as_str().unwrap().contains("--wait"));
+}

@@ -25,7 +25,19 @@ pub async fn run(args: EmitArgs, options: &PackOptions, style: Style) -> Result<
     let wait = wait_for(args.wait)?;
     let engine = engine_with(&args.packs.packs, options).await?;
     let event = engine.emit(&args.trigger, payload).await?;
-    engine.settle(wait).await?;
+    // Past --wait: cancel what still runs, and report the trace as it is (exit 1).
+    let mut note = None;
+    if let Err(e) = engine.settle(wait).await {
+        note = Some(format!(
+            "not finished within --wait {}s ({e}): canceled",
+            args.wait
+        ));
+        let trace = engine.trace_event(event).await?;
+        for ex in trace.executions.iter().filter(|x| !x.status.is_terminal()) {
+            let _ = engine.cancel(ex.id).await;
+        }
+        let _ = engine.settle(std::time::Duration::from_secs(15)).await;
+    }
     let trace = engine.trace_event(event).await?;
     let _ = engine.shutdown(std::time::Duration::from_secs(5)).await;
 
@@ -63,10 +75,14 @@ pub async fn run(args: EmitArgs, options: &PackOptions, style: Style) -> Result<
             }
         }
     }
-    let all_ok = trace
-        .enforcements
-        .iter()
-        .all(|e| e.status != EnforcementStatus::Failed)
+    if let Some(n) = &note {
+        text.push_str(&format!("  {}\n", style.bad(n)));
+    }
+    let all_ok = note.is_none()
+        && trace
+            .enforcements
+            .iter()
+            .all(|e| e.status != EnforcementStatus::Failed)
         && trace
             .executions
             .iter()
@@ -76,6 +92,7 @@ pub async fn run(args: EmitArgs, options: &PackOptions, style: Style) -> Result<
             "event": trace.event,
             "enforcements": trace.enforcements,
             "executions": trace.executions,
+            "note": note,
         }),
         text,
         code: u8::from(!all_ok),

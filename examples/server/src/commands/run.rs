@@ -4,10 +4,12 @@ use super::{Failure, cli_value, engine_with, wait_for};
 use crate::Report;
 use crate::cli::RunArgs;
 use crate::output::{Style, indent, json_text};
+use attune_core::Error;
 use attune_core::model::{Execution, ExecutionStatus};
 use attune_core::pack::PackOptions;
-use attune_core::runtime::LogStream;
+use attune_core::runtime::{LogLine, LogStream};
 use serde_json::{Map, Value, json};
+use tokio::sync::broadcast::error::RecvError;
 
 /// Runs the action and waits for it; exit 0 when it succeeded, 1 otherwise.
 pub async fn run(
@@ -29,35 +31,62 @@ pub async fn run(
     let wait = wait_for(args.wait)?;
     let engine = engine_with(&args.packs.packs, options).await?;
     let mut logs = engine.subscribe_logs();
+    let id = engine.execute(&args.action, Value::Object(params)).await?;
     // Output lines go to stderr as they come (text mode), so long actions show progress.
     // This engine runs only this execution (and what it starts).
-    let echo = (!json_out).then(|| {
-        tokio::spawn(async move {
-            while let Ok(line) = logs.recv().await {
-                let tag = match line.stream {
-                    LogStream::Stderr => "stderr",
-                    _ => "stdout",
-                };
-                eprintln!("{} {}", style.dim(tag), line.line);
-            }
-        })
-    });
-    let exec = tokio::time::timeout(wait, engine.run(&args.action, Value::Object(params)))
-        .await
-        .map_err(|_| {
-            Failure::Other(format!(
-                "the execution did not finish within {}s",
-                args.wait
-            ))
-        })??;
-    if let Some(task) = echo {
-        task.abort();
+    let echo = |line: LogLine| {
+        if !json_out {
+            let tag = match line.stream {
+                LogStream::Stderr => "stderr",
+                _ => "stdout",
+            };
+            eprintln!("{} {}", style.dim(tag), line.line);
+        }
+    };
+    let waiting = engine.wait_timeout(id, wait);
+    tokio::pin!(waiting);
+    let waited = loop {
+        tokio::select! {
+            r = &mut waiting => break r,
+            line = logs.recv() => match line {
+                Ok(line) => echo(line),
+                Err(RecvError::Lagged(n)) => {
+                    if !json_out {
+                        eprintln!("{}", style.dim(&format!("({n} output lines skipped)")));
+                    }
+                }
+                Err(RecvError::Closed) => {}
+            },
+        }
+    };
+    while let Ok(line) = logs.try_recv() {
+        echo(line);
     }
+    // Past --wait: cancel it, and report what it became (exit 1).
+    let mut note = None;
+    let exec = match waited {
+        Ok(exec) => exec,
+        Err(Error::Timeout(_)) => {
+            note = Some(format!(
+                "not finished within --wait {}s: canceled",
+                args.wait
+            ));
+            engine.cancel(id).await?;
+            engine
+                .wait_timeout(id, std::time::Duration::from_secs(15))
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let _ = engine.shutdown(std::time::Duration::from_secs(5)).await;
+    let mut text = execution_text(style, &exec);
+    if let Some(n) = &note {
+        text.push_str(&format!("  {}\n", style.bad(n)));
+    }
     Ok(Report {
-        text: execution_text(style, &exec),
+        text,
         code: u8::from(exec.status != ExecutionStatus::Succeeded),
-        json: json!({ "execution": exec }),
+        json: json!({ "execution": exec, "note": note }),
     })
 }
 

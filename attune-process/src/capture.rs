@@ -1,0 +1,228 @@
+//! Reading one output stream: forwarded line by line to the log stream as it comes, captured
+//! up to a cap, the rest read and dropped.
+
+use attune_core::runtime::{LogSink, LogStream};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Caps on captured output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Bytes kept per stream (default 10 MiB); beyond, output is dropped and flagged.
+    pub max_bytes: usize,
+    /// A line longer than this is forwarded to the log stream in pieces (default 64 KiB).
+    pub max_line_bytes: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_bytes: 10 << 20,
+            max_line_bytes: 64 << 10,
+        }
+    }
+}
+
+/// What was kept of one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// The kept output (invalid UTF-8 replaced), ending with a truncation marker line when
+    /// output was dropped.
+    pub text: String,
+    /// Whether output was dropped.
+    pub truncated: bool,
+    /// Every byte the child wrote to the stream.
+    pub total_bytes: u64,
+}
+
+/// The last `max_lines` lines of `text`, at most `max_bytes` long (for error messages).
+pub fn tail(text: &str, max_lines: usize, max_bytes: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(max_lines);
+    let mut out = lines[start..].join("\n");
+    if out.len() > max_bytes {
+        let mut cut = out.len() - max_bytes;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out = format!("...{}", &out[cut..]);
+    }
+    out
+}
+
+/// Reads `reader` to its end: lines go to `log` (while output is kept), bytes are kept up to
+/// `limits.max_bytes`.
+pub(crate) async fn capture<R: AsyncRead + Unpin>(
+    mut reader: R,
+    stream: LogStream,
+    log: LogSink,
+    limits: StreamLimits,
+) -> Captured {
+    let name = match stream {
+        LogStream::Stderr => "stderr",
+        _ => "stdout",
+    };
+    let mut buf = vec![0u8; 64 << 10];
+    let mut kept: Vec<u8> = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    let mut truncated = false;
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, stream = name, "reading child output failed");
+                break;
+            }
+        };
+        total += n as u64;
+        if truncated {
+            continue; // drained and dropped
+        }
+        let chunk = &buf[..n];
+        let room = limits.max_bytes - kept.len();
+        let take = chunk.len().min(room);
+        kept.extend_from_slice(&chunk[..take]);
+        forward(
+            &chunk[..take],
+            &mut line,
+            stream,
+            &log,
+            limits.max_line_bytes,
+        );
+        if take < chunk.len() {
+            truncated = true;
+            flush(&mut line, stream, &log);
+            log.line(
+                stream,
+                format!("[attune: {name} truncated at {} bytes]", limits.max_bytes),
+            );
+        }
+    }
+    flush(&mut line, stream, &log);
+    let mut text = String::from_utf8_lossy(&kept).into_owned();
+    if truncated {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[attune: {name} truncated: kept {} of {total} bytes]\n",
+            kept.len()
+        ));
+    }
+    Captured {
+        text,
+        truncated,
+        total_bytes: total,
+    }
+}
+
+/// Splits `bytes` into lines (appending to the pending `line`) and sends complete ones.
+fn forward(bytes: &[u8], line: &mut Vec<u8>, stream: LogStream, log: &LogSink, max_line: usize) {
+    if !log.is_listened() {
+        // Nobody reads the log: keep only the pending part of the last line.
+        match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(i) => {
+                line.clear();
+                line.extend_from_slice(&bytes[i + 1..]);
+            }
+            None => line.extend_from_slice(bytes),
+        }
+        if line.len() > max_line {
+            line.clear();
+        }
+        return;
+    }
+    for piece in bytes.split_inclusive(|b| *b == b'\n') {
+        let (body, ends) = match piece.strip_suffix(b"\n") {
+            Some(b) => (b, true),
+            None => (piece, false),
+        };
+        let mut body = body;
+        while line.len() + body.len() > max_line {
+            let take = max_line - line.len();
+            line.extend_from_slice(&body[..take]);
+            flush(line, stream, log);
+            body = &body[take..];
+        }
+        line.extend_from_slice(body);
+        if ends {
+            send(line, stream, log);
+            line.clear();
+        }
+    }
+}
+
+fn flush(line: &mut Vec<u8>, stream: LogStream, log: &LogSink) {
+    if !line.is_empty() {
+        send(line, stream, log);
+        line.clear();
+    }
+}
+
+fn send(line: &[u8], stream: LogStream, log: &LogSink) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.strip_suffix('\r').unwrap_or(&text);
+    log.line(stream, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attune_core::model::ExecutionId;
+    use tokio::sync::broadcast;
+
+    fn sink() -> (LogSink, broadcast::Receiver<attune_core::runtime::LogLine>) {
+        let (tx, rx) = broadcast::channel(1024);
+        (LogSink::new(ExecutionId::new(), tx), rx)
+    }
+
+    fn lines(rx: &mut broadcast::Receiver<attune_core::runtime::LogLine>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(l) = rx.try_recv() {
+            out.push(l.line.to_string());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_forwarded_and_output_kept() {
+        let (log, mut rx) = sink();
+        let input: &[u8] = b"one\ntwo\r\nthree";
+        let c = capture(input, LogStream::Stdout, log, StreamLimits::default()).await;
+        assert_eq!(c.text, "one\ntwo\r\nthree");
+        assert!(!c.truncated);
+        assert_eq!(c.total_bytes, 14);
+        assert_eq!(lines(&mut rx), vec!["one", "two", "three"]);
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_cap_is_dropped_and_marked() {
+        let (log, mut rx) = sink();
+        let input = [b'x'; 100];
+        let limits = StreamLimits {
+            max_bytes: 10,
+            max_line_bytes: 4,
+        };
+        let c = capture(&input[..], LogStream::Stderr, log, limits).await;
+        assert!(c.truncated);
+        assert_eq!(c.total_bytes, 100);
+        assert!(
+            c.text
+                .starts_with("xxxxxxxxxx\n[attune: stderr truncated: kept 10 of 100 bytes]"),
+            "{}",
+            c.text
+        );
+        let got = lines(&mut rx);
+        assert_eq!(got[..3], ["xxxx", "xxxx", "xx"]);
+        assert_eq!(got[3], "[attune: stderr truncated at 10 bytes]");
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail("a\nb\nc\n", 2, 100), "b\nc");
+        assert_eq!(tail("abcdef", 5, 3), "...def");
+        assert_eq!(tail("", 5, 3), "");
+    }
+}

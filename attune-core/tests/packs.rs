@@ -6,7 +6,7 @@ mod common;
 use attune_core::Error;
 use attune_core::model::{DefinitionKind, ExecutionStatus};
 use attune_core::pack::{PackOptions, read_pack};
-use common::{SAFETY, emit_and_trace, engine};
+use common::{SAFETY, emit_and_trace, engine, engine_with_stub_shell};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ const PACK: &str = "ref: demo\ndescription: a test pack\nversion: 0.1.0\n";
 
 #[tokio::test]
 async fn example_pack_loads_in_both_shapes_and_runs() {
-    let engine = engine().await;
+    let engine = engine_with_stub_shell().await;
     let summary = engine
         .load_pack(example_pack())
         .await
@@ -56,7 +56,7 @@ async fn example_pack_loads_in_both_shapes_and_runs() {
             summary.rules,
             summary.policies
         ),
-        (2, 1, 4, 1)
+        (4, 1, 4, 1)
     );
     assert!(!summary.replaced);
     // StackStorm-shaped rule and the earlier-Attune-shaped one are both registered.
@@ -146,7 +146,7 @@ async fn example_pack_loads_in_both_shapes_and_runs() {
 
 #[tokio::test]
 async fn rule_tester_explains_each_criterion_and_renders_params() {
-    let engine = engine().await;
+    let engine = engine_with_stub_shell().await;
     engine.load_pack(example_pack()).await.unwrap();
     let payload = json!({
         "host": "db-7", "severity": 5, "message": "Replica DOWN", "tags": ["prod"],

@@ -9,5 +9,6 @@ mod run;
 mod spec;
 
 pub use capture::{Captured, StreamLimits, tail};
+pub use group::reap_orphans;
 pub use run::{Ended, Outcome, Stopped, run};
 pub use spec::{Limits, ProcessSpec};

@@ -127,7 +127,7 @@ pub async fn run(
     // Whatever the child left in its group (background jobs, a grandchild ignoring
     // SIGTERM) goes with it.
     if let Some(g) = group.as_mut() {
-        g.kill_rest();
+        g.kill_and_reap().await;
     }
     if let Some(t) = stdin_task {
         t.abort();

@@ -134,3 +134,31 @@ pub async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model
         .await
         .expect("list_events")
 }
+
+/// A runtime that succeeds with `{}` under any name (for packs whose actions need a
+/// runtime these tests do not have, e.g. `shell`).
+#[derive(Debug)]
+pub struct StubRuntime(pub &'static str);
+
+#[async_trait::async_trait]
+impl attune_core::runtime::Runtime for StubRuntime {
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    async fn run(
+        &self,
+        _request: attune_core::runtime::RunRequest,
+    ) -> attune_core::Result<attune_core::runtime::RunOutput> {
+        Ok(attune_core::runtime::RunOutput::success(json!({})))
+    }
+}
+
+/// An engine that also has a stub `shell` runtime (the example pack has shell actions).
+pub async fn engine_with_stub_shell() -> Engine {
+    Engine::builder()
+        .runtime(std::sync::Arc::new(StubRuntime("shell")))
+        .build()
+        .await
+        .expect("engine builds")
+}

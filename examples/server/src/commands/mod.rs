@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command, PackCommand, RuleCommand};
 use crate::output::{Style, problems_text};
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
+use attune_runtime_shell::ShellRuntime;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -94,9 +95,18 @@ impl Failure {
     }
 }
 
-/// An engine on the memory store with `packs` loaded (all or nothing).
+/// An engine on the memory store with every runtime this program has (native, rhai, noop,
+/// http, shell).
+pub async fn engine() -> Result<Engine, Failure> {
+    Ok(Engine::builder()
+        .runtime(std::sync::Arc::new(ShellRuntime::default()))
+        .build()
+        .await?)
+}
+
+/// An engine with `packs` loaded (all or nothing).
 pub async fn engine_with(packs: &[PathBuf], options: &PackOptions) -> Result<Engine, Failure> {
-    let engine = Engine::builder().build().await?;
+    let engine = engine().await?;
     if !packs.is_empty() {
         let report = engine.load_pack_dirs(packs, options).await?;
         if !report.failed.is_empty() {

@@ -61,7 +61,7 @@ pub(crate) async fn capture<R: AsyncRead + Unpin>(
         LogStream::Stderr => "stderr",
         _ => "stdout",
     };
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = vec![0u8; 16 << 10];
     let mut kept: Vec<u8> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
     let mut truncated = false;

@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 use std::time::Duration;
 
 /// Makes this process the "child subreaper" of its descendants (Linux): a process whose
-/// parent dies is handed to us instead of to PID 1, so that [`Group::kill_and_reap`] can reap
+/// parent dies is handed to us instead of to PID 1, so that [`run`](crate::run) can reap
 /// what it killed. Without it, on machines whose PID 1 does not reap (containers), killed
 /// grandchildren stay zombies. Process-wide and idempotent; the process runtimes call it
 /// when they are created (unless configured not to).
@@ -69,6 +69,11 @@ impl Group {
     /// Kills whatever is left in the group and reaps what became ours (see
     /// [`reap_orphans`]), waiting up to a second; disarms the drop guard.
     pub async fn kill_and_reap(&mut self) {
+        // Signal 0 tells whether anyone is left: the common case (nothing) costs one call.
+        if killpg(self.pgid, None) == Err(Errno::ESRCH) {
+            self.armed = false;
+            return;
+        }
         let left: Vec<Pid> = members(self.pgid)
             .into_iter()
             .filter(|p| *p != self.pgid)

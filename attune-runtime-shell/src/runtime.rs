@@ -98,9 +98,8 @@ impl Runtime for ShellRuntime {
             &req.secrets,
             &self.templates,
         )?;
-        // Working directory: the `cwd` param, else the pack's directory, else a temporary
-        // directory of this run (removed after it).
-        let mut scratch = None;
+        // Working directory: the `cwd` param, else the pack's directory, else the system's
+        // temporary directory (as StackStorm's local runners use /tmp).
         let cwd = match (req.params.get("cwd"), &req.pack_dir) {
             (Some(Value::String(d)), _) => {
                 let d = PathBuf::from(d);
@@ -113,13 +112,7 @@ impl Runtime for ShellRuntime {
                 d
             }
             (_, Some(dir)) => dir.clone(),
-            _ => {
-                let t = tempfile::tempdir()
-                    .map_err(|e| Error::Action(format!("no temporary directory: {e}")))?;
-                let p = t.path().to_path_buf();
-                scratch = Some(t);
-                p
-            }
+            _ => std::env::temp_dir(),
         };
         let secret_names: Vec<&str> = action.parameters.secret_names().collect();
         let environment = env::build(
@@ -155,7 +148,6 @@ impl Runtime for ShellRuntime {
         let outcome = attune_process::run(spec, &limits, &req.cancel, &req.log)
             .await
             .map_err(|e| Error::Action(format!("{what}: {e}")))?;
-        drop(scratch);
         if outcome.stopped == Some(Stopped::Canceled) {
             return Err(Error::Canceled(format!(
                 "{what} stopped (SIGTERM to its process group, SIGKILL after {:?})",

@@ -67,9 +67,9 @@ pub fn core_pack() -> PackBundle {
     actions.push(
         Action::new("core.local", "shell")
             .description(
-                "Runs `cmd` with /bin/sh in the working directory `cwd` (default: a temporary \
-                 directory of the run); succeeds when it exits 0. Params are also in the \
-                 environment as ATTUNE_PARAM_<NAME>.",
+                "Runs `cmd` with /bin/sh in the working directory `cwd` (default: the \
+                 system's temporary directory); succeeds when it exits 0. Params are also in \
+                 the environment as ATTUNE_PARAM_<NAME>.",
             )
             .param(
                 "cmd",

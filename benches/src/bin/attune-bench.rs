@@ -15,6 +15,7 @@ const SCENARIOS: &[&str] = &[
     "pipeline_memory_latency",
     "rule_match_10k_rules",
     "pipeline_memory_1m_retention",
+    "shell_echo",
 ];
 
 fn main() {
@@ -53,6 +54,7 @@ fn main() {
                 "pipeline_memory_latency" => pipeline_latency(ops.unwrap_or(30_000), 10_000).await,
                 "rule_match_10k_rules" => rule_match(ops.unwrap_or(1_000_000)).await,
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
+                "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
                 other => {
                     eprintln!(
                         "unknown scenario '{other}' (have: {})",
@@ -104,6 +106,130 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied()
+}
+
+/// Spawns `/bin/sh -c 'echo x'` from `threads` plain threads, `n` times in all, waiting for
+/// each output: the raw rate the shell runtime is measured against.
+fn raw_spawn_rate(n: u64, threads: u64) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..n / threads {
+                    let out = std::process::Command::new("/bin/sh")
+                        .args(["-c", "echo x"])
+                        .output()
+                        .expect("spawn /bin/sh");
+                    assert_eq!(out.stdout, b"x\n");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("spawner thread");
+    }
+    (n / threads * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `n` events, each running the shell action `echo x` through the whole pipeline with 4
+/// shell slots; beside it, the raw spawn rate with 4 threads (measured before and after, the
+/// mean reported). p50/p99: emit → finished of each execution (all are emitted at once, so
+/// this is mostly queueing); run_p50/p99: started → finished.
+async fn shell_echo(n: u64) -> attune_core::Result<Value> {
+    let raw_before = tokio::task::spawn_blocking(move || raw_spawn_rate(n.min(2_000), 4))
+        .await
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let shell = attune_runtime_shell::ShellRuntime::builder()
+        .slots(4)
+        .build()?;
+    let engine = Engine::builder()
+        .runtime(std::sync::Arc::new(shell))
+        .build()
+        .await?;
+    engine
+        .register_trigger_type(attune_core::model::TriggerType::new("bench.tick"))
+        .await?;
+    engine
+        .register_action(
+            attune_core::model::Action::new("bench.echo", "shell").param(
+                "cmd",
+                attune_core::params::ParamSpec::string().default("echo x"),
+            ),
+        )
+        .await?;
+    engine
+        .register_rule(attune_core::model::Rule::new(
+            "bench.on_tick",
+            "bench.tick",
+            "bench.echo",
+        ))
+        .await?;
+    let start = Instant::now();
+    for i in 0..n {
+        engine.emit("bench.tick", json!({"n": i})).await?;
+    }
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(n as usize);
+    let mut runs = Vec::with_capacity(n as usize);
+    let mut after = None;
+    let mut succeeded = 0u64;
+    loop {
+        let page = attune_core::store::Page { after, limit: 1000 };
+        let batch = engine
+            .store()
+            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
+            .await?;
+        for e in &batch {
+            if e.status == ExecutionStatus::Succeeded
+                && e.result
+                    .as_ref()
+                    .is_some_and(|r| r["stdout"] == json!("x\n"))
+            {
+                succeeded += 1;
+            }
+            if let Some(f) = e.finished {
+                latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
+                if let Some(s) = e.started {
+                    runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
+                }
+            }
+        }
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => break,
+        }
+    }
+    engine.shutdown(Duration::from_secs(5)).await;
+    if succeeded != n {
+        return Err(attune_core::Error::Action(format!(
+            "{succeeded} of {n} executions succeeded with stdout x"
+        )));
+    }
+    let raw_after = tokio::task::spawn_blocking(move || raw_spawn_rate(n.min(2_000), 4))
+        .await
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let raw = (raw_before + raw_after) / 2.0;
+    latencies.sort_by(f64::total_cmp);
+    runs.sort_by(f64::total_cmp);
+    let ops_per_sec = n as f64 / secs;
+    Ok(report(
+        "shell_echo",
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "slots": 4,
+            "latency": "emit → finished, all events emitted at once (queueing included)",
+            "run_p50_us": percentile(&runs, 0.5).map(|x| x.round()),
+            "run_p99_us": percentile(&runs, 0.99).map(|x| x.round()),
+            "raw_spawn_per_sec": raw.round(),
+            "raw_spawn_before": raw_before.round(),
+            "raw_spawn_after": raw_after.round(),
+            "ratio_to_raw": (ops_per_sec / raw * 1000.0).round() / 1000.0,
+        }),
+    ))
 }
 
 /// Emits `n` matching events as fast as the engine accepts them; done when all executions

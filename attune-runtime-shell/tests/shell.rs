@@ -397,16 +397,7 @@ async fn secrets_stay_out_of_proc_and_are_masked_in_output() {
         .await
         .unwrap();
     // `ready` holds the pid once the script has read its params.
-    let pid = tokio::time::timeout(SAFETY, async {
-        loop {
-            if let Ok(s) = std::fs::read_to_string(&ready) {
-                return s.trim().parse::<u32>().unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let pid: u32 = wait_file(&ready).await.trim().parse().unwrap();
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let has = |hay: &[u8]| hay.windows(14).any(|w| w == b"hunter2-SECRET");

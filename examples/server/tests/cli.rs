@@ -440,3 +440,45 @@ fn past_wait_the_execution_is_canceled_and_reported() {
     assert_eq!(doc["execution"]["status"], json!("canceled"));
     assert!(doc["note"].as_str().unwrap().contains("--wait"));
 }
+
+#[test]
+fn shell_actions_run_core_local_and_pack_scripts() {
+    let out = run(&[
+        "--json",
+        "run",
+        "core.local",
+        "cmd=echo hi from $ATTUNE_ACTION",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = &json_of(&out)["execution"];
+    assert_eq!(e["result"]["stdout"], json!("hi from core.local\n"));
+    assert_eq!(e["result"]["return_code"], json!(0));
+
+    let out = run(&[
+        "--json",
+        "run",
+        "--pack",
+        &example_pack(),
+        "monitoring.check_host",
+        "host=localhost",
+        "port=80",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = &json_of(&out)["execution"];
+    assert_eq!(e["result"]["result"]["host"], json!("localhost"));
+    assert_eq!(e["result"]["result"]["port"], json!(80));
+
+    let out = run(&["--json", "run", "core.local", "cmd=exit 4"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out)["execution"]["error"], json!("exit code 4"));
+}

@@ -200,6 +200,7 @@ impl EngineBuilder {
             config: self.config,
             logs: broadcast::channel(4096).0,
             definitions: tokio::sync::Mutex::new(()),
+            no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),

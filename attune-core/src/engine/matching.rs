@@ -447,13 +447,5 @@ pub(crate) fn secrets_of_packs(
     action_pack: &str,
     rule_pack: Option<&str>,
 ) -> Option<std::sync::Arc<[String]>> {
-    let a = shared.registry.pack_secrets(action_pack);
-    match rule_pack.filter(|p| *p != action_pack) {
-        None => a,
-        Some(rp) => match (a, shared.registry.pack_secrets(rp)) {
-            (None, b) => b,
-            (a, None) => a,
-            (Some(a), Some(b)) => Some(a.iter().chain(b.iter()).cloned().collect()),
-        },
-    }
+    shared.registry.run_info(action_pack, rule_pack).0
 }

@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     /// unloaded, rules registered, actions removed), so that two changes never check
     /// against a state the other is replacing.
     pub definitions: tokio::sync::Mutex<()>,
+    /// An empty secret list, shared (most runs have no secrets: no allocation for them).
+    pub no_secrets: Arc<[String]>,
     /// Validated params with secret values, of executions created here and not run yet.
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Cancellation tokens of executions running in this process.

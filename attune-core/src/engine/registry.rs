@@ -96,12 +96,30 @@ impl Registry {
         v
     }
 
-    /// The secret config values of a pack (empty for most packs).
-    pub fn pack_secrets(&self, r: &str) -> Option<Arc<[String]>> {
-        read(&self.packs)
-            .get(r)
+    /// Under one read lock: the secret config values of the action's pack and of the rule's
+    /// pack (`None` when there are none), and the action pack's directory.
+    pub fn run_info(
+        &self,
+        action_pack: &str,
+        rule_pack: Option<&str>,
+    ) -> (Option<Arc<[String]>>, Option<std::path::PathBuf>) {
+        let packs = read(&self.packs);
+        let entry = packs.get(action_pack);
+        let dir = entry.and_then(|e| e.real.path.clone());
+        let a = entry
             .filter(|e| !e.secrets.is_empty())
-            .map(|e| e.secrets.clone())
+            .map(|e| e.secrets.clone());
+        let b = rule_pack
+            .filter(|p| *p != action_pack)
+            .and_then(|p| packs.get(p))
+            .filter(|e| !e.secrets.is_empty())
+            .map(|e| e.secrets.clone());
+        let secrets = match (a, b) {
+            (None, b) => b,
+            (a, None) => a,
+            (Some(a), Some(b)) => Some(a.iter().chain(b.iter()).cloned().collect()),
+        };
+        (secrets, dir)
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.

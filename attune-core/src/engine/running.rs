@@ -252,7 +252,7 @@ async fn run_on_runtime(
         .as_deref()
         .and_then(|r| r.split_once('.'))
         .map(|(p, _)| p);
-    let pack_secrets = super::matching::secrets_of_packs(shared, action.pack(), rule_pack);
+    let (pack_secrets, pack_dir) = shared.registry.run_info(action.pack(), rule_pack);
     let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
         shared.lock_secrets().remove(&exec.id)
     } else {
@@ -287,11 +287,11 @@ async fn run_on_runtime(
     let timeout = exec
         .timeout_secs
         .and_then(|s| Duration::try_from_secs_f64(s).ok());
-    let secret_list: Arc<[String]> = secrets.clone().into();
-    let pack_dir = shared
-        .registry
-        .pack(action.pack())
-        .and_then(|p| p.path.clone());
+    let secret_list: Arc<[String]> = if secrets.is_empty() {
+        shared.no_secrets.clone()
+    } else {
+        secrets.clone().into()
+    };
     let request = RunRequest {
         execution_id: exec.id,
         action,

@@ -53,6 +53,9 @@ impl Store for Flaky {
     async fn list_events(&self, f: &EventFilter, p: &Page) -> Result<Vec<Event>> {
         self.inner.list_events(f, p).await
     }
+    async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
+        self.inner.mark_events_matched(ids).await
+    }
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
         self.inner.insert_enforcement(e).await
     }
@@ -304,4 +307,90 @@ async fn shutdown_past_the_deadline_leaves_nothing_non_terminal() {
         engine.emit("s.t", json!({})).await,
         Err(Error::ShutDown)
     ));
+}
+
+/// An event stored but never matched (its process died after `emit` returned), and an
+/// enforcement whose execution was never created: a restart matches the first and completes
+/// the second, each exactly once.
+#[tokio::test]
+async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = Engine::builder()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_trigger_type(TriggerType::new("rs.t"))
+        .await
+        .unwrap();
+    engine
+        .register_fn(
+            "rs.echo",
+            |ctx| async move { Ok(Value::Object(ctx.params)) },
+        )
+        .await
+        .unwrap();
+    engine
+        .register_rule(Rule::new("rs.r", "rs.t", "rs.echo").param("n", json!("{{ trigger.n }}")))
+        .await
+        .unwrap();
+    // A matched event: marked, never matched again.
+    let done = engine.emit("rs.t", json!({"n": 0})).await.unwrap();
+    engine.settle(SAFETY).await.unwrap();
+    engine.shutdown(SAFETY).await;
+
+    // What a crash leaves: an event nobody matched, and one with a bare enforcement.
+    let lost = Event::new("rs.t", json!({"n": 1}), chrono::Utc::now());
+    store.insert_event(&lost).await.unwrap();
+    let half = Event::new("rs.t", json!({"n": 2}), chrono::Utc::now());
+    store.insert_event(&half).await.unwrap();
+    let enf = Enforcement::new("rs.r", half.id, "rs.t", chrono::Utc::now());
+    store.insert_enforcement(&enf).await.unwrap();
+
+    let engine = Engine::builder()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn(
+            "rs.echo",
+            |ctx| async move { Ok(Value::Object(ctx.params)) },
+        )
+        .await
+        .unwrap();
+    let n = engine.resume().await.unwrap();
+    assert_eq!(n, 2, "two events to match again");
+    engine.settle(SAFETY).await.unwrap();
+    // Twice more: nothing is created again.
+    engine.resume().await.unwrap();
+    engine.settle(SAFETY).await.unwrap();
+    for (event, want) in [(done, 0), (lost.id, 1), (half.id, 2)] {
+        let trace = engine.trace_event(event).await.unwrap();
+        assert_eq!(trace.enforcements.len(), 1, "{trace:#?}");
+        assert_eq!(trace.executions.len(), 1, "{trace:#?}");
+        assert_eq!(trace.executions[0].status, ExecutionStatus::Succeeded);
+        assert_eq!(trace.executions[0].result, Some(json!({"n": want})));
+    }
+    assert_eq!(
+        trace_enforcement_id(&engine, half.id).await,
+        enf.id,
+        "the stored enforcement was completed"
+    );
+    let unmatched = store
+        .list_events(
+            &EventFilter {
+                unmatched_only: true,
+                ..EventFilter::default()
+            },
+            &Page::first(10),
+        )
+        .await
+        .unwrap();
+    assert!(unmatched.is_empty(), "{unmatched:?}");
+}
+
+async fn trace_enforcement_id(engine: &Engine, event: EventId) -> EnforcementId {
+    engine.trace_event(event).await.unwrap().enforcements[0].id
 }

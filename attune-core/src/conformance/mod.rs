@@ -50,7 +50,9 @@ pub use purge::{
     check_purge_keep_zero, check_purge_keeps_events_from, check_purge_keeps_non_terminal,
 };
 pub use queries::{check_execution_filters, check_pagination};
-pub use records::{check_enforcements, check_events, check_executions_insert_get, check_keys};
+pub use records::{
+    check_enforcements, check_events, check_events_matched, check_executions_insert_get, check_keys,
+};
 pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
     check_transition_terminal_clears_claim,
@@ -91,6 +93,7 @@ macro_rules! store_conformance_tests {
             check_replace_pack,
             check_replace_pack_is_atomic,
             check_events,
+            check_events_matched,
             check_enforcements,
             check_executions_insert_get,
             check_keys,

@@ -104,6 +104,7 @@ pub async fn check_events(store: &dyn Store) {
         trigger: Some("alpha.trigger".into()),
         since: Some(at(t, 5)),
         until: Some(at(t, 30)),
+        unmatched_only: false,
     };
     assert_eq!(
         list(window).await,
@@ -503,5 +504,73 @@ pub async fn check_keys(store: &dyn Store) {
         got,
         Some(alpha_a),
         "deleting system 'a' must not delete pack:alpha 'a'"
+    );
+}
+
+/// Events are unmatched from insert until `mark_events_matched`; `unmatched_only` lists
+/// exactly those, in id order, with the other filters and pagination; unknown ids are
+/// ignored.
+pub async fn check_events_matched(store: &dyn Store) {
+    let t = epoch();
+    let events: Vec<Event> = (0..5)
+        .map(|i| Event::new("match.trigger", json!({"i": i}), at(t, i * 10)))
+        .collect();
+    for e in &events {
+        must(store.insert_event(e).await, "insert_event");
+    }
+    let unmatched = |filter: EventFilter| async move {
+        must(
+            store.list_events(&filter, &Page::first(100)).await,
+            "list_events unmatched",
+        )
+        .into_iter()
+        .map(|e| e.id)
+        .collect::<Vec<EventId>>()
+    };
+    let only = EventFilter {
+        trigger: Some("match.trigger".into()),
+        unmatched_only: true,
+        ..EventFilter::default()
+    };
+    let all: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    assert_eq!(
+        unmatched(only.clone()).await,
+        all,
+        "new events are unmatched"
+    );
+    must(
+        store
+            .mark_events_matched(&[events[1].id, events[3].id, EventId::new()])
+            .await,
+        "mark_events_matched (with an unknown id)",
+    );
+    assert_eq!(
+        unmatched(only.clone()).await,
+        vec![events[0].id, events[2].id, events[4].id],
+        "marked events are no longer listed as unmatched"
+    );
+    let before = EventFilter {
+        until: Some(at(t, 25)),
+        ..only.clone()
+    };
+    assert_eq!(unmatched(before).await, vec![events[0].id, events[2].id]);
+    let page = must(
+        store
+            .list_events(&only, &Page::after(events[0].id, 1))
+            .await,
+        "list_events unmatched, second page",
+    );
+    assert_eq!(
+        page.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![events[2].id]
+    );
+    let every = EventFilter {
+        trigger: Some("match.trigger".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        unmatched(every).await.len(),
+        5,
+        "without unmatched_only, matched events are listed as usual"
     );
 }

@@ -86,6 +86,7 @@ fn json_size(v: &Value, limit: usize) -> usize {
 /// Processes a batch of `Event` messages.
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     let mut requested = Vec::new();
+    let mut matched = Vec::with_capacity(ids.len());
     for id in ids {
         if shared
             .stop_starting
@@ -97,12 +98,23 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         }
         let span = tracing::debug_span!("event", event.id = %id);
         match match_event(shared, id).instrument(span).await {
-            Ok(mut ids) => requested.append(&mut ids),
+            Ok(mut ids) => {
+                requested.append(&mut ids);
+                matched.push(id);
+            }
+            // Not marked matched: the recovery sweep (or the next start) matches it again.
             Err(e) => tracing::error!(event.id = %id, error = %e, "event not processed"),
         }
         shared.pending.event_done(id);
     }
     publish_requested(shared, requested).await;
+    // After their executions exist (and are announced): a crash before this re-matches
+    // them, which finds the enforcements already there.
+    if !matched.is_empty()
+        && let Err(e) = shared.store.mark_events_matched(&matched).await
+    {
+        tracing::warn!(error = %e, events = matched.len(), "events not marked matched; they are matched again later (idempotent)");
+    }
 }
 
 pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {

@@ -4,8 +4,8 @@
 
 use super::Shared;
 use crate::Result;
-use crate::model::{ExecutionId, ExecutionStatus};
-use crate::store::{ExecutionChange, ExecutionFilter, Page};
+use crate::model::{EventId, ExecutionId, ExecutionStatus};
+use crate::store::{EventFilter, ExecutionChange, ExecutionFilter, Page};
 use crate::transport::{Message, StatusChange, Topic};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -19,6 +19,22 @@ const SWEEP_LIMIT: usize = 10_000;
 /// Consumers are idempotent, so a message that was not lost after all is harmless.
 pub(crate) async fn sweep(shared: &Arc<Shared>, idle_since: DateTime<Utc>) -> Result<usize> {
     let mut found = 0;
+    // Events stored but never matched to the end (a crash or a store error in matching):
+    // match them again; existing enforcements make it idempotent.
+    let events = unmatched_events(shared, idle_since).await?;
+    if !events.is_empty() {
+        found += events.len();
+        for id in &events {
+            shared.pending.add_event(*id);
+        }
+        let msgs = events.iter().map(|id| Message::Event(*id)).collect();
+        if let Err(e) = shared.transport.publish(Topic::Events, msgs).await {
+            for id in &events {
+                shared.pending.event_done(*id);
+            }
+            return Err(e);
+        }
+    }
     for (status, topic) in [
         (ExecutionStatus::Requested, Topic::Requested),
         (ExecutionStatus::Scheduled, Topic::Scheduled),
@@ -65,6 +81,28 @@ pub(crate) async fn sweep(shared: &Arc<Shared>, idle_since: DateTime<Utc>) -> Re
         }
     }
     Ok(found)
+}
+
+/// Events not marked matched, created before `idle_since` (in-flight ones are younger).
+async fn unmatched_events(shared: &Shared, idle_since: DateTime<Utc>) -> Result<Vec<EventId>> {
+    let filter = EventFilter {
+        until: Some(idle_since),
+        unmatched_only: true,
+        ..EventFilter::default()
+    };
+    let mut page = Page::first(1000);
+    let mut out = Vec::new();
+    while out.len() < SWEEP_LIMIT {
+        let rows = shared.store.list_events(&filter, &page).await?;
+        let Some(last) = rows.last() else { break };
+        page = Page::after(last.id, 1000);
+        let full = rows.len() == 1000;
+        out.extend(rows.iter().map(|e| e.id));
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 async fn idle(

@@ -95,10 +95,14 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Created before.
     pub until: Option<DateTime<Utc>>,
+    /// Only events not yet marked matched ([`Store::mark_events_matched`](super::Store)):
+    /// what a restart must match again. Stores track this; [`EventFilter::admits`] does not
+    /// look at it.
+    pub unmatched_only: bool,
 }
 
 impl EventFilter {
-    /// Whether `event` passes.
+    /// Whether `event` passes (all fields but `unmatched_only`).
     pub fn admits(&self, event: &crate::model::Event) -> bool {
         self.trigger.as_ref().is_none_or(|t| *t == event.trigger)
             && self.since.is_none_or(|s| event.created >= s)

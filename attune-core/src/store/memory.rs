@@ -35,6 +35,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Events {
     rows: BTreeMap<EventId, Box<EventRow>>,
+    /// Events not marked matched yet (few: only those in flight).
+    unmatched: BTreeSet<EventId>,
 }
 
 // Indexes are B-trees, not hash maps: ids grow, so inserts land at the right edge, and a
@@ -276,6 +278,15 @@ impl Store for MemoryStore {
             return Err(Error::Conflict(format!("event '{}' exists", event.id)));
         }
         t.rows.insert(event.id, row);
+        t.unmatched.insert(event.id);
+        Ok(())
+    }
+
+    async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
+        let mut t = lock(&self.events);
+        for id in ids {
+            t.unmatched.remove(id);
+        }
         Ok(())
     }
 
@@ -286,12 +297,22 @@ impl Store for MemoryStore {
     }
 
     async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
-        Ok(page(
-            &lock(&self.events).rows,
-            p,
-            |r| filter.admits(&r.meta),
-            |r| r.event(),
-        ))
+        let t = lock(&self.events);
+        if filter.unmatched_only {
+            let start = match p.after {
+                Some(a) => std::ops::Bound::Excluded(EventId(a)),
+                None => std::ops::Bound::Unbounded,
+            };
+            return Ok(t
+                .unmatched
+                .range((start, std::ops::Bound::Unbounded))
+                .filter_map(|id| t.rows.get(id))
+                .filter(|r| filter.admits(&r.meta))
+                .take(p.limit)
+                .map(|r| r.event())
+                .collect());
+        }
+        Ok(page(&t.rows, p, |r| filter.admits(&r.meta), |r| r.event()))
     }
 
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
@@ -598,6 +619,7 @@ impl Store for MemoryStore {
         stats.more |= doomed.len() > batch;
         for id in doomed.into_iter().take(batch) {
             evs.rows.remove(&id);
+            evs.unmatched.remove(&id);
             stats.events += 1;
         }
         Ok(stats)

@@ -81,6 +81,16 @@ pub trait Store: Send + Sync + Debug {
     async fn get_event(&self, id: EventId) -> Result<Event>;
     /// Lists events.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
+    /// Records that these events were matched to the end (their enforcements and executions
+    /// are stored), so that [`EventFilter::unmatched_only`] leaves them out. An event is
+    /// unmatched from `insert_event` until then; unknown ids are ignored. A durable store
+    /// must keep this across restarts: it is how events acknowledged just before a crash get
+    /// matched after it. The default does nothing (a store that lists every event as
+    /// unmatched only costs idempotent re-matching).
+    async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
+        let _ = ids;
+        Ok(())
+    }
 
     /// Inserts an enforcement unless one exists for the same `(rule, event)`.
     async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>>;

@@ -84,26 +84,33 @@ fn json_size(v: &Value, limit: usize) -> usize {
 }
 
 /// Processes a batch of `Event` messages.
+/// Events of one batch are matched concurrently (up to this many at once), so that a
+/// durable store's group commit gathers their writes instead of paying one commit each.
+const MATCH_CONCURRENCY: usize = 256;
+
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
+    use futures::StreamExt;
     let mut requested = Vec::new();
     let mut matched = Vec::with_capacity(ids.len());
-    for id in ids {
-        if shared
-            .stop_starting
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            // Shut down past its deadline: events not matched yet are not matched any more.
-            shared.pending.event_done(id);
-            continue;
+    // An in-memory store answers at once: one after the other is cheapest there.
+    let outcomes: Vec<(EventId, Option<Vec<ExecutionId>>)> = if shared.store.capabilities().durable
+    {
+        futures::stream::iter(ids)
+            .map(|id| match_one(shared, id))
+            .buffered(MATCH_CONCURRENCY)
+            .collect()
+            .await
+    } else {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(match_one(shared, id).await);
         }
-        let span = tracing::debug_span!("event", event.id = %id);
-        match match_event(shared, id).instrument(span).await {
-            Ok(mut ids) => {
-                requested.append(&mut ids);
-                matched.push(id);
-            }
-            // Not marked matched: the recovery sweep (or the next start) matches it again.
-            Err(e) => tracing::error!(event.id = %id, error = %e, "event not processed"),
+        out
+    };
+    for (id, out) in outcomes {
+        if let Some(mut ids) = out {
+            requested.append(&mut ids);
+            matched.push(id);
         }
         shared.pending.event_done(id);
     }
@@ -114,6 +121,26 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         && let Err(e) = shared.store.mark_events_matched(&matched).await
     {
         tracing::warn!(error = %e, events = matched.len(), "events not marked matched; they are matched again later (idempotent)");
+    }
+}
+
+/// Matches one event; `None` when it was not matched to the end (not marked matched: the
+/// recovery sweep, or the next start, matches it again).
+async fn match_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<ExecutionId>>) {
+    if shared
+        .stop_starting
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // Shut down past its deadline: events not matched yet are not matched any more.
+        return (id, None);
+    }
+    let span = tracing::debug_span!("event", event.id = %id);
+    match match_event(shared, id).instrument(span).await {
+        Ok(ids) => (id, Some(ids)),
+        Err(e) => {
+            tracing::error!(event.id = %id, error = %e, "event not processed");
+            (id, None)
+        }
     }
 }
 

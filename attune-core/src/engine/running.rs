@@ -66,7 +66,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
     } else {
         route(shared, slots, ids).await
     };
-    let mut claimed: Vec<Start> = Vec::with_capacity(ids.len());
+    let mut holding: Vec<(ExecutionId, Held)> = Vec::with_capacity(ids.len());
     for id in ids {
         if shared.stop_starting.load(Ordering::SeqCst) {
             break;
@@ -74,8 +74,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
         let permit = match slots.global.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                // Start what is claimed before waiting: their slots are held.
-                start(shared, std::mem::take(&mut claimed)).await;
+                // Start what holds a slot before waiting for one.
+                claim_and_start(shared, std::mem::take(&mut holding)).await;
                 match slots.global.clone().acquire_owned().await {
                     Ok(p) if !shared.stop_starting.load(Ordering::SeqCst) => p,
                     _ => return,
@@ -86,8 +86,25 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
             _slot: permit,
             _lane: None,
         };
-        claimed.extend(claim_one(shared, id, held).await);
+        holding.push((id, held));
     }
+    claim_and_start(shared, holding).await;
+}
+
+/// Claims these executions concurrently (a durable store commits the claims together),
+/// then starts the claimed ones in their order.
+async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>) {
+    if holding.is_empty() {
+        return;
+    }
+    let claims = holding
+        .into_iter()
+        .map(|(id, held)| claim_one(shared, id, held));
+    let claimed: Vec<Start> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     start(shared, claimed).await;
 }
 

@@ -16,6 +16,8 @@ const SCENARIOS: &[&str] = &[
     "rule_match_10k_rules",
     "pipeline_memory_1m_retention",
     "shell_echo",
+    "pipeline_sqlite_native",
+    "pipeline_sqlite_native_full",
 ];
 
 fn main() {
@@ -55,6 +57,20 @@ fn main() {
                 "rule_match_10k_rules" => rule_match(ops.unwrap_or(1_000_000)).await,
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
+                "pipeline_sqlite_native" => {
+                    pipeline_sqlite(
+                        ops.unwrap_or(200_000),
+                        attune_store_sqlite::Synchronous::Normal,
+                    )
+                    .await
+                }
+                "pipeline_sqlite_native_full" => {
+                    pipeline_sqlite(
+                        ops.unwrap_or(100_000),
+                        attune_store_sqlite::Synchronous::Full,
+                    )
+                    .await
+                }
                 other => {
                     eprintln!(
                         "unknown scenario '{other}' (have: {})",
@@ -106,6 +122,104 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied()
+}
+
+/// Concurrent producers in the SQLite scenarios.
+const EMITTERS: u64 = 64;
+
+/// The pipeline workload on a SQLite file (WAL, `sync`): events emitted by [`EMITTERS`]
+/// concurrent producers as fast as the engine takes them. p50/p99: event created → execution finished, from the stored rows
+/// (the transport's bounded queues cap how many wait). Also bytes on disk per execution
+/// (database + WAL after the run, all records kept).
+async fn pipeline_sqlite(
+    n: u64,
+    sync: attune_store_sqlite::Synchronous,
+) -> attune_core::Result<Value> {
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let path = dir.path().join("bench.db");
+    let store = attune_store_sqlite::SqliteStore::builder()
+        .path(&path)
+        .synchronous(sync)
+        .build()?;
+    let engine = pipeline_engine(Engine::builder().store(std::sync::Arc::new(store))).await?;
+    let engine = std::sync::Arc::new(engine);
+    let start = Instant::now();
+    // Many producers at once, as a server's webhook handlers or sensors are: each `emit`
+    // returns once its event is committed, and concurrent emits share commits.
+    let producers: Vec<_> = (0..EMITTERS)
+        .map(|p| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut i = p;
+                while i < n {
+                    engine
+                        .emit("bench.tick", json!({"kind": "tick", "n": i}))
+                        .await?;
+                    i += EMITTERS;
+                }
+                Ok::<(), attune_core::Error>(())
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await
+            .map_err(|e| attune_core::Error::Action(e.to_string()))??;
+    }
+    engine.settle(Duration::from_secs(1200)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(n as usize);
+    let mut succeeded = 0u64;
+    let mut after = None;
+    loop {
+        let page = attune_core::store::Page { after, limit: 5000 };
+        let batch = engine
+            .store()
+            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
+            .await?;
+        for e in &batch {
+            if e.status == ExecutionStatus::Succeeded {
+                succeeded += 1;
+            }
+            if let (Some(f), Some(ev)) = (e.finished, e.event) {
+                let created = engine.store().get_event(ev).await?.created;
+                latencies.push((f - created).num_microseconds().unwrap_or(0) as f64);
+            }
+        }
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => break,
+        }
+    }
+    engine.shutdown(Duration::from_secs(10)).await;
+    let bytes: u64 = ["bench.db", "bench.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    if succeeded != n {
+        return Err(attune_core::Error::Action(format!(
+            "{succeeded} of {n} executions succeeded"
+        )));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let name = match sync {
+        attune_store_sqlite::Synchronous::Full => "pipeline_sqlite_native_full",
+        _ => "pipeline_sqlite_native",
+    };
+    Ok(report(
+        name,
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "synchronous": format!("{sync:?}"),
+            "latency": "event created → execution finished (events emitted as fast as accepted)",
+            "emitters": EMITTERS,
+            "bytes_on_disk": bytes,
+            "bytes_per_execution": (bytes as f64 / n as f64).round(),
+        }),
+    ))
 }
 
 /// Spawns `/bin/sh -c 'echo x'` from `threads` plain threads, `n` times in all, waiting for

@@ -24,7 +24,19 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    let engine = Engine::builder().build().await?;
+    // State lives in a SQLite file (durable: run it twice and the count below grows). Give
+    // another path as the first argument; without a store the engine keeps it in memory.
+    let path = std::env::args()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("attune-hello.db"));
+    let store = attune_store_sqlite::SqliteStore::open(&path)?;
+    let engine = Engine::builder()
+        .store(std::sync::Arc::new(store))
+        .build()
+        .await?;
+    // Work a previous run left unfinished (none, unless it was killed) carries on.
+    engine.resume().await?;
 
     // A kind of event the host program emits.
     engine
@@ -95,6 +107,11 @@ async fn main() -> Result<()> {
         exec.result.unwrap_or_default()
     );
 
+    let all = engine
+        .store()
+        .count_executions(&attune_core::store::ExecutionFilter::default())
+        .await?;
+    println!("{} holds {all} executions (run me again)", path.display());
     engine.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }

@@ -13,6 +13,10 @@ pub struct Cli {
     /// Directory of pack config files, `<DIR>/<pack>.yaml` (StackStorm's configs directory).
     #[arg(long, global = true, env = "ATTUNE_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    /// Keep the engine's state in this SQLite file (durable across runs); without it the
+    /// state is in memory and gone at exit.
+    #[arg(long, global = true, env = "ATTUNE_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -482,3 +482,30 @@ fn shell_actions_run_core_local_and_pack_scripts() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json_of(&out)["execution"]["error"], json!("exit code 4"));
 }
+
+#[test]
+fn db_keeps_state_in_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("attune.db");
+    let db = db.to_str().unwrap();
+    for _ in 0..2 {
+        let out = run(&["--json", "--db", db, "run", "core.echo", "message=kept"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            json_of(&out)["execution"]["result"],
+            json!({"stdout": "kept"})
+        );
+    }
+    assert!(std::fs::metadata(db).unwrap().len() > 0);
+    let out = run(&["--db", "/nonexistent/dir/x.db", "run", "core.noop"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unusable database file is an error"
+    );
+}

@@ -5,12 +5,11 @@ use crate::Report;
 use crate::cli::EmitArgs;
 use crate::output::Style;
 use attune_core::model::{EnforcementStatus, ExecutionStatus};
-use attune_core::pack::PackOptions;
 use serde_json::json;
 
 /// Emits the event, waits for everything it caused, prints it; exit 0 when every
 /// enforcement and execution succeeded, 1 otherwise.
-pub async fn run(args: EmitArgs, options: &PackOptions, style: Style) -> Result<Report, Failure> {
+pub async fn run(args: EmitArgs, setup: &super::Setup, style: Style) -> Result<Report, Failure> {
     let payload = match args.payload.strip_prefix('@') {
         Some(file) => read_json_file(file, "payload file")?,
         None => match serde_json::from_str(&args.payload) {
@@ -23,7 +22,7 @@ pub async fn run(args: EmitArgs, options: &PackOptions, style: Style) -> Result<
         },
     };
     let wait = wait_for(args.wait)?;
-    let engine = engine_with(&args.packs.packs, options).await?;
+    let engine = engine_with(&args.packs.packs, setup).await?;
     let event = engine.emit(&args.trigger, payload).await?;
     // Past --wait: cancel what still runs, and report the trace as it is (exit 1).
     let mut note = None;

@@ -12,14 +12,27 @@ use crate::output::{Style, problems_text};
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
 use attune_runtime_shell::ShellRuntime;
+use attune_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
+/// What every command builds its engine from.
+#[derive(Debug)]
+pub struct Setup {
+    /// How packs are read.
+    pub options: PackOptions,
+    /// The SQLite file of `--db`, if any.
+    pub db: Option<PathBuf>,
+}
+
 /// Runs the command.
 pub async fn dispatch(cli: Cli, style: Style) -> Report {
-    let options = PackOptions {
-        config_dir: cli.config_dir.clone(),
-        ..PackOptions::default()
+    let options = Setup {
+        options: PackOptions {
+            config_dir: cli.config_dir.clone(),
+            ..PackOptions::default()
+        },
+        db: cli.db.clone(),
     };
     let (name, result) = match cli.command {
         Command::Pack(PackCommand::Validate { dirs }) => (
@@ -95,20 +108,21 @@ impl Failure {
     }
 }
 
-/// An engine on the memory store with every runtime this program has (native, rhai, noop,
-/// http, shell).
-pub async fn engine() -> Result<Engine, Failure> {
-    Ok(Engine::builder()
-        .runtime(std::sync::Arc::new(ShellRuntime::default()))
-        .build()
-        .await?)
+/// An engine with every runtime this program has (native, rhai, noop, http, shell), on the
+/// SQLite file of `--db` or in memory.
+pub async fn engine(setup: &Setup) -> Result<Engine, Failure> {
+    let mut builder = Engine::builder().runtime(std::sync::Arc::new(ShellRuntime::default()));
+    if let Some(db) = &setup.db {
+        builder = builder.store(std::sync::Arc::new(SqliteStore::open(db)?));
+    }
+    Ok(builder.build().await?)
 }
 
 /// An engine with `packs` loaded (all or nothing).
-pub async fn engine_with(packs: &[PathBuf], options: &PackOptions) -> Result<Engine, Failure> {
-    let engine = engine().await?;
+pub async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Failure> {
+    let engine = engine(setup).await?;
     if !packs.is_empty() {
-        let report = engine.load_pack_dirs(packs, options).await?;
+        let report = engine.load_pack_dirs(packs, &setup.options).await?;
         if !report.failed.is_empty() {
             return Err(Failure::Packs(report.failed));
         }

@@ -3,14 +3,13 @@
 use super::Failure;
 use crate::Report;
 use crate::output::{Style, count, problems_text, shown};
-use attune_core::pack::PackOptions;
 use serde_json::json;
 use std::path::PathBuf;
 
 /// Checks the packs together; exit 1 when any has a problem.
-pub async fn run(dirs: &[PathBuf], options: &PackOptions, style: Style) -> Result<Report, Failure> {
-    let engine = super::engine().await?;
-    let (ok, failed) = engine.check_packs(dirs, options).await?;
+pub async fn run(dirs: &[PathBuf], setup: &super::Setup, style: Style) -> Result<Report, Failure> {
+    let engine = super::engine(setup).await?;
+    let (ok, failed) = engine.check_packs(dirs, &setup.options).await?;
     let mut text = String::new();
     let mut packs = Vec::new();
     for b in &ok {

@@ -5,13 +5,12 @@ use crate::Report;
 use crate::cli::RuleTestArgs;
 use crate::output::{Style, indent, json_text};
 use attune_core::RuleTest;
-use attune_core::pack::PackOptions;
 use serde_json::{Value, json};
 
 /// Tests the rules; exit 0 when one matched, 1 when none did.
 pub async fn run(
     args: RuleTestArgs,
-    options: &PackOptions,
+    setup: &super::Setup,
     style: Style,
 ) -> Result<Report, Failure> {
     let event = read_json_file(&args.event, "event file")?;
@@ -26,7 +25,7 @@ pub async fn run(
         })?
         .to_string();
     let payload = event.get("payload").cloned().unwrap_or_else(|| json!({}));
-    let engine = engine_with(&args.packs.packs, options).await?;
+    let engine = engine_with(&args.packs.packs, setup).await?;
     let tests = engine
         .test_rules(&trigger, &payload, args.rule.as_deref())
         .await?;

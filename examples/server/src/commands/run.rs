@@ -6,7 +6,6 @@ use crate::cli::RunArgs;
 use crate::output::{Style, indent, json_text};
 use attune_core::Error;
 use attune_core::model::{Execution, ExecutionStatus};
-use attune_core::pack::PackOptions;
 use attune_core::runtime::{LogLine, LogStream};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -14,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// Runs the action and waits for it; exit 0 when it succeeded, 1 otherwise.
 pub async fn run(
     args: RunArgs,
-    options: &PackOptions,
+    setup: &super::Setup,
     style: Style,
     json_out: bool,
 ) -> Result<Report, Failure> {
@@ -29,7 +28,7 @@ pub async fn run(
         params.insert(k.to_string(), cli_value(v));
     }
     let wait = wait_for(args.wait)?;
-    let engine = engine_with(&args.packs.packs, options).await?;
+    let engine = engine_with(&args.packs.packs, setup).await?;
     let mut logs = engine.subscribe_logs();
     let id = engine.execute(&args.action, Value::Object(params)).await?;
     // Output lines go to stderr as they come (text mode), so long actions show progress.

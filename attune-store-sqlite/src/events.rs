@@ -1,0 +1,111 @@
+//! Events: immutable once inserted. What changes about an event lives beside it: whether
+//! it is matched yet (`unmatched_events`) and whether an enforcement refers to it
+//! (`orphan_events`, what retention may delete).
+
+use crate::error::{Res, is_constraint};
+use crate::query::Where;
+use crate::rows::{blob, body_at, micros, to_body};
+use attune_core::Error;
+use attune_core::model::{Event, EventId};
+use attune_core::store::{EventFilter, Page};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Persists an event; Conflict if its id exists.
+pub(crate) fn insert(conn: &Connection, event: &Event) -> Res<()> {
+    let body = to_body("event", event)?;
+    let id = blob(event.id);
+    let created = micros(event.created);
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO events (id, trigger_ref, created, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, event.trigger, created, body]);
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_constraint(&e) => {
+            return Err(Error::Conflict(format!("event '{}' exists", event.id)).into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.prepare_cached("INSERT INTO unmatched_events (id) VALUES (?1)")?
+        .execute([id])?;
+    conn.prepare_cached(
+        "INSERT INTO orphan_events (id, created) SELECT ?1, ?2 \
+         WHERE NOT EXISTS (SELECT 1 FROM enforcements WHERE event_id = ?1)",
+    )?
+    .execute(params![id, created])?;
+    Ok(())
+}
+
+/// An enforcement of `event` was inserted: the event is no longer an orphan.
+pub(crate) fn enforcement_inserted(conn: &Connection, event: EventId) -> Res<()> {
+    conn.prepare_cached("DELETE FROM orphan_events WHERE id = ?1")?
+        .execute([blob(event)])?;
+    Ok(())
+}
+
+/// An enforcement of `event` was deleted: the event is an orphan if it has no other.
+pub(crate) fn enforcement_deleted(conn: &Connection, event: &[u8; 16]) -> Res<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO orphan_events (id, created) \
+         SELECT id, created FROM events WHERE id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM enforcements WHERE event_id = ?1)",
+    )?
+    .execute([event])?;
+    Ok(())
+}
+
+/// Marks events matched; unknown ids are ignored.
+pub(crate) fn mark_matched(conn: &Connection, ids: &[EventId]) -> Res<()> {
+    let mut st = conn.prepare_cached("DELETE FROM unmatched_events WHERE id = ?1")?;
+    for id in ids {
+        st.execute([blob(*id)])?;
+    }
+    Ok(())
+}
+
+/// Deletes an event (retention).
+pub(crate) fn delete(conn: &Connection, id: &[u8; 16]) -> Res<()> {
+    conn.prepare_cached("DELETE FROM events WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM unmatched_events WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM orphan_events WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Reads an event.
+pub(crate) fn get(conn: &Connection, id: EventId) -> Res<Event> {
+    conn.prepare_cached("SELECT body FROM events WHERE id = ?1")?
+        .query_row([blob(id)], |r| Ok(body_at::<Event>(r, 0, "event")))
+        .optional()?
+        .ok_or_else(|| Error::not_found("event", id))?
+}
+
+/// Lists events in id order.
+pub(crate) fn list(conn: &Connection, filter: &EventFilter, page: &Page) -> Res<Vec<Event>> {
+    let mut w = Where::default();
+    if let Some(t) = &filter.trigger {
+        w.eq("e.trigger_ref", t.clone());
+    }
+    if let Some(s) = filter.since {
+        w.cmp("e.created", ">=", micros(s));
+    }
+    if let Some(u) = filter.until {
+        w.cmp("e.created", "<", micros(u));
+    }
+    let parse = |r: &rusqlite::Row<'_>| body_at(r, 0, "event");
+    if filter.unmatched_only {
+        // Driven by the (small) set of unmatched events, in id order.
+        w.page(
+            conn,
+            "SELECT e.body FROM unmatched_events u CROSS JOIN events e ON e.id = u.id",
+            "u.id",
+            page,
+            parse,
+        )
+    } else {
+        w.page(conn, "SELECT e.body FROM events e", "e.id", page, parse)
+    }
+}

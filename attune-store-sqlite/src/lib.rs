@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod cache;
+mod config;
+mod definitions;
+mod enforcements;
+mod error;
+mod events;
+mod executions;
+mod keys;
+mod migrations;
+mod purge;
+mod query;
+mod reader;
+mod rows;
+mod store;
+mod writer;
+
+pub use builder::SqliteStoreBuilder;
+pub use config::Synchronous;
+pub use store::SqliteStore;

@@ -1,0 +1,87 @@
+//! The WHERE clause of list queries, built from a filter and a page.
+
+use crate::error::Res;
+use crate::rows::limit;
+use attune_core::store::Page;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+/// Conditions joined by AND, with their arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Where {
+    conds: Vec<String>,
+    args: Vec<Value>,
+}
+
+impl Where {
+    /// `col = value`.
+    pub fn eq(&mut self, col: &str, value: impl Into<Value>) -> &mut Self {
+        self.cmp(col, "=", value)
+    }
+
+    /// `col <op> value` for a comparison operator.
+    pub fn cmp(&mut self, col: &str, op: &str, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
+        self.conds.push(format!("{col} {op} ?{}", self.args.len()));
+        self
+    }
+
+    /// `col IN (values)`; the caller handles an empty list (it matches nothing).
+    pub fn any_of(&mut self, col: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        let mut marks = Vec::new();
+        for v in values {
+            self.args.push(v);
+            marks.push(format!("?{}", self.args.len()));
+        }
+        self.conds.push(format!("{col} IN ({})", marks.join(", ")));
+        self
+    }
+
+    fn clause(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conds.join(" AND "))
+        }
+    }
+
+    /// `select WHERE … AND id > after ORDER BY id LIMIT page.limit`, with `id` the id
+    /// column of the driving table; each row parsed by `parse`.
+    pub fn page<T>(
+        mut self,
+        conn: &Connection,
+        select: &str,
+        id: &str,
+        page: &Page,
+        mut parse: impl FnMut(&Row<'_>) -> Res<T>,
+    ) -> Res<Vec<T>> {
+        if page.limit == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(a) = page.after {
+            self.cmp(id, ">", a.into_bytes().to_vec());
+        }
+        self.args.push(Value::Integer(limit(page.limit)));
+        let sql = format!(
+            "{select}{} ORDER BY {id} LIMIT ?{}",
+            self.clause(),
+            self.args.len()
+        );
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut rows = st.query(params_from_iter(self.args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(parse(r)?);
+        }
+        Ok(out)
+    }
+
+    /// `SELECT COUNT(*) FROM table WHERE …`.
+    pub fn count(self, conn: &Connection, table: &str) -> Res<u64> {
+        let sql = format!("SELECT COUNT(*) FROM {table}{}", self.clause());
+        let n: i64 = conn
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(self.args.iter()), |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,377 @@
+//! [`SqliteStore`]: opening the file, and the [`Store`] impl dispatching each call to the
+//! writer (changes) or to the readers (reads).
+
+use crate::builder::SqliteStoreBuilder;
+use crate::config::Config;
+use crate::error::{Fail, Res, is_transient};
+use crate::reader::{BUSY_TIMEOUT, Readers};
+use crate::writer::{Writer, WriterConn, atomically};
+use crate::{definitions, enforcements, events, executions, keys, migrations, purge};
+use async_trait::async_trait;
+use attune_core::Result;
+use attune_core::model::{
+    Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
+    Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
+};
+use attune_core::store::{
+    Claim, Claimed, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
+    ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, Store, StoreCapabilities,
+};
+use chrono::Utc;
+use rusqlite::{Connection, OpenFlags};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The page cache of the writer connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// A durable [`Store`] in one SQLite file (WAL mode), for one process.
+///
+/// * **Writes** go to one connection on a dedicated thread that commits them in groups:
+///   the calls that arrive while a commit runs share the next one (up to `max_batch`), and
+///   each call returns once the commit holding its change is done — so an acknowledged
+///   change is in the file (how durable against power loss: [`Synchronous`](crate::Synchronous)).
+///   A call's own failure (Conflict, NotFound, IllegalTransition, Invalid) writes nothing
+///   and does not affect the other calls of its group.
+/// * **Reads** go to a pool of read-only connections on blocking threads; they never wait
+///   for the writer and see every change acknowledged before they started.
+/// * **Schema** migrations run at open, in one transaction; a file written by a newer
+///   release is refused with [`Error::Unsupported`](attune_core::Error::Unsupported) and
+///   left untouched.
+///
+/// Cloning is cheap (the clones share the connections). The last clone dropped waits for
+/// the writer to finish the changes already queued and closes the file. The calls need a
+/// tokio runtime (reads use `spawn_blocking`). `capabilities()` is durable, not shared:
+/// several processes must not write one file at the same time.
+///
+/// ```no_run
+/// use attune_core::store::Store;
+/// use attune_store_sqlite::SqliteStore;
+/// # fn main() -> attune_core::Result<()> {
+/// let store = SqliteStore::open("attune.db")?;
+/// assert!(store.capabilities().durable);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    // Field order is drop order: the read connections close first, then the writer
+    // finishes its queue and closes last — the last connection to close checkpoints the
+    // WAL into the file and removes it (a read-only one cannot).
+    readers: Readers,
+    writer: Writer,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.config.path)
+            .field("synchronous", &self.inner.config.synchronous)
+            .field("readers", &self.inner.config.readers)
+            .field("max_batch", &self.inner.config.max_batch)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` with the default settings (see
+    /// [`SqliteStoreBuilder`]) and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        SqliteStore::builder().path(path.as_ref()).build()
+    }
+
+    /// A builder for a store with other settings.
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder::default()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.config.path
+    }
+
+    /// Opens the file with checked settings.
+    pub(crate) fn with_config(config: Config) -> Result<SqliteStore> {
+        let conn = open_writer(&config)?;
+        let readers = Readers::open(&config.path, config.readers)?;
+        let writer = Writer::start(conn, config.max_batch)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                config,
+                readers,
+                writer,
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterConn) -> Res<T> + Send + 'static,
+    {
+        self.inner.writer.run(op).await
+    }
+
+    async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Res<T> + Send + 'static,
+    {
+        self.inner.readers.run(op).await
+    }
+}
+
+/// Opens the writer connection: refuses a newer file before writing anything, then sets
+/// the pragmas and migrates.
+fn open_writer(config: &Config) -> Res<Connection> {
+    let path = &config.path;
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        attune_core::Error::backend(
+            format!("cannot open the database '{}': {e}", path.display()),
+            is_transient(&e),
+        )
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    migrations::check_not_newer(&conn, path)?;
+    // Only takes effect before the first table exists: a new file can shrink after purges.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(attune_core::Error::Unsupported(format!(
+            "'{}' cannot use WAL mode (journal mode is '{mode}')",
+            path.display()
+        ))
+        .into());
+    }
+    conn.pragma_update(None, "synchronous", config.synchronous.pragma())?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(128);
+    migrations::migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::new(true, false)
+    }
+
+    async fn put_definition(&self, def: Definition) -> Result<()> {
+        self.write(move |c| definitions::put(c, &def)).await
+    }
+
+    async fn get_definition(
+        &self,
+        kind: DefinitionKind,
+        def_ref: &str,
+    ) -> Result<Option<Definition>> {
+        let def_ref = def_ref.to_string();
+        self.read(move |c| definitions::get(c, kind, &def_ref))
+            .await
+    }
+
+    async fn list_definitions(
+        &self,
+        kind: DefinitionKind,
+        pack: Option<&str>,
+    ) -> Result<Vec<Definition>> {
+        let pack = pack.map(str::to_string);
+        self.read(move |c| definitions::list(c, kind, pack.as_deref()))
+            .await
+    }
+
+    async fn delete_definition(&self, kind: DefinitionKind, def_ref: &str) -> Result<bool> {
+        let def_ref = def_ref.to_string();
+        self.write(move |c| definitions::delete(c, kind, &def_ref))
+            .await
+    }
+
+    async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()> {
+        let pack = pack.to_string();
+        self.write(move |c| atomically(c, |c| definitions::replace_pack(c, &pack, &defs)))
+            .await
+    }
+
+    async fn insert_event(&self, event: &Event) -> Result<()> {
+        let event = event.clone();
+        self.write(move |c| events::insert(c, &event)).await
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Event> {
+        self.read(move |c| events::get(c, id)).await
+    }
+
+    async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>> {
+        let (filter, page) = (filter.clone(), *page);
+        self.read(move |c| events::list(c, &filter, &page)).await
+    }
+
+    async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = ids.to_vec();
+        self.write(move |c| events::mark_matched(c, &ids)).await
+    }
+
+    async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>> {
+        let e = enforcement.clone();
+        self.write(move |c| enforcements::insert(c, &e)).await
+    }
+
+    async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
+        self.read(move |c| enforcements::get(c, id)).await
+    }
+
+    async fn update_enforcement(
+        &self,
+        id: EnforcementId,
+        from: EnforcementStatus,
+        update: EnforcementUpdate,
+    ) -> Result<Enforcement> {
+        self.write(move |c| enforcements::update(c, id, from, update))
+            .await
+    }
+
+    async fn list_enforcements(
+        &self,
+        filter: &EnforcementFilter,
+        page: &Page,
+    ) -> Result<Vec<Enforcement>> {
+        let (filter, page) = (filter.clone(), *page);
+        self.read(move |c| enforcements::list(c, &filter, &page))
+            .await
+    }
+
+    async fn insert_execution(&self, execution: &Execution) -> Result<()> {
+        let x = execution.clone();
+        self.write(move |c| executions::insert(c, &x)).await
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.read(move |c| executions::get(c, id)).await
+    }
+
+    async fn transition_execution(
+        &self,
+        id: ExecutionId,
+        from: ExecutionStatus,
+        change: ExecutionChange,
+    ) -> Result<Execution> {
+        let row = self
+            .write(move |c| executions::transition(c, id, from, change, true))
+            .await?;
+        row.ok_or_else(|| attune_core::Error::backend("a transition returned no row", false))
+    }
+
+    async fn transition_executions(
+        &self,
+        changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
+    ) -> Vec<Result<()>> {
+        let n = changes.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        // One job for the whole list: each item checks before it writes, so a failed item
+        // writes nothing and the others stand.
+        let outcome = self
+            .write(move |c| {
+                let mut out = Vec::with_capacity(n);
+                for (id, from, change) in changes {
+                    match executions::transition(c, id, from, change, false) {
+                        Ok(_) => out.push(Ok(())),
+                        Err(Fail::Core(e)) => out.push(Err(e)),
+                        // SQLite failed: the whole group is rolled back.
+                        Err(sql) => return Err(sql),
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        match outcome {
+            Ok(results) => results,
+            Err(e) => {
+                let msg = e.to_string();
+                let transient = e.is_retryable();
+                (0..n)
+                    .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
+                    .collect()
+            }
+        }
+    }
+
+    async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
+        let claim = claim.clone();
+        self.write(move |c| executions::claim(c, id, &claim)).await
+    }
+
+    async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let claim = claim.clone();
+        self.write(move |c| atomically(c, |c| executions::claim_ready(c, &claim, limit)))
+            .await
+    }
+
+    async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()> {
+        let claim = claim.clone();
+        self.write(move |c| executions::renew_lease(c, id, &claim))
+            .await
+    }
+
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: &Page,
+    ) -> Result<Vec<Execution>> {
+        let (filter, page) = (filter.clone(), *page);
+        self.read(move |c| executions::list(c, &filter, &page))
+            .await
+    }
+
+    async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64> {
+        let filter = filter.clone();
+        self.read(move |c| executions::count(c, &filter)).await
+    }
+
+    async fn put_key(&self, key: &Key) -> Result<()> {
+        let key = key.clone();
+        self.write(move |c| keys::put(c, &key)).await
+    }
+
+    async fn get_key(&self, scope: &KeyScope, name: &str) -> Result<Option<Key>> {
+        let (scope, name) = (scope.clone(), name.to_string());
+        self.read(move |c| keys::get(c, &scope, &name, Utc::now()))
+            .await
+    }
+
+    async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool> {
+        let (scope, name) = (scope.clone(), name.to_string());
+        self.write(move |c| keys::delete(c, &scope, &name)).await
+    }
+
+    async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>> {
+        let scope = scope.cloned();
+        self.read(move |c| keys::list(c, scope.as_ref(), Utc::now()))
+            .await
+    }
+
+    async fn purge(&self, request: &PurgeRequest) -> Result<PurgeStats> {
+        let request = request.clone();
+        self.write(move |c| atomically(c, |c| purge::purge(c, &request)))
+            .await
+    }
+}

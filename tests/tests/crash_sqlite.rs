@@ -1,0 +1,247 @@
+//! SIGKILL at a random moment, restart on the same SQLite file, and check: every event
+//! whose `emit` returned Ok is there, with exactly one enforcement for the rule, every
+//! execution ends, and no action ran twice for one (rule, event).
+//!
+//! The test binary runs itself as the child (`crash_child_entry` with `ATTUNE_CRASH_DB`
+//! set). The seed is printed; `ATTUNE_CRASH_SEED=<n>` replays a run.
+
+use attune_core::model::{EnforcementStatus, EventId, ExecutionStatus, Rule, TriggerType};
+use attune_core::store::{EnforcementFilter, ExecutionFilter, Page};
+use attune_core::{Engine, Result};
+use attune_store_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ROUNDS: u32 = 20;
+const LEASE: Duration = Duration::from_millis(800);
+
+/// An engine on `db` with the test's trigger, action and rule; the action appends the event
+/// it ran for to `ran` (O_APPEND: one line per run, whole even if the process dies).
+async fn engine(db: &Path, ran: PathBuf) -> Result<Engine> {
+    let store = SqliteStore::open(db)?;
+    let engine = Engine::builder()
+        .store(Arc::new(store))
+        .lease(LEASE)
+        .build()
+        .await?;
+    engine
+        .register_trigger_type(TriggerType::new("crash.tick"))
+        .await?;
+    engine
+        .register_fn("crash.record", move |ctx| {
+            let ran = ran.clone();
+            async move {
+                let event = ctx.param("event").cloned().unwrap_or(Value::Null);
+                let line = format!("{}\n", event.as_str().unwrap_or_default());
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&ran)
+                    .and_then(|mut f| f.write_all(line.as_bytes()))
+                    .map_err(|e| attune_core::Error::Action(format!("ran file: {e}")))?;
+                Ok(json!({"recorded": event}))
+            }
+        })
+        .await?;
+    engine
+        .register_rule(
+            Rule::new("crash.on_tick", "crash.tick", "crash.record")
+                .param("event", json!("{{ event.id }}")),
+        )
+        .await?;
+    Ok(engine)
+}
+
+/// The child: emits events as fast as it can, appending each acknowledged id to the ack
+/// file, until it is killed. A no-op in a normal test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_entry() {
+    let Ok(db) = std::env::var("ATTUNE_CRASH_DB") else {
+        return;
+    };
+    let dir = Path::new(&db).parent().unwrap().to_path_buf();
+    let engine = engine(Path::new(&db), dir.join("ran"))
+        .await
+        .expect("child engine");
+    engine.resume().await.expect("resume");
+    let mut acks = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("acked"))
+        .unwrap();
+    let mut i: u64 = 0;
+    loop {
+        let id = engine
+            .emit("crash.tick", json!({"i": i}))
+            .await
+            .expect("emit");
+        acks.write_all(format!("{id}\n").as_bytes()).unwrap();
+        i += 1;
+    }
+}
+
+fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// xorshift64*: small, seeded, enough to spread kill timings.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
+    let seed: u64 = std::env::var("ATTUNE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash test seed: {seed} (ATTUNE_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("attune.db");
+    let exe = std::env::current_exe().unwrap();
+    let mut checked = 0;
+    for round in 0..ROUNDS {
+        let started = std::time::Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("ATTUNE_CRASH_DB", &db)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let wait_ms = 80 + rng.next() % 600;
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // Restart on the same file and let everything finish (leases of runs the kill cut
+        // must expire first: they end `abandoned`).
+        let ran = dir.path().join("ran");
+        let engine = engine(&db, ran.clone())
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: reopening failed: {e}"));
+        engine.resume().await.unwrap();
+        engine.settle(Duration::from_secs(60)).await.unwrap();
+        tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+        engine.resume().await.unwrap();
+        engine.settle(Duration::from_secs(60)).await.unwrap();
+
+        let acked = lines(&dir.path().join("acked"));
+        let ctx = format!(
+            "seed {seed} round {round} (killed after {wait_ms} ms, {} acked)",
+            acked.len()
+        );
+        // Events of earlier rounds were checked then (and nothing deletes them).
+        for id in &acked[checked..] {
+            let id: EventId = EventId(
+                id.parse()
+                    .unwrap_or_else(|e| panic!("{ctx}: bad ack line {id}: {e}")),
+            );
+            engine
+                .store()
+                .get_event(id)
+                .await
+                .unwrap_or_else(|e| panic!("{ctx}: acknowledged event {id} lost: {e}"));
+            let enfs = engine
+                .store()
+                .list_enforcements(
+                    &EnforcementFilter {
+                        event: Some(id),
+                        ..EnforcementFilter::default()
+                    },
+                    &Page::first(10),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                enfs.len(),
+                1,
+                "{ctx}: event {id} has {} enforcements",
+                enfs.len()
+            );
+            assert_eq!(
+                enfs[0].status,
+                EnforcementStatus::Processed,
+                "{ctx}: {:?}",
+                enfs[0]
+            );
+        }
+        // Every execution ended; one per enforcement.
+        let mut per_enforcement: HashMap<String, u32> = HashMap::new();
+        let mut page = Page::first(1000);
+        loop {
+            let rows = engine
+                .store()
+                .list_executions(&ExecutionFilter::default(), &page)
+                .await
+                .unwrap();
+            for e in &rows {
+                assert!(
+                    e.status.is_terminal(),
+                    "{ctx}: execution {} is {:?}",
+                    e.id,
+                    e.status
+                );
+                assert!(
+                    matches!(
+                        e.status,
+                        ExecutionStatus::Succeeded | ExecutionStatus::Abandoned
+                    ),
+                    "{ctx}: execution {} ended {:?}: {:?}",
+                    e.id,
+                    e.status,
+                    e.error
+                );
+                *per_enforcement
+                    .entry(format!("{:?}", e.enforcement))
+                    .or_default() += 1;
+            }
+            match rows.last() {
+                Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
+                _ => break,
+            }
+        }
+        assert!(
+            per_enforcement.values().all(|n| *n == 1),
+            "{ctx}: an enforcement has several executions"
+        );
+        // No action ran twice for one event.
+        let mut runs: HashMap<String, u32> = HashMap::new();
+        for l in lines(&ran) {
+            *runs.entry(l).or_default() += 1;
+        }
+        if let Some((event, n)) = runs.iter().find(|(_, n)| **n > 1) {
+            panic!("{ctx}: the action ran {n} times for event {event}");
+        }
+        eprintln!("{ctx}: ok ({:?})", started.elapsed());
+        checked = acked.len();
+        engine.shutdown(Duration::from_secs(10)).await;
+        drop(engine);
+    }
+}

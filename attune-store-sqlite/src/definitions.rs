@@ -1,29 +1,16 @@
 //! Definitions (packs, actions, triggers, sensors, rules, policies) by `(kind, ref)`.
 
-use crate::error::{Res, corrupt};
+use crate::error::Res;
 use crate::rows::{body_at, to_body};
 use attune_core::Error;
 use attune_core::model::{Definition, DefinitionKind};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 
 const UPSERT: &str = "INSERT INTO definitions (kind, def_ref, pack, body) VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT (kind, def_ref) DO UPDATE SET pack = excluded.pack, body = excluded.body";
 
 /// The stored JSON of a definition.
-///
-/// A rule's serde leaves out both a null and an empty `criteria`, and reads a missing one
-/// as null; an empty map is written out here so that what was put is what is read.
 fn definition_body(def: &Definition) -> Res<String> {
-    if let Definition::Rule(rule) = def
-        && rule.criteria.as_object().is_some_and(|m| m.is_empty())
-    {
-        let mut v = serde_json::to_value(def).map_err(|e| corrupt("definition", e))?;
-        if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.insert("criteria".into(), rule.criteria.clone());
-        }
-        return to_body("definition", &v);
-    }
     to_body("definition", def)
 }
 
@@ -122,7 +109,7 @@ pub(crate) fn list(
 mod tests {
     use super::*;
     use attune_core::model::Rule;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn rule_criteria_round_trip() {
@@ -136,7 +123,14 @@ mod tests {
             let def = Definition::Rule(rule);
             let body = definition_body(&def).expect("serialize");
             let back: Definition = serde_json::from_str(&body).expect("parse");
-            assert_eq!(back, def, "criteria {criteria}");
+            // No criteria (null or {}) reads back as {}: both match every event.
+            let mut want = def.clone();
+            if let Definition::Rule(r) = &mut want
+                && r.criteria.is_null()
+            {
+                r.criteria = json!({});
+            }
+            assert_eq!(back, want, "criteria {criteria}");
         }
     }
 }

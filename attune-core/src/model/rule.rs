@@ -31,7 +31,7 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub trigger_params: Value,
     /// Criteria map; empty matches every event.
-    #[serde(default, skip_serializing_if = "is_empty_object")]
+    #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
     pub criteria: Value,
     /// Optional Rhai expression that must evaluate to `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +51,10 @@ pub struct Rule {
 
 fn yes() -> bool {
     true
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
 }
 
 fn is_empty_object(v: &Value) -> bool {
@@ -111,5 +115,17 @@ impl Rule {
     /// The pack part of the ref.
     pub fn pack(&self) -> &str {
         self.rule_ref.split_once('.').map_or("", |(p, _)| p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_round_trips_through_json() {
+        let r = Rule::new("p.r", "p.t", "p.a");
+        let back: Rule = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r, "empty criteria come back as {{}}, not null");
     }
 }

@@ -2,7 +2,6 @@
 
 use crate::error::Res;
 use crate::rows::{body_at, to_body};
-use attune_core::Error;
 use attune_core::model::{Definition, DefinitionKind};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -40,18 +39,7 @@ pub(crate) fn delete(conn: &Connection, kind: DefinitionKind, def_ref: &str) -> 
 
 /// Replaces every definition of `pack` with `defs` (run inside a savepoint: all or nothing).
 pub(crate) fn replace_pack(conn: &Connection, pack: &str, defs: &[Definition]) -> Res<()> {
-    if let Some(d) = defs.iter().find(|d| d.pack() != pack) {
-        return Err(Error::invalid(
-            format!("definitions of pack '{pack}'"),
-            format!(
-                "{} '{}' belongs to pack '{}'",
-                d.kind(),
-                d.def_ref(),
-                d.pack()
-            ),
-        )
-        .into());
-    }
+    attune_core::store::check_pack_definitions(pack, defs)?;
     conn.prepare_cached("DELETE FROM definitions WHERE pack = ?1")?
         .execute([pack])?;
     for d in defs {

@@ -107,17 +107,7 @@ pub(crate) fn update(
         );
     };
     let mut e = body?;
-    e.status = u.status;
-    e.updated = u.at;
-    if u.failure.is_some() {
-        e.failure = u.failure;
-    }
-    if u.params.is_some() {
-        e.params = u.params;
-    }
-    if u.execution.is_some() {
-        e.execution = u.execution;
-    }
+    u.apply_to(&mut e);
     let body = to_body("enforcement", &e)?;
     conn.prepare_cached(
         "UPDATE enforcements SET status = ?2, execution_id = ?3, body = ?4 WHERE rowid = ?1",

@@ -205,6 +205,40 @@ impl EnforcementUpdate {
             at,
         }
     }
+
+    /// Applies the update to `e` (status and time always; the other fields when given): what
+    /// every store does once its compare-and-set passed.
+    pub fn apply_to(self, e: &mut crate::model::Enforcement) {
+        e.status = self.status;
+        e.updated = self.at;
+        if self.failure.is_some() {
+            e.failure = self.failure;
+        }
+        if self.params.is_some() {
+            e.params = self.params;
+        }
+        if self.execution.is_some() {
+            e.execution = self.execution;
+        }
+    }
+}
+
+/// Checks that every definition given to [`Store::replace_pack`](super::Store) belongs to
+/// `pack` (`Error::Invalid` naming the first that does not): the check every store makes
+/// before changing anything.
+pub fn check_pack_definitions(pack: &str, defs: &[crate::model::Definition]) -> crate::Result<()> {
+    match defs.iter().find(|d| d.pack() != pack) {
+        None => Ok(()),
+        Some(d) => Err(crate::Error::invalid(
+            format!("definitions of pack '{pack}'"),
+            format!(
+                "{} '{}' belongs to pack '{}'",
+                d.kind(),
+                d.def_ref(),
+                d.pack()
+            ),
+        )),
+    }
 }
 
 /// The fields a status change of an execution sets (others are kept).

@@ -252,17 +252,7 @@ impl Store for MemoryStore {
     }
 
     async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()> {
-        if let Some(d) = defs.iter().find(|d| d.pack() != pack) {
-            return Err(Error::invalid(
-                format!("definitions of pack '{pack}'"),
-                format!(
-                    "{} '{}' belongs to pack '{}'",
-                    d.kind(),
-                    d.def_ref(),
-                    d.pack()
-                ),
-            ));
-        }
+        super::check_pack_definitions(pack, &defs)?;
         let mut all = lock(&self.defs);
         all.retain(|_, d| d.pack() != pack);
         for d in defs {
@@ -358,17 +348,7 @@ impl Store for MemoryStore {
                 e.status
             )));
         }
-        e.status = u.status;
-        e.updated = u.at;
-        if u.failure.is_some() {
-            e.failure = u.failure;
-        }
-        if u.params.is_some() {
-            e.params = u.params;
-        }
-        if u.execution.is_some() {
-            e.execution = u.execution;
-        }
+        u.apply_to(e);
         Ok((**e).clone())
     }
 

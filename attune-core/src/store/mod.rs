@@ -9,6 +9,7 @@ pub use ext::StoreExt;
 pub use filter::{
     Claim, Claimed, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
     ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
+    check_pack_definitions,
 };
 pub use memory::MemoryStore;
 

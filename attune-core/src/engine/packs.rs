@@ -68,8 +68,10 @@ impl Engine {
         options: &PackOptions,
     ) -> Result<PackSummary> {
         let partial = read_on_thread(dir.as_ref().to_path_buf(), options.clone()).await?;
+        // Checked and installed under one hold of the lock: nothing changes in between.
+        let _changing = self.shared.definitions.lock().await;
         let bundle = self.verify(partial)?;
-        self.install_pack(bundle).await
+        self.install_checked(bundle).await
     }
 
     /// Reads and checks the pack in `dir` as [`Engine::load_pack`] would, registering nothing.

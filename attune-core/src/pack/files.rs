@@ -99,75 +99,19 @@ impl PackDir {
 
     /// Reads a text file inside the pack, within the size limit.
     pub fn read_text(&self, rel: &str) -> Result<String, Problem> {
-        let path = match self.resolve(rel) {
-            Ok(Some(p)) => p,
-            Ok(None) => return Err(Problem::file(rel, "file not found")),
-            Err(e) => return Err(Problem::file(rel, e)),
-        };
-        let meta = std::fs::metadata(&path).map_err(|e| Problem::file(rel, e.to_string()))?;
-        if !meta.is_file() {
-            return Err(Problem::file(rel, "is not a regular file"));
+        match self.resolve(rel) {
+            Ok(Some(p)) => read_bounded(&p, rel, self.max_file_bytes),
+            Ok(None) => Err(Problem::file(rel, "file not found")),
+            Err(e) => Err(Problem::file(rel, e)),
         }
-        if meta.len() > self.max_file_bytes {
-            return Err(Problem::file(
-                rel,
-                format!(
-                    "file is {}; the limit is {} (PackOptions::max_file_bytes)",
-                    human(meta.len()),
-                    human(self.max_file_bytes)
-                ),
-            ));
-        }
-        // Bounded even if the file grows after the size check.
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path)
-            .and_then(|f| {
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(f, self.max_file_bytes + 1),
-                    &mut bytes,
-                )
-            })
-            .map_err(|e| Problem::file(rel, e.to_string()))?;
-        if bytes.len() as u64 > self.max_file_bytes {
-            return Err(Problem::file(
-                rel,
-                "file grew past the size limit while it was read",
-            ));
-        }
-        String::from_utf8(bytes).map_err(|e| {
-            Problem::file(
-                rel,
-                format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-            )
-        })
     }
 
     /// Reads and parses a YAML file; problems go to `r`.
     pub fn read_yaml(&self, rel: &str, r: &mut Report) -> Option<(Source, Doc)> {
-        let text = match self.read_text(rel) {
-            Ok(t) => t,
+        match self.read_text(rel).and_then(|text| parse_yaml(rel, &text)) {
+            Ok(parsed) => Some(parsed),
             Err(p) => {
                 r.push(p);
-                return None;
-            }
-        };
-        match yaml::parse(&text) {
-            Ok(doc) => {
-                let src = Source {
-                    file: rel.to_string(),
-                    locs: Arc::new(doc.locs.clone()),
-                };
-                Some((src, doc))
-            }
-            Err(e) => {
-                r.push(Problem {
-                    file: rel.to_string(),
-                    line: e.pos.line,
-                    column: e.pos.column,
-                    path: String::new(),
-                    message: format!("invalid YAML: {}", e.message),
-                    hint: None,
-                });
                 None
             }
         }
@@ -188,5 +132,61 @@ impl PackDir {
         Err(last_err.unwrap_or_else(|| {
             format!("'{ep}' not found (looked in '{sub}/' and in the pack root)")
         }))
+    }
+}
+
+/// Reads the regular file `path` as UTF-8 text, at most `max` bytes (checked before reading,
+/// and bounded while reading in case it grows); `name` is how problems name it.
+pub(crate) fn read_bounded(path: &Path, name: &str, max: u64) -> Result<String, Problem> {
+    let meta = std::fs::metadata(path).map_err(|e| Problem::file(name, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Problem::file(name, "is not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(Problem::file(
+            name,
+            format!(
+                "file is {}; the limit is {} (PackOptions::max_file_bytes)",
+                human(meta.len()),
+                human(max)
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+        .map_err(|e| Problem::file(name, e.to_string()))?;
+    if bytes.len() as u64 > max {
+        return Err(Problem::file(
+            name,
+            "file grew past the size limit while it was read",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Problem::file(
+            name,
+            format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+/// Parses YAML text of the file `name` into its value and positions.
+pub(crate) fn parse_yaml(name: &str, text: &str) -> Result<(Source, Doc), Problem> {
+    match yaml::parse(text) {
+        Ok(doc) => {
+            let src = Source {
+                file: name.to_string(),
+                locs: Arc::new(doc.locs.clone()),
+            };
+            Ok((src, doc))
+        }
+        Err(e) => Err(Problem {
+            file: name.to_string(),
+            line: e.pos.line,
+            column: e.pos.column,
+            path: String::new(),
+            message: format!("invalid YAML: {}", e.message),
+            hint: None,
+        }),
     }
 }

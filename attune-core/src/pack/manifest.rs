@@ -149,26 +149,8 @@ pub(crate) fn read(
 /// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style.
 fn read_config_file(file: &Path, max: u64) -> Result<(Source, Map<String, Value>), Problem> {
     let name = file.display().to_string();
-    let meta = std::fs::metadata(file).map_err(|e| Problem::file(&name, e.to_string()))?;
-    if meta.len() > max {
-        return Err(Problem::file(
-            &name,
-            format!("file is {} bytes; the limit is {max}", meta.len()),
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| Problem::file(&name, e.to_string()))?;
-    let doc = super::yaml::parse(&text).map_err(|e| Problem {
-        file: name.clone(),
-        line: e.pos.line,
-        column: e.pos.column,
-        path: String::new(),
-        message: format!("invalid YAML: {}", e.message),
-        hint: None,
-    })?;
-    let src = Source {
-        file: name.clone(),
-        locs: std::sync::Arc::new(doc.locs),
-    };
+    let text = super::files::read_bounded(file, &name, max)?;
+    let (src, doc) = super::files::parse_yaml(&name, &text)?;
     match doc.value {
         Value::Object(m) => Ok((src, m)),
         Value::Null => Ok((src, Map::new())),

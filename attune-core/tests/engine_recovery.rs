@@ -59,6 +59,9 @@ impl Store for Flaky {
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
         self.inner.insert_enforcement(e).await
     }
+    async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
+        self.inner.insert_enforcements(items).await
+    }
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
         self.inner.get_enforcement(id).await
     }

@@ -7,11 +7,13 @@
 
 use crate::error::{Res, is_constraint};
 use crate::events;
+use crate::executions;
 use crate::query::Where;
 use crate::rows::{blob, body_at, micros, opt_blob, to_body};
+use crate::writer::WriterConn;
 use attune_core::Error;
 use attune_core::model::{Enforcement, EnforcementId, EnforcementStatus, ExecutionId};
-use attune_core::store::{EnforcementFilter, EnforcementUpdate, Inserted, Page};
+use attune_core::store::{Enforced, EnforcementFilter, EnforcementUpdate, Inserted, Page};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Adds `e` to `done_enforcements` when it is done, removes it otherwise (`listed`: it may
@@ -39,6 +41,27 @@ fn set_done(conn: &Connection, e: &Enforcement, listed: bool) -> Res<()> {
 
 /// Inserts an enforcement unless one exists for its `(rule, event)`.
 pub(crate) fn insert(conn: &Connection, e: &Enforcement) -> Res<Inserted<Enforcement>> {
+    insert_row(conn, e, true)
+}
+
+/// Inserts an enforcement with the execution it names, both or neither (run it inside
+/// [`atomically`](crate::writer::atomically)), unless one exists for its `(rule, event)`.
+pub(crate) fn insert_enforced(w: &mut WriterConn, item: &Enforced) -> Res<Inserted<Enforcement>> {
+    item.check()?;
+    let Some(x) = &item.execution else {
+        return insert_row(w, &item.enforcement, true);
+    };
+    // The execution is inserted next, so the enforcement is not done: no bookkeeping.
+    let inserted = insert_row(w, &item.enforcement, false)?;
+    if let Inserted::New = inserted {
+        executions::insert_row(w, x)?;
+    }
+    Ok(inserted)
+}
+
+/// Inserts an enforcement unless one exists for its `(rule, event)`; `track_done`: list it
+/// in `done_enforcements` when it is done.
+fn insert_row(conn: &Connection, e: &Enforcement, track_done: bool) -> Res<Inserted<Enforcement>> {
     let body = to_body("enforcement", e)?;
     let inserted = conn
         .prepare_cached(
@@ -57,7 +80,7 @@ pub(crate) fn insert(conn: &Connection, e: &Enforcement) -> Res<Inserted<Enforce
     match inserted {
         Ok(_) => {
             events::enforcement_inserted(conn, e.event)?;
-            if e.status != EnforcementStatus::Created {
+            if track_done && e.status != EnforcementStatus::Created {
                 set_done(conn, e, false)?;
             }
             Ok(Inserted::New)

@@ -19,6 +19,13 @@ use uuid::Uuid;
 
 /// Inserts an execution; Conflict if its id, or its `(enforcement, attempt)`, exists.
 pub(crate) fn insert(w: &mut WriterConn, x: &Execution) -> Res<()> {
+    insert_row(w, x)?;
+    enforcements::execution_inserted(w, x.id)
+}
+
+/// Inserts an execution without looking for enforcements that name it (the caller knows
+/// there is none listed as done).
+pub(crate) fn insert_row(w: &mut WriterConn, x: &Execution) -> Res<()> {
     let body = to_body("execution", x)?;
     let inserted = w
         .prepare_cached(
@@ -43,7 +50,6 @@ pub(crate) fn insert(w: &mut WriterConn, x: &Execution) -> Res<()> {
     match inserted {
         Ok(_) => {
             let rowid = w.last_insert_rowid();
-            enforcements::execution_inserted(w, x.id)?;
             w.cache.put(rowid, x.clone());
             Ok(())
         }

@@ -14,7 +14,7 @@ use attune_core::model::{
     Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
 };
 use attune_core::store::{
-    Claim, Claimed, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
+    Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
     ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, Store, StoreCapabilities,
 };
 use chrono::Utc;
@@ -115,6 +115,45 @@ impl SqliteStore {
         F: FnOnce(&mut WriterConn) -> Res<T> + Send + 'static,
     {
         self.inner.writer.run(op).await
+    }
+
+    /// Runs `op` on each item in one job (one commit): each item checks before it writes,
+    /// so a failed item writes nothing and the others stand; a failure of SQLite itself
+    /// fails them all (nothing was committed).
+    async fn write_each<I, T, F>(&self, items: Vec<I>, op: F) -> Vec<Result<T>>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&mut WriterConn, I) -> Res<T> + Send + 'static,
+    {
+        let n = items.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let outcome = self
+            .write(move |c| {
+                let mut out = Vec::with_capacity(n);
+                for item in items {
+                    match op(c, item) {
+                        Ok(v) => out.push(Ok(v)),
+                        Err(Fail::Core(e)) => out.push(Err(e)),
+                        // SQLite failed: the whole group is rolled back.
+                        Err(sql) => return Err(sql),
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        match outcome {
+            Ok(results) => results,
+            Err(e) => {
+                let msg = e.to_string();
+                let transient = e.is_retryable();
+                (0..n)
+                    .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
+                    .collect()
+            }
+        }
     }
 
     async fn read<T, F>(&self, op: F) -> Result<T>
@@ -231,6 +270,17 @@ impl Store for SqliteStore {
         self.write(move |c| enforcements::insert(c, &e)).await
     }
 
+    async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
+        self.write_each(items.to_vec(), |c, item| {
+            if item.execution.is_some() {
+                atomically(c, |c| enforcements::insert_enforced(c, &item))
+            } else {
+                enforcements::insert_enforced(c, &item)
+            }
+        })
+        .await
+    }
+
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
         self.read(move |c| enforcements::get(c, id)).await
     }
@@ -280,41 +330,25 @@ impl Store for SqliteStore {
         &self,
         changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
     ) -> Vec<Result<()>> {
-        let n = changes.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        // One job for the whole list: each item checks before it writes, so a failed item
-        // writes nothing and the others stand.
-        let outcome = self
-            .write(move |c| {
-                let mut out = Vec::with_capacity(n);
-                for (id, from, change) in changes {
-                    match executions::transition(c, id, from, change, false) {
-                        Ok(_) => out.push(Ok(())),
-                        Err(Fail::Core(e)) => out.push(Err(e)),
-                        // SQLite failed: the whole group is rolled back.
-                        Err(sql) => return Err(sql),
-                    }
-                }
-                Ok(out)
-            })
-            .await;
-        match outcome {
-            Ok(results) => results,
-            Err(e) => {
-                let msg = e.to_string();
-                let transient = e.is_retryable();
-                (0..n)
-                    .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
-                    .collect()
-            }
-        }
+        self.write_each(changes, |c, (id, from, change)| {
+            executions::transition(c, id, from, change, false).map(|_| ())
+        })
+        .await
     }
 
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
         let claim = claim.clone();
         self.write(move |c| executions::claim(c, id, &claim)).await
+    }
+
+    async fn claim_executions(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+    ) -> Vec<Result<Option<Execution>>> {
+        let claim = claim.clone();
+        self.write_each(ids.to_vec(), move |c, id| executions::claim(c, id, &claim))
+            .await
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {

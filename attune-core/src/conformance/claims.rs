@@ -445,3 +445,58 @@ pub async fn check_renew_lease(store: &dyn Store) {
         "renew_lease of a finished execution",
     );
 }
+
+/// [`Store::claim_executions`]: one result per id, in order — the scheduled ones claimed (as
+/// [`Store::claim_execution`] would), the others `None`, an unknown id NotFound — and a
+/// failed item does not stop the others.
+pub async fn check_claim_executions(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let t = epoch();
+    let a = insert_execution(store, "alpha.action", Scheduled, at(t, 0)).await;
+    let done = insert_execution(store, "alpha.action", Succeeded, at(t, 1)).await;
+    let b = insert_execution(store, "alpha.action", Scheduled, at(t, 2)).await;
+    let c = claim("worker-a", at(t, 10), 30);
+    let ids = [a.id, done.id, ExecutionId::new(), b.id, a.id];
+    let mut got = store.claim_executions(&ids, &c).await;
+    assert_eq!(got.len(), ids.len(), "claim_executions: one result per id");
+    let again = got.pop().expect("five results");
+    assert_eq!(
+        must(again, "claim_executions (a repeated id)"),
+        None,
+        "an id claimed earlier in the same call must not be claimed again"
+    );
+    let mut got = got.into_iter();
+    for x in [&a, &done] {
+        let r = must(got.next().expect("result"), "claim_executions");
+        if x.id == done.id {
+            assert_eq!(r, None, "a succeeded execution must not be claimable");
+        } else {
+            let r = r.unwrap_or_else(|| panic!("a scheduled execution must be claimed"));
+            assert_eq!(
+                (r.status, r.worker.as_deref()),
+                (Running, Some("worker-a")),
+                "claim_executions must claim like claim_execution"
+            );
+            assert_eq!(
+                r,
+                must(store.get_execution(x.id).await, "get_execution"),
+                "claim_executions must return the stored row"
+            );
+        }
+    }
+    expect_err(
+        got.next().expect("result"),
+        Expect::NotFound,
+        "claim_executions of an unknown id",
+    );
+    let r = must(got.next().expect("result"), "claim_executions");
+    assert_eq!(
+        r.map(|r| r.status),
+        Some(Running),
+        "an item after a failed one must still be claimed"
+    );
+    assert!(
+        store.claim_executions(&[], &c).await.is_empty(),
+        "claim_executions of no ids"
+    );
+}

@@ -40,8 +40,9 @@ mod records;
 mod transitions;
 
 pub use claims::{
-    check_claim_execution, check_claim_race, check_claim_ready_oldest_first,
-    check_reclaim_expired_lease, check_renew_lease, check_terminal_never_claimed,
+    check_claim_execution, check_claim_executions, check_claim_race,
+    check_claim_ready_oldest_first, check_reclaim_expired_lease, check_renew_lease,
+    check_terminal_never_claimed,
 };
 pub use definitions::{check_definitions_crud, check_replace_pack, check_replace_pack_is_atomic};
 pub use purge::{
@@ -51,7 +52,8 @@ pub use purge::{
 };
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{
-    check_enforcements, check_events, check_events_matched, check_executions_insert_get, check_keys,
+    check_enforcements, check_events, check_events_matched, check_executions_insert_get,
+    check_insert_enforcements, check_keys,
 };
 pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
@@ -95,6 +97,7 @@ macro_rules! store_conformance_tests {
             check_events,
             check_events_matched,
             check_enforcements,
+            check_insert_enforcements,
             check_executions_insert_get,
             check_keys,
             check_transition_legal_path,
@@ -102,6 +105,7 @@ macro_rules! store_conformance_tests {
             check_transition_terminal_clears_claim,
             check_transition_batch,
             check_claim_execution,
+            check_claim_executions,
             check_claim_ready_oldest_first,
             check_claim_race,
             check_reclaim_expired_lease,

@@ -9,7 +9,8 @@ use crate::model::{
     Key, KeyScope,
 };
 use crate::store::{
-    EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange, Inserted, Page, Store,
+    Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange, Inserted, Page,
+    Store,
 };
 use chrono::{SubsecRound, TimeDelta, Utc};
 use serde_json::json;
@@ -572,5 +573,156 @@ pub async fn check_events_matched(store: &dyn Store) {
         unmatched(every).await.len(),
         5,
         "without unmatched_only, matched events are listed as usual"
+    );
+}
+
+/// An enforcement of `rule` for `event`, `processed` with a new `requested` execution that
+/// names it back.
+fn enforced(rule: &str, event: &Event, created: chrono::DateTime<Utc>) -> Enforced {
+    let mut e = Enforcement::new(rule, event.id, &event.trigger, created);
+    let mut x = execution("alpha.action", ExecutionStatus::Requested, created);
+    x.enforcement = Some(e.id);
+    x.event = Some(event.id);
+    x.rule = Some(rule.to_string());
+    EnforcementUpdate::processed(x.id, created).apply_to(&mut e);
+    Enforced {
+        enforcement: e,
+        execution: Some(x),
+    }
+}
+
+/// [`Store::insert_enforcements`]: one result per item, in order. A new item stores its
+/// enforcement and execution as given; an existing `(rule, event)` — stored before or earlier
+/// in the same call — returns the stored enforcement and writes nothing of the item; an
+/// execution that would conflict leaves no enforcement either; an item whose enforcement and
+/// execution do not name each other is Invalid; failed items do not stop the others.
+pub async fn check_insert_enforcements(store: &dyn Store) {
+    let t = epoch();
+    let ev = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let a = enforced("alpha.r1", &ev, at(t, 1));
+    let mut failed = Enforcement::new("alpha.r2", ev.id, "alpha.trigger", at(t, 1));
+    EnforcementUpdate::failed(
+        "params of action 'alpha.action': bad".into(),
+        None,
+        at(t, 1),
+    )
+    .apply_to(&mut failed);
+    let b = Enforced {
+        enforcement: failed.clone(),
+        execution: None,
+    };
+    let same_rule = enforced("alpha.r1", &ev, at(t, 2));
+    let mut clash = enforced("alpha.r3", &ev, at(t, 2));
+    let mut taken = a.execution.clone().expect("an execution");
+    taken.enforcement = Some(clash.enforcement.id);
+    clash.enforcement.execution = Some(taken.id);
+    clash.execution = Some(taken);
+    let mut unnamed = enforced("alpha.r4", &ev, at(t, 2));
+    unnamed.enforcement.execution = None;
+    let after = enforced("alpha.r5", &ev, at(t, 3));
+    let items = vec![
+        a.clone(),
+        b.clone(),
+        same_rule.clone(),
+        clash.clone(),
+        unnamed.clone(),
+        after.clone(),
+    ];
+    let got = store.insert_enforcements(&items).await;
+    assert_eq!(got.len(), 6, "insert_enforcements: one result per item");
+    let mut got = got.into_iter();
+    for (item, what) in [(&a, "a new item"), (&b, "a failed enforcement")] {
+        assert_eq!(
+            must(got.next().expect("result"), "insert_enforcements"),
+            Inserted::New,
+            "{what} must be New"
+        );
+        assert_eq!(
+            must(
+                store.get_enforcement(item.enforcement.id).await,
+                "get_enforcement"
+            ),
+            item.enforcement,
+            "{what}: the enforcement must be stored as given"
+        );
+    }
+    let ax = a.execution.as_ref().expect("an execution");
+    assert_eq!(
+        &must(store.get_execution(ax.id).await, "get_execution"),
+        ax,
+        "a new item's execution must be stored as given"
+    );
+    assert_eq!(
+        must(
+            got.next().expect("result"),
+            "insert_enforcements (same rule, event)"
+        ),
+        Inserted::Existing(a.enforcement.clone()),
+        "an item for an existing (rule, event) — inserted earlier in the same call — must \
+         return the stored enforcement"
+    );
+    let dropped = same_rule.execution.as_ref().expect("an execution").id;
+    expect_err(
+        store.get_execution(dropped).await,
+        Expect::NotFound,
+        "the execution of an item that found its (rule, event) enforced must not be stored",
+    );
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "an item whose execution id is taken",
+    );
+    expect_err(
+        store.get_enforcement(clash.enforcement.id).await,
+        Expect::NotFound,
+        "an item whose execution conflicted must leave no enforcement",
+    );
+    expect_err(
+        got.next().expect("result"),
+        Expect::Invalid,
+        "an item whose enforcement does not name its execution",
+    );
+    for x in [&unnamed.enforcement.id] {
+        expect_err(
+            store.get_enforcement(*x).await,
+            Expect::NotFound,
+            "an invalid item must write nothing",
+        );
+    }
+    expect_err(
+        store
+            .get_execution(unnamed.execution.as_ref().expect("an execution").id)
+            .await,
+        Expect::NotFound,
+        "an invalid item must write no execution",
+    );
+    assert_eq!(
+        must(
+            got.next().expect("result"),
+            "insert_enforcements (after failures)"
+        ),
+        Inserted::New,
+        "an item after failed ones must still be inserted"
+    );
+    let listed = must(
+        store
+            .list_enforcements(
+                &EnforcementFilter {
+                    event: Some(ev.id),
+                    ..Default::default()
+                },
+                &Page::first(100),
+            )
+            .await,
+        "list_enforcements(event)",
+    );
+    assert_eq!(
+        enforcement_ids(&listed),
+        vec![a.enforcement.id, failed.id, after.enforcement.id],
+        "exactly the new items' enforcements must be stored"
+    );
+    assert!(
+        store.insert_enforcements(&[]).await.is_empty(),
+        "insert_enforcements of no items"
     );
 }

@@ -6,7 +6,7 @@ use crate::model::{
     Action, Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
 };
 use crate::rules::CompiledRule;
-use crate::store::{EnforcementUpdate, ExecutionFilter, Inserted, Page};
+use crate::store::{Enforced, EnforcementUpdate, ExecutionFilter, Inserted, Page};
 use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::{Map, Value};
@@ -47,16 +47,18 @@ impl Engine {
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
         s.store.insert_event(&event).await?;
-        s.pending.add_event(event.id);
+        let id = event.id;
+        // Kept at hand for the matching stage (no read back).
+        s.pending.add_emitted(event);
         if let Err(e) = s
             .transport
-            .publish(Topic::Events, vec![Message::Event(event.id)])
+            .publish(Topic::Events, vec![Message::Event(id)])
             .await
         {
-            s.pending.event_done(event.id);
+            s.pending.event_done(id);
             return Err(e);
         }
-        Ok(event.id)
+        Ok(id)
     }
 }
 
@@ -83,36 +85,97 @@ fn json_size(v: &Value, limit: usize) -> usize {
     c.n
 }
 
-/// Processes a batch of `Event` messages.
-/// Events of one batch are matched concurrently (up to this many at once), so that a
-/// durable store's group commit gathers their writes instead of paying one commit each.
+/// Events of one batch are planned concurrently (up to this many at once) against a durable
+/// store, whose reads of events not emitted here take a round trip each.
 const MATCH_CONCURRENCY: usize = 256;
 
+/// Processes a batch of `Event` messages: plans every event's enforcements (criteria,
+/// rendered and validated params — no writes), records them all with one
+/// [`Store::insert_enforcements`](crate::store::Store::insert_enforcements) call, announces
+/// the new executions, then marks the events matched.
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     use futures::StreamExt;
-    let mut requested = Vec::new();
-    let mut matched = Vec::with_capacity(ids.len());
     // An in-memory store answers at once: one after the other is cheapest there.
-    let outcomes: Vec<(EventId, Option<Vec<ExecutionId>>)> = if shared.store.capabilities().durable
-    {
+    let mut planned: Vec<(EventId, Option<Vec<Planned>>)> = if shared.store.capabilities().durable {
         futures::stream::iter(ids)
-            .map(|id| match_one(shared, id))
+            .map(|id| plan_one(shared, id))
             .buffered(MATCH_CONCURRENCY)
             .collect()
             .await
     } else {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            out.push(match_one(shared, id).await);
+            out.push(plan_one(shared, id).await);
         }
         out
     };
-    for (id, out) in outcomes {
-        if let Some(mut ids) = out {
-            requested.append(&mut ids);
-            matched.push(id);
+    // Events whose plan failed stay unmatched (the recovery sweep matches them again).
+    let mut ok: Vec<bool> = planned.iter().map(|(_, p)| p.is_some()).collect();
+    let mut items: Vec<Enforced> = Vec::new();
+    let mut owners = Vec::new();
+    for (i, (_, plans)) in planned.iter_mut().enumerate() {
+        for plan in plans.iter_mut().flat_map(std::mem::take) {
+            // Secret params wait in this process for the run; set before the execution exists.
+            if let (Some(s), Some(x)) = (plan.secrets, &plan.item.execution) {
+                shared.lock_secrets().insert(x.id, s);
+            }
+            owners.push(i);
+            items.push(plan.item);
         }
-        shared.pending.event_done(id);
+    }
+    let results = if items.is_empty() {
+        Vec::new()
+    } else {
+        shared.store.insert_enforcements(&items).await
+    };
+    let mut requested = Vec::new();
+    for ((item, owner), result) in items.into_iter().zip(owners).zip(results) {
+        let exec = item.execution.as_ref();
+        match result {
+            Ok(Inserted::New) => {
+                let enf = &item.enforcement;
+                match exec {
+                    Some(x) => {
+                        shared.pending.add_execution(x.id);
+                        requested.push(x.id);
+                    }
+                    None => tracing::warn!(
+                        rule = %enf.rule, event.id = %enf.event,
+                        reason = enf.failure.as_deref().unwrap_or_default(),
+                        "enforcement failed"
+                    ),
+                }
+            }
+            Ok(Inserted::Existing(found)) if found.status == EnforcementStatus::Created => {
+                // Left half-done by an earlier attempt (a crash between its writes).
+                match complete_created(shared, found, item).await {
+                    Ok(Some(x)) => requested.push(x),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "enforcement not completed");
+                        ok[owner] = false;
+                    }
+                }
+            }
+            Ok(Inserted::Existing(_)) => forget_secrets(shared, exec),
+            Err(e) => {
+                forget_secrets(shared, exec);
+                tracing::error!(
+                    rule = %item.enforcement.rule,
+                    event.id = %item.enforcement.event,
+                    error = %e,
+                    "enforcement not recorded"
+                );
+                ok[owner] = false;
+            }
+        }
+    }
+    let mut matched = Vec::with_capacity(planned.len());
+    for ((id, _), ok) in planned.iter().zip(ok) {
+        if ok {
+            matched.push(*id);
+        }
+        shared.pending.event_done(*id);
     }
     publish_requested(shared, requested).await;
     // After their executions exist (and are announced): a crash before this re-matches
@@ -124,9 +187,23 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     }
 }
 
-/// Matches one event; `None` when it was not matched to the end (not marked matched: the
-/// recovery sweep, or the next start, matches it again).
-async fn match_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<ExecutionId>>) {
+/// What matching one rule to one event will record.
+struct Planned {
+    /// The enforcement in its final state, with its execution.
+    item: Enforced,
+    /// The unredacted params of the execution, when the stored ones are redacted.
+    secrets: Option<Map<String, Value>>,
+}
+
+fn forget_secrets(shared: &Shared, exec: Option<&Execution>) {
+    if let Some(x) = exec {
+        shared.lock_secrets().remove(&x.id);
+    }
+}
+
+/// Plans one event; `None` when it could not be planned (it stays unmatched: the recovery
+/// sweep, or the next start, matches it again).
+async fn plan_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Planned>>) {
     if shared
         .stop_starting
         .load(std::sync::atomic::Ordering::SeqCst)
@@ -135,8 +212,8 @@ async fn match_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Executi
         return (id, None);
     }
     let span = tracing::debug_span!("event", event.id = %id);
-    match match_event(shared, id).instrument(span).await {
-        Ok(ids) => (id, Some(ids)),
+    match plan_event(shared, id).instrument(span).await {
+        Ok(plans) => (id, Some(plans)),
         Err(e) => {
             tracing::error!(event.id = %id, error = %e, "event not processed");
             (id, None)
@@ -159,8 +236,12 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
     }
 }
 
-async fn match_event(shared: &Shared, id: EventId) -> Result<Vec<ExecutionId>> {
-    let event = shared.store.get_event(id).await?;
+async fn plan_event(shared: &Shared, id: EventId) -> Result<Vec<Planned>> {
+    // Emitted here: the event is at hand; else (a redelivery, a resume) it is read.
+    let event = match shared.pending.take_event(id) {
+        Some(e) => *e,
+        None => shared.store.get_event(id).await?,
+    };
     let Some(rules) = shared.registry.rules_for(&event.trigger) else {
         return Ok(Vec::new());
     };
@@ -168,30 +249,31 @@ async fn match_event(shared: &Shared, id: EventId) -> Result<Vec<ExecutionId>> {
     let mut out = Vec::new();
     let mut matched_standard = false;
     for rule in &rules.standard {
-        if let Some(exec) = apply_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
-            out.push(exec);
+        if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
+            out.push(p);
         }
     }
     if !matched_standard {
         let mut ignored = false;
         for rule in &rules.backstop {
-            if let Some(exec) = apply_rule(shared, rule, &event, &ctx, &mut ignored).await? {
-                out.push(exec);
+            if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut ignored).await? {
+                out.push(p);
             }
         }
     }
     Ok(out)
 }
 
-/// Evaluates one rule on one event and, when it matches, enforces it. Condition and
-/// template errors are recorded on a failed enforcement; only store errors are returned.
-async fn apply_rule(
+/// Evaluates one rule on one event: `None` when it does not match; else the enforcement to
+/// record — `processed` with its execution, or `failed` on a condition, template or param
+/// error. Only store errors (reading keys) are returned.
+async fn plan_rule(
     shared: &Shared,
     rule: &Arc<CompiledRule>,
     event: &Event,
     ctx: &OnceLock<EventContext>,
     matched: &mut bool,
-) -> Result<Option<ExecutionId>> {
+) -> Result<Option<Planned>> {
     let now = shared.now();
     let (kv_j, kv_json) = rule_kv(shared, rule).await?;
     let rule_ctx: OnceLock<minijinja::Value> = OnceLock::new();
@@ -205,20 +287,17 @@ async fn apply_rule(
         make: &make_ctx,
         rule: &rule.rule.rule_ref,
     };
-    match verdict(shared, rule, event, &renderer, &kv_json, now) {
-        Ok(false) => Ok(None),
-        Ok(true) => {
-            *matched = true;
-            enforce(shared, rule, event, &renderer).await
-        }
-        Err(reason) => {
-            let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
-            if let Inserted::New = shared.store.insert_enforcement(&enf).await? {
-                fail_enforcement(shared, &enf, reason).await?;
+    let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
+    Ok(
+        match verdict(shared, rule, event, &renderer, &kv_json, now) {
+            Ok(false) => None,
+            Ok(true) => {
+                *matched = true;
+                Some(plan_enforcement(shared, rule, event, &renderer, enf, now))
             }
-            Ok(None)
-        }
-    }
+            Err(reason) => Some(failed(shared, enf, reason, None, now)),
+        },
+    )
 }
 
 /// Whether `rule` matches `event`: criteria, then expression. `Err` carries the reason of a
@@ -241,17 +320,15 @@ pub(crate) fn verdict(
     }
 }
 
-async fn fail_enforcement(shared: &Shared, enf: &Enforcement, reason: String) -> Result<()> {
-    fail_enforcement_with(shared, enf, reason, None).await
-}
-
-async fn fail_enforcement_with(
+/// `enf` failed for `reason` (the secrets of the packs involved masked: it may quote a
+/// rendered value), with the rejected `params` if any.
+fn failed(
     shared: &Shared,
-    enf: &Enforcement,
+    mut enf: Enforcement,
     reason: String,
     params: Option<Value>,
-) -> Result<()> {
-    // The reason may quote a rendered value: mask the secrets of the packs involved.
+    now: chrono::DateTime<chrono::Utc>,
+) -> Planned {
     let rule_pack = enf.rule.split_once('.').map_or("", |(p, _)| p);
     let action_pack = shared
         .registry
@@ -262,28 +339,26 @@ async fn fail_enforcement_with(
         Some(s) => crate::params::mask_secrets(&reason, &s),
         None => reason,
     };
-    tracing::warn!(rule = %enf.rule, event.id = %enf.event, %reason, "enforcement failed");
-    let update = EnforcementUpdate::failed(reason, params, shared.now());
-    shared
-        .store
-        .update_enforcement(enf.id, EnforcementStatus::Created, update)
-        .await
-        .map(|_| ())
+    EnforcementUpdate::failed(reason, params, now).apply_to(&mut enf);
+    Planned {
+        item: Enforced {
+            enforcement: enf,
+            execution: None,
+        },
+        secrets: None,
+    }
 }
 
-async fn enforce(
+/// Renders and validates the params of a matched rule: `enf` processed with its new
+/// execution, or failed.
+fn plan_enforcement(
     shared: &Shared,
     rule: &CompiledRule,
     event: &Event,
     renderer: &CtxRenderer<'_>,
-) -> Result<Option<ExecutionId>> {
-    let now = shared.now();
-    let fresh = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
-    let enf = match shared.store.insert_enforcement(&fresh).await? {
-        Inserted::New => fresh,
-        Inserted::Existing(e) if e.status == EnforcementStatus::Created => e,
-        Inserted::Existing(_) => return Ok(None),
-    };
+    mut enf: Enforcement,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Planned {
     // Literal params need no context: build it only for templates.
     let rendered = if rule.params.is_literal() {
         shared
@@ -295,32 +370,18 @@ async fn enforce(
     let params = match rendered {
         Ok(Value::Object(m)) => m,
         Ok(other) => {
-            fail_enforcement(
-                shared,
-                &enf,
-                format!("params rendered to {other}, not an object"),
-            )
-            .await?;
-            return Ok(None);
+            let reason = format!("params rendered to {other}, not an object");
+            return failed(shared, enf, reason, None, now);
         }
-        Err(e) => {
-            fail_enforcement(shared, &enf, e.to_string()).await?;
-            return Ok(None);
-        }
+        Err(e) => return failed(shared, enf, e.to_string(), None, now),
     };
     let Some(action) = shared.registry.action(&rule.rule.action) else {
-        fail_enforcement(
-            shared,
-            &enf,
-            format!("action '{}' is not registered", rule.rule.action),
-        )
-        .await?;
-        return Ok(None);
+        let reason = format!("action '{}' is not registered", rule.rule.action);
+        return failed(shared, enf, reason, None, now);
     };
     if !action.enabled {
         let reason = format!("action '{}' is disabled", action.action_ref);
-        fail_enforcement(shared, &enf, reason).await?;
-        return Ok(None);
+        return failed(shared, enf, reason, None, now);
     }
     let validated = match action.parameters.validate(&params) {
         Ok(v) => v,
@@ -330,8 +391,7 @@ async fn enforce(
             if let Some(ps) = secrets_of_packs(shared, action.pack(), Some(rule.rule.pack())) {
                 crate::params::mask_value(&mut shown, &ps);
             }
-            fail_enforcement_with(shared, &enf, reason, Some(shown)).await?;
-            return Ok(None);
+            return failed(shared, enf, reason, Some(shown), now);
         }
     };
     let (mut exec, secrets) =
@@ -339,12 +399,43 @@ async fn enforce(
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
     exec.rule = Some(rule.rule.rule_ref.clone());
-    let exec_id = match insert_execution(shared, &exec, secrets).await {
+    EnforcementUpdate::processed(exec.id, now).apply_to(&mut enf);
+    Planned {
+        item: Enforced {
+            enforcement: enf,
+            execution: Some(exec),
+        },
+        secrets,
+    }
+}
+
+/// Finishes an enforcement an earlier attempt left `created` (a store without atomic
+/// [`Store::insert_enforcements`](crate::store::Store::insert_enforcements) behind, or a
+/// crash between the writes of an older release) as `item` says: fails it, or creates its
+/// execution — exactly once: when the execution exists already, that one is used.
+async fn complete_created(
+    shared: &Shared,
+    found: Enforcement,
+    item: Enforced,
+) -> Result<Option<ExecutionId>> {
+    let Some(mut exec) = item.execution else {
+        let e = item.enforcement;
+        let update =
+            EnforcementUpdate::failed(e.failure.unwrap_or_default(), e.params, shared.now());
+        shared
+            .store
+            .update_enforcement(found.id, EnforcementStatus::Created, update)
+            .await?;
+        return Ok(None);
+    };
+    exec.enforcement = Some(found.id);
+    // Its secret params, if any, are held under its id already.
+    let exec_id = match insert_execution(shared, &exec, None).await {
         Ok(()) => exec.id,
         Err(Error::Conflict(_)) => {
-            // Redelivery after a crash between the two writes: the execution exists.
+            // The earlier attempt created the execution before it stopped.
             let filter = ExecutionFilter {
-                enforcement: Some(enf.id),
+                enforcement: Some(found.id),
                 ..Default::default()
             };
             match shared
@@ -357,7 +448,7 @@ async fn enforce(
                 None => {
                     return Err(Error::Conflict(format!(
                         "execution of enforcement '{}'",
-                        enf.id
+                        found.id
                     )));
                 }
             }
@@ -367,7 +458,7 @@ async fn enforce(
     let update = EnforcementUpdate::processed(exec_id, shared.now());
     shared
         .store
-        .update_enforcement(enf.id, EnforcementStatus::Created, update)
+        .update_enforcement(found.id, EnforcementStatus::Created, update)
         .await?;
     Ok(Some(exec_id))
 }

@@ -11,6 +11,7 @@
 //! each stage in its own process.
 
 mod builder;
+mod combine;
 mod completion;
 mod config;
 mod context;
@@ -114,6 +115,8 @@ pub(crate) struct Shared {
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// Outcomes of runs waiting to be persisted together.
+    pub finishing: combine::Combiner<running::Finish>,
     pub accepting: AtomicBool,
     /// Events not matched yet and executions not finished yet, created by this engine.
     pub pending: pending::Pending,

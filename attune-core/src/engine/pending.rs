@@ -1,12 +1,13 @@
 //! Work this engine accepted and has not finished: what `settle` and `shutdown` wait for,
 //! and what retention must not purge.
 
-use crate::model::{EventId, ExecutionId};
-use std::collections::BTreeSet;
+use crate::model::{Event, EventId, ExecutionId};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// Events emitted here and not matched yet; executions created here and not finished yet.
-/// Sets, not counters, so that a redelivered message cannot count twice.
+/// Sets, not counters, so that a redelivered message cannot count twice. An event emitted
+/// here is kept until the matching stage takes it, which saves reading it back.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     inner: Mutex<Sets>,
@@ -14,7 +15,7 @@ pub(crate) struct Pending {
 
 #[derive(Debug, Default)]
 struct Sets {
-    events: BTreeSet<EventId>,
+    events: BTreeMap<EventId, Option<Box<Event>>>,
     executions: BTreeSet<ExecutionId>,
 }
 
@@ -23,8 +24,19 @@ impl Pending {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// An event to be matched (again), to be read from the store.
     pub fn add_event(&self, id: EventId) {
-        self.lock().events.insert(id);
+        self.lock().events.entry(id).or_insert(None);
+    }
+
+    /// An event emitted here, held for the matching stage.
+    pub fn add_emitted(&self, event: Event) {
+        self.lock().events.insert(event.id, Some(Box::new(event)));
+    }
+
+    /// The event held for matching, if it is (taken: a second match reads the store).
+    pub fn take_event(&self, id: EventId) -> Option<Box<Event>> {
+        self.lock().events.get_mut(&id).and_then(Option::take)
     }
 
     pub fn event_done(&self, id: EventId) {
@@ -47,7 +59,7 @@ impl Pending {
 
     /// The oldest event not matched yet.
     pub fn oldest_event(&self) -> Option<EventId> {
-        self.lock().events.first().copied()
+        self.lock().events.keys().next().copied()
     }
 
     /// The unfinished executions.

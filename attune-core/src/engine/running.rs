@@ -50,6 +50,7 @@ impl Slots {
 }
 
 /// Permits held by a run: a worker slot, and its runtime's lane permit when it has one.
+#[derive(Debug)]
 struct Held {
     _slot: OwnedSemaphorePermit,
     _lane: Option<OwnedSemaphorePermit>,
@@ -91,21 +92,32 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
     claim_and_start(shared, holding).await;
 }
 
-/// Claims these executions concurrently (a durable store commits the claims together),
-/// then starts the claimed ones in their order.
+/// Claims these executions with one store call (a durable store commits the claims
+/// together), then starts the claimed ones in their order.
 async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>) {
     if holding.is_empty() {
         return;
     }
-    let claims = holding
+    let mut wanted = Vec::with_capacity(holding.len());
+    {
+        let mut running = shared.lock_running();
+        for (id, held) in holding {
+            // Present already: a redelivery of an execution this process runs.
+            if let std::collections::hash_map::Entry::Vacant(v) = running.entry(id) {
+                let token = CancellationToken::new();
+                v.insert(token.clone());
+                wanted.push((id, token, held));
+            }
+        }
+    }
+    let ids: Vec<ExecutionId> = wanted.iter().map(|(id, _, _)| *id).collect();
+    let claimed = shared.store.claim_executions(&ids, &shared.claim()).await;
+    let started = wanted
         .into_iter()
-        .map(|(id, held)| claim_one(shared, id, held));
-    let claimed: Vec<Start> = futures::future::join_all(claims)
-        .await
-        .into_iter()
-        .flatten()
+        .zip(claimed)
+        .filter_map(|((id, token, held), r)| claimed_or_forgotten(shared, id, r, token, held))
         .collect();
-    start(shared, claimed).await;
+    start(shared, started).await;
 }
 
 /// Sends the executions of laned runtimes to their lane; returns the others, in order.
@@ -172,7 +184,19 @@ async fn claim_one(shared: &Arc<Shared>, id: ExecutionId, held: Held) -> Option<
         running.insert(id, token.clone());
     }
     let claim = shared.claim();
-    match shared.store.claim_execution(id, &claim).await {
+    let r = shared.store.claim_execution(id, &claim).await;
+    claimed_or_forgotten(shared, id, r, token, held)
+}
+
+/// The execution to start when the claim got it; else it is forgotten here.
+fn claimed_or_forgotten(
+    shared: &Shared,
+    id: ExecutionId,
+    claim: Result<Option<Execution>>,
+    token: CancellationToken,
+    held: Held,
+) -> Option<Start> {
+    match claim {
         Ok(Some(exec)) => Some(Start {
             exec,
             token,
@@ -227,21 +251,57 @@ async fn run_one(shared: Arc<Shared>, exec: Execution, token: CancellationToken,
     if !secrets.is_empty() {
         mask_change(&mut change, &secrets);
     }
-    let status = match finish(&shared, id, to, change).await {
-        Some(s) => s,
-        None => match shared.store.get_execution(id).await {
-            Ok(e) => e.status,
-            Err(_) => to,
-        },
+    let done = Finish {
+        id,
+        to,
+        change,
+        permit,
     };
-    shared.lock_running().remove(&id);
-    drop(permit);
-    let msg = Message::Finished(StatusChange {
-        execution: id,
-        status,
-    });
-    if let Err(e) = shared.transport.publish(Topic::Finished, vec![msg]).await {
-        tracing::error!(execution.id = %id, error = %e, "finished notification not published");
+    shared
+        .finishing
+        .submit(done, |batch| finish_batch(&shared, batch))
+        .await;
+}
+
+/// The outcome of a run, waiting to be persisted; its slot is held until then.
+#[derive(Debug)]
+pub(crate) struct Finish {
+    id: ExecutionId,
+    to: ExecutionStatus,
+    change: ExecutionChange,
+    permit: Held,
+}
+
+/// Persists the outcomes of runs with one store call, then frees their slots and announces
+/// them.
+async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
+    let mut rest = Vec::with_capacity(batch.len());
+    let changes = batch
+        .into_iter()
+        .map(|f| {
+            rest.push((f.id, f.to, f.permit));
+            (f.id, ExecutionStatus::Running, f.change)
+        })
+        .collect();
+    let results = shared.store.transition_executions(changes).await;
+    let mut msgs = Vec::with_capacity(rest.len());
+    for ((id, to, permit), r) in rest.into_iter().zip(results) {
+        let status = match recorded(shared, id, to, r).await {
+            Some(s) => s,
+            None => match shared.store.get_execution(id).await {
+                Ok(e) => e.status,
+                Err(_) => to,
+            },
+        };
+        shared.lock_running().remove(&id);
+        drop(permit);
+        msgs.push(Message::Finished(StatusChange {
+            execution: id,
+            status,
+        }));
+    }
+    if let Err(e) = shared.transport.publish(Topic::Finished, msgs).await {
+        tracing::error!(error = %e, "finished notifications not published");
     }
 }
 
@@ -413,27 +473,22 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
     }
 }
 
-/// Persists the end of a run: `running → to`; when a cancel moved it to `canceling`
-/// meanwhile, `canceling → canceled`. Returns the status recorded, `None` when the execution
-/// was finished by someone else.
-async fn finish(
+/// What `running → to` gave (`first`): the status recorded; when a cancel moved the
+/// execution to `canceling` meanwhile, records `canceling → canceled`. `None` when the
+/// execution was finished by someone else.
+async fn recorded(
     shared: &Shared,
     id: ExecutionId,
     to: ExecutionStatus,
-    change: ExecutionChange,
+    first: Result<()>,
 ) -> Option<ExecutionStatus> {
-    let store = &shared.store;
-    let first = store
-        .transition_executions(vec![(id, ExecutionStatus::Running, change)])
-        .await
-        .pop()
-        .unwrap_or_else(|| Err(Error::not_found("execution", id)));
     match first {
         Ok(()) => Some(to),
         Err(Error::Conflict(_)) => {
             let c = ExecutionChange::to(ExecutionStatus::Canceled, shared.now())
                 .error("canceled by request");
-            match store
+            match shared
+                .store
                 .transition_execution(id, ExecutionStatus::Canceling, c)
                 .await
             {

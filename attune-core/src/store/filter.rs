@@ -241,6 +241,33 @@ pub fn check_pack_definitions(pack: &str, defs: &[crate::model::Definition]) -> 
     }
 }
 
+/// A rule's enforcement in its final state, with the execution it requested (see
+/// [`Store::insert_enforcements`](super::Store::insert_enforcements)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enforced {
+    /// The enforcement: `processed` naming `execution`, or `failed` with its reason.
+    pub enforcement: crate::model::Enforcement,
+    /// The execution it requested, whose `enforcement` is this enforcement's id.
+    pub execution: Option<crate::model::Execution>,
+}
+
+impl Enforced {
+    /// Checks that the enforcement and its execution name each other (`Error::Invalid`
+    /// otherwise): the check every store makes before writing an item.
+    pub fn check(&self) -> crate::Result<()> {
+        let e = &self.enforcement;
+        let named = self.execution.as_ref().map(|x| x.id);
+        let back = self.execution.as_ref().map(|x| x.enforcement);
+        if e.execution != named || back.is_some_and(|b| b != Some(e.id)) {
+            return Err(crate::Error::invalid(
+                format!("enforcement '{}'", e.id),
+                "it and its execution must name each other",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The fields a status change of an execution sets (others are kept).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutionChange {

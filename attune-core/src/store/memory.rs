@@ -84,6 +84,49 @@ impl MemoryStore {
 }
 
 impl Executions {
+    /// Conflict when `e`'s id, or its `(enforcement, attempt)`, is taken.
+    fn check_new(&self, e: &Execution) -> Result<()> {
+        if self.rows.contains_key(&e.id) {
+            return Err(Error::Conflict(format!("execution '{}' exists", e.id)));
+        }
+        if let Some(enf) = e.enforcement
+            && let Some(other) = self.by_key.get(&(enf, e.attempt))
+        {
+            return Err(Error::Conflict(format!(
+                "enforcement '{enf}' already has execution '{other}' for attempt {}",
+                e.attempt
+            )));
+        }
+        Ok(())
+    }
+
+    /// Inserts `e`, checked by [`Executions::check_new`].
+    fn insert(&mut self, e: &Execution) {
+        if let Some(enf) = e.enforcement {
+            self.by_key.insert((enf, e.attempt), e.id);
+        }
+        self.set_status_index(e.id, None, e.status);
+        self.rows.insert(e.id, Box::new(ExecRow::new(e)));
+    }
+
+    /// Claims `id` if it is `scheduled`.
+    fn claim(&mut self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
+        let Some(row) = self.rows.get_mut(&id) else {
+            return Err(Error::not_found("execution", id));
+        };
+        if row.meta.status != ExecutionStatus::Scheduled {
+            return Ok(None);
+        }
+        claim.apply_to(&mut row.meta);
+        let out = row.execution();
+        self.set_status_index(
+            id,
+            Some(ExecutionStatus::Scheduled),
+            ExecutionStatus::Running,
+        );
+        Ok(Some(out))
+    }
+
     fn set_status_index(
         &mut self,
         id: ExecutionId,
@@ -169,6 +212,29 @@ impl Executions {
 }
 
 impl Enforcements {
+    /// The stored enforcement of `e`'s `(rule, event)`, if any; Conflict when only its id
+    /// is taken.
+    fn find_or_check(&self, e: &Enforcement) -> Result<Option<Enforcement>> {
+        let existing = self.by_event.get(&e.event).and_then(|ids| {
+            ids.iter()
+                .filter_map(|id| self.rows.get(id))
+                .find(|x| x.rule == e.rule)
+        });
+        if let Some(existing) = existing {
+            return Ok(Some((**existing).clone()));
+        }
+        if self.rows.contains_key(&e.id) {
+            return Err(Error::Conflict(format!("enforcement '{}' exists", e.id)));
+        }
+        Ok(None)
+    }
+
+    /// Inserts `e`, checked by [`Enforcements::find_or_check`].
+    fn insert(&mut self, e: &Enforcement) {
+        self.by_event.entry(e.event).or_default().push(e.id);
+        self.rows.insert(e.id, Box::new(e.clone()));
+    }
+
     fn remove(&mut self, id: EnforcementId) {
         if let Some(e) = self.rows.remove(&id)
             && let Some(list) = self.by_event.get_mut(&e.event)
@@ -307,20 +373,32 @@ impl Store for MemoryStore {
 
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
         let mut t = lock(&self.enforcements);
-        let existing = t.by_event.get(&e.event).and_then(|ids| {
-            ids.iter()
-                .filter_map(|id| t.rows.get(id))
-                .find(|x| x.rule == e.rule)
-        });
-        if let Some(existing) = existing {
-            return Ok(Inserted::Existing((**existing).clone()));
+        if let Some(existing) = t.find_or_check(e)? {
+            return Ok(Inserted::Existing(existing));
         }
-        if t.rows.contains_key(&e.id) {
-            return Err(Error::Conflict(format!("enforcement '{}' exists", e.id)));
-        }
-        t.by_event.entry(e.event).or_default().push(e.id);
-        t.rows.insert(e.id, Box::new(e.clone()));
+        t.insert(e);
         Ok(Inserted::New)
+    }
+
+    async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
+        // Lock order: executions, enforcements (as in `purge`).
+        let mut xs = lock(&self.executions);
+        let mut t = lock(&self.enforcements);
+        items
+            .iter()
+            .map(|item| {
+                item.check()?;
+                if let Some(existing) = t.find_or_check(&item.enforcement)? {
+                    return Ok(Inserted::Existing(existing));
+                }
+                if let Some(x) = &item.execution {
+                    xs.check_new(x)?;
+                    xs.insert(x);
+                }
+                t.insert(&item.enforcement);
+                Ok(Inserted::New)
+            })
+            .collect()
     }
 
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
@@ -366,22 +444,9 @@ impl Store for MemoryStore {
     }
 
     async fn insert_execution(&self, e: &Execution) -> Result<()> {
-        let row = Box::new(ExecRow::new(e));
         let mut t = lock(&self.executions);
-        if t.rows.contains_key(&e.id) {
-            return Err(Error::Conflict(format!("execution '{}' exists", e.id)));
-        }
-        if let Some(enf) = e.enforcement {
-            if let Some(other) = t.by_key.get(&(enf, e.attempt)) {
-                return Err(Error::Conflict(format!(
-                    "enforcement '{enf}' already has execution '{other}' for attempt {}",
-                    e.attempt
-                )));
-            }
-            t.by_key.insert((enf, e.attempt), e.id);
-        }
-        t.set_status_index(e.id, None, e.status);
-        t.rows.insert(e.id, row);
+        t.check_new(e)?;
+        t.insert(e);
         Ok(())
     }
 
@@ -418,24 +483,16 @@ impl Store for MemoryStore {
     }
 
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
-        let row = {
-            let mut t = lock(&self.executions);
-            let Some(row) = t.rows.get_mut(&id) else {
-                return Err(Error::not_found("execution", id));
-            };
-            if row.meta.status != ExecutionStatus::Scheduled {
-                return Ok(None);
-            }
-            claim.apply_to(&mut row.meta);
-            let out = row.execution();
-            t.set_status_index(
-                id,
-                Some(ExecutionStatus::Scheduled),
-                ExecutionStatus::Running,
-            );
-            out
-        };
-        Ok(Some(row))
+        lock(&self.executions).claim(id, claim)
+    }
+
+    async fn claim_executions(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+    ) -> Vec<Result<Option<Execution>>> {
+        let mut t = lock(&self.executions);
+        ids.iter().map(|id| t.claim(*id, claim)).collect()
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {

@@ -7,7 +7,7 @@ mod memory_rows;
 
 pub use ext::StoreExt;
 pub use filter::{
-    Claim, Claimed, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
+    Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
     ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
     check_pack_definitions,
 };
@@ -95,6 +95,15 @@ pub trait Store: Send + Sync + Debug {
 
     /// Inserts an enforcement unless one exists for the same `(rule, event)`.
     async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>>;
+    /// Records enforcements in their final state together with their executions — the
+    /// matching stage's one write per batch of events. For each item, in order: when an
+    /// enforcement of the same `(rule, event)` exists, the result is [`Inserted::Existing`]
+    /// with it and nothing of the item is written; otherwise the enforcement and its
+    /// execution (if any) are inserted together, both or neither (an execution that would
+    /// be a Conflict leaves no enforcement either; an item whose enforcement and execution
+    /// do not name each other is Invalid, see [`Enforced::check`]). One result per item;
+    /// a failed item does not affect the others. A batching backend commits them together.
+    async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>>;
     /// Reads an enforcement.
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement>;
     /// Compare-and-set update: applies `update` only if the status is still `from`.
@@ -146,6 +155,20 @@ pub trait Store: Send + Sync + Debug {
     /// Claims one `scheduled` execution for `claim.worker`: moves it to `running` with the
     /// lease. `None` when it is not claimable (not scheduled, or claimed by someone else).
     async fn claim_execution(&self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>>;
+    /// Claims each of `ids` as [`Store::claim_execution`] would; one result per id, in
+    /// order. The default claims one after the other; batching backends commit the claims
+    /// together.
+    async fn claim_executions(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+    ) -> Vec<Result<Option<Execution>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.claim_execution(*id, claim).await);
+        }
+        out
+    }
     /// Claims up to `limit` claimable executions, oldest first: `scheduled` ones, and
     /// `running` ones whose lease expired before `claim.now` (`reclaimed`, attempt + 1).
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>>;

@@ -1,0 +1,148 @@
+//! Flat combining: tasks hand items in; the one that finds no flush in progress flushes
+//! what has gathered — again and again, until nothing is left — while the others return at
+//! once. Under load, items that arrive during one store call share the next one, with no
+//! extra task and no wake-up per item; alone, an item is flushed at once by its own task.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+/// Items waiting for a flush, and whether a task is flushing.
+#[derive(Debug)]
+pub(crate) struct Combiner<T> {
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    queue: Vec<T>,
+    flushing: bool,
+}
+
+impl<T> Default for Combiner<T> {
+    fn default() -> Self {
+        Combiner {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                flushing: false,
+            }),
+        }
+    }
+}
+
+impl<T> Combiner<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `item`. When no flush is in progress, the caller becomes the flusher: it runs
+    /// `flush` on every batch gathered until the queue is empty, then returns. Otherwise it
+    /// returns at once: the running flusher takes the item in its next batch. Items are
+    /// flushed in the order they were submitted. If a flush panics or its task is dropped,
+    /// the next submitter becomes the flusher (items queued meanwhile wait for it).
+    pub async fn submit<F, Fut>(&self, item: T, mut flush: F)
+    where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut batch = {
+            let mut s = self.lock();
+            s.queue.push(item);
+            if s.flushing {
+                return;
+            }
+            s.flushing = true;
+            std::mem::take(&mut s.queue)
+        };
+        let guard = Flushing(self);
+        loop {
+            flush(batch).await;
+            let mut s = self.lock();
+            if s.queue.is_empty() {
+                s.flushing = false;
+                drop(s);
+                std::mem::forget(guard);
+                return;
+            }
+            batch = std::mem::take(&mut s.queue);
+        }
+    }
+}
+
+/// Gives up the flusher's role when its task stops early (a panic, or the future dropped).
+struct Flushing<'a, T>(&'a Combiner<T>);
+
+impl<T> Drop for Flushing<'_, T> {
+    fn drop(&mut self) {
+        self.0.lock().flushing = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn an_item_alone_is_flushed_by_its_own_task() {
+        let c = Combiner::default();
+        let mut seen = Vec::new();
+        c.submit(1, |b| {
+            seen.push(b);
+            async {}
+        })
+        .await;
+        assert_eq!(seen, vec![vec![1]]);
+        assert!(!c.lock().flushing);
+    }
+
+    #[tokio::test]
+    async fn items_arriving_during_a_flush_share_the_next_one_in_order() {
+        let c = Arc::new(Combiner::default());
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let wait = Arc::new(tokio::sync::Mutex::new(Some(wait)));
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let flush = move |b: Vec<u32>| {
+            let (wait, batches) = (wait.clone(), batches.clone());
+            async move {
+                batches.lock().unwrap().push(b);
+                // The first flush waits until the others are queued.
+                if let Some(w) = wait.lock().await.take() {
+                    let _ = w.await;
+                }
+            }
+        };
+        let first = tokio::spawn({
+            let (c, flush) = (c.clone(), flush.clone());
+            async move { c.submit(0, flush).await }
+        });
+        while seen.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        for i in 1..4 {
+            // A flush is in progress: these return at once.
+            c.submit(i, flush.clone()).await;
+        }
+        release.send(()).unwrap();
+        first.await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![vec![0], vec![1, 2, 3]]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_flush_hands_the_role_on() {
+        let c = Arc::new(Combiner::default());
+        let c2 = c.clone();
+        let r = tokio::spawn(async move {
+            c2.submit(1, |_| async { panic!("flush failed") }).await;
+        })
+        .await;
+        assert!(r.is_err(), "the flush panicked");
+        let mut seen = Vec::new();
+        c.submit(2, |b| {
+            seen.push(b);
+            async {}
+        })
+        .await;
+        assert_eq!(seen, vec![vec![2]], "the next submitter flushes");
+    }
+}

@@ -44,17 +44,23 @@ pub(crate) fn insert(conn: &Connection, e: &Enforcement) -> Res<Inserted<Enforce
     insert_row(conn, e, true)
 }
 
-/// Inserts an enforcement with the execution it names, both or neither (run it inside
-/// [`atomically`](crate::writer::atomically)), unless one exists for its `(rule, event)`.
+/// Inserts an enforcement with the execution it names, both or neither, unless one exists
+/// for its `(rule, event)`. No SAVEPOINT (whose sub-journal copies every page it touches):
+/// a failed statement writes nothing, and when the execution's insert fails the enforcement
+/// just inserted is deleted again.
 pub(crate) fn insert_enforced(w: &mut WriterConn, item: &Enforced) -> Res<Inserted<Enforcement>> {
     item.check()?;
+    let e = &item.enforcement;
     let Some(x) = &item.execution else {
-        return insert_row(w, &item.enforcement, true);
+        return insert_row(w, e, true);
     };
     // The execution is inserted next, so the enforcement is not done: no bookkeeping.
-    let inserted = insert_row(w, &item.enforcement, false)?;
-    if let Inserted::New = inserted {
-        executions::insert_row(w, x)?;
+    let inserted = insert_row(w, e, false)?;
+    if let Inserted::New = inserted
+        && let Err(failed) = executions::insert_row(w, x)
+    {
+        delete(w, &blob(e.id), &blob(e.event))?;
+        return Err(failed);
     }
     Ok(inserted)
 }

@@ -8,7 +8,7 @@
 use crate::enforcements;
 use crate::error::{Res, is_constraint};
 use crate::query::Where;
-use crate::rows::{blob, body_at, limit, micros, opt_blob, to_body};
+use crate::rows::{blob, exec_at, exec_state, limit, micros, opt_blob, to_body};
 use crate::writer::WriterConn;
 use attune_core::Error;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
@@ -30,8 +30,8 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: &Execution) -> Res<()> {
     let inserted = w
         .prepare_cached(
             "INSERT INTO executions (id, status, action_ref, enforcement_id, event_id, rule_ref, \
-             parent_id, attempt, worker, lease_expires, created, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             parent_id, attempt, worker, lease_expires, created) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             blob(x.id),
@@ -45,11 +45,12 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: &Execution) -> Res<()> {
             x.worker,
             x.lease_expires.map(micros),
             micros(x.created),
-            body
         ]);
     match inserted {
         Ok(_) => {
             let rowid = w.last_insert_rowid();
+            w.prepare_cached("INSERT INTO execution_bodies (exec_id, body) VALUES (?1, ?2)")?
+                .execute(params![blob(x.id), body])?;
             w.cache.put(rowid, x.clone());
             Ok(())
         }
@@ -113,8 +114,10 @@ fn lookup(
         w.cache.put(c.rowid, c.execution);
         return Ok(Lookup::Refused(status));
     }
-    let mut st =
-        w.prepare_cached("SELECT rowid, status, worker, body FROM executions WHERE id = ?1")?;
+    let mut st = w.prepare_cached(
+        "SELECT x.rowid, x.status, x.worker, b.body, x.state FROM executions x \
+             JOIN execution_bodies b ON b.exec_id = x.id WHERE x.id = ?1",
+    )?;
     let mut rows = st.query([blob(id)])?;
     let Some(r) = rows.next()? else {
         return Ok(Lookup::Missing);
@@ -127,7 +130,7 @@ fn lookup(
     if !admit(status, worker) {
         return Ok(Lookup::Refused(status.to_string()));
     }
-    Ok(Lookup::Found(r.get(0)?, body_at(r, 3, "execution")?))
+    Ok(Lookup::Found(r.get(0)?, exec_at(r, 3, 4)?))
 }
 
 /// Puts an unchanged row back into the cache.
@@ -135,19 +138,20 @@ fn keep(w: &mut WriterConn, rowid: i64, x: Execution) {
     w.cache.put(rowid, x);
 }
 
-/// Writes a changed execution (status, claim, body) and caches it.
+/// Writes a changed execution (its columns and `state`; the body stays) and caches it.
 fn save(w: &mut WriterConn, rowid: i64, x: Execution) -> Res<()> {
-    let body = to_body("execution", &x)?;
+    let state = exec_state(&x)?;
     w.prepare_cached(
-        "UPDATE executions SET status = ?2, worker = ?3, lease_expires = ?4, body = ?5 \
-         WHERE rowid = ?1",
+        "UPDATE executions SET status = ?2, worker = ?3, lease_expires = ?4, attempt = ?5, \
+         state = ?6 WHERE rowid = ?1",
     )?
     .execute(params![
         rowid,
         x.status.as_str(),
         x.worker,
         x.lease_expires.map(micros),
-        body
+        x.attempt,
+        state
     ])?;
     w.cache.put(rowid, x);
     Ok(())
@@ -211,7 +215,7 @@ fn candidates(
         if w.cache.contains(id) {
             misses.push((rowid, id, None));
         } else {
-            misses.push((rowid, id, Some(body_at::<Execution>(r, 2, "execution")?)));
+            misses.push((rowid, id, Some(exec_at(r, 2, 3)?)));
         }
     }
     drop(rows);
@@ -238,7 +242,8 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
     let mut picked: Vec<(i64, Execution, bool)> = Vec::new();
     let expired = candidates(
         w,
-        "SELECT rowid, id, body FROM executions \
+        "SELECT x.rowid, x.id, b.body, x.state FROM executions x \
+         JOIN execution_bodies b ON b.exec_id = x.id \
          WHERE status = 'running' AND lease_expires <= ?1 ORDER BY id LIMIT ?2",
         params![micros(claim.now), limit(n)],
     )?;
@@ -264,7 +269,9 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
     if room > 0 {
         let scheduled = candidates(
             w,
-            "SELECT rowid, id, body FROM executions WHERE status = 'scheduled' \
+            "SELECT x.rowid, x.id, b.body, x.state FROM executions x \
+         JOIN execution_bodies b ON b.exec_id = x.id \
+             WHERE status = 'scheduled' \
              ORDER BY id LIMIT ?1",
             [limit(room)],
         )?;
@@ -274,8 +281,6 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
     for (rowid, mut x, reclaimed) in picked {
         if reclaimed {
             x.attempt += 1;
-            w.prepare_cached("UPDATE executions SET attempt = ?2 WHERE rowid = ?1")?
-                .execute(params![rowid, x.attempt])?;
         }
         claim.apply_to(&mut x);
         out.push(Claimed {
@@ -311,16 +316,21 @@ pub(crate) fn renew_lease(w: &mut WriterConn, id: ExecutionId, claim: &Claim) ->
 pub(crate) fn delete(w: &mut WriterConn, id: &[u8; 16]) -> Res<()> {
     w.prepare_cached("DELETE FROM executions WHERE id = ?1")?
         .execute([id])?;
+    w.prepare_cached("DELETE FROM execution_bodies WHERE exec_id = ?1")?
+        .execute([id])?;
     w.cache.remove(ExecutionId(Uuid::from_bytes(*id)));
     enforcements::execution_deleted(w, id)
 }
 
 /// Reads an execution.
 pub(crate) fn get(conn: &Connection, id: ExecutionId) -> Res<Execution> {
-    conn.prepare_cached("SELECT body FROM executions WHERE id = ?1")?
-        .query_row([blob(id)], |r| Ok(body_at::<Execution>(r, 0, "execution")))
-        .optional()?
-        .ok_or_else(|| Error::not_found("execution", id))?
+    conn.prepare_cached(
+        "SELECT b.body, x.state FROM executions x \
+         JOIN execution_bodies b ON b.exec_id = x.id WHERE x.id = ?1",
+    )?
+    .query_row([blob(id)], |r| Ok(exec_at(r, 0, 1)))
+    .optional()?
+    .ok_or_else(|| Error::not_found("execution", id))?
 }
 
 /// The WHERE clause of `filter`; `None` when it matches nothing (an empty status list).
@@ -366,9 +376,14 @@ pub(crate) fn list(
 ) -> Res<Vec<Execution>> {
     match filter_where(filter) {
         None => Ok(Vec::new()),
-        Some(w) => w.page(conn, "SELECT body FROM executions", "id", page, |r| {
-            body_at(r, 0, "execution")
-        }),
+        Some(w) => w.page(
+            conn,
+            "SELECT b.body, x.state FROM executions x \
+             JOIN execution_bodies b ON b.exec_id = x.id",
+            "x.id",
+            page,
+            |r| exec_at(r, 0, 1),
+        ),
     }
 }
 

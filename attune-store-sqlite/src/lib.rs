@@ -4,6 +4,7 @@
 
 mod builder;
 mod cache;
+mod checkpoint;
 mod config;
 mod definitions;
 mod enforcements;

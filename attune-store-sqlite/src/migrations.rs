@@ -12,7 +12,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
 /// The migrations, in order: entry `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_execution_bodies.sql"),
+];
 
 /// The schema version this crate writes.
 pub(crate) const LATEST: u32 = MIGRATIONS.len() as u32;

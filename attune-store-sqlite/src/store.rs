@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Fail, Res, is_transient};
 use crate::reader::{BUSY_TIMEOUT, Readers};
 use crate::writer::{Writer, WriterConn, atomically};
-use crate::{definitions, enforcements, events, executions, keys, migrations, purge};
+use crate::{checkpoint, definitions, enforcements, events, executions, keys, migrations, purge};
 use async_trait::async_trait;
 use attune_core::Result;
 use attune_core::model::{
@@ -99,7 +99,7 @@ impl SqliteStore {
     pub(crate) fn with_config(config: Config) -> Result<SqliteStore> {
         let conn = open_writer(&config)?;
         let readers = Readers::open(&config.path, config.readers)?;
-        let writer = Writer::start(conn, config.max_batch)?;
+        let writer = Writer::start(conn, &config.path, config.max_batch)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 config,
@@ -196,6 +196,8 @@ fn open_writer(config: &Config) -> Res<Connection> {
     conn.pragma_update(None, "synchronous", config.synchronous.pragma())?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The checkpoint thread copies the WAL back; this is the backstop (see checkpoint.rs).
+    conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
     conn.set_prepared_statement_cache_capacity(128);
     migrations::migrate(&mut conn, path)?;
     Ok(conn)
@@ -248,6 +250,11 @@ impl Store for SqliteStore {
         self.write(move |c| events::insert(c, &event)).await
     }
 
+    async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
+        self.write_each(events.to_vec(), |c, e| events::insert(c, &e))
+            .await
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Event> {
         self.read(move |c| events::get(c, id)).await
     }
@@ -272,11 +279,7 @@ impl Store for SqliteStore {
 
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
         self.write_each(items.to_vec(), |c, item| {
-            if item.execution.is_some() {
-                atomically(c, |c| enforcements::insert_enforced(c, &item))
-            } else {
-                enforcements::insert_enforced(c, &item)
-            }
+            enforcements::insert_enforced(c, &item)
         })
         .await
     }

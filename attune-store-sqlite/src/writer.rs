@@ -16,12 +16,14 @@
 //! the group back and fails it; the writer keeps going.
 
 use crate::cache::ExecCache;
+use crate::checkpoint::{Checkpointer, Nudger};
 use crate::error::{BatchFailure, Fail, Res};
 use attune_core::{Error, Result};
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -105,6 +107,8 @@ impl<T: Send> Reply for Done<T> {
 pub(crate) struct Writer {
     jobs: Option<Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
+    /// Stopped after the writer thread: its connection closes last.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -121,8 +125,11 @@ fn stopped() -> Error {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn` (already configured and migrated).
-    pub fn start(conn: Connection, max_batch: usize) -> Result<Writer> {
+    /// Starts the writer thread on `conn` (already configured and migrated), and the
+    /// thread that checkpoints for it.
+    pub fn start(conn: Connection, path: &Path, max_batch: usize) -> Result<Writer> {
+        let checkpointer = Checkpointer::start(path)?;
+        let mut nudger = checkpointer.nudger();
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("attune-sqlite-writer".into())
@@ -131,12 +138,13 @@ impl Writer {
                     conn,
                     cache: ExecCache::default(),
                 };
-                serve(&mut w, &queue, max_batch);
+                serve(&mut w, &queue, max_batch, &mut nudger);
             })
             .map_err(|e| Error::backend(format!("cannot start the writer thread: {e}"), true))?;
         Ok(Writer {
             jobs: Some(jobs),
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -164,6 +172,7 @@ impl Drop for Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        drop(self.checkpointer.take());
     }
 }
 
@@ -191,7 +200,12 @@ pub(crate) fn atomically<T>(
 }
 
 /// The writer loop: until every sender is gone and the queue is empty.
-fn serve(w: &mut WriterConn, queue: &Receiver<Box<dyn Job>>, max_batch: usize) {
+fn serve(
+    w: &mut WriterConn,
+    queue: &Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    nudger: &mut Nudger,
+) {
     let mut pending: VecDeque<Box<dyn Job>> = VecDeque::with_capacity(max_batch);
     loop {
         if pending.is_empty() {
@@ -207,6 +221,7 @@ fn serve(w: &mut WriterConn, queue: &Receiver<Box<dyn Job>>, max_batch: usize) {
             }
         }
         group_commit(w, &mut pending);
+        nudger.committed();
     }
 }
 

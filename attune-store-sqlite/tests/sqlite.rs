@@ -188,7 +188,7 @@ async fn a_newer_file_is_refused_and_left_untouched() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("database version 99 is newer than this attune-store-sqlite knows (1)"),
+        msg.contains("database version 99 is newer than this attune-store-sqlite knows (2)"),
         "the message names both versions: {msg}"
     );
     assert!(!err.is_retryable());
@@ -220,7 +220,7 @@ async fn a_new_file_is_migrated_in_wal_mode_with_incremental_vacuum() {
     let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
@@ -233,6 +233,63 @@ async fn a_new_file_is_migrated_in_wal_mode_with_incremental_vacuum() {
     drop(store);
     // Opening again runs no migration and keeps the version.
     SqliteStore::open(&path).expect("reopen");
+}
+
+/// A file of schema version 1 (bodies inside the execution rows) is migrated at open: its
+/// rows read as they were, and change as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_file_is_migrated_and_its_executions_read_and_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = db(&dir);
+    let mut old = Execution::new("demo.act", "native", json!({"n": 1}), now());
+    old.status = ExecutionStatus::Running;
+    old.worker = Some("w1".into());
+    old.started = Some(now());
+    old.lease_expires = Some(now() + TimeDelta::seconds(30));
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open raw");
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .expect("schema 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO executions (id, status, action_ref, attempt, worker, lease_expires, \
+             created, body) VALUES (?1, 'running', 'demo.act', 1, 'w1', ?2, ?3, ?4)",
+            rusqlite::params![
+                old.id.0.into_bytes(),
+                old.lease_expires.map(|t| t.timestamp_micros()),
+                old.created.timestamp_micros(),
+                serde_json::to_string(&old).expect("body"),
+            ],
+        )
+        .expect("a version 1 row");
+    }
+    let store = SqliteStore::open(&path).expect("open migrates");
+    let version: u32 = rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, 2);
+    assert_eq!(
+        store.get_execution(old.id).await.expect("get"),
+        old,
+        "a version 1 row reads as written"
+    );
+    let change = ExecutionChange::to(ExecutionStatus::Succeeded, now()).result(json!({"ok": 1}));
+    let done = store
+        .transition_execution(old.id, ExecutionStatus::Running, change)
+        .await
+        .expect("transition");
+    assert_eq!(done.result, Some(json!({"ok": 1})));
+    assert_eq!(done.worker, None, "a terminal status clears the claim");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.get_execution(old.id).await.expect("get"),
+        done,
+        "the change is read back after reopening (from the state column)"
+    );
+    assert_eq!(all_executions(&store).await, vec![done]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,7 @@ pub use purge::{
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{
     check_enforcements, check_events, check_events_matched, check_executions_insert_get,
-    check_insert_enforcements, check_keys,
+    check_insert_enforcements, check_insert_events, check_keys,
 };
 pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
@@ -96,6 +96,7 @@ macro_rules! store_conformance_tests {
             check_replace_pack_is_atomic,
             check_events,
             check_events_matched,
+            check_insert_events,
             check_enforcements,
             check_insert_enforcements,
             check_executions_insert_get,

@@ -726,3 +726,65 @@ pub async fn check_insert_enforcements(store: &dyn Store) {
         "insert_enforcements of no items"
     );
 }
+
+/// [`Store::insert_events`]: one result per event, in order; a duplicate id — stored before
+/// or earlier in the same call — is Conflict and leaves the stored event unchanged; the
+/// others are stored (and unmatched) as given.
+pub async fn check_insert_events(store: &dyn Store) {
+    let t = epoch();
+    let before = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let a = Event::new("alpha.trigger", json!({"n": 1}), at(t, 1));
+    let mut again = before.clone();
+    again.payload = json!({"changed": true});
+    let b = Event::new("beta.trigger", json!([1, 2]), at(t, 2));
+    let mut twice = a.clone();
+    twice.payload = json!({"n": 2});
+    let got = store
+        .insert_events(&[a.clone(), again, b.clone(), twice])
+        .await;
+    assert_eq!(got.len(), 4, "insert_events: one result per event");
+    let mut got = got.into_iter();
+    must(got.next().expect("result"), "insert_events (new)");
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "insert_events of an id stored before",
+    );
+    must(
+        got.next().expect("result"),
+        "insert_events (new, after a conflict)",
+    );
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "insert_events of an id given twice in one call",
+    );
+    for e in [&before, &a, &b] {
+        assert_eq!(
+            &must(store.get_event(e.id).await, "get_event"),
+            e,
+            "insert_events must store each new event as given, and leave stored ones"
+        );
+    }
+    let unmatched = must(
+        store
+            .list_events(
+                &EventFilter {
+                    unmatched_only: true,
+                    ..Default::default()
+                },
+                &Page::first(10),
+            )
+            .await,
+        "list_events(unmatched_only)",
+    );
+    assert_eq!(
+        event_ids(&unmatched),
+        vec![before.id, a.id, b.id],
+        "events inserted together are unmatched"
+    );
+    assert!(
+        store.insert_events(&[]).await.is_empty(),
+        "insert_events of no events"
+    );
+}

@@ -203,6 +203,7 @@ impl EngineBuilder {
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            emitting: Default::default(),
             finishing: Default::default(),
             accepting: AtomicBool::new(true),
             pending: Default::default(),

@@ -46,8 +46,22 @@ impl Engine {
         }
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
-        s.store.insert_event(&event).await?;
         let id = event.id;
+        if s.store.capabilities().durable {
+            // Concurrent emits share one store call (and one commit).
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            s.emitting
+                .submit((event, tx), |batch| persist_events(s, batch))
+                .await;
+            event = rx.await.unwrap_or_else(|_| {
+                Err(Error::backend(
+                    "the event was not persisted: the task persisting it stopped",
+                    true,
+                ))
+            })?;
+        } else {
+            s.store.insert_event(&event).await?;
+        }
         // Kept at hand for the matching stage (no read back).
         s.pending.add_emitted(event);
         if let Err(e) = s
@@ -59,6 +73,19 @@ impl Engine {
             return Err(e);
         }
         Ok(id)
+    }
+}
+
+/// An event waiting to be persisted, and where its emitter waits for it (given back once
+/// it is stored).
+pub(crate) type Emitted = (Event, tokio::sync::oneshot::Sender<Result<Event>>);
+
+/// Persists emitted events with one store call and answers each emitter.
+async fn persist_events(shared: &Shared, batch: Vec<Emitted>) {
+    let (events, waiting): (Vec<Event>, Vec<_>) = batch.into_iter().unzip();
+    let results = shared.store.insert_events(&events).await;
+    for ((event, tx), r) in events.into_iter().zip(waiting).zip(results) {
+        let _ = tx.send(r.map(|()| event));
     }
 }
 

@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// Events emitted and waiting to be persisted together (a durable store).
+    pub emitting: combine::Combiner<matching::Emitted>,
     /// Outcomes of runs waiting to be persisted together.
     pub finishing: combine::Combiner<running::Finish>,
     pub accepting: AtomicBool,

@@ -78,6 +78,16 @@ pub trait Store: Send + Sync + Debug {
 
     /// Persists an event. Conflict if its id exists.
     async fn insert_event(&self, event: &Event) -> Result<()>;
+    /// Persists several events, each as [`Store::insert_event`] would; one result per
+    /// event, in order (a failed one does not affect the others). The default inserts one
+    /// after the other; batching backends commit them together.
+    async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.insert_event(e).await);
+        }
+        out
+    }
     /// Reads an event.
     async fn get_event(&self, id: EventId) -> Result<Event>;
     /// Lists events.

@@ -125,7 +125,7 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// Concurrent producers in the SQLite scenarios.
-const EMITTERS: u64 = 64;
+const EMITTERS: u64 = 256;
 
 /// The pipeline workload on a SQLite file (WAL, `sync`): events emitted by [`EMITTERS`]
 /// concurrent producers as fast as the engine takes them. p50/p99: event created → execution finished, from the stored rows

@@ -397,3 +397,38 @@ async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() 
 async fn trace_enforcement_id(engine: &Engine, event: EventId) -> EnforcementId {
     engine.trace_event(event).await.unwrap().enforcements[0].id
 }
+
+/// `resume` hands on all stored work, not one sweep's worth: a backlog larger than the
+/// periodic sweep's limit (10,000 rows per kind) is resumed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_hands_on_a_backlog_larger_than_one_sweep() {
+    const N: usize = 12_000;
+    let store = Arc::new(MemoryStore::new());
+    for i in 0..N {
+        let x = Execution::new("bl.noop", "native", json!({"i": i}), chrono::Utc::now());
+        store.insert_execution(&x).await.unwrap();
+    }
+    let engine = Engine::builder()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("bl.noop", |_ctx| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    assert_eq!(engine.resume().await.unwrap(), N);
+    let done = ExecutionFilter::default().with_status([ExecutionStatus::Succeeded]);
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    loop {
+        let n = store.count_executions(&done).await.unwrap();
+        if n == N as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} of {N} resumed executions succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

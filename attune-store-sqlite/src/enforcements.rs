@@ -9,10 +9,10 @@ use crate::error::{Res, is_constraint};
 use crate::events;
 use crate::executions;
 use crate::query::Where;
-use crate::rows::{blob, body_at, micros, opt_blob, to_body};
+use crate::rows::{Bodied, blob, body_at, micros, opt_blob, to_body};
 use crate::writer::WriterConn;
 use attune_core::Error;
-use attune_core::model::{Enforcement, EnforcementId, EnforcementStatus, ExecutionId};
+use attune_core::model::{Enforcement, EnforcementId, EnforcementStatus, Execution, ExecutionId};
 use attune_core::store::{Enforced, EnforcementFilter, EnforcementUpdate, Inserted, Page};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -40,18 +40,38 @@ fn set_done(conn: &Connection, e: &Enforcement, listed: bool) -> Res<()> {
 }
 
 /// Inserts an enforcement unless one exists for its `(rule, event)`.
-pub(crate) fn insert(conn: &Connection, e: &Enforcement) -> Res<Inserted<Enforcement>> {
+pub(crate) fn insert(conn: &Connection, e: &Bodied<Enforcement>) -> Res<Inserted<Enforcement>> {
     insert_row(conn, e, true)
+}
+
+/// An enforcement with the execution it names, serialized (see [`Bodied`]).
+pub(crate) struct EnforcedRow {
+    pub enforcement: Bodied<Enforcement>,
+    pub execution: Option<Bodied<Execution>>,
+}
+
+impl EnforcedRow {
+    /// Checks `item` (see [`Enforced::check`]) and serializes it.
+    pub fn new(item: &Enforced) -> Res<EnforcedRow> {
+        item.check()?;
+        Ok(EnforcedRow {
+            enforcement: Bodied::new("enforcement", item.enforcement.clone())?,
+            execution: item
+                .execution
+                .as_ref()
+                .map(|x| Bodied::new("execution", x.clone()))
+                .transpose()?,
+        })
+    }
 }
 
 /// Inserts an enforcement with the execution it names, both or neither, unless one exists
 /// for its `(rule, event)`. No SAVEPOINT (whose sub-journal copies every page it touches):
 /// a failed statement writes nothing, and when the execution's insert fails the enforcement
 /// just inserted is deleted again.
-pub(crate) fn insert_enforced(w: &mut WriterConn, item: &Enforced) -> Res<Inserted<Enforcement>> {
-    item.check()?;
+pub(crate) fn insert_enforced(w: &mut WriterConn, item: EnforcedRow) -> Res<Inserted<Enforcement>> {
     let e = &item.enforcement;
-    let Some(x) = &item.execution else {
+    let Some(x) = item.execution else {
         return insert_row(w, e, true);
     };
     // The execution is inserted next, so the enforcement is not done: no bookkeeping.
@@ -59,7 +79,7 @@ pub(crate) fn insert_enforced(w: &mut WriterConn, item: &Enforced) -> Res<Insert
     if let Inserted::New = inserted
         && let Err(failed) = executions::insert_row(w, x)
     {
-        delete(w, &blob(e.id), &blob(e.event))?;
+        delete(w, &blob(e.value.id), &blob(e.value.event))?;
         return Err(failed);
     }
     Ok(inserted)
@@ -67,8 +87,12 @@ pub(crate) fn insert_enforced(w: &mut WriterConn, item: &Enforced) -> Res<Insert
 
 /// Inserts an enforcement unless one exists for its `(rule, event)`; `track_done`: list it
 /// in `done_enforcements` when it is done.
-fn insert_row(conn: &Connection, e: &Enforcement, track_done: bool) -> Res<Inserted<Enforcement>> {
-    let body = to_body("enforcement", e)?;
+fn insert_row(
+    conn: &Connection,
+    e: &Bodied<Enforcement>,
+    track_done: bool,
+) -> Res<Inserted<Enforcement>> {
+    let (e, body) = (&e.value, &e.body);
     let inserted = conn
         .prepare_cached(
             "INSERT INTO enforcements (id, rule_ref, event_id, status, execution_id, created, body) \

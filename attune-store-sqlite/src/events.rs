@@ -4,15 +4,15 @@
 
 use crate::error::{Res, is_constraint};
 use crate::query::Where;
-use crate::rows::{blob, body_at, micros, to_body};
+use crate::rows::{Bodied, blob, body_at, micros};
 use attune_core::Error;
 use attune_core::model::{Event, EventId};
 use attune_core::store::{EventFilter, Page};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Persists an event; Conflict if its id exists.
-pub(crate) fn insert(conn: &Connection, event: &Event) -> Res<()> {
-    let body = to_body("event", event)?;
+pub(crate) fn insert(conn: &Connection, event: &Bodied<Event>) -> Res<()> {
+    let (event, body) = (&event.value, &event.body);
     let id = blob(event.id);
     let created = micros(event.created);
     let inserted = conn

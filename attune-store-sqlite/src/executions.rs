@@ -8,7 +8,7 @@
 use crate::enforcements;
 use crate::error::{Res, is_constraint};
 use crate::query::Where;
-use crate::rows::{blob, exec_at, exec_state, limit, micros, opt_blob, to_body};
+use crate::rows::{Bodied, blob, exec_at, exec_state, limit, micros, opt_blob};
 use crate::writer::WriterConn;
 use attune_core::Error;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
@@ -18,15 +18,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 /// Inserts an execution; Conflict if its id, or its `(enforcement, attempt)`, exists.
-pub(crate) fn insert(w: &mut WriterConn, x: &Execution) -> Res<()> {
+pub(crate) fn insert(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
+    let id = x.value.id;
     insert_row(w, x)?;
-    enforcements::execution_inserted(w, x.id)
+    enforcements::execution_inserted(w, id)
 }
 
 /// Inserts an execution without looking for enforcements that name it (the caller knows
 /// there is none listed as done).
-pub(crate) fn insert_row(w: &mut WriterConn, x: &Execution) -> Res<()> {
-    let body = to_body("execution", x)?;
+pub(crate) fn insert_row(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
+    let Bodied { value: x, body } = x;
     let inserted = w
         .prepare_cached(
             "INSERT INTO executions (id, status, action_ref, enforcement_id, event_id, rule_ref, \
@@ -51,10 +52,10 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: &Execution) -> Res<()> {
             let rowid = w.last_insert_rowid();
             w.prepare_cached("INSERT INTO execution_bodies (exec_id, body) VALUES (?1, ?2)")?
                 .execute(params![blob(x.id), body])?;
-            w.cache.put(rowid, x.clone());
+            w.cache.put(rowid, x);
             Ok(())
         }
-        Err(e) if is_constraint(&e) => Err(insert_conflict(w, x)?.into()),
+        Err(e) if is_constraint(&e) => Err(insert_conflict(w, &x)?.into()),
         Err(e) => Err(e.into()),
     }
 }

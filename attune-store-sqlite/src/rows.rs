@@ -36,6 +36,23 @@ pub(crate) fn to_body<T: Serialize>(what: &str, value: &T) -> Res<String> {
     serde_json::to_string(value).map_err(|e| corrupt(what, e))
 }
 
+/// A record with its JSON body, serialized by the caller's task before the change is queued,
+/// so that the writer thread — which every change waits for — does not.
+pub(crate) struct Bodied<T> {
+    /// The record.
+    pub value: T,
+    /// Its JSON.
+    pub body: String,
+}
+
+impl<T: Serialize> Bodied<T> {
+    /// Serializes `value` (`what` names it in an error).
+    pub fn new(what: &str, value: T) -> Res<Bodied<T>> {
+        let body = to_body(what, &value)?;
+        Ok(Bodied { value, body })
+    }
+}
+
 /// Parses the JSON body in column `idx` of `row`.
 pub(crate) fn body_at<T: DeserializeOwned>(row: &Row<'_>, idx: usize, what: &str) -> Res<T> {
     let text = row.get_ref(idx)?.as_str().map_err(|e| corrupt(what, e))?;

@@ -3,8 +3,10 @@
 
 use crate::builder::SqliteStoreBuilder;
 use crate::config::Config;
+use crate::enforcements::EnforcedRow;
 use crate::error::{Fail, Res, is_transient};
 use crate::reader::{BUSY_TIMEOUT, Readers};
+use crate::rows::Bodied;
 use crate::writer::{Writer, WriterConn, atomically};
 use crate::{checkpoint, definitions, enforcements, events, executions, keys, migrations, purge};
 use async_trait::async_trait;
@@ -246,13 +248,16 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event(&self, event: &Event) -> Result<()> {
-        let event = event.clone();
+        let event = Bodied::new("event", event.clone())?;
         self.write(move |c| events::insert(c, &event)).await
     }
 
     async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
-        self.write_each(events.to_vec(), |c, e| events::insert(c, &e))
-            .await
+        let rows = events
+            .iter()
+            .map(|e| Bodied::new("event", e.clone()))
+            .collect();
+        self.write_each(rows, |c, e| events::insert(c, &e?)).await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Event> {
@@ -273,15 +278,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>> {
-        let e = enforcement.clone();
+        let e = Bodied::new("enforcement", enforcement.clone())?;
         self.write(move |c| enforcements::insert(c, &e)).await
     }
 
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
-        self.write_each(items.to_vec(), |c, item| {
-            enforcements::insert_enforced(c, &item)
-        })
-        .await
+        let rows = items.iter().map(EnforcedRow::new).collect();
+        self.write_each(rows, |c, item| enforcements::insert_enforced(c, item?))
+            .await
     }
 
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
@@ -309,8 +313,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_execution(&self, execution: &Execution) -> Result<()> {
-        let x = execution.clone();
-        self.write(move |c| executions::insert(c, &x)).await
+        let x = Bodied::new("execution", execution.clone())?;
+        self.write(move |c| executions::insert(c, x)).await
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {

@@ -314,10 +314,12 @@ impl Engine {
     /// `requested` and `scheduled` executions are handed to their stage, executions whose
     /// worker's lease expired end `abandoned` (`canceled` if they were being canceled).
     /// Call it once the host registered its native actions; otherwise the periodic recovery
-    /// sweep ([`EngineBuilder::sweep_every`]) picks the work up later. Returns how many
+    /// sweep ([`EngineBuilder::sweep_every`]) picks the work up later. All stored work is
+    /// handed on, page by page; the stages' bounded queues pace it, so with a large backlog
+    /// this returns once most of it is being processed. Returns how many events and
     /// executions it handled.
     pub async fn resume(&self) -> Result<usize> {
-        let n = recovery::sweep(&self.shared, self.shared.now()).await?;
+        let n = recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
         if n > 0 {
             tracing::info!(executions = n, "resumed stored work");
         }

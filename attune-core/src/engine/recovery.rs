@@ -11,52 +11,91 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Rows looked at per status and sweep (the next sweep continues).
+/// Rows looked at per status by a periodic sweep (the next sweep continues).
 const SWEEP_LIMIT: usize = 10_000;
+/// Rows read per page.
+const PAGE: usize = 1000;
 
-/// Re-publishes `requested` and `scheduled` executions last changed before `idle_since`, and
-/// ends `running`/`canceling` executions whose lease expired (`abandoned`/`canceled`).
-/// Consumers are idempotent, so a message that was not lost after all is harmless.
-pub(crate) async fn sweep(shared: &Arc<Shared>, idle_since: DateTime<Utc>) -> Result<usize> {
+/// Re-publishes unmatched events and `requested`/`scheduled` executions last changed before
+/// `idle_since`, and ends `running`/`canceling` executions whose lease expired
+/// (`abandoned`/`canceled`); at most `limit` rows per kind. Each page is published as it is
+/// read (the transport's bounded queues pace it). Consumers are idempotent, so a message
+/// that was not lost after all is harmless.
+pub(crate) async fn sweep(
+    shared: &Arc<Shared>,
+    idle_since: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize> {
     let mut found = 0;
     // Events stored but never matched to the end (a crash or a store error in matching):
     // match them again; existing enforcements make it idempotent.
-    let events = unmatched_events(shared, idle_since).await?;
-    if !events.is_empty() {
-        found += events.len();
-        for id in &events {
+    let filter = EventFilter {
+        until: Some(idle_since),
+        unmatched_only: true,
+        ..EventFilter::default()
+    };
+    let mut page = Page::first(PAGE);
+    while found < limit {
+        let rows = shared.store.list_events(&filter, &page).await?;
+        let Some(last) = rows.last() else { break };
+        page = Page::after(last.id, PAGE);
+        let full = rows.len() == PAGE;
+        let ids: Vec<EventId> = rows.iter().map(|e| e.id).collect();
+        found += ids.len();
+        for id in &ids {
             shared.pending.add_event(*id);
         }
-        let msgs = events.iter().map(|id| Message::Event(*id)).collect();
+        let msgs = ids.iter().map(|id| Message::Event(*id)).collect();
         if let Err(e) = shared.transport.publish(Topic::Events, msgs).await {
-            for id in &events {
+            for id in &ids {
                 shared.pending.event_done(*id);
             }
             return Err(e);
+        }
+        if !full {
+            break;
         }
     }
     for (status, topic) in [
         (ExecutionStatus::Requested, Topic::Requested),
         (ExecutionStatus::Scheduled, Topic::Scheduled),
     ] {
-        let ids = idle(shared, status, |e| e.updated < idle_since).await?;
-        found += ids.len();
-        let msgs = ids
-            .into_iter()
-            .map(|id| match status {
-                ExecutionStatus::Requested => Message::Requested(id),
-                _ => Message::Scheduled(id),
-            })
-            .collect();
-        shared.transport.publish(topic, msgs).await?;
+        found += idle(
+            shared,
+            status,
+            limit,
+            |e| e.updated < idle_since,
+            |ids| async move {
+                let msgs = ids
+                    .into_iter()
+                    .map(|id| match status {
+                        ExecutionStatus::Requested => Message::Requested(id),
+                        _ => Message::Scheduled(id),
+                    })
+                    .collect();
+                shared.transport.publish(topic, msgs).await
+            },
+        )
+        .await?;
     }
     let now = shared.now();
     for (status, to) in [
         (ExecutionStatus::Running, ExecutionStatus::Abandoned),
         (ExecutionStatus::Canceling, ExecutionStatus::Canceled),
     ] {
-        let ids = idle(shared, status, |e| e.lease_expires.is_some_and(|l| l < now)).await?;
-        for id in ids {
+        let mut lost = Vec::new();
+        idle(
+            shared,
+            status,
+            limit,
+            |e| e.lease_expires.is_some_and(|l| l < now),
+            |ids| {
+                lost.extend(ids);
+                async { Ok(()) }
+            },
+        )
+        .await?;
+        for id in lost {
             if shared.lock_running().contains_key(&id) {
                 continue; // ours and alive: its lease is being renewed
             }
@@ -83,47 +122,38 @@ pub(crate) async fn sweep(shared: &Arc<Shared>, idle_since: DateTime<Utc>) -> Re
     Ok(found)
 }
 
-/// Events not marked matched, created before `idle_since` (in-flight ones are younger).
-async fn unmatched_events(shared: &Shared, idle_since: DateTime<Utc>) -> Result<Vec<EventId>> {
-    let filter = EventFilter {
-        until: Some(idle_since),
-        unmatched_only: true,
-        ..EventFilter::default()
-    };
-    let mut page = Page::first(1000);
-    let mut out = Vec::new();
-    while out.len() < SWEEP_LIMIT {
-        let rows = shared.store.list_events(&filter, &page).await?;
-        let Some(last) = rows.last() else { break };
-        page = Page::after(last.id, 1000);
-        let full = rows.len() == 1000;
-        out.extend(rows.iter().map(|e| e.id));
-        if !full {
-            break;
-        }
-    }
-    Ok(out)
-}
-
-async fn idle(
+/// Pages through the executions in `status` (at most `limit`), handing the ids of each page
+/// that `admit` lets through to `each`; returns how many it handed on.
+async fn idle<F, Fut>(
     shared: &Shared,
     status: ExecutionStatus,
+    limit: usize,
     admit: impl Fn(&crate::model::Execution) -> bool,
-) -> Result<Vec<ExecutionId>> {
+    mut each: F,
+) -> Result<usize>
+where
+    F: FnMut(Vec<ExecutionId>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
     let filter = ExecutionFilter::default().with_status([status]);
-    let mut page = Page::first(1000);
-    let mut out = Vec::new();
-    while out.len() < SWEEP_LIMIT {
+    let mut page = Page::first(PAGE);
+    let (mut seen, mut handed) = (0, 0);
+    while seen < limit {
         let rows = shared.store.list_executions(&filter, &page).await?;
         let Some(last) = rows.last() else { break };
-        page = Page::after(last.id, 1000);
-        let full = rows.len() == 1000;
-        out.extend(rows.iter().filter(|e| admit(e)).map(|e| e.id));
+        page = Page::after(last.id, PAGE);
+        seen += rows.len();
+        let full = rows.len() == PAGE;
+        let ids: Vec<ExecutionId> = rows.iter().filter(|e| admit(e)).map(|e| e.id).collect();
+        handed += ids.len();
+        if !ids.is_empty() {
+            each(ids).await?;
+        }
         if !full {
             break;
         }
     }
-    Ok(out)
+    Ok(handed)
 }
 
 /// Sweeps every `every`, for work idle that long, until the engine stops.
@@ -134,7 +164,7 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
             _ = tokio::time::sleep(every) => {}
         }
         let idle_since = crate::clock::saturating_sub(shared.now(), every);
-        match sweep(&shared, idle_since).await {
+        match sweep(&shared, idle_since, SWEEP_LIMIT).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(executions = n, "recovery sweep handed work on"),
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed"),

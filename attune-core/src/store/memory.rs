@@ -70,6 +70,9 @@ impl Cutoff {
     }
 }
 
+/// Items of a batched call handled per lock acquisition.
+const LOCK_CHUNK: usize = 64;
+
 /// Locks a table; a panic while holding a lock cannot leave a map half-updated in a way that
 /// matters more than losing the store, so a poisoned lock keeps serving.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -381,12 +384,13 @@ impl Store for MemoryStore {
     }
 
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
-        // Lock order: executions, enforcements (as in `purge`).
-        let mut xs = lock(&self.executions);
-        let mut t = lock(&self.enforcements);
-        items
-            .iter()
-            .map(|item| {
+        let mut out = Vec::with_capacity(items.len());
+        // Locks are taken per chunk, so that the other stages are not held up by a batch.
+        for chunk in items.chunks(LOCK_CHUNK) {
+            // Lock order: executions, enforcements (as in `purge`).
+            let mut xs = lock(&self.executions);
+            let mut t = lock(&self.enforcements);
+            out.extend(chunk.iter().map(|item| {
                 item.check()?;
                 if let Some(existing) = t.find_or_check(&item.enforcement)? {
                     return Ok(Inserted::Existing(existing));
@@ -397,8 +401,9 @@ impl Store for MemoryStore {
                 }
                 t.insert(&item.enforcement);
                 Ok(Inserted::New)
-            })
-            .collect()
+            }));
+        }
+        out
     }
 
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
@@ -491,8 +496,12 @@ impl Store for MemoryStore {
         ids: &[ExecutionId],
         claim: &Claim,
     ) -> Vec<Result<Option<Execution>>> {
-        let mut t = lock(&self.executions);
-        ids.iter().map(|id| t.claim(*id, claim)).collect()
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOCK_CHUNK) {
+            let mut t = lock(&self.executions);
+            out.extend(chunk.iter().map(|id| t.claim(*id, claim)));
+        }
+        out
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {

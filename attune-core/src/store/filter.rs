@@ -390,6 +390,11 @@ pub struct Claimed {
 /// limits hold. Due rows go: terminal executions; enforcements that are not `created` (still
 /// being applied) and whose execution is gone; events that no remaining enforcement refers to
 /// and that are older than `keep_events_from`. At most `batch` rows of each kind per call.
+///
+/// Stores visit rows in id order and stop at the first that is not due, so that a call costs
+/// what it deletes: `before` assumes that `created` grows with the id, as it does for records
+/// the engine creates (UUIDv7 ids from the same clock). A row inserted by hand with an older
+/// `created` than rows before it is purged once those are.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PurgeRequest {
     /// Delete rows created before this time.

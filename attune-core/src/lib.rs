@@ -26,6 +26,7 @@ pub mod store;
 pub mod template;
 mod text;
 pub mod transport;
+pub mod workflow;
 
 pub use engine::{
     Engine, EngineBuilder, EventTrace, ExecutionTrace, LoadReport, PackSummary, Retention,

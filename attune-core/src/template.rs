@@ -54,6 +54,24 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.is_empty()).then_some(inner)
 }
 
+/// Checks the syntax of a template source without registering it anywhere; the error is
+/// minijinja's description (with the line inside the template when it has several).
+pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
+    if !is_template(source) {
+        return Ok(());
+    }
+    let env = Environment::new();
+    env.template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| match e.line() {
+            Some(l) if source.contains('\n') => format!(
+                "{} (line {l} of the template)",
+                e.detail().unwrap_or("syntax error")
+            ),
+            _ => e.detail().map_or_else(|| e.to_string(), str::to_string),
+        })
+}
+
 /// The template environment of one engine: compiled templates live here by name.
 pub struct Templates {
     env: Arc<RwLock<Environment<'static>>>,

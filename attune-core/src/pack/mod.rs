@@ -8,15 +8,15 @@
 
 mod action;
 mod core_pack;
-mod fields;
+pub(crate) mod fields;
 mod files;
 mod manifest;
 mod policy;
-mod problem;
+pub(crate) mod problem;
 mod rule;
 mod schema;
 mod trigger;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use action::{RUNNERS, runtime_for_runner};
 pub use core_pack::core_pack;

@@ -35,6 +35,25 @@ fn json_filter(v: JValue) -> std::result::Result<String, minijinja::Error> {
         .map_err(|e| minijinja::Error::new(ErrorKind::BadSerialization, e.to_string()))
 }
 
+/// Jinja's `random` filter: a random item of a sequence (or character of a string).
+fn random_filter(v: JValue) -> std::result::Result<JValue, minijinja::Error> {
+    let n = v.len().unwrap_or(0);
+    if n == 0 {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "random of an empty or non-sequence value",
+        ));
+    }
+    let r = uuid::Uuid::new_v4().as_u128();
+    let i = (r % n as u128) as usize;
+    match v.as_str() {
+        Some(s) => Ok(JValue::from(
+            s.chars().nth(i).map(String::from).unwrap_or_default(),
+        )),
+        None => v.get_item(&JValue::from(i)),
+    }
+}
+
 /// Whether `s` is a template.
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
@@ -151,6 +170,7 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_filter(JSON_FILTER, json_filter);
+        env.add_filter("random", random_filter);
         Templates {
             env: Arc::new(RwLock::new(env)),
             next: AtomicU64::new(0),

@@ -34,11 +34,13 @@
 //!     "bad.yaml:5:9: tasks.a.next[0].do: 'do' names task 'nowhere', which is not defined");
 //! ```
 
+mod conductor;
 mod graph;
 mod model;
 mod parse;
 mod validate;
 
+pub use conductor::{Conductor, Entry, Plan, RunError, RunStatus, TaskRun};
 pub use graph::{TaskStatuses, to_dot, to_mermaid};
 pub use model::{Backoff, Command, Join, Retry, Target, Task, Transition, WithItems, Workflow};
 

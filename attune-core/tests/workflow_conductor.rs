@@ -1,0 +1,269 @@
+//! The conductor against Orquesta's own cases (`tests/data/orquesta/cases.json`), replayed
+//! with the upstream rehearsal driver's wave scheduling (`format.driver` in that file):
+//! actions are mocked from each case's table, ready tasks run in waves ordered by
+//! (task name, route), one with-items item completes per wave.
+
+use attune_core::workflow::{Conductor, Plan, RunStatus, parse};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+fn data() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/orquesta")
+}
+
+/// One mock table entry and how often it was used.
+struct Mock {
+    entry: Value,
+    used: u64,
+}
+
+impl Mock {
+    fn field(&self, k: &str) -> Option<&Value> {
+        self.entry.get(k).filter(|v| !v.is_null())
+    }
+    fn exhausted(&self) -> bool {
+        self.used >= self.field("num_iter").and_then(Value::as_u64).unwrap_or(1)
+    }
+}
+
+/// Picks the mock for `task` at `seq_id` (driver step 3); returns (status, result, item_id).
+fn pick(
+    mocks: &mut [Mock],
+    task: &str,
+    seq_id: usize,
+) -> (Option<RunStatus>, Value, Option<usize>) {
+    let of_task =
+        |m: &Mock| m.field("task_id").and_then(Value::as_str) == Some(task) && !m.exhausted();
+    let by_seq = mocks.iter().position(|m| {
+        of_task(m) && m.field("seq_id").and_then(Value::as_u64) == Some(seq_id as u64)
+    });
+    let chosen = by_seq.or_else(|| {
+        mocks
+            .iter()
+            .position(of_task)
+            .filter(|i| mocks[*i].field("seq_id").is_none())
+    });
+    match chosen {
+        None => (Some(RunStatus::Succeeded), Value::Null, None),
+        Some(i) => {
+            let m = &mut mocks[i];
+            m.used += 1;
+            let status = match m
+                .field("status")
+                .and_then(Value::as_str)
+                .unwrap_or("succeeded")
+            {
+                "succeeded" => Some(RunStatus::Succeeded),
+                "timeout" => Some(RunStatus::Timeout),
+                "canceled" => Some(RunStatus::Canceled),
+                "running" => None,
+                _ => Some(RunStatus::Failed),
+            };
+            let item = m
+                .field("item_id")
+                .and_then(Value::as_u64)
+                .map(|x| x as usize);
+            (
+                status,
+                m.field("result").cloned().unwrap_or(Value::Null),
+                item,
+            )
+        }
+    }
+}
+
+struct Outcome {
+    errors: Vec<Value>,
+    sequence: Vec<String>,
+    routes: Vec<Vec<String>>,
+    status: RunStatus,
+    output: Option<Map<String, Value>>,
+}
+
+fn rehearse(case: &Value) -> Outcome {
+    let file = case["workflow_jinja"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("workflows/jinja/");
+    let text = std::fs::read_to_string(data().join("workflows").join(file)).unwrap();
+    let wf = parse(&text, file).unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::new(wf).unwrap();
+    let input = case["inputs"].as_object().cloned().unwrap_or_default();
+    let mut c = Conductor::start(plan, input);
+    let mut mocks: Vec<Mock> = case["mock_action_executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| Mock {
+            entry: e.clone(),
+            used: 0,
+        })
+        .collect();
+    // With-items tasks with items still to complete, and their accumulated results.
+    let mut active: Vec<(String, usize)> = Vec::new();
+    let mut item_results: std::collections::HashMap<(String, usize), Vec<Value>> =
+        Default::default();
+    for _wave in 0..10_000 {
+        let mut wave = c.next_tasks();
+        for a in &active {
+            if !wave.contains(a) {
+                wave.push(a.clone());
+            }
+        }
+        wave.sort();
+        if wave.is_empty() {
+            break;
+        }
+        // Start each task of the wave (step 2).
+        let mut started = Vec::new();
+        for (task, route) in &wave {
+            let is_items = active.contains(&(task.clone(), *route));
+            if !is_items {
+                if c.start_task(task, *route).is_err() {
+                    continue;
+                }
+                if !c.running_items(task, *route).is_empty() {
+                    active.push((task.clone(), *route));
+                }
+            } else if c.next_tasks().contains(&(task.clone(), *route)) {
+                let _ = c.start_task(task, *route);
+            }
+            let seq_id = c
+                .sequence()
+                .iter()
+                .rposition(|e| e.task == *task && e.route == *route)
+                .unwrap_or(0);
+            started.push((task.clone(), *route, seq_id));
+        }
+        // Complete them (step 3, 4).
+        for (task, route, seq_id) in started {
+            let entry = c.sequence()[seq_id].clone();
+            if entry.status != RunStatus::Running {
+                continue;
+            }
+            let (status, result, item_id) = pick(&mut mocks, &task, seq_id);
+            let Some(status) = status else {
+                continue; // mocked as still running
+            };
+            if active.contains(&(task.clone(), route)) {
+                let acc = item_results.entry((task.clone(), route)).or_default();
+                let running = c.running_items(&task, route);
+                let idx = item_id.unwrap_or(acc.len());
+                let idx = if running.contains(&idx) {
+                    idx
+                } else {
+                    running.first().copied().unwrap_or(idx)
+                };
+                if acc.len() <= idx {
+                    acc.resize(idx + 1, Value::Null);
+                }
+                acc[idx] = result.clone();
+                c.finish_item(&task, route, idx, status, Some(result))
+                    .unwrap();
+                if c.running_items(&task, route).is_empty()
+                    && !c.next_tasks().contains(&(task.clone(), route))
+                {
+                    active.retain(|a| *a != (task.clone(), route));
+                }
+            } else {
+                c.finish_task(&task, route, status, Some(result)).unwrap();
+            }
+        }
+    }
+    Outcome {
+        errors: c
+            .errors()
+            .iter()
+            .map(|e| serde_json::json!({"message": e.message, "task_id": e.task_id, "route": e.route}))
+            .collect(),
+        sequence: c.sequence().iter().map(|e| e.label()).collect(),
+        routes: c.routes().to_vec(),
+        status: c.status(),
+        output: c.output().cloned(),
+    }
+}
+
+/// `name__r0` is `name`.
+fn normal(s: &str) -> String {
+    s.strip_suffix("__r0").unwrap_or(s).to_string()
+}
+
+fn check(case: &Value) -> Result<(), String> {
+    let o = rehearse(case);
+    let want_seq: Vec<String> = case["expected_task_sequence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| normal(v.as_str().unwrap()))
+        .collect();
+    if o.sequence != want_seq {
+        return Err(format!("sequence {:?}, expected {want_seq:?}", o.sequence));
+    }
+    let want_routes: Vec<Vec<String>> =
+        serde_json::from_value(case["expected_routes"].clone()).unwrap();
+    if o.routes != want_routes {
+        return Err(format!("routes {:?}, expected {want_routes:?}", o.routes));
+    }
+    let want_status = case["expected_workflow_status"].as_str().unwrap();
+    let status = serde_json::to_value(o.status).unwrap();
+    if status != want_status {
+        return Err(format!("status {status}, expected {want_status}"));
+    }
+    if let Some(want) = case["expected_errors"].as_array() {
+        // Orquesta's messages for the errors both report; the task and route they name.
+        let want: Vec<Value> = want
+            .iter()
+            .map(|e| serde_json::json!({"message": e["message"], "task_id": e["task_id"], "route": e["route"]}))
+            .collect();
+        if o.errors != want {
+            return Err(format!("errors {:?}, expected {want:?}", o.errors));
+        }
+    }
+    if !case["expected_output"].is_null() {
+        let got = o.output.map(Value::Object).unwrap_or(Value::Null);
+        if got != case["expected_output"] {
+            return Err(format!(
+                "output {got}, expected {}",
+                case["expected_output"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every case that starts a fresh run reproduces Orquesta exactly (sequence, routes,
+/// status, output where given), and the one negative case is reported as a mismatch. The
+/// `rerun` cases (a run continued from another case's final state) wait for re-run
+/// support.
+#[test]
+fn orquesta_cases_replayed_on_the_conductor() {
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(data().join("cases.json")).unwrap()).unwrap();
+    let (mut passed, mut negative, mut failures) = (0, 0, Vec::new());
+    for case in cases["cases"].as_array().unwrap() {
+        let id = case["id"].as_str().unwrap();
+        if case["kind"] != "run" {
+            continue;
+        }
+        let outcome = check(case);
+        if case["upstream_expects_rehearsal_to_fail"] == true {
+            assert!(
+                outcome.is_err(),
+                "{id}: the negative case must be reported as a mismatch"
+            );
+            negative += 1;
+            continue;
+        }
+        match outcome {
+            Ok(()) => passed += 1,
+            Err(e) => failures.push(format!("{id}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!((passed, negative), (87, 1));
+}

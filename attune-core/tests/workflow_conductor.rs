@@ -81,11 +81,17 @@ struct Outcome {
 }
 
 fn rehearse(case: &Value) -> Outcome {
-    let file = case["workflow_jinja"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("workflows/jinja/");
-    let text = std::fs::read_to_string(data().join("workflows").join(file)).unwrap();
+    let (file, path) = match case["workflow_file"].as_str() {
+        Some(p) => (p, Path::new(env!("CARGO_MANIFEST_DIR")).join(p)),
+        None => {
+            let f = case["workflow_jinja"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("workflows/jinja/");
+            (f, data().join("workflows").join(f))
+        }
+    };
+    let text = std::fs::read_to_string(path).unwrap();
     let wf = parse(&text, file).unwrap_or_else(|e| panic!("{e}"));
     let plan = Plan::new(wf).unwrap();
     let input = case["inputs"].as_object().cloned().unwrap_or_default();
@@ -266,4 +272,41 @@ fn orquesta_cases_replayed_on_the_conductor() {
         failures.join("\n")
     );
     assert_eq!((passed, negative), (87, 1));
+}
+
+/// The example workflow (examples/workflows/triage.yaml) on its "host down" path: both
+/// checks run in parallel, the join merges what each published, every channel is notified.
+#[test]
+fn the_example_triage_workflow_runs_its_host_down_path() {
+    let case = serde_json::json!({
+        "workflow_file": "../examples/workflows/triage.yaml",
+        "inputs": {"host": "db-01"},
+        "mock_action_executions": [{"task_id": "check_host", "status": "failed"}],
+    });
+    let o = rehearse(&case);
+    assert_eq!(
+        o.sequence,
+        ["start", "check_db", "check_host", "decide", "notify"],
+        "{:?}",
+        o.errors
+    );
+    assert_eq!(o.status, RunStatus::Succeeded, "{:?}", o.errors);
+    assert_eq!(
+        o.output.map(Value::Object),
+        Some(serde_json::json!({"host_up": false, "severity": "critical"}))
+    );
+    let ok = serde_json::json!({
+        "workflow_file": "../examples/workflows/triage.yaml",
+        "inputs": {"host": "db-01"},
+        "mock_action_executions": [],
+    });
+    let o = rehearse(&ok);
+    assert_eq!(
+        o.sequence,
+        ["start", "check_db", "check_host", "decide", "noop"]
+    );
+    assert_eq!(
+        o.output.map(Value::Object),
+        Some(serde_json::json!({"host_up": true, "severity": "unknown"}))
+    );
 }

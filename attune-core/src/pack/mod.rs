@@ -9,7 +9,7 @@
 mod action;
 mod core_pack;
 pub(crate) mod fields;
-mod files;
+pub(crate) mod files;
 mod manifest;
 mod policy;
 pub(crate) mod problem;

@@ -114,6 +114,21 @@ pub fn parse(text: &str, file: &str) -> Result<Workflow, WorkflowErrors> {
     Err(fail(problems))
 }
 
+/// Reads and checks the workflow file at `path` (a regular file of at most `max_bytes`;
+/// problems name it by its file name).
+pub fn read_file(path: &std::path::Path, max_bytes: u64) -> Result<Workflow, WorkflowErrors> {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let text =
+        crate::pack::files::read_bounded(path, &name, max_bytes).map_err(|p| WorkflowErrors {
+            workflow: name.clone(),
+            problems: vec![p],
+        })?;
+    parse(&text, &name)
+}
+
 impl Workflow {
     /// Checks a workflow built in code (problems have key paths, no lines).
     pub fn validate(&self) -> Result<(), WorkflowErrors> {

@@ -1,4 +1,5 @@
-//! The command line: `attune pack validate`, `attune rule test`, `attune run`, `attune emit`.
+//! The command line: `attune pack validate`, `attune rule test`, `attune run`, `attune emit`,
+//! `attune workflow validate|graph`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +36,38 @@ pub enum Command {
     Run(RunArgs),
     /// Emit one event on an embedded engine and print what it caused.
     Emit(EmitArgs),
+    /// Work with workflow files.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+/// `attune workflow ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Check a workflow file and list every problem (exit 1 if any, 0 if clean).
+    Validate {
+        /// The workflow file (YAML).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print a workflow file's task graph (edges labelled with their conditions).
+    Graph {
+        /// The workflow file (YAML).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The graph language.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+}
+
+/// How `attune workflow graph` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 /// `attune pack ...`

@@ -509,3 +509,90 @@ fn db_keeps_state_in_a_sqlite_file() {
         "an unusable database file is an error"
     );
 }
+
+fn example_workflow() -> String {
+    root()
+        .join("examples/workflows/triage.yaml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn workflow_validate_exits_0_on_a_clean_file_and_1_with_every_problem() {
+    let out = run(&["workflow", "validate", &example_workflow()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("5 tasks, starting at start"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--json", "workflow", "validate", &example_workflow()]);
+    let v = json_of(&out);
+    assert_eq!(v["ok"], json!(true));
+    assert_eq!(v["start_tasks"], json!(["start"]));
+    assert_eq!(
+        v["actions"],
+        json!(["core.echo", "core.local", "core.noop"])
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "tasks:\n  a:\n    action: core.noop\n    next:\n      - do: bb\n  b:\n    join: all\n",
+    )
+    .unwrap();
+    let out = run(&["--json", "workflow", "validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["command"], json!("workflow validate"));
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{v:#}");
+    assert_eq!(problems[0]["line"], json!(5));
+    assert_eq!(problems[0]["path"], json!("tasks.a.next[0].do"));
+    assert_eq!(problems[0]["hint"], json!("did you mean 'b'?"));
+    assert_eq!(problems[1]["path"], json!("tasks.b.join"));
+    let out = run(&["workflow", "validate", bad.to_str().unwrap()]);
+    assert!(
+        text(&out).contains("bad.yaml:5:9: tasks.a.next[0].do: 'do' names task 'bb'"),
+        "{}",
+        text(&out)
+    );
+    // Not a file: a problem, not a hang or a panic.
+    let out = run(&["workflow", "validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("is not a regular file"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn workflow_graph_prints_dot_or_mermaid() {
+    let out = run(&["workflow", "graph", &example_workflow()]);
+    assert_eq!(out.status.code(), Some(0));
+    let dot = text(&out);
+    assert!(dot.starts_with("digraph \"triage\" {"), "{dot}");
+    assert!(
+        dot.contains("\"start\" -> \"check_host\" [label=\"succeeded()\"];"),
+        "{dot}"
+    );
+    let out = run(&[
+        "--json",
+        "workflow",
+        "graph",
+        "--format",
+        "mermaid",
+        &example_workflow(),
+    ]);
+    let v = json_of(&out);
+    assert_eq!(v["format"], json!("mermaid"));
+    let m = v["graph"].as_str().unwrap();
+    assert!(
+        m.contains("t_decide -->|\"ctx(#quot;severity#quot;) == #quot;critical#quot;\"| t_notify"),
+        "{m}"
+    );
+    let out = run(&["workflow", "graph", "--format", "svg", &example_workflow()]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown format");
+}

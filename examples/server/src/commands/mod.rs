@@ -5,9 +5,10 @@ mod emit;
 mod pack_validate;
 mod rule_test;
 mod run;
+mod workflow;
 
 use crate::Report;
-use crate::cli::{Cli, Command, PackCommand, RuleCommand};
+use crate::cli::{Cli, Command, PackCommand, RuleCommand, WorkflowCommand};
 use crate::output::{Style, problems_text};
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
@@ -44,6 +45,12 @@ pub async fn dispatch(cli: Cli, style: Style) -> Report {
         }
         Command::Run(args) => ("run", run::run(args, &options, style, cli.json).await),
         Command::Emit(args) => ("emit", emit::run(args, &options, style).await),
+        Command::Workflow(WorkflowCommand::Validate { file }) => {
+            ("workflow validate", workflow::validate(&file, style))
+        }
+        Command::Workflow(WorkflowCommand::Graph { file, format }) => {
+            ("workflow graph", workflow::graph(&file, format, style))
+        }
     };
     match result {
         Ok(mut r) => {

@@ -1,0 +1,83 @@
+//! `attune workflow validate FILE` and `attune workflow graph FILE [--format dot|mermaid]`.
+
+use super::Failure;
+use crate::Report;
+use crate::cli::GraphFormat;
+use crate::output::{Style, count, problems_text, shown};
+use attune_core::pack::{PackErrors, PackOptions};
+use attune_core::workflow::{Workflow, WorkflowErrors, read_file, to_dot, to_mermaid};
+use serde_json::json;
+use std::path::Path;
+
+/// Reads the workflow file; its problems as a report (exit 1), or the workflow.
+fn read(file: &Path, style: Style) -> Result<Workflow, Report> {
+    read_file(file, PackOptions::default().max_file_bytes).map_err(|e| problems(file, &e, style))
+}
+
+fn problems(file: &Path, e: &WorkflowErrors, style: Style) -> Report {
+    let as_pack = PackErrors {
+        pack: e.workflow.clone(),
+        dir: file.parent().map(Path::to_path_buf),
+        problems: e.problems.clone(),
+    };
+    let n = e.problems.len();
+    let mut text = format!(
+        "{} {}: {}\n",
+        style.bad("FAILED"),
+        style.bold(&shown(file)),
+        count(n, "problem")
+    );
+    text.push_str(&problems_text(style, &as_pack));
+    Report {
+        json: json!({"ok": false, "file": shown(file), "problems": e.problems}),
+        text,
+        code: 1,
+    }
+}
+
+/// Checks one workflow file; exit 1 when it has a problem.
+pub fn validate(file: &Path, style: Style) -> Result<Report, Failure> {
+    let wf = match read(file, style) {
+        Ok(wf) => wf,
+        Err(r) => return Ok(r),
+    };
+    let starts = wf.start_tasks();
+    let text = format!(
+        "{} {}: {}, starting at {}\n",
+        style.good("ok"),
+        style.bold(&shown(file)),
+        count(wf.tasks.len(), "task"),
+        starts.join(", ")
+    );
+    Ok(Report {
+        json: json!({
+            "ok": true,
+            "file": shown(file),
+            "tasks": wf.tasks.len(),
+            "start_tasks": starts,
+            "actions": wf.actions(),
+        }),
+        text,
+        code: 0,
+    })
+}
+
+/// Draws one workflow file as DOT or Mermaid.
+pub fn graph(file: &Path, format: GraphFormat, style: Style) -> Result<Report, Failure> {
+    let wf = match read(file, style) {
+        Ok(wf) => wf,
+        Err(r) => return Ok(r),
+    };
+    let name = file
+        .file_stem()
+        .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
+    let (graph, format) = match format {
+        GraphFormat::Dot => (to_dot(&wf, &name, None), "dot"),
+        GraphFormat::Mermaid => (to_mermaid(&wf, None), "mermaid"),
+    };
+    Ok(Report {
+        json: json!({"ok": true, "file": shown(file), "format": format, "graph": graph}),
+        text: graph,
+        code: 0,
+    })
+}

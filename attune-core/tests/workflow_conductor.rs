@@ -81,6 +81,12 @@ struct Outcome {
 }
 
 fn rehearse(case: &Value) -> Outcome {
+    outcome(&conductor_of(case))
+}
+
+/// The conductor of `case` once driven to its end; a `rerun` case continues from the end of
+/// the case it names.
+fn conductor_of(case: &Value) -> Conductor {
     let (file, path) = match case["workflow_file"].as_str() {
         Some(p) => (p, Path::new(env!("CARGO_MANIFEST_DIR")).join(p)),
         None => {
@@ -93,9 +99,48 @@ fn rehearse(case: &Value) -> Outcome {
     };
     let text = std::fs::read_to_string(path).unwrap();
     let wf = parse(&text, file).unwrap_or_else(|e| panic!("{e}"));
-    let plan = Plan::new(wf).unwrap();
-    let input = case["inputs"].as_object().cloned().unwrap_or_default();
-    let mut c = Conductor::start(plan, input);
+    let mut c = match case["kind"].as_str() {
+        Some("rerun") => {
+            // The final state of the case it continues, then a re-run.
+            let id = case["rerun_of"].as_str().unwrap();
+            let mut c = conductor_of(&find_case(id));
+            let tasks: Option<Vec<(String, usize)>> = case["rerun_tasks"].as_array().map(|l| {
+                l.iter()
+                    .map(|t| {
+                        let route = t["route"].as_u64().unwrap_or(0) as usize;
+                        (t["task_id"].as_str().unwrap().to_string(), route)
+                    })
+                    .collect()
+            });
+            c.rerun(tasks.as_deref()).unwrap();
+            c
+        }
+        _ => {
+            let plan = Plan::new(wf).unwrap();
+            let input = case["inputs"].as_object().cloned().unwrap_or_default();
+            Conductor::start(plan, input)
+        }
+    };
+    drive(&mut c, case);
+    c
+}
+
+fn cases() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(data().join("cases.json")).unwrap()).unwrap()
+}
+
+fn find_case(id: &str) -> Value {
+    cases()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
+        .clone()
+}
+
+/// Drives `c` with the mocks of `case` until a wave is empty (driver steps 2 to 5).
+fn drive(c: &mut Conductor, case: &Value) {
     let mut mocks: Vec<Mock> = case["mock_action_executions"]
         .as_array()
         .unwrap()
@@ -176,6 +221,9 @@ fn rehearse(case: &Value) -> Outcome {
             }
         }
     }
+}
+
+fn outcome(c: &Conductor) -> Outcome {
     Outcome {
         errors: c
             .errors()
@@ -237,20 +285,15 @@ fn check(case: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Every case that starts a fresh run reproduces Orquesta exactly (sequence, routes,
-/// status, output where given), and the one negative case is reported as a mismatch. The
-/// `rerun` cases (a run continued from another case's final state) wait for re-run
-/// support.
+/// Every case reproduces Orquesta exactly (sequence, routes, status, output and errors where
+/// given) — fresh runs, and re-runs continued from another case's final state — and the one
+/// negative case is reported as a mismatch.
 #[test]
 fn orquesta_cases_replayed_on_the_conductor() {
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(data().join("cases.json")).unwrap()).unwrap();
+    let cases = cases();
     let (mut passed, mut negative, mut failures) = (0, 0, Vec::new());
     for case in cases["cases"].as_array().unwrap() {
         let id = case["id"].as_str().unwrap();
-        if case["kind"] != "run" {
-            continue;
-        }
         let outcome = check(case);
         if case["upstream_expects_rehearsal_to_fail"] == true {
             assert!(
@@ -271,7 +314,7 @@ fn orquesta_cases_replayed_on_the_conductor() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!((passed, negative), (87, 1));
+    assert_eq!((passed, negative), (97, 1));
 }
 
 /// The example workflow (examples/workflows/triage.yaml) on its "host down" path: both
@@ -309,4 +352,61 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
         o.output.map(Value::Object),
         Some(serde_json::json!({"host_up": true, "severity": "unknown"}))
     );
+}
+
+/// Bad requests are errors, not panics: a re-run of a run still running, of a task that has
+/// no failed run; a missing required input fails the run at once, naming the input.
+#[test]
+fn bad_requests_are_clear_errors() {
+    let wf = parse(
+        "input: [host]\ntasks:\n  a:\n    action: core.noop\n    next: [{when: '{{ succeeded() }}', do: b}]\n  b:\n    action: core.noop\n",
+        "wf.yaml",
+    )
+    .unwrap();
+    let plan = Plan::new(wf).unwrap();
+    let mut c = Conductor::start(plan.clone(), Map::new());
+    assert_eq!(c.status(), RunStatus::Failed);
+    assert!(
+        c.errors()[0].message.contains("workflow input 'host'"),
+        "{:?}",
+        c.errors()
+    );
+    assert!(c.next_tasks().is_empty());
+
+    let mut input = Map::new();
+    input.insert("host".into(), Value::from("db-1"));
+    let mut c2 = Conductor::start(plan, input);
+    assert_eq!(c2.next_tasks(), vec![("a".to_string(), 0)]);
+    let err = c2.rerun(None).unwrap_err();
+    assert!(matches!(err, attune_core::Error::Conflict(_)), "{err}");
+    c2.start_task("a", 0).unwrap();
+    assert!(c2.start_task("a", 0).is_err(), "a task starts once");
+    assert!(
+        c2.finish_task("nope", 0, RunStatus::Succeeded, None)
+            .is_err()
+    );
+    c2.finish_task("a", 0, RunStatus::Failed, None).unwrap();
+    assert_eq!(
+        c2.status(),
+        RunStatus::Failed,
+        "no transition handles the failure"
+    );
+    let err = c2.rerun(Some(&[("b".to_string(), 0)])).unwrap_err();
+    assert!(err.to_string().contains("re-run of task 'b'"), "{err}");
+    let err = c.rerun(None).unwrap_err();
+    assert!(err.to_string().contains("no task failed"), "{err}");
+    assert_eq!(
+        c.status(),
+        RunStatus::Failed,
+        "a refused re-run changes nothing"
+    );
+    c2.rerun(None).unwrap();
+    assert_eq!(c2.next_tasks(), vec![("a".to_string(), 0)]);
+    c2.start_task("a", 0).unwrap();
+    c2.finish_task("a", 0, RunStatus::Succeeded, None).unwrap();
+    c2.start_task("b", 0).unwrap();
+    c2.finish_task("b", 0, RunStatus::Succeeded, None).unwrap();
+    assert_eq!(c2.status(), RunStatus::Succeeded);
+    let seq: Vec<String> = c2.sequence().iter().map(|e| e.label()).collect();
+    assert_eq!(seq, ["a", "a", "b"]);
 }

@@ -925,9 +925,9 @@ impl Conductor {
                 match target {
                     Target::Task(n) => {
                         handled = true;
-                        if !self.failing {
-                            self.stage(n, r, ctx, Some(task));
-                        }
+                        // Staged even while failing: it does not start, but a re-run
+                        // continues from it.
+                        self.stage(n, r, ctx, Some(task));
                     }
                     Target::Command(c) => {
                         if *c == Command::Noop {
@@ -1042,6 +1042,70 @@ impl Conductor {
             }
         }
         Arc::new(merged)
+    }
+
+    /// Re-runs an ended run from its failed tasks — `tasks` as `(name, route)`, or every
+    /// failed task no transition handled — keeping the context each had and what the rest
+    /// of the run published; tasks that were staged when the run stopped scheduling start
+    /// too. Errors: the run is still running, a named task has no failed run, or nothing
+    /// failed.
+    pub fn rerun(&mut self, tasks: Option<&[(String, usize)]>) -> Result<()> {
+        if self.status == RunStatus::Running {
+            return Err(Error::Conflict("the workflow run is still running".into()));
+        }
+        let failed = |e: &Entry| e.status.is_failure() && Command::parse(&e.task).is_none();
+        let picked: Vec<usize> = match tasks {
+            None => (0..self.seq.len())
+                .filter(|i| failed(&self.seq[*i]) && !self.seq[*i].handled)
+                .collect(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for (name, route) in list {
+                    let i = self
+                        .seq
+                        .iter()
+                        .rposition(|e| e.task == *name && e.route == *route && failed(e))
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                format!("re-run of task '{name}' (route {route})"),
+                                "it has no failed run in this workflow run",
+                            )
+                        })?;
+                    out.push(i);
+                }
+                out
+            }
+        };
+        if picked.is_empty() {
+            return Err(Error::invalid(
+                "re-run of the workflow run",
+                "no task failed in it (a run that failed before any task, e.g. on its input, \
+                 is started again instead)",
+            ));
+        }
+        let names: Vec<String> = picked.iter().map(|i| self.seq[*i].task.clone()).collect();
+        for i in &picked {
+            let e = &mut self.seq[*i];
+            // Superseded by the re-run: no longer an unhandled failure.
+            e.handled = true;
+            self.staged.push(Staged {
+                task: e.task.clone(),
+                route: e.route,
+                ctxs: vec![e.ctx],
+                arrived: Vec::new(),
+                ready: true,
+            });
+        }
+        self.errors.retain(|e| {
+            e.task_id.as_ref().is_some_and(|t| !names.contains(t))
+                && !e.message.starts_with("UnreachableJoinError")
+        });
+        self.failing = false;
+        self.fail_requested = false;
+        self.output = None;
+        self.status = RunStatus::Running;
+        self.finish_if_done();
+        Ok(())
     }
 
     /// The run's status (`Running` until it ends).

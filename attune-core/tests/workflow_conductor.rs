@@ -410,3 +410,53 @@ fn bad_requests_are_clear_errors() {
     let seq: Vec<String> = c2.sequence().iter().map(|e| e.label()).collect();
     assert_eq!(seq, ["a", "a", "b"]);
 }
+
+/// `task('name')`, `item('name')`, `index()` and a with-items concurrency limit.
+#[test]
+fn task_item_and_index_functions_and_concurrency() {
+    let wf = parse(
+        r#"
+tasks:
+  a:
+    action: core.echo
+    next: [{when: '{{ succeeded() }}', do: b}]
+  b:
+    with:
+      items: x in {{ [10, 20, 30] }}
+      concurrency: 2
+    action: core.echo message="{{ task('a').result }}-{{ item('x') }}-{{ index() }}"
+output:
+  - all: '{{ task("b").result }}'
+"#,
+        "wf.yaml",
+    )
+    .unwrap();
+    let mut c = Conductor::start(Plan::new(wf).unwrap(), Map::new());
+    c.start_task("a", 0).unwrap();
+    c.finish_task("a", 0, RunStatus::Succeeded, Some(Value::from("A")))
+        .unwrap();
+    let run = c.start_task("b", 0).unwrap();
+    let messages: Vec<&Value> = run.params.iter().map(|p| &p["message"]).collect();
+    assert_eq!(messages, ["A-10-0", "A-20-1"], "two at a time");
+    assert!(c.next_tasks().is_empty(), "no room until an item ends");
+    c.finish_item("b", 0, 1, RunStatus::Succeeded, Some(Value::from(2)))
+        .unwrap();
+    assert!(
+        c.finish_item("b", 0, 1, RunStatus::Succeeded, None)
+            .is_err(),
+        "an item ends once"
+    );
+    assert_eq!(c.next_tasks(), vec![("b".to_string(), 0)]);
+    let run = c.start_task("b", 0).unwrap();
+    assert_eq!(run.params[0]["message"], Value::from("A-30-2"));
+    c.finish_item("b", 0, 2, RunStatus::Succeeded, Some(Value::from(3)))
+        .unwrap();
+    c.finish_item("b", 0, 0, RunStatus::Succeeded, Some(Value::from(1)))
+        .unwrap();
+    assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+    assert_eq!(
+        c.output().cloned().map(Value::Object),
+        Some(serde_json::json!({"all": [1, 2, 3]})),
+        "results in item order"
+    );
+}

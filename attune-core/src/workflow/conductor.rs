@@ -78,6 +78,8 @@ pub struct Plan {
     tasks: HashMap<String, TaskPlan>,
     /// Commands that more than one transition leads to.
     command_splits: Vec<Command>,
+    /// Whether any template calls `task(…)` (else its table of task results is not built).
+    uses_task_fn: bool,
 }
 
 #[derive(Debug)]
@@ -214,7 +216,9 @@ impl Plan {
             .filter(|(k, (edges, _))| *edges > 1 && Command::parse(k).is_some())
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
+        let uses_task_fn = mentions(&wf, "task(");
         Ok(Arc::new(Plan {
+            uses_task_fn,
             wf,
             templates,
             input,
@@ -229,6 +233,22 @@ impl Plan {
     pub fn workflow(&self) -> &Workflow {
         &self.wf
     }
+}
+
+/// Whether a template anywhere in `wf` contains `needle`.
+fn mentions(wf: &Workflow, needle: &str) -> bool {
+    let has = |v: &Value| crate::template::any_template(v, &|s| s.contains(needle));
+    let text = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains(needle));
+    wf.input.iter().any(|(_, v)| v.as_ref().is_some_and(has))
+        || wf.vars.iter().any(|(_, v)| has(v))
+        || wf.output.iter().any(|(_, v)| has(v))
+        || wf.tasks.iter().any(|t| {
+            t.input.values().any(has)
+                || t.with.as_ref().is_some_and(|w| w.items.contains(needle))
+                || t.next
+                    .iter()
+                    .any(|tr| text(&tr.when) || tr.publish.iter().any(|(_, v)| has(v)))
+        })
 }
 
 /// `do` targets, with the implicit `continue` of a transition that names none.
@@ -275,13 +295,29 @@ impl Entry {
     }
 }
 
+/// The items of a with-items task. Counters, not scans: starting and ending an item costs
+/// O(1) whatever the number of items.
 #[derive(Clone, Debug, PartialEq)]
 struct Items {
     values: Vec<Value>,
     concurrency: usize,
-    /// Per item: None not started, Some(None) running, Some(Some(status)) done.
-    state: Vec<Option<Option<RunStatus>>>,
+    /// Per item: `None` not ended (running when below `next`), else how it ended.
+    ended: Vec<Option<RunStatus>>,
     results: Vec<Value>,
+    /// Items below this one were started (items start in order).
+    next: usize,
+    running: usize,
+    done: usize,
+    failed: bool,
+    /// The highest index that ended.
+    last_done: Option<usize>,
+}
+
+impl Items {
+    /// Whether more items may start now.
+    fn can_start(&self) -> bool {
+        !self.failed && self.next < self.values.len() && self.running < self.concurrency
+    }
 }
 
 /// A task waiting to run (a join waiting for its inbound transitions).
@@ -464,6 +500,9 @@ impl Conductor {
                 }),
             );
         }
+        if !self.plan.uses_task_fn {
+            return JValue::from(m);
+        }
         let tasks: BTreeMap<String, Value> = self
             .seq
             .iter()
@@ -588,14 +627,7 @@ impl Conductor {
         for e in &self.seq {
             if let Some(items) = &e.items
                 && e.status == RunStatus::Running
-                && !self.failing_items(items)
-                && items.state.iter().any(Option::is_none)
-                && items
-                    .state
-                    .iter()
-                    .filter(|s| matches!(s, Some(None)))
-                    .count()
-                    < items.concurrency
+                && items.can_start()
             {
                 out.push((e.task.clone(), e.route));
             }
@@ -603,13 +635,6 @@ impl Conductor {
         out.sort();
         out.dedup();
         out
-    }
-
-    fn failing_items(&self, items: &Items) -> bool {
-        items
-            .state
-            .iter()
-            .any(|s| matches!(s, Some(Some(st)) if st.is_failure()))
     }
 
     fn entry_index(&self, task: &str, route: usize) -> Option<usize> {
@@ -710,8 +735,13 @@ impl Conductor {
             entry.items = Some(Items {
                 values,
                 concurrency,
-                state: vec![None; n],
+                ended: vec![None; n],
                 results: vec![Value::Null; n],
+                next: 0,
+                running: 0,
+                done: 0,
+                failed: false,
+                last_done: None,
             });
             self.seq.push(entry);
             let i = self.seq.len() - 1;
@@ -756,38 +786,26 @@ impl Conductor {
 
     fn start_items(&mut self, i: usize, action: &Option<String>) -> Result<TaskRun> {
         let (task, route, ctx) = (self.seq[i].task.clone(), self.seq[i].route, self.seq[i].ctx);
-        let items = self.seq[i].items.clone().expect("a with-items task");
-        let running = items
-            .state
-            .iter()
-            .filter(|s| matches!(s, Some(None)))
-            .count();
-        let room = items.concurrency.saturating_sub(running);
-        let mut params = Vec::new();
-        let mut started = Vec::new();
-        for (idx, st) in items.state.iter().enumerate() {
-            if params.len() >= room || self.failing_items(&items) {
-                break;
-            }
-            if st.is_some() {
-                continue;
-            }
-            let tp = &self.plan.tasks[task.as_str()];
-            let v = self.render_in(
-                &tp.input,
-                ctx,
-                Some((&self.seq[i], Some((idx, &items.values[idx])))),
-            )?;
+        let items = self.seq[i].items.as_ref().expect("a with-items task");
+        let (from, count) = if items.can_start() {
+            let room = items.concurrency - items.running;
+            (items.next, room.min(items.values.len() - items.next))
+        } else {
+            (items.next, 0)
+        };
+        let tp = &self.plan.tasks[task.as_str()];
+        let mut params = Vec::with_capacity(count);
+        for idx in from..from + count {
+            let item = &items.values[idx];
+            let v = self.render_in(&tp.input, ctx, Some((&self.seq[i], Some((idx, item)))))?;
             params.push(match v {
                 Value::Object(m) => m,
                 _ => Map::new(),
             });
-            started.push(idx);
         }
         if let Some(it) = &mut self.seq[i].items {
-            for idx in started {
-                it.state[idx] = Some(None);
-            }
+            it.next += count;
+            it.running += count;
         }
         Ok(TaskRun {
             task,
@@ -797,25 +815,19 @@ impl Conductor {
         })
     }
 
-    /// The index of the next item of a with-items task that was started and has not ended.
+    /// The items of a with-items task started and not ended, in item order.
     pub fn running_items(&self, task: &str, route: usize) -> Vec<usize> {
         self.entry_index(task, route)
             .and_then(|i| self.seq[i].items.as_ref())
-            .map(|it| {
-                it.state
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| matches!(s, Some(None)))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
+            .map(|it| (0..it.next).filter(|i| it.ended[*i].is_none()).collect())
             .unwrap_or_default()
     }
 
     /// Reports how item `index` of a with-items task ended. When the last item ends, or an
     /// item fails, the task ends (failed if an item failed; items still running are left
     /// to the caller to cancel), with the item results in item order as its result (after
-    /// a failure, those of the items processed so far).
+    /// a failure, those of the items processed so far). An item that is not running is an
+    /// error.
     pub fn finish_item(
         &mut self,
         task: &str,
@@ -827,41 +839,43 @@ impl Conductor {
         let i = self
             .entry_index(task, route)
             .ok_or_else(|| Error::not_found("running workflow task", task))?;
+        if self.seq[i].status != RunStatus::Running {
+            return Err(Error::Conflict(format!("task '{task}' has ended")));
+        }
         let Some(items) = &mut self.seq[i].items else {
             return Err(Error::invalid(format!("task '{task}'"), "it has no items"));
         };
-        if index >= items.state.len() {
+        if index >= items.next || items.ended[index].is_some() {
             return Err(Error::invalid(
                 format!("task '{task}'"),
-                format!("it has no item {index}"),
+                format!("its item {index} is not running"),
             ));
         }
-        items.state[index] = Some(Some(status));
-        items.results[index] = if status.is_failure() {
-            Value::Null
+        items.ended[index] = Some(status);
+        items.running -= 1;
+        items.done += 1;
+        items.last_done = Some(items.last_done.map_or(index, |l| l.max(index)));
+        if status.is_failure() {
+            items.failed = true;
         } else {
-            result.unwrap_or(Value::Null)
-        };
-        let failed = items
-            .state
-            .iter()
-            .any(|s| matches!(s, Some(Some(st)) if st.is_failure()));
-        let all_done = items.state.iter().all(|s| matches!(s, Some(Some(_))));
-        if all_done || failed {
+            items.results[index] = result.unwrap_or(Value::Null);
+        }
+        let all_done = items.done == items.values.len();
+        if all_done || items.failed {
             // After a failure, the results of the items processed so far.
-            let last = items.state.iter().rposition(|s| matches!(s, Some(Some(_))));
             let kept = if all_done {
                 items.results.len()
             } else {
-                last.map_or(0, |l| l + 1)
+                items.last_done.map_or(0, |l| l + 1)
             };
-            let results = Value::Array(items.results[..kept].to_vec());
-            let st = if failed {
+            let mut results = std::mem::take(&mut items.results);
+            results.truncate(kept);
+            let st = if items.failed {
                 RunStatus::Failed
             } else {
                 RunStatus::Succeeded
             };
-            self.finish_task(task, route, st, Some(results))?;
+            self.finish_task(task, route, st, Some(Value::Array(results)))?;
         }
         Ok(())
     }

@@ -19,6 +19,8 @@ const SCENARIOS: &[&str] = &[
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
+    "conductor_with_items",
+    "conductor_chain_100",
 ];
 
 fn main() {
@@ -72,6 +74,8 @@ fn main() {
                     )
                     .await
                 }
+                "conductor_with_items" => Ok(conductor_with_items()),
+                "conductor_chain_100" => Ok(conductor_chain(ops.unwrap_or(1_000))),
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -305,6 +309,92 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
             "measured": "engine.resume() until every stored execution succeeded",
         }),
     ))
+}
+
+/// The workflow conductor alone (no engine, no store, no action runs): a with-items task of
+/// N items with concurrency 100, items completed as they start. One line per size, then a
+/// summary with `growth` = µs per item at the largest size ÷ at the smallest. The engine
+/// scenario `workflow_with_items` comes with the engine integration.
+fn conductor_with_items() -> Value {
+    use attune_core::workflow::{Conductor, Plan, RunStatus, parse};
+    let text = "tasks:\n  t:\n    with:\n      items: '{{ ctx(\"xs\") }}'\n      concurrency: 100\n    action: bench.noop n={{ item() }}\n";
+    let mut lines = Vec::new();
+    let mut per_item = Vec::new();
+    for n in [1_000u64, 10_000, 100_000] {
+        let plan = Plan::new(parse(text, "bench.yaml").expect("workflow")).expect("plan");
+        let mut input = serde_json::Map::new();
+        input.insert("xs".into(), Value::from((0..n).collect::<Vec<u64>>()));
+        let start = Instant::now();
+        let mut c = Conductor::start(plan, input);
+        let mut next = 0usize;
+        let mut run = c.start_task("t", 0).expect("start");
+        while c.status() == RunStatus::Running {
+            for _ in 0..run.params.len() {
+                c.finish_item("t", 0, next, RunStatus::Succeeded, Some(Value::Null))
+                    .expect("item");
+                next += 1;
+            }
+            if c.status() != RunStatus::Running {
+                break;
+            }
+            run = c.start_task("t", 0).expect("more items");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(next as u64, n, "every item ran");
+        let us = secs * 1e6 / n as f64;
+        per_item.push(us);
+        lines.push(report(
+            &format!("conductor_with_items_{n}"),
+            n,
+            secs,
+            None,
+            None,
+            json!({"us_per_item": (us * 1000.0).round() / 1000.0, "concurrency": 100,
+                   "measured": "conductor only: start items, finish items, render each item's params"}),
+        ));
+    }
+    let growth = per_item[2] / per_item[0];
+    for l in &lines {
+        println!("{l}");
+    }
+    json!({"scenario": "conductor_with_items", "growth": (growth * 100.0).round() / 100.0,
+           "us_per_item": per_item, "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0})
+}
+
+/// The workflow conductor alone: a 100-task sequential chain (each task publishes nothing,
+/// transitions on `succeeded()`), `runs` times; `us_per_task`.
+fn conductor_chain(runs: u64) -> Value {
+    use attune_core::workflow::{Conductor, Plan, RunStatus, Task, Transition, Workflow};
+    let mut wf = Workflow::new();
+    for i in 0..100 {
+        let mut t = Task::new(format!("t{i}")).action("bench.noop");
+        if i < 99 {
+            t = t.next(Transition::on_success().to(format!("t{}", i + 1)));
+        }
+        wf = wf.task(t);
+    }
+    let plan = Plan::new(wf).expect("plan");
+    let start = Instant::now();
+    for _ in 0..runs {
+        let mut c = Conductor::start(plan.clone(), serde_json::Map::new());
+        while let Some((task, route)) = c.next_tasks().into_iter().next() {
+            c.start_task(&task, route).expect("start");
+            c.finish_task(&task, route, RunStatus::Succeeded, None)
+                .expect("finish");
+        }
+        assert_eq!(c.status(), RunStatus::Succeeded);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let tasks = runs * 100;
+    report(
+        "conductor_chain_100",
+        tasks,
+        secs,
+        None,
+        None,
+        json!({"us_per_task": ((secs * 1e6 / tasks as f64) * 1000.0).round() / 1000.0, "runs": runs,
+               "measured": "conductor only: next_tasks, start, finish with one transition evaluated"}),
+    )
 }
 
 /// Spawns `/bin/sh -c 'echo x'` from `threads` plain threads, `n` times in all, waiting for

@@ -1,75 +1,14 @@
-//! The conductor against Orquesta's own cases (`tests/data/orquesta/cases.json`), replayed
-//! with the upstream rehearsal driver's wave scheduling (`format.driver` in that file):
-//! actions are mocked from each case's table, ready tasks run in waves ordered by
-//! (task name, route), one with-items item completes per wave.
+//! The conductor against Orquesta's own cases (`tests/data/orquesta/cases.json`), replayed by
+//! `attune_core::workflow::rehearse` with the upstream rehearsal driver's wave scheduling
+//! (`format.driver` in that file): actions are mocked from each case's table, ready tasks
+//! run in waves ordered by (task name, route), one with-items item completes per wave.
 
-use attune_core::workflow::{Conductor, Plan, RunStatus, parse};
+use attune_core::workflow::{Conductor, MockAction, Plan, RunStatus, parse, rehearse};
 use serde_json::{Map, Value};
 use std::path::Path;
 
 fn data() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/orquesta")
-}
-
-/// One mock table entry and how often it was used.
-struct Mock {
-    entry: Value,
-    used: u64,
-}
-
-impl Mock {
-    fn field(&self, k: &str) -> Option<&Value> {
-        self.entry.get(k).filter(|v| !v.is_null())
-    }
-    fn exhausted(&self) -> bool {
-        self.used >= self.field("num_iter").and_then(Value::as_u64).unwrap_or(1)
-    }
-}
-
-/// Picks the mock for `task` at `seq_id` (driver step 3); returns (status, result, item_id).
-fn pick(
-    mocks: &mut [Mock],
-    task: &str,
-    seq_id: usize,
-) -> (Option<RunStatus>, Value, Option<usize>) {
-    let of_task =
-        |m: &Mock| m.field("task_id").and_then(Value::as_str) == Some(task) && !m.exhausted();
-    let by_seq = mocks.iter().position(|m| {
-        of_task(m) && m.field("seq_id").and_then(Value::as_u64) == Some(seq_id as u64)
-    });
-    let chosen = by_seq.or_else(|| {
-        mocks
-            .iter()
-            .position(of_task)
-            .filter(|i| mocks[*i].field("seq_id").is_none())
-    });
-    match chosen {
-        None => (Some(RunStatus::Succeeded), Value::Null, None),
-        Some(i) => {
-            let m = &mut mocks[i];
-            m.used += 1;
-            let status = match m
-                .field("status")
-                .and_then(Value::as_str)
-                .unwrap_or("succeeded")
-            {
-                "succeeded" => Some(RunStatus::Succeeded),
-                "timeout" => Some(RunStatus::Timeout),
-                "canceled" => Some(RunStatus::Canceled),
-                "running" => None,
-                _ => Some(RunStatus::Failed),
-            };
-            let item = m
-                .field("item_id")
-                .and_then(Value::as_u64)
-                .map(|x| x as usize);
-            (
-                status,
-                m.field("result").cloned().unwrap_or(Value::Null),
-                item,
-            )
-        }
-    }
 }
 
 struct Outcome {
@@ -80,7 +19,7 @@ struct Outcome {
     output: Option<Map<String, Value>>,
 }
 
-fn rehearse(case: &Value) -> Outcome {
+fn replay(case: &Value) -> Outcome {
     outcome(&conductor_of(case))
 }
 
@@ -139,88 +78,11 @@ fn find_case(id: &str) -> Value {
         .clone()
 }
 
-/// Drives `c` with the mocks of `case` until a wave is empty (driver steps 2 to 5).
+/// Drives `c` with the mocks of `case` (the library's rehearsal).
 fn drive(c: &mut Conductor, case: &Value) {
-    let mut mocks: Vec<Mock> = case["mock_action_executions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| Mock {
-            entry: e.clone(),
-            used: 0,
-        })
-        .collect();
-    // With-items tasks with items still to complete, and their accumulated results.
-    let mut active: Vec<(String, usize)> = Vec::new();
-    let mut item_results: std::collections::HashMap<(String, usize), Vec<Value>> =
-        Default::default();
-    for _wave in 0..10_000 {
-        let mut wave = c.next_tasks();
-        for a in &active {
-            if !wave.contains(a) {
-                wave.push(a.clone());
-            }
-        }
-        wave.sort();
-        if wave.is_empty() {
-            break;
-        }
-        // Start each task of the wave (step 2).
-        let mut started = Vec::new();
-        for (task, route) in &wave {
-            let is_items = active.contains(&(task.clone(), *route));
-            if !is_items {
-                if c.start_task(task, *route).is_err() {
-                    continue;
-                }
-                if !c.running_items(task, *route).is_empty() {
-                    active.push((task.clone(), *route));
-                }
-            } else if c.next_tasks().contains(&(task.clone(), *route)) {
-                let _ = c.start_task(task, *route);
-            }
-            let seq_id = c
-                .sequence()
-                .iter()
-                .rposition(|e| e.task == *task && e.route == *route)
-                .unwrap_or(0);
-            started.push((task.clone(), *route, seq_id));
-        }
-        // Complete them (step 3, 4).
-        for (task, route, seq_id) in started {
-            let entry = c.sequence()[seq_id].clone();
-            if entry.status != RunStatus::Running {
-                continue;
-            }
-            let (status, result, item_id) = pick(&mut mocks, &task, seq_id);
-            let Some(status) = status else {
-                continue; // mocked as still running
-            };
-            if active.contains(&(task.clone(), route)) {
-                let acc = item_results.entry((task.clone(), route)).or_default();
-                let running = c.running_items(&task, route);
-                let idx = item_id.unwrap_or(acc.len());
-                let idx = if running.contains(&idx) {
-                    idx
-                } else {
-                    running.first().copied().unwrap_or(idx)
-                };
-                if acc.len() <= idx {
-                    acc.resize(idx + 1, Value::Null);
-                }
-                acc[idx] = result.clone();
-                c.finish_item(&task, route, idx, status, Some(result))
-                    .unwrap();
-                if c.running_items(&task, route).is_empty()
-                    && !c.next_tasks().contains(&(task.clone(), route))
-                {
-                    active.retain(|a| *a != (task.clone(), route));
-                }
-            } else {
-                c.finish_task(&task, route, status, Some(result)).unwrap();
-            }
-        }
-    }
+    let mocks: Vec<MockAction> =
+        serde_json::from_value(case["mock_action_executions"].clone()).unwrap();
+    rehearse(c, &mocks).unwrap();
 }
 
 fn outcome(c: &Conductor) -> Outcome {
@@ -243,7 +105,7 @@ fn normal(s: &str) -> String {
 }
 
 fn check(case: &Value) -> Result<(), String> {
-    let o = rehearse(case);
+    let o = replay(case);
     let want_seq: Vec<String> = case["expected_task_sequence"]
         .as_array()
         .unwrap()
@@ -326,7 +188,7 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
         "inputs": {"host": "db-01"},
         "mock_action_executions": [{"task_id": "check_host", "status": "failed"}],
     });
-    let o = rehearse(&case);
+    let o = replay(&case);
     assert_eq!(
         o.sequence,
         ["start", "check_db", "check_host", "decide", "notify"],
@@ -343,7 +205,7 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
         "inputs": {"host": "db-01"},
         "mock_action_executions": [],
     });
-    let o = rehearse(&ok);
+    let o = replay(&ok);
     assert_eq!(
         o.sequence,
         ["start", "check_db", "check_host", "decide", "noop"]
@@ -459,4 +321,18 @@ output:
         Some(serde_json::json!({"all": [1, 2, 3]})),
         "results in item order"
     );
+}
+
+/// A workflow that never stops scheduling is stopped by the rehearsal, with an error.
+#[test]
+fn an_endless_cycle_is_an_error_in_rehearsal() {
+    let wf = parse(
+        "tasks:\n  prep:\n    action: core.noop\n    next: [{do: a}]\n  a:\n    action: core.noop\n    next: [{do: b}]\n  b:\n    action: core.noop\n    next: [{do: a}]\n",
+        "loop.yaml",
+    )
+    .unwrap();
+    let mut c = Conductor::start(Plan::new(wf).unwrap(), Map::new());
+    let err = rehearse(&mut c, &[]).unwrap_err();
+    assert!(err.to_string().contains("still scheduling after"), "{err}");
+    assert_eq!(c.status(), RunStatus::Running);
 }

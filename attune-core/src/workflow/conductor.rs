@@ -356,6 +356,10 @@ pub struct Conductor {
     published: Vec<Arc<std::collections::BTreeSet<String>>>,
     routes: Vec<Vec<String>>,
     seq: Vec<Entry>,
+    /// Entries running now (counted, so that a long run costs no rescans).
+    running: usize,
+    /// The entries of with-items tasks running now.
+    items_active: Vec<usize>,
     staged: Vec<Staged>,
     failing: bool,
     /// A `fail` command ran: the run ends failed.
@@ -376,6 +380,8 @@ impl Conductor {
             published: Vec::new(),
             routes: vec![Vec::new()],
             seq: Vec::new(),
+            running: 0,
+            items_active: Vec::new(),
             staged: Vec::new(),
             failing: false,
             fail_requested: false,
@@ -624,7 +630,7 @@ impl Conductor {
             .filter(|s| s.ready && !self.failing)
             .map(|s| (s.task.clone(), s.route))
             .collect();
-        for e in &self.seq {
+        for e in self.items_active.iter().map(|i| &self.seq[*i]) {
             if let Some(items) = &e.items
                 && e.status == RunStatus::Running
                 && items.can_start()
@@ -635,6 +641,16 @@ impl Conductor {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// A task run enters the sequence, running.
+    fn enter(&mut self, entry: Entry) {
+        debug_assert_eq!(entry.status, RunStatus::Running);
+        if entry.items.is_some() {
+            self.items_active.push(self.seq.len());
+        }
+        self.running += 1;
+        self.seq.push(entry);
     }
 
     fn entry_index(&self, task: &str, route: usize) -> Option<usize> {
@@ -703,7 +719,7 @@ impl Conductor {
                 Ok(Value::Array(v)) => v,
                 Ok(other) => {
                     let msg = format!("task '{task}' with items: expected a list, got {other}");
-                    self.seq.push(entry);
+                    self.enter(entry);
                     self.finish_task(
                         task,
                         route,
@@ -713,7 +729,7 @@ impl Conductor {
                     return Err(Error::invalid(format!("task '{task}'"), msg));
                 }
                 Err(e) => {
-                    self.seq.push(entry);
+                    self.enter(entry);
                     self.finish_task(
                         task,
                         route,
@@ -743,7 +759,7 @@ impl Conductor {
                 failed: false,
                 last_done: None,
             });
-            self.seq.push(entry);
+            self.enter(entry);
             let i = self.seq.len() - 1;
             if n == 0 {
                 self.finish_task(
@@ -765,7 +781,7 @@ impl Conductor {
             Ok(Value::Object(m)) => m,
             Ok(_) => Map::new(),
             Err(e) => {
-                self.seq.push(entry);
+                self.enter(entry);
                 self.finish_task(
                     task,
                     route,
@@ -775,7 +791,7 @@ impl Conductor {
                 return Err(e);
             }
         };
-        self.seq.push(entry);
+        self.enter(entry);
         Ok(TaskRun {
             task: task.to_string(),
             route,
@@ -891,6 +907,10 @@ impl Conductor {
         let i = self
             .entry_index(task, route)
             .ok_or_else(|| Error::not_found("running workflow task", task))?;
+        if self.seq[i].status == RunStatus::Running {
+            self.running -= 1;
+            self.items_active.retain(|x| *x != i);
+        }
         self.seq[i].status = status;
         self.seq[i].result = result;
         let entry = self.seq[i].clone();
@@ -993,7 +1013,7 @@ impl Conductor {
         if self.status != RunStatus::Running {
             return;
         }
-        let running = self.seq.iter().any(|e| e.status == RunStatus::Running);
+        let running = self.running > 0;
         let ready = !self.failing && self.staged.iter().any(|s| s.ready);
         if running || ready {
             return;

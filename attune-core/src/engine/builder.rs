@@ -183,6 +183,8 @@ impl EngineBuilder {
         #[cfg(feature = "http")]
         runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
         crate::pack::install_core_handlers(&native);
+        let workflows = Arc::new(super::workflows::WorkflowRuntime::default());
+        runtimes.insert(super::workflows::WORKFLOW_RUNNER.into(), workflows.clone());
         for r in self.runtimes {
             runtimes.insert(r.name().to_string(), r);
         }
@@ -203,6 +205,8 @@ impl EngineBuilder {
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            workflows: Some(workflows.clone()),
+            children: Mutex::new(HashMap::new()),
             emitting: Default::default(),
             finishing: Default::default(),
             accepting: AtomicBool::new(true),
@@ -211,6 +215,7 @@ impl EngineBuilder {
             stop: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
         });
+        workflows.attach(&shared);
         let engine = Engine { shared };
         engine.load_from_store().await?;
         // The core pack is code: installed afresh in every engine.

@@ -27,6 +27,17 @@ impl Completion {
             shared.pending.execution_done(c.execution);
         }
         {
+            // Workflow runs waiting for their tasks.
+            let mut children = shared.lock_children();
+            if !children.is_empty() {
+                for c in &done {
+                    if let Some(tx) = children.remove(&c.execution) {
+                        let _ = tx.send((c.execution, c.status));
+                    }
+                }
+            }
+        }
+        {
             let mut secrets = shared.lock_secrets();
             if !secrets.is_empty() {
                 for c in &done {

@@ -567,6 +567,27 @@ pub(crate) async fn create_direct(
     action_ref: &str,
     params: Value,
 ) -> Result<ExecutionId> {
+    create_execution(shared, action_ref, params, Child::default()).await
+}
+
+/// What a workflow sets on the executions of its tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Child {
+    /// The workflow execution.
+    pub parent: Option<ExecutionId>,
+    /// The task's timeout (seconds), over the action's.
+    pub timeout_secs: Option<f64>,
+    /// Told when the execution finishes (registered before it can).
+    pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
+}
+
+/// Validates and creates a `requested` execution without a rule, as `child` says.
+pub(crate) async fn create_execution(
+    shared: &Arc<Shared>,
+    action_ref: &str,
+    params: Value,
+    child: Child,
+) -> Result<ExecutionId> {
     let action = shared
         .registry
         .action(action_ref)
@@ -591,8 +612,18 @@ pub(crate) async fn create_direct(
         .parameters
         .validate(&params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let (exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
-    insert_execution(shared, &exec, secrets).await?;
+    let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
+    exec.parent = child.parent;
+    if child.timeout_secs.is_some() {
+        exec.timeout_secs = child.timeout_secs;
+    }
+    if let Some(tx) = child.notify {
+        shared.lock_children().insert(exec.id, tx);
+    }
+    if let Err(e) = insert_execution(shared, &exec, secrets).await {
+        shared.lock_children().remove(&exec.id);
+        return Err(e);
+    }
     publish_requested(shared, vec![exec.id]).await;
     Ok(exec.id)
 }

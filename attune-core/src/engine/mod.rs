@@ -26,6 +26,7 @@ mod running;
 mod scheduling;
 mod stage;
 mod trace;
+mod workflows;
 
 pub use builder::EngineBuilder;
 pub use config::Retention;
@@ -115,6 +116,12 @@ pub(crate) struct Shared {
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// The workflow runtime (also in `runtimes`, as `workflow`).
+    pub workflows: Option<Arc<workflows::WorkflowRuntime>>,
+    /// Executions whose end a workflow run waits for, and where to tell it.
+    pub children: Mutex<
+        HashMap<ExecutionId, tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
+    >,
     /// Events emitted and waiting to be persisted together (a durable store).
     pub emitting: combine::Combiner<matching::Emitted>,
     /// Outcomes of runs waiting to be persisted together.
@@ -160,6 +167,15 @@ impl Shared {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn lock_children(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<ExecutionId, tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
+    > {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn lock_running(

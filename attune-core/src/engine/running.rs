@@ -233,7 +233,12 @@ async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
     for s in batch {
         let span =
             tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
-        tokio::spawn(run_one(shared.clone(), s.exec, s.token, s.permit).instrument(span));
+        // A runtime that only coordinates other executions gives its slot back at once.
+        let permit = match shared.runtimes.get(&s.exec.runner) {
+            Some(r) if !r.uses_worker_slot() => None,
+            _ => Some(s.permit),
+        };
+        tokio::spawn(run_one(shared.clone(), s.exec, s.token, permit).instrument(span));
     }
 }
 
@@ -243,7 +248,12 @@ enum Ending {
     Canceled,
 }
 
-async fn run_one(shared: Arc<Shared>, exec: Execution, token: CancellationToken, permit: Held) {
+async fn run_one(
+    shared: Arc<Shared>,
+    exec: Execution,
+    token: CancellationToken,
+    permit: Option<Held>,
+) {
     let id = exec.id;
     let mut secrets = Vec::new();
     let ending = run_on_runtime(&shared, exec, token, &mut secrets).await;
@@ -269,7 +279,7 @@ pub(crate) struct Finish {
     id: ExecutionId,
     to: ExecutionStatus,
     change: ExecutionChange,
-    permit: Held,
+    permit: Option<Held>,
 }
 
 /// Persists the outcomes of runs with one store call, then frees their slots and announces

@@ -58,6 +58,13 @@ pub trait Runtime: Send + Sync + Debug {
         None
     }
 
+    /// Whether a run holds one of the engine's worker slots while it runs. Default: yes. A
+    /// runtime that only coordinates other executions (workflows, which wait for their
+    /// tasks) says no, so that waiting workflows can never take every slot from their tasks.
+    fn uses_worker_slot(&self) -> bool {
+        true
+    }
+
     /// Runs one execution.
     async fn run(&self, request: RunRequest) -> Result<RunOutput>;
 }

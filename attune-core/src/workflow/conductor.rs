@@ -342,8 +342,11 @@ pub struct TaskRun {
     pub route: usize,
     /// The action (`None`: a task with no action, which succeeds at once).
     pub action: Option<String>,
-    /// Rendered params; for with-items, the params of each item.
+    /// Rendered params; for with-items, the params of each item started.
     pub params: Vec<Map<String, Value>>,
+    /// For with-items: the index of the item of `params[0]` (`params[k]` is item
+    /// `first_item + k`).
+    pub first_item: Option<usize>,
 }
 
 /// One run of a workflow.
@@ -773,6 +776,7 @@ impl Conductor {
                     route,
                     action: def.action.clone(),
                     params: Vec::new(),
+                    first_item: Some(0),
                 });
             }
             return self.start_items(i, &def.action);
@@ -797,6 +801,7 @@ impl Conductor {
             route,
             action: def.action.clone(),
             params: vec![params],
+            first_item: None,
         })
     }
 
@@ -828,6 +833,7 @@ impl Conductor {
             route,
             action: action.clone(),
             params,
+            first_item: Some(from),
         })
     }
 

@@ -1,0 +1,273 @@
+//! Workflows as executions: the `workflow` runtime drives a run's [`Conductor`], each task
+//! (each with-items item) an execution of its own whose parent is the workflow execution, so
+//! that trace, logs, timeouts and policies apply to tasks unchanged.
+//!
+//! The run lives in the workflow execution's task: it is not persisted between task
+//! transitions yet, so a restarted engine does not continue it (the execution ends
+//! `abandoned` as any run whose worker was lost).
+
+use super::matching::{Child, create_execution};
+use super::{Engine, Shared};
+use crate::model::{Action, ExecutionId, ExecutionStatus};
+use crate::params::ParamSpec;
+use crate::runtime::{RunOutput, RunRequest, Runtime};
+use crate::workflow::{Conductor, Plan, RunStatus, Workflow};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+use tokio::sync::mpsc;
+
+/// The runner name of workflow actions (`runner_type: workflow` or `orquesta` in packs).
+pub const WORKFLOW_RUNNER: &str = "workflow";
+
+/// The `workflow` runtime: the compiled workflow of each workflow action, and the engine it
+/// creates task executions in.
+#[derive(Debug, Default)]
+pub(crate) struct WorkflowRuntime {
+    plans: RwLock<HashMap<String, Arc<Plan>>>,
+    shared: OnceLock<Weak<Shared>>,
+}
+
+impl WorkflowRuntime {
+    /// Ties the runtime to its engine (once, when the engine is built).
+    pub fn attach(&self, shared: &Arc<Shared>) {
+        let _ = self.shared.set(Arc::downgrade(shared));
+    }
+
+    fn plan(&self, action: &str) -> Option<Arc<Plan>> {
+        self.plans
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(action)
+            .cloned()
+    }
+
+    fn put(&self, action: &str, plan: Arc<Plan>) {
+        self.plans
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(action.to_string(), plan);
+    }
+}
+
+#[async_trait]
+impl Runtime for WorkflowRuntime {
+    fn name(&self) -> &str {
+        WORKFLOW_RUNNER
+    }
+
+    fn validate_action(&self, action: &Action) -> Result<()> {
+        match self.plan(&action.action_ref) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid(
+                format!("action '{}'", action.action_ref),
+                "no workflow is registered for it (Engine::register_workflow, or a pack's \
+                 workflow file)",
+            )),
+        }
+    }
+
+    fn uses_worker_slot(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, request: RunRequest) -> Result<RunOutput> {
+        let shared = self
+            .shared
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(Error::ShutDown)?;
+        let plan = self
+            .plan(&request.action.action_ref)
+            .ok_or_else(|| Error::not_found("workflow", &request.action.action_ref))?;
+        drive(&shared, plan, request).await
+    }
+}
+
+/// A task execution the run waits for: its task, route and item.
+type Waiting = HashMap<ExecutionId, (String, usize, Option<usize>)>;
+
+/// Runs the workflow: starts what is ready as task executions, feeds their ends to the
+/// conductor, until the run ends; cancel cascades to the tasks.
+async fn drive(shared: &Arc<Shared>, plan: Arc<Plan>, req: RunRequest) -> Result<RunOutput> {
+    let mut run = Conductor::start(plan.clone(), req.params.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut waiting: Waiting = HashMap::new();
+    loop {
+        start_ready(shared, &plan, &mut run, req.execution_id, &tx, &mut waiting).await;
+        if run.status() != RunStatus::Running || waiting.is_empty() {
+            break;
+        }
+        let (id, status) = tokio::select! {
+            m = rx.recv() => match m { Some(m) => m, None => break },
+            () = req.cancel.cancelled() => {
+                cancel_tasks(shared, &waiting).await;
+                return Err(Error::Canceled("the workflow was canceled; its running tasks too".into()));
+            }
+        };
+        let Some((task, route, item)) = waiting.remove(&id) else {
+            continue;
+        };
+        let result = shared
+            .store
+            .get_execution(id)
+            .await
+            .ok()
+            .and_then(|x| x.result);
+        let status = match status {
+            ExecutionStatus::Succeeded => RunStatus::Succeeded,
+            ExecutionStatus::Timeout => RunStatus::Timeout,
+            ExecutionStatus::Canceled => RunStatus::Canceled,
+            _ => RunStatus::Failed,
+        };
+        let ended = match item {
+            Some(i) => run.finish_item(&task, route, i, status, result),
+            None => run.finish_task(&task, route, status, result),
+        };
+        if let Err(e) = ended {
+            tracing::error!(execution.id = %req.execution_id, task = %task, error = %e, "workflow task end not applied");
+        }
+        if run.status() != RunStatus::Running && !waiting.is_empty() {
+            // A with-items task ended on a failed item: its other items are not needed.
+            cancel_tasks(shared, &waiting).await;
+        }
+    }
+    Ok(outcome(&run))
+}
+
+/// Starts every ready task (each item of a with-items task) as an execution.
+async fn start_ready(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    run: &mut Conductor,
+    parent: ExecutionId,
+    tx: &mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>,
+    waiting: &mut Waiting,
+) {
+    // A task with no action ends at once, which may make others ready: go round again.
+    loop {
+        let ready = run.next_tasks();
+        if ready.is_empty() {
+            return;
+        }
+        for (task, route) in ready {
+            let Ok(started) = run.start_task(&task, route) else {
+                continue; // its params did not render: it ended failed
+            };
+            let timeout = plan.workflow().get(&task).and_then(|t| t.timeout);
+            for (k, params) in started.params.into_iter().enumerate() {
+                let item = started.first_item.map(|f| f + k);
+                let Some(action) = &started.action else {
+                    let _ = match item {
+                        Some(i) => run.finish_item(&task, route, i, RunStatus::Succeeded, None),
+                        None => run.finish_task(&task, route, RunStatus::Succeeded, None),
+                    };
+                    continue;
+                };
+                let child = Child {
+                    parent: Some(parent),
+                    timeout_secs: timeout,
+                    notify: Some(tx.clone()),
+                };
+                match create_execution(shared, action, Value::Object(params), child).await {
+                    Ok(id) => {
+                        waiting.insert(id, (task.clone(), route, item));
+                    }
+                    Err(e) => {
+                        let failed = Some(json!({"error": e.to_string()}));
+                        let _ = match item {
+                            Some(i) => run.finish_item(&task, route, i, RunStatus::Failed, failed),
+                            None => run.finish_task(&task, route, RunStatus::Failed, failed),
+                        };
+                    }
+                }
+            }
+        }
+        if run.status() != RunStatus::Running {
+            return;
+        }
+    }
+}
+
+/// Cancels the task executions still running (the cancel of a workflow cascades).
+async fn cancel_tasks(shared: &Arc<Shared>, waiting: &Waiting) {
+    let engine = Engine {
+        shared: shared.clone(),
+    };
+    for id in waiting.keys() {
+        if let Err(e) = engine.cancel(*id).await {
+            tracing::debug!(execution.id = %id, error = %e, "workflow task not canceled");
+        }
+    }
+}
+
+/// The workflow execution's outcome: its output as the result; on failure the errors.
+fn outcome(run: &Conductor) -> RunOutput {
+    let output = run.output().cloned().map_or(Value::Null, Value::Object);
+    let errors = serde_json::to_value(run.errors()).unwrap_or(Value::Null);
+    let tasks: Vec<String> = run.sequence().iter().map(|e| e.label()).collect();
+    let result = json!({"output": output, "errors": errors, "tasks": tasks});
+    if run.status() == RunStatus::Succeeded {
+        return RunOutput::success(result);
+    }
+    let msg: Vec<String> = run
+        .errors()
+        .iter()
+        .map(|e| match &e.task_id {
+            Some(t) => format!("{t}: {}", e.message),
+            None => e.message.clone(),
+        })
+        .collect();
+    let mut out = RunOutput::success(result);
+    out.succeeded = false;
+    out.error = Some(if msg.is_empty() {
+        "the workflow failed".into()
+    } else {
+        msg.join("; ")
+    });
+    out
+}
+
+impl Engine {
+    /// Registers (or replaces) `workflow` as the action `action_ref` (runner `workflow`): it
+    /// is checked ([`Workflow::validate`], and every task's action must be registered), its
+    /// templates compiled, and its inputs become the action's parameters (required when they
+    /// have no default). Running the action runs the workflow; each task is an execution
+    /// whose parent is the workflow's.
+    pub async fn register_workflow(&self, action_ref: &str, workflow: Workflow) -> Result<()> {
+        let what = format!("workflow '{action_ref}'");
+        if let Err(e) = workflow.validate() {
+            let msgs: Vec<String> = e.problems.iter().map(ToString::to_string).collect();
+            return Err(Error::invalid(&what, msgs.join("; ")));
+        }
+        let missing: Vec<String> = workflow
+            .actions()
+            .into_iter()
+            .filter(|a| *a != action_ref && self.shared.registry.action(a).is_none())
+            .map(|a| format!("action '{a}' is not registered"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(&what, missing.join("; ")));
+        }
+        let mut action = Action::new(action_ref, WORKFLOW_RUNNER);
+        action.description = workflow.description.clone().unwrap_or_default();
+        for (name, default) in &workflow.input {
+            let spec = match default {
+                None => ParamSpec::any().required(),
+                Some(v) if crate::template::any_template(v, &|_| true) => ParamSpec::any(),
+                Some(v) => ParamSpec::any().default(v.clone()),
+            };
+            action = action.param(name.clone(), spec);
+        }
+        let plan = Plan::new(workflow)?;
+        let runtime = self
+            .shared
+            .workflows
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
+        runtime.put(action_ref, plan);
+        self.register_action(action).await
+    }
+}

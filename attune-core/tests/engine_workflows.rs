@@ -1,0 +1,318 @@
+//! Workflows run by the engine: each task an execution whose parent is the workflow's;
+//! publish and output, parallel branches and joins, with-items with concurrency, failures
+//! handled or not, cancel cascading to tasks, nested workflows, bad registrations.
+
+use attune_core::Engine;
+use attune_core::model::ExecutionStatus;
+use attune_core::store::{ExecutionFilter, Page};
+use attune_core::workflow::parse;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const SAFETY: Duration = Duration::from_secs(20);
+
+/// An engine with `wf.echo` (returns its `message`), `wf.fail` (fails with `message`) and
+/// `wf.slow` (sleeps `ms`, counting how many run at once in `live`/`peak`).
+async fn engine(live: Arc<AtomicUsize>, peak: Arc<AtomicUsize>) -> Engine {
+    let e = Engine::builder().build().await.unwrap();
+    e.register_fn("wf.echo", |ctx| async move {
+        Ok(ctx.param("message").cloned().unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap();
+    e.register_fn("wf.fail", |ctx| async move {
+        Err::<Value, _>(attune_core::Error::Action(format!(
+            "failed: {}",
+            ctx.param("message").cloned().unwrap_or_default()
+        )))
+    })
+    .await
+    .unwrap();
+    e.register_fn("wf.slow", move |ctx| {
+        let (live, peak) = (live.clone(), peak.clone());
+        async move {
+            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let ms = ctx.param("ms").and_then(Value::as_u64).unwrap_or(10);
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                () = ctx.cancel.cancelled() => {}
+            }
+            live.fetch_sub(1, Ordering::SeqCst);
+            Ok(ctx.param("n").cloned().unwrap_or(Value::Null))
+        }
+    })
+    .await
+    .unwrap();
+    e
+}
+
+async fn plain() -> Engine {
+    engine(Arc::default(), Arc::default()).await
+}
+
+async fn children(
+    e: &Engine,
+    parent: attune_core::model::ExecutionId,
+) -> Vec<attune_core::model::Execution> {
+    let filter = ExecutionFilter {
+        parent: Some(parent),
+        ..Default::default()
+    };
+    e.store()
+        .list_executions(&filter, &Page::first(1000))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_publishes_and_renders_its_output_each_task_a_child_execution() {
+    let e = plain().await;
+    let wf = parse(
+        r#"
+input: [name]
+tasks:
+  greet:
+    action: wf.echo message="hello {{ ctx('name') }}"
+    next:
+      - when: '{{ succeeded() }}'
+        publish: greeting={{ result() }}
+        do: shout
+  shout:
+    action: wf.echo
+    input:
+      message: '{{ ctx("greeting") | upper }}'
+output:
+  - loud: '{{ task("shout").result }}'
+  - greeting: '{{ ctx("greeting") }}'
+"#,
+        "hello.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.hello", wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.hello", json!({"name": "ada"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    let result = x.result.unwrap();
+    assert_eq!(
+        result["output"],
+        json!({"loud": "HELLO ADA", "greeting": "hello ada"})
+    );
+    assert_eq!(result["tasks"], json!(["greet", "shout"]));
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 2);
+    assert!(
+        kids.iter()
+            .all(|k| k.parent == Some(x.id) && k.status == ExecutionStatus::Succeeded)
+    );
+    assert_eq!(kids[1].params, json!({"message": "HELLO ADA"}));
+    // A required input is a param error at execute time.
+    assert!(e.execute("wf.hello", json!({})).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_after_parallel_branches_where_one_fails_and_a_transition_handles_it() {
+    let e = plain().await;
+    let wf = parse(
+        r#"
+tasks:
+  start:
+    action: wf.echo message=go
+    next: [{when: '{{ succeeded() }}', do: 'left, right'}]
+  left:
+    action: wf.fail message=boom
+    next:
+      - when: '{{ failed() }}'
+        publish: left=recovered
+        do: join
+  right:
+    action: wf.echo message=fine
+    next:
+      - when: '{{ succeeded() }}'
+        publish: right={{ result() }}
+        do: join
+  join:
+    join: all
+    action: wf.echo message="{{ ctx('left') }}+{{ ctx('right') }}"
+output:
+  - both: '{{ task("join").result }}'
+"#,
+        "join.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.join", wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.join", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"both": "recovered+fine"})
+    );
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 4);
+    assert_eq!(
+        kids.iter()
+            .filter(|k| k.status == ExecutionStatus::Failed)
+            .count(),
+        1,
+        "the failed branch is a failed child"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_items_respects_concurrency_and_keeps_item_order() {
+    let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let e = engine(live, peak.clone()).await;
+    let wf = parse(
+        r#"
+input:
+  - ns: [5, 4, 3, 2, 1, 0]
+tasks:
+  each:
+    with:
+      items: n in {{ ctx("ns") }}
+      concurrency: 2
+    action: wf.slow n={{ item('n') }} ms={{ item('n') * 5 }}
+output:
+  - got: '{{ task("each").result }}'
+"#,
+        "items.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.items", wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.items", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"got": [5, 4, 3, 2, 1, 0]}),
+        "item order, not end order"
+    );
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "two items at a time");
+    assert_eq!(children(&e, x.id).await.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhandled_failure_fails_the_workflow_naming_the_task() {
+    let e = plain().await;
+    let wf = parse(
+        "tasks:\n  a:\n    action: wf.fail message=nope\n    next: [{when: '{{ succeeded() }}', do: b}]\n  b:\n    action: wf.echo\n",
+        "f.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.failing", wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.failing", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert_eq!(
+        x.error.as_deref(),
+        Some("a: Execution failed. See result for details.")
+    );
+    assert_eq!(children(&e, x.id).await.len(), 1, "b never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_cascades_to_running_tasks() {
+    let e = plain().await;
+    let wf = parse("tasks:\n  wait:\n    action: wf.slow ms=60000\n", "c.yaml").unwrap();
+    e.register_workflow("wf.waits", wf).await.unwrap();
+    let id = e.execute("wf.waits", json!({})).await.unwrap();
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    let child = loop {
+        if let Some(k) = children(&e, id)
+            .await
+            .into_iter()
+            .find(|k| k.status == ExecutionStatus::Running)
+        {
+            break k;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    e.cancel(id).await.unwrap();
+    let wf = tokio::time::timeout(SAFETY, e.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(wf.status, ExecutionStatus::Canceled);
+    let task = tokio::time::timeout(SAFETY, e.wait(child.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        task.status,
+        ExecutionStatus::Canceled,
+        "the cancel cascaded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_may_run_another_workflow() {
+    let e = plain().await;
+    let inner = parse(
+        "input: [who]\ntasks:\n  hi:\n    action: wf.echo message=\"hi {{ ctx('who') }}\"\noutput:\n  - said: '{{ task(\"hi\").result }}'\n",
+        "inner.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.inner", inner).await.unwrap();
+    let outer = parse(
+        "tasks:\n  call:\n    action: wf.inner who=bob\n    next:\n      - publish: said={{ result().output.said }}\noutput:\n  - said: '{{ ctx(\"said\") }}'\n",
+        "outer.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.outer", outer).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.outer", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(x.result.unwrap()["output"], json!({"said": "hi bob"}));
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 1);
+    assert_eq!(
+        children(&e, kids[0].id).await.len(),
+        1,
+        "the inner workflow's task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations_are_refused_with_the_reason() {
+    let e = plain().await;
+    let missing = parse("tasks:\n  a:\n    action: wf.nowhere\n", "m.yaml").unwrap();
+    let err = e.register_workflow("wf.m", missing).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("action 'wf.nowhere' is not registered"),
+        "{err}"
+    );
+    let bad = attune_core::workflow::Workflow::new().task(
+        attune_core::workflow::Task::new("a")
+            .action("wf.echo")
+            .next(attune_core::workflow::Transition::always().to("zz")),
+    );
+    let err = e.register_workflow("wf.bad", bad).await.unwrap_err();
+    assert!(err.to_string().contains("'do' names task 'zz'"), "{err}");
+    // A workflow action with no registered workflow is refused by the runtime.
+    let err = e
+        .register_action(attune_core::model::Action::new("wf.orphan", "workflow"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no workflow is registered"),
+        "{err}"
+    );
+}

@@ -19,6 +19,8 @@ const SCENARIOS: &[&str] = &[
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
+    "workflow_with_items",
+    "workflow_chain_100",
     "conductor_with_items",
     "conductor_chain_100",
 ];
@@ -74,6 +76,8 @@ fn main() {
                     )
                     .await
                 }
+                "workflow_with_items" => workflow_with_items().await,
+                "workflow_chain_100" => workflow_chain(ops.unwrap_or(20)).await,
                 "conductor_with_items" => Ok(conductor_with_items()),
                 "conductor_chain_100" => Ok(conductor_chain(ops.unwrap_or(1_000))),
                 "pipeline_sqlite_native_backlog" => {
@@ -308,6 +312,101 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
             "fill_secs": (fill_secs * 1000.0).round() / 1000.0,
             "measured": "engine.resume() until every stored execution succeeded",
         }),
+    ))
+}
+
+/// An engine (memory store) with the native no-op `bench.noop` and the workflows of the
+/// workflow scenarios.
+async fn workflow_engine() -> attune_core::Result<Engine> {
+    use attune_core::workflow::{Task, Transition, Workflow, parse};
+    let engine = pipeline_engine(Engine::builder()).await?;
+    let items = "input: [xs]\ntasks:\n  t:\n    with:\n      items: '{{ ctx(\"xs\") }}'\n      concurrency: 100\n    action: bench.noop n={{ item() }}\n";
+    engine
+        .register_workflow(
+            "bench.items",
+            parse(items, "items.yaml").map_err(|e| attune_core::Error::Action(e.to_string()))?,
+        )
+        .await?;
+    let mut chain = Workflow::new();
+    for i in 0..100 {
+        let mut t = Task::new(format!("t{i}")).action("bench.noop");
+        if i < 99 {
+            t = t.next(Transition::on_success().to(format!("t{}", i + 1)));
+        }
+        chain = chain.task(t);
+    }
+    engine.register_workflow("bench.chain", chain).await?;
+    Ok(engine)
+}
+
+/// `workflow_with_items` (DESIGN §12): a workflow whose one task runs a native no-op over
+/// 1,000 / 10,000 / 100,000 items with concurrency 100, through the whole engine (memory
+/// store; every item an execution). A line per size with `us_per_item` and `peak_rss_mb`
+/// (of the process so far), then a summary with `growth` = µs per item at 100k ÷ at 1k.
+async fn workflow_with_items() -> attune_core::Result<Value> {
+    let engine = workflow_engine().await?;
+    let mut per_item = Vec::new();
+    let mut rss = Vec::new();
+    for n in [1_000u64, 10_000, 100_000] {
+        let xs: Vec<u64> = (0..n).collect();
+        let start = Instant::now();
+        let x = engine.run("bench.items", json!({ "xs": xs })).await?;
+        let secs = start.elapsed().as_secs_f64();
+        if x.status != ExecutionStatus::Succeeded {
+            return Err(attune_core::Error::Action(format!(
+                "workflow ended {}: {:?}",
+                x.status, x.error
+            )));
+        }
+        let us = secs * 1e6 / n as f64;
+        per_item.push(us);
+        rss.push(peak_rss_mb());
+        println!(
+            "{}",
+            report(
+                &format!("workflow_with_items_{n}"),
+                n,
+                secs,
+                None,
+                None,
+                json!({"us_per_item": (us * 1000.0).round() / 1000.0, "concurrency": 100,
+                       "store": "memory", "retention": "forever (every item execution kept)"}),
+            )
+        );
+    }
+    Ok(json!({
+        "scenario": "workflow_with_items",
+        "growth": ((per_item[2] / per_item[0]) * 100.0).round() / 100.0,
+        "us_per_item": per_item.iter().map(|u| (u * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+        "peak_rss_mb": rss.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        "allocator": ALLOCATOR,
+    }))
+}
+
+/// `workflow_chain_100`: a 100-task sequential chain of native no-ops through the whole
+/// engine (memory store), `runs` times one after the other; `us_per_task`.
+async fn workflow_chain(runs: u64) -> attune_core::Result<Value> {
+    let engine = workflow_engine().await?;
+    let start = Instant::now();
+    for _ in 0..runs {
+        let x = engine.run("bench.chain", json!({})).await?;
+        if x.status != ExecutionStatus::Succeeded {
+            return Err(attune_core::Error::Action(format!(
+                "workflow ended {}: {:?}",
+                x.status, x.error
+            )));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let tasks = runs * 100;
+    Ok(report(
+        "workflow_chain_100",
+        tasks,
+        secs,
+        None,
+        None,
+        json!({"us_per_task": ((secs * 1e6 / tasks as f64) * 100.0).round() / 100.0, "runs": runs,
+               "store": "memory", "measured": "each task an execution, one after the other"}),
     ))
 }
 

@@ -316,3 +316,95 @@ async fn bad_registrations_are_refused_with_the_reason() {
         "{err}"
     );
 }
+
+fn write_pack(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+const FLOW_ACTION: &str = "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  who: {type: string, required: true}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packs_workflow_action_runs_its_file() {
+    let e = plain().await;
+    let dir = write_pack(&[
+        ("pack.yaml", "ref: wfp\n"),
+        ("actions/flow.yaml", FLOW_ACTION),
+        (
+            "actions/workflows/flow.yaml",
+            "input: [who]\ntasks:\n  greet:\n    action: core.echo message=\"hi {{ ctx('who') }}\"\noutput:\n  - said: '{{ task(\"greet\").result }}'\n",
+        ),
+    ]);
+    e.load_pack(dir.path()).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wfp.flow", json!({"who": "eve"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"]["said"],
+        json!({"stdout": "hi eve"})
+    );
+    // Reloading with a changed file runs the new workflow.
+    std::fs::write(
+        dir.path().join("actions/workflows/flow.yaml"),
+        "input: [who]\ntasks:\n  greet:\n    action: core.echo message=\"bye {{ ctx('who') }}\"\noutput:\n  - said: '{{ task(\"greet\").result }}'\n",
+    )
+    .unwrap();
+    e.load_pack(dir.path()).await.unwrap();
+    let x = e.run("wfp.flow", json!({"who": "eve"})).await.unwrap();
+    assert_eq!(
+        x.result.unwrap()["output"]["said"],
+        json!({"stdout": "bye eve"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packs_bad_workflow_file_is_refused_with_located_problems() {
+    let e = plain().await;
+    let dir = write_pack(&[
+        ("pack.yaml", "ref: wfp\n"),
+        ("actions/flow.yaml", FLOW_ACTION),
+        (
+            "actions/workflows/flow.yaml",
+            "tasks:\n  a:\n    action: core.ecko\n    next:\n      - do: nowhere\n",
+        ),
+    ]);
+    let err = e.load_pack(dir.path()).await.unwrap_err();
+    let attune_core::Error::Pack(p) = err else {
+        panic!("expected pack problems, got {err}");
+    };
+    let shown: Vec<String> = p.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "actions/workflows/flow.yaml:5:9: tasks.a.next[0].do: 'do' names task 'nowhere', which is not defined",
+        ],
+        "file problems first; the engine's checks run once the file reads clean"
+    );
+    std::fs::write(
+        dir.path().join("actions/workflows/flow.yaml"),
+        "tasks:\n  a:\n    action: core.ecko\n",
+    )
+    .unwrap();
+    let err = e.load_pack(dir.path()).await.unwrap_err();
+    let attune_core::Error::Pack(p) = err else {
+        panic!("expected pack problems, got {err}");
+    };
+    let shown: Vec<String> = p.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "actions/workflows/flow.yaml:3:5: tasks.a.action: action 'core.ecko' does not exist (did you mean 'core.echo'?)"
+        ]
+    );
+    assert!(
+        e.execute("wfp.flow", json!({"who": "x"})).await.is_err(),
+        "nothing registered"
+    );
+}

@@ -56,7 +56,8 @@ async fn example_pack_loads_in_both_shapes_and_runs() {
             summary.rules,
             summary.policies
         ),
-        (4, 1, 4, 1)
+        (5, 1, 4, 1),
+        "check_host, disk_usage, format_alert, page, and the workflow triage"
     );
     assert!(!summary.replaced);
     // StackStorm-shaped rule and the earlier-Attune-shaped one are both registered.

@@ -179,12 +179,12 @@ fn orquesta_cases_replayed_on_the_conductor() {
     assert_eq!((passed, negative), (97, 1));
 }
 
-/// The example workflow (examples/workflows/triage.yaml) on its "host down" path: both
+/// The example workflow (examples/packs/monitoring/actions/workflows/triage.yaml) on its "host down" path: both
 /// checks run in parallel, the join merges what each published, every channel is notified.
 #[test]
 fn the_example_triage_workflow_runs_its_host_down_path() {
     let case = serde_json::json!({
-        "workflow_file": "../examples/workflows/triage.yaml",
+        "workflow_file": "../examples/packs/monitoring/actions/workflows/triage.yaml",
         "inputs": {"host": "db-01"},
         "mock_action_executions": [{"task_id": "check_host", "status": "failed"}],
     });
@@ -201,7 +201,7 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
         Some(serde_json::json!({"host_up": false, "severity": "critical"}))
     );
     let ok = serde_json::json!({
-        "workflow_file": "../examples/workflows/triage.yaml",
+        "workflow_file": "../examples/packs/monitoring/actions/workflows/triage.yaml",
         "inputs": {"host": "db-01"},
         "mock_action_executions": [],
     });

@@ -33,6 +33,7 @@ pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
 pub use packs::{LoadReport, PackSummary};
 pub use trace::{EventTrace, ExecutionTrace};
+pub use workflows::WORKFLOW_RUNNER;
 
 use crate::clock::Clock;
 use crate::model::{Execution, ExecutionId, ExecutionStatus};

@@ -425,8 +425,12 @@ impl Engine {
                         ),
                     ));
                 }
-                // An action whose file has problems is not complete enough to check.
-                Some(_) if read_problems.iter().any(|p| p.file == a.src.file) => {}
+                // An action whose file (or entry point) has problems is not complete
+                // enough to check.
+                Some(_)
+                    if read_problems.iter().any(|p| {
+                        p.file == a.src.file || a.def.entry_point.as_deref() == Some(&p.file)
+                    }) => {}
                 Some(rt) => {
                     if let Err(e) = rt.validate_action(&a.def) {
                         let part = if a.def.entry_point.is_some() {
@@ -436,6 +440,41 @@ impl Engine {
                         };
                         out.push(a.problem(part, None, e.to_string()));
                     }
+                }
+            }
+        }
+        // The actions a pack's workflows run exist (in the engine, or in packs loaded with it).
+        let known_actions = self.known_refs(loading, true);
+        for a in &b.actions {
+            let (Some(text), Some(file)) = (&a.def.code, &a.def.entry_point) else {
+                continue;
+            };
+            if a.def.runner != super::WORKFLOW_RUNNER {
+                continue;
+            }
+            let Ok(wf) = crate::workflow::parse(text, file) else {
+                continue; // its problems are listed already
+            };
+            for t in &wf.tasks {
+                let Some(action) = &t.action else { continue };
+                if !known_actions.iter().any(|k| k == action) {
+                    let hint =
+                        crate::text::nearest(action, known_actions.iter().map(String::as_str))
+                            .map(|h| format!("did you mean '{h}'?"));
+                    let path = crate::pack::yaml::child(
+                        &crate::pack::yaml::child("tasks", &t.name),
+                        "action",
+                    );
+                    let locs = crate::workflow::locations(text);
+                    let pos = locs.find(&path);
+                    out.push(Problem {
+                        file: file.clone(),
+                        line: pos.line,
+                        column: pos.column,
+                        path,
+                        message: format!("action '{action}' does not exist"),
+                        hint,
+                    });
                 }
             }
         }

@@ -24,9 +24,14 @@ pub const WORKFLOW_RUNNER: &str = "workflow";
 
 /// The `workflow` runtime: the compiled workflow of each workflow action, and the engine it
 /// creates task executions in.
+///
+/// A workflow action either was registered with [`Engine::register_workflow`] (its plan is
+/// kept here), or carries its workflow file's text in `code` (a pack's `runner_type:
+/// orquesta` action): that text is compiled when first run and kept with it, so that the
+/// action as registered — not a newer file still being checked — decides what runs.
 #[derive(Debug, Default)]
 pub(crate) struct WorkflowRuntime {
-    plans: RwLock<HashMap<String, Arc<Plan>>>,
+    plans: RwLock<HashMap<String, Compiled>>,
     shared: OnceLock<Weak<Shared>>,
 }
 
@@ -36,19 +41,35 @@ impl WorkflowRuntime {
         let _ = self.shared.set(Arc::downgrade(shared));
     }
 
-    fn plan(&self, action: &str) -> Option<Arc<Plan>> {
-        self.plans
+    /// The plan of `action`: from its workflow text when it has one (compiled once per
+    /// text), else the one registered in code.
+    fn plan(&self, action: &Action) -> Result<Arc<Plan>> {
+        let key = &action.action_ref;
+        if let Some((code, plan)) = self
+            .plans
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(action)
-            .cloned()
+            .get(key)
+            && *code == action.code
+        {
+            return Ok(plan.clone());
+        }
+        let Some(text) = &action.code else {
+            return Err(Error::not_found("workflow", key));
+        };
+        let file = action.entry_point.as_deref().unwrap_or("workflow");
+        let wf = crate::workflow::parse(text, file)
+            .map_err(|e| Error::invalid(format!("workflow of action '{key}'"), e.to_string()))?;
+        let plan = Plan::new(wf)?;
+        self.put(key, action.code.clone(), plan.clone());
+        Ok(plan)
     }
 
-    fn put(&self, action: &str, plan: Arc<Plan>) {
+    fn put(&self, action: &str, code: Option<String>, plan: Arc<Plan>) {
         self.plans
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(action.to_string(), plan);
+            .insert(action.to_string(), (code, plan));
     }
 }
 
@@ -59,13 +80,28 @@ impl Runtime for WorkflowRuntime {
     }
 
     fn validate_action(&self, action: &Action) -> Result<()> {
-        match self.plan(&action.action_ref) {
-            Some(_) => Ok(()),
-            None => Err(Error::invalid(
+        if let Some(text) = &action.code {
+            let file = action.entry_point.as_deref().unwrap_or("workflow");
+            return crate::workflow::parse(text, file).map(|_| ()).map_err(|e| {
+                Error::invalid(
+                    format!("workflow of action '{}'", action.action_ref),
+                    e.to_string(),
+                )
+            });
+        }
+        let known = self
+            .plans
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&action.action_ref);
+        if known {
+            Ok(())
+        } else {
+            Err(Error::invalid(
                 format!("action '{}'", action.action_ref),
                 "no workflow is registered for it (Engine::register_workflow, or a pack's \
-                 workflow file)",
-            )),
+                 workflow file as its entry_point)",
+            ))
         }
     }
 
@@ -79,12 +115,14 @@ impl Runtime for WorkflowRuntime {
             .get()
             .and_then(Weak::upgrade)
             .ok_or(Error::ShutDown)?;
-        let plan = self
-            .plan(&request.action.action_ref)
-            .ok_or_else(|| Error::not_found("workflow", &request.action.action_ref))?;
+        let plan = self.plan(&request.action)?;
         drive(&shared, plan, request).await
     }
 }
+
+/// A workflow action's plan, with the workflow text it was compiled from (`None`: built in
+/// code).
+type Compiled = (Option<String>, Arc<Plan>);
 
 /// A task execution the run waits for: its task, route and item.
 type Waiting = HashMap<ExecutionId, (String, usize, Option<usize>)>;
@@ -267,7 +305,7 @@ impl Engine {
             .workflows
             .as_ref()
             .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
-        runtime.put(action_ref, plan);
+        runtime.put(action_ref, None, plan);
         self.register_action(action).await
     }
 }

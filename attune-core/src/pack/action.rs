@@ -132,6 +132,18 @@ pub(crate) fn read(
                         Err(p) => r.push(src.problem(&ep.path, p.message)),
                     }
                 }
+                if action.runner == crate::engine::WORKFLOW_RUNNER {
+                    // The workflow file: read and checked here, its problems located in it.
+                    match dir.read_text(&rel) {
+                        Ok(text) => {
+                            if let Err(e) = crate::workflow::parse(&text, &rel) {
+                                r.problems.extend(e.problems);
+                            }
+                            action.code = Some(text);
+                        }
+                        Err(p) => r.push(src.problem(&ep.path, p.message)),
+                    }
+                }
                 action.entry_point = Some(rel);
             }
             Err(e) => r.push(src.problem(&ep.path, e)),

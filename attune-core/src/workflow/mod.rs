@@ -131,6 +131,13 @@ pub fn read_file(path: &std::path::Path, max_bytes: u64) -> Result<Workflow, Wor
     parse(&text, &name)
 }
 
+/// Where each key path of a workflow file's text is (for problems found after reading it).
+pub(crate) fn locations(text: &str) -> crate::pack::yaml::Locations {
+    crate::pack::yaml::parse(text)
+        .map(|d| d.locs)
+        .unwrap_or_default()
+}
+
 impl Workflow {
     /// Checks a workflow built in code (problems have key paths, no lines).
     pub fn validate(&self) -> Result<(), WorkflowErrors> {

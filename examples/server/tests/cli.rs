@@ -512,7 +512,7 @@ fn db_keeps_state_in_a_sqlite_file() {
 
 fn example_workflow() -> String {
     root()
-        .join("examples/workflows/triage.yaml")
+        .join("examples/packs/monitoring/actions/workflows/triage.yaml")
         .display()
         .to_string()
 }

@@ -49,6 +49,24 @@ async fn engine(live: Arc<AtomicUsize>, peak: Arc<AtomicUsize>) -> Engine {
     e
 }
 
+/// Registers `yaml` as `action`, runs it with `params`, and returns the execution once it
+/// succeeded.
+async fn run_ok(
+    e: &Engine,
+    action: &str,
+    yaml: &str,
+    params: Value,
+) -> attune_core::model::Execution {
+    let wf = parse(yaml, "wf.yaml").unwrap_or_else(|err| panic!("{err}"));
+    e.register_workflow(action, wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run(action, params))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    x
+}
+
 async fn plain() -> Engine {
     engine(Arc::default(), Arc::default()).await
 }
@@ -70,7 +88,9 @@ async fn children(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sequence_publishes_and_renders_its_output_each_task_a_child_execution() {
     let e = plain().await;
-    let wf = parse(
+    let x = run_ok(
+        &e,
+        "wf.hello",
         r#"
 input: [name]
 tasks:
@@ -88,15 +108,9 @@ output:
   - loud: '{{ task("shout").result }}'
   - greeting: '{{ ctx("greeting") }}'
 "#,
-        "hello.yaml",
+        json!({"name": "ada"}),
     )
-    .unwrap();
-    e.register_workflow("wf.hello", wf).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.run("wf.hello", json!({"name": "ada"})))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    .await;
     let result = x.result.unwrap();
     assert_eq!(
         result["output"],
@@ -117,7 +131,9 @@ output:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_after_parallel_branches_where_one_fails_and_a_transition_handles_it() {
     let e = plain().await;
-    let wf = parse(
+    let x = run_ok(
+        &e,
+        "wf.join",
         r#"
 tasks:
   start:
@@ -141,15 +157,9 @@ tasks:
 output:
   - both: '{{ task("join").result }}'
 "#,
-        "join.yaml",
+        json!({}),
     )
-    .unwrap();
-    e.register_workflow("wf.join", wf).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.run("wf.join", json!({})))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    .await;
     assert_eq!(
         x.result.unwrap()["output"],
         json!({"both": "recovered+fine"})
@@ -169,7 +179,9 @@ output:
 async fn with_items_respects_concurrency_and_keeps_item_order() {
     let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let e = engine(live, peak.clone()).await;
-    let wf = parse(
+    let x = run_ok(
+        &e,
+        "wf.items",
         r#"
 input:
   - ns: [5, 4, 3, 2, 1, 0]
@@ -182,15 +194,9 @@ tasks:
 output:
   - got: '{{ task("each").result }}'
 "#,
-        "items.yaml",
+        json!({}),
     )
-    .unwrap();
-    e.register_workflow("wf.items", wf).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.run("wf.items", json!({})))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    .await;
     assert_eq!(
         x.result.unwrap()["output"],
         json!({"got": [5, 4, 3, 2, 1, 0]}),

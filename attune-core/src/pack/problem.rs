@@ -77,18 +77,27 @@ pub struct PackErrors {
 
 impl fmt::Display for PackErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        write!(
-            f,
-            "pack '{}' has {n} problem{}",
-            self.pack,
-            if n == 1 { "" } else { "s" }
-        )?;
-        for p in &self.problems {
-            write!(f, "\n  {p}")?;
-        }
-        Ok(())
+        write_problems(f, "pack", &self.pack, &self.problems)
     }
+}
+
+/// `<kind> '<name>' has N problems`, then one problem per line.
+pub(crate) fn write_problems(
+    f: &mut fmt::Formatter<'_>,
+    kind: &str,
+    name: &str,
+    problems: &[Problem],
+) -> fmt::Result {
+    let n = problems.len();
+    write!(
+        f,
+        "{kind} '{name}' has {n} problem{}",
+        if n == 1 { "" } else { "s" }
+    )?;
+    for p in problems {
+        write!(f, "\n  {p}")?;
+    }
+    Ok(())
 }
 
 /// Collects problems while a pack is read; `file` is the file being read.

@@ -646,6 +646,14 @@ impl Conductor {
         out
     }
 
+    /// A task whose start could not be prepared (its items or params did not render) enters
+    /// the sequence and ends failed with `why` as its result.
+    fn fail_start(&mut self, entry: Entry, why: String) -> Result<()> {
+        let (task, route) = (entry.task.clone(), entry.route);
+        self.enter(entry);
+        self.finish_task(&task, route, RunStatus::Failed, Some(Value::String(why)))
+    }
+
     /// A task run enters the sequence, running.
     fn enter(&mut self, entry: Entry) {
         debug_assert_eq!(entry.status, RunStatus::Running);
@@ -654,6 +662,12 @@ impl Conductor {
         }
         self.running += 1;
         self.seq.push(entry);
+    }
+
+    /// The latest entry of `task` on `route` (NotFound when it never started).
+    fn entry_of(&self, task: &str, route: usize) -> Result<usize> {
+        self.entry_index(task, route)
+            .ok_or_else(|| Error::not_found("running workflow task", task))
     }
 
     fn entry_index(&self, task: &str, route: usize) -> Option<usize> {
@@ -722,23 +736,11 @@ impl Conductor {
                 Ok(Value::Array(v)) => v,
                 Ok(other) => {
                     let msg = format!("task '{task}' with items: expected a list, got {other}");
-                    self.enter(entry);
-                    self.finish_task(
-                        task,
-                        route,
-                        RunStatus::Failed,
-                        Some(Value::String(msg.clone())),
-                    )?;
+                    self.fail_start(entry, msg.clone())?;
                     return Err(Error::invalid(format!("task '{task}'"), msg));
                 }
                 Err(e) => {
-                    self.enter(entry);
-                    self.finish_task(
-                        task,
-                        route,
-                        RunStatus::Failed,
-                        Some(Value::String(e.to_string())),
-                    )?;
+                    self.fail_start(entry, e.to_string())?;
                     return Err(e);
                 }
             };
@@ -785,13 +787,7 @@ impl Conductor {
             Ok(Value::Object(m)) => m,
             Ok(_) => Map::new(),
             Err(e) => {
-                self.enter(entry);
-                self.finish_task(
-                    task,
-                    route,
-                    RunStatus::Failed,
-                    Some(Value::String(e.to_string())),
-                )?;
+                self.fail_start(entry, e.to_string())?;
                 return Err(e);
             }
         };
@@ -858,9 +854,7 @@ impl Conductor {
         status: RunStatus,
         result: Option<Value>,
     ) -> Result<()> {
-        let i = self
-            .entry_index(task, route)
-            .ok_or_else(|| Error::not_found("running workflow task", task))?;
+        let i = self.entry_of(task, route)?;
         if self.seq[i].status != RunStatus::Running {
             return Err(Error::Conflict(format!("task '{task}' has ended")));
         }
@@ -910,9 +904,7 @@ impl Conductor {
         status: RunStatus,
         result: Option<Value>,
     ) -> Result<()> {
-        let i = self
-            .entry_index(task, route)
-            .ok_or_else(|| Error::not_found("running workflow task", task))?;
+        let i = self.entry_of(task, route)?;
         if self.seq[i].status == RunStatus::Running {
             self.running -= 1;
             self.items_active.retain(|x| *x != i);

@@ -63,17 +63,7 @@ pub struct WorkflowErrors {
 
 impl fmt::Display for WorkflowErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        write!(
-            f,
-            "workflow '{}' has {n} problem{}",
-            self.workflow,
-            if n == 1 { "" } else { "s" }
-        )?;
-        for p in &self.problems {
-            write!(f, "\n  {p}")?;
-        }
-        Ok(())
+        crate::pack::problem::write_problems(f, "workflow", &self.workflow, &self.problems)
     }
 }
 

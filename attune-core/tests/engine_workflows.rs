@@ -414,3 +414,29 @@ async fn a_packs_bad_workflow_file_is_refused_with_located_problems() {
         "nothing registered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_timeout_is_its_executions_and_on_timeout_handles_it() {
+    let e = plain().await;
+    let x = run_ok(
+        &e,
+        "wf.timeouts",
+        r#"
+tasks:
+  wait:
+    action: wf.slow ms=60000
+    timeout: 0.2
+    on_timeout: after
+  after:
+    action: wf.echo message=recovered
+output:
+  - after: '{{ task("after").result }}'
+"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(x.result.unwrap()["output"], json!({"after": "recovered"}));
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids[0].status, ExecutionStatus::Timeout, "{:?}", kids[0]);
+    assert_eq!(kids[0].timeout_secs, Some(0.2));
+}

@@ -1,6 +1,7 @@
 //! Events: immutable once inserted. What changes about an event lives beside it: whether
-//! it is matched yet (`unmatched_events`) and whether an enforcement refers to it
-//! (`orphan_events`, what retention may delete).
+//! it is matched yet (`unmatched_events`) and, once matched, whether an enforcement refers
+//! to it (`orphan_events`). Retention may delete the events of both lists that no
+//! enforcement refers to: an event matched without enforcements, or never matched.
 
 use crate::error::{Res, is_constraint};
 use crate::query::Where;
@@ -27,13 +28,11 @@ pub(crate) fn insert(conn: &Connection, event: &Bodied<Event>) -> Res<()> {
         }
         Err(e) => return Err(e.into()),
     }
+    // Unmatched until marked; listed as an orphan only once matched without enforcements
+    // (retention finds unmatched events without enforcements through `unmatched_events`).
+    let _ = created;
     conn.prepare_cached("INSERT INTO unmatched_events (id) VALUES (?1)")?
         .execute([id])?;
-    conn.prepare_cached(
-        "INSERT INTO orphan_events (id, created) SELECT ?1, ?2 \
-         WHERE NOT EXISTS (SELECT 1 FROM enforcements WHERE event_id = ?1)",
-    )?
-    .execute(params![id, created])?;
     Ok(())
 }
 
@@ -57,9 +56,14 @@ pub(crate) fn enforcement_deleted(conn: &Connection, event: &[u8; 16]) -> Res<()
 
 /// Marks events matched; unknown ids are ignored.
 pub(crate) fn mark_matched(conn: &Connection, ids: &[EventId]) -> Res<()> {
-    let mut st = conn.prepare_cached("DELETE FROM unmatched_events WHERE id = ?1")?;
+    let mut unmark = conn.prepare_cached("DELETE FROM unmatched_events WHERE id = ?1")?;
+    let mut orphan = conn.prepare_cached(
+        "INSERT OR IGNORE INTO orphan_events (id, created) SELECT id, created FROM events \
+         WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM enforcements WHERE event_id = ?1)",
+    )?;
     for id in ids {
-        st.execute([blob(*id)])?;
+        unmark.execute([blob(*id)])?;
+        orphan.execute([blob(*id)])?;
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! visited in id (creation) order and a visit stops at the first row that is not due, so a
 //! call costs what it deletes, not the size of the history: executions through the
 //! `(status, id)` index of each terminal status, enforcements through `done_enforcements`
-//! (not being applied, execution gone), events through `orphan_events` (no enforcement
-//! refers to them). Retention never deletes a non-terminal
-//! execution, an enforcement still in `created`, or an event at or after
-//! `keep_events_from`.
+//! (not being applied, execution gone), events through `orphan_events` (matched, and no
+//! enforcement refers to them) and `unmatched_events` (never matched, and none refers to
+//! them). Retention never deletes a non-terminal execution, an enforcement still in
+//! `created`, or an event at or after `keep_events_from`.
 //!
 //! Every call then gives up to [`VACUUM_PAGES`] free pages back to the file system
 //! (`PRAGMA incremental_vacuum`), keeping [`KEEP_FREE_PAGES`] for new rows; the file shrinks
@@ -125,14 +125,29 @@ pub(crate) fn purge(w: &mut WriterConn, req: &PurgeRequest) -> Res<PurgeStats> {
 
     // Events no enforcement refers to, before `keep_events_from`.
     let keep_from = req.keep_events_from.map(|e| e.0.into_bytes());
-    let doomed = due_rows(
+    let due = |id: &Id, created: i64| cut.due(id, created) && keep_from.is_none_or(|k| *id < k);
+    let mut doomed = due_rows(
         w,
         "SELECT id, created FROM orphan_events ORDER BY id LIMIT ?1",
         [probe],
         batch + 1,
-        |id, created| cut.due(id, created) && keep_from.is_none_or(|k| *id < k),
+        due,
         |_| Ok(()),
     )?;
+    // Events never matched that no enforcement refers to (an engine matches events within
+    // moments, so this list is short).
+    doomed.extend(due_rows(
+        w,
+        "SELECT u.id, e.created FROM unmatched_events u JOIN events e ON e.id = u.id \
+         WHERE NOT EXISTS (SELECT 1 FROM enforcements f WHERE f.event_id = u.id) \
+         ORDER BY u.id LIMIT ?1",
+        [probe],
+        batch + 1,
+        due,
+        |_| Ok(()),
+    )?);
+    doomed.sort_unstable_by_key(|d| d.0);
+    doomed.dedup_by(|a, b| a.0 == b.0);
     stats.more |= doomed.len() > batch;
     for (id, ()) in doomed.iter().take(batch) {
         events::delete(w, id)?;

@@ -114,14 +114,24 @@ async fn the_file_levels_off_while_events_keep_flowing() {
         events <= KEEP + 1_024,
         "{events} events kept of {emitted}: events of purged executions must go too"
     );
-    // The history grew tenfold; the file did not. From the round where the kept window
-    // first filled up and was purged, the file stays within 10 % of that size.
-    let plateau = sizes[2].0;
-    for (round, (pages, free)) in sizes.iter().enumerate().skip(3) {
+    // The history grew tenfold; the file did not. Used pages (what the kept rows take)
+    // stay near their size once the kept window filled up and was purged (round 2): the
+    // window swings by up to one purge interval. The file is those plus the free pages
+    // retention keeps for reuse (up to 1,024; beyond, it gives them back). Without
+    // retention, each round adds ~440 pages for good.
+    let used = |(pages, free): (i64, i64)| pages - free;
+    let plateau = used(sizes[2]).max(used(sizes[1]));
+    for (round, size) in sizes.iter().enumerate().skip(3) {
         assert!(
-            *pages <= plateau + plateau / 10,
-            "round {round}: {pages} pages ({free} free), more than 110 % of the {plateau} \
-             after round 2; all rounds (pages, free): {sizes:?}"
+            used(*size) <= plateau + plateau / 2,
+            "round {round}: {} used pages, more than 150 % of the {plateau} of rounds 1-2; \
+             all rounds (pages, free): {sizes:?}",
+            used(*size)
+        );
+        assert!(
+            size.0 <= plateau + plateau / 2 + 1024,
+            "round {round}: the file has {} pages; all rounds (pages, free): {sizes:?}",
+            size.0
         );
     }
     // What is kept is the newest: old executions went first.

@@ -49,6 +49,7 @@ pub use purge::{
     check_purge_batches, check_purge_before, check_purge_before_and_keep,
     check_purge_keep_executions, check_purge_keep_executions_with_equal_timestamps,
     check_purge_keep_zero, check_purge_keeps_events_from, check_purge_keeps_non_terminal,
+    check_purge_matched_and_unmatched_events,
 };
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{
@@ -121,6 +122,7 @@ macro_rules! store_conformance_tests {
             check_purge_keeps_non_terminal,
             check_purge_batches,
             check_purge_keeps_events_from,
+            check_purge_matched_and_unmatched_events,
             check_purge_keep_executions_with_equal_timestamps,
         );
     };

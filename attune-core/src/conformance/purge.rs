@@ -494,3 +494,53 @@ pub async fn check_purge_keep_executions_with_equal_timestamps(store: &dyn Store
         must(store.get_execution(x.id).await, "the newest three stay");
     }
 }
+
+/// Events go whether or not they were marked matched, once no enforcement refers to them:
+/// an event matched without enforcements, an event never marked, and an event whose failed
+/// enforcement goes in the same purge; an event whose enforcement is still `created` stays.
+pub async fn check_purge_matched_and_unmatched_events(store: &dyn Store) {
+    let t = epoch() - TimeDelta::days(30);
+    let matched = insert_event(store, "conf.t", at(t, 0)).await;
+    let never = insert_event(store, "conf.t", at(t, 1)).await;
+    let failed = insert_event(store, "conf.t", at(t, 2)).await;
+    let held = insert_event(store, "conf.t", at(t, 3)).await;
+    let mut f = Enforcement::new("conf.r", failed.id, "conf.t", at(t, 2));
+    crate::store::EnforcementUpdate::failed("no".into(), None, at(t, 2)).apply_to(&mut f);
+    must(
+        store.insert_enforcement(&f).await,
+        "insert_enforcement(failed)",
+    );
+    let h = Enforcement::new("conf.r", held.id, "conf.t", at(t, 3));
+    must(
+        store.insert_enforcement(&h).await,
+        "insert_enforcement(created)",
+    );
+    must(
+        store
+            .mark_events_matched(&[matched.id, failed.id, held.id])
+            .await,
+        "mark_events_matched",
+    );
+    let request = PurgeRequest {
+        before: Some(Utc::now()),
+        keep_executions: None,
+        keep_events_from: None,
+        batch: 100,
+    };
+    let s = purge_all(store, &request).await;
+    assert_eq!(
+        (s.events, s.enforcements),
+        (3, 1),
+        "three events and the failed enforcement go: {s:?}"
+    );
+    assert_eq!(
+        event_ids(&all_events(store).await),
+        vec![held.id],
+        "only the event whose enforcement is still being applied stays"
+    );
+    expect_err(
+        store.get_event(never.id).await,
+        Expect::NotFound,
+        "an event never marked matched, with no enforcement, after purge",
+    );
+}

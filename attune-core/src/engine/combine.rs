@@ -37,8 +37,10 @@ impl<T> Combiner<T> {
     /// Queues `item`. When no flush is in progress, the caller becomes the flusher: it runs
     /// `flush` on every batch gathered until the queue is empty, then returns. Otherwise it
     /// returns at once: the running flusher takes the item in its next batch. Items are
-    /// flushed in the order they were submitted. If a flush panics or its task is dropped,
-    /// the next submitter becomes the flusher (items queued meanwhile wait for it).
+    /// flushed in the order they were submitted. If a flush panics or its future is
+    /// dropped, the items queued meanwhile are dropped with it (so whoever waits on them —
+    /// an `emit` — gets an error instead of waiting for ever) and the next submitter becomes
+    /// the flusher.
     pub async fn submit<F, Fut>(&self, item: T, mut flush: F)
     where
         F: FnMut(Vec<T>) -> Fut,
@@ -68,12 +70,18 @@ impl<T> Combiner<T> {
     }
 }
 
-/// Gives up the flusher's role when its task stops early (a panic, or the future dropped).
+/// Gives up the flusher's role when its task stops early (a panic, or the future dropped),
+/// dropping what was queued for it.
 struct Flushing<'a, T>(&'a Combiner<T>);
 
 impl<T> Drop for Flushing<'_, T> {
     fn drop(&mut self) {
-        self.0.lock().flushing = false;
+        let orphans = {
+            let mut s = self.0.lock();
+            s.flushing = false;
+            std::mem::take(&mut s.queue)
+        };
+        drop(orphans);
     }
 }
 
@@ -126,6 +134,37 @@ mod tests {
         release.send(()).unwrap();
         first.await.unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![vec![0], vec![1, 2, 3]]);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_flush_drops_what_waited_for_it_and_hands_the_role_on() {
+        let c = Arc::new(Combiner::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let flusher = tokio::spawn({
+            let c = c.clone();
+            async move {
+                c.submit(None, |_| std::future::pending::<()>()).await;
+            }
+        });
+        while !c.lock().flushing {
+            tokio::task::yield_now().await;
+        }
+        // Queued behind the stuck flush: its sender is all a waiter has.
+        c.submit(Some(tx), |_| async {}).await;
+        flusher.abort();
+        let _ = flusher.await;
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await;
+        assert!(
+            matches!(waited, Ok(Err(_))),
+            "the waiter learns its item was dropped (not left waiting): {waited:?}"
+        );
+        let mut seen = Vec::new();
+        c.submit(None, |b| {
+            seen.push(b.len());
+            async {}
+        })
+        .await;
+        assert_eq!(seen, vec![1], "the next submitter flushes");
     }
 
     #[tokio::test]

@@ -440,3 +440,155 @@ output:
     assert_eq!(kids[0].status, ExecutionStatus::Timeout, "{:?}", kids[0]);
     assert_eq!(kids[0].timeout_secs, Some(0.2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_runs_a_failed_task_again_with_backoff_until_count() {
+    let e = plain().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    e.register_fn("wf.flaky", move |ctx| {
+        let c = c.clone();
+        async move {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            let ok_from = ctx.param("ok_from").and_then(Value::as_u64).unwrap_or(3) as usize;
+            if n >= ok_from {
+                Ok(json!(n))
+            } else {
+                Err(attune_core::Error::Action(format!("attempt {n} failed")))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let x = run_ok(
+        &e,
+        "wf.retries",
+        r#"
+tasks:
+  flaky:
+    action: wf.flaky ok_from=3
+    retry: {count: 3, delay: 0.02, backoff: exponential}
+output:
+  - attempt: '{{ task("flaky").result }}'
+"#,
+        json!({}),
+    )
+    .await;
+    let result = x.result.unwrap();
+    assert_eq!(result["output"], json!({"attempt": 3}));
+    assert_eq!(
+        result["tasks"],
+        json!(["flaky", "flaky", "flaky"]),
+        "three runs"
+    );
+    let kids = children(&e, x.id).await;
+    assert_eq!(
+        kids.iter().map(|k| k.status).collect::<Vec<_>>(),
+        [
+            ExecutionStatus::Failed,
+            ExecutionStatus::Failed,
+            ExecutionStatus::Succeeded
+        ]
+    );
+    // The delays were waited: 0.02 s before the first retry, 0.04 s before the second.
+    let gap = |a: &attune_core::model::Execution, b: &attune_core::model::Execution| {
+        (b.created - a.finished.unwrap()).num_milliseconds()
+    };
+    assert!(gap(&kids[0], &kids[1]) >= 20, "{}", gap(&kids[0], &kids[1]));
+    assert!(gap(&kids[1], &kids[2]) >= 40, "{}", gap(&kids[1], &kids[2]));
+
+    // Retries run out: the failure is the workflow's.
+    calls.store(0, Ordering::SeqCst);
+    let wf = parse(
+        "tasks:\n  flaky:\n    action: wf.flaky ok_from=9\n    retry: {count: 2}\n",
+        "out.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.gives_up", wf).await.unwrap();
+    let x = e.run("wf.gives_up", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert_eq!(children(&e, x.id).await.len(), 3, "the run and two retries");
+    // `when` decides: a failure it does not match is not retried.
+    let wf = parse(
+        "tasks:\n  flaky:\n    action: wf.flaky ok_from=9\n    retry:\n      count: 5\n      when: '{{ \"timeout\" in (result() | string) }}'\n",
+        "when.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.picky", wf).await.unwrap();
+    let x = e.run("wf.picky", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert_eq!(children(&e, x.id).await.len(), 1, "not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_waits_before_a_task_without_holding_up_the_others() {
+    let e = plain().await;
+    let x = run_ok(
+        &e,
+        "wf.delays",
+        r#"
+tasks:
+  start:
+    action: wf.echo message=go
+    next: [{do: 'late, now'}]
+  late:
+    action: wf.echo message=late
+    delay: 0.1
+  now:
+    action: wf.echo message=now
+"#,
+        json!({}),
+    )
+    .await;
+    let kids = children(&e, x.id).await;
+    let find = |m: &str| {
+        kids.iter()
+            .find(|k| k.params["message"] == json!(m))
+            .unwrap()
+            .clone()
+    };
+    let (start, late, now) = (find("go"), find("late"), find("now"));
+    assert!((late.created - start.finished.unwrap()).num_milliseconds() >= 100);
+    assert!(now.created < late.created, "the other branch did not wait");
+}
+
+/// Retry inside with-items: a failed item fails the task, and the retry runs the task —
+/// every item — again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_inside_with_items_runs_the_items_again() {
+    let e = plain().await;
+    let failed_once = Arc::new(AtomicUsize::new(0));
+    let f = failed_once.clone();
+    e.register_fn("wf.once", move |ctx| {
+        let f = f.clone();
+        async move {
+            let n = ctx.param("n").and_then(Value::as_u64).unwrap_or(0);
+            if n == 2 && f.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(attune_core::Error::Action("item 2 fails once".into()));
+            }
+            Ok(json!(n * 10))
+        }
+    })
+    .await
+    .unwrap();
+    let x = run_ok(
+        &e,
+        "wf.items_retry",
+        r#"
+tasks:
+  each:
+    with:
+      items: '{{ [1, 2, 3] }}'
+      concurrency: 1
+    action: wf.once n={{ item() }}
+    retry: {count: 1}
+output:
+  - got: '{{ task("each").result }}'
+"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(x.result.unwrap()["output"], json!({"got": [10, 20, 30]}));
+    // First run: item 1 ok, item 2 failed (item 3 never started); the retry: all three.
+    assert_eq!(children(&e, x.id).await.len(), 5);
+}

@@ -11,7 +11,7 @@ use super::{Engine, Shared};
 use crate::model::{Action, ExecutionId, ExecutionStatus};
 use crate::params::ParamSpec;
 use crate::runtime::{RunOutput, RunRequest, Runtime};
-use crate::workflow::{Conductor, Plan, RunStatus, Workflow};
+use crate::workflow::{Conductor, Plan, RunStatus, TaskRun, Workflow};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -127,25 +127,47 @@ type Compiled = (Option<String>, Arc<Plan>);
 /// A task execution the run waits for: its task, route and item.
 type Waiting = HashMap<ExecutionId, (String, usize, Option<usize>)>;
 
-/// Runs the workflow: starts what is ready as task executions, feeds their ends to the
-/// conductor, until the run ends; cancel cascades to the tasks.
+/// A run's task executions: those it waits for, and the task runs waiting out a delay.
+struct Tasks {
+    waiting: Waiting,
+    done: mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>,
+    delayed: usize,
+    due: mpsc::UnboundedSender<TaskRun>,
+}
+
+/// Runs the workflow: starts what is ready as task executions (after its delay, if any),
+/// feeds their ends to the conductor, until the run ends; cancel cascades to the tasks.
 async fn drive(shared: &Arc<Shared>, plan: Arc<Plan>, req: RunRequest) -> Result<RunOutput> {
     let mut run = Conductor::start(plan.clone(), req.params.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut waiting: Waiting = HashMap::new();
+    let (done, mut done_rx) = mpsc::unbounded_channel();
+    let (due, mut due_rx) = mpsc::unbounded_channel();
+    let mut tasks = Tasks {
+        waiting: HashMap::new(),
+        done,
+        delayed: 0,
+        due,
+    };
+    let parent = req.execution_id;
     loop {
-        start_ready(shared, &plan, &mut run, req.execution_id, &tx, &mut waiting).await;
-        if run.status() != RunStatus::Running || waiting.is_empty() {
+        start_ready(shared, &plan, &mut run, parent, &mut tasks).await;
+        if run.status() != RunStatus::Running || (tasks.waiting.is_empty() && tasks.delayed == 0) {
             break;
         }
         let (id, status) = tokio::select! {
-            m = rx.recv() => match m { Some(m) => m, None => break },
+            m = done_rx.recv() => match m { Some(m) => m, None => break },
+            d = due_rx.recv() => {
+                if let Some(started) = d {
+                    tasks.delayed -= 1;
+                    launch(shared, &plan, &mut run, parent, &mut tasks, started).await;
+                }
+                continue;
+            }
             () = req.cancel.cancelled() => {
-                cancel_tasks(shared, &waiting).await;
+                cancel_tasks(shared, &tasks.waiting).await;
                 return Err(Error::Canceled("the workflow was canceled; its running tasks too".into()));
             }
         };
-        let Some((task, route, item)) = waiting.remove(&id) else {
+        let Some((task, route, item)) = tasks.waiting.remove(&id) else {
             continue;
         };
         let result = shared
@@ -165,24 +187,24 @@ async fn drive(shared: &Arc<Shared>, plan: Arc<Plan>, req: RunRequest) -> Result
             None => run.finish_task(&task, route, status, result),
         };
         if let Err(e) = ended {
-            tracing::error!(execution.id = %req.execution_id, task = %task, error = %e, "workflow task end not applied");
+            tracing::error!(execution.id = %parent, task = %task, error = %e, "workflow task end not applied");
         }
-        if run.status() != RunStatus::Running && !waiting.is_empty() {
+        if run.status() != RunStatus::Running && !tasks.waiting.is_empty() {
             // A with-items task ended on a failed item: its other items are not needed.
-            cancel_tasks(shared, &waiting).await;
+            cancel_tasks(shared, &tasks.waiting).await;
         }
     }
     Ok(outcome(&run))
 }
 
-/// Starts every ready task (each item of a with-items task) as an execution.
+/// Starts every ready task; a task with a delay (its own, or a retry's) is launched when the
+/// delay is over.
 async fn start_ready(
     shared: &Arc<Shared>,
     plan: &Plan,
     run: &mut Conductor,
     parent: ExecutionId,
-    tx: &mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>,
-    waiting: &mut Waiting,
+    tasks: &mut Tasks,
 ) {
     // A task with no action ends at once, which may make others ready: go round again.
     loop {
@@ -194,37 +216,62 @@ async fn start_ready(
             let Ok(started) = run.start_task(&task, route) else {
                 continue; // its params did not render: it ended failed
             };
-            let timeout = plan.workflow().get(&task).and_then(|t| t.timeout);
-            for (k, params) in started.params.into_iter().enumerate() {
-                let item = started.first_item.map(|f| f + k);
-                let Some(action) = &started.action else {
-                    let _ = match item {
-                        Some(i) => run.finish_item(&task, route, i, RunStatus::Succeeded, None),
-                        None => run.finish_task(&task, route, RunStatus::Succeeded, None),
-                    };
-                    continue;
-                };
-                let child = Child {
-                    parent: Some(parent),
-                    timeout_secs: timeout,
-                    notify: Some(tx.clone()),
-                };
-                match create_execution(shared, action, Value::Object(params), child).await {
-                    Ok(id) => {
-                        waiting.insert(id, (task.clone(), route, item));
-                    }
-                    Err(e) => {
-                        let failed = Some(json!({"error": e.to_string()}));
-                        let _ = match item {
-                            Some(i) => run.finish_item(&task, route, i, RunStatus::Failed, failed),
-                            None => run.finish_task(&task, route, RunStatus::Failed, failed),
-                        };
-                    }
+            match started.delay {
+                Some(secs) => {
+                    tasks.delayed += 1;
+                    let due = tasks.due.clone();
+                    let wait = std::time::Duration::try_from_secs_f64(secs).unwrap_or_default();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = due.send(started);
+                    });
                 }
+                None => launch(shared, plan, run, parent, tasks, started).await,
             }
         }
         if run.status() != RunStatus::Running {
             return;
+        }
+    }
+}
+
+/// Creates the executions of a started task (one per with-items item); a task with no
+/// action ends at once.
+async fn launch(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    run: &mut Conductor,
+    parent: ExecutionId,
+    tasks: &mut Tasks,
+    started: TaskRun,
+) {
+    let (task, route) = (started.task, started.route);
+    let timeout = plan.workflow().get(&task).and_then(|t| t.timeout);
+    for (k, params) in started.params.into_iter().enumerate() {
+        let item = started.first_item.map(|f| f + k);
+        let Some(action) = &started.action else {
+            let _ = match item {
+                Some(i) => run.finish_item(&task, route, i, RunStatus::Succeeded, None),
+                None => run.finish_task(&task, route, RunStatus::Succeeded, None),
+            };
+            continue;
+        };
+        let child = Child {
+            parent: Some(parent),
+            timeout_secs: timeout,
+            notify: Some(tasks.done.clone()),
+        };
+        match create_execution(shared, action, Value::Object(params), child).await {
+            Ok(id) => {
+                tasks.waiting.insert(id, (task.clone(), route, item));
+            }
+            Err(e) => {
+                let failed = Some(json!({"error": e.to_string()}));
+                let _ = match item {
+                    Some(i) => run.finish_item(&task, route, i, RunStatus::Failed, failed),
+                    None => run.finish_task(&task, route, RunStatus::Failed, failed),
+                };
+            }
         }
     }
 }

@@ -87,6 +87,8 @@ struct TaskPlan {
     input: CompiledValue,
     items: Option<CompiledValue>,
     concurrency: Option<CompiledValue>,
+    /// `retry.when`, compiled.
+    retry_when: Option<CompiledValue>,
     /// Per transition: its condition, its publish entries, and its targets with the id of
     /// each edge (`<task>__t<K>`).
     next: Vec<TransitionPlan>,
@@ -205,6 +207,12 @@ impl Plan {
                         .and_then(|w| w.concurrency.as_ref())
                         .map(|v| c(&format!("{loc} with concurrency"), v))
                         .transpose()?,
+                    retry_when: t
+                        .retry
+                        .as_ref()
+                        .and_then(|r| r.when.as_ref())
+                        .map(|w| c(&format!("{loc} retry when"), &Value::String(w.clone())))
+                        .transpose()?,
                     next,
                     inbound_tasks: sources.len(),
                     split,
@@ -280,8 +288,10 @@ pub struct Entry {
     pub result: Option<Value>,
     ctx: usize,
     items: Option<Items>,
-    /// Whether its failure was handled by a transition.
+    /// Whether its failure was handled by a transition (or by a retry).
     handled: bool,
+    /// Which retry this run is (0: the first run).
+    pub retries: u32,
 }
 
 impl Entry {
@@ -330,6 +340,8 @@ struct Staged {
     /// Tasks whose transitions arrived (each once).
     arrived: Vec<String>,
     ready: bool,
+    /// Which retry it is (0: not a retry).
+    retry: u32,
 }
 
 /// What to run for a ready task: the action and its rendered params (per item for
@@ -347,6 +359,9 @@ pub struct TaskRun {
     /// For with-items: the index of the item of `params[0]` (`params[k]` is item
     /// `first_item + k`).
     pub first_item: Option<usize>,
+    /// Seconds to wait before running the action: the task's `delay` on its first run, the
+    /// retry delay on a retry.
+    pub delay: Option<f64>,
 }
 
 /// One run of a workflow.
@@ -584,6 +599,7 @@ impl Conductor {
                 ctxs: vec![ctx],
                 arrived: from.map(str::to_string).into_iter().collect(),
                 ready: false,
+                retry: 0,
             }),
         }
         let needed = match join {
@@ -644,6 +660,28 @@ impl Conductor {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Whether a failed run of a task is to be retried: retries are left, and `retry.when`
+    /// holds (default: it failed). A `when` that does not render is an error of the run,
+    /// and no retry.
+    fn retry_due(&mut self, entry: &Entry, tp: &TaskPlan) -> bool {
+        let Some(retry) = self.plan.wf.get(&entry.task).and_then(|t| t.retry.clone()) else {
+            return false;
+        };
+        if entry.retries >= retry.count || self.failing {
+            return false;
+        }
+        match &tp.retry_when {
+            None => true,
+            Some(w) => match self.render_in(w, entry.ctx, Some((entry, None))) {
+                Ok(v) => truthy(&v),
+                Err(e) => {
+                    self.error(e.to_string(), Some(&entry.task), None, None);
+                    false
+                }
+            },
+        }
     }
 
     /// A task whose start could not be prepared (its items or params did not render) enters
@@ -730,7 +768,14 @@ impl Conductor {
             ctx,
             items: None,
             handled: false,
+            retries: staged.retry,
         };
+        // A first run waits the task's `delay`; a retry, the retry's delay.
+        let delay = match (&def.retry, staged.retry) {
+            (Some(r), n) if n > 0 => Some(r.delay_before(n)),
+            _ => def.delay,
+        }
+        .filter(|d| *d > 0.0);
         if let Some(items_tpl) = &tp.items {
             let values = match self.render_in(items_tpl, ctx, None) {
                 Ok(Value::Array(v)) => v,
@@ -779,9 +824,12 @@ impl Conductor {
                     action: def.action.clone(),
                     params: Vec::new(),
                     first_item: Some(0),
+                    delay: None,
                 });
             }
-            return self.start_items(i, &def.action);
+            let mut run = self.start_items(i, &def.action)?;
+            run.delay = delay;
+            return Ok(run);
         }
         let params = match self.render_in(&tp.input, ctx, None) {
             Ok(Value::Object(m)) => m,
@@ -798,6 +846,7 @@ impl Conductor {
             action: def.action.clone(),
             params: vec![params],
             first_item: None,
+            delay,
         })
     }
 
@@ -830,6 +879,7 @@ impl Conductor {
             action: action.clone(),
             params,
             first_item: Some(from),
+            delay: None,
         })
     }
 
@@ -914,6 +964,20 @@ impl Conductor {
         let entry = self.seq[i].clone();
         let plan = self.plan.clone();
         let tp = &plan.tasks[task];
+        if status.is_failure() && self.retry_due(&entry, tp) {
+            // Run it again (after the retry delay) instead of following its transitions.
+            self.seq[i].handled = true;
+            self.staged.push(Staged {
+                task: task.to_string(),
+                route,
+                ctxs: vec![entry.ctx],
+                arrived: Vec::new(),
+                ready: true,
+                retry: entry.retries + 1,
+            });
+            self.finish_if_done();
+            return Ok(());
+        }
         let mut handled = false;
         for tr in &tp.next {
             let holds = match &tr.when {
@@ -973,6 +1037,7 @@ impl Conductor {
                             ctx,
                             items: None,
                             handled: false,
+                            retries: 0,
                         });
                         if *c == Command::Fail {
                             // The workflow ends failed; what this transition staged still runs.
@@ -1126,6 +1191,7 @@ impl Conductor {
                 ctxs: vec![e.ctx],
                 arrived: Vec::new(),
                 ready: true,
+                retry: 0,
             });
         }
         self.errors.retain(|e| {

@@ -203,7 +203,20 @@ output:
         "item order, not end order"
     );
     assert_eq!(peak.load(Ordering::SeqCst), 2, "two items at a time");
-    assert_eq!(children(&e, x.id).await.len(), 6);
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 6);
+    // Each item's execution names its task and item.
+    let mut tags: Vec<(String, usize, Option<usize>)> = kids
+        .iter()
+        .map(|k| {
+            let t = k.task.clone().expect("a task execution names its task");
+            (t.name, t.route, t.item)
+        })
+        .collect();
+    tags.sort();
+    let want: Vec<(String, usize, Option<usize>)> =
+        (0..6).map(|i| ("each".to_string(), 0, Some(i))).collect();
+    assert_eq!(tags, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -395,6 +395,23 @@ pub async fn check_executions_insert_get(store: &dyn Store) {
         Expect::NotFound,
         "renew_lease of an unknown id",
     );
+    // A workflow's task: its parent and task are kept.
+    let mut task = execution("alpha.action", ExecutionStatus::Requested, at(t, 2));
+    task.parent = Some(x1.id);
+    task.task = Some(crate::model::TaskRef {
+        name: "fan".into(),
+        route: 2,
+        item: Some(7),
+    });
+    must(
+        store.insert_execution(&task).await,
+        "insert_execution(task)",
+    );
+    assert_eq!(
+        must(store.get_execution(task.id).await, "get_execution(task)"),
+        task,
+        "a task execution keeps its parent and task"
+    );
 }
 
 /// Keys: put/get/replace/delete by (scope, name); scopes are separate; list by scope ordered

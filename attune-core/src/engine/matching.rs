@@ -577,6 +577,8 @@ pub(crate) struct Child {
     pub parent: Option<ExecutionId>,
     /// The task's timeout (seconds), over the action's.
     pub timeout_secs: Option<f64>,
+    /// The task it runs.
+    pub task: Option<crate::model::TaskRef>,
     /// Told when the execution finishes (registered before it can).
     pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
 }
@@ -614,6 +616,7 @@ pub(crate) async fn create_execution(
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
     let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
     exec.parent = child.parent;
+    exec.task = child.task;
     if child.timeout_secs.is_some() {
         exec.timeout_secs = child.timeout_secs;
     }

@@ -259,6 +259,11 @@ async fn launch(
         let child = Child {
             parent: Some(parent),
             timeout_secs: timeout,
+            task: Some(crate::model::TaskRef {
+                name: task.clone(),
+                route,
+                item,
+            }),
             notify: Some(tasks.done.clone()),
         };
         match create_execution(shared, action, Value::Object(params), child).await {

@@ -169,6 +169,9 @@ pub struct Execution {
     /// The parent execution (a workflow) when this is a task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ExecutionId>,
+    /// Which task of its parent workflow this runs (with its route and item), when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskRef>,
     /// The enforcement that caused it, if a rule did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<EnforcementId>,
@@ -201,6 +204,20 @@ pub struct Execution {
     pub finished: Option<DateTime<Utc>>,
 }
 
+/// A workflow task an execution runs: the task's name, its route (0 unless the workflow
+/// split) and, for with-items, the item's index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    /// The task's name in the workflow.
+    pub name: String,
+    /// Its route.
+    #[serde(default)]
+    pub route: usize,
+    /// The item, for a with-items task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+}
+
 impl Execution {
     /// A new `requested` execution of `action` on `runner` with `params`, created at `now`.
     pub fn new(
@@ -220,6 +237,7 @@ impl Execution {
             stdout: String::new(),
             stderr: String::new(),
             parent: None,
+            task: None,
             enforcement: None,
             event: None,
             rule: None,

@@ -20,7 +20,7 @@ pub use action::Action;
 pub use definition::{Definition, DefinitionKind};
 pub use enforcement::{Enforcement, EnforcementStatus};
 pub use event::Event;
-pub use execution::{Execution, ExecutionStatus};
+pub use execution::{Execution, ExecutionStatus, TaskRef};
 pub use ids::{EnforcementId, EventId, ExecutionId};
 pub use key::{Key, KeyScope};
 pub use pack::Pack;

@@ -85,6 +85,7 @@ impl ExecRow {
                 stderr: e.stderr.clone(),
                 rule: e.rule.clone(),
                 worker: e.worker.clone(),
+                task: e.task.clone(),
                 ..*e
             },
             params: Json::Tree(e.params.clone()),

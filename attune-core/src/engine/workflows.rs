@@ -321,6 +321,56 @@ fn outcome(run: &Conductor) -> RunOutput {
 }
 
 impl Engine {
+    /// A workflow execution's definition and the status of each of its tasks so far (the
+    /// latest run of each), for drawing it ([`to_dot`](crate::workflow::to_dot),
+    /// [`to_mermaid`](crate::workflow::to_mermaid)). Errors: NotFound; Invalid when the
+    /// execution is not a workflow's, or its workflow is not known to this engine.
+    pub async fn workflow_run(
+        &self,
+        id: ExecutionId,
+    ) -> Result<(Workflow, crate::workflow::TaskStatuses)> {
+        let exec = self.shared.store.get_execution(id).await?;
+        let what = format!("execution '{id}'");
+        if exec.runner != WORKFLOW_RUNNER {
+            return Err(Error::invalid(
+                &what,
+                format!("it runs '{}', which is not a workflow", exec.action),
+            ));
+        }
+        let action = self.shared.registry.action(&exec.action).ok_or_else(|| {
+            Error::invalid(
+                &what,
+                format!("its workflow '{}' is not registered", exec.action),
+            )
+        })?;
+        let runtime = self
+            .shared
+            .workflows
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
+        let workflow = runtime.plan(&action)?.workflow().clone();
+        let filter = crate::store::ExecutionFilter {
+            parent: Some(id),
+            ..Default::default()
+        };
+        let mut statuses = crate::workflow::TaskStatuses::new();
+        let mut page = crate::store::Page::first(1000);
+        loop {
+            let rows = self.shared.store.list_executions(&filter, &page).await?;
+            for x in &rows {
+                if let Some(t) = &x.task {
+                    // In id order: the latest run of a task wins.
+                    statuses.insert(t.name.clone(), x.status);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == 1000 => page = crate::store::Page::after(last.id, 1000),
+                _ => break,
+            }
+        }
+        Ok((workflow, statuses))
+    }
+
     /// Registers (or replaces) `workflow` as the action `action_ref` (runner `workflow`): it
     /// is checked ([`Workflow::validate`], and every task's action must be registered), its
     /// templates compiled, and its inputs become the action's parameters (required when they

@@ -50,11 +50,12 @@ pub enum WorkflowCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// Print a workflow file's task graph (edges labelled with their conditions).
+    /// Print a workflow's task graph (edges labelled with their conditions): of a file, or
+    /// of a run (an execution id, with `--db`), its tasks coloured by status.
     Graph {
-        /// The workflow file (YAML).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        /// The workflow file (YAML), or a workflow execution's id.
+        #[arg(value_name = "FILE|EXECUTION_ID")]
+        target: String,
         /// The graph language.
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,

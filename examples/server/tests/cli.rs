@@ -596,3 +596,53 @@ fn workflow_graph_prints_dot_or_mermaid() {
     let out = run(&["workflow", "graph", "--format", "svg", &example_workflow()]);
     assert_eq!(out.status.code(), Some(2), "clap refuses an unknown format");
 }
+
+#[test]
+fn workflow_graph_of_a_run_colours_its_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let pack = example_pack();
+    // localhost is checked with `ping`; whether it answers or not, a branch runs.
+    let out = run(&[
+        "--db",
+        db,
+        "--json",
+        "run",
+        "--pack",
+        &pack,
+        "monitoring.triage",
+        "host=localhost",
+    ]);
+    let v = json_of(&out);
+    let id = v["execution"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["execution"]["status"], json!("succeeded"), "{v:#}");
+    let out = run(&["--db", db, "--json", "workflow", "graph", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = json_of(&out);
+    assert_eq!(g["tasks"]["start"], json!("succeeded"), "{g:#}");
+    assert_eq!(g["tasks"]["decide"], json!("succeeded"), "{g:#}");
+    assert!(
+        g["graph"].as_str().unwrap().contains("[succeeded]"),
+        "{g:#}"
+    );
+    // An id that is no execution: exit 2, said so.
+    let out = run(&[
+        "--db",
+        db,
+        "workflow",
+        "graph",
+        "01a2228f-c2db-7743-bc20-5d4834804b8d",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -48,9 +48,10 @@ pub async fn dispatch(cli: Cli, style: Style) -> Report {
         Command::Workflow(WorkflowCommand::Validate { file }) => {
             ("workflow validate", workflow::validate(&file, style))
         }
-        Command::Workflow(WorkflowCommand::Graph { file, format }) => {
-            ("workflow graph", workflow::graph(&file, format, style))
-        }
+        Command::Workflow(WorkflowCommand::Graph { target, format }) => (
+            "workflow graph",
+            workflow::graph(&target, format, &options, style).await,
+        ),
     };
     match result {
         Ok(mut r) => {

@@ -62,21 +62,41 @@ pub fn validate(file: &Path, style: Style) -> Result<Report, Failure> {
     })
 }
 
-/// Draws one workflow file as DOT or Mermaid.
-pub fn graph(file: &Path, format: GraphFormat, style: Style) -> Result<Report, Failure> {
-    let wf = match read(file, style) {
-        Ok(wf) => wf,
-        Err(r) => return Ok(r),
+/// Draws a workflow file, or the run of a workflow execution (with `--db`), as DOT or
+/// Mermaid.
+pub async fn graph(
+    target: &str,
+    format: GraphFormat,
+    setup: &super::Setup,
+    style: Style,
+) -> Result<Report, Failure> {
+    let file = Path::new(target);
+    let run_id = (!file.exists())
+        .then(|| target.parse::<attune_core::model::ExecutionId>().ok())
+        .flatten();
+    let (wf, name, statuses, shown_as) = match run_id {
+        Some(id) => {
+            let engine = super::engine(setup).await?;
+            let (wf, statuses) = engine.workflow_run(id).await?;
+            (wf, format!("run {id}"), Some(statuses), target.to_string())
+        }
+        None => {
+            let wf = match read(file, style) {
+                Ok(wf) => wf,
+                Err(r) => return Ok(r),
+            };
+            let name = file
+                .file_stem()
+                .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
+            (wf, name, None, shown(file))
+        }
     };
-    let name = file
-        .file_stem()
-        .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
     let (graph, format) = match format {
-        GraphFormat::Dot => (to_dot(&wf, &name, None), "dot"),
-        GraphFormat::Mermaid => (to_mermaid(&wf, None), "mermaid"),
+        GraphFormat::Dot => (to_dot(&wf, &name, statuses.as_ref()), "dot"),
+        GraphFormat::Mermaid => (to_mermaid(&wf, statuses.as_ref()), "mermaid"),
     };
     Ok(Report {
-        json: json!({"ok": true, "file": shown(file), "format": format, "graph": graph}),
+        json: json!({"ok": true, "file": shown_as, "format": format, "graph": graph, "tasks": statuses}),
         text: graph,
         code: 0,
     })

@@ -30,7 +30,6 @@ pub(crate) fn insert(conn: &Connection, event: &Bodied<Event>) -> Res<()> {
     }
     // Unmatched until marked; listed as an orphan only once matched without enforcements
     // (retention finds unmatched events without enforcements through `unmatched_events`).
-    let _ = created;
     conn.prepare_cached("INSERT INTO unmatched_events (id) VALUES (?1)")?
         .execute([id])?;
     Ok(())

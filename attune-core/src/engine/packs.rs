@@ -4,7 +4,9 @@
 use super::Engine;
 use super::registry::{PackEntry, PackParts};
 use crate::model::{Action, Pack};
-use crate::pack::{CORE_PACK, PackBundle, PackErrors, PackOptions, Partial, Problem, read_partial};
+use crate::pack::{
+    CORE_PACK, PackBundle, PackErrors, PackOptions, Partial, Problem, Source, read_partial,
+};
 use crate::rules::Criteria;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -443,8 +445,13 @@ impl Engine {
                 }
             }
         }
+        let hint = |wanted: &str, known: &[String]| {
+            crate::text::nearest(wanted, known.iter().map(String::as_str))
+                .map(|h| format!("did you mean '{h}'?"))
+        };
+        let triggers = self.known_refs(loading, false);
+        let actions = self.known_refs(loading, true);
         // The actions a pack's workflows run exist (in the engine, or in packs loaded with it).
-        let known_actions = self.known_refs(loading, true);
         for a in &b.actions {
             let (Some(text), Some(file)) = (&a.def.code, &a.def.entry_point) else {
                 continue;
@@ -455,35 +462,22 @@ impl Engine {
             let Ok(wf) = crate::workflow::parse(text, file) else {
                 continue; // its problems are listed already
             };
+            let mut src: Option<Source> = None;
             for t in &wf.tasks {
                 let Some(action) = &t.action else { continue };
-                if !known_actions.iter().any(|k| k == action) {
-                    let hint =
-                        crate::text::nearest(action, known_actions.iter().map(String::as_str))
-                            .map(|h| format!("did you mean '{h}'?"));
-                    let path = crate::pack::yaml::child(
-                        &crate::pack::yaml::child("tasks", &t.name),
-                        "action",
-                    );
-                    let locs = crate::workflow::locations(text);
-                    let pos = locs.find(&path);
-                    out.push(Problem {
-                        file: file.clone(),
-                        line: pos.line,
-                        column: pos.column,
-                        path,
-                        message: format!("action '{action}' does not exist"),
-                        hint,
-                    });
+                if actions.iter().any(|k| k == action) {
+                    continue;
                 }
+                let src = src.get_or_insert_with(|| Source {
+                    file: file.clone(),
+                    locs: Arc::new(crate::workflow::locations(text)),
+                });
+                let path =
+                    crate::pack::yaml::child(&crate::pack::yaml::child("tasks", &t.name), "action");
+                let msg = format!("action '{action}' does not exist");
+                out.push(src.hinted(&path, msg, hint(action, &actions)));
             }
         }
-        let hint = |wanted: &str, known: &[String]| {
-            crate::text::nearest(wanted, known.iter().map(String::as_str))
-                .map(|h| format!("did you mean '{h}'?"))
-        };
-        let triggers = self.known_refs(loading, false);
-        let actions = self.known_refs(loading, true);
         for r in &b.rules {
             let rule = &r.def;
             if !self.has_trigger(&rule.trigger, loading) {

@@ -221,7 +221,7 @@ impl Plan {
         }
         let command_splits = inbound
             .iter()
-            .filter(|(k, (edges, _))| *edges > 1 && Command::parse(k).is_some())
+            .filter(|(_, (edges, _))| *edges > 1)
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
         let uses_task_fn = mentions(&wf, "task(");

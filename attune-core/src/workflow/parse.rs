@@ -144,7 +144,7 @@ fn read_task(src: &Source, path: &str, name: &str, value: &Value, r: &mut Report
         task.retry = read_retry(src, &w, r);
     }
     for (key, slot) in [("timeout", &mut task.timeout), ("delay", &mut task.delay)] {
-        if let Some(n) = f.number(r, &[if key == "timeout" { "timeout" } else { "delay" }]) {
+        if let Some(n) = f.number(r, &[key]) {
             if n.value.is_finite() && n.value >= 0.0 && (key == "delay" || n.value > 0.0) {
                 *slot = Some(n.value);
             } else {
@@ -170,7 +170,7 @@ fn read_task(src: &Source, path: &str, name: &str, value: &Value, r: &mut Report
         }
     }
     for key in SHORTHAND {
-        let Some(s) = f.any(&[key_of(key)]) else {
+        let Some(s) = f.any(&[key]) else {
             continue;
         };
         if let Some(n) = &next {
@@ -189,15 +189,6 @@ fn read_task(src: &Source, path: &str, name: &str, value: &Value, r: &mut Report
     }
     f.finish(r);
     task
-}
-
-/// `key` as a `'static` str (the shorthand names).
-fn key_of(key: &str) -> &'static str {
-    SHORTHAND
-        .iter()
-        .find(|k| **k == key)
-        .copied()
-        .unwrap_or("next")
 }
 
 fn read_with(src: &Source, w: &Field<&Value>, r: &mut Report) -> Option<WithItems> {
@@ -280,7 +271,7 @@ fn read_retry(src: &Source, w: &Field<&Value>, r: &mut Report) -> Option<Retry> 
         }
     }
     for key in ["delay", "max_delay"] {
-        let Some(n) = f.number(r, &[if key == "delay" { "delay" } else { "max_delay" }]) else {
+        let Some(n) = f.number(r, &[key]) else {
             continue;
         };
         if !(n.value.is_finite() && n.value >= 0.0) {

@@ -294,11 +294,45 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
     Ok(out)
 }
 
-/// Extends the lease of a running execution held by `claim.worker`.
+/// Whether a stored status name is one a claim holds.
+fn holds_claim(status: &str) -> bool {
+    ExecutionStatus::parse(status).is_ok_and(ExecutionStatus::holds_claim)
+}
+
+/// Takes over an execution whose worker was lost (see `Store::take_over_execution`).
+pub(crate) fn take_over(
+    w: &mut WriterConn,
+    id: ExecutionId,
+    claim: &Claim,
+) -> Res<Option<Execution>> {
+    match lookup(w, id, |s, _| holds_claim(s))? {
+        Lookup::Missing => Err(Error::not_found("execution", id).into()),
+        Lookup::Refused(_) => Ok(None),
+        Lookup::Found(rowid, mut x) => {
+            let clash = match x.enforcement {
+                Some(enf) => w
+                    .prepare_cached(
+                        "SELECT 1 FROM executions WHERE enforcement_id = ?1 AND attempt = ?2",
+                    )?
+                    .exists(params![blob(enf), x.attempt + 1])?,
+                None => false,
+            };
+            if clash || !claim.can_take_over(&x) {
+                keep(w, rowid, x);
+                return Ok(None);
+            }
+            claim.take_over(&mut x);
+            let row = x.clone();
+            save(w, rowid, x)?;
+            Ok(Some(row))
+        }
+    }
+}
+
+/// Extends the lease of an execution held by `claim.worker`.
 pub(crate) fn renew_lease(w: &mut WriterConn, id: ExecutionId, claim: &Claim) -> Res<()> {
-    let running = ExecutionStatus::Running.as_str();
     match lookup(w, id, |s, worker| {
-        s == running && worker == Some(claim.worker.as_str())
+        holds_claim(s) && worker == Some(claim.worker.as_str())
     })? {
         Lookup::Missing => Err(Error::not_found("execution", id).into()),
         Lookup::Refused(_) => Err(Error::Conflict(format!(
@@ -320,6 +354,7 @@ pub(crate) fn delete(w: &mut WriterConn, id: &[u8; 16]) -> Res<()> {
     w.prepare_cached("DELETE FROM execution_bodies WHERE exec_id = ?1")?
         .execute([id])?;
     w.cache.remove(ExecutionId(Uuid::from_bytes(*id)));
+    crate::journal::delete(w, id)?;
     enforcements::execution_deleted(w, id)
 }
 

@@ -11,6 +11,7 @@ mod enforcements;
 mod error;
 mod events;
 mod executions;
+mod journal;
 mod keys;
 mod migrations;
 mod purge;

@@ -15,6 +15,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_execution_bodies.sql"),
+    include_str!("../migrations/0003_workflow_journal.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -8,7 +8,9 @@ use crate::error::{Fail, Res, is_transient};
 use crate::reader::{BUSY_TIMEOUT, Readers};
 use crate::rows::Bodied;
 use crate::writer::{Writer, WriterConn, atomically};
-use crate::{checkpoint, definitions, enforcements, events, executions, keys, migrations, purge};
+use crate::{
+    checkpoint, definitions, enforcements, events, executions, journal, keys, migrations, purge,
+};
 use async_trait::async_trait;
 use attune_core::Result;
 use attune_core::model::{
@@ -17,7 +19,7 @@ use attune_core::model::{
 };
 use attune_core::store::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
-    ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, Store, StoreCapabilities,
+    ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store, StoreCapabilities,
 };
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags};
@@ -365,6 +367,41 @@ impl Store for SqliteStore {
         let claim = claim.clone();
         self.write(move |c| atomically(c, |c| executions::claim_ready(c, &claim, limit)))
             .await
+    }
+
+    async fn take_over_execution(
+        &self,
+        id: ExecutionId,
+        claim: &Claim,
+    ) -> Result<Option<Execution>> {
+        let claim = claim.clone();
+        self.write(move |c| executions::take_over(c, id, &claim))
+            .await
+    }
+
+    async fn append_journal(&self, entries: &[JournalEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = entries
+            .iter()
+            .map(|e| {
+                serde_json::to_string(&e.step)
+                    .map(|s| (e.clone(), s))
+                    .map_err(|err| {
+                        attune_core::Error::invalid(
+                            format!("journal entry {} of execution '{}'", e.seq, e.execution),
+                            err.to_string(),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write(move |c| atomically(c, |c| journal::append(c, &rows)))
+            .await
+    }
+
+    async fn read_journal(&self, execution: ExecutionId) -> Result<Vec<JournalEntry>> {
+        self.read(move |c| journal::read(c, execution)).await
     }
 
     async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()> {

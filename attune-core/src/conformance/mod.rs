@@ -38,6 +38,7 @@ mod purge;
 mod queries;
 mod records;
 mod transitions;
+mod workflows;
 
 pub use claims::{
     check_claim_execution, check_claim_executions, check_claim_race,
@@ -60,6 +61,7 @@ pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
     check_transition_terminal_clears_claim,
 };
+pub use workflows::{check_journal, check_purge_removes_journal, check_take_over_execution};
 
 use crate::model::{
     Enforcement, EnforcementId, Event, EventId, Execution, ExecutionId, ExecutionStatus,
@@ -124,6 +126,9 @@ macro_rules! store_conformance_tests {
             check_purge_keeps_events_from,
             check_purge_matched_and_unmatched_events,
             check_purge_keep_executions_with_equal_timestamps,
+            check_take_over_execution,
+            check_journal,
+            check_purge_removes_journal,
         );
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {

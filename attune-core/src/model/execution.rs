@@ -32,7 +32,9 @@ pub enum ExecutionStatus {
     Running,
     /// Waiting for a human or an external answer (inquiry).
     Pending,
-    /// Paused (workflow pause).
+    /// Pause requested (a workflow): nothing new starts; running tasks finish.
+    Pausing,
+    /// Paused (a workflow whose running tasks finished after a pause).
     Paused,
     /// Cancel requested while running; the runtime is being stopped.
     Canceling,
@@ -50,12 +52,13 @@ pub enum ExecutionStatus {
 
 impl ExecutionStatus {
     /// Every status, in machine order.
-    pub const ALL: [ExecutionStatus; 12] = [
+    pub const ALL: [ExecutionStatus; 13] = [
         Self::Requested,
         Self::Delayed,
         Self::Scheduled,
         Self::Running,
         Self::Pending,
+        Self::Pausing,
         Self::Paused,
         Self::Canceling,
         Self::Succeeded,
@@ -82,12 +85,43 @@ impl ExecutionStatus {
             Scheduled => matches!(to, Running | Delayed | Canceled | Failed | Abandoned),
             Running => matches!(
                 to,
-                Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned | Paused | Pending
+                Succeeded
+                    | Failed
+                    | Timeout
+                    | Canceling
+                    | Canceled
+                    | Abandoned
+                    | Pausing
+                    | Paused
+                    | Pending
+            ),
+            // A workflow pausing may still end (its last tasks finished the run), be paused,
+            // resumed or canceled.
+            Pausing => matches!(
+                to,
+                Paused
+                    | Running
+                    | Succeeded
+                    | Failed
+                    | Timeout
+                    | Canceling
+                    | Canceled
+                    | Abandoned
             ),
             Pending | Paused => matches!(to, Running | Canceling | Canceled | Failed | Timeout),
             Canceling => matches!(to, Canceled),
             Succeeded | Failed | Timeout | Canceled | Abandoned => false,
         }
+    }
+
+    /// Whether a worker holds an execution in this status under a claim (its lease is
+    /// renewed, and it can be taken over when the lease expires): `running`, and the
+    /// statuses a running workflow passes through (`pausing`, `paused`, `canceling`).
+    pub fn holds_claim(self) -> bool {
+        matches!(
+            self,
+            Self::Running | Self::Pausing | Self::Paused | Self::Canceling
+        )
     }
 
     /// `Ok(())` when `self → to` is legal, else [`Error::IllegalTransition`] naming `id`.
@@ -113,6 +147,7 @@ impl ExecutionStatus {
             Scheduled => "scheduled",
             Running => "running",
             Pending => "pending",
+            Pausing => "pausing",
             Paused => "paused",
             Canceling => "canceling",
             Succeeded => "succeeded",
@@ -274,6 +309,12 @@ mod tests {
             (Running, Abandoned),
             (Running, Paused),
             (Paused, Running),
+            (Running, Pausing),
+            (Pausing, Paused),
+            (Pausing, Running),
+            (Pausing, Succeeded),
+            (Pausing, Canceling),
+            (Paused, Canceling),
             (Running, Pending),
             (Pending, Running),
         ] {
@@ -291,6 +332,8 @@ mod tests {
             (Canceling, Succeeded),
             (Canceled, Scheduled),
             (Scheduled, Succeeded),
+            (Paused, Succeeded),
+            (Requested, Pausing),
         ] {
             let err = a.check_transition(b, ExecutionId::new()).unwrap_err();
             assert!(matches!(err, Error::IllegalTransition { .. }), "{a} -> {b}");

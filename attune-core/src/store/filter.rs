@@ -361,6 +361,20 @@ impl Claim {
         }
     }
 
+    /// Takes `e` over for this claim (worker, lease, attempt + 1; status kept).
+    pub fn take_over(&self, e: &mut Execution) {
+        e.worker = Some(self.worker.clone());
+        e.lease_expires = Some(self.lease_until);
+        e.updated = self.now;
+        e.attempt += 1;
+    }
+
+    /// Whether `e` can be taken over under this claim: in a status a claim holds, with no
+    /// live lease.
+    pub fn can_take_over(&self, e: &Execution) -> bool {
+        e.status.holds_claim() && e.lease_expires.is_none_or(|l| l <= self.now)
+    }
+
     /// Whether `e` is claimable under this claim: `scheduled`, or `running` with a lease
     /// that expired before `now` (the second is a reclaim).
     pub fn can_claim(&self, e: &Execution) -> Option<bool> {

@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::filter::*;
+use super::journal::JournalEntry;
 use super::memory_rows::{EventRow, ExecRow};
 use crate::model::{
     Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
@@ -55,6 +56,8 @@ struct Executions {
     by_key: BTreeMap<(EnforcementId, u32), ExecutionId>,
     scheduled: BTreeSet<ExecutionId>,
     running: BTreeSet<ExecutionId>,
+    /// Workflow journals, by execution (kept and purged with the executions).
+    journal: BTreeMap<ExecutionId, Vec<JournalEntry>>,
 }
 
 /// See [`Executions::cutoff`].
@@ -164,6 +167,7 @@ impl Executions {
             self.scheduled.remove(&id);
             self.running.remove(&id);
         }
+        self.journal.remove(&id);
     }
 
     /// What is old enough to go: rows created before `req.before`, and rows older (by id)
@@ -552,8 +556,7 @@ impl Store for MemoryStore {
             .get_mut(&id)
             .ok_or_else(|| Error::not_found("execution", id))?
             .meta;
-        if e.status != ExecutionStatus::Running
-            || e.worker.as_deref() != Some(claim.worker.as_str())
+        if !e.status.holds_claim() || e.worker.as_deref() != Some(claim.worker.as_str())
         {
             return Err(Error::Conflict(format!(
                 "execution '{id}' is not held by worker '{}'",
@@ -562,6 +565,65 @@ impl Store for MemoryStore {
         }
         e.lease_expires = Some(claim.lease_until);
         Ok(())
+    }
+
+    async fn take_over_execution(
+        &self,
+        id: ExecutionId,
+        claim: &Claim,
+    ) -> Result<Option<Execution>> {
+        let mut guard = lock(&self.executions);
+        let t = &mut *guard;
+        let row = t
+            .rows
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("execution", id))?;
+        if !claim.can_take_over(&row.meta) {
+            return Ok(None);
+        }
+        if let Some(enf) = row.meta.enforcement {
+            if t.by_key.contains_key(&(enf, row.meta.attempt + 1)) {
+                return Ok(None);
+            }
+            t.by_key.remove(&(enf, row.meta.attempt));
+            t.by_key.insert((enf, row.meta.attempt + 1), id);
+        }
+        claim.take_over(&mut row.meta);
+        Ok(Some(row.execution()))
+    }
+
+    async fn append_journal(&self, entries: &[JournalEntry]) -> Result<()> {
+        let mut t = lock(&self.executions);
+        for (i, e) in entries.iter().enumerate() {
+            let taken = t
+                .journal
+                .get(&e.execution)
+                .is_some_and(|j| j.binary_search_by_key(&e.seq, |x| x.seq).is_ok())
+                || entries[..i]
+                    .iter()
+                    .any(|x| x.execution == e.execution && x.seq == e.seq);
+            if taken {
+                return Err(Error::Conflict(format!(
+                    "journal entry {} of execution '{}' exists",
+                    e.seq, e.execution
+                )));
+            }
+        }
+        for e in entries {
+            let j = t.journal.entry(e.execution).or_default();
+            // Appended in order nearly always: keep the list sorted by seq.
+            let at = j.partition_point(|x| x.seq < e.seq);
+            j.insert(at, e.clone());
+        }
+        Ok(())
+    }
+
+    async fn read_journal(&self, execution: ExecutionId) -> Result<Vec<JournalEntry>> {
+        Ok(lock(&self.executions)
+            .journal
+            .get(&execution)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {

@@ -2,6 +2,7 @@
 
 mod ext;
 mod filter;
+mod journal;
 mod memory;
 mod memory_rows;
 
@@ -11,6 +12,7 @@ pub use filter::{
     ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
     check_pack_definitions,
 };
+pub use journal::JournalEntry;
 pub use memory::MemoryStore;
 
 use crate::Result;
@@ -45,8 +47,15 @@ use std::fmt::Debug;
 ///   terminal status is never claimable.
 /// * **Queries** return rows in id order (creation order), paginated by keyset
 ///   ([`Page::after`]).
+/// * **Take-over**: an execution a claim holds (`running`, `pausing`, `paused`,
+///   `canceling`: [`ExecutionStatus::holds_claim`]) whose lease expired can be taken over
+///   by another worker with [`Store::take_over_execution`] (status kept, attempt
+///   incremented) — how a restarted engine continues a workflow run.
+/// * **Journals**: [`Store::append_journal`] keeps a workflow run's steps, at most one per
+///   `(execution, seq)`, all of a call or none; [`Store::read_journal`] returns them in
+///   `seq` order.
 /// * **Retention**: [`Store::purge`] deletes in bounded batches and never deletes an
-///   execution that is not terminal.
+///   execution that is not terminal; an execution's journal goes with it.
 ///
 /// Implementations may batch behind this interface (group commit): a call returns once its
 /// own change is committed. Missing rows are [`Error::NotFound`](crate::Error::NotFound).
@@ -182,8 +191,19 @@ pub trait Store: Send + Sync + Debug {
     /// Claims up to `limit` claimable executions, oldest first: `scheduled` ones, and
     /// `running` ones whose lease expired before `claim.now` (`reclaimed`, attempt + 1).
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>>;
-    /// Extends the lease of a running execution held by `worker`. Conflict when the claim
-    /// is not held by `worker` any more.
+    /// Takes over an execution whose worker was lost: one in a status a claim holds
+    /// ([`ExecutionStatus::holds_claim`]) whose lease expired before `claim.now` (or that
+    /// has none) gets `claim`'s worker and lease and attempt + 1; its status is kept.
+    /// `None` when it is not so (another worker's lease is live, or its status holds no
+    /// claim), or when its next attempt exists already for its enforcement.
+    async fn take_over_execution(
+        &self,
+        id: ExecutionId,
+        claim: &Claim,
+    ) -> Result<Option<Execution>>;
+    /// Extends the lease of an execution held by `worker` (in a status a claim holds:
+    /// [`ExecutionStatus::holds_claim`]). Conflict when the claim is not held by `worker`
+    /// any more.
     async fn renew_lease(&self, id: ExecutionId, claim: &Claim) -> Result<()>;
     /// Lists executions.
     async fn list_executions(
@@ -193,6 +213,13 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Vec<Execution>>;
     /// Counts executions matching `filter`.
     async fn count_executions(&self, filter: &ExecutionFilter) -> Result<u64>;
+
+    /// Appends workflow journal entries (of one run or several): all of them or none. An
+    /// entry whose `(execution, seq)` exists is a Conflict, and nothing is written. The
+    /// execution need not exist yet (a re-run's first entry is written before it is).
+    async fn append_journal(&self, entries: &[JournalEntry]) -> Result<()>;
+    /// The journal of a workflow run, in `seq` order; empty when it has none.
+    async fn read_journal(&self, execution: ExecutionId) -> Result<Vec<JournalEntry>>;
 
     /// Inserts or replaces a key.
     async fn put_key(&self, key: &Key) -> Result<()>;

@@ -112,6 +112,15 @@ impl Store for Flaky {
     async fn renew_lease(&self, id: ExecutionId, c: &Claim) -> Result<()> {
         self.inner.renew_lease(id, c).await
     }
+    async fn take_over_execution(&self, id: ExecutionId, c: &Claim) -> Result<Option<Execution>> {
+        self.inner.take_over_execution(id, c).await
+    }
+    async fn append_journal(&self, e: &[JournalEntry]) -> Result<()> {
+        self.inner.append_journal(e).await
+    }
+    async fn read_journal(&self, id: ExecutionId) -> Result<Vec<JournalEntry>> {
+        self.inner.read_journal(id).await
+    }
     async fn list_executions(&self, f: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
         self.inner.list_executions(f, p).await
     }

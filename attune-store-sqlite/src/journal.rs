@@ -35,9 +35,8 @@ pub(crate) fn append(w: &mut WriterConn, entries: &[(JournalEntry, String)]) -> 
 
 /// The journal of `execution`, in `seq` order.
 pub(crate) fn read(conn: &Connection, execution: ExecutionId) -> Res<Vec<JournalEntry>> {
-    let mut st = conn.prepare_cached(
-        "SELECT seq, step FROM workflow_journal WHERE exec_id = ?1 ORDER BY seq",
-    )?;
+    let mut st = conn
+        .prepare_cached("SELECT seq, step FROM workflow_journal WHERE exec_id = ?1 ORDER BY seq")?;
     let mut rows = st.query([blob(execution)])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {

@@ -19,7 +19,8 @@ use attune_core::model::{
 };
 use attune_core::store::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
-    ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store, StoreCapabilities,
+    ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
+    StoreCapabilities,
 };
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags};

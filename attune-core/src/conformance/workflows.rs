@@ -19,7 +19,9 @@ pub async fn check_take_over_execution(store: &dyn Store) {
     let t = epoch();
     let x = insert_execution(store, "alpha.flow", Scheduled, at(t, 0)).await;
     must(
-        store.claim_execution(x.id, &claim("worker-a", at(t, 1), 30)).await,
+        store
+            .claim_execution(x.id, &claim("worker-a", at(t, 1), 30))
+            .await,
         "claim_execution",
     )
     .expect("claimable");
@@ -40,7 +42,9 @@ pub async fn check_take_over_execution(store: &dyn Store) {
         "transition running → paused",
     );
     must(
-        store.renew_lease(x.id, &claim("worker-a", at(t, 20), 30)).await,
+        store
+            .renew_lease(x.id, &claim("worker-a", at(t, 20), 30))
+            .await,
         "renew_lease of a paused run by its holder",
     );
     let got = must(
@@ -51,7 +55,11 @@ pub async fn check_take_over_execution(store: &dyn Store) {
     )
     .expect("a paused run whose lease expired must be taken over");
     assert_eq!(got.status, Paused, "a take-over keeps the status");
-    assert_eq!(got.attempt, paused.attempt + 1, "a take-over increments the attempt");
+    assert_eq!(
+        got.attempt,
+        paused.attempt + 1,
+        "a take-over increments the attempt"
+    );
     assert_eq!(got.worker.as_deref(), Some("worker-b"));
     assert_eq!(got.lease_expires, Some(at(t, 90)));
     assert_eq!(
@@ -60,11 +68,15 @@ pub async fn check_take_over_execution(store: &dyn Store) {
         "take_over_execution must return the stored row"
     );
     expect_err(
-        store.renew_lease(x.id, &claim("worker-a", at(t, 61), 30)).await,
+        store
+            .renew_lease(x.id, &claim("worker-a", at(t, 61), 30))
+            .await,
         Expect::Conflict,
         "renew_lease by the worker that lost the run",
     );
-    for status in [Requested, Scheduled, Pending, Succeeded, Failed, Canceled, Abandoned] {
+    for status in [
+        Requested, Scheduled, Pending, Succeeded, Failed, Canceled, Abandoned,
+    ] {
         let y = insert_execution(store, "alpha.flow", status, at(t, 100)).await;
         assert_eq!(
             must(
@@ -96,7 +108,11 @@ pub async fn check_take_over_execution(store: &dyn Store) {
 pub async fn check_journal(store: &dyn Store) {
     let (a, b) = (ExecutionId::new(), ExecutionId::new());
     assert!(
-        must(store.read_journal(a).await, "read_journal of a run with none").is_empty(),
+        must(
+            store.read_journal(a).await,
+            "read_journal of a run with none"
+        )
+        .is_empty(),
         "a run with no journal reads empty"
     );
     must(
@@ -145,7 +161,9 @@ pub async fn check_purge_removes_journal(store: &dyn Store) {
     let new = insert_execution(store, "alpha.flow", Failed, at(t, 100)).await;
     for x in [&old, &live, &new] {
         must(
-            store.append_journal(&[entry(x.id, 0), entry(x.id, 1)]).await,
+            store
+                .append_journal(&[entry(x.id, 0), entry(x.id, 1)])
+                .await,
             "append_journal",
         );
     }

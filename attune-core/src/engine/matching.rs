@@ -581,6 +581,8 @@ pub(crate) struct Child {
     pub task: Option<crate::model::TaskRef>,
     /// Told when the execution finishes (registered before it can).
     pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
+    /// The first entry of its workflow journal, written before it exists (a re-run).
+    pub first_step: Option<Value>,
 }
 
 /// Validates and creates a `requested` execution without a rule, as `child` says.
@@ -619,6 +621,14 @@ pub(crate) async fn create_execution(
     exec.task = child.task;
     if child.timeout_secs.is_some() {
         exec.timeout_secs = child.timeout_secs;
+    }
+    if let Some(step) = child.first_step {
+        let entry = crate::store::JournalEntry {
+            execution: exec.id,
+            seq: 0,
+            step,
+        };
+        shared.store.append_journal(&[entry]).await?;
     }
     if let Some(tx) = child.notify {
         shared.lock_children().insert(exec.id, tx);

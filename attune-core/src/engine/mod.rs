@@ -26,6 +26,7 @@ mod running;
 mod scheduling;
 mod stage;
 mod trace;
+mod workflow_run;
 mod workflows;
 
 pub use builder::EngineBuilder;
@@ -280,7 +281,8 @@ impl Engine {
     }
 
     /// Cancels an execution: one not running yet becomes `canceled` at once; a running one
-    /// becomes `canceling`, its runtime is told to stop, and it ends `canceled`. Canceling a
+    /// (or a pausing or paused workflow) becomes `canceling`, its runtime is told to stop,
+    /// and it ends `canceled` — a workflow once its running tasks, canceled too, ended. Canceling a
     /// finished execution is a Conflict naming its status.
     pub async fn cancel(&self, id: ExecutionId) -> Result<Execution> {
         let s = &self.shared;
@@ -294,7 +296,8 @@ impl Engine {
                     )));
                 }
                 ExecutionStatus::Canceling => return Ok(e),
-                ExecutionStatus::Running => ExecutionStatus::Canceling,
+                // A paused workflow's run is alive: it cancels its tasks and ends.
+                st if st.holds_claim() => ExecutionStatus::Canceling,
                 _ => ExecutionStatus::Canceled,
             };
             let change = ExecutionChange::to(to, now).error("canceled by request");

@@ -79,6 +79,42 @@ pub(crate) async fn sweep(
         .await?;
     }
     let now = shared.now();
+    let expired = |e: &crate::model::Execution| e.lease_expires.is_none_or(|l| l < now);
+    // Workflow runs whose worker was lost are continued here (from their journal).
+    let resumable = |e: &crate::model::Execution| {
+        shared.workflows.is_some() && e.runner == super::WORKFLOW_RUNNER
+    };
+    for status in [
+        ExecutionStatus::Running,
+        ExecutionStatus::Pausing,
+        ExecutionStatus::Paused,
+        ExecutionStatus::Canceling,
+    ] {
+        let mut lost = Vec::new();
+        idle(
+            shared,
+            status,
+            limit,
+            |e| resumable(e) && expired(e),
+            |ids| {
+                lost.extend(ids);
+                async { Ok(()) }
+            },
+        )
+        .await?;
+        for id in lost {
+            match take_over(shared, id).await {
+                Ok(true) => {
+                    found += 1;
+                    tracing::warn!(execution.id = %id, "lost worker; workflow run taken over");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(execution.id = %id, error = %e, "workflow run not taken over")
+                }
+            }
+        }
+    }
     for (status, to) in [
         (ExecutionStatus::Running, ExecutionStatus::Abandoned),
         (ExecutionStatus::Canceling, ExecutionStatus::Canceled),
@@ -88,7 +124,7 @@ pub(crate) async fn sweep(
             shared,
             status,
             limit,
-            |e| e.lease_expires.is_some_and(|l| l < now),
+            |e| e.lease_expires.is_some_and(|l| l < now) && !resumable(e),
             |ids| {
                 lost.extend(ids);
                 async { Ok(()) }
@@ -120,6 +156,26 @@ pub(crate) async fn sweep(
         }
     }
     Ok(found)
+}
+
+/// Takes over the run of execution `id` from a lost worker and continues it in this
+/// process (a workflow run); `Ok(false)` when this process runs it already. Conflict when
+/// another worker's lease on it is live (or it holds no claim any more).
+pub(crate) async fn take_over(shared: &Arc<Shared>, id: ExecutionId) -> Result<bool> {
+    if shared.lock_running().contains_key(&id) {
+        return Ok(false);
+    }
+    match shared
+        .store
+        .take_over_execution(id, &shared.claim())
+        .await?
+    {
+        Some(exec) => Ok(super::running::run_taken_over(shared, exec)),
+        None => Err(crate::Error::Conflict(format!(
+            "execution '{id}' is held by another worker (its lease has not expired), or \
+             has ended"
+        ))),
+    }
 }
 
 /// Pages through the executions in `status` (at most `limit`), handing the ids of each page

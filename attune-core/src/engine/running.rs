@@ -242,6 +242,27 @@ async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
     }
 }
 
+/// Runs an execution taken over from a lost worker (a workflow run a restart interrupted)
+/// in this process; false when it runs here already. A run taken over while `canceling`
+/// is canceled at once.
+pub(crate) fn run_taken_over(shared: &Arc<Shared>, exec: Execution) -> bool {
+    let token = CancellationToken::new();
+    {
+        let mut running = shared.lock_running();
+        if running.contains_key(&exec.id) {
+            return false;
+        }
+        running.insert(exec.id, token.clone());
+    }
+    if exec.status == ExecutionStatus::Canceling {
+        token.cancel();
+    }
+    shared.pending.add_execution(exec.id);
+    let span = tracing::debug_span!("execution", execution.id = %exec.id, action = %exec.action);
+    tokio::spawn(run_one(shared.clone(), exec, token, None).instrument(span));
+    true
+}
+
 enum Ending {
     Done(Result<RunOutput>),
     TimedOut(Duration),
@@ -289,14 +310,17 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     let changes = batch
         .into_iter()
         .map(|f| {
-            rest.push((f.id, f.to, f.permit));
+            // A run without a worker slot (a workflow) may have been paused meanwhile: its
+            // outcome is then recorded from there.
+            let again = f.permit.is_none().then(|| f.change.clone());
+            rest.push((f.id, f.to, f.permit, again));
             (f.id, ExecutionStatus::Running, f.change)
         })
         .collect();
     let results = shared.store.transition_executions(changes).await;
     let mut msgs = Vec::with_capacity(rest.len());
-    for ((id, to, permit), r) in rest.into_iter().zip(results) {
-        let status = match recorded(shared, id, to, r).await {
+    for ((id, to, permit, again), r) in rest.into_iter().zip(results) {
+        let status = match recorded(shared, id, to, again, r).await {
             Some(s) => s,
             None => match shared.store.get_execution(id).await {
                 Ok(e) => e.status,
@@ -359,7 +383,7 @@ async fn run_on_runtime(
                 "its secret parameters are not available in this process (secrets are never stored)",
             )));
         }
-        None if pack_secrets.is_some() && holds_redacted(&exec.params) => {
+        None if pack_secrets.is_some() && crate::params::holds_redacted(&exec.params) => {
             return Ending::Done(Err(Error::invalid(
                 format!("execution '{}'", exec.id),
                 "its params were stored with secret config values redacted, and the real \
@@ -389,6 +413,7 @@ async fn run_on_runtime(
         pack_dir,
         secrets: secret_list,
     };
+    let coordinates = !runtime.uses_worker_slot();
     // A panicking runtime or action fails its execution instead of killing this task (which
     // would leave the execution `running` for ever).
     let fut = std::panic::AssertUnwindSafe(runtime.run(request))
@@ -414,8 +439,13 @@ async fn run_on_runtime(
         _ = token.cancelled() => Ending::Canceled,
     };
     token.cancel();
-    // Give the runtime its grace period to stop and clean up, then drop it.
-    let _ = tokio::time::timeout(shared.config.cancel_grace, &mut fut).await;
+    if coordinates {
+        // A workflow ends once its tasks (canceled with it) ended, each within its grace.
+        let _ = fut.await;
+    } else {
+        // Give the runtime its grace period to stop and clean up, then drop it.
+        let _ = tokio::time::timeout(shared.config.cancel_grace, &mut fut).await;
+    }
     ending
 }
 
@@ -484,25 +514,40 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
 }
 
 /// What `running → to` gave (`first`): the status recorded; when a cancel moved the
-/// execution to `canceling` meanwhile, records `canceling → canceled`. `None` when the
-/// execution was finished by someone else.
+/// execution to `canceling` meanwhile, records `canceling → canceled`; when a pause moved a
+/// workflow to `pausing` or `paused`, records `again` from there. `None` when the execution
+/// was finished by someone else.
 async fn recorded(
     shared: &Shared,
     id: ExecutionId,
     to: ExecutionStatus,
+    again: Option<ExecutionChange>,
     first: Result<()>,
 ) -> Option<ExecutionStatus> {
     match first {
         Ok(()) => Some(to),
         Err(Error::Conflict(_)) => {
-            let c = ExecutionChange::to(ExecutionStatus::Canceled, shared.now())
-                .error("canceled by request");
-            match shared
-                .store
-                .transition_execution(id, ExecutionStatus::Canceling, c)
-                .await
-            {
-                Ok(_) => Some(ExecutionStatus::Canceled),
+            // A workflow that ended while pausing (or taken over paused) ends from there.
+            let now = shared.now();
+            let status = match &again {
+                Some(_) => shared.store.get_execution(id).await.map(|e| e.status).ok(),
+                None => None,
+            };
+            let (from, c) = match (status, again) {
+                (Some(s @ (ExecutionStatus::Pausing | ExecutionStatus::Paused)), Some(c))
+                    if to != ExecutionStatus::Canceled =>
+                {
+                    (s, c)
+                }
+                _ => (
+                    ExecutionStatus::Canceling,
+                    ExecutionChange::to(ExecutionStatus::Canceled, now)
+                        .error("canceled by request"),
+                ),
+            };
+            let to = c.to;
+            match shared.store.transition_execution(id, from, c).await {
+                Ok(_) => Some(to),
                 Err(e) => {
                     tracing::debug!(execution.id = %id, error = %e, "outcome not recorded: finished elsewhere");
                     None
@@ -549,14 +594,4 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_string())
-}
-
-/// Whether a stored value holds the redaction marker anywhere (a masked secret).
-fn holds_redacted(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains(crate::params::REDACTED),
-        Value::Array(items) => items.iter().any(holds_redacted),
-        Value::Object(m) => m.values().any(holds_redacted),
-        _ => false,
-    }
 }

@@ -2,22 +2,23 @@
 //! (each with-items item) an execution of its own whose parent is the workflow execution, so
 //! that trace, logs, timeouts and policies apply to tasks unchanged.
 //!
-//! The run lives in the workflow execution's task: it is not persisted between task
-//! transitions yet, so a restarted engine does not continue it (the execution ends
-//! `abandoned` as any run whose worker was lost).
+//! A run is journaled through the store as it goes ([`workflow_run`](super::workflow_run)):
+//! an engine restarted on a durable store takes the run over and continues it. Pause,
+//! resume, cancel and re-run are here too.
 
 use super::matching::{Child, create_execution};
+use super::workflow_run::{Driver, Step};
 use super::{Engine, Shared};
 use crate::model::{Action, ExecutionId, ExecutionStatus};
 use crate::params::ParamSpec;
 use crate::runtime::{RunOutput, RunRequest, Runtime};
-use crate::workflow::{Conductor, Plan, RunStatus, TaskRun, Workflow};
+use crate::store::ExecutionChange;
+use crate::workflow::{Plan, Workflow};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock, Weak};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use tokio::sync::Notify;
 
 /// The runner name of workflow actions (`runner_type: workflow` or `orquesta` in packs).
 pub const WORKFLOW_RUNNER: &str = "workflow";
@@ -33,6 +34,8 @@ pub const WORKFLOW_RUNNER: &str = "workflow";
 pub(crate) struct WorkflowRuntime {
     plans: RwLock<HashMap<String, Compiled>>,
     shared: OnceLock<Weak<Shared>>,
+    /// The runs driven in this process, and how to wake each (its status changed).
+    pokes: Mutex<HashMap<ExecutionId, Arc<Notify>>>,
 }
 
 impl WorkflowRuntime {
@@ -116,209 +119,37 @@ impl Runtime for WorkflowRuntime {
             .and_then(Weak::upgrade)
             .ok_or(Error::ShutDown)?;
         let plan = self.plan(&request.action)?;
-        drive(&shared, plan, request).await
+        let id = request.execution_id;
+        let poke = Arc::new(Notify::new());
+        self.lock_pokes().insert(id, poke.clone());
+        let out = Driver::new(shared, plan, &request, poke)
+            .drive(&request)
+            .await;
+        self.lock_pokes().remove(&id);
+        out
+    }
+}
+
+impl WorkflowRuntime {
+    fn lock_pokes(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Arc<Notify>>> {
+        self.pokes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the run of `id` if this process drives it (its status changed); whether it does.
+    fn poke(&self, id: ExecutionId) -> bool {
+        match self.lock_pokes().get(&id) {
+            Some(p) => {
+                p.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 }
 
 /// A workflow action's plan, with the workflow text it was compiled from (`None`: built in
 /// code).
 type Compiled = (Option<String>, Arc<Plan>);
-
-/// A task execution the run waits for: its task, route and item.
-type Waiting = HashMap<ExecutionId, (String, usize, Option<usize>)>;
-
-/// A run's task executions: those it waits for, and the task runs waiting out a delay.
-struct Tasks {
-    waiting: Waiting,
-    done: mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>,
-    delayed: usize,
-    due: mpsc::UnboundedSender<TaskRun>,
-}
-
-/// Runs the workflow: starts what is ready as task executions (after its delay, if any),
-/// feeds their ends to the conductor, until the run ends; cancel cascades to the tasks.
-async fn drive(shared: &Arc<Shared>, plan: Arc<Plan>, req: RunRequest) -> Result<RunOutput> {
-    let mut run = Conductor::start(plan.clone(), req.params.clone());
-    let (done, mut done_rx) = mpsc::unbounded_channel();
-    let (due, mut due_rx) = mpsc::unbounded_channel();
-    let mut tasks = Tasks {
-        waiting: HashMap::new(),
-        done,
-        delayed: 0,
-        due,
-    };
-    let parent = req.execution_id;
-    loop {
-        start_ready(shared, &plan, &mut run, parent, &mut tasks).await;
-        if run.status() != RunStatus::Running || (tasks.waiting.is_empty() && tasks.delayed == 0) {
-            break;
-        }
-        let (id, status) = tokio::select! {
-            m = done_rx.recv() => match m { Some(m) => m, None => break },
-            d = due_rx.recv() => {
-                if let Some(started) = d {
-                    tasks.delayed -= 1;
-                    launch(shared, &plan, &mut run, parent, &mut tasks, started).await;
-                }
-                continue;
-            }
-            () = req.cancel.cancelled() => {
-                cancel_tasks(shared, &tasks.waiting).await;
-                return Err(Error::Canceled("the workflow was canceled; its running tasks too".into()));
-            }
-        };
-        let Some((task, route, item)) = tasks.waiting.remove(&id) else {
-            continue;
-        };
-        let result = shared
-            .store
-            .get_execution(id)
-            .await
-            .ok()
-            .and_then(|x| x.result);
-        let status = match status {
-            ExecutionStatus::Succeeded => RunStatus::Succeeded,
-            ExecutionStatus::Timeout => RunStatus::Timeout,
-            ExecutionStatus::Canceled => RunStatus::Canceled,
-            _ => RunStatus::Failed,
-        };
-        let ended = match item {
-            Some(i) => run.finish_item(&task, route, i, status, result),
-            None => run.finish_task(&task, route, status, result),
-        };
-        if let Err(e) = ended {
-            tracing::error!(execution.id = %parent, task = %task, error = %e, "workflow task end not applied");
-        }
-        if run.status() != RunStatus::Running && !tasks.waiting.is_empty() {
-            // A with-items task ended on a failed item: its other items are not needed.
-            cancel_tasks(shared, &tasks.waiting).await;
-        }
-    }
-    Ok(outcome(&run))
-}
-
-/// Starts every ready task; a task with a delay (its own, or a retry's) is launched when the
-/// delay is over.
-async fn start_ready(
-    shared: &Arc<Shared>,
-    plan: &Plan,
-    run: &mut Conductor,
-    parent: ExecutionId,
-    tasks: &mut Tasks,
-) {
-    // A task with no action ends at once, which may make others ready: go round again.
-    loop {
-        let ready = run.next_tasks();
-        if ready.is_empty() {
-            return;
-        }
-        for (task, route) in ready {
-            let Ok(started) = run.start_task(&task, route) else {
-                continue; // its params did not render: it ended failed
-            };
-            match started.delay {
-                Some(secs) => {
-                    tasks.delayed += 1;
-                    let due = tasks.due.clone();
-                    let wait = std::time::Duration::try_from_secs_f64(secs).unwrap_or_default();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = due.send(started);
-                    });
-                }
-                None => launch(shared, plan, run, parent, tasks, started).await,
-            }
-        }
-        if run.status() != RunStatus::Running {
-            return;
-        }
-    }
-}
-
-/// Creates the executions of a started task (one per with-items item); a task with no
-/// action ends at once.
-async fn launch(
-    shared: &Arc<Shared>,
-    plan: &Plan,
-    run: &mut Conductor,
-    parent: ExecutionId,
-    tasks: &mut Tasks,
-    started: TaskRun,
-) {
-    let (task, route) = (started.task, started.route);
-    let timeout = plan.workflow().get(&task).and_then(|t| t.timeout);
-    for (k, params) in started.params.into_iter().enumerate() {
-        let item = started.first_item.map(|f| f + k);
-        let Some(action) = &started.action else {
-            let _ = match item {
-                Some(i) => run.finish_item(&task, route, i, RunStatus::Succeeded, None),
-                None => run.finish_task(&task, route, RunStatus::Succeeded, None),
-            };
-            continue;
-        };
-        let child = Child {
-            parent: Some(parent),
-            timeout_secs: timeout,
-            task: Some(crate::model::TaskRef {
-                name: task.clone(),
-                route,
-                item,
-            }),
-            notify: Some(tasks.done.clone()),
-        };
-        match create_execution(shared, action, Value::Object(params), child).await {
-            Ok(id) => {
-                tasks.waiting.insert(id, (task.clone(), route, item));
-            }
-            Err(e) => {
-                let failed = Some(json!({"error": e.to_string()}));
-                let _ = match item {
-                    Some(i) => run.finish_item(&task, route, i, RunStatus::Failed, failed),
-                    None => run.finish_task(&task, route, RunStatus::Failed, failed),
-                };
-            }
-        }
-    }
-}
-
-/// Cancels the task executions still running (the cancel of a workflow cascades).
-async fn cancel_tasks(shared: &Arc<Shared>, waiting: &Waiting) {
-    let engine = Engine {
-        shared: shared.clone(),
-    };
-    for id in waiting.keys() {
-        if let Err(e) = engine.cancel(*id).await {
-            tracing::debug!(execution.id = %id, error = %e, "workflow task not canceled");
-        }
-    }
-}
-
-/// The workflow execution's outcome: its output as the result; on failure the errors.
-fn outcome(run: &Conductor) -> RunOutput {
-    let output = run.output().cloned().map_or(Value::Null, Value::Object);
-    let errors = serde_json::to_value(run.errors()).unwrap_or(Value::Null);
-    let tasks: Vec<String> = run.sequence().iter().map(|e| e.label()).collect();
-    let result = json!({"output": output, "errors": errors, "tasks": tasks});
-    if run.status() == RunStatus::Succeeded {
-        return RunOutput::success(result);
-    }
-    let msg: Vec<String> = run
-        .errors()
-        .iter()
-        .map(|e| match &e.task_id {
-            Some(t) => format!("{t}: {}", e.message),
-            None => e.message.clone(),
-        })
-        .collect();
-    let mut out = RunOutput::success(result);
-    out.succeeded = false;
-    out.error = Some(if msg.is_empty() {
-        "the workflow failed".into()
-    } else {
-        msg.join("; ")
-    });
-    out
-}
 
 impl Engine {
     /// A workflow execution's definition and the status of each of its tasks so far (the
@@ -410,4 +241,165 @@ impl Engine {
         runtime.put(action_ref, None, plan);
         self.register_action(action).await
     }
+}
+
+impl Engine {
+    /// Pauses a running workflow execution: it becomes `pausing` — nothing new starts, its
+    /// running tasks finish (their transitions are followed) and workflow tasks pause too —
+    /// then `paused` once none runs. Pausing a run already pausing or paused returns it as
+    /// it is. Errors: NotFound; Invalid when it is not a workflow's execution; Conflict when
+    /// it is not running (not started yet, or finished).
+    pub async fn pause(&self, id: ExecutionId) -> Result<crate::model::Execution> {
+        let s = &self.shared;
+        for _ in 0..8 {
+            let e = workflow_execution(s, id).await?;
+            match e.status {
+                ExecutionStatus::Pausing | ExecutionStatus::Paused => return Ok(e),
+                ExecutionStatus::Running => {}
+                st => {
+                    return Err(Error::Conflict(format!(
+                        "execution '{id}' is {st}: only a running workflow can be paused"
+                    )));
+                }
+            }
+            let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
+            match s.store.transition_execution(id, e.status, change).await {
+                Ok(updated) => {
+                    s.publish_status([(id, ExecutionStatus::Pausing)]).await;
+                    self.poke_workflow(id);
+                    return Ok(updated);
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "execution '{id}' kept changing; pause not applied"
+        )))
+    }
+
+    /// Resumes a paused (or pausing) workflow execution: it is `running` again, what was
+    /// held starts, and its paused workflow tasks resume. Resuming a running one returns it
+    /// as it is. After a restart, a paused run is continued by this engine once its former
+    /// worker's lease expired ([`Engine::resume`] takes such runs over). Errors: NotFound;
+    /// Invalid when it is not a workflow's execution; Conflict when it finished, or when no
+    /// engine drives it and its former worker's lease has not expired yet.
+    pub async fn resume_execution(&self, id: ExecutionId) -> Result<crate::model::Execution> {
+        let s = &self.shared;
+        for _ in 0..8 {
+            let e = workflow_execution(s, id).await?;
+            match e.status {
+                ExecutionStatus::Running => return Ok(e),
+                ExecutionStatus::Pausing | ExecutionStatus::Paused => {}
+                st => {
+                    return Err(Error::Conflict(format!(
+                        "execution '{id}' is {st}: only a paused workflow can be resumed"
+                    )));
+                }
+            }
+            let change = ExecutionChange::to(ExecutionStatus::Running, s.now());
+            match s.store.transition_execution(id, e.status, change).await {
+                Ok(updated) => {
+                    s.publish_status([(id, ExecutionStatus::Running)]).await;
+                    if !self.poke_workflow(id) {
+                        // Not driven here (a restart): take the run over and continue it.
+                        super::recovery::take_over(s, id).await?;
+                    }
+                    return Ok(updated);
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "execution '{id}' kept changing; resume not applied"
+        )))
+    }
+
+    /// Re-runs a failed workflow execution from its failed tasks — `tasks` by name (each
+    /// failed route of each), or, when empty, every failed task no transition handled —
+    /// keeping what its run published: a new workflow execution of the same action and
+    /// params continues the old run's state (the tasks that succeeded are not run again).
+    /// Returns the new execution's id. Errors: NotFound; Invalid when it is not a
+    /// workflow's execution, did not fail, names a task its workflow does not have or that
+    /// did not fail, or held secret params (secrets are never stored: run it again);
+    /// Conflict when it has not finished.
+    pub async fn rerun(&self, id: ExecutionId, tasks: &[&str]) -> Result<ExecutionId> {
+        let s = &self.shared;
+        let e = workflow_execution(s, id).await?;
+        let what = format!("re-run of execution '{id}'");
+        if !e.status.is_terminal() {
+            return Err(Error::Conflict(format!(
+                "execution '{id}' is {}: only a finished workflow can be re-run",
+                e.status
+            )));
+        }
+        if !matches!(e.status, ExecutionStatus::Failed | ExecutionStatus::Timeout) {
+            return Err(Error::invalid(
+                &what,
+                format!(
+                    "it {}; only a failed workflow is re-run (run it again instead)",
+                    e.status
+                ),
+            ));
+        }
+        let action = s.registry.action(&e.action).ok_or_else(|| {
+            Error::invalid(
+                &what,
+                format!("its workflow '{}' is not registered", e.action),
+            )
+        })?;
+        if action.parameters.has_secrets() || crate::params::holds_redacted(&e.params) {
+            return Err(Error::invalid(
+                &what,
+                "its params held secrets, which are never stored: run the workflow again",
+            ));
+        }
+        let runtime = s
+            .workflows
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
+        let workflow = runtime.plan(&action)?.workflow().clone();
+        for t in tasks {
+            if workflow.get(t).is_none() {
+                return Err(Error::invalid(
+                    &what,
+                    format!("workflow '{}' has no task '{t}'", e.action),
+                ));
+            }
+        }
+        let step = Step::Rerun {
+            of: id,
+            tasks: (!tasks.is_empty()).then(|| tasks.iter().map(|t| t.to_string()).collect()),
+        };
+        // A re-run stands alone: a workflow that ran the original as a task has ended.
+        let child = Child {
+            parent: None,
+            timeout_secs: e.timeout_secs,
+            task: None,
+            notify: None,
+            first_step: Some(
+                serde_json::to_value(&step)
+                    .map_err(|err| Error::invalid(&what, err.to_string()))?,
+            ),
+        };
+        create_execution(s, &e.action, e.params.clone(), child).await
+    }
+
+    /// Wakes this process's run of `id` (its status changed); whether this process drives it.
+    fn poke_workflow(&self, id: ExecutionId) -> bool {
+        self.shared.workflows.as_ref().is_some_and(|w| w.poke(id))
+    }
+}
+
+/// The execution `id`, which must be a workflow's.
+async fn workflow_execution(shared: &Shared, id: ExecutionId) -> Result<crate::model::Execution> {
+    let e = shared.store.get_execution(id).await?;
+    if e.runner != WORKFLOW_RUNNER {
+        return Err(Error::invalid(
+            format!("execution '{id}'"),
+            format!("it runs '{}', which is not a workflow", e.action),
+        ));
+    }
+    Ok(e)
 }

@@ -99,14 +99,7 @@ impl ExecutionStatus {
             // resumed or canceled.
             Pausing => matches!(
                 to,
-                Paused
-                    | Running
-                    | Succeeded
-                    | Failed
-                    | Timeout
-                    | Canceling
-                    | Canceled
-                    | Abandoned
+                Paused | Running | Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned
             ),
             Pending | Paused => matches!(to, Running | Canceling | Canceled | Failed | Timeout),
             Canceling => matches!(to, Canceled),

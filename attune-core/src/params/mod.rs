@@ -511,3 +511,13 @@ pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
     }
     out
 }
+
+/// Whether a stored value holds the redaction marker anywhere (a masked secret).
+pub(crate) fn holds_redacted(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(REDACTED),
+        Value::Array(items) => items.iter().any(holds_redacted),
+        Value::Object(m) => m.values().any(holds_redacted),
+        _ => false,
+    }
+}

@@ -556,8 +556,7 @@ impl Store for MemoryStore {
             .get_mut(&id)
             .ok_or_else(|| Error::not_found("execution", id))?
             .meta;
-        if !e.status.holds_claim() || e.worker.as_deref() != Some(claim.worker.as_str())
-        {
+        if !e.status.holds_claim() || e.worker.as_deref() != Some(claim.worker.as_str()) {
             return Err(Error::Conflict(format!(
                 "execution '{id}' is not held by worker '{}'",
                 claim.worker

@@ -1,0 +1,807 @@
+//! One workflow run in the engine: the [`Driver`] feeds a [`Conductor`] the ends of its task
+//! executions, starts what becomes ready as new executions, and journals every step through
+//! the store, so that an engine restarted in the middle of the run continues it.
+//!
+//! **The journal.** The conductor is deterministic: its state follows from the workflow's
+//! input and the sequence of what was applied to it. The driver works in rounds — apply the
+//! ends that arrived (a batch), then start the ready tasks — and journals each batch
+//! ([`Step::Ended`]) *before* starting anything that depends on it; pausing and resuming
+//! change whether tasks start, so they are journaled too. Ends that have no execution (a
+//! task whose execution could not be created, a delayed task without an action) are applied
+//! in the next round like any other, so every change of the conductor is either journaled
+//! or a pure consequence of the journal.
+//!
+//! **Replay.** A run taken over after a restart (or a re-run, which continues the run it
+//! re-runs) starts the conductor again and replays the journal, round by round. Each task
+//! run the replay starts is matched with the task execution that run created — by task,
+//! route and item, in creation order — instead of creating one; what has no execution yet
+//! is created once the replay is over. A task whose execution completed is therefore never
+//! run again; one whose end was not journaled yet is applied when the run goes on.
+
+use super::Engine;
+use super::Shared;
+use super::matching::{Child, create_execution};
+use crate::model::{Execution, ExecutionId, ExecutionStatus, TaskRef};
+use crate::runtime::{RunOutput, RunRequest};
+use crate::store::{ExecutionChange, ExecutionFilter, JournalEntry, Page};
+use crate::workflow::{Conductor, Plan, RunStatus, TaskRun};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+
+/// A task run: its task, route and (with-items) item.
+type Key = (String, usize, Option<usize>);
+
+/// Re-runs chained further than this are refused (each replays the one before).
+const MAX_RERUN_CHAIN: usize = 64;
+
+/// One journal entry of a workflow run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Step {
+    /// Task runs ended and were applied together; the ready tasks started after them.
+    Ended {
+        /// The ends, in the order applied.
+        ends: Vec<End>,
+    },
+    /// The first entry of a re-run: the run continues the run of `of` from its failed tasks
+    /// (`tasks`: those named, else every failed task no transition handled).
+    Rerun {
+        /// The workflow execution re-run.
+        of: ExecutionId,
+        /// The tasks named.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tasks: Option<Vec<String>>,
+    },
+    /// Paused: nothing new starts.
+    Pause,
+    /// Resumed after a pause.
+    Resume,
+}
+
+/// How one task run ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct End {
+    task: String,
+    #[serde(default)]
+    route: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    item: Option<usize>,
+    status: RunStatus,
+    /// Its execution (its result is read from there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    execution: Option<ExecutionId>,
+    /// The result, for a run without an execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
+}
+
+impl End {
+    fn key(&self) -> Key {
+        (self.task.clone(), self.route, self.item)
+    }
+}
+
+/// One task run to start: one item of a with-items task, or a whole task.
+#[derive(Clone, Debug)]
+struct Launch {
+    key: Key,
+    action: Option<String>,
+    params: Map<String, Value>,
+    delay: Option<f64>,
+}
+
+impl Launch {
+    /// The runs of a started task, one per item.
+    fn of(started: TaskRun) -> Vec<Launch> {
+        let TaskRun {
+            task,
+            route,
+            action,
+            params,
+            first_item,
+            delay,
+        } = started;
+        params
+            .into_iter()
+            .enumerate()
+            .map(|(k, params)| Launch {
+                key: (task.clone(), route, first_item.map(|f| f + k)),
+                action: action.clone(),
+                params,
+                delay,
+            })
+            .collect()
+    }
+}
+
+/// What a replay matches task runs with: the task executions of the run being replayed.
+#[derive(Debug, Default)]
+struct Known {
+    /// Not matched yet, per task run, in creation order.
+    by_key: HashMap<Key, VecDeque<ExecutionId>>,
+    /// Each one's stored result.
+    results: HashMap<ExecutionId, Option<Value>>,
+}
+
+/// One run's part of a replay: its own journal, after the `Rerun` entry that began it.
+struct Segment {
+    execution: ExecutionId,
+    rerun: Option<Option<Vec<String>>>,
+    steps: Vec<Step>,
+}
+
+/// Drives one workflow run (see the module doc).
+pub(super) struct Driver {
+    shared: Arc<Shared>,
+    plan: Arc<Plan>,
+    id: ExecutionId,
+    run: Conductor,
+    /// Task executions started and not applied yet.
+    waiting: HashMap<ExecutionId, Key>,
+    done: mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>,
+    done_rx: mpsc::UnboundedReceiver<(ExecutionId, ExecutionStatus)>,
+    due: mpsc::UnboundedSender<Launch>,
+    due_rx: mpsc::UnboundedReceiver<Launch>,
+    /// Runs waiting out a delay on a timer.
+    delayed: usize,
+    /// Ends without an execution, applied in the next round.
+    local: Vec<End>,
+    /// The next journal entry's number.
+    seq: u64,
+    /// While replaying: the executions to match.
+    replay: Option<Known>,
+    /// Task runs started (by the conductor) that have no execution yet.
+    unlaunched: Vec<Launch>,
+    /// Paused (or pausing): nothing new starts.
+    paused: bool,
+    /// Whether `pausing → paused` was recorded for the current pause.
+    marked_paused: bool,
+    /// Runs that came due while paused.
+    held: Vec<Launch>,
+    poke: Arc<Notify>,
+}
+
+impl Driver {
+    /// A driver for the run of workflow execution `id`; `poke` wakes it to re-read its
+    /// status (pause, resume).
+    pub fn new(shared: Arc<Shared>, plan: Arc<Plan>, req: &RunRequest, poke: Arc<Notify>) -> Self {
+        let (done, done_rx) = mpsc::unbounded_channel();
+        let (due, due_rx) = mpsc::unbounded_channel();
+        let run = Conductor::start(plan.clone(), req.params.clone());
+        Driver {
+            shared,
+            plan,
+            id: req.execution_id,
+            run,
+            waiting: HashMap::new(),
+            done,
+            done_rx,
+            due,
+            due_rx,
+            delayed: 0,
+            local: Vec::new(),
+            seq: 0,
+            replay: None,
+            unlaunched: Vec::new(),
+            paused: false,
+            marked_paused: false,
+            held: Vec::new(),
+            poke,
+        }
+    }
+
+    /// Runs the workflow to its end: restores what the journal holds, then drives it.
+    pub async fn drive(mut self, req: &RunRequest) -> Result<RunOutput> {
+        let exec = self.shared.store.get_execution(self.id).await?;
+        self.restore(&exec, req).await?;
+        if req.cancel.is_cancelled() {
+            // Taken over while being canceled: nothing new starts.
+            self.replay = None;
+            self.unlaunched.clear();
+        }
+        self.go_live().await;
+        self.follow(exec.status).await?;
+        loop {
+            if req.cancel.is_cancelled() {
+                return self.canceled().await;
+            }
+            if !self.local.is_empty() {
+                self.apply_round(Vec::new()).await?;
+            }
+            self.step().await;
+            if !self.local.is_empty() {
+                continue;
+            }
+            if self.paused && !self.marked_paused && self.waiting.is_empty() {
+                self.mark_paused().await;
+            }
+            if self.run.status() != RunStatus::Running {
+                if !self.waiting.is_empty() {
+                    // A with-items task ended on a failed item: its other items are not
+                    // needed.
+                    self.cancel_waiting().await;
+                }
+                break;
+            }
+            if !self.paused && self.waiting.is_empty() && self.delayed == 0 {
+                break; // nothing can happen any more (cannot be reached: the conductor ends first)
+            }
+            tokio::select! {
+                m = self.done_rx.recv() => {
+                    let Some(first) = m else { break };
+                    let mut batch = vec![first];
+                    while let Ok(m) = self.done_rx.try_recv() {
+                        batch.push(m);
+                    }
+                    self.apply_round(batch).await?;
+                }
+                d = self.due_rx.recv() => {
+                    if let Some(l) = d {
+                        self.delayed -= 1;
+                        if self.paused {
+                            self.held.push(l);
+                        } else {
+                            self.launch(l, true).await;
+                        }
+                    }
+                }
+                () = self.poke.notified() => self.follow_status().await?,
+                () = req.cancel.cancelled() => return self.canceled().await,
+            }
+        }
+        Ok(outcome(&self.run))
+    }
+
+    /// The run was canceled: its task executions are canceled too, and it ends once they
+    /// have (`canceling` until then).
+    async fn canceled(&mut self) -> Result<RunOutput> {
+        self.cancel_waiting().await;
+        self.wait_for_waiting().await;
+        Err(Error::Canceled(
+            "the workflow was canceled; its running tasks too".into(),
+        ))
+    }
+
+    /// Replays the journal of this run (and of the runs it re-runs), if any.
+    async fn restore(&mut self, exec: &Execution, req: &RunRequest) -> Result<()> {
+        let store = &self.shared.store;
+        let journal = store.read_journal(self.id).await?;
+        if journal.is_empty() && exec.attempt <= 1 {
+            return Ok(()); // a new run
+        }
+        let own = journal.len() as u64;
+        let segments = self.segments(journal).await?;
+        self.run = Conductor::start(self.plan.clone(), req.params.clone());
+        let last = segments.len() - 1;
+        for (k, seg) in segments.into_iter().enumerate() {
+            self.waiting.clear();
+            self.unlaunched.clear();
+            self.paused = false;
+            self.replay = Some(self.known(seg.execution).await?);
+            if let Some(tasks) = seg.rerun {
+                self.rerun(tasks.as_deref())?;
+            }
+            self.step().await;
+            for step in seg.steps {
+                self.replay_step(step).await?;
+            }
+            if k == last {
+                self.seq = own;
+            }
+        }
+        Ok(())
+    }
+
+    /// The runs to replay, the first run of a re-run chain first.
+    async fn segments(&self, journal: Vec<JournalEntry>) -> Result<Vec<Segment>> {
+        let mut out = Vec::new();
+        let (mut id, mut journal) = (self.id, journal);
+        loop {
+            let mut steps = journal
+                .into_iter()
+                .map(|e| {
+                    serde_json::from_value::<Step>(e.step).map_err(|err| {
+                        Error::invalid(
+                            format!("journal entry {} of workflow execution '{id}'", e.seq),
+                            err.to_string(),
+                        )
+                    })
+                })
+                .collect::<Result<VecDeque<Step>>>()?;
+            let of = match steps.front() {
+                Some(Step::Rerun { of, tasks }) => Some((*of, tasks.clone())),
+                _ => None,
+            };
+            if of.is_some() {
+                steps.pop_front();
+            }
+            out.push(Segment {
+                execution: id,
+                rerun: of.as_ref().map(|(_, t)| t.clone()),
+                steps: steps.into(),
+            });
+            let Some((prev, _)) = of else { break };
+            if out.len() > MAX_RERUN_CHAIN {
+                return Err(Error::invalid(
+                    format!("workflow execution '{}'", self.id),
+                    format!("it re-runs a chain of more than {MAX_RERUN_CHAIN} runs"),
+                ));
+            }
+            id = prev;
+            journal = self.shared.store.read_journal(id).await?;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The task executions of run `id`, to match during its replay.
+    async fn known(&self, id: ExecutionId) -> Result<Known> {
+        let filter = ExecutionFilter {
+            parent: Some(id),
+            ..Default::default()
+        };
+        let mut known = Known::default();
+        let mut page = Page::first(1000);
+        loop {
+            let rows = self.shared.store.list_executions(&filter, &page).await?;
+            for x in &rows {
+                if let Some(t) = &x.task {
+                    known
+                        .by_key
+                        .entry((t.name.clone(), t.route, t.item))
+                        .or_default()
+                        .push_back(x.id);
+                    known.results.insert(x.id, x.result.clone());
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
+                _ => break,
+            }
+        }
+        Ok(known)
+    }
+
+    /// Re-runs the (ended) run from its failed tasks: `tasks` by name (every failed route
+    /// of each), else every failed task no transition handled.
+    fn rerun(&mut self, tasks: Option<&[String]>) -> Result<()> {
+        let picked: Option<Vec<(String, usize)>> = tasks.map(|names| {
+            let mut out: Vec<(String, usize)> = Vec::new();
+            for name in names {
+                let routes: Vec<usize> = self
+                    .run
+                    .sequence()
+                    .iter()
+                    .filter(|e| e.task == *name && e.status.is_failure())
+                    .map(|e| e.route)
+                    .collect();
+                if routes.is_empty() {
+                    // Named but never failed: the conductor reports it.
+                    out.push((name.clone(), 0));
+                }
+                for r in routes {
+                    if !out.contains(&(name.clone(), r)) {
+                        out.push((name.clone(), r));
+                    }
+                }
+            }
+            out
+        });
+        self.run.rerun(picked.as_deref())
+    }
+
+    /// Applies one journal entry during a replay.
+    async fn replay_step(&mut self, step: Step) -> Result<()> {
+        match step {
+            Step::Ended { ends } => {
+                for end in &ends {
+                    match end.execution {
+                        Some(x) => {
+                            self.waiting.remove(&x);
+                        }
+                        None => {
+                            let key = end.key();
+                            if let Some(i) = self.unlaunched.iter().position(|l| l.key == key) {
+                                self.unlaunched.remove(i);
+                            }
+                        }
+                    }
+                }
+                let ends = ends
+                    .into_iter()
+                    .map(|mut e| {
+                        if let (Some(x), Some(k)) = (e.execution, &self.replay) {
+                            e.result = k.results.get(&x).cloned().flatten();
+                        }
+                        e
+                    })
+                    .collect::<Vec<_>>();
+                self.apply(&ends);
+            }
+            Step::Pause => self.paused = true,
+            Step::Resume => self.paused = false,
+            Step::Rerun { .. } => {
+                return Err(Error::invalid(
+                    format!("workflow execution '{}'", self.id),
+                    "its journal has a re-run entry after its first",
+                ));
+            }
+        }
+        self.step().await;
+        Ok(())
+    }
+
+    /// Ends the replay: waits for the task executions still running (those that ended
+    /// meanwhile are applied next), and creates those that were never created.
+    async fn go_live(&mut self) {
+        if self.replay.take().is_none() {
+            return;
+        }
+        {
+            let mut children = self.shared.lock_children();
+            for x in self.waiting.keys() {
+                children.insert(*x, self.done.clone());
+            }
+        }
+        // Registered first, then read: an end in between is seen one way or the other
+        // (twice is harmless: the second finds nothing waiting).
+        let ids: Vec<ExecutionId> = self.waiting.keys().copied().collect();
+        for x in ids {
+            match self.shared.store.get_execution(x).await {
+                Ok(e) if e.status.is_terminal() => {
+                    self.shared.lock_children().remove(&x);
+                    let _ = self.done.send((x, e.status));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.shared.lock_children().remove(&x);
+                    if let Some(key) = self.waiting.remove(&x) {
+                        self.local
+                            .push(failed_end(key, format!("its execution is lost: {e}")));
+                    }
+                }
+            }
+        }
+        for l in std::mem::take(&mut self.unlaunched) {
+            self.schedule(l).await;
+        }
+    }
+
+    /// Follows the status the store holds (pause and resume are recorded there first).
+    async fn follow_status(&mut self) -> Result<()> {
+        match self.shared.store.get_execution(self.id).await {
+            Ok(e) => self.follow(e.status).await,
+            Err(e) => {
+                tracing::warn!(execution.id = %self.id, error = %e, "workflow status not read");
+                Ok(())
+            }
+        }
+    }
+
+    /// Pauses or resumes the run as `status` says.
+    async fn follow(&mut self, status: ExecutionStatus) -> Result<()> {
+        let pause = matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused);
+        if pause == self.paused {
+            if pause && status == ExecutionStatus::Paused {
+                self.marked_paused = true;
+            }
+            return Ok(());
+        }
+        self.journal(if pause { Step::Pause } else { Step::Resume })
+            .await?;
+        self.paused = pause;
+        self.marked_paused = status == ExecutionStatus::Paused;
+        self.cascade(pause).await;
+        if !pause {
+            for l in std::mem::take(&mut self.held) {
+                self.launch(l, true).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses (or resumes) the task executions that are workflows themselves.
+    async fn cascade(&self, pause: bool) {
+        let engine = Engine {
+            shared: self.shared.clone(),
+        };
+        for (x, (task, _, _)) in &self.waiting {
+            let nested = self
+                .plan
+                .workflow()
+                .get(task)
+                .and_then(|t| t.action.as_deref())
+                .and_then(|a| self.shared.registry.action(a))
+                .is_some_and(|a| a.runner == super::WORKFLOW_RUNNER);
+            if !nested {
+                continue;
+            }
+            let r = if pause {
+                engine.pause(*x).await
+            } else {
+                engine.resume_execution(*x).await
+            };
+            if let Err(e) = r {
+                tracing::debug!(execution.id = %x, error = %e, "nested workflow not paused/resumed");
+            }
+        }
+    }
+
+    /// Records `pausing → paused` once nothing runs any more.
+    async fn mark_paused(&mut self) {
+        self.marked_paused = true;
+        let change = ExecutionChange::to(ExecutionStatus::Paused, self.shared.now());
+        match self
+            .shared
+            .store
+            .transition_execution(self.id, ExecutionStatus::Pausing, change)
+            .await
+        {
+            Ok(_) => {
+                self.shared
+                    .publish_status([(self.id, ExecutionStatus::Paused)])
+                    .await;
+            }
+            // Resumed or canceled meanwhile: the poke that follows tells.
+            Err(e) => tracing::debug!(execution.id = %self.id, error = %e, "not marked paused"),
+        }
+    }
+
+    /// Appends one entry to this run's journal.
+    async fn journal(&mut self, step: Step) -> Result<()> {
+        let entry = JournalEntry {
+            execution: self.id,
+            seq: self.seq,
+            step: serde_json::to_value(&step)
+                .map_err(|e| Error::invalid("workflow journal entry", e.to_string()))?,
+        };
+        self.shared
+            .store
+            .append_journal(&[entry])
+            .await
+            .map_err(|e| {
+                Error::Action(format!(
+                    "the workflow's journal could not be written, so the run stops: {e}"
+                ))
+            })?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// One round: applies the ends that arrived (and the local ones), then journals them.
+    async fn apply_round(&mut self, arrived: Vec<(ExecutionId, ExecutionStatus)>) -> Result<()> {
+        let mut ends = std::mem::take(&mut self.local);
+        for (x, status) in arrived {
+            let Some((task, route, item)) = self.waiting.remove(&x) else {
+                continue; // not ours any more (a second notice)
+            };
+            let result = self
+                .shared
+                .store
+                .get_execution(x)
+                .await
+                .ok()
+                .and_then(|e| e.result);
+            ends.push(End {
+                task,
+                route,
+                item,
+                status: run_status(status),
+                execution: Some(x),
+                result,
+            });
+        }
+        if ends.is_empty() {
+            return Ok(());
+        }
+        self.apply(&ends);
+        let journaled = ends
+            .into_iter()
+            .map(|mut e| {
+                if e.execution.is_some() {
+                    e.result = None; // kept with the execution
+                }
+                e
+            })
+            .collect();
+        self.journal(Step::Ended { ends: journaled }).await
+    }
+
+    /// Applies ends to the conductor.
+    fn apply(&mut self, ends: &[End]) {
+        for e in ends {
+            let r = match e.item {
+                Some(i) => self
+                    .run
+                    .finish_item(&e.task, e.route, i, e.status, e.result.clone()),
+                None => self
+                    .run
+                    .finish_task(&e.task, e.route, e.status, e.result.clone()),
+            };
+            if let Err(err) = r {
+                tracing::error!(execution.id = %self.id, task = %e.task, error = %err, "workflow task end not applied");
+            }
+        }
+    }
+
+    /// Starts every ready task (unless paused); a task with a delay (its own, or a
+    /// retry's) is launched when the delay is over.
+    async fn step(&mut self) {
+        // A task with no action ends at once, which may make others ready: go round again.
+        loop {
+            if self.paused {
+                return;
+            }
+            let ready = self.run.next_tasks();
+            if ready.is_empty() {
+                return;
+            }
+            for (task, route) in ready {
+                let Ok(started) = self.run.start_task(&task, route) else {
+                    continue; // its params did not render: it ended failed
+                };
+                for l in Launch::of(started) {
+                    self.schedule(l).await;
+                }
+            }
+            if self.run.status() != RunStatus::Running {
+                return;
+            }
+        }
+    }
+
+    /// Launches a run now, or after its delay on a timer (a replay matches it at once).
+    async fn schedule(&mut self, l: Launch) {
+        match l.delay {
+            Some(secs) if self.replay.is_none() => {
+                self.delayed += 1;
+                let due = self.due.clone();
+                let wait = std::time::Duration::try_from_secs_f64(secs).unwrap_or_default();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = due.send(l);
+                });
+            }
+            _ => self.launch(l, false).await,
+        }
+    }
+
+    /// Creates a run's execution (a replay matches the one created before). A run without
+    /// an action succeeds: at once when it is part of a round (`late` false), else in the
+    /// next round (after a delay: so that it is journaled).
+    async fn launch(&mut self, l: Launch, late: bool) {
+        if let Some(known) = &mut self.replay {
+            match known.by_key.get_mut(&l.key).and_then(VecDeque::pop_front) {
+                Some(x) => {
+                    self.waiting.insert(x, l.key);
+                }
+                None if l.action.is_none() && l.delay.is_none() => self.finish_now(&l.key),
+                None => self.unlaunched.push(l),
+            }
+            return;
+        }
+        let Some(action) = &l.action else {
+            if late {
+                self.local.push(End {
+                    task: l.key.0,
+                    route: l.key.1,
+                    item: l.key.2,
+                    status: RunStatus::Succeeded,
+                    execution: None,
+                    result: None,
+                });
+            } else {
+                self.finish_now(&l.key);
+            }
+            return;
+        };
+        let (task, route, item) = l.key.clone();
+        let timeout = self.plan.workflow().get(&task).and_then(|t| t.timeout);
+        let child = Child {
+            parent: Some(self.id),
+            timeout_secs: timeout,
+            task: Some(TaskRef {
+                name: task.clone(),
+                route,
+                item,
+            }),
+            notify: Some(self.done.clone()),
+            first_step: None,
+        };
+        match create_execution(&self.shared, action, Value::Object(l.params), child).await {
+            Ok(id) => {
+                self.waiting.insert(id, l.key);
+            }
+            Err(e) => self.local.push(failed_end(l.key, e.to_string())),
+        }
+    }
+
+    /// A run without an action succeeds at once.
+    fn finish_now(&mut self, (task, route, item): &Key) {
+        let _ = match item {
+            Some(i) => self
+                .run
+                .finish_item(task, *route, *i, RunStatus::Succeeded, None),
+            None => self
+                .run
+                .finish_task(task, *route, RunStatus::Succeeded, None),
+        };
+    }
+
+    /// Cancels the task executions still running (the cancel of a workflow cascades).
+    async fn cancel_waiting(&self) {
+        let engine = Engine {
+            shared: self.shared.clone(),
+        };
+        for id in self.waiting.keys() {
+            if let Err(e) = engine.cancel(*id).await {
+                tracing::debug!(execution.id = %id, error = %e, "workflow task not canceled");
+            }
+        }
+    }
+
+    /// Waits until every task execution still running has ended (`canceling` until then).
+    async fn wait_for_waiting(&mut self) {
+        while !self.waiting.is_empty() {
+            match self.done_rx.recv().await {
+                Some((x, _)) => {
+                    self.waiting.remove(&x);
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// A run that failed without an execution.
+fn failed_end((task, route, item): Key, error: String) -> End {
+    End {
+        task,
+        route,
+        item,
+        status: RunStatus::Failed,
+        execution: None,
+        result: Some(json!({ "error": error })),
+    }
+}
+
+/// How a task run stands, from its execution's terminal status.
+fn run_status(status: ExecutionStatus) -> RunStatus {
+    match status {
+        ExecutionStatus::Succeeded => RunStatus::Succeeded,
+        ExecutionStatus::Timeout => RunStatus::Timeout,
+        ExecutionStatus::Canceled => RunStatus::Canceled,
+        _ => RunStatus::Failed,
+    }
+}
+
+/// The workflow execution's outcome: its output as the result; on failure the errors.
+fn outcome(run: &Conductor) -> RunOutput {
+    let output = run.output().cloned().map_or(Value::Null, Value::Object);
+    let errors = serde_json::to_value(run.errors()).unwrap_or(Value::Null);
+    let tasks: Vec<String> = run.sequence().iter().map(|e| e.label()).collect();
+    let result = json!({"output": output, "errors": errors, "tasks": tasks});
+    if run.status() == RunStatus::Succeeded {
+        return RunOutput::success(result);
+    }
+    let msg: Vec<String> = run
+        .errors()
+        .iter()
+        .map(|e| match &e.task_id {
+            Some(t) => format!("{t}: {}", e.message),
+            None => e.message.clone(),
+        })
+        .collect();
+    let mut out = RunOutput::success(result);
+    out.succeeded = false;
+    out.error = Some(if msg.is_empty() {
+        "the workflow failed".into()
+    } else {
+        msg.join("; ")
+    });
+    out
+}

@@ -488,10 +488,11 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
         Ending::Done(Err(e)) => {
             // A runtime that stopped the action at its own deadline (a `timeout` param)
             // reports Error::Timeout: the execution timed out.
-            let to = if matches!(e, Error::Timeout(_)) {
-                ExecutionStatus::Timeout
-            } else {
-                ExecutionStatus::Failed
+            // A workflow whose task was canceled reports Error::Canceled: it was canceled.
+            let to = match e {
+                Error::Timeout(_) => ExecutionStatus::Timeout,
+                Error::Canceled(_) => ExecutionStatus::Canceled,
+                _ => ExecutionStatus::Failed,
             };
             let msg = e.to_string();
             let c = ExecutionChange::to(to, now)

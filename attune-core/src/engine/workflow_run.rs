@@ -253,6 +253,19 @@ impl Driver {
                 () = req.cancel.cancelled() => return self.canceled().await,
             }
         }
+        if self.run.status() == RunStatus::Canceled {
+            let tasks: Vec<String> = self
+                .run
+                .sequence()
+                .iter()
+                .filter(|e| e.status == RunStatus::Canceled)
+                .map(|e| format!("'{}'", e.label()))
+                .collect();
+            return Err(Error::Canceled(format!(
+                "the workflow was canceled: its task {} was canceled",
+                tasks.join(", ")
+            )));
+        }
         Ok(outcome(&self.run))
     }
 

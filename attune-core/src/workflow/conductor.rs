@@ -382,6 +382,8 @@ pub struct Conductor {
     failing: bool,
     /// A `fail` command ran: the run ends failed.
     fail_requested: bool,
+    /// A task was canceled: the run ends canceled.
+    canceled: bool,
     errors: Vec<RunError>,
     output: Option<Map<String, Value>>,
     status: RunStatus,
@@ -403,6 +405,7 @@ impl Conductor {
             staged: Vec::new(),
             failing: false,
             fail_requested: false,
+            canceled: false,
             errors: Vec::new(),
             output: None,
             status: RunStatus::Running,
@@ -921,6 +924,13 @@ impl Conductor {
         items.running -= 1;
         items.done += 1;
         items.last_done = Some(items.last_done.map_or(index, |l| l.max(index)));
+        if status == RunStatus::Canceled {
+            // A canceled item cancels its task (and so the run).
+            items.failed = true;
+            let mut results = std::mem::take(&mut items.results);
+            results.truncate(items.last_done.map_or(0, |l| l + 1));
+            return self.finish_task(task, route, status, Some(Value::Array(results)));
+        }
         if status.is_failure() {
             items.failed = true;
         } else {
@@ -964,6 +974,13 @@ impl Conductor {
         let entry = self.seq[i].clone();
         let plan = self.plan.clone();
         let tp = &plan.tasks[task];
+        if status == RunStatus::Canceled {
+            // A canceled task cancels the run: nothing new starts, no transition fires.
+            self.canceled = true;
+            self.failing = true;
+            self.finish_if_done();
+            return Ok(());
+        }
         if status.is_failure() && self.retry_due(&entry, tp) {
             // Run it again (after the retry delay) instead of following its transitions.
             self.seq[i].handled = true;
@@ -1120,7 +1137,9 @@ impl Conductor {
         }
         let output_failed = !self.plan.output.is_empty() && out.len() < self.plan.output.len();
         self.output = (!self.plan.output.is_empty()).then_some(out);
-        self.status = if failed || output_failed {
+        self.status = if self.canceled {
+            RunStatus::Canceled
+        } else if failed || output_failed {
             RunStatus::Failed
         } else {
             RunStatus::Succeeded

@@ -123,7 +123,11 @@ async fn pause_during_with_items_holds_the_next_items_until_resumed() {
     running_children(&e, id, 2).await;
 
     let paused = e.pause(id).await.unwrap();
-    assert_eq!(paused.status, ExecutionStatus::Pausing, "pausing while its items run");
+    assert_eq!(
+        paused.status,
+        ExecutionStatus::Pausing,
+        "pausing while its items run"
+    );
     // The two running items finish; their ends are applied, and nothing new starts.
     gate.add_permits(2);
     until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
@@ -139,9 +143,16 @@ async fn pause_during_with_items_holds_the_next_items_until_resumed() {
     gate.add_permits(100);
     let resumed = e.resume_execution(id).await.unwrap();
     assert_eq!(resumed.status, ExecutionStatus::Running);
-    let x = tokio::time::timeout(SAFETY, e.wait(id)).await.unwrap().unwrap();
+    let x = tokio::time::timeout(SAFETY, e.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
-    assert_eq!(x.result.unwrap()["output"]["got"], json!(xs), "every item, in order");
+    assert_eq!(
+        x.result.unwrap()["output"]["got"],
+        json!(xs),
+        "every item, in order"
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 8, "each item ran once");
     assert_eq!(children(&e, id).await.len(), 8);
 }
@@ -166,7 +177,10 @@ async fn cancel_of_a_nested_workflow_cancels_its_tasks_and_the_parent_sees_it() 
 
     let canceling = e.cancel(nested).await.unwrap();
     assert_eq!(canceling.status, ExecutionStatus::Canceling);
-    let n = tokio::time::timeout(SAFETY, e.wait(nested)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(SAFETY, e.wait(nested))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n.status, ExecutionStatus::Canceled);
     let t = e.store().get_execution(task).await.unwrap();
     assert_eq!(
@@ -177,12 +191,19 @@ async fn cancel_of_a_nested_workflow_cancels_its_tasks_and_the_parent_sees_it() 
     assert!(t.finished <= n.finished);
     // A canceled task is not a failure: it cancels the outer run too, and the outer
     // workflow's `failed()` transition does not fire.
-    let outer = tokio::time::timeout(SAFETY, e.wait(id)).await.unwrap().unwrap();
+    let outer = tokio::time::timeout(SAFETY, e.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
     let kids = children(&e, id).await;
     assert_eq!(kids.len(), 1, "noted did not run: {kids:?}");
     assert_eq!(outer.status, ExecutionStatus::Canceled, "{:?}", outer.error);
     assert!(
-        outer.error.as_deref().unwrap_or_default().contains("'call' was canceled"),
+        outer
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("'call' was canceled"),
         "{:?}",
         outer.error
     );
@@ -225,7 +246,10 @@ async fn pause_cascades_to_a_nested_workflow_and_resume_too() {
 
     gate.add_permits(1);
     e.resume_execution(id).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.wait(id)).await.unwrap().unwrap();
+    let x = tokio::time::timeout(SAFETY, e.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
     assert_eq!(children(&e, nested).await.len(), 2);
 }
@@ -260,7 +284,10 @@ async fn rerun_continues_a_failed_run_from_its_failed_task_keeping_what_was_publ
 
     broken.store(false, Ordering::SeqCst);
     let again = e.rerun(failed.id, &[]).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.wait(again)).await.unwrap().unwrap();
+    let x = tokio::time::timeout(SAFETY, e.wait(again))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
     assert_eq!(
         x.result.unwrap()["output"]["said"],
@@ -277,13 +304,21 @@ async fn rerun_continues_a_failed_run_from_its_failed_task_keeping_what_was_publ
     let failed = e.run("wf.flaky_flow", json!({})).await.unwrap();
     broken.store(false, Ordering::SeqCst);
     let again = e.rerun(failed.id, &["second"]).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e.wait(again)).await.unwrap().unwrap();
+    let x = tokio::time::timeout(SAFETY, e.wait(again))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_pause_resume_and_rerun_requests_are_refused_with_the_reason() {
-    let e = engine(Arc::new(Semaphore::new(100)), Arc::default(), Arc::default()).await;
+    let e = engine(
+        Arc::new(Semaphore::new(100)),
+        Arc::default(),
+        Arc::default(),
+    )
+    .await;
     e.register_workflow("wf.flaky_flow", parse(FLAKY, "flaky.yaml").unwrap())
         .await
         .unwrap();
@@ -320,7 +355,10 @@ async fn bad_pause_resume_and_rerun_requests_are_refused_with_the_reason() {
     assert!(err.to_string().contains("has no task 'nope'"), "{err}");
     // A task that did not fail: the re-run execution fails, naming it.
     let again = e2.rerun(failed.id, &["first"]).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, e2.wait(again)).await.unwrap().unwrap();
+    let x = tokio::time::timeout(SAFETY, e2.wait(again))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.status, ExecutionStatus::Failed);
     assert!(
         x.error.as_deref().unwrap_or_default().contains("first"),

@@ -362,6 +362,10 @@ impl Driver {
         loop {
             let rows = self.shared.store.list_executions(&filter, &page).await?;
             for x in &rows {
+                // A task execution its worker lost never completed: it runs again.
+                if x.status == ExecutionStatus::Abandoned {
+                    continue;
+                }
                 if let Some(t) = &x.task {
                     known
                         .by_key
@@ -592,13 +596,15 @@ impl Driver {
             let Some((task, route, item)) = self.waiting.remove(&x) else {
                 continue; // not ours any more (a second notice)
             };
-            let result = self
-                .shared
-                .store
-                .get_execution(x)
-                .await
-                .ok()
-                .and_then(|e| e.result);
+            let stored = self.shared.store.get_execution(x).await.ok();
+            if status == ExecutionStatus::Abandoned
+                && let Some(lost) = stored
+            {
+                // Its worker was lost (a restart): it never completed, so it runs again.
+                self.relaunch(lost, (task, route, item)).await;
+                continue;
+            }
+            let result = stored.and_then(|e| e.result);
             ends.push(End {
                 task,
                 route,
@@ -730,6 +736,25 @@ impl Driver {
                 self.waiting.insert(id, l.key);
             }
             Err(e) => self.local.push(failed_end(l.key, e.to_string())),
+        }
+    }
+
+    /// Runs again, as a new execution with the same params, a task execution whose worker
+    /// was lost.
+    async fn relaunch(&mut self, lost: Execution, key: Key) {
+        tracing::warn!(execution.id = %lost.id, task = %key.0, "workflow task lost with its worker; run again");
+        let child = Child {
+            parent: Some(self.id),
+            timeout_secs: lost.timeout_secs,
+            task: lost.task.clone(),
+            notify: Some(self.done.clone()),
+            first_step: None,
+        };
+        match create_execution(&self.shared, &lost.action, lost.params, child).await {
+            Ok(id) => {
+                self.waiting.insert(id, key);
+            }
+            Err(e) => self.local.push(failed_end(key, e.to_string())),
         }
     }
 

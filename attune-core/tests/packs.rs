@@ -56,8 +56,8 @@ async fn example_pack_loads_in_both_shapes_and_runs() {
             summary.rules,
             summary.policies
         ),
-        (5, 1, 4, 1),
-        "check_host, disk_usage, format_alert, page, and the workflow triage"
+        (7, 1, 4, 1),
+        "check_host, disk_usage, format_alert, page, and the workflows triage, diagnose, sweep"
     );
     assert!(!summary.replaced);
     // StackStorm-shaped rule and the earlier-Attune-shaped one are both registered.
@@ -576,4 +576,50 @@ async fn concurrent_installs_leave_store_and_registry_agreeing() {
     if let Some(rule) = engine.rule("uu.r") {
         assert!(engine.action(&rule.action).is_some());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_pack_sequential_and_nested_workflows_run() {
+    let engine = engine_with_stub_shell().await;
+    engine.load_pack(example_pack()).await.unwrap();
+    let x = engine
+        .run("monitoring.diagnose", json!({"host": "db-1"}))
+        .await
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"fqdn": "db-1.internal", "summary": "db-1 -> checked db-1.internal"}),
+        "each step used what the one before published"
+    );
+    let x = engine
+        .run(
+            "monitoring.sweep",
+            json!({"hosts": ["db-1", "web-2", "web-3"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"]["summaries"],
+        json!([
+            "db-1 -> checked db-1.internal",
+            "web-2 -> checked web-2.internal",
+            "web-3 -> checked web-3.internal"
+        ]),
+        "one nested diagnose run per host, in host order"
+    );
+    let nested = engine
+        .store()
+        .list_executions(
+            &attune_core::store::ExecutionFilter {
+                parent: Some(x.id),
+                ..Default::default()
+            },
+            &attune_core::store::Page::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nested.len(), 3);
+    assert!(nested.iter().all(|n| n.action == "monitoring.diagnose"));
 }

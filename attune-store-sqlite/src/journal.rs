@@ -10,19 +10,19 @@ use rusqlite::{Connection, params};
 
 /// Appends the entries (run inside a savepoint: all or none); an existing `(execution,
 /// seq)` is a Conflict.
-pub(crate) fn append(w: &mut WriterConn, entries: &[(JournalEntry, String)]) -> Res<()> {
+pub(crate) fn append(w: &mut WriterConn, entries: &[JournalEntry]) -> Res<()> {
     let mut st = w.prepare_cached(
         "INSERT INTO workflow_journal (exec_id, seq, step) VALUES (?1, ?2, ?3) \
          ON CONFLICT DO NOTHING",
     )?;
-    for (e, step) in entries {
+    for e in entries {
         let seq = i64::try_from(e.seq).map_err(|_| {
             Error::invalid(
                 format!("journal entry of execution '{}'", e.execution),
                 format!("seq {} is out of range", e.seq),
             )
         })?;
-        if st.execute(params![blob(e.execution), seq, step])? == 0 {
+        if st.execute(params![blob(e.execution), seq, e.step])? == 0 {
             return Err(Error::Conflict(format!(
                 "journal entry {} of execution '{}' exists",
                 e.seq, e.execution
@@ -41,13 +41,7 @@ pub(crate) fn read(conn: &Connection, execution: ExecutionId) -> Res<Vec<Journal
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let text = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        let step = serde_json::from_str(text).map_err(|e| {
-            Error::backend(
-                format!("journal entry {seq} of execution '{execution}' is not JSON: {e}"),
-                false,
-            )
-        })?;
+        let step: String = r.get(1)?;
         out.push(JournalEntry {
             execution,
             seq: seq as u64,

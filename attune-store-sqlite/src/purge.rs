@@ -93,7 +93,12 @@ pub(crate) fn purge(w: &mut WriterConn, req: &PurgeRequest) -> Res<PurgeStats> {
     for status in terminal_statuses() {
         let rows = due_rows(
             w,
-            "SELECT id, created FROM executions WHERE status = ?1 ORDER BY id LIMIT ?2",
+            // A running workflow continues from its tasks' executions: they stay.
+            "SELECT id, created FROM executions x WHERE status = ?1 \
+             AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM executions p \
+                  WHERE p.id = x.parent_id AND p.status NOT IN \
+                  ('succeeded', 'failed', 'timeout', 'canceled', 'abandoned'))) \
+             ORDER BY id LIMIT ?2",
             params![status.as_str(), probe],
             batch + 1,
             |id, created| cut.due(id, created),

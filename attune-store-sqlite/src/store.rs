@@ -384,19 +384,7 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let rows = entries
-            .iter()
-            .map(|e| {
-                serde_json::to_string(&e.step)
-                    .map(|s| (e.clone(), s))
-                    .map_err(|err| {
-                        attune_core::Error::invalid(
-                            format!("journal entry {} of execution '{}'", e.seq, e.execution),
-                            err.to_string(),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = entries.to_vec();
         self.write(move |c| atomically(c, |c| journal::append(c, &rows)))
             .await
     }

@@ -61,7 +61,10 @@ pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
     check_transition_terminal_clears_claim,
 };
-pub use workflows::{check_journal, check_purge_removes_journal, check_take_over_execution};
+pub use workflows::{
+    check_journal, check_purge_keeps_tasks_of_running_workflows, check_purge_removes_journal,
+    check_take_over_execution,
+};
 
 use crate::model::{
     Enforcement, EnforcementId, Event, EventId, Execution, ExecutionId, ExecutionStatus,
@@ -129,6 +132,7 @@ macro_rules! store_conformance_tests {
             check_take_over_execution,
             check_journal,
             check_purge_removes_journal,
+            check_purge_keeps_tasks_of_running_workflows,
         );
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {

@@ -7,7 +7,8 @@ fn entry(execution: ExecutionId, seq: u64) -> JournalEntry {
     JournalEntry {
         execution,
         seq,
-        step: json!({"ended": [{"task": format!("t{seq}"), "status": "succeeded"}], "n": seq}),
+        step: json!({"ended": [{"task": format!("t{seq}"), "status": "succeeded"}], "n": seq})
+            .to_string(),
     }
 }
 
@@ -190,4 +191,49 @@ pub async fn check_purge_removes_journal(store: &dyn Store) {
             "purge must keep the journal of a kept execution"
         );
     }
+}
+
+/// Retention keeps the task executions of a workflow that has not ended (its run continues
+/// from them after a restart), and deletes those of an ended one.
+pub async fn check_purge_keeps_tasks_of_running_workflows(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let t = epoch();
+    let running = insert_execution(store, "alpha.flow", Running, at(t, 0)).await;
+    let ended = insert_execution(store, "alpha.flow", Succeeded, at(t, 1)).await;
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    for i in 0..3 {
+        let mut k = execution("alpha.task", Succeeded, at(t, 10 + i));
+        k.parent = Some(running.id);
+        must(store.insert_execution(&k).await, "insert_execution(task)");
+        kept.push(k.id);
+        let mut k = execution("alpha.task", Succeeded, at(t, 20 + i));
+        k.parent = Some(ended.id);
+        must(store.insert_execution(&k).await, "insert_execution(task)");
+        gone.push(k.id);
+    }
+    let request = PurgeRequest {
+        before: Some(at(t, 100)),
+        keep_executions: None,
+        keep_events_from: None,
+        batch: 100,
+    };
+    must(store.purge(&request).await, "purge(before)");
+    for id in &kept {
+        must(
+            store.get_execution(*id).await,
+            "purge must keep the task executions of a workflow that has not ended",
+        );
+    }
+    for id in &gone {
+        expect_err(
+            store.get_execution(*id).await,
+            Expect::NotFound,
+            "get_execution of a purged task of an ended workflow",
+        );
+    }
+    must(
+        store.get_execution(running.id).await,
+        "the running workflow stays",
+    );
 }

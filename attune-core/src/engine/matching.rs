@@ -582,7 +582,7 @@ pub(crate) struct Child {
     /// Told when the execution finishes (registered before it can).
     pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
     /// The first entry of its workflow journal, written before it exists (a re-run).
-    pub first_step: Option<Value>,
+    pub first_step: Option<String>,
 }
 
 /// Validates and creates a `requested` execution without a rule, as `child` says.

@@ -199,8 +199,7 @@ impl Driver {
         let exec = self.shared.store.get_execution(self.id).await?;
         self.restore(&exec, req).await?;
         if req.cancel.is_cancelled() {
-            // Taken over while being canceled: nothing new starts.
-            self.replay = None;
+            // Taken over while being canceled: nothing new starts (what runs is waited for).
             self.unlaunched.clear();
         }
         self.go_live().await;
@@ -317,7 +316,7 @@ impl Driver {
             let mut steps = journal
                 .into_iter()
                 .map(|e| {
-                    serde_json::from_value::<Step>(e.step).map_err(|err| {
+                    serde_json::from_str::<Step>(&e.step).map_err(|err| {
                         Error::invalid(
                             format!("journal entry {} of workflow execution '{id}'", e.seq),
                             err.to_string(),
@@ -573,7 +572,7 @@ impl Driver {
         let entry = JournalEntry {
             execution: self.id,
             seq: self.seq,
-            step: serde_json::to_value(&step)
+            step: serde_json::to_string(&step)
                 .map_err(|e| Error::invalid("workflow journal entry", e.to_string()))?,
         };
         self.shared

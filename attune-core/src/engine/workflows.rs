@@ -280,10 +280,10 @@ impl Engine {
 
     /// Resumes a paused (or pausing) workflow execution: it is `running` again, what was
     /// held starts, and its paused workflow tasks resume. Resuming a running one returns it
-    /// as it is. After a restart, a paused run is continued by this engine once its former
-    /// worker's lease expired ([`Engine::resume`] takes such runs over). Errors: NotFound;
-    /// Invalid when it is not a workflow's execution; Conflict when it finished, or when no
-    /// engine drives it and its former worker's lease has not expired yet.
+    /// as it is. After a restart, a paused run no engine drives any more is taken over here;
+    /// while its former worker's lease is still live, the recovery sweep takes it over once
+    /// the lease expired. Errors: NotFound; Invalid when it is not a workflow's execution;
+    /// Conflict when it finished.
     pub async fn resume_execution(&self, id: ExecutionId) -> Result<crate::model::Execution> {
         let s = &self.shared;
         for _ in 0..8 {
@@ -301,9 +301,12 @@ impl Engine {
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
                     s.publish_status([(id, ExecutionStatus::Running)]).await;
-                    if !self.poke_workflow(id) {
-                        // Not driven here (a restart): take the run over and continue it.
-                        super::recovery::take_over(s, id).await?;
+                    if !self.poke_workflow(id)
+                        && let Err(e) = super::recovery::take_over(s, id).await
+                    {
+                        // Its former worker's lease is still live: the recovery sweep
+                        // takes the run over once it expired.
+                        tracing::info!(execution.id = %id, error = %e, "resumed; continued once the lease expired");
                     }
                     return Ok(updated);
                 }
@@ -379,7 +382,7 @@ impl Engine {
             task: None,
             notify: None,
             first_step: Some(
-                serde_json::to_value(&step)
+                serde_json::to_string(&step)
                     .map_err(|err| Error::invalid(&what, err.to_string()))?,
             ),
         };

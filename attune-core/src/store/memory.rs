@@ -684,6 +684,11 @@ impl Store for MemoryStore {
             .map(|r| &r.meta)
             .take_while(|e| cutoff.due(e.id.0, e.created))
             .filter(|e| e.status.is_terminal())
+            // A running workflow continues from its tasks' executions.
+            .filter(|e| {
+                e.parent
+                    .is_none_or(|p| xs.rows.get(&p).is_none_or(|r| r.meta.status.is_terminal()))
+            })
             .take(batch + 1)
             .map(|e| e.id)
             .collect();

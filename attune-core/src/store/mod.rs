@@ -55,7 +55,8 @@ use std::fmt::Debug;
 ///   `(execution, seq)`, all of a call or none; [`Store::read_journal`] returns them in
 ///   `seq` order.
 /// * **Retention**: [`Store::purge`] deletes in bounded batches and never deletes an
-///   execution that is not terminal; an execution's journal goes with it.
+///   execution that is not terminal, nor one whose parent (a workflow) is not terminal;
+///   an execution's journal goes with it.
 ///
 /// Implementations may batch behind this interface (group commit): a call returns once its
 /// own change is committed. Missing rows are [`Error::NotFound`](crate::Error::NotFound).

@@ -135,12 +135,23 @@ fn a_paused_run_survives_its_engine_and_finishes_when_resumed_by_the_next() {
         let e = engine(&db, runs.clone(), Arc::default()).await.unwrap();
         tokio::time::sleep(LEASE * 3).await;
         let x = e.store().get_execution(id).await.unwrap();
-        assert_eq!(x.status, ExecutionStatus::Paused, "still paused after the restart");
+        assert_eq!(
+            x.status,
+            ExecutionStatus::Paused,
+            "still paused after the restart"
+        );
         assert!(x.attempt > 1, "taken over by the new engine");
-        assert_eq!(task_runs(&e, id).await, ran_before, "nothing started while paused");
+        assert_eq!(
+            task_runs(&e, id).await,
+            ran_before,
+            "nothing started while paused"
+        );
 
         e.resume_execution(id).await.unwrap();
-        let x = tokio::time::timeout(SAFETY, e.wait(id)).await.unwrap().unwrap();
+        let x = tokio::time::timeout(SAFETY, e.wait(id))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
         let total: u64 = (1..=40).sum();
         assert_eq!(x.result.unwrap()["output"]["total"], json!(total));
@@ -149,7 +160,11 @@ fn a_paused_run_survives_its_engine_and_finishes_when_resumed_by_the_next() {
             41,
             "each item once, and the last task: nothing ran twice"
         );
-        assert_eq!(runs.load(Ordering::SeqCst), 40, "each item's action ran once");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            40,
+            "each item's action ran once"
+        );
         e.shutdown(Duration::from_secs(5)).await;
     });
 }
@@ -176,15 +191,26 @@ fn a_run_that_failed_under_one_engine_is_rerun_by_the_next() {
     rt.block_on(async {
         let e = engine(&db, runs.clone(), broken.clone()).await.unwrap();
         let again = e.rerun(failed, &["last"]).await.unwrap();
-        let x = tokio::time::timeout(SAFETY, e.wait(again)).await.unwrap().unwrap();
+        let x = tokio::time::timeout(SAFETY, e.wait(again))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
         assert_eq!(
             x.result.unwrap()["output"]["total"],
             json!(6),
             "what the first engine's run published"
         );
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "the items did not run again");
-        assert_eq!(task_runs(&e, again).await, 1, "only `last` ran in the re-run");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "the items did not run again"
+        );
+        assert_eq!(
+            task_runs(&e, again).await,
+            1,
+            "only `last` ran in the re-run"
+        );
         e.shutdown(Duration::from_secs(5)).await;
     });
 }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, mpsc};
 
 /// A task run: its task, route and (with-items) item.
@@ -162,13 +163,28 @@ pub(super) struct Driver {
     marked_paused: bool,
     /// Runs that came due while paused.
     held: Vec<Launch>,
-    poke: Arc<Notify>,
+    control: Arc<Control>,
+}
+
+/// How the engine reaches a run it drives: a pause requested (set before the store records
+/// it, so that no task starts after it was recorded), and a wake-up to re-read the status.
+#[derive(Debug, Default)]
+pub(super) struct Control {
+    /// Wakes the run to re-read its status.
+    pub poke: Notify,
+    /// A pause was requested (cleared when the request failed, or on resume).
+    pub pause: AtomicBool,
 }
 
 impl Driver {
-    /// A driver for the run of workflow execution `id`; `poke` wakes it to re-read its
-    /// status (pause, resume).
-    pub fn new(shared: Arc<Shared>, plan: Arc<Plan>, req: &RunRequest, poke: Arc<Notify>) -> Self {
+    /// A driver for the run of workflow execution `id`; `control` is how pause and resume
+    /// reach it.
+    pub fn new(
+        shared: Arc<Shared>,
+        plan: Arc<Plan>,
+        req: &RunRequest,
+        control: Arc<Control>,
+    ) -> Self {
         let (done, done_rx) = mpsc::unbounded_channel();
         let (due, due_rx) = mpsc::unbounded_channel();
         let run = Conductor::start(plan.clone(), req.params.clone());
@@ -190,7 +206,7 @@ impl Driver {
             paused: false,
             marked_paused: false,
             held: Vec::new(),
-            poke,
+            control,
         }
     }
 
@@ -211,6 +227,10 @@ impl Driver {
             if !self.local.is_empty() {
                 self.apply_round(Vec::new()).await?;
             }
+            if !self.paused && self.control.pause.load(Ordering::SeqCst) {
+                // Requested and being recorded: take it now.
+                self.enter(true, ExecutionStatus::Pausing).await?;
+            }
             self.step().await;
             if !self.local.is_empty() {
                 continue;
@@ -229,7 +249,12 @@ impl Driver {
             if !self.paused && self.waiting.is_empty() && self.delayed == 0 {
                 break; // nothing can happen any more (cannot be reached: the conductor ends first)
             }
+            // Biased: a cancel, then a status change (pause) requested before ends arrived
+            // is seen before them, so nothing starts after it was recorded.
             tokio::select! {
+                biased;
+                () = req.cancel.cancelled() => return self.canceled().await,
+                () = self.control.poke.notified() => self.follow_status().await?,
                 m = self.done_rx.recv() => {
                     let Some(first) = m else { break };
                     let mut batch = vec![first];
@@ -248,8 +273,6 @@ impl Driver {
                         }
                     }
                 }
-                () = self.poke.notified() => self.follow_status().await?,
-                () = req.cancel.cancelled() => return self.canceled().await,
             }
         }
         if self.run.status() == RunStatus::Canceled {
@@ -498,15 +521,22 @@ impl Driver {
         }
     }
 
-    /// Pauses or resumes the run as `status` says.
+    /// Pauses or resumes the run as `status` says (a pause requested and not recorded yet
+    /// counts as one).
     async fn follow(&mut self, status: ExecutionStatus) -> Result<()> {
-        let pause = matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused);
+        let pause = matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused)
+            || self.control.pause.load(Ordering::SeqCst);
         if pause == self.paused {
             if pause && status == ExecutionStatus::Paused {
                 self.marked_paused = true;
             }
             return Ok(());
         }
+        self.enter(pause, status).await
+    }
+
+    /// Enters pause mode (or leaves it): journaled first, then nested workflows follow.
+    async fn enter(&mut self, pause: bool, status: ExecutionStatus) -> Result<()> {
         self.journal(if pause { Step::Pause } else { Step::Resume })
             .await?;
         self.paused = pause;

@@ -7,7 +7,7 @@
 //! resume, cancel and re-run are here too.
 
 use super::matching::{Child, create_execution};
-use super::workflow_run::{Driver, Step};
+use super::workflow_run::{Control, Driver, Step};
 use super::{Engine, Shared};
 use crate::model::{Action, ExecutionId, ExecutionStatus};
 use crate::params::ParamSpec;
@@ -18,7 +18,6 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
-use tokio::sync::Notify;
 
 /// The runner name of workflow actions (`runner_type: workflow` or `orquesta` in packs).
 pub const WORKFLOW_RUNNER: &str = "workflow";
@@ -34,8 +33,8 @@ pub const WORKFLOW_RUNNER: &str = "workflow";
 pub(crate) struct WorkflowRuntime {
     plans: RwLock<HashMap<String, Compiled>>,
     shared: OnceLock<Weak<Shared>>,
-    /// The runs driven in this process, and how to wake each (its status changed).
-    pokes: Mutex<HashMap<ExecutionId, Arc<Notify>>>,
+    /// The runs driven in this process, and how to reach each (pause, resume).
+    controls: Mutex<HashMap<ExecutionId, Arc<Control>>>,
 }
 
 impl WorkflowRuntime {
@@ -120,30 +119,24 @@ impl Runtime for WorkflowRuntime {
             .ok_or(Error::ShutDown)?;
         let plan = self.plan(&request.action)?;
         let id = request.execution_id;
-        let poke = Arc::new(Notify::new());
-        self.lock_pokes().insert(id, poke.clone());
-        let out = Driver::new(shared, plan, &request, poke)
+        let control = Arc::new(Control::default());
+        self.lock_controls().insert(id, control.clone());
+        let out = Driver::new(shared, plan, &request, control)
             .drive(&request)
             .await;
-        self.lock_pokes().remove(&id);
+        self.lock_controls().remove(&id);
         out
     }
 }
 
 impl WorkflowRuntime {
-    fn lock_pokes(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Arc<Notify>>> {
-        self.pokes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_controls(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Arc<Control>>> {
+        self.controls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes the run of `id` if this process drives it (its status changed); whether it does.
-    fn poke(&self, id: ExecutionId) -> bool {
-        match self.lock_pokes().get(&id) {
-            Some(p) => {
-                p.notify_one();
-                true
-            }
-            None => false,
-        }
+    /// The control of the run of `id`, when this process drives it.
+    fn control(&self, id: ExecutionId) -> Option<Arc<Control>> {
+        self.lock_controls().get(&id).cloned()
     }
 }
 
@@ -251,28 +244,48 @@ impl Engine {
     /// it is not running (not started yet, or finished).
     pub async fn pause(&self, id: ExecutionId) -> Result<crate::model::Execution> {
         let s = &self.shared;
+        // The run here hears of it before the store records it: nothing starts after.
+        let control = self.workflow_control(id);
+        let requested = |on: bool| {
+            if let Some(c) = &control {
+                c.pause.store(on, std::sync::atomic::Ordering::SeqCst);
+                c.poke.notify_one();
+            }
+        };
         for _ in 0..8 {
-            let e = workflow_execution(s, id).await?;
+            let e = match workflow_execution(s, id).await {
+                Ok(e) => e,
+                Err(err) => {
+                    requested(false);
+                    return Err(err);
+                }
+            };
             match e.status {
                 ExecutionStatus::Pausing | ExecutionStatus::Paused => return Ok(e),
                 ExecutionStatus::Running => {}
                 st => {
+                    requested(false);
                     return Err(Error::Conflict(format!(
                         "execution '{id}' is {st}: only a running workflow can be paused"
                     )));
                 }
             }
+            requested(true);
             let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
+                    requested(true);
                     s.publish_status([(id, ExecutionStatus::Pausing)]).await;
-                    self.poke_workflow(id);
                     return Ok(updated);
                 }
                 Err(Error::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+                Err(err) => {
+                    requested(false);
+                    return Err(err);
+                }
             }
         }
+        requested(false);
         Err(Error::Conflict(format!(
             "execution '{id}' kept changing; pause not applied"
         )))
@@ -301,7 +314,12 @@ impl Engine {
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
                     s.publish_status([(id, ExecutionStatus::Running)]).await;
-                    if !self.poke_workflow(id)
+                    let here = self.workflow_control(id);
+                    if let Some(c) = &here {
+                        c.pause.store(false, std::sync::atomic::Ordering::SeqCst);
+                        c.poke.notify_one();
+                    }
+                    if here.is_none()
                         && let Err(e) = super::recovery::take_over(s, id).await
                     {
                         // Its former worker's lease is still live: the recovery sweep
@@ -389,9 +407,9 @@ impl Engine {
         create_execution(s, &e.action, e.params.clone(), child).await
     }
 
-    /// Wakes this process's run of `id` (its status changed); whether this process drives it.
-    fn poke_workflow(&self, id: ExecutionId) -> bool {
-        self.shared.workflows.as_ref().is_some_and(|w| w.poke(id))
+    /// The control of this process's run of `id`, if it drives it.
+    fn workflow_control(&self, id: ExecutionId) -> Option<Arc<Control>> {
+        self.shared.workflows.as_ref().and_then(|w| w.control(id))
     }
 }
 

@@ -2,10 +2,11 @@
 //! nested workflow (canceling until its tasks ended), pause cascading to a nested workflow,
 //! re-run of a failed run from its failed task, and the errors of each on bad input.
 
+mod common;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
-use attune_core::store::{ExecutionFilter, Page};
 use attune_core::workflow::parse;
 use attune_core::{Engine, Error};
+use common::children;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,17 +49,6 @@ async fn engine(gate: Arc<Semaphore>, runs: Arc<AtomicUsize>, broken: Arc<Atomic
     .await
     .unwrap();
     e
-}
-
-async fn children(e: &Engine, parent: ExecutionId) -> Vec<Execution> {
-    let filter = ExecutionFilter {
-        parent: Some(parent),
-        ..Default::default()
-    };
-    e.store()
-        .list_executions(&filter, &Page::first(1000))
-        .await
-        .unwrap()
 }
 
 /// Polls until `check` holds for execution `id` (or the safety deadline fails the test).

@@ -2,10 +2,11 @@
 //! publish and output, parallel branches and joins, with-items with concurrency, failures
 //! handled or not, cancel cascading to tasks, nested workflows, bad registrations.
 
+mod common;
 use attune_core::Engine;
 use attune_core::model::ExecutionStatus;
-use attune_core::store::{ExecutionFilter, Page};
 use attune_core::workflow::parse;
+use common::children;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,20 +70,6 @@ async fn run_ok(
 
 async fn plain() -> Engine {
     engine(Arc::default(), Arc::default()).await
-}
-
-async fn children(
-    e: &Engine,
-    parent: attune_core::model::ExecutionId,
-) -> Vec<attune_core::model::Execution> {
-    let filter = ExecutionFilter {
-        parent: Some(parent),
-        ..Default::default()
-    };
-    e.store()
-        .list_executions(&filter, &Page::first(1000))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

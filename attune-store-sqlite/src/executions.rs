@@ -252,15 +252,7 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
         // The lease column is truncated to microseconds: the row's own claim decides. A
         // reclaim takes the next attempt; if that attempt exists already (a retry was
         // inserted), the execution is not reclaimable.
-        let clash = match x.enforcement {
-            Some(enf) => w
-                .prepare_cached(
-                    "SELECT 1 FROM executions WHERE enforcement_id = ?1 AND attempt = ?2",
-                )?
-                .exists(params![blob(enf), x.attempt + 1])?,
-            None => false,
-        };
-        if claim.can_claim(&x) == Some(true) && !clash {
+        if claim.can_claim(&x) == Some(true) && !next_attempt_taken(w, &x)? {
             picked.push((rowid, x, true));
         } else {
             keep(w, rowid, x);
@@ -294,6 +286,18 @@ pub(crate) fn claim_ready(w: &mut WriterConn, claim: &Claim, n: usize) -> Res<Ve
     Ok(out)
 }
 
+/// Whether the next attempt of `x`'s enforcement exists already (a retry was inserted): a
+/// reclaim or take-over, which takes that attempt, is then refused.
+fn next_attempt_taken(w: &mut WriterConn, x: &Execution) -> Res<bool> {
+    let Some(enf) = x.enforcement else {
+        return Ok(false);
+    };
+    Ok(
+        w.prepare_cached("SELECT 1 FROM executions WHERE enforcement_id = ?1 AND attempt = ?2")?
+            .exists(params![blob(enf), x.attempt + 1])?,
+    )
+}
+
 /// Whether a stored status name is one a claim holds.
 fn holds_claim(status: &str) -> bool {
     ExecutionStatus::parse(status).is_ok_and(ExecutionStatus::holds_claim)
@@ -309,15 +313,7 @@ pub(crate) fn take_over(
         Lookup::Missing => Err(Error::not_found("execution", id).into()),
         Lookup::Refused(_) => Ok(None),
         Lookup::Found(rowid, mut x) => {
-            let clash = match x.enforcement {
-                Some(enf) => w
-                    .prepare_cached(
-                        "SELECT 1 FROM executions WHERE enforcement_id = ?1 AND attempt = ?2",
-                    )?
-                    .exists(params![blob(enf), x.attempt + 1])?,
-                None => false,
-            };
-            if clash || !claim.can_take_over(&x) {
+            if !claim.can_take_over(&x) || next_attempt_taken(w, &x)? {
                 keep(w, rowid, x);
                 return Ok(None);
             }

@@ -9,6 +9,7 @@ use attune_core::model::{EnforcementStatus, EventId, ExecutionStatus, Rule, Trig
 use attune_core::store::{EnforcementFilter, ExecutionFilter, Page};
 use attune_core::{Engine, Result};
 use attune_store_sqlite::SqliteStore;
+use attune_tests::{Rng, append_line, lines, seed, spawn_child};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,12 +37,7 @@ async fn engine(db: &Path, ran: PathBuf) -> Result<Engine> {
             let ran = ran.clone();
             async move {
                 let event = ctx.param("event").cloned().unwrap_or(Value::Null);
-                let line = format!("{}\n", event.as_str().unwrap_or_default());
-                std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(&ran)
-                    .and_then(|mut f| f.write_all(line.as_bytes()))
+                append_line(&ran, event.as_str().unwrap_or_default())
                     .map_err(|e| attune_core::Error::Action(format!("ran file: {e}")))?;
                 Ok(json!({"recorded": event}))
             }
@@ -84,58 +80,17 @@ async fn crash_child_entry() {
     }
 }
 
-fn lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// xorshift64*: small, seeded, enough to spread kill timings.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
-    let seed: u64 = std::env::var("ATTUNE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("crash test seed: {seed} (ATTUNE_CRASH_SEED={seed} replays it)");
+    let seed = seed("ATTUNE_CRASH_SEED");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("attune.db");
-    let exe = std::env::current_exe().unwrap();
     let mut checked = 0;
     for round in 0..ROUNDS {
         let started = std::time::Instant::now();
-        let mut child = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("ATTUNE_CRASH_DB", &db)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let wait_ms = 80 + rng.next() % 600;
+        let mut child = spawn_child("crash_child_entry", "ATTUNE_CRASH_DB", &db);
+        let wait_ms = 80 + rng.next_u64() % 600;
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

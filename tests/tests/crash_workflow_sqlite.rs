@@ -11,9 +11,9 @@ use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
 use attune_core::store::{ExecutionFilter, Page};
 use attune_core::{Engine, Result};
 use attune_store_sqlite::SqliteStore;
+use attune_tests::{Rng, append_line, lines, seed, spawn_child};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,14 +47,9 @@ output:
   - base: '{{ ctx("base") }}'
 "#;
 
-/// Appends `line` to `file` (O_APPEND: one whole line per run, even if the process dies).
+/// Appends `line` to `file` (see [`append_line`]), as an action's error.
 fn record(file: &Path, line: &str) -> Result<()> {
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(file)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
-        .map_err(|e| attune_core::Error::Action(format!("ran file: {e}")))
+    append_line(file, line).map_err(|e| attune_core::Error::Action(format!("ran file: {e}")))
 }
 
 /// An engine on `db` with the workflow and its actions; each action run appends a line to
@@ -120,26 +115,6 @@ async fn workflow_child_entry() {
     }
 }
 
-fn lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// xorshift64*: small, seeded, enough to spread kill timings.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 async fn all_executions(engine: &Engine) -> Vec<Execution> {
     let mut out = Vec::new();
     let mut page = Page::first(1000);
@@ -159,34 +134,13 @@ async fn all_executions(engine: &Engine) -> Vec<Execution> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_workflow_continues_it_and_runs_no_completed_task_twice() {
-    let seed: u64 = std::env::var("ATTUNE_WF_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("workflow crash test seed: {seed} (ATTUNE_WF_CRASH_SEED={seed} replays it)");
+    let seed = seed("ATTUNE_WF_CRASH_SEED");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("attune.db");
-    let exe = std::env::current_exe().unwrap();
     let mut kills = Vec::new();
     for round in 0..ROUNDS {
-        let mut child = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "workflow_child_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("ATTUNE_WF_CRASH_DB", &db)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_child("workflow_child_entry", "ATTUNE_WF_CRASH_DB", &db);
         // After the first round, the run is taken over once the lease of the killed
         // process expired: wait that long, then some.
         let base = if round == 0 {
@@ -194,7 +148,7 @@ async fn sigkill_mid_workflow_continues_it_and_runs_no_completed_task_twice() {
         } else {
             LEASE.as_millis() as u64 + 150
         };
-        let wait_ms = base + 60 + rng.next() % 400;
+        let wait_ms = base + 60 + rng.next_u64() % 400;
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

@@ -162,3 +162,16 @@ pub async fn engine_with_stub_shell() -> Engine {
         .await
         .expect("engine builds")
 }
+
+/// The task executions of workflow execution `parent`, in creation order.
+pub async fn children(engine: &Engine, parent: attune_core::model::ExecutionId) -> Vec<Execution> {
+    let filter = ExecutionFilter {
+        parent: Some(parent),
+        ..Default::default()
+    };
+    engine
+        .store()
+        .list_executions(&filter, &attune_core::store::Page::first(10_000))
+        .await
+        .unwrap()
+}

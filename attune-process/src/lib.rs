@@ -11,4 +11,4 @@ mod spec;
 pub use capture::{Captured, StreamLimits, tail};
 pub use group::reap_orphans;
 pub use run::{Ended, Outcome, Stopped, run};
-pub use spec::{Limits, ProcessSpec};
+pub use spec::{Limits, ProcessSpec, timeout_param};

@@ -54,3 +54,16 @@ impl Default for Limits {
         }
     }
 }
+
+/// The `timeout` param of a run, when the action declares one and it is a positive number of
+/// seconds (StackStorm's process runners stop the action at it).
+pub fn timeout_param(
+    action: &attune_core::model::Action,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Option<Duration> {
+    action.parameters.get("timeout")?;
+    let secs = params.get("timeout")?.as_f64()?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+}

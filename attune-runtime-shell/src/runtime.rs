@@ -13,7 +13,6 @@ use attune_core::{Error, Result};
 use attune_process::{Limits, ProcessSpec, Stopped, StreamLimits, tail};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Runs shell actions as child processes (see the crate documentation). Add it to an engine
 /// with `Engine::builder().runtime(Arc::new(ShellRuntime::default()))`; the engine then also
@@ -52,15 +51,6 @@ impl ShellRuntime {
     pub fn config(&self) -> &ShellConfig {
         &self.config
     }
-}
-
-/// The `timeout` param, when the action declares one and it is a positive number of seconds.
-fn param_timeout(action: &Action, params: &serde_json::Map<String, Value>) -> Option<Duration> {
-    action.parameters.get("timeout")?;
-    let secs = params.get("timeout")?.as_f64()?;
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero())
 }
 
 #[async_trait]
@@ -138,7 +128,7 @@ impl Runtime for ShellRuntime {
             stdin,
         };
         let limits = Limits {
-            timeout: param_timeout(action, &req.params),
+            timeout: attune_process::timeout_param(action, &req.params),
             grace: self.config.grace,
             streams: StreamLimits {
                 max_bytes: self.config.max_output_bytes,

@@ -16,6 +16,7 @@ const SCENARIOS: &[&str] = &[
     "rule_match_10k_rules",
     "pipeline_memory_1m_retention",
     "shell_echo",
+    "python_oneshot",
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
@@ -62,6 +63,7 @@ fn main() {
                 "rule_match_10k_rules" => rule_match(ops.unwrap_or(1_000_000)).await,
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
+                "python_oneshot" => python_oneshot(ops.unwrap_or(1_000)).await,
                 "pipeline_sqlite_native" => {
                     pipeline_sqlite(
                         ops.unwrap_or(200_000),
@@ -499,16 +501,29 @@ fn conductor_chain(runs: u64) -> Value {
 /// Spawns `/bin/sh -c 'echo x'` from `threads` plain threads, `n` times in all, waiting for
 /// each output: the raw rate the shell runtime is measured against.
 fn raw_spawn_rate(n: u64, threads: u64) -> f64 {
+    raw_start_rate("/bin/sh", &["-c", "echo x"], b"x\n", n, threads)
+}
+
+/// Starts of `program args` per second on `threads` threads (`n` in all), each checked to
+/// print `expect`.
+fn raw_start_rate(
+    program: &str,
+    args: &'static [&'static str],
+    expect: &'static [u8],
+    n: u64,
+    threads: u64,
+) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
+            let program = program.to_string();
             std::thread::spawn(move || {
                 for _ in 0..n / threads {
-                    let out = std::process::Command::new("/bin/sh")
-                        .args(["-c", "echo x"])
+                    let out = std::process::Command::new(&program)
+                        .args(args)
                         .output()
-                        .expect("spawn /bin/sh");
-                    assert_eq!(out.stdout, b"x\n");
+                        .expect("spawn");
+                    assert_eq!(out.stdout, expect);
                 }
             })
         })
@@ -517,6 +532,125 @@ fn raw_spawn_rate(n: u64, threads: u64) -> f64 {
         h.join().expect("spawner thread");
     }
     (n / threads * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `n` executions of a trivial Python action (`run()` returning a dict) through the whole
+/// pipeline, one interpreter each, 4 slots; beside it, raw starts of the same interpreter
+/// with the same flags (`-S -E -B -c pass`) on 4 threads, before and after (the mean
+/// reported). p50/p99: created → finished (all requested at once: queueing included).
+async fn python_oneshot(n: u64) -> attune_core::Result<Value> {
+    use attune_runtime_python::{PythonConfig, PythonRuntime};
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let pack = dir.path().join("bench");
+    std::fs::create_dir_all(pack.join("actions"))
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let files = [
+        ("pack.yaml", "ref: bench\nversion: 0.1.0\n"),
+        (
+            "actions/noop.yaml",
+            "name: noop\nrunner_type: python-script\nentry_point: noop.py\nparameters:\n  n:\n    type: integer\n",
+        ),
+        ("actions/noop.py", "def run(n):\n    return {'n': n}\n"),
+    ];
+    for (f, text) in files {
+        std::fs::write(pack.join(f), text)
+            .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    }
+    let runtime = PythonRuntime::new(PythonConfig {
+        slots: 4,
+        env_dir: dir.path().join("env"),
+        ..PythonConfig::default()
+    });
+    let python = runtime.interpreter().await?.clone();
+    let program = python.path.display().to_string();
+    let raw = |program: String| {
+        tokio::task::spawn_blocking(move || {
+            raw_start_rate(
+                &program,
+                &["-S", "-E", "-B", "-c", "pass"],
+                b"",
+                n.min(1_000),
+                4,
+            )
+        })
+    };
+    let raw_before = raw(program.clone())
+        .await
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let engine = Engine::builder()
+        .runtime(std::sync::Arc::new(runtime))
+        .build()
+        .await?;
+    engine.load_pack(&pack).await?;
+    let start = Instant::now();
+    for i in 0..n {
+        engine.execute("bench.noop", json!({"n": i})).await?;
+    }
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let (latencies, succeeded) = finished_latencies(&engine, |e| {
+        e.result.as_ref().is_some_and(|r| r["result"]["n"].is_u64())
+    })
+    .await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    if succeeded != n {
+        return Err(attune_core::Error::Action(format!(
+            "{succeeded} of {n} Python executions succeeded"
+        )));
+    }
+    let raw_after = raw(program.clone())
+        .await
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let raw = (raw_before + raw_after) / 2.0;
+    let ops_per_sec = n as f64 / secs;
+    Ok(report(
+        "python_oneshot",
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "slots": 4,
+            "interpreter": program,
+            "python": format!("{}.{}.{}", python.version.0, python.version.1, python.version.2),
+            "raw_start_per_sec": raw.round(),
+            "raw_start_before": raw_before.round(),
+            "raw_start_after": raw_after.round(),
+            "ratio_to_raw": (ops_per_sec / raw * 1000.0).round() / 1000.0,
+        }),
+    ))
+}
+
+/// The created → finished latencies (µs, sorted) of every execution, and how many
+/// succeeded with a result `ok` accepts.
+async fn finished_latencies(
+    engine: &Engine,
+    ok: impl Fn(&attune_core::model::Execution) -> bool,
+) -> attune_core::Result<(Vec<f64>, u64)> {
+    let mut latencies = Vec::new();
+    let mut succeeded = 0u64;
+    let mut after = None;
+    loop {
+        let page = attune_core::store::Page { after, limit: 1000 };
+        let batch = engine
+            .store()
+            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
+            .await?;
+        for e in &batch {
+            if e.status == ExecutionStatus::Succeeded && ok(e) {
+                succeeded += 1;
+            }
+            if let Some(f) = e.finished {
+                latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
+            }
+        }
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => break,
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((latencies, succeeded))
 }
 
 /// `n` events, each running the shell action `echo x` through the whole pipeline with 4

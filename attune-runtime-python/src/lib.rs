@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod interpreter;
+mod runtime;
+mod wrapper;
+
+pub use config::PythonConfig;
+pub use interpreter::{Interpreter, MIN_VERSION};
+pub use runtime::PythonRuntime;

@@ -25,6 +25,9 @@ pub struct PythonConfig {
     pub home: String,
     /// `LANG` of the actions (default `C.UTF-8`).
     pub lang: String,
+    /// Extra arguments of `pip install` when a pack's virtualenv is built (default none;
+    /// e.g. `--no-index --find-links DIR` for an offline mirror).
+    pub pip_args: Vec<String>,
 }
 
 impl Default for PythonConfig {
@@ -41,6 +44,7 @@ impl Default for PythonConfig {
             }),
             home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
             lang: "C.UTF-8".into(),
+            pip_args: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod config;
 mod interpreter;
 mod runtime;
+mod venv;
 mod wrapper;
 
 pub use config::PythonConfig;

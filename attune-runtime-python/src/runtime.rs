@@ -2,6 +2,7 @@
 
 use crate::config::PythonConfig;
 use crate::interpreter::{self, Interpreter};
+use crate::venv::Venvs;
 use crate::wrapper;
 use async_trait::async_trait;
 use attune_core::model::Action;
@@ -20,6 +21,7 @@ pub struct PythonRuntime {
     config: PythonConfig,
     interpreter: OnceCell<Interpreter>,
     runner: OnceCell<PathBuf>,
+    venvs: Venvs,
 }
 
 impl Default for PythonRuntime {
@@ -38,12 +40,19 @@ impl PythonRuntime {
             config,
             interpreter: OnceCell::new(),
             runner: OnceCell::new(),
+            venvs: Venvs::default(),
         }
     }
 
     /// Its settings.
     pub fn config(&self) -> &PythonConfig {
         &self.config
+    }
+
+    /// How many virtualenv builds this runtime attempted (successful or not): one per pack
+    /// and content of its `requirements.txt`, plus one per retry after a failure.
+    pub fn venv_builds(&self) -> u64 {
+        self.venvs.builds()
     }
 
     /// The interpreter, resolved on first use (a failure is not kept: the next run tries
@@ -158,11 +167,28 @@ impl Runtime for PythonRuntime {
         if let Some(d) = &req.pack_dir {
             env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
         }
+        let venv = match &req.pack_dir {
+            Some(dir) => {
+                self.venvs
+                    .python_for(&self.config, python, action.pack(), dir)
+                    .await?
+            }
+            None => None,
+        };
+        // No PYTHON* variables, no bytecode written into the pack; without a virtualenv no
+        // site either (a faster start: no site-packages scan). A virtualenv needs site to
+        // find its packages.
+        let (program, mut args): (PathBuf, Vec<OsString>) = match venv {
+            Some(p) => (p, vec!["-E".into(), "-B".into()]),
+            None => (
+                python.path.clone(),
+                vec!["-S".into(), "-E".into(), "-B".into()],
+            ),
+        };
+        args.push(runner.into());
         let spec = ProcessSpec {
-            program: python.path.clone(),
-            // No site (a fast start: no site-packages scan), no PYTHON* variables, no
-            // bytecode written into the pack.
-            args: vec!["-S".into(), "-E".into(), "-B".into(), runner.into()],
+            program,
+            args,
             env,
             cwd: req.pack_dir.clone().unwrap_or_else(std::env::temp_dir),
             stdin,

@@ -49,73 +49,115 @@ pub fn tail(text: &str, max_lines: usize, max_bytes: usize) -> String {
     out
 }
 
-/// Reads `reader` to its end: lines go to `log` (while output is kept), bytes are kept up to
-/// `limits.max_bytes`.
+/// One stream's output as it comes, in pieces: lines go to the log stream (while output is
+/// kept), bytes are kept up to a cap, the rest counted and dropped. [`capture`] feeds it a
+/// whole stream; a long-lived child (a warm interpreter) feeds it one run's share.
+#[derive(Debug)]
+pub struct Capture {
+    stream: LogStream,
+    log: LogSink,
+    limits: StreamLimits,
+    kept: Vec<u8>,
+    line: Vec<u8>,
+    truncated: bool,
+    total: u64,
+}
+
+impl Capture {
+    /// An empty capture of `stream`, forwarding to `log`.
+    pub fn new(stream: LogStream, log: LogSink, limits: StreamLimits) -> Self {
+        Capture {
+            stream,
+            log,
+            limits,
+            kept: Vec::new(),
+            line: Vec::new(),
+            truncated: false,
+            total: 0,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.stream {
+            LogStream::Stderr => "stderr",
+            _ => "stdout",
+        }
+    }
+
+    /// Takes the next bytes of the stream.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        if self.truncated {
+            return; // drained and dropped
+        }
+        let room = self.limits.max_bytes - self.kept.len();
+        let take = chunk.len().min(room);
+        self.kept.extend_from_slice(&chunk[..take]);
+        forward(
+            &chunk[..take],
+            &mut self.line,
+            self.stream,
+            &self.log,
+            self.limits.max_line_bytes,
+        );
+        if take < chunk.len() {
+            self.truncated = true;
+            flush(&mut self.line, self.stream, &self.log);
+            self.log.line(
+                self.stream,
+                format!(
+                    "[attune: {} truncated at {} bytes]",
+                    self.name(),
+                    self.limits.max_bytes
+                ),
+            );
+        }
+    }
+
+    /// What was kept, once the stream (or the run's share of it) ended.
+    pub fn finish(mut self) -> Captured {
+        flush(&mut self.line, self.stream, &self.log);
+        let mut text = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.truncated {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[attune: {} truncated: kept {} of {} bytes]\n",
+                self.name(),
+                self.kept.len(),
+                self.total
+            ));
+        }
+        Captured {
+            text,
+            truncated: self.truncated,
+            total_bytes: self.total,
+        }
+    }
+}
+
+/// Reads `reader` to its end into a [`Capture`].
 pub(crate) async fn capture<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: LogStream,
     log: LogSink,
     limits: StreamLimits,
 ) -> Captured {
-    let name = match stream {
-        LogStream::Stderr => "stderr",
-        _ => "stdout",
-    };
+    let mut c = Capture::new(stream, log, limits);
     let mut buf = vec![0u8; 16 << 10];
-    let mut kept: Vec<u8> = Vec::new();
-    let mut line: Vec<u8> = Vec::new();
-    let mut truncated = false;
-    let mut total: u64 = 0;
     loop {
-        let n = match reader.read(&mut buf).await {
+        match reader.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => c.feed(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tracing::debug!(error = %e, stream = name, "reading child output failed");
+                tracing::debug!(error = %e, stream = c.name(), "reading child output failed");
                 break;
             }
-        };
-        total += n as u64;
-        if truncated {
-            continue; // drained and dropped
-        }
-        let chunk = &buf[..n];
-        let room = limits.max_bytes - kept.len();
-        let take = chunk.len().min(room);
-        kept.extend_from_slice(&chunk[..take]);
-        forward(
-            &chunk[..take],
-            &mut line,
-            stream,
-            &log,
-            limits.max_line_bytes,
-        );
-        if take < chunk.len() {
-            truncated = true;
-            flush(&mut line, stream, &log);
-            log.line(
-                stream,
-                format!("[attune: {name} truncated at {} bytes]", limits.max_bytes),
-            );
         }
     }
-    flush(&mut line, stream, &log);
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    if truncated {
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "[attune: {name} truncated: kept {} of {total} bytes]\n",
-            kept.len()
-        ));
-    }
-    Captured {
-        text,
-        truncated,
-        total_bytes: total,
-    }
+    c.finish()
 }
 
 /// Splits `bytes` into lines (appending to the pending `line`) and sends complete ones.

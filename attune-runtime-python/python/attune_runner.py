@@ -79,20 +79,43 @@ def _error(exc):
     }
 
 
-def run_request(request):
+_code_cache = {}
+
+
+def _load(entry, shared):
+    """The entry point as a module `attune_action`: executed afresh for each run (its
+    module-level state is its own), unless the module opted into sharing it between runs
+    (`ATTUNE_SHARE = True`, persistent workers only). The compiled code is kept per file
+    version."""
+    if shared is not None and entry in shared:
+        return shared[entry]
+    import os
+
+    stamp = os.stat(entry).st_mtime_ns
+    cached = _code_cache.get(entry)
+    if cached is not None and cached[0] == stamp:
+        code = cached[1]
+    else:
+        with open(entry, "rb") as f:
+            code = compile(f.read(), entry, "exec")
+        _code_cache[entry] = (stamp, code)
+    module = type(sys)("attune_action")
+    module.__file__ = entry
+    sys.modules["attune_action"] = module
+    exec(code, module.__dict__)
+    if shared is not None and getattr(module, "ATTUNE_SHARE", False):
+        shared[entry] = module
+    return module
+
+
+def run_request(request, shared=None):
     """Runs one request; returns the outcome (a dict)."""
     import attune
 
     attune._begin(request)
     entry = request["entry"]
     try:
-        # The entry point as module `attune_action`, without importlib.
-        module = type(sys)("attune_action")
-        module.__file__ = entry
-        sys.modules["attune_action"] = module
-        with open(entry, "rb") as f:
-            code = compile(f.read(), entry, "exec")
-        exec(code, module.__dict__)
+        module = _load(entry, shared)
         value = _find_run(module, entry)(**(request.get("params") or {}))
     except SystemExit as exc:
         return {"status": "error", "error": {
@@ -133,5 +156,81 @@ def main():
         f.write(encode(outcome))
 
 
+class _Lines(object):
+    """The action's sys.stdout or sys.stderr in a warm worker: each complete line is one
+    protocol message (`{"o": text}` or `{"e": text}`); the rest is sent at the run's end."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, proto, key):
+        self._proto = proto
+        self._key = key
+        self._pending = ""
+
+    def write(self, text):
+        if not isinstance(text, str):
+            text = str(text)
+        text = self._pending + text
+        cut = text.rfind("\n") + 1
+        if cut:
+            self._proto.write('{"%s": %s}\n' % (self._key, dumps(text[:cut])))
+        self._pending = text[cut:]
+        return len(text)
+
+    def flush(self):
+        if self._pending:
+            self._proto.write('{"%s": %s}\n' % (self._key, dumps(self._pending)))
+            self._pending = ""
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def serve():
+    """A warm worker: runs the requests that arrive on stdin one after the other. Its stdout
+    carries the protocol only; what the action writes to file descriptor 1 directly (a
+    subprocess, os.write) goes to stderr."""
+    import os
+
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    base_env = dict(os.environ)
+    base_path = list(sys.path)
+    base_cwd = os.getcwd()
+    shared = {}
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        request = loads(line)
+        os.environ["ATTUNE_EXECUTION_ID"] = str(request.get("execution_id"))
+        os.environ["ATTUNE_ACTION"] = str(request.get("action"))
+        os.environ["ATTUNE_PACK"] = str(request.get("pack"))
+        if request.get("pack_dir"):
+            os.environ["ATTUNE_PACK_DIR"] = request["pack_dir"]
+            os.chdir(request["pack_dir"])
+        out, err = _Lines(proto, "o"), _Lines(proto, "e")
+        sys.stdout, sys.stderr = out, err
+        try:
+            outcome = run_request(request, shared)
+        finally:
+            out.flush()
+            err.flush()
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+            # What one run changed of the process is not seen by the next.
+            os.environ.clear()
+            os.environ.update(base_env)
+            sys.path[:] = base_path
+            os.chdir(base_cwd)
+        proto.write('{"done": %s}\n' % encode(outcome))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main()

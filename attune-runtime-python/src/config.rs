@@ -3,6 +3,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How Python actions run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// One interpreter per execution (the default): nothing is shared between executions.
+    #[default]
+    Oneshot,
+    /// Warm interpreters, one execution at a time each: modules stay imported between
+    /// executions; the action's own module is executed afresh for each one (unless it sets
+    /// `ATTUNE_SHARE = True`), and its changes to the environment, `sys.path` and the
+    /// working directory are undone after it.
+    Persistent,
+}
+
 /// Settings of a [`PythonRuntime`](crate::PythonRuntime).
 #[derive(Clone, Debug)]
 pub struct PythonConfig {
@@ -25,6 +38,11 @@ pub struct PythonConfig {
     pub home: String,
     /// `LANG` of the actions (default `C.UTF-8`).
     pub lang: String,
+    /// The mode of actions that do not choose one with a `python_mode` param (default
+    /// [`Mode::Oneshot`]).
+    pub mode: Mode,
+    /// A warm interpreter is replaced after this many executions (default 500).
+    pub recycle_after: u32,
     /// Extra arguments of `pip install` when a pack's virtualenv is built (default none;
     /// e.g. `--no-index --find-links DIR` for an offline mirror).
     pub pip_args: Vec<String>,
@@ -45,6 +63,8 @@ impl Default for PythonConfig {
             home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
             lang: "C.UTF-8".into(),
             pip_args: Vec::new(),
+            mode: Mode::Oneshot,
+            recycle_after: 500,
         }
     }
 }

@@ -4,10 +4,12 @@
 
 mod config;
 mod interpreter;
+mod outcome;
+mod pool;
 mod runtime;
 mod venv;
 mod wrapper;
 
-pub use config::PythonConfig;
+pub use config::{Mode, PythonConfig};
 pub use interpreter::{Interpreter, MIN_VERSION};
 pub use runtime::PythonRuntime;

@@ -1,14 +1,16 @@
 //! The `python` runtime.
 
-use crate::config::PythonConfig;
+use crate::config::{Mode, PythonConfig};
 use crate::interpreter::{self, Interpreter};
+use crate::outcome::{self, Ended};
+use crate::pool::{Pool, WarmEnd, WarmRun};
 use crate::venv::Venvs;
 use crate::wrapper;
 use async_trait::async_trait;
 use attune_core::model::Action;
 use attune_core::runtime::{RunOutput, RunRequest, Runtime};
 use attune_core::{Error, Result};
-use attune_process::{Limits, ProcessSpec, Stopped, StreamLimits, tail};
+use attune_process::{Limits, ProcessSpec, Stopped, StreamLimits};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ pub struct PythonRuntime {
     interpreter: OnceCell<Interpreter>,
     runner: OnceCell<PathBuf>,
     venvs: Venvs,
+    pool: Pool,
 }
 
 impl Default for PythonRuntime {
@@ -41,6 +44,7 @@ impl PythonRuntime {
             interpreter: OnceCell::new(),
             runner: OnceCell::new(),
             venvs: Venvs::default(),
+            pool: Pool::default(),
         }
     }
 
@@ -53,6 +57,12 @@ impl PythonRuntime {
     /// and content of its `requirements.txt`, plus one per retry after a failure.
     pub fn venv_builds(&self) -> u64 {
         self.venvs.builds()
+    }
+
+    /// How many warm interpreters (persistent mode) this runtime started: one per worker,
+    /// plus one per recycling (after `recycle_after` runs, a crash, a timeout or a cancel).
+    pub fn workers_started(&self) -> u64 {
+        self.pool.started()
     }
 
     /// The interpreter, resolved on first use (a failure is not kept: the next run tries
@@ -126,47 +136,9 @@ impl Runtime for PythonRuntime {
         let action = &req.action;
         let what = format!("action '{}'", action.action_ref);
         let entry = entry_point(action, req.pack_dir.as_deref())?;
+        let mode = mode_of(action, &req.params, self.config.mode)?;
         let python = self.interpreter().await?;
         let runner = self.runner().await?;
-        let scratch = std::fs::create_dir_all(self.config.env_dir.join("runs"))
-            .and_then(|()| {
-                tempfile::Builder::new()
-                    .prefix("run-")
-                    .tempdir_in(self.config.env_dir.join("runs"))
-            })
-            .map_err(|e| Error::Action(format!("{what}: no scratch directory: {e}")))?;
-        let result_file = scratch.path().join("result.json");
-        let secrets: Map<String, Value> = action
-            .parameters
-            .secret_names()
-            .filter_map(|n| req.params.get(n).map(|v| (n.to_string(), v.clone())))
-            .collect();
-        let request = json!({
-            "entry": entry,
-            "params": req.params,
-            "secrets": secrets,
-            "execution_id": req.execution_id.to_string(),
-            "action": action.action_ref,
-            "pack": action.pack(),
-            "result_file": result_file,
-        });
-        let mut stdin = serde_json::to_vec(&request)
-            .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
-        stdin.push(b'\n');
-        let mut env: Vec<(OsString, OsString)> = vec![
-            ("PATH".into(), self.config.path.clone().into()),
-            ("HOME".into(), self.config.home.clone().into()),
-            ("LANG".into(), self.config.lang.clone().into()),
-            (
-                "ATTUNE_EXECUTION_ID".into(),
-                req.execution_id.to_string().into(),
-            ),
-            ("ATTUNE_ACTION".into(), action.action_ref.clone().into()),
-            ("ATTUNE_PACK".into(), action.pack().into()),
-        ];
-        if let Some(d) = &req.pack_dir {
-            env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
-        }
         let venv = match &req.pack_dir {
             Some(dir) => {
                 self.venvs
@@ -186,6 +158,93 @@ impl Runtime for PythonRuntime {
             ),
         };
         args.push(runner.into());
+        // Runner params (the timeout, the mode) are the runtime's, not the action's.
+        let params: Map<String, Value> = req
+            .params
+            .iter()
+            .filter(|(k, _)| {
+                !(RUNNER_PARAMS.contains(&k.as_str()) && action.parameters.get(k).is_some())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let secrets: Map<String, Value> = action
+            .parameters
+            .secret_names()
+            .filter_map(|n| req.params.get(n).map(|v| (n.to_string(), v.clone())))
+            .collect();
+        let mut request = json!({
+            "entry": entry,
+            "params": params,
+            "secrets": secrets,
+            "execution_id": req.execution_id.to_string(),
+            "action": action.action_ref,
+            "pack": action.pack(),
+            "pack_dir": req.pack_dir,
+        });
+        let limits = StreamLimits {
+            max_bytes: self.config.max_output_bytes,
+            ..StreamLimits::default()
+        };
+        let timeout = attune_process::timeout_param(action, &req.params);
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("PATH".into(), self.config.path.clone().into()),
+            ("HOME".into(), self.config.home.clone().into()),
+            ("LANG".into(), self.config.lang.clone().into()),
+        ];
+        let canceled = || {
+            Error::Canceled(format!(
+                "{what} stopped (SIGTERM to its process group, SIGKILL after {:?})",
+                self.config.grace
+            ))
+        };
+        if mode == Mode::Persistent {
+            args.push("--serve".into());
+            let mut line = serde_json::to_vec(&request)
+                .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
+            line.push(b'\n');
+            let warm = WarmRun {
+                spec: ProcessSpec {
+                    program,
+                    args,
+                    env,
+                    cwd: std::env::temp_dir(),
+                    stdin: Vec::new(),
+                },
+                request: line,
+                timeout,
+                cancel: &req.cancel,
+                log: &req.log,
+                limits,
+                grace: self.config.grace,
+                recycle_after: self.config.recycle_after.max(1),
+                max_idle: self.config.slots,
+            };
+            return match self.pool.run(warm).await? {
+                WarmEnd::Done(ended) => Ok(outcome::output(ended, self.config.grace)),
+                WarmEnd::Canceled => Err(canceled()),
+            };
+        }
+        let scratch = std::fs::create_dir_all(self.config.env_dir.join("runs"))
+            .and_then(|()| {
+                tempfile::Builder::new()
+                    .prefix("run-")
+                    .tempdir_in(self.config.env_dir.join("runs"))
+            })
+            .map_err(|e| Error::Action(format!("{what}: no scratch directory: {e}")))?;
+        let result_file = scratch.path().join("result.json");
+        request["result_file"] = json!(result_file);
+        let mut stdin = serde_json::to_vec(&request)
+            .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
+        stdin.push(b'\n');
+        env.push((
+            "ATTUNE_EXECUTION_ID".into(),
+            req.execution_id.to_string().into(),
+        ));
+        env.push(("ATTUNE_ACTION".into(), action.action_ref.clone().into()));
+        env.push(("ATTUNE_PACK".into(), action.pack().into()));
+        if let Some(d) = &req.pack_dir {
+            env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
+        }
         let spec = ProcessSpec {
             program,
             args,
@@ -194,99 +253,51 @@ impl Runtime for PythonRuntime {
             stdin,
         };
         let limits = Limits {
-            timeout: attune_process::timeout_param(action, &req.params),
+            timeout,
             grace: self.config.grace,
-            streams: StreamLimits {
-                max_bytes: self.config.max_output_bytes,
-                ..StreamLimits::default()
-            },
+            streams: limits,
         };
-        let outcome = attune_process::run(spec, &limits, &req.cancel, &req.log)
+        let run = attune_process::run(spec, &limits, &req.cancel, &req.log)
             .await
             .map_err(|e| Error::Action(format!("{what}: {e}")))?;
-        if outcome.stopped == Some(Stopped::Canceled) {
-            return Err(Error::Canceled(format!(
-                "{what} stopped (SIGTERM to its process group, SIGKILL after {:?})",
-                self.config.grace
-            )));
+        if run.stopped == Some(Stopped::Canceled) {
+            return Err(canceled());
         }
-        let rc = outcome.ended.return_code();
-        let written = std::fs::read(&result_file).ok();
-        let reported: Option<Value> = written.and_then(|b| serde_json::from_slice(&b).ok());
-        let mut result = json!({
-            "exit_code": rc,
-            "stdout": outcome.stdout.text,
-            "stderr": outcome.stderr.text,
-            "stdout_truncated": outcome.stdout.truncated,
-            "stderr_truncated": outcome.stderr.truncated,
-        });
-        let stderr_tail = tail(&outcome.stderr.text, 20, 2048);
-        let (succeeded, error) = match (&outcome.stopped, reported) {
-            (Some(Stopped::Timeout(t)), _) => (
-                false,
-                Some(format!(
-                    "timed out after {:.3} s (SIGTERM to its process group, SIGKILL after {:?})",
-                    t.as_secs_f64(),
-                    self.config.grace
-                )),
-            ),
-            (_, Some(r)) => match r.get("status").and_then(Value::as_str) {
-                Some("succeeded") => {
-                    result["result"] = r.get("result").cloned().unwrap_or(Value::Null);
-                    (true, None)
-                }
-                Some("failed") => {
-                    let v = r.get("result").cloned().unwrap_or(Value::Null);
-                    let msg = format!("the action returned failure: {}", short(&v));
-                    result["result"] = v;
-                    (false, Some(msg))
-                }
-                _ => {
-                    let e = r.get("error").cloned().unwrap_or(Value::Null);
-                    let msg = format!(
-                        "{}: {}",
-                        e.get("type").and_then(Value::as_str).unwrap_or("Error"),
-                        e.get("message").and_then(Value::as_str).unwrap_or_default()
-                    );
-                    result["error"] = e;
-                    (false, Some(msg))
-                }
+        let reported = std::fs::read(&result_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let ended = Ended {
+            reported,
+            timed_out: outcome::timeout_of(run.stopped),
+            exit_code: run.ended.return_code(),
+            why_no_report: match run.ended {
+                attune_process::Ended::Signaled(s) => format!("killed by signal {s}"),
+                attune_process::Ended::Exited(c) => format!("exit code {c}"),
             },
-            (_, None) => {
-                let why = match outcome.ended {
-                    attune_process::Ended::Signaled(s) => format!("killed by signal {s}"),
-                    attune_process::Ended::Exited(c) => format!("exit code {c}"),
-                };
-                let msg = format!("the Python interpreter ended without a result ({why})");
-                (
-                    false,
-                    Some(if stderr_tail.is_empty() {
-                        msg
-                    } else {
-                        format!("{msg}: {stderr_tail}")
-                    }),
-                )
-            }
+            stdout: run.stdout,
+            stderr: run.stderr,
         };
-        let mut out = if succeeded {
-            RunOutput::success(result)
-        } else {
-            let mut o = RunOutput::failure(result);
-            o.error = error;
-            o.timed_out = matches!(outcome.stopped, Some(Stopped::Timeout(_)));
-            o
-        };
-        out.stdout = outcome.stdout.text;
-        out.stderr = outcome.stderr.text;
-        Ok(out)
+        Ok(outcome::output(ended, self.config.grace))
     }
 }
 
-/// A value for an error message: its JSON, cut at 200 characters.
-fn short(v: &Value) -> String {
-    let text = v.to_string();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
+/// Params that configure the runtime, not the action: not passed to `run()` when the action
+/// declares them (as StackStorm's runner parameters).
+const RUNNER_PARAMS: [&str; 2] = ["timeout", "python_mode"];
+
+/// The mode of a run: the action's `python_mode` param when it declares one, else the
+/// runtime's default.
+fn mode_of(action: &Action, params: &Map<String, Value>, default: Mode) -> Result<Mode> {
+    if action.parameters.get("python_mode").is_none() {
+        return Ok(default);
+    }
+    match params.get("python_mode") {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::String(s)) if s == "oneshot" => Ok(Mode::Oneshot),
+        Some(Value::String(s)) if s == "persistent" => Ok(Mode::Persistent),
+        Some(other) => Err(Error::invalid(
+            format!("action '{}'", action.action_ref),
+            format!("python_mode must be 'oneshot' or 'persistent', got {other}"),
+        )),
     }
 }

@@ -3,61 +3,14 @@
 //! environment and command line, timeouts and cancel with no process left behind, output
 //! caps, and a clear error when the interpreter is missing.
 
-use attune_core::Engine;
-use attune_core::model::{Execution, ExecutionStatus};
+mod common;
+
+use attune_core::model::ExecutionStatus;
 use attune_runtime_python::{PythonConfig, PythonRuntime};
-use serde_json::{Value, json};
+use common::{NO_PARAMS, SAFETY, pack_engine, run};
+use serde_json::json;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-const SAFETY: Duration = Duration::from_secs(30);
-
-/// A pack `py` in a temporary directory with one action per `(name, parameters YAML,
-/// source)`; the engine has the Python runtime with `config` (its `env_dir` in the pack's
-/// temporary directory).
-async fn pack_engine(
-    actions: &[(&str, &str, &str)],
-    config: Option<PythonConfig>,
-) -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("py");
-    std::fs::create_dir_all(root.join("actions")).unwrap();
-    std::fs::write(
-        root.join("pack.yaml"),
-        "ref: py\ndescription: python test actions\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    for (name, params, source) in actions {
-        std::fs::write(root.join("actions").join(format!("{name}.py")), source).unwrap();
-        std::fs::write(
-            root.join("actions").join(format!("{name}.yaml")),
-            format!(
-                "name: {name}\nrunner_type: python-script\nentry_point: {name}.py\nparameters:\n{params}\n"
-            ),
-        )
-        .unwrap();
-    }
-    let mut config = config.unwrap_or_default();
-    config.env_dir = dir.path().join("env");
-    config.grace = Duration::from_millis(500);
-    let engine = Engine::builder()
-        .runtime(Arc::new(PythonRuntime::new(config)))
-        .build()
-        .await
-        .expect("engine builds");
-    engine.load_pack(&root).await.expect("the test pack loads");
-    (engine, dir)
-}
-
-async fn run(engine: &Engine, action: &str, params: Value) -> Execution {
-    tokio::time::timeout(SAFETY, engine.run(action, params))
-        .await
-        .expect("finishes")
-        .expect("runs")
-}
-
-const NO_PARAMS: &str = "  {}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_function_gets_its_params_and_its_return_value_is_the_result() {

@@ -17,6 +17,7 @@ const SCENARIOS: &[&str] = &[
     "pipeline_memory_1m_retention",
     "shell_echo",
     "python_oneshot",
+    "python_persistent",
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
@@ -64,6 +65,7 @@ fn main() {
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
                 "python_oneshot" => python_oneshot(ops.unwrap_or(1_000)).await,
+                "python_persistent" => python_persistent(ops.unwrap_or(20_000)).await,
                 "pipeline_sqlite_native" => {
                     pipeline_sqlite(
                         ops.unwrap_or(200_000),
@@ -534,12 +536,9 @@ fn raw_start_rate(
     (n / threads * threads) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// `n` executions of a trivial Python action (`run()` returning a dict) through the whole
-/// pipeline, one interpreter each, 4 slots; beside it, raw starts of the same interpreter
-/// with the same flags (`-S -E -B -c pass`) on 4 threads, before and after (the mean
-/// reported). p50/p99: created → finished (all requested at once: queueing included).
-async fn python_oneshot(n: u64) -> attune_core::Result<Value> {
-    use attune_runtime_python::{PythonConfig, PythonRuntime};
+/// A pack `bench` with the Python action `bench.noop` (`run(n)` returning `{"n": n}`), in
+/// a temporary directory.
+fn python_bench_pack() -> attune_core::Result<(tempfile::TempDir, std::path::PathBuf)> {
     let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
     let pack = dir.path().join("bench");
     std::fs::create_dir_all(pack.join("actions"))
@@ -556,6 +555,68 @@ async fn python_oneshot(n: u64) -> attune_core::Result<Value> {
         std::fs::write(pack.join(f), text)
             .map_err(|e| attune_core::Error::Action(e.to_string()))?;
     }
+    Ok((dir, pack))
+}
+
+/// `n` executions of the trivial Python action through the whole pipeline on warm
+/// interpreters (persistent mode, 4 slots: up to 4 workers). p50/p99: created → finished
+/// (all requested at once: queueing included).
+async fn python_persistent(n: u64) -> attune_core::Result<Value> {
+    use attune_runtime_python::{Mode, PythonConfig, PythonRuntime};
+    let (dir, pack) = python_bench_pack()?;
+    let runtime = std::sync::Arc::new(PythonRuntime::new(PythonConfig {
+        slots: 4,
+        mode: Mode::Persistent,
+        recycle_after: 100_000,
+        env_dir: dir.path().join("env"),
+        ..PythonConfig::default()
+    }));
+    let engine = Engine::builder().runtime(runtime.clone()).build().await?;
+    engine.load_pack(&pack).await?;
+    // Warm up: the workers start, the action's code is compiled.
+    for i in 0..8 {
+        engine.execute("bench.noop", json!({"n": i})).await?;
+    }
+    engine.settle(Duration::from_secs(60)).await?;
+    let warm = engine.store().count_executions(&Default::default()).await?;
+    let start = Instant::now();
+    for i in 0..n {
+        engine.execute("bench.noop", json!({"n": i})).await?;
+    }
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let (latencies, succeeded) = finished_latencies(&engine, |e| {
+        e.result.as_ref().is_some_and(|r| r["result"]["n"].is_u64())
+    })
+    .await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    if succeeded != n + warm {
+        return Err(attune_core::Error::Action(format!(
+            "{succeeded} of {} Python executions succeeded",
+            n + warm
+        )));
+    }
+    Ok(report(
+        "python_persistent",
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "slots": 4,
+            "workers_started": runtime.workers_started(),
+            "latency": "created → finished, all requested at once (queueing included)",
+        }),
+    ))
+}
+
+/// `n` executions of a trivial Python action (`run()` returning a dict) through the whole
+/// pipeline, one interpreter each, 4 slots; beside it, raw starts of the same interpreter
+/// with the same flags (`-S -E -B -c pass`) on 4 threads, before and after (the mean
+/// reported). p50/p99: created → finished (all requested at once: queueing included).
+async fn python_oneshot(n: u64) -> attune_core::Result<Value> {
+    use attune_runtime_python::{PythonConfig, PythonRuntime};
+    let (dir, pack) = python_bench_pack()?;
     let runtime = PythonRuntime::new(PythonConfig {
         slots: 4,
         env_dir: dir.path().join("env"),

@@ -1,0 +1,69 @@
+//! What the Python runtime's tests share: a pack of actions in a temporary directory and an
+//! engine with the runtime.
+#![allow(dead_code)]
+
+use attune_core::Engine;
+use attune_core::model::Execution;
+use attune_runtime_python::{PythonConfig, PythonRuntime};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SAFETY: Duration = Duration::from_secs(30);
+
+/// A pack `py` in a temporary directory with one action per `(name, parameters YAML,
+/// source)`; the engine has the Python runtime with `config` (its `env_dir` in the pack's
+/// temporary directory).
+pub async fn pack_engine(
+    actions: &[(&str, &str, &str)],
+    config: Option<PythonConfig>,
+) -> (Engine, tempfile::TempDir) {
+    let (engine, _rt, dir) = pack_engine_rt(actions, config).await;
+    (engine, dir)
+}
+
+/// As [`pack_engine`], also returning the runtime (to read its counters).
+pub async fn pack_engine_rt(
+    actions: &[(&str, &str, &str)],
+    config: Option<PythonConfig>,
+) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("py");
+    std::fs::create_dir_all(root.join("actions")).unwrap();
+    std::fs::write(
+        root.join("pack.yaml"),
+        "ref: py\ndescription: python test actions\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    for (name, params, source) in actions {
+        std::fs::write(root.join("actions").join(format!("{name}.py")), source).unwrap();
+        std::fs::write(
+            root.join("actions").join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\nrunner_type: python-script\nentry_point: {name}.py\nparameters:\n{params}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let mut config = config.unwrap_or_default();
+    config.env_dir = dir.path().join("env");
+    config.grace = Duration::from_millis(500);
+    let runtime = Arc::new(PythonRuntime::new(config));
+    let engine = Engine::builder()
+        .runtime(runtime.clone())
+        .build()
+        .await
+        .expect("engine builds");
+    engine.load_pack(&root).await.expect("the test pack loads");
+    (engine, runtime, dir)
+}
+
+pub async fn run(engine: &Engine, action: &str, params: Value) -> Execution {
+    tokio::time::timeout(SAFETY, engine.run(action, params))
+        .await
+        .expect("finishes")
+        .expect("runs")
+}
+
+/// An action without params.
+pub const NO_PARAMS: &str = "  {}";

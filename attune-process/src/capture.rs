@@ -50,7 +50,7 @@ pub fn tail(text: &str, max_lines: usize, max_bytes: usize) -> String {
 }
 
 /// One stream's output as it comes, in pieces: lines go to the log stream (while output is
-/// kept), bytes are kept up to a cap, the rest counted and dropped. [`capture`] feeds it a
+/// kept), bytes are kept up to a cap, the rest counted and dropped. [`run`](crate::run) feeds it a
 /// whole stream; a long-lived child (a warm interpreter) feeds it one run's share.
 #[derive(Debug)]
 pub struct Capture {

@@ -12,6 +12,7 @@ use crate::cli::{Cli, Command, PackCommand, RuleCommand, WorkflowCommand};
 use crate::output::{Style, problems_text};
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
+use attune_runtime_python::PythonRuntime;
 use attune_runtime_shell::ShellRuntime;
 use attune_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -116,10 +117,12 @@ impl Failure {
     }
 }
 
-/// An engine with every runtime this program has (native, rhai, noop, http, shell), on the
-/// SQLite file of `--db` or in memory.
+/// An engine with every runtime this program has (native, rhai, noop, http, shell, python),
+/// on the SQLite file of `--db` or in memory.
 pub async fn engine(setup: &Setup) -> Result<Engine, Failure> {
-    let mut builder = Engine::builder().runtime(std::sync::Arc::new(ShellRuntime::default()));
+    let mut builder = Engine::builder()
+        .runtime(std::sync::Arc::new(ShellRuntime::default()))
+        .runtime(std::sync::Arc::new(PythonRuntime::default()));
     if let Some(db) = &setup.db {
         builder = builder.store(std::sync::Arc::new(SqliteStore::open(db)?));
     }

@@ -1,0 +1,5 @@
+import textkit
+
+
+def run(text):
+    return {"slug": textkit.slugify(text), "textkit": textkit.VERSION}

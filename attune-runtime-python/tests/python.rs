@@ -356,3 +356,22 @@ async fn the_interpreter_is_resolved_to_its_real_path() {
     assert_eq!(interp.path, Path::new(&real), "past the shim");
     assert!(interp.version >= (3, 8, 0));
 }
+
+#[tokio::test]
+async fn an_interpreter_older_than_3_8_is_refused_naming_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    // Answers the version probe as a Python 3.6 would.
+    let old = dir.path().join("python3");
+    std::fs::write(&old, "#!/bin/sh\necho /usr/bin/python3.6\necho 3.6.9\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rt = PythonRuntime::new(PythonConfig {
+        python: old,
+        ..PythonConfig::default()
+    });
+    let err = rt.interpreter().await.unwrap_err().to_string();
+    assert!(
+        err.contains("is Python 3.6.9") && err.contains("3.8 or newer"),
+        "{err}"
+    );
+}

@@ -585,7 +585,7 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
     }
     engine.settle(Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
-    let (latencies, succeeded) = finished_latencies(&engine, |e| {
+    let (latencies, runs, succeeded) = execution_latencies(&engine, |e| {
         e.result.as_ref().is_some_and(|r| r["result"]["n"].is_u64())
     })
     .await?;
@@ -606,6 +606,8 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
             "slots": 4,
             "workers_started": runtime.workers_started(),
             "latency": "created → finished, all requested at once (queueing included)",
+            "run_p50_us": percentile(&runs, 0.5).map(|x| x.round()),
+            "run_p99_us": percentile(&runs, 0.99).map(|x| x.round()),
         }),
     ))
 }
@@ -688,6 +690,16 @@ async fn finished_latencies(
     engine: &Engine,
     ok: impl Fn(&attune_core::model::Execution) -> bool,
 ) -> attune_core::Result<(Vec<f64>, u64)> {
+    let (latencies, _, succeeded) = execution_latencies(engine, ok).await?;
+    Ok((latencies, succeeded))
+}
+
+/// As [`finished_latencies`], with the started → finished latencies (µs, sorted) too.
+async fn execution_latencies(
+    engine: &Engine,
+    ok: impl Fn(&attune_core::model::Execution) -> bool,
+) -> attune_core::Result<(Vec<f64>, Vec<f64>, u64)> {
+    let mut runs = Vec::new();
     let mut latencies = Vec::new();
     let mut succeeded = 0u64;
     let mut after = None;
@@ -703,6 +715,9 @@ async fn finished_latencies(
             }
             if let Some(f) = e.finished {
                 latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
+                if let Some(s) = e.started {
+                    runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
+                }
             }
         }
         match batch.last() {
@@ -711,7 +726,8 @@ async fn finished_latencies(
         }
     }
     latencies.sort_by(f64::total_cmp);
-    Ok((latencies, succeeded))
+    runs.sort_by(f64::total_cmp);
+    Ok((latencies, runs, succeeded))
 }
 
 /// `n` events, each running the shell action `echo x` through the whole pipeline with 4

@@ -5,9 +5,8 @@
 use crate::group::Group;
 use crate::spec::ProcessSpec;
 use nix::sys::signal::Signal;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
 /// A running child in its own process group. Dropping it kills the group.
 #[derive(Debug)]
@@ -24,23 +23,7 @@ pub struct LongLived {
 impl LongLived {
     /// Starts `spec` (its `stdin` bytes are ignored: the caller writes to [`Self::stdin`]).
     pub fn spawn(spec: &ProcessSpec) -> std::io::Result<LongLived> {
-        let mut child = Command::new(&spec.program)
-            .args(&spec.args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot start '{}': {e}", spec.program.display()),
-                )
-            })?;
+        let mut child = crate::run::spawn(spec)?;
         let pid = child.id().unwrap_or_default();
         let pipe = |what: &str| std::io::Error::other(format!("the child's {what} is not piped"));
         let stdin = child.stdin.take().ok_or_else(|| pipe("stdin"))?;

@@ -72,22 +72,7 @@ pub async fn run(
     log: &LogSink,
 ) -> std::io::Result<Outcome> {
     let started = Instant::now();
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot start '{}': {e}", spec.program.display()),
-        )
-    })?;
+    let mut child = spawn(&spec)?;
     let pid = child.id().unwrap_or_default();
     let mut group = Group::new(pid);
 
@@ -142,6 +127,28 @@ pub async fn run(
         pid,
         elapsed: started.elapsed(),
     })
+}
+
+/// Starts `spec` as the leader of a process group of its own, with the whole environment
+/// given (nothing inherited), three pipes, and killed if its handle is dropped.
+pub(crate) fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
+    Command::new(&spec.program)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot start '{}': {e}", spec.program.display()),
+            )
+        })
 }
 
 /// SIGTERM to the group, up to `grace` for the child to exit, then SIGKILL to the group.

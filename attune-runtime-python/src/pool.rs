@@ -133,6 +133,7 @@ impl Pool {
             TimedOut,
             Canceled,
         }
+        let mut stderr_open = true;
         let next = loop {
             tokio::select! {
                 line = w.protocol.next_line() => match line {
@@ -151,9 +152,9 @@ impl Pool {
                     },
                     _ => break Next::Died,
                 },
-                chunk = w.stderr.recv() => match chunk {
+                chunk = w.stderr.recv(), if stderr_open => match chunk {
                     Some(c) => err.feed(&c),
-                    None => std::future::pending::<()>().await,
+                    None => stderr_open = false, // it ended: the protocol tells why
                 },
                 () = &mut deadline => break Next::TimedOut,
                 () = run.cancel.cancelled() => break Next::Canceled,

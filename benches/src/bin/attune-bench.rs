@@ -769,36 +769,12 @@ async fn shell_echo(n: u64) -> attune_core::Result<Value> {
     }
     engine.settle(Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
-    let mut latencies = Vec::with_capacity(n as usize);
-    let mut runs = Vec::with_capacity(n as usize);
-    let mut after = None;
-    let mut succeeded = 0u64;
-    loop {
-        let page = attune_core::store::Page { after, limit: 1000 };
-        let batch = engine
-            .store()
-            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
-            .await?;
-        for e in &batch {
-            if e.status == ExecutionStatus::Succeeded
-                && e.result
-                    .as_ref()
-                    .is_some_and(|r| r["stdout"] == json!("x\n"))
-            {
-                succeeded += 1;
-            }
-            if let Some(f) = e.finished {
-                latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
-                if let Some(s) = e.started {
-                    runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
-                }
-            }
-        }
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
-        }
-    }
+    let (latencies, runs, succeeded) = execution_latencies(&engine, |e| {
+        e.result
+            .as_ref()
+            .is_some_and(|r| r["stdout"] == json!("x\n"))
+    })
+    .await?;
     engine.shutdown(Duration::from_secs(5)).await;
     if succeeded != n {
         return Err(attune_core::Error::Action(format!(
@@ -809,8 +785,6 @@ async fn shell_echo(n: u64) -> attune_core::Result<Value> {
         .await
         .map_err(|e| attune_core::Error::Action(e.to_string()))?;
     let raw = (raw_before + raw_after) / 2.0;
-    latencies.sort_by(f64::total_cmp);
-    runs.sort_by(f64::total_cmp);
     let ops_per_sec = n as f64 / secs;
     Ok(report(
         "shell_echo",

@@ -39,14 +39,14 @@ impl LongLived {
         })
     }
 
-    /// Its stdout, to be read by the caller (once; later calls panic).
-    pub fn stdout_take(&mut self) -> ChildStdout {
-        self.stdout.take().expect("stdout taken once")
+    /// Its stdout, to be read by the caller (`None` once taken).
+    pub fn stdout_take(&mut self) -> Option<ChildStdout> {
+        self.stdout.take()
     }
 
-    /// Its stderr, to be read by the caller (once; later calls panic).
-    pub fn stderr_take(&mut self) -> ChildStderr {
-        self.stderr.take().expect("stderr taken once")
+    /// Its stderr, to be read by the caller (`None` once taken).
+    pub fn stderr_take(&mut self) -> Option<ChildStderr> {
+        self.stderr.take()
     }
 
     /// Its pid (the group id).

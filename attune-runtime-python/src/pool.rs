@@ -85,7 +85,9 @@ impl Pool {
             .map_err(|e| Error::Action(format!("the Python worker could not start: {e}")))?;
         self.started.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut stderr = proc.stderr_take();
+        let taken = || Error::Action("the Python worker's pipes were taken".into());
+        let mut stderr = proc.stderr_take().ok_or_else(taken)?;
+        let stdout = proc.stdout_take().ok_or_else(taken)?;
         tokio::spawn(async move {
             let mut buf = vec![0u8; 16 << 10];
             while let Ok(n) = stderr.read(&mut buf).await {
@@ -94,7 +96,7 @@ impl Pool {
                 }
             }
         });
-        let protocol = BufReader::new(proc.stdout_take()).lines();
+        let protocol = BufReader::new(stdout).lines();
         Ok(Worker {
             proc,
             protocol,

@@ -13,7 +13,7 @@ use attune_core::{Error, Result};
 use attune_process::{Limits, ProcessSpec, Stopped, StreamLimits};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::sync::OnceCell;
 
 /// Runs Python actions (see the crate documentation). Add it to an engine with
@@ -73,11 +73,12 @@ impl PythonRuntime {
             .await
     }
 
-    async fn runner(&self) -> Result<&PathBuf> {
+    async fn runner(&self, python: &Path) -> Result<&PathBuf> {
         let dir = self.config.env_dir.clone();
+        let python = python.to_path_buf();
         self.runner
             .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || wrapper::install(&dir))
+                tokio::task::spawn_blocking(move || wrapper::install(&dir, &python))
                     .await
                     .map_err(|e| Error::Action(format!("the wrapper install stopped: {e}")))?
             })
@@ -138,7 +139,7 @@ impl Runtime for PythonRuntime {
         let entry = entry_point(action, req.pack_dir.as_deref())?;
         let mode = mode_of(action, &req.params, self.config.mode)?;
         let python = self.interpreter().await?;
-        let runner = self.runner().await?;
+        let runner = self.runner(&python.path).await?;
         let venv = match &req.pack_dir {
             Some(dir) => {
                 self.venvs
@@ -157,7 +158,7 @@ impl Runtime for PythonRuntime {
                 vec!["-S".into(), "-E".into(), "-B".into()],
             ),
         };
-        args.push(runner.into());
+        args.extend(wrapper::args(runner));
         // Runner params (the timeout, the mode) are the runtime's, not the action's.
         let params: Map<String, Value> = req
             .params

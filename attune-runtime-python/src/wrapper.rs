@@ -8,16 +8,27 @@ use std::path::{Path, PathBuf};
 const RUNNER: &str = include_str!("../python/attune_runner.py");
 const HELPER: &str = include_str!("../python/attune/__init__.py");
 
-/// Writes the wrapper under `<env_dir>/wrapper/<content hash>/` unless it is there, and
-/// returns the runner's path. Files are written to a temporary name and renamed, so that a
-/// concurrent run never reads half a file.
-pub fn install(env_dir: &Path) -> Result<PathBuf> {
+/// The arguments that run the installed wrapper in `dir`: it is imported, not run as a
+/// script, so that its compiled bytecode is used (`-B` keeps Python from writing any).
+pub fn args(dir: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "-c".into(),
+        "import sys; sys.path.insert(0, sys.argv[1]); import attune_runner; attune_runner.start()"
+            .into(),
+        dir.into(),
+    ]
+}
+
+/// Writes the wrapper under `<env_dir>/wrapper/<content hash>/` unless it is there,
+/// compiles its bytecode with `python`, and returns its directory. Files are written to a
+/// temporary name and renamed, so that a concurrent run never reads half a file.
+pub fn install(env_dir: &Path, python: &Path) -> Result<PathBuf> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (RUNNER, HELPER).hash(&mut h);
     let dir = env_dir.join("wrapper").join(format!("{:016x}", h.finish()));
-    let runner = dir.join("attune_runner.py");
-    if runner.is_file() {
-        return Ok(runner);
+    let compiled = dir.join(".compiled");
+    if compiled.is_file() {
+        return Ok(dir);
     }
     let io = |what: &str, e: std::io::Error| {
         Error::Action(format!(
@@ -31,5 +42,18 @@ pub fn install(env_dir: &Path) -> Result<PathBuf> {
         std::fs::write(&tmp, text).map_err(|e| io(name, e))?;
         std::fs::rename(&tmp, dir.join(name)).map_err(|e| io(name, e))?;
     }
-    Ok(runner)
+    // Bytecode once (a run without it still works: Python then compiles in memory).
+    let ok = std::process::Command::new(python)
+        .args(["-E", "-m", "compileall", "-q"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        std::fs::write(&compiled, b"").map_err(|e| io(".compiled", e))?;
+    } else {
+        tracing::warn!(dir = %dir.display(), "the Python wrapper's bytecode was not compiled");
+    }
+    Ok(dir)
 }

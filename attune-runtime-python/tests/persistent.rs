@@ -240,3 +240,37 @@ async fn cancel_kills_the_warm_worker_and_the_next_run_gets_a_new_one() {
     assert_eq!(x.status, ExecutionStatus::Succeeded);
     assert_eq!(rt.workers_started(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sibling_modules_are_importable_and_imported_afresh_for_each_run() {
+    for mode in [Mode::Oneshot, Mode::Persistent] {
+        let (engine, _rt, dir) = pack_engine_rt(
+            &[(
+                "uses_helper",
+                NO_PARAMS,
+                "import helper\n\ndef run():\n    helper.CALLS.append(1)\n    return len(helper.CALLS)\n",
+            )],
+            Some(PythonConfig {
+                mode,
+                ..PythonConfig::default()
+            }),
+        )
+        .await;
+        std::fs::write(dir.path().join("py/actions/helper.py"), "CALLS = []\n").unwrap();
+        for _ in 0..3 {
+            let x = run(&engine, "py.uses_helper", json!({})).await;
+            assert_eq!(
+                x.status,
+                ExecutionStatus::Succeeded,
+                "{mode:?}: {:?} {}",
+                x.error,
+                x.stderr
+            );
+            assert_eq!(
+                x.result.unwrap()["result"],
+                json!(1),
+                "{mode:?}: the pack's own module starts afresh in each run"
+            );
+        }
+    }
+}

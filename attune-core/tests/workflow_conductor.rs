@@ -3,7 +3,9 @@
 //! (`format.driver` in that file): actions are mocked from each case's table, ready tasks
 //! run in waves ordered by (task name, route), one with-items item completes per wave.
 
-use attune_core::workflow::{Conductor, MockAction, Plan, RunStatus, parse, rehearse};
+use attune_core::workflow::{
+    Conductor, MockAction, Plan, RehearsalSpec, Rehearsed, RunStatus, parse, rehearse,
+};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -11,16 +13,8 @@ fn data() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/orquesta")
 }
 
-struct Outcome {
-    errors: Vec<Value>,
-    sequence: Vec<String>,
-    routes: Vec<Vec<String>>,
-    status: RunStatus,
-    output: Option<Map<String, Value>>,
-}
-
-fn replay(case: &Value) -> Outcome {
-    outcome(&conductor_of(case))
+fn replay(case: &Value) -> Rehearsed {
+    Rehearsed::of(&conductor_of(case))
 }
 
 /// The conductor of `case` once driven to its end; a `rerun` case continues from the end of
@@ -85,66 +79,16 @@ fn drive(c: &mut Conductor, case: &Value) {
     rehearse(c, &mocks).unwrap();
 }
 
-fn outcome(c: &Conductor) -> Outcome {
-    Outcome {
-        errors: c
-            .errors()
-            .iter()
-            .map(|e| serde_json::json!({"message": e.message, "task_id": e.task_id, "route": e.route}))
-            .collect(),
-        sequence: c.sequence().iter().map(|e| e.label()).collect(),
-        routes: c.routes().to_vec(),
-        status: c.status(),
-        output: c.output().cloned(),
-    }
-}
-
-/// `name__r0` is `name`.
-fn normal(s: &str) -> String {
-    s.strip_suffix("__r0").unwrap_or(s).to_string()
-}
-
+/// The case's expectations checked by the library's own rehearsal spec (the keys of a
+/// rehearsal file are the corpus's).
 fn check(case: &Value) -> Result<(), String> {
-    let o = replay(case);
-    let want_seq: Vec<String> = case["expected_task_sequence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| normal(v.as_str().unwrap()))
-        .collect();
-    if o.sequence != want_seq {
-        return Err(format!("sequence {:?}, expected {want_seq:?}", o.sequence));
+    let id = case["id"].as_str().unwrap_or("case");
+    let spec = RehearsalSpec::parse(&case.to_string(), id).map_err(|e| e.to_string())?;
+    let got = Rehearsed::of(&conductor_of(case));
+    match spec.first_difference(&got) {
+        Some(d) => Err(d),
+        None => Ok(()),
     }
-    let want_routes: Vec<Vec<String>> =
-        serde_json::from_value(case["expected_routes"].clone()).unwrap();
-    if o.routes != want_routes {
-        return Err(format!("routes {:?}, expected {want_routes:?}", o.routes));
-    }
-    let want_status = case["expected_workflow_status"].as_str().unwrap();
-    let status = serde_json::to_value(o.status).unwrap();
-    if status != want_status {
-        return Err(format!("status {status}, expected {want_status}"));
-    }
-    if let Some(want) = case["expected_errors"].as_array() {
-        // Orquesta's messages for the errors both report; the task and route they name.
-        let want: Vec<Value> = want
-            .iter()
-            .map(|e| serde_json::json!({"message": e["message"], "task_id": e["task_id"], "route": e["route"]}))
-            .collect();
-        if o.errors != want {
-            return Err(format!("errors {:?}, expected {want:?}", o.errors));
-        }
-    }
-    if !case["expected_output"].is_null() {
-        let got = o.output.map(Value::Object).unwrap_or(Value::Null);
-        if got != case["expected_output"] {
-            return Err(format!(
-                "output {got}, expected {}",
-                case["expected_output"]
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Every case reproduces Orquesta exactly (sequence, routes, status, output and errors where
@@ -190,7 +134,7 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
     });
     let o = replay(&case);
     assert_eq!(
-        o.sequence,
+        o.tasks,
         ["start", "check_db", "check_host", "decide", "notify"],
         "{:?}",
         o.errors
@@ -207,7 +151,7 @@ fn the_example_triage_workflow_runs_its_host_down_path() {
     });
     let o = replay(&ok);
     assert_eq!(
-        o.sequence,
+        o.tasks,
         ["start", "check_db", "check_host", "decide", "noop"]
     );
     assert_eq!(

@@ -290,6 +290,11 @@ pub struct Entry {
     items: Option<Items>,
     /// Whether its failure was handled by a transition (or by a retry).
     handled: bool,
+    /// Whether its end staged a task that may start (a transition to one, or a retry).
+    led: bool,
+    /// Whether its end staged a task while the run was failing (it starts only if the run
+    /// is re-run).
+    led_if_rerun: bool,
     /// Which retry this run is (0: the first run).
     pub retries: u32,
 }
@@ -771,6 +776,8 @@ impl Conductor {
             ctx,
             items: None,
             handled: false,
+            led: false,
+            led_if_rerun: false,
             retries: staged.retry,
         };
         // A first run waits the task's `delay`; a retry, the retry's delay.
@@ -984,6 +991,7 @@ impl Conductor {
         if status.is_failure() && self.retry_due(&entry, tp) {
             // Run it again (after the retry delay) instead of following its transitions.
             self.seq[i].handled = true;
+            self.seq[i].led = true;
             self.staged.push(Staged {
                 task: task.to_string(),
                 route,
@@ -1038,6 +1046,11 @@ impl Conductor {
                 match target {
                     Target::Task(n) => {
                         handled = true;
+                        if self.failing {
+                            self.seq[i].led_if_rerun = true;
+                        } else {
+                            self.seq[i].led = true;
+                        }
                         // Staged even while failing: it does not start, but a re-run
                         // continues from it.
                         self.stage(n, r, ctx, Some(task));
@@ -1054,6 +1067,8 @@ impl Conductor {
                             ctx,
                             items: None,
                             handled: false,
+                            led: false,
+                            led_if_rerun: false,
                             retries: 0,
                         });
                         if *c == Command::Fail {
@@ -1200,6 +1215,12 @@ impl Conductor {
             ));
         }
         let names: Vec<String> = picked.iter().map(|i| self.seq[*i].task.clone()).collect();
+        // What was staged while the run failed starts now.
+        for e in &mut self.seq {
+            if e.led_if_rerun {
+                e.led = true;
+            }
+        }
         for i in &picked {
             let e = &mut self.seq[*i];
             // Superseded by the re-run: no longer an unhandled failure.
@@ -1233,6 +1254,26 @@ impl Conductor {
     /// The entries in the order they entered the run (commands included).
     pub fn sequence(&self) -> &[Entry] {
         &self.seq
+    }
+
+    /// The tasks that ended the run so far — the latest run of each task and route that
+    /// ended without staging a task that could start (no transition to one fired, no retry;
+    /// or the run was failing, so what it staged waits for a re-run) — as labels, sorted
+    /// (Orquesta's terminal tasks).
+    pub fn terminal_tasks(&self) -> Vec<String> {
+        let mut latest: std::collections::BTreeMap<(&str, usize), &Entry> = Default::default();
+        for e in &self.seq {
+            if Command::parse(&e.task).is_none() {
+                latest.insert((e.task.as_str(), e.route), e);
+            }
+        }
+        let mut out: Vec<String> = latest
+            .values()
+            .filter(|e| e.status != RunStatus::Running && !e.led)
+            .map(|e| e.label())
+            .collect();
+        out.sort();
+        out
     }
 
     /// The routes: route 0 is `[]`; each other is the list of transition ids that split it.

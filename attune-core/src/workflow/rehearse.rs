@@ -164,3 +164,206 @@ pub fn rehearse(run: &mut Conductor, mocks: &[MockAction]) -> Result<()> {
         format!("still scheduling after {MAX_WAVES} waves (a cycle without an exit?)"),
     ))
 }
+
+/// A rehearsal file: the workflow's input, its mocked actions, and what the run must give —
+/// the keys of Orquesta's own test cases, so that one of those is a rehearsal file as it is.
+/// Every `expected_*` is optional; what is given is compared. The descriptive keys of those
+/// cases (`id`, `note`, …) are allowed and ignored; any other key is an error.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct RehearsalSpec {
+    /// The workflow's input.
+    #[serde(default)]
+    pub inputs: serde_json::Map<String, Value>,
+    /// The mocked actions (a task run without an entry succeeds with a null result).
+    #[serde(default)]
+    pub mock_action_executions: Vec<MockAction>,
+    /// The task runs, in order, as `name` or `name__rN` (`name__r0` is `name`).
+    #[serde(default)]
+    pub expected_task_sequence: Option<Vec<String>>,
+    /// The routes (route 0 is `[]`).
+    #[serde(default)]
+    pub expected_routes: Option<Vec<Vec<String>>>,
+    /// The workflow's status at the end (when not given: `succeeded`).
+    #[serde(default)]
+    pub expected_workflow_status: Option<RunStatus>,
+    /// The output.
+    #[serde(default)]
+    pub expected_output: Option<Value>,
+    /// The errors: each one's `message`, `task_id` and `route` are compared.
+    #[serde(default)]
+    pub expected_errors: Option<Vec<Value>>,
+    /// The tasks that ended the run (no transition of theirs fired), in order.
+    #[serde(default)]
+    pub expected_term_tasks: Option<Vec<String>>,
+    /// Keys not above (checked by [`RehearsalSpec::parse`]).
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+/// The keys of a rehearsal file.
+const KEYS: &[&str] = &[
+    "inputs",
+    "mock_action_executions",
+    "expected_task_sequence",
+    "expected_routes",
+    "expected_workflow_status",
+    "expected_output",
+    "expected_errors",
+    "expected_term_tasks",
+];
+
+/// Descriptive keys of Orquesta's cases, ignored.
+const IGNORED: &[&str] = &[
+    "id",
+    "kind",
+    "note",
+    "fixture",
+    "fixture_upstream_path",
+    "workflow_jinja",
+    "workflow_yaql_original",
+    "upstream_test",
+    "also_upstream_tests",
+    "asserted_upstream",
+    "reference_observed",
+    "replay_on_reference",
+    "upstream_expects_rehearsal_to_fail",
+    "upstream_failure_message",
+    "rerun_of",
+    "rerun_tasks",
+];
+
+/// What a rehearsal gave.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rehearsed {
+    /// The task runs in order (`name`, `name__rN` off route 0).
+    pub tasks: Vec<String>,
+    /// The routes.
+    pub routes: Vec<Vec<String>>,
+    /// The workflow's status.
+    pub status: RunStatus,
+    /// The output, when the workflow has one.
+    pub output: Option<serde_json::Map<String, Value>>,
+    /// The errors.
+    pub errors: Vec<super::conductor::RunError>,
+    /// The tasks that ended the run: task runs none of whose transitions led anywhere (no
+    /// task was staged from them), in sequence order.
+    pub terminal: Vec<String>,
+}
+
+impl Rehearsed {
+    /// What `run` holds now.
+    pub fn of(run: &Conductor) -> Rehearsed {
+        Rehearsed {
+            tasks: run.sequence().iter().map(|e| e.label()).collect(),
+            routes: run.routes().to_vec(),
+            status: run.status(),
+            output: run.output().cloned(),
+            errors: run.errors().to_vec(),
+            terminal: run.terminal_tasks(),
+        }
+    }
+}
+
+impl RehearsalSpec {
+    /// Reads a rehearsal file (YAML, or JSON), naming `file` in errors; an unknown key is
+    /// an error naming the nearest known one.
+    pub fn parse(text: &str, file: &str) -> Result<RehearsalSpec> {
+        let what = format!("rehearsal file '{file}'");
+        let spec: RehearsalSpec =
+            serde_saphyr::from_str(text).map_err(|e| Error::invalid(&what, e.to_string()))?;
+        let unknown: Vec<String> = spec
+            .other
+            .keys()
+            .filter(|k| !IGNORED.contains(&k.as_str()))
+            .map(|k| match crate::text::nearest(k, KEYS.iter().copied()) {
+                Some(near) => format!("unknown key '{k}' (did you mean '{near}'?)"),
+                None => format!("unknown key '{k}'"),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::invalid(&what, unknown.join("; ")));
+        }
+        Ok(spec)
+    }
+
+    /// Rehearses `plan` with this file's input and mocks.
+    pub fn run(&self, plan: std::sync::Arc<super::conductor::Plan>) -> Result<Rehearsed> {
+        let mut run = Conductor::start(plan, self.inputs.clone());
+        rehearse(&mut run, &self.mock_action_executions)?;
+        Ok(Rehearsed::of(&run))
+    }
+
+    /// The first way `got` differs from what this file expects, if any.
+    pub fn first_difference(&self, got: &Rehearsed) -> Option<String> {
+        if let Some(want) = &self.expected_task_sequence {
+            let want: Vec<String> = want
+                .iter()
+                .map(|s| s.strip_suffix("__r0").unwrap_or(s).to_string())
+                .collect();
+            if got.tasks != want {
+                let at = got
+                    .tasks
+                    .iter()
+                    .zip(&want)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                return Some(format!(
+                    "task sequence differs at position {at}: got {:?}, expected {:?} \
+                     (whole: got {:?}, expected {:?})",
+                    got.tasks.get(at),
+                    want.get(at),
+                    got.tasks,
+                    want
+                ));
+            }
+        }
+        if let Some(want) = &self.expected_routes
+            && got.routes != *want
+        {
+            return Some(format!("routes: got {:?}, expected {want:?}", got.routes));
+        }
+        // A rehearsal expects success unless it says otherwise (as Orquesta's tests do).
+        let want = self
+            .expected_workflow_status
+            .unwrap_or(RunStatus::Succeeded);
+        if got.status != want {
+            return Some(format!(
+                "workflow status: got {:?}, expected {want:?}",
+                got.status
+            ));
+        }
+        if let Some(want) = &self.expected_errors {
+            let pick = |e: &Value| serde_json::json!({"message": e["message"], "task_id": e["task_id"], "route": e["route"]});
+            let got_errors: Vec<Value> = got
+                .errors
+                .iter()
+                .map(|e| pick(&serde_json::to_value(e).unwrap_or(Value::Null)))
+                .collect();
+            let want: Vec<Value> = want.iter().map(pick).collect();
+            if got_errors != want {
+                return Some(format!("errors: got {got_errors:?}, expected {want:?}"));
+            }
+        }
+        if let Some(want) = &self.expected_term_tasks {
+            let mut want: Vec<String> = want
+                .iter()
+                .map(|s| s.strip_suffix("__r0").unwrap_or(s).to_string())
+                .collect();
+            want.sort();
+            want.dedup();
+            if got.terminal != want {
+                return Some(format!(
+                    "terminal tasks: got {:?}, expected {want:?}",
+                    got.terminal
+                ));
+            }
+        }
+        if let Some(want) = &self.expected_output {
+            let out = got.output.clone().map_or(Value::Null, Value::Object);
+            if out != *want {
+                return Some(format!("output: got {out}, expected {want}"));
+            }
+        }
+        None
+    }
+}

@@ -60,6 +60,18 @@ pub enum WorkflowCommand {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Rehearse a workflow with its actions mocked from a file, in Orquesta's wave order,
+    /// and compare the outcome with the file's expectations (exit 0 when it matches, 1 at
+    /// the first difference).
+    Rehearse {
+        /// The workflow file (YAML).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The rehearsal file (YAML or JSON): `inputs`, `mock_action_executions`, and the
+        /// `expected_*` to compare (Orquesta's test-case keys).
+        #[arg(long, value_name = "FILE")]
+        mocks: PathBuf,
+    },
 }
 
 /// How `attune workflow graph` draws.

@@ -646,3 +646,96 @@ fn workflow_graph_of_a_run_colours_its_tasks() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn example_rehearsal() -> String {
+    root()
+        .join("examples/packs/monitoring/rehearsals/triage_host_down.yaml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn workflow_rehearse_exits_0_when_the_outcome_matches_and_1_at_the_first_difference() {
+    let out = run(&[
+        "workflow",
+        "rehearse",
+        &example_workflow(),
+        "--mocks",
+        &example_rehearsal(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("tasks: start, check_db, check_host, decide, notify"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&[
+        "--json",
+        "workflow",
+        "rehearse",
+        &example_workflow(),
+        "--mocks",
+        &example_rehearsal(),
+    ]);
+    let v = json_of(&out);
+    assert_eq!(v["ok"], json!(true));
+    assert_eq!(v["outcome"]["status"], json!("succeeded"));
+    assert_eq!(v["outcome"]["terminal"], json!(["notify"]));
+
+    // The same mocks with the host up: the outcome differs from the expectations.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    let text_of = std::fs::read_to_string(example_rehearsal()).unwrap();
+    std::fs::write(
+        &wrong,
+        text_of.replace("status: failed", "status: succeeded"),
+    )
+    .unwrap();
+    let out = run(&[
+        "workflow",
+        "rehearse",
+        &example_workflow(),
+        "--mocks",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("first difference: task sequence differs at position 4"),
+        "{}",
+        text(&out)
+    );
+
+    // A misspelt key is refused, naming the right one.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "expected_task_sequnce: [start]\n").unwrap();
+    let out = run(&[
+        "workflow",
+        "rehearse",
+        &example_workflow(),
+        "--mocks",
+        bad.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("did you mean 'expected_task_sequence'?"),
+        "{said}"
+    );
+
+    // No expectations: the workflow must succeed (here it cannot: `host` is required).
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "{}\n").unwrap();
+    let out = run(&[
+        "workflow",
+        "rehearse",
+        &example_workflow(),
+        "--mocks",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("workflow input 'host': it is required"),
+        "{}",
+        text(&out)
+    );
+}

@@ -53,6 +53,10 @@ pub async fn dispatch(cli: Cli, style: Style) -> Report {
             "workflow graph",
             workflow::graph(&target, format, &options, style).await,
         ),
+        Command::Workflow(WorkflowCommand::Rehearse { file, mocks }) => (
+            "workflow rehearse",
+            workflow::rehearse(&file, &mocks, style),
+        ),
     };
     match result {
         Ok(mut r) => {

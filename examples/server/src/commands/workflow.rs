@@ -1,11 +1,14 @@
-//! `attune workflow validate FILE` and `attune workflow graph FILE [--format dot|mermaid]`.
+//! `attune workflow validate FILE`, `attune workflow graph FILE [--format dot|mermaid]` and
+//! `attune workflow rehearse FILE --mocks FILE`.
 
 use super::Failure;
 use crate::Report;
 use crate::cli::GraphFormat;
 use crate::output::{Style, count, problems_text, shown};
 use attune_core::pack::{PackErrors, PackOptions};
-use attune_core::workflow::{Workflow, WorkflowErrors, read_file, to_dot, to_mermaid};
+use attune_core::workflow::{
+    Plan, RehearsalSpec, Workflow, WorkflowErrors, read_file, to_dot, to_mermaid,
+};
 use serde_json::json;
 use std::path::Path;
 
@@ -99,5 +102,62 @@ pub async fn graph(
         json: json!({"ok": true, "file": shown_as, "format": format, "graph": graph, "tasks": statuses}),
         text: graph,
         code: 0,
+    })
+}
+
+/// Rehearses a workflow file with the mocks of a rehearsal file and compares the outcome with
+/// its expectations: exit 0 when it matches, 1 at the first difference (or when the workflow
+/// file has problems), 2 when the rehearsal file is unreadable.
+pub fn rehearse(file: &Path, mocks: &Path, style: Style) -> Result<Report, Failure> {
+    let wf = match read(file, style) {
+        Ok(wf) => wf,
+        Err(r) => return Ok(r),
+    };
+    let text = std::fs::read_to_string(mocks).map_err(|e| {
+        Failure::Other(format!(
+            "cannot read the rehearsal file '{}': {e}",
+            shown(mocks)
+        ))
+    })?;
+    let spec = RehearsalSpec::parse(&text, &shown(mocks))?;
+    let got = spec.run(Plan::new(wf)?)?;
+    let difference = spec.first_difference(&got);
+    let mut text = format!(
+        "{} {} with {}\n  tasks: {}\n  status: {}\n",
+        match difference {
+            None => style.good("ok"),
+            Some(_) => style.bad("MISMATCH"),
+        },
+        style.bold(&shown(file)),
+        shown(mocks),
+        got.tasks.join(", "),
+        serde_json::to_value(got.status)
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("?"),
+    );
+    if let Some(out) = &got.output {
+        text.push_str(&format!(
+            "  output: {}\n",
+            serde_json::Value::Object(out.clone())
+        ));
+    }
+    for e in &got.errors {
+        let task = e.task_id.as_deref().unwrap_or("-");
+        text.push_str(&format!("  error ({task}): {}\n", e.message));
+    }
+    if let Some(d) = &difference {
+        text.push_str(&format!("  {}: {d}\n", style.bad("first difference")));
+    }
+    Ok(Report {
+        json: json!({
+            "ok": difference.is_none(),
+            "file": shown(file),
+            "mocks": shown(mocks),
+            "outcome": got,
+            "difference": difference,
+        }),
+        text,
+        code: if difference.is_none() { 0 } else { 1 },
     })
 }

@@ -739,3 +739,49 @@ fn workflow_rehearse_exits_0_when_the_outcome_matches_and_1_at_the_first_differe
         text(&out)
     );
 }
+
+/// Every rehearsal file of the example packs (`rehearsals/<workflow>_<case>.yaml`) matches
+/// its workflow (`actions/workflows/<workflow>.yaml`).
+#[test]
+fn every_example_rehearsal_matches_its_workflow() {
+    let packs = root().join("examples/packs");
+    let mut checked = 0;
+    for pack in std::fs::read_dir(&packs).unwrap() {
+        let dir = pack.unwrap().path().join("rehearsals");
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for f in files {
+            let f = f.unwrap().path();
+            let stem = f.file_stem().unwrap().to_string_lossy().to_string();
+            let workflows = dir.parent().unwrap().join("actions/workflows");
+            let wf = std::fs::read_dir(&workflows)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|w| {
+                    let name = w.file_stem().unwrap().to_string_lossy().to_string();
+                    stem.starts_with(&format!("{name}_"))
+                })
+                .unwrap_or_else(|| panic!("no workflow for rehearsal {}", f.display()));
+            let out = run(&[
+                "workflow",
+                "rehearse",
+                wf.to_str().unwrap(),
+                "--mocks",
+                f.to_str().unwrap(),
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                f.display(),
+                text(&out)
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "the example rehearsals were found ({checked})"
+    );
+}

@@ -64,7 +64,7 @@ pub(crate) async fn sweep(
             shared,
             status,
             limit,
-            |e| e.updated < idle_since,
+            |e| (e.updated < idle_since).then_some(e.id),
             |ids| async move {
                 let msgs = ids
                     .into_iter()
@@ -79,59 +79,54 @@ pub(crate) async fn sweep(
         .await?;
     }
     let now = shared.now();
-    let expired = |e: &crate::model::Execution| e.lease_expires.is_none_or(|l| l < now);
-    // Workflow runs whose worker was lost are continued here (from their journal).
+    // Executions whose worker was lost (lease expired), one pass per status: a workflow
+    // run is taken over and continued here (from its journal); any other running or
+    // canceling execution ends (`abandoned` / `canceled`).
     let resumable = |e: &crate::model::Execution| {
         shared.workflows.is_some() && e.runner == super::WORKFLOW_RUNNER
     };
-    for status in [
-        ExecutionStatus::Running,
-        ExecutionStatus::Pausing,
-        ExecutionStatus::Paused,
-        ExecutionStatus::Canceling,
+    for (status, ends_as) in [
+        (ExecutionStatus::Running, Some(ExecutionStatus::Abandoned)),
+        (ExecutionStatus::Pausing, None),
+        (ExecutionStatus::Paused, None),
+        (ExecutionStatus::Canceling, Some(ExecutionStatus::Canceled)),
     ] {
-        let mut lost = Vec::new();
+        let mut lost: Vec<(ExecutionId, bool)> = Vec::new();
         idle(
             shared,
             status,
             limit,
-            |e| resumable(e) && expired(e),
+            |e| {
+                if resumable(e) {
+                    e.lease_expires
+                        .is_none_or(|l| l < now)
+                        .then_some((e.id, true))
+                } else {
+                    (ends_as.is_some() && e.lease_expires.is_some_and(|l| l < now))
+                        .then_some((e.id, false))
+                }
+            },
             |ids| {
                 lost.extend(ids);
                 async { Ok(()) }
             },
         )
         .await?;
-        for id in lost {
-            match take_over(shared, id).await {
-                Ok(true) => {
-                    found += 1;
-                    tracing::warn!(execution.id = %id, "lost worker; workflow run taken over");
+        for (id, resume) in lost {
+            if resume {
+                match take_over(shared, id).await {
+                    Ok(true) => {
+                        found += 1;
+                        tracing::warn!(execution.id = %id, "lost worker; workflow run taken over");
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::debug!(execution.id = %id, error = %e, "workflow run not taken over")
+                    }
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::debug!(execution.id = %id, error = %e, "workflow run not taken over")
-                }
+                continue;
             }
-        }
-    }
-    for (status, to) in [
-        (ExecutionStatus::Running, ExecutionStatus::Abandoned),
-        (ExecutionStatus::Canceling, ExecutionStatus::Canceled),
-    ] {
-        let mut lost = Vec::new();
-        idle(
-            shared,
-            status,
-            limit,
-            |e| e.lease_expires.is_some_and(|l| l < now) && !resumable(e),
-            |ids| {
-                lost.extend(ids);
-                async { Ok(()) }
-            },
-        )
-        .await?;
-        for id in lost {
+            let Some(to) = ends_as else { continue };
             if shared.lock_running().contains_key(&id) {
                 continue; // ours and alive: its lease is being renewed
             }
@@ -178,17 +173,17 @@ pub(crate) async fn take_over(shared: &Arc<Shared>, id: ExecutionId) -> Result<b
     }
 }
 
-/// Pages through the executions in `status` (at most `limit`), handing the ids of each page
-/// that `admit` lets through to `each`; returns how many it handed on.
-async fn idle<F, Fut>(
+/// Pages through the executions in `status` (at most `limit`), handing what `pick` takes
+/// of each page's rows to `each`; returns how many it handed on.
+async fn idle<T, F, Fut>(
     shared: &Shared,
     status: ExecutionStatus,
     limit: usize,
-    admit: impl Fn(&crate::model::Execution) -> bool,
+    pick: impl Fn(&crate::model::Execution) -> Option<T>,
     mut each: F,
 ) -> Result<usize>
 where
-    F: FnMut(Vec<ExecutionId>) -> Fut,
+    F: FnMut(Vec<T>) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
     let filter = ExecutionFilter::default().with_status([status]);
@@ -200,10 +195,10 @@ where
         page = Page::after(last.id, PAGE);
         seen += rows.len();
         let full = rows.len() == PAGE;
-        let ids: Vec<ExecutionId> = rows.iter().filter(|e| admit(e)).map(|e| e.id).collect();
-        handed += ids.len();
-        if !ids.is_empty() {
-            each(ids).await?;
+        let picked: Vec<T> = rows.iter().filter_map(&pick).collect();
+        handed += picked.len();
+        if !picked.is_empty() {
+            each(picked).await?;
         }
         if !full {
             break;

@@ -16,7 +16,8 @@
 //! run the replay starts is matched with the task execution that run created — by task,
 //! route and item, in creation order — instead of creating one; what has no execution yet
 //! is created once the replay is over. A task whose execution completed is therefore never
-//! run again; one whose end was not journaled yet is applied when the run goes on.
+//! run again; one whose end was not journaled yet is applied when the run goes on; one whose
+//! execution was cut by the restart (`abandoned`: it never completed) runs again.
 
 use super::Engine;
 use super::Shared;
@@ -375,33 +376,22 @@ impl Driver {
 
     /// The task executions of run `id`, to match during its replay.
     async fn known(&self, id: ExecutionId) -> Result<Known> {
-        let filter = ExecutionFilter {
-            parent: Some(id),
-            ..Default::default()
-        };
         let mut known = Known::default();
-        let mut page = Page::first(1000);
-        loop {
-            let rows = self.shared.store.list_executions(&filter, &page).await?;
-            for x in &rows {
-                // A task execution its worker lost never completed: it runs again.
-                if x.status == ExecutionStatus::Abandoned {
-                    continue;
-                }
-                if let Some(t) = &x.task {
-                    known
-                        .by_key
-                        .entry((t.name.clone(), t.route, t.item))
-                        .or_default()
-                        .push_back(x.id);
-                    known.results.insert(x.id, x.result.clone());
-                }
+        each_task_execution(&self.shared, id, |x| {
+            // A task execution its worker lost never completed: it runs again.
+            if x.status == ExecutionStatus::Abandoned {
+                return;
             }
-            match rows.last() {
-                Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
-                _ => break,
+            if let Some(t) = &x.task {
+                known
+                    .by_key
+                    .entry((t.name.clone(), t.route, t.item))
+                    .or_default()
+                    .push_back(x.id);
+                known.results.insert(x.id, x.result.clone());
             }
-        }
+        })
+        .await?;
         Ok(known)
     }
 
@@ -436,11 +426,16 @@ impl Driver {
     /// Applies one journal entry during a replay.
     async fn replay_step(&mut self, step: Step) -> Result<()> {
         match step {
-            Step::Ended { ends } => {
-                for end in &ends {
+            Step::Ended { mut ends } => {
+                for end in &mut ends {
                     match end.execution {
                         Some(x) => {
                             self.waiting.remove(&x);
+                            // Its result is the one its execution stored.
+                            end.result = self
+                                .replay
+                                .as_ref()
+                                .and_then(|k| k.results.get(&x).cloned().flatten());
                         }
                         None => {
                             let key = end.key();
@@ -450,15 +445,6 @@ impl Driver {
                         }
                     }
                 }
-                let ends = ends
-                    .into_iter()
-                    .map(|mut e| {
-                        if let (Some(x), Some(k)) = (e.execution, &self.replay) {
-                            e.result = k.results.get(&x).cloned().flatten();
-                        }
-                        e
-                    })
-                    .collect::<Vec<_>>();
                 self.apply(&ends);
             }
             Step::Pause => self.paused = true,
@@ -820,6 +806,29 @@ impl Driver {
                 }
                 None => return,
             }
+        }
+    }
+}
+
+/// Calls `each` with every task execution of workflow execution `parent`, in creation
+/// order, a page at a time.
+pub(super) async fn each_task_execution(
+    shared: &Shared,
+    parent: ExecutionId,
+    mut each: impl FnMut(&Execution),
+) -> Result<()> {
+    const PAGE: usize = 1000;
+    let filter = ExecutionFilter {
+        parent: Some(parent),
+        ..Default::default()
+    };
+    let mut page = Page::first(PAGE);
+    loop {
+        let rows = shared.store.list_executions(&filter, &page).await?;
+        rows.iter().for_each(&mut each);
+        match rows.last() {
+            Some(last) if rows.len() == PAGE => page = Page::after(last.id, PAGE),
+            _ => return Ok(()),
         }
     }
 }

@@ -173,25 +173,14 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
         let workflow = runtime.plan(&action)?.workflow().clone();
-        let filter = crate::store::ExecutionFilter {
-            parent: Some(id),
-            ..Default::default()
-        };
         let mut statuses = crate::workflow::TaskStatuses::new();
-        let mut page = crate::store::Page::first(1000);
-        loop {
-            let rows = self.shared.store.list_executions(&filter, &page).await?;
-            for x in &rows {
-                if let Some(t) = &x.task {
-                    // In id order: the latest run of a task wins.
-                    statuses.insert(t.name.clone(), x.status);
-                }
+        super::workflow_run::each_task_execution(&self.shared, id, |x| {
+            if let Some(t) = &x.task {
+                // In id order: the latest run of a task wins.
+                statuses.insert(t.name.clone(), x.status);
             }
-            match rows.last() {
-                Some(last) if rows.len() == 1000 => page = crate::store::Page::after(last.id, 1000),
-                _ => break,
-            }
-        }
+        })
+        .await?;
         Ok((workflow, statuses))
     }
 
@@ -274,7 +263,6 @@ impl Engine {
             let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
-                    requested(true);
                     s.publish_status([(id, ExecutionStatus::Pausing)]).await;
                     return Ok(updated);
                 }

@@ -1,5 +1,7 @@
 //! StackStorm conformance vectors (tests/data/st2_operators.json).
 
+use attune_core::Engine;
+use attune_core::model::{Key, KeyScope, Rule, TriggerType};
 use attune_core::rules::criteria::Criteria;
 use attune_core::rules::operators::{self, Operator, SearchCondition};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -7,7 +9,7 @@ use serde_json::{Value, json};
 
 const EXPECTED_VECTORS: usize = 150;
 const EXPECTED_LOOKUPS: usize = 6;
-const EXPECTED_FILTERS_RUN: usize = 23;
+const EXPECTED_FILTERS: usize = 37;
 
 fn load() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/st2_operators.json");
@@ -92,8 +94,44 @@ fn run_vector(vector: &Value, now: DateTime<Utc>) -> Result<Value, String> {
     }
 }
 
-#[test]
-fn st2_conformance() {
+/// Runs one rule-filter case as StackStorm's `RuleFilter` would meet it: a rule with the
+/// case's criteria on a fresh engine, the case's datastore values as system keys, and the
+/// payload through [`Engine::dry_run`] (templated patterns rendered against the event).
+async fn run_filter_case(case: &Value) -> Result<bool, String> {
+    let engine = Engine::builder().build().await.map_err(|e| e.to_string())?;
+    let now = Utc::now();
+    if let Some(system) = case["datastore"]["system"].as_object() {
+        for (name, value) in system {
+            let key = Key::new(KeyScope::System, name.clone(), value.clone(), now);
+            engine
+                .store()
+                .put_key(&key)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    engine
+        .register_trigger_type(TriggerType::new("st2.test"))
+        .await
+        .map_err(|e| e.to_string())?;
+    engine
+        .register_rule(
+            Rule::new("st2.filter", "st2.test", "core.noop").criteria(case["criteria"].clone()),
+        )
+        .await
+        .map_err(|e| format!("rule not accepted: {e}"))?;
+    let verdicts = engine
+        .dry_run("st2.test", &case["payload"])
+        .await
+        .map_err(|e| e.to_string())?;
+    match verdicts.as_slice() {
+        [only] => Ok(only.matched),
+        other => Err(format!("expected one verdict, got {other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn st2_conformance() {
     let data = load();
     let now = Utc::now();
     let mut failures = Vec::new();
@@ -126,39 +164,22 @@ fn st2_conformance() {
         }
     }
 
-    let (mut filters_run, mut filters_skipped, mut filters_passed) = (0, 0, 0);
-    for case in list(&data, "filter_cases") {
-        if case
-            .get("requires")
-            .and_then(Value::as_array)
-            .is_some_and(|r| !r.is_empty())
-        {
-            filters_skipped += 1;
-            continue;
-        }
-        filters_run += 1;
-        let scope = json!({"trigger": case["payload"]});
-        let result = Criteria::compile(&case["criteria"])
-            .map(|c| (c.matches(&scope, None, now), c.explain(&scope, None, now)));
-        match result {
-            Ok((matched, evaluation))
-                if json!(matched) == case["expected"] && matched == evaluation.matched =>
-            {
-                filters_passed += 1;
-            }
-            Ok((matched, evaluation)) => failures.push(format!(
-                "filter {} : matched {matched} (explain {evaluation:?}), expected {}",
+    let filters = list(&data, "filter_cases");
+    let mut filters_passed = 0;
+    for case in filters {
+        match run_filter_case(case).await {
+            Ok(got) if json!(got) == case["expected"] => filters_passed += 1,
+            Ok(got) => failures.push(format!(
+                "filter {} : matched {got}, expected {}: {case}",
                 case["from"], case["expected"]
             )),
-            Err(e) => failures.push(format!("filter {} : compile error {e}", case["from"])),
+            Err(e) => failures.push(format!("filter {} : {e}: {case}", case["from"])),
         }
     }
 
     println!("vectors: {vectors_passed}/{} passed", vectors.len());
     println!("lookup cases: {lookups_passed}/{} passed", lookups.len());
-    println!(
-        "filter cases: {filters_passed}/{filters_run} passed, {filters_skipped} skipped (need jinja/datastore)"
-    );
+    println!("filter cases: {filters_passed}/{} passed", filters.len());
     for failure in &failures {
         println!("FAIL {failure}");
     }
@@ -177,7 +198,7 @@ fn st2_conformance() {
         (EXPECTED_LOOKUPS, EXPECTED_LOOKUPS)
     );
     assert_eq!(
-        (filters_passed, filters_run),
-        (EXPECTED_FILTERS_RUN, EXPECTED_FILTERS_RUN)
+        (filters_passed, filters.len()),
+        (EXPECTED_FILTERS, EXPECTED_FILTERS)
     );
 }

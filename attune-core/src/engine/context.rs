@@ -149,7 +149,7 @@ impl PatternRenderer for CtxRenderer<'_> {
     fn render(&self, template: &str) -> std::result::Result<Value, String> {
         self.shared
             .templates
-            .render_once(
+            .render_pattern(
                 &format!("rule '{}' criteria pattern", self.rule),
                 template,
                 self.ctx(),

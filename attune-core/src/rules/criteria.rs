@@ -17,7 +17,8 @@ use crate::rules::path::{FieldPath, ItemScope, Scope};
 
 /// Renders a templated pattern (the engine uses minijinja against the event).
 pub trait PatternRenderer {
-    /// Renders `template`, keeping the JSON type when it is a single expression.
+    /// Renders `template`, keeping the JSON type when it is a single expression (the engine
+    /// also reads text that renders to JSON as that value: `Templates::render_pattern`).
     fn render(&self, template: &str) -> Result<Value, String>;
 }
 

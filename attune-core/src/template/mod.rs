@@ -1,9 +1,15 @@
-//! Templates (minijinja, Jinja syntax) for action params, criteria patterns and, later,
-//! workflow expressions.
+//! Templates (minijinja, Jinja syntax) for action params, criteria patterns and workflow
+//! expressions.
 //!
 //! A string value containing `{{` or `{%` is a template. A value that is exactly one
-//! `{{ expr }}` keeps the JSON type of the expression; a mixed string renders as a string.
-//! Undefined variables are errors naming the template's location and the variable.
+//! `{{ expr }}` keeps the JSON type of the expression; a mixed string renders as a string
+//! (criteria patterns go one step further: [`Templates::render_pattern`]). Undefined
+//! variables are errors naming the template's location and the variable. Python's `%`
+//! string formatting (`'%s' % x`), which StackStorm's templates use, works: it is rewritten
+//! into the `format` filter before compiling ([`rewrite`]); so do Python's common methods of
+//! strings, maps and lists (`s.split(',')`, `d.items()`: minijinja-contrib's `pycompat`).
+
+mod rewrite;
 
 use crate::{Error, Result};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
@@ -80,7 +86,7 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
         return Ok(());
     }
     let env = Environment::new();
-    env.template_from_str(source)
+    env.template_from_str(&rewrite::percent_format(source))
         .map(|_| ())
         .map_err(|e| match e.line() {
             Some(l) if source.contains('\n') => format!(
@@ -171,6 +177,9 @@ impl Templates {
         env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_filter(JSON_FILTER, json_filter);
         env.add_filter("random", random_filter);
+        // Python's methods of strings, maps and lists (`s.split(',')`, `d.items()`), which
+        // StackStorm templates use.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         Templates {
             env: Arc::new(RwLock::new(env)),
             next: AtomicU64::new(0),
@@ -183,6 +192,10 @@ impl Templates {
 
     fn add(&self, location: &str, source: String) -> Result<String> {
         let name = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
+        let source = match rewrite::percent_format(&source) {
+            std::borrow::Cow::Owned(rewritten) => rewritten,
+            std::borrow::Cow::Borrowed(_) => source,
+        };
         self.env
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -213,7 +226,7 @@ impl Templates {
         Ok(match value {
             Value::String(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {
-                    let name = self.add(location, format!("{{{{ ({expr}) | {JSON_FILTER} }}}}"))?;
+                    let name = self.add(location, json_source(expr))?;
                     names.push(name.clone());
                     Node::Expr {
                         name,
@@ -272,19 +285,55 @@ impl Templates {
     pub fn render_once(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
         let env = self.read();
         if let Some(expr) = single_expression(source) {
-            let src = format!("{{{{ ({expr}) | {JSON_FILTER} }}}}");
-            let out = env
-                .render_str(&src, ctx)
-                .map_err(|e| describe_error(&env, None, location, &e, ctx, source))?;
-            return serde_json::from_str(&out).map_err(|e| Error::Template {
-                location: location.to_string(),
-                message: format!("expression did not give JSON: {e}"),
-            });
+            return render_json(&env, location, &json_source(expr), ctx, source);
         }
-        env.render_str(source, ctx)
+        env.render_str(&rewrite::percent_format(source), ctx)
             .map(Value::String)
             .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
     }
+
+    /// Renders a criteria pattern as StackStorm does: a single expression keeps its type;
+    /// text with expressions in it is first rendered with each expression written as the
+    /// JSON of its value, and when the whole result is JSON the pattern is that value
+    /// (`[{% for h in trigger.hosts %}{{ h }},{% endfor %}]` compares as a list); otherwise
+    /// it is the text rendered as usual (`pre{{ x }}post` is a string).
+    pub fn render_pattern(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
+        if single_expression(source).is_some() || !source.contains("{{") {
+            return self.render_once(location, source, ctx);
+        }
+        let env = self.read();
+        let as_json = rewrite::json_expressions(source, JSON_FILTER);
+        if let Ok(text) = env.render_str(&rewrite::percent_format(&as_json), ctx)
+            && let Ok(value) = serde_json::from_str(&text)
+        {
+            return Ok(value);
+        }
+        drop(env);
+        self.render_once(location, source, ctx)
+    }
+}
+
+/// The source that renders a single expression as JSON (its type kept).
+fn json_source(expr: &str) -> String {
+    rewrite::percent_format(&format!("{{{{ ({expr}) | {JSON_FILTER} }}}}")).into_owned()
+}
+
+/// Renders `src` (a [`json_source`]) and parses the JSON it gives; `source` is what the
+/// user wrote, for error messages.
+fn render_json(
+    env: &Environment<'static>,
+    location: &str,
+    src: &str,
+    ctx: &JValue,
+    source: &str,
+) -> Result<Value> {
+    let out = env
+        .render_str(src, ctx)
+        .map_err(|e| describe_error(env, None, location, &e, ctx, source))?;
+    serde_json::from_str(&out).map_err(|e| Error::Template {
+        location: location.to_string(),
+        message: format!("expression did not give JSON: {e}"),
+    })
 }
 
 fn contains_template(v: &Value) -> bool {
@@ -465,6 +514,91 @@ mod tests {
         // A compile error leaves nothing behind.
         assert!(t.compile("p", &json!(["{{ 1 }}", "{{ oops( }}"])).is_err());
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn python_percent_formatting_renders() {
+        let t = Templates::new();
+        let c = ctx(json!({"p": "v1", "n": 7, "on": true, "d": {"k": "x"}}));
+        let cases = [
+            ("{{ '%s' % p }}", json!("v1")),
+            ("{{ '%s' % p if on }}", json!("v1")),
+            ("host-{{ '%s-%03d' % (p, n) }}", json!("host-v1-007")),
+            ("{{ '%(k)s!' % d }}", json!("x!")),
+            ("{% set m = '<%s>' % p %}{{ m }}", json!("<v1>")),
+        ];
+        for (source, want) in cases {
+            assert_eq!(t.render_once("x", source, &c).unwrap(), want, "{source}");
+        }
+        // `%` binds left to right: ('%d' % n) % 4 is a string % a number, an error as in Python.
+        let err = t.render_once("x", "{{ '%d' % n % 4 }}", &c).unwrap_err();
+        assert!(err.to_string().contains('%'), "{err}");
+        // Compiled templates (params, workflows) get the same rewrite; `%` of numbers stays.
+        let compiled = t
+            .compile(
+                "p",
+                &json!({"a": "{{ '%s' % p }}", "b": "{{ n % 4 }}", "c": "n={{ '%d' % n }}"}),
+            )
+            .unwrap();
+        assert_eq!(
+            t.render(&compiled, &c).unwrap(),
+            json!({"a": "v1", "b": 3, "c": "n=7"})
+        );
+        assert!(check_syntax("{{ '%s' % (p }}").is_err());
+    }
+
+    #[test]
+    fn python_methods_of_strings_maps_and_lists() {
+        let t = Templates::new();
+        let c = ctx(json!({"s": " a,b ", "d": {"k": 1}, "l": [1, 2, 1]}));
+        let cases = [
+            ("{{ s.strip().split(',') }}", json!(["a", "b"])),
+            ("{{ s.upper() }}", json!(" A,B ")),
+            ("{{ s.strip().startswith('a') }}", json!(true)),
+            ("{{ d.items() | list }}", json!([["k", 1]])),
+            ("{{ d.get('nope', 0) }}", json!(0)),
+            ("{{ l.count(1) }}", json!(2)),
+        ];
+        for (source, want) in cases {
+            assert_eq!(t.render_once("x", source, &c).unwrap(), want, "{source}");
+        }
+        let err = t.render_once("x", "{{ s.nope() }}", &c).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn criteria_patterns_that_render_to_json_are_that_value() {
+        let t = Templates::new();
+        let c = ctx(json!({"trigger": {"list": ["v1", true, 1], "n": 1, "s": "YYY"}}));
+        let list = "\n [\n {% for item in trigger.list %}\n {{item}}{% if not loop.last %},{% endif %}\n {% endfor %}\n ]\n";
+        assert_eq!(
+            t.render_pattern("x", list, &c).unwrap(),
+            json!(["v1", true, 1])
+        );
+        // Not JSON with expressions as JSON: the usual text.
+        assert_eq!(
+            t.render_pattern("x", "pre{{ trigger.s }}post", &c).unwrap(),
+            json!("preYYYpost")
+        );
+        assert_eq!(
+            t.render_pattern("x", "{{ trigger.n }}{{ trigger.n }}", &c)
+                .unwrap(),
+            json!(11)
+        );
+        assert_eq!(
+            t.render_pattern("x", "{% if trigger.n %}[1]{% endif %}", &c)
+                .unwrap(),
+            json!("[1]")
+        );
+        assert_eq!(
+            t.render_pattern("x", "{{ trigger.n }}", &c).unwrap(),
+            json!(1)
+        );
+        let err = t
+            .render_pattern("x", "a{{ trigger.nope }}b", &c)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trigger.nope"), "{err}");
     }
 
     #[test]

@@ -1,148 +1,18 @@
 //! Recovery and robustness: panics, transient store errors, stored work at start, lost
 //! workers, extreme settings, retention under a stopped clock, shutdown past its deadline.
 
-use async_trait::async_trait;
+mod common;
 use attune_core::clock::ManualClock;
 use attune_core::model::*;
 use attune_core::store::*;
-use attune_core::{Engine, Error, Result, Retention};
+use attune_core::{Engine, Error, Retention};
+use common::hooked_store::HookedStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const SAFETY: Duration = Duration::from_secs(10);
-
-// A MemoryStore whose transition_executions fails (transiently) `fail` times.
-#[derive(Debug)]
-struct Flaky {
-    inner: MemoryStore,
-    fail: AtomicU32,
-}
-
-#[async_trait]
-impl Store for Flaky {
-    fn capabilities(&self) -> StoreCapabilities {
-        self.inner.capabilities()
-    }
-    async fn put_definition(&self, d: Definition) -> Result<()> {
-        self.inner.put_definition(d).await
-    }
-    async fn get_definition(&self, k: DefinitionKind, r: &str) -> Result<Option<Definition>> {
-        self.inner.get_definition(k, r).await
-    }
-    async fn list_definitions(
-        &self,
-        k: DefinitionKind,
-        p: Option<&str>,
-    ) -> Result<Vec<Definition>> {
-        self.inner.list_definitions(k, p).await
-    }
-    async fn delete_definition(&self, k: DefinitionKind, r: &str) -> Result<bool> {
-        self.inner.delete_definition(k, r).await
-    }
-    async fn replace_pack(&self, p: &str, d: Vec<Definition>) -> Result<()> {
-        self.inner.replace_pack(p, d).await
-    }
-    async fn insert_event(&self, e: &Event) -> Result<()> {
-        self.inner.insert_event(e).await
-    }
-    async fn get_event(&self, id: EventId) -> Result<Event> {
-        self.inner.get_event(id).await
-    }
-    async fn list_events(&self, f: &EventFilter, p: &Page) -> Result<Vec<Event>> {
-        self.inner.list_events(f, p).await
-    }
-    async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
-        self.inner.mark_events_matched(ids).await
-    }
-    async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
-        self.inner.insert_enforcement(e).await
-    }
-    async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
-        self.inner.insert_enforcements(items).await
-    }
-    async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
-        self.inner.get_enforcement(id).await
-    }
-    async fn update_enforcement(
-        &self,
-        id: EnforcementId,
-        f: EnforcementStatus,
-        u: EnforcementUpdate,
-    ) -> Result<Enforcement> {
-        self.inner.update_enforcement(id, f, u).await
-    }
-    async fn list_enforcements(&self, f: &EnforcementFilter, p: &Page) -> Result<Vec<Enforcement>> {
-        self.inner.list_enforcements(f, p).await
-    }
-    async fn insert_execution(&self, e: &Execution) -> Result<()> {
-        self.inner.insert_execution(e).await
-    }
-    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
-        self.inner.get_execution(id).await
-    }
-    async fn transition_execution(
-        &self,
-        id: ExecutionId,
-        f: ExecutionStatus,
-        c: ExecutionChange,
-    ) -> Result<Execution> {
-        self.inner.transition_execution(id, f, c).await
-    }
-    async fn transition_executions(
-        &self,
-        c: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
-    ) -> Vec<Result<()>> {
-        if self.fail.load(Ordering::SeqCst) > 0 {
-            self.fail.fetch_sub(1, Ordering::SeqCst);
-            return c
-                .iter()
-                .map(|_| Err(Error::backend("connection reset", true)))
-                .collect();
-        }
-        self.inner.transition_executions(c).await
-    }
-    async fn claim_execution(&self, id: ExecutionId, c: &Claim) -> Result<Option<Execution>> {
-        self.inner.claim_execution(id, c).await
-    }
-    async fn claim_ready(&self, c: &Claim, l: usize) -> Result<Vec<Claimed>> {
-        self.inner.claim_ready(c, l).await
-    }
-    async fn renew_lease(&self, id: ExecutionId, c: &Claim) -> Result<()> {
-        self.inner.renew_lease(id, c).await
-    }
-    async fn take_over_execution(&self, id: ExecutionId, c: &Claim) -> Result<Option<Execution>> {
-        self.inner.take_over_execution(id, c).await
-    }
-    async fn append_journal(&self, e: &[JournalEntry]) -> Result<()> {
-        self.inner.append_journal(e).await
-    }
-    async fn read_journal(&self, id: ExecutionId) -> Result<Vec<JournalEntry>> {
-        self.inner.read_journal(id).await
-    }
-    async fn list_executions(&self, f: &ExecutionFilter, p: &Page) -> Result<Vec<Execution>> {
-        self.inner.list_executions(f, p).await
-    }
-    async fn count_executions(&self, f: &ExecutionFilter) -> Result<u64> {
-        self.inner.count_executions(f).await
-    }
-    async fn put_key(&self, k: &Key) -> Result<()> {
-        self.inner.put_key(k).await
-    }
-    async fn get_key(&self, s: &KeyScope, n: &str) -> Result<Option<Key>> {
-        self.inner.get_key(s, n).await
-    }
-    async fn delete_key(&self, s: &KeyScope, n: &str) -> Result<bool> {
-        self.inner.delete_key(s, n).await
-    }
-    async fn list_keys(&self, s: Option<&KeyScope>) -> Result<Vec<Key>> {
-        self.inner.list_keys(s).await
-    }
-    async fn purge(&self, r: &PurgeRequest) -> Result<PurgeStats> {
-        self.inner.purge(r).await
-    }
-}
 
 // A panicking action fails its execution (with the panic message) instead of leaving it
 // running, and the engine keeps serving.
@@ -177,10 +47,8 @@ async fn panicking_action_fails_its_execution() {
 // execution on again and it runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_store_error_is_recovered_by_the_sweep() {
-    let store = Arc::new(Flaky {
-        inner: MemoryStore::new(),
-        fail: AtomicU32::new(1),
-    });
+    let store = Arc::new(HookedStore::new());
+    store.fail_transitions.store(1, Ordering::SeqCst);
     let engine = Engine::builder()
         .store(store)
         .sweep_every(Duration::from_millis(50))

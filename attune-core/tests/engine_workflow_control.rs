@@ -1,12 +1,16 @@
 //! Controlling workflow runs in the engine: pause during with-items then resume, cancel of a
 //! nested workflow (canceling until its tasks ended), pause cascading to a nested workflow,
-//! re-run of a failed run from its failed task, and the errors of each on bad input.
+//! re-run of a failed run from its failed task, the errors of each on bad input, and a run
+//! paused as a round was journaled, taken over by another engine, creating nothing until
+//! resumed.
 
 mod common;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
+use attune_core::store::JournalEntry;
 use attune_core::workflow::parse;
 use attune_core::{Engine, Error};
 use common::children;
+use common::hooked_store::HookedStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -355,4 +359,130 @@ async fn bad_pause_resume_and_rerun_requests_are_refused_with_the_reason() {
         "{:?}",
         x.error
     );
+}
+
+const SEQUENTIAL: &str = r#"
+input: [xs]
+tasks:
+  each:
+    with:
+      items: x in {{ ctx('xs') }}
+      concurrency: 1
+    action: wf.echo message={{ item('x') }}
+output:
+  - got: '{{ task("each").result }}'
+"#;
+
+/// The `kind` of a journal entry's step.
+fn kind(entry: &JournalEntry) -> String {
+    let step: Value = serde_json::from_str(&entry.step).unwrap();
+    step["kind"].as_str().unwrap_or_default().to_string()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An engine on `store` with `wf.echo` and the sequential with-items workflow.
+async fn engine_on(store: Arc<HookedStore>, runs: Arc<AtomicUsize>) -> Engine {
+    let e = Engine::builder()
+        .store(store)
+        .lease(Duration::from_millis(300))
+        .sweep_every(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    e.register_fn("wf.echo", move |ctx| {
+        let runs = runs.clone();
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok(ctx.param("message").cloned().unwrap_or(Value::Null))
+        }
+    })
+    .await
+    .unwrap();
+    e.register_workflow("wf.seq", parse(SEQUENTIAL, "seq.yaml").unwrap())
+        .await
+        .unwrap();
+    e.resume().await.unwrap();
+    e
+}
+
+// A pause that lands while a round is being journaled: the round made the next item ready,
+// and the run paused before creating it. The engine that takes the run over (the first one
+// gone) replays that round, and must keep the item for the resume instead of creating it
+// while the run is paused.
+#[test]
+fn a_run_taken_over_paused_creates_nothing_until_resumed() {
+    let store = Arc::new(HookedStore::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+
+    let first = runtime();
+    let id = first.block_on(async {
+        let e = engine_on(store.clone(), runs.clone()).await;
+        let mut journal = store.report_journal();
+        let id = e.execute("wf.seq", json!({"xs": [1, 2, 3]})).await.unwrap();
+        let round = journal.recv().await.unwrap();
+        assert_eq!(
+            kind(&round.entries[0]),
+            "ended",
+            "the first round: item 0 ended"
+        );
+        // The pause arrives while that round's entry is being written.
+        e.pause(id).await.unwrap();
+        round.done.send(()).unwrap();
+        tokio::spawn(async move {
+            while let Some(call) = journal.recv().await {
+                let _ = call.done.send(());
+            }
+        });
+        until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+        assert_eq!(children(&e, id).await.len(), 1, "only item 0 was created");
+        id
+    });
+    drop(first); // the first engine is gone, without a shutdown
+
+    let second = runtime();
+    second.block_on(async {
+        let mut journal = store.report_journal();
+        let e = engine_on(store.clone(), runs.clone()).await;
+        until(&e, id, "taken over", |x| x.attempt > 1).await;
+        e.resume_execution(id).await.unwrap();
+        // At the moment the resume is journaled, nothing was created while paused.
+        let mut before_resume = Vec::new();
+        loop {
+            let call = tokio::time::timeout(SAFETY, journal.recv())
+                .await
+                .expect("the resume is journaled")
+                .unwrap();
+            let k = kind(&call.entries[0]);
+            if k == "resume" {
+                assert_eq!(
+                    children(&e, id).await.len(),
+                    1,
+                    "nothing created while paused (journaled before the resume: {before_resume:?})"
+                );
+                call.done.send(()).unwrap();
+                break;
+            }
+            before_resume.push(k);
+            call.done.send(()).unwrap();
+        }
+        // Unhooked: appends still queued return (their answer is dropped with the receiver).
+        *store.journal.lock().unwrap() = None;
+        drop(journal);
+        let x = tokio::time::timeout(SAFETY, e.wait(id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+        assert_eq!(x.result.unwrap()["output"]["got"], json!([1, 2, 3]));
+        assert_eq!(children(&e, id).await.len(), 3);
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "each item ran once");
+        e.shutdown(Duration::from_secs(5)).await;
+    });
 }

@@ -114,6 +114,10 @@ fn orquesta_cases_replayed_on_the_conductor() {
             Err(e) => failures.push(format!("{id}: {e}")),
         }
     }
+    println!(
+        "orquesta cases: {passed} matched, {negative} negative reported as a mismatch, {} differ",
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} cases differ:\n{}",

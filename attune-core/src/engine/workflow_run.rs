@@ -156,7 +156,9 @@ pub(super) struct Driver {
     seq: u64,
     /// While replaying: the executions to match.
     replay: Option<Known>,
-    /// Task runs started (by the conductor) that have no execution yet.
+    /// Task runs started (by the conductor) that have no execution yet: found by a replay
+    /// (the engine before journaled the round that made them ready, then stopped or paused
+    /// before creating them); created when the run goes live, or on resume when it is paused.
     unlaunched: Vec<Launch>,
     /// Paused (or pausing): nothing new starts.
     paused: bool,
@@ -461,7 +463,8 @@ impl Driver {
     }
 
     /// Ends the replay: waits for the task executions still running (those that ended
-    /// meanwhile are applied next), and creates those that were never created.
+    /// meanwhile are applied next), and creates those that were never created (unless the
+    /// run is paused: then they are created on resume).
     async fn go_live(&mut self) {
         if self.replay.take().is_none() {
             return;
@@ -491,6 +494,13 @@ impl Driver {
                 }
             }
         }
+        if !self.paused {
+            self.launch_unlaunched().await;
+        }
+    }
+
+    /// Creates the executions of the task runs a replay found without one.
+    async fn launch_unlaunched(&mut self) {
         for l in std::mem::take(&mut self.unlaunched) {
             self.schedule(l).await;
         }
@@ -531,6 +541,9 @@ impl Driver {
         if !pause {
             for l in std::mem::take(&mut self.held) {
                 self.launch(l, true).await;
+            }
+            if self.replay.is_none() {
+                self.launch_unlaunched().await;
             }
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine integration tests (tests/engine_*.rs).
 #![allow(dead_code)]
 
+pub mod hooked_store;
+
 use attune_core::model::{
     Enforcement, EnforcementStatus, Execution, ExecutionStatus, Rule, TriggerType,
 };

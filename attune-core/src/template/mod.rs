@@ -6,7 +6,7 @@
 //! (criteria patterns go one step further: [`Templates::render_pattern`]). Undefined
 //! variables are errors naming the template's location and the variable. Python's `%`
 //! string formatting (`'%s' % x`), which StackStorm's templates use, works: it is rewritten
-//! into the `format` filter before compiling ([`rewrite`]); so do Python's common methods of
+//! into the `format` filter before compiling (`rewrite.rs`); so do Python's common methods of
 //! strings, maps and lists (`s.split(',')`, `d.items()`: minijinja-contrib's `pycompat`).
 
 mod rewrite;

@@ -303,6 +303,31 @@ async fn invalid_regex_in_a_criterion() {
     assert_still_serving(&engine).await;
 }
 
+// A criteria pattern whose template does not compile (a search child's too) is refused at
+// registration, naming the rule and the criterion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn criteria_pattern_template_that_does_not_compile() {
+    let engine = setup().await;
+    let before = engine.rule_count();
+    let rule = Rule::new("bad.tpl", "bad.t", "ok.echo").criteria(json!({
+        "trigger.host": {"type": "equals", "pattern": "db-{{ trigger.n + }}"},
+        "trigger.items": {"type": "search", "condition": "any",
+                          "pattern": {"item.x": {"type": "equals", "pattern": "{% if %}"}}}
+    }));
+    let (what, msg) = invalid(engine.register_rule(rule).await.unwrap_err());
+    assert!(what.contains("bad.tpl"), "{what}");
+    assert!(
+        msg.contains("criterion 'trigger.host' pattern") && msg.contains("syntax error"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("criterion 'trigger.items/item.x' pattern"),
+        "{msg}"
+    );
+    assert_eq!(engine.rule_count(), before);
+    assert_still_serving(&engine).await;
+}
+
 // A non-list value under `search` fails that enforcement naming the criterion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_list_value_under_search() {

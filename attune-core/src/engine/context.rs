@@ -4,9 +4,11 @@
 use super::Shared;
 use crate::model::{Event, EventId, KeyScope};
 use crate::rules::{CompiledRule, PatternRenderer, Scope};
+use crate::template::CompiledValue;
 use crate::{Error, Result};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Criteria paths start with `trigger` or `payload` (both the payload, as in StackStorm).
@@ -130,9 +132,11 @@ pub(crate) async fn rule_kv(shared: &Shared, rule: &CompiledRule) -> Result<(JVa
     }
 }
 
-/// Renders templated criteria patterns against the rule's context, built on first use.
+/// Renders templated criteria patterns (compiled with the rule) against the rule's context,
+/// built on first use.
 pub(crate) struct CtxRenderer<'a> {
     pub shared: &'a Shared,
+    pub patterns: &'a HashMap<String, CompiledValue>,
     pub ctx: &'a OnceLock<JValue>,
     pub make: &'a (dyn Fn() -> JValue + Sync),
     pub rule: &'a str,
@@ -147,17 +151,19 @@ impl CtxRenderer<'_> {
 
 impl PatternRenderer for CtxRenderer<'_> {
     fn render(&self, template: &str) -> std::result::Result<Value, String> {
-        self.shared
-            .templates
-            .render_pattern(
+        let templates = &self.shared.templates;
+        match self.patterns.get(template) {
+            Some(compiled) => templates.render(compiled, self.ctx()),
+            None => templates.render_pattern(
                 &format!("rule '{}' criteria pattern", self.rule),
                 template,
                 self.ctx(),
-            )
-            .map_err(|e| match e {
-                Error::Template { message, .. } => message,
-                other => other.to_string(),
-            })
+            ),
+        }
+        .map_err(|e| match e {
+            Error::Template { message, .. } => message,
+            other => other.to_string(),
+        })
     }
 }
 

@@ -50,6 +50,7 @@ impl Engine {
                 };
                 let renderer = CtxRenderer {
                     shared: s,
+                    patterns: &rule.patterns,
                     ctx: &rule_ctx,
                     make: &make,
                     rule: &rule.rule.rule_ref,
@@ -146,6 +147,7 @@ impl Engine {
             };
             let renderer = CtxRenderer {
                 shared: s,
+                patterns: &rule.patterns,
                 ctx: &rule_ctx,
                 make: &make,
                 rule: &rule.rule.rule_ref,

@@ -310,6 +310,7 @@ async fn plan_rule(
     };
     let renderer = CtxRenderer {
         shared,
+        patterns: &rule.patterns,
         ctx: &rule_ctx,
         make: &make_ctx,
         rule: &rule.rule.rule_ref,

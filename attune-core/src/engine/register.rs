@@ -263,6 +263,23 @@ impl Engine {
                 None
             }
         };
+        let mut patterns = std::collections::HashMap::new();
+        for (key, source) in criteria
+            .as_ref()
+            .map(Criteria::templates)
+            .unwrap_or_default()
+        {
+            if patterns.contains_key(source) {
+                continue;
+            }
+            let location = format!("{what} criterion '{key}' pattern");
+            match self.shared.templates.compile_pattern(&location, source) {
+                Ok(c) => {
+                    patterns.insert(source.to_string(), c);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
         match (criteria, params) {
             (Some(criteria), Some(params)) if problems.is_empty() => {
                 let uses_kv = rule.action_params.values().any(mentions_kv)
@@ -279,6 +296,7 @@ impl Engine {
                     criteria,
                     expression,
                     params,
+                    patterns,
                     uses_kv,
                 })
             }

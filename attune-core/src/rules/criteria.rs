@@ -157,6 +157,27 @@ impl Criteria {
         self.criteria.len()
     }
 
+    /// The templated patterns, search children included, as `(key, source)` (a child's key
+    /// is `parent/child`): what a caller compiles once and renders by source.
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        for c in &self.criteria {
+            match (&c.kind, &c.pattern) {
+                (Kind::Search { children, .. }, _) => out.extend(
+                    children
+                        .templates()
+                        .into_iter()
+                        .map(|(k, src)| (format!("{}/{k}", c.key), src)),
+                ),
+                (Kind::Plain, Value::String(src)) if c.template && c.op.uses_pattern() => {
+                    out.push((c.key.clone(), src.as_str()));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The criterion keys, in evaluation order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.criteria.iter().map(|c| c.key.as_str())

@@ -7,8 +7,8 @@ use rhai::AST;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A rule with everything compiled once at registration: criteria (regexes included), the
-/// Rhai expression, the param templates.
+/// A rule with everything compiled once at registration: criteria (regexes and pattern
+/// templates included), the Rhai expression, the param templates.
 #[derive(Debug)]
 pub struct CompiledRule {
     /// The definition.
@@ -19,6 +19,8 @@ pub struct CompiledRule {
     pub expression: Option<Arc<AST>>,
     /// Compiled action params.
     pub params: CompiledValue,
+    /// The criteria's templated patterns, compiled, by source.
+    pub patterns: HashMap<String, CompiledValue>,
     /// Whether a template or the expression reads the key-value store (`kv`, `st2kv`).
     pub uses_kv: bool,
     /// The `rule` namespace of templates (`rule.ref`, `rule.action`, `rule.trigger`).

@@ -158,6 +158,13 @@ enum Node {
         name: String,
         location: String,
     },
+    /// A criteria pattern with expressions in a text: `json` (each expression as JSON) when
+    /// that renders to JSON, else `text` ([`Templates::render_pattern`]).
+    Pattern {
+        json: String,
+        text: String,
+        location: String,
+    },
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
 }
@@ -215,6 +222,31 @@ impl Templates {
         let node = self.compile_node(location, value, &mut owned.names)?;
         let owned = (!owned.names.is_empty()).then(|| Arc::new(owned));
         Ok(CompiledValue { node, owned })
+    }
+
+    /// Compiles a criteria pattern (a template string) to render as
+    /// [`Templates::render_pattern`] does.
+    pub fn compile_pattern(&self, location: &str, source: &str) -> Result<CompiledValue> {
+        if single_expression(source).is_some() || !source.contains("{{") {
+            return self.compile(location, &Value::String(source.to_string()));
+        }
+        let mut owned = Owned {
+            env: self.env.clone(),
+            names: Vec::new(),
+        };
+        let text = self.add(location, source.to_string())?;
+        owned.names.push(text.clone());
+        let as_json = rewrite::json_expressions(source, JSON_FILTER).into_owned();
+        let json = self.add(location, as_json)?;
+        owned.names.push(json.clone());
+        Ok(CompiledValue {
+            node: Node::Pattern {
+                json,
+                text,
+                location: location.to_string(),
+            },
+            owned: Some(Arc::new(owned)),
+        })
     }
 
     /// Compiles a map of values (action params), each located as `location 'key'`.
@@ -297,6 +329,9 @@ impl Templates {
     /// JSON of its value, and when the whole result is JSON the pattern is that value
     /// (`[{% for h in trigger.hosts %}{{ h }},{% endfor %}]` compares as a list); otherwise
     /// it is the text rendered as usual (`pre{{ x }}post` is a string).
+    ///
+    /// A pattern rendered for every event is better compiled once
+    /// ([`Templates::compile_pattern`]); this compiles it at each call.
     pub fn render_pattern(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
         if single_expression(source).is_some() || !source.contains("{{") {
             return self.render_once(location, source, ctx);
@@ -365,13 +400,19 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
                 message: format!("expression did not give JSON: {e}"),
             })
         }
-        Node::Text { name, location } => {
-            let t = env
-                .get_template(name)
-                .map_err(|e| template_error(location, &e))?;
-            t.render(ctx)
-                .map(Value::String)
-                .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
+        Node::Text { name, location } => render_text(env, name, location, ctx),
+        Node::Pattern {
+            json,
+            text,
+            location,
+        } => {
+            if let Ok(t) = env.get_template(json)
+                && let Ok(out) = t.render(ctx)
+                && let Ok(value) = serde_json::from_str(&out)
+            {
+                return Ok(value);
+            }
+            render_text(env, text, location, ctx)
         }
         Node::Object(items) => {
             let mut m = Map::with_capacity(items.len());
@@ -386,6 +427,21 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
             .collect::<Result<Vec<_>>>()
             .map(Value::Array),
     }
+}
+
+/// Renders the text template `name` to a string.
+fn render_text(
+    env: &Environment<'static>,
+    name: &String,
+    location: &str,
+    ctx: &JValue,
+) -> Result<Value> {
+    let t = env
+        .get_template(name)
+        .map_err(|e| template_error(location, &e))?;
+    t.render(ctx)
+        .map(Value::String)
+        .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
 }
 
 fn template_error(location: &str, e: &minijinja::Error) -> Error {

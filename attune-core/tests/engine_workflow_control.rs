@@ -6,9 +6,9 @@
 
 mod common;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
-use attune_core::store::JournalEntry;
+use attune_core::store::{JournalEntry, MemoryStore, Store};
 use attune_core::workflow::parse;
-use attune_core::{Engine, Error};
+use attune_core::{Engine, EngineBuilder, Error};
 use common::children;
 use common::hooked_store::HookedStore;
 use serde_json::{Value, json};
@@ -22,7 +22,17 @@ const SAFETY: Duration = Duration::from_secs(20);
 /// An engine with `wf.gate` (waits for a permit of `gate`, then returns its `n`; counts its
 /// runs in `runs`), `wf.echo`, and `wf.flaky` (fails while `broken` is set).
 async fn engine(gate: Arc<Semaphore>, runs: Arc<AtomicUsize>, broken: Arc<AtomicBool>) -> Engine {
-    let e = Engine::builder().build().await.unwrap();
+    engine_with(Engine::builder(), gate, runs, broken).await
+}
+
+/// [`engine`] built from `builder`.
+async fn engine_with(
+    builder: EngineBuilder,
+    gate: Arc<Semaphore>,
+    runs: Arc<AtomicUsize>,
+    broken: Arc<AtomicBool>,
+) -> Engine {
+    let e = builder.build().await.unwrap();
     e.register_fn("wf.gate", move |ctx| {
         let (gate, runs) = (gate.clone(), runs.clone());
         async move {
@@ -359,6 +369,71 @@ async fn bad_pause_resume_and_rerun_requests_are_refused_with_the_reason() {
         "{:?}",
         x.error
     );
+}
+
+/// Waits until the journal of run `id` holds an entry of `kind`.
+async fn until_journaled(store: &dyn Store, id: ExecutionId, kind_wanted: &str) {
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    loop {
+        let journal = store.read_journal(id).await.unwrap();
+        if journal.iter().any(|e| kind(e) == kind_wanted) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never journaled '{kind_wanted}'"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+// Two engines on one store, as two hosts: a pause and a resume recorded by the engine that
+// does not drive the run reach the one that does (it re-reads the status of its runs at each
+// lease renewal); the run holds while paused, then finishes with every item once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_recorded_by_another_engine_reach_the_run() {
+    let store = Arc::new(MemoryStore::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let host = || {
+        Engine::builder()
+            .store(store.clone())
+            .lease(Duration::from_millis(300))
+    };
+    let a = engine_with(host(), gate.clone(), runs.clone(), Arc::default()).await;
+    let b = engine_with(host(), gate.clone(), runs.clone(), Arc::default()).await;
+    for e in [&a, &b] {
+        e.register_workflow("wf.items", parse(ITEMS, "items.yaml").unwrap())
+            .await
+            .unwrap();
+    }
+    let xs: Vec<u32> = (0..6).collect();
+    let id = a.execute("wf.items", json!({ "xs": xs })).await.unwrap();
+    running_children(&a, id, 2).await;
+
+    assert_eq!(b.pause(id).await.unwrap().status, ExecutionStatus::Pausing);
+    until_journaled(store.as_ref(), id, "pause").await;
+    gate.add_permits(2);
+    until(&a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    assert_eq!(
+        children(&a, id).await.len(),
+        2,
+        "no item started while paused"
+    );
+
+    gate.add_permits(100);
+    assert_eq!(
+        b.resume_execution(id).await.unwrap().status,
+        ExecutionStatus::Running
+    );
+    let x = tokio::time::timeout(SAFETY, a.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(x.result.unwrap()["output"]["got"], json!(xs));
+    assert_eq!(runs.load(Ordering::SeqCst), 6, "each item ran once");
+    assert_eq!(x.attempt, 1, "driven by the same engine throughout");
 }
 
 const SEQUENTIAL: &str = r#"

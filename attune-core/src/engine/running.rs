@@ -570,13 +570,18 @@ pub(crate) fn cancel_local(shared: &Shared, id: ExecutionId) {
 }
 
 /// Renews the leases of the executions running in this process every third of the lease,
-/// so that a long run is not taken for a lost worker's.
+/// so that a long run is not taken for a lost worker's; and has each workflow run driven
+/// here re-read its status, so that a pause or resume recorded by another engine on the
+/// same store takes effect within that time.
 pub(crate) async fn renew_leases(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(10));
     loop {
         tokio::select! {
             _ = shared.stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
+        }
+        if let Some(workflows) = &shared.workflows {
+            workflows.poke_all();
         }
         let ids: Vec<ExecutionId> = shared.lock_running().keys().copied().collect();
         let claim = shared.claim();

@@ -27,6 +27,7 @@ use crate::runtime::{RunOutput, RunRequest};
 use crate::store::{ExecutionChange, ExecutionFilter, JournalEntry, Page};
 use crate::workflow::{Conductor, Plan, RunStatus, TaskRun};
 use crate::{Error, Result};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -175,7 +176,8 @@ pub(super) struct Driver {
 pub(super) struct Control {
     /// Wakes the run to re-read its status.
     pub poke: Notify,
-    /// A pause was requested (cleared when the request failed, or on resume).
+    /// A pause was requested and is not in the store yet (cleared once it is, when the
+    /// request failed, or on resume).
     pub pause: AtomicBool,
 }
 
@@ -222,7 +224,7 @@ impl Driver {
             self.unlaunched.clear();
         }
         self.go_live().await;
-        self.follow(exec.status).await?;
+        self.follow_status().await?;
         loop {
             if req.cancel.is_cancelled() {
                 return self.canceled().await;
@@ -233,6 +235,10 @@ impl Driver {
             if !self.paused && self.control.pause.load(Ordering::SeqCst) {
                 // Requested and being recorded: take it now.
                 self.enter(true, ExecutionStatus::Pausing).await?;
+            } else if self.control.poke.notified().now_or_never().is_some() {
+                // A pause (or resume) arrived while the round was applied (it may be in the
+                // store already, its request withdrawn): follow it before starting anything.
+                self.follow_status().await?;
             }
             self.step().await;
             if !self.local.is_empty() {
@@ -506,10 +512,14 @@ impl Driver {
         }
     }
 
-    /// Follows the status the store holds (pause and resume are recorded there first).
+    /// Follows the status the store holds (pause and resume are recorded there first, by
+    /// this engine or another one on the same store). The pause request is read before the
+    /// store: `Engine::pause` withdraws it only once the store holds `pausing`, so one of
+    /// the two says so.
     async fn follow_status(&mut self) -> Result<()> {
+        let requested = self.control.pause.load(Ordering::SeqCst);
         match self.shared.store.get_execution(self.id).await {
-            Ok(e) => self.follow(e.status).await,
+            Ok(e) => self.follow(requested, e.status).await,
             Err(e) => {
                 tracing::warn!(execution.id = %self.id, error = %e, "workflow status not read");
                 Ok(())
@@ -517,11 +527,11 @@ impl Driver {
         }
     }
 
-    /// Pauses or resumes the run as `status` says (a pause requested and not recorded yet
+    /// Pauses or resumes the run as `status` says (a pause `requested` and not recorded yet
     /// counts as one).
-    async fn follow(&mut self, status: ExecutionStatus) -> Result<()> {
-        let pause = matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused)
-            || self.control.pause.load(Ordering::SeqCst);
+    async fn follow(&mut self, requested: bool, status: ExecutionStatus) -> Result<()> {
+        let pause =
+            matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused) || requested;
         if pause == self.paused {
             if pause && status == ExecutionStatus::Paused {
                 self.marked_paused = true;

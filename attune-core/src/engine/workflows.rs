@@ -138,6 +138,14 @@ impl WorkflowRuntime {
     fn control(&self, id: ExecutionId) -> Option<Arc<Control>> {
         self.lock_controls().get(&id).cloned()
     }
+
+    /// Wakes every run driven here to re-read its status: a pause or resume recorded by
+    /// another engine sharing the store reaches it this way (the lease renewal calls it).
+    pub(super) fn poke_all(&self) {
+        for control in self.lock_controls().values() {
+            control.poke.notify_one();
+        }
+    }
 }
 
 /// A workflow action's plan, with the workflow text it was compiled from (`None`: built in
@@ -229,8 +237,9 @@ impl Engine {
     /// Pauses a running workflow execution: it becomes `pausing` — nothing new starts, its
     /// running tasks finish (their transitions are followed) and workflow tasks pause too —
     /// then `paused` once none runs. Pausing a run already pausing or paused returns it as
-    /// it is. Errors: NotFound; Invalid when it is not a workflow's execution; Conflict when
-    /// it is not running (not started yet, or finished).
+    /// it is. A run driven by another engine on the same store follows the recorded pause
+    /// at that engine's next lease renewal. Errors: NotFound; Invalid when it is not a
+    /// workflow's execution; Conflict when it is not running (not started yet, or finished).
     pub async fn pause(&self, id: ExecutionId) -> Result<crate::model::Execution> {
         let s = &self.shared;
         // The run here hears of it before the store records it: nothing starts after.
@@ -263,6 +272,10 @@ impl Engine {
             let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
+                    // The store says it now; the run reads the request before the store.
+                    if let Some(c) = &control {
+                        c.pause.store(false, std::sync::atomic::Ordering::SeqCst);
+                    }
                     s.publish_status([(id, ExecutionStatus::Pausing)]).await;
                     return Ok(updated);
                 }

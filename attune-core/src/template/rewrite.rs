@@ -34,7 +34,7 @@ pub(crate) fn percent_format(source: &str) -> Cow<'_, str> {
 pub(crate) fn json_expressions<'a>(source: &'a str, filter: &str) -> Cow<'a, str> {
     map_tags(source, |tag, inner| {
         (tag == Tag::Expression && !inner.trim().is_empty())
-            .then(|| format!(" ({}) | {filter} ", inner.trim()))
+            .then(|| format!(" ({inner}) | {filter} "))
     })
 }
 
@@ -194,6 +194,10 @@ fn percent_in_expression(expr: &str) -> Option<String> {
         o.push('(');
         o.push_str(&expr[literal_start..literal_end]);
         o.push_str("|format(");
+        // Line breaks around `%` are kept (inside the call), so line numbers still hold.
+        for _ in expr[literal_end..operand_start].matches('\n') {
+            o.push('\n');
+        }
         o.push_str(&args);
         o.push_str("))");
         copied = operand_end;
@@ -320,6 +324,7 @@ mod tests {
                 "a {% set v = ('%s!'|format(x)) %}{{ v }}",
             ),
             ("{{- '%s' % x -}}", "{{- ('%s'|format(x)) -}}"),
+            ("{{ '%s'\n  % x }}", "{{ ('%s'|format(\nx)) }}"),
         ];
         for (source, want) in cases {
             assert_eq!(percent_format(source), want, "{source}");
@@ -345,6 +350,52 @@ mod tests {
         }
     }
 
+    /// Random sources from template-ish pieces (seeded: `ATTUNE_REWRITE_SEED` replays one):
+    /// the rewrites never panic, keep every line break, and a second pass changes nothing.
+    #[test]
+    fn random_sources_never_panic_and_rewrite_once() {
+        const PIECES: &[&str] = &[
+            "{{", "}}", "{%", "%}", "{#", "#}", "{{-", "-}}", "'", "\"", "%", "(", ")", "[", "]",
+            "{", "}", "|", ".", "-", " ", "\n", "x", "n", "'%s'", "\"%d\"", ",", "raw", "endraw",
+            "\\", "é", "upper", "2", ":",
+        ];
+        let seed: u64 = std::env::var("ATTUNE_REWRITE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed_1234_abcd_0001);
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let source: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let lines = source.matches('\n').count();
+            let once = percent_format(&source).into_owned();
+            assert_eq!(
+                once.matches('\n').count(),
+                lines,
+                "case {case} (seed {seed}): {source:?}"
+            );
+            assert_eq!(
+                percent_format(&once),
+                once,
+                "case {case} (seed {seed}): {source:?}"
+            );
+            let json = json_expressions(&source, "j");
+            assert_eq!(
+                json.matches('\n').count(),
+                lines,
+                "case {case} (seed {seed}): {source:?}"
+            );
+        }
+    }
+
     #[test]
     fn expressions_as_json() {
         assert_eq!(
@@ -352,11 +403,11 @@ mod tests {
                 "[{% for i in l %}{{ i }}{% if not loop.last %},{% endif %}{% endfor %}]",
                 "j"
             ),
-            "[{% for i in l %}{{ (i) | j }}{% if not loop.last %},{% endif %}{% endfor %}]"
+            "[{% for i in l %}{{ ( i ) | j }}{% if not loop.last %},{% endif %}{% endfor %}]"
         );
         assert_eq!(
             json_expressions("pre{{- x -}}post", "j"),
-            "pre{{- (x) | j -}}post"
+            "pre{{- ( x ) | j -}}post"
         );
         assert_eq!(
             json_expressions("{% if a %}b{% endif %}", "j"),

@@ -391,7 +391,7 @@ async fn until_journaled(store: &dyn Store, id: ExecutionId, kind_wanted: &str) 
 // does not drive the run reach the one that does (it re-reads the status of its runs at each
 // lease renewal); the run holds while paused, then finishes with every item once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_and_resume_recorded_by_another_engine_reach_the_run() {
+async fn pause_resume_and_cancel_recorded_by_another_engine_reach_the_run() {
     let store = Arc::new(MemoryStore::new());
     let gate = Arc::new(Semaphore::new(0));
     let runs = Arc::new(AtomicUsize::new(0));
@@ -434,6 +434,42 @@ async fn pause_and_resume_recorded_by_another_engine_reach_the_run() {
     assert_eq!(x.result.unwrap()["output"]["got"], json!(xs));
     assert_eq!(runs.load(Ordering::SeqCst), 6, "each item ran once");
     assert_eq!(x.attempt, 1, "driven by the same engine throughout");
+
+    // A cancel recorded by B reaches A's run too, paused or not: it ends canceled, and a
+    // run being canceled is never resumed.
+    let gate = Arc::new(Semaphore::new(0));
+    let a = engine_with(host(), gate.clone(), Arc::default(), Arc::default()).await;
+    let b = engine_with(host(), gate.clone(), Arc::default(), Arc::default()).await;
+    for e in [&a, &b] {
+        e.register_workflow("wf.items", parse(ITEMS, "items.yaml").unwrap())
+            .await
+            .unwrap();
+    }
+    let id = a.execute("wf.items", json!({ "xs": xs })).await.unwrap();
+    running_children(&a, id, 2).await;
+    b.pause(id).await.unwrap();
+    until_journaled(store.as_ref(), id, "pause").await;
+    gate.add_permits(2);
+    until(&a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    assert_eq!(
+        b.cancel(id).await.unwrap().status,
+        ExecutionStatus::Canceling
+    );
+    let x = tokio::time::timeout(SAFETY, a.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Canceled, "{:?}", x.error);
+    assert_eq!(
+        children(&a, id).await.len(),
+        2,
+        "nothing started after the pause"
+    );
+    let journal = store.read_journal(id).await.unwrap();
+    assert!(
+        journal.iter().all(|e| kind(e) != "resume"),
+        "a run being canceled is not resumed"
+    );
 }
 
 const SEQUENTIAL: &str = r#"

@@ -283,7 +283,9 @@ impl Engine {
     /// Cancels an execution: one not running yet becomes `canceled` at once; a running one
     /// (or a pausing or paused workflow) becomes `canceling`, its runtime is told to stop,
     /// and it ends `canceled` — a workflow once its running tasks, canceled too, ended. Canceling a
-    /// finished execution is a Conflict naming its status.
+    /// finished execution is a Conflict naming its status. A workflow run driven by another
+    /// engine on the same store follows the recorded cancel at that engine's next lease
+    /// renewal; another running execution hears of it through the transport.
     pub async fn cancel(&self, id: ExecutionId) -> Result<Execution> {
         let s = &self.shared;
         for _ in 0..8 {

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{Notify, mpsc};
 
 /// A task run: its task, route and (with-items) item.
@@ -165,20 +165,52 @@ pub(super) struct Driver {
     paused: bool,
     /// Whether `pausing → paused` was recorded for the current pause.
     marked_paused: bool,
-    /// Runs that came due while paused.
+    /// Runs that came due while paused, or were to start while a pause was being recorded:
+    /// launched on resume.
     held: Vec<Launch>,
     control: Arc<Control>,
+    /// The run's cancel (its request's token): also triggered when the store says
+    /// `canceling` (a cancel recorded by another engine on the store).
+    cancel: tokio_util::sync::CancellationToken,
 }
 
-/// How the engine reaches a run it drives: a pause requested (set before the store records
-/// it, so that no task starts after it was recorded), and a wake-up to re-read the status.
+/// How the engine reaches a run it drives: the pause requests in progress (each counted
+/// from before the store records it until the request returned, so that no task starts after
+/// a pause was recorded), and a wake-up to re-read the status.
 #[derive(Debug, Default)]
 pub(super) struct Control {
     /// Wakes the run to re-read its status.
     pub poke: Notify,
-    /// A pause was requested and is not in the store yet (cleared once it is, when the
-    /// request failed, or on resume).
-    pub pause: AtomicBool,
+    /// `Engine::pause` calls in progress on this run ([`PauseRequest`]).
+    requests: AtomicU32,
+}
+
+impl Control {
+    /// Whether a pause request is in progress here.
+    fn requested(&self) -> bool {
+        self.requests.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// One pause request in progress: counted (and the run woken) from its creation until it is
+/// dropped, once the store holds the pause or the request failed (the run woken again to
+/// read which).
+pub(super) struct PauseRequest(Arc<Control>);
+
+impl PauseRequest {
+    /// Counts a request on `control` and wakes its run.
+    pub fn new(control: Arc<Control>) -> Self {
+        control.requests.fetch_add(1, Ordering::SeqCst);
+        control.poke.notify_one();
+        PauseRequest(control)
+    }
+}
+
+impl Drop for PauseRequest {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::SeqCst);
+        self.0.poke.notify_one();
+    }
 }
 
 impl Driver {
@@ -212,6 +244,7 @@ impl Driver {
             marked_paused: false,
             held: Vec::new(),
             control,
+            cancel: req.cancel.clone(),
         }
     }
 
@@ -225,6 +258,9 @@ impl Driver {
         }
         self.go_live().await;
         self.follow_status().await?;
+        if !self.paused && !self.cancel.is_cancelled() {
+            self.launch_unlaunched().await;
+        }
         loop {
             if req.cancel.is_cancelled() {
                 return self.canceled().await;
@@ -232,13 +268,22 @@ impl Driver {
             if !self.local.is_empty() {
                 self.apply_round(Vec::new()).await?;
             }
-            if !self.paused && self.control.pause.load(Ordering::SeqCst) {
+            if !self.paused && self.control.requested() {
                 // Requested and being recorded: take it now.
                 self.enter(true, ExecutionStatus::Pausing).await?;
             } else if self.control.poke.notified().now_or_never().is_some() {
                 // A pause (or resume) arrived while the round was applied (it may be in the
-                // store already, its request withdrawn): follow it before starting anything.
+                // store already, its request returned): follow it before starting anything.
                 self.follow_status().await?;
+            }
+            if !self.paused && !self.held.is_empty() {
+                // Held while a pause request was in progress: the store says whether it paused.
+                self.follow_status().await?;
+                if !self.paused && !self.control.requested() {
+                    for l in std::mem::take(&mut self.held) {
+                        self.launch(l, true).await;
+                    }
+                }
             }
             self.step().await;
             if !self.local.is_empty() {
@@ -469,8 +514,8 @@ impl Driver {
     }
 
     /// Ends the replay: waits for the task executions still running (those that ended
-    /// meanwhile are applied next), and creates those that were never created (unless the
-    /// run is paused: then they are created on resume).
+    /// meanwhile are applied next). Those that were never created are created once the run
+    /// followed its status: at once unless it is paused, else on resume.
     async fn go_live(&mut self) {
         if self.replay.take().is_none() {
             return;
@@ -500,9 +545,6 @@ impl Driver {
                 }
             }
         }
-        if !self.paused {
-            self.launch_unlaunched().await;
-        }
     }
 
     /// Creates the executions of the task runs a replay found without one.
@@ -513,25 +555,36 @@ impl Driver {
     }
 
     /// Follows the status the store holds (pause and resume are recorded there first, by
-    /// this engine or another one on the same store). The pause request is read before the
-    /// store: `Engine::pause` withdraws it only once the store holds `pausing`, so one of
-    /// the two says so.
+    /// this engine or another one on the same store). The pause requests are read before
+    /// the store: a request ends only once the store holds `pausing`, so one of the two says
+    /// so. When the store cannot be read, a request in progress is still taken.
     async fn follow_status(&mut self) -> Result<()> {
-        let requested = self.control.pause.load(Ordering::SeqCst);
+        let requested = self.control.requested();
         match self.shared.store.get_execution(self.id).await {
             Ok(e) => self.follow(requested, e.status).await,
             Err(e) => {
                 tracing::warn!(execution.id = %self.id, error = %e, "workflow status not read");
+                if requested && !self.paused {
+                    self.enter(true, ExecutionStatus::Pausing).await?;
+                }
                 Ok(())
             }
         }
     }
 
     /// Pauses or resumes the run as `status` says (a pause `requested` and not recorded yet
-    /// counts as one).
+    /// counts as one). Only `running` resumes; `canceling` cancels the run (its token, as a
+    /// cancel by this engine does); any other status changes nothing.
     async fn follow(&mut self, requested: bool, status: ExecutionStatus) -> Result<()> {
-        let pause =
-            matches!(status, ExecutionStatus::Pausing | ExecutionStatus::Paused) || requested;
+        let pause = match status {
+            ExecutionStatus::Pausing | ExecutionStatus::Paused => true,
+            ExecutionStatus::Running => requested,
+            ExecutionStatus::Canceling => {
+                self.cancel.cancel();
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
         if pause == self.paused {
             if pause && status == ExecutionStatus::Paused {
                 self.marked_paused = true;
@@ -756,6 +809,12 @@ impl Driver {
             }
             return;
         };
+        if self.control.requested() {
+            // A pause is being recorded: what it would stop is held (a with-items task's
+            // items are created one by one; those after the request wait).
+            self.held.push(l);
+            return;
+        }
         let (task, route, item) = l.key.clone();
         let timeout = self.plan.workflow().get(&task).and_then(|t| t.timeout);
         let child = Child {

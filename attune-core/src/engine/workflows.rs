@@ -7,7 +7,7 @@
 //! resume, cancel and re-run are here too.
 
 use super::matching::{Child, create_execution};
-use super::workflow_run::{Control, Driver, Step};
+use super::workflow_run::{Control, Driver, PauseRequest, Step};
 use super::{Engine, Shared};
 use crate::model::{Action, ExecutionId, ExecutionStatus};
 use crate::params::ParamSpec;
@@ -242,51 +242,31 @@ impl Engine {
     /// workflow's execution; Conflict when it is not running (not started yet, or finished).
     pub async fn pause(&self, id: ExecutionId) -> Result<crate::model::Execution> {
         let s = &self.shared;
-        // The run here hears of it before the store records it: nothing starts after.
         let control = self.workflow_control(id);
-        let requested = |on: bool| {
-            if let Some(c) = &control {
-                c.pause.store(on, std::sync::atomic::Ordering::SeqCst);
-                c.poke.notify_one();
-            }
-        };
         for _ in 0..8 {
-            let e = match workflow_execution(s, id).await {
-                Ok(e) => e,
-                Err(err) => {
-                    requested(false);
-                    return Err(err);
-                }
-            };
+            let e = workflow_execution(s, id).await?;
             match e.status {
                 ExecutionStatus::Pausing | ExecutionStatus::Paused => return Ok(e),
                 ExecutionStatus::Running => {}
                 st => {
-                    requested(false);
                     return Err(Error::Conflict(format!(
                         "execution '{id}' is {st}: only a running workflow can be paused"
                     )));
                 }
             }
-            requested(true);
+            // The run here hears of it before the store records it (nothing starts after),
+            // until this call returns: by then the store holds it, or it failed.
+            let _request = control.clone().map(PauseRequest::new);
             let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
             match s.store.transition_execution(id, e.status, change).await {
                 Ok(updated) => {
-                    // The store says it now; the run reads the request before the store.
-                    if let Some(c) = &control {
-                        c.pause.store(false, std::sync::atomic::Ordering::SeqCst);
-                    }
                     s.publish_status([(id, ExecutionStatus::Pausing)]).await;
                     return Ok(updated);
                 }
                 Err(Error::Conflict(_)) => continue,
-                Err(err) => {
-                    requested(false);
-                    return Err(err);
-                }
+                Err(err) => return Err(err),
             }
         }
-        requested(false);
         Err(Error::Conflict(format!(
             "execution '{id}' kept changing; pause not applied"
         )))
@@ -317,7 +297,6 @@ impl Engine {
                     s.publish_status([(id, ExecutionStatus::Running)]).await;
                     let here = self.workflow_control(id);
                     if let Some(c) = &here {
-                        c.pause.store(false, std::sync::atomic::Ordering::SeqCst);
                         c.poke.notify_one();
                     }
                     if here.is_none()

@@ -582,6 +582,10 @@ mod tests {
             ("host-{{ '%s-%03d' % (p, n) }}", json!("host-v1-007")),
             ("{{ '%(k)s!' % d }}", json!("x!")),
             ("{% set m = '<%s>' % p %}{{ m }}", json!("<v1>")),
+            ("{{ '%s' % 2 ** 3 }}", json!("8")),
+            ("{{ '%.3f' % 1e-3 }}", json!("0.001")),
+            ("{{ 'a=%s ' 'b=%d' % (p, n) }}", json!("a=v1 b=7")),
+            ("{{ '%s' % nope is defined }}", json!("False")),
         ];
         for (source, want) in cases {
             assert_eq!(t.render_once("x", source, &c).unwrap(), want, "{source}");

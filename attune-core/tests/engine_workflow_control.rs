@@ -387,9 +387,34 @@ async fn until_journaled(store: &dyn Store, id: ExecutionId, kind_wanted: &str) 
     }
 }
 
-// Two engines on one store, as two hosts: a pause and a resume recorded by the engine that
-// does not drive the run reach the one that does (it re-reads the status of its runs at each
-// lease renewal); the run holds while paused, then finishes with every item once.
+/// Starts `wf.items` over `xs` on `a`, has `b` (another engine on `store`) pause it once its
+/// first two items run, lets those two finish, and waits until `a`'s run is paused.
+async fn paused_by_the_other_engine(
+    a: &Engine,
+    b: &Engine,
+    store: &dyn Store,
+    gate: &Semaphore,
+    xs: &[u32],
+) -> ExecutionId {
+    let id = a.execute("wf.items", json!({ "xs": xs })).await.unwrap();
+    running_children(a, id, 2).await;
+    assert_eq!(b.pause(id).await.unwrap().status, ExecutionStatus::Pausing);
+    // `a` takes the pause (journals it) at its next lease renewal.
+    until_journaled(store, id, "pause").await;
+    gate.add_permits(2);
+    until(a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    assert_eq!(
+        children(a, id).await.len(),
+        2,
+        "no item started while paused"
+    );
+    id
+}
+
+// Two engines on one store, as two hosts: a pause, a resume and a cancel recorded by the
+// engine that does not drive the run reach the one that does (it re-reads the status of its
+// runs at each lease renewal). The run holds while paused, then finishes with every item
+// once; a run canceled while paused ends canceled and is never resumed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_cancel_recorded_by_another_engine_reach_the_run() {
     let store = Arc::new(MemoryStore::new());
@@ -408,20 +433,9 @@ async fn pause_resume_and_cancel_recorded_by_another_engine_reach_the_run() {
             .unwrap();
     }
     let xs: Vec<u32> = (0..6).collect();
-    let id = a.execute("wf.items", json!({ "xs": xs })).await.unwrap();
-    running_children(&a, id, 2).await;
 
-    assert_eq!(b.pause(id).await.unwrap().status, ExecutionStatus::Pausing);
-    until_journaled(store.as_ref(), id, "pause").await;
-    gate.add_permits(2);
-    until(&a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
-    assert_eq!(
-        children(&a, id).await.len(),
-        2,
-        "no item started while paused"
-    );
-
-    gate.add_permits(100);
+    let id = paused_by_the_other_engine(&a, &b, store.as_ref(), &gate, &xs).await;
+    gate.add_permits(4);
     assert_eq!(
         b.resume_execution(id).await.unwrap().status,
         ExecutionStatus::Running
@@ -435,22 +449,7 @@ async fn pause_resume_and_cancel_recorded_by_another_engine_reach_the_run() {
     assert_eq!(runs.load(Ordering::SeqCst), 6, "each item ran once");
     assert_eq!(x.attempt, 1, "driven by the same engine throughout");
 
-    // A cancel recorded by B reaches A's run too, paused or not: it ends canceled, and a
-    // run being canceled is never resumed.
-    let gate = Arc::new(Semaphore::new(0));
-    let a = engine_with(host(), gate.clone(), Arc::default(), Arc::default()).await;
-    let b = engine_with(host(), gate.clone(), Arc::default(), Arc::default()).await;
-    for e in [&a, &b] {
-        e.register_workflow("wf.items", parse(ITEMS, "items.yaml").unwrap())
-            .await
-            .unwrap();
-    }
-    let id = a.execute("wf.items", json!({ "xs": xs })).await.unwrap();
-    running_children(&a, id, 2).await;
-    b.pause(id).await.unwrap();
-    until_journaled(store.as_ref(), id, "pause").await;
-    gate.add_permits(2);
-    until(&a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    let id = paused_by_the_other_engine(&a, &b, store.as_ref(), &gate, &xs).await;
     assert_eq!(
         b.cancel(id).await.unwrap().status,
         ExecutionStatus::Canceling

@@ -9,9 +9,8 @@ mod common;
 
 use attune_core::model::ExecutionStatus;
 use attune_runtime_python::{Mode, PythonConfig};
-use common::{NO_PARAMS, SAFETY, pack_engine_rt, run};
+use common::{NO_PARAMS, assert_succeeded, pack_engine_rt, run, until_exists, wait};
 use serde_json::json;
-use std::time::Duration;
 
 fn persistent(recycle_after: u32) -> Option<PythonConfig> {
     Some(PythonConfig {
@@ -69,13 +68,7 @@ async fn a_warm_worker_serves_executions_one_after_the_other_each_with_its_own_m
     let mut pids = Vec::new();
     for n in 1..=3 {
         let x = run(&engine, "py.stateful", json!({ "n": n })).await;
-        assert_eq!(
-            x.status,
-            ExecutionStatus::Succeeded,
-            "{:?} {}",
-            x.error,
-            x.stderr
-        );
+        assert_succeeded(&x, "");
         let r = x.result.unwrap();
         assert_eq!(
             r["result"]["seen"],
@@ -193,13 +186,7 @@ def run(token):
     .await;
     for _ in 0..2 {
         let x = run(&engine, "py.peek", json!({"token": "warm-s3cr3t-9"})).await;
-        assert_eq!(
-            x.status,
-            ExecutionStatus::Succeeded,
-            "{:?} {}",
-            x.error,
-            x.stderr
-        );
+        assert_succeeded(&x, "");
         assert_eq!(x.result.unwrap()["result"], json!([false, false, true]));
     }
 }
@@ -223,18 +210,9 @@ async fn cancel_kills_the_warm_worker_and_the_next_run_gets_a_new_one() {
         .execute("py.wait", json!({ "flag": flag }))
         .await
         .unwrap();
-    tokio::time::timeout(SAFETY, async {
-        while !flag.exists() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the action started");
+    until_exists(&flag).await;
     engine.cancel(id).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, engine.wait(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let x = wait(&engine, id).await;
     assert_eq!(x.status, ExecutionStatus::Canceled);
     let x = run(&engine, "py.pid", json!({})).await;
     assert_eq!(x.status, ExecutionStatus::Succeeded);
@@ -259,13 +237,7 @@ async fn sibling_modules_are_importable_and_imported_afresh_for_each_run() {
         std::fs::write(dir.path().join("py/actions/helper.py"), "CALLS = []\n").unwrap();
         for _ in 0..3 {
             let x = run(&engine, "py.uses_helper", json!({})).await;
-            assert_eq!(
-                x.status,
-                ExecutionStatus::Succeeded,
-                "{mode:?}: {:?} {}",
-                x.error,
-                x.stderr
-            );
+            assert_succeeded(&x, &format!("{mode:?}: "));
             assert_eq!(
                 x.result.unwrap()["result"],
                 json!(1),

@@ -7,7 +7,7 @@ mod common;
 
 use attune_core::model::ExecutionStatus;
 use attune_runtime_python::{PythonConfig, PythonRuntime};
-use common::{NO_PARAMS, SAFETY, pack_engine, run};
+use common::{NO_PARAMS, assert_succeeded, pack_engine, run, until_exists, wait};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
@@ -24,13 +24,7 @@ async fn a_run_function_gets_its_params_and_its_return_value_is_the_result() {
     )
     .await;
     let x = run(&engine, "py.add", json!({"a": 40})).await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     let r = x.result.unwrap();
     assert_eq!(r["result"], json!({"sum": 42, "python": 3}));
     assert_eq!(r["exit_code"], json!(0));
@@ -60,13 +54,7 @@ async fn a_class_with_run_works_as_stackstorm_actions_are_written() {
     )
     .await;
     let x = run(&engine, "py.greet", json!({"who": "ops"})).await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     assert_eq!(x.result.as_ref().unwrap()["result"], json!("hello ops"));
     assert!(
         x.stderr.contains("INFO greeting ops"),
@@ -74,13 +62,7 @@ async fn a_class_with_run_works_as_stackstorm_actions_are_written() {
         x.stderr
     );
     let x = run(&engine, "py.plain", json!({})).await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     assert_eq!(x.result.unwrap()["result"], json!([1, 2]));
 }
 
@@ -132,33 +114,19 @@ async fn exceptions_and_unserialisable_values_fail_with_the_reason() {
     let tb = e["traceback"].as_str().unwrap();
     assert!(tb.contains("in helper") && tb.contains("boom.py"), "{tb}");
 
-    let x = run(&engine, "py.odd", json!({})).await;
-    assert_eq!(x.status, ExecutionStatus::Failed);
-    assert!(
-        x.error
-            .as_deref()
-            .unwrap()
-            .contains("not JSON-serialisable"),
-        "{:?}",
-        x.error
-    );
-    let x = run(&engine, "py.quits", json!({})).await;
-    assert_eq!(x.status, ExecutionStatus::Failed);
-    assert!(
-        x.error.as_deref().unwrap().contains("sys.exit(3)"),
-        "{:?}",
-        x.error
-    );
-    let x = run(&engine, "py.norun", json!({})).await;
-    assert_eq!(x.status, ExecutionStatus::Failed);
-    assert!(
-        x.error
-            .as_deref()
-            .unwrap()
-            .contains("no run(**params) function"),
-        "{:?}",
-        x.error
-    );
+    for (action, says) in [
+        ("py.odd", "not JSON-serialisable"),
+        ("py.quits", "sys.exit(3)"),
+        ("py.norun", "no run(**params) function"),
+    ] {
+        let x = run(&engine, action, json!({})).await;
+        assert_eq!(x.status, ExecutionStatus::Failed, "{action}");
+        assert!(
+            x.error.as_deref().unwrap().contains(says),
+            "{action}: {:?}",
+            x.error
+        );
+    }
     let x = run(&engine, "py.broken", json!({})).await;
     assert_eq!(x.status, ExecutionStatus::Failed);
     assert!(
@@ -199,13 +167,7 @@ def run(token, user):
         json!({"token": "s3cr3t-value-x", "user": "ops"}),
     )
     .await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     assert_eq!(
         x.result.unwrap()["result"],
         json!({
@@ -267,19 +229,10 @@ def run(pid_file, timeout=None):
         .execute("py.hang", json!({"pid_file": pid_file}))
         .await
         .unwrap();
-    tokio::time::timeout(SAFETY, async {
-        while !pid_file.exists() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the action started");
+    until_exists(&pid_file).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     engine.cancel(id).await.unwrap();
-    let x = tokio::time::timeout(SAFETY, engine.wait(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let x = wait(&engine, id).await;
     assert_eq!(x.status, ExecutionStatus::Canceled);
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()

@@ -3,15 +3,15 @@
 //! reused, rebuilt when the requirements change; a failed install is reported with pip's
 //! error and tried again by the next execution.
 
+mod common;
+
 use attune_core::Engine;
 use attune_core::model::{Execution, ExecutionStatus};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
+use common::{SAFETY_WITH_PIP, assert_succeeded, run_within};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-const SAFETY: Duration = Duration::from_secs(300);
 
 /// Writes `tinypkg-<version>` as a wheel into `dir` (the package source is the fixture
 /// `tests/fixtures/tinypkg/__init__.py`, its `VERSION` set).
@@ -88,13 +88,13 @@ async fn setup(requirements: &str) -> (Engine, Arc<PythonRuntime>, tempfile::Tem
 }
 
 async fn run(engine: &Engine, word: &str) -> Execution {
-    tokio::time::timeout(
-        SAFETY,
-        engine.run("venvpack.shout", json!({ "word": word })),
+    run_within(
+        SAFETY_WITH_PIP,
+        engine,
+        "venvpack.shout",
+        json!({ "word": word }),
     )
     .await
-    .expect("finishes")
-    .expect("runs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,17 +115,11 @@ async fn one_virtualenv_per_requirements_built_once_reused_and_rebuilt_on_change
         );
     }
     for (id, w) in ids.into_iter().zip(["A!", "B!", "C!", "D!"]) {
-        let x = tokio::time::timeout(SAFETY, engine.wait(id))
+        let x = tokio::time::timeout(SAFETY_WITH_PIP, engine.wait(id))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(
-            x.status,
-            ExecutionStatus::Succeeded,
-            "{:?} {}",
-            x.error,
-            x.stderr
-        );
+        assert_succeeded(&x, "");
         assert_eq!(
             x.result.unwrap()["result"],
             json!({"said": w, "version": "0.1"})
@@ -144,13 +138,7 @@ async fn one_virtualenv_per_requirements_built_once_reused_and_rebuilt_on_change
     let wheel = make_wheel(&pack.join("wheels"), "0.2");
     std::fs::write(pack.join("requirements.txt"), format!("./wheels/{wheel}\n")).unwrap();
     let x = run(&engine, "f").await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     assert_eq!(x.result.unwrap()["result"]["version"], json!("0.2"));
     assert_eq!(
         runtime.venv_builds(),
@@ -187,12 +175,6 @@ async fn a_failed_install_is_reported_with_pips_error_and_tried_again() {
     let wheel = make_wheel(&pack.join("wheels"), "0.1");
     std::fs::write(pack.join("requirements.txt"), format!("./wheels/{wheel}\n")).unwrap();
     let x = run(&engine, "c").await;
-    assert_eq!(
-        x.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {}",
-        x.error,
-        x.stderr
-    );
+    assert_succeeded(&x, "");
     assert_eq!(x.result.unwrap()["result"]["said"], json!("C!"));
 }

@@ -3,13 +3,17 @@
 #![allow(dead_code)]
 
 use attune_core::Engine;
-use attune_core::model::Execution;
+use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
 use serde_json::Value;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The safety net of every wait (never a timing assertion).
 pub const SAFETY: Duration = Duration::from_secs(30);
+/// The safety net of a wait that may build a virtualenv (pip).
+pub const SAFETY_WITH_PIP: Duration = Duration::from_secs(300);
 
 /// A pack `py` in a temporary directory with one action per `(name, parameters YAML,
 /// source)`; the engine has the Python runtime with `config` (its `env_dir` in the pack's
@@ -58,11 +62,53 @@ pub async fn pack_engine_rt(
     (engine, runtime, dir)
 }
 
+/// Runs `action` to its end (within [`SAFETY`]).
 pub async fn run(engine: &Engine, action: &str, params: Value) -> Execution {
-    tokio::time::timeout(SAFETY, engine.run(action, params))
+    run_within(SAFETY, engine, action, params).await
+}
+
+/// Runs `action` to its end within `safety`.
+pub async fn run_within(
+    safety: Duration,
+    engine: &Engine,
+    action: &str,
+    params: Value,
+) -> Execution {
+    tokio::time::timeout(safety, engine.run(action, params))
         .await
         .expect("finishes")
         .expect("runs")
+}
+
+/// Waits for execution `id` to end (within [`SAFETY`]).
+pub async fn wait(engine: &Engine, id: ExecutionId) -> Execution {
+    tokio::time::timeout(SAFETY, engine.wait(id))
+        .await
+        .expect("finishes")
+        .expect("waits")
+}
+
+/// Waits until `path` exists (an action's sign that it started).
+pub async fn until_exists(path: &Path) {
+    tokio::time::timeout(SAFETY, async {
+        while !path.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the action started");
+}
+
+/// Asserts that `x` succeeded, showing its error and stderr (after `context`) when not.
+#[track_caller]
+pub fn assert_succeeded(x: &Execution, context: &str) {
+    assert_eq!(
+        x.status,
+        ExecutionStatus::Succeeded,
+        "{context}{:?} {}",
+        x.error,
+        x.stderr
+    );
 }
 
 /// An action without params.

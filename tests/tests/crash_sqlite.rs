@@ -6,7 +6,7 @@
 //! set). The seed is printed; `ATTUNE_CRASH_SEED=<n>` replays a run.
 
 use attune_core::model::{EnforcementStatus, EventId, ExecutionStatus, Rule, TriggerType};
-use attune_core::store::{EnforcementFilter, ExecutionFilter, Page};
+use attune_core::store::{EnforcementFilter, ExecutionFilter, Page, StoreExt};
 use attune_core::{Engine, Result};
 use attune_store_sqlite::SqliteStore;
 use attune_tests::{Rng, append_line, lines, seed, spawn_child};
@@ -149,14 +149,9 @@ async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
         }
         // Every execution ended; one per enforcement.
         let mut per_enforcement: HashMap<String, u32> = HashMap::new();
-        let mut page = Page::first(1000);
-        loop {
-            let rows = engine
-                .store()
-                .list_executions(&ExecutionFilter::default(), &page)
-                .await
-                .unwrap();
-            for e in &rows {
+        engine
+            .store()
+            .each_execution(&ExecutionFilter::default(), &mut |e| {
                 assert!(
                     e.status.is_terminal(),
                     "{ctx}: execution {} is {:?}",
@@ -176,12 +171,9 @@ async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
                 *per_enforcement
                     .entry(format!("{:?}", e.enforcement))
                     .or_default() += 1;
-            }
-            match rows.last() {
-                Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
-                _ => break,
-            }
-        }
+            })
+            .await
+            .unwrap();
         assert!(
             per_enforcement.values().all(|n| *n == 1),
             "{ctx}: an enforcement has several executions"

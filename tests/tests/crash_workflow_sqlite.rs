@@ -8,7 +8,7 @@
 //! `ATTUNE_WF_CRASH_DB` set). The seed is printed; `ATTUNE_WF_CRASH_SEED=<n>` replays a run.
 
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
-use attune_core::store::{ExecutionFilter, Page};
+use attune_core::store::{ExecutionFilter, StoreExt};
 use attune_core::{Engine, Result};
 use attune_store_sqlite::SqliteStore;
 use attune_tests::{Rng, append_line, lines, seed, spawn_child};
@@ -117,19 +117,12 @@ async fn workflow_child_entry() {
 
 async fn all_executions(engine: &Engine) -> Vec<Execution> {
     let mut out = Vec::new();
-    let mut page = Page::first(1000);
-    loop {
-        let rows = engine
-            .store()
-            .list_executions(&ExecutionFilter::default(), &page)
-            .await
-            .unwrap();
-        out.extend(rows.iter().cloned());
-        match rows.last() {
-            Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
-            _ => return out,
-        }
-    }
+    engine
+        .store()
+        .each_execution(&ExecutionFilter::default(), &mut |e| out.push(e.clone()))
+        .await
+        .unwrap();
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ use super::Shared;
 use super::matching::{Child, create_execution};
 use crate::model::{Execution, ExecutionId, ExecutionStatus, TaskRef};
 use crate::runtime::{RunOutput, RunRequest};
-use crate::store::{ExecutionChange, ExecutionFilter, JournalEntry, Page};
+use crate::store::{ExecutionChange, ExecutionFilter, JournalEntry, StoreExt};
 use crate::workflow::{Conductor, Plan, RunStatus, TaskRun};
 use crate::{Error, Result};
 use futures::FutureExt;
@@ -897,22 +897,13 @@ impl Driver {
 pub(super) async fn each_task_execution(
     shared: &Shared,
     parent: ExecutionId,
-    mut each: impl FnMut(&Execution),
+    mut each: impl FnMut(&Execution) + Send,
 ) -> Result<()> {
-    const PAGE: usize = 1000;
     let filter = ExecutionFilter {
         parent: Some(parent),
         ..Default::default()
     };
-    let mut page = Page::first(PAGE);
-    loop {
-        let rows = shared.store.list_executions(&filter, &page).await?;
-        rows.iter().for_each(&mut each);
-        match rows.last() {
-            Some(last) if rows.len() == PAGE => page = Page::after(last.id, PAGE),
-            _ => return Ok(()),
-        }
-    }
+    shared.store.each_execution(&filter, &mut each).await
 }
 
 /// A run that failed without an execution.

@@ -5,12 +5,12 @@
 //! resumed.
 
 mod common;
-use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
+use attune_core::model::{ExecutionId, ExecutionStatus};
 use attune_core::store::{JournalEntry, MemoryStore, Store};
 use attune_core::workflow::parse;
 use attune_core::{Engine, EngineBuilder, Error};
-use common::children;
 use common::hooked_store::HookedStore;
+use common::{children, wait_until};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,23 +65,6 @@ async fn engine_with(
     e
 }
 
-/// Polls until `check` holds for execution `id` (or the safety deadline fails the test).
-async fn until(e: &Engine, id: ExecutionId, what: &str, check: impl Fn(&Execution) -> bool) {
-    let deadline = tokio::time::Instant::now() + SAFETY;
-    loop {
-        let x = e.store().get_execution(id).await.unwrap();
-        if check(&x) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: never happened (execution is {})",
-            x.status
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Polls until `n` task executions of `parent` are running.
 async fn running_children(e: &Engine, parent: ExecutionId, n: usize) {
     let deadline = tokio::time::Instant::now() + SAFETY;
@@ -134,7 +117,7 @@ async fn pause_during_with_items_holds_the_next_items_until_resumed() {
     );
     // The two running items finish; their ends are applied, and nothing new starts.
     gate.add_permits(2);
-    until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    wait_until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
     let kids = children(&e, id).await;
     assert_eq!(kids.len(), 2, "no item started while paused");
     assert!(kids.iter().all(|k| k.status == ExecutionStatus::Succeeded));
@@ -233,16 +216,16 @@ async fn pause_cascades_to_a_nested_workflow_and_resume_too() {
     running_children(&e, nested, 1).await;
 
     e.pause(id).await.unwrap();
-    until(&e, nested, "the nested workflow pausing", |x| {
+    wait_until(&e, nested, "the nested workflow pausing", |x| {
         matches!(x.status, ExecutionStatus::Pausing | ExecutionStatus::Paused)
     })
     .await;
     gate.add_permits(1); // `one` ends; `two` must not start
-    until(&e, nested, "the nested workflow paused", |x| {
+    wait_until(&e, nested, "the nested workflow paused", |x| {
         x.status == ExecutionStatus::Paused
     })
     .await;
-    until(&e, id, "the outer workflow stays pausing", |x| {
+    wait_until(&e, id, "the outer workflow stays pausing", |x| {
         x.status == ExecutionStatus::Pausing
     })
     .await;
@@ -402,7 +385,7 @@ async fn paused_by_the_other_engine(
     // `a` takes the pause (journals it) at its next lease renewal.
     until_journaled(store, id, "pause").await;
     gate.add_permits(2);
-    until(a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+    wait_until(a, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
     assert_eq!(
         children(a, id).await.len(),
         2,
@@ -550,7 +533,7 @@ fn a_run_taken_over_paused_creates_nothing_until_resumed() {
                 let _ = call.done.send(());
             }
         });
-        until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
+        wait_until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
         assert_eq!(children(&e, id).await.len(), 1, "only item 0 was created");
         id
     });
@@ -560,7 +543,7 @@ fn a_run_taken_over_paused_creates_nothing_until_resumed() {
     second.block_on(async {
         let mut journal = store.report_journal();
         let e = engine_on(store.clone(), runs.clone()).await;
-        until(&e, id, "taken over", |x| x.attempt > 1).await;
+        wait_until(&e, id, "taken over", |x| x.attempt > 1).await;
         e.resume_execution(id).await.unwrap();
         // At the moment the resume is journaled, nothing was created while paused.
         let mut before_resume = Vec::new();

@@ -110,15 +110,30 @@ pub async fn wait_for_status(
     id: attune_core::model::ExecutionId,
     status: ExecutionStatus,
 ) -> Execution {
+    wait_until(engine, id, &format!("reaching {status}"), |e| {
+        e.status == status
+    })
+    .await
+}
+
+/// Polls execution `id` until `check` holds and returns it; the safety deadline fails the
+/// test, naming `what` and the execution.
+pub async fn wait_until(
+    engine: &Engine,
+    id: attune_core::model::ExecutionId,
+    what: &str,
+    check: impl Fn(&Execution) -> bool,
+) -> Execution {
     let until = tokio::time::Instant::now() + SAFETY;
     loop {
         let e = engine.execution(id).await.unwrap();
-        if e.status == status {
+        if check(&e) {
             return e;
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "execution never reached {status}: {e:#?}"
+            "{what}: never happened (execution is {}): {e:#?}",
+            e.status
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

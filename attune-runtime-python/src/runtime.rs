@@ -93,13 +93,7 @@ fn entry_point(action: &Action, pack_dir: Option<&std::path::Path>) -> Result<Pa
         .entry_point
         .as_deref()
         .ok_or_else(|| Error::invalid(&what, "a Python action needs an 'entry_point' .py file"))?;
-    let dir = pack_dir.ok_or_else(|| {
-        Error::invalid(
-            &what,
-            format!("entry point '{ep}' needs the pack's directory (load the pack from disk)"),
-        )
-    })?;
-    let path = dir.join(ep);
+    let path = attune_core::runtime::pack_file(action, pack_dir, ep)?;
     if !path.is_file() {
         return Err(Error::invalid(
             &what,

@@ -31,13 +31,7 @@ pub(crate) fn command(
 ) -> Result<Command> {
     let what = format!("action '{}'", action.action_ref);
     if let Some(ep) = &action.entry_point {
-        let dir = pack_dir.ok_or_else(|| {
-            Error::invalid(
-                &what,
-                format!("entry point '{ep}' needs the pack's directory (load the pack from disk)"),
-            )
-        })?;
-        let script = dir.join(ep);
+        let script = attune_core::runtime::pack_file(action, pack_dir, ep)?;
         let meta = std::fs::metadata(&script).map_err(|e| {
             Error::invalid(&what, format!("entry point '{}': {e}", script.display()))
         })?;

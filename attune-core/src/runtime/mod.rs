@@ -93,6 +93,25 @@ pub struct RunRequest {
     pub secrets: Arc<[String]>,
 }
 
+/// The path of `entry_point`, a file of `action`'s pack, inside the pack's directory
+/// `pack_dir`; an error naming the action when the pack was not loaded from disk (no
+/// directory). Whether the file exists is the caller's to check.
+pub fn pack_file(
+    action: &Action,
+    pack_dir: Option<&std::path::Path>,
+    entry_point: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = pack_dir.ok_or_else(|| {
+        crate::Error::invalid(
+            format!("action '{}'", action.action_ref),
+            format!(
+                "entry point '{entry_point}' needs the pack's directory (load the pack from disk)"
+            ),
+        )
+    })?;
+    Ok(dir.join(entry_point))
+}
+
 /// What a finished run produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutput {
@@ -137,5 +156,27 @@ impl RunOutput {
     pub fn with_error(mut self, error: impl Into<String>) -> Self {
         self.error = Some(error.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_file_is_inside_the_pack_directory_and_needs_one() {
+        let action = Action::new("p.act", "shell");
+        let dir = std::path::Path::new("/packs/p");
+        assert_eq!(
+            pack_file(&action, Some(dir), "actions/run.sh").unwrap(),
+            dir.join("actions/run.sh")
+        );
+        let err = pack_file(&action, None, "actions/run.sh")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.act") && err.contains("actions/run.sh") && err.contains("from disk"),
+            "{err}"
+        );
     }
 }

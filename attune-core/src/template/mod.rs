@@ -331,20 +331,10 @@ impl Templates {
     /// it is the text rendered as usual (`pre{{ x }}post` is a string).
     ///
     /// A pattern rendered for every event is better compiled once
-    /// ([`Templates::compile_pattern`]); this compiles it at each call.
+    /// ([`Templates::compile_pattern`], which this calls and drops).
     pub fn render_pattern(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
-        if single_expression(source).is_some() || !source.contains("{{") {
-            return self.render_once(location, source, ctx);
-        }
-        let env = self.read();
-        let as_json = rewrite::json_expressions(source, JSON_FILTER);
-        if let Ok(text) = env.render_str(&rewrite::percent_format(&as_json), ctx)
-            && let Ok(value) = serde_json::from_str(&text)
-        {
-            return Ok(value);
-        }
-        drop(env);
-        self.render_once(location, source, ctx)
+        let compiled = self.compile_pattern(location, source)?;
+        self.render(&compiled, ctx)
     }
 }
 

@@ -233,6 +233,20 @@ impl Engine {
     }
 }
 
+/// A status change of a workflow execution asked by a caller ([`Engine::change_status`]).
+struct StatusChange<'a> {
+    /// The status it moves to.
+    to: ExecutionStatus,
+    /// Statuses in which there is nothing to do.
+    already: &'a [ExecutionStatus],
+    /// Statuses it moves from.
+    from: &'a [ExecutionStatus],
+    /// Why any other status refuses it.
+    refused: &'a str,
+    /// The change, in the error when the status kept changing.
+    verb: &'a str,
+}
+
 impl Engine {
     /// Pauses a running workflow execution: it becomes `pausing` — nothing new starts, its
     /// running tasks finish (their transitions are followed) and workflow tasks pause too —
@@ -241,35 +255,20 @@ impl Engine {
     /// at that engine's next lease renewal. Errors: NotFound; Invalid when it is not a
     /// workflow's execution; Conflict when it is not running (not started yet, or finished).
     pub async fn pause(&self, id: ExecutionId) -> Result<crate::model::Execution> {
-        let s = &self.shared;
         let control = self.workflow_control(id);
-        for _ in 0..8 {
-            let e = workflow_execution(s, id).await?;
-            match e.status {
-                ExecutionStatus::Pausing | ExecutionStatus::Paused => return Ok(e),
-                ExecutionStatus::Running => {}
-                st => {
-                    return Err(Error::Conflict(format!(
-                        "execution '{id}' is {st}: only a running workflow can be paused"
-                    )));
-                }
-            }
-            // The run here hears of it before the store records it (nothing starts after),
-            // until this call returns: by then the store holds it, or it failed.
-            let _request = control.clone().map(PauseRequest::new);
-            let change = ExecutionChange::to(ExecutionStatus::Pausing, s.now());
-            match s.store.transition_execution(id, e.status, change).await {
-                Ok(updated) => {
-                    s.publish_status([(id, ExecutionStatus::Pausing)]).await;
-                    return Ok(updated);
-                }
-                Err(Error::Conflict(_)) => continue,
-                Err(err) => return Err(err),
-            }
-        }
-        Err(Error::Conflict(format!(
-            "execution '{id}' kept changing; pause not applied"
-        )))
+        let change = StatusChange {
+            to: ExecutionStatus::Pausing,
+            already: &[ExecutionStatus::Pausing, ExecutionStatus::Paused],
+            from: &[ExecutionStatus::Running],
+            refused: "only a running workflow can be paused",
+            verb: "pause",
+        };
+        // The run here hears of it before the store records it (nothing starts after),
+        // until the transition returned: by then the store holds it, or it failed.
+        let (e, _) = self
+            .change_status(id, change, || control.clone().map(PauseRequest::new))
+            .await?;
+        Ok(e)
     }
 
     /// Resumes a paused (or pausing) workflow execution: it is `running` again, what was
@@ -279,41 +278,66 @@ impl Engine {
     /// the lease expired. Errors: NotFound; Invalid when it is not a workflow's execution;
     /// Conflict when it finished.
     pub async fn resume_execution(&self, id: ExecutionId) -> Result<crate::model::Execution> {
+        let change = StatusChange {
+            to: ExecutionStatus::Running,
+            already: &[ExecutionStatus::Running],
+            from: &[ExecutionStatus::Pausing, ExecutionStatus::Paused],
+            refused: "only a paused workflow can be resumed",
+            verb: "resume",
+        };
+        let (e, changed) = self.change_status(id, change, || ()).await?;
+        if changed {
+            match self.workflow_control(id) {
+                Some(c) => c.poke.notify_one(),
+                None => {
+                    if let Err(err) = super::recovery::take_over(&self.shared, id).await {
+                        // Its former worker's lease is still live: the recovery sweep
+                        // takes the run over once it expired.
+                        tracing::info!(execution.id = %id, error = %err, "resumed; continued once the lease expired");
+                    }
+                }
+            }
+        }
+        Ok(e)
+    }
+
+    /// Moves workflow execution `id` as `change` says, compare-and-set: the status it finds
+    /// is read again when it changed meanwhile (a few times, then Conflict). `guard` is made
+    /// just before each transition and dropped once it returned. Returns the execution and
+    /// whether this call changed it (false: it was already there); the new status is
+    /// published.
+    async fn change_status<G>(
+        &self,
+        id: ExecutionId,
+        change: StatusChange<'_>,
+        guard: impl Fn() -> G,
+    ) -> Result<(crate::model::Execution, bool)> {
         let s = &self.shared;
         for _ in 0..8 {
             let e = workflow_execution(s, id).await?;
-            match e.status {
-                ExecutionStatus::Running => return Ok(e),
-                ExecutionStatus::Pausing | ExecutionStatus::Paused => {}
-                st => {
-                    return Err(Error::Conflict(format!(
-                        "execution '{id}' is {st}: only a paused workflow can be resumed"
-                    )));
-                }
+            if change.already.contains(&e.status) {
+                return Ok((e, false));
             }
-            let change = ExecutionChange::to(ExecutionStatus::Running, s.now());
-            match s.store.transition_execution(id, e.status, change).await {
+            if !change.from.contains(&e.status) {
+                return Err(Error::Conflict(format!(
+                    "execution '{id}' is {}: {}",
+                    e.status, change.refused
+                )));
+            }
+            let _guard = guard();
+            let to = ExecutionChange::to(change.to, s.now());
+            match s.store.transition_execution(id, e.status, to).await {
                 Ok(updated) => {
-                    s.publish_status([(id, ExecutionStatus::Running)]).await;
-                    let here = self.workflow_control(id);
-                    if let Some(c) = &here {
-                        c.poke.notify_one();
-                    }
-                    if here.is_none()
-                        && let Err(e) = super::recovery::take_over(s, id).await
-                    {
-                        // Its former worker's lease is still live: the recovery sweep
-                        // takes the run over once it expired.
-                        tracing::info!(execution.id = %id, error = %e, "resumed; continued once the lease expired");
-                    }
-                    return Ok(updated);
+                    s.publish_status([(id, change.to)]).await;
+                    return Ok((updated, true));
                 }
                 Err(Error::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+                Err(err) => return Err(err),
             }
         }
         Err(Error::Conflict(format!(
-            "execution '{id}' kept changing; resume not applied"
+            "execution '{id}' kept changing; {} not applied",
+            change.verb
         )))
     }
 

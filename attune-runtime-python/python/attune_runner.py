@@ -165,32 +165,60 @@ def main():
         f.write(encode(outcome))
 
 
-class _Lines(object):
-    """The action's sys.stdout or sys.stderr in a warm worker: each complete line is one
-    protocol message (`{"o": text}` or `{"e": text}`); the rest is sent at the run's end."""
+# Characters of output per protocol message (kept in step with `CHUNK_CHARS` in
+# protocol.rs, whose lines are capped for this size).
+_CHUNK = 1 << 16
+
+
+class _Stream(object):
+    """The action's sys.stdout or sys.stderr in a warm worker: what it writes goes to the
+    engine in `o <JSON string>` / `e <JSON string>` messages of at most _CHUNK characters,
+    sent at each write that holds a newline, when _CHUNK characters are pending, and at
+    flush. The engine splits lines itself; nothing here grows with the output or rescans it."""
 
     encoding = "utf-8"
-    errors = "replace"
+    errors = "surrogateescape"
 
     def __init__(self, proto, key):
         self._proto = proto
-        self._key = key
-        self._pending = ""
+        self._prefix = key + " "
+        self._parts = []
+        self._size = 0
 
     def write(self, text):
         if not isinstance(text, str):
-            text = str(text)
-        text = self._pending + text
-        cut = text.rfind("\n") + 1
-        if cut:
-            self._proto.write('{"%s": %s}\n' % (self._key, dumps(text[:cut])))
-        self._pending = text[cut:]
-        return len(text)
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        n = len(text)
+        if self._size + n < _CHUNK and "\n" not in text:
+            if n:
+                self._parts.append(text)
+                self._size += n
+            return n
+        if self._size + n <= _CHUNK:
+            self._parts.append(text)
+            self.flush()
+            return n
+        self.flush()
+        self._send(text)
+        self._proto.flush()
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def _send(self, text):
+        write, prefix = self._proto.write, self._prefix
+        for i in range(0, len(text), _CHUNK):
+            write(prefix + dumps(text[i:i + _CHUNK]) + "\n")
 
     def flush(self):
-        if self._pending:
-            self._proto.write('{"%s": %s}\n' % (self._key, dumps(self._pending)))
-            self._pending = ""
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts = []
+            self._size = 0
+            self._send(text)
+        self._proto.flush()
 
     def isatty(self):
         return False
@@ -200,35 +228,42 @@ class _Lines(object):
 
 
 def serve():
-    """A warm worker: runs the requests that arrive on stdin one after the other. Its stdout
-    carries the protocol only; what the action writes to file descriptor 1 directly (a
-    subprocess, os.write) goes to stderr."""
+    """A warm worker: runs the requests that arrive on stdin one after the other (the
+    protocol is described in protocol.rs). Its stdout carries the protocol only: what the
+    action writes to file descriptor 1 directly (a subprocess, os.write) goes to stderr. Its
+    stdin carries the requests only: the action and its subprocesses read /dev/null there."""
     import os
 
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    proto = os.fdopen(os.dup(1), "w")  # not inherited by subprocesses (os.dup)
+    requests = os.fdopen(os.dup(0), "r")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     os.dup2(2, 1)
     base_env = dict(os.environ)
     base_path = list(sys.path)
     base_cwd = os.getcwd()
     shared = {}
     while True:
-        line = sys.stdin.readline()
+        line = requests.readline()
         if not line:
             return
         request = loads(line)
+        # The run begins: what the engine reads before this line is not this run's.
+        proto.write("\nb %s\n" % request.get("token"))
         os.environ["ATTUNE_EXECUTION_ID"] = str(request.get("execution_id"))
         os.environ["ATTUNE_ACTION"] = str(request.get("action"))
         os.environ["ATTUNE_PACK"] = str(request.get("pack"))
         if request.get("pack_dir"):
             os.environ["ATTUNE_PACK_DIR"] = request["pack_dir"]
             os.chdir(request["pack_dir"])
-        out, err = _Lines(proto, "o"), _Lines(proto, "e")
+        out, err = _Stream(proto, "o"), _Stream(proto, "e")
         sys.stdout, sys.stderr = out, err
         try:
             outcome = run_request(request, shared)
         finally:
             # Modules the action imported from its own directory are imported afresh by
-            # the next run (another pack may have a module of the same name).
+            # the next run.
             here = request["entry"].rsplit("/", 1)[0] + "/"
             for name, mod in list(sys.modules.items()):
                 if (getattr(mod, "__file__", None) or "").startswith(here):
@@ -241,7 +276,8 @@ def serve():
             os.environ.update(base_env)
             sys.path[:] = base_path
             os.chdir(base_cwd)
-        proto.write('{"done": %s}\n' % encode(outcome))
+        proto.write("\nd %s\n" % encode(outcome))
+        proto.flush()
 
 
 def start():

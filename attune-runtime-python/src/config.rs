@@ -9,10 +9,12 @@ pub enum Mode {
     /// One interpreter per execution (the default): nothing is shared between executions.
     #[default]
     Oneshot,
-    /// Warm interpreters, one execution at a time each: modules stay imported between
-    /// executions; the action's own module is executed afresh for each one (unless it sets
+    /// Warm interpreters, one execution at a time each, each serving one pack (with its
+    /// interpreter or virtualenv) only: modules stay imported between the executions of that
+    /// pack; the action's own module is executed afresh for each one (unless it sets
     /// `ATTUNE_SHARE = True`), and its changes to the environment, `sys.path` and the
-    /// working directory are undone after it.
+    /// working directory are undone after it. Output is streamed and capped as in
+    /// [`Mode::Oneshot`].
     Persistent,
 }
 
@@ -26,7 +28,9 @@ pub struct PythonConfig {
     /// Where the runtime keeps its files: the wrapper, per-run scratch directories, and
     /// (later) the packs' virtualenvs (default `<tmp>/attune-python`).
     pub env_dir: PathBuf,
-    /// Interpreters at once (default 4 × CPUs).
+    /// Interpreters at once (default 4 × CPUs). In persistent mode also the most warm
+    /// workers kept idle, over all packs: beyond, the least recently used idle one is
+    /// stopped.
     pub slots: usize,
     /// Between SIGTERM and SIGKILL when a run is stopped (default 5 s).
     pub grace: Duration,

@@ -6,6 +6,7 @@ mod config;
 mod interpreter;
 mod outcome;
 mod pool;
+mod protocol;
 mod runtime;
 mod venv;
 mod wrapper;

@@ -1,49 +1,75 @@
-//! Warm interpreters (persistent mode): a pool per interpreter (the system's, or a pack's
-//! virtualenv), each worker running one execution at a time, recycled after a number of
-//! runs, after a crash, or after a timeout or cancel kill.
+//! Warm interpreters (persistent mode). A worker belongs to one pack and its interpreter
+//! (the system's, or the pack's virtualenv): what one pack's action leaves in the process
+//! never reaches another pack's. Each runs one execution at a time and is recycled after a
+//! number of runs, after a crash, or after a timeout or cancel kill. Idle workers are bounded
+//! in all, whatever their pack: at the bound the least recently used one is stopped.
+//!
+//! A run's output comes as `o`/`e` messages of the protocol ([`crate::protocol`]) and, for
+//! what is written to file descriptor 2 directly, on the worker's stderr; both go through a
+//! [`Capture`] as a one-shot run's streams do (kept up to the cap, the rest drained and
+//! dropped), and neither is buffered without bound: protocol lines are capped and the
+//! stderr reader holds a few chunks, then leaves the pipe full (the worker waits).
 
 use crate::outcome::Ended;
+use crate::protocol::{self, Frame, LineReader, Message};
 use attune_core::runtime::{LogSink, LogStream};
 use attune_core::{Error, Result};
 use attune_process::{Capture, LongLived, ProcessSpec, StreamLimits};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdout;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Bytes of a worker's stderr read at once.
+const STDERR_CHUNK: usize = 16 << 10;
+/// Chunks of a worker's stderr read ahead of the run that takes them.
+const STDERR_CHUNKS: usize = 8;
 
 /// One warm interpreter.
 #[derive(Debug)]
 struct Worker {
     proc: LongLived,
-    protocol: Lines<BufReader<ChildStdout>>,
-    /// Chunks of its stderr, read by a task of their own.
-    stderr: mpsc::UnboundedReceiver<Vec<u8>>,
+    protocol: LineReader<ChildStdout>,
+    /// Chunks of its stderr, read by a task of their own (at most [`STDERR_CHUNKS`] ahead).
+    stderr: mpsc::Receiver<Vec<u8>>,
     runs: u32,
+}
+
+/// What a worker serves: one pack, with one interpreter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Key {
+    pack: String,
+    program: PathBuf,
 }
 
 /// The warm interpreters of one runtime.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<PathBuf, Vec<Worker>>>,
+    /// Idle workers, the least recently used first.
+    idle: Mutex<VecDeque<(Key, Worker)>>,
     started: AtomicU64,
 }
 
 /// What a warm run needs besides its request.
 pub(crate) struct WarmRun<'a> {
+    /// The action's pack: workers are never shared between packs.
+    pub pack: &'a str,
     pub spec: ProcessSpec,
-    pub request: Vec<u8>,
+    /// The request (a JSON object; the pool adds the run's token).
+    pub request: Value,
     pub timeout: Option<Duration>,
     pub cancel: &'a CancellationToken,
     pub log: &'a LogSink,
     pub limits: StreamLimits,
     pub grace: Duration,
     pub recycle_after: u32,
+    /// Idle workers kept, over all packs.
     pub max_idle: usize,
 }
 
@@ -59,24 +85,27 @@ impl Pool {
         self.started.load(Ordering::SeqCst)
     }
 
-    fn take(&self, program: &PathBuf) -> Option<Worker> {
+    /// The most recently used idle worker of `key` that is still alive.
+    fn take(&self, key: &Key) -> Option<Worker> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(program)?;
-        while let Some(mut w) = list.pop() {
+        while let Some(i) = idle.iter().rposition(|(k, _)| k == key) {
+            let (_, mut w) = idle.remove(i)?;
             if w.proc.exited().is_none() {
                 return Some(w);
             }
+            // Dead: dropped here, which kills what is left of its group.
         }
         None
     }
 
-    fn give_back(&self, program: PathBuf, w: Worker, max_idle: usize) -> Option<Worker> {
+    /// Keeps `w` idle; the worker to stop when that makes more than `max_idle` (the least
+    /// recently used one, of any pack).
+    fn give_back(&self, key: Key, w: Worker, max_idle: usize) -> Option<Worker> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(program).or_default();
-        if list.len() >= max_idle {
-            return Some(w);
+        idle.push_back((key, w));
+        if idle.len() > max_idle {
+            return idle.pop_front().map(|(_, w)| w);
         }
-        list.push(w);
         None
     }
 
@@ -84,31 +113,40 @@ impl Pool {
         let mut proc = LongLived::spawn(spec)
             .map_err(|e| Error::Action(format!("the Python worker could not start: {e}")))?;
         self.started.fetch_add(1, Ordering::SeqCst);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(STDERR_CHUNKS);
         let taken = || Error::Action("the Python worker's pipes were taken".into());
         let mut stderr = proc.stderr_take().ok_or_else(taken)?;
         let stdout = proc.stdout_take().ok_or_else(taken)?;
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 << 10];
+            let mut buf = vec![0u8; STDERR_CHUNK];
             while let Ok(n) = stderr.read(&mut buf).await {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                if n == 0 || tx.send(buf[..n].to_vec()).await.is_err() {
                     return;
                 }
             }
         });
-        let protocol = BufReader::new(stdout).lines();
         Ok(Worker {
             proc,
-            protocol,
+            protocol: LineReader::new(stdout),
             stderr: rx,
             runs: 0,
         })
     }
 
-    /// Runs one request on a warm worker of `run.spec.program` (started if none is idle).
+    /// Runs one request on a warm worker of the run's pack and interpreter (started if none
+    /// is idle).
     pub async fn run(&self, run: WarmRun<'_>) -> Result<WarmEnd> {
-        let program = run.spec.program.clone();
-        let mut w = match self.take(&program) {
+        let key = Key {
+            pack: run.pack.to_string(),
+            program: run.spec.program.clone(),
+        };
+        let token = protocol::token();
+        let mut request = run.request;
+        request["token"] = Value::String(token.clone());
+        let mut line = serde_json::to_vec(&request)
+            .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
+        line.push(b'\n');
+        let mut w = match self.take(&key) {
             Some(w) => w,
             None => self.start(&run.spec)?,
         };
@@ -116,12 +154,6 @@ impl Pool {
         let mut err = Capture::new(LogStream::Stderr, run.log.clone(), run.limits);
         // Left over from the previous run (a subprocess writing late): not this run's.
         while w.stderr.try_recv().is_ok() {}
-        if let Err(e) = w.proc.stdin.write_all(&run.request).await {
-            w.proc.stop(run.grace).await;
-            return Err(Error::Action(format!(
-                "the Python worker did not take the request: {e}"
-            )));
-        }
         let deadline = async {
             match run.timeout {
                 Some(t) => tokio::time::sleep(t).await,
@@ -134,25 +166,41 @@ impl Pool {
             Died,
             TimedOut,
             Canceled,
+            Refused(std::io::Error),
         }
+        // Until its `b <token>` line, nothing on the protocol is this run's.
+        let mut begun = false;
         let mut stderr_open = true;
-        let next = loop {
-            tokio::select! {
-                line = w.protocol.next_line() => match line {
-                    Ok(Some(l)) => match serde_json::from_str::<Value>(&l) {
-                        Ok(Value::Object(mut m)) => {
-                            if let Some(done) = m.remove("done") {
-                                break Next::Report(done);
-                            }
-                            if let Some(Value::String(s)) = m.get("o") {
-                                out.feed(s.as_bytes());
-                            } else if let Some(Value::String(s)) = m.get("e") {
-                                err.feed(s.as_bytes());
-                            }
-                        }
-                        _ => err.feed(format!("{l}\n").as_bytes()),
+        // The request is written as the rest goes on: a worker still busy (with a run that
+        // forged its own end) may not read it, and the deadline and a cancel still hold.
+        let mut unsent = &line[..];
+        let next = 'run: loop {
+            while let Some(frame) = w.protocol.next_frame(begun) {
+                let Frame::Line(line) = frame else {
+                    tracing::debug!("an over-long line of a Python worker's protocol dropped");
+                    continue;
+                };
+                match Message::parse(line) {
+                    Message::Begin(t) if !begun => begun = t == token.as_bytes(),
+                    _ if !begun => {} // the end of an earlier run, or forged by one
+                    Message::Out(text) => feed_text(&mut out, text),
+                    Message::Err(text) => feed_text(&mut err, text),
+                    Message::Done(outcome) => match serde_json::from_slice(outcome) {
+                        Ok(v) => break 'run Next::Report(v),
+                        Err(_) => feed_line(&mut err, line),
                     },
-                    _ => break Next::Died,
+                    Message::Empty | Message::Begin(_) => {}
+                    Message::Other(line) => feed_line(&mut err, line),
+                }
+            }
+            tokio::select! {
+                wrote = w.proc.stdin.write(unsent), if !unsent.is_empty() => match wrote {
+                    Ok(0) => break Next::Refused(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => unsent = &unsent[n..],
+                    Err(e) => break Next::Refused(e),
+                },
+                more = w.protocol.fill() => if !matches!(more, Ok(true)) {
+                    break Next::Died;
                 },
                 chunk = w.stderr.recv(), if stderr_open => match chunk {
                     Some(c) => err.feed(&c),
@@ -178,18 +226,21 @@ impl Pool {
                 };
                 if w.runs >= run.recycle_after {
                     w.proc.stop(run.grace).await;
-                } else if let Some(extra) = self.give_back(program, w, run.max_idle) {
-                    extra.proc.stop(run.grace).await;
+                } else if let Some(evicted) = self.give_back(key, w, run.max_idle) {
+                    evicted.proc.stop(run.grace).await;
                 }
                 Ok(WarmEnd::Done(ended))
             }
             Next::Died => {
-                // Give its last stderr a moment, then take what it said.
+                // Take what it said last: its stderr to its end (a moment at most, since a
+                // subprocess may hold it open).
+                let _ = tokio::time::timeout(Duration::from_millis(50), async {
+                    while let Some(c) = w.stderr.recv().await {
+                        err.feed(&c);
+                    }
+                })
+                .await;
                 let code = w.proc.exited();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                while let Ok(c) = w.stderr.try_recv() {
-                    err.feed(&c);
-                }
                 w.proc.stop(run.grace).await;
                 Ok(WarmEnd::Done(Ended {
                     reported: None,
@@ -219,6 +270,27 @@ impl Pool {
                 w.proc.stop(run.grace).await;
                 Ok(WarmEnd::Canceled)
             }
+            Next::Refused(e) => {
+                w.proc.stop(run.grace).await;
+                Err(Error::Action(format!(
+                    "the Python worker did not take the request: {e}"
+                )))
+            }
         }
     }
+}
+
+/// Feeds a protocol message's JSON string to `capture` (as it came if it is not one: an
+/// action that wrote to the protocol itself).
+fn feed_text(capture: &mut Capture, json: &[u8]) {
+    match protocol::text_of(json) {
+        Some(text) => capture.feed(text.as_bytes()),
+        None => feed_line(capture, json),
+    }
+}
+
+/// Feeds a line that is not a message of the protocol to `capture`, as a line.
+fn feed_line(capture: &mut Capture, line: &[u8]) {
+    capture.feed(line);
+    capture.feed(b"\n");
 }

@@ -194,10 +194,8 @@ impl Runtime for PythonRuntime {
         };
         if mode == Mode::Persistent {
             args.push("--serve".into());
-            let mut line = serde_json::to_vec(&request)
-                .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
-            line.push(b'\n');
             let warm = WarmRun {
+                pack: action.pack(),
                 spec: ProcessSpec {
                     program,
                     args,
@@ -205,7 +203,7 @@ impl Runtime for PythonRuntime {
                     cwd: std::env::temp_dir(),
                     stdin: Vec::new(),
                 },
-                request: line,
+                request,
                 timeout,
                 cancel: &req.cancel,
                 log: &req.log,

@@ -31,12 +31,51 @@ pub async fn pack_engine_rt(
     actions: &[(&str, &str, &str)],
     config: Option<PythonConfig>,
 ) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
+    packs_engine_rt(&[("py", actions)], config).await
+}
+
+/// An action of a test pack: `(name, parameters YAML, source)`.
+pub type TestAction<'a> = (&'a str, &'a str, &'a str);
+
+/// As [`pack_engine_rt`] with several packs, each `(name, actions)`.
+pub async fn packs_engine_rt(
+    packs: &[(&str, &[TestAction<'_>])],
+    config: Option<PythonConfig>,
+) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
+    packs_engine_grace(packs, config, None).await
+}
+
+/// As [`packs_engine_rt`], the engine giving a stopped run `cancel_grace` (when set) to end
+/// before it drops it.
+pub async fn packs_engine_grace(
+    packs: &[(&str, &[TestAction<'_>])],
+    config: Option<PythonConfig>,
+    cancel_grace: Option<Duration>,
+) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("py");
+    let mut config = config.unwrap_or_default();
+    config.env_dir = dir.path().join("env");
+    config.grace = Duration::from_millis(500);
+    let runtime = Arc::new(PythonRuntime::new(config));
+    let mut builder = Engine::builder().runtime(runtime.clone());
+    if let Some(g) = cancel_grace {
+        builder = builder.cancel_grace(g);
+    }
+    let engine = builder.build().await.expect("engine builds");
+    for (pack, actions) in packs {
+        let root = write_pack(dir.path(), pack, actions);
+        engine.load_pack(&root).await.expect("the test pack loads");
+    }
+    (engine, runtime, dir)
+}
+
+/// Writes pack `pack` with `actions` (as [`pack_engine`]'s) under `dir`; its root.
+fn write_pack(dir: &Path, pack: &str, actions: &[TestAction<'_>]) -> std::path::PathBuf {
+    let root = dir.join(pack);
     std::fs::create_dir_all(root.join("actions")).unwrap();
     std::fs::write(
         root.join("pack.yaml"),
-        "ref: py\ndescription: python test actions\nversion: 0.1.0\n",
+        format!("ref: {pack}\ndescription: python test actions\nversion: 0.1.0\n"),
     )
     .unwrap();
     for (name, params, source) in actions {
@@ -49,17 +88,7 @@ pub async fn pack_engine_rt(
         )
         .unwrap();
     }
-    let mut config = config.unwrap_or_default();
-    config.env_dir = dir.path().join("env");
-    config.grace = Duration::from_millis(500);
-    let runtime = Arc::new(PythonRuntime::new(config));
-    let engine = Engine::builder()
-        .runtime(runtime.clone())
-        .build()
-        .await
-        .expect("engine builds");
-    engine.load_pack(&root).await.expect("the test pack loads");
-    (engine, runtime, dir)
+    root
 }
 
 /// Runs `action` to its end (within [`SAFETY`]).

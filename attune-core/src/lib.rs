@@ -16,6 +16,7 @@ pub mod clock;
 pub mod conformance;
 mod engine;
 mod error;
+pub mod input;
 pub mod model;
 pub mod pack;
 pub mod params;

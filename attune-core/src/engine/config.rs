@@ -60,7 +60,7 @@ impl Default for EngineConfig {
             worker_slots: 1024,
             retention: Retention::forever(),
             default_timeout: Some(Duration::from_secs(600)),
-            max_payload_bytes: 4 << 20,
+            max_payload_bytes: crate::input::MAX_PAYLOAD_BYTES,
             cancel_grace: Duration::from_secs(10),
             lease: Duration::from_secs(60),
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),

@@ -18,6 +18,10 @@ pub struct Cli {
     /// state is in memory and gone at exit.
     #[arg(long, global = true, env = "ATTUNE_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// Seconds a canceled action (by --wait, or SIGINT/SIGTERM) gets between SIGTERM and
+    /// SIGKILL (default 5).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub cancel_grace: Option<f64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -136,8 +140,13 @@ pub struct RunArgs {
     /// The action's ref.
     pub action: String,
     /// Params as key=value; a value that parses as JSON is taken as JSON, else as a string.
+    /// They win over the same keys of --params.
     #[arg(value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Params as a JSON object from a file (@FILE) or stdin (-), so that secrets need not
+    /// be on the command line (which other local users can read).
+    #[arg(long = "params", value_name = "@FILE|-")]
+    pub params_from: Option<String>,
 }
 
 /// `attune emit`
@@ -151,7 +160,8 @@ pub struct EmitArgs {
     pub wait: f64,
     /// The trigger type's ref.
     pub trigger: String,
-    /// The payload: JSON, or @FILE to read it from a file (`@-` for stdin).
-    #[arg(long, default_value = "{}", value_name = "JSON|@FILE")]
+    /// The payload: JSON, or @FILE to read it from a file (`-` or `@-` for stdin); at most
+    /// 4 MiB, checked before parsing.
+    #[arg(long, default_value = "{}", value_name = "JSON|@FILE|-")]
     pub payload: String,
 }

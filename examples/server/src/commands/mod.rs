@@ -3,20 +3,26 @@
 
 mod emit;
 mod pack_validate;
+mod recover;
 mod rule_test;
 mod run;
+mod work;
 mod workflow;
 
 use crate::Report;
 use crate::cli::{Cli, Command, PackCommand, RuleCommand, WorkflowCommand};
+use crate::interrupt::Interrupt;
 use crate::output::{Style, problems_text};
+use crate::worker::Process;
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
-use attune_runtime_python::PythonRuntime;
+use attune_runtime_python::{PythonConfig, PythonRuntime};
 use attune_runtime_shell::ShellRuntime;
 use attune_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What every command builds its engine from.
 #[derive(Debug)]
@@ -25,38 +31,77 @@ pub struct Setup {
     pub options: PackOptions,
     /// The SQLite file of `--db`, if any.
     pub db: Option<PathBuf>,
+    /// `--cancel-grace`: between SIGTERM and SIGKILL for a canceled action.
+    pub grace: Option<Duration>,
+    /// This process as a worker of the store (None where `/proc` does not say).
+    pub worker: Option<Process>,
+    /// The worker id of this process's engine (names the process when `worker` is known).
+    pub worker_id: String,
+    /// The signals received.
+    pub interrupt: Interrupt,
+}
+
+impl Command {
+    /// The command's name in reports (`"pack validate"`, `"run"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pack(PackCommand::Validate { .. }) => "pack validate",
+            Command::Rule(RuleCommand::Test(_)) => "rule test",
+            Command::Run(_) => "run",
+            Command::Emit(_) => "emit",
+            Command::Workflow(WorkflowCommand::Validate { .. }) => "workflow validate",
+            Command::Workflow(WorkflowCommand::Graph { .. }) => "workflow graph",
+            Command::Workflow(WorkflowCommand::Rehearse { .. }) => "workflow rehearse",
+        }
+    }
+
+    /// Whether the command runs work (actions), which a first signal cancels rather than
+    /// abandons.
+    pub fn runs_work(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Emit(_))
+    }
 }
 
 /// Runs the command.
-pub async fn dispatch(cli: Cli, style: Style) -> Report {
+pub async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Report {
+    let grace = match cli
+        .cancel_grace
+        .map(Duration::try_from_secs_f64)
+        .transpose()
+    {
+        Ok(g) => g,
+        Err(e) => {
+            return Failure::Other(format!("--cancel-grace: {e}"))
+                .report(cli.command.name(), style);
+        }
+    };
+    let worker = Process::current();
     let options = Setup {
         options: PackOptions {
             config_dir: cli.config_dir.clone(),
             ..PackOptions::default()
         },
         db: cli.db.clone(),
+        grace,
+        worker_id: worker_id(worker.as_ref()),
+        worker,
+        interrupt,
     };
-    let (name, result) = match cli.command {
-        Command::Pack(PackCommand::Validate { dirs }) => (
-            "pack validate",
-            pack_validate::run(&dirs, &options, style).await,
-        ),
-        Command::Rule(RuleCommand::Test(args)) => {
-            ("rule test", rule_test::run(args, &options, style).await)
+    let name = cli.command.name();
+    let result = match cli.command {
+        Command::Pack(PackCommand::Validate { dirs }) => {
+            pack_validate::run(&dirs, &options, style).await
         }
-        Command::Run(args) => ("run", run::run(args, &options, style, cli.json).await),
-        Command::Emit(args) => ("emit", emit::run(args, &options, style).await),
-        Command::Workflow(WorkflowCommand::Validate { file }) => {
-            ("workflow validate", workflow::validate(&file, style))
+        Command::Rule(RuleCommand::Test(args)) => rule_test::run(args, &options, style).await,
+        Command::Run(args) => run::run(args, &options, style, cli.json).await,
+        Command::Emit(args) => emit::run(args, &options, style).await,
+        Command::Workflow(WorkflowCommand::Validate { file }) => workflow::validate(&file, style),
+        Command::Workflow(WorkflowCommand::Graph { target, format }) => {
+            workflow::graph(&target, format, &options, style).await
         }
-        Command::Workflow(WorkflowCommand::Graph { target, format }) => (
-            "workflow graph",
-            workflow::graph(&target, format, &options, style).await,
-        ),
-        Command::Workflow(WorkflowCommand::Rehearse { file, mocks }) => (
-            "workflow rehearse",
-            workflow::rehearse(&file, &mocks, style),
-        ),
+        Command::Workflow(WorkflowCommand::Rehearse { file, mocks }) => {
+            workflow::rehearse(&file, &mocks, style)
+        }
     };
     match result {
         Ok(mut r) => {
@@ -89,7 +134,8 @@ impl From<Error> for Failure {
 }
 
 impl Failure {
-    fn report(self, command: &str, style: Style) -> Report {
+    /// The report of the failure (exit code 2).
+    pub fn report(self, command: &str, style: Style) -> Report {
         match self {
             Failure::Packs(packs) => {
                 let mut text = String::new();
@@ -122,15 +168,41 @@ impl Failure {
 }
 
 /// An engine with every runtime this program has (native, rhai, noop, http, shell, python),
-/// on the SQLite file of `--db` or in memory.
+/// on the SQLite file of `--db` or in memory, with `--cancel-grace` and this process's
+/// worker id.
 pub async fn engine(setup: &Setup) -> Result<Engine, Failure> {
-    let mut builder = Engine::builder()
-        .runtime(std::sync::Arc::new(ShellRuntime::default()))
-        .runtime(std::sync::Arc::new(PythonRuntime::default()));
+    let mut shell = ShellRuntime::builder();
+    let mut python = PythonConfig::default();
+    let mut builder = Engine::builder();
+    if let Some(grace) = setup.grace {
+        shell = shell.grace(grace);
+        python.grace = grace;
+        // The engine gives a canceled runtime a little more than the runtime gives its
+        // process, so that the runtime reports how the process ended.
+        builder = builder.cancel_grace(grace.saturating_add(Duration::from_secs(5)));
+    }
+    builder = builder.worker_id(setup.worker_id.clone());
+    builder = builder
+        .runtime(Arc::new(shell.build()?))
+        .runtime(Arc::new(PythonRuntime::new(python)));
     if let Some(db) = &setup.db {
-        builder = builder.store(std::sync::Arc::new(SqliteStore::open(db)?));
+        builder = builder.store(Arc::new(SqliteStore::open(db)?));
     }
     Ok(builder.build().await?)
+}
+
+/// The worker id of this process: [`Process::worker_id`], or where `/proc` does not say,
+/// one with the pid and the start time in nanoseconds (unique enough, not checkable).
+fn worker_id(me: Option<&Process>) -> String {
+    me.map_or_else(
+        || {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("attune-cli-unchecked pid={} at={nanos}", std::process::id())
+        },
+        Process::worker_id,
+    )
 }
 
 /// An engine with `packs` loaded (all or nothing).
@@ -145,23 +217,37 @@ pub async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Fai
     Ok(engine)
 }
 
-/// Reads a JSON document from `arg`: `-` is stdin, else a file.
-pub fn read_json_file(arg: &str, what: &str) -> Result<Value, Failure> {
-    let text = if arg == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| Failure::Other(format!("{what}: cannot read stdin: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(arg).map_err(|e| Failure::Other(format!("{what} '{arg}': {e}")))?
-    };
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::Other(format!(
-            "{what} '{arg}' is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
+/// The JSON document of `arg`: `-` reads stdin, else the file `arg`; at most the engine's
+/// payload limit (`attune_core::input::MAX_PAYLOAD_BYTES`) and its value bound, checked
+/// before parsing. `what` names the document in errors (`payload`, `event`). Read on a
+/// blocking thread, so that a signal while stdin (or a FIFO) is waited for is heard: that is
+/// a failure saying so.
+pub async fn read_json_arg(arg: &str, what: &str, interrupt: &Interrupt) -> Result<Value, Failure> {
+    use attune_core::input;
+    let (arg, what) = (arg.to_string(), what.to_string());
+    let reading = tokio::task::spawn_blocking(move || {
+        let limit = input::MAX_PAYLOAD_BYTES;
+        let value = if arg == "-" {
+            input::read_json(
+                std::io::stdin().lock(),
+                &format!("{what} from stdin"),
+                limit,
+            )
+        } else {
+            let path = std::path::Path::new(&arg);
+            input::read_json_file(path, &format!("{what} file '{arg}'"), limit)
+        };
+        value.map_err(|e| match e {
+            Error::Invalid { what, message } => Failure::Other(format!("{what}: {message}")),
+            other => other.into(),
+        })
+    });
+    tokio::select! {
+        r = reading => r.map_err(|e| Failure::Other(format!("reading the input failed: {e}")))?,
+        sig = interrupt.first() => Err(Failure::Other(format!(
+            "interrupted ({}) while reading the input", sig.name()
+        ))),
+    }
 }
 
 /// A value given on the command line: JSON when it parses, else the string itself.

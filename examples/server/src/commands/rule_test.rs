@@ -1,6 +1,6 @@
 //! `attune rule test --pack DIR [--rule REF] --event FILE|-` (StackStorm's st2-rule-tester).
 
-use super::{Failure, engine_with, read_json_file};
+use super::{Failure, engine_with, read_json_arg};
 use crate::Report;
 use crate::cli::RuleTestArgs;
 use crate::output::{Style, indent, json_text};
@@ -13,7 +13,7 @@ pub async fn run(
     setup: &super::Setup,
     style: Style,
 ) -> Result<Report, Failure> {
-    let event = read_json_file(&args.event, "event file")?;
+    let mut event = read_json_arg(&args.event, "event", &setup.interrupt).await?;
     let trigger = event
         .get("trigger")
         .and_then(Value::as_str)
@@ -24,7 +24,10 @@ pub async fn run(
             ))
         })?
         .to_string();
-    let payload = event.get("payload").cloned().unwrap_or_else(|| json!({}));
+    // Taken, not copied: a large payload is held once.
+    let payload = event
+        .get_mut("payload")
+        .map_or_else(|| json!({}), Value::take);
     let engine = engine_with(&args.packs.packs, setup).await?;
     let tests = engine
         .test_rules(&trigger, &payload, args.rule.as_deref())

@@ -1,23 +1,55 @@
-//! `attune run --pack DIR... ACTION [key=value ...]`
+//! `attune run --pack DIR... ACTION [key=value ...] [--params @FILE|-]`
 
-use super::{Failure, cli_value, engine_with, wait_for};
+use super::work::{self, Work};
+use super::{Failure, cli_value, read_json_arg, wait_for};
 use crate::Report;
 use crate::cli::RunArgs;
+use crate::interrupt::Interrupt;
 use crate::output::{Style, indent, json_text};
 use attune_core::Error;
 use attune_core::model::{Execution, ExecutionStatus};
 use attune_core::runtime::{LogLine, LogStream};
 use serde_json::{Map, Value, json};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-/// Runs the action and waits for it; exit 0 when it succeeded, 1 otherwise.
-pub async fn run(
-    args: RunArgs,
-    setup: &super::Setup,
-    style: Style,
-    json_out: bool,
-) -> Result<Report, Failure> {
-    let mut params = Map::new();
+/// The params: those of `--params` (a JSON object from a file or stdin), then the
+/// `key=value` arguments, which win over the file's.
+async fn params(args: &RunArgs, interrupt: &Interrupt) -> Result<Map<String, Value>, Failure> {
+    let mut params = match args.params_from.as_deref() {
+        None => Map::new(),
+        Some(from) => {
+            let arg = match from {
+                "-" | "@-" => "-",
+                other => other.strip_prefix('@').ok_or_else(|| {
+                    Failure::Other(format!(
+                        "--params {other}: give @FILE (a JSON object in a file) or - (stdin); \
+                         key=value arguments take params on the command line"
+                    ))
+                })?,
+            };
+            match read_json_arg(arg, "params", interrupt).await? {
+                Value::Object(m) => m,
+                other => {
+                    let kind = match other {
+                        Value::Array(_) => "an array",
+                        Value::String(_) => "a string",
+                        Value::Number(_) => "a number",
+                        Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    };
+                    let from = if arg == "-" {
+                        "params from stdin".to_string()
+                    } else {
+                        format!("params file '{arg}'")
+                    };
+                    return Err(Failure::Other(format!(
+                        "{from}: it is {kind}; give a JSON object of params, {{\"name\": value}}"
+                    )));
+                }
+            }
+        }
+    };
     for kv in &args.params {
         let (k, v) = kv
             .split_once('=')
@@ -27,12 +59,25 @@ pub async fn run(
         }
         params.insert(k.to_string(), cli_value(v));
     }
+    Ok(params)
+}
+
+/// Runs the action and waits for it; exit 0 when it succeeded, 1 otherwise. A first
+/// SIGINT/SIGTERM cancels it (see `work::stop`) and reports what it became.
+pub async fn run(
+    args: RunArgs,
+    setup: &super::Setup,
+    style: Style,
+    json_out: bool,
+) -> Result<Report, Failure> {
+    let params = params(&args, &setup.interrupt).await?;
     let wait = wait_for(args.wait)?;
-    let engine = engine_with(&args.packs.packs, setup).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let Work { engine, recovery } = work::start(&args.packs.packs, setup).await?;
+    let interrupt = &setup.interrupt;
     let mut logs = engine.subscribe_logs();
     let id = engine.execute(&args.action, Value::Object(params)).await?;
     // Output lines go to stderr as they come (text mode), so long actions show progress.
-    // This engine runs only this execution (and what it starts).
     let echo = |line: LogLine| {
         if !json_out {
             let tag = match line.stream {
@@ -44,6 +89,8 @@ pub async fn run(
     };
     let waiting = engine.wait_timeout(id, wait);
     tokio::pin!(waiting);
+    // Set at the first signal: the task canceling the work (output is still echoed meanwhile).
+    let mut stopping = None;
     let waited = loop {
         tokio::select! {
             r = &mut waiting => break r,
@@ -56,36 +103,70 @@ pub async fn run(
                 }
                 Err(RecvError::Closed) => {}
             },
+            _ = interrupt.first(), if stopping.is_none() => {
+                stopping = Some(tokio::spawn(work::stop(engine.clone(), vec![id])));
+            }
         }
     };
     while let Ok(line) = logs.try_recv() {
         echo(line);
     }
-    // Past --wait: cancel it, and report what it became (exit 1).
     let mut note = None;
-    let exec = match waited {
-        Ok(exec) => exec,
-        Err(Error::Timeout(_)) => {
-            note = Some(format!(
-                "not finished within --wait {}s: canceled",
-                args.wait
-            ));
-            engine.cancel(id).await?;
-            engine
-                .wait_timeout(id, std::time::Duration::from_secs(15))
-                .await?
-        }
-        Err(e) => return Err(e.into()),
+    let (exec, resumed) = if let Some(stopping) = stopping {
+        let _ = stopping.await;
+        let sig = interrupt.received().map_or("a signal", |s| s.name());
+        note = Some(format!("interrupted by {sig}: canceled"));
+        (
+            engine.execution(id).await?,
+            recovery.read_resumed(&engine).await,
+        )
+    } else {
+        let exec = match waited {
+            Ok(exec) => exec,
+            // Past --wait: cancel it, and report what it became (exit 1).
+            Err(Error::Timeout(_)) => {
+                note = Some(format!(
+                    "not finished within --wait {}s: canceled",
+                    args.wait
+                ));
+                engine.cancel(id).await?;
+                engine.wait_timeout(id, Duration::from_secs(15)).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Then the work recovery handed on: stored executions, and what events matched
+        // again started (settled within what is left of --wait).
+        let others = async {
+            let r = recovery
+                .finish(&engine, deadline, Duration::from_secs(15))
+                .await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let _ = engine.settle(left).await;
+            r
+        };
+        let resumed = tokio::select! {
+            r = others => r,
+            _ = interrupt.first() => {
+                work::stop(engine.clone(), Vec::new()).await;
+                recovery.read_resumed(&engine).await
+            }
+        };
+        (exec, resumed)
     };
-    let _ = engine.shutdown(std::time::Duration::from_secs(5)).await;
+    engine.shutdown(Duration::from_secs(5)).await;
+    let recovery = super::recover::Recovery {
+        resumed_final: resumed,
+        ..recovery
+    };
     let mut text = execution_text(style, &exec);
     if let Some(n) = &note {
         text.push_str(&format!("  {}\n", style.bad(n)));
     }
+    text.push_str(&recovery.text(style));
     Ok(Report {
         text,
         code: u8::from(exec.status != ExecutionStatus::Succeeded),
-        json: json!({ "execution": exec, "note": note }),
+        json: json!({ "execution": exec, "note": note, "recovery": recovery.json() }),
     })
 }
 

@@ -113,10 +113,19 @@ pub fn rehearse(file: &Path, mocks: &Path, style: Style) -> Result<Report, Failu
         Ok(wf) => wf,
         Err(r) => return Ok(r),
     };
-    let text = std::fs::read_to_string(mocks).map_err(|e| {
+    // A YAML file like the workflow's: the same size limit, checked before reading.
+    let what = format!("rehearsal file '{}'", shown(mocks));
+    let limit = usize::try_from(PackOptions::default().max_file_bytes).unwrap_or(usize::MAX);
+    let bytes = attune_core::input::read_file(mocks, &what, limit).map_err(|e| match e {
+        attune_core::Error::Invalid { what, message } => {
+            Failure::Other(format!("cannot read the {what}: {message}"))
+        }
+        other => other.into(),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
         Failure::Other(format!(
-            "cannot read the rehearsal file '{}': {e}",
-            shown(mocks)
+            "cannot read the {what}: it is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
         ))
     })?;
     let spec = RehearsalSpec::parse(&text, &shown(mocks))?;

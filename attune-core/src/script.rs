@@ -20,37 +20,52 @@ pub struct ScriptLimits {
     pub max_array_size: usize,
     /// Maximum entries of a map.
     pub max_map_size: usize,
-    /// Maximum function call depth.
+    /// Maximum function call depth (calls of script functions; a deeper recursion is an
+    /// error, `call depth limit exceeded`).
     pub max_call_levels: usize,
-    /// Maximum expression nesting depth.
+    /// Maximum expression nesting depth, at the top level and inside each function body
+    /// (a call nested in a call counts about 2): deeper scripts do not compile.
     pub max_expr_depth: usize,
     /// Wall-clock budget of one evaluation (a backstop for work the operation count misses).
     pub max_duration: std::time::Duration,
 }
 
 impl ScriptLimits {
-    /// Limits for rule expressions: small, since one runs per event per rule.
+    /// Limits for rule expressions: small, since one runs per event per rule. An expression
+    /// defines no functions, so its evaluation nests at most about `max_expr_depth / 2` (15)
+    /// calls: it runs on the caller's thread, within 1 MiB of stack in debug builds
+    /// ([`Sandbox::eval`]), half of what a spawned thread or a tokio worker has.
     pub const EXPRESSION: ScriptLimits = ScriptLimits {
         max_operations: 100_000,
         max_string_size: 1 << 20,
         max_array_size: 100_000,
         max_map_size: 100_000,
         max_call_levels: 32,
-        max_expr_depth: 64,
+        max_expr_depth: 32,
         max_duration: std::time::Duration::from_millis(50),
     };
 
-    /// Limits for action scripts.
+    /// Limits for action scripts. Evaluation nests up to `max_call_levels` times the calls
+    /// of a function body (about `max_expr_depth / 2`): such scripts run on a thread of
+    /// their own with a [`SCRIPT_STACK_BYTES`] stack ([`Sandbox::eval`]).
     pub const ACTION: ScriptLimits = ScriptLimits {
         max_operations: 50_000_000,
         max_string_size: 16 << 20,
         max_array_size: 1_000_000,
         max_map_size: 1_000_000,
-        max_call_levels: 64,
-        max_expr_depth: 128,
+        max_call_levels: 32,
+        max_expr_depth: 64,
         max_duration: std::time::Duration::from_secs(3600),
     };
 }
+
+/// The stack of the thread a script with limits above [`ScriptLimits::EXPRESSION`] runs on.
+/// Rhai evaluates recursively with large frames (about 25 KiB per nested call in a debug
+/// build, a few KiB in release): the worst case of [`ScriptLimits::ACTION`] (a function
+/// recursing 32 levels, each level nesting 27 calls) takes about 35 MiB in debug, and runs
+/// within this stack (tests/depth_limits.rs). The stack is reserved, and only the pages a
+/// script touches are committed.
+pub const SCRIPT_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// A Rhai engine factory with the standard library, the limits, and nothing else: no
 /// `eval`, no module imports, no file, process or network access; `print`/`debug` go to the
@@ -151,7 +166,35 @@ impl Sandbox {
     }
 
     /// Evaluates `ast` on `engine` with `vars` in scope and converts the value to JSON.
+    ///
+    /// With limits no larger than [`ScriptLimits::EXPRESSION`] the script runs on the
+    /// caller's thread; with larger ones on a thread of its own with a
+    /// [`SCRIPT_STACK_BYTES`] stack (waiting for it), so that a script as deep as its limits
+    /// allow never exhausts the caller's stack.
     pub fn eval(
+        &self,
+        engine: &RhaiEngine,
+        location: &str,
+        ast: &AST,
+        vars: &[(&str, &Value)],
+    ) -> Result<Value> {
+        let inline = self.limits.max_call_levels <= ScriptLimits::EXPRESSION.max_call_levels
+            && self.limits.max_expr_depth <= ScriptLimits::EXPRESSION.max_expr_depth;
+        if inline {
+            return self.eval_here(engine, location, ast, vars);
+        }
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("attune-rhai".into())
+                .stack_size(SCRIPT_STACK_BYTES)
+                .spawn_scoped(scope, || self.eval_here(engine, location, ast, vars))
+                .map_err(|e| script_error(location, format!("cannot start its thread: {e}")))?
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    fn eval_here(
         &self,
         engine: &RhaiEngine,
         location: &str,
@@ -265,7 +308,11 @@ mod tests {
 
     #[test]
     fn closures_called_back_count_against_the_limit() {
-        let sb = Sandbox::new(ScriptLimits::EXPRESSION);
+        // Five nested closures nest deeper than a rule expression may: allow it here.
+        let sb = Sandbox::new(ScriptLimits {
+            max_expr_depth: 64,
+            ..ScriptLimits::EXPRESSION
+        });
         let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
         let src = format!(
             "{ten}.map(|a| {ten}.map(|b| {ten}.map(|c| {ten}.map(|d| {ten}.map(|e| a + b + c + d + e).len()).len()).len()).len()).len()"

@@ -169,12 +169,13 @@ async fn template_with_undefined_variable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expression_that_runs_away() {
     let engine = setup().await;
-    // 10^5 closure calls of several operations each: far beyond the expression limit of 100,000
-    // operations (an expression cannot hold `loop`; nested callbacks are the way to run away).
-    let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    // 20^4 closure calls of several operations each: far beyond the expression limit of
+    // 100,000 operations (an expression cannot hold `loop`; nested callbacks are the way to run
+    // away, as deep as the expression depth limit lets them nest).
+    let twenty = format!("[{}]", vec!["1"; 20].join(", "));
     let expr = format!(
-        "{ten}.map(|a| {ten}.map(|b| {ten}.map(|c| {ten}.map(|d| {ten}.map(|e| a + b + c + d + e)\
-         .len()).len()).len()).len()).len() > 0"
+        "{twenty}.map(|a| {twenty}.map(|b| {twenty}.map(|c| {twenty}.map(|d| a + b + c + d)\
+         .len()).len()).len()).len() > 0"
     );
     engine
         .register_rule(Rule::new("bad.spin", "bad.t", "ok.echo").expression(expr))

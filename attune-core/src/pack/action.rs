@@ -136,8 +136,15 @@ pub(crate) fn read(
                     // The workflow file: read and checked here, its problems located in it.
                     match dir.read_text(&rel) {
                         Ok(text) => {
-                            if let Err(e) = crate::workflow::parse(&text, &rel) {
-                                r.problems.extend(e.problems);
+                            // Charged to the pack's node budget first (a YAML error is
+                            // reported by the workflow check, located in the file).
+                            match dir.parse_charged(&rel, &text) {
+                                Err(p) if dir.exhausted() => r.push(p),
+                                _ => {
+                                    if let Err(e) = crate::workflow::parse(&text, &rel) {
+                                        r.problems.extend(e.problems);
+                                    }
+                                }
                             }
                             action.code = Some(text);
                         }

@@ -1,17 +1,30 @@
-//! Reading a pack directory safely: sizes bounded, nothing outside the pack (no `..`, no
-//! symlink that escapes), YAML files listed in a stable order.
+//! Reading a pack directory safely: sizes bounded per file and per pack, nothing outside the
+//! pack (no `..`, no symlink that escapes), only regular files ever opened (a FIFO would block
+//! the reader), YAML files listed in a stable order.
 
+use super::PackOptions;
 use super::fields::Source;
 use super::problem::{Problem, Report};
-use super::yaml::{self, Doc};
+use super::yaml::{self, Doc, YAML_MAX_NODES};
+use std::cell::{Cell, RefCell};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-/// A pack directory, canonicalized.
-#[derive(Debug, Clone)]
+/// A pack directory, canonicalized, with what reading it has spent of its budget.
+#[derive(Debug)]
 pub(crate) struct PackDir {
     pub root: PathBuf,
     pub max_file_bytes: u64,
+    max_pack_bytes: u64,
+    max_pack_nodes: u64,
+    max_pack_files: u64,
+    /// How problems name the pack: its directory until pack.yaml gave its ref.
+    name: RefCell<String>,
+    bytes: Cell<u64>,
+    nodes: Cell<u64>,
+    files: Cell<u64>,
+    /// Set once a budget ran out (and was reported): nothing more is read.
+    exhausted: Cell<bool>,
 }
 
 fn human(bytes: u64) -> String {
@@ -25,8 +38,55 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// What a file that is not a regular file is (a FIFO, a socket, a device, a directory).
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "a device";
+        }
+    }
+    "not a regular file"
+}
+
+/// The size of `path` (links followed) when it is a regular file of at most `max` bytes;
+/// otherwise the problem, naming it `name`. Nothing is opened.
+fn regular_file_len(path: &Path, name: &str, max: u64) -> Result<u64, Problem> {
+    let meta = std::fs::metadata(path).map_err(|e| Problem::file(name, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Problem::file(
+            name,
+            format!(
+                "is {}, not a regular file (not read)",
+                kind_of(meta.file_type())
+            ),
+        ));
+    }
+    if meta.len() > max {
+        return Err(Problem::file(
+            name,
+            format!(
+                "file is {}; the limit is {} (PackOptions::max_file_bytes)",
+                human(meta.len()),
+                human(max)
+            ),
+        ));
+    }
+    Ok(meta.len())
+}
+
 impl PackDir {
-    pub fn open(dir: &Path, max_file_bytes: u64) -> Result<Self, Problem> {
+    pub fn open(dir: &Path, options: &PackOptions) -> Result<Self, Problem> {
         let root = dir.canonicalize().map_err(|e| {
             Problem::file(
                 dir.display().to_string(),
@@ -41,8 +101,64 @@ impl PackDir {
         }
         Ok(PackDir {
             root,
-            max_file_bytes,
+            max_file_bytes: options.max_file_bytes,
+            max_pack_bytes: options.max_pack_bytes,
+            max_pack_nodes: options.max_pack_yaml_nodes,
+            max_pack_files: options.max_pack_files,
+            name: RefCell::new(format!("in '{}'", dir.display())),
+            bytes: Cell::new(0),
+            nodes: Cell::new(0),
+            files: Cell::new(0),
+            exhausted: Cell::new(false),
         })
+    }
+
+    /// Names the pack by its ref in budget problems.
+    pub fn set_pack_ref(&self, pack_ref: &str) {
+        *self.name.borrow_mut() = format!("'{pack_ref}'");
+    }
+
+    /// Whether a budget of the pack ran out (reported once): read nothing more.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.get()
+    }
+
+    /// The problem of a pack budget that ran out at `file` (and marks the pack exhausted).
+    fn over_budget(&self, file: &str, what: String, option: &str) -> Problem {
+        self.exhausted.set(true);
+        Problem::file(
+            file,
+            format!(
+                "pack {} is over its budget: {what} ({option}); the rest of the pack is not read",
+                self.name.borrow()
+            ),
+        )
+    }
+
+    /// Charges one file of `len` bytes to the pack's budgets, before it is read.
+    fn charge_file(&self, file: &str, len: u64) -> Result<(), Problem> {
+        let files = self.files.get() + 1;
+        if files > self.max_pack_files {
+            return Err(self.over_budget(
+                file,
+                format!("it reads more than {} files", self.max_pack_files),
+                "PackOptions::max_pack_files",
+            ));
+        }
+        let bytes = self.bytes.get().saturating_add(len);
+        if bytes > self.max_pack_bytes {
+            return Err(self.over_budget(
+                file,
+                format!(
+                    "its files hold more than {} in all",
+                    human(self.max_pack_bytes)
+                ),
+                "PackOptions::max_pack_bytes",
+            ));
+        }
+        self.files.set(files);
+        self.bytes.set(bytes);
+        Ok(())
     }
 
     /// The canonical path of `rel` if it exists and stays inside the pack.
@@ -73,22 +189,51 @@ impl PackDir {
     }
 
     /// The YAML files (`*.yaml`, `*.yml`) directly in `sub`, sorted by name, as paths
-    /// relative to the pack.
+    /// relative to the pack. One that is not a regular file (a FIFO, a socket, a device, a
+    /// directory, or a link to one) is a problem, never opened; so is a directory holding
+    /// more YAML files than the pack may read.
     pub fn yaml_files(&self, sub: &str, r: &mut Report) -> Vec<String> {
         let dir = self.root.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
-        let mut out: Vec<String> = entries
+        let limit = usize::try_from(self.max_pack_files).unwrap_or(usize::MAX);
+        let mut out: Vec<String> = Vec::new();
+        for name in entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
-            .map(|n| format!("{sub}/{n}"))
-            .collect();
+        {
+            if out.len() >= limit {
+                r.push(self.over_budget(
+                    sub,
+                    format!("it holds more than {limit} YAML files"),
+                    "PackOptions::max_pack_files",
+                ));
+                return Vec::new();
+            }
+            out.push(format!("{sub}/{name}"));
+        }
         out.sort();
         out.retain(|f| match self.resolve(f) {
-            Ok(Some(p)) if p.is_file() => true,
-            Ok(_) => false,
+            Ok(Some(p)) => match std::fs::metadata(&p) {
+                Ok(m) if m.is_file() => true,
+                Ok(m) => {
+                    r.push(Problem::file(
+                        f,
+                        format!(
+                            "is {}, not a regular file (not read)",
+                            kind_of(m.file_type())
+                        ),
+                    ));
+                    false
+                }
+                Err(e) => {
+                    r.push(Problem::file(f, e.to_string()));
+                    false
+                }
+            },
+            Ok(None) => false,
             Err(e) => {
                 r.push(Problem::file(f, e));
                 false
@@ -97,18 +242,62 @@ impl PackDir {
         out
     }
 
-    /// Reads a text file inside the pack, within the size limit.
+    /// Reads a text file inside the pack, within the size limit and the pack's budget.
     pub fn read_text(&self, rel: &str) -> Result<String, Problem> {
         match self.resolve(rel) {
-            Ok(Some(p)) => read_bounded(&p, rel, self.max_file_bytes),
+            Ok(Some(p)) => self.read_charged(&p, rel),
             Ok(None) => Err(Problem::file(rel, "file not found")),
             Err(e) => Err(Problem::file(rel, e)),
         }
     }
 
-    /// Reads and parses a YAML file; problems go to `r`.
+    /// Reads the regular file `path` (named `name` in problems; it may be outside the pack, as
+    /// a config file is), charged to the pack's budget: checked (kind, size, budget) before
+    /// it is opened.
+    pub fn read_charged(&self, path: &Path, name: &str) -> Result<String, Problem> {
+        let len = regular_file_len(path, name, self.max_file_bytes)?;
+        self.charge_file(name, len)?;
+        read_bounded(path, name, self.max_file_bytes)
+    }
+
+    /// Parses the YAML `text` of the file `name` within the pack's node budget.
+    pub fn parse_charged(&self, name: &str, text: &str) -> Result<(Source, Doc), Problem> {
+        let left = self.max_pack_nodes.saturating_sub(self.nodes.get());
+        let within = usize::try_from(left).unwrap_or(usize::MAX);
+        let (src, doc) = match parse_yaml_within(name, text, within) {
+            Ok(parsed) => parsed,
+            Err((p, true)) => {
+                // The parser went through that many nodes before it stopped.
+                let spent = within.min(YAML_MAX_NODES) as u64;
+                self.nodes.set(self.nodes.get().saturating_add(spent));
+                if within >= YAML_MAX_NODES {
+                    return Err(p);
+                }
+                return Err(self.over_budget(
+                    name,
+                    format!(
+                        "its YAML files hold more than {} nodes in all",
+                        self.max_pack_nodes
+                    ),
+                    "PackOptions::max_pack_yaml_nodes",
+                ));
+            }
+            Err((p, false)) => return Err(p),
+        };
+        self.nodes.set(self.nodes.get() + doc.nodes as u64);
+        Ok((src, doc))
+    }
+
+    /// Reads and parses a YAML file; problems go to `r`. Nothing is read once a budget of
+    /// the pack ran out.
     pub fn read_yaml(&self, rel: &str, r: &mut Report) -> Option<(Source, Doc)> {
-        match self.read_text(rel).and_then(|text| parse_yaml(rel, &text)) {
+        if self.exhausted() {
+            return None;
+        }
+        match self
+            .read_text(rel)
+            .and_then(|text| self.parse_charged(rel, &text))
+        {
             Ok(parsed) => Some(parsed),
             Err(p) => {
                 r.push(p);
@@ -119,13 +308,23 @@ impl PackDir {
 
     /// Resolves an entry point written in a file of `sub` (`actions`, `sensors`): relative to
     /// `sub` first (the StackStorm convention), then to the pack root. Returns the path
-    /// relative to the pack root.
+    /// relative to the pack root. A FIFO, socket or device there is an error.
     pub fn entry_point(&self, sub: &str, ep: &str) -> Result<String, String> {
         let mut last_err = None;
         for rel in [format!("{sub}/{ep}"), ep.to_string()] {
             match self.resolve(&rel) {
-                Ok(Some(p)) if p.is_file() => return Ok(rel),
-                Ok(_) => {}
+                Ok(Some(p)) => match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => return Ok(rel),
+                    Ok(m) if m.is_dir() => {}
+                    Ok(m) => {
+                        last_err = Some(format!(
+                            "'{rel}' is {}, not a regular file",
+                            kind_of(m.file_type())
+                        ));
+                    }
+                    Err(e) => last_err = Some(format!("'{rel}': {e}")),
+                },
+                Ok(None) => {}
                 Err(e) => last_err = Some(e),
             }
         }
@@ -135,26 +334,18 @@ impl PackDir {
     }
 }
 
-/// Reads the regular file `path` as UTF-8 text, at most `max` bytes (checked before reading,
-/// and bounded while reading in case it grows); `name` is how problems name it.
+/// Reads the regular file `path` as UTF-8 text, at most `max` bytes (kind and size checked
+/// before it is opened, and the size bounded while reading in case it grows); `name` is how
+/// problems name it. A FIFO, socket or device is a problem, never opened.
 pub(crate) fn read_bounded(path: &Path, name: &str, max: u64) -> Result<String, Problem> {
-    let meta = std::fs::metadata(path).map_err(|e| Problem::file(name, e.to_string()))?;
-    if !meta.is_file() {
-        return Err(Problem::file(name, "is not a regular file"));
-    }
-    if meta.len() > max {
-        return Err(Problem::file(
-            name,
-            format!(
-                "file is {}; the limit is {} (PackOptions::max_file_bytes)",
-                human(meta.len()),
-                human(max)
-            ),
-        ));
-    }
+    regular_file_len(path, name, max)?;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+    let mut file = std::fs::File::open(path).map_err(|e| Problem::file(name, e.to_string()))?;
+    // Swapped for something else since the check: refuse it too.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(Problem::file(name, "is not a regular file (not read)"));
+    }
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, max + 1), &mut bytes)
         .map_err(|e| Problem::file(name, e.to_string()))?;
     if bytes.len() as u64 > max {
         return Err(Problem::file(
@@ -170,23 +361,31 @@ pub(crate) fn read_bounded(path: &Path, name: &str, max: u64) -> Result<String, 
     })
 }
 
-/// Parses YAML text of the file `name` into its value and positions.
-pub(crate) fn parse_yaml(name: &str, text: &str) -> Result<(Source, Doc), Problem> {
-    match yaml::parse(text) {
-        Ok(doc) => {
+/// Parses YAML text of the file `name` into its value and positions, with at most
+/// `max_nodes` nodes; the error says whether that budget ran out.
+fn parse_yaml_within(
+    name: &str,
+    text: &str,
+    max_nodes: usize,
+) -> Result<(Source, Doc), (Problem, bool)> {
+    match yaml::parse_within(text, max_nodes) {
+        Ok(mut doc) => {
             let src = Source {
                 file: name.to_string(),
-                locs: Arc::new(doc.locs.clone()),
+                locs: Arc::new(std::mem::take(&mut doc.locs)),
             };
             Ok((src, doc))
         }
-        Err(e) => Err(Problem {
-            file: name.to_string(),
-            line: e.pos.line,
-            column: e.pos.column,
-            path: String::new(),
-            message: format!("invalid YAML: {}", e.message),
-            hint: None,
-        }),
+        Err(f) => Err((
+            Problem {
+                file: name.to_string(),
+                line: f.error.pos.line,
+                column: f.error.pos.column,
+                path: String::new(),
+                message: format!("invalid YAML: {}", f.error.message),
+                hint: None,
+            },
+            f.out_of_nodes,
+        )),
     }
 }

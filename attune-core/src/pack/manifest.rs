@@ -63,7 +63,9 @@ pub(crate) fn read(
             return None;
         }
     };
-    if !valid_pack_ref(&pack_ref) {
+    if valid_pack_ref(&pack_ref) {
+        dir.set_pack_ref(&pack_ref);
+    } else {
         r.push(src.problem(
             &ref_path,
             format!("'{pack_ref}' is not a valid pack ref (letters, digits, '_' and '-' only)"),
@@ -100,8 +102,9 @@ pub(crate) fn read(
     // An invalid ref never names a file (it could hold `/` or `..`).
     if let Some(cd) = config_dir.filter(|_| valid_pack_ref(&pack_ref)) {
         let file = cd.join(format!("{pack_ref}.yaml"));
-        if file.is_file() {
-            match read_config_file(&file, dir.max_file_bytes) {
+        // Whatever is there is read as a config file: a FIFO or a device is a problem.
+        if std::fs::symlink_metadata(&file).is_ok() {
+            match read_config_file(dir, &file) {
                 Ok((csrc, map)) => {
                     config.extend(map);
                     config_src = (csrc, String::new());
@@ -146,11 +149,12 @@ pub(crate) fn read(
     Some((pack, schema))
 }
 
-/// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style.
-fn read_config_file(file: &Path, max: u64) -> Result<(Source, Map<String, Value>), Problem> {
+/// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style: within the
+/// size limit and charged to the pack's budget.
+fn read_config_file(dir: &PackDir, file: &Path) -> Result<(Source, Map<String, Value>), Problem> {
     let name = file.display().to_string();
-    let text = super::files::read_bounded(file, &name, max)?;
-    let (src, doc) = super::files::parse_yaml(&name, &text)?;
+    let text = dir.read_charged(file, &name)?;
+    let (src, doc) = dir.parse_charged(&name, &text)?;
     match doc.value {
         Value::Object(m) => Ok((src, m)),
         Value::Null => Ok((src, Map::new())),

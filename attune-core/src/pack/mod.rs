@@ -25,6 +25,7 @@ pub(crate) use fields::Source;
 pub(crate) use manifest::valid_pack_ref;
 pub use problem::{PackErrors, Pos, Problem};
 pub use schema::param_schema;
+pub use yaml::{YAML_MAX_DEPTH, YAML_MAX_NODES, YAML_PARSE_STACK_BYTES};
 
 use crate::model::{Action, Definition, Pack, Policy, Rule, Sensor, TriggerType, validate_ref};
 use crate::params::ParamSchema;
@@ -34,14 +35,26 @@ use problem::Report;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// How packs are read.
+/// How packs are read, and the budgets that bound the work of reading one (each checked
+/// before the file that would exceed it is read; one that runs out is a problem naming the
+/// pack, what ran out and the option, and nothing more of the pack is read).
 #[derive(Clone, Debug)]
 pub struct PackOptions {
-    /// Files larger than this are refused (default 4 MiB).
+    /// Files larger than this are refused before they are read (default 4 MiB).
     pub max_file_bytes: u64,
     /// A directory of config files, `<dir>/<pack>.yaml`, as StackStorm keeps them in
     /// `/opt/stackstorm/configs`; their values override `config` in pack.yaml.
     pub config_dir: Option<PathBuf>,
+    /// The bytes one pack may read in all: its YAML files, the rhai and workflow files its
+    /// actions name, its config file (default 32 MiB; real packs read well under 10 MiB).
+    pub max_pack_bytes: u64,
+    /// The YAML nodes (mappings, lists, scalars) one pack's files may hold in all (default
+    /// 2,000,000; a real action file holds tens to hundreds, a workflow a few thousand). Each
+    /// file is also limited on its own ([`YAML_MAX_NODES`], [`YAML_MAX_DEPTH`]).
+    pub max_pack_yaml_nodes: u64,
+    /// The files one pack may read, and the YAML files one of its directories (`actions/`,
+    /// `rules/`, ...) may hold (default 5,000; the largest real packs have a few thousand).
+    pub max_pack_files: u64,
 }
 
 impl Default for PackOptions {
@@ -49,6 +62,9 @@ impl Default for PackOptions {
         PackOptions {
             max_file_bytes: 4 * 1024 * 1024,
             config_dir: None,
+            max_pack_bytes: 32 * 1024 * 1024,
+            max_pack_yaml_nodes: 2_000_000,
+            max_pack_files: 5_000,
         }
     }
 }
@@ -267,7 +283,7 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
             problems: r.problems,
         },
     };
-    let pdir = match PackDir::open(dir, options.max_file_bytes) {
+    let pdir = match PackDir::open(dir, options) {
         Ok(d) => d,
         Err(p) => {
             r.push(p);
@@ -289,23 +305,38 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         policies: Vec::new(),
     };
     for f in pdir.yaml_files("actions", &mut r) {
+        if pdir.exhausted() {
+            break;
+        }
         bundle.actions.extend(action::read(&pdir, &p, &f, &mut r));
     }
     for f in pdir.yaml_files("triggers", &mut r) {
+        if pdir.exhausted() {
+            break;
+        }
         bundle
             .triggers
             .extend(trigger::read_trigger(&pdir, &p, &f, &mut r));
     }
     for f in pdir.yaml_files("sensors", &mut r) {
+        if pdir.exhausted() {
+            break;
+        }
         if let Some((s, ts)) = trigger::read_sensor(&pdir, &p, &f, &mut r) {
             bundle.sensors.push(s);
             bundle.triggers.extend(ts);
         }
     }
     for f in pdir.yaml_files("rules", &mut r) {
+        if pdir.exhausted() {
+            break;
+        }
         bundle.rules.extend(rule::read(&pdir, &p, &f, &mut r));
     }
     for f in pdir.yaml_files("policies", &mut r) {
+        if pdir.exhausted() {
+            break;
+        }
         bundle.policies.extend(policy::read(&pdir, &p, &f, &mut r));
     }
     check_duplicates(&bundle, &mut r);

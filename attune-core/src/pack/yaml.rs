@@ -8,8 +8,20 @@ use std::collections::HashMap;
 use std::fmt;
 
 /// Where each node of a document starts, by key path ([`child`], [`item`]).
+///
+/// Paths are kept as 64-bit hashes, not as text: a node's path is as long as its depth, so
+/// keeping the text would cost memory quadratic in the nesting of a document. (Two paths
+/// with one hash would only mislocate a problem.)
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Locations(HashMap<String, Pos>);
+pub(crate) struct Locations(HashMap<u64, Pos>);
+
+/// The key of `path` in [`Locations`] (SipHash with fixed keys: the same in every run).
+fn path_key(path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
+}
 
 impl Locations {
     /// The position of `path`, or of its nearest ancestor that has one (a missing key is
@@ -17,7 +29,7 @@ impl Locations {
     pub fn find(&self, path: &str) -> Pos {
         let mut p = path;
         loop {
-            if let Some(pos) = self.0.get(p) {
+            if let Some(pos) = self.0.get(&path_key(p)) {
                 return *pos;
             }
             match parent(p) {
@@ -25,7 +37,7 @@ impl Locations {
                 None => {
                     return self
                         .0
-                        .get("")
+                        .get(&path_key(""))
                         .copied()
                         .unwrap_or(Pos { line: 1, column: 1 });
                 }
@@ -34,11 +46,13 @@ impl Locations {
     }
 }
 
-/// A parsed YAML document: its value and where each part of it is.
+/// A parsed YAML document: its value, where each part of it is, and how many nodes it has.
 #[derive(Debug, Clone)]
 pub(crate) struct Doc {
     pub value: Value,
     pub locs: Locations,
+    /// Mappings, lists and scalars (aliases expanded).
+    pub nodes: usize,
 }
 
 /// Why a document did not parse, and where.
@@ -48,28 +62,154 @@ pub(crate) struct YamlError {
     pub message: String,
 }
 
+/// How deep mappings and lists may nest in one YAML document (pack files, config files,
+/// workflow files). Deeper documents are an error naming the file, the line and this limit.
+/// Real packs nest about ten levels deep.
+pub const YAML_MAX_DEPTH: usize = 64;
+
+/// How many nodes (mappings, lists and scalars, aliases expanded) one YAML document may hold.
+pub const YAML_MAX_NODES: usize = 250_000;
+
+/// The stack of the thread each YAML document is parsed on. serde-saphyr's deserializer
+/// recurses once per nesting level with large frames (about 45 KiB a level in a debug build,
+/// a few KiB in release), so parsing [`YAML_MAX_DEPTH`] levels would not fit the 2 MiB stack
+/// of a spawned thread or a tokio worker in a debug build: the parse and its conversion to
+/// JSON run on a thread of their own with this stack (reserved, not committed, until used),
+/// whatever thread reads the pack. What they return is at most [`YAML_MAX_DEPTH`] deep, which
+/// the shallow walks after parsing handle on any stack.
+pub const YAML_PARSE_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Runs `f` on a thread with a [`YAML_PARSE_STACK_BYTES`] stack and returns its value; an
+/// error when no such thread can be started.
+pub(crate) fn on_parse_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("attune-yaml".into())
+            .stack_size(YAML_PARSE_STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| format!("cannot start the YAML parsing thread: {e}"))?;
+        handle
+            .join()
+            .map_err(|_| "the YAML parser panicked".to_string())
+    })
+}
+
+/// The serde-saphyr options of every document: YAML 1.2 booleans, [`YAML_MAX_DEPTH`], at most
+/// `max_nodes` nodes, and serde-saphyr's alias budgets.
+fn options(max_nodes: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = YAML_MAX_DEPTH;
+    budget.max_nodes = max_nodes;
+    serde_saphyr::options! { with_snippet: false, strict_booleans: true, budget: Some(budget) }
+}
+
+/// Deserializes a YAML document into `T` with the budgets of [`parse`], on the parsing thread
+/// ([`on_parse_thread`]); for files read into typed structures (rehearsal files). The error
+/// starts with the line and column when there is one.
+pub fn from_str<T: serde::de::DeserializeOwned + Send>(text: &str) -> Result<T, String> {
+    on_parse_thread(|| {
+        serde_saphyr::from_str_with_options(text, options(YAML_MAX_NODES)).map_err(|e| {
+            let message = describe(&e, YAML_MAX_NODES).1;
+            match e.location() {
+                Some(l) => format!("line {} column {}: {message}", l.line(), l.column()),
+                None => message,
+            }
+        })
+    })?
+}
+
 /// Parses one YAML document with alias, depth and node budgets (an alias bomb is an error,
 /// not an allocation). Duplicate keys are errors. Booleans are YAML 1.2's `true`/`false`
 /// only (`n`, `no`, `off` stay strings; [`Fields::boolean`](super::fields::Fields::boolean)
 /// still accepts `yes`/`no`/`on`/`off` where a key wants a boolean, as PyYAML packs write).
 pub(crate) fn parse(text: &str) -> Result<Doc, YamlError> {
-    let options = serde_saphyr::options! { with_snippet: false, strict_booleans: true };
-    let node: Spanned<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let pos = e
-            .location()
-            .map(|l| Pos {
-                line: u32::try_from(l.line()).unwrap_or(u32::MAX),
-                column: u32::try_from(l.column()).unwrap_or(u32::MAX),
-            })
-            .unwrap_or(Pos { line: 1, column: 1 });
-        YamlError {
-            pos,
-            message: strip_location(&e.to_string()),
+    parse_within(text, YAML_MAX_NODES).map_err(|e| e.error)
+}
+
+/// Why [`parse_within`] failed: the error, and whether the node budget it was given ran out.
+#[derive(Debug)]
+pub(crate) struct ParseFailure {
+    pub error: YamlError,
+    pub out_of_nodes: bool,
+}
+
+/// [`parse`] with at most `max_nodes` nodes (at most [`YAML_MAX_NODES`]); the document's node
+/// count is [`Doc::nodes`].
+pub(crate) fn parse_within(text: &str, max_nodes: usize) -> Result<Doc, ParseFailure> {
+    let max_nodes = max_nodes.min(YAML_MAX_NODES);
+    let parsed = on_parse_thread(|| {
+        let node: Spanned<Node> = serde_saphyr::from_str_with_options(text, options(max_nodes))
+            .map_err(|e| {
+                let pos = e
+                    .location()
+                    .map(|l| Pos {
+                        line: u32::try_from(l.line()).unwrap_or(u32::MAX),
+                        column: u32::try_from(l.column()).unwrap_or(u32::MAX),
+                    })
+                    .unwrap_or(Pos { line: 1, column: 1 });
+                let (out_of_nodes, message) = describe(&e, max_nodes);
+                ParseFailure {
+                    error: YamlError { pos, message },
+                    out_of_nodes,
+                }
+            })?;
+        let mut locs = Locations::default();
+        let mut nodes = 0;
+        let value =
+            convert(node, String::new(), &mut locs, &mut nodes).map_err(|error| ParseFailure {
+                error,
+                out_of_nodes: false,
+            })?;
+        Ok(Doc { value, locs, nodes })
+    });
+    parsed.unwrap_or_else(|message| {
+        Err(ParseFailure {
+            error: YamlError {
+                pos: Pos { line: 1, column: 1 },
+                message,
+            },
+            out_of_nodes: false,
+        })
+    })
+}
+
+/// The message of a serde-saphyr error (the limit named for depth and node breaches), and
+/// whether it is the node budget (of `max_nodes`) that ran out.
+fn describe(e: &serde_saphyr::Error, max_nodes: usize) -> (bool, String) {
+    use serde_saphyr::budget::BudgetBreach;
+    match e.without_snippet() {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Depth { depth },
+            ..
+        } => (
+            false,
+            format!(
+                "mappings and lists nest {depth} levels deep here; the limit is \
+                 {YAML_MAX_DEPTH} levels"
+            ),
+        ),
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Nodes { .. },
+            ..
+        } => (
+            true,
+            format!("the document has more than {max_nodes} nodes (mappings, lists, scalars)"),
+        ),
+        other => {
+            let message = strip_location(&other.to_string());
+            // The parser's own nesting bound (flow collections), met before the budget's.
+            if message.contains("recursion limit exceeded") {
+                return (
+                    false,
+                    format!(
+                        "mappings and lists nest too deep here; the limit is {YAML_MAX_DEPTH} \
+                         levels"
+                    ),
+                );
+            }
+            (false, message)
         }
-    })?;
-    let mut locs = Locations::default();
-    let value = convert(node, String::new(), &mut locs)?;
-    Ok(Doc { value, locs })
+    }
 }
 
 /// `error: line 3 column 5: message` → `message` (the position is reported separately).
@@ -91,9 +231,15 @@ fn pos_of<T>(s: &Spanned<T>) -> Pos {
     }
 }
 
-fn convert(node: Spanned<Node>, path: String, locs: &mut Locations) -> Result<Value, YamlError> {
+fn convert(
+    node: Spanned<Node>,
+    path: String,
+    locs: &mut Locations,
+    nodes: &mut usize,
+) -> Result<Value, YamlError> {
+    *nodes += 1;
     let pos = pos_of(&node);
-    locs.0.entry(path.clone()).or_insert(pos);
+    locs.0.entry(path_key(&path)).or_insert(pos);
     Ok(match node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(b),
@@ -113,7 +259,7 @@ fn convert(node: Spanned<Node>, path: String, locs: &mut Locations) -> Result<Va
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, n)| convert(n, item(&path, i), locs))
+                .map(|(i, n)| convert(n, item(&path, i), locs, nodes))
                 .collect::<Result<_, _>>()?,
         ),
         Node::Map(entries) => {
@@ -134,10 +280,11 @@ fn convert(node: Spanned<Node>, path: String, locs: &mut Locations) -> Result<Va
                         });
                     }
                 };
+                *nodes += 1;
                 let p = child(&path, &key);
-                locs.0.insert(p.clone(), kpos);
+                locs.0.insert(path_key(&p), kpos);
                 // The entry keeps its key's position (`or_insert` in `convert`).
-                let value = convert(v, p, locs)?;
+                let value = convert(v, p, locs, nodes)?;
                 map.insert(key, value);
             }
             Value::Object(map)

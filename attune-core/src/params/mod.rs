@@ -15,7 +15,11 @@
 //! Unknown spec keys (e.g. `pattern`, which is not enforced) are kept in
 //! [`ParamSpec::extra`] so packs round-trip unchanged.
 
+mod masking;
 mod validate;
+
+pub(crate) use masking::holds_redacted;
+pub use masking::{mask_secrets, mask_value, secret_forms};
 
 #[cfg(test)]
 mod tests;
@@ -439,8 +443,11 @@ impl ParamSchema {
         out
     }
 
-    /// String forms of the present, non-null, non-empty secret values
-    /// (strings raw, other values as JSON), for masking output.
+    /// What to mask for the present, non-null, non-empty secret values: each value's text
+    /// (strings raw, other values as JSON) followed by the other forms an action is likely to
+    /// print it in ([`secret_forms`]: JSON-escaped, URL-encoded, base64), without duplicates.
+    /// Computed once per run, where the list of a run's secrets is built, so that masking
+    /// each line ([`mask_secrets`]) does no encoding.
     pub fn secret_values(&self, params: &Map<String, Value>) -> Vec<String> {
         let mut seen = BTreeSet::new();
         self.secret_names()
@@ -450,74 +457,9 @@ impl ParamSchema {
                 Value::String(s) => Some(s.clone()),
                 other => Some(other.to_string()),
             })
-            .filter(|s| !s.is_empty() && seen.insert(s.clone()))
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| secret_forms(&s))
+            .filter(|s| seen.insert(s.clone()))
             .collect()
-    }
-}
-
-/// Masks every secret inside the string values of `value` (recursively), in place; a
-/// non-string value (number, boolean, list, object) whose JSON text is a secret value is
-/// replaced by [`REDACTED`] as a whole.
-pub fn mask_value(value: &mut Value, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    if !value.is_string() && !value.is_null() {
-        let text = value.to_string();
-        if secrets.contains(&text) {
-            *value = Value::String(REDACTED.to_owned());
-            return;
-        }
-    }
-    match value {
-        Value::String(s) => {
-            let masked = mask_secrets(s, secrets);
-            if masked != *s {
-                *s = masked;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_value(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
-        _ => {}
-    }
-}
-
-/// Replaces every occurrence of each secret in `text` with [`REDACTED`] (longest first; the
-/// inserted marker is never masked again).
-pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
-    let mut sorted: Vec<&str> = secrets
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-        .collect();
-    if sorted.is_empty() {
-        return text.to_owned();
-    }
-    sorted.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-    sorted.dedup();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        if let Some(after) = sorted.iter().find_map(|s| rest.strip_prefix(*s)) {
-            out.push_str(REDACTED);
-            rest = after;
-        } else {
-            let mut chars = rest.chars();
-            if let Some(c) = chars.next() {
-                out.push(c);
-            }
-            rest = chars.as_str();
-        }
-    }
-    out
-}
-
-/// Whether a stored value holds the redaction marker anywhere (a masked secret).
-pub(crate) fn holds_redacted(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains(REDACTED),
-        Value::Array(items) => items.iter().any(holds_redacted),
-        Value::Object(m) => m.values().any(holds_redacted),
-        _ => false,
     }
 }

@@ -381,9 +381,20 @@ fn secrets_redact_and_values() {
     assert_eq!(params.get("password"), Some(&json!("hunter2")));
     let red = s.redact(&obj(json!({"host": "h"})));
     assert!(!red.contains_key("password"));
+    // Each value's text first, then its other forms (here base64: the JSON and URL forms of
+    // these texts are the texts themselves, except the object's).
+    let values = s.secret_values(&params);
+    assert_eq!(values[0], "hunter2");
+    assert!(values.contains(&"aHVudGVyMg==".to_owned()), "{values:?}");
+    assert!(values.contains(&r#"{"k":1}"#.to_owned()), "{values:?}");
+    assert!(values.contains(&r#"{\"k\":1}"#.to_owned()), "{values:?}");
+    assert!(
+        values.contains(&"%7B%22k%22%3A1%7D".to_owned()),
+        "{values:?}"
+    );
     assert_eq!(
-        s.secret_values(&params),
-        vec!["hunter2".to_owned(), r#"{"k":1}"#.to_owned()]
+        values.len(),
+        secret_forms("hunter2").len() + secret_forms(r#"{"k":1}"#).len()
     );
     let empty = obj(json!({"password": "", "token": null}));
     assert!(s.secret_values(&empty).is_empty());
@@ -404,6 +415,74 @@ fn mask_secrets_in_text() {
     assert_eq!(mask_secrets("ü pässwörd ü", &uni), "ü ******** ü");
     // the mask itself is never re-masked
     assert_eq!(mask_secrets("a*b", &["*".to_owned()]), "a********b");
+}
+
+/// A secret with non-ASCII (two-byte and astral) characters and URL delimiters.
+const TRICKY: &str = "päss wörd/+?&=😀";
+
+#[test]
+fn secret_forms_are_the_encodings_actions_print() {
+    let forms = secret_forms(TRICKY);
+    assert_eq!(forms[0], TRICKY, "the text itself comes first");
+    // What Python writes (json.dumps, urllib.parse.quote / quote_plus, base64), and the
+    // other case of hex digits.
+    for want in [
+        r"p\u00e4ss w\u00f6rd/+?&=\ud83d\ude00",
+        r"p\u00E4ss w\u00F6rd/+?&=\uD83D\uDE00",
+        "p%C3%A4ss%20w%C3%B6rd%2F%2B%3F%26%3D%F0%9F%98%80",
+        "p%C3%A4ss%20w%C3%B6rd/%2B%3F%26%3D%F0%9F%98%80",
+        "p%C3%A4ss+w%C3%B6rd%2F%2B%3F%26%3D%F0%9F%98%80",
+        "p%c3%a4ss%20w%c3%b6rd%2f%2b%3f%26%3d%f0%9f%98%80",
+        "p%c3%a4ss+w%c3%b6rd%2f%2b%3f%26%3d%f0%9f%98%80",
+        "cMOkc3Mgd8O2cmQvKz8mPfCfmIA=",
+        "cMOkc3Mgd8O2cmQvKz8mPfCfmIA",
+    ] {
+        assert!(forms.contains(&want.to_owned()), "{want} not in {forms:?}");
+    }
+    let mut unique = forms.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), forms.len(), "no duplicates: {forms:?}");
+    // Quotes, backslashes and control characters escaped as JSON writes them.
+    let forms = secret_forms("a\"b\\c\nd\u{1}é");
+    assert!(
+        forms.contains(&r#"a\"b\\c\nd\u0001\u00e9"#.to_owned()),
+        "{forms:?}"
+    );
+    assert!(
+        forms.contains(&r#"a\"b\\c\nd\u0001é"#.to_owned()),
+        "{forms:?}"
+    );
+    // Both base64 alphabets, with and without padding.
+    let forms = secret_forms("???>>>a");
+    for want in ["Pz8/Pj4+YQ==", "Pz8/Pj4+YQ", "Pz8_Pj4-YQ==", "Pz8_Pj4-YQ"] {
+        assert!(forms.contains(&want.to_owned()), "{want} not in {forms:?}");
+    }
+    // A plain word is its own JSON and URL form; only base64 adds forms.
+    assert_eq!(
+        secret_forms("hunter2"),
+        ["hunter2", "aHVudGVyMg", "aHVudGVyMg=="]
+    );
+    assert!(secret_forms("").is_empty());
+}
+
+#[test]
+fn every_form_of_a_secret_is_masked_in_text() {
+    let secrets = ParamSchema::new()
+        .with("pw", ParamSpec::string().secret())
+        .secret_values(&obj(json!({ "pw": TRICKY })));
+    let forms = secret_forms(TRICKY);
+    let text: String = forms.iter().map(|f| format!("<{f}>\n")).collect();
+    let masked = mask_secrets(&text, &secrets);
+    assert_eq!(
+        masked,
+        format!("<{REDACTED}>\n").repeat(forms.len()),
+        "{masked}"
+    );
+    let mut v = json!({ "out": text, "list": [forms[1].clone()] });
+    mask_value(&mut v, &secrets);
+    assert!(!v.to_string().contains("u00e4"), "{v}");
+    assert_eq!(v["list"][0], json!(REDACTED));
 }
 
 #[test]

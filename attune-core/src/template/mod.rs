@@ -11,6 +11,8 @@
 
 mod rewrite;
 
+pub use rewrite::PERCENT_FORMAT_MAX_DEPTH;
+
 use crate::{Error, Result};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
 use serde_json::{Map, Value};
@@ -20,6 +22,17 @@ use std::sync::{Arc, RwLock};
 
 /// Fuel (minijinja instructions) one render may spend; stops runaway loops.
 pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// How deep one render may recurse, in minijinja's units: the template itself, each loop,
+/// `with` block or macro body counts 1, a macro call 4 more, an include 10 (so about 20
+/// levels of a recursive macro, 99 nested loops, or 9 nested includes). Deeper renders fail with an error naming
+/// the template and this limit, instead of exhausting the thread's stack: the worst case
+/// measured (a recursive macro, a debug build, rendered by the engine's matching stage) uses
+/// about 0.7 MiB of stack at this limit, well within the 2 MiB of a spawned thread or a
+/// tokio worker; release builds use several times less. minijinja's own default (500)
+/// overflows a 2 MiB stack in debug builds. Parsing has its own bound (minijinja nests
+/// expressions and blocks at most 150 deep at compile time).
+pub const TEMPLATE_RECURSION_LIMIT: usize = 100;
 
 /// Converts a serializable value (JSON) into a template value.
 pub fn to_jinja<T: serde::Serialize>(v: T) -> JValue {
@@ -86,7 +99,8 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
         return Ok(());
     }
     let env = Environment::new();
-    env.template_from_str(&rewrite::percent_format(source))
+    let source_rewritten = rewrite::percent_format(source)?;
+    env.template_from_str(&source_rewritten)
         .map(|_| ())
         .map_err(|e| match e.line() {
             Some(l) if source.contains('\n') => format!(
@@ -177,11 +191,14 @@ impl CompiledValue {
 }
 
 impl Templates {
-    /// An environment with strict undefined variables and a fuel limit.
+    /// An environment with strict undefined variables, a fuel limit ([`TEMPLATE_FUEL`]) and
+    /// a recursion limit ([`TEMPLATE_RECURSION_LIMIT`]). Every template the engine renders
+    /// (rule params, criteria patterns, workflow expressions, pack config) goes through one.
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
         env.add_filter(JSON_FILTER, json_filter);
         env.add_filter("random", random_filter);
         // Python's methods of strings, maps and lists (`s.split(',')`, `d.items()`), which
@@ -200,8 +217,14 @@ impl Templates {
     fn add(&self, location: &str, source: String) -> Result<String> {
         let name = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
         let source = match rewrite::percent_format(&source) {
-            std::borrow::Cow::Owned(rewritten) => rewritten,
-            std::borrow::Cow::Borrowed(_) => source,
+            Ok(std::borrow::Cow::Owned(rewritten)) => rewritten,
+            Ok(std::borrow::Cow::Borrowed(_)) => source,
+            Err(message) => {
+                return Err(Error::Template {
+                    location: location.to_string(),
+                    message,
+                });
+            }
         };
         self.env
             .write()
@@ -258,7 +281,7 @@ impl Templates {
         Ok(match value {
             Value::String(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {
-                    let name = self.add(location, json_source(expr))?;
+                    let name = self.add(location, json_source(location, expr)?)?;
                     names.push(name.clone());
                     Node::Expr {
                         name,
@@ -317,9 +340,13 @@ impl Templates {
     pub fn render_once(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
         let env = self.read();
         if let Some(expr) = single_expression(source) {
-            return render_json(&env, location, &json_source(expr), ctx, source);
+            return render_json(&env, location, &json_source(location, expr)?, ctx, source);
         }
-        env.render_str(&rewrite::percent_format(source), ctx)
+        let rewritten = rewrite::percent_format(source).map_err(|message| Error::Template {
+            location: location.to_string(),
+            message,
+        })?;
+        env.render_str(&rewritten, ctx)
             .map(Value::String)
             .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
     }
@@ -338,9 +365,15 @@ impl Templates {
     }
 }
 
-/// The source that renders a single expression as JSON (its type kept).
-fn json_source(expr: &str) -> String {
-    rewrite::percent_format(&format!("{{{{ ({expr}) | {JSON_FILTER} }}}}")).into_owned()
+/// The source that renders a single expression as JSON (its type kept); `location` names the
+/// template in the error of a rewrite nested too deep.
+fn json_source(location: &str, expr: &str) -> Result<String> {
+    rewrite::percent_format(&format!("{{{{ ({expr}) | {JSON_FILTER} }}}}"))
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|message| Error::Template {
+            location: location.to_string(),
+            message,
+        })
 }
 
 /// Renders `src` (a [`json_source`]) and parses the JSON it gives; `source` is what the
@@ -434,7 +467,33 @@ fn render_text(
         .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
 }
 
+/// minijinja's detail of the error it raises past the recursion limit.
+const RECURSION_DETAIL: &str = "recursion limit exceeded";
+
 fn template_error(location: &str, e: &minijinja::Error) -> Error {
+    // The errors `e` wraps (an include's render, a macro's call), innermost last.
+    let mut chain = vec![e];
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        if let Some(inner) = next.downcast_ref::<minijinja::Error>() {
+            chain.push(inner);
+        }
+        cur = next;
+    }
+    if chain.iter().any(|x| x.detail() == Some(RECURSION_DETAIL)) {
+        let mut message = format!(
+            "{RECURSION_DETAIL}: templates may recurse at most {TEMPLATE_RECURSION_LIMIT} \
+             levels deep (each loop or macro frame counts 1, a macro call 4 more, an include \
+             10)"
+        );
+        if let Some(line) = e.line() {
+            message.push_str(&format!(" (line {line})"));
+        }
+        return Error::Template {
+            location: location.to_string(),
+            message,
+        };
+    }
     let mut message = e.kind().to_string();
     if let Some(d) = e.detail() {
         message.push_str(": ");
@@ -442,6 +501,12 @@ fn template_error(location: &str, e: &minijinja::Error) -> Error {
     }
     if let Some(line) = e.line() {
         message.push_str(&format!(" (line {line})"));
+    }
+    if let Some(root) = chain.last().filter(|_| chain.len() > 1) {
+        message.push_str(&format!(": {}", root.kind()));
+        if let Some(d) = root.detail() {
+            message.push_str(&format!(": {d}"));
+        }
     }
     Error::Template {
         location: location.to_string(),

@@ -12,6 +12,7 @@
 //! the compiler to report. Rewrites add no line breaks, so line numbers in errors still hold.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// The kind of a tag whose inside a rewrite sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,12 +23,21 @@ enum Tag {
     Statement,
 }
 
-/// Rewrites Python `%` string formatting in every tag of `source` into the `format` filter.
-pub(crate) fn percent_format(source: &str) -> Cow<'_, str> {
+/// Rewrites Python `%` string formatting in every tag of `source` into the `format` filter;
+/// an error when it nests deeper than [`PERCENT_FORMAT_MAX_DEPTH`].
+pub(crate) fn percent_format(source: &str) -> Result<Cow<'_, str>, String> {
     if !source.contains('%') {
-        return Cow::Borrowed(source);
+        return Ok(Cow::Borrowed(source));
     }
-    map_tags(source, |_, inner| percent_in_expression(inner))
+    let too_deep = Cell::new(false);
+    let out = map_tags(source, |_, inner| percent_at_depth(inner, 0, &too_deep));
+    if too_deep.get() {
+        return Err(format!(
+            "Python '%' formatting nests deeper than {PERCENT_FORMAT_MAX_DEPTH} levels \
+             (a '%' inside the operand of another)"
+        ));
+    }
+    Ok(out)
 }
 
 /// `source` with every `{{ expr }}` written as `{{ (expr) | <filter> }}` (its value as JSON).
@@ -163,19 +173,15 @@ fn string_end(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-/// How deep `%` formatting nests inside its own operands before the rest is left as it is
-/// (a bound on the scanner's recursion, far beyond real templates).
-const MAX_DEPTH: usize = 32;
+/// How deep Python `%` formatting may nest inside its own operands (`'%s' % ('%s' % x)` is
+/// 2): deeper is an error naming the template. It bounds the rewrite's recursion (one frame
+/// per level) and keeps the rewritten source within minijinja's parser limit; real templates
+/// nest one or two.
+pub const PERCENT_FORMAT_MAX_DEPTH: usize = 32;
 
-/// Rewrites `'literal' % operand` inside one tag; `None` when there is none.
-fn percent_in_expression(expr: &str) -> Option<String> {
-    percent_at_depth(expr, 0)
-}
-
-fn percent_at_depth(expr: &str, depth: usize) -> Option<String> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
+/// Rewrites `'literal' % operand` inside one tag (`depth` levels inside other operands);
+/// `None` when there is none, or when they nest too deep (`too_deep` set).
+fn percent_at_depth(expr: &str, depth: usize, too_deep: &Cell<bool>) -> Option<String> {
     let b = expr.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
@@ -198,13 +204,18 @@ fn percent_at_depth(expr: &str, depth: usize) -> Option<String> {
         let Some(operand_end) = operand_end(b, operand_start) else {
             continue;
         };
+        if depth >= PERCENT_FORMAT_MAX_DEPTH {
+            too_deep.set(true);
+            return None;
+        }
         let operand = &expr[operand_start..operand_end];
         // A parenthesised operand is Python's tuple of arguments: `(a, b)` → `format(a, b)`.
         let args = match operand.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
             Some(inner) if balanced(b, operand_start) == Some(operand_end) => inner,
             _ => operand,
         };
-        let args = percent_at_depth(args, depth + 1).map_or(Cow::Borrowed(args), Cow::Owned);
+        let args =
+            percent_at_depth(args, depth + 1, too_deep).map_or(Cow::Borrowed(args), Cow::Owned);
         let o = out.get_or_insert_with(|| String::with_capacity(expr.len() + 16));
         o.push_str(&expr[copied..literal_start]);
         o.push('(');
@@ -424,7 +435,7 @@ mod tests {
             ),
         ];
         for (source, want) in cases {
-            assert_eq!(percent_format(source), want, "{source}");
+            assert_eq!(percent_format(source).unwrap(), want, "{source}");
         }
     }
 
@@ -443,7 +454,7 @@ mod tests {
             "{{ {'a': {'b': '%'}} }}",
         ] {
             assert!(
-                matches!(percent_format(source), Cow::Borrowed(_)),
+                matches!(percent_format(source), Ok(Cow::Borrowed(_))),
                 "{source}"
             );
         }
@@ -475,14 +486,14 @@ mod tests {
                 .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
                 .collect();
             let lines = source.matches('\n').count();
-            let once = percent_format(&source).into_owned();
+            let once = percent_format(&source).unwrap().into_owned();
             assert_eq!(
                 once.matches('\n').count(),
                 lines,
                 "case {case} (seed {seed}): {source:?}"
             );
             assert_eq!(
-                percent_format(&once),
+                percent_format(&once).unwrap(),
                 once,
                 "case {case} (seed {seed}): {source:?}"
             );
@@ -497,14 +508,13 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_bounded() {
-        // 20,000 levels of `'%s' % (`: no stack overflow, the rewrite stops nesting at
-        // MAX_DEPTH and the compiler reports what it thinks of the rest.
+        // 20,000 levels of `'%s' % (`: no stack overflow, an error past the limit.
         let n = 20_000;
         let source = format!("{{{{ {}x{} }}}}", "'%s' % (".repeat(n), ")".repeat(n));
-        let out = percent_format(&source);
-        assert!(out.len() > source.len());
+        let e = percent_format(&source).unwrap_err();
+        assert!(e.contains("nests deeper than 32 levels"), "{e}");
         let power = format!("{{{{ '%s' % 2{} }}}}", " ** 2".repeat(n));
-        assert!(percent_format(&power).ends_with(")) }}"));
+        assert!(percent_format(&power).unwrap().ends_with(")) }}"));
     }
 
     #[test]

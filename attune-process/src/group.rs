@@ -1,7 +1,9 @@
-//! Signals to a child's process group, and a guard that kills the group if a run is dropped.
+//! Signals to a child's process group, killing what is left of it, and reaping what became
+//! ours.
 
+use crate::procfs;
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::time::Duration;
@@ -15,43 +17,29 @@ pub fn reap_orphans() -> std::io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
 }
 
-/// The pids of the processes of group `pgid`, from /proc (empty where there is none).
-fn members(pgid: Pid) -> Vec<Pid> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // Fields after the command name (which may hold spaces and parens):
-                    // state, ppid, pgrp.
-                    let rest = &stat[stat.rfind(')')? + 2..];
-                    rest.split(' ').nth(2)?.parse::<i32>().ok()
-                })
-                == Some(pgid.as_raw())
-        })
-        .map(Pid::from_raw)
-        .collect()
+/// Whether this process is the child subreaper of its descendants (see [`reap_orphans`]).
+pub(crate) fn is_subreaper() -> bool {
+    nix::sys::prctl::get_child_subreaper().unwrap_or(false)
 }
 
 /// The process group of a child that leads it (its pid is the group id).
 #[derive(Debug)]
 pub(crate) struct Group {
     pgid: Pid,
-    /// Whether the group may still have members that must be killed on drop.
-    armed: bool,
 }
 
 impl Group {
+    /// The group led by `pid`; `None` for a pid that cannot lead one (0, 1, out of range).
     pub fn new(pid: u32) -> Option<Self> {
         let pgid = i32::try_from(pid).ok().filter(|p| *p > 1)?;
         Some(Group {
             pgid: Pid::from_raw(pgid),
-            armed: true,
         })
+    }
+
+    /// The group id.
+    pub fn pgid(&self) -> Pid {
+        self.pgid
     }
 
     /// Sends `sig` to every process of the group; `false` when the group is empty.
@@ -67,42 +55,51 @@ impl Group {
     }
 
     /// Kills whatever is left in the group and reaps what became ours (see
-    /// [`reap_orphans`]), waiting up to a second; disarms the drop guard.
-    pub async fn kill_and_reap(&mut self) {
+    /// [`reap_orphans`]), waiting up to a second.
+    pub async fn kill_and_reap(&self) {
         // Signal 0 tells whether anyone is left: the common case (nothing) costs one call.
         if killpg(self.pgid, None) == Err(Errno::ESRCH) {
-            self.armed = false;
             return;
         }
-        let left: Vec<Pid> = members(self.pgid)
+        let left: Vec<Pid> = procfs::group_members(self.pgid)
             .into_iter()
             .filter(|p| *p != self.pgid)
             .collect();
         self.signal(Signal::SIGKILL);
-        self.armed = false;
-        let mut pending = left;
-        for _ in 0..100 {
-            pending.retain(|pid| match waitpid(*pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => true,
-                Ok(_) => false,
-                // Not (yet) our child: its parent has not died yet, or we are not its
-                // subreaper. Retry a while.
-                Err(Errno::ECHILD) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-                Err(_) => false,
-            });
-            if pending.is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        reap(left).await;
     }
 }
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.armed {
-            // The run was dropped (the engine gave up waiting): nothing may outlive it.
-            self.signal(Signal::SIGKILL);
+/// Sends SIGKILL to each of `pids` (ignoring those already gone).
+pub(crate) fn kill_each(pids: &[Pid]) {
+    for pid in pids {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+}
+
+/// Waits up to a second for the killed `pids` to be gone, reaping those that are (or
+/// become) our children. The child a run spawned itself is never among them: its handle
+/// reaps it.
+pub(crate) async fn reap(mut pending: Vec<Pid>) {
+    for _ in 0..100 {
+        pending.retain(|pid| match waitpid(*pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => true,
+            Ok(_) => false,
+            // Not (yet) our child: its parent has not died yet, or we are not its
+            // subreaper. Retry a while.
+            Err(Errno::ECHILD) => procfs::exists(*pid),
+            Err(_) => false,
+        });
+        if pending.is_empty() {
+            return;
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`reap`] without waiting: reaps those of `pids` that are already our zombies.
+pub(crate) fn reap_now(pids: &[Pid]) {
+    for pid in pids {
+        let _ = waitpid(*pid, Some(WaitPidFlag::WNOHANG));
     }
 }

@@ -1,18 +1,21 @@
-//! A child that serves many runs (a warm interpreter): spawned in its own process group with
-//! the three pipes handed to the caller, stopped as one-shot runs are, and killed with its
-//! whole group when dropped.
+//! A child that serves many runs (a warm interpreter): spawned and tracked like a one-shot
+//! run (own process group, its own cgroup or marker, parent-death signal), with the three
+//! pipes handed to the caller; stopped as one-shot runs are, and killed with everything it
+//! started when dropped.
 
-use crate::group::Group;
+use crate::control::Control;
 use crate::spec::ProcessSpec;
-use nix::sys::signal::Signal;
+use crate::tracked::Tracked;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
-/// A running child in its own process group. Dropping it kills the group.
+/// A running child in its own process group. Dropping it kills the child and everything it
+/// started.
 #[derive(Debug)]
 pub struct LongLived {
     child: Child,
-    group: Option<Group>,
+    tracked: Tracked,
     /// Its stdin.
     pub stdin: ChildStdin,
     stdout: Option<ChildStdout>,
@@ -21,17 +24,25 @@ pub struct LongLived {
 }
 
 impl LongLived {
-    /// Starts `spec` (its `stdin` bytes are ignored: the caller writes to [`Self::stdin`]).
+    /// Starts `spec` (its `stdin` bytes are ignored: the caller writes to [`Self::stdin`])
+    /// with the process-wide default owner; see
+    /// [`ProcessControl::spawn`](crate::ProcessControl::spawn). Must be called within a
+    /// Tokio runtime.
     pub fn spawn(spec: &ProcessSpec) -> std::io::Result<LongLived> {
-        let mut child = crate::run::spawn(spec)?;
+        crate::ProcessControl::shared().spawn(spec)
+    }
+
+    /// [`Self::spawn`] with the owner `control`.
+    pub(crate) fn spawn_with(control: &Arc<Control>, spec: &ProcessSpec) -> std::io::Result<Self> {
+        let (mut child, tracked) = control.spawn(spec)?;
         let pid = child.id().unwrap_or_default();
         let pipe = |what: &str| std::io::Error::other(format!("the child's {what} is not piped"));
         let stdin = child.stdin.take().ok_or_else(|| pipe("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| pipe("stdout"))?;
         let stderr = child.stderr.take().ok_or_else(|| pipe("stderr"))?;
         Ok(LongLived {
-            group: Group::new(pid),
             child,
+            tracked,
             stdin,
             stdout: Some(stdout),
             stderr: Some(stderr),
@@ -63,29 +74,14 @@ impl LongLived {
         }
     }
 
-    /// Stops it as a one-shot run is stopped: SIGTERM to the group, up to `grace` to exit,
-    /// SIGKILL, then whatever is left of the group is killed and reaped.
-    pub async fn stop(mut self, grace: Duration) {
-        match &self.group {
-            Some(g) => {
-                g.signal(Signal::SIGTERM);
-            }
-            None => {
-                let _ = self.child.start_kill();
-            }
-        }
-        if tokio::time::timeout(grace, self.child.wait())
-            .await
-            .is_err()
-        {
-            if let Some(g) = &self.group {
-                g.signal(Signal::SIGKILL);
-            }
-            let _ = self.child.start_kill();
-            let _ = self.child.wait().await;
-        }
-        if let Some(g) = self.group.as_mut() {
-            g.kill_and_reap().await;
-        }
+    /// Stops it as a one-shot run is stopped: SIGTERM to its group (and, with cgroups, to
+    /// everything it started), up to `grace` to exit, SIGKILL, then whatever it left is
+    /// killed and reaped.
+    pub async fn stop(self, grace: Duration) {
+        let LongLived {
+            mut child, tracked, ..
+        } = self;
+        let _ = crate::run::stop(&mut child, &tracked, grace).await;
+        tracked.finish().await;
     }
 }

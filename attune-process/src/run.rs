@@ -1,16 +1,17 @@
-//! Running one child to its end: spawn in its own group, feed stdin, read both streams,
-//! stop it on timeout or cancel (SIGTERM, grace, SIGKILL), kill what it left behind.
+//! Running one child to its end: spawn it tracked, feed stdin, read both streams, stop it on
+//! timeout or cancel (SIGTERM, grace, SIGKILL), kill everything it left behind.
 
 use crate::capture::{Captured, capture};
-use crate::group::Group;
+use crate::control::Control;
 use crate::spec::{Limits, ProcessSpec};
+use crate::tracked::Tracked;
 use attune_core::runtime::{LogSink, LogStream};
-use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 /// How the child ended.
@@ -58,23 +59,38 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// After the child ended and its group was killed, how long to wait for the output readers
-/// (a process that left the group may hold the pipes open; its output is then cut).
+/// After the child ended and everything of the run was killed, how long to wait for the
+/// output readers (a process that escaped the tracking may hold the pipes open; its output
+/// is then cut).
 const READER_WAIT: Duration = Duration::from_secs(2);
 
-/// Runs `spec` to its end within `limits`, forwarding output lines to `log`. `cancel` stops
-/// it like a timeout does. On return nothing of the child's process group is alive; if the
-/// returned future is dropped first, the group is killed.
+/// Runs `spec` to its end within `limits`, forwarding output lines to `log`, with the
+/// process-wide default owner ([`ProcessControl::shared`](crate::ProcessControl::shared));
+/// see [`ProcessControl::run`](crate::ProcessControl::run). `cancel` stops it like a timeout
+/// does. On return nothing the run started is alive; if the returned future is dropped
+/// first, all of it is killed.
 pub async fn run(
     spec: ProcessSpec,
     limits: &Limits,
     cancel: &CancellationToken,
     log: &LogSink,
 ) -> std::io::Result<Outcome> {
+    crate::ProcessControl::shared()
+        .run(spec, limits, cancel, log)
+        .await
+}
+
+/// [`run`] with the owner `control`.
+pub(crate) async fn run_with(
+    control: &Arc<Control>,
+    spec: ProcessSpec,
+    limits: &Limits,
+    cancel: &CancellationToken,
+    log: &LogSink,
+) -> std::io::Result<Outcome> {
     let started = Instant::now();
-    let mut child = spawn(&spec)?;
+    let (mut child, tracked) = control.spawn(&spec)?;
     let pid = child.id().unwrap_or_default();
-    let mut group = Group::new(pid);
 
     // stdin is written by its own task: a child that does not read it must not block us.
     let stdin_task = child.stdin.take().map(|mut stdin| {
@@ -103,17 +119,15 @@ pub async fn run(
         s = child.wait() => (s?, None),
         () = deadline => {
             let t = limits.timeout.unwrap_or_default();
-            (stop(&mut child, group.as_ref(), limits.grace).await?, Some(Stopped::Timeout(t)))
+            (stop(&mut child, &tracked, limits.grace).await?, Some(Stopped::Timeout(t)))
         }
         () = cancel.cancelled() => {
-            (stop(&mut child, group.as_ref(), limits.grace).await?, Some(Stopped::Canceled))
+            (stop(&mut child, &tracked, limits.grace).await?, Some(Stopped::Canceled))
         }
     };
-    // Whatever the child left in its group (background jobs, a grandchild ignoring
-    // SIGTERM) goes with it.
-    if let Some(g) = group.as_mut() {
-        g.kill_and_reap().await;
-    }
+    // Whatever the child left (background jobs, a grandchild ignoring SIGTERM, daemons that
+    // left the group) goes with it.
+    tracked.finish().await;
     if let Some(t) = stdin_task {
         t.abort();
     }
@@ -129,53 +143,20 @@ pub async fn run(
     })
 }
 
-/// Starts `spec` as the leader of a process group of its own, with the whole environment
-/// given (nothing inherited), three pipes, and killed if its handle is dropped.
-pub(crate) fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
-    Command::new(&spec.program)
-        .args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot start '{}': {e}", spec.program.display()),
-            )
-        })
-}
-
-/// SIGTERM to the group, up to `grace` for the child to exit, then SIGKILL to the group.
-async fn stop(
+/// SIGTERM to the run, up to `grace` for the child to exit, then SIGKILL to the run.
+pub(crate) async fn stop(
     child: &mut Child,
-    group: Option<&Group>,
+    tracked: &Tracked,
     grace: Duration,
 ) -> std::io::Result<ExitStatus> {
-    match group {
-        Some(g) => {
-            g.signal(Signal::SIGTERM);
-        }
-        None => {
-            let _ = child.start_kill();
-        }
+    if !tracked.terminate() {
+        let _ = child.start_kill();
     }
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
-            match group {
-                Some(g) => {
-                    g.signal(Signal::SIGKILL);
-                }
-                None => {
-                    let _ = child.start_kill();
-                }
-            }
+            tracked.kill();
+            let _ = child.start_kill();
             child.wait().await
         }
     }
@@ -189,7 +170,7 @@ async fn join_reader(task: Option<tokio::task::JoinHandle<Captured>>) -> Capture
         Ok(Ok(c)) => c,
         Ok(Err(_)) => Captured::default(),
         Err(_) => {
-            // A process outside the group still holds the pipe: stop reading.
+            // A process that escaped the tracking still holds the pipe: stop reading.
             task.abort();
             tracing::warn!("child output still open after the child ended; output cut");
             Captured::default()

@@ -13,7 +13,8 @@ pub struct ProcessSpec {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<OsString>,
-    /// The complete environment: nothing of the parent's is inherited.
+    /// The complete environment: nothing of the parent's is inherited. (Without cgroups, the
+    /// owner adds the run's marker [`RUN_TOKEN_ENV`](crate::RUN_TOKEN_ENV).)
     pub env: Vec<(OsString, OsString)>,
     /// Working directory.
     pub cwd: PathBuf,

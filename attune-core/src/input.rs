@@ -164,9 +164,94 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// The deepest nesting of arrays and objects the engine takes in a value that arrives from
+/// outside: an event payload, the params of [`Engine::execute`](crate::Engine::execute),
+/// an action's result. JSON text parsing stops at 127 levels (serde_json's own bound); the
+/// engine's bound is lower so that a stored record that wraps such a value (an execution
+/// body around its params, a workflow context around a task result) still parses back
+/// whole, and so that every recursive walk of a value (templates, masking, validation,
+/// serialization, drop) stays far within a 2 MiB thread stack.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+/// How deep `value` nests (a scalar is 0, `[]` and `[1]` are 1), counting no further than
+/// `max + 1`: it never descends more than `max + 1` levels, so it is safe on any value however
+/// deep a host built it (and allocates nothing).
+pub fn json_depth(value: &Value, max: usize) -> usize {
+    fn walk(v: &Value, level: usize, max: usize) -> usize {
+        let children: &mut dyn Iterator<Item = &Value> = match v {
+            Value::Array(a) => &mut a.iter(),
+            Value::Object(m) => &mut m.values(),
+            _ => return level,
+        };
+        let level = level + 1;
+        if level > max {
+            return level;
+        }
+        let mut deepest = level;
+        for c in children {
+            deepest = deepest.max(walk(c, level, max));
+            if deepest > max {
+                break;
+            }
+        }
+        deepest
+    }
+    walk(value, 0, max)
+}
+
+/// Refuses `value` when it nests deeper than `max` levels: an [`Error::Invalid`] naming
+/// `what` and the limit. The value is checked without recursion (see [`json_depth`]); a
+/// refused value should be dropped with [`dispose`].
+///
+/// # Errors
+/// [`Error::Invalid`] when the value nests deeper than `max`.
+pub fn check_depth(value: &Value, what: &str, max: usize) -> Result<()> {
+    if json_depth(value, max) > max {
+        return Err(too_deep(what, max));
+    }
+    Ok(())
+}
+
+fn too_deep(what: &str, max: usize) -> Error {
+    Error::invalid(
+        what,
+        format!("it nests arrays and objects more than {max} levels deep (the limit)"),
+    )
+}
+
+/// `value` when it nests at most [`MAX_JSON_DEPTH`] levels; else an [`Error::Invalid`]
+/// naming `what()` and the limit, the value dropped without recursion ([`dispose`]). What
+/// the engine's entry points (`emit`, `execute`) and action results go through first, since
+/// every later step walks the value recursively.
+///
+/// # Errors
+/// [`Error::Invalid`] when the value nests deeper than [`MAX_JSON_DEPTH`].
+pub fn within_depth(value: Value, what: impl FnOnce() -> String) -> Result<Value> {
+    if json_depth(&value, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH {
+        return Ok(value);
+    }
+    dispose(value);
+    Err(too_deep(&what(), MAX_JSON_DEPTH))
+}
+
+/// Drops `value` without recursion. Dropping a [`Value`] recurses once per level, so a
+/// value nested thousands of levels deep (which only a program can build: parsed text
+/// stops at 127) would exhaust the stack of the thread that drops it.
+pub fn dispose(value: Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::io::Write;
 
     #[test]
@@ -276,5 +361,44 @@ mod tests {
     fn the_value_bound_follows_the_limit() {
         assert_eq!(max_json_values(MAX_PAYLOAD_BYTES), 524_288);
         assert_eq!(max_json_values(10), 1024);
+    }
+
+    fn nested(levels: usize) -> Value {
+        let mut v = json!(1);
+        for _ in 0..levels {
+            v = json!([v]);
+        }
+        v
+    }
+
+    #[test]
+    fn depth_counts_containers_and_stops_past_the_limit() {
+        assert_eq!(json_depth(&json!(1), 10), 0);
+        assert_eq!(json_depth(&json!([]), 10), 1);
+        assert_eq!(json_depth(&json!({"a": [1, {"b": {}}], "c": 2}), 10), 4);
+        assert_eq!(json_depth(&nested(5), 10), 5);
+        assert_eq!(json_depth(&nested(50), 10), 11);
+        assert!(check_depth(&nested(MAX_JSON_DEPTH), "payload", MAX_JSON_DEPTH).is_ok());
+        let e = check_depth(&nested(MAX_JSON_DEPTH + 1), "payload", MAX_JSON_DEPTH)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("payload") && e.contains("100 levels"), "{e}");
+    }
+
+    #[test]
+    fn a_value_far_deeper_than_any_stack_is_checked_and_dropped_on_a_small_stack() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut v = json!(1);
+                for _ in 0..200_000 {
+                    v = Value::Array(vec![v]);
+                }
+                assert!(check_depth(&v, "payload", MAX_JSON_DEPTH).is_err());
+                dispose(v);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

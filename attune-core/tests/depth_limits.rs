@@ -7,6 +7,7 @@
 
 mod common;
 
+use attune_core::input::MAX_JSON_DEPTH;
 use attune_core::model::{ExecutionStatus, Rule, TriggerType};
 use attune_core::pack::{PackOptions, YAML_MAX_DEPTH, read_pack};
 use attune_core::params::ParamSpec;
@@ -162,13 +163,21 @@ fn json_lists(levels: usize) -> String {
     format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
 }
 
+/// `levels` arrays around a scalar, built in code (as deep as a host likes).
+fn built_lists(levels: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..levels {
+        v = Value::Array(vec![v]);
+    }
+    v
+}
+
 #[test]
-fn json_payloads_nest_as_deep_as_json_parsing_allows_through_the_whole_engine() {
-    // serde_json parses at most 127 levels: the deepest payload that arrives as JSON text.
-    let max: usize = 127;
-    assert!(serde_json::from_str::<Value>(&json_lists(max)).is_ok());
-    let e = serde_json::from_str::<Value>(&json_lists(max + 1)).unwrap_err();
-    assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+fn json_values_nest_up_to_the_engine_limit_through_the_whole_engine() {
+    // JSON text parses to 127 levels; the engine takes 100 (MAX_JSON_DEPTH), so that the
+    // records wrapping a value still parse back and every walk stays within the stack.
+    let max = MAX_JSON_DEPTH;
+    assert!(serde_json::from_str::<Value>(&json_lists(127)).is_ok());
 
     engine_on_small_stack(move || async move {
         let engine = engine().await;
@@ -205,8 +214,63 @@ fn json_payloads_nest_as_deep_as_json_parsing_allows_through_the_whole_engine() 
             let exec = only_execution(&trace);
             assert_eq!(exec.status, ExecutionStatus::Succeeded, "depth {depth}");
             assert_eq!(exec.result.as_ref().map(|r| &r["v"]), Some(&v));
-            // Dropped here, on this thread, as every copy the engine made was.
-            drop(v);
+        }
+        // One level more, as text or built by the host however deep: refused at emit,
+        // naming the trigger and the limit, nothing stored, no stack exhausted.
+        for levels in [max + 1, 100_000] {
+            let e = engine
+                .emit("deep.t", built_lists(levels))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("deep.t") && e.contains("100 levels"), "{e}");
+            let e = engine
+                // Not `json!`, which would copy the value recursively.
+                .execute(
+                    "deep.echo",
+                    Value::Object(
+                        [("v".to_string(), built_lists(levels))]
+                            .into_iter()
+                            .collect(),
+                    ),
+                )
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("deep.echo") && e.contains("100 levels"), "{e}");
+        }
+        assert_still_serving(&engine).await;
+    });
+}
+
+#[test]
+fn an_action_result_deeper_than_the_limit_fails_its_execution_only() {
+    engine_on_small_stack(|| async {
+        let engine = engine().await;
+        install_probe(&engine).await;
+        let action = attune_core::model::Action::new("deep.build", "native")
+            .param("levels", ParamSpec::integer());
+        engine
+            .register_native(action, |ctx| async move {
+                let levels = ctx.param("levels").and_then(Value::as_u64).unwrap_or(0);
+                Ok(built_lists(levels as usize))
+            })
+            .await
+            .unwrap();
+        let at = engine
+            .run("deep.build", json!({"levels": MAX_JSON_DEPTH}))
+            .await
+            .unwrap();
+        assert_eq!(at.status, ExecutionStatus::Succeeded);
+        assert_eq!(at.result, Some(built_lists(MAX_JSON_DEPTH)));
+        for levels in [MAX_JSON_DEPTH + 1, 100_000] {
+            let over = engine
+                .run("deep.build", json!({"levels": levels}))
+                .await
+                .unwrap();
+            assert_eq!(over.status, ExecutionStatus::Failed, "{levels}");
+            let e = over.error.unwrap_or_default();
+            assert!(e.contains("result") && e.contains("100 levels"), "{e}");
         }
         assert_still_serving(&engine).await;
     });

@@ -314,3 +314,26 @@ fn the_default_budgets_fit_real_packs() {
     let bundle = read(dir.path(), &d).expect("300 actions read");
     assert_eq!(bundle.action_refs().len(), 300);
 }
+
+#[tokio::test]
+async fn a_packs_root_with_a_fifo_as_pack_yaml_reports_that_pack() {
+    // The directory is a pack with a broken pack.yaml, not a directory skipped without a word.
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "good/pack.yaml", "ref: good\n");
+    mkfifo(&root.path().join("piped/pack.yaml"));
+    let engine = attune_core::Engine::builder().build().await.unwrap();
+    let report = tokio::time::timeout(
+        SAFETY,
+        engine.load_packs(root.path(), &PackOptions::default()),
+    )
+    .await
+    .expect("loading does not block on the FIFO")
+    .unwrap();
+    assert_eq!(report.loaded.len(), 1, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let text = report.failed[0].to_string();
+    assert!(
+        text.contains("pack.yaml") && text.contains("FIFO"),
+        "{text}"
+    );
+}

@@ -29,6 +29,9 @@ impl Engine {
         payload: Value,
         source: Option<String>,
     ) -> Result<EventId> {
+        let payload = crate::input::within_depth(payload, || {
+            format!("payload of event for trigger '{trigger_ref}'")
+        })?;
         self.ensure_accepting()?;
         let s = &self.shared;
         if s.registry.trigger(trigger_ref).is_none() {

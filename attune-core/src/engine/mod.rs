@@ -269,6 +269,8 @@ impl Engine {
     /// Params are validated first: an unknown action is NotFound, bad params are Invalid and
     /// nothing is created.
     pub async fn execute(&self, action_ref: &str, params: Value) -> Result<ExecutionId> {
+        let params =
+            crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
         self.ensure_accepting()?;
         matching::create_direct(&self.shared, action_ref, params).await
     }

@@ -220,7 +220,9 @@ impl Engine {
         })?;
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("pack.yaml").is_file())
+            // Whatever `pack.yaml` is (a FIFO, a dangling link): reading the pack says what
+            // is wrong with it, instead of the directory being skipped without a word.
+            .filter(|p| std::fs::symlink_metadata(p.join("pack.yaml")).is_ok())
             .collect();
         dirs.sort();
         self.load_pack_dirs(&dirs, options).await

@@ -473,10 +473,29 @@ fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange
             } else {
                 ExecutionStatus::Failed
             };
-            let mut c = ExecutionChange::to(to, now).result(out.result);
-            if let Some(e) = out.error {
-                c = c.error(e);
-            }
+            // Stored, a deeper result would not read back whole; walked, it could exhaust
+            // a stack: the execution fails (its output kept).
+            let (to, mut c) = match crate::input::within_depth(out.result, || {
+                "the action's result".to_string()
+            }) {
+                Ok(result) => {
+                    let mut c = ExecutionChange::to(to, now).result(result);
+                    if let Some(e) = out.error {
+                        c = c.error(e);
+                    }
+                    (to, c)
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let to = ExecutionStatus::Failed;
+                    (
+                        to,
+                        ExecutionChange::to(to, now)
+                            .result(json!({ "error": msg }))
+                            .error(msg),
+                    )
+                }
+            };
             if !out.stdout.is_empty() {
                 c.stdout = Some(out.stdout);
             }

@@ -106,11 +106,7 @@ impl NativeRuntime {
     {
         let handler: NativeHandler = Arc::new(move |ctx| {
             let fut = f(ctx);
-            Box::pin(async move {
-                let r = fut.await?;
-                serde_json::to_value(r)
-                    .map_err(|e| Error::Action(format!("result is not JSON: {e}")))
-            })
+            Box::pin(async move { into_json(fut.await?) })
         });
         self.handlers
             .write()
@@ -165,4 +161,15 @@ impl Runtime for NativeRuntime {
         };
         handler(ctx).await.map(RunOutput::success)
     }
+}
+
+/// A handler's result as JSON: a [`Value`] as it is (no copy, and no recursive walk, which a
+/// value deeper than the engine takes would not survive: the engine refuses those after the
+/// run), anything else through serde.
+fn into_json<R: Serialize + 'static>(r: R) -> Result<Value> {
+    let mut slot = Some(r);
+    if let Some(v) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Value>>() {
+        return Ok(v.take().unwrap_or(Value::Null));
+    }
+    serde_json::to_value(slot).map_err(|e| Error::Action(format!("result is not JSON: {e}")))
 }

@@ -12,11 +12,19 @@ pub(super) enum Json {
     Packed(Box<str>),
 }
 
+/// The deepest nesting serde_json parses back from text.
+const PARSE_DEPTH: usize = 127;
+
 impl Json {
-    /// Packs containers and strings; scalars stay as they are (no allocation).
+    /// Packs containers and strings; scalars stay as they are (no allocation), and so does a
+    /// value nested deeper than JSON text parses back (127 levels: the engine takes 100 from
+    /// outside, but a record may wrap one), so that reading it never loses it.
     pub fn packed(v: Value) -> Json {
         match v {
             Value::Null | Value::Bool(_) | Value::Number(_) => Json::Tree(v),
+            other if crate::input::json_depth(&other, PARSE_DEPTH) > PARSE_DEPTH => {
+                Json::Tree(other)
+            }
             other => match serde_json::to_string(&other) {
                 Ok(s) => Json::Packed(s.into_boxed_str()),
                 Err(_) => Json::Tree(other),
@@ -24,7 +32,8 @@ impl Json {
         }
     }
 
-    /// The value (parsed when packed; text this store wrote always parses).
+    /// The value (parsed when packed; text this store wrote always parses: it nests at
+    /// most [`PARSE_DEPTH`] levels).
     pub fn value(&self) -> Value {
         match self {
             Json::Tree(v) => v.clone(),
@@ -160,5 +169,22 @@ mod tests {
         assert_eq!(back.result, Some(json!({"ok": true})));
         assert_eq!(Json::packed(json!(5)).value(), json!(5));
         assert_eq!(Json::packed(json!("s")).value(), json!("s"));
+    }
+
+    #[test]
+    fn values_deeper_than_text_parses_back_are_kept_whole() {
+        for levels in [PARSE_DEPTH - 1, PARSE_DEPTH, PARSE_DEPTH + 1, 300] {
+            let mut v = json!(1);
+            for _ in 0..levels {
+                v = Value::Array(vec![v]);
+            }
+            let packed = Json::packed(v.clone());
+            assert_eq!(
+                matches!(packed, Json::Packed(_)),
+                levels <= PARSE_DEPTH,
+                "{levels}"
+            );
+            assert_eq!(packed.value(), v, "{levels} levels read back whole");
+        }
     }
 }

@@ -20,8 +20,11 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-/// The environment variable that chooses the tracking of [`ProcessControl::new`]: `0` for
-/// process groups and markers only, `1` (or unset) for cgroup v2 where usable.
+/// The environment variable that chooses the tracking of [`ProcessControl::new`]: `1` for
+/// cgroup v2 where usable, `0` (or unset) for process groups and markers. Process groups are
+/// the default because a child that joins its cgroup before exec needs a pre-exec hook, and
+/// with one the standard library forks the whole process instead of using `posix_spawn`:
+/// shell actions ran 3 to 4 times slower (README, "Cost per run").
 pub const CGROUPS_ENV: &str = "ATTUNE_PROCESS_CGROUPS";
 
 /// The environment variable that marks every process of a run in [`Tracking::ProcessGroup`]
@@ -35,10 +38,11 @@ pub enum Tracking {
     /// Each run in a cgroup v2 of its own, joined by the child before its program starts:
     /// nothing it starts can leave it, however it forks or detaches.
     Cgroup,
-    /// Cgroups are not usable (or not wanted): the run's process group, plus a marker in the
-    /// environment (`ATTUNE_RUN_TOKEN`) that descendants inherit and that the owner looks for
-    /// in /proc when one may have left the group. A descendant that both leaves the group
-    /// and clears its environment escapes.
+    /// The default, and what is used where cgroups are not usable: the run's process group,
+    /// plus a marker in the environment (`ATTUNE_RUN_TOKEN`) that descendants inherit and
+    /// that the owner looks for in /proc when one may have left the group. A descendant that
+    /// both leaves the group and clears its environment escapes; children get no
+    /// parent-death signal (they are started by `posix_spawn`, without a pre-exec hook).
     ProcessGroup,
 }
 
@@ -59,9 +63,9 @@ impl Default for ProcessControl {
 }
 
 impl ProcessControl {
-    /// An owner whose tracking follows [`CGROUPS_ENV`] (read now, once): cgroup v2 where it
-    /// is available and writable, else process groups and markers. Creating one with cgroups
-    /// costs a cgroup directory and one short-lived probe child.
+    /// An owner whose tracking follows [`CGROUPS_ENV`] (read now, once): with `1`, cgroup v2
+    /// where it is available and writable, else (and by default) process groups and markers.
+    /// Creating one with cgroups costs a cgroup directory and one short-lived probe child.
     pub fn new() -> Self {
         Self::with_cgroups(cgroups_from_env())
     }
@@ -206,12 +210,24 @@ impl Control {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        ChildSetup {
-            cgroup_procs: procs,
-            parent: Some(Pid::this()),
-        }
-        .install(cmd.as_std_mut());
-        let child = match self.spawner.spawn(cmd) {
+        // With a cgroup, the child joins it between fork and exec, and gets the parent-death
+        // signal (from a forking thread of the owner's: see spawner.rs). A pre-exec hook makes
+        // the standard library fork instead of posix_spawn (vfork), whose cost grows with
+        // this process's memory; without a cgroup the child needs no hook, and is spawned on
+        // the caller's thread by posix_spawn (what it leaves is found by its marker, and the
+        // guard kills it if this process dies).
+        let spawned = match procs {
+            Some(procs) => {
+                ChildSetup {
+                    cgroup_procs: Some(procs),
+                    parent: Some(Pid::this()),
+                }
+                .install(cmd.as_std_mut());
+                self.spawner.spawn(cmd)
+            }
+            None => cmd.spawn(),
+        };
+        let child = match spawned {
             Ok(c) => c,
             Err(e) => {
                 if let How::Cgroup(run) = &how {
@@ -315,25 +331,25 @@ impl Drop for Control {
     }
 }
 
-/// [`CGROUPS_ENV`]: unset, `1`, `auto` and friends allow cgroups, `0` and friends refuse
-/// them; anything else is reported and treated as unset.
+/// [`CGROUPS_ENV`]: `1`, `auto` and friends ask for cgroups; unset, `0` and friends do not;
+/// anything else is reported and treated as unset.
 fn cgroups_from_env() -> bool {
     parse_cgroups(std::env::var_os(CGROUPS_ENV).as_deref())
 }
 
 fn parse_cgroups(value: Option<&std::ffi::OsStr>) -> bool {
     let Some(value) = value else {
-        return true;
+        return false;
     };
     match value.to_str().map(str::trim) {
-        Some("" | "1" | "auto" | "yes" | "true" | "on") => true,
-        Some("0" | "no" | "false" | "off") => false,
+        Some("1" | "auto" | "yes" | "true" | "on") => true,
+        Some("" | "0" | "no" | "false" | "off") => false,
         _ => {
             tracing::warn!(
                 value = ?value,
-                "{CGROUPS_ENV} is neither 0 nor 1: using cgroups where available"
+                "{CGROUPS_ENV} is neither 0 nor 1: tracking by process group and marker"
             );
-            true
+            false
         }
     }
 }
@@ -352,13 +368,13 @@ mod tests {
 
     #[test]
     fn the_environment_variable_chooses_cgroups_or_not() {
-        assert!(parse_cgroups(None));
+        assert!(!parse_cgroups(None));
         assert!(parse_cgroups(Some(OsStr::new("1"))));
         assert!(parse_cgroups(Some(OsStr::new(" auto "))));
         assert!(!parse_cgroups(Some(OsStr::new("0"))));
         assert!(!parse_cgroups(Some(OsStr::new("off"))));
         assert!(
-            parse_cgroups(Some(OsStr::new("maybe"))),
+            !parse_cgroups(Some(OsStr::new("maybe"))),
             "unknown: the default"
         );
     }

@@ -4,9 +4,11 @@
 //! child ends, not the process. Tokio's worker threads live as long as their runtime, but its
 //! blocking-pool threads end when idle, and a worker that calls `block_in_place` hands its
 //! role to another thread. So children are never forked from the caller's thread: each
-//! owner has one thread of its own, started at its first spawn, that does nothing but fork
-//! and ends when the owner is dropped (after its runs). A child's parent-death signal then
-//! fires when this process dies, or when its owner is gone.
+//! owner has threads of its own, started at its first spawn, that do nothing but fork and
+//! end when the owner is dropped (after its runs). A child's parent-death signal then fires
+//! when this process dies, or when its owner is gone. There are several (one per core, 2 to
+//! 8), because a fork and exec takes the forking thread a few hundred microseconds: one
+//! thread would serialize every spawn of the process.
 
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -18,7 +20,7 @@ struct Request {
     reply: mpsc::SyncSender<std::io::Result<Child>>,
 }
 
-/// The forking thread of one owner.
+/// The forking threads of one owner.
 #[derive(Debug, Default)]
 pub(crate) struct Spawner {
     requests: Mutex<Option<mpsc::Sender<Request>>>,
@@ -51,18 +53,27 @@ impl Spawner {
             return Ok(tx.clone());
         }
         let (tx, rx) = mpsc::channel::<Request>();
-        std::thread::Builder::new()
-            .name("attune-spawner".into())
-            .spawn(move || {
-                while let Ok(mut req) = rx.recv() {
-                    let spawned = {
-                        let _entered = req.runtime.enter();
-                        req.cmd.spawn()
-                    };
-                    drop(req.cmd);
-                    let _ = req.reply.send(spawned);
-                }
-            })?;
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        for _ in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name("attune-spawner".into())
+                .spawn(move || {
+                    loop {
+                        // One thread waits for the next request at a time; the others wait
+                        // for the lock (or are forking).
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(mut req) = next else { return };
+                        let spawned = {
+                            let _entered = req.runtime.enter();
+                            req.cmd.spawn()
+                        };
+                        drop(req.cmd);
+                        let _ = req.reply.send(spawned);
+                    }
+                })?;
+        }
         *requests = Some(tx.clone());
         Ok(tx)
     }

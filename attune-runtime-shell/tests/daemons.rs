@@ -1,6 +1,7 @@
 //! Shell actions whose children leave the process group (`setsid`, double forks) do not
 //! leave them behind: at the action's normal end, at its timeout, at cancel. (Tracking by
-//! cgroup v2 where usable; `ATTUNE_PROCESS_CGROUPS=0` runs these with the fallback.)
+//! process group and marker, the default; `ATTUNE_PROCESS_CGROUPS=1` runs these with cgroup
+//! v2 where usable. attune-process's own tests cover both.)
 
 use attune_core::Engine;
 use attune_core::model::ExecutionStatus;
@@ -159,6 +160,36 @@ async fn daemons_of_a_canceled_action_end_with_it() {
     assert!(
         alive(&m).is_empty(),
         "daemons outlived their action: {:?}",
+        alive(&m)
+    );
+}
+
+#[tokio::test]
+async fn a_hosts_shutdown_ends_running_actions_and_their_daemons() {
+    // The host stops its engine while an action (which ignores SIGTERM) and its daemons run:
+    // shutdown cancels it with the grace, it ends `canceled`, and nothing of it is left.
+    let engine = engine().await;
+    let m = markers(4);
+    let _cleanup = Cleanup(m.clone());
+    let cmd = format!("{}trap '' TERM; sleep {}", daemons(&m), m[3]);
+    let id = engine
+        .execute("core.local", json!({ "cmd": cmd }))
+        .await
+        .unwrap();
+    assert!(
+        wait_all_alive(&m).await,
+        "the action and its daemons started"
+    );
+    engine.shutdown(Duration::ZERO).await;
+    let e = engine.execution(id).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Canceled, "{e:#?}");
+    let start = std::time::Instant::now();
+    while !alive(&m).is_empty() && start.elapsed() < SAFETY {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        alive(&m).is_empty(),
+        "processes outlived the engine's shutdown: {:?}",
         alive(&m)
     );
 }

@@ -370,8 +370,10 @@ impl Engine {
     }
 
     /// Stops the engine: refuses new events and executions, lets in-flight work finish until
-    /// `deadline`, then cancels what still runs (waiting the cancel grace period), marks work
-    /// that never started `canceled`, and stops the stages. Idempotent.
+    /// `deadline`, then cancels what still runs (waiting the cancel grace period; it ends
+    /// `canceled`), and stops the stages. Work that never started is marked `canceled` on a
+    /// store that is not durable; a durable store keeps it for the next start's
+    /// [`Engine::resume`]. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) {
         let s = &self.shared;
         s.accepting.store(false, Ordering::SeqCst);

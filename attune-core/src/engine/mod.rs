@@ -26,6 +26,7 @@ mod running;
 mod scheduling;
 mod stage;
 mod trace;
+mod trigger_schema;
 mod workflow_run;
 mod workflows;
 
@@ -370,10 +371,11 @@ impl Engine {
     }
 
     /// Stops the engine: refuses new events and executions, lets in-flight work finish until
-    /// `deadline`, then cancels what still runs (waiting the cancel grace period; it ends
-    /// `canceled`), and stops the stages. Work that never started is marked `canceled` on a
-    /// store that is not durable; a durable store keeps it for the next start's
-    /// [`Engine::resume`]. Idempotent.
+    /// `deadline`, then cancels what still runs (it ends `canceled`), and stops the stages.
+    /// Work that never started is marked `canceled` on a store that is not durable; a durable
+    /// store keeps it for the next start's [`Engine::resume`]. Returns as soon as that is
+    /// done: the cancel grace period ([`EngineBuilder::cancel_grace`]) bounds the wait for
+    /// canceled runs to end, and is not waited when they end sooner. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) {
         let s = &self.shared;
         s.accepting.store(false, Ordering::SeqCst);
@@ -395,13 +397,38 @@ impl Engine {
                     tokio::task::yield_now().await;
                 }
             }
-            let _ = self.settle(s.config.cancel_grace).await;
+            self.wait_stopped(s.config.cancel_grace).await;
         }
         s.stop.cancel();
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *s.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+    }
+
+    /// After a shutdown's cancel: waits, `grace` at most, for the runs of this engine to end
+    /// (a canceled run ends within the cancel grace: its runtime is dropped after it) and, on
+    /// a store that is not durable, for the work canceled before it started. Work a durable
+    /// store keeps for the next start is not waited for: it will not run here. Runs that
+    /// started while the cancel was under way are canceled too.
+    async fn wait_stopped(&self, grace: Duration) {
+        let s = &self.shared;
+        let durable = s.store.capabilities().durable;
+        let until = tokio::time::Instant::now() + grace;
+        loop {
+            let running = {
+                let running = s.lock_running();
+                for token in running.values() {
+                    token.cancel();
+                }
+                running.len()
+            };
+            let done = running == 0 && (durable || s.pending.executions().is_empty());
+            if done || tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 

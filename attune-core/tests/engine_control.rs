@@ -392,3 +392,66 @@ async fn retention_keeps_the_execution_count_bounded() {
     // That events still waiting for the matching stage survive a purge is tested
     // deterministically in engine_redelivery.rs (retention_never_purges_an_unmatched_event).
 }
+
+// Dropping the last handle without shutdown stops the engine, as dropping a tokio handle that
+// owns tasks does: the running action is told to stop, its end is recorded, and every task
+// of the engine ends (nothing holds its store any more).
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_engine() {
+    let store = Arc::new(attune_core::store::MemoryStore::new());
+    let engine = Engine::builder()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Arc::new(Notify::new());
+    let (tx_started, started_here) = (tx.clone(), started.clone());
+    engine
+        .register_fn("t.wait", move |ctx| {
+            let (tx, started) = (tx_started.clone(), started_here.clone());
+            async move {
+                started.notify_one();
+                ctx.cancel.cancelled().await;
+                let _ = tx.send("canceled");
+                Ok(json!({}))
+            }
+        })
+        .await
+        .unwrap();
+    drop(tx);
+    let id = engine.execute("t.wait", json!({})).await.unwrap();
+    tokio::time::timeout(SAFETY, started.notified())
+        .await
+        .expect("the action started");
+    engine
+        .register_fn("t.ok", |_ctx| async move { Ok(json!({"ok": true})) })
+        .await
+        .unwrap();
+    let copy = engine.clone();
+    drop(engine);
+    // A copy of the handle keeps the engine running.
+    let ok = copy.run("t.ok", json!({})).await.unwrap();
+    assert_eq!(ok.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        copy.execution(id).await.unwrap().status,
+        ExecutionStatus::Running
+    );
+    drop(copy);
+    let seen = tokio::time::timeout(SAFETY, rx.recv())
+        .await
+        .expect("the action is told to stop when the last handle is dropped");
+    assert_eq!(seen, Some("canceled"));
+    // Every task of the engine ends, and with them every reference to its store.
+    let released = tokio::time::timeout(SAFETY, async {
+        while Arc::strong_count(&store) > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(released.is_ok(), "the engine's tasks ended");
+    let e = attune_core::store::Store::get_execution(&*store, id)
+        .await
+        .unwrap();
+    assert_eq!(e.status, ExecutionStatus::Canceled, "{e:#?}");
+}

@@ -515,7 +515,7 @@ fn a_run_taken_over_paused_creates_nothing_until_resumed() {
     let runs = Arc::new(AtomicUsize::new(0));
 
     let first = runtime();
-    let id = first.block_on(async {
+    let (id, first_engine) = first.block_on(async {
         let e = engine_on(store.clone(), runs.clone()).await;
         let mut journal = store.report_journal();
         let id = e.execute("wf.seq", json!({"xs": [1, 2, 3]})).await.unwrap();
@@ -535,9 +535,12 @@ fn a_run_taken_over_paused_creates_nothing_until_resumed() {
         });
         wait_until(&e, id, "paused", |x| x.status == ExecutionStatus::Paused).await;
         assert_eq!(children(&e, id).await.len(), 1, "only item 0 was created");
-        id
+        (id, e)
     });
-    drop(first); // the first engine is gone, without a shutdown
+    // The first engine's process "dies": its tasks go with its runtime, then its handle is
+    // dropped where nothing can run any more (no shutdown, nothing recorded, as in a crash).
+    drop(first);
+    drop(first_engine);
 
     let second = runtime();
     second.block_on(async {

@@ -111,7 +111,7 @@ fn a_paused_run_survives_its_engine_and_finishes_when_resumed_by_the_next() {
         .enable_all()
         .build()
         .unwrap();
-    let (id, ran_before) = first.block_on(async {
+    let (id, ran_before, first_engine) = first.block_on(async {
         let e = engine(&db, runs.clone(), Arc::default()).await.unwrap();
         let id = e.execute("rs.flow", json!({ "xs": xs })).await.unwrap();
         while runs.load(Ordering::SeqCst) < 6 {
@@ -121,9 +121,12 @@ fn a_paused_run_survives_its_engine_and_finishes_when_resumed_by_the_next() {
         until_status(&e, id, ExecutionStatus::Paused).await;
         let n = task_runs(&e, id).await;
         assert!(n < 40, "paused before the end ({n} items ran)");
-        (id, n)
+        (id, n, e)
     });
-    drop(first); // every task of engine A dropped mid-run, no shutdown
+    // Every task of engine A dropped mid-run, then its handle where nothing can run any more:
+    // no shutdown, nothing recorded, as when its process dies.
+    drop(first);
+    drop(first_engine);
 
     // Engine B: takes the run over once A's lease expired; it stays paused.
     let second = tokio::runtime::Builder::new_multi_thread()

@@ -216,7 +216,7 @@ impl EngineBuilder {
             tasks: Mutex::new(Vec::new()),
         });
         workflows.attach(&shared);
-        let engine = Engine { shared };
+        let engine = Engine::internal(shared);
         engine.load_from_store().await?;
         // The core pack is code: installed afresh in every engine.
         let mut core = crate::pack::core_pack();
@@ -224,13 +224,14 @@ impl EngineBuilder {
             .retain(|a| engine.shared.runtimes.contains_key(&a.def.runner));
         engine.install_pack(core).await?;
         super::stage::start(&engine.shared).await?;
-        Ok(engine)
+        Ok(engine.owned())
     }
 }
 
 impl Engine {
-    /// Loads the definitions a durable store already holds into the registry. Rules that no
-    /// longer compile are skipped with a warning (they stay in the store).
+    /// Loads the definitions a durable store already holds into the registry. Rules and
+    /// trigger types (schemas) that no longer compile are skipped with a warning (they stay
+    /// in the store).
     async fn load_from_store(&self) -> Result<()> {
         let store = &self.shared.store;
         for kind in [
@@ -248,7 +249,15 @@ impl Engine {
                             crate::pack::param_schema(&p.config_schema).unwrap_or_default();
                         self.shared.registry.put_pack(PackEntry::new(p, &schema));
                     }
-                    Definition::TriggerType(t) => self.shared.registry.put_trigger(t),
+                    Definition::TriggerType(t) => {
+                        let trigger_ref = t.trigger_ref.clone();
+                        match super::trigger_schema::RegisteredTrigger::compile(t) {
+                            Ok(t) => self.shared.registry.put_trigger(t),
+                            Err(e) => {
+                                tracing::warn!(trigger = %trigger_ref, error = %e, "stored trigger type skipped")
+                            }
+                        }
+                    }
                     Definition::Action(a) => self.shared.registry.put_action(a),
                     Definition::Rule(r) => {
                         let rule_ref = r.rule_ref.clone();

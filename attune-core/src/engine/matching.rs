@@ -15,8 +15,10 @@ use std::sync::OnceLock;
 use tracing::Instrument;
 
 impl Engine {
-    /// Emits an event of `trigger_ref`: checks the trigger type and the payload size,
-    /// persists the event (once this returns Ok, the event is stored), and hands it to the
+    /// Emits an event of `trigger_ref`: checks the trigger type, the payload's depth and size,
+    /// and the payload against the trigger type's payload schema (an invalid payload is
+    /// [`Error::Invalid`] naming the trigger and every failing path with its message, and
+    /// nothing is stored); persists the event (once this returns Ok, the event is stored), and hands it to the
     /// matching stage. Returns the event id, the root of its trace.
     pub async fn emit(&self, trigger_ref: &str, payload: Value) -> Result<EventId> {
         self.emit_from(trigger_ref, payload, None).await
@@ -34,9 +36,9 @@ impl Engine {
         })?;
         self.ensure_accepting()?;
         let s = &self.shared;
-        if s.registry.trigger(trigger_ref).is_none() {
+        let Some(trigger) = s.registry.trigger(trigger_ref) else {
             return Err(Error::not_found("trigger type", trigger_ref));
-        }
+        };
         let size = json_size(&payload, s.config.max_payload_bytes);
         if size > s.config.max_payload_bytes {
             return Err(Error::invalid(
@@ -47,6 +49,9 @@ impl Engine {
                 ),
             ));
         }
+        // A trigger type without a payload schema costs one `Option` check here.
+        trigger.check_payload(&payload)?;
+        drop(trigger);
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
         let id = event.id;

@@ -59,6 +59,14 @@ use tokio_util::sync::CancellationToken;
 
 /// The automation engine, embedded in the host program. Cheap to clone (an `Arc`).
 ///
+/// Stop it with [`Engine::shutdown`], which lets in-flight work finish until a deadline.
+/// Dropping the last clone without it stops the engine too, without waiting, as dropping a
+/// tokio handle that owns tasks does: new work is refused, running executions are canceled
+/// (recorded `canceled`; a process action gets SIGTERM, then SIGKILL after the cancel grace),
+/// and the engine's tasks end. On a durable store work that never started is kept for the
+/// next start's [`Engine::resume`]. A clone held by something the engine itself holds (a
+/// native handler that captured one) keeps it running until [`Engine::shutdown`].
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
 /// use attune_core::{Engine, model::{Rule, TriggerType}};
@@ -86,6 +94,67 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
+    /// Shared by the handles the builder gave out (not by the engine's own short-lived
+    /// ones): when the last is dropped, the engine stops ([`Stopper`]).
+    _stopper: Option<Arc<Stopper>>,
+}
+
+/// Stops an engine when the last of the host's handles is dropped without
+/// [`Engine::shutdown`] (see [`Engine`]): new work is refused, running executions are
+/// canceled as [`Engine::cancel`] does, on a task of its own, then the stages are stopped.
+/// Nothing is waited for; what was not recorded yet on a durable store is recovered at the
+/// next start, as after a crash.
+struct Stopper(Arc<Shared>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let s = self.0.clone();
+        if s.stop.is_cancelled() {
+            return; // shut down already
+        }
+        s.accepting.store(false, Ordering::SeqCst);
+        s.stop_starting.store(true, Ordering::SeqCst);
+        let running: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
+        match tokio::runtime::Handle::try_current() {
+            // Canceled as `Engine::cancel` does (recorded `canceling`, then `canceled`).
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let engine = Engine::internal(s.clone());
+                    for id in running {
+                        let _ = engine.cancel(id).await;
+                    }
+                    s.stop.cancel();
+                });
+            }
+            // Outside a runtime nothing can be recorded: the runs are told to stop.
+            Err(_) => {
+                for token in s.lock_running().values() {
+                    token.cancel();
+                }
+                s.stop.cancel();
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// The handle the builder gives the host: the engine stops when its last copy is
+    /// dropped.
+    pub(crate) fn owned(self) -> Engine {
+        let stopper = Some(Arc::new(Stopper(self.shared.clone())));
+        Engine {
+            shared: self.shared,
+            _stopper: stopper,
+        }
+    }
+
+    /// A handle the engine uses itself (it does not keep the engine running).
+    pub(crate) fn internal(shared: Arc<Shared>) -> Engine {
+        Engine {
+            shared,
+            _stopper: None,
+        }
+    }
 }
 
 impl fmt::Debug for Engine {

@@ -3,6 +3,7 @@
 
 use super::Engine;
 use super::registry::{PackEntry, PackParts};
+use super::trigger_schema::{CompiledSchema, RegisteredTrigger, check_schemas, parameter_problems};
 use crate::model::{Action, Pack};
 use crate::pack::{
     CORE_PACK, PackBundle, PackErrors, PackOptions, Partial, Problem, Source, read_partial,
@@ -288,6 +289,12 @@ impl Engine {
         for r in &bundle.rules {
             rules.push(Arc::new(self.compile_rule(r.def.clone())?));
         }
+        // Schemas compile once here (checked before): the registry keeps them.
+        let triggers = bundle
+            .triggers
+            .iter()
+            .map(|t| RegisteredTrigger::compile(t.def.clone()))
+            .collect::<Result<Vec<_>>>()?;
         self.shared
             .store
             .replace_pack(&p, bundle.definitions())
@@ -306,7 +313,7 @@ impl Engine {
         let parts = PackParts {
             entry: PackEntry::new(bundle.pack.clone(), &bundle.config_schema),
             actions: bundle.actions.iter().map(|a| a.def.clone()).collect(),
-            triggers: bundle.triggers.iter().map(|t| t.def.clone()).collect(),
+            triggers,
             rules,
         };
         self.shared.registry.replace_pack(&p, Some(parts));
@@ -365,6 +372,33 @@ impl Engine {
         match loading.bundles.get(Loading::pack_of(r)) {
             Some(b) => b.trigger_types().any(|t| t.trigger_ref == r),
             None => self.shared.registry.trigger(r).is_some(),
+        }
+    }
+
+    /// The problems of `params` (a rule's `trigger.parameters`) against the parameter schema
+    /// of trigger type `r` (of a pack being loaded, or registered).
+    fn trigger_param_problems(
+        &self,
+        r: &str,
+        params: &Value,
+        loading: &Loading<'_>,
+    ) -> Vec<String> {
+        if params.is_null() {
+            return Vec::new();
+        }
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => match b.trigger_types().find(|t| t.trigger_ref == r) {
+                // A schema that does not compile is reported on its trigger type.
+                Some(t) => match CompiledSchema::compile(&t.parameters_schema) {
+                    Ok(schema) => parameter_problems(schema.as_ref(), params),
+                    Err(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            },
+            None => match self.shared.registry.trigger(r) {
+                Some(t) => parameter_problems(t.parameters.as_ref(), params),
+                None => Vec::new(),
+            },
         }
     }
 
@@ -480,8 +514,26 @@ impl Engine {
                 out.push(src.hinted(&path, msg, hint(action, &actions)));
             }
         }
+        for t in &b.triggers {
+            for (key, message) in check_schemas(&t.def).0 {
+                out.push(t.src.problem(
+                    key,
+                    format!("trigger type '{}': {key} is {message}", t.def.trigger_ref),
+                ));
+            }
+        }
         for r in &b.rules {
             let rule = &r.def;
+            let params_path = match r.paths.iter().find(|(p, _)| *p == "trigger") {
+                Some((_, path)) if path.starts_with("trigger.") => "trigger.parameters",
+                _ => "trigger_params",
+            };
+            for p in self.trigger_param_problems(&rule.trigger, &rule.trigger_params, loading) {
+                out.push(r.src.problem(
+                    params_path,
+                    format!("trigger parameters of trigger type '{}': {p}", rule.trigger),
+                ));
+            }
             if !self.has_trigger(&rule.trigger, loading) {
                 let mut p = r.problem(
                     "trigger",

@@ -2,6 +2,7 @@
 
 use super::Engine;
 use super::registry::PackEntry;
+use super::trigger_schema::{RegisteredTrigger, parameter_problems};
 use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
 use crate::rules::{CompiledRule, Criteria};
 use crate::runtime::ActionContext;
@@ -56,16 +57,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Registers (or replaces) a trigger type; its pack is created bare if missing.
+    /// Registers (or replaces) a trigger type; its pack is created bare if missing. Its
+    /// `payload_schema` and `parameters_schema` are JSON Schemas (the draft named by
+    /// `$schema`, else Draft 4; no remote `$ref`), compiled now: one that does not compile is
+    /// [`Error::Invalid`] naming the trigger type and the schema. From then on
+    /// [`Engine::emit`] refuses payloads that do not fit the payload schema, and rules'
+    /// `trigger_params` must fit the parameter schema.
     pub async fn register_trigger_type(&self, trigger: TriggerType) -> Result<()> {
         validate_ref("trigger type", &trigger.trigger_ref)?;
+        let compiled = RegisteredTrigger::compile(trigger.clone())?;
         self.ensure_pack(trigger.trigger_ref.split('.').next().unwrap_or_default())
             .await?;
         self.shared
             .store
             .put_definition(Definition::TriggerType(trigger.clone()))
             .await?;
-        self.shared.registry.put_trigger(trigger);
+        self.shared.registry.put_trigger(compiled);
         Ok(())
     }
 
@@ -152,23 +159,28 @@ impl Engine {
 
     /// Registers (or replaces) a rule. The trigger type and the action must be registered;
     /// criteria, expression and param templates are compiled now (every problem reported in
-    /// one error); literal params are checked against the action's schema.
+    /// one error); literal params are checked against the action's schema, and
+    /// `trigger_params`, when given, against the trigger type's parameter schema (each
+    /// failing path named).
     pub async fn register_rule(&self, rule: Rule) -> Result<()> {
         validate_ref("rule", &rule.rule_ref)?;
         let _changing = self.shared.definitions.lock().await;
         let compiled = self.compile_rule(rule)?;
         let what = format!("rule '{}'", compiled.rule.rule_ref);
         let mut problems = Vec::new();
-        if self
-            .shared
-            .registry
-            .trigger(&compiled.rule.trigger)
-            .is_none()
-        {
-            problems.push(format!(
+        match self.shared.registry.trigger(&compiled.rule.trigger) {
+            None => problems.push(format!(
                 "trigger type '{}' is not registered",
                 compiled.rule.trigger
-            ));
+            )),
+            Some(t) => {
+                for p in parameter_problems(t.parameters.as_ref(), &compiled.rule.trigger_params) {
+                    problems.push(format!(
+                        "trigger parameters of trigger type '{}': {p}",
+                        t.def.trigger_ref
+                    ));
+                }
+            }
         }
         match self.shared.registry.action(&compiled.rule.action) {
             None => problems.push(format!(

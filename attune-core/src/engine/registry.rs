@@ -1,6 +1,7 @@
 //! The engine's in-memory view of the definitions: what the hot path reads.
 
-use crate::model::{Action, Pack, TriggerType};
+use super::trigger_schema::RegisteredTrigger;
+use crate::model::{Action, Pack};
 use crate::params::ParamSchema;
 use crate::rules::{CompiledRule, RuleIndex, TriggerRules};
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ impl PackEntry {
 pub(crate) struct PackParts {
     pub entry: PackEntry,
     pub actions: Vec<Action>,
-    pub triggers: Vec<TriggerType>,
+    pub triggers: Vec<RegisteredTrigger>,
     pub rules: Vec<Arc<CompiledRule>>,
 }
 
@@ -47,7 +48,7 @@ pub(crate) struct PackParts {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     actions: RwLock<HashMap<String, Arc<Action>>>,
-    triggers: RwLock<HashMap<String, Arc<TriggerType>>>,
+    triggers: RwLock<HashMap<String, Arc<RegisteredTrigger>>>,
     packs: RwLock<HashMap<String, PackEntry>>,
     rules: RwLock<RuleIndex>,
 }
@@ -73,12 +74,13 @@ impl Registry {
         write(&self.actions).remove(r).is_some()
     }
 
-    pub fn trigger(&self, r: &str) -> Option<Arc<TriggerType>> {
+    /// A trigger type with its compiled schemas.
+    pub fn trigger(&self, r: &str) -> Option<Arc<RegisteredTrigger>> {
         read(&self.triggers).get(r).cloned()
     }
 
-    pub fn put_trigger(&self, t: TriggerType) {
-        write(&self.triggers).insert(t.trigger_ref.clone(), Arc::new(t));
+    pub fn put_trigger(&self, t: RegisteredTrigger) {
+        write(&self.triggers).insert(t.def.trigger_ref.clone(), Arc::new(t));
     }
 
     /// The pack with its real config values (never shown: see [`PackEntry`]).
@@ -160,7 +162,7 @@ impl Registry {
                 actions.insert(a.action_ref.clone(), Arc::new(a));
             }
             for t in parts.triggers {
-                triggers.insert(t.trigger_ref.clone(), Arc::new(t));
+                triggers.insert(t.def.trigger_ref.clone(), Arc::new(t));
             }
             for r in parts.rules {
                 rules.insert(r);

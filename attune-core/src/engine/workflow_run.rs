@@ -614,9 +614,7 @@ impl Driver {
 
     /// Pauses (or resumes) the task executions that are workflows themselves.
     async fn cascade(&self, pause: bool) {
-        let engine = Engine {
-            shared: self.shared.clone(),
-        };
+        let engine = Engine::internal(self.shared.clone());
         for (x, (task, _, _)) in &self.waiting {
             let nested = self
                 .plan
@@ -869,9 +867,7 @@ impl Driver {
 
     /// Cancels the task executions still running (the cancel of a workflow cascades).
     async fn cancel_waiting(&self) {
-        let engine = Engine {
-            shared: self.shared.clone(),
-        };
+        let engine = Engine::internal(self.shared.clone());
         for id in self.waiting.keys() {
             if let Err(e) = engine.cancel(*id).await {
                 tracing::debug!(execution.id = %id, error = %e, "workflow task not canceled");

@@ -4,6 +4,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A kind of event, with the schema of its payload and of the parameters a rule may give it.
+///
+/// Both schemas are JSON Schema, as in StackStorm: the draft named by `$schema`, else
+/// Draft 4; `null` (or `{}`) accepts anything. [`Engine::emit`](crate::Engine::emit) refuses
+/// a payload that does not fit `payload_schema`; a rule whose `trigger_params` do not fit
+/// `parameters_schema` is refused when it is registered or its pack loaded.
+///
+/// ```
+/// use attune_core::model::TriggerType;
+/// use serde_json::json;
+/// let t = TriggerType::new("shop.order")
+///     .description("An order was placed")
+///     .payload_schema(json!({
+///         "type": "object",
+///         "properties": {"total": {"type": "number"}},
+///         "required": ["total"]
+///     }));
+/// assert!(t.parameters_schema.is_null());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TriggerType {
     /// `pack.name`.
@@ -29,6 +47,24 @@ impl TriggerType {
             parameters_schema: Value::Null,
             payload_schema: Value::Null,
         }
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the JSON Schema that every event's payload must fit.
+    pub fn payload_schema(mut self, schema: Value) -> Self {
+        self.payload_schema = schema;
+        self
+    }
+
+    /// Sets the JSON Schema that rules' trigger parameters must fit.
+    pub fn parameters_schema(mut self, schema: Value) -> Self {
+        self.parameters_schema = schema;
+        self
     }
 }
 

@@ -781,3 +781,52 @@ fn every_example_rehearsal_matches_its_workflow() {
         "the example rehearsals were found ({checked})"
     );
 }
+
+#[test]
+fn emit_of_a_payload_that_does_not_fit_the_schema_exits_2_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("attune.db");
+    let db = db.to_str().unwrap();
+    let payload = r#"{"host": "db-2", "severity": "high", "tags": ["prod", 7]}"#;
+    let out = run(&[
+        "--db",
+        db,
+        "emit",
+        "--pack",
+        &example_pack(),
+        "monitoring.alert",
+        "--payload",
+        payload,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("payload of event for trigger 'monitoring.alert'"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"/severity: "high" is not of type "integer""#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"/tags/1: 7 is not of type "string""#),
+        "{err}"
+    );
+    // Nothing was stored.
+    let store = attune_store_sqlite::SqliteStore::open(db).unwrap();
+    let events = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use attune_core::store::Store;
+            store
+                .list_events(
+                    &attune_core::store::EventFilter::default(),
+                    &attune_core::store::Page::first(10),
+                )
+                .await
+                .unwrap()
+        });
+    assert!(events.is_empty(), "{events:?}");
+}

@@ -200,8 +200,8 @@ pub fn json_depth(value: &Value, max: usize) -> usize {
 }
 
 /// Refuses `value` when it nests deeper than `max` levels: an [`Error::Invalid`] naming
-/// `what` and the limit. The value is checked without recursion (see [`json_depth`]); a
-/// refused value should be dropped with [`dispose`].
+/// `what` and the limit. The walk descends at most `max + 1` levels (see [`json_depth`]), so
+/// it is safe on any value; a refused value should be dropped with [`dispose`].
 ///
 /// # Errors
 /// [`Error::Invalid`] when the value nests deeper than `max`.

@@ -18,8 +18,8 @@ impl Engine {
     /// Emits an event of `trigger_ref`: checks the trigger type, the payload's depth and size,
     /// and the payload against the trigger type's payload schema (an invalid payload is
     /// [`Error::Invalid`] naming the trigger and every failing path with its message, and
-    /// nothing is stored); persists the event (once this returns Ok, the event is stored), and hands it to the
-    /// matching stage. Returns the event id, the root of its trace.
+    /// nothing is stored); persists the event (once this returns Ok, the event is stored),
+    /// and hands it to the matching stage. Returns the event id, the root of its trace.
     pub async fn emit(&self, trigger_ref: &str, payload: Value) -> Result<EventId> {
         self.emit_from(trigger_ref, payload, None).await
     }

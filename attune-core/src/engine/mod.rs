@@ -114,23 +114,17 @@ impl Drop for Stopper {
         }
         s.accepting.store(false, Ordering::SeqCst);
         s.stop_starting.store(true, Ordering::SeqCst);
-        let running: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
         match tokio::runtime::Handle::try_current() {
             // Canceled as `Engine::cancel` does (recorded `canceling`, then `canceled`).
             Ok(rt) => {
                 rt.spawn(async move {
-                    let engine = Engine::internal(s.clone());
-                    for id in running {
-                        let _ = engine.cancel(id).await;
-                    }
+                    Engine::internal(s.clone()).cancel_running().await;
                     s.stop.cancel();
                 });
             }
             // Outside a runtime nothing can be recorded: the runs are told to stop.
             Err(_) => {
-                for token in s.lock_running().values() {
-                    token.cancel();
-                }
+                s.stop_runs_here();
                 s.stop.cancel();
             }
         }
@@ -254,6 +248,16 @@ impl Shared {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells every run of this process to stop (its cancel token), without recording
+    /// anything; returns how many are running.
+    pub fn stop_runs_here(&self) -> usize {
+        let running = self.lock_running();
+        for token in running.values() {
+            token.cancel();
+        }
+        running.len()
     }
 }
 
@@ -451,10 +455,7 @@ impl Engine {
         if self.settle(deadline).await.is_err() {
             tracing::warn!("shutdown deadline passed; canceling remaining executions");
             s.stop_starting.store(true, Ordering::SeqCst);
-            let running: Vec<ExecutionId> = s.lock_running().keys().copied().collect();
-            for id in running {
-                let _ = self.cancel(id).await;
-            }
+            self.cancel_running().await;
             // Work that never started: a durable store keeps it for the next start
             // (`Engine::resume`); in memory it would be lost, so it ends `canceled`. Matching stops with
             // the flag above; a batch in flight may still create a few, hence the rounds.
@@ -486,18 +487,20 @@ impl Engine {
         let durable = s.store.capabilities().durable;
         let until = tokio::time::Instant::now() + grace;
         loop {
-            let running = {
-                let running = s.lock_running();
-                for token in running.values() {
-                    token.cancel();
-                }
-                running.len()
-            };
+            let running = s.stop_runs_here();
             let done = running == 0 && (durable || s.pending.executions().is_empty());
             if done || tokio::time::Instant::now() >= until {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Cancels, as [`Engine::cancel`] does, every execution running in this process.
+    async fn cancel_running(&self) {
+        let running: Vec<ExecutionId> = self.shared.lock_running().keys().copied().collect();
+        for id in running {
+            let _ = self.cancel(id).await;
         }
     }
 

@@ -216,20 +216,11 @@ impl PackDir {
         }
         out.sort();
         out.retain(|f| match self.resolve(f) {
-            Ok(Some(p)) => match std::fs::metadata(&p) {
-                Ok(m) if m.is_file() => true,
-                Ok(m) => {
-                    r.push(Problem::file(
-                        f,
-                        format!(
-                            "is {}, not a regular file (not read)",
-                            kind_of(m.file_type())
-                        ),
-                    ));
-                    false
-                }
-                Err(e) => {
-                    r.push(Problem::file(f, e.to_string()));
+            // Its size is checked when it is read (`read_charged`).
+            Ok(Some(p)) => match regular_file_len(&p, f, u64::MAX) {
+                Ok(_) => true,
+                Err(problem) => {
+                    r.push(problem);
                     false
                 }
             },
@@ -257,7 +248,7 @@ impl PackDir {
     pub fn read_charged(&self, path: &Path, name: &str) -> Result<String, Problem> {
         let len = regular_file_len(path, name, self.max_file_bytes)?;
         self.charge_file(name, len)?;
-        read_bounded(path, name, self.max_file_bytes)
+        read_checked(path, name, self.max_file_bytes)
     }
 
     /// Parses the YAML `text` of the file `name` within the pack's node budget.
@@ -339,6 +330,11 @@ impl PackDir {
 /// problems name it. A FIFO, socket or device is a problem, never opened.
 pub(crate) fn read_bounded(path: &Path, name: &str, max: u64) -> Result<String, Problem> {
     regular_file_len(path, name, max)?;
+    read_checked(path, name, max)
+}
+
+/// [`read_bounded`] of a file whose kind and size were just checked ([`regular_file_len`]).
+fn read_checked(path: &Path, name: &str, max: u64) -> Result<String, Problem> {
     let mut bytes = Vec::new();
     let mut file = std::fs::File::open(path).map_err(|e| Problem::file(name, e.to_string()))?;
     // Swapped for something else since the check: refuse it too.

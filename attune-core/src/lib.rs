@@ -14,6 +14,7 @@
 pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod document;
 mod engine;
 mod error;
 pub mod input;
@@ -22,7 +23,7 @@ pub mod pack;
 pub mod params;
 pub mod rules;
 pub mod runtime;
-pub mod script;
+pub mod sandbox;
 pub mod store;
 pub mod template;
 mod text;

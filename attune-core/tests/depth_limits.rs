@@ -11,7 +11,7 @@ use attune_core::input::MAX_JSON_DEPTH;
 use attune_core::model::{ExecutionStatus, Rule, TriggerType};
 use attune_core::pack::{PackOptions, YAML_MAX_DEPTH, read_pack};
 use attune_core::params::ParamSpec;
-use attune_core::script::{Sandbox, ScriptLimits};
+use attune_core::sandbox::{Sandbox, ScriptLimits};
 use attune_core::template::{TEMPLATE_RECURSION_LIMIT, Templates, to_jinja};
 use attune_core::workflow::RehearsalSpec;
 use common::*;

@@ -6,7 +6,7 @@ mod common;
 use attune_core::model::{Action, ExecutionStatus, Rule, TriggerType};
 use attune_core::params::ParamSpec;
 use attune_core::runtime::RhaiRuntime;
-use attune_core::script::ScriptLimits;
+use attune_core::sandbox::ScriptLimits;
 use attune_core::{Engine, Error};
 use common::*;
 use serde_json::json;

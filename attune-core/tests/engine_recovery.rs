@@ -88,7 +88,7 @@ async fn stored_work_is_resumed_at_start() {
         .register_fn("r.noop", |_c| async move { Ok(json!("ran")) })
         .await
         .unwrap();
-    assert_eq!(engine.resume().await.unwrap(), 2);
+    assert_eq!(engine.recover().await.unwrap(), 2);
     let e = engine.wait_timeout(waiting.id, SAFETY).await.unwrap();
     assert_eq!(e.status, ExecutionStatus::Succeeded);
     let e = engine.wait_timeout(lost.id, SAFETY).await.unwrap();
@@ -240,11 +240,11 @@ async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() 
         )
         .await
         .unwrap();
-    let n = engine.resume().await.unwrap();
+    let n = engine.recover().await.unwrap();
     assert_eq!(n, 2, "two events to match again");
     engine.settle(SAFETY).await.unwrap();
     // Twice more: nothing is created again.
-    engine.resume().await.unwrap();
+    engine.recover().await.unwrap();
     engine.settle(SAFETY).await.unwrap();
     for (event, want) in [(done, 0), (lost.id, 1), (half.id, 2)] {
         let trace = engine.trace_event(event).await.unwrap();
@@ -275,10 +275,10 @@ async fn trace_enforcement_id(engine: &Engine, event: EventId) -> EnforcementId 
     engine.trace_event(event).await.unwrap().enforcements[0].id
 }
 
-/// `resume` hands on all stored work, not one sweep's worth: a backlog larger than the
+/// `recover` hands on all stored work, not one sweep's worth: a backlog larger than the
 /// periodic sweep's limit (10,000 rows per kind) is resumed whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_hands_on_a_backlog_larger_than_one_sweep() {
+async fn recover_hands_on_a_backlog_larger_than_one_sweep() {
     const N: usize = 12_000;
     let store = Arc::new(MemoryStore::new());
     for i in 0..N {
@@ -294,7 +294,7 @@ async fn resume_hands_on_a_backlog_larger_than_one_sweep() {
         .register_fn("bl.noop", |_ctx| async move { Ok(Value::Null) })
         .await
         .unwrap();
-    assert_eq!(engine.resume().await.unwrap(), N);
+    assert_eq!(engine.recover().await.unwrap(), N);
     let done = ExecutionFilter::default().with_status([ExecutionStatus::Succeeded]);
     let deadline = tokio::time::Instant::now() + SAFETY;
     loop {
@@ -308,4 +308,45 @@ async fn resume_hands_on_a_backlog_larger_than_one_sweep() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `settle` after `recover` waits for the recovered work too: stored `requested` and
+/// `scheduled` executions and unmatched events are this engine's pending work once it
+/// handed them on, so a host waits for them the way it waits for its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_after_recover_waits_for_the_recovered_work() {
+    let store = Arc::new(MemoryStore::new());
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for (i, status) in [ExecutionStatus::Requested, ExecutionStatus::Scheduled]
+        .into_iter()
+        .cycle()
+        .take(200)
+        .enumerate()
+    {
+        let mut x = Execution::new("rs.slow", "native", json!({"i": i}), now);
+        x.status = status;
+        store.insert_execution(&x).await.unwrap();
+        ids.push(x.id);
+    }
+    let engine = Engine::builder()
+        .store(store.clone())
+        .worker_slots(4)
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("rs.slow", |_ctx| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(Value::Null)
+        })
+        .await
+        .unwrap();
+    assert_eq!(engine.recover().await.unwrap(), ids.len());
+    engine.settle(SAFETY).await.unwrap();
+    for id in ids {
+        let e = store.get_execution(id).await.unwrap();
+        assert_eq!(e.status, ExecutionStatus::Succeeded, "after settle: {e:#?}");
+    }
+    engine.shutdown(SAFETY).await;
 }

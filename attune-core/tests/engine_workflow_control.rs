@@ -128,7 +128,7 @@ async fn pause_during_with_items_holds_the_next_items_until_resumed() {
     );
 
     gate.add_permits(100);
-    let resumed = e.resume_execution(id).await.unwrap();
+    let resumed = e.resume(id).await.unwrap();
     assert_eq!(resumed.status, ExecutionStatus::Running);
     let x = tokio::time::timeout(SAFETY, e.wait(id))
         .await
@@ -232,7 +232,7 @@ async fn pause_cascades_to_a_nested_workflow_and_resume_too() {
     assert_eq!(children(&e, nested).await.len(), 1, "two did not start");
 
     gate.add_permits(1);
-    e.resume_execution(id).await.unwrap();
+    e.resume(id).await.unwrap();
     let x = tokio::time::timeout(SAFETY, e.wait(id))
         .await
         .unwrap()
@@ -319,7 +319,7 @@ async fn bad_pause_resume_and_rerun_requests_are_refused_with_the_reason() {
     let err = e.pause(ok.id).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     assert!(err.to_string().contains("succeeded"), "{err}");
-    let err = e.resume_execution(ok.id).await.unwrap_err();
+    let err = e.resume(ok.id).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     let err = e.rerun(ok.id, &[]).await.unwrap_err();
     assert!(err.to_string().contains("only a failed workflow"), "{err}");
@@ -419,10 +419,7 @@ async fn pause_resume_and_cancel_recorded_by_another_engine_reach_the_run() {
 
     let id = paused_by_the_other_engine(&a, &b, store.as_ref(), &gate, &xs).await;
     gate.add_permits(4);
-    assert_eq!(
-        b.resume_execution(id).await.unwrap().status,
-        ExecutionStatus::Running
-    );
+    assert_eq!(b.resume(id).await.unwrap().status, ExecutionStatus::Running);
     let x = tokio::time::timeout(SAFETY, a.wait(id))
         .await
         .unwrap()
@@ -501,7 +498,7 @@ async fn engine_on(store: Arc<HookedStore>, runs: Arc<AtomicUsize>) -> Engine {
     e.register_workflow("wf.seq", parse(SEQUENTIAL, "seq.yaml").unwrap())
         .await
         .unwrap();
-    e.resume().await.unwrap();
+    e.recover().await.unwrap();
     e
 }
 
@@ -547,7 +544,7 @@ fn a_run_taken_over_paused_creates_nothing_until_resumed() {
         let mut journal = store.report_journal();
         let e = engine_on(store.clone(), runs.clone()).await;
         wait_until(&e, id, "taken over", |x| x.attempt > 1).await;
-        e.resume_execution(id).await.unwrap();
+        e.resume(id).await.unwrap();
         // At the moment the resume is journaled, nothing was created while paused.
         let mut before_resume = Vec::new();
         loop {

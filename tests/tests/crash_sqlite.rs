@@ -63,7 +63,7 @@ async fn crash_child_entry() {
     let engine = engine(Path::new(&db), dir.join("ran"))
         .await
         .expect("child engine");
-    engine.resume().await.expect("resume");
+    engine.recover().await.expect("recover");
     let mut acks = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -101,10 +101,10 @@ async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
         let engine = engine(&db, ran.clone())
             .await
             .unwrap_or_else(|e| panic!("seed {seed} round {round}: reopening failed: {e}"));
-        engine.resume().await.unwrap();
+        engine.recover().await.unwrap();
         engine.settle(Duration::from_secs(60)).await.unwrap();
         tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
-        engine.resume().await.unwrap();
+        engine.recover().await.unwrap();
         engine.settle(Duration::from_secs(60)).await.unwrap();
 
         let acked = lines(&dir.path().join("acked"));

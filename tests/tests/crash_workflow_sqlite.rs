@@ -100,7 +100,7 @@ async fn workflow_child_entry() {
     let engine = engine(Path::new(&db), dir.join("ran"))
         .await
         .expect("child engine");
-    engine.resume().await.expect("resume");
+    engine.recover().await.expect("recover");
     let id_file = dir.join("workflow");
     if !id_file.exists() {
         let xs: Vec<u64> = (0..ITEMS).collect();
@@ -163,7 +163,7 @@ async fn sigkill_mid_workflow_continues_it_and_runs_no_completed_task_twice() {
     // Restart on the file and let the run finish here.
     let ran = dir.path().join("ran");
     let engine = engine(&db, ran.clone()).await.unwrap();
-    engine.resume().await.unwrap();
+    engine.recover().await.unwrap();
     let x = tokio::time::timeout(Duration::from_secs(120), engine.wait(id))
         .await
         .unwrap_or_else(|_| panic!("{ctx}: the workflow never finished"))

@@ -66,7 +66,7 @@ async fn engine(db: &Path, runs: Arc<AtomicUsize>, broken: Arc<AtomicBool>) -> R
     .await?;
     e.register_workflow("rs.flow", parse(FLOW, "flow.yaml").expect("parses"))
         .await?;
-    e.resume().await?;
+    e.recover().await?;
     Ok(e)
 }
 
@@ -150,7 +150,7 @@ fn a_paused_run_survives_its_engine_and_finishes_when_resumed_by_the_next() {
             "nothing started while paused"
         );
 
-        e.resume_execution(id).await.unwrap();
+        e.resume(id).await.unwrap();
         let x = tokio::time::timeout(SAFETY, e.wait(id))
             .await
             .unwrap()

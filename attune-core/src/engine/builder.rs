@@ -1,12 +1,12 @@
 //! [`EngineBuilder`].
 
+use super::catalog::{Catalog, PackEntry};
 use super::config::{EngineConfig, Retention};
-use super::registry::{PackEntry, Registry};
 use super::{Engine, Shared};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{Definition, DefinitionKind};
 use crate::runtime::{NativeRuntime, NoopRuntime, RhaiRuntime, Runtime};
-use crate::script::{Sandbox, ScriptLimits};
+use crate::sandbox::{Sandbox, ScriptLimits};
 use crate::store::{MemoryStore, Store};
 use crate::template::Templates;
 use crate::transport::{LocalTransport, Transport};
@@ -183,8 +183,8 @@ impl EngineBuilder {
         #[cfg(feature = "http")]
         runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
         crate::pack::install_core_handlers(&native);
-        let workflows = Arc::new(super::workflows::WorkflowRuntime::default());
-        runtimes.insert(super::workflows::WORKFLOW_RUNNER.into(), workflows.clone());
+        let workflows = Arc::new(super::workflow_runtime::WorkflowRuntime::default());
+        runtimes.insert(crate::model::WORKFLOW_RUNNER.into(), workflows.clone());
         for r in self.runtimes {
             runtimes.insert(r.name().to_string(), r);
         }
@@ -195,7 +195,7 @@ impl EngineBuilder {
                 .unwrap_or_else(|| Arc::new(LocalTransport::new())),
             runtimes,
             native,
-            registry: Registry::default(),
+            catalog: Catalog::default(),
             templates: Templates::new(),
             sandbox: Sandbox::new(ScriptLimits::EXPRESSION),
             clock: self.clock,
@@ -229,7 +229,7 @@ impl EngineBuilder {
 }
 
 impl Engine {
-    /// Loads the definitions a durable store already holds into the registry. Rules and
+    /// Loads the definitions a durable store already holds into the catalog. Rules and
     /// trigger types (schemas) that no longer compile are skipped with a warning (they stay
     /// in the store).
     async fn load_from_store(&self) -> Result<()> {
@@ -247,23 +247,23 @@ impl Engine {
                         // loaded again from disk (or registered again) to get them back.
                         let schema =
                             crate::pack::param_schema(&p.config_schema).unwrap_or_default();
-                        self.shared.registry.put_pack(PackEntry::new(p, &schema));
+                        self.shared.catalog.put_pack(PackEntry::new(p, &schema));
                     }
                     Definition::TriggerType(t) => {
                         let trigger_ref = t.trigger_ref.clone();
                         match super::trigger_schema::RegisteredTrigger::compile(t) {
-                            Ok(t) => self.shared.registry.put_trigger(t),
+                            Ok(t) => self.shared.catalog.put_trigger(t),
                             Err(e) => {
                                 tracing::warn!(trigger = %trigger_ref, error = %e, "stored trigger type skipped")
                             }
                         }
                     }
-                    Definition::Action(a) => self.shared.registry.put_action(a),
+                    Definition::Action(a) => self.shared.catalog.put_action(a),
                     Definition::Rule(r) => {
                         let rule_ref = r.rule_ref.clone();
                         match self.compile_rule(r) {
                             Ok(c) => {
-                                self.shared.registry.put_rule(Arc::new(c));
+                                self.shared.catalog.put_rule(Arc::new(c));
                             }
                             Err(e) => {
                                 tracing::warn!(rule = %rule_ref, error = %e, "stored rule skipped")

@@ -50,7 +50,7 @@ impl EventContext {
             event => self.event.clone(),
             trigger => self.payload.clone(),
             payload => self.payload.clone(),
-            pack => shared.registry.pack_context(rule.rule.pack()),
+            pack => shared.catalog.pack_context(rule.rule.pack()),
             rule => rule.context.clone(),
             kv => kv.clone(),
             st2kv => kv.clone(),
@@ -186,7 +186,7 @@ pub(crate) fn eval_expression(
     });
     let pack_v = json!({
         "ref": rule.rule.pack(),
-        "config": shared.registry.pack(rule.rule.pack()).map(|p| p.config.clone()).unwrap_or(Value::Null),
+        "config": shared.catalog.pack(rule.rule.pack()).map(|p| p.config.clone()).unwrap_or(Value::Null),
     });
     let vars = [
         ("event", &event_v),

@@ -27,10 +27,10 @@ impl Engine {
     /// Returns one verdict per evaluated rule, standard rules first.
     pub async fn dry_run(&self, trigger_ref: &str, payload: &Value) -> Result<Vec<RuleVerdict>> {
         let s = &self.shared;
-        if s.registry.trigger(trigger_ref).is_none() {
+        if s.catalog.trigger(trigger_ref).is_none() {
             return Err(Error::not_found("trigger type", trigger_ref));
         }
-        let Some(rules) = s.registry.rules_for(trigger_ref) else {
+        let Some(rules) = s.catalog.rules_for(trigger_ref) else {
             return Ok(Vec::new());
         };
         let event = Event::new(trigger_ref, payload.clone(), s.now());
@@ -107,11 +107,11 @@ impl Engine {
         rule: Option<&str>,
     ) -> Result<Vec<RuleTest>> {
         let s = &self.shared;
-        if s.registry.trigger(trigger_ref).is_none() {
+        if s.catalog.trigger(trigger_ref).is_none() {
             return Err(Error::not_found("trigger type", trigger_ref));
         }
         if let Some(r) = rule {
-            match s.registry.rule(r) {
+            match s.catalog.rule(r) {
                 None => return Err(Error::not_found("rule", r)),
                 Some(c) if c.rule.trigger != trigger_ref => {
                     return Err(Error::invalid(
@@ -123,7 +123,7 @@ impl Engine {
             }
         }
         let mut rules: Vec<Arc<CompiledRule>> = s
-            .registry
+            .catalog
             .rules_of_trigger(trigger_ref)
             .into_iter()
             .filter(|r| rule.is_none_or(|x| r.rule.rule_ref == x))
@@ -189,7 +189,7 @@ impl Engine {
             };
             let action_pack = rule.rule.action.split_once('.').map_or("", |(p, _)| p);
             if let Some(secrets) =
-                super::matching::secrets_of_packs(s, action_pack, Some(rule.rule.pack()))
+                super::executions::secrets_of_packs(s, action_pack, Some(rule.rule.pack()))
             {
                 mask_test(&mut test, &secrets);
             }
@@ -214,7 +214,7 @@ impl Engine {
             return Err(format!("params rendered to {rendered}, not an object"));
         };
         let action = s
-            .registry
+            .catalog
             .action(&rule.rule.action)
             .ok_or_else(|| format!("action '{}' is not registered", rule.rule.action))?;
         let validated = action

@@ -1,124 +1,16 @@
-//! The matching stage: events → rules → enforcements → executions; and `emit`.
+//! The matching stage: events → rules → enforcements → executions.
 
+use super::Shared;
 use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, rule_kv};
-use super::{Engine, Shared};
-use crate::model::{
-    Action, Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
-};
+use super::executions::{insert_execution, new_execution, publish_requested, secrets_of_packs};
+use crate::model::{Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId};
 use crate::rules::CompiledRule;
 use crate::store::{Enforced, EnforcementUpdate, ExecutionFilter, Inserted, Page};
-use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::sync::OnceLock;
 use tracing::Instrument;
-
-impl Engine {
-    /// Emits an event of `trigger_ref`: checks the trigger type, the payload's depth and size,
-    /// and the payload against the trigger type's payload schema (an invalid payload is
-    /// [`Error::Invalid`] naming the trigger and every failing path with its message, and
-    /// nothing is stored); persists the event (once this returns Ok, the event is stored),
-    /// and hands it to the matching stage. Returns the event id, the root of its trace.
-    pub async fn emit(&self, trigger_ref: &str, payload: Value) -> Result<EventId> {
-        self.emit_from(trigger_ref, payload, None).await
-    }
-
-    /// [`Engine::emit`] recording who emitted it (`source`).
-    pub async fn emit_from(
-        &self,
-        trigger_ref: &str,
-        payload: Value,
-        source: Option<String>,
-    ) -> Result<EventId> {
-        let payload = crate::input::within_depth(payload, || {
-            format!("payload of event for trigger '{trigger_ref}'")
-        })?;
-        self.ensure_accepting()?;
-        let s = &self.shared;
-        let Some(trigger) = s.registry.trigger(trigger_ref) else {
-            return Err(Error::not_found("trigger type", trigger_ref));
-        };
-        let size = json_size(&payload, s.config.max_payload_bytes);
-        if size > s.config.max_payload_bytes {
-            return Err(Error::invalid(
-                format!("payload of event for trigger '{trigger_ref}'"),
-                format!(
-                    "it is larger than the limit of {} bytes (serialized)",
-                    s.config.max_payload_bytes
-                ),
-            ));
-        }
-        // A trigger type without a payload schema costs one `Option` check here.
-        trigger.check_payload(&payload)?;
-        drop(trigger);
-        let mut event = Event::new(trigger_ref, payload, s.now());
-        event.source = source;
-        let id = event.id;
-        if s.store.capabilities().durable {
-            // Concurrent emits share one store call (and one commit).
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            s.emitting
-                .submit((event, tx), |batch| persist_events(s, batch))
-                .await;
-            event = rx.await.unwrap_or_else(|_| {
-                Err(Error::backend(
-                    "the event was not persisted: the task persisting it stopped",
-                    true,
-                ))
-            })?;
-        } else {
-            s.store.insert_event(&event).await?;
-        }
-        // Kept at hand for the matching stage (no read back).
-        s.pending.add_emitted(event);
-        if let Err(e) = s
-            .transport
-            .publish(Topic::Events, vec![Message::Event(id)])
-            .await
-        {
-            s.pending.event_done(id);
-            return Err(e);
-        }
-        Ok(id)
-    }
-}
-
-/// An event waiting to be persisted, and where its emitter waits for it (given back once
-/// it is stored).
-pub(crate) type Emitted = (Event, tokio::sync::oneshot::Sender<Result<Event>>);
-
-/// Persists emitted events with one store call and answers each emitter.
-async fn persist_events(shared: &Shared, batch: Vec<Emitted>) {
-    let (events, waiting): (Vec<Event>, Vec<_>) = batch.into_iter().unzip();
-    let results = shared.store.insert_events(&events).await;
-    for ((event, tx), r) in events.into_iter().zip(waiting).zip(results) {
-        let _ = tx.send(r.map(|()| event));
-    }
-}
-
-/// The serialized size of `v`, counting stops a little past `limit`.
-fn json_size(v: &Value, limit: usize) -> usize {
-    struct Counter {
-        n: usize,
-        limit: usize,
-    }
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.n += buf.len();
-            if self.n > self.limit {
-                return Err(std::io::Error::other("over limit"));
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Counter { n: 0, limit };
-    let _ = serde_json::to_writer(&mut c, v);
-    c.n
-}
 
 /// Events of one batch are planned concurrently (up to this many at once) against a durable
 /// store, whose reads of events not emitted here take a round trip each.
@@ -256,28 +148,13 @@ async fn plan_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Planned>
     }
 }
 
-pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
-    if ids.is_empty() {
-        return;
-    }
-    // Announce before the hand-off, so that no later status of these executions is
-    // announced before this one.
-    shared
-        .publish_status(ids.iter().map(|id| (*id, ExecutionStatus::Requested)))
-        .await;
-    let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
-    if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
-        tracing::error!(error = %e, "requested executions not published; the recovery sweep hands them on later");
-    }
-}
-
 async fn plan_event(shared: &Shared, id: EventId) -> Result<Vec<Planned>> {
     // Emitted here: the event is at hand; else (a redelivery, a resume) it is read.
     let event = match shared.pending.take_event(id) {
         Some(e) => *e,
         None => shared.store.get_event(id).await?,
     };
-    let Some(rules) = shared.registry.rules_for(&event.trigger) else {
+    let Some(rules) = shared.catalog.rules_for(&event.trigger) else {
         return Ok(Vec::new());
     };
     let ctx: OnceLock<EventContext> = OnceLock::new();
@@ -367,7 +244,7 @@ fn failed(
 ) -> Planned {
     let rule_pack = enf.rule.split_once('.').map_or("", |(p, _)| p);
     let action_pack = shared
-        .registry
+        .catalog
         .rule(&enf.rule)
         .and_then(|r| r.rule.action.split_once('.').map(|(p, _)| p.to_string()))
         .unwrap_or_default();
@@ -411,7 +288,7 @@ fn plan_enforcement(
         }
         Err(e) => return failed(shared, enf, e.to_string(), None, now),
     };
-    let Some(action) = shared.registry.action(&rule.rule.action) else {
+    let Some(action) = shared.catalog.action(&rule.rule.action) else {
         let reason = format!("action '{}' is not registered", rule.rule.action);
         return failed(shared, enf, reason, None, now);
     };
@@ -497,165 +374,4 @@ async fn complete_created(
         .update_enforcement(found.id, EnforcementStatus::Created, update)
         .await?;
     Ok(Some(exec_id))
-}
-
-/// A `requested` execution of `action` with `validated` params stored redacted (secret
-/// params, and the secret config values of its pack wherever they appear); the second value
-/// is the unredacted params when anything was redacted.
-fn new_execution(
-    shared: &Shared,
-    action: &Action,
-    validated: Map<String, Value>,
-    now: chrono::DateTime<chrono::Utc>,
-    rule_pack: Option<&str>,
-) -> (Execution, Option<Map<String, Value>>) {
-    let pack_secrets = secrets_of_packs(shared, action.pack(), rule_pack);
-    let (stored, secrets) = if action.parameters.has_secrets() || pack_secrets.is_some() {
-        let mut stored = action.parameters.redact(&validated);
-        if let Some(ps) = &pack_secrets {
-            for v in stored.values_mut() {
-                crate::params::mask_value(v, ps);
-            }
-        }
-        // Runners expect the unredacted copy of every action with secret params.
-        if stored == validated && !action.parameters.has_secrets() {
-            (validated, None)
-        } else {
-            (stored, Some(validated))
-        }
-    } else {
-        (validated, None)
-    };
-    let mut exec = Execution::new(
-        &action.action_ref,
-        &action.runner,
-        Value::Object(stored),
-        now,
-    );
-    // As in StackStorm runners, a `timeout` param sets the run's timeout. The runtime applies
-    // it itself (and reports a timeout); the engine's deadline is one second later, a backstop.
-    let param_timeout = action
-        .parameters
-        .get("timeout")
-        .and_then(|_| exec.params.get("timeout"))
-        .and_then(Value::as_f64)
-        .filter(|t| t.is_finite() && *t > 0.0);
-    exec.timeout_secs = match param_timeout {
-        Some(t) => Some(t + 1.0),
-        None => action
-            .timeout_secs
-            .or_else(|| shared.config.default_timeout.map(|d| d.as_secs_f64())),
-    };
-    (exec, secrets)
-}
-
-/// Inserts a `requested` execution; secret param values stay in this process only.
-async fn insert_execution(
-    shared: &Shared,
-    exec: &Execution,
-    secrets: Option<Map<String, Value>>,
-) -> Result<()> {
-    if let Some(s) = secrets {
-        shared.lock_secrets().insert(exec.id, s);
-    }
-    match shared.store.insert_execution(exec).await {
-        Ok(()) => {
-            shared.pending.add_execution(exec.id);
-            Ok(())
-        }
-        Err(e) => {
-            shared.lock_secrets().remove(&exec.id);
-            Err(e)
-        }
-    }
-}
-
-/// `Engine::execute`: validates and creates a `requested` execution without a rule.
-pub(crate) async fn create_direct(
-    shared: &Arc<Shared>,
-    action_ref: &str,
-    params: Value,
-) -> Result<ExecutionId> {
-    create_execution(shared, action_ref, params, Child::default()).await
-}
-
-/// What a workflow sets on the executions of its tasks.
-#[derive(Debug, Default)]
-pub(crate) struct Child {
-    /// The workflow execution.
-    pub parent: Option<ExecutionId>,
-    /// The task's timeout (seconds), over the action's.
-    pub timeout_secs: Option<f64>,
-    /// The task it runs.
-    pub task: Option<crate::model::TaskRef>,
-    /// Told when the execution finishes (registered before it can).
-    pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
-    /// The first entry of its workflow journal, written before it exists (a re-run).
-    pub first_step: Option<String>,
-}
-
-/// Validates and creates a `requested` execution without a rule, as `child` says.
-pub(crate) async fn create_execution(
-    shared: &Arc<Shared>,
-    action_ref: &str,
-    params: Value,
-    child: Child,
-) -> Result<ExecutionId> {
-    let action = shared
-        .registry
-        .action(action_ref)
-        .ok_or_else(|| Error::not_found("action", action_ref))?;
-    if !action.enabled {
-        return Err(Error::invalid(
-            format!("action '{action_ref}'"),
-            "it is disabled",
-        ));
-    }
-    let params = match params {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => {
-            return Err(Error::invalid(
-                format!("params of action '{action_ref}'"),
-                format!("must be an object, got {other}"),
-            ));
-        }
-    };
-    let validated = action
-        .parameters
-        .validate(&params)
-        .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
-    exec.parent = child.parent;
-    exec.task = child.task;
-    if child.timeout_secs.is_some() {
-        exec.timeout_secs = child.timeout_secs;
-    }
-    if let Some(step) = child.first_step {
-        let entry = crate::store::JournalEntry {
-            execution: exec.id,
-            seq: 0,
-            step,
-        };
-        shared.store.append_journal(&[entry]).await?;
-    }
-    if let Some(tx) = child.notify {
-        shared.lock_children().insert(exec.id, tx);
-    }
-    if let Err(e) = insert_execution(shared, &exec, secrets).await {
-        shared.lock_children().remove(&exec.id);
-        return Err(e);
-    }
-    publish_requested(shared, vec![exec.id]).await;
-    Ok(exec.id)
-}
-
-/// The secret config values of the action's pack and of the pack of the rule that rendered
-/// its params (a rule may pass `{{ pack.config.token }}` to another pack's action).
-pub(crate) fn secrets_of_packs(
-    shared: &Shared,
-    action_pack: &str,
-    rule_pack: Option<&str>,
-) -> Option<std::sync::Arc<[String]>> {
-    shared.registry.run_info(action_pack, rule_pack).0
 }

@@ -11,42 +11,43 @@
 //! each stage in its own process.
 
 mod builder;
+mod catalog;
 mod combine;
 mod completion;
 mod config;
 mod context;
+mod definitions;
 mod dry_run;
+mod emit;
+mod executions;
 mod matching;
 mod packs;
 mod pending;
 mod recovery;
-mod register;
-mod registry;
 mod running;
 mod scheduling;
 mod stage;
 mod trace;
 mod trigger_schema;
-mod workflow_run;
-mod workflows;
+mod workflow_driver;
+mod workflow_runtime;
 
 pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
 pub use packs::{LoadReport, PackSummary};
 pub use trace::{EventTrace, ExecutionTrace};
-pub use workflows::WORKFLOW_RUNNER;
 
 use crate::clock::Clock;
 use crate::model::{Execution, ExecutionId, ExecutionStatus};
 use crate::runtime::{LogLine, NativeRuntime, Runtime};
-use crate::script::Sandbox;
+use crate::sandbox::Sandbox;
 use crate::store::{ExecutionChange, Store};
 use crate::template::Templates;
 use crate::transport::{Message, StatusChange, Subscription, Topic, Transport};
 use crate::{Error, Result};
+use catalog::Catalog;
 use config::EngineConfig;
-use registry::Registry;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
@@ -64,7 +65,7 @@ use tokio_util::sync::CancellationToken;
 /// tokio handle that owns tasks does: new work is refused, running executions are canceled
 /// (recorded `canceled`; a process action gets SIGTERM, then SIGKILL after the cancel grace),
 /// and the engine's tasks end. On a durable store work that never started is kept for the
-/// next start's [`Engine::resume`]. A clone held by something the engine itself holds (a
+/// next start's [`Engine::recover`]. A clone held by something the engine itself holds (a
 /// native handler that captured one) keeps it running until [`Engine::shutdown`].
 ///
 /// ```
@@ -166,7 +167,7 @@ pub(crate) struct Shared {
     pub transport: Arc<dyn Transport>,
     pub runtimes: HashMap<String, Arc<dyn Runtime>>,
     pub native: Arc<NativeRuntime>,
-    pub registry: Registry,
+    pub catalog: Catalog,
     pub templates: Templates,
     pub sandbox: Sandbox,
     pub clock: Arc<dyn Clock>,
@@ -183,13 +184,13 @@ pub(crate) struct Shared {
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
     /// The workflow runtime (also in `runtimes`, as `workflow`).
-    pub workflows: Option<Arc<workflows::WorkflowRuntime>>,
+    pub workflows: Option<Arc<workflow_runtime::WorkflowRuntime>>,
     /// Executions whose end a workflow run waits for, and where to tell it.
     pub children: Mutex<
         HashMap<ExecutionId, tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
     >,
     /// Events emitted and waiting to be persisted together (a durable store).
-    pub emitting: combine::Combiner<matching::Emitted>,
+    pub emitting: combine::Combiner<emit::Emitted>,
     /// Outcomes of runs waiting to be persisted together.
     pub finishing: combine::Combiner<running::Finish>,
     pub accepting: AtomicBool,
@@ -346,7 +347,7 @@ impl Engine {
         let params =
             crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
         self.ensure_accepting()?;
-        matching::create_direct(&self.shared, action_ref, params).await
+        executions::create_direct(&self.shared, action_ref, params).await
     }
 
     /// [`Engine::execute`] then [`Engine::wait`].
@@ -416,7 +417,7 @@ impl Engine {
     /// handed on, page by page; the stages' bounded queues pace it, so with a large backlog
     /// this returns once most of it is being processed. Returns how many events and
     /// executions it handled.
-    pub async fn resume(&self) -> Result<usize> {
+    pub async fn recover(&self) -> Result<usize> {
         let n = recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
         if n > 0 {
             tracing::info!(executions = n, "resumed stored work");
@@ -446,7 +447,7 @@ impl Engine {
     /// Stops the engine: refuses new events and executions, lets in-flight work finish until
     /// `deadline`, then cancels what still runs (it ends `canceled`), and stops the stages.
     /// Work that never started is marked `canceled` on a store that is not durable; a durable
-    /// store keeps it for the next start's [`Engine::resume`]. Returns as soon as that is
+    /// store keeps it for the next start's [`Engine::recover`]. Returns as soon as that is
     /// done: the cancel grace period ([`EngineBuilder::cancel_grace`]) bounds the wait for
     /// canceled runs to end, and is not waited when they end sooner. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) {
@@ -457,7 +458,7 @@ impl Engine {
             s.stop_starting.store(true, Ordering::SeqCst);
             self.cancel_running().await;
             // Work that never started: a durable store keeps it for the next start
-            // (`Engine::resume`); in memory it would be lost, so it ends `canceled`. Matching stops with
+            // (`Engine::recover`); in memory it would be lost, so it ends `canceled`. Matching stops with
             // the flag above; a batch in flight may still create a few, hence the rounds.
             if !s.store.capabilities().durable {
                 for _ in 0..3 {

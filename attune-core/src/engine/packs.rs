@@ -1,8 +1,8 @@
 //! Installing packs: cross-checks against what the engine has, then an atomic swap in the
-//! store and the registry.
+//! store and the catalog.
 
 use super::Engine;
-use super::registry::{PackEntry, PackParts};
+use super::catalog::{PackEntry, PackParts};
 use super::trigger_schema::{CompiledSchema, RegisteredTrigger, check_schemas, parameter_problems};
 use crate::model::{Action, Pack};
 use crate::pack::{
@@ -47,7 +47,7 @@ pub struct LoadReport {
 }
 
 /// The packs being installed together: refs inside them resolve to them, not to the
-/// registry (whose versions they replace).
+/// catalog (whose versions they replace).
 struct Loading<'a> {
     bundles: HashMap<&'a str, &'a PackBundle>,
 }
@@ -181,7 +181,7 @@ impl Engine {
                 _ => failed.push(p.errors),
             }
         }
-        // Drop failing packs until the rest checks clean against itself and the registry.
+        // Drop failing packs until the rest checks clean against itself and the catalog.
         loop {
             let loading = Loading {
                 bundles: bundles.iter().map(|b| (b.pack_ref(), b)).collect(),
@@ -289,7 +289,7 @@ impl Engine {
         for r in &bundle.rules {
             rules.push(Arc::new(self.compile_rule(r.def.clone())?));
         }
-        // Schemas compile once here (checked before): the registry keeps them.
+        // Schemas compile once here (checked before): the catalog keeps them.
         let triggers = bundle
             .triggers
             .iter()
@@ -299,7 +299,7 @@ impl Engine {
             .store
             .replace_pack(&p, bundle.definitions())
             .await?;
-        let replaced = self.shared.registry.pack(&p).is_some();
+        let replaced = self.shared.catalog.pack(&p).is_some();
         let summary = PackSummary {
             pack: p.clone(),
             path: bundle.pack.path.clone(),
@@ -316,7 +316,7 @@ impl Engine {
             triggers,
             rules,
         };
-        self.shared.registry.replace_pack(&p, Some(parts));
+        self.shared.catalog.replace_pack(&p, Some(parts));
         tracing::info!(pack = %p, replaced, "pack installed");
         Ok(summary)
     }
@@ -331,7 +331,7 @@ impl Engine {
             ));
         }
         let _changing = self.shared.definitions.lock().await;
-        let users = self.shared.registry.users_of_pack(pack_ref);
+        let users = self.shared.catalog.users_of_pack(pack_ref);
         if !users.is_empty() {
             let list: Vec<String> = users
                 .iter()
@@ -342,36 +342,36 @@ impl Engine {
                 list.join(", ")
             )));
         }
-        let existed = self.shared.registry.pack(pack_ref).is_some();
+        let existed = self.shared.catalog.pack(pack_ref).is_some();
         self.shared.store.replace_pack(pack_ref, Vec::new()).await?;
-        self.shared.registry.replace_pack(pack_ref, None);
+        self.shared.catalog.replace_pack(pack_ref, None);
         Ok(existed)
     }
 
     /// A registered pack, with secret config values shown as `********`.
     pub fn pack(&self, pack_ref: &str) -> Option<Pack> {
         self.shared
-            .registry
+            .catalog
             .pack_entry(pack_ref)
             .map(|e| (*e.redacted).clone())
     }
 
     /// The refs of the registered packs, sorted.
     pub fn pack_refs(&self) -> Vec<String> {
-        self.shared.registry.pack_refs()
+        self.shared.catalog.pack_refs()
     }
 
     fn action_for(&self, r: &str, loading: &Loading<'_>) -> Option<Action> {
         match loading.bundles.get(Loading::pack_of(r)) {
             Some(b) => b.actions().find(|a| a.action_ref == r).cloned(),
-            None => self.shared.registry.action(r).map(|a| (*a).clone()),
+            None => self.shared.catalog.action(r).map(|a| (*a).clone()),
         }
     }
 
     fn has_trigger(&self, r: &str, loading: &Loading<'_>) -> bool {
         match loading.bundles.get(Loading::pack_of(r)) {
             Some(b) => b.trigger_types().any(|t| t.trigger_ref == r),
-            None => self.shared.registry.trigger(r).is_some(),
+            None => self.shared.catalog.trigger(r).is_some(),
         }
     }
 
@@ -395,7 +395,7 @@ impl Engine {
                 },
                 None => Vec::new(),
             },
-            None => match self.shared.registry.trigger(r) {
+            None => match self.shared.catalog.trigger(r) {
                 Some(t) => parameter_problems(t.parameters.as_ref(), params),
                 None => Vec::new(),
             },
@@ -404,9 +404,9 @@ impl Engine {
 
     fn known_refs(&self, loading: &Loading<'_>, actions: bool) -> Vec<String> {
         let mut out: Vec<String> = if actions {
-            self.shared.registry.action_refs()
+            self.shared.catalog.action_refs()
         } else {
-            self.shared.registry.trigger_refs()
+            self.shared.catalog.trigger_refs()
         };
         for b in loading.bundles.values() {
             if actions {
@@ -492,7 +492,7 @@ impl Engine {
             let (Some(text), Some(file)) = (&a.def.code, &a.def.entry_point) else {
                 continue;
             };
-            if a.def.runner != super::WORKFLOW_RUNNER {
+            if a.def.runner != crate::model::WORKFLOW_RUNNER {
                 continue;
             }
             let Ok(wf) = crate::workflow::parse(text, file) else {
@@ -508,8 +508,10 @@ impl Engine {
                     file: file.clone(),
                     locs: Arc::new(crate::workflow::locations(text)),
                 });
-                let path =
-                    crate::pack::yaml::child(&crate::pack::yaml::child("tasks", &t.name), "action");
+                let path = crate::document::yaml::child(
+                    &crate::document::yaml::child("tasks", &t.name),
+                    "action",
+                );
                 let msg = format!("action '{action}' does not exist");
                 out.push(src.hinted(&path, msg, hint(action, &actions)));
             }
@@ -606,7 +608,7 @@ impl Engine {
             }
         }
         // Rules of packs not being loaded must keep what they use.
-        for (rule, used) in s.registry.users_of_pack(b.pack_ref()) {
+        for (rule, used) in s.catalog.users_of_pack(b.pack_ref()) {
             if loading.bundles.contains_key(Loading::pack_of(&rule)) {
                 continue;
             }

@@ -26,9 +26,21 @@ pub(crate) async fn sweep(
     idle_since: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize> {
+    let mut found = rematch_events(shared, idle_since, limit).await?;
+    found += republish_executions(shared, idle_since, limit).await?;
+    found += end_lost(shared, limit).await?;
+    Ok(found)
+}
+
+/// Events stored but never matched to the end (a crash or a store error in matching),
+/// stored before `idle_since`: matched again (existing enforcements make it idempotent).
+/// They count as this engine's pending work until matched.
+async fn rematch_events(
+    shared: &Arc<Shared>,
+    idle_since: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize> {
     let mut found = 0;
-    // Events stored but never matched to the end (a crash or a store error in matching):
-    // match them again; existing enforcements make it idempotent.
     let filter = EventFilter {
         until: Some(idle_since),
         unmatched_only: true,
@@ -56,6 +68,18 @@ pub(crate) async fn sweep(
             break;
         }
     }
+    Ok(found)
+}
+
+/// `requested` and `scheduled` executions last changed before `idle_since`: handed to
+/// their stage again. They count as this engine's pending work until they end, so that
+/// [`Engine::settle`](crate::Engine::settle) after a recovery waits for them.
+async fn republish_executions(
+    shared: &Arc<Shared>,
+    idle_since: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize> {
+    let mut found = 0;
     for (status, topic) in [
         (ExecutionStatus::Requested, Topic::Requested),
         (ExecutionStatus::Scheduled, Topic::Scheduled),
@@ -66,24 +90,38 @@ pub(crate) async fn sweep(
             limit,
             |e| (e.updated < idle_since).then_some(e.id),
             |ids| async move {
+                for id in &ids {
+                    shared.pending.add_execution(*id);
+                }
                 let msgs = ids
-                    .into_iter()
+                    .iter()
                     .map(|id| match status {
-                        ExecutionStatus::Requested => Message::Requested(id),
-                        _ => Message::Scheduled(id),
+                        ExecutionStatus::Requested => Message::Requested(*id),
+                        _ => Message::Scheduled(*id),
                     })
                     .collect();
-                shared.transport.publish(topic, msgs).await
+                let published = shared.transport.publish(topic, msgs).await;
+                if published.is_err() {
+                    for id in &ids {
+                        shared.pending.execution_done(*id);
+                    }
+                }
+                published
             },
         )
         .await?;
     }
+    Ok(found)
+}
+
+/// Executions whose worker was lost (lease expired), one pass per status: a workflow run
+/// is taken over and continued here (from its journal); any other running or canceling
+/// execution ends (`abandoned` / `canceled`).
+async fn end_lost(shared: &Arc<Shared>, limit: usize) -> Result<usize> {
     let now = shared.now();
-    // Executions whose worker was lost (lease expired), one pass per status: a workflow
-    // run is taken over and continued here (from its journal); any other running or
-    // canceling execution ends (`abandoned` / `canceled`).
+    let mut found = 0;
     let resumable = |e: &crate::model::Execution| {
-        shared.workflows.is_some() && e.runner == super::WORKFLOW_RUNNER
+        shared.workflows.is_some() && e.runner == crate::model::WORKFLOW_RUNNER
     };
     for (status, ends_as) in [
         (ExecutionStatus::Running, Some(ExecutionStatus::Abandoned)),
@@ -112,45 +150,63 @@ pub(crate) async fn sweep(
             },
         )
         .await?;
-        for (id, resume) in lost {
-            if resume {
-                match take_over(shared, id).await {
-                    Ok(true) => {
-                        found += 1;
-                        tracing::warn!(execution.id = %id, "lost worker; workflow run taken over");
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::debug!(execution.id = %id, error = %e, "workflow run not taken over")
-                    }
-                }
-                continue;
-            }
-            let Some(to) = ends_as else { continue };
-            if shared.lock_running().contains_key(&id) {
-                continue; // ours and alive: its lease is being renewed
-            }
-            let change = ExecutionChange::to(to, now).error("its worker was lost (lease expired)");
-            if shared
-                .store
-                .transition_execution(id, status, change)
-                .await
-                .is_ok()
-            {
-                found += 1;
-                tracing::warn!(execution.id = %id, status = %to, "lost worker; execution ended");
-                let done = Message::Finished(StatusChange {
-                    execution: id,
-                    status: to,
-                });
-                shared
-                    .transport
-                    .publish(Topic::Finished, vec![done])
-                    .await?;
+        for (id, workflow) in lost {
+            if workflow {
+                found += usize::from(take_over_lost(shared, id).await);
+            } else if let Some(to) = ends_as {
+                found += usize::from(end_one(shared, id, status, to, now).await?);
             }
         }
     }
     Ok(found)
+}
+
+/// Takes over a lost workflow run; whether it did.
+async fn take_over_lost(shared: &Arc<Shared>, id: ExecutionId) -> bool {
+    match take_over(shared, id).await {
+        Ok(true) => {
+            tracing::warn!(execution.id = %id, "lost worker; workflow run taken over");
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::debug!(execution.id = %id, error = %e, "workflow run not taken over");
+            false
+        }
+    }
+}
+
+/// Ends the execution `id` of a lost worker in `to` (from `status`), unless it runs here;
+/// whether it did.
+async fn end_one(
+    shared: &Arc<Shared>,
+    id: ExecutionId,
+    status: ExecutionStatus,
+    to: ExecutionStatus,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if shared.lock_running().contains_key(&id) {
+        return Ok(false); // ours and alive: its lease is being renewed
+    }
+    let change = ExecutionChange::to(to, now).error("its worker was lost (lease expired)");
+    if shared
+        .store
+        .transition_execution(id, status, change)
+        .await
+        .is_err()
+    {
+        return Ok(false);
+    }
+    tracing::warn!(execution.id = %id, status = %to, "lost worker; execution ended");
+    let done = Message::Finished(StatusChange {
+        execution: id,
+        status: to,
+    });
+    shared
+        .transport
+        .publish(Topic::Finished, vec![done])
+        .await?;
+    Ok(true)
 }
 
 /// Takes over the run of execution `id` from a lost worker and continues it in this

@@ -277,21 +277,35 @@ async fn run_one(
 ) {
     let id = exec.id;
     let mut secrets = Vec::new();
-    let ending = run_on_runtime(&shared, exec, token, &mut secrets).await;
+    let (ending, stopping) = run_on_runtime(&shared, exec, token, &mut secrets).await;
     let (to, mut change) = outcome(&shared, ending);
     if !secrets.is_empty() {
         mask_change(&mut change, &secrets);
     }
+    let workflow = permit.is_none();
+    // A run stopped at its deadline or by a cancel is recorded at once; its slot is held
+    // until the runtime stopped (or its grace period passed), then freed here.
+    let (permit, held_back) = match stopping {
+        Some(_) => (None, permit),
+        None => (permit, None),
+    };
     let done = Finish {
         id,
         to,
         change,
         permit,
+        workflow,
+        stopping: stopping.is_some(),
     };
     shared
         .finishing
         .submit(done, |batch| finish_batch(&shared, batch))
         .await;
+    if let Some(stopping) = stopping {
+        let _ = tokio::time::timeout(shared.config.cancel_grace, stopping).await;
+        shared.lock_running().remove(&id);
+        drop(held_back);
+    }
 }
 
 /// The outcome of a run, waiting to be persisted; its slot is held until then.
@@ -301,6 +315,11 @@ pub(crate) struct Finish {
     to: ExecutionStatus,
     change: ExecutionChange,
     permit: Option<Held>,
+    /// A workflow run (it holds no worker slot): a pause may have moved it meanwhile.
+    workflow: bool,
+    /// Its runtime is still stopping: the run stays registered (and its slot held) until
+    /// it has, so that a shutdown waits for it.
+    stopping: bool,
 }
 
 /// Persists the outcomes of runs with one store call, then frees their slots and announces
@@ -312,14 +331,14 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
         .map(|f| {
             // A run without a worker slot (a workflow) may have been paused meanwhile: its
             // outcome is then recorded from there.
-            let again = f.permit.is_none().then(|| f.change.clone());
-            rest.push((f.id, f.to, f.permit, again));
+            let again = f.workflow.then(|| f.change.clone());
+            rest.push((f.id, f.to, f.permit, again, f.stopping));
             (f.id, ExecutionStatus::Running, f.change)
         })
         .collect();
     let results = shared.store.transition_executions(changes).await;
     let mut msgs = Vec::with_capacity(rest.len());
-    for ((id, to, permit, again), r) in rest.into_iter().zip(results) {
+    for ((id, to, permit, again, stopping), r) in rest.into_iter().zip(results) {
         let status = match recorded(shared, id, to, again, r).await {
             Some(s) => s,
             None => match shared.store.get_execution(id).await {
@@ -327,7 +346,9 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
                 Err(_) => to,
             },
         };
-        shared.lock_running().remove(&id);
+        if !stopping {
+            shared.lock_running().remove(&id);
+        }
         drop(permit);
         msgs.push(Message::Finished(StatusChange {
             execution: id,
@@ -339,21 +360,26 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     }
 }
 
+/// A run told to stop (deadline or cancel) whose runtime has not returned yet.
+type Stopping = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Runs the execution on its runtime; `secrets` receives the secret param values, so that
-/// the outcome can be masked.
+/// the outcome can be masked. A run that reached its deadline or was canceled ends at that
+/// moment, with the runtime told to stop (its token canceled) and handed back still
+/// stopping; a workflow run instead ends once its tasks, canceled with it, ended.
 async fn run_on_runtime(
     shared: &Shared,
     exec: Execution,
     token: CancellationToken,
     secrets: &mut Vec<String>,
-) -> Ending {
-    let Some(action) = shared.registry.action(&exec.action) else {
+) -> (Ending, Option<Stopping>) {
+    let Some(action) = shared.catalog.action(&exec.action) else {
         shared.lock_secrets().remove(&exec.id);
-        return Ending::Done(Err(Error::not_found("action", &exec.action)));
+        return done(Err(Error::not_found("action", &exec.action)));
     };
     let Some(runtime) = shared.runtimes.get(&exec.runner).cloned() else {
         shared.lock_secrets().remove(&exec.id);
-        return Ending::Done(Err(Error::invalid(
+        return done(Err(Error::invalid(
             format!("execution '{}'", exec.id),
             format!("no runtime '{}' is registered in this engine", exec.runner),
         )));
@@ -363,7 +389,7 @@ async fn run_on_runtime(
         .as_deref()
         .and_then(|r| r.split_once('.'))
         .map(|(p, _)| p);
-    let (pack_secrets, pack_dir) = shared.registry.run_info(action.pack(), rule_pack);
+    let (pack_secrets, pack_dir) = shared.catalog.run_info(action.pack(), rule_pack);
     let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
         shared.lock_secrets().remove(&exec.id)
     } else {
@@ -378,13 +404,13 @@ async fn run_on_runtime(
             p
         }
         None if action.parameters.has_secrets() => {
-            return Ending::Done(Err(Error::invalid(
+            return done(Err(Error::invalid(
                 format!("execution '{}'", exec.id),
                 "its secret parameters are not available in this process (secrets are never stored)",
             )));
         }
         None if pack_secrets.is_some() && crate::params::holds_redacted(&exec.params) => {
-            return Ending::Done(Err(Error::invalid(
+            return done(Err(Error::invalid(
                 format!("execution '{}'", exec.id),
                 "its params were stored with secret config values redacted, and the real \
                  values are not available in this process (secrets are never stored)",
@@ -416,7 +442,7 @@ async fn run_on_runtime(
     let coordinates = !runtime.uses_worker_slot();
     // A panicking runtime or action fails its execution instead of killing this task (which
     // would leave the execution `running` for ever).
-    let fut = std::panic::AssertUnwindSafe(runtime.run(request))
+    let fut = std::panic::AssertUnwindSafe(async move { runtime.run(request).await })
         .catch_unwind()
         .map(|r| {
             r.unwrap_or_else(|p| {
@@ -426,7 +452,7 @@ async fn run_on_runtime(
                 )))
             })
         });
-    tokio::pin!(fut);
+    let mut fut = Box::pin(fut);
     let deadline = async {
         match timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -434,7 +460,7 @@ async fn run_on_runtime(
         }
     };
     let ending = tokio::select! {
-        r = &mut fut => return Ending::Done(r),
+        r = &mut fut => return done(r),
         _ = deadline => Ending::TimedOut(timeout.unwrap_or_default()),
         _ = token.cancelled() => Ending::Canceled,
     };
@@ -442,11 +468,15 @@ async fn run_on_runtime(
     if coordinates {
         // A workflow ends once its tasks (canceled with it) ended, each within its grace.
         let _ = fut.await;
-    } else {
-        // Give the runtime its grace period to stop and clean up, then drop it.
-        let _ = tokio::time::timeout(shared.config.cancel_grace, &mut fut).await;
+        return (ending, None);
     }
-    ending
+    // The caller gives the runtime its grace period to stop and clean up, then drops it.
+    (ending, Some(Box::pin(async move { drop(fut.await) })))
+}
+
+/// A run that ended before its runtime was called.
+fn done(r: Result<RunOutput>) -> (Ending, Option<Stopping>) {
+    (Ending::Done(r), None)
 }
 
 /// Masks secret values wherever an outcome could echo them (invariant 5).

@@ -4,6 +4,9 @@ use crate::params::{ParamSchema, ParamSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The runner name of workflow actions (`runner_type: workflow` or `orquesta` in packs).
+pub const WORKFLOW_RUNNER: &str = "workflow";
+
 /// Something that can be executed: a ref, the runtime that runs it, and a parameter schema.
 ///
 /// ```

@@ -16,7 +16,7 @@ mod refs;
 mod rule;
 mod trigger;
 
-pub use action::Action;
+pub use action::{Action, WORKFLOW_RUNNER};
 pub use definition::{Definition, DefinitionKind};
 pub use enforcement::{Enforcement, EnforcementStatus};
 pub use event::Event;

@@ -1,10 +1,10 @@
 //! Action files (`actions/*.yaml`) in the StackStorm and the earlier-Attune shape.
 
-use super::fields::Fields;
 use super::files::PackDir;
-use super::problem::Report;
 use super::schema;
 use super::{Located, qualify};
+use crate::document::fields::Fields;
+use crate::document::problem::Report;
 use crate::model::Action;
 use serde_json::Value;
 
@@ -132,7 +132,7 @@ pub(crate) fn read(
                         Err(p) => r.push(src.problem(&ep.path, p.message)),
                     }
                 }
-                if action.runner == crate::engine::WORKFLOW_RUNNER {
+                if action.runner == crate::model::WORKFLOW_RUNNER {
                     // The workflow file: read and checked here, its problems located in it.
                     match dir.read_text(&rel) {
                         Ok(text) => {

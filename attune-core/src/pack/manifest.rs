@@ -1,10 +1,10 @@
 //! `pack.yaml`, `config.schema.yaml` and the pack config values.
 
-use super::fields::{Fields, Source};
 use super::files::PackDir;
-use super::problem::{Problem, Report};
 use super::schema;
-use super::yaml::child;
+use crate::document::fields::{Fields, Source};
+use crate::document::problem::{Problem, Report};
+use crate::document::yaml::child;
 use crate::model::Pack;
 use crate::params::ParamSchema;
 use serde_json::{Map, Value};
@@ -160,7 +160,10 @@ fn read_config_file(dir: &PackDir, file: &Path) -> Result<(Source, Map<String, V
         Value::Null => Ok((src, Map::new())),
         other => Err(src.problem(
             "",
-            format!("must be a mapping, got {}", super::fields::a_type(&other)),
+            format!(
+                "must be a mapping, got {}",
+                crate::document::fields::a_type(&other)
+            ),
         )),
     }
 }

@@ -8,30 +8,29 @@
 
 mod action;
 mod core_pack;
-pub(crate) mod fields;
+mod errors;
 pub(crate) mod files;
 mod manifest;
 mod policy;
-pub(crate) mod problem;
 mod rule;
 mod schema;
 mod trigger;
-pub(crate) mod yaml;
 
+pub(crate) use crate::document::fields::Source;
+pub use crate::document::{Pos, Problem};
+pub use crate::document::{YAML_MAX_DEPTH, YAML_MAX_NODES, YAML_PARSE_STACK_BYTES};
 pub use action::{RUNNERS, runtime_for_runner};
 pub use core_pack::core_pack;
 pub(crate) use core_pack::{CORE_PACK, install_core_handlers};
-pub(crate) use fields::Source;
+pub use errors::PackErrors;
 pub(crate) use manifest::valid_pack_ref;
-pub use problem::{PackErrors, Pos, Problem};
 pub use schema::param_schema;
-pub use yaml::{YAML_MAX_DEPTH, YAML_MAX_NODES, YAML_PARSE_STACK_BYTES};
 
+use crate::document::Report;
+use crate::document::fields::Field;
 use crate::model::{Action, Definition, Pack, Policy, Rule, Sensor, TriggerType, validate_ref};
 use crate::params::ParamSchema;
-use fields::Field;
 use files::PackDir;
-use problem::Report;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +89,7 @@ impl<T> Located<T> {
             .map(|(_, path)| path.as_str())
             .unwrap_or("");
         let path = match sub {
-            Some(s) => yaml::child(base, s),
+            Some(s) => crate::document::yaml::child(base, s),
             None => base.to_string(),
         };
         self.src.problem(&path, message)

@@ -1,10 +1,10 @@
 //! Policy files (`policies/*.yaml`): StackStorm's `policy_type` + `parameters` shape, or the
 //! Attune shape (`type: concurrency | rate_limit | retry` with its fields).
 
-use super::fields::Fields;
 use super::files::PackDir;
-use super::problem::Report;
 use super::{Located, qualify};
+use crate::document::fields::Fields;
+use crate::document::problem::Report;
 use crate::model::{ConcurrencyOverflow, Policy, PolicyKind};
 
 const TYPES: &[&str] = &[
@@ -189,8 +189,8 @@ pub(crate) fn read(
 }
 
 fn count(
-    src: &super::fields::Source,
-    f: &super::fields::Field<f64>,
+    src: &crate::document::fields::Source,
+    f: &crate::document::fields::Field<f64>,
     r: &mut Report,
 ) -> Option<u32> {
     if f.value.fract() == 0.0 && f.value >= 1.0 && f.value <= f64::from(u32::MAX) {

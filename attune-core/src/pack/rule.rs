@@ -1,10 +1,10 @@
 //! Rule files (`rules/*.yaml`) in the StackStorm and the earlier-Attune shape.
 
-use super::fields::{Fields, Source, a_type};
 use super::files::PackDir;
-use super::problem::Report;
-use super::yaml::item;
 use super::{Located, qualify};
+use crate::document::fields::{Fields, Source, a_type};
+use crate::document::problem::Report;
+use crate::document::yaml::item;
 use crate::model::Rule;
 use serde_json::{Map, Value};
 

@@ -1,9 +1,9 @@
 //! Parameter schemas in pack files: the StackStorm `name: {type, required, ...}` map, or a
 //! JSON-schema object (`{type: object, properties, required}`) as earlier-Attune packs wrote.
 
-use super::fields::{Fields, Source, a_type};
-use super::problem::Report;
-use super::yaml::child;
+use crate::document::fields::{Fields, Source, a_type};
+use crate::document::problem::Report;
+use crate::document::yaml::child;
 use crate::params::{ParamSchema, ParamSpec};
 use serde_json::{Map, Value};
 

@@ -1,11 +1,11 @@
 //! Trigger type files (`triggers/*.yaml`) and sensor files (`sensors/*.yaml`, which may
 //! declare trigger types too, as StackStorm sensors do).
 
-use super::fields::{Fields, Source, a_type};
 use super::files::PackDir;
-use super::problem::Report;
-use super::yaml::item;
 use super::{Located, qualify};
+use crate::document::fields::{Fields, Source, a_type};
+use crate::document::problem::Report;
+use crate::document::yaml::item;
 use crate::model::{Sensor, TriggerType};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 
 use super::{RunOutput, RunRequest, Runtime};
 use crate::model::Action;
-use crate::script::{Sandbox, ScriptLimits};
+use crate::sandbox::{Sandbox, ScriptLimits};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use rhai::AST;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreCapabilities {
-    /// Data survives a process restart (`Engine::resume` then picks up stored work).
+    /// Data survives a process restart (`Engine::recover` then picks up stored work).
     pub durable: bool,
     /// Several processes may share it.
     pub shared: bool,

@@ -15,7 +15,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 2_048;
 /// consumers drain many messages per wake-up) and a broadcast channel per fan-out topic.
 ///
 /// Nothing is lost while the process lives; nothing survives it (pair it with a durable store,
-/// whose `Engine::resume` and recovery sweep re-publish pending work).
+/// whose `Engine::recover` and recovery sweep re-publish pending work).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

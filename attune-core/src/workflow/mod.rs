@@ -46,9 +46,9 @@ pub use graph::{TaskStatuses, to_dot, to_mermaid};
 pub use model::{Backoff, Command, Join, Retry, Target, Task, Transition, WithItems, Workflow};
 pub use rehearse::{MAX_WAVES, MockAction, MockStatus, RehearsalSpec, Rehearsed, rehearse};
 
+use crate::document::fields::Source;
+use crate::document::problem::Report;
 use crate::pack::Problem;
-use crate::pack::fields::Source;
-use crate::pack::problem::Report;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,7 +63,7 @@ pub struct WorkflowErrors {
 
 impl fmt::Display for WorkflowErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::pack::problem::write_problems(f, "workflow", &self.workflow, &self.problems)
+        crate::document::problem::write_problems(f, "workflow", &self.workflow, &self.problems)
     }
 }
 
@@ -74,7 +74,7 @@ pub fn parse(text: &str, file: &str) -> Result<Workflow, WorkflowErrors> {
         workflow: file.to_string(),
         problems,
     };
-    let doc = crate::pack::yaml::parse(text).map_err(|e| {
+    let doc = crate::document::yaml::parse(text).map_err(|e| {
         fail(vec![Problem {
             file: file.to_string(),
             line: e.pos.line,
@@ -113,17 +113,18 @@ pub fn read_file(path: &std::path::Path, max_bytes: u64) -> Result<Workflow, Wor
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let text =
-        crate::pack::files::read_bounded(path, &name, max_bytes).map_err(|p| WorkflowErrors {
+    let text = crate::document::read::read_bounded(path, &name, max_bytes).map_err(|p| {
+        WorkflowErrors {
             workflow: name.clone(),
             problems: vec![p],
-        })?;
+        }
+    })?;
     parse(&text, &name)
 }
 
 /// Where each key path of a workflow file's text is (for problems found after reading it).
-pub(crate) fn locations(text: &str) -> crate::pack::yaml::Locations {
-    crate::pack::yaml::parse(text)
+pub(crate) fn locations(text: &str) -> crate::document::yaml::Locations {
+    crate::document::yaml::parse(text)
         .map(|d| d.locs)
         .unwrap_or_default()
 }

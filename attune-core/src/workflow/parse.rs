@@ -3,9 +3,9 @@
 //! its line, column and key path.
 
 use super::model::{Backoff, Command, Join, Retry, Target, Task, Transition, WithItems, Workflow};
-use crate::pack::fields::{Field, Fields, Source, a_type};
-use crate::pack::problem::Report;
-use crate::pack::yaml::{child, item};
+use crate::document::fields::{Field, Fields, Source, a_type};
+use crate::document::problem::Report;
+use crate::document::yaml::{child, item};
 use serde_json::{Map, Value};
 
 /// The workflow in `value` (a parsed file); problems go to `r`. `None` when it has no

@@ -270,7 +270,7 @@ impl RehearsalSpec {
     pub fn parse(text: &str, file: &str) -> Result<RehearsalSpec> {
         let what = format!("rehearsal file '{file}'");
         let spec: RehearsalSpec =
-            crate::pack::yaml::from_str(text).map_err(|e| Error::invalid(&what, e))?;
+            crate::document::yaml::from_str(text).map_err(|e| Error::invalid(&what, e))?;
         let unknown: Vec<String> = spec
             .other
             .keys()

@@ -2,9 +2,9 @@
 //! task, unreachable tasks, joins with too few inbound transitions, template syntax.
 
 use super::model::{Join, Target, Workflow};
-use crate::pack::fields::Source;
-use crate::pack::problem::{Problem, Report};
-use crate::pack::yaml::{child, item};
+use crate::document::fields::Source;
+use crate::document::problem::{Problem, Report};
+use crate::document::yaml::{child, item};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::Dfs;
 use serde_json::Value;

@@ -254,7 +254,7 @@ async fn pipeline_sqlite(
 
 /// The backlog workload (DESIGN §12): `n` executions of the no-op action stored `requested`
 /// before any worker starts, then an engine on the file resumes them; `ops_per_sec` is how
-/// fast the backlog drains (from `resume` until every execution succeeded). Throughput must
+/// fast the backlog drains (from `recover` until every execution succeeded). Throughput must
 /// not fall with the backlog.
 async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
     use attune_core::model::Execution;
@@ -289,7 +289,7 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
     let fill_secs = filled.elapsed().as_secs_f64();
     let engine = pipeline_engine(Engine::builder().store(store.clone())).await?;
     let start = Instant::now();
-    engine.resume().await?;
+    engine.recover().await?;
     let done = ExecutionFilter::default().with_status([ExecutionStatus::Succeeded]);
     loop {
         if store.count_executions(&done).await? >= n {
@@ -314,7 +314,7 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
             "synchronous": "Normal",
             "backlog": n,
             "fill_secs": (fill_secs * 1000.0).round() / 1000.0,
-            "measured": "engine.resume() until every stored execution succeeded",
+            "measured": "engine.recover() until every stored execution succeeded",
         }),
     ))
 }

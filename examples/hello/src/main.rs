@@ -36,7 +36,7 @@ async fn main() -> Result<()> {
         .build()
         .await?;
     // Work a previous run left unfinished (none, unless it was killed) carries on.
-    engine.resume().await?;
+    engine.recover().await?;
 
     // A kind of event the host program emits.
     engine

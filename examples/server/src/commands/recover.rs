@@ -1,6 +1,6 @@
 //! What earlier commands left in the `--db` file, recovered before a command runs work:
 //! executions whose `attune` process is gone are ended at once (`abandoned`, or `canceled`
-//! when they were being canceled), then `Engine::resume` ends those whose lease expired,
+//! when they were being canceled), then `Engine::recover` ends those whose lease expired,
 //! hands stored `requested`/`scheduled` work to this engine (the command waits for it) and
 //! takes over workflow runs of lost workers. What another live worker holds is left alone.
 
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The runner of workflow runs (taken over from a lost worker, never ended).
-const WORKFLOW_RUNNER: &str = "workflow";
+use attune_core::model::WORKFLOW_RUNNER;
 
 /// What recovery found and did.
 #[derive(Debug, Default)]
@@ -83,7 +83,7 @@ pub async fn recover(
             }
         }
     }
-    engine.resume().await?;
+    engine.recover().await?;
     let my_id = Some(worker_id.to_string());
     let mut r = Recovery {
         ran: true,

@@ -6,9 +6,10 @@
 //! an engine restarted on a durable store takes the run over and continues it. Pause,
 //! resume, cancel and re-run are here too.
 
-use super::matching::{Child, create_execution};
-use super::workflow_run::{Control, Driver, PauseRequest, Step};
+use super::executions::{Child, create_execution};
+use super::workflow_driver::{Control, Driver, PauseRequest, Step};
 use super::{Engine, Shared};
+use crate::model::WORKFLOW_RUNNER;
 use crate::model::{Action, ExecutionId, ExecutionStatus};
 use crate::params::ParamSpec;
 use crate::runtime::{RunOutput, RunRequest, Runtime};
@@ -18,9 +19,6 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
-
-/// The runner name of workflow actions (`runner_type: workflow` or `orquesta` in packs).
-pub const WORKFLOW_RUNNER: &str = "workflow";
 
 /// The `workflow` runtime: the compiled workflow of each workflow action, and the engine it
 /// creates task executions in.
@@ -169,7 +167,7 @@ impl Engine {
                 format!("it runs '{}', which is not a workflow", exec.action),
             ));
         }
-        let action = self.shared.registry.action(&exec.action).ok_or_else(|| {
+        let action = self.shared.catalog.action(&exec.action).ok_or_else(|| {
             Error::invalid(
                 &what,
                 format!("its workflow '{}' is not registered", exec.action),
@@ -182,7 +180,7 @@ impl Engine {
             .ok_or_else(|| Error::invalid(&what, "this engine has no workflow runtime"))?;
         let workflow = runtime.plan(&action)?.workflow().clone();
         let mut statuses = crate::workflow::TaskStatuses::new();
-        super::workflow_run::each_task_execution(&self.shared, id, |x| {
+        super::workflow_driver::each_task_execution(&self.shared, id, |x| {
             if let Some(t) = &x.task {
                 // In id order: the latest run of a task wins.
                 statuses.insert(t.name.clone(), x.status);
@@ -206,7 +204,7 @@ impl Engine {
         let missing: Vec<String> = workflow
             .actions()
             .into_iter()
-            .filter(|a| *a != action_ref && self.shared.registry.action(a).is_none())
+            .filter(|a| *a != action_ref && self.shared.catalog.action(a).is_none())
             .map(|a| format!("action '{a}' is not registered"))
             .collect();
         if !missing.is_empty() {
@@ -277,7 +275,7 @@ impl Engine {
     /// while its former worker's lease is still live, the recovery sweep takes it over once
     /// the lease expired. Errors: NotFound; Invalid when it is not a workflow's execution;
     /// Conflict when it finished.
-    pub async fn resume_execution(&self, id: ExecutionId) -> Result<crate::model::Execution> {
+    pub async fn resume(&self, id: ExecutionId) -> Result<crate::model::Execution> {
         let change = StatusChange {
             to: ExecutionStatus::Running,
             already: &[ExecutionStatus::Running],
@@ -368,7 +366,7 @@ impl Engine {
                 ),
             ));
         }
-        let action = s.registry.action(&e.action).ok_or_else(|| {
+        let action = s.catalog.action(&e.action).ok_or_else(|| {
             Error::invalid(
                 &what,
                 format!("its workflow '{}' is not registered", e.action),

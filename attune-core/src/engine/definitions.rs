@@ -1,7 +1,7 @@
 //! Registering definitions in code.
 
 use super::Engine;
-use super::registry::PackEntry;
+use super::catalog::PackEntry;
 use super::trigger_schema::{RegisteredTrigger, parameter_problems};
 use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
 use crate::rules::{CompiledRule, Criteria};
@@ -46,12 +46,12 @@ impl Engine {
             .store
             .put_definition(Definition::Pack(crate::pack::redacted_pack(&pack, &schema)))
             .await?;
-        self.shared.registry.put_pack(PackEntry::new(pack, &schema));
+        self.shared.catalog.put_pack(PackEntry::new(pack, &schema));
         Ok(())
     }
 
     async fn ensure_pack(&self, pack: &str) -> Result<()> {
-        if self.shared.registry.pack(pack).is_none() {
+        if self.shared.catalog.pack(pack).is_none() {
             self.register_pack(Pack::new(pack)).await?;
         }
         Ok(())
@@ -72,7 +72,7 @@ impl Engine {
             .store
             .put_definition(Definition::TriggerType(trigger.clone()))
             .await?;
-        self.shared.registry.put_trigger(compiled);
+        self.shared.catalog.put_trigger(compiled);
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Engine {
             .store
             .put_definition(Definition::Action(action.clone()))
             .await?;
-        self.shared.registry.put_action(action);
+        self.shared.catalog.put_action(action);
         Ok(())
     }
 
@@ -168,7 +168,7 @@ impl Engine {
         let compiled = self.compile_rule(rule)?;
         let what = format!("rule '{}'", compiled.rule.rule_ref);
         let mut problems = Vec::new();
-        match self.shared.registry.trigger(&compiled.rule.trigger) {
+        match self.shared.catalog.trigger(&compiled.rule.trigger) {
             None => problems.push(format!(
                 "trigger type '{}' is not registered",
                 compiled.rule.trigger
@@ -182,7 +182,7 @@ impl Engine {
                 }
             }
         }
-        match self.shared.registry.action(&compiled.rule.action) {
+        match self.shared.catalog.action(&compiled.rule.action) {
             None => problems.push(format!(
                 "action '{}' is not registered",
                 compiled.rule.action
@@ -203,7 +203,7 @@ impl Engine {
             .put_definition(Definition::Rule(compiled.rule.clone()))
             .await?;
         // The replaced rule's templates go when the last holder (a matching in flight) drops it.
-        self.shared.registry.put_rule(Arc::new(compiled));
+        self.shared.catalog.put_rule(Arc::new(compiled));
         Ok(())
     }
 
@@ -214,7 +214,7 @@ impl Engine {
             .store
             .delete_definition(DefinitionKind::Rule, rule_ref)
             .await?;
-        if self.shared.registry.remove_rule(rule_ref).is_some() {
+        if self.shared.catalog.remove_rule(rule_ref).is_some() {
             return Ok(true);
         }
         Ok(existed)
@@ -223,7 +223,7 @@ impl Engine {
     /// Removes an action; refused (Conflict) while a rule refers to it.
     pub async fn remove_action(&self, action_ref: &str) -> Result<bool> {
         let _changing = self.shared.definitions.lock().await;
-        let users = self.shared.registry.rules_using_action(action_ref);
+        let users = self.shared.catalog.rules_using_action(action_ref);
         if !users.is_empty() {
             return Err(Error::Conflict(format!(
                 "action '{action_ref}' is used by rules: {}",
@@ -236,7 +236,7 @@ impl Engine {
             .delete_definition(DefinitionKind::Action, action_ref)
             .await?;
         self.shared.native.unregister(action_ref);
-        Ok(self.shared.registry.remove_action(action_ref) || existed)
+        Ok(self.shared.catalog.remove_action(action_ref) || existed)
     }
 
     /// Compiles a rule's criteria, expression and params.
@@ -324,19 +324,16 @@ fn mentions_kv(v: &serde_json::Value) -> bool {
 impl Engine {
     /// A registered rule's definition.
     pub fn rule(&self, rule_ref: &str) -> Option<Rule> {
-        self.shared.registry.rule(rule_ref).map(|r| r.rule.clone())
+        self.shared.catalog.rule(rule_ref).map(|r| r.rule.clone())
     }
 
     /// A registered action's definition.
     pub fn action(&self, action_ref: &str) -> Option<Action> {
-        self.shared
-            .registry
-            .action(action_ref)
-            .map(|a| (*a).clone())
+        self.shared.catalog.action(action_ref).map(|a| (*a).clone())
     }
 
     /// Number of registered rules (enabled or not).
     pub fn rule_count(&self) -> usize {
-        self.shared.registry.rule_count()
+        self.shared.catalog.rule_count()
     }
 }

@@ -34,8 +34,8 @@ impl PackEntry {
     }
 }
 
-/// Everything of one pack the registry holds, swapped in one step by
-/// [`Registry::replace_pack`].
+/// Everything of one pack the catalog holds, swapped in one step by
+/// [`Catalog::replace_pack`].
 pub(crate) struct PackParts {
     pub entry: PackEntry,
     pub actions: Vec<Action>,
@@ -46,7 +46,7 @@ pub(crate) struct PackParts {
 /// Actions, trigger types, packs and the rule index, each behind its own lock so the matching
 /// stage reads without contention with registration.
 #[derive(Debug, Default)]
-pub(crate) struct Registry {
+pub(crate) struct Catalog {
     actions: RwLock<HashMap<String, Arc<Action>>>,
     triggers: RwLock<HashMap<String, Arc<RegisteredTrigger>>>,
     packs: RwLock<HashMap<String, PackEntry>>,
@@ -61,7 +61,7 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Registry {
+impl Catalog {
     pub fn action(&self, r: &str) -> Option<Arc<Action>> {
         read(&self.actions).get(r).cloned()
     }

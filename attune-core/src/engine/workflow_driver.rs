@@ -21,7 +21,7 @@
 
 use super::Engine;
 use super::Shared;
-use super::matching::{Child, create_execution};
+use super::executions::{Child, create_execution};
 use crate::model::{Execution, ExecutionId, ExecutionStatus, TaskRef};
 use crate::runtime::{RunOutput, RunRequest};
 use crate::store::{ExecutionChange, ExecutionFilter, JournalEntry, StoreExt};
@@ -621,15 +621,15 @@ impl Driver {
                 .workflow()
                 .get(task)
                 .and_then(|t| t.action.as_deref())
-                .and_then(|a| self.shared.registry.action(a))
-                .is_some_and(|a| a.runner == super::WORKFLOW_RUNNER);
+                .and_then(|a| self.shared.catalog.action(a))
+                .is_some_and(|a| a.runner == crate::model::WORKFLOW_RUNNER);
             if !nested {
                 continue;
             }
             let r = if pause {
                 engine.pause(*x).await
             } else {
-                engine.resume_execution(*x).await
+                engine.resume(*x).await
             };
             if let Err(e) = r {
                 tracing::debug!(execution.id = %x, error = %e, "nested workflow not paused/resumed");

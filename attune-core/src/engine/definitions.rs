@@ -11,6 +11,10 @@ use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
 
+/// # Definitions
+///
+/// Register and remove packs' metadata, trigger types, actions (native handlers too) and
+/// rules from code.
 impl Engine {
     /// Registers (or replaces) a pack's metadata and config. The config is validated against
     /// `config_schema` (defaults applied); values of `secret: true` keys are kept in this
@@ -321,6 +325,7 @@ fn mentions_kv(v: &serde_json::Value) -> bool {
     crate::template::any_template(v, &|s| s.contains("kv"))
 }
 
+/// # Definitions: reading them back
 impl Engine {
     /// A registered rule's definition.
     pub fn rule(&self, rule_ref: &str) -> Option<Rule> {

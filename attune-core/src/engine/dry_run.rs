@@ -21,6 +21,9 @@ pub struct RuleVerdict {
     pub error: Option<String>,
 }
 
+/// # Rule testing
+///
+/// What the rules of a trigger would do with a payload, writing nothing.
 impl Engine {
     /// Evaluates the enabled rules of `trigger_ref` against `payload` exactly as the matching
     /// stage would (index by trigger, criteria, expression, backstop), writing nothing.
@@ -95,6 +98,7 @@ pub struct RuleTest {
     pub note: Option<String>,
 }
 
+/// # Rule testing: explained
 impl Engine {
     /// Tests the rules of `trigger_ref` (or only `rule`) against `payload` and explains each
     /// one: every criterion with its operator, the value it saw, the pattern and pass/fail;

@@ -7,6 +7,9 @@ use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::Value;
 
+/// # Events
+///
+/// Events in: each is checked, stored, then matched against the rules of its trigger.
 impl Engine {
     /// Emits an event of `trigger_ref`: checks the trigger type, the payload's depth and size,
     /// and the payload against the trigger type's payload schema (an invalid payload is

@@ -2,9 +2,13 @@
 //! with its secrets redacted and announced to the scheduling stage — for a rule's match (the
 //! matching stage), a direct `execute`, and a workflow's task.
 
-use super::Shared;
+use super::{Engine, Shared};
 use crate::model::{Action, Execution, ExecutionId, ExecutionStatus};
-use crate::transport::{Message, Topic};
+use crate::runtime::LogLine;
+use crate::store::ExecutionChange;
+use crate::transport::{Message, StatusChange, Subscription, Topic};
+use std::time::Duration;
+use tokio::sync::broadcast;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -182,5 +186,174 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
     let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
     if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
         tracing::error!(error = %e, "requested executions not published; the recovery sweep hands them on later");
+    }
+}
+
+/// # Executions
+///
+/// Run actions directly, wait for them, cancel them, follow their status and output.
+impl Engine {
+
+    /// Runs `action_ref` with `params` directly (no rule) and returns the new execution's id.
+    /// Params are validated first: an unknown action is NotFound, bad params are Invalid and
+    /// nothing is created.
+    pub async fn execute(&self, action_ref: &str, params: Value) -> Result<ExecutionId> {
+        let params =
+            crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
+        self.ensure_accepting()?;
+        create_direct(&self.shared, action_ref, params).await
+    }
+
+    /// [`Engine::execute`] then [`Engine::wait`].
+    pub async fn run(&self, action_ref: &str, params: Value) -> Result<Execution> {
+        let sub = self.subscribe().await?;
+        let id = self.execute(action_ref, params).await?;
+        self.wait_on(sub, id).await
+    }
+
+    /// Reads an execution.
+    pub async fn execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.shared.store.get_execution(id).await
+    }
+
+    /// Waits until the execution reaches a terminal status and returns it.
+    pub async fn wait(&self, id: ExecutionId) -> Result<Execution> {
+        let sub = self.subscribe().await?;
+        self.wait_on(sub, id).await
+    }
+
+    /// Waits on `sub` (subscribed before the execution could finish) until `id` is terminal;
+    /// the store decides, notifications only wake the check.
+    pub(crate) async fn wait_on(&self, mut sub: StatusSubscription, id: ExecutionId) -> Result<Execution> {
+        let mut check = true;
+        loop {
+            if check {
+                let e = self.shared.store.get_execution(id).await?;
+                if e.status.is_terminal() {
+                    return Ok(e);
+                }
+            }
+            let next = tokio::select! {
+                n = sub.next() => n?,
+                _ = self.shared.stop.cancelled() => None,
+            };
+            let Some(change) = next else {
+                // Stopped: what the store says is final.
+                let e = self.shared.store.get_execution(id).await?;
+                return if e.status.is_terminal() {
+                    Ok(e)
+                } else {
+                    Err(Error::ShutDown)
+                };
+            };
+            check = (change.execution == id && change.status.is_terminal()) || sub.missed() > 0;
+        }
+    }
+
+    /// [`Engine::wait`] with a deadline ([`Error::Timeout`] when it passes).
+    pub async fn wait_timeout(&self, id: ExecutionId, deadline: Duration) -> Result<Execution> {
+        tokio::time::timeout(deadline, self.wait(id))
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "execution '{id}' did not finish within {deadline:?}"
+                ))
+            })?
+    }
+
+    /// Cancels an execution: one not running yet becomes `canceled` at once; a running one
+    /// (or a pausing or paused workflow) becomes `canceling`, its runtime is told to stop,
+    /// and it ends `canceled` — a workflow once its running tasks, canceled too, ended. Canceling a
+    /// finished execution is a Conflict naming its status. A workflow run driven by another
+    /// engine on the same store follows the recorded cancel at that engine's next lease
+    /// renewal; another running execution hears of it through the transport.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution> {
+        let s = &self.shared;
+        for _ in 0..8 {
+            let e = s.store.get_execution(id).await?;
+            let now = s.now();
+            let to = match e.status {
+                st if st.is_terminal() => {
+                    return Err(Error::Conflict(format!(
+                        "execution '{id}' already finished ({st})"
+                    )));
+                }
+                ExecutionStatus::Canceling => return Ok(e),
+                // A paused workflow's run is alive: it cancels its tasks and ends.
+                st if st.holds_claim() => ExecutionStatus::Canceling,
+                _ => ExecutionStatus::Canceled,
+            };
+            let change = ExecutionChange::to(to, now).error("canceled by request");
+            match s.store.transition_execution(id, e.status, change).await {
+                Ok(updated) => {
+                    if to == ExecutionStatus::Canceling {
+                        s.publish_status([(id, to)]).await;
+                        if let Some(token) = s.lock_running().get(&id) {
+                            token.cancel();
+                        }
+                        s.transport
+                            .publish(Topic::Control, vec![Message::Cancel(id)])
+                            .await?;
+                    } else {
+                        s.lock_secrets().remove(&id);
+                        let done = Message::Finished(StatusChange {
+                            execution: id,
+                            status: to,
+                        });
+                        s.transport.publish(Topic::Finished, vec![done]).await?;
+                    }
+                    return Ok(updated);
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "execution '{id}' kept changing; cancel not applied"
+        )))
+    }
+
+    /// Subscribes to status changes of every execution. Subscribe before the action that
+    /// causes the changes to see them all; a subscriber that falls behind misses changes
+    /// (see [`StatusSubscription::missed`]), the store stays the truth.
+    pub async fn subscribe(&self) -> Result<StatusSubscription> {
+        Ok(StatusSubscription {
+            inner: self.shared.transport.subscribe(Topic::Status).await?,
+            buffer: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Subscribes to output lines of running executions (stdout, stderr, action logs).
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
+        self.shared.logs.subscribe()
+    }
+}
+
+/// A subscription to execution status changes (see [`Engine::subscribe`]).
+#[derive(Debug)]
+pub struct StatusSubscription {
+    inner: Box<dyn Subscription>,
+    buffer: std::collections::VecDeque<StatusChange>,
+}
+
+impl StatusSubscription {
+    /// The next status change; `None` when the engine's transport closed.
+    pub async fn next(&mut self) -> Result<Option<StatusChange>> {
+        while self.buffer.is_empty() {
+            let Some(batch) = self.inner.recv(1024).await? else {
+                return Ok(None);
+            };
+            self.buffer
+                .extend(batch.into_iter().filter_map(|d| match d.message {
+                    Message::Status(c) => Some(c),
+                    _ => None,
+                }));
+        }
+        Ok(self.buffer.pop_front())
+    }
+
+    /// Changes missed since the last call because this subscriber fell behind.
+    pub fn missed(&mut self) -> u64 {
+        self.inner.missed()
     }
 }

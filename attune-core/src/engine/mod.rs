@@ -20,6 +20,7 @@ mod definitions;
 mod dry_run;
 mod emit;
 mod executions;
+mod lifecycle;
 mod matching;
 mod packs;
 mod pending;
@@ -36,16 +37,16 @@ pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
 pub use packs::{LoadReport, PackSummary};
+pub use executions::StatusSubscription;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;
-use crate::model::{Execution, ExecutionId, ExecutionStatus};
+use crate::model::{ExecutionId, ExecutionStatus};
 use crate::runtime::{LogLine, NativeRuntime, Runtime};
 use crate::sandbox::Sandbox;
-use crate::store::{ExecutionChange, Store};
+use crate::store::Store;
 use crate::template::Templates;
-use crate::transport::{Message, StatusChange, Subscription, Topic, Transport};
-use crate::{Error, Result};
+use crate::transport::{Message, StatusChange, Topic, Transport};
 use catalog::Catalog;
 use config::EngineConfig;
 use serde_json::{Map, Value};
@@ -53,7 +54,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +92,36 @@ use tokio_util::sync::CancellationToken;
 /// engine.shutdown(std::time::Duration::from_secs(1)).await;
 /// # Ok(()) }
 /// ```
+///
+/// Its methods are grouped by topic: lifecycle, events, executions, definitions, packs,
+/// workflows, rule testing, inspection.
+///
+/// # What survives a crash or a shutdown
+///
+/// The memory store keeps nothing past the process. On a durable store:
+///
+/// - **Events**: an event is stored before [`emit`](Engine::emit) returns `Ok`; one not
+///   matched yet when the process stopped is matched by the next [`recover`](Engine::recover)
+///   (never twice per rule). An `emit` that did not return `Ok` stored nothing to rely on:
+///   its producer retries.
+/// - **Never started** (`requested`, `scheduled`): kept by a shutdown, a drop or a crash, and
+///   handed on by the next `recover`; each runs once. (A shutdown on the memory store ends
+///   them `canceled` instead.)
+/// - **Running** at a shutdown past its deadline or a drop: canceled — recorded `canceled`
+///   at once, a process action gets SIGTERM, the cancel grace, then SIGKILL. At a crash:
+///   ended `abandoned` once its lease ([`EngineBuilder::lease`]) expired, by `recover` or
+///   the periodic sweep ([`EngineBuilder::sweep_every`]); not retried. `canceling` ends
+///   `canceled` the same way.
+/// - **Workflow runs** of a crashed process are taken over once their lease expired and
+///   continued from their journal: finished tasks are not run again; a task execution that
+///   was running ends `abandoned` and its task runs again.
+/// - **Secret params** are never stored: a recovered execution that needs them fails.
+/// - **Deadlines and cancels** are recorded when they happen, even when the action ignores
+///   its cancel token: the execution ends `timeout` / `canceled` at that moment; only its
+///   worker slot stays taken until the action returns or the cancel grace
+///   ([`EngineBuilder::cancel_grace`]) passes and it is dropped.
+/// - **Waiting for recovered work**: what `recover` hands on counts as this engine's pending
+///   work, so `recover` then [`settle`](Engine::settle) returns once it has all ended.
 #[derive(Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
@@ -259,286 +289,5 @@ impl Shared {
             token.cancel();
         }
         running.len()
-    }
-}
-
-impl Engine {
-    /// A builder with the defaults: [`MemoryStore`](crate::store::MemoryStore),
-    /// [`LocalTransport`](crate::transport::LocalTransport), the `native` and `rhai`
-    /// runtimes, the system clock.
-    pub fn builder() -> EngineBuilder {
-        EngineBuilder::new()
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.shared.store
-    }
-
-    /// Reads an execution.
-    pub async fn execution(&self, id: ExecutionId) -> Result<Execution> {
-        self.shared.store.get_execution(id).await
-    }
-
-    /// Subscribes to status changes of every execution. Subscribe before the action that
-    /// causes the changes to see them all; a subscriber that falls behind misses changes
-    /// (see [`StatusSubscription::missed`]), the store stays the truth.
-    pub async fn subscribe(&self) -> Result<StatusSubscription> {
-        Ok(StatusSubscription {
-            inner: self.shared.transport.subscribe(Topic::Status).await?,
-            buffer: std::collections::VecDeque::new(),
-        })
-    }
-
-    /// Subscribes to output lines of running executions (stdout, stderr, action logs).
-    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
-        self.shared.logs.subscribe()
-    }
-
-    /// Waits until the execution reaches a terminal status and returns it.
-    pub async fn wait(&self, id: ExecutionId) -> Result<Execution> {
-        let sub = self.subscribe().await?;
-        self.wait_on(sub, id).await
-    }
-
-    /// Waits on `sub` (subscribed before the execution could finish) until `id` is terminal;
-    /// the store decides, notifications only wake the check.
-    async fn wait_on(&self, mut sub: StatusSubscription, id: ExecutionId) -> Result<Execution> {
-        let mut check = true;
-        loop {
-            if check {
-                let e = self.shared.store.get_execution(id).await?;
-                if e.status.is_terminal() {
-                    return Ok(e);
-                }
-            }
-            let next = tokio::select! {
-                n = sub.next() => n?,
-                _ = self.shared.stop.cancelled() => None,
-            };
-            let Some(change) = next else {
-                // Stopped: what the store says is final.
-                let e = self.shared.store.get_execution(id).await?;
-                return if e.status.is_terminal() {
-                    Ok(e)
-                } else {
-                    Err(Error::ShutDown)
-                };
-            };
-            check = (change.execution == id && change.status.is_terminal()) || sub.missed() > 0;
-        }
-    }
-
-    /// [`Engine::wait`] with a deadline ([`Error::Timeout`] when it passes).
-    pub async fn wait_timeout(&self, id: ExecutionId, deadline: Duration) -> Result<Execution> {
-        tokio::time::timeout(deadline, self.wait(id))
-            .await
-            .map_err(|_| {
-                Error::Timeout(format!(
-                    "execution '{id}' did not finish within {deadline:?}"
-                ))
-            })?
-    }
-
-    /// Runs `action_ref` with `params` directly (no rule) and returns the new execution's id.
-    /// Params are validated first: an unknown action is NotFound, bad params are Invalid and
-    /// nothing is created.
-    pub async fn execute(&self, action_ref: &str, params: Value) -> Result<ExecutionId> {
-        let params =
-            crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
-        self.ensure_accepting()?;
-        executions::create_direct(&self.shared, action_ref, params).await
-    }
-
-    /// [`Engine::execute`] then [`Engine::wait`].
-    pub async fn run(&self, action_ref: &str, params: Value) -> Result<Execution> {
-        let sub = self.subscribe().await?;
-        let id = self.execute(action_ref, params).await?;
-        self.wait_on(sub, id).await
-    }
-
-    /// Cancels an execution: one not running yet becomes `canceled` at once; a running one
-    /// (or a pausing or paused workflow) becomes `canceling`, its runtime is told to stop,
-    /// and it ends `canceled` — a workflow once its running tasks, canceled too, ended. Canceling a
-    /// finished execution is a Conflict naming its status. A workflow run driven by another
-    /// engine on the same store follows the recorded cancel at that engine's next lease
-    /// renewal; another running execution hears of it through the transport.
-    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution> {
-        let s = &self.shared;
-        for _ in 0..8 {
-            let e = s.store.get_execution(id).await?;
-            let now = s.now();
-            let to = match e.status {
-                st if st.is_terminal() => {
-                    return Err(Error::Conflict(format!(
-                        "execution '{id}' already finished ({st})"
-                    )));
-                }
-                ExecutionStatus::Canceling => return Ok(e),
-                // A paused workflow's run is alive: it cancels its tasks and ends.
-                st if st.holds_claim() => ExecutionStatus::Canceling,
-                _ => ExecutionStatus::Canceled,
-            };
-            let change = ExecutionChange::to(to, now).error("canceled by request");
-            match s.store.transition_execution(id, e.status, change).await {
-                Ok(updated) => {
-                    if to == ExecutionStatus::Canceling {
-                        s.publish_status([(id, to)]).await;
-                        if let Some(token) = s.lock_running().get(&id) {
-                            token.cancel();
-                        }
-                        s.transport
-                            .publish(Topic::Control, vec![Message::Cancel(id)])
-                            .await?;
-                    } else {
-                        s.lock_secrets().remove(&id);
-                        let done = Message::Finished(StatusChange {
-                            execution: id,
-                            status: to,
-                        });
-                        s.transport.publish(Topic::Finished, vec![done]).await?;
-                    }
-                    return Ok(updated);
-                }
-                Err(Error::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::Conflict(format!(
-            "execution '{id}' kept changing; cancel not applied"
-        )))
-    }
-
-    /// Resumes what the store holds from a previous run (a durable store after a restart):
-    /// `requested` and `scheduled` executions are handed to their stage, executions whose
-    /// worker's lease expired end `abandoned` (`canceled` if they were being canceled).
-    /// Call it once the host registered its native actions; otherwise the periodic recovery
-    /// sweep ([`EngineBuilder::sweep_every`]) picks the work up later. All stored work is
-    /// handed on, page by page; the stages' bounded queues pace it, so with a large backlog
-    /// this returns once most of it is being processed. Returns how many events and
-    /// executions it handled.
-    pub async fn recover(&self) -> Result<usize> {
-        let n = recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
-        if n > 0 {
-            tracing::info!(executions = n, "resumed stored work");
-        }
-        Ok(n)
-    }
-
-    /// Waits until every event emitted and every execution created through this engine has
-    /// been processed to the end, or `deadline` passes ([`Error::Timeout`]).
-    pub async fn settle(&self, deadline: Duration) -> Result<()> {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            let n = self.shared.pending.len();
-            if n == 0 {
-                break;
-            }
-            if tokio::time::Instant::now() >= until {
-                return Err(Error::Timeout(format!(
-                    "{n} events/executions still in flight after {deadline:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Ok(())
-    }
-
-    /// Stops the engine: refuses new events and executions, lets in-flight work finish until
-    /// `deadline`, then cancels what still runs (it ends `canceled`), and stops the stages.
-    /// Work that never started is marked `canceled` on a store that is not durable; a durable
-    /// store keeps it for the next start's [`Engine::recover`]. Returns as soon as that is
-    /// done: the cancel grace period ([`EngineBuilder::cancel_grace`]) bounds the wait for
-    /// canceled runs to end, and is not waited when they end sooner. Idempotent.
-    pub async fn shutdown(&self, deadline: Duration) {
-        let s = &self.shared;
-        s.accepting.store(false, Ordering::SeqCst);
-        if self.settle(deadline).await.is_err() {
-            tracing::warn!("shutdown deadline passed; canceling remaining executions");
-            s.stop_starting.store(true, Ordering::SeqCst);
-            self.cancel_running().await;
-            // Work that never started: a durable store keeps it for the next start
-            // (`Engine::recover`); in memory it would be lost, so it ends `canceled`. Matching stops with
-            // the flag above; a batch in flight may still create a few, hence the rounds.
-            if !s.store.capabilities().durable {
-                for _ in 0..3 {
-                    for id in s.pending.executions() {
-                        let _ = self.cancel(id).await;
-                    }
-                    tokio::task::yield_now().await;
-                }
-            }
-            self.wait_stopped(s.config.cancel_grace).await;
-        }
-        s.stop.cancel();
-        let tasks: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *s.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
-        }
-    }
-
-    /// After a shutdown's cancel: waits, `grace` at most, for the runs of this engine to end
-    /// (a canceled run ends within the cancel grace: its runtime is dropped after it) and, on
-    /// a store that is not durable, for the work canceled before it started. Work a durable
-    /// store keeps for the next start is not waited for: it will not run here. Runs that
-    /// started while the cancel was under way are canceled too.
-    async fn wait_stopped(&self, grace: Duration) {
-        let s = &self.shared;
-        let durable = s.store.capabilities().durable;
-        let until = tokio::time::Instant::now() + grace;
-        loop {
-            let running = s.stop_runs_here();
-            let done = running == 0 && (durable || s.pending.executions().is_empty());
-            if done || tokio::time::Instant::now() >= until {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    /// Cancels, as [`Engine::cancel`] does, every execution running in this process.
-    async fn cancel_running(&self) {
-        let running: Vec<ExecutionId> = self.shared.lock_running().keys().copied().collect();
-        for id in running {
-            let _ = self.cancel(id).await;
-        }
-    }
-
-    fn ensure_accepting(&self) -> Result<()> {
-        if self.shared.accepting.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Error::ShutDown)
-        }
-    }
-}
-
-/// A subscription to execution status changes (see [`Engine::subscribe`]).
-#[derive(Debug)]
-pub struct StatusSubscription {
-    inner: Box<dyn Subscription>,
-    buffer: std::collections::VecDeque<StatusChange>,
-}
-
-impl StatusSubscription {
-    /// The next status change; `None` when the engine's transport closed.
-    pub async fn next(&mut self) -> Result<Option<StatusChange>> {
-        while self.buffer.is_empty() {
-            let Some(batch) = self.inner.recv(1024).await? else {
-                return Ok(None);
-            };
-            self.buffer
-                .extend(batch.into_iter().filter_map(|d| match d.message {
-                    Message::Status(c) => Some(c),
-                    _ => None,
-                }));
-        }
-        Ok(self.buffer.pop_front())
-    }
-
-    /// Changes missed since the last call because this subscriber fell behind.
-    pub fn missed(&mut self) -> u64 {
-        self.inner.missed()
     }
 }

@@ -58,6 +58,9 @@ impl Loading<'_> {
     }
 }
 
+/// # Packs
+///
+/// Read pack directories, check them, install, unload and list them.
 impl Engine {
     /// Reads the pack in `dir` and installs it (see [`Engine::install_pack`]).
     pub async fn load_pack(&self, dir: impl AsRef<Path>) -> Result<PackSummary> {

@@ -3,7 +3,8 @@
 use super::Engine;
 use crate::Result;
 use crate::model::{Enforcement, Event, EventId, Execution, ExecutionId, Rule};
-use crate::store::{EnforcementFilter, ExecutionFilter, Page, StoreExt};
+use crate::store::{EnforcementFilter, ExecutionFilter, Page, Store, StoreExt};
+use std::sync::Arc;
 
 /// An execution with what caused it.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +34,16 @@ pub struct EventTrace {
 
 const PAGE: usize = 1000;
 
+/// # Inspection
+///
+/// The store, and traces from a cause to its effects and back.
 impl Engine {
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
     /// The execution `id` with its enforcement, rule, event and parent.
     pub async fn trace_execution(&self, id: ExecutionId) -> Result<ExecutionTrace> {
         let store = &self.shared.store;

@@ -150,6 +150,9 @@ impl WorkflowRuntime {
 /// code).
 type Compiled = (Option<String>, Arc<Plan>);
 
+/// # Workflows
+///
+/// Register workflows, draw a run, pause and resume it, re-run it from its failed tasks.
 impl Engine {
     /// A workflow execution's definition and the status of each of its tasks so far (the
     /// latest run of each), for drawing it ([`to_dot`](crate::workflow::to_dot),
@@ -245,6 +248,7 @@ struct StatusChange<'a> {
     verb: &'a str,
 }
 
+/// # Workflows: control
 impl Engine {
     /// Pauses a running workflow execution: it becomes `pausing` — nothing new starts, its
     /// running tasks finish (their transitions are followed) and workflow tasks pause too —

@@ -1,0 +1,130 @@
+//! The engine's life: built, recovering what a durable store holds, settling, shut down.
+//!
+//! What survives a crash or a shutdown is written on [`Engine`].
+
+use super::{Engine, EngineBuilder};
+use crate::model::ExecutionId;
+use crate::{Error, Result};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// # Lifecycle
+///
+/// Build, recover stored work, wait for work to settle, shut down.
+impl Engine {
+    /// A builder with the defaults: [`MemoryStore`](crate::store::MemoryStore),
+    /// [`LocalTransport`](crate::transport::LocalTransport), the `native` and `rhai`
+    /// runtimes, the system clock.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    /// Recovers what the store holds from a previous run (a durable store after a restart
+    /// or a crash): unmatched events are matched, `requested` and `scheduled` executions are
+    /// handed to their stage, executions whose worker's lease expired end `abandoned`
+    /// (`canceled` if they were being canceled), and workflow runs whose lease expired are
+    /// taken over and continued from their journal (see "What survives a crash or a
+    /// shutdown" on [`Engine`]). Call it once the host registered its native actions;
+    /// otherwise the periodic recovery sweep ([`EngineBuilder::sweep_every`]) picks the work
+    /// up later. All stored work is handed on, page by page; the stages' bounded queues pace
+    /// it, so with a large backlog this returns once most of it is being processed. What it
+    /// handed on counts as this engine's pending work: [`Engine::settle`] then waits for it.
+    /// Returns how many events and executions it handled.
+    pub async fn recover(&self) -> Result<usize> {
+        let n = super::recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
+        if n > 0 {
+            tracing::info!(executions = n, "recovered stored work");
+        }
+        Ok(n)
+    }
+
+    /// Waits until every event emitted and every execution created through this engine, and
+    /// all the work [`Engine::recover`] (or the periodic sweep) handed on, has been processed
+    /// to the end, or `deadline` passes ([`Error::Timeout`]).
+    pub async fn settle(&self, deadline: Duration) -> Result<()> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let n = self.shared.pending.len();
+            if n == 0 {
+                break;
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(Error::Timeout(format!(
+                    "{n} events/executions still in flight after {deadline:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the engine: refuses new events and executions, lets in-flight work finish until
+    /// `deadline`, then cancels what still runs (it ends `canceled`), and stops the stages.
+    /// Work that never started is marked `canceled` on a store that is not durable; a durable
+    /// store keeps it for the next start's [`Engine::recover`]. Returns as soon as that is
+    /// done: the cancel grace period ([`EngineBuilder::cancel_grace`]) bounds the wait for
+    /// canceled runs to end, and is not waited when they end sooner. Idempotent.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let s = &self.shared;
+        s.accepting.store(false, Ordering::SeqCst);
+        if self.settle(deadline).await.is_err() {
+            tracing::warn!("shutdown deadline passed; canceling remaining executions");
+            s.stop_starting.store(true, Ordering::SeqCst);
+            self.cancel_running().await;
+            // Work that never started: a durable store keeps it for the next start
+            // (`Engine::recover`); in memory it would be lost, so it ends `canceled`. Matching stops with
+            // the flag above; a batch in flight may still create a few, hence the rounds.
+            if !s.store.capabilities().durable {
+                for _ in 0..3 {
+                    for id in s.pending.executions() {
+                        let _ = self.cancel(id).await;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            self.wait_stopped(s.config.cancel_grace).await;
+        }
+        s.stop.cancel();
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *s.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+    }
+
+    /// After a shutdown's cancel: waits, `grace` at most, for the runs of this engine to end
+    /// (a canceled run ends within the cancel grace: its runtime is dropped after it) and, on
+    /// a store that is not durable, for the work canceled before it started. Work a durable
+    /// store keeps for the next start is not waited for: it will not run here. Runs that
+    /// started while the cancel was under way are canceled too.
+    async fn wait_stopped(&self, grace: Duration) {
+        let s = &self.shared;
+        let durable = s.store.capabilities().durable;
+        let until = tokio::time::Instant::now() + grace;
+        loop {
+            let running = s.stop_runs_here();
+            let done = running == 0 && (durable || s.pending.executions().is_empty());
+            if done || tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Cancels, as [`Engine::cancel`] does, every execution running in this process.
+    pub(crate) async fn cancel_running(&self) {
+        let running: Vec<ExecutionId> = self.shared.lock_running().keys().copied().collect();
+        for id in running {
+            let _ = self.cancel(id).await;
+        }
+    }
+
+    pub(crate) fn ensure_accepting(&self) -> Result<()> {
+        if self.shared.accepting.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Error::ShutDown)
+        }
+    }
+}

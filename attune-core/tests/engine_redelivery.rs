@@ -1,4 +1,4 @@
-//! Delivery semantics (DESIGN §5): a transport that delivers every message of some topics
+//! Delivery semantics: a transport that delivers every message of some topics
 //! twice (at-least-once) must not create duplicate enforcements or runs, nor break settle and
 //! cancel; a transport that delivers late must not lose acknowledged events.
 

@@ -1,5 +1,6 @@
-//! The completion stage: announces terminal statuses, keeps the in-flight count, applies
-//! retention. (Workflow continuation and inquiries hook in here in later issues.)
+//! The completion stage: announces terminal statuses, ends this engine's pending work, tells
+//! the workflow runs waiting for a task that it ended, forgets the secrets of finished runs,
+//! and applies retention. (Inquiries and retries hook in here in later issues.)
 
 use super::Shared;
 use crate::store::PurgeRequest;

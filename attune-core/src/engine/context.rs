@@ -1,5 +1,5 @@
 //! What conditions and templates see: the event, its payload, the rule, the pack config and
-//! the key-value store (DESIGN §6).
+//! the key-value store.
 
 use super::Shared;
 use crate::model::{Event, EventId, KeyScope};

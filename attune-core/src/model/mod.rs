@@ -1,4 +1,4 @@
-//! The data model (DESIGN §4): definitions (packs, actions, trigger types, sensors, rules,
+//! The data model: definitions (packs, actions, trigger types, sensors, rules,
 //! policies), the records the pipeline writes (events, enforcements, executions) and keys.
 //!
 //! Definitions are addressed by a `pack.name` ref; records by a time-ordered id.

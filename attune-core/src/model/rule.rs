@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 ///
 /// `criteria` is the StackStorm criteria map (`field path → {type, pattern}`); `expression`
 /// a Rhai boolean expression; both must hold when both are given. `action_params` values are
-/// templates rendered per event (DESIGN §6).
+/// templates rendered per event.
 ///
 /// ```
 /// use attune_core::model::Rule;

@@ -8,7 +8,7 @@ use crate::document::problem::Report;
 use crate::model::Action;
 use serde_json::Value;
 
-/// Runner names as packs write them → the runtime that runs them (DESIGN §7).
+/// Runner names as packs write them → the runtime that runs them.
 pub const RUNNERS: &[(&str, &str)] = &[
     ("local-shell-cmd", "shell"),
     ("local-shell-script", "shell"),

@@ -1,4 +1,4 @@
-//! Packs on disk (DESIGN §7): reading a pack directory into definitions, with every problem
+//! Packs on disk: reading a pack directory into definitions, with every problem
 //! reported at once (file, line, column, key path, hint).
 //!
 //! [`read_pack`] only reads and checks what a pack says about itself; references to other

@@ -1,4 +1,4 @@
-//! Workflows (DESIGN §9): Orquesta-class task graphs.
+//! Workflows: Orquesta-class task graphs.
 //!
 //! This module holds the language: the definition ([`Workflow`], [`Task`], [`Transition`],
 //! …), reading it from YAML ([`parse`]) in Orquesta's shape or with the `on_success` /

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-/// A workflow: an Orquesta-like task graph (DESIGN §9).
+/// A workflow: an Orquesta-like task graph.
 ///
 /// Build one in code or read one with [`parse`](super::parse):
 ///

@@ -252,7 +252,7 @@ async fn pipeline_sqlite(
     ))
 }
 
-/// The backlog workload (DESIGN §12): `n` executions of the no-op action stored `requested`
+/// The backlog workload: `n` executions of the no-op action stored `requested`
 /// before any worker starts, then an engine on the file resumes them; `ops_per_sec` is how
 /// fast the backlog drains (from `recover` until every execution succeeded). Throughput must
 /// not fall with the backlog.
@@ -343,7 +343,7 @@ async fn workflow_engine() -> attune_core::Result<Engine> {
     Ok(engine)
 }
 
-/// `workflow_with_items` (DESIGN §12): a workflow whose one task runs a native no-op over
+/// `workflow_with_items`: a workflow whose one task runs a native no-op over
 /// 1,000 / 10,000 / 100,000 items with concurrency 100, through the whole engine (memory
 /// store; every item an execution). A line per size with `us_per_item` and `peak_rss_mb`
 /// (of the process so far), then a summary with `growth` = µs per item at 100k ÷ at 1k.

@@ -7,11 +7,11 @@ use crate::model::{Action, Execution, ExecutionId, ExecutionStatus};
 use crate::runtime::LogLine;
 use crate::store::ExecutionChange;
 use crate::transport::{Message, StatusChange, Subscription, Topic};
-use std::time::Duration;
-use tokio::sync::broadcast;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// A `requested` execution of `action` with `validated` params stored redacted (secret
 /// params, and the secret config values of its pack wherever they appear); the second value
@@ -193,7 +193,6 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
 ///
 /// Run actions directly, wait for them, cancel them, follow their status and output.
 impl Engine {
-
     /// Runs `action_ref` with `params` directly (no rule) and returns the new execution's id.
     /// Params are validated first: an unknown action is NotFound, bad params are Invalid and
     /// nothing is created.
@@ -224,7 +223,11 @@ impl Engine {
 
     /// Waits on `sub` (subscribed before the execution could finish) until `id` is terminal;
     /// the store decides, notifications only wake the check.
-    pub(crate) async fn wait_on(&self, mut sub: StatusSubscription, id: ExecutionId) -> Result<Execution> {
+    pub(crate) async fn wait_on(
+        &self,
+        mut sub: StatusSubscription,
+        id: ExecutionId,
+    ) -> Result<Execution> {
         let mut check = true;
         loop {
             if check {

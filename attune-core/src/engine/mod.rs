@@ -36,8 +36,8 @@ mod workflow_runtime;
 pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
-pub use packs::{LoadReport, PackSummary};
 pub use executions::StatusSubscription;
+pub use packs::{LoadReport, PackSummary};
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;

@@ -38,7 +38,6 @@ const PAGE: usize = 1000;
 ///
 /// The store, and traces from a cause to its effects and back.
 impl Engine {
-
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store

@@ -16,6 +16,7 @@ mod completion;
 mod config;
 mod context;
 mod dry_run;
+mod inspect;
 mod matching;
 mod packs;
 mod pending;

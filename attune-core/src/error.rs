@@ -68,6 +68,17 @@ pub enum Error {
     /// An action ran and failed; the message is the action's error.
     #[error("action failed: {0}")]
     Action(String),
+    /// An action ran and failed with a result: a native action returns it (through
+    /// [`Error::action_failed`]) to end its execution `failed` with `result` as the stored
+    /// result (secret values masked, as in any result) and this error's text as the stored
+    /// error. Any other error of a native action is stored as `{"error": "<text>"}`.
+    #[error("action failed: {message}")]
+    ActionFailed {
+        /// The action's error message.
+        message: String,
+        /// The result stored on the failed execution.
+        result: serde_json::Value,
+    },
     /// An operation exceeded its deadline.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -113,6 +124,36 @@ impl Error {
         Error::Invalid {
             what: what.into(),
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::ActionFailed`]: the failure of a native action with `result`
+    /// as the stored result of its execution.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// use attune_core::{Engine, Error};
+    /// use attune_core::model::ExecutionStatus;
+    /// use serde_json::{Value, json};
+    ///
+    /// let engine = Engine::builder().build().await?;
+    /// engine.register_fn("demo.check_disk", |ctx| async move {
+    ///     let free = ctx.param("free").and_then(Value::as_u64).unwrap_or(0);
+    ///     if free < 10 {
+    ///         return Err(Error::action_failed("disk almost full", json!({ "free": free })));
+    ///     }
+    ///     Ok(json!({ "free": free }))
+    /// }).await?;
+    /// let x = engine.run("demo.check_disk", json!({ "free": 3 })).await?;
+    /// assert_eq!(x.status, ExecutionStatus::Failed);
+    /// assert_eq!(x.result, Some(json!({ "free": 3 })));
+    /// assert_eq!(x.error.as_deref(), Some("action failed: disk almost full"));
+    /// # Ok(()) }
+    /// ```
+    pub fn action_failed(message: impl Into<String>, result: serde_json::Value) -> Self {
+        Error::ActionFailed {
+            message: message.into(),
+            result,
         }
     }
 

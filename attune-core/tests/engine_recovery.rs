@@ -259,13 +259,7 @@ async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() 
         "the stored enforcement was completed"
     );
     let unmatched = store
-        .list_events(
-            &EventFilter {
-                unmatched_only: true,
-                ..EventFilter::default()
-            },
-            &Page::first(10),
-        )
+        .list_events(&EventFilter::new().unmatched_only(), &Page::first(10))
         .await
         .unwrap();
     assert!(unmatched.is_empty(), "{unmatched:?}");

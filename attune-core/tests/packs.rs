@@ -612,10 +612,7 @@ async fn example_pack_sequential_and_nested_workflows_run() {
     let nested = engine
         .store()
         .list_executions(
-            &attune_core::store::ExecutionFilter {
-                parent: Some(x.id),
-                ..Default::default()
-            },
+            &attune_core::store::ExecutionFilter::new().parent(x.id),
             &attune_core::store::Page::first(10),
         )
         .await

@@ -497,10 +497,7 @@ async fn slots_limit_processes_and_the_rest_wait_scheduled_in_order() {
         async move {
             engine
                 .store()
-                .count_executions(&ExecutionFilter {
-                    status: Some(vec![s]),
-                    ..Default::default()
-                })
+                .count_executions(&ExecutionFilter::new().status(s))
                 .await
                 .unwrap()
         }

@@ -220,12 +220,8 @@ pub(crate) fn get(conn: &Connection, id: EnforcementId) -> Res<Enforcement> {
         .ok_or_else(|| Error::not_found("enforcement", id))?
 }
 
-/// Lists enforcements in id order.
-pub(crate) fn list(
-    conn: &Connection,
-    filter: &EnforcementFilter,
-    page: &Page,
-) -> Res<Vec<Enforcement>> {
+/// The WHERE clause of `filter`.
+fn filter_where(filter: &EnforcementFilter) -> Where {
     let mut w = Where::default();
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", r.clone());
@@ -236,7 +232,27 @@ pub(crate) fn list(
     if let Some(s) = filter.status {
         w.eq("status", s.as_str().to_string());
     }
-    w.page(conn, "SELECT body FROM enforcements", "id", page, |r| {
+    if let Some(s) = filter.since {
+        w.cmp("created", ">=", micros(s));
+    }
+    if let Some(u) = filter.until {
+        w.cmp("created", "<", micros(u));
+    }
+    w
+}
+
+/// Lists enforcements in id order.
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &EnforcementFilter,
+    page: &Page,
+) -> Res<Vec<Enforcement>> {
+    filter_where(filter).page(conn, "SELECT body FROM enforcements", "id", page, |r| {
         body_at(r, 0, "enforcement")
     })
+}
+
+/// Counts enforcements.
+pub(crate) fn count(conn: &Connection, filter: &EnforcementFilter) -> Res<u64> {
+    filter_where(filter).count(conn, "enforcements")
 }

@@ -86,8 +86,9 @@ pub(crate) fn get(conn: &Connection, id: EventId) -> Res<Event> {
         .ok_or_else(|| Error::not_found("event", id))?
 }
 
-/// Lists events in id order.
-pub(crate) fn list(conn: &Connection, filter: &EventFilter, page: &Page) -> Res<Vec<Event>> {
+/// The WHERE clause of `filter` over `events e` (`unmatched_only` is the caller's: it
+/// changes the table driving the query).
+fn filter_where(filter: &EventFilter) -> Where {
     let mut w = Where::default();
     if let Some(t) = &filter.trigger {
         w.eq("e.trigger_ref", t.clone());
@@ -98,6 +99,12 @@ pub(crate) fn list(conn: &Connection, filter: &EventFilter, page: &Page) -> Res<
     if let Some(u) = filter.until {
         w.cmp("e.created", "<", micros(u));
     }
+    w
+}
+
+/// Lists events in id order.
+pub(crate) fn list(conn: &Connection, filter: &EventFilter, page: &Page) -> Res<Vec<Event>> {
+    let w = filter_where(filter);
     let parse = |r: &rusqlite::Row<'_>| body_at(r, 0, "event");
     if filter.unmatched_only {
         // Driven by the (small) set of unmatched events, in id order.
@@ -110,5 +117,18 @@ pub(crate) fn list(conn: &Connection, filter: &EventFilter, page: &Page) -> Res<
         )
     } else {
         w.page(conn, "SELECT e.body FROM events e", "e.id", page, parse)
+    }
+}
+
+/// Counts events.
+pub(crate) fn count(conn: &Connection, filter: &EventFilter) -> Res<u64> {
+    let w = filter_where(filter);
+    if filter.unmatched_only {
+        w.count(
+            conn,
+            "unmatched_events u CROSS JOIN events e ON e.id = u.id",
+        )
+    } else {
+        w.count(conn, "events e")
     }
 }

@@ -397,6 +397,12 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", r.clone());
     }
+    if let Some(s) = filter.since {
+        w.cmp("created", ">=", micros(s));
+    }
+    if let Some(u) = filter.until {
+        w.cmp("created", "<", micros(u));
+    }
     Some(w)
 }
 

@@ -44,6 +44,12 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 /// * **Schema** migrations run at open, in one transaction; a file written by a newer
 ///   release is refused with [`Error::Unsupported`](attune_core::Error::Unsupported) and
 ///   left untouched.
+/// * **Queries** use an index for these filters: executions by action, status, event,
+///   parent or enforcement; enforcements by event; events not matched yet. The others
+///   (an event's trigger, an enforcement's rule or status, an execution's rule, every time
+///   range) are tested row by row in id order beside them: a page reads rows until it has
+///   its `limit`, a count reads every row the indexed filters leave (all of them when there
+///   are none, as a count without a filter does).
 ///
 /// Cloning is cheap (the clones share the connections). The last clone dropped waits for
 /// the writer to finish the changes already queued and closes the file. The calls need a
@@ -272,6 +278,11 @@ impl Store for SqliteStore {
         self.read(move |c| events::list(c, &filter, &page)).await
     }
 
+    async fn count_events(&self, filter: &EventFilter) -> Result<u64> {
+        let filter = filter.clone();
+        self.read(move |c| events::count(c, &filter)).await
+    }
+
     async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -313,6 +324,11 @@ impl Store for SqliteStore {
         let (filter, page) = (filter.clone(), *page);
         self.read(move |c| enforcements::list(c, &filter, &page))
             .await
+    }
+
+    async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64> {
+        let filter = filter.clone();
+        self.read(move |c| enforcements::count(c, &filter)).await
     }
 
     async fn insert_execution(&self, execution: &Execution) -> Result<()> {

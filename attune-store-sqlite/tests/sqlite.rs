@@ -124,10 +124,7 @@ async fn reopening_a_file_keeps_everything() {
         all_events(&store).await,
         vec![matched.clone(), unmatched.clone()]
     );
-    let only_unmatched = EventFilter {
-        unmatched_only: true,
-        ..EventFilter::default()
-    };
+    let only_unmatched = EventFilter::new().unmatched_only();
     let left = store
         .list_events(&only_unmatched, &Page::first(10))
         .await

@@ -125,13 +125,7 @@ async fn sigkill_loses_no_acknowledged_event_and_runs_nothing_twice() {
                 .unwrap_or_else(|e| panic!("{ctx}: acknowledged event {id} lost: {e}"));
             let enfs = engine
                 .store()
-                .list_enforcements(
-                    &EnforcementFilter {
-                        event: Some(id),
-                        ..EnforcementFilter::default()
-                    },
-                    &Page::first(10),
-                )
+                .list_enforcements(&EnforcementFilter::new().event(id), &Page::first(10))
                 .await
                 .unwrap();
             assert_eq!(

@@ -109,10 +109,7 @@ async fn alert_cascade_runs_through_rhai_and_native_actions() {
     let pages = engine
         .store()
         .list_executions(
-            &attune_core::store::ExecutionFilter {
-                action: Some("ops.pager".into()),
-                ..Default::default()
-            },
+            &attune_core::store::ExecutionFilter::new().action("ops.pager"),
             &attune_core::store::Page::first(10),
         )
         .await

@@ -87,10 +87,7 @@ async fn until_status(e: &Engine, id: ExecutionId, want: ExecutionStatus) {
 }
 
 async fn task_runs(e: &Engine, id: ExecutionId) -> usize {
-    let filter = ExecutionFilter {
-        parent: Some(id),
-        ..Default::default()
-    };
+    let filter = ExecutionFilter::new().parent(id);
     e.store()
         .list_executions(&filter, &Page::first(10_000))
         .await

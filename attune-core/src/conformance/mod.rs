@@ -52,6 +52,7 @@ pub use purge::{
     check_purge_keep_zero, check_purge_keeps_events_from, check_purge_keeps_non_terminal,
     check_purge_matched_and_unmatched_events,
 };
+pub use queries::{check_enforcement_filters, check_event_filters};
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{
     check_enforcements, check_events, check_events_matched, check_executions_insert_get,
@@ -119,6 +120,8 @@ macro_rules! store_conformance_tests {
             check_terminal_never_claimed,
             check_renew_lease,
             check_execution_filters,
+            check_event_filters,
+            check_enforcement_filters,
             check_pagination,
             check_purge_before,
             check_purge_keep_executions,

@@ -1,16 +1,177 @@
-//! Execution filters and keyset pagination.
+//! Filters (lists and counts of events, enforcements and executions) and keyset
+//! pagination.
 
 use super::{
-    at, epoch, execution, execution_ids, insert_enforcement, insert_event, insert_execution, must,
+    at, enforcement_ids, epoch, event_ids, execution, execution_ids, insert_enforcement,
+    insert_event, insert_execution, must,
 };
 use crate::Result;
-use crate::model::{Enforcement, ExecutionId, ExecutionStatus};
+use crate::model::{
+    Enforcement, EnforcementId, EnforcementStatus, Event, EventId, ExecutionId, ExecutionStatus,
+};
 use crate::store::{EnforcementFilter, EventFilter, ExecutionFilter, Page, Store};
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use uuid::Uuid;
 
+/// `list_events` and `count_events` with each filter (trigger, since — inclusive —, until —
+/// exclusive —, unmatched only) and combinations: exactly the matching rows, in id order,
+/// and a count of as many.
+pub async fn check_event_filters(store: &dyn Store) {
+    let t = epoch();
+    let e1 = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let e2 = insert_event(store, "beta.trigger", at(t, 10)).await;
+    let e3 = insert_event(store, "alpha.trigger", at(t, 20)).await;
+    let e4 = insert_event(store, "beta.trigger", at(t, 30)).await;
+    must(
+        store.mark_events_matched(&[e1.id, e2.id]).await,
+        "mark_events_matched",
+    );
+    let f = EventFilter::new;
+    let cases: Vec<(&str, EventFilter, Vec<EventId>)> = vec![
+        ("no filter", f(), vec![e1.id, e2.id, e3.id, e4.id]),
+        ("trigger", f().trigger("alpha.trigger"), vec![e1.id, e3.id]),
+        ("unknown trigger", f().trigger("alpha.none"), vec![]),
+        ("since", f().since(at(t, 10)), vec![e2.id, e3.id, e4.id]),
+        ("until", f().until(at(t, 20)), vec![e1.id, e2.id]),
+        (
+            "empty window",
+            f().since(at(t, 10)).until(at(t, 10)),
+            vec![],
+        ),
+        (
+            "trigger and window",
+            f().trigger("alpha.trigger")
+                .since(at(t, 10))
+                .until(at(t, 30)),
+            vec![e3.id],
+        ),
+        ("unmatched only", f().unmatched_only(), vec![e3.id, e4.id]),
+        (
+            "unmatched and trigger",
+            f().unmatched_only().trigger("beta.trigger"),
+            vec![e4.id],
+        ),
+        (
+            "unmatched and until",
+            f().unmatched_only().until(at(t, 25)),
+            vec![e3.id],
+        ),
+    ];
+    for (name, filter, want) in cases {
+        let got = must(
+            store.list_events(&filter, &Page::first(100)).await,
+            format!("list_events({name})"),
+        );
+        assert!(
+            got.iter().all(|e| filter.admits(e)),
+            "list_events({name}) returned a row the filter rejects"
+        );
+        assert_eq!(
+            event_ids(&got),
+            want,
+            "list_events filtered by {name}: {filter:?}"
+        );
+        let n = must(
+            store.count_events(&filter).await,
+            format!("count_events({name})"),
+        );
+        assert_eq!(
+            n,
+            want.len() as u64,
+            "count_events filtered by {name}: {filter:?}"
+        );
+    }
+}
+
+/// Inserts an enforcement of `rule` for `event` in `status`, created at `created`.
+async fn insert_enforcement_in(
+    store: &dyn Store,
+    rule: &str,
+    event: &Event,
+    status: EnforcementStatus,
+    created: DateTime<Utc>,
+) -> Enforcement {
+    let mut e = Enforcement::new(rule, event.id, &event.trigger, created);
+    e.status = status;
+    let inserted = must(
+        store.insert_enforcement(&e).await,
+        format!("insert_enforcement({status} '{rule}')"),
+    );
+    assert!(
+        inserted.is_new(),
+        "insert_enforcement('{rule}') for a new (rule, event) must be New, got {inserted:?}"
+    );
+    e
+}
+
+/// `list_enforcements` and `count_enforcements` with each filter (rule, event, status,
+/// since — inclusive —, until — exclusive —) and combinations: exactly the matching rows,
+/// in id order, and a count of as many.
+pub async fn check_enforcement_filters(store: &dyn Store) {
+    use EnforcementStatus::*;
+    let t = epoch();
+    let ev1 = insert_event(store, "alpha.trigger", at(t, 0)).await;
+    let ev2 = insert_event(store, "alpha.trigger", at(t, 1)).await;
+    let a = insert_enforcement_in(store, "alpha.r1", &ev1, Processed, at(t, 2)).await;
+    let b = insert_enforcement_in(store, "alpha.r2", &ev1, Failed, at(t, 3)).await;
+    let c = insert_enforcement_in(store, "alpha.r1", &ev2, Created, at(t, 4)).await;
+    let d = insert_enforcement_in(store, "alpha.r2", &ev2, Processed, at(t, 5)).await;
+    let f = EnforcementFilter::new;
+    let cases: Vec<(&str, EnforcementFilter, Vec<EnforcementId>)> = vec![
+        ("no filter", f(), vec![a.id, b.id, c.id, d.id]),
+        ("rule", f().rule("alpha.r1"), vec![a.id, c.id]),
+        ("unknown rule", f().rule("alpha.none"), vec![]),
+        ("event", f().event(ev1.id), vec![a.id, b.id]),
+        ("unknown event", f().event(EventId::new()), vec![]),
+        ("status", f().status(Processed), vec![a.id, d.id]),
+        ("since", f().since(at(t, 4)), vec![c.id, d.id]),
+        ("until", f().until(at(t, 4)), vec![a.id, b.id]),
+        (
+            "rule and status",
+            f().rule("alpha.r2").status(Processed),
+            vec![d.id],
+        ),
+        (
+            "event, rule and since",
+            f().event(ev2.id).rule("alpha.r1").since(at(t, 3)),
+            vec![c.id],
+        ),
+        (
+            "event and status",
+            f().event(ev1.id).status(Created),
+            vec![],
+        ),
+    ];
+    for (name, filter, want) in cases {
+        let got = must(
+            store.list_enforcements(&filter, &Page::first(100)).await,
+            format!("list_enforcements({name})"),
+        );
+        assert!(
+            got.iter().all(|e| filter.admits(e)),
+            "list_enforcements({name}) returned a row the filter rejects"
+        );
+        assert_eq!(
+            enforcement_ids(&got),
+            want,
+            "list_enforcements filtered by {name}: {filter:?}"
+        );
+        let n = must(
+            store.count_enforcements(&filter).await,
+            format!("count_enforcements({name})"),
+        );
+        assert_eq!(
+            n,
+            want.len() as u64,
+            "count_enforcements filtered by {name}: {filter:?}"
+        );
+    }
+}
+
 /// `list_executions` and `count_executions` with each filter (action, statuses, enforcement,
-/// event, parent, rule) and combinations: exactly the matching rows, in id order.
+/// event, parent, rule, since — inclusive —, until — exclusive —) and combinations: exactly
+/// the matching rows, in id order.
 pub async fn check_execution_filters(store: &dyn Store) {
     use ExecutionStatus::*;
     let t = epoch();
@@ -123,6 +284,18 @@ pub async fn check_execution_filters(store: &dyn Store) {
             .with_status([Running]),
             vec![],
         ),
+        ("since", f().since(at(t, 7)), vec![x3.id, x4.id, x5.id]),
+        ("until", f().until(at(t, 6)), vec![parent.id, x1.id]),
+        (
+            "action and window",
+            f().action("alpha.a").since(at(t, 5)).until(at(t, 8)),
+            vec![x1.id, x3.id],
+        ),
+        (
+            "statuses added one by one",
+            f().status(Requested).status(Failed),
+            vec![x1.id, x4.id, x5.id],
+        ),
     ];
     for (name, filter, want) in cases {
         let got = must(
@@ -185,20 +358,21 @@ where
 
 /// Keyset pagination (`Page::first`, `Page::after(last id)`) walks every event,
 /// enforcement and execution exactly once in id order, with and without a filter; a cursor
-/// past the last row gives an empty page; `count_executions` agrees.
+/// past the last row gives an empty page; `count_events`, `count_enforcements` and
+/// `count_executions` agree.
 pub async fn check_pagination(store: &dyn Store) {
     const N: usize = 53;
     let t = epoch();
-    let (mut events, mut enforcements, mut executions, mut odd) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut events, mut enforcements, mut executions) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut odd, mut odd_events, mut odd_enforcements) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..N {
-        let ev = insert_event(store, "alpha.trigger", at(t, 3 * i as i64)).await;
-        let enf = insert_enforcement(store, "alpha.rule", &ev, at(t, 3 * i as i64 + 1)).await;
-        let action = if i % 2 == 1 {
-            "alpha.odd"
+        let (trigger, rule, action) = if i % 2 == 1 {
+            ("alpha.odd_trigger", "alpha.odd_rule", "alpha.odd")
         } else {
-            "alpha.even"
+            ("alpha.trigger", "alpha.rule", "alpha.even")
         };
+        let ev = insert_event(store, trigger, at(t, 3 * i as i64)).await;
+        let enf = insert_enforcement(store, rule, &ev, at(t, 3 * i as i64 + 1)).await;
         let x = insert_execution(
             store,
             action,
@@ -211,15 +385,18 @@ pub async fn check_pagination(store: &dyn Store) {
         executions.push(x.id.0);
         if i % 2 == 1 {
             odd.push(x.id.0);
+            odd_events.push(ev.id.0);
+            odd_enforcements.push(enf.id.0);
         }
     }
     let all = ExecutionFilter::default();
-    let odd_filter = ExecutionFilter {
-        action: Some("alpha.odd".into()),
-        ..ExecutionFilter::default()
-    };
+    let odd_filter = ExecutionFilter::new().action("alpha.odd");
+    let odd_event_filter = EventFilter::new().trigger("alpha.odd_trigger");
+    let odd_enforcement_filter = EnforcementFilter::new().rule("alpha.odd_rule");
     for limit in [1, 10, N, N + 5] {
         let (all, odd_filter) = (&all, &odd_filter);
+        let (odd_event_filter, odd_enforcement_filter) =
+            (&odd_event_filter, &odd_enforcement_filter);
         let got = walk(
             |p| async move { store.list_executions(all, &p).await },
             limit,
@@ -254,6 +431,17 @@ pub async fn check_pagination(store: &dyn Store) {
             "paging list_events by {limit} must see every event once, in id order"
         );
         let got = walk(
+            |p| async move { store.list_events(odd_event_filter, &p).await },
+            limit,
+            |x| x.id.0,
+            "list_events(trigger)",
+        )
+        .await;
+        assert_eq!(
+            got, odd_events,
+            "paging filtered list_events by {limit} must see every match once, in id order"
+        );
+        let got = walk(
             |p| async move {
                 store
                     .list_enforcements(&EnforcementFilter::default(), &p)
@@ -268,6 +456,43 @@ pub async fn check_pagination(store: &dyn Store) {
             got, enforcements,
             "paging list_enforcements by {limit} must see every enforcement once, in id order"
         );
+        let got = walk(
+            |p| async move { store.list_enforcements(odd_enforcement_filter, &p).await },
+            limit,
+            |x| x.id.0,
+            "list_enforcements(rule)",
+        )
+        .await;
+        assert_eq!(
+            got, odd_enforcements,
+            "paging filtered list_enforcements by {limit} must see every match once, in id order"
+        );
+    }
+    for (what, n, want) in [
+        (
+            "count_events(all)",
+            store.count_events(&EventFilter::default()).await,
+            N,
+        ),
+        (
+            "count_events(trigger)",
+            store.count_events(&odd_event_filter).await,
+            odd_events.len(),
+        ),
+        (
+            "count_enforcements(all)",
+            store
+                .count_enforcements(&EnforcementFilter::default())
+                .await,
+            N,
+        ),
+        (
+            "count_enforcements(rule)",
+            store.count_enforcements(&odd_enforcement_filter).await,
+            odd_enforcements.len(),
+        ),
+    ] {
+        assert_eq!(must(n, what), want as u64, "{what}");
     }
     let first = must(
         store.list_executions(&all, &Page::first(10)).await,

@@ -287,6 +287,7 @@ pub async fn check_enforcements(store: &dyn Store) {
         rule: Some("alpha.r1".into()),
         event: Some(ev2.id),
         status: Some(EnforcementStatus::Created),
+        ..f()
     };
     assert_eq!(
         list(both).await,

@@ -4,10 +4,12 @@ use super::Engine;
 use super::catalog::PackEntry;
 use super::trigger_schema::{RegisteredTrigger, parameter_problems};
 use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
+use crate::params::ParamError;
 use crate::rules::{CompiledRule, Criteria};
 use crate::runtime::ActionContext;
 use crate::{Error, Result};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -125,7 +127,29 @@ impl Engine {
 
     /// Registers an async Rust closure as the action `action_ref` (runner `native`, no
     /// declared parameters: any params are accepted).
-    pub async fn register_fn<F, Fut, R>(&self, action_ref: &str, f: F) -> Result<()>
+    ///
+    /// The closure returns `Result<R>` with `R` any serializable type (the execution's
+    /// result, as JSON). `Err(e)` fails the execution with `e`'s text as its error
+    /// ([`Error::action_failed`] also sets its result). A closure that never returns `Ok`
+    /// leaves `R` unknown to the compiler: name it, `R` comes first —
+    /// `register_fn::<Value, _, _>`:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// use attune_core::{Engine, Error};
+    /// use attune_core::model::ExecutionStatus;
+    /// use serde_json::{Value, json};
+    ///
+    /// let engine = Engine::builder().build().await?;
+    /// engine.register_fn::<Value, _, _>("demo.refuse", |ctx| async move {
+    ///     Err(Error::action_failed("refused", json!({ "asked": ctx.param("what") })))
+    /// }).await?;
+    /// let x = engine.run("demo.refuse", json!({ "what": "reboot" })).await?;
+    /// assert_eq!(x.status, ExecutionStatus::Failed);
+    /// assert_eq!(x.result, Some(json!({ "asked": "reboot" })));
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_fn<R, F, Fut>(&self, action_ref: &str, f: F) -> Result<()>
     where
         F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R>> + Send + 'static,
@@ -137,7 +161,8 @@ impl Engine {
 
     /// Registers an async Rust closure as the body of `action` (its runner is set to
     /// `native`); the action's parameter schema validates params before the closure runs.
-    pub async fn register_native<F, Fut, R>(&self, mut action: Action, f: F) -> Result<()>
+    /// The closure is as [`Engine::register_fn`]'s (`R`, its result type, first).
+    pub async fn register_native<R, F, Fut>(&self, mut action: Action, f: F) -> Result<()>
     where
         F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R>> + Send + 'static,
@@ -152,7 +177,8 @@ impl Engine {
     /// Registers the body of a native action that a pack declares (`runner_type: native`):
     /// call it before loading the pack. Unlike [`Engine::register_native`] it does not
     /// register the action itself; the pack's file gives its parameters and description.
-    pub fn register_handler<F, Fut, R>(&self, action_ref: &str, f: F)
+    /// The closure is as [`Engine::register_fn`]'s (`R`, its result type, first).
+    pub fn register_handler<R, F, Fut>(&self, action_ref: &str, f: F)
     where
         F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R>> + Send + 'static,
@@ -163,9 +189,11 @@ impl Engine {
 
     /// Registers (or replaces) a rule. The trigger type and the action must be registered;
     /// criteria, expression and param templates are compiled now (every problem reported in
-    /// one error); literal params are checked against the action's schema, and
-    /// `trigger_params`, when given, against the trigger type's parameter schema (each
-    /// failing path named).
+    /// one error); params are checked against the action's schema — a literal one entirely,
+    /// a templated one for its name (its value is known per event), an undeclared name with
+    /// the nearest declared one as a hint; an action that declares no parameters accepts
+    /// any — and `trigger_params`, when given, against the trigger type's parameter schema
+    /// (each failing path named).
     pub async fn register_rule(&self, rule: Rule) -> Result<()> {
         validate_ref("rule", &rule.rule_ref)?;
         let _changing = self.shared.definitions.lock().await;
@@ -191,12 +219,16 @@ impl Engine {
                 "action '{}' is not registered",
                 compiled.rule.action
             )),
-            Some(action) if compiled.params.is_literal() => {
-                if let Err(e) = action.parameters.validate(&compiled.rule.action_params) {
-                    problems.push(format!("params of action '{}': {e}", action.action_ref));
+            Some(action) => {
+                let errors = rule_param_problems(&action, &compiled.rule.action_params);
+                if !errors.is_empty() {
+                    let errors = crate::params::ParamErrors(errors);
+                    problems.push(format!(
+                        "params of action '{}': {errors}",
+                        action.action_ref
+                    ));
                 }
             }
-            Some(_) => {}
         }
         if !problems.is_empty() {
             return Err(Error::invalid(what, problems.join("; ")));
@@ -318,6 +350,54 @@ impl Engine {
             }
             _ => Err(Error::invalid(what, problems.join("; "))),
         }
+    }
+}
+
+/// The problems of a rule's `params` against `action`'s schema, as far as they are known
+/// before an event: literal params are validated (types, enums, bounds, unknown names,
+/// required params missing); a templated one (a template anywhere in its value) stands for a
+/// value of the right type, so only its name is checked. Unknown names carry the nearest
+/// declared name as their hint. An action that declares no parameters accepts any: none.
+/// Shared by [`Engine::register_rule`] and the checks of pack install.
+pub(super) fn rule_param_problems(action: &Action, params: &Map<String, Value>) -> Vec<ParamError> {
+    let schema = &action.parameters;
+    if schema.is_empty() {
+        return Vec::new();
+    }
+    let templated = |name: &str| {
+        params
+            .get(name)
+            .is_some_and(|v| crate::template::any_template(v, &|_| true))
+    };
+    let mut checked = Map::new();
+    for (name, value) in params {
+        if !templated(name) {
+            checked.insert(name.clone(), value.clone());
+            continue;
+        }
+        // A declared name stands in with its default (or is left out, so that a required
+        // one is not reported missing); an undeclared one with any value, reported unknown.
+        match schema.get(name) {
+            Some(spec) => {
+                if let Some(d) = &spec.default {
+                    checked.insert(name.clone(), d.clone());
+                }
+            }
+            None => {
+                checked.insert(name.clone(), Value::Bool(true));
+            }
+        }
+    }
+    match schema.validate(&checked) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .0
+            .into_iter()
+            .filter(|e| {
+                let name = e.param.split(['.', '[']).next().unwrap_or_default();
+                !(templated(name) && schema.get(name).is_some())
+            })
+            .collect(),
     }
 }
 

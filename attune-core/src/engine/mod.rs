@@ -20,6 +20,7 @@ mod definitions;
 mod dry_run;
 mod emit;
 mod executions;
+mod inspect;
 mod lifecycle;
 mod matching;
 mod packs;

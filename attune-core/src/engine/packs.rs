@@ -11,7 +11,7 @@ use crate::pack::{
 use crate::rules::Criteria;
 use crate::{Error, Result};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -566,7 +566,7 @@ impl Engine {
                     p.hint = hint(&rule.action, &actions);
                     out.push(p);
                 }
-                Some(action) => check_literal_params(r, &action, &mut out),
+                Some(action) => check_rule_params(r, &action, &mut out),
             }
             if let Err(errors) = Criteria::compile(&rule.criteria) {
                 for e in errors.errors {
@@ -628,62 +628,23 @@ impl Engine {
     }
 }
 
-/// Literal (non-template) params of a rule checked against the action's schema: unknown
-/// names, wrong types, missing required params. Templated params are checked per event.
-fn check_literal_params(
+/// A rule's params checked against the action's schema as far as they are known before an
+/// event (see [`super::definitions::rule_param_problems`]): literal ones entirely, templated
+/// ones for their names; unknown names with the nearest declared one as a hint.
+fn check_rule_params(
     r: &crate::pack::Located<crate::model::Rule>,
     action: &Action,
     out: &mut Vec<Problem>,
 ) {
-    if action.parameters.is_empty() {
-        return;
-    }
-    let templated: Vec<&str> = r
-        .def
-        .action_params
-        .iter()
-        .filter(|(_, v)| crate::template::any_template(v, &|_| true))
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let literal: Map<String, Value> = r
-        .def
-        .action_params
-        .iter()
-        .filter(|(k, _)| !templated.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut with_placeholders = literal;
-    for k in &templated {
-        // A template stands for a value of the right type: check only that it is declared
-        // (an undeclared name keeps a placeholder, reported as unknown).
-        match action.parameters.get(k) {
-            Some(spec) => match spec.default.clone() {
-                Some(d) => {
-                    with_placeholders.insert((*k).to_string(), d);
-                }
-                None => {
-                    with_placeholders.remove(*k);
-                }
-            },
-            None => {
-                with_placeholders.insert((*k).to_string(), Value::Bool(true));
-            }
-        }
-    }
-    if let Err(errors) = action.parameters.validate(&with_placeholders) {
-        for e in errors.iter() {
-            let name = e.param.split(['.', '[']).next().unwrap_or_default();
-            if templated.contains(&name) && action.parameters.get(name).is_some() {
-                continue;
-            }
-            let mut p = r.problem(
-                "params",
-                Some(name),
-                format!("params of action '{}': {}", action.action_ref, e.message),
-            );
-            p.hint = e.hint.clone().map(|h| format!("did you mean '{h}'?"));
-            out.push(p);
-        }
+    for e in super::definitions::rule_param_problems(action, &r.def.action_params) {
+        let name = e.param.split(['.', '[']).next().unwrap_or_default();
+        let mut p = r.problem(
+            "params",
+            Some(name),
+            format!("params of action '{}': {}", action.action_ref, e.message),
+        );
+        p.hint = e.hint.map(|h| format!("did you mean '{h}'?"));
+        out.push(p);
     }
 }
 

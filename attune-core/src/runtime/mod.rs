@@ -16,6 +16,10 @@ pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};
 pub use noop::NoopRuntime;
 pub use rhai_runtime::RhaiRuntime;
+/// The token a native action watches for cancel and timeout ([`ActionContext::cancel`],
+/// [`RunRequest::cancel`]): tokio-util's, re-exported so that a host needs no dependency of
+/// its own on it.
+pub use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::model::{Action, ExecutionId};
@@ -24,7 +28,6 @@ use serde_json::{Map, Value};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Runs one execution of an action.
 ///

@@ -97,8 +97,9 @@ impl NativeRuntime {
         Self::default()
     }
 
-    /// Registers (or replaces) the handler of `action_ref`.
-    pub fn register<F, Fut, R>(&self, action_ref: impl Into<String>, f: F)
+    /// Registers (or replaces) the handler of `action_ref`. `R`, the type of the result, comes
+    /// first so that a closure that never returns `Ok` can name it: `register::<Value, _, _>`.
+    pub fn register<R, F, Fut>(&self, action_ref: impl Into<String>, f: F)
     where
         F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R>> + Send + 'static,
@@ -159,7 +160,19 @@ impl Runtime for NativeRuntime {
             cancel: req.cancel,
             log: req.log,
         };
-        handler(ctx).await.map(RunOutput::success)
+        match handler(ctx).await {
+            Ok(result) => Ok(RunOutput::success(result)),
+            Err(e) => {
+                let text = e.to_string();
+                match e {
+                    // A failure with a result: the execution keeps it (Error::ActionFailed).
+                    Error::ActionFailed { result, .. } => {
+                        Ok(RunOutput::failure(result).with_error(text))
+                    }
+                    other => Err(other),
+                }
+            }
+        }
     }
 }
 

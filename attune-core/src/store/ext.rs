@@ -1,9 +1,16 @@
 //! Typed helpers over [`Store`].
 
-use super::{ExecutionFilter, Page, Store};
-use crate::model::{Action, Definition, DefinitionKind, Execution, Pack, Rule, TriggerType};
+use super::{EnforcementFilter, EventFilter, ExecutionFilter, Page, Store};
+use crate::model::{
+    Action, Definition, DefinitionKind, Enforcement, Event, Execution, Pack, Rule, TriggerType,
+};
 use crate::{Error, Result};
 use async_trait::async_trait;
+use std::future::Future;
+use uuid::Uuid;
+
+/// Rows read per page by the `each_*` helpers of [`StoreExt`].
+const EACH_PAGE: usize = 1000;
 
 /// Typed helpers for every [`Store`]; implemented for all of them.
 #[async_trait]
@@ -71,15 +78,78 @@ pub trait StoreExt: Store {
         filter: &ExecutionFilter,
         each: &mut (dyn for<'x> FnMut(&'x Execution) + Send),
     ) -> Result<()> {
-        const PAGE: usize = 1000;
-        let mut page = Page::first(PAGE);
-        loop {
-            let rows = self.list_executions(filter, &page).await?;
-            rows.iter().for_each(&mut *each);
-            match rows.last() {
-                Some(last) if rows.len() == PAGE => page = Page::after(last.id, PAGE),
-                _ => return Ok(()),
-            }
+        each_row(
+            |page| async move { self.list_executions(filter, &page).await },
+            |x: &Execution| x.id.into(),
+            each,
+        )
+        .await
+    }
+
+    /// Calls `each` with every event `filter` selects, in creation order, reading a page of
+    /// 1,000 at a time (memory stays bounded however many there are).
+    ///
+    /// ```
+    /// use attune_core::model::Event;
+    /// use attune_core::store::{EventFilter, MemoryStore, Store, StoreExt};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// let store = MemoryStore::new();
+    /// for n in 0..2100 {
+    ///     let trigger = if n % 3 == 0 { "demo.tick" } else { "demo.other" };
+    ///     store.insert_event(&Event::new(trigger, serde_json::json!({"n": n}), chrono::Utc::now())).await?;
+    /// }
+    /// let mut ticks = 0;
+    /// store.each_event(&EventFilter::new().trigger("demo.tick"), &mut |_| ticks += 1).await?;
+    /// assert_eq!(ticks, 700);
+    /// # Ok(()) }
+    /// ```
+    async fn each_event(
+        &self,
+        filter: &EventFilter,
+        each: &mut (dyn for<'x> FnMut(&'x Event) + Send),
+    ) -> Result<()> {
+        each_row(
+            |page| async move { self.list_events(filter, &page).await },
+            |x: &Event| x.id.into(),
+            each,
+        )
+        .await
+    }
+
+    /// Calls `each` with every enforcement `filter` selects, in creation order, reading a
+    /// page of 1,000 at a time (memory stays bounded however many there are).
+    async fn each_enforcement(
+        &self,
+        filter: &EnforcementFilter,
+        each: &mut (dyn for<'x> FnMut(&'x Enforcement) + Send),
+    ) -> Result<()> {
+        each_row(
+            |page| async move { self.list_enforcements(filter, &page).await },
+            |x: &Enforcement| x.id.into(),
+            each,
+        )
+        .await
+    }
+}
+
+/// Reads the pages `list` returns, [`EACH_PAGE`] rows each, until one comes back short,
+/// calling `each` with every row; `id` gives the keyset cursor of a row.
+async fn each_row<T, L, Fut>(
+    mut list: L,
+    id: impl Fn(&T) -> Uuid,
+    each: &mut (dyn for<'x> FnMut(&'x T) + Send),
+) -> Result<()>
+where
+    L: FnMut(Page) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    let mut page = Page::first(EACH_PAGE);
+    loop {
+        let rows = list(page).await?;
+        rows.iter().for_each(&mut *each);
+        match rows.last() {
+            Some(last) if rows.len() == EACH_PAGE => page = Page::after(id(last), EACH_PAGE),
+            _ => return Ok(()),
         }
     }
 }

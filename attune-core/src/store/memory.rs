@@ -1,9 +1,9 @@
 //! [`MemoryStore`]: the in-memory store, the embedded default.
 
 use super::Store;
-use super::filter::*;
 use super::journal::JournalEntry;
 use super::memory_rows::{EventRow, ExecRow};
+use super::query::*;
 use crate::model::{
     Definition, DefinitionKind, Enforcement, EnforcementId, EnforcementStatus, Event, EventId,
     Execution, ExecutionId, ExecutionStatus, Key, KeyScope,
@@ -378,6 +378,22 @@ impl Store for MemoryStore {
         Ok(page(&t.rows, p, |r| filter.admits(&r.meta), |r| r.event()))
     }
 
+    async fn count_events(&self, filter: &EventFilter) -> Result<u64> {
+        let t = lock(&self.events);
+        let n = if filter.unmatched_only {
+            t.unmatched
+                .iter()
+                .filter_map(|id| t.rows.get(id))
+                .filter(|r| filter.admits(&r.meta))
+                .count()
+        } else if *filter == EventFilter::default() {
+            t.rows.len()
+        } else {
+            t.rows.values().filter(|r| filter.admits(&r.meta)).count()
+        };
+        Ok(n as u64)
+    }
+
     async fn insert_enforcement(&self, e: &Enforcement) -> Result<Inserted<Enforcement>> {
         let mut t = lock(&self.enforcements);
         if let Some(existing) = t.find_or_check(e)? {
@@ -450,6 +466,22 @@ impl Store for MemoryStore {
             |e| filter.admits(e),
             |e| (**e).clone(),
         ))
+    }
+
+    async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64> {
+        let t = lock(&self.enforcements);
+        let n = match filter.event {
+            // The enforcements of one event: a few, through the index.
+            Some(event) => t.by_event.get(&event).map_or(0, |ids| {
+                ids.iter()
+                    .filter_map(|id| t.rows.get(id))
+                    .filter(|e| filter.admits(e))
+                    .count()
+            }),
+            None if *filter == EnforcementFilter::default() => t.rows.len(),
+            None => t.rows.values().filter(|e| filter.admits(e)).count(),
+        };
+        Ok(n as u64)
     }
 
     async fn insert_execution(&self, e: &Execution) -> Result<()> {

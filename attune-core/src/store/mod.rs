@@ -1,19 +1,19 @@
 //! The [`Store`] trait — the durable truth — and the in-memory [`MemoryStore`].
 
 mod ext;
-mod filter;
 mod journal;
 mod memory;
 mod memory_rows;
+mod query;
 
 pub use ext::StoreExt;
-pub use filter::{
+pub use journal::JournalEntry;
+pub use memory::MemoryStore;
+pub use query::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
     ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
     check_pack_definitions,
 };
-pub use journal::JournalEntry;
-pub use memory::MemoryStore;
 
 use crate::Result;
 use crate::model::{
@@ -46,7 +46,8 @@ use std::fmt::Debug;
 ///   [`Store::claim_ready`] (reported as `reclaimed`, attempt incremented). An execution in a
 ///   terminal status is never claimable.
 /// * **Queries** return rows in id order (creation order), paginated by keyset
-///   ([`Page::after`]).
+///   ([`Page::after`]); a count with a filter counts the rows the list with that filter
+///   returns over all its pages.
 /// * **Take-over**: an execution a claim holds (`running`, `pausing`, `paused`,
 ///   `canceling`: [`ExecutionStatus::holds_claim`]) whose lease expired can be taken over
 ///   by another worker with [`Store::take_over_execution`] (status kept, attempt
@@ -102,6 +103,8 @@ pub trait Store: Send + Sync + Debug {
     async fn get_event(&self, id: EventId) -> Result<Event>;
     /// Lists events.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
+    /// Counts events matching `filter`.
+    async fn count_events(&self, filter: &EventFilter) -> Result<u64>;
     /// Records that these events were matched to the end (their enforcements and executions
     /// are stored), so that [`EventFilter::unmatched_only`] leaves them out. An event is
     /// unmatched from `insert_event` until then; unknown ids are ignored. A durable store
@@ -139,6 +142,8 @@ pub trait Store: Send + Sync + Debug {
         filter: &EnforcementFilter,
         page: &Page,
     ) -> Result<Vec<Enforcement>>;
+    /// Counts enforcements matching `filter`.
+    async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64>;
 
     /// Inserts an execution (any status). Conflict if its id, or its `(enforcement, attempt)`,
     /// exists.

@@ -79,6 +79,9 @@ impl Store for HookedStore {
     async fn list_events(&self, f: &EventFilter, p: &Page) -> Result<Vec<Event>> {
         self.inner.list_events(f, p).await
     }
+    async fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        self.inner.count_events(f).await
+    }
     async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
         self.inner.mark_events_matched(ids).await
     }
@@ -101,6 +104,9 @@ impl Store for HookedStore {
     }
     async fn list_enforcements(&self, f: &EnforcementFilter, p: &Page) -> Result<Vec<Enforcement>> {
         self.inner.list_enforcements(f, p).await
+    }
+    async fn count_enforcements(&self, f: &EnforcementFilter) -> Result<u64> {
+        self.inner.count_enforcements(f).await
     }
     async fn insert_execution(&self, e: &Execution) -> Result<()> {
         self.inner.insert_execution(e).await

@@ -97,10 +97,7 @@ pub async fn execution_count(engine: &Engine) -> u64 {
 
 /// Number of executions of one rule.
 pub async fn executions_of_rule(engine: &Engine, rule: &str) -> u64 {
-    let filter = ExecutionFilter {
-        rule: Some(rule.to_string()),
-        ..Default::default()
-    };
+    let filter = ExecutionFilter::new().rule(rule);
     engine.store().count_executions(&filter).await.unwrap()
 }
 
@@ -141,10 +138,7 @@ pub async fn wait_until(
 
 /// The stored events of `trigger` (first page of 100).
 pub async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model::Event> {
-    let filter = attune_core::store::EventFilter {
-        trigger: Some(trigger.into()),
-        ..Default::default()
-    };
+    let filter = attune_core::store::EventFilter::new().trigger(trigger);
     engine
         .store()
         .list_events(&filter, &attune_core::store::Page::first(100))
@@ -182,10 +176,7 @@ pub async fn engine_with_stub_shell() -> Engine {
 
 /// The task executions of workflow execution `parent`, in creation order.
 pub async fn children(engine: &Engine, parent: attune_core::model::ExecutionId) -> Vec<Execution> {
-    let filter = ExecutionFilter {
-        parent: Some(parent),
-        ..Default::default()
-    };
+    let filter = ExecutionFilter::new().parent(parent);
     engine
         .store()
         .list_executions(&filter, &attune_core::store::Page::first(10_000))

@@ -1,4 +1,5 @@
-//! Arguments and results of [`Store`](super::Store) calls.
+//! Arguments and results of [`Store`](super::Store) calls: filters and pages of queries,
+//! updates, claims, purge requests and stats, capabilities.
 
 use crate::model::{
     EnforcementId, EnforcementStatus, EventId, Execution, ExecutionId, ExecutionStatus,
@@ -86,8 +87,17 @@ macro_rules! uuid_from {
 }
 uuid_from!(EventId, EnforcementId, ExecutionId);
 
-/// Which events to list. Empty fields do not filter.
+/// Which events to list or count. Empty fields do not filter; the builder methods set them.
+///
+/// ```
+/// use attune_core::store::EventFilter;
+/// let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+/// let filter = EventFilter::new().trigger("core.webhook").since(since);
+/// assert_eq!(filter.trigger.as_deref(), Some("core.webhook"));
+/// assert_eq!(filter.since, Some(since));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct EventFilter {
     /// Only this trigger.
     pub trigger: Option<String>,
@@ -102,16 +112,63 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// A filter that admits every event.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only events of the trigger type `trigger_ref`.
+    pub fn trigger(mut self, trigger_ref: impl Into<String>) -> Self {
+        self.trigger = Some(trigger_ref.into());
+        self
+    }
+
+    /// Only events created at or after `at`.
+    pub fn since(mut self, at: DateTime<Utc>) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Only events created before `at`.
+    pub fn until(mut self, at: DateTime<Utc>) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// Only events not yet marked matched (see [`EventFilter::unmatched_only`]).
+    pub fn unmatched_only(mut self) -> Self {
+        self.unmatched_only = true;
+        self
+    }
+
     /// Whether `event` passes (all fields but `unmatched_only`).
     pub fn admits(&self, event: &crate::model::Event) -> bool {
         self.trigger.as_ref().is_none_or(|t| *t == event.trigger)
-            && self.since.is_none_or(|s| event.created >= s)
-            && self.until.is_none_or(|u| event.created < u)
+            && in_range(event.created, self.since, self.until)
     }
 }
 
-/// Which enforcements to list. Empty fields do not filter.
+/// Whether `created` is at or after `since` and before `until` (each when given).
+fn in_range(
+    created: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> bool {
+    since.is_none_or(|s| created >= s) && until.is_none_or(|u| created < u)
+}
+
+/// Which enforcements to list or count. Empty fields do not filter; the builder methods set
+/// them.
+///
+/// ```
+/// use attune_core::model::EnforcementStatus;
+/// use attune_core::store::EnforcementFilter;
+/// let filter = EnforcementFilter::new().rule("ops.page").status(EnforcementStatus::Failed);
+/// assert_eq!(filter.rule.as_deref(), Some("ops.page"));
+/// assert_eq!(filter.status, Some(EnforcementStatus::Failed));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct EnforcementFilter {
     /// Only this rule.
     pub rule: Option<String>,
@@ -119,23 +176,76 @@ pub struct EnforcementFilter {
     pub event: Option<EventId>,
     /// Only this status.
     pub status: Option<EnforcementStatus>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl EnforcementFilter {
+    /// A filter that admits every enforcement.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only enforcements of the rule `rule_ref`.
+    pub fn rule(mut self, rule_ref: impl Into<String>) -> Self {
+        self.rule = Some(rule_ref.into());
+        self
+    }
+
+    /// Only enforcements of the event `event`.
+    pub fn event(mut self, event: EventId) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    /// Only enforcements in `status`.
+    pub fn status(mut self, status: EnforcementStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only enforcements created at or after `at`.
+    pub fn since(mut self, at: DateTime<Utc>) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Only enforcements created before `at`.
+    pub fn until(mut self, at: DateTime<Utc>) -> Self {
+        self.until = Some(at);
+        self
+    }
+
     /// Whether `e` passes.
     pub fn admits(&self, e: &crate::model::Enforcement) -> bool {
         self.rule.as_ref().is_none_or(|r| *r == e.rule)
             && self.event.is_none_or(|ev| ev == e.event)
             && self.status.is_none_or(|s| s == e.status)
+            && in_range(e.created, self.since, self.until)
     }
 }
 
-/// Which executions to list or count. Empty fields do not filter.
+/// Which executions to list or count. Empty fields do not filter; the builder methods set
+/// them.
+///
+/// ```
+/// use attune_core::model::ExecutionStatus;
+/// use attune_core::store::ExecutionFilter;
+/// let filter = ExecutionFilter::new()
+///     .action("core.local")
+///     .status(ExecutionStatus::Failed)
+///     .status(ExecutionStatus::Timeout); // failed or timed out
+/// assert_eq!(filter.action.as_deref(), Some("core.local"));
+/// assert_eq!(filter.status, Some(vec![ExecutionStatus::Failed, ExecutionStatus::Timeout]));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ExecutionFilter {
     /// Only this action.
     pub action: Option<String>,
-    /// Only these statuses.
+    /// Only these statuses (an empty list admits none).
     pub status: Option<Vec<ExecutionStatus>>,
     /// Only those of this enforcement.
     pub enforcement: Option<EnforcementId>,
@@ -145,9 +255,76 @@ pub struct ExecutionFilter {
     pub parent: Option<ExecutionId>,
     /// Only those caused by this rule.
     pub rule: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl ExecutionFilter {
+    /// A filter that admits every execution.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only executions of the action `action_ref`.
+    pub fn action(mut self, action_ref: impl Into<String>) -> Self {
+        self.action = Some(action_ref.into());
+        self
+    }
+
+    /// Admits executions in `status` too: the first call admits only `status`, each further
+    /// call one more (`.status(Failed).status(Timeout)`: failed or timed out).
+    pub fn status(mut self, status: ExecutionStatus) -> Self {
+        let list = self.status.get_or_insert_with(Vec::new);
+        if !list.contains(&status) {
+            list.push(status);
+        }
+        self
+    }
+
+    /// Only these statuses (replacing any set before; an empty list admits none).
+    pub fn with_status(mut self, status: impl IntoIterator<Item = ExecutionStatus>) -> Self {
+        self.status = Some(status.into_iter().collect());
+        self
+    }
+
+    /// Only executions the enforcement `enforcement` created.
+    pub fn enforcement(mut self, enforcement: EnforcementId) -> Self {
+        self.enforcement = Some(enforcement);
+        self
+    }
+
+    /// Only executions caused by the event `event`.
+    pub fn event(mut self, event: EventId) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    /// Only children of the execution `parent` (the tasks of a workflow run).
+    pub fn parent(mut self, parent: ExecutionId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Only executions caused by the rule `rule_ref`.
+    pub fn rule(mut self, rule_ref: impl Into<String>) -> Self {
+        self.rule = Some(rule_ref.into());
+        self
+    }
+
+    /// Only executions created at or after `at`.
+    pub fn since(mut self, at: DateTime<Utc>) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Only executions created before `at`.
+    pub fn until(mut self, at: DateTime<Utc>) -> Self {
+        self.until = Some(at);
+        self
+    }
+
     /// Whether `e` passes.
     pub fn admits(&self, e: &Execution) -> bool {
         self.action.as_ref().is_none_or(|a| *a == e.action)
@@ -159,12 +336,7 @@ impl ExecutionFilter {
                 .rule
                 .as_ref()
                 .is_none_or(|r| Some(r) == e.rule.as_ref())
-    }
-
-    /// Only these statuses.
-    pub fn with_status(mut self, status: impl IntoIterator<Item = ExecutionStatus>) -> Self {
-        self.status = Some(status.into_iter().collect());
-        self
+            && in_range(e.created, self.since, self.until)
     }
 }
 

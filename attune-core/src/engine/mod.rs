@@ -23,6 +23,7 @@ mod executions;
 mod inspect;
 mod lifecycle;
 mod matching;
+mod pack_checks;
 mod packs;
 mod pending;
 mod recovery;

@@ -373,72 +373,11 @@ async fn run_on_runtime(
     token: CancellationToken,
     secrets: &mut Vec<String>,
 ) -> (Ending, Option<Stopping>) {
-    let Some(action) = shared.catalog.action(&exec.action) else {
-        shared.lock_secrets().remove(&exec.id);
-        return done(Err(Error::not_found("action", &exec.action)));
+    let (runtime, request) = match prepare(shared, exec, &token, secrets) {
+        Ok(prepared) => prepared,
+        Err(e) => return done(Err(e)),
     };
-    let Some(runtime) = shared.runtimes.get(&exec.runner).cloned() else {
-        shared.lock_secrets().remove(&exec.id);
-        return done(Err(Error::invalid(
-            format!("execution '{}'", exec.id),
-            format!("no runtime '{}' is registered in this engine", exec.runner),
-        )));
-    };
-    let rule_pack = exec
-        .rule
-        .as_deref()
-        .and_then(|r| r.split_once('.'))
-        .map(|(p, _)| p);
-    let (pack_secrets, pack_dir) = shared.catalog.run_info(action.pack(), rule_pack);
-    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
-        shared.lock_secrets().remove(&exec.id)
-    } else {
-        None
-    };
-    if let Some(ps) = &pack_secrets {
-        secrets.extend(ps.iter().cloned());
-    }
-    let params = match secret_params {
-        Some(p) => {
-            secrets.extend(action.parameters.secret_values(&p));
-            p
-        }
-        None if action.parameters.has_secrets() => {
-            return done(Err(Error::invalid(
-                format!("execution '{}'", exec.id),
-                "its secret parameters are not available in this process (secrets are never stored)",
-            )));
-        }
-        None if pack_secrets.is_some() && crate::params::holds_redacted(&exec.params) => {
-            return done(Err(Error::invalid(
-                format!("execution '{}'", exec.id),
-                "its params were stored with secret config values redacted, and the real \
-                 values are not available in this process (secrets are never stored)",
-            )));
-        }
-        None => match exec.params {
-            Value::Object(m) => m,
-            _ => Default::default(),
-        },
-    };
-    let timeout = exec
-        .timeout_secs
-        .and_then(|s| Duration::try_from_secs_f64(s).ok());
-    let secret_list: Arc<[String]> = if secrets.is_empty() {
-        shared.no_secrets.clone()
-    } else {
-        secrets.clone().into()
-    };
-    let request = RunRequest {
-        execution_id: exec.id,
-        action,
-        params,
-        timeout,
-        cancel: token.clone(),
-        log: LogSink::new(exec.id, shared.logs.clone()).with_secrets(secret_list.clone()),
-        pack_dir,
-        secrets: secret_list,
-    };
+    let timeout = request.timeout;
     let coordinates = !runtime.uses_worker_slot();
     // A panicking runtime or action fails its execution instead of killing this task (which
     // would leave the execution `running` for ever).
@@ -472,6 +411,85 @@ async fn run_on_runtime(
     }
     // The caller gives the runtime its grace period to stop and clean up, then drops it.
     (ending, Some(Box::pin(async move { drop(fut.await) })))
+}
+
+/// The runtime of `exec` and its request: the action as registered, the params with their
+/// secret values (kept in this process since validation), the pack's directory and secret
+/// config, the timeout. `secrets` receives every secret value of the run. An error when
+/// the action or runtime is gone, or the secrets are not in this process.
+fn prepare(
+    shared: &Shared,
+    exec: Execution,
+    token: &CancellationToken,
+    secrets: &mut Vec<String>,
+) -> Result<(Arc<dyn crate::runtime::Runtime>, RunRequest)> {
+    let Some(action) = shared.catalog.action(&exec.action) else {
+        shared.lock_secrets().remove(&exec.id);
+        return Err(Error::not_found("action", &exec.action));
+    };
+    let Some(runtime) = shared.runtimes.get(&exec.runner).cloned() else {
+        shared.lock_secrets().remove(&exec.id);
+        return Err(Error::invalid(
+            format!("execution '{}'", exec.id),
+            format!("no runtime '{}' is registered in this engine", exec.runner),
+        ));
+    };
+    let rule_pack = exec
+        .rule
+        .as_deref()
+        .and_then(|r| r.split_once('.'))
+        .map(|(p, _)| p);
+    let (pack_secrets, pack_dir) = shared.catalog.run_info(action.pack(), rule_pack);
+    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
+        shared.lock_secrets().remove(&exec.id)
+    } else {
+        None
+    };
+    if let Some(ps) = &pack_secrets {
+        secrets.extend(ps.iter().cloned());
+    }
+    let params = match secret_params {
+        Some(p) => {
+            secrets.extend(action.parameters.secret_values(&p));
+            p
+        }
+        None if action.parameters.has_secrets() => {
+            return Err(Error::invalid(
+                format!("execution '{}'", exec.id),
+                "its secret parameters are not available in this process (secrets are never stored)",
+            ));
+        }
+        None if pack_secrets.is_some() && crate::params::holds_redacted(&exec.params) => {
+            return Err(Error::invalid(
+                format!("execution '{}'", exec.id),
+                "its params were stored with secret config values redacted, and the real \
+                 values are not available in this process (secrets are never stored)",
+            ));
+        }
+        None => match exec.params {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        },
+    };
+    let timeout = exec
+        .timeout_secs
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let secret_list: Arc<[String]> = if secrets.is_empty() {
+        shared.no_secrets.clone()
+    } else {
+        secrets.clone().into()
+    };
+    let request = RunRequest {
+        execution_id: exec.id,
+        action,
+        params,
+        timeout,
+        cancel: token.clone(),
+        log: LogSink::new(exec.id, shared.logs.clone()).with_secrets(secret_list.clone()),
+        pack_dir,
+        secrets: secret_list,
+    };
+    Ok((runtime, request))
 }
 
 /// A run that ended before its runtime was called.

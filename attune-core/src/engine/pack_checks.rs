@@ -1,0 +1,366 @@
+//! The checks of a pack that need the engine: runtimes, refs across packs (resolved in the
+//! packs loaded together first, then in what the engine has), trigger schemas and
+//! parameters, criteria, expressions, templates, rule params. Each returns problems located
+//! in the pack's files; nothing is registered here.
+
+use super::Engine;
+use super::trigger_schema::{CompiledSchema, check_schemas, parameter_problems};
+use crate::model::{Action, Rule};
+use crate::pack::{CORE_PACK, Located, PackBundle, Problem, Source};
+use crate::rules::Criteria;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The packs being installed together: refs inside them resolve to them, not to the
+/// catalog (whose versions they replace).
+pub(super) struct Loading<'a> {
+    pub(super) bundles: HashMap<&'a str, &'a PackBundle>,
+}
+
+impl Loading<'_> {
+    pub(super) fn pack_of(r: &str) -> &str {
+        r.split_once('.').map_or("", |(p, _)| p)
+    }
+}
+
+impl Engine {
+    fn action_for(&self, r: &str, loading: &Loading<'_>) -> Option<Action> {
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => b.actions().find(|a| a.action_ref == r).cloned(),
+            None => self.shared.catalog.action(r).map(|a| (*a).clone()),
+        }
+    }
+
+    fn has_trigger(&self, r: &str, loading: &Loading<'_>) -> bool {
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => b.trigger_types().any(|t| t.trigger_ref == r),
+            None => self.shared.catalog.trigger(r).is_some(),
+        }
+    }
+
+    /// The problems of `params` (a rule's `trigger.parameters`) against the parameter schema
+    /// of trigger type `r` (of a pack being loaded, or registered).
+    fn trigger_param_problems(
+        &self,
+        r: &str,
+        params: &Value,
+        loading: &Loading<'_>,
+    ) -> Vec<String> {
+        if params.is_null() {
+            return Vec::new();
+        }
+        match loading.bundles.get(Loading::pack_of(r)) {
+            Some(b) => match b.trigger_types().find(|t| t.trigger_ref == r) {
+                // A schema that does not compile is reported on its trigger type.
+                Some(t) => match CompiledSchema::compile(&t.parameters_schema) {
+                    Ok(schema) => parameter_problems(schema.as_ref(), params),
+                    Err(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            },
+            None => match self.shared.catalog.trigger(r) {
+                Some(t) => parameter_problems(t.parameters.as_ref(), params),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn known_refs(&self, loading: &Loading<'_>, actions: bool) -> Vec<String> {
+        let mut out: Vec<String> = if actions {
+            self.shared.catalog.action_refs()
+        } else {
+            self.shared.catalog.trigger_refs()
+        };
+        for b in loading.bundles.values() {
+            if actions {
+                out.extend(b.actions().map(|a| a.action_ref.clone()));
+            } else {
+                out.extend(b.trigger_types().map(|t| t.trigger_ref.clone()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every problem of `b` that depends on the engine and the packs loaded with it.
+    /// `read_problems` are those found while reading it: a missing definition of this pack
+    /// may be in a file listed there, and the message says so.
+    pub(super) fn cross_check(
+        &self,
+        b: &PackBundle,
+        loading: &Loading<'_>,
+        read_problems: &[Problem],
+    ) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if b.pack_ref() == CORE_PACK && b.pack.path.is_some() {
+            out.push(Problem::file(
+                "pack.yaml",
+                "the core pack is built in and cannot be replaced from disk",
+            ));
+        }
+        let known = Known {
+            triggers: self.known_refs(loading, false),
+            actions: self.known_refs(loading, true),
+        };
+        self.check_runtimes(b, read_problems, &mut out);
+        check_workflow_actions(b, &known, &mut out);
+        check_trigger_schemas(b, &mut out);
+        for r in &b.rules {
+            self.check_rule(b, r, loading, read_problems, &known, &mut out);
+        }
+        self.check_policies_and_sensors(b, loading, &known, &mut out);
+        self.check_users_elsewhere(b, loading, &mut out);
+        out
+    }
+
+    /// Each action's runtime exists here and accepts the action.
+    fn check_runtimes(&self, b: &PackBundle, read_problems: &[Problem], out: &mut Vec<Problem>) {
+        let s = &self.shared;
+        for a in &b.actions {
+            match s.runtimes.get(&a.def.runner) {
+                None => {
+                    let mut have: Vec<&str> = s.runtimes.keys().map(String::as_str).collect();
+                    have.sort_unstable();
+                    out.push(a.problem(
+                        "runner",
+                        None,
+                        format!(
+                            "runner needs the runtime '{}', which this engine does not have (it has: {})",
+                            a.def.runner,
+                            have.join(", ")
+                        ),
+                    ));
+                }
+                // An action whose file (or entry point) has problems is not complete
+                // enough to check.
+                Some(_)
+                    if read_problems.iter().any(|p| {
+                        p.file == a.src.file || a.def.entry_point.as_deref() == Some(&p.file)
+                    }) => {}
+                Some(rt) => {
+                    if let Err(e) = rt.validate_action(&a.def) {
+                        let part = if a.def.entry_point.is_some() {
+                            "entry_point"
+                        } else {
+                            "runner"
+                        };
+                        out.push(a.problem(part, None, e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A rule's trigger (and its parameters), action and params, criteria, expression and
+    /// templates.
+    fn check_rule(
+        &self,
+        b: &PackBundle,
+        r: &Located<Rule>,
+        loading: &Loading<'_>,
+        read_problems: &[Problem],
+        known: &Known,
+        out: &mut Vec<Problem>,
+    ) {
+        let rule = &r.def;
+        let params_path = match r.paths.iter().find(|(p, _)| *p == "trigger") {
+            Some((_, path)) if path.starts_with("trigger.") => "trigger.parameters",
+            _ => "trigger_params",
+        };
+        for p in self.trigger_param_problems(&rule.trigger, &rule.trigger_params, loading) {
+            out.push(r.src.problem(
+                params_path,
+                format!("trigger parameters of trigger type '{}': {p}", rule.trigger),
+            ));
+        }
+        if !self.has_trigger(&rule.trigger, loading) {
+            let mut p = r.problem(
+                "trigger",
+                None,
+                format!(
+                    "trigger type '{}' does not exist{}",
+                    rule.trigger,
+                    maybe_unread(b, read_problems, "triggers", &rule.trigger)
+                ),
+            );
+            p.hint = hint(&rule.trigger, &known.triggers);
+            out.push(p);
+        }
+        match self.action_for(&rule.action, loading) {
+            None => {
+                let mut p = r.problem(
+                    "action",
+                    None,
+                    format!(
+                        "action '{}' does not exist{}",
+                        rule.action,
+                        maybe_unread(b, read_problems, "actions", &rule.action)
+                    ),
+                );
+                p.hint = hint(&rule.action, &known.actions);
+                out.push(p);
+            }
+            Some(action) => check_rule_params(r, &action, out),
+        }
+        if let Err(errors) = Criteria::compile(&rule.criteria) {
+            for e in errors.errors {
+                let key = e.key.split('/').next().unwrap_or_default().to_string();
+                out.push(r.problem("criteria", Some(&key), e.message));
+            }
+        }
+        let s = &self.shared;
+        if let Some(src) = &rule.expression
+            && let Err(e) = s
+                .sandbox
+                .compile_expression(&format!("rule '{}' expression", rule.rule_ref), src)
+        {
+            out.push(r.problem("expression", None, e.to_string()));
+        }
+        for (k, v) in &rule.action_params {
+            let loc = format!("rule '{}' param '{k}'", rule.rule_ref);
+            if let Err(e) = s.templates.compile(&loc, v) {
+                out.push(r.problem("params", Some(k), e.to_string()));
+            }
+        }
+    }
+
+    /// Policies name an action that exists; sensors, trigger types that exist.
+    fn check_policies_and_sensors(
+        &self,
+        b: &PackBundle,
+        loading: &Loading<'_>,
+        known: &Known,
+        out: &mut Vec<Problem>,
+    ) {
+        for p in &b.policies {
+            if self.action_for(&p.def.action, loading).is_none() {
+                let mut pr = p.problem(
+                    "action",
+                    None,
+                    format!("action '{}' does not exist", p.def.action),
+                );
+                pr.hint = hint(&p.def.action, &known.actions);
+                out.push(pr);
+            }
+        }
+        for sensor in &b.sensors {
+            for t in &sensor.def.trigger_types {
+                if !self.has_trigger(t, loading) {
+                    out.push(sensor.problem(
+                        "trigger_types",
+                        None,
+                        format!("trigger type '{t}' does not exist"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Rules of packs not being loaded keep what they use of this one.
+    fn check_users_elsewhere(&self, b: &PackBundle, loading: &Loading<'_>, out: &mut Vec<Problem>) {
+        for (rule, used) in self.shared.catalog.users_of_pack(b.pack_ref()) {
+            if loading.bundles.contains_key(Loading::pack_of(&rule)) {
+                continue;
+            }
+            let still =
+                self.action_for(&used, loading).is_some() || self.has_trigger(&used, loading);
+            if !still {
+                out.push(Problem::file(
+                    "pack.yaml",
+                    format!("'{used}' is used by rule '{rule}' of another pack, but this version of the pack no longer defines it"),
+                ));
+            }
+        }
+    }
+}
+
+/// The trigger and action refs a pack may name: the engine's and those of the packs loaded
+/// with it.
+pub(super) struct Known {
+    triggers: Vec<String>,
+    actions: Vec<String>,
+}
+
+/// "did you mean" the nearest of `known`.
+fn hint(wanted: &str, known: &[String]) -> Option<String> {
+    crate::text::nearest(wanted, known.iter().map(String::as_str))
+        .map(|h| format!("did you mean '{h}'?"))
+}
+
+/// When `r` is of pack `b` and a file of `dir/` had a problem, a note that the missing
+/// definition may be in that file.
+fn maybe_unread(b: &PackBundle, read_problems: &[Problem], dir: &str, r: &str) -> String {
+    let broken = Loading::pack_of(r) == b.pack_ref()
+        && read_problems.iter().any(|p| p.file.starts_with(dir));
+    if broken {
+        format!(" (or it is in a file of {dir}/ with a problem listed here)")
+    } else {
+        String::new()
+    }
+}
+
+/// The actions a pack's workflows run exist (in the engine, or in packs loaded with it).
+fn check_workflow_actions(b: &PackBundle, known: &Known, out: &mut Vec<Problem>) {
+    for a in &b.actions {
+        let (Some(text), Some(file)) = (&a.def.code, &a.def.entry_point) else {
+            continue;
+        };
+        if a.def.runner != crate::model::WORKFLOW_RUNNER {
+            continue;
+        }
+        let Ok(wf) = crate::workflow::parse(text, file) else {
+            continue; // its problems are listed already
+        };
+        let mut src: Option<Source> = None;
+        for t in &wf.tasks {
+            let Some(action) = &t.action else { continue };
+            if known.actions.iter().any(|k| k == action) {
+                continue;
+            }
+            let src = src.get_or_insert_with(|| Source {
+                file: file.clone(),
+                locs: Arc::new(crate::workflow::locations(text)),
+            });
+            let path = crate::document::yaml::child(
+                &crate::document::yaml::child("tasks", &t.name),
+                "action",
+            );
+            let msg = format!("action '{action}' does not exist");
+            out.push(src.hinted(&path, msg, hint(action, &known.actions)));
+        }
+    }
+}
+
+/// Trigger types' payload and parameter schemas compile.
+fn check_trigger_schemas(b: &PackBundle, out: &mut Vec<Problem>) {
+    for t in &b.triggers {
+        for (key, message) in check_schemas(&t.def).0 {
+            out.push(t.src.problem(
+                key,
+                format!("trigger type '{}': {key} is {message}", t.def.trigger_ref),
+            ));
+        }
+    }
+}
+
+/// A rule's params checked against the action's schema as far as they are known before an
+/// event (see [`super::definitions::rule_param_problems`]): literal ones entirely, templated
+/// ones for their names; unknown names with the nearest declared one as a hint.
+fn check_rule_params(
+    r: &crate::pack::Located<crate::model::Rule>,
+    action: &Action,
+    out: &mut Vec<Problem>,
+) {
+    for e in super::definitions::rule_param_problems(action, &r.def.action_params) {
+        let name = e.param.split(['.', '[']).next().unwrap_or_default();
+        let mut p = r.problem(
+            "params",
+            Some(name),
+            format!("params of action '{}': {}", action.action_ref, e.message),
+        );
+        p.hint = e.hint.map(|h| format!("did you mean '{h}'?"));
+        out.push(p);
+    }
+}

@@ -6,8 +6,10 @@
 //! plugin) — all inside the host program, on a pluggable [`store::Store`] and
 //! [`transport::Transport`].
 //!
-//! Start at [`Engine`]; the data model is in [`model`]; the three extension traits are
-//! [`store::Store`], [`transport::Transport`] and [`runtime::Runtime`].
+//! Start at [`Engine`] (its methods are grouped by topic, and it says what survives a crash
+//! or a shutdown); [`prelude`] gathers what a host writes daily; the data model is in
+//! [`model`]; the three extension traits are [`store::Store`], [`transport::Transport`] and
+//! [`runtime::Runtime`], each with a conformance suite (feature `conformance`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,7 @@ pub mod input;
 pub mod model;
 pub mod pack;
 pub mod params;
+pub mod prelude;
 pub mod rules;
 pub mod runtime;
 pub mod sandbox;

@@ -240,12 +240,12 @@ fn script_error(location: &str, e: impl fmt::Display) -> Error {
 }
 
 /// Converts JSON to a Rhai value.
-pub fn to_dynamic(v: &Value) -> std::result::Result<Dynamic, String> {
+pub(crate) fn to_dynamic(v: &Value) -> std::result::Result<Dynamic, String> {
     rhai::serde::to_dynamic(v).map_err(|e| e.to_string())
 }
 
 /// Converts a Rhai value to JSON (a unit `()` is `null`).
-pub fn from_dynamic(d: &Dynamic) -> std::result::Result<Value, String> {
+pub(crate) fn from_dynamic(d: &Dynamic) -> std::result::Result<Value, String> {
     if d.is_unit() {
         return Ok(Value::Null);
     }

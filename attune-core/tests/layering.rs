@@ -93,15 +93,15 @@ fn core_depends_on_no_sql_process_or_server_crate() {
 mod toml_lite {
     /// Dependency names of the `[dependencies]` table.
     #[derive(Debug)]
-    pub struct Deps(Vec<String>);
+    pub(crate) struct Deps(Vec<String>);
 
     impl Deps {
-        pub fn contains(&self, name: &str) -> bool {
+        pub(crate) fn contains(&self, name: &str) -> bool {
             self.0.iter().any(|n| n == name)
         }
     }
 
-    pub fn dependencies(manifest: &str) -> Deps {
+    pub(crate) fn dependencies(manifest: &str) -> Deps {
         let mut names = Vec::new();
         let mut inside = false;
         for line in manifest.lines() {

@@ -2,7 +2,7 @@
 
 use attune_core::Engine;
 use attune_core::model::{Key, KeyScope, Rule, TriggerType};
-use attune_core::rules::criteria::Criteria;
+use attune_core::rules::Criteria;
 use attune_core::rules::operators::{self, Operator, SearchCondition};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};

@@ -32,7 +32,7 @@ impl OwnerCgroup {
     /// Creates the owner's cgroup `attune-<pid>-<token>` under this process's cgroup v2 and
     /// checks that a child can join a cgroup under it (one short-lived `/bin/sh`). Any
     /// failure means cgroups are not usable here; the caller falls back.
-    pub fn create(token: &str) -> std::io::Result<OwnerCgroup> {
+    pub(crate) fn create(token: &str) -> std::io::Result<OwnerCgroup> {
         let base = own_dir()?;
         let dir = base.join(format!("attune-{}-{token}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| {
@@ -82,13 +82,13 @@ impl OwnerCgroup {
     }
 
     /// The owner's directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Creates the cgroup `name` for a run, and opens its `cgroup.procs` for the child to
     /// join it (write "0") before it executes its program. Costs a mkdir and an open.
-    pub fn run_cgroup(&self, name: &str) -> std::io::Result<(RunCgroup, OwnedFd)> {
+    pub(crate) fn run_cgroup(&self, name: &str) -> std::io::Result<(RunCgroup, OwnedFd)> {
         let dir = self.dir.join(name);
         std::fs::create_dir(&dir).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
@@ -114,7 +114,7 @@ impl OwnerCgroup {
 
     /// Kills everything under the owner's cgroup and removes it with the runs' cgroups,
     /// waiting up to a second for the killed to be gone.
-    pub fn remove(&self) {
+    pub(crate) fn remove(&self) {
         if !self.dir.exists() {
             return;
         }
@@ -146,12 +146,12 @@ impl OwnerCgroup {
 
 impl RunCgroup {
     /// Its directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The processes in it.
-    pub fn pids(&self) -> Vec<Pid> {
+    pub(crate) fn pids(&self) -> Vec<Pid> {
         std::fs::read_to_string(self.dir.join("cgroup.procs"))
             .map(|s| {
                 s.split_ascii_whitespace()
@@ -163,14 +163,14 @@ impl RunCgroup {
     }
 
     /// Sends `sig` to each process in it.
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, sig: nix::sys::signal::Signal) {
         for pid in self.pids() {
             let _ = nix::sys::signal::kill(pid, sig);
         }
     }
 
     /// SIGKILL to everything in it: `cgroup.kill`, else to each member until none is left.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if self.has_kill && std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok() {
             return;
         }
@@ -184,7 +184,7 @@ impl RunCgroup {
     }
 
     /// Removes it if nothing lives in it any more (zombies do not count): one rmdir.
-    pub fn try_remove(&self) -> std::io::Result<()> {
+    pub(crate) fn try_remove(&self) -> std::io::Result<()> {
         match std::fs::remove_dir(&self.dir) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             r => r,
@@ -194,7 +194,7 @@ impl RunCgroup {
     /// After the run's child ended: kills what is left in the cgroup, reaps what became ours
     /// and removes the cgroup. The common case (nothing left) costs one rmdir. `false` when
     /// the cgroup could not be removed within a second or two.
-    pub async fn finish(&self) -> bool {
+    pub(crate) async fn finish(&self) -> bool {
         if self.try_remove().is_ok() {
             return true;
         }

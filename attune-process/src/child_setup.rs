@@ -22,7 +22,7 @@ pub(crate) struct ChildSetup {
 
 impl ChildSetup {
     /// Installs the setup as `cmd`'s pre-exec hook.
-    pub fn install(self, cmd: &mut std::process::Command) {
+    pub(crate) fn install(self, cmd: &mut std::process::Command) {
         let ChildSetup {
             cgroup_procs,
             parent,

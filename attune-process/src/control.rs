@@ -181,7 +181,7 @@ impl Control {
 
     /// Spawns `spec` (in its own process group, with the whole environment given, three
     /// pipes, killed if its handle is dropped) and starts tracking it.
-    pub fn spawn(self: &Arc<Self>, spec: &ProcessSpec) -> std::io::Result<(Child, Tracked)> {
+    pub(crate) fn spawn(self: &Arc<Self>, spec: &ProcessSpec) -> std::io::Result<(Child, Tracked)> {
         let n = self.next_run.fetch_add(1, Ordering::Relaxed);
         let guard = self.guard();
         let (how, procs) = match &self.cgroup {
@@ -247,7 +247,7 @@ impl Control {
     }
 
     /// A run's process group has nothing left: the guard forgets it.
-    pub fn forget_group(&self, pgid: Pid) {
+    pub(crate) fn forget_group(&self, pgid: Pid) {
         if self.cgroup.is_none()
             && let Some(Some(guard)) = self.guard.get()
         {
@@ -256,7 +256,7 @@ impl Control {
     }
 
     /// A run cgroup that could not be removed: retried after later runs and at drop.
-    pub fn leave(&self, run: RunCgroup) {
+    pub(crate) fn leave(&self, run: RunCgroup) {
         tracing::warn!(cgroup = %run.dir().display(), "a run's cgroup is still populated after its kill; retrying later");
         self.leftovers
             .lock()
@@ -265,7 +265,7 @@ impl Control {
     }
 
     /// Retries removing left-over run cgroups (nothing to do in the common case).
-    pub fn retry_leftovers(&self) {
+    pub(crate) fn retry_leftovers(&self) {
         let mut left = self.leftovers.lock().unwrap_or_else(|p| p.into_inner());
         left.retain(|run| {
             if run.try_remove().is_ok() {
@@ -282,7 +282,7 @@ impl Control {
     /// only when one may exist: when this process is the subreaper (see
     /// [`reap_orphans`](crate::reap_orphans)), every such descendant was handed to us when its
     /// parent died, so looking at our own children settles it; otherwise the scan is made.
-    pub async fn sweep(&self, entry: &[u8]) {
+    pub(crate) async fn sweep(&self, entry: &[u8]) {
         let needed = !group::is_subreaper()
             || procfs::own_children()
                 .is_none_or(|children| children.iter().any(|c| procfs::has_entry(*c, entry)));
@@ -309,7 +309,7 @@ impl Control {
     }
 
     /// [`Self::sweep`] without waiting (a run dropped outside a Tokio runtime).
-    pub fn sweep_now(&self, entry: &[u8]) {
+    pub(crate) fn sweep_now(&self, entry: &[u8]) {
         let uid = nix::unistd::geteuid().as_raw();
         let found = procfs::with_entry(uid, entry);
         group::kill_each(&found);

@@ -30,7 +30,7 @@ pub(crate) struct Group {
 
 impl Group {
     /// The group led by `pid`; `None` for a pid that cannot lead one (0, 1, out of range).
-    pub fn new(pid: u32) -> Option<Self> {
+    pub(crate) fn new(pid: u32) -> Option<Self> {
         let pgid = i32::try_from(pid).ok().filter(|p| *p > 1)?;
         Some(Group {
             pgid: Pid::from_raw(pgid),
@@ -38,12 +38,12 @@ impl Group {
     }
 
     /// The group id.
-    pub fn pgid(&self) -> Pid {
+    pub(crate) fn pgid(&self) -> Pid {
         self.pgid
     }
 
     /// Sends `sig` to every process of the group; `false` when the group is empty.
-    pub fn signal(&self, sig: Signal) -> bool {
+    pub(crate) fn signal(&self, sig: Signal) -> bool {
         match killpg(self.pgid, sig) {
             Ok(()) => true,
             Err(Errno::ESRCH) => false,
@@ -56,7 +56,7 @@ impl Group {
 
     /// Kills whatever is left in the group and reaps what became ours (see
     /// [`reap_orphans`]), waiting up to a second.
-    pub async fn kill_and_reap(&self) {
+    pub(crate) async fn kill_and_reap(&self) {
         // Signal 0 tells whether anyone is left: the common case (nothing) costs one call.
         if killpg(self.pgid, None) == Err(Errno::ESRCH) {
             return;

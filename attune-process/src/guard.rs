@@ -38,7 +38,7 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Starts the guard of an owner.
-    pub fn start(watch: Watch<'_>) -> std::io::Result<Guard> {
+    pub(crate) fn start(watch: Watch<'_>) -> std::io::Result<Guard> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(SCRIPT).arg("attune-guard");
         match watch {
@@ -74,17 +74,17 @@ impl Guard {
     }
 
     /// Registers a run's process group: killed if this process dies while it runs.
-    pub fn register(&self, pgid: i32) {
+    pub(crate) fn register(&self, pgid: i32) {
         self.send(&format!("+{pgid}\n"));
     }
 
     /// Unregisters a run's process group once nothing of it is left.
-    pub fn unregister(&self, pgid: i32) {
+    pub(crate) fn unregister(&self, pgid: i32) {
         self.send(&format!("-{pgid}\n"));
     }
 
     /// The guard's pid.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 

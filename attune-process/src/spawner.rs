@@ -29,7 +29,7 @@ pub(crate) struct Spawner {
 impl Spawner {
     /// Spawns `cmd` from the owner's thread, registered with the caller's Tokio runtime.
     /// Blocks the caller for the fork and exec, as `Command::spawn` does.
-    pub fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
+    pub(crate) fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             std::io::Error::other("attune-process spawns children only within a Tokio runtime")
         })?;

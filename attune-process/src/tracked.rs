@@ -31,7 +31,7 @@ pub(crate) struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(control: Arc<Control>, group: Option<Group>, how: How) -> Self {
+    pub(crate) fn new(control: Arc<Control>, group: Option<Group>, how: How) -> Self {
         Tracked {
             state: Some(State {
                 control,
@@ -43,7 +43,7 @@ impl Tracked {
 
     /// SIGTERM to the run's group and, with a cgroup, to every process in it (those that
     /// left the group too). `false` when there is no group (the caller signals the child).
-    pub fn terminate(&self) -> bool {
+    pub(crate) fn terminate(&self) -> bool {
         let Some(st) = &self.state else { return false };
         let Some(g) = &st.group else { return false };
         g.signal(Signal::SIGTERM);
@@ -55,7 +55,7 @@ impl Tracked {
 
     /// SIGKILL to the run's group and, with a cgroup, to everything in it. (Without, what
     /// left the group is found by [`Self::finish`].)
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if let Some(st) = &self.state {
             st.kill();
         }
@@ -63,7 +63,7 @@ impl Tracked {
 
     /// After the run's child ended (and was reaped): kills whatever of the run is left, reaps
     /// what became ours, removes the run's cgroup. Nothing of the run is alive afterwards.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         if let Some(st) = self.state.take() {
             st.finish().await;
         }

@@ -18,7 +18,7 @@ pub struct Interpreter {
 
 /// Asks `config.python` for its real path and version. Errors name the interpreter and say
 /// what is wrong: not found, did not answer, or older than [`MIN_VERSION`].
-pub async fn resolve(config: &PythonConfig) -> Result<Interpreter> {
+pub(crate) async fn resolve(config: &PythonConfig) -> Result<Interpreter> {
     let python = &config.python;
     let out = tokio::process::Command::new(python)
         .args([

@@ -81,7 +81,7 @@ pub(crate) enum WarmEnd {
 
 impl Pool {
     /// Interpreters started so far.
-    pub fn started(&self) -> u64 {
+    pub(crate) fn started(&self) -> u64 {
         self.started.load(Ordering::SeqCst)
     }
 
@@ -135,7 +135,7 @@ impl Pool {
 
     /// Runs one request on a warm worker of the run's pack and interpreter (started if none
     /// is idle).
-    pub async fn run(&self, run: WarmRun<'_>) -> Result<WarmEnd> {
+    pub(crate) async fn run(&self, run: WarmRun<'_>) -> Result<WarmEnd> {
         let key = Key {
             pack: run.pack.to_string(),
             program: run.spec.program.clone(),

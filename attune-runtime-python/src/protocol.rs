@@ -55,7 +55,7 @@ pub(crate) enum Message<'a> {
 
 impl<'a> Message<'a> {
     /// The message a line (without its newline) holds.
-    pub fn parse(line: &'a [u8]) -> Self {
+    pub(crate) fn parse(line: &'a [u8]) -> Self {
         match line {
             [] => Message::Empty,
             [b'b', b' ', rest @ ..] => Message::Begin(rest),
@@ -142,7 +142,7 @@ pub(crate) struct LineReader<R> {
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Lines of `inner`.
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         LineReader {
             inner,
             buf: Vec::new(),
@@ -154,7 +154,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     /// The next complete line already read, if any. `outcome_ok`: whether a line starting
     /// with `d ` may grow past [`MAX_LINE`] (the current run's outcome).
-    pub fn next_frame(&mut self, outcome_ok: bool) -> Option<Frame<'_>> {
+    pub(crate) fn next_frame(&mut self, outcome_ok: bool) -> Option<Frame<'_>> {
         if let Some(i) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
             let (from, to) = (self.start, self.scanned + i);
             self.start = to + 1;
@@ -176,7 +176,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     /// Reads more of the stream; `false` at its end. Cancel-safe: when the future is
     /// dropped before it completes, nothing was read.
-    pub async fn fill(&mut self) -> io::Result<bool> {
+    pub(crate) async fn fill(&mut self) -> io::Result<bool> {
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.scanned -= self.start;

@@ -27,14 +27,14 @@ pub(crate) struct Venvs {
 
 impl Venvs {
     /// Builds attempted so far.
-    pub fn builds(&self) -> u64 {
+    pub(crate) fn builds(&self) -> u64 {
         self.builds.load(Ordering::SeqCst)
     }
 
     /// The interpreter of `pack`'s virtualenv, built first if needed; `None` when the pack
     /// has no `requirements.txt`. A failed build is an error carrying pip's output, and is
     /// tried again by the next call.
-    pub async fn python_for(
+    pub(crate) async fn python_for(
         &self,
         config: &PythonConfig,
         python: &Interpreter,

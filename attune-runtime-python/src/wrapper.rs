@@ -10,7 +10,7 @@ const HELPER: &str = include_str!("../python/attune/__init__.py");
 
 /// The arguments that run the installed wrapper in `dir`: it is imported, not run as a
 /// script, so that its compiled bytecode is used (`-B` keeps Python from writing any).
-pub fn args(dir: &Path) -> Vec<std::ffi::OsString> {
+pub(crate) fn args(dir: &Path) -> Vec<std::ffi::OsString> {
     vec![
         "-c".into(),
         "import sys; sys.path.insert(0, sys.argv[1]); import attune_runner; attune_runner.start()"
@@ -22,7 +22,7 @@ pub fn args(dir: &Path) -> Vec<std::ffi::OsString> {
 /// Writes the wrapper under `<env_dir>/wrapper/<content hash>/` unless it is there,
 /// compiles its bytecode with `python`, and returns its directory. Files are written to a
 /// temporary name and renamed, so that a concurrent run never reads half a file.
-pub fn install(env_dir: &Path, python: &Path) -> Result<PathBuf> {
+pub(crate) fn install(env_dir: &Path, python: &Path) -> Result<PathBuf> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (RUNNER, HELPER).hash(&mut h);
     let dir = env_dir.join("wrapper").join(format!("{:016x}", h.finish()));

@@ -29,17 +29,17 @@ pub(crate) struct ExecCache {
 
 impl ExecCache {
     /// Takes the entry of `id` out (put it back with [`ExecCache::put`]).
-    pub fn take(&mut self, id: ExecutionId) -> Option<Cached> {
+    pub(crate) fn take(&mut self, id: ExecutionId) -> Option<Cached> {
         self.rows.remove(&id)
     }
 
     /// Whether `id` is cached.
-    pub fn contains(&self, id: ExecutionId) -> bool {
+    pub(crate) fn contains(&self, id: ExecutionId) -> bool {
         self.rows.contains_key(&id)
     }
 
     /// Records the stored row of an execution (dropped when terminal).
-    pub fn put(&mut self, rowid: i64, execution: Execution) {
+    pub(crate) fn put(&mut self, rowid: i64, execution: Execution) {
         let id = execution.id;
         if execution.status.is_terminal() {
             self.rows.remove(&id);
@@ -52,12 +52,12 @@ impl ExecCache {
     }
 
     /// Forgets one execution.
-    pub fn remove(&mut self, id: ExecutionId) {
+    pub(crate) fn remove(&mut self, id: ExecutionId) {
         self.rows.remove(&id);
     }
 
     /// Forgets everything (after a rollback).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.rows.clear();
     }
 }

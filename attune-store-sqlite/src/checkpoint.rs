@@ -31,7 +31,7 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     /// Opens a connection to `path` (created and migrated already) and starts the thread.
-    pub fn start(path: &Path) -> Result<Checkpointer> {
+    pub(crate) fn start(path: &Path) -> Result<Checkpointer> {
         let conn = open(path)?;
         let (nudges, rx) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -47,7 +47,7 @@ impl Checkpointer {
     }
 
     /// What the writer thread holds to ask for checkpoints.
-    pub fn nudger(&self) -> Nudger {
+    pub(crate) fn nudger(&self) -> Nudger {
         Nudger {
             tx: self.nudges.clone(),
             last: Instant::now(),
@@ -72,7 +72,7 @@ pub(crate) struct Nudger {
 
 impl Nudger {
     /// A commit happened.
-    pub fn committed(&mut self) {
+    pub(crate) fn committed(&mut self) {
         let Some(tx) = &self.tx else { return };
         if self.last.elapsed() < NUDGE_EVERY {
             return;

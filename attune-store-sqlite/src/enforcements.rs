@@ -52,7 +52,7 @@ pub(crate) struct EnforcedRow {
 
 impl EnforcedRow {
     /// Checks `item` (see [`Enforced::check`]) and serializes it.
-    pub fn new(item: &Enforced) -> Res<EnforcedRow> {
+    pub(crate) fn new(item: &Enforced) -> Res<EnforcedRow> {
         item.check()?;
         Ok(EnforcedRow {
             enforcement: Bodied::new("enforcement", item.enforcement.clone())?,

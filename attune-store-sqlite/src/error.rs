@@ -80,7 +80,7 @@ pub(crate) struct BatchFailure {
 
 impl BatchFailure {
     /// The failure of a commit (or of a statement that rolled the transaction back).
-    pub fn from_sql(context: &str, e: &rusqlite::Error) -> Self {
+    pub(crate) fn from_sql(context: &str, e: &rusqlite::Error) -> Self {
         BatchFailure {
             message: format!("{context}: {e}"),
             transient: is_transient(e),
@@ -88,7 +88,7 @@ impl BatchFailure {
     }
 
     /// A failure with a message of its own.
-    pub fn new(message: impl Into<String>, transient: bool) -> Self {
+    pub(crate) fn new(message: impl Into<String>, transient: bool) -> Self {
         BatchFailure {
             message: message.into(),
             transient,
@@ -96,7 +96,7 @@ impl BatchFailure {
     }
 
     /// The error one caller gets.
-    pub fn error(&self) -> Error {
+    pub(crate) fn error(&self) -> Error {
         Error::backend(self.message.clone(), self.transient)
     }
 }

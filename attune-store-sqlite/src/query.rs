@@ -15,19 +15,23 @@ pub(crate) struct Where {
 
 impl Where {
     /// `col = value`.
-    pub fn eq(&mut self, col: &str, value: impl Into<Value>) -> &mut Self {
+    pub(crate) fn eq(&mut self, col: &str, value: impl Into<Value>) -> &mut Self {
         self.cmp(col, "=", value)
     }
 
     /// `col <op> value` for a comparison operator.
-    pub fn cmp(&mut self, col: &str, op: &str, value: impl Into<Value>) -> &mut Self {
+    pub(crate) fn cmp(&mut self, col: &str, op: &str, value: impl Into<Value>) -> &mut Self {
         self.args.push(value.into());
         self.conds.push(format!("{col} {op} ?{}", self.args.len()));
         self
     }
 
     /// `col IN (values)`; the caller handles an empty list (it matches nothing).
-    pub fn any_of(&mut self, col: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+    pub(crate) fn any_of(
+        &mut self,
+        col: &str,
+        values: impl IntoIterator<Item = Value>,
+    ) -> &mut Self {
         let mut marks = Vec::new();
         for v in values {
             self.args.push(v);
@@ -47,7 +51,7 @@ impl Where {
 
     /// `select WHERE … AND id > after ORDER BY id LIMIT page.limit`, with `id` the id
     /// column of the driving table; each row parsed by `parse`.
-    pub fn page<T>(
+    pub(crate) fn page<T>(
         mut self,
         conn: &Connection,
         select: &str,
@@ -77,7 +81,7 @@ impl Where {
     }
 
     /// `SELECT COUNT(*) FROM table WHERE …`.
-    pub fn count(self, conn: &Connection, table: &str) -> Res<u64> {
+    pub(crate) fn count(self, conn: &Connection, table: &str) -> Res<u64> {
         let sql = format!("SELECT COUNT(*) FROM {table}{}", self.clause());
         let n: i64 = conn
             .prepare_cached(&sql)?

@@ -69,7 +69,7 @@ fn open_reader(path: &Path) -> Res<Connection> {
 
 impl Readers {
     /// Opens `n` read connections to `path` (the writer created and migrated it).
-    pub fn open(path: &Path, n: usize) -> Res<Readers> {
+    pub(crate) fn open(path: &Path, n: usize) -> Res<Readers> {
         let conns = (0..n).map(|_| open_reader(path)).collect::<Res<Vec<_>>>()?;
         Ok(Readers {
             pool: Arc::new(Pool {
@@ -81,7 +81,7 @@ impl Readers {
     }
 
     /// Runs `op` on a free read connection, on a blocking thread.
-    pub async fn run<T, F>(&self, op: F) -> Result<T>
+    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Res<T> + Send + 'static,

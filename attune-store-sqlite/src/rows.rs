@@ -47,7 +47,7 @@ pub(crate) struct Bodied<T> {
 
 impl<T: Serialize> Bodied<T> {
     /// Serializes `value` (`what` names it in an error).
-    pub fn new(what: &str, value: T) -> Res<Bodied<T>> {
+    pub(crate) fn new(what: &str, value: T) -> Res<Bodied<T>> {
         let body = to_body(what, &value)?;
         Ok(Bodied { value, body })
     }

@@ -127,7 +127,7 @@ fn stopped() -> Error {
 impl Writer {
     /// Starts the writer thread on `conn` (already configured and migrated), and the
     /// thread that checkpoints for it.
-    pub fn start(conn: Connection, path: &Path, max_batch: usize) -> Result<Writer> {
+    pub(crate) fn start(conn: Connection, path: &Path, max_batch: usize) -> Result<Writer> {
         let checkpointer = Checkpointer::start(path)?;
         let mut nudger = checkpointer.nudger();
         let (jobs, queue) = mpsc::channel();
@@ -150,7 +150,7 @@ impl Writer {
 
     /// Runs `op` in the next group commit and returns its outcome once that commit is
     /// durable (or failed). A caller that stops waiting does not cancel the change.
-    pub async fn run<T, F>(&self, op: F) -> Result<T>
+    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriterConn) -> Res<T> + Send + 'static,

@@ -15,7 +15,7 @@ pub(crate) struct Source {
 
 impl Source {
     /// A problem at `path` (or at its nearest located ancestor).
-    pub fn problem(&self, path: &str, message: impl Into<String>) -> Problem {
+    pub(crate) fn problem(&self, path: &str, message: impl Into<String>) -> Problem {
         let pos = self.locs.find(path);
         Problem {
             file: self.file.clone(),
@@ -28,7 +28,12 @@ impl Source {
     }
 
     /// A problem with a hint.
-    pub fn hinted(&self, path: &str, message: impl Into<String>, hint: Option<String>) -> Problem {
+    pub(crate) fn hinted(
+        &self,
+        path: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Problem {
         Problem {
             hint,
             ..self.problem(path, message)
@@ -67,7 +72,12 @@ pub(crate) fn a_type(v: &Value) -> &'static str {
 
 impl<'a> Fields<'a> {
     /// Reads `value` at `path` as a mapping; a problem and `None` when it is not one.
-    pub fn new(src: &'a Source, path: &str, value: &'a Value, r: &mut Report) -> Option<Self> {
+    pub(crate) fn new(
+        src: &'a Source,
+        path: &str,
+        value: &'a Value,
+        r: &mut Report,
+    ) -> Option<Self> {
         match value {
             Value::Object(map) => Some(Fields {
                 src,
@@ -83,18 +93,18 @@ impl<'a> Fields<'a> {
     }
 
     /// The path of `key` in this mapping.
-    pub fn at(&self, key: &str) -> String {
+    pub(crate) fn at(&self, key: &str) -> String {
         child(&self.path, key)
     }
 
     /// Marks `keys` as valid without reading them (keys of the other shape, or informative
     /// keys Attune does not use).
-    pub fn accept(&mut self, keys: &[&'static str]) {
+    pub(crate) fn accept(&mut self, keys: &[&'static str]) {
         self.known.extend_from_slice(keys);
     }
 
     /// The first of `keys` present with a non-null value.
-    pub fn any(&mut self, keys: &[&'static str]) -> Option<Field<&'a Value>> {
+    pub(crate) fn any(&mut self, keys: &[&'static str]) -> Option<Field<&'a Value>> {
         self.accept(keys);
         keys.iter().find_map(|k| match self.map.get(*k) {
             None | Some(Value::Null) => None,
@@ -127,12 +137,16 @@ impl<'a> Fields<'a> {
     }
 
     /// A string.
-    pub fn string(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<Field<String>> {
+    pub(crate) fn string(
+        &mut self,
+        r: &mut Report,
+        keys: &[&'static str],
+    ) -> Option<Field<String>> {
         self.typed(r, keys, "a string", |v| v.as_str().map(str::to_string))
     }
 
     /// A string that must be present.
-    pub fn required_string(
+    pub(crate) fn required_string(
         &mut self,
         r: &mut Report,
         keys: &[&'static str],
@@ -151,7 +165,7 @@ impl<'a> Fields<'a> {
 
     /// The definition's name (the first of `keys` present, required), and a check that a
     /// `pack` key, when given, names the pack the file is in.
-    pub fn name_in_pack(
+    pub(crate) fn name_in_pack(
         &mut self,
         r: &mut Report,
         keys: &[&'static str],
@@ -168,7 +182,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A boolean (`yes`/`no`/`on`/`off` accepted as YAML 1.1 packs write them).
-    pub fn boolean(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<bool> {
         self.typed(r, keys, "true or false", |v| match v {
             Value::Bool(b) => Some(*b),
             Value::String(s) => match s.to_ascii_lowercase().as_str() {
@@ -182,12 +196,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A number (integer or not).
-    pub fn number(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<Field<f64>> {
+    pub(crate) fn number(&mut self, r: &mut Report, keys: &[&'static str]) -> Option<Field<f64>> {
         self.typed(r, keys, "a number", Value::as_f64)
     }
 
     /// A mapping.
-    pub fn mapping(
+    pub(crate) fn mapping(
         &mut self,
         r: &mut Report,
         keys: &[&'static str],
@@ -196,7 +210,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A list of strings.
-    pub fn strings(&mut self, r: &mut Report, keys: &[&'static str]) -> Vec<String> {
+    pub(crate) fn strings(&mut self, r: &mut Report, keys: &[&'static str]) -> Vec<String> {
         let Some(f) = self.typed(r, keys, "a list", Value::as_array) else {
             return Vec::new();
         };
@@ -215,7 +229,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Reports every key that was neither read nor accepted, with the nearest known key.
-    pub fn finish(self, r: &mut Report) {
+    pub(crate) fn finish(self, r: &mut Report) {
         for key in self.map.keys() {
             if self.known.contains(&key.as_str()) {
                 continue;

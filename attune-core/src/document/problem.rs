@@ -89,7 +89,7 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub fn push(&mut self, p: Problem) {
+    pub(crate) fn push(&mut self, p: Problem) {
         self.problems.push(p);
     }
 }

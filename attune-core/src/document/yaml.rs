@@ -26,7 +26,7 @@ fn path_key(path: &str) -> u64 {
 impl Locations {
     /// The position of `path`, or of its nearest ancestor that has one (a missing key is
     /// reported where its parent is).
-    pub fn find(&self, path: &str) -> Pos {
+    pub(crate) fn find(&self, path: &str) -> Pos {
         let mut p = path;
         loop {
             if let Some(pos) = self.0.get(&path_key(p)) {
@@ -106,7 +106,7 @@ fn options(max_nodes: usize) -> serde_saphyr::Options {
 /// Deserializes a YAML document into `T` with the budgets of [`parse`], on the parsing thread
 /// ([`on_parse_thread`]); for files read into typed structures (rehearsal files). The error
 /// starts with the line and column when there is one.
-pub fn from_str<T: serde::de::DeserializeOwned + Send>(text: &str) -> Result<T, String> {
+pub(crate) fn from_str<T: serde::de::DeserializeOwned + Send>(text: &str) -> Result<T, String> {
     on_parse_thread(|| {
         serde_saphyr::from_str_with_options(text, options(YAML_MAX_NODES)).map_err(|e| {
             let message = describe(&e, YAML_MAX_NODES).1;

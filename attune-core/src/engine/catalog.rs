@@ -19,7 +19,7 @@ pub(crate) struct PackEntry {
 }
 
 impl PackEntry {
-    pub fn new(pack: Pack, schema: &ParamSchema) -> Self {
+    pub(crate) fn new(pack: Pack, schema: &ParamSchema) -> Self {
         let redacted = crate::pack::redacted_pack(&pack, schema);
         let secrets: Vec<String> = match &pack.config {
             serde_json::Value::Object(m) => schema.secret_values(m),
@@ -62,37 +62,37 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Catalog {
-    pub fn action(&self, r: &str) -> Option<Arc<Action>> {
+    pub(crate) fn action(&self, r: &str) -> Option<Arc<Action>> {
         read(&self.actions).get(r).cloned()
     }
 
-    pub fn put_action(&self, a: Action) {
+    pub(crate) fn put_action(&self, a: Action) {
         write(&self.actions).insert(a.action_ref.clone(), Arc::new(a));
     }
 
-    pub fn remove_action(&self, r: &str) -> bool {
+    pub(crate) fn remove_action(&self, r: &str) -> bool {
         write(&self.actions).remove(r).is_some()
     }
 
     /// A trigger type with its compiled schemas.
-    pub fn trigger(&self, r: &str) -> Option<Arc<RegisteredTrigger>> {
+    pub(crate) fn trigger(&self, r: &str) -> Option<Arc<RegisteredTrigger>> {
         read(&self.triggers).get(r).cloned()
     }
 
-    pub fn put_trigger(&self, t: RegisteredTrigger) {
+    pub(crate) fn put_trigger(&self, t: RegisteredTrigger) {
         write(&self.triggers).insert(t.def.trigger_ref.clone(), Arc::new(t));
     }
 
     /// The pack with its real config values (never shown: see [`PackEntry`]).
-    pub fn pack(&self, r: &str) -> Option<Arc<Pack>> {
+    pub(crate) fn pack(&self, r: &str) -> Option<Arc<Pack>> {
         read(&self.packs).get(r).map(|e| e.real.clone())
     }
 
-    pub fn pack_entry(&self, r: &str) -> Option<PackEntry> {
+    pub(crate) fn pack_entry(&self, r: &str) -> Option<PackEntry> {
         read(&self.packs).get(r).cloned()
     }
 
-    pub fn pack_refs(&self) -> Vec<String> {
+    pub(crate) fn pack_refs(&self) -> Vec<String> {
         let mut v: Vec<String> = read(&self.packs).keys().cloned().collect();
         v.sort();
         v
@@ -100,7 +100,7 @@ impl Catalog {
 
     /// Under one read lock: the secret config values of the action's pack and of the rule's
     /// pack (`None` when there are none), and the action pack's directory.
-    pub fn run_info(
+    pub(crate) fn run_info(
         &self,
         action_pack: &str,
         rule_pack: Option<&str>,
@@ -125,14 +125,14 @@ impl Catalog {
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
-    pub fn pack_context(&self, r: &str) -> minijinja::Value {
+    pub(crate) fn pack_context(&self, r: &str) -> minijinja::Value {
         if let Some(e) = read(&self.packs).get(r) {
             return e.ctx.clone();
         }
         pack_ctx(r, &serde_json::Value::Null)
     }
 
-    pub fn put_pack(&self, e: PackEntry) {
+    pub(crate) fn put_pack(&self, e: PackEntry) {
         write(&self.packs).insert(e.real.pack_ref.clone(), e);
     }
 
@@ -140,7 +140,7 @@ impl Catalog {
     /// step: every lock is held until all are swapped, so no reader sees a mix of versions
     /// within one table, and a matching that started before keeps the `Arc`s it holds.
     /// `None` removes the pack.
-    pub fn replace_pack(&self, p: &str, parts: Option<PackParts>) {
+    pub(crate) fn replace_pack(&self, p: &str, parts: Option<PackParts>) {
         let prefix = format!("{p}.");
         let mut actions = write(&self.actions);
         let mut triggers = write(&self.triggers);
@@ -173,7 +173,7 @@ impl Catalog {
 
     /// The refs of the rules of other packs than `p` that use an action or trigger type of
     /// `p`, with what they use.
-    pub fn users_of_pack(&self, p: &str) -> Vec<(String, String)> {
+    pub(crate) fn users_of_pack(&self, p: &str) -> Vec<(String, String)> {
         let prefix = format!("{p}.");
         read(&self.rules)
             .all()
@@ -189,21 +189,21 @@ impl Catalog {
     }
 
     /// Refs of the trigger types that are registered (for hints).
-    pub fn trigger_refs(&self) -> Vec<String> {
+    pub(crate) fn trigger_refs(&self) -> Vec<String> {
         read(&self.triggers).keys().cloned().collect()
     }
 
     /// Refs of the actions that are registered (for hints).
-    pub fn action_refs(&self) -> Vec<String> {
+    pub(crate) fn action_refs(&self) -> Vec<String> {
         read(&self.actions).keys().cloned().collect()
     }
 
-    pub fn rules_for(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
+    pub(crate) fn rules_for(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
         read(&self.rules).for_trigger(trigger)
     }
 
     /// Every rule of a trigger, enabled or not.
-    pub fn rules_of_trigger(&self, trigger: &str) -> Vec<Arc<CompiledRule>> {
+    pub(crate) fn rules_of_trigger(&self, trigger: &str) -> Vec<Arc<CompiledRule>> {
         read(&self.rules)
             .all()
             .filter(|r| r.rule.trigger == trigger)
@@ -211,11 +211,11 @@ impl Catalog {
             .collect()
     }
 
-    pub fn rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
+    pub(crate) fn rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
         read(&self.rules).get(r).cloned()
     }
 
-    pub fn rules_using_action(&self, action: &str) -> Vec<String> {
+    pub(crate) fn rules_using_action(&self, action: &str) -> Vec<String> {
         read(&self.rules)
             .all()
             .filter(|r| r.rule.action == action)
@@ -223,15 +223,15 @@ impl Catalog {
             .collect()
     }
 
-    pub fn put_rule(&self, r: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
+    pub(crate) fn put_rule(&self, r: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
         write(&self.rules).insert(r)
     }
 
-    pub fn remove_rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
+    pub(crate) fn remove_rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
         write(&self.rules).remove(r)
     }
 
-    pub fn rule_count(&self) -> usize {
+    pub(crate) fn rule_count(&self) -> usize {
         read(&self.rules).len()
     }
 }

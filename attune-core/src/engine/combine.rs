@@ -41,7 +41,7 @@ impl<T> Combiner<T> {
     /// dropped, the items queued meanwhile are dropped with it (so whoever waits on them —
     /// an `emit` — gets an error instead of waiting for ever) and the next submitter becomes
     /// the flusher.
-    pub async fn submit<F, Fut>(&self, item: T, mut flush: F)
+    pub(crate) async fn submit<F, Fut>(&self, item: T, mut flush: F)
     where
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = ()>,

@@ -20,7 +20,7 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Processes a batch of `Finished` messages.
-    pub async fn handle(&mut self, shared: &Arc<Shared>, done: Vec<StatusChange>) {
+    pub(super) async fn handle(&mut self, shared: &Arc<Shared>, done: Vec<StatusChange>) {
         shared
             .publish_status(done.iter().map(|c| (c.execution, c.status)))
             .await;

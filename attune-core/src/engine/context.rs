@@ -32,7 +32,7 @@ pub(crate) struct EventContext {
 }
 
 impl EventContext {
-    pub fn new(event: &Event) -> Self {
+    pub(super) fn new(event: &Event) -> Self {
         let payload = crate::template::to_jinja(&event.payload);
         let event = JValue::from_object(EventObject {
             id: event.id,
@@ -45,7 +45,7 @@ impl EventContext {
     }
 
     /// The full context for one rule.
-    pub fn for_rule(&self, shared: &Shared, rule: &CompiledRule, kv: &JValue) -> JValue {
+    pub(super) fn for_rule(&self, shared: &Shared, rule: &CompiledRule, kv: &JValue) -> JValue {
         minijinja::context! {
             event => self.event.clone(),
             trigger => self.payload.clone(),
@@ -144,7 +144,7 @@ pub(crate) struct CtxRenderer<'a> {
 
 impl CtxRenderer<'_> {
     /// The rule's template context.
-    pub fn ctx(&self) -> &JValue {
+    pub(super) fn ctx(&self) -> &JValue {
         self.ctx.get_or_init(self.make)
     }
 }

@@ -235,11 +235,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
 
-    pub async fn publish_status(
+    pub(crate) async fn publish_status(
         &self,
         changes: impl IntoIterator<Item = (ExecutionId, ExecutionStatus)>,
     ) {
@@ -253,7 +253,7 @@ impl Shared {
     }
 
     /// A claim by this worker starting now, with the configured lease.
-    pub fn claim(&self) -> crate::store::Claim {
+    pub(crate) fn claim(&self) -> crate::store::Claim {
         let now = self.now();
         crate::store::Claim {
             worker: self.config.worker_id.clone(),
@@ -262,13 +262,13 @@ impl Shared {
         }
     }
 
-    pub fn lock_secrets(
+    pub(crate) fn lock_secrets(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn lock_children(
+    pub(crate) fn lock_children(
         &self,
     ) -> std::sync::MutexGuard<
         '_,
@@ -277,7 +277,7 @@ impl Shared {
         self.children.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn lock_running(
+    pub(crate) fn lock_running(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
@@ -285,7 +285,7 @@ impl Shared {
 
     /// Tells every run of this process to stop (its cancel token), without recording
     /// anything; returns how many are running.
-    pub fn stop_runs_here(&self) -> usize {
+    pub(crate) fn stop_runs_here(&self) -> usize {
         let running = self.lock_running();
         for token in running.values() {
             token.cancel();

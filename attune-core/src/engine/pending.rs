@@ -25,45 +25,45 @@ impl Pending {
     }
 
     /// An event to be matched (again), to be read from the store.
-    pub fn add_event(&self, id: EventId) {
+    pub(crate) fn add_event(&self, id: EventId) {
         self.lock().events.entry(id).or_insert(None);
     }
 
     /// An event emitted here, held for the matching stage.
-    pub fn add_emitted(&self, event: Event) {
+    pub(crate) fn add_emitted(&self, event: Event) {
         self.lock().events.insert(event.id, Some(Box::new(event)));
     }
 
     /// The event held for matching, if it is (taken: a second match reads the store).
-    pub fn take_event(&self, id: EventId) -> Option<Box<Event>> {
+    pub(crate) fn take_event(&self, id: EventId) -> Option<Box<Event>> {
         self.lock().events.get_mut(&id).and_then(Option::take)
     }
 
-    pub fn event_done(&self, id: EventId) {
+    pub(crate) fn event_done(&self, id: EventId) {
         self.lock().events.remove(&id);
     }
 
-    pub fn add_execution(&self, id: ExecutionId) {
+    pub(crate) fn add_execution(&self, id: ExecutionId) {
         self.lock().executions.insert(id);
     }
 
-    pub fn execution_done(&self, id: ExecutionId) {
+    pub(crate) fn execution_done(&self, id: ExecutionId) {
         self.lock().executions.remove(&id);
     }
 
     /// Unfinished events plus executions.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         let s = self.lock();
         s.events.len() + s.executions.len()
     }
 
     /// The oldest event not matched yet.
-    pub fn oldest_event(&self) -> Option<EventId> {
+    pub(crate) fn oldest_event(&self) -> Option<EventId> {
         self.lock().events.keys().next().copied()
     }
 
     /// The unfinished executions.
-    pub fn executions(&self) -> Vec<ExecutionId> {
+    pub(crate) fn executions(&self) -> Vec<ExecutionId> {
         self.lock().executions.iter().copied().collect()
     }
 }

@@ -28,7 +28,7 @@ pub(crate) struct Slots {
 impl Slots {
     /// Worker slots, and a lane task per limited runtime (returned to be kept with the
     /// stage tasks).
-    pub fn start(shared: &Arc<Shared>) -> (Arc<Slots>, Vec<tokio::task::JoinHandle<()>>) {
+    pub(super) fn start(shared: &Arc<Shared>) -> (Arc<Slots>, Vec<tokio::task::JoinHandle<()>>) {
         let global = Arc::new(Semaphore::new(shared.config.worker_slots));
         let mut lanes = HashMap::new();
         let mut tasks = Vec::new();

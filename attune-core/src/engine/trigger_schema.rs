@@ -25,7 +25,7 @@ impl std::fmt::Debug for CompiledSchema {
 impl CompiledSchema {
     /// Compiles `schema`; `Ok(None)` for no schema (`null`) or the empty schema `{}`, which
     /// accept anything. `Err` is the compiler's message.
-    pub fn compile(schema: &Value) -> std::result::Result<Option<Self>, String> {
+    pub(crate) fn compile(schema: &Value) -> std::result::Result<Option<Self>, String> {
         match schema {
             Value::Null => return Ok(None),
             Value::Object(m) if m.is_empty() => return Ok(None),
@@ -56,7 +56,7 @@ impl CompiledSchema {
     /// `None` when `instance` is valid; else every failing instance path (a JSON pointer,
     /// `(root)` for the value itself) with its message, in the validator's order. A missing
     /// required property is reported at its own path.
-    pub fn problems(&self, instance: &Value) -> Option<Vec<String>> {
+    pub(crate) fn problems(&self, instance: &Value) -> Option<Vec<String>> {
         if self.validator.is_valid(instance) {
             return None;
         }
@@ -95,7 +95,7 @@ impl RegisteredTrigger {
     /// Compiles both schemas of `def`. A schema that does not compile is
     /// [`Error::Invalid`] naming the trigger type and the schema
     /// (`payload_schema`, `parameters_schema`).
-    pub fn compile(def: TriggerType) -> Result<Self> {
+    pub(crate) fn compile(def: TriggerType) -> Result<Self> {
         let mut problems = Vec::new();
         let mut compile = |name: &str, schema: &Value| {
             CompiledSchema::compile(schema).unwrap_or_else(|e| {
@@ -120,7 +120,7 @@ impl RegisteredTrigger {
 
     /// `Err` naming the trigger and every failing path when `payload` does not fit the
     /// payload schema.
-    pub fn check_payload(&self, payload: &Value) -> Result<()> {
+    pub(crate) fn check_payload(&self, payload: &Value) -> Result<()> {
         match self.payload.as_ref().and_then(|s| s.problems(payload)) {
             None => Ok(()),
             Some(problems) => Err(Error::invalid(

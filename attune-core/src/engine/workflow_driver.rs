@@ -199,7 +199,7 @@ pub(super) struct PauseRequest(Arc<Control>);
 
 impl PauseRequest {
     /// Counts a request on `control` and wakes its run.
-    pub fn new(control: Arc<Control>) -> Self {
+    pub(super) fn new(control: Arc<Control>) -> Self {
         control.requests.fetch_add(1, Ordering::SeqCst);
         control.poke.notify_one();
         PauseRequest(control)
@@ -216,7 +216,7 @@ impl Drop for PauseRequest {
 impl Driver {
     /// A driver for the run of workflow execution `id`; `control` is how pause and resume
     /// reach it.
-    pub fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         plan: Arc<Plan>,
         req: &RunRequest,
@@ -249,7 +249,7 @@ impl Driver {
     }
 
     /// Runs the workflow to its end: restores what the journal holds, then drives it.
-    pub async fn drive(mut self, req: &RunRequest) -> Result<RunOutput> {
+    pub(super) async fn drive(mut self, req: &RunRequest) -> Result<RunOutput> {
         let exec = self.shared.store.get_execution(self.id).await?;
         self.restore(&exec, req).await?;
         if req.cancel.is_cancelled() {

@@ -37,7 +37,7 @@ pub(crate) struct WorkflowRuntime {
 
 impl WorkflowRuntime {
     /// Ties the runtime to its engine (once, when the engine is built).
-    pub fn attach(&self, shared: &Arc<Shared>) {
+    pub(crate) fn attach(&self, shared: &Arc<Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
     }
 

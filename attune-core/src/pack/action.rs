@@ -9,7 +9,7 @@ use crate::model::Action;
 use serde_json::Value;
 
 /// Runner names as packs write them → the runtime that runs them.
-pub const RUNNERS: &[(&str, &str)] = &[
+pub(crate) const RUNNERS: &[(&str, &str)] = &[
     ("local-shell-cmd", "shell"),
     ("local-shell-script", "shell"),
     ("shell", "shell"),
@@ -25,7 +25,7 @@ pub const RUNNERS: &[(&str, &str)] = &[
 
 /// The runtime of a runner name; names that are not in [`RUNNERS`] are taken as the name
 /// of a plugin runtime.
-pub fn runtime_for_runner(runner: &str) -> &str {
+pub(crate) fn runtime_for_runner(runner: &str) -> &str {
     RUNNERS
         .iter()
         .find(|(n, _)| *n == runner)

@@ -29,7 +29,7 @@ pub(crate) struct PackDir {
 }
 
 impl PackDir {
-    pub fn open(dir: &Path, options: &PackOptions) -> Result<Self, Problem> {
+    pub(crate) fn open(dir: &Path, options: &PackOptions) -> Result<Self, Problem> {
         let root = dir.canonicalize().map_err(|e| {
             Problem::file(
                 dir.display().to_string(),
@@ -57,12 +57,12 @@ impl PackDir {
     }
 
     /// Names the pack by its ref in budget problems.
-    pub fn set_pack_ref(&self, pack_ref: &str) {
+    pub(crate) fn set_pack_ref(&self, pack_ref: &str) {
         *self.name.borrow_mut() = format!("'{pack_ref}'");
     }
 
     /// Whether a budget of the pack ran out (reported once): read nothing more.
-    pub fn exhausted(&self) -> bool {
+    pub(crate) fn exhausted(&self) -> bool {
         self.exhausted.get()
     }
 
@@ -105,7 +105,7 @@ impl PackDir {
     }
 
     /// The canonical path of `rel` if it exists and stays inside the pack.
-    pub fn resolve(&self, rel: &str) -> Result<Option<PathBuf>, String> {
+    pub(crate) fn resolve(&self, rel: &str) -> Result<Option<PathBuf>, String> {
         let p = Path::new(rel);
         if p.is_absolute() {
             return Err(format!(
@@ -135,7 +135,7 @@ impl PackDir {
     /// relative to the pack. One that is not a regular file (a FIFO, a socket, a device, a
     /// directory, or a link to one) is a problem, never opened; so is a directory holding
     /// more YAML files than the pack may read.
-    pub fn yaml_files(&self, sub: &str, r: &mut Report) -> Vec<String> {
+    pub(crate) fn yaml_files(&self, sub: &str, r: &mut Report) -> Vec<String> {
         let dir = self.root.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
@@ -177,7 +177,7 @@ impl PackDir {
     }
 
     /// Reads a text file inside the pack, within the size limit and the pack's budget.
-    pub fn read_text(&self, rel: &str) -> Result<String, Problem> {
+    pub(crate) fn read_text(&self, rel: &str) -> Result<String, Problem> {
         match self.resolve(rel) {
             Ok(Some(p)) => self.read_charged(&p, rel),
             Ok(None) => Err(Problem::file(rel, "file not found")),
@@ -188,14 +188,14 @@ impl PackDir {
     /// Reads the regular file `path` (named `name` in problems; it may be outside the pack, as
     /// a config file is), charged to the pack's budget: checked (kind, size, budget) before
     /// it is opened.
-    pub fn read_charged(&self, path: &Path, name: &str) -> Result<String, Problem> {
+    pub(crate) fn read_charged(&self, path: &Path, name: &str) -> Result<String, Problem> {
         let len = regular_file_len(path, name, self.max_file_bytes)?;
         self.charge_file(name, len)?;
         read_checked(path, name, self.max_file_bytes)
     }
 
     /// Parses the YAML `text` of the file `name` within the pack's node budget.
-    pub fn parse_charged(&self, name: &str, text: &str) -> Result<(Source, Doc), Problem> {
+    pub(crate) fn parse_charged(&self, name: &str, text: &str) -> Result<(Source, Doc), Problem> {
         let left = self.max_pack_nodes.saturating_sub(self.nodes.get());
         let within = usize::try_from(left).unwrap_or(usize::MAX);
         let (src, doc) = match parse_yaml_within(name, text, within) {
@@ -224,7 +224,7 @@ impl PackDir {
 
     /// Reads and parses a YAML file; problems go to `r`. Nothing is read once a budget of
     /// the pack ran out.
-    pub fn read_yaml(&self, rel: &str, r: &mut Report) -> Option<(Source, Doc)> {
+    pub(crate) fn read_yaml(&self, rel: &str, r: &mut Report) -> Option<(Source, Doc)> {
         if self.exhausted() {
             return None;
         }
@@ -243,7 +243,7 @@ impl PackDir {
     /// Resolves an entry point written in a file of `sub` (`actions`, `sensors`): relative to
     /// `sub` first (the StackStorm convention), then to the pack root. Returns the path
     /// relative to the pack root. A FIFO, socket or device there is an error.
-    pub fn entry_point(&self, sub: &str, ep: &str) -> Result<String, String> {
+    pub(crate) fn entry_point(&self, sub: &str, ep: &str) -> Result<String, String> {
         let mut last_err = None;
         for rel in [format!("{sub}/{ep}"), ep.to_string()] {
             match self.resolve(&rel) {

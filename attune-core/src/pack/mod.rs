@@ -19,7 +19,7 @@ mod trigger;
 pub(crate) use crate::document::fields::Source;
 pub use crate::document::{Pos, Problem};
 pub use crate::document::{YAML_MAX_DEPTH, YAML_MAX_NODES, YAML_PARSE_STACK_BYTES};
-pub use action::{RUNNERS, runtime_for_runner};
+
 pub use core_pack::core_pack;
 pub(crate) use core_pack::{CORE_PACK, install_core_handlers};
 pub use errors::PackErrors;
@@ -81,7 +81,12 @@ pub(crate) struct Located<T> {
 impl<T> Located<T> {
     /// A problem at the logical part `part`, under `sub` (a key inside it), or at the
     /// file's root when the part has no path.
-    pub fn problem(&self, part: &str, sub: Option<&str>, message: impl Into<String>) -> Problem {
+    pub(crate) fn problem(
+        &self,
+        part: &str,
+        sub: Option<&str>,
+        message: impl Into<String>,
+    ) -> Problem {
         let base = self
             .paths
             .iter()

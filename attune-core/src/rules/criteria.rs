@@ -23,7 +23,7 @@ pub trait PatternRenderer {
 }
 
 /// Whether a string pattern is a template (contains `{{` or `{%`).
-pub fn is_template(pattern: &str) -> bool {
+pub(super) fn is_template(pattern: &str) -> bool {
     pattern.contains("{{") || pattern.contains("{%")
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// A rule with everything compiled once at registration: criteria (regexes and pattern
 /// templates included), the Rhai expression, the param templates.
 #[derive(Debug)]
-pub struct CompiledRule {
+pub(crate) struct CompiledRule {
     /// The definition.
     pub rule: Rule,
     /// Compiled criteria.
@@ -29,7 +29,7 @@ pub struct CompiledRule {
 
 /// The enabled rules of one trigger, standard and backstop.
 #[derive(Debug, Default, Clone)]
-pub struct TriggerRules {
+pub(crate) struct TriggerRules {
     /// Standard rules, by ref.
     pub standard: Vec<Arc<CompiledRule>>,
     /// Backstop rules (fire only when no standard rule matched), by ref.
@@ -39,34 +39,29 @@ pub struct TriggerRules {
 /// Enabled rules indexed by trigger ref: matching an event touches only the rules of its
 /// trigger, whatever the number of rules on other triggers.
 #[derive(Debug, Default)]
-pub struct RuleIndex {
+pub(crate) struct RuleIndex {
     by_trigger: HashMap<String, Arc<TriggerRules>>,
     by_ref: HashMap<String, Arc<CompiledRule>>,
 }
 
 impl RuleIndex {
-    /// An empty index.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// The rules of `trigger`.
-    pub fn for_trigger(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
+    pub(crate) fn for_trigger(&self, trigger: &str) -> Option<Arc<TriggerRules>> {
         self.by_trigger.get(trigger).cloned()
     }
 
     /// A rule by ref (enabled or not).
-    pub fn get(&self, rule_ref: &str) -> Option<&Arc<CompiledRule>> {
+    pub(crate) fn get(&self, rule_ref: &str) -> Option<&Arc<CompiledRule>> {
         self.by_ref.get(rule_ref)
     }
 
     /// Every rule (enabled or not), unordered.
-    pub fn all(&self) -> impl Iterator<Item = &Arc<CompiledRule>> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<CompiledRule>> {
         self.by_ref.values()
     }
 
     /// Inserts or replaces a rule; returns the one it replaced.
-    pub fn insert(&mut self, rule: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
+    pub(crate) fn insert(&mut self, rule: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
         let old = self.remove(&rule.rule.rule_ref);
         if rule.rule.enabled {
             let entry = self
@@ -88,7 +83,7 @@ impl RuleIndex {
     }
 
     /// Removes a rule; returns it.
-    pub fn remove(&mut self, rule_ref: &str) -> Option<Arc<CompiledRule>> {
+    pub(crate) fn remove(&mut self, rule_ref: &str) -> Option<Arc<CompiledRule>> {
         let old = self.by_ref.remove(rule_ref)?;
         if let Some(entry) = self.by_trigger.get_mut(&old.rule.trigger) {
             let mut set = (**entry).clone();
@@ -104,12 +99,7 @@ impl RuleIndex {
     }
 
     /// Number of rules.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_ref.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.by_ref.is_empty()
     }
 }

@@ -1,14 +1,16 @@
 //! Rules: StackStorm-compatible criteria, Rhai expressions, and the per-trigger index the
 //! matching stage uses.
 
-pub mod criteria;
+mod criteria;
 mod index;
+// The operator functions themselves: public for the StackStorm conformance vectors only.
+#[doc(hidden)]
 pub mod operators;
-pub mod path;
+mod path;
 
 pub use criteria::{
     Criteria, CriteriaError, CriteriaErrors, CriterionCheck, Evaluation, PatternRenderer,
 };
-pub use index::{CompiledRule, RuleIndex, TriggerRules};
+pub(crate) use index::{CompiledRule, RuleIndex, TriggerRules};
 pub use operators::Operator;
 pub use path::{FieldPath, Scope};

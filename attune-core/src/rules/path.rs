@@ -11,7 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 /// The name under which [`ItemScope`] exposes the list element of a `search`.
-pub const ITEM_NAME: &str = "item";
+pub(super) const ITEM_NAME: &str = "item";
 
 /// A set of named root values; the first segment of a path selects one of them.
 pub trait Scope {
@@ -34,7 +34,7 @@ impl Scope for Value {
 
 /// A scope exposing one list element under the name `item` (used by `search`).
 #[derive(Debug, Clone, Copy)]
-pub struct ItemScope<'a> {
+pub(super) struct ItemScope<'a> {
     /// The list element bound to `item`.
     pub item: &'a Value,
 }

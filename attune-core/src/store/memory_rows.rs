@@ -19,7 +19,7 @@ impl Json {
     /// Packs containers and strings; scalars stay as they are (no allocation), and so does a
     /// value nested deeper than JSON text parses back (127 levels: the engine takes 100 from
     /// outside, but a record may wrap one), so that reading it never loses it.
-    pub fn packed(v: Value) -> Json {
+    pub(super) fn packed(v: Value) -> Json {
         match v {
             Value::Null | Value::Bool(_) | Value::Number(_) => Json::Tree(v),
             other if crate::input::json_depth(&other, PARSE_DEPTH) > PARSE_DEPTH => {
@@ -34,7 +34,7 @@ impl Json {
 
     /// The value (parsed when packed; text this store wrote always parses: it nests at
     /// most [`PARSE_DEPTH`] levels).
-    pub fn value(&self) -> Value {
+    pub(super) fn value(&self) -> Value {
         match self {
             Json::Tree(v) => v.clone(),
             Json::Packed(s) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -42,7 +42,7 @@ impl Json {
     }
 
     /// Packs a tree in place.
-    pub fn pack(&mut self) {
+    pub(super) fn pack(&mut self) {
         if let Json::Tree(v) = self {
             *self = Json::packed(std::mem::take(v));
         }
@@ -58,14 +58,14 @@ pub(super) struct EventRow {
 }
 
 impl EventRow {
-    pub fn new(e: &Event) -> Self {
+    pub(super) fn new(e: &Event) -> Self {
         EventRow {
             meta: e.clone_meta(),
             payload: Json::packed(e.payload.clone()),
         }
     }
 
-    pub fn event(&self) -> Event {
+    pub(super) fn event(&self) -> Event {
         let mut e = self.meta.clone_meta();
         e.payload = self.payload.value();
         e
@@ -82,7 +82,7 @@ pub(super) struct ExecRow {
 }
 
 impl ExecRow {
-    pub fn new(e: &Execution) -> Self {
+    pub(super) fn new(e: &Execution) -> Self {
         let mut row = ExecRow {
             meta: Execution {
                 params: Value::Null,
@@ -104,7 +104,7 @@ impl ExecRow {
         row
     }
 
-    pub fn execution(&self) -> Execution {
+    pub(super) fn execution(&self) -> Execution {
         let mut e = self.meta.clone();
         e.params = self.params.value();
         e.result = self.result.as_ref().map(Json::value);
@@ -112,7 +112,7 @@ impl ExecRow {
     }
 
     /// Applies a change (see [`ExecutionChange::apply_to`]) and packs when finished.
-    pub fn apply(&mut self, change: ExecutionChange) {
+    pub(super) fn apply(&mut self, change: ExecutionChange) {
         change.apply_to(&mut self.meta);
         if let Some(r) = self.meta.result.take() {
             self.result = Some(Json::Tree(r));

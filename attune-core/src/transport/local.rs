@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 
 /// Default capacity of each work queue, in messages.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 2_048;
+pub(super) const DEFAULT_QUEUE_CAPACITY: usize = 2_048;
 
 /// In-process [`Transport`]: a bounded FIFO per work-queue topic (batches move under one lock,
 /// consumers drain many messages per wake-up) and a broadcast channel per fan-out topic.

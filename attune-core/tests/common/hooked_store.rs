@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 /// (after it was written) is sent to `journal` when set, returning once the receiver answered
 /// (so a test can act at that exact point of a workflow run).
 #[derive(Debug, Default)]
-pub struct HookedStore {
+pub(crate) struct HookedStore {
     /// The store behind.
     pub inner: MemoryStore,
     /// How many `transition_executions` calls still fail.
@@ -25,7 +25,7 @@ pub struct HookedStore {
 
 /// One `append_journal` reported by [`HookedStore`]: answer on `done` to let it return.
 #[derive(Debug)]
-pub struct JournalCall {
+pub(crate) struct JournalCall {
     /// The entries written.
     pub entries: Vec<JournalEntry>,
     /// Answered when the test is done with it.
@@ -34,12 +34,12 @@ pub struct JournalCall {
 
 impl HookedStore {
     /// A hooked store with no hook set.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Reports every journal append from now on.
-    pub fn report_journal(&self) -> mpsc::UnboundedReceiver<JournalCall> {
+    pub(crate) fn report_journal(&self) -> mpsc::UnboundedReceiver<JournalCall> {
         let (tx, rx) = mpsc::unbounded_channel();
         *self.journal.lock().unwrap() = Some(tx);
         rx

@@ -1,7 +1,7 @@
 //! Helpers shared by the engine integration tests (tests/engine_*.rs).
 #![allow(dead_code)]
 
-pub mod hooked_store;
+pub(crate) mod hooked_store;
 
 use attune_core::model::{
     Enforcement, EnforcementStatus, Execution, ExecutionStatus, Rule, TriggerType,
@@ -12,16 +12,16 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The safety net for every wait in these tests (never a timing assertion).
-pub const SAFETY: Duration = Duration::from_secs(10);
+pub(crate) const SAFETY: Duration = Duration::from_secs(10);
 
 /// An engine with the defaults.
-pub async fn engine() -> Engine {
+pub(crate) async fn engine() -> Engine {
     Engine::builder().build().await.expect("engine builds")
 }
 
 /// Registers the trigger `ok.ping`, the native action `ok.echo` (returns its params) and the
 /// rule `ok.on_ping` passing `{"n": "{{ trigger.n }}"}`; used to prove the engine still serves.
-pub async fn install_probe(engine: &Engine) {
+pub(crate) async fn install_probe(engine: &Engine) {
     engine
         .register_trigger_type(TriggerType::new("ok.ping"))
         .await
@@ -42,7 +42,7 @@ pub async fn install_probe(engine: &Engine) {
 }
 
 /// Emits a good `ok.ping` event and asserts it produced one succeeded execution.
-pub async fn assert_still_serving(engine: &Engine) {
+pub(crate) async fn assert_still_serving(engine: &Engine) {
     let event = engine
         .emit("ok.ping", json!({"n": 42}))
         .await
@@ -56,27 +56,27 @@ pub async fn assert_still_serving(engine: &Engine) {
 }
 
 /// Emits an event, waits for the pipeline, and returns its trace.
-pub async fn emit_and_trace(engine: &Engine, trigger: &str, payload: Value) -> EventTrace {
+pub(crate) async fn emit_and_trace(engine: &Engine, trigger: &str, payload: Value) -> EventTrace {
     let event = engine.emit(trigger, payload).await.expect("emit");
     engine.settle(SAFETY).await.expect("pipeline settles");
     engine.trace_event(event).await.expect("trace")
 }
 
 /// The single enforcement of `trace`, asserting there is exactly one.
-pub fn only_enforcement(trace: &EventTrace) -> &Enforcement {
+pub(crate) fn only_enforcement(trace: &EventTrace) -> &Enforcement {
     assert_eq!(trace.enforcements.len(), 1, "{trace:#?}");
     &trace.enforcements[0]
 }
 
 /// The single execution of `trace`, asserting there is exactly one.
-pub fn only_execution(trace: &EventTrace) -> &Execution {
+pub(crate) fn only_execution(trace: &EventTrace) -> &Execution {
     assert_eq!(trace.executions.len(), 1, "{trace:#?}");
     &trace.executions[0]
 }
 
 /// Asserts that the only enforcement of `trace` failed and created no execution, and returns
 /// its failure message.
-pub fn failed_enforcement(trace: &EventTrace) -> String {
+pub(crate) fn failed_enforcement(trace: &EventTrace) -> String {
     let enf = only_enforcement(trace);
     assert_eq!(enf.status, EnforcementStatus::Failed, "{enf:#?}");
     assert!(enf.execution.is_none(), "{enf:#?}");
@@ -87,7 +87,7 @@ pub fn failed_enforcement(trace: &EventTrace) -> String {
 }
 
 /// Number of executions in the store.
-pub async fn execution_count(engine: &Engine) -> u64 {
+pub(crate) async fn execution_count(engine: &Engine) -> u64 {
     engine
         .store()
         .count_executions(&ExecutionFilter::default())
@@ -96,13 +96,13 @@ pub async fn execution_count(engine: &Engine) -> u64 {
 }
 
 /// Number of executions of one rule.
-pub async fn executions_of_rule(engine: &Engine, rule: &str) -> u64 {
+pub(crate) async fn executions_of_rule(engine: &Engine, rule: &str) -> u64 {
     let filter = ExecutionFilter::new().rule(rule);
     engine.store().count_executions(&filter).await.unwrap()
 }
 
 /// Polls the store until `id` reaches `status` (safety net: [`SAFETY`]).
-pub async fn wait_for_status(
+pub(crate) async fn wait_for_status(
     engine: &Engine,
     id: attune_core::model::ExecutionId,
     status: ExecutionStatus,
@@ -115,7 +115,7 @@ pub async fn wait_for_status(
 
 /// Polls execution `id` until `check` holds and returns it; the safety deadline fails the
 /// test, naming `what` and the execution.
-pub async fn wait_until(
+pub(crate) async fn wait_until(
     engine: &Engine,
     id: attune_core::model::ExecutionId,
     what: &str,
@@ -137,7 +137,7 @@ pub async fn wait_until(
 }
 
 /// The stored events of `trigger` (first page of 100).
-pub async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model::Event> {
+pub(crate) async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model::Event> {
     let filter = attune_core::store::EventFilter::new().trigger(trigger);
     engine
         .store()
@@ -149,7 +149,7 @@ pub async fn events_of(engine: &Engine, trigger: &str) -> Vec<attune_core::model
 /// A runtime that succeeds with `{}` under any name (for packs whose actions need a
 /// runtime these tests do not have, e.g. `shell`).
 #[derive(Debug)]
-pub struct StubRuntime(pub &'static str);
+pub(crate) struct StubRuntime(pub &'static str);
 
 #[async_trait::async_trait]
 impl attune_core::runtime::Runtime for StubRuntime {
@@ -166,7 +166,7 @@ impl attune_core::runtime::Runtime for StubRuntime {
 }
 
 /// An engine that also has a stub `shell` runtime (the example pack has shell actions).
-pub async fn engine_with_stub_shell() -> Engine {
+pub(crate) async fn engine_with_stub_shell() -> Engine {
     Engine::builder()
         .runtime(std::sync::Arc::new(StubRuntime("shell")))
         .build()
@@ -175,7 +175,10 @@ pub async fn engine_with_stub_shell() -> Engine {
 }
 
 /// The task executions of workflow execution `parent`, in creation order.
-pub async fn children(engine: &Engine, parent: attune_core::model::ExecutionId) -> Vec<Execution> {
+pub(crate) async fn children(
+    engine: &Engine,
+    parent: attune_core::model::ExecutionId,
+) -> Vec<Execution> {
     let filter = ExecutionFilter::new().parent(parent);
     engine
         .store()

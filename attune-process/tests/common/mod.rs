@@ -5,27 +5,27 @@
 use std::time::Duration;
 
 /// Long enough for any test.
-pub const SAFETY: Duration = Duration::from_secs(30);
+pub(crate) const SAFETY: Duration = Duration::from_secs(30);
 
 /// Distinct `sleep` durations (seconds, ~3 years) that no other process uses: their
 /// argument finds the processes in /proc.
 #[derive(Clone, Debug)]
-pub struct Markers(pub Vec<String>);
+pub(crate) struct Markers(pub Vec<String>);
 
 impl Markers {
-    pub fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let r = RandomState::new().hash_one(std::time::SystemTime::now()) % 10_000_000;
         let base = 90_000_000 + r * 10;
         Markers((0..n as u64).map(|i| (base + i).to_string()).collect())
     }
 
-    pub fn get(&self, i: usize) -> &str {
+    pub(crate) fn get(&self, i: usize) -> &str {
         &self.0[i]
     }
 
     /// The markers that have a live (not zombie) process.
-    pub fn alive(&self) -> Vec<String> {
+    pub(crate) fn alive(&self) -> Vec<String> {
         self.0
             .iter()
             .filter(|m| !live_pids(m).is_empty())
@@ -34,18 +34,18 @@ impl Markers {
     }
 
     /// Polls until every marker has a live process; false after [`SAFETY`].
-    pub async fn wait_all_alive(&self) -> bool {
+    pub(crate) async fn wait_all_alive(&self) -> bool {
         poll(|| self.alive().len() == self.0.len()).await
     }
 
     /// Polls until no marker has a live process; false after [`SAFETY`].
-    pub async fn wait_none_alive(&self) -> bool {
+    pub(crate) async fn wait_none_alive(&self) -> bool {
         poll(|| self.alive().is_empty()).await
     }
 
     /// Those of the markers' processes (zombies too) whose parent is this process: what a
     /// run left for us to reap.
-    pub fn ours_unreaped(&self) -> Vec<i32> {
+    pub(crate) fn ours_unreaped(&self) -> Vec<i32> {
         let me = std::process::id() as i32;
         self.0
             .iter()
@@ -57,7 +57,7 @@ impl Markers {
 
 /// Kills the markers' processes when dropped (a test that fails leaves nothing running).
 #[derive(Debug)]
-pub struct Cleanup(pub Markers);
+pub(crate) struct Cleanup(pub Markers);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -73,7 +73,7 @@ impl Drop for Cleanup {
 }
 
 /// Polls `done` every 10 ms; false after [`SAFETY`].
-pub async fn poll(mut done: impl FnMut() -> bool) -> bool {
+pub(crate) async fn poll(mut done: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed() < SAFETY {
         if done() {
@@ -85,7 +85,7 @@ pub async fn poll(mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// The pids whose command line is `sleep <marker>`, zombies included.
-pub fn pids(marker: &str) -> Vec<i32> {
+pub(crate) fn pids(marker: &str) -> Vec<i32> {
     let want = format!("sleep\0{marker}\0");
     std::fs::read_dir("/proc")
         .into_iter()
@@ -105,7 +105,7 @@ fn ends_with_sleep(cmdline: &[u8], want: &str) -> bool {
 }
 
 /// The live (not zombie) processes `sleep <marker>`.
-pub fn live_pids(marker: &str) -> Vec<i32> {
+pub(crate) fn live_pids(marker: &str) -> Vec<i32> {
     pids(marker)
         .into_iter()
         .filter(|p| stat(*p).is_some_and(|(state, _)| state != 'Z'))
@@ -113,7 +113,7 @@ pub fn live_pids(marker: &str) -> Vec<i32> {
 }
 
 /// State and parent of `pid`.
-pub fn stat(pid: i32) -> Option<(char, i32)> {
+pub(crate) fn stat(pid: i32) -> Option<(char, i32)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut rest = s[s.rfind(')')? + 2..].split(' ');
     let state = rest.next()?.chars().next()?;
@@ -123,14 +123,14 @@ pub fn stat(pid: i32) -> Option<(char, i32)> {
 
 /// Whether cgroup v2 must be usable here: running as root with a cgroup2 mount (the test
 /// machines). Elsewhere the cgroup tests run in whatever mode the owner chose.
-pub fn cgroups_expected() -> bool {
+pub(crate) fn cgroups_expected() -> bool {
     nix::unistd::geteuid().is_root()
         && std::fs::read_to_string("/proc/self/mountinfo")
             .is_ok_and(|m| m.lines().any(|l| l.contains(" - cgroup2 ")))
 }
 
 /// A `/bin/sh -c script` spec with a minimal environment.
-pub fn sh(script: &str) -> attune_process::ProcessSpec {
+pub(crate) fn sh(script: &str) -> attune_process::ProcessSpec {
     attune_process::ProcessSpec {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), script.into()],

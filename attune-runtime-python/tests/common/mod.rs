@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The safety net of every wait (never a timing assertion).
-pub const SAFETY: Duration = Duration::from_secs(30);
+pub(crate) const SAFETY: Duration = Duration::from_secs(30);
 /// The safety net of a wait that may build a virtualenv (pip).
-pub const SAFETY_WITH_PIP: Duration = Duration::from_secs(300);
+pub(crate) const SAFETY_WITH_PIP: Duration = Duration::from_secs(300);
 
 /// A pack `py` in a temporary directory with one action per `(name, parameters YAML,
 /// source)`; the engine has the Python runtime with `config` (its `env_dir` in the pack's
 /// temporary directory).
-pub async fn pack_engine(
+pub(crate) async fn pack_engine(
     actions: &[(&str, &str, &str)],
     config: Option<PythonConfig>,
 ) -> (Engine, tempfile::TempDir) {
@@ -27,7 +27,7 @@ pub async fn pack_engine(
 }
 
 /// As [`pack_engine`], also returning the runtime (to read its counters).
-pub async fn pack_engine_rt(
+pub(crate) async fn pack_engine_rt(
     actions: &[(&str, &str, &str)],
     config: Option<PythonConfig>,
 ) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
@@ -35,10 +35,10 @@ pub async fn pack_engine_rt(
 }
 
 /// An action of a test pack: `(name, parameters YAML, source)`.
-pub type TestAction<'a> = (&'a str, &'a str, &'a str);
+pub(crate) type TestAction<'a> = (&'a str, &'a str, &'a str);
 
 /// As [`pack_engine_rt`] with several packs, each `(name, actions)`.
-pub async fn packs_engine_rt(
+pub(crate) async fn packs_engine_rt(
     packs: &[(&str, &[TestAction<'_>])],
     config: Option<PythonConfig>,
 ) -> (Engine, Arc<PythonRuntime>, tempfile::TempDir) {
@@ -47,7 +47,7 @@ pub async fn packs_engine_rt(
 
 /// As [`packs_engine_rt`], the engine giving a stopped run `cancel_grace` (when set) to end
 /// before it drops it.
-pub async fn packs_engine_grace(
+pub(crate) async fn packs_engine_grace(
     packs: &[(&str, &[TestAction<'_>])],
     config: Option<PythonConfig>,
     cancel_grace: Option<Duration>,
@@ -92,12 +92,12 @@ fn write_pack(dir: &Path, pack: &str, actions: &[TestAction<'_>]) -> std::path::
 }
 
 /// Runs `action` to its end (within [`SAFETY`]).
-pub async fn run(engine: &Engine, action: &str, params: Value) -> Execution {
+pub(crate) async fn run(engine: &Engine, action: &str, params: Value) -> Execution {
     run_within(SAFETY, engine, action, params).await
 }
 
 /// Runs `action` to its end within `safety`.
-pub async fn run_within(
+pub(crate) async fn run_within(
     safety: Duration,
     engine: &Engine,
     action: &str,
@@ -110,7 +110,7 @@ pub async fn run_within(
 }
 
 /// Waits for execution `id` to end (within [`SAFETY`]).
-pub async fn wait(engine: &Engine, id: ExecutionId) -> Execution {
+pub(crate) async fn wait(engine: &Engine, id: ExecutionId) -> Execution {
     tokio::time::timeout(SAFETY, engine.wait(id))
         .await
         .expect("finishes")
@@ -118,7 +118,7 @@ pub async fn wait(engine: &Engine, id: ExecutionId) -> Execution {
 }
 
 /// Waits until `path` exists (an action's sign that it started).
-pub async fn until_exists(path: &Path) {
+pub(crate) async fn until_exists(path: &Path) {
     tokio::time::timeout(SAFETY, async {
         while !path.exists() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -130,7 +130,7 @@ pub async fn until_exists(path: &Path) {
 
 /// Asserts that `x` succeeded, showing its error and stderr (after `context`) when not.
 #[track_caller]
-pub fn assert_succeeded(x: &Execution, context: &str) {
+pub(crate) fn assert_succeeded(x: &Execution, context: &str) {
     assert_eq!(
         x.status,
         ExecutionStatus::Succeeded,
@@ -141,4 +141,4 @@ pub fn assert_succeeded(x: &Execution, context: &str) {
 }
 
 /// An action without params.
-pub const NO_PARAMS: &str = "  {}";
+pub(crate) const NO_PARAMS: &str = "  {}";

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Attune: event-driven automation. Validate and test packs, run actions and events.
 #[derive(Debug, Parser)]
 #[command(name = "attune", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Print one JSON document (see docs/cli.md) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -29,7 +29,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Work with packs.
     #[command(subcommand)]
     Pack(PackCommand),
@@ -47,7 +47,7 @@ pub enum Command {
 
 /// `attune workflow ...`
 #[derive(Debug, Subcommand)]
-pub enum WorkflowCommand {
+pub(crate) enum WorkflowCommand {
     /// Check a workflow file and list every problem (exit 1 if any, 0 if clean).
     Validate {
         /// The workflow file (YAML).
@@ -80,7 +80,7 @@ pub enum WorkflowCommand {
 
 /// How `attune workflow graph` draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     /// Graphviz DOT.
     Dot,
     /// A Mermaid flowchart.
@@ -89,7 +89,7 @@ pub enum GraphFormat {
 
 /// `attune pack ...`
 #[derive(Debug, Subcommand)]
-pub enum PackCommand {
+pub(crate) enum PackCommand {
     /// Check packs and list every problem (exit 1 if any, 0 if clean).
     Validate {
         /// Pack directories (checked together: they may refer to each other).
@@ -100,7 +100,7 @@ pub enum PackCommand {
 
 /// `attune rule ...`
 #[derive(Debug, Subcommand)]
-pub enum RuleCommand {
+pub(crate) enum RuleCommand {
     /// Test rules against an event, like st2-rule-tester (exit 0 if a rule matched, 1 if
     /// none did, 2 on error).
     Test(RuleTestArgs),
@@ -108,7 +108,7 @@ pub enum RuleCommand {
 
 /// Packs to load.
 #[derive(Debug, Args)]
-pub struct Packs {
+pub(crate) struct Packs {
     /// A pack directory to load (repeat for several).
     #[arg(long = "pack", value_name = "DIR")]
     pub packs: Vec<PathBuf>,
@@ -116,7 +116,7 @@ pub struct Packs {
 
 /// `attune rule test`
 #[derive(Debug, Args)]
-pub struct RuleTestArgs {
+pub(crate) struct RuleTestArgs {
     /// Packs to load.
     #[command(flatten)]
     pub packs: Packs,
@@ -130,7 +130,7 @@ pub struct RuleTestArgs {
 
 /// `attune run`
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Packs to load.
     #[command(flatten)]
     pub packs: Packs,
@@ -151,7 +151,7 @@ pub struct RunArgs {
 
 /// `attune emit`
 #[derive(Debug, Args)]
-pub struct EmitArgs {
+pub(crate) struct EmitArgs {
     /// Packs to load.
     #[command(flatten)]
     pub packs: Packs,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 /// Which signal stopped the command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sig {
+pub(crate) enum Sig {
     /// SIGINT (Ctrl-C).
     Int,
     /// SIGTERM.
@@ -17,7 +17,7 @@ pub enum Sig {
 
 impl Sig {
     /// `SIGINT` or `SIGTERM`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Sig::Int => "SIGINT",
             Sig::Term => "SIGTERM",
@@ -25,7 +25,7 @@ impl Sig {
     }
 
     /// The conventional exit code: 128 + the signal number (130, 143).
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Sig::Int => 130,
             Sig::Term => 143,
@@ -41,14 +41,14 @@ struct State {
 
 /// The signals received so far; cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     rx: watch::Receiver<State>,
 }
 
 impl Interrupt {
     /// Catches SIGINT and SIGTERM from now on (on the current tokio runtime). `work` says
     /// whether the command runs work, for the note printed on stderr at the first signal.
-    pub fn install(work: bool) -> std::io::Result<Self> {
+    pub(crate) fn install(work: bool) -> std::io::Result<Self> {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let (tx, rx) = watch::channel(State::default());
@@ -83,12 +83,12 @@ impl Interrupt {
     }
 
     /// The first signal received, if any.
-    pub fn received(&self) -> Option<Sig> {
+    pub(crate) fn received(&self) -> Option<Sig> {
         self.rx.borrow().first
     }
 
     /// Waits for the first signal (returns at once if it came already).
-    pub async fn first(&self) -> Sig {
+    pub(crate) async fn first(&self) -> Sig {
         let mut rx = self.rx.clone();
         match rx.wait_for(|s| s.first.is_some()).await {
             Ok(s) => s.first.unwrap_or(Sig::Int),
@@ -98,7 +98,7 @@ impl Interrupt {
     }
 
     /// Waits for a second signal.
-    pub async fn twice(&self) {
+    pub(crate) async fn twice(&self) {
         let mut rx = self.rx.clone();
         if rx.wait_for(|s| s.twice).await.is_err() {
             std::future::pending::<()>().await;

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 /// ANSI styling, on or off.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(crate) struct Style {
     color: bool,
 }
 
 impl Style {
     /// Colour when stdout is a terminal and `NO_COLOR` is unset.
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         Style {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         }
@@ -28,28 +28,28 @@ impl Style {
     }
 
     /// Success.
-    pub fn good(&self, text: &str) -> String {
+    pub(crate) fn good(&self, text: &str) -> String {
         self.paint("32", text)
     }
 
     /// Failure.
-    pub fn bad(&self, text: &str) -> String {
+    pub(crate) fn bad(&self, text: &str) -> String {
         self.paint("31", text)
     }
 
     /// Emphasis.
-    pub fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }
 
     /// Secondary text.
-    pub fn dim(&self, text: &str) -> String {
+    pub(crate) fn dim(&self, text: &str) -> String {
         self.paint("2", text)
     }
 }
 
 /// `path` relative to the working directory when it is under it.
-pub fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let cwd_real = cwd.as_ref().and_then(|c| c.canonicalize().ok());
     for base in [cwd, cwd_real].into_iter().flatten() {
@@ -61,7 +61,7 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// Where a problem is, as `dir/file:line:column` (editors jump to it).
-pub fn problem_location(dir: Option<&PathBuf>, p: &Problem) -> String {
+pub(crate) fn problem_location(dir: Option<&PathBuf>, p: &Problem) -> String {
     let file = match dir {
         Some(d) if !p.file.starts_with('/') => shown(&d.join(&p.file)),
         _ => p.file.clone(),
@@ -74,7 +74,7 @@ pub fn problem_location(dir: Option<&PathBuf>, p: &Problem) -> String {
 }
 
 /// The problems of a pack as text lines.
-pub fn problems_text(style: Style, errors: &PackErrors) -> String {
+pub(crate) fn problems_text(style: Style, errors: &PackErrors) -> String {
     let mut out = String::new();
     for p in &errors.problems {
         out.push_str("  ");
@@ -94,7 +94,7 @@ pub fn problems_text(style: Style, errors: &PackErrors) -> String {
 }
 
 /// A JSON value on one line, or pretty when long (for human output).
-pub fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     let one = v.to_string();
     if one.len() <= 100 {
         one
@@ -104,13 +104,13 @@ pub fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Indents every line after the first by `n` spaces.
-pub fn indent(text: &str, n: usize) -> String {
+pub(crate) fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
     text.lines().collect::<Vec<_>>().join(&format!("\n{pad}"))
 }
 
 /// `n thing` or `n things`.
-pub fn count(n: usize, thing: &str) -> String {
+pub(crate) fn count(n: usize, thing: &str) -> String {
     if n == 1 {
         format!("1 {thing}")
     } else {

@@ -11,7 +11,7 @@ const PREFIX: &str = "attune-cli";
 
 /// A process, as far as it can be told apart from every other process of this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     /// Its pid.
     pub pid: u32,
     /// When it started, in clock ticks after boot (`/proc/PID/stat` field 22): a reused
@@ -26,7 +26,7 @@ pub struct Process {
 
 /// Whether the process of a worker id is alive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Liveness {
+pub(crate) enum Liveness {
     /// It runs.
     Alive,
     /// It is gone (exited, or a zombie).
@@ -38,7 +38,7 @@ pub enum Liveness {
 
 impl Process {
     /// This process; `None` where `/proc` does not say.
-    pub fn current() -> Option<Self> {
+    pub(crate) fn current() -> Option<Self> {
         let pid = std::process::id();
         let (_, start) = stat(pid)?;
         let pidns = std::fs::read_link("/proc/self/ns/pid")
@@ -58,7 +58,7 @@ impl Process {
     }
 
     /// The worker id: `attune-cli pid=P start=S pidns=N boot=B`.
-    pub fn worker_id(&self) -> String {
+    pub(crate) fn worker_id(&self) -> String {
         format!(
             "{PREFIX} pid={} start={} pidns={} boot={}",
             self.pid, self.start, self.pidns, self.boot
@@ -66,7 +66,7 @@ impl Process {
     }
 
     /// The process a worker id of this program names; `None` for other ids.
-    pub fn parse(worker: &str) -> Option<Self> {
+    pub(crate) fn parse(worker: &str) -> Option<Self> {
         let mut words = worker.split(' ');
         if words.next()? != PREFIX {
             return None;
@@ -91,7 +91,7 @@ impl Process {
     }
 
     /// Whether this process, as seen from `here` (the current process), is alive.
-    pub fn liveness(&self, here: &Process) -> Liveness {
+    pub(crate) fn liveness(&self, here: &Process) -> Liveness {
         if self.boot != here.boot || self.pidns != here.pidns {
             return Liveness::Unknown;
         }

@@ -12,7 +12,11 @@ use std::time::Duration;
 /// Emits the event, waits for everything it caused, prints it; exit 0 when every
 /// enforcement and execution succeeded, 1 otherwise. A first SIGINT/SIGTERM cancels what it
 /// caused (see `work::stop`) and reports what that became.
-pub async fn run(args: EmitArgs, setup: &super::Setup, style: Style) -> Result<Report, Failure> {
+pub(super) async fn run(
+    args: EmitArgs,
+    setup: &super::Setup,
+    style: Style,
+) -> Result<Report, Failure> {
     let payload = match args.payload.as_str() {
         "-" | "@-" => read_json_arg("-", "payload", &setup.interrupt).await?,
         p => match p.strip_prefix('@') {

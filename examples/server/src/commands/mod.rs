@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// What every command builds its engine from.
 #[derive(Debug)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// How packs are read.
     pub options: PackOptions,
     /// The SQLite file of `--db`, if any.
@@ -43,7 +43,7 @@ pub struct Setup {
 
 impl Command {
     /// The command's name in reports (`"pack validate"`, `"run"`, ...).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Command::Pack(PackCommand::Validate { .. }) => "pack validate",
             Command::Rule(RuleCommand::Test(_)) => "rule test",
@@ -57,13 +57,13 @@ impl Command {
 
     /// Whether the command runs work (actions), which a first signal cancels rather than
     /// abandons.
-    pub fn runs_work(&self) -> bool {
+    pub(crate) fn runs_work(&self) -> bool {
         matches!(self, Command::Run(_) | Command::Emit(_))
     }
 }
 
 /// Runs the command.
-pub async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Report {
+pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Report {
     let grace = match cli
         .cancel_grace
         .map(Duration::try_from_secs_f64)
@@ -117,7 +117,7 @@ pub async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Report {
 
 /// Why a command could not do its work (exit code 2).
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Packs that did not load, with their problems.
     Packs(Vec<PackErrors>),
     /// Anything else.
@@ -135,7 +135,7 @@ impl From<Error> for Failure {
 
 impl Failure {
     /// The report of the failure (exit code 2).
-    pub fn report(self, command: &str, style: Style) -> Report {
+    pub(crate) fn report(self, command: &str, style: Style) -> Report {
         match self {
             Failure::Packs(packs) => {
                 let mut text = String::new();
@@ -170,7 +170,7 @@ impl Failure {
 /// An engine with every runtime this program has (native, rhai, noop, http, shell, python),
 /// on the SQLite file of `--db` or in memory, with `--cancel-grace` and this process's
 /// worker id.
-pub async fn engine(setup: &Setup) -> Result<Engine, Failure> {
+pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
     let mut shell = ShellRuntime::builder();
     let mut python = PythonConfig::default();
     let mut builder = Engine::builder();
@@ -206,7 +206,7 @@ fn worker_id(me: Option<&Process>) -> String {
 }
 
 /// An engine with `packs` loaded (all or nothing).
-pub async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Failure> {
+pub(crate) async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Failure> {
     let engine = engine(setup).await?;
     if !packs.is_empty() {
         let report = engine.load_pack_dirs(packs, &setup.options).await?;
@@ -222,7 +222,11 @@ pub async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Fai
 /// before parsing. `what` names the document in errors (`payload`, `event`). Read on a
 /// blocking thread, so that a signal while stdin (or a FIFO) is waited for is heard: that is
 /// a failure saying so.
-pub async fn read_json_arg(arg: &str, what: &str, interrupt: &Interrupt) -> Result<Value, Failure> {
+pub(crate) async fn read_json_arg(
+    arg: &str,
+    what: &str,
+    interrupt: &Interrupt,
+) -> Result<Value, Failure> {
     use attune_core::input;
     let (arg, what) = (arg.to_string(), what.to_string());
     let reading = tokio::task::spawn_blocking(move || {
@@ -251,12 +255,12 @@ pub async fn read_json_arg(arg: &str, what: &str, interrupt: &Interrupt) -> Resu
 }
 
 /// A value given on the command line: JSON when it parses, else the string itself.
-pub fn cli_value(s: &str) -> Value {
+pub(crate) fn cli_value(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
 }
 
 /// How long to wait, from `--wait SECS`.
-pub fn wait_for(secs: f64) -> Result<std::time::Duration, Failure> {
+pub(crate) fn wait_for(secs: f64) -> Result<std::time::Duration, Failure> {
     std::time::Duration::try_from_secs_f64(secs)
         .map_err(|e| Failure::Other(format!("--wait {secs}: {e}")))
 }

@@ -7,7 +7,11 @@ use serde_json::json;
 use std::path::PathBuf;
 
 /// Checks the packs together; exit 1 when any has a problem.
-pub async fn run(dirs: &[PathBuf], setup: &super::Setup, style: Style) -> Result<Report, Failure> {
+pub(super) async fn run(
+    dirs: &[PathBuf],
+    setup: &super::Setup,
+    style: Style,
+) -> Result<Report, Failure> {
     let engine = super::engine(setup).await?;
     let (ok, failed) = engine.check_packs(dirs, &setup.options).await?;
     let mut text = String::new();

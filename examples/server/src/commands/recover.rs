@@ -18,7 +18,7 @@ use attune_core::model::WORKFLOW_RUNNER;
 
 /// What recovery found and did.
 #[derive(Debug, Default)]
-pub struct Recovery {
+pub(super) struct Recovery {
     /// Whether the store is durable (recovery ran at all).
     pub ran: bool,
     /// Executions recovery ended (their worker was lost), as they are now.
@@ -36,7 +36,7 @@ pub struct Recovery {
 
 /// Recovers the work of earlier commands on a durable store (nothing on a memory store).
 /// `me` is this process (None where `/proc` does not say), `worker_id` its engine's worker id.
-pub async fn recover(
+pub(super) async fn recover(
     engine: &Engine,
     me: Option<&Process>,
     worker_id: &str,
@@ -153,7 +153,7 @@ impl Recovery {
     /// Waits for the resumed executions until `deadline` and returns them; what is not
     /// finished then is canceled (and waited for `grace`). One that another worker claimed
     /// meanwhile (another `attune` on the same file) is left to it.
-    pub async fn finish(
+    pub(super) async fn finish(
         &self,
         engine: &Engine,
         deadline: tokio::time::Instant,
@@ -188,7 +188,7 @@ impl Recovery {
     }
 
     /// The resumed executions as they are now (after an interrupt).
-    pub async fn read_resumed(&self, engine: &Engine) -> Vec<Execution> {
+    pub(super) async fn read_resumed(&self, engine: &Engine) -> Vec<Execution> {
         let mut out = Vec::new();
         for id in &self.resumed {
             if let Ok(e) = engine.execution(*id).await {
@@ -199,7 +199,7 @@ impl Recovery {
     }
 
     /// The `recovery` member of the JSON documents (null when there was no durable store).
-    pub fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         if !self.ran {
             return Value::Null;
         }
@@ -215,7 +215,7 @@ impl Recovery {
     }
 
     /// The text section (empty when there was nothing to recover).
-    pub fn text(&self, style: Style) -> String {
+    pub(super) fn text(&self, style: Style) -> String {
         if self.ended.is_empty() && self.resumed.is_empty() && self.held.is_empty() {
             return String::new();
         }

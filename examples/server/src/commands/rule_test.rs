@@ -8,7 +8,7 @@ use attune_core::RuleTest;
 use serde_json::{Value, json};
 
 /// Tests the rules; exit 0 when one matched, 1 when none did.
-pub async fn run(
+pub(super) async fn run(
     args: RuleTestArgs,
     setup: &super::Setup,
     style: Style,

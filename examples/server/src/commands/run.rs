@@ -64,7 +64,7 @@ async fn params(args: &RunArgs, interrupt: &Interrupt) -> Result<Map<String, Val
 
 /// Runs the action and waits for it; exit 0 when it succeeded, 1 otherwise. A first
 /// SIGINT/SIGTERM cancels it (see `work::stop`) and reports what it became.
-pub async fn run(
+pub(super) async fn run(
     args: RunArgs,
     setup: &super::Setup,
     style: Style,
@@ -171,7 +171,7 @@ pub async fn run(
 }
 
 /// An execution as text: status, result, error, stdout/stderr.
-pub fn execution_text(style: Style, e: &Execution) -> String {
+pub(super) fn execution_text(style: Style, e: &Execution) -> String {
     let status = format!("{:?}", e.status).to_lowercase();
     let status = if e.status == ExecutionStatus::Succeeded {
         style.good(&status)

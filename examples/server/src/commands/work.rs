@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// An engine ready to run work.
 #[derive(Debug)]
-pub struct Work {
+pub(super) struct Work {
     /// The engine, packs loaded.
     pub engine: Engine,
     /// What recovery found in the `--db` file.
@@ -20,7 +20,7 @@ pub struct Work {
 /// Builds the engine, loads `packs`, then recovers what earlier commands left in the
 /// `--db` file (after the packs, so that stored work finds its actions). A signal received
 /// meanwhile stops here: the engine is shut down and the failure says so.
-pub async fn start(packs: &[PathBuf], setup: &Setup) -> Result<Work, Failure> {
+pub(super) async fn start(packs: &[PathBuf], setup: &Setup) -> Result<Work, Failure> {
     let engine = engine_with(packs, setup).await?;
     let recovery = recover(&engine, setup.worker.as_ref(), &setup.worker_id).await?;
     let work = Work { engine, recovery };
@@ -39,7 +39,7 @@ pub async fn start(packs: &[PathBuf], setup: &Setup) -> Result<Work, Failure> {
 /// shuts the engine down at once, which cancels whatever else runs here (work recovery
 /// handed on); stored work that had not started stays in the `--db` file for the next
 /// command. Returns when that is done.
-pub async fn stop(engine: Engine, own: Vec<ExecutionId>) {
+pub(super) async fn stop(engine: Engine, own: Vec<ExecutionId>) {
     for id in own {
         let _ = engine.cancel(id).await;
     }

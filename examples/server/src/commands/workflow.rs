@@ -39,7 +39,7 @@ fn problems(file: &Path, e: &WorkflowErrors, style: Style) -> Report {
 }
 
 /// Checks one workflow file; exit 1 when it has a problem.
-pub fn validate(file: &Path, style: Style) -> Result<Report, Failure> {
+pub(super) fn validate(file: &Path, style: Style) -> Result<Report, Failure> {
     let wf = match read(file, style) {
         Ok(wf) => wf,
         Err(r) => return Ok(r),
@@ -67,7 +67,7 @@ pub fn validate(file: &Path, style: Style) -> Result<Report, Failure> {
 
 /// Draws a workflow file, or the run of a workflow execution (with `--db`), as DOT or
 /// Mermaid.
-pub async fn graph(
+pub(super) async fn graph(
     target: &str,
     format: GraphFormat,
     setup: &super::Setup,
@@ -108,7 +108,7 @@ pub async fn graph(
 /// Rehearses a workflow file with the mocks of a rehearsal file and compares the outcome with
 /// its expectations: exit 0 when it matches, 1 at the first difference (or when the workflow
 /// file has problems), 2 when the rehearsal file is unreadable.
-pub fn rehearse(file: &Path, mocks: &Path, style: Style) -> Result<Report, Failure> {
+pub(super) fn rehearse(file: &Path, mocks: &Path, style: Style) -> Result<Report, Failure> {
     let wf = match read(file, style) {
         Ok(wf) => wf,
         Err(r) => return Ok(r),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The `attune` binary, without colour or a config dir from the environment.
-pub fn attune() -> Command {
+pub(crate) fn attune() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_attune"));
     c.env("NO_COLOR", "1")
         .env_remove("ATTUNE_CONFIG_DIR")
@@ -20,12 +20,12 @@ pub fn attune() -> Command {
 }
 
 /// The repository's root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Polls `f` every 20 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + timeout;
     while !f() {
         assert!(Instant::now() < until, "gave up waiting for {what}");
@@ -34,7 +34,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// The pid an action wrote to `file` (`echo $$ > file`), once it is there.
-pub fn read_pid(file: &Path) -> u32 {
+pub(crate) fn read_pid(file: &Path) -> u32 {
     let mut pid = None;
     wait_until(
         &format!("a pid in {}", file.display()),
@@ -50,7 +50,7 @@ pub fn read_pid(file: &Path) -> u32 {
 }
 
 /// Whether process `pid` runs (exists and is not a zombie).
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             let state = stat
@@ -64,7 +64,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Whether process `pid` catches signal `signum` (its handler is installed).
-pub fn catches(pid: u32, signum: u32) -> bool {
+pub(crate) fn catches(pid: u32, signum: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -79,7 +79,7 @@ pub fn catches(pid: u32, signum: u32) -> bool {
 }
 
 /// Sends `SIG<name>` (`INT`, `TERM`, `KILL`) to `pid`.
-pub fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())
@@ -92,7 +92,7 @@ pub fn signal(pid: u32, name: &str) {
 /// Kills process `pid` when dropped, if it still runs: actions a test left behind (when
 /// `attune` was SIGKILLed, nothing else may end them).
 #[derive(Debug)]
-pub struct Reaper(pub u32);
+pub(crate) struct Reaper(pub u32);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -107,7 +107,7 @@ impl Drop for Reaper {
 
 /// `attune` running, its stdout and stderr read by threads.
 #[derive(Debug)]
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -116,7 +116,7 @@ pub struct Running {
 
 /// How `attune` ended.
 #[derive(Debug)]
-pub struct Ended {
+pub(crate) struct Ended {
     /// Its exit status.
     pub status: ExitStatus,
     /// Its stdout.
@@ -127,7 +127,7 @@ pub struct Ended {
 
 impl Ended {
     /// Stdout as the one JSON document of `--json`.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
@@ -137,7 +137,7 @@ impl Ended {
     }
 
     /// The peak memory `attune` reported (`ATTUNE_REPORT_PEAK_MEMORY`), in kB.
-    pub fn peak_kb(&self) -> u64 {
+    pub(crate) fn peak_kb(&self) -> u64 {
         self.stderr
             .lines()
             .find_map(|l| l.strip_prefix("attune: peak memory (VmHWM) "))
@@ -163,7 +163,7 @@ fn reader(
 
 impl Running {
     /// Starts `cmd` with stdout and stderr piped (and stdin piped when `stdin` is true).
-    pub fn start(mut cmd: Command, stdin: bool) -> Running {
+    pub(crate) fn start(mut cmd: Command, stdin: bool) -> Running {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.spawn().expect("attune starts");
@@ -182,32 +182,32 @@ impl Running {
     }
 
     /// Its pid.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Its stdin (when started with one).
-    pub fn stdin(&mut self) -> &mut std::process::ChildStdin {
+    pub(crate) fn stdin(&mut self) -> &mut std::process::ChildStdin {
         self.child.stdin.as_mut().expect("started with stdin")
     }
 
     /// Takes its stdin (to write from another thread; dropping it closes it).
-    pub fn stdin_take(&mut self) -> std::process::ChildStdin {
+    pub(crate) fn stdin_take(&mut self) -> std::process::ChildStdin {
         self.child.stdin.take().expect("started with stdin")
     }
 
     /// Its stderr so far.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
     /// Whether it still runs.
-    pub fn running(&mut self) -> bool {
+    pub(crate) fn running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
     /// Waits for its end (panics after `timeout`, killing it).
-    pub fn wait(mut self, timeout: Duration) -> Ended {
+    pub(crate) fn wait(mut self, timeout: Duration) -> Ended {
         let until = Instant::now() + timeout;
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
@@ -234,20 +234,20 @@ impl Running {
     }
 
     /// SIGKILLs it and waits for it.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 /// Runs `cmd` to its end (stdin closed), with a generous timeout.
-pub fn run(cmd: Command) -> Ended {
+pub(crate) fn run(cmd: Command) -> Ended {
     Running::start(cmd, false).wait(Duration::from_secs(300))
 }
 
 /// A `core.local` command that writes its shell's pid to `pid_file`, then sleeps (the same
 /// process, by `exec`), with `prefix` run first (`trap '' TERM; `).
-pub fn sleeper(pid_file: &Path, prefix: &str) -> String {
+pub(crate) fn sleeper(pid_file: &Path, prefix: &str) -> String {
     format!(
         "cmd={prefix}echo $$ > '{}'; exec sleep 1000",
         pid_file.display()

@@ -14,6 +14,7 @@ use attune_process::{Limits, ProcessSpec, Stopped, StreamLimits};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// Runs Python actions (see the crate documentation). Add it to an engine with
@@ -129,22 +130,56 @@ impl Runtime for PythonRuntime {
 
     async fn run(&self, req: RunRequest) -> Result<RunOutput> {
         let action = &req.action;
-        let what = format!("action '{}'", action.action_ref);
         let entry = entry_point(action, req.pack_dir.as_deref())?;
         let mode = mode_of(action, &req.params, self.config.mode)?;
+        let (program, args) = self.command_line(&req).await?;
+        let launch = Launch {
+            program,
+            args,
+            env: self.base_env(),
+            request: request_of(&req, &entry),
+            timeout: attune_process::timeout_param(action, &req.params),
+            streams: StreamLimits {
+                max_bytes: self.config.max_output_bytes,
+                ..StreamLimits::default()
+            },
+        };
+        if mode == Mode::Persistent {
+            self.run_warm(&req, launch).await
+        } else {
+            self.run_oneshot(&req, launch).await
+        }
+    }
+}
+
+/// What a run starts from, in either mode: the interpreter's command line, the environment
+/// every run gets, the request the wrapper reads, and the run's limits.
+struct Launch {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    /// A JSON object.
+    request: Value,
+    timeout: Option<Duration>,
+    streams: StreamLimits,
+}
+
+impl PythonRuntime {
+    /// The interpreter (the pack's virtualenv's when it has one) and its arguments up to
+    /// the wrapper's. No PYTHON* variables, no bytecode written into the pack; without a
+    /// virtualenv no site either (a faster start: no site-packages scan). A virtualenv
+    /// needs site to find its packages.
+    async fn command_line(&self, req: &RunRequest) -> Result<(PathBuf, Vec<OsString>)> {
         let python = self.interpreter().await?;
         let runner = self.runner(&python.path).await?;
         let venv = match &req.pack_dir {
             Some(dir) => {
                 self.venvs
-                    .python_for(&self.config, python, action.pack(), dir)
+                    .python_for(&self.config, python, req.action.pack(), dir)
                     .await?
             }
             None => None,
         };
-        // No PYTHON* variables, no bytecode written into the pack; without a virtualenv no
-        // site either (a faster start: no site-packages scan). A virtualenv needs site to
-        // find its packages.
         let (program, mut args): (PathBuf, Vec<OsString>) = match venv {
             Some(p) => (p, vec!["-E".into(), "-B".into()]),
             None => (
@@ -153,91 +188,80 @@ impl Runtime for PythonRuntime {
             ),
         };
         args.extend(wrapper::args(runner));
-        // Runner params (the timeout, the mode) are the runtime's, not the action's.
-        let params: Map<String, Value> = req
-            .params
-            .iter()
-            .filter(|(k, _)| {
-                !(RUNNER_PARAMS.contains(&k.as_str()) && action.parameters.get(k).is_some())
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let secrets: Map<String, Value> = action
-            .parameters
-            .secret_names()
-            .filter_map(|n| req.params.get(n).map(|v| (n.to_string(), v.clone())))
-            .collect();
-        let mut request = json!({
-            "entry": entry,
-            "params": params,
-            "secrets": secrets,
-            "execution_id": req.execution_id.to_string(),
-            "action": action.action_ref,
-            "pack": action.pack(),
-            "pack_dir": req.pack_dir,
-        });
-        let limits = StreamLimits {
-            max_bytes: self.config.max_output_bytes,
-            ..StreamLimits::default()
-        };
-        let timeout = attune_process::timeout_param(action, &req.params);
-        let mut env: Vec<(OsString, OsString)> = vec![
+        Ok((program, args))
+    }
+
+    /// The environment of every run: `PATH`, `HOME` and `LANG` from the settings.
+    fn base_env(&self) -> Vec<(OsString, OsString)> {
+        vec![
             ("PATH".into(), self.config.path.clone().into()),
             ("HOME".into(), self.config.home.clone().into()),
             ("LANG".into(), self.config.lang.clone().into()),
-        ];
-        let canceled = || {
-            Error::Canceled(format!(
-                "{what} stopped (SIGTERM to its process group, SIGKILL after {:?})",
-                self.config.grace
-            ))
+        ]
+    }
+
+    /// The error of a run of `action` stopped by a cancel.
+    fn canceled(&self, action: &Action) -> Error {
+        Error::Canceled(format!(
+            "action '{}' stopped (SIGTERM to its process group, SIGKILL after {:?})",
+            action.action_ref, self.config.grace
+        ))
+    }
+
+    /// Runs on a warm interpreter of the pool (persistent mode).
+    async fn run_warm(&self, req: &RunRequest, launch: Launch) -> Result<RunOutput> {
+        let Launch {
+            program,
+            mut args,
+            env,
+            request,
+            timeout,
+            streams,
+        } = launch;
+        args.push("--serve".into());
+        let warm = WarmRun {
+            pack: req.action.pack(),
+            spec: ProcessSpec {
+                program,
+                args,
+                env,
+                cwd: std::env::temp_dir(),
+                stdin: Vec::new(),
+            },
+            request,
+            timeout,
+            cancel: &req.cancel,
+            log: &req.log,
+            limits: streams,
+            grace: self.config.grace,
+            recycle_after: self.config.recycle_after.max(1),
+            max_idle: self.config.slots,
         };
-        if mode == Mode::Persistent {
-            args.push("--serve".into());
-            let warm = WarmRun {
-                pack: action.pack(),
-                spec: ProcessSpec {
-                    program,
-                    args,
-                    env,
-                    cwd: std::env::temp_dir(),
-                    stdin: Vec::new(),
-                },
-                request,
-                timeout,
-                cancel: &req.cancel,
-                log: &req.log,
-                limits,
-                grace: self.config.grace,
-                recycle_after: self.config.recycle_after.max(1),
-                max_idle: self.config.slots,
-            };
-            return match self.pool.run(warm).await? {
-                WarmEnd::Done(ended) => Ok(outcome::output(ended, self.config.grace)),
-                WarmEnd::Canceled => Err(canceled()),
-            };
+        match self.pool.run(warm).await? {
+            WarmEnd::Done(ended) => Ok(outcome::output(ended, self.config.grace)),
+            WarmEnd::Canceled => Err(self.canceled(&req.action)),
         }
-        let scratch = std::fs::create_dir_all(self.config.env_dir.join("runs"))
-            .and_then(|()| {
-                tempfile::Builder::new()
-                    .prefix("run-")
-                    .tempdir_in(self.config.env_dir.join("runs"))
-            })
-            .map_err(|e| Error::Action(format!("{what}: no scratch directory: {e}")))?;
+    }
+
+    /// Runs a fresh interpreter (oneshot mode): the request on its stdin, the report in a
+    /// result file of a scratch directory removed afterwards.
+    async fn run_oneshot(&self, req: &RunRequest, launch: Launch) -> Result<RunOutput> {
+        let what = format!("action '{}'", req.action.action_ref);
+        let scratch = self.scratch_dir(&what)?;
         let result_file = scratch.path().join("result.json");
+        let Launch {
+            program,
+            args,
+            mut env,
+            mut request,
+            timeout,
+            streams,
+        } = launch;
         request["result_file"] = json!(result_file);
         let mut stdin = serde_json::to_vec(&request)
             .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
         stdin.push(b'\n');
-        env.push((
-            "ATTUNE_EXECUTION_ID".into(),
-            req.execution_id.to_string().into(),
-        ));
-        env.push(("ATTUNE_ACTION".into(), action.action_ref.clone().into()));
-        env.push(("ATTUNE_PACK".into(), action.pack().into()));
-        if let Some(d) = &req.pack_dir {
-            env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
-        }
+        env.extend(run_env(req));
         let spec = ProcessSpec {
             program,
             args,
@@ -248,29 +272,88 @@ impl Runtime for PythonRuntime {
         let limits = Limits {
             timeout,
             grace: self.config.grace,
-            streams: limits,
+            streams,
         };
         let run = attune_process::run(spec, &limits, &req.cancel, &req.log)
             .await
             .map_err(|e| Error::Action(format!("{what}: {e}")))?;
         if run.stopped == Some(Stopped::Canceled) {
-            return Err(canceled());
+            return Err(self.canceled(&req.action));
         }
-        let reported = std::fs::read(&result_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let ended = Ended {
-            reported,
-            timed_out: outcome::timeout_of(run.stopped),
-            exit_code: run.ended.return_code(),
-            why_no_report: match run.ended {
-                attune_process::Ended::Signaled(s) => format!("killed by signal {s}"),
-                attune_process::Ended::Exited(c) => format!("exit code {c}"),
-            },
-            stdout: run.stdout,
-            stderr: run.stderr,
-        };
-        Ok(outcome::output(ended, self.config.grace))
+        Ok(outcome::output(
+            ended_of(run, &result_file),
+            self.config.grace,
+        ))
+    }
+
+    /// A new scratch directory under `<env_dir>/runs` (removed when dropped).
+    fn scratch_dir(&self, what: &str) -> Result<tempfile::TempDir> {
+        let runs = self.config.env_dir.join("runs");
+        std::fs::create_dir_all(&runs)
+            .and_then(|()| tempfile::Builder::new().prefix("run-").tempdir_in(&runs))
+            .map_err(|e| Error::Action(format!("{what}: no scratch directory: {e}")))
+    }
+}
+
+/// What the wrapper reads: the entry point, the params (runner params the action declares
+/// left out: they are the runtime's), the secret params apart, and who runs.
+fn request_of(req: &RunRequest, entry: &Path) -> Value {
+    let action = &req.action;
+    let params: Map<String, Value> = req
+        .params
+        .iter()
+        .filter(|(k, _)| {
+            !(RUNNER_PARAMS.contains(&k.as_str()) && action.parameters.get(k).is_some())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let secrets: Map<String, Value> = action
+        .parameters
+        .secret_names()
+        .filter_map(|n| req.params.get(n).map(|v| (n.to_string(), v.clone())))
+        .collect();
+    json!({
+        "entry": entry,
+        "params": params,
+        "secrets": secrets,
+        "execution_id": req.execution_id.to_string(),
+        "action": action.action_ref,
+        "pack": action.pack(),
+        "pack_dir": req.pack_dir,
+    })
+}
+
+/// The environment a oneshot run adds: which execution, action and pack it is.
+fn run_env(req: &RunRequest) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = vec![
+        (
+            "ATTUNE_EXECUTION_ID".into(),
+            req.execution_id.to_string().into(),
+        ),
+        ("ATTUNE_ACTION".into(), req.action.action_ref.clone().into()),
+        ("ATTUNE_PACK".into(), req.action.pack().into()),
+    ];
+    if let Some(d) = &req.pack_dir {
+        env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
+    }
+    env
+}
+
+/// How a oneshot run ended: the report the wrapper wrote to `result_file`, if it did.
+fn ended_of(run: attune_process::Outcome, result_file: &Path) -> Ended {
+    let reported = std::fs::read(result_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Ended {
+        reported,
+        timed_out: outcome::timeout_of(run.stopped),
+        exit_code: run.ended.return_code(),
+        why_no_report: match run.ended {
+            attune_process::Ended::Signaled(s) => format!("killed by signal {s}"),
+            attune_process::Ended::Exited(c) => format!("exit code {c}"),
+        },
+        stdout: run.stdout,
+        stderr: run.stderr,
     }
 }
 

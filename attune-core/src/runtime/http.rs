@@ -369,162 +369,17 @@ impl Request {
             params,
             problems: Vec::new(),
         };
-
-        let url = match r.string("url") {
-            None if r.get("url").is_none() => {
-                r.problems.push("parameter 'url' is required".into());
-                None
-            }
-            None => None,
-            Some(text) => match Url::parse(text) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
-                Ok(u) => {
-                    r.problems.push(format!(
-                        "parameter 'url' must be an http or https URL, got scheme '{}'",
-                        u.scheme()
-                    ));
-                    None
-                }
-                Err(e) => {
-                    r.problems
-                        .push(format!("parameter 'url' is not a valid URL: {e}"));
-                    None
-                }
-            },
-        };
-
-        let method = match r.string("method") {
-            None => Method::GET,
-            Some(m) => {
-                let upper = m.to_ascii_uppercase();
-                if METHODS.contains(&upper.as_str()) {
-                    Method::from_bytes(upper.as_bytes()).unwrap_or(Method::GET)
-                } else {
-                    r.problems.push(format!(
-                        "parameter 'method' must be one of {}, got '{m}'",
-                        METHODS.join(", ")
-                    ));
-                    Method::GET
-                }
-            }
-        };
-
-        let mut headers = HeaderMap::new();
-        if let Some(map) = r.object("headers") {
-            for (name, value) in map {
-                let Value::String(text) = value else {
-                    r.problems.push(format!(
-                        "header '{name}' must be a string, got {}",
-                        json_type_name(value)
-                    ));
-                    continue;
-                };
-                let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-                    r.problems
-                        .push(format!("header '{name}' is not a valid header name"));
-                    continue;
-                };
-                // The value is not shown: it may hold a credential.
-                let Ok(value) = HeaderValue::from_str(text) else {
-                    r.problems.push(format!(
-                        "header '{name}' has a value that is not a valid header value"
-                    ));
-                    continue;
-                };
-                headers.append(header, value);
-            }
-        }
-
-        let mut query = Vec::new();
-        if let Some(map) = r.object("query") {
-            for (name, value) in map {
-                let text = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                query.push((name.clone(), text));
-            }
-        }
-        let url = url.map(|mut u| {
-            if !query.is_empty() {
-                u.query_pairs_mut().extend_pairs(&query);
-            }
-            u
-        });
-
-        let text_body = r.string("body");
-        let body = match (text_body, r.get("json")) {
-            (Some(_), Some(_)) => {
-                r.problems.push(
-                    "parameters 'body' and 'json' are exclusive: give one request body".into(),
-                );
-                Body::None
-            }
-            (Some(text), None) => Body::Text(text.to_owned()),
-            (None, Some(value)) => match serde_json::to_vec(value) {
-                Ok(bytes) => {
-                    if !headers.contains_key(CONTENT_TYPE) {
-                        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    }
-                    Body::Json(bytes)
-                }
-                Err(e) => {
-                    r.problems
-                        .push(format!("parameter 'json' cannot be serialized: {e}"));
-                    Body::None
-                }
-            },
-            (None, None) => Body::None,
-        };
-
-        let username = r.string("username");
-        let password = r.string("password");
-        let bearer = r.string("bearer_token");
-        let auth = match (username, password, bearer) {
-            (Some(_), _, Some(_)) => {
-                r.problems.push(
-                    "parameters 'username' (basic auth) and 'bearer_token' are exclusive".into(),
-                );
-                Auth::None
-            }
-            (None, Some(_), _) => {
-                r.problems
-                    .push("parameter 'password' is given without 'username'".into());
-                Auth::None
-            }
-            (Some(user), password, None) => Auth::Basic(user.to_owned(), password.map(Into::into)),
-            (None, None, Some(token)) => Auth::Bearer(token.to_owned()),
-            (None, None, None) => Auth::None,
-        };
-        if !matches!(auth, Auth::None) && headers.contains_key(AUTHORIZATION) {
-            r.problems.push(
-                "header 'Authorization' conflicts with 'username' / 'bearer_token': give one"
-                    .into(),
-            );
-        }
-
-        let timeout_secs = match r.get("timeout") {
-            None => DEFAULT_TIMEOUT_SECS,
-            Some(v) => v.as_f64().unwrap_or_else(|| {
-                r.wrong_type("timeout", "a number", v);
-                DEFAULT_TIMEOUT_SECS
-            }),
-        };
-        let timeout = match Duration::try_from_secs_f64(timeout_secs) {
-            Ok(d) if !d.is_zero() => d,
-            _ => {
-                r.problems.push(format!(
-                    "parameter 'timeout' must be a positive number of seconds, got {timeout_secs}"
-                ));
-                Duration::from_secs(1)
-            }
-        };
-
+        let url = r.url();
+        let method = r.method();
+        let mut headers = r.headers();
+        let url = r.with_query(url);
+        let body = r.body(&mut headers);
+        let auth = r.auth(&headers);
+        let (timeout, timeout_secs) = r.timeout();
         let follow_redirects = r.boolean("follow_redirects", true);
         let max_redirects = r.count("max_redirects", DEFAULT_MAX_REDIRECTS);
         let verify = r.boolean("verify_ssl_cert", true);
         let max_response_bytes = r.count("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES);
-
         match url {
             Some(url) if r.problems.is_empty() => Ok(Request {
                 url,
@@ -544,6 +399,186 @@ impl Request {
                 r.problems.join("; "),
             )),
         }
+    }
+}
+
+/// The request's parts, read from params in the order [`Request::parse`] reads them (the
+/// order of the problems reported).
+impl Reader<'_> {
+    /// `url`: required, an http or https URL.
+    fn url(&mut self) -> Option<Url> {
+        match self.string("url") {
+            None if self.get("url").is_none() => {
+                self.problems.push("parameter 'url' is required".into());
+                None
+            }
+            None => None,
+            Some(text) => match Url::parse(text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                Ok(u) => {
+                    self.problems.push(format!(
+                        "parameter 'url' must be an http or https URL, got scheme '{}'",
+                        u.scheme()
+                    ));
+                    None
+                }
+                Err(e) => {
+                    self.problems
+                        .push(format!("parameter 'url' is not a valid URL: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// `method`: one of [`METHODS`], any case; GET by default.
+    fn method(&mut self) -> Method {
+        let Some(m) = self.string("method") else {
+            return Method::GET;
+        };
+        let upper = m.to_ascii_uppercase();
+        if METHODS.contains(&upper.as_str()) {
+            Method::from_bytes(upper.as_bytes()).unwrap_or(Method::GET)
+        } else {
+            self.problems.push(format!(
+                "parameter 'method' must be one of {}, got '{m}'",
+                METHODS.join(", ")
+            ));
+            Method::GET
+        }
+    }
+
+    /// `headers`: an object of valid header names to string values.
+    fn headers(&mut self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let Some(map) = self.object("headers") else {
+            return headers;
+        };
+        for (name, value) in map {
+            let Value::String(text) = value else {
+                self.problems.push(format!(
+                    "header '{name}' must be a string, got {}",
+                    json_type_name(value)
+                ));
+                continue;
+            };
+            let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+                self.problems
+                    .push(format!("header '{name}' is not a valid header name"));
+                continue;
+            };
+            // The value is not shown: it may hold a credential.
+            let Ok(value) = HeaderValue::from_str(text) else {
+                self.problems.push(format!(
+                    "header '{name}' has a value that is not a valid header value"
+                ));
+                continue;
+            };
+            headers.append(header, value);
+        }
+        headers
+    }
+
+    /// `url` with the pairs of `query` (an object; values not strings as JSON text) added.
+    fn with_query(&mut self, url: Option<Url>) -> Option<Url> {
+        let mut query = Vec::new();
+        if let Some(map) = self.object("query") {
+            for (name, value) in map {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                query.push((name.clone(), text));
+            }
+        }
+        url.map(|mut u| {
+            if !query.is_empty() {
+                u.query_pairs_mut().extend_pairs(&query);
+            }
+            u
+        })
+    }
+
+    /// The body: `body` (text) or `json` (any value, sent as JSON with a JSON content type
+    /// unless `headers` has one), not both.
+    fn body(&mut self, headers: &mut HeaderMap) -> Body {
+        let text_body = self.string("body");
+        match (text_body, self.get("json")) {
+            (Some(_), Some(_)) => {
+                self.problems.push(
+                    "parameters 'body' and 'json' are exclusive: give one request body".into(),
+                );
+                Body::None
+            }
+            (Some(text), None) => Body::Text(text.to_owned()),
+            (None, Some(value)) => match serde_json::to_vec(value) {
+                Ok(bytes) => {
+                    if !headers.contains_key(CONTENT_TYPE) {
+                        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    }
+                    Body::Json(bytes)
+                }
+                Err(e) => {
+                    self.problems
+                        .push(format!("parameter 'json' cannot be serialized: {e}"));
+                    Body::None
+                }
+            },
+            (None, None) => Body::None,
+        }
+    }
+
+    /// Authentication: basic (`username`, `password`) or `bearer_token`, not both, and not
+    /// beside an `Authorization` header in `headers`.
+    fn auth(&mut self, headers: &HeaderMap) -> Auth {
+        let username = self.string("username");
+        let password = self.string("password");
+        let bearer = self.string("bearer_token");
+        let auth = match (username, password, bearer) {
+            (Some(_), _, Some(_)) => {
+                self.problems.push(
+                    "parameters 'username' (basic auth) and 'bearer_token' are exclusive".into(),
+                );
+                Auth::None
+            }
+            (None, Some(_), _) => {
+                self.problems
+                    .push("parameter 'password' is given without 'username'".into());
+                Auth::None
+            }
+            (Some(user), password, None) => Auth::Basic(user.to_owned(), password.map(Into::into)),
+            (None, None, Some(token)) => Auth::Bearer(token.to_owned()),
+            (None, None, None) => Auth::None,
+        };
+        if !matches!(auth, Auth::None) && headers.contains_key(AUTHORIZATION) {
+            self.problems.push(
+                "header 'Authorization' conflicts with 'username' / 'bearer_token': give one"
+                    .into(),
+            );
+        }
+        auth
+    }
+
+    /// `timeout`: a positive number of seconds ([`DEFAULT_TIMEOUT_SECS`] by default), as a
+    /// duration and as given.
+    fn timeout(&mut self) -> (Duration, f64) {
+        let timeout_secs = match self.get("timeout") {
+            None => DEFAULT_TIMEOUT_SECS,
+            Some(v) => v.as_f64().unwrap_or_else(|| {
+                self.wrong_type("timeout", "a number", v);
+                DEFAULT_TIMEOUT_SECS
+            }),
+        };
+        let timeout = match Duration::try_from_secs_f64(timeout_secs) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                self.problems.push(format!(
+                    "parameter 'timeout' must be a positive number of seconds, got {timeout_secs}"
+                ));
+                Duration::from_secs(1)
+            }
+        };
+        (timeout, timeout_secs)
     }
 }
 

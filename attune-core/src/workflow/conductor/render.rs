@@ -1,0 +1,155 @@
+//! Rendering a run's templates: the functions they see (`ctx()`, `succeeded()`, `failed()`,
+//! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`) and Jinja
+//! truthiness of conditions.
+
+use super::{Conductor, Entry, RunStatus};
+use crate::Result;
+use crate::template::{CompiledValue, to_jinja};
+use minijinja::Value as JValue;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The task a template is rendered for, if any: its entry, and for a with-items item its
+/// index and value.
+pub(super) type TaskScope<'a> = Option<(&'a Entry, Option<(usize, &'a Value)>)>;
+
+/// The functions of one template context, by name.
+type Functions = BTreeMap<&'static str, JValue>;
+
+impl Conductor {
+    /// Renders `v` over the context `ctx`.
+    pub(super) fn render(
+        &self,
+        v: &CompiledValue,
+        ctx: &Map<String, Value>,
+        task: TaskScope<'_>,
+    ) -> Result<Value> {
+        let jctx = self.jctx(&Arc::new(ctx.clone()), task);
+        self.plan.templates.render(v, &jctx)
+    }
+
+    /// Renders `v` over the run's context number `ctx`.
+    pub(super) fn render_in(
+        &self,
+        v: &CompiledValue,
+        ctx: usize,
+        task: TaskScope<'_>,
+    ) -> Result<Value> {
+        let jctx = self.jctx(&self.ctxs[ctx], task);
+        self.plan.templates.render(v, &jctx)
+    }
+
+    /// The template context: `ctx()`, and for a task its status and result, the item.
+    fn jctx(&self, ctx: &Arc<Map<String, Value>>, task: TaskScope<'_>) -> JValue {
+        let mut m = Functions::new();
+        m.insert("ctx", ctx_function(ctx.clone()));
+        insert_task_functions(&mut m, task.map(|(e, _)| e));
+        if let Some((_, Some((index, item)))) = task {
+            insert_item_functions(&mut m, index, item);
+        }
+        if self.plan.uses_task_fn {
+            m.insert("task", self.task_function());
+        }
+        JValue::from(m)
+    }
+
+    /// `task(name)`: the status and result of the latest run of each task (an error for a
+    /// task that has not run).
+    fn task_function(&self) -> JValue {
+        let tasks: BTreeMap<String, Value> = self
+            .seq
+            .iter()
+            .map(|e| {
+                (
+                    e.task.clone(),
+                    serde_json::json!({"status": e.status, "result": e.result}),
+                )
+            })
+            .collect();
+        let tasks = Arc::new(tasks);
+        JValue::from_function(
+            move |name: String| -> std::result::Result<JValue, minijinja::Error> {
+                tasks.get(&name).map(to_jinja).ok_or_else(|| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::UndefinedError,
+                        format!("task '{name}' has not run"),
+                    )
+                })
+            },
+        )
+    }
+}
+
+/// `ctx()`: the whole context; `ctx(key)`: one variable (an error when it is undefined).
+fn ctx_function(c: Arc<Map<String, Value>>) -> JValue {
+    JValue::from_function(
+        move |key: Option<String>| -> std::result::Result<JValue, minijinja::Error> {
+            match key {
+                None => Ok(to_jinja(&*c)),
+                Some(k) => match c.get(&k) {
+                    Some(v) => Ok(to_jinja(v)),
+                    None => Err(minijinja::Error::new(
+                        minijinja::ErrorKind::UndefinedError,
+                        format!("the variable \"{k}\" is undefined"),
+                    )),
+                },
+            }
+        },
+    )
+}
+
+/// The status functions and `result()` of the task `entry` (all false and null without
+/// one).
+fn insert_task_functions(m: &mut Functions, entry: Option<&Entry>) {
+    let status = entry.map(|e| e.status);
+    let flag = |ok: bool| {
+        JValue::from_function(move || -> std::result::Result<bool, minijinja::Error> { Ok(ok) })
+    };
+    m.insert("succeeded", flag(status == Some(RunStatus::Succeeded)));
+    m.insert("failed", flag(status.is_some_and(RunStatus::is_failure)));
+    m.insert("timed_out", flag(status == Some(RunStatus::Timeout)));
+    m.insert(
+        "completed",
+        flag(status.is_some_and(|s| s != RunStatus::Running)),
+    );
+    let result = entry.and_then(|e| e.result.clone()).unwrap_or(Value::Null);
+    let result = to_jinja(&result);
+    m.insert(
+        "result",
+        JValue::from_function(move || -> std::result::Result<JValue, minijinja::Error> {
+            Ok(result.clone())
+        }),
+    );
+}
+
+/// `item()` (also `item(name)`) and `index()` of a with-items item.
+fn insert_item_functions(m: &mut Functions, index: usize, item: &Value) {
+    let item = to_jinja(item);
+    m.insert(
+        "item",
+        JValue::from_function(
+            move |_name: Option<String>| -> std::result::Result<JValue, minijinja::Error> {
+                Ok(item.clone())
+            },
+        ),
+    );
+    m.insert(
+        "index",
+        JValue::from_function(move || -> std::result::Result<usize, minijinja::Error> {
+            Ok(index)
+        }),
+    );
+}
+
+/// Jinja truthiness of a rendered condition.
+pub(super) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => !s.is_empty() && s != "False" && s != "false",
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}

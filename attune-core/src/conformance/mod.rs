@@ -37,7 +37,9 @@ mod definitions;
 mod purge;
 mod queries;
 mod records;
+pub mod runtime;
 mod transitions;
+pub mod transport;
 mod workflows;
 
 pub use claims::{

@@ -1,7 +1,7 @@
 //! The [`Transport`] conformance suite: every transport runs it unchanged.
 //!
 //! Each `check_*` function exercises one promise written on [`Transport`] and
-//! [`Subscription`](crate::transport::Subscription) and panics with a message naming the
+//! [`Subscription`] and panics with a message naming the
 //! broken promise. The checks get their transports from a [`TransportFactory`] (one fresh
 //! transport per check, made asynchronously, so a networked transport can create its schema
 //! or queue first). Run them all with

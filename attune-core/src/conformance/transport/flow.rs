@@ -136,7 +136,7 @@ pub async fn check_no_drop_under_load(factory: &dyn TransportFactory) {
     let transport = factory.fresh().await;
     let peer = factory.peer(&transport).await;
     let topic = Topic::Scheduled;
-    let mut subs = vec![
+    let mut subs = [
         subscribe(&*transport, topic).await,
         subscribe(&*peer, topic).await,
     ];

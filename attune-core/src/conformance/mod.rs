@@ -31,13 +31,24 @@
 //!
 //! Timestamps are whole milliseconds and record ids are created in the same order as their
 //! `created` times, so a backend that stores microseconds and orders by id passes unchanged.
+//!
+//! Beside it, in the same style: the [`Transport`](crate::transport::Transport) conformance
+//! suite in [`transport`] (run with
+//! [`transport_conformance_tests!`](crate::transport_conformance_tests) on a
+//! [`TransportFactory`](transport::TransportFactory)), and in [`runtime`] the checks that
+//! process runtimes share — prompt cancel, secrets out of the command line and environment,
+//! streamed output lines — run with
+//! [`runtime_conformance_tests!`](crate::runtime_conformance_tests) on a runtime crate's
+//! [`RuntimeFixtures`](runtime::RuntimeFixtures).
 
 mod claims;
 mod definitions;
 mod purge;
 mod queries;
 mod records;
+pub mod runtime;
 mod transitions;
+pub mod transport;
 mod workflows;
 
 pub use claims::{

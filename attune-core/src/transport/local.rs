@@ -4,18 +4,24 @@ use super::{Delivery, Message, Subscription, Topic, Transport};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 
 /// Default capacity of each work queue, in messages.
 pub(super) const DEFAULT_QUEUE_CAPACITY: usize = 2_048;
 
+/// Publishes each fan-out subscriber may fall behind by before it misses messages.
+const FANOUT_CAPACITY: usize = 4_096;
+
 /// In-process [`Transport`]: a bounded FIFO per work-queue topic (batches move under one lock,
 /// consumers drain many messages per wake-up) and a broadcast channel per fan-out topic.
 ///
-/// Nothing is lost while the process lives; nothing survives it (pair it with a durable store,
-/// whose `Engine::recover` and recovery sweep re-publish pending work).
+/// Nothing is lost while the process lives: the messages a work-queue subscription received
+/// and did not acknowledge go back to the front of their queue when it is dropped (even past
+/// the queue's capacity), for the other subscribers. Nothing survives the process (pair it
+/// with a durable store, whose `Engine::recover` and recovery sweep re-publish pending work). A fan-out subscriber
+/// misses messages once it is more than 4,096 publishes behind.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -32,7 +38,30 @@ pub(super) const DEFAULT_QUEUE_CAPACITY: usize = 2_048;
 #[derive(Debug)]
 pub struct LocalTransport {
     queues: HashMap<Topic, Arc<Queue>>,
-    fanouts: HashMap<Topic, broadcast::Sender<Arc<[Message]>>>,
+    fanouts: HashMap<Topic, Fanout>,
+}
+
+/// A fan-out topic: each publish is numbered by the position of its first message, so that a
+/// subscriber that lagged counts the messages (not the publishes) it missed.
+#[derive(Debug)]
+struct Fanout {
+    tx: broadcast::Sender<Numbered>,
+    /// The number of the next message published; held while sending, so numbers go out in
+    /// order.
+    next: Mutex<u64>,
+}
+
+/// The messages of one fan-out publish, the first numbered `first`.
+#[derive(Clone, Debug)]
+struct Numbered {
+    first: u64,
+    messages: Arc<[Message]>,
+}
+
+impl Fanout {
+    fn next(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.next.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +71,8 @@ struct Queue {
     readable: Notify,
     writable: Notify,
     closed: AtomicBool,
+    /// The next delivery token.
+    tokens: AtomicU64,
 }
 
 impl Queue {
@@ -68,7 +99,13 @@ impl LocalTransport {
         let mut fanouts = HashMap::new();
         for topic in Topic::ALL {
             if topic.is_fanout() {
-                fanouts.insert(topic, broadcast::channel(4096).0);
+                fanouts.insert(
+                    topic,
+                    Fanout {
+                        tx: broadcast::channel(FANOUT_CAPACITY).0,
+                        next: Mutex::new(0),
+                    },
+                );
             } else {
                 queues.insert(
                     topic,
@@ -78,6 +115,7 @@ impl LocalTransport {
                         readable: Notify::new(),
                         writable: Notify::new(),
                         closed: AtomicBool::new(false),
+                        tokens: AtomicU64::new(1),
                     }),
                 );
             }
@@ -113,9 +151,15 @@ impl Transport for LocalTransport {
         if messages.is_empty() {
             return Ok(());
         }
-        if let Some(tx) = self.fanouts.get(&topic) {
+        if let Some(fanout) = self.fanouts.get(&topic) {
+            let mut next = fanout.next();
+            let first = *next;
+            *next += messages.len() as u64;
             // No subscriber is not an error for a fan-out topic.
-            let _ = tx.send(Arc::from(messages));
+            let _ = fanout.tx.send(Numbered {
+                first,
+                messages: Arc::from(messages),
+            });
             return Ok(());
         }
         let q = self.queue(topic)?;
@@ -145,15 +189,18 @@ impl Transport for LocalTransport {
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {
-        if let Some(tx) = self.fanouts.get(&topic) {
+        if let Some(fanout) = self.fanouts.get(&topic) {
+            let next = fanout.next();
             return Ok(Box::new(FanoutSub {
-                rx: tx.subscribe(),
+                rx: fanout.tx.subscribe(),
+                expected: *next,
                 pending: VecDeque::new(),
                 missed: 0,
             }));
         }
         Ok(Box::new(QueueSub {
             queue: self.queue(topic)?.clone(),
+            unacked: VecDeque::new(),
         }))
     }
 }
@@ -161,6 +208,23 @@ impl Transport for LocalTransport {
 #[derive(Debug)]
 struct QueueSub {
     queue: Arc<Queue>,
+    /// Delivered and not acknowledged yet, oldest first: back to the queue on drop.
+    unacked: VecDeque<Delivery>,
+}
+
+impl Drop for QueueSub {
+    fn drop(&mut self) {
+        if self.unacked.is_empty() {
+            return;
+        }
+        {
+            let mut items = self.queue.lock();
+            for d in self.unacked.drain(..).rev() {
+                items.push_front(d.message);
+            }
+        }
+        self.queue.readable.notify_one();
+    }
 }
 
 #[async_trait]
@@ -174,13 +238,16 @@ impl Subscription for QueueSub {
             let (batch, more) = {
                 let mut items = q.lock();
                 let n = items.len().min(max.max(1));
+                let first = q.tokens.fetch_add(n as u64, Ordering::Relaxed);
                 let batch: Vec<Delivery> = items
                     .drain(..n)
-                    .map(|message| Delivery { message, token: 0 })
+                    .zip(first..)
+                    .map(|(message, token)| Delivery { message, token })
                     .collect();
                 (batch, !items.is_empty())
             };
             if !batch.is_empty() {
+                self.unacked.extend(batch.iter().copied());
                 q.writable.notify_waiters();
                 if more {
                     // Let another consumer of the same topic take the rest.
@@ -195,16 +262,35 @@ impl Subscription for QueueSub {
         }
     }
 
-    async fn ack(&mut self, _deliveries: &[Delivery]) -> Result<()> {
+    async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()> {
+        for d in deliveries {
+            // Acknowledged in delivery order, as the stages do, each is the oldest.
+            if self.unacked.front().is_some_and(|u| u.token == d.token) {
+                self.unacked.pop_front();
+            } else if let Some(i) = self.unacked.iter().position(|u| u.token == d.token) {
+                self.unacked.remove(i);
+            }
+        }
         Ok(())
     }
 }
 
 #[derive(Debug)]
 struct FanoutSub {
-    rx: broadcast::Receiver<Arc<[Message]>>,
+    rx: broadcast::Receiver<Numbered>,
+    /// The number of the next message this subscriber should receive.
+    expected: u64,
     pending: VecDeque<Message>,
     missed: u64,
+}
+
+impl FanoutSub {
+    /// Takes `batch`, counting the messages published between the last one taken and it.
+    fn take(&mut self, batch: Numbered) {
+        self.missed += batch.first.saturating_sub(self.expected);
+        self.expected = batch.first + batch.messages.len() as u64;
+        self.pending.extend(batch.messages.iter().copied());
+    }
 }
 
 #[async_trait]
@@ -212,14 +298,19 @@ impl Subscription for FanoutSub {
     async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
         while self.pending.is_empty() {
             match self.rx.recv().await {
-                Ok(batch) => self.pending.extend(batch.iter().copied()),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
+                Ok(batch) => self.take(batch),
+                // Counted from the number of the next batch received.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return Ok(None),
             }
         }
         // Take whatever else is already there without waiting.
-        while let Ok(batch) = self.rx.try_recv() {
-            self.pending.extend(batch.iter().copied());
+        loop {
+            match self.rx.try_recv() {
+                Ok(batch) => self.take(batch),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
         }
         let n = self.pending.len().min(max.max(1));
         Ok(Some(

@@ -59,7 +59,7 @@ impl fmt::Display for Topic {
 }
 
 /// A status change of one execution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StatusChange {
     /// The execution.
     pub execution: ExecutionId,
@@ -68,7 +68,7 @@ pub struct StatusChange {
 }
 
 /// What moves on a topic: ids only; the store holds the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Message {

@@ -13,22 +13,36 @@ use std::fmt::Debug;
 
 /// Moves messages between the stages of the pipeline, which may live in different processes.
 ///
-/// Held as `Arc<dyn Transport>`. The contract:
+/// Held as `Arc<dyn Transport>`. The contract, which the conformance suite
+/// (`attune_core::conformance::transport`, feature `conformance`) checks:
 ///
-/// * A [`Topic`] is either a **work queue** (each message is delivered to one subscriber of
-///   the topic: stages compete for work) or a **fan-out** (every subscriber sees every
-///   message published after it subscribed); [`Topic::is_fanout`] tells which.
-/// * Work queues are **at least once**: a message stays owned by the transport until the
-///   subscriber acknowledges it ([`Subscription::ack`]); a transport that can lose a consumer
-///   (another process) redelivers unacknowledged messages. Consumers are therefore
-///   idempotent — the store's compare-and-set and unique keys make them so.
-/// * Fan-out topics are **best effort**: a subscriber that falls behind may miss messages
-///   and is told how many ([`Subscription::missed`]); the store stays the source of truth.
-/// * `publish` of a batch keeps its order for one subscriber.
-/// * `publish` may wait when a bounded queue is full (back-pressure); it never drops work.
+/// * A [`Topic`] is either a **work queue** (stages compete for its messages) or a
+///   **fan-out** (every subscriber sees every message); [`Topic::is_fanout`] tells which.
+///   Topics are separate: a subscription receives only messages published on its topic.
+/// * **Work queues: one consumer per message, at least once.** A message published on a work
+///   queue stays owned by the transport until a subscriber acknowledges it
+///   ([`Subscription::ack`]), also while nobody has subscribed yet. Once delivered and until
+///   acknowledged, no other subscriber receives it: among competing subscribers each message
+///   goes to one of them, once. A message whose subscriber is lost before acknowledging it
+///   (its [`Subscription`] dropped, or its process gone) is delivered again, to another
+///   subscriber. An acknowledged message is not delivered again. Consumers are idempotent all
+///   the same (across processes a redelivery can race an acknowledgement): the store's
+///   compare-and-set and unique keys make them so.
+/// * **Fan-out topics: every subscriber, best effort.** A subscriber receives every message
+///   published after its `subscribe` returned, unless it falls behind: then it may miss
+///   messages, and [`Subscription::missed`] counts each one, so that the messages it receives
+///   plus those it is told it missed are all those published since it subscribed. `publish`
+///   on a fan-out topic never waits for subscribers. The store stays the source of truth.
+/// * **Order.** A subscriber receives the messages of a topic in publish order: those of a
+///   batch in the batch's order, those of a `publish` that returned before another began
+///   before the other's. Only a redelivered message may come after messages published after
+///   it.
+/// * **Back-pressure, never drops.** `publish` returns once every message is queued; when a
+///   bounded work queue is full it waits until subscribers make room. It never drops work.
 #[async_trait]
 pub trait Transport: Send + Sync + Debug {
-    /// Publishes `messages` on `topic`.
+    /// Publishes `messages` on `topic`, in their order; returns once all are queued (work
+    /// queues: waiting for room when the queue is bounded and full) or sent (fan-out).
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()>;
     /// Subscribes to `topic`.
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>>;
@@ -37,12 +51,20 @@ pub trait Transport: Send + Sync + Debug {
 /// A subscriber's end of a topic.
 #[async_trait]
 pub trait Subscription: Send + Debug {
-    /// Waits until at least one message is available and returns up to `max` of them;
-    /// `Ok(None)` when the transport is closed.
+    /// Waits until at least one message is available and returns at least one and at most
+    /// `max` of them (a `max` of 0 counts as 1), in publish order; `Ok(None)` when the
+    /// transport is closed.
+    ///
+    /// Cancel safe: dropping the future before it completes loses no message (the engine's
+    /// stages select on it).
     async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>>;
-    /// Acknowledges processed work-queue deliveries (no-op on fan-out topics).
+    /// Acknowledges processed work-queue deliveries received by this subscription: the
+    /// transport forgets them and never delivers them again. Tokens it does not know (already
+    /// acknowledged, or of another subscription) are ignored. A no-op on fan-out topics.
     async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()>;
-    /// Fan-out messages this subscriber missed by falling behind since the last call.
+    /// Fan-out messages this subscriber missed by falling behind, counted in messages (not
+    /// batches), since the last call; always 0 on work queues. A miss is counted at the
+    /// latest when the next message that was not missed is received.
     fn missed(&mut self) -> u64 {
         0
     }

@@ -552,3 +552,49 @@ fn a_missing_required_input_fails_the_run_before_any_task() {
     assert!(ready(&c).is_empty());
     assert!(c.errors()[0].message.contains("'host'"), "{:?}", c.errors());
 }
+
+/// A with-items task whose concurrency does not render, or is not a whole number, fails
+/// when it starts (it never stays running with nothing to run), naming the task.
+#[test]
+fn a_with_items_concurrency_that_does_not_render_or_is_not_a_number_fails_the_task() {
+    for (concurrency, expected) in [
+        ("\"{{ ctx('missing') }}\"", "undefined"),
+        (
+            "\"{{ 'many' }}\"",
+            "concurrency must be a whole number, got \"many\"",
+        ),
+    ] {
+        let yaml = format!(
+            "version: 1.0\ntasks:\n  t:\n    with:\n      items: '{{{{ [1, 2, 3] }}}}'\n      concurrency: {concurrency}\n    action: core.noop\n"
+        );
+        let mut c = run_yaml(&yaml, json!({}));
+        let err = c.start_task("t", 0).unwrap_err();
+        assert!(err.to_string().contains(expected), "{concurrency}: {err}");
+        assert!(err.to_string().contains("task 't'"), "{concurrency}: {err}");
+        assert_eq!(c.sequence()[0].status, RunStatus::Failed, "{concurrency}");
+        assert_eq!(c.status(), RunStatus::Failed, "{concurrency}");
+        assert!(ready(&c).is_empty(), "{concurrency}");
+    }
+    // A number in a text is a number.
+    let yaml = "version: 1.0\ntasks:\n  t:\n    with:\n      items: '{{ [1, 2, 3] }}'\n      concurrency: \"{{ '2' }}\"\n    action: core.noop\n";
+    let mut c = run_yaml(yaml, json!({}));
+    assert_eq!(start(&mut c, "t").params.len(), 2);
+}
+
+/// An item whose params do not render fails the task at its start instead of leaving it
+/// running: the items rendered before it in that start are not launched.
+#[test]
+fn an_item_whose_params_do_not_render_fails_the_task() {
+    let wf = Workflow::new().task(
+        Task::new("t")
+            .action("core.echo")
+            .with_items("{{ [{'x': 1}, 5, {'x': 3}] }}", Some(3))
+            .param("message", json!("{{ item().x }}")),
+    );
+    let mut c = run(wf, json!({}));
+    let err = c.start_task("t", 0).unwrap_err();
+    assert_eq!(c.sequence()[0].status, RunStatus::Failed, "{err}");
+    assert_eq!(c.status(), RunStatus::Failed, "{err}");
+    assert!(ready(&c).is_empty());
+    assert_eq!(c.running_items("t", 0), Vec::<usize>::new());
+}

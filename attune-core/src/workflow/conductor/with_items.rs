@@ -117,7 +117,13 @@ impl Conductor {
         };
         let (task, route) = (entry.task.clone(), entry.route);
         let n = values.len();
-        let concurrency = self.concurrency_of(&entry, n)?;
+        let concurrency = match self.concurrency_of(&entry, n) {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail_start(entry, e.to_string())?;
+                return Err(e);
+            }
+        };
         entry.items = Some(Items::new(values, concurrency));
         self.enter(entry);
         let i = self.seq.len() - 1;
@@ -160,17 +166,28 @@ impl Conductor {
         }
     }
 
-    /// How many of `n` items run at once: the task's `concurrency` (all when it has none or
-    /// it is not a number), at least 1.
+    /// How many of `n` items run at once: the task's `concurrency` (all when it has none),
+    /// at least 1. A concurrency that does not render, or renders as something other than a
+    /// whole number (or a text holding one), is an error naming the task and the value.
     fn concurrency_of(&self, entry: &Entry, n: usize) -> Result<usize> {
-        let concurrency = match &self.plan.tasks[entry.task.as_str()].concurrency {
-            Some(c) => self
-                .render_in(c, entry.ctx, None)?
-                .as_u64()
-                .map_or(n, |k| k as usize),
-            None => n,
+        let Some(c) = &self.plan.tasks[entry.task.as_str()].concurrency else {
+            return Ok(n.max(1));
         };
-        Ok(concurrency.max(1))
+        let value = self.render_in(c, entry.ctx, None)?;
+        let k = match &value {
+            Value::Number(k) => k.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            Value::Null => return Ok(n.max(1)),
+            _ => None,
+        };
+        let Some(k) = k else {
+            let task = &entry.task;
+            return Err(Error::invalid(
+                format!("task '{task}'"),
+                format!("with items: concurrency must be a whole number, got {value}"),
+            ));
+        };
+        Ok(usize::try_from(k).unwrap_or(usize::MAX).max(1))
     }
 
     /// Starts the next items (up to the concurrency) of the with-items task at `seq[i]`
@@ -188,7 +205,10 @@ impl Conductor {
         let mut params = Vec::with_capacity(count);
         for idx in from..from + count {
             let item = &items.values[idx];
-            let v = self.render_in(&tp.input, ctx, Some((&self.seq[i], Some((idx, item)))))?;
+            let v = match self.render_in(&tp.input, ctx, Some((&self.seq[i], Some((idx, item))))) {
+                Ok(v) => v,
+                Err(e) => return Err(self.fail_item_start(i, from, idx, e)),
+            };
             params.push(match v {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -231,6 +251,27 @@ impl Conductor {
             .and_then(|i| self.seq[i].items.as_ref())
             .map(|it| (0..it.next).filter(|i| it.ended[*i].is_none()).collect())
             .unwrap_or_default()
+    }
+
+    /// Item `idx` of the with-items task at `seq[i]` (starting from item `from`) could not
+    /// start, its params not rendering (`e`): it ends failed, which fails the task; the items
+    /// rendered before it in this start are never launched. Returns `e`.
+    fn fail_item_start(&mut self, i: usize, from: usize, idx: usize, e: Error) -> Error {
+        let (task, route) = (self.seq[i].task.clone(), self.seq[i].route);
+        if let Some(it) = &mut self.seq[i].items {
+            // Rendered before it in this start, never launched: ended, without a result.
+            for j in from..idx {
+                it.ended[j] = Some(RunStatus::Canceled);
+                it.done += 1;
+            }
+            it.next = idx + 1;
+            it.running += 1;
+        }
+        let why = Value::String(e.to_string());
+        if let Err(also) = self.finish_item(&task, route, idx, RunStatus::Failed, Some(why)) {
+            return also;
+        }
+        e
     }
 
     /// Reports how item `index` of a with-items task ended. When the last item ends, or an

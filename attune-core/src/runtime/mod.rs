@@ -68,7 +68,15 @@ pub trait Runtime: Send + Sync + Debug {
         true
     }
 
-    /// Runs one execution.
+    /// Runs one execution. The action's outcome is `Ok` (a failed action is a
+    /// [`RunOutput`] that did not succeed); `Err` is for a run that could not happen or was
+    /// stopped: when `request.cancel` fires, stop the action promptly (a process: SIGTERM,
+    /// then SIGKILL after a grace period) and return [`Error::Canceled`](crate::Error);
+    /// when the runtime applies `request.timeout` itself, return
+    /// [`Error::Timeout`](crate::Error). Secret values travel only in `request.params` and
+    /// `request.secrets`: never put them in a child's argv or environment. Output lines go
+    /// to `request.log` as they are produced. The checks of
+    /// `conformance::runtime` (feature `conformance`) hold a runtime to this.
     async fn run(&self, request: RunRequest) -> Result<RunOutput>;
 }
 

@@ -1,6 +1,6 @@
 //! An action that ignores its cancellation: its execution still ends `timeout` or `canceled`
-//! in the store at its deadline (or at the cancel); only its worker slot waits for the cancel
-//! grace period. Time is tokio's paused clock, so the grace of a minute passes at once and
+//! in the store at its deadline (or at the cancel), once its runtime had one second to stop
+//! it; only its worker slot waits for the rest of the cancel grace period. Time is tokio's paused clock, so the grace of a minute passes at once and
 //! "when" is read from that clock, never from the wall.
 
 use attune_core::Engine;
@@ -47,8 +47,8 @@ async fn a_timeout_is_recorded_at_the_deadline_and_the_slot_waits_for_the_grace(
     let ended = engine.wait(stubborn).await.unwrap();
     assert_eq!(ended.status, ExecutionStatus::Timeout, "{ended:#?}");
     assert!(
-        start.elapsed() < GRACE,
-        "the timeout was recorded after {:?}, not at the 1 s deadline",
+        start.elapsed() <= Duration::from_secs(2),
+        "the timeout was recorded after {:?}, not within a second of the 1 s deadline",
         start.elapsed()
     );
     // The only slot is still held by the run that ignores its cancel.
@@ -81,8 +81,8 @@ async fn a_cancel_is_recorded_at_once_and_the_slot_waits_for_the_grace() {
     let ended = engine.wait(stubborn).await.unwrap();
     assert_eq!(ended.status, ExecutionStatus::Canceled, "{ended:#?}");
     assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "the cancel was recorded after {:?}",
+        start.elapsed() <= Duration::from_secs(1),
+        "the cancel was recorded after {:?}, not within a second",
         start.elapsed()
     );
     let waiting = engine.execution(quick).await.unwrap();

@@ -90,8 +90,11 @@ fn a_recursive_macro_as_deep_as_the_event_says_fails_its_enforcement_only() {
     });
 }
 
+/// Templates are registered under generated names (`t0`, `t1`, ...) in one environment, so
+/// a template that loads another by name would reach another rule's template (or itself):
+/// `include`, `import`, `from` and `extends` are refused when the rule is registered.
 #[test]
-fn a_template_that_includes_itself_fails_naming_the_limit() {
+fn a_template_that_loads_another_is_refused_at_registration() {
     on_small_stack(|| async {
         let engine = engine().await;
         engine
@@ -105,18 +108,41 @@ fn a_template_that_includes_itself_fails_naming_the_limit() {
             )
             .await
             .unwrap();
-        // Templates are registered by name in one environment: the first is `t0`, this one.
+        for (n, (source, word)) in [
+            ("x{% include 't0' %}", "include"),
+            ("{% import 't0' as m %}{{ m }}", "import"),
+            ("{%- from 't0' import f -%}{{ f() }}", "from"),
+            ("{% extends 't0' %}", "extends"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = engine
+                .register_rule(
+                    Rule::new(format!("deep.inc{n}"), "deep.t", "deep.echo")
+                        .param("out", json!(source)),
+                )
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("rule 'deep.inc{n}' param 'out'")),
+                "{err}"
+            );
+            assert!(
+                err.contains(&format!("'{{% {word} %}}' is not supported")),
+                "{err}"
+            );
+        }
+        // Inside `{% raw %}` or a comment, it is text.
         engine
-            .register_rule(
-                Rule::new("deep.inc", "deep.t", "deep.echo")
-                    .param("out", json!("x{% include 't0' %}")),
-            )
+            .register_rule(Rule::new("deep.raw", "deep.t", "deep.echo").param(
+                "out",
+                json!("{% raw %}{% include 't0' %}{% endraw %}{# {% import 'x' as y %} #}"),
+            ))
             .await
             .unwrap();
-        let trace = emit_and_trace(&engine, "deep.t", json!({})).await;
-        let failure = failed_enforcement(&trace);
-        assert!(failure.contains("rule 'deep.inc' param 'out'"), "{failure}");
-        assert!(failure.contains("recursion limit exceeded"), "{failure}");
+        assert_eq!(engine.rule_count(), 1);
     });
 }
 

@@ -118,9 +118,10 @@ use tokio_util::sync::CancellationToken;
 ///   continued from their journal: finished tasks are not run again; a task execution that
 ///   was running ends `abandoned` and its task runs again.
 /// - **Secret params** are never stored: a recovered execution that needs them fails.
-/// - **Deadlines and cancels** are recorded when they happen, even when the action ignores
-///   its cancel token: the execution ends `timeout` / `canceled` at that moment; only its
-///   worker slot stays taken until the action returns or the cancel grace
+/// - **Deadlines and cancels** are recorded when they happen: the execution ends `timeout` /
+///   `canceled` once its runtime stopped it (a process action: its processes are gone), at
+///   most one second later even when the action ignores its cancel token; such an action
+///   keeps its worker slot until it returns or the cancel grace
 ///   ([`EngineBuilder::cancel_grace`]) passes and it is dropped.
 /// - **Waiting for recovered work**: what `recover` hands on counts as this engine's pending
 ///   work, so `recover` then [`settle`](Engine::settle) returns once it has all ended.

@@ -283,8 +283,9 @@ async fn run_one(
         mask_change(&mut change, &secrets);
     }
     let workflow = permit.is_none();
-    // A run stopped at its deadline or by a cancel is recorded at once; its slot is held
-    // until the runtime stopped (or its grace period passed), then freed here.
+    // A run stopped at its deadline or by a cancel whose runtime is still stopping is
+    // recorded now; its slot is held until the runtime stopped (or its grace period
+    // passed), then freed here.
     let (permit, held_back) = match stopping {
         Some(_) => (None, permit),
         None => (permit, None),
@@ -302,7 +303,7 @@ async fn run_one(
         .submit(done, |batch| finish_batch(&shared, batch))
         .await;
     if let Some(stopping) = stopping {
-        let _ = tokio::time::timeout(shared.config.cancel_grace, stopping).await;
+        stopping.await;
         shared.lock_running().remove(&id);
         drop(held_back);
     }
@@ -364,9 +365,10 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
 type Stopping = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Runs the execution on its runtime; `secrets` receives the secret param values, so that
-/// the outcome can be masked. A run that reached its deadline or was canceled ends at that
-/// moment, with the runtime told to stop (its token canceled) and handed back still
-/// stopping; a workflow run instead ends once its tasks, canceled with it, ended.
+/// the outcome can be masked. A run that reached its deadline or was canceled has its
+/// runtime told to stop (its token canceled) and ends once it stopped or [`STOP_WAIT`]
+/// passed, handed back still stopping in that case; a workflow run instead ends once its
+/// tasks, canceled with it, ended.
 async fn run_on_runtime(
     shared: &Shared,
     exec: Execution,
@@ -409,9 +411,25 @@ async fn run_on_runtime(
         let _ = fut.await;
         return (ending, None);
     }
-    // The caller gives the runtime its grace period to stop and clean up, then drops it.
-    (ending, Some(Box::pin(async move { drop(fut.await) })))
+    // A runtime that stops when told (a process runtime kills the action's processes) is
+    // waited for, so that the recorded end comes after its processes are gone; one that
+    // does not stop within STOP_WAIT is recorded anyway, and the caller keeps its slot
+    // until it stops or the rest of the grace period passed (then it is dropped).
+    let grace = shared.config.cancel_grace;
+    let first = grace.min(STOP_WAIT);
+    if tokio::time::timeout(first, &mut fut).await.is_ok() {
+        return (ending, None);
+    }
+    let rest = grace.saturating_sub(first);
+    let stopping = async move {
+        let _ = tokio::time::timeout(rest, fut).await;
+    };
+    (ending, Some(Box::pin(stopping)))
 }
+
+/// How long a run told to stop (deadline or cancel) may take before its end is recorded
+/// without it; it keeps its worker slot for the rest of the cancel grace period.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// The runtime of `exec` and its request: the action as registered, the params with their
 /// secret values (kept in this process since validation), the pack's directory and secret

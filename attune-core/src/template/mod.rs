@@ -98,6 +98,9 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
     if !is_template(source) {
         return Ok(());
     }
+    if let Some(word) = rewrite::loading_statement(source) {
+        return Err(loading_message(word));
+    }
     let env = Environment::new();
     let source_rewritten = rewrite::percent_format(source)?;
     env.template_from_str(&source_rewritten)
@@ -215,6 +218,7 @@ impl Templates {
     }
 
     fn add(&self, location: &str, source: String) -> Result<String> {
+        no_loading(location, &source)?;
         let name = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
         let source = match rewrite::percent_format(&source) {
             Ok(std::borrow::Cow::Owned(rewritten)) => rewritten,
@@ -338,6 +342,7 @@ impl Templates {
 
     /// Compiles and renders a one-off template string (type kept for a single expression).
     pub fn render_once(&self, location: &str, source: &str, ctx: &JValue) -> Result<Value> {
+        no_loading(location, source)?;
         let env = self.read();
         if let Some(expr) = single_expression(source) {
             return render_json(&env, location, &json_source(location, expr)?, ctx, source);
@@ -512,6 +517,23 @@ fn template_error(location: &str, e: &minijinja::Error) -> Error {
         location: location.to_string(),
         message,
     }
+}
+
+/// A template that would load another (`include`, `import`, `from`, `extends`) is refused:
+/// templates are registered under generated names in one environment, so a name would
+/// reach another rule's template. StackStorm's templates have no loader either.
+fn no_loading(location: &str, source: &str) -> Result<()> {
+    match rewrite::loading_statement(source) {
+        Some(word) => Err(Error::Template {
+            location: location.to_string(),
+            message: loading_message(word),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn loading_message(word: &str) -> String {
+    format!("'{{% {word} %}}' is not supported: a template cannot load another template")
 }
 
 /// Builds the error of a failed render; for an undefined variable, finds which one.

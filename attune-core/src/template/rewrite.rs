@@ -48,6 +48,24 @@ pub(crate) fn json_expressions<'a>(source: &'a str, filter: &str) -> Cow<'a, str
     })
 }
 
+/// The first statement of `source` that would load another template (`include`, `import`,
+/// `from`, `extends`), by its keyword. The engine's templates are registered under
+/// generated names in one environment, so loading one by name would reach another rule's
+/// template; StackStorm's templates have no loader either.
+pub(crate) fn loading_statement(source: &str) -> Option<&'static str> {
+    let mut found = None;
+    let _ = map_tags(source, |tag, inner| {
+        if tag == Tag::Statement && found.is_none() {
+            let word = inner.split_whitespace().next().unwrap_or_default();
+            found = ["include", "import", "from", "extends"]
+                .into_iter()
+                .find(|k| *k == word);
+        }
+        None
+    });
+    found
+}
+
 /// Calls `f` with the inside of each `{{ }}` and `{% %}` tag (without delimiters and
 /// whitespace-control marks); where it returns text, that text replaces the inside.
 fn map_tags<'a>(source: &'a str, mut f: impl FnMut(Tag, &str) -> Option<String>) -> Cow<'a, str> {

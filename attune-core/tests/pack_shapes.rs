@@ -509,3 +509,103 @@ async fn two_directories_with_one_ref_are_both_refused() {
     );
     assert!(engine.pack("dup").is_none());
 }
+
+/// As in StackStorm, `name` is the name within the pack, dots included: `name:
+/// galaxy.install` in pack `ansible` is the action `ansible.galaxy.install` (st2's own
+/// `hello_st2` pack names its policies `greet.concurrency`), and a rule reaches it by that
+/// ref. `ref` is the full ref and must be of the pack.
+#[tokio::test]
+async fn dotted_names_are_names_within_the_pack() {
+    let dir = pack(&[
+        ("pack.yaml", "name: ansible\nversion: 0.1.0\n"),
+        (
+            "actions/galaxy_install.yaml",
+            "name: galaxy.install\nrunner_type: native\nparameters:\n  role:\n    type: string\n",
+        ),
+        (
+            "policies/concurrency.yaml",
+            "name: galaxy.concurrency\nresource_ref: ansible.galaxy.install\npolicy_type: action.concurrency\nparameters:\n  threshold: 2\n",
+        ),
+        ("triggers/go.yaml", "name: go.now\n"),
+        (
+            "rules/install.yaml",
+            "name: on.go\ntrigger:\n  type: ansible.go.now\naction:\n  ref: ansible.galaxy.install\n  parameters:\n    role: '{{ trigger.role }}'\n",
+        ),
+    ]);
+    let bundle = read_pack(dir.path(), &PackOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let refs: Vec<String> = bundle
+        .definitions()
+        .into_iter()
+        .map(|d| d.def_ref().to_string())
+        .collect();
+    for want in [
+        "ansible.galaxy.install",
+        "ansible.galaxy.concurrency",
+        "ansible.go.now",
+        "ansible.on.go",
+    ] {
+        assert!(refs.iter().any(|r| r == want), "{want} in {refs:?}");
+    }
+
+    // A `ref` of another pack is refused, naming both packs.
+    let dir = pack(&[
+        ("pack.yaml", "name: ansible\n"),
+        (
+            "actions/other.yaml",
+            "ref: galaxy.install\nrunner_type: native\n",
+        ),
+    ]);
+    let err = problems(dir.path()).to_string();
+    assert!(
+        err.contains(
+            "'galaxy.install' belongs to pack 'galaxy', but the file is in pack 'ansible'"
+        ),
+        "{err}"
+    );
+}
+
+/// StackStorm habits in action files: `entry_point: ''` for a runner without a script is no
+/// entry point (one whose runner needs a script is still told so), and `required: true`
+/// with `default: null` is a parameter without a default that must be given.
+#[tokio::test]
+async fn empty_entry_points_and_null_defaults_of_required_params() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/echo.yaml",
+            "name: echo\nrunner_type: native\nentry_point: ''\nparameters:\n  roles:\n    type: array\n    required: true\n    default: null\n",
+        ),
+    ]);
+    let engine = engine().await;
+    engine.register_handler("habits.echo", |_ctx| async move { Ok(json!("ran")) });
+    engine
+        .load_pack(dir.path())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let action = engine.action("habits.echo").expect("loaded");
+    assert_eq!(action.entry_point, None);
+    let roles = action.parameters.get("roles").expect("declared");
+    assert!(roles.required && roles.default.is_none(), "{roles:?}");
+    let err = engine
+        .execute("habits.echo", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("parameter 'roles': is required"), "{err}");
+    let done = engine
+        .run("habits.echo", json!({"roles": ["a"]}))
+        .await
+        .unwrap();
+    assert_eq!(done.result, Some(json!("ran")), "{done:#?}");
+
+    // A runner that needs a script still needs one.
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/script.yaml",
+            "name: script\nrunner_type: local-shell-script\nentry_point: ''\n",
+        ),
+    ]);
+    let err = problems(dir.path()).to_string();
+    assert!(err.contains("needs an 'entry_point'"), "{err}");
+}

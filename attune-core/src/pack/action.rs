@@ -43,7 +43,10 @@ pub(crate) fn read(
     let mut f = Fields::new(&src, "", &doc.value, r)?;
     let name = f.name_in_pack(r, &["ref", "name"], pack);
     let runner = f.required_string(r, &["runner_type", "runner"]);
-    let entry = f.string(r, &["entry_point"]);
+    // StackStorm packs write `entry_point: ''` for runners without a script: none.
+    let entry = f
+        .string(r, &["entry_point"])
+        .filter(|e| !e.value.trim().is_empty());
     let description = f.string(r, &["description"]).map(|f| f.value);
     let params = f.any(&["parameters"]);
     let output_schema = f.any(&["output_schema", "output"]).map(|o| o.value.clone());

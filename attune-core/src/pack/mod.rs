@@ -226,15 +226,20 @@ pub(crate) fn redacted_pack(pack: &Pack, schema: &ParamSchema) -> Pack {
     p
 }
 
-/// `pack.name` from a `name` or `ref` field: a bare name gets the pack's prefix; a dotted
-/// one must start with it.
+/// `pack.name` from a `name` or `ref` field: a `name` (dots included) gets the pack's
+/// prefix; a `ref` must start with it.
 pub(crate) fn qualify(
     src: &Source,
     name: &Field<String>,
     pack: &str,
     r: &mut Report,
 ) -> Option<String> {
+    // As in StackStorm, `name` is the name within the pack, dots included
+    // (`name: galaxy.install` in pack `ansible` is `ansible.galaxy.install`); `ref` is
+    // the full ref and must be of this pack.
+    let is_ref = name.path == "ref";
     let full = match name.value.split_once('.') {
+        _ if !is_ref => format!("{pack}.{}", name.value),
         Some((p, _)) if p == pack => name.value.clone(),
         Some((p, _)) => {
             r.push(src.problem(

@@ -107,7 +107,12 @@ pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> Param
         if !check_type(src, &at, spec, r) {
             continue;
         }
-        if let Some(parsed) = read_one(src, &at, spec, r) {
+        if let Some(mut parsed) = read_one(src, &at, spec, r) {
+            // StackStorm packs write `required: true` with `default: null`: no default, the
+            // parameter must be given.
+            if parsed.required && parsed.default.as_ref().is_some_and(Value::is_null) {
+                parsed.default = None;
+            }
             out.0.insert(name.clone(), parsed);
         }
     }

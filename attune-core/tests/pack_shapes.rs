@@ -609,3 +609,53 @@ async fn empty_entry_points_and_null_defaults_of_required_params() {
     let err = problems(dir.path()).to_string();
     assert!(err.contains("needs an 'entry_point'"), "{err}");
 }
+
+/// Packs loaded together: a pack that does not load makes the packs that use it fail too,
+/// and their problems say that the pack was given but does not load (not merely that the
+/// action does not exist). The pack's own problems are reported as well.
+#[tokio::test]
+async fn a_ref_into_a_pack_that_does_not_load_says_so() {
+    let base = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = base.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("lib/pack.yaml", "name: lib\n");
+    write(
+        "lib/actions/tool.yaml",
+        "name: tool\nrunner_type: no-such-runner\n",
+    );
+    write("user/pack.yaml", "name: user\n");
+    write(
+        "user/rules/go.yaml",
+        "name: go\ntrigger:\n  type: core.webhook\naction:\n  ref: lib.tool\n",
+    );
+    write(
+        "user/policies/p.yaml",
+        "name: p\nresource_ref: lib.tool\npolicy_type: action.concurrency\nparameters:\n  threshold: 1\n",
+    );
+    let engine = engine().await;
+    let dirs = vec![base.path().join("lib"), base.path().join("user")];
+    let report = engine
+        .load_pack_dirs(&dirs, &PackOptions::default())
+        .await
+        .unwrap();
+    assert!(report.loaded.is_empty(), "{report:?}");
+    let of = |pack: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.pack == pack)
+            .unwrap_or_else(|| panic!("{pack} failed: {report:?}"))
+            .to_string()
+    };
+    assert!(of("lib").contains("no-such-runner"), "{}", of("lib"));
+    let user = of("user");
+    assert_eq!(
+        user.matches("pack 'lib' was given too, but it does not load")
+            .count(),
+        2,
+        "the rule and the policy: {user}"
+    );
+}

@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// catalog (whose versions they replace).
 pub(super) struct Loading<'a> {
     pub(super) bundles: HashMap<&'a str, &'a PackBundle>,
+    /// Packs given in the same load that do not load: a ref into one of them is missing
+    /// because of that pack's own problems, and the message says so.
+    pub(super) failed: Vec<String>,
 }
 
 impl Loading<'_> {
@@ -182,7 +185,7 @@ impl Engine {
                 format!(
                     "trigger type '{}' does not exist{}",
                     rule.trigger,
-                    maybe_unread(b, read_problems, "triggers", &rule.trigger)
+                    maybe_unread(b, loading, read_problems, "triggers", &rule.trigger)
                 ),
             );
             p.hint = hint(&rule.trigger, &known.triggers);
@@ -196,7 +199,7 @@ impl Engine {
                     format!(
                         "action '{}' does not exist{}",
                         rule.action,
-                        maybe_unread(b, read_problems, "actions", &rule.action)
+                        maybe_unread(b, loading, read_problems, "actions", &rule.action)
                     ),
                 );
                 p.hint = hint(&rule.action, &known.actions);
@@ -239,7 +242,11 @@ impl Engine {
                 let mut pr = p.problem(
                     "action",
                     None,
-                    format!("action '{}' does not exist", p.def.action),
+                    format!(
+                        "action '{}' does not exist{}",
+                        p.def.action,
+                        maybe_unread(b, loading, &[], "actions", &p.def.action)
+                    ),
                 );
                 pr.hint = hint(&p.def.action, &known.actions);
                 out.push(pr);
@@ -251,7 +258,10 @@ impl Engine {
                     out.push(sensor.problem(
                         "trigger_types",
                         None,
-                        format!("trigger type '{t}' does not exist"),
+                        format!(
+                            "trigger type '{t}' does not exist{}",
+                            maybe_unread(b, loading, &[], "triggers", t)
+                        ),
                     ));
                 }
             }
@@ -291,7 +301,17 @@ fn hint(wanted: &str, known: &[String]) -> Option<String> {
 
 /// When `r` is of pack `b` and a file of `dir/` had a problem, a note that the missing
 /// definition may be in that file.
-fn maybe_unread(b: &PackBundle, read_problems: &[Problem], dir: &str, r: &str) -> String {
+fn maybe_unread(
+    b: &PackBundle,
+    loading: &Loading<'_>,
+    read_problems: &[Problem],
+    dir: &str,
+    r: &str,
+) -> String {
+    let pack = Loading::pack_of(r);
+    if loading.failed.iter().any(|f| f == pack) {
+        return format!(" (pack '{pack}' was given too, but it does not load: see its problems)");
+    }
     let broken = Loading::pack_of(r) == b.pack_ref()
         && read_problems.iter().any(|p| p.file.starts_with(dir));
     if broken {

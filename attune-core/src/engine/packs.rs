@@ -84,6 +84,7 @@ impl Engine {
             Some(b) => {
                 let loading = Loading {
                     bundles: HashMap::from([(b.pack_ref(), &b)]),
+                    failed: Vec::new(),
                 };
                 let more = self.cross_check(&b, &loading, &errors.problems);
                 errors.problems.extend(more);
@@ -147,6 +148,7 @@ impl Engine {
                     .filter_map(|p| p.bundle.as_ref())
                     .map(|b| (b.pack_ref(), b))
                     .collect(),
+                failed: Vec::new(),
             };
             let more: Vec<(usize, Vec<Problem>)> = partials
                 .iter()
@@ -173,6 +175,7 @@ impl Engine {
         loop {
             let loading = Loading {
                 bundles: bundles.iter().map(|b| (b.pack_ref(), b)).collect(),
+                failed: failed.iter().map(|f: &PackErrors| f.pack.clone()).collect(),
             };
             let failing: Vec<(usize, Vec<Problem>)> = bundles
                 .iter()
@@ -259,6 +262,7 @@ impl Engine {
         let _changing = self.shared.definitions.lock().await;
         let loading = Loading {
             bundles: HashMap::from([(bundle.pack_ref(), &bundle)]),
+            failed: Vec::new(),
         };
         let problems = self.cross_check(&bundle, &loading, &[]);
         if !problems.is_empty() {

@@ -830,3 +830,43 @@ fn emit_of_a_payload_that_does_not_fit_the_schema_exits_2_naming_the_path() {
         });
     assert!(events.is_empty(), "{events:?}");
 }
+
+/// A rule that matches but whose params do not render would fail its enforcement: `rule
+/// test` says so and exits 1, not 0.
+#[test]
+fn rule_test_exits_1_when_a_matched_rules_params_do_not_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("pack.yaml", "name: rt\n");
+    write("triggers/hit.yaml", "name: hit\n");
+    write(
+        "rules/echo.yaml",
+        "name: echo\ntrigger:\n  type: rt.hit\naction:\n  ref: core.echo\n  parameters:\n    message: '{{ trigger.missing.deeper }}'\n",
+    );
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"trigger": "rt.hit", "payload": {}}"#).unwrap();
+    let pack = dir.path().to_string_lossy().into_owned();
+    let ev = event.to_string_lossy().into_owned();
+    let out = run(&["--json", "rule", "test", "--pack", &pack, "--event", &ev]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc = json_of(&out);
+    assert_eq!(doc["matched"], json!(true));
+    assert_eq!(doc["params_do_not_render"], json!(1));
+    assert!(
+        doc["rules"][0]["params_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("missing")),
+        "{doc}"
+    );
+    let out = run(&["rule", "test", "--pack", &pack, "--event", &ev]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("1 matched rule would fail: its params do not render"),
+        "{}",
+        text(&out)
+    );
+}

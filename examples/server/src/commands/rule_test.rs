@@ -7,7 +7,8 @@ use crate::output::{Style, indent, json_text};
 use attune_core::RuleTest;
 use serde_json::{Value, json};
 
-/// Tests the rules; exit 0 when one matched, 1 when none did.
+/// Tests the rules; exit 0 when one matched and every matched rule's params render, 1 when
+/// none matched or a matched rule's params do not render (its enforcement would fail).
 pub(super) async fn run(
     args: RuleTestArgs,
     setup: &super::Setup,
@@ -46,14 +47,27 @@ pub(super) async fn run(
         tests.len(),
         if tests.len() == 1 { "" } else { "s" }
     ));
+    // A match whose params do not render would fail its enforcement: not a good answer.
+    let unrendered = tests
+        .iter()
+        .filter(|t| t.matched && matches!(t.params, Some(Err(_))))
+        .count();
+    if unrendered > 0 {
+        text.push_str(&format!(
+            "{unrendered} matched rule{} would fail: {} params do not render\n",
+            if unrendered == 1 { "" } else { "s" },
+            if unrendered == 1 { "its" } else { "their" },
+        ));
+    }
     Ok(Report {
         json: json!({
             "trigger": trigger,
             "matched": matched,
+            "params_do_not_render": unrendered,
             "rules": tests.iter().map(rule_json).collect::<Vec<_>>(),
         }),
         text,
-        code: u8::from(!matched),
+        code: u8::from(!matched || unrendered > 0),
     })
 }
 

@@ -615,26 +615,22 @@ async fn empty_entry_points_and_null_defaults_of_required_params() {
 /// action does not exist). The pack's own problems are reported as well.
 #[tokio::test]
 async fn a_ref_into_a_pack_that_does_not_load_says_so() {
-    let base = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let p = base.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    write("lib/pack.yaml", "name: lib\n");
-    write(
-        "lib/actions/tool.yaml",
-        "name: tool\nrunner_type: no-such-runner\n",
-    );
-    write("user/pack.yaml", "name: user\n");
-    write(
-        "user/rules/go.yaml",
-        "name: go\ntrigger:\n  type: core.webhook\naction:\n  ref: lib.tool\n",
-    );
-    write(
-        "user/policies/p.yaml",
-        "name: p\nresource_ref: lib.tool\npolicy_type: action.concurrency\nparameters:\n  threshold: 1\n",
-    );
+    let base = pack(&[
+        ("lib/pack.yaml", "name: lib\n"),
+        (
+            "lib/actions/tool.yaml",
+            "name: tool\nrunner_type: no-such-runner\n",
+        ),
+        ("user/pack.yaml", "name: user\n"),
+        (
+            "user/rules/go.yaml",
+            "name: go\ntrigger:\n  type: core.webhook\naction:\n  ref: lib.tool\n",
+        ),
+        (
+            "user/policies/p.yaml",
+            "name: p\nresource_ref: lib.tool\npolicy_type: action.concurrency\nparameters:\n  threshold: 1\n",
+        ),
+    ]);
     let engine = engine().await;
     let dirs = vec![base.path().join("lib"), base.path().join("user")];
     let report = engine

@@ -37,6 +37,14 @@ async fn engine() -> Engine {
     engine
 }
 
+/// Waits until execution `id` runs.
+async fn until_running(engine: &Engine, id: attune_core::model::ExecutionId) {
+    let mut sub = engine.subscribe().await.unwrap();
+    while engine.execution(id).await.unwrap().status != ExecutionStatus::Running {
+        sub.next().await.unwrap();
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_timeout_is_recorded_at_the_deadline_and_the_slot_waits_for_the_grace() {
     let engine = engine().await;
@@ -71,10 +79,7 @@ async fn a_cancel_is_recorded_at_once_and_the_slot_waits_for_the_grace() {
     let start = Instant::now();
     let stubborn = engine.execute("t.stubborn", json!({})).await.unwrap();
     // Running (it holds the slot) before it is canceled.
-    let mut sub = engine.subscribe().await.unwrap();
-    while engine.execution(stubborn).await.unwrap().status != ExecutionStatus::Running {
-        sub.next().await.unwrap();
-    }
+    until_running(&engine, stubborn).await;
     let quick = engine.execute("t.quick", json!({})).await.unwrap();
     engine.cancel(stubborn).await.unwrap();
 
@@ -101,10 +106,7 @@ async fn a_cancel_is_recorded_at_once_and_the_slot_waits_for_the_grace() {
 async fn shutdown_waits_the_grace_for_a_run_that_ignores_its_cancel() {
     let engine = engine().await;
     let stubborn = engine.execute("t.stubborn", json!({})).await.unwrap();
-    let mut sub = engine.subscribe().await.unwrap();
-    while engine.execution(stubborn).await.unwrap().status != ExecutionStatus::Running {
-        sub.next().await.unwrap();
-    }
+    until_running(&engine, stubborn).await;
     let start = Instant::now();
     engine.shutdown(Duration::ZERO).await;
     let ended = engine.execution(stubborn).await.unwrap();

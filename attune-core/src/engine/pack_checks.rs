@@ -182,11 +182,7 @@ impl Engine {
             let mut p = r.problem(
                 "trigger",
                 None,
-                format!(
-                    "trigger type '{}' does not exist{}",
-                    rule.trigger,
-                    maybe_unread(b, loading, read_problems, "triggers", &rule.trigger)
-                ),
+                missing(b, loading, read_problems, "trigger type", &rule.trigger),
             );
             p.hint = hint(&rule.trigger, &known.triggers);
             out.push(p);
@@ -196,11 +192,7 @@ impl Engine {
                 let mut p = r.problem(
                     "action",
                     None,
-                    format!(
-                        "action '{}' does not exist{}",
-                        rule.action,
-                        maybe_unread(b, loading, read_problems, "actions", &rule.action)
-                    ),
+                    missing(b, loading, read_problems, "action", &rule.action),
                 );
                 p.hint = hint(&rule.action, &known.actions);
                 out.push(p);
@@ -242,11 +234,7 @@ impl Engine {
                 let mut pr = p.problem(
                     "action",
                     None,
-                    format!(
-                        "action '{}' does not exist{}",
-                        p.def.action,
-                        maybe_unread(b, loading, &[], "actions", &p.def.action)
-                    ),
+                    missing(b, loading, &[], "action", &p.def.action),
                 );
                 pr.hint = hint(&p.def.action, &known.actions);
                 out.push(pr);
@@ -258,10 +246,7 @@ impl Engine {
                     out.push(sensor.problem(
                         "trigger_types",
                         None,
-                        format!(
-                            "trigger type '{t}' does not exist{}",
-                            maybe_unread(b, loading, &[], "triggers", t)
-                        ),
+                        missing(b, loading, &[], "trigger type", t),
                     ));
                 }
             }
@@ -299,26 +284,30 @@ fn hint(wanted: &str, known: &[String]) -> Option<String> {
         .map(|h| format!("did you mean '{h}'?"))
 }
 
-/// When `r` is of pack `b` and a file of `dir/` had a problem, a note that the missing
-/// definition may be in that file.
-fn maybe_unread(
+/// "`<kind>` '`r`' does not exist" (`kind`: "action" or "trigger type"), with why when it is
+/// known: `r` is of a pack given in the same load that does not load, or of pack `b` and a
+/// file of its `actions/` (`triggers/`) had a problem, so the definition may be in it.
+fn missing(
     b: &PackBundle,
     loading: &Loading<'_>,
     read_problems: &[Problem],
-    dir: &str,
+    kind: &str,
     r: &str,
 ) -> String {
     let pack = Loading::pack_of(r);
-    if loading.failed.iter().any(|f| f == pack) {
-        return format!(" (pack '{pack}' was given too, but it does not load: see its problems)");
-    }
-    let broken = Loading::pack_of(r) == b.pack_ref()
-        && read_problems.iter().any(|p| p.file.starts_with(dir));
-    if broken {
+    let dir = if kind == "action" {
+        "actions"
+    } else {
+        "triggers"
+    };
+    let why = if loading.failed.iter().any(|f| f == pack) {
+        format!(" (pack '{pack}' was given too, but it does not load: see its problems)")
+    } else if pack == b.pack_ref() && read_problems.iter().any(|p| p.file.starts_with(dir)) {
         format!(" (or it is in a file of {dir}/ with a problem listed here)")
     } else {
         String::new()
-    }
+    };
+    format!("{kind} '{r}' does not exist{why}")
 }
 
 /// The actions a pack's workflows run exist (in the engine, or in packs loaded with it).

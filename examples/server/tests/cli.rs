@@ -46,13 +46,16 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes `text` at `rel` under `dir`, making the folders on the way.
+fn write_file(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 fn bad_pack() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let w = |n: &str, t: &str| {
-        let p = dir.path().join(n);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, t).unwrap();
-    };
+    let w = |n: &str, t: &str| write_file(dir.path(), n, t);
     w("pack.yaml", "ref: broken\n");
     w(
         "actions/a.yaml",
@@ -836,11 +839,7 @@ fn emit_of_a_payload_that_does_not_fit_the_schema_exits_2_naming_the_path() {
 #[test]
 fn rule_test_exits_1_when_a_matched_rules_params_do_not_render() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write("pack.yaml", "name: rt\n");
     write("triggers/hit.yaml", "name: hit\n");
     write(

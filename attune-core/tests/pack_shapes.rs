@@ -655,3 +655,32 @@ async fn a_ref_into_a_pack_that_does_not_load_says_so() {
         "the rule and the policy: {user}"
     );
 }
+
+/// A rule naming an action of its own pack whose file has a problem is told that the action
+/// may be in that file.
+#[tokio::test]
+async fn a_missing_ref_points_at_the_files_with_problems() {
+    let dir = pack(&[
+        ("pack.yaml", "name: own\n"),
+        (
+            "actions/tool.yaml",
+            "name: tool\nrunner_type: [not, a, string]\n",
+        ),
+        (
+            "rules/go.yaml",
+            "name: go\ntrigger:\n  type: core.webhook\naction:\n  ref: own.tool\n",
+        ),
+    ]);
+    let err = engine()
+        .await
+        .load_pack(dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "action 'own.tool' does not exist (or it is in a file of actions/ with a problem listed here)"
+        ),
+        "{err}"
+    );
+}

@@ -16,6 +16,8 @@ pub(crate) struct PackEntry {
     pub redacted: Arc<Pack>,
     pub ctx: minijinja::Value,
     pub secrets: Arc<[String]>,
+    /// Its actions left out because Attune does not run their StackStorm runner.
+    pub unsupported: Arc<[crate::pack::Unsupported]>,
 }
 
 impl PackEntry {
@@ -30,6 +32,7 @@ impl PackEntry {
             real: Arc::new(pack),
             redacted: Arc::new(redacted),
             secrets: secrets.into(),
+            unsupported: Arc::from([]),
         }
     }
 }
@@ -191,6 +194,25 @@ impl Catalog {
     /// Refs of the trigger types that are registered (for hints).
     pub(crate) fn trigger_refs(&self) -> Vec<String> {
         read(&self.triggers).keys().cloned().collect()
+    }
+
+    /// The actions of registered packs that were left out for their runner.
+    pub(crate) fn unsupported_actions(&self) -> Vec<crate::pack::Unsupported> {
+        read(&self.packs)
+            .values()
+            .flat_map(|e| e.unsupported.iter().cloned())
+            .collect()
+    }
+
+    /// Why action `r` is not registered, when its pack left it out for its runner.
+    pub(crate) fn unsupported_action(&self, r: &str) -> Option<crate::pack::Unsupported> {
+        let pack = r.split_once('.').map_or("", |(p, _)| p);
+        read(&self.packs)
+            .get(pack)?
+            .unsupported
+            .iter()
+            .find(|u| u.action_ref == r)
+            .cloned()
     }
 
     /// Refs of the actions that are registered (for hints).

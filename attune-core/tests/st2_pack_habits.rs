@@ -389,6 +389,21 @@ async fn stackstorms_core_pack_loads_onto_the_built_in_one() {
     assert!(e.to_string().contains("remote-shell-cmd"), "{e}");
 }
 
+#[test]
+fn notify_on_an_action_is_a_warning_until_notifications_fire() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nnotify:\n  on-complete: {routes: [slack]}\n",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
+    let w = &b.warnings()[0];
+    assert_eq!((w.path.as_str(), w.line), ("notify", 3));
+    assert!(w.message.contains("not applied"), "{w}");
+}
+
 #[tokio::test]
 async fn core_pause_waits_the_given_seconds() {
     let engine = engine_with_shell().await;

@@ -33,19 +33,21 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     let timeout = f.number(r, &["timeout_seconds", "timeout"]);
     let enabled = f.boolean(r, &["enabled"]);
     let code = f.string(r, &["code"]);
-    f.accept(&[
-        "tags",
-        "notify",
-        "uid",
-        "id",
-        "metadata_file",
-        "output_key",
-        "label",
-    ]);
+    let notify = f.any(&["notify"]).map(|n| n.path);
+    f.accept(&["tags", "uid", "id", "metadata_file", "output_key", "label"]);
     f.finish(r);
 
     let name = name?;
     let action_ref = qualify(&src, &name, pack, r)?;
+    if let Some(path) = notify {
+        r.warn(src.problem(
+            &path,
+            format!(
+                "action '{action_ref}': notify is not applied yet (the engine does not emit \
+                 core.st2.generic.notifytrigger): the action loads without it"
+            ),
+        ));
+    }
     let runner = runner?;
     if let Some(why) = unsupported_runner(&runner.value) {
         r.warn(src.problem(

@@ -160,17 +160,21 @@ async fn an_unsupported_runner_leaves_the_action_out_with_a_warning() {
 }
 
 #[tokio::test]
-async fn a_rule_on_an_action_left_out_is_a_problem_naming_the_runner() {
-    let dir = pack(&[
+async fn a_rule_of_another_pack_on_an_action_left_out_is_a_problem_naming_the_runner() {
+    let first = pack(&[
         ("pack.yaml", "name: habits\n"),
         ("actions/remote.yaml", REMOTE_ACTION),
+    ]);
+    let second = pack(&[
+        ("pack.yaml", "name: other\n"),
         (
             "rules/r.yaml",
             "name: r\ntrigger: {type: core.webhook}\naction: {ref: habits.remote}\n",
         ),
     ]);
     let engine = engine_with_shell().await;
-    let Err(Error::Pack(e)) = engine.load_pack(dir.path()).await else {
+    engine.load_pack(first.path()).await.unwrap();
+    let Err(Error::Pack(e)) = engine.load_pack(second.path()).await else {
         panic!("refused")
     };
     assert_eq!(e.problems.len(), 1, "{e}");
@@ -347,11 +351,10 @@ async fn rules_on_system_triggers_not_emitted_yet_load_with_a_warning() {
 async fn stackstorms_core_pack_loads_onto_the_built_in_one() {
     let engine = engine_with_shell().await;
     let s = engine.load_pack(st2_pack("core")).await.expect("loads");
-    // Left out, each named with its runner: announcement, ask, remote, remote_sudo, winrm x2;
-    // and the Python actions (this engine has no python runtime).
+    // Left out, each named with its runner: ask, remote, remote_sudo, winrm x2; and the
+    // actions whose runtime this engine lacks (python; http without the feature).
     let warned: Vec<&str> = s.warnings.iter().map(|w| w.file.as_str()).collect();
     for f in [
-        "actions/announcement.yaml",
         "actions/ask.yaml",
         "actions/remote.yaml",
         "actions/remote_sudo.yaml",
@@ -372,6 +375,7 @@ async fn stackstorms_core_pack_loads_onto_the_built_in_one() {
         "core.pause",
         "core.sendmail",
         "core.sleep",
+        "core.announcement",
     ] {
         assert!(engine.action(a).is_some(), "{a}");
     }
@@ -413,4 +417,186 @@ async fn core_pause_waits_the_given_seconds() {
         .unwrap();
     assert_eq!(x.status, ExecutionStatus::Succeeded);
     assert_eq!(x.result, Some(json!(0)));
+}
+
+#[tokio::test]
+async fn announcements_reach_subscribers_and_need_the_experimental_flag() {
+    let dir = pack(&[
+        (
+            "pack.yaml",
+            "name: habits\nrunner_type: python-script\nwebsite: https://example.com\n",
+        ),
+        (
+            "actions/post.yaml",
+            "name: post\nrunner_type: announcement\nentry_point: ''\nparameters:\n  experimental: {immutable: true, default: true}\n  route: {default: chatops}\n  message: {type: string, required: true}\n",
+        ),
+        (
+            "actions/raw.yaml",
+            "name: raw\nrunner_type: announcement\nparameters:\n  message: {type: string}\n",
+        ),
+    ]);
+    let engine = engine_with_shell().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    let mut rx = engine.subscribe_announcements();
+    let x = engine
+        .run("habits.post", json!({"message": "deployed"}))
+        .await
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded);
+    assert_eq!(x.result, Some(json!({"message": "deployed"})));
+    let a = rx.try_recv().unwrap();
+    assert_eq!(
+        (a.route.as_str(), a.action.as_str()),
+        ("chatops", "habits.post")
+    );
+    assert_eq!(
+        a.payload,
+        json!({"message": "deployed"}).as_object().unwrap().clone()
+    );
+    // Without `experimental: true` StackStorm refuses to run it; so does Attune.
+    let e = engine
+        .execute("habits.raw", json!({"message": "x"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("experimental"), "{e}");
+}
+
+#[test]
+fn old_runner_names_are_todays() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        ("actions/p.py", "# action\n"),
+        (
+            "actions/p.yaml",
+            "name: p\nrunner_type: run-python\nentry_point: p.py\n",
+        ),
+        ("actions/r.yaml", "name: r\nrunner_type: run-remote\n"),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
+    let p = b.actions().next().unwrap();
+    assert_eq!(
+        (p.runner.as_str(), p.runner_type.as_deref()),
+        ("python", Some("python-script"))
+    );
+    assert!(
+        b.warnings()[0].message.contains("'remote-shell-cmd'"),
+        "{:?}",
+        b.warnings()
+    );
+}
+
+#[tokio::test]
+async fn a_rule_of_an_action_left_out_loads_disabled_with_a_warning() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        ("actions/run.yaml", LOCAL_ACTION),
+        (
+            "actions/flow.yaml",
+            "name: flow\nrunner_type: mistral-v2\nentry_point: flow.yaml\n",
+        ),
+        (
+            "rules/r.yaml",
+            "name: r\ntrigger: {type: core.webhook}\naction: {ref: habits.flow}\n",
+        ),
+    ]);
+    let engine = engine_with_shell().await;
+    let s = engine.load_pack(dir.path()).await.expect("loads");
+    assert_eq!((s.actions, s.rules), (1, 1));
+    let rule = engine.rule("habits.r").unwrap();
+    assert!(!rule.enabled);
+    let w: Vec<&str> = s.warnings.iter().map(|w| w.file.as_str()).collect();
+    assert_eq!(w, ["actions/flow.yaml", "rules/r.yaml"]);
+    assert!(
+        s.warnings[1].message.contains("loaded disabled"),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn duplicate_keys_say_what_to_do() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        ("actions/a.yaml", "name: a\nrunner_type: noop\nname: b\n"),
+    ]);
+    let e = read_pack(dir.path(), &PackOptions::default()).expect_err("refused");
+    let p = &e.problems[0];
+    assert_eq!((p.file.as_str(), p.line), ("actions/a.yaml", 3));
+    assert!(
+        p.message.contains("duplicate key 'name'") && !p.message.contains("Policy"),
+        "{p}"
+    );
+}
+
+#[test]
+fn config_objects_get_the_defaults_of_their_properties() {
+    let dir = pack(&[
+        (
+            "pack.yaml",
+            "name: habits\nconfig:\n  ps_options: {all: true}\n",
+        ),
+        (
+            "config.schema.yaml",
+            "ps_options:\n  type: object\n  properties:\n    all: {type: boolean, default: false}\n    quiet: {type: boolean, default: false}\n    nested:\n      type: object\n      properties:\n        depth: {type: integer, default: 2}\n",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
+    // A nested object without a value of its own stays absent, as in StackStorm.
+    assert_eq!(
+        b.pack.config,
+        json!({"ps_options": {"all": true, "quiet": false}})
+    );
+}
+
+#[tokio::test]
+async fn json_schema_keywords_of_parameters_are_enforced() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nparameters:\n  host: {type: string, pattern: '^[a-z0-9.-]+$'}\n  opts:\n    type: object\n    properties:\n      port: {type: integer, required: true}\n    additionalProperties: false\n  token: {type: string, secret: true, pattern: '^tok-'}\n",
+        ),
+    ]);
+    let engine = engine_with_shell().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    let ok = json!({"host": "db-1", "opts": {"port": 5432}, "token": "tok-1"});
+    engine.run("habits.a", ok).await.unwrap();
+    for (params, wanted) in [
+        (json!({"host": "DB 1"}), "host"),
+        (json!({"opts": {"port": "x"}}), "opts"),
+        (json!({"opts": {}}), "port"),
+        (json!({"opts": {"port": 1, "other": 2}}), "other"),
+    ] {
+        let e = engine
+            .execute("habits.a", params.clone())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(wanted), "{params}: {e}");
+    }
+    // A secret's message never shows its value.
+    let e = engine
+        .execute("habits.a", json!({"token": "hunter2"}))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("token") && !e.to_string().contains("hunter2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn json_schema_keywords_that_do_not_compile_are_problems() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nparameters:\n  host: {type: string, pattern: '(['}\n",
+        ),
+    ]);
+    let e = read_pack(dir.path(), &PackOptions::default()).expect_err("refused");
+    assert!(
+        e.problems[0].path == "parameters.host"
+            && e.problems[0].message.contains("not a valid schema"),
+        "{e}"
+    );
 }

@@ -207,6 +207,15 @@ fn describe(e: &serde_saphyr::Error, max_nodes: usize) -> (bool, String) {
                     ),
                 );
             }
+            // The parser's hint names a setting of the parser, which means nothing to a
+            // pack's author: say what to do instead.
+            if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+                let key = rest.split(',').next().unwrap_or(rest).trim();
+                return (
+                    false,
+                    format!("duplicate key '{key}' (a mapping may hold each key once; keep one)"),
+                );
+            }
             (false, message)
         }
     }

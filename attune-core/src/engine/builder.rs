@@ -180,6 +180,8 @@ impl EngineBuilder {
         runtimes.insert("native".into(), native.clone());
         runtimes.insert("rhai".into(), Arc::new(RhaiRuntime::default()));
         runtimes.insert("noop".into(), Arc::new(NoopRuntime));
+        let announcements = Arc::new(crate::runtime::AnnouncementRuntime::default());
+        runtimes.insert("announcement".into(), announcements.clone());
         #[cfg(feature = "http")]
         runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
         crate::pack::install_core_handlers(&native);
@@ -201,6 +203,7 @@ impl EngineBuilder {
             clock: self.clock,
             config: self.config,
             logs: broadcast::channel(4096).0,
+            announcements,
             definitions: tokio::sync::Mutex::new(()),
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),

@@ -333,6 +333,12 @@ impl Engine {
     pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
         self.shared.logs.subscribe()
     }
+
+    /// Subscribes to what announcement actions publish (StackStorm's announcement runner:
+    /// `core.announcement`, `chatops.post_message`), from now on.
+    pub fn subscribe_announcements(&self) -> broadcast::Receiver<crate::runtime::Announcement> {
+        self.shared.announcements.subscribe()
+    }
 }
 
 /// A subscription to execution status changes (see [`Engine::subscribe`]).

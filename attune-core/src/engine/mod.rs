@@ -206,6 +206,8 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
     pub logs: broadcast::Sender<LogLine>,
+    /// The `announcement` runtime, whose announcements hosts subscribe to.
+    pub announcements: Arc<crate::runtime::AnnouncementRuntime>,
     /// Held while definitions change with checks against others (packs installed or
     /// unloaded, rules registered, actions removed), so that two changes never check
     /// against a state the other is replacing.

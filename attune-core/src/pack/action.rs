@@ -1,7 +1,9 @@
 //! Action files (`actions/*.yaml`) in the StackStorm and the earlier-Attune shape.
 
 use super::files::PackDir;
-use super::runners::{runtime_for_runner, stackstorm_runner_parameters, unsupported_runner};
+use super::runners::{
+    current_runner_name, runtime_for_runner, stackstorm_runner_parameters, unsupported_runner,
+};
 use super::schema;
 use super::{Located, Unsupported, qualify};
 use crate::document::fields::Fields;
@@ -48,7 +50,8 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
             ),
         ));
     }
-    let runner = runner?;
+    let mut runner = runner?;
+    runner.value = current_runner_name(&runner.value).to_string();
     if let Some(why) = unsupported_runner(&runner.value) {
         r.warn(src.problem(
             &runner.path,

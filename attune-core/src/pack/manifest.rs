@@ -49,6 +49,11 @@ pub(crate) fn read(
         "id",
         "runtime_deps",
         "tags",
+        // Informational keys of StackStorm-Exchange pack.yaml files (`runner_type` there
+        // names the runner most of the pack's actions use; each action names its own).
+        "runner_type",
+        "website",
+        "repo_url",
     ]);
     let inline_schema = f.any(&["conf_schema", "config_schema"]);
     let inline_config = f.mapping(r, &["config"]);
@@ -137,7 +142,10 @@ pub(crate) fn read(
         }
     }
     let config = match checked.validate(&config) {
-        Ok(v) => v,
+        Ok(mut v) => {
+            nested_defaults(&schema, &mut v);
+            v
+        }
         Err(errors) => {
             let (csrc, base) = &config_src;
             for e in errors.iter() {
@@ -170,6 +178,32 @@ pub(crate) fn read(
         path: Some(dir.root.clone()),
     };
     Some((pack, schema))
+}
+
+/// As StackStorm's config loader: inside a config value that is an object, a property the
+/// schema gives a default and the value lacks gets the default, at every level.
+fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
+    fn fill(props: &Map<String, Value>, value: &mut Map<String, Value>) {
+        for (k, spec) in props {
+            if let Some(d) = spec.get("default")
+                && !value.contains_key(k)
+            {
+                value.insert(k.clone(), d.clone());
+            }
+            if let (Some(Value::Object(inner)), Some(Value::Object(v))) =
+                (spec.get("properties"), value.get_mut(k))
+            {
+                fill(inner, v);
+            }
+        }
+    }
+    for (name, spec) in schema.iter() {
+        if let (Some(Value::Object(props)), Some(Value::Object(v))) =
+            (spec.extra.get("properties"), config.get_mut(name))
+        {
+            fill(props, v);
+        }
+    }
 }
 
 /// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style: within the

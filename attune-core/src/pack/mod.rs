@@ -388,6 +388,7 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         }
         bundle.policies.extend(policy::read(&pdir, &p, &f, &mut r));
     }
+    disable_rules_of_unsupported(&mut bundle, &mut r);
     check_duplicates(&bundle, &mut r);
     bundle.warnings = std::mem::take(&mut r.warnings);
     Partial {
@@ -422,6 +423,31 @@ fn add_sensor_trigger(
                 "trigger type '{}' is declared by another sensor too ({}), differently: \
                  that declaration is the one used",
                 t.def.trigger_ref, first.src.file
+            ),
+        ));
+    }
+}
+
+/// A rule of the pack whose action was left out for its runner loads disabled, with a
+/// warning: StackStorm registers it (its enforcements would fail), and one such rule does
+/// not keep the rest of the pack out.
+fn disable_rules_of_unsupported(b: &mut PackBundle, r: &mut Report) {
+    for rule in &mut b.rules {
+        let Some(u) = b
+            .unsupported
+            .iter()
+            .find(|u| u.action_ref == rule.def.action)
+        else {
+            continue;
+        };
+        rule.def.enabled = false;
+        r.warn(rule.problem(
+            "action",
+            None,
+            format!(
+                "rule '{}' is loaded disabled: {}",
+                rule.def.rule_ref,
+                u.message()
             ),
         ));
     }

@@ -15,6 +15,7 @@ pub(crate) const RUNNERS: &[(&str, &str)] = &[
     ("orquesta", "workflow"),
     ("workflow", "workflow"),
     ("noop", "noop"),
+    ("announcement", "announcement"),
     ("native", "native"),
     ("rhai", "rhai"),
 ];
@@ -37,10 +38,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("winrm-ps-cmd", "WinRM runners are not supported"),
     ("winrm-ps-script", "WinRM runners are not supported"),
     (
-        "announcement",
-        "the announcement runner publishes to StackStorm's message bus, which Attune does not have",
-    ),
-    (
         "inquirer",
         "inquiries (core.ask) are not supported yet: they arrive with the policies and \
          inquiries work",
@@ -51,6 +48,24 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "Mistral workflows are not supported (StackStorm removed Mistral; use orquesta)",
     ),
 ];
+
+/// StackStorm's old runner names (still in some Exchange packs) → today's.
+const OLD_NAMES: &[(&str, &str)] = &[
+    ("run-local", "local-shell-cmd"),
+    ("run-local-script", "local-shell-script"),
+    ("run-python", "python-script"),
+    ("run-remote", "remote-shell-cmd"),
+    ("run-remote-script", "remote-shell-script"),
+];
+
+/// Today's name of a StackStorm runner written with its old name (`run-python` →
+/// `python-script`); other names as they are.
+pub(crate) fn current_runner_name(runner: &str) -> &str {
+    OLD_NAMES
+        .iter()
+        .find(|(old, _)| *old == runner)
+        .map_or(runner, |(_, new)| new)
+}
 
 /// The runtime of a runner name; names that are not in [`RUNNERS`] are taken as the name
 /// of a plugin runtime.
@@ -118,6 +133,21 @@ pub fn stackstorm_runner_parameters(runner: &str) -> Option<ParamSchema> {
             )
     };
     match runner {
+        "announcement" => Some(
+            ParamSchema::new()
+                .with(
+                    "experimental",
+                    ParamSpec::boolean()
+                        .required()
+                        .description("Must be true: the runner is experimental."),
+                )
+                .with(
+                    "route",
+                    ParamSpec::string()
+                        .default("general")
+                        .description("Where the announcement goes (StackStorm's stream event st2.announcement__<route>)."),
+                ),
+        ),
         "local-shell-cmd" => Some(shell().with(
             "cmd",
             ParamSpec::string().description("The command line, run by the shell."),

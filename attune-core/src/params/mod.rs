@@ -15,6 +15,7 @@
 //! Unknown spec keys (e.g. `pattern`, which is not enforced) are kept in
 //! [`ParamSpec::extra`] so packs round-trip unchanged.
 
+mod json_schema;
 mod masking;
 mod nested_secrets;
 mod validate;
@@ -24,6 +25,8 @@ pub use masking::{mask_secrets, mask_value, secret_forms};
 
 #[cfg(test)]
 mod tests;
+
+pub(crate) use json_schema::{CompiledSchema, draft3_required};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

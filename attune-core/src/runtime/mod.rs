@@ -1,8 +1,10 @@
 //! The [`Runtime`] trait — what runs one execution — and the runtimes of core:
 //! [`NativeRuntime`] (async Rust closures), [`RhaiRuntime`] (sandboxed Rhai scripts),
-//! [`NoopRuntime`] (`core.noop`, runner `noop`) and, with the `http` feature, `HttpRuntime`
-//! (`core.http_request`, runner `http-request`). Every engine has them all.
+//! [`NoopRuntime`] (`core.noop`, runner `noop`), [`AnnouncementRuntime`] (runner
+//! `announcement`) and, with the `http` feature, `HttpRuntime` (`core.http_request`, runner
+//! `http-request`). Every engine has them all.
 
+mod announcement;
 #[cfg(feature = "http")]
 mod http;
 mod log;
@@ -10,6 +12,7 @@ mod native;
 mod noop;
 mod rhai_runtime;
 
+pub use announcement::{Announcement, AnnouncementRuntime};
 #[cfg(feature = "http")]
 pub use http::{HttpRuntime, http_request_action};
 pub use log::{LogLine, LogSink, LogStream};

@@ -52,9 +52,17 @@ impl Style {
 pub(crate) fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let cwd_real = cwd.as_ref().and_then(|c| c.canonicalize().ok());
-    for base in [cwd, cwd_real].into_iter().flatten() {
+    // Relative to the working directory when under it (`.` for itself); from `/`, absolute.
+    for base in [cwd, cwd_real]
+        .into_iter()
+        .flatten()
+        .filter(|b| b.parent().is_some())
+    {
         if let Ok(rel) = path.strip_prefix(&base) {
-            return rel.display().to_string();
+            return match rel.as_os_str().is_empty() {
+                true => ".".to_string(),
+                false => rel.display().to_string(),
+            };
         }
     }
     path.display().to_string()

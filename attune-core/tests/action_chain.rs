@@ -1,0 +1,660 @@
+//! Action chains (StackStorm's `action-chain` runner): read and checked at pack load, run
+//! as workflows — each node an execution whose parent is the chain's — with StackStorm's
+//! result (`tasks`, `published`), and the real chains of StackStorm's `examples` pack.
+
+mod common;
+
+use async_trait::async_trait;
+use attune_core::model::{Execution, ExecutionStatus};
+use attune_core::runtime::{RunOutput, RunRequest, Runtime};
+use attune_core::workflow::parse_chain;
+use attune_core::{Engine, Error};
+use common::{SAFETY, children};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// An engine with `fx.echo` (result `{"stdout": message}`), `fx.fail` (fails with
+/// `message`), `fx.flaky` (fails until its third run) and a stand-in `shell` runtime.
+async fn engine() -> Engine {
+    let e = Engine::builder()
+        .runtime(Arc::new(FakeShell))
+        .build()
+        .await
+        .unwrap();
+    e.register_fn("fx.echo", |ctx| async move {
+        Ok(json!({"stdout": ctx.param("message").cloned().unwrap_or(Value::Null)}))
+    })
+    .await
+    .unwrap();
+    e.register_fn("fx.fail", |ctx| async move {
+        Err::<Value, _>(Error::Action(format!(
+            "failed: {}",
+            ctx.param("message").and_then(Value::as_str).unwrap_or("")
+        )))
+    })
+    .await
+    .unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    e.register_fn("fx.flaky", move |_| {
+        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if n < 3 {
+                Err(Error::Action(format!("run {n} failed")))
+            } else {
+                Ok(json!({"runs": n}))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    e
+}
+
+/// `shell` for `core.local` without processes: `echo X` gives stdout `X`; a command with
+/// `exit 1` in it fails.
+#[derive(Debug)]
+struct FakeShell;
+
+#[async_trait]
+impl Runtime for FakeShell {
+    fn name(&self) -> &str {
+        "shell"
+    }
+
+    async fn run(&self, req: RunRequest) -> attune_core::Result<RunOutput> {
+        let cmd = req.params.get("cmd").and_then(Value::as_str).unwrap_or("");
+        if cmd.contains("exit 1") {
+            let out = json!({"stdout": "", "stderr": cmd, "return_code": 1});
+            return Ok(RunOutput::failure(out).with_error("exit code 1"));
+        }
+        let stdout = cmd.strip_prefix("echo ").unwrap_or(cmd).to_string();
+        Ok(RunOutput::success(
+            json!({"stdout": stdout, "stderr": "", "return_code": 0}),
+        ))
+    }
+}
+
+/// A pack `chains` in a temporary directory with one chain action per `(name, params,
+/// chain text)`.
+fn pack(chains: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("pack.yaml", "ref: chains\nname: chains\nversion: 1.0.0\n");
+    for (name, params, text) in chains {
+        write(
+            &format!("actions/{name}.yaml"),
+            &format!(
+                "name: {name}\nrunner_type: action-chain\nentry_point: chains/{name}.yaml\n\
+                 parameters: {params}\n"
+            ),
+        );
+        write(&format!("actions/chains/{name}.yaml"), text);
+    }
+    dir
+}
+
+/// Loads one chain as `chains.<name>` and runs it with `params`.
+async fn run_chain(e: &Engine, name: &str, params: &str, text: &str, input: Value) -> Execution {
+    let dir = pack(&[(name, params, text)]);
+    e.load_pack(dir.path())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    tokio::time::timeout(SAFETY, e.run(&format!("chains.{name}"), input))
+        .await
+        .expect("the chain ends")
+        .unwrap()
+}
+
+/// The node names of the result's `tasks`, with their states.
+fn tasks(x: &Execution) -> Vec<(String, String)> {
+    x.result.as_ref().unwrap()["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn named(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+const LINEAR: &str = r#"
+chain:
+  - name: c1
+    ref: fx.echo
+    parameters:
+      message: "hello {{ who }}"
+    on-success: c2
+  - name: c2
+    ref: fx.echo
+    params:
+      message: "{{ c1.stdout }}, again"
+    on-success: c3
+  - name: c3
+    ref: fx.echo
+    parameters:
+      message: "{{ __results.c2.stdout }} and {{ c1['stdout'] | upper }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_chain_runs_each_node_as_a_child_execution_with_earlier_results() {
+    let e = engine().await;
+    let params = "{who: {type: string, required: true}}";
+    let x = run_chain(&e, "linear", params, LINEAR, json!({"who": "ann"})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(x.runner, "workflow");
+    assert_eq!(
+        tasks(&x),
+        named(&[
+            ("c1", "succeeded"),
+            ("c2", "succeeded"),
+            ("c3", "succeeded")
+        ])
+    );
+    let result = x.result.clone().unwrap();
+    let t = &result["tasks"];
+    assert_eq!(t[0]["result"], json!({"stdout": "hello ann"}));
+    assert_eq!(t[1]["result"], json!({"stdout": "hello ann, again"}));
+    assert_eq!(
+        t[2]["result"],
+        json!({"stdout": "hello ann, again and HELLO ANN"})
+    );
+    assert_eq!(t[0]["id"], "c1");
+    assert_eq!(t[0]["workflow"], Value::Null);
+    assert!(t[0]["created_at"].is_string() && t[0]["updated_at"].is_string());
+    assert_eq!(result["published"], json!({}));
+    assert!(result.get("error").is_none(), "{result}");
+    // Each node is an execution of its own, a child of the chain's.
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 3);
+    for (k, t) in kids.iter().zip(t.as_array().unwrap()) {
+        assert_eq!(k.parent, Some(x.id));
+        assert_eq!(k.action, "fx.echo");
+        assert_eq!(t["execution_id"], json!(k.id.to_string()));
+    }
+    assert_eq!(kids[1].params, json!({"message": "hello ann, again"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_failure_leads_to_its_node_and_the_chain_ends_as_that_node_does() {
+    let e = engine().await;
+    let text = r#"
+chain:
+  - name: c1
+    ref: fx.fail
+    parameters: {message: boom}
+    on-success: c2
+    on-failure: recover
+  - name: c2
+    ref: fx.echo
+  - name: recover
+    ref: fx.echo
+    parameters:
+      message: "recovered from {{ c1 }}"
+"#;
+    let x = run_chain(&e, "handled", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        tasks(&x),
+        named(&[("c1", "failed"), ("recover", "succeeded")])
+    );
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids.len(), 2, "c2 never ran");
+    let msg = kids[1].params["message"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("recovered from"), "{msg}");
+
+    // The on-failure node fails too: so does the chain.
+    let text = r#"
+chain:
+  - name: c1
+    ref: fx.fail
+    on-failure: c2
+  - name: c2
+    ref: fx.fail
+"#;
+    let x = run_chain(&e, "both_fail", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert_eq!(tasks(&x), named(&[("c1", "failed"), ("c2", "failed")]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_failing_without_on_failure_fails_the_chain_and_nothing_after_it_runs() {
+    let e = engine().await;
+    let text = r#"
+chain:
+  - name: c1
+    ref: fx.echo
+    parameters: {message: one}
+    on-success: c2
+  - name: c2
+    ref: fx.fail
+    parameters: {message: two}
+    publish:
+      seen: "{{ c1.stdout }}"
+    on-success: c3
+  - name: c3
+    ref: fx.echo
+"#;
+    let x = run_chain(&e, "unhandled", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert_eq!(tasks(&x), named(&[("c1", "succeeded"), ("c2", "failed")]));
+    assert_eq!(children(&e, x.id).await.len(), 2, "c3 never ran");
+    let result = x.result.unwrap();
+    // As StackStorm's runner: a failed node still publishes.
+    assert_eq!(result["published"], json!({"seen": "one"}));
+    assert!(
+        result.get("error").is_none(),
+        "a node's failure is in its task"
+    );
+    assert!(x.error.unwrap().contains("c2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vars_are_rendered_once_and_publish_adds_to_what_later_nodes_see() {
+    let e = engine().await;
+    let text = r#"
+vars:
+  base: "Hi {{ name }}"
+  count: 2
+chain:
+  - name: greet
+    ref: fx.echo
+    parameters:
+      message: "{{ base }}"
+    publish:
+      greeting: "{{ greet.stdout }}!"
+      doubled: "{{ count * 2 }}"
+    on-success: shout
+  - name: shout
+    ref: fx.echo
+    parameters:
+      message: "{{ greeting | upper }} x{{ doubled }}"
+    publish:
+      greeting: "{{ greeting }} {{ shout.stdout }}"
+"#;
+    let params = "{name: {type: string, default: Bob}}";
+    let x = run_chain(&e, "published", params, text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids[0].params, json!({"message": "Hi Bob"}));
+    assert_eq!(kids[1].params, json!({"message": "HI BOB! x4"}));
+    assert_eq!(
+        x.result.unwrap()["published"],
+        json!({"greeting": "Hi Bob! HI BOB! x4", "doubled": 4})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_loop_with_an_exit_runs_until_it_leaves() {
+    let e = engine().await;
+    // The start node is on the loop (on-failure back to itself): it still starts the run.
+    let text = r#"
+chain:
+  - name: try
+    ref: fx.flaky
+    on-failure: try
+    on-success: done
+  - name: done
+    ref: fx.echo
+    parameters:
+      message: "after {{ try.runs }} runs"
+"#;
+    let x = run_chain(&e, "retry", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        tasks(&x),
+        named(&[
+            ("try", "failed"),
+            ("try", "failed"),
+            ("try", "succeeded"),
+            ("done", "succeeded")
+        ])
+    );
+    let kids = children(&e, x.id).await;
+    assert_eq!(kids[3].params, json!({"message": "after 3 runs"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_context_names_the_chain_execution() {
+    let e = engine().await;
+    let text = r#"
+chain:
+  - name: c1
+    ref: fx.echo
+    parameters:
+      message: "{{ action_context.parent.execution_id }}"
+"#;
+    let x = run_chain(&e, "ctx", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        children(&e, x.id).await[0].params,
+        json!({"message": x.id.to_string()})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_param_that_does_not_render_fails_the_chain_whatever_on_failure_says() {
+    let e = engine().await;
+    let text = r#"
+chain:
+  - name: c1
+    ref: fx.echo
+    parameters:
+      message: "{{ nowhere.stdout }}"
+    on-failure: cleanup
+  - name: cleanup
+    ref: fx.echo
+"#;
+    let x = run_chain(&e, "unrendered", "{}", text, json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    assert!(children(&e, x.id).await.is_empty(), "neither node ran");
+    let result = x.result.unwrap();
+    let err = result["error"].as_str().unwrap();
+    assert!(err.starts_with("c1: "), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_can_be_canceled_with_its_running_node() {
+    let e = engine().await;
+    let text = r#"
+chain:
+  - name: wait
+    ref: core.sleep
+    parameters: {delay: 60}
+    on-success: after
+  - name: after
+    ref: fx.echo
+"#;
+    let dir = pack(&[("cancel", "{}", text)]);
+    e.load_pack(dir.path()).await.unwrap();
+    let id = e.execute("chains.cancel", json!({})).await.unwrap();
+    // Wait until its first node runs.
+    tokio::time::timeout(SAFETY, async {
+        loop {
+            let kids = children(&e, id).await;
+            if kids
+                .first()
+                .is_some_and(|k| k.status == ExecutionStatus::Running)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    e.cancel(id).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.wait(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Canceled);
+    let kids = children(&e, id).await;
+    assert_eq!(kids.len(), 1, "'after' never ran");
+    assert_eq!(kids[0].status, ExecutionStatus::Canceled);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input: each problem located, naming the node.
+
+fn problems(text: &str) -> Vec<String> {
+    parse_chain(text, "chains/bad.yaml")
+        .expect_err("the chain is refused")
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_missing_node_is_reported_where_it_is_named_with_the_nearest_name() {
+    let p = problems(
+        "default: strat\nchain:\n  - name: start\n    ref: core.noop\n    on-success: nxt\n    \
+         on-failure: gone\n  - name: next\n    ref: core.noop\n",
+    );
+    assert_eq!(
+        p,
+        vec![
+            "chains/bad.yaml:1:1: default: 'default' names node 'strat', which does not exist \
+             (missing node) (did you mean 'start'?)",
+            "chains/bad.yaml:5:5: chain[0].on-success: 'on-success' of node 'start' names node \
+             'nxt', which does not exist (missing node) (did you mean 'next'?)",
+            "chains/bad.yaml:6:5: chain[0].on-failure: 'on-failure' of node 'start' names node \
+             'gone', which does not exist (missing node)",
+        ]
+    );
+}
+
+#[test]
+fn a_cycle_with_no_exit_is_an_error_and_a_loop_with_one_is_not() {
+    let p = problems(
+        "chain:\n  - name: first\n    ref: core.noop\n    on-success: a\n  - name: a\n    \
+         ref: core.noop\n    on-success: b\n    on-failure: b\n  - name: b\n    ref: core.noop\n    \
+         on-success: a\n    on-failure: a\n",
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("chains/bad.yaml:5:5: chain[1]: nodes 'a', 'b' form a cycle with no exit"),
+        "{}",
+        p[0]
+    );
+    let p = problems(
+        "chain:\n  - name: spin\n    ref: core.noop\n    on-success: spin\n    on-failure: spin\n",
+    );
+    assert!(
+        p[0].starts_with("chains/bad.yaml:2:5: chain[0]: node 'spin' forms a cycle with no exit"),
+        "{p:?}"
+    );
+    // Loops that something leaves are fine: a retry, and a poll until failure.
+    let ok = "chain:\n  - name: a\n    ref: core.noop\n    on-failure: a\n    on-success: b\n  \
+              - name: b\n    ref: core.noop\n    on-success: a\n";
+    let chain = parse_chain(ok, "ok.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(chain.start(), Some("a"));
+    assert!(chain.to_workflow().validate().is_ok());
+}
+
+#[test]
+fn unknown_keys_missing_and_duplicate_names_are_located() {
+    let p = problems(
+        "chain:\n  - name: a\n    ref: core.noop\n    on_success: b\n  - ref: core.noop\n  \
+         - name: a\n    ref: core.noop\n  - name: c\n    parameters: {}\n    params: {}\n\
+         defaults: a\n",
+    );
+    assert_eq!(
+        p,
+        vec![
+            "chains/bad.yaml:4:5: chain[0].on_success: unknown key 'on_success' (did you mean \
+             'on-success'?)",
+            "chains/bad.yaml:5:5: chain[1]: missing required key 'name'",
+            "chains/bad.yaml:6:5: chain[2].name: node 'a' is defined twice (first as chain[0])",
+            "chains/bad.yaml:8:5: chain[3]: missing required key 'ref'",
+            "chains/bad.yaml:10:5: chain[3].params: give 'parameters' or 'params' (its older \
+             name), not both",
+            "chains/bad.yaml:11:1: defaults: unknown key 'defaults' (did you mean 'default'?)",
+        ]
+    );
+    assert_eq!(
+        problems("vars: {}\n"),
+        vec!["chains/bad.yaml:1:1: missing required key 'chain' (the list of nodes)"]
+    );
+    assert_eq!(
+        problems("chain: []\n"),
+        vec!["chains/bad.yaml:1:1: chain: a chain needs at least one node"]
+    );
+}
+
+#[test]
+fn names_templates_cannot_tell_apart_and_unavailable_context_are_refused() {
+    let p = problems(
+        "vars:\n  a: 1\n  __x: 2\nchain:\n  - name: a\n    ref: core.noop\n    publish:\n      \
+         action_context: 1\n    parameters:\n      x: '{{ st2kv.system.k }}'\n      y: '{{ oops'\n  \
+         - name: fail\n    ref: core.noop\n  - name: 'a b'\n    ref: core.noop\n",
+    );
+    let has = |s: &str| p.iter().any(|x| x.contains(s));
+    assert!(has("vars.a: var 'a' has the name of a node"), "{p:?}");
+    assert!(has("vars.__x: var name '__x' is reserved"), "{p:?}");
+    assert!(
+        has("publish.action_context: published value name 'action_context' is reserved"),
+        "{p:?}"
+    );
+    assert!(
+        has("parameters.x: the datastore ('st2kv') is not available"),
+        "{p:?}"
+    );
+    assert!(has("parameters.y: template syntax error"), "{p:?}");
+    assert!(has("'fail' is an engine command of workflows"), "{p:?}");
+    assert!(has("node name 'a b' must be letters, digits"), "{p:?}");
+    assert!(p.iter().all(|x| x.starts_with("chains/bad.yaml:")), "{p:?}");
+}
+
+#[tokio::test]
+async fn a_chain_problem_refuses_its_pack_located_in_the_chain_file() {
+    let e = engine().await;
+    let dir = pack(&[(
+        "broken",
+        "{}",
+        "chain:\n  - name: a\n    ref: fx.echo\n    on-success: b\n",
+    )]);
+    let err = e.load_pack(dir.path()).await.unwrap_err();
+    let Error::Pack(errors) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    assert_eq!(
+        errors.problems[0].to_string(),
+        "actions/chains/broken.yaml:4:5: chain[0].on-success: 'on-success' of node 'a' names \
+         node 'b', which does not exist (missing node)"
+    );
+    assert!(e.action("chains.broken").is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// StackStorm's own chains (tests/data/st2-chains, see its README).
+
+fn data(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/st2-chains")
+        .join(dir)
+}
+
+#[tokio::test]
+async fn the_real_chains_of_the_examples_pack_load() {
+    let e = engine().await;
+    let summary = e
+        .load_pack(data("examples"))
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let mut refs: Vec<String> = e
+        .pack_refs()
+        .into_iter()
+        .filter(|p| p == "examples")
+        .collect();
+    assert_eq!(refs.len(), 1, "{summary:?}");
+    refs.clear();
+    for a in [
+        "chain-sequential",
+        "echochain",
+        "echochain-param",
+        "chain-test-cancel",
+        "chain-test-pause-resume",
+        "regex_jinja_filter",
+        "time_jinja_filter",
+        "version_jinja_filter",
+    ] {
+        let action = e
+            .action(&format!("examples.{a}"))
+            .unwrap_or_else(|| panic!("examples.{a} is registered"));
+        assert_eq!(action.runner, "workflow", "{a}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_chains_run_passing_results_along() {
+    let e = engine().await;
+    e.load_pack(data("examples")).await.unwrap();
+    let run = |a: &'static str, p: Value| {
+        let e = e.clone();
+        async move {
+            tokio::time::timeout(SAFETY, e.run(a, p))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let x = run("examples.echochain-param", json!({"input1": "foo"})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        tasks(&x),
+        named(&[
+            ("c1", "succeeded"),
+            ("c2", "succeeded"),
+            ("c3", "succeeded")
+        ])
+    );
+    let t = &x.result.as_ref().unwrap()["tasks"];
+    assert_eq!(t[2]["result"]["stdout"], "c3 c2 c1, input foo");
+
+    let x = run("examples.echochain", json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    let t = &x.result.as_ref().unwrap()["tasks"];
+    assert_eq!(
+        t[1]["result"]["stdout"],
+        json!(format!("\"c2: parent exec is {}.\"", x.id))
+    );
+
+    let x = run("examples.chain-sequential", json!({})).await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["published"],
+        json!({"greeting": "Lakshmi, All your base are belong to us!"})
+    );
+}
+
+#[tokio::test]
+async fn the_broken_real_chains_are_refused_naming_node_and_place() {
+    let e = engine().await;
+    let err = e.load_pack(data("broken")).await.unwrap_err();
+    let Error::Pack(errors) = err else {
+        panic!("{err}")
+    };
+    let p: Vec<String> = errors.problems.iter().map(ToString::to_string).collect();
+    assert!(
+        p.iter().any(|x| x.starts_with(
+            "actions/chains/echochain_top_level_failure.yaml:12:13: chain[1].ref: action \
+             'core.invalid-action' does not exist"
+        )),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|x| x.starts_with(
+            "actions/chains/decrypt_kv_jinja_filter.yaml:3:3: vars.encrypted_cmd_system_scope: \
+             the datastore ('st2kv') is not available"
+        )),
+        "{p:?}"
+    );
+    // Upstream fixtures that StackStorm's own check refuses too: `on-failure: c4`, no c4.
+    for file in ["echochain_task_failure", "echochain_top_level_failure"] {
+        let want = format!(
+            "actions/chains/{file}.yaml:9:13: chain[0].on-failure: 'on-failure' of node 'c1' \
+             names node 'c4', which does not exist (missing node)"
+        );
+        assert!(p.iter().any(|x| x.starts_with(&want)), "{p:?}");
+    }
+    assert_eq!(p.len(), 5, "{p:?}");
+}

@@ -410,6 +410,208 @@ chain:
     assert_eq!(kids[0].status, ExecutionStatus::Canceled);
 }
 
+/// Polls execution `id` until `done` holds (bounded by SAFETY).
+async fn wait_until(
+    e: &Engine,
+    id: attune_core::model::ExecutionId,
+    done: impl Fn(&Execution) -> bool,
+) {
+    tokio::time::timeout(SAFETY, async {
+        loop {
+            if done(&e.execution(id).await.unwrap()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("reached in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_pauses_after_its_running_node_and_resumes_with_the_next() {
+    let e = engine().await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let g = gate.clone();
+    e.register_fn("fx.gate", move |_| {
+        let g = g.clone();
+        async move {
+            g.acquire().await.unwrap().forget();
+            Ok(json!({"stdout": "opened"}))
+        }
+    })
+    .await
+    .unwrap();
+    let text = r#"
+chain:
+  - name: first
+    ref: fx.gate
+    on-success: second
+  - name: second
+    ref: fx.echo
+    parameters:
+      message: "{{ first.stdout }}"
+"#;
+    let dir = pack(&[("pausable", "{}", text)]);
+    e.load_pack(dir.path()).await.unwrap();
+    let id = e.execute("chains.pausable", json!({})).await.unwrap();
+    let e2 = e.clone();
+    tokio::time::timeout(SAFETY, async move {
+        while children(&e2, id).await.first().map(|k| k.status) != Some(ExecutionStatus::Running) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(e.pause(id).await.unwrap().status, ExecutionStatus::Pausing);
+    gate.add_permits(1);
+    wait_until(&e, id, |x| x.status == ExecutionStatus::Paused).await;
+    assert_eq!(
+        children(&e, id).await.len(),
+        1,
+        "nothing started while paused"
+    );
+    e.resume(id).await.unwrap();
+    wait_until(&e, id, |x| x.status.is_terminal()).await;
+    let x = e.execution(id).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        tasks(&x),
+        named(&[("first", "succeeded"), ("second", "succeeded")])
+    );
+    assert_eq!(
+        children(&e, id).await[1].params,
+        json!({"message": "opened"})
+    );
+}
+
+const DURABLE: &str = r#"
+chain:
+  - name: a
+    ref: fx.once
+    publish:
+      v: "{{ a.stdout }}-pub"
+    on-success: b
+  - name: b
+    ref: fx.block
+    parameters:
+      message: "{{ v }}"
+    on-success: c
+  - name: c
+    ref: fx.echo
+    parameters:
+      message: "{{ a.stdout }} {{ b.stdout }} {{ v }} {{ action_context.parent.execution_id }}"
+"#;
+
+/// An engine on `store` (short lease) with the `durable` chain loaded from `dir`:
+/// `fx.once` counts its runs in `runs`; `fx.block` never ends when `block`, else echoes.
+async fn engine_on(
+    store: Arc<attune_core::store::MemoryStore>,
+    dir: &Path,
+    runs: Arc<AtomicUsize>,
+    block: bool,
+) -> Engine {
+    let e = Engine::builder()
+        .store(store)
+        .lease(std::time::Duration::from_millis(300))
+        .sweep_every(std::time::Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    e.register_fn("fx.once", move |_| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(json!({"stdout": "one"})) }
+    })
+    .await
+    .unwrap();
+    e.register_fn("fx.block", move |ctx| async move {
+        if block {
+            std::future::pending::<()>().await;
+        }
+        Ok(json!({"stdout": ctx.param("message").cloned().unwrap_or(Value::Null)}))
+    })
+    .await
+    .unwrap();
+    e.register_fn("fx.echo", |ctx| async move {
+        Ok(json!({"stdout": ctx.param("message").cloned().unwrap_or(Value::Null)}))
+    })
+    .await
+    .unwrap();
+    e.load_pack(dir).await.unwrap_or_else(|err| panic!("{err}"));
+    e.recover().await.unwrap();
+    e
+}
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// The engine driving a chain dies while its second node runs; another engine on the same
+// store takes the run over: the first node is not run again, what it published and its
+// result are still seen, and the lost node runs again.
+#[test]
+fn a_chain_taken_over_after_its_engine_died_keeps_what_ran_and_was_published() {
+    let store = Arc::new(attune_core::store::MemoryStore::new());
+    let dir = pack(&[("durable", "{}", DURABLE)]);
+    let runs = Arc::new(AtomicUsize::new(0));
+
+    let first = tokio_runtime();
+    let (id, first_engine) = first.block_on(async {
+        let e = engine_on(store.clone(), dir.path(), runs.clone(), true).await;
+        let id = e.execute("chains.durable", json!({})).await.unwrap();
+        wait_until(&e, id, |_| true).await;
+        let e2 = e.clone();
+        tokio::time::timeout(SAFETY, async move {
+            loop {
+                let kids = children(&e2, id).await;
+                if kids.get(1).map(|k| k.status) == Some(ExecutionStatus::Running) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("node b runs");
+        (id, e)
+    });
+    // The process "dies": its tasks go with its runtime, nothing is recorded.
+    drop(first);
+    drop(first_engine);
+
+    let second = tokio_runtime();
+    second.block_on(async {
+        let e = engine_on(store.clone(), dir.path(), runs.clone(), false).await;
+        wait_until(&e, id, |x| x.status.is_terminal()).await;
+        let x = e.execution(id).await.unwrap();
+        assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "node a ran once");
+        let kids = children(&e, id).await;
+        let states: Vec<(String, ExecutionStatus)> = kids
+            .iter()
+            .map(|k| (k.task.as_ref().unwrap().name.clone(), k.status))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("a".into(), ExecutionStatus::Succeeded),
+                ("b".into(), ExecutionStatus::Abandoned),
+                ("b".into(), ExecutionStatus::Succeeded),
+                ("c".into(), ExecutionStatus::Succeeded),
+            ]
+        );
+        assert_eq!(
+            kids[3].params,
+            json!({"message": format!("one one-pub one-pub {id}")})
+        );
+        assert_eq!(x.result.unwrap()["published"], json!({"v": "one-pub"}));
+        e.shutdown(std::time::Duration::from_secs(5)).await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Bad input: each problem located, naming the node.
 

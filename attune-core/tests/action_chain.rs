@@ -860,3 +860,39 @@ async fn the_broken_real_chains_are_refused_naming_node_and_place() {
     }
     assert_eq!(p.len(), 5, "{p:?}");
 }
+
+#[test]
+fn the_start_is_default_else_the_first_node_nothing_names_and_unreachable_nodes_never_run() {
+    // c1 is named by c2's on-failure: the start is c2, the first node nothing names.
+    let text = "chain:\n  - name: c1\n    ref: core.noop\n  - name: c2\n    ref: core.noop\n    \
+                on-failure: c1\n  - name: lonely\n    ref: core.noop\n";
+    let chain = parse_chain(text, "c.yaml").unwrap();
+    assert_eq!(chain.start(), Some("c2"));
+    assert_eq!(chain.reachable(), vec!["c1", "c2"]);
+    let wf = chain.to_workflow();
+    assert_eq!(wf.start_tasks(), vec!["c2"]);
+    assert!(wf.get("lonely").is_none(), "never reached, never run");
+    let with_default = format!("{text}default: lonely\n");
+    let chain = parse_chain(&with_default, "c.yaml").unwrap();
+    assert_eq!(chain.start(), Some("lonely"));
+    assert_eq!(chain.to_workflow().start_tasks(), vec!["lonely"]);
+}
+
+#[test]
+fn a_chain_built_in_code_is_checked_with_key_paths() {
+    use attune_core::workflow::{ActionChain, ChainNode};
+    let chain = ActionChain {
+        nodes: vec![ChainNode {
+            name: "a".into(),
+            action: "core.noop".into(),
+            on_success: Some("b".into()),
+            ..ChainNode::default()
+        }],
+        ..ActionChain::default()
+    };
+    let err = chain.validate().unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!(err.problems[0].path, "chain[0].on-success");
+    assert_eq!(err.problems[0].line, 0);
+    assert!(err.problems[0].message.contains("(missing node)"));
+}

@@ -24,6 +24,11 @@ fn path_key(path: &str) -> u64 {
 }
 
 impl Locations {
+    /// Whether `path` itself has a position (not only an ancestor).
+    pub(crate) fn has(&self, path: &str) -> bool {
+        self.0.contains_key(&path_key(path))
+    }
+
     /// The position of `path`, or of its nearest ancestor that has one (a missing key is
     /// reported where its parent is).
     pub(crate) fn find(&self, path: &str) -> Pos {

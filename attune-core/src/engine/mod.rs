@@ -10,6 +10,7 @@
 //! Every stage reads what it needs from the [`Store`] by id, so a later deployment can run
 //! each stage in its own process.
 
+mod action_chain;
 mod builder;
 mod catalog;
 mod combine;

@@ -348,24 +348,37 @@ fn check_workflow_actions(b: &PackBundle, known: &Known, out: &mut Vec<Problem>)
         if a.def.runner != crate::model::WORKFLOW_RUNNER {
             continue;
         }
-        let Ok(wf) = crate::workflow::parse(text, file) else {
-            continue; // its problems are listed already
+        // Each task's action (a chain: each node's ref), with its key path.
+        use crate::document::yaml::{child, item};
+        // A chain's refs are checked also when it has other problems (they are listed
+        // together); a workflow's once it reads cleanly.
+        let refs: Vec<(String, String)> = if crate::workflow::is_chain(text) {
+            crate::workflow::read_chain(text, file)
+                .into_iter()
+                .map(|(i, n)| (n.action, child(&item("chain", i), "ref")))
+                .collect()
+        } else {
+            let Ok(wf) = crate::workflow::parse(text, file) else {
+                continue; // its problems are listed already
+            };
+            wf.tasks
+                .into_iter()
+                .filter_map(|t| {
+                    let path = child(&child("tasks", &t.name), "action");
+                    Some((t.action?, path))
+                })
+                .collect()
         };
         let mut src: Option<Source> = None;
-        for t in &wf.tasks {
-            let Some(action) = &t.action else { continue };
-            if known.actions.iter().any(|k| k == action) {
+        for (action, path) in refs {
+            if known.actions.contains(&action) {
                 continue;
             }
             let src = src.get_or_insert_with(|| Source {
                 file: file.clone(),
                 locs: Arc::new(crate::workflow::locations(text)),
             });
-            let path = crate::document::yaml::child(
-                &crate::document::yaml::child("tasks", &t.name),
-                "action",
-            );
-            let (msg, h) = known.missing_action(b, &Loading::none(), &[], action);
+            let (msg, h) = known.missing_action(b, &Loading::none(), &[], &action);
             out.push(src.hinted(&path, msg, h));
         }
     }

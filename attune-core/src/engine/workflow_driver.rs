@@ -224,7 +224,7 @@ impl Driver {
     ) -> Self {
         let (done, done_rx) = mpsc::unbounded_channel();
         let (due, due_rx) = mpsc::unbounded_channel();
-        let run = Conductor::start(plan.clone(), req.params.clone());
+        let run = Conductor::start(plan.clone(), super::action_chain::run_input(&plan, req));
         Driver {
             shared,
             plan,
@@ -342,7 +342,11 @@ impl Driver {
                 tasks.join(", ")
             )));
         }
-        Ok(outcome(&self.run))
+        let out = outcome(&self.run);
+        if self.plan.is_chain() {
+            return Ok(super::action_chain::outcome(&self.shared, self.id, &self.run, out).await);
+        }
+        Ok(out)
     }
 
     /// The run was canceled: its task executions are canceled too, and it ends once they
@@ -364,7 +368,10 @@ impl Driver {
         }
         let own = journal.len() as u64;
         let segments = self.segments(journal).await?;
-        self.run = Conductor::start(self.plan.clone(), req.params.clone());
+        self.run = Conductor::start(
+            self.plan.clone(),
+            super::action_chain::run_input(&self.plan, req),
+        );
         let last = segments.len() - 1;
         for (k, seg) in segments.into_iter().enumerate() {
             self.waiting.clear();

@@ -155,7 +155,14 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
                             match dir.parse_charged(&rel, &text) {
                                 Err(p) if dir.exhausted() => r.push(p),
                                 _ => {
-                                    if let Err(e) = crate::workflow::parse(&text, &rel) {
+                                    // An action chain is checked as one (and runs as the
+                                    // workflow it translates to).
+                                    let checked = if runner.value == "action-chain" {
+                                        crate::workflow::parse_chain(&text, &rel).map(|_| ())
+                                    } else {
+                                        crate::workflow::parse(&text, &rel).map(|_| ())
+                                    };
+                                    if let Err(e) = checked {
                                         r.problems.extend(e.problems);
                                     }
                                 }
@@ -194,6 +201,11 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
 fn needs_entry_point(runner: &str) -> bool {
     matches!(
         runner,
-        "local-shell-script" | "python-script" | "python" | "orquesta" | "workflow"
+        "local-shell-script"
+            | "python-script"
+            | "python"
+            | "orquesta"
+            | "workflow"
+            | "action-chain"
     )
 }

@@ -13,6 +13,7 @@ pub(crate) const RUNNERS: &[(&str, &str)] = &[
     ("python", "python"),
     ("http-request", "http"),
     ("orquesta", "workflow"),
+    ("action-chain", "workflow"),
     ("workflow", "workflow"),
     ("noop", "noop"),
     ("announcement", "announcement"),

@@ -114,6 +114,21 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
         })
 }
 
+/// The names a template reads from its context (variables it does not set itself); empty
+/// for text that is not a template or does not compile (its syntax is checked apart).
+pub(crate) fn variables(source: &str) -> std::collections::HashSet<String> {
+    if !is_template(source) {
+        return Default::default();
+    }
+    let env = Environment::new();
+    let Ok(rewritten) = rewrite::percent_format(source) else {
+        return Default::default();
+    };
+    env.template_from_str(&rewritten)
+        .map(|t| t.undeclared_variables(false))
+        .unwrap_or_default()
+}
+
 /// The template environment of one engine: compiled templates live here by name.
 pub struct Templates {
     env: Arc<RwLock<Environment<'static>>>,

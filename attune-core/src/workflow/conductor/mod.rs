@@ -37,6 +37,7 @@ mod transitions;
 mod with_items;
 
 pub use plan::Plan;
+pub(crate) use transitions::EXECUTION_FAILED;
 
 use crate::workflow::model::Command;
 use crate::{Error, Result};

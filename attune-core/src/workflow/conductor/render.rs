@@ -2,9 +2,11 @@
 //! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`) and Jinja
 //! truthiness of conditions.
 
+use super::plan::ChainScope;
 use super::{Conductor, Entry, RunStatus};
 use crate::Result;
 use crate::template::{CompiledValue, to_jinja};
+use crate::workflow::chain::{FAILED_FN, RESULT_FN, SUCCEEDED_FN};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -42,6 +44,9 @@ impl Conductor {
 
     /// The template context: `ctx()`, and for a task its status and result, the item.
     fn jctx(&self, ctx: &Arc<Map<String, Value>>, task: TaskScope<'_>) -> JValue {
+        if let Some(scope) = &self.plan.chain {
+            return chain_context(scope, ctx, task.map(|(e, _)| e));
+        }
         let mut m = Functions::new();
         m.insert("ctx", ctx_function(ctx.clone()));
         insert_task_functions(&mut m, task.map(|(e, _)| e));
@@ -79,6 +84,33 @@ impl Conductor {
             },
         )
     }
+}
+
+/// An action chain's template context: every value of the run by its name (the action's
+/// params, `action_context`, the vars, what was published, each node's result by the node's
+/// name), `__results` (the nodes' results), and for the translated transitions
+/// `__succeeded()`, `__failed()`, `__result()` of the node that ended.
+fn chain_context(scope: &ChainScope, ctx: &Map<String, Value>, entry: Option<&Entry>) -> JValue {
+    let mut m: BTreeMap<String, JValue> =
+        ctx.iter().map(|(k, v)| (k.clone(), to_jinja(v))).collect();
+    let results: Map<String, Value> = scope
+        .nodes
+        .iter()
+        .filter_map(|n| ctx.get(n).map(|v| (n.clone(), v.clone())))
+        .collect();
+    m.insert("__results".into(), to_jinja(&results));
+    let mut f = Functions::new();
+    insert_task_functions(&mut f, entry);
+    for (name, alias) in [
+        ("succeeded", SUCCEEDED_FN),
+        ("failed", FAILED_FN),
+        ("result", RESULT_FN),
+    ] {
+        if let Some(v) = f.remove(name) {
+            m.insert(alias.into(), v);
+        }
+    }
+    JValue::from(m)
 }
 
 /// `ctx()`: the whole context; `ctx(key)`: one variable (an error when it is undefined).

@@ -42,7 +42,7 @@ except (ImportError, AttributeError, TypeError):  # another interpreter: the jso
         return _dumps(value, allow_nan=False)
 
 
-def _find_run(module, entry):
+def _find_run(module, entry, config):
     fn = getattr(module, "run", None)
     if callable(fn) and not isinstance(fn, type):
         return fn
@@ -59,7 +59,7 @@ def _find_run(module, entry):
         )
     cls = classes[-1]
     try:
-        instance = cls(config={})
+        instance = cls(config=config)
     except TypeError:
         instance = cls()
     return instance.run
@@ -125,7 +125,7 @@ def run_request(request, shared=None):
         sys.path.insert(0, here)
     try:
         module = _load(entry, shared)
-        value = _find_run(module, entry)(**(request.get("params") or {}))
+        value = _find_run(module, entry, attune.config)(**(request.get("params") or {}))
     except SystemExit as exc:
         return {"status": "error", "error": {
             "type": "SystemExit",
@@ -244,11 +244,27 @@ def serve():
     base_path = list(sys.path)
     base_cwd = os.getcwd()
     shared = {}
+
+    def key_channel(line):
+        # A key-value request of the action and its answer (see keys.rs): the engine
+        # answers every `k` line with one line on stdin.
+        proto.write("\nk %s\n" % line)
+        proto.flush()
+        return requests.readline()
+
+    import attune
+
+    attune._channel = key_channel
     while True:
         line = requests.readline()
         if not line:
             return
-        request = loads(line)
+        try:
+            request = loads(line)
+        except ValueError:
+            continue  # not a request (see below)
+        if not isinstance(request, dict) or "entry" not in request:
+            continue  # not a request: an answer to a key request nobody waited for
         # The run begins: what the engine reads before this line is not this run's.
         proto.write("\nb %s\n" % request.get("token"))
         os.environ["ATTUNE_EXECUTION_ID"] = str(request.get("execution_id"))

@@ -113,6 +113,14 @@ def _load(entry, shared):
     return module
 
 
+def _pack_libs(request):
+    """The pack's library directories, importable by its actions."""
+    pack_dir = request.get("pack_dir")
+    if not pack_dir:
+        return []
+    return [pack_dir + "/actions/lib", pack_dir + "/lib"]
+
+
 def run_request(request, shared=None):
     """Runs one request; returns the outcome (a dict)."""
     import attune
@@ -123,6 +131,10 @@ def run_request(request, shared=None):
     here = entry.rsplit("/", 1)[0]
     if here not in sys.path:
         sys.path.insert(0, here)
+    # The pack's shared code, where StackStorm looks for it: `actions/lib`, then `lib`.
+    for lib in _pack_libs(request):
+        if lib not in sys.path:
+            sys.path.append(lib)
     try:
         module = _load(entry, shared)
         value = _find_run(module, entry, attune.config)(**(request.get("params") or {}))
@@ -278,11 +290,14 @@ def serve():
         try:
             outcome = run_request(request, shared)
         finally:
-            # Modules the action imported from its own directory are imported afresh by
-            # the next run.
-            here = request["entry"].rsplit("/", 1)[0] + "/"
+            # Modules the action imported from its own directory or the pack's library
+            # directories are imported afresh by the next run.
+            own = tuple(
+                [request["entry"].rsplit("/", 1)[0] + "/"]
+                + [lib + "/" for lib in _pack_libs(request)]
+            )
             for name, mod in list(sys.modules.items()):
-                if (getattr(mod, "__file__", None) or "").startswith(here):
+                if (getattr(mod, "__file__", None) or "").startswith(own):
                     del sys.modules[name]
             out.flush()
             err.flush()

@@ -126,3 +126,32 @@ pub(crate) fn install(env_dir: &Path, python: &Path) -> Result<PathBuf> {
     }
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every Python file of `python/` is installed (a new module of Attune's `st2common`
+    /// cannot be forgotten in [`FILES`]).
+    #[test]
+    fn every_python_file_is_installed() {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else if path.extension().is_some_and(|e| e == "py") {
+                    let rel = path.strip_prefix(root).unwrap();
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+        let mut on_disk = Vec::new();
+        walk(&root, &root, &mut on_disk);
+        on_disk.sort();
+        let mut installed: Vec<String> = FILES.iter().map(|(n, _)| n.to_string()).collect();
+        installed.sort();
+        assert_eq!(installed, on_disk);
+    }
+}

@@ -205,7 +205,10 @@ async fn key_store_misuse_fails_the_action_with_a_clear_error_in_both_modes() {
         store.put_key(&secret).await.unwrap();
 
         for (step, says) in [
-            ("encrypt", "NotImplementedError: encrypted values are not supported yet"),
+            (
+                "encrypt",
+                "NotImplementedError: encrypted values are not supported yet",
+            ),
             ("user", "no user is known for this execution"),
             ("scope", "ValueError: scope 'galaxy' is not supported"),
             ("malformed", "malformed key-value request (not JSON"),
@@ -233,7 +236,10 @@ class Sealed(Action):
 async fn an_encrypted_value_reads_as_stored_and_decrypt_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, store) = engine(Mode::Oneshot, dir.path()).await;
-    let root = write_pack(dir.path(), &[("sealed", "  decrypt:\n    type: boolean", DECRYPT)]);
+    let root = write_pack(
+        dir.path(),
+        &[("sealed", "  decrypt:\n    type: boolean", DECRYPT)],
+    );
     engine.load_pack(&root).await.expect("the pack loads");
     let mut key = Key::new(
         KeyScope::System,
@@ -361,7 +367,12 @@ async fn stackstorms_example_actions_run_unmodified_in_both_modes() {
             Value::Null,
             "Using Python version",
         ),
-        ("print_config", json!({}), Value::Null, "'region': 'eu-west-1'"),
+        (
+            "print_config",
+            json!({}),
+            Value::Null,
+            "'region': 'eu-west-1'",
+        ),
         (
             "python_runner_print_python_version",
             json!({}),

@@ -111,6 +111,8 @@ class KeyKeeper(Action):
         if step == "malformed":
             import attune
             raise RuntimeError(attune._exchange("{not json"))
+        if step == "huge":
+            svc.set_value("h", "x" * 600000)
         if step == "bad_name":
             svc.get_value("n" * 2000, local=False)
 "#;
@@ -213,6 +215,8 @@ async fn key_store_misuse_fails_the_action_with_a_clear_error_in_both_modes() {
             ("scope", "ValueError: scope 'galaxy' is not supported"),
             ("malformed", "malformed key-value request (not JSON"),
             ("bad_name", "more than the 1024 allowed"),
+            ("huge", "ValueError: the key-value request is 600"),
+            ("huge", "more than the 524288 allowed"),
         ] {
             let x = run(&engine, "st2t.keys", json!({ "step": step })).await;
             assert_eq!(x.status, ExecutionStatus::Failed, "{mode:?} {step}");

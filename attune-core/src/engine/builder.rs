@@ -219,16 +219,21 @@ impl EngineBuilder {
         let engine = Engine::internal(shared);
         engine.load_from_store().await?;
         // The core pack is code: installed afresh in every engine.
-        let mut core = crate::pack::core_pack();
-        core.actions
-            .retain(|a| engine.shared.runtimes.contains_key(&a.def.runner));
-        engine.install_pack(core).await?;
+        engine.install_pack(engine.builtin_core()).await?;
         super::stage::start(&engine.shared).await?;
         Ok(engine.owned())
     }
 }
 
 impl Engine {
+    /// The built-in core pack with the actions whose runtime this engine has.
+    pub(super) fn builtin_core(&self) -> crate::pack::PackBundle {
+        let mut core = crate::pack::core_pack();
+        core.actions
+            .retain(|a| self.shared.runtimes.contains_key(&a.def.runner));
+        core
+    }
+
     /// Loads the definitions a durable store already holds into the catalog. Rules and
     /// trigger types (schemas) that no longer compile are skipped with a warning (they stay
     /// in the store).

@@ -18,6 +18,8 @@ pub(crate) struct PackEntry {
     pub secrets: Arc<[String]>,
     /// The real config values, shared by the run requests of its actions.
     pub config: Arc<serde_json::Value>,
+    /// Its actions left out because Attune does not run their StackStorm runner.
+    pub unsupported: Arc<[crate::pack::Unsupported]>,
 }
 
 /// What a run needs of the packs involved (see [`Catalog::run_info`]).
@@ -44,6 +46,7 @@ impl PackEntry {
             real: Arc::new(pack),
             redacted: Arc::new(redacted),
             secrets: secrets.into(),
+            unsupported: Arc::from([]),
         }
     }
 }
@@ -206,6 +209,25 @@ impl Catalog {
     /// Refs of the trigger types that are registered (for hints).
     pub(crate) fn trigger_refs(&self) -> Vec<String> {
         read(&self.triggers).keys().cloned().collect()
+    }
+
+    /// The actions of registered packs that were left out for their runner.
+    pub(crate) fn unsupported_actions(&self) -> Vec<crate::pack::Unsupported> {
+        read(&self.packs)
+            .values()
+            .flat_map(|e| e.unsupported.iter().cloned())
+            .collect()
+    }
+
+    /// Why action `r` is not registered, when its pack left it out for its runner.
+    pub(crate) fn unsupported_action(&self, r: &str) -> Option<crate::pack::Unsupported> {
+        let pack = r.split_once('.').map_or("", |(p, _)| p);
+        read(&self.packs)
+            .get(pack)?
+            .unsupported
+            .iter()
+            .find(|u| u.action_ref == r)
+            .cloned()
     }
 
     /// Refs of the actions that are registered (for hints).

@@ -115,10 +115,13 @@ pub(crate) async fn create_execution(
     params: Value,
     child: Child,
 ) -> Result<ExecutionId> {
-    let action = shared
-        .catalog
-        .action(action_ref)
-        .ok_or_else(|| Error::not_found("action", action_ref))?;
+    let action = shared.catalog.action(action_ref).ok_or_else(|| {
+        match shared.catalog.unsupported_action(action_ref) {
+            // Its pack left it out: say why rather than "not found".
+            Some(u) => Error::invalid(format!("action '{action_ref}'"), u.message()),
+            None => Error::not_found("action", action_ref),
+        }
+    })?;
     if !action.enabled {
         return Err(Error::invalid(
             format!("action '{action_ref}'"),

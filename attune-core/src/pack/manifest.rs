@@ -79,9 +79,9 @@ pub(crate) fn read(
         ));
     }
     let schema = match (inline_schema, dir.resolve("config.schema.yaml")) {
-        (Some(s), _) => schema::read(&src, &s.path, s.value, r),
+        (Some(s), _) => schema::read_config(&src, &s.path, s.value, r),
         (None, Ok(Some(_))) => match dir.read_yaml("config.schema.yaml", r) {
-            Some((csrc, cdoc)) => schema::read(&csrc, "", &cdoc.value, r),
+            Some((csrc, cdoc)) => schema::read_config(&csrc, "", &cdoc.value, r),
             None => ParamSchema::default(),
         },
         (None, Err(e)) => {
@@ -99,11 +99,13 @@ pub(crate) fn read(
         src.clone(),
         inline_config.map_or_else(|| "config".into(), |c| c.path),
     );
+    let mut config_file_read = false;
     // An invalid ref never names a file (it could hold `/` or `..`).
     if let Some(cd) = config_dir.filter(|_| valid_pack_ref(&pack_ref)) {
         let file = cd.join(format!("{pack_ref}.yaml"));
         // Whatever is there is read as a config file: a FIFO or a device is a problem.
         if std::fs::symlink_metadata(&file).is_ok() {
+            config_file_read = true;
             match read_config_file(dir, &file) {
                 Ok((csrc, map)) => {
                     config.extend(map);
@@ -113,7 +115,28 @@ pub(crate) fn read(
             }
         }
     }
-    let config = match schema.validate(&config) {
+    // As StackStorm registers a pack whose config is not written yet: with no config at all,
+    // a required value without a default is a warning, and an action that reads it fails
+    // at run time naming it. A config that is given must be complete.
+    let no_config = config.is_empty() && !config_file_read;
+    let mut checked = schema.clone();
+    if no_config {
+        for (name, spec) in schema.iter() {
+            if spec.required && spec.default.is_none() {
+                r.warn(src.problem(
+                    &child("config", name),
+                    format!(
+                        "required config value '{name}' is not given (no config file): \
+                         what reads it will fail until it is"
+                    ),
+                ));
+                if let Some(s) = checked.0.get_mut(name) {
+                    s.required = false;
+                }
+            }
+        }
+    }
+    let config = match checked.validate(&config) {
         Ok(v) => v,
         Err(errors) => {
             let (csrc, base) = &config_src;

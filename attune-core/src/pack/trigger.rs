@@ -34,7 +34,15 @@ fn trigger_from(
     let description = f.string(r, &["description"]).map(|f| f.value);
     let params = schema_of(&mut f, r, &["parameters_schema", "parameters"]);
     let payload = schema_of(&mut f, r, &["payload_schema", "output"]);
-    f.accept(&["label", "tags", "uid", "id", "metadata_file"]);
+    // `payload_info`: the payload keys StackStorm's web UI shows; descriptive only.
+    f.accept(&[
+        "label",
+        "tags",
+        "uid",
+        "id",
+        "metadata_file",
+        "payload_info",
+    ]);
     f.finish(r);
     let trigger_ref = qualify(src, &name?, pack, r)?;
     let mut t = TriggerType::new(trigger_ref);
@@ -51,13 +59,61 @@ fn trigger_from(
 fn schema_of(f: &mut Fields<'_>, r: &mut Report, keys: &[&'static str]) -> Value {
     match f.any(keys) {
         None => Value::Null,
-        Some(s) if s.value.is_object() => s.value.clone(),
+        Some(s) if s.value.is_object() => draft3_required(s.value),
         Some(s) => {
             let msg = format!("must be a schema mapping, got {}", a_type(s.value));
             r.push(f.src.problem(&s.path, msg));
             Value::Null
         }
     }
+}
+
+/// `schema` with JSON Schema draft 3's `required: true` on a property (which StackStorm's
+/// trigger schemas use) written as draft 4's `required: [names]` on the object holding it,
+/// at every level; `required: false` is dropped. Everything else is kept as it is.
+pub(crate) fn draft3_required(schema: &Value) -> Value {
+    let Value::Object(m) = schema else {
+        return schema.clone();
+    };
+    let mut out = serde_json::Map::with_capacity(m.len());
+    let mut names: Vec<Value> = match m.get("required") {
+        Some(Value::Array(a)) => a.clone(),
+        _ => Vec::new(),
+    };
+    for (k, v) in m {
+        match (k.as_str(), v) {
+            ("required", Value::Bool(_) | Value::Array(_)) => {}
+            ("properties", Value::Object(props)) => {
+                let mut p = serde_json::Map::with_capacity(props.len());
+                for (name, spec) in props {
+                    if spec.get("required") == Some(&Value::Bool(true))
+                        && !names.iter().any(|n| n == name)
+                    {
+                        names.push(Value::String(name.clone()));
+                    }
+                    p.insert(name.clone(), draft3_required(spec));
+                }
+                out.insert(k.clone(), Value::Object(p));
+            }
+            ("items" | "additionalProperties" | "additionalItems", _) => {
+                out.insert(k.clone(), draft3_required(v));
+            }
+            ("patternProperties" | "definitions", Value::Object(inner)) => {
+                let inner = inner
+                    .iter()
+                    .map(|(n, x)| (n.clone(), draft3_required(x)))
+                    .collect();
+                out.insert(k.clone(), Value::Object(inner));
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !names.is_empty() {
+        out.insert("required".into(), Value::Array(names));
+    }
+    Value::Object(out)
 }
 
 /// Reads one sensor file; its inline trigger types are returned beside it.
@@ -114,7 +170,7 @@ pub(crate) fn read_sensor(
     let runner = match (runner, &entry) {
         (Some(rn), _) => {
             paths.push(("runner", rn.path));
-            super::action::runtime_for_runner(&rn.value).to_string()
+            super::runners::runtime_for_runner(&rn.value).to_string()
         }
         (None, Some(ep)) if ep.value.ends_with(".py") => "python".into(),
         (None, Some(ep)) if ep.value.ends_with(".sh") => "shell".into(),

@@ -26,6 +26,7 @@ const SCENARIOS: &[&str] = &[
     "workflow_chain_100",
     "conductor_with_items",
     "conductor_chain_100",
+    "pack_load_3000",
 ];
 
 fn main() {
@@ -96,6 +97,7 @@ fn main() {
                 "workflow_chain_100" => workflow_chain(ops.unwrap_or(20)).await,
                 "conductor_with_items" => Ok(conductor_with_items()),
                 "conductor_chain_100" => Ok(conductor_chain(ops.unwrap_or(1_000))),
+                "pack_load_3000" => pack_load(ops.unwrap_or(3_000)).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -397,6 +399,53 @@ async fn workflow_with_items() -> attune_core::Result<Value> {
         "peak_rss_mb": rss.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>(),
         "allocator": ALLOCATOR,
     }))
+}
+
+/// `pack_load_3000`: reading, checking and installing one pack of 3,000 action files (the
+/// size of the largest StackStorm-Exchange packs) into an engine with the Python runtime's
+/// name registered; median of 5 loads (each replaces the previous version).
+async fn pack_load(actions: u64) -> attune_core::Result<Value> {
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    attune_benches::write_large_pack(dir.path(), actions as usize)
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let engine = attune_core::Engine::builder()
+        .runtime(std::sync::Arc::new(NamedNoop("python")))
+        .build()
+        .await?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        engine.load_pack(dir.path()).await?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(report(
+        "pack_load_3000",
+        actions,
+        median,
+        None,
+        None,
+        json!({"ms_per_load": (median * 1e4).round() / 10.0, "loads": times.len(),
+               "rules": actions.div_ceil(100), "target_ms": 2000}),
+    ))
+}
+
+/// A runtime that only has a name (pack loading checks runner names, nothing runs).
+#[derive(Debug)]
+struct NamedNoop(&'static str);
+
+#[async_trait::async_trait]
+impl attune_core::runtime::Runtime for NamedNoop {
+    fn name(&self) -> &str {
+        self.0
+    }
+    async fn run(
+        &self,
+        _req: attune_core::runtime::RunRequest,
+    ) -> attune_core::Result<attune_core::runtime::RunOutput> {
+        Ok(attune_core::runtime::RunOutput::success(Value::Null))
+    }
 }
 
 /// `workflow_chain_100`: a 100-task sequential chain of native no-ops through the whole

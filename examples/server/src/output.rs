@@ -75,16 +75,32 @@ pub(crate) fn problem_location(dir: Option<&PathBuf>, p: &Problem) -> String {
 
 /// The problems of a pack as text lines.
 pub(crate) fn problems_text(style: Style, errors: &PackErrors) -> String {
+    problem_lines(style, errors.dir.as_ref(), &errors.problems, "")
+}
+
+/// One line per problem (`file:line:column: key.path: message (hint)`), each message after
+/// `label` (`"warning: "` for warnings).
+pub(crate) fn problem_lines(
+    style: Style,
+    dir: Option<&std::path::PathBuf>,
+    problems: &[Problem],
+    label: &str,
+) -> String {
     let mut out = String::new();
-    for p in &errors.problems {
+    for p in problems {
         out.push_str("  ");
-        out.push_str(&style.bold(&problem_location(errors.dir.as_ref(), p)));
+        out.push_str(&style.bold(&problem_location(dir, p)));
         out.push_str(": ");
+        out.push_str(label);
         if !p.path.is_empty() {
             out.push_str(&p.path);
             out.push_str(": ");
         }
-        out.push_str(&style.bad(&p.message));
+        if label.is_empty() {
+            out.push_str(&style.bad(&p.message));
+        } else {
+            out.push_str(&p.message);
+        }
         if let Some(h) = &p.hint {
             out.push_str(&format!(" ({h})"));
         }

@@ -16,8 +16,20 @@ pub(crate) struct PackEntry {
     pub redacted: Arc<Pack>,
     pub ctx: minijinja::Value,
     pub secrets: Arc<[String]>,
+    /// The real config values, shared by the run requests of its actions.
+    pub config: Arc<serde_json::Value>,
     /// Its actions left out because Attune does not run their StackStorm runner.
     pub unsupported: Arc<[crate::pack::Unsupported]>,
+}
+
+/// What a run needs of the packs involved (see [`Catalog::run_info`]).
+pub(crate) struct RunInfo {
+    /// The secret config values of the action's pack and of the rule's pack, if any.
+    pub secrets: Option<Arc<[String]>>,
+    /// The action's pack's directory, when it was loaded from disk.
+    pub dir: Option<std::path::PathBuf>,
+    /// The action's pack's config, real values.
+    pub config: Option<Arc<serde_json::Value>>,
 }
 
 impl PackEntry {
@@ -27,7 +39,9 @@ impl PackEntry {
             serde_json::Value::Object(m) => schema.secret_values(m),
             _ => Vec::new(),
         };
+        let config = Arc::new(pack.config.clone());
         PackEntry {
+            config,
             ctx: pack_ctx(&pack.pack_ref, &pack.config),
             real: Arc::new(pack),
             redacted: Arc::new(redacted),
@@ -102,15 +116,12 @@ impl Catalog {
     }
 
     /// Under one read lock: the secret config values of the action's pack and of the rule's
-    /// pack (`None` when there are none), and the action pack's directory.
-    pub(crate) fn run_info(
-        &self,
-        action_pack: &str,
-        rule_pack: Option<&str>,
-    ) -> (Option<Arc<[String]>>, Option<std::path::PathBuf>) {
+    /// pack (`None` when there are none), and the action pack's directory and config.
+    pub(crate) fn run_info(&self, action_pack: &str, rule_pack: Option<&str>) -> RunInfo {
         let packs = read(&self.packs);
         let entry = packs.get(action_pack);
         let dir = entry.and_then(|e| e.real.path.clone());
+        let config = entry.map(|e| e.config.clone());
         let a = entry
             .filter(|e| !e.secrets.is_empty())
             .map(|e| e.secrets.clone());
@@ -124,7 +135,11 @@ impl Catalog {
             (a, None) => a,
             (Some(a), Some(b)) => Some(a.iter().chain(b.iter()).cloned().collect()),
         };
-        (secrets, dir)
+        RunInfo {
+            secrets,
+            dir,
+            config,
+        }
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.

@@ -174,7 +174,7 @@ pub(crate) fn secrets_of_packs(
     action_pack: &str,
     rule_pack: Option<&str>,
 ) -> Option<std::sync::Arc<[String]>> {
-    shared.catalog.run_info(action_pack, rule_pack).0
+    shared.catalog.run_info(action_pack, rule_pack).secrets
 }
 
 pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {

@@ -18,6 +18,7 @@ const SCENARIOS: &[&str] = &[
     "shell_echo",
     "python_oneshot",
     "python_persistent",
+    "python_persistent_st2",
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
@@ -66,7 +67,18 @@ fn main() {
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
                 "python_oneshot" => python_oneshot(ops.unwrap_or(1_000)).await,
-                "python_persistent" => python_persistent(ops.unwrap_or(20_000)).await,
+                "python_persistent" => {
+                    python_persistent(ops.unwrap_or(20_000), "python_persistent", "bench.noop")
+                        .await
+                }
+                "python_persistent_st2" => {
+                    python_persistent(
+                        ops.unwrap_or(20_000),
+                        "python_persistent_st2",
+                        "bench.st2noop",
+                    )
+                    .await
+                }
                 "pipeline_sqlite_native" => {
                     pipeline_sqlite(
                         ops.unwrap_or(200_000),
@@ -599,6 +611,14 @@ fn python_bench_pack() -> attune_core::Result<(tempfile::TempDir, std::path::Pat
             "name: noop\nrunner_type: python-script\nentry_point: noop.py\nparameters:\n  n:\n    type: integer\n",
         ),
         ("actions/noop.py", "def run(n):\n    return {'n': n}\n"),
+        (
+            "actions/st2noop.yaml",
+            "name: st2noop\nrunner_type: python-script\nentry_point: st2noop.py\nparameters:\n  n:\n    type: integer\n",
+        ),
+        (
+            "actions/st2noop.py",
+            "from st2common.runners.base_action import Action\n\n\nclass Noop(Action):\n    def run(self, n):\n        return {'n': n}\n",
+        ),
     ];
     for (f, text) in files {
         std::fs::write(pack.join(f), text)
@@ -607,10 +627,11 @@ fn python_bench_pack() -> attune_core::Result<(tempfile::TempDir, std::path::Pat
     Ok((dir, pack))
 }
 
-/// `n` executions of the trivial Python action through the whole pipeline on warm
-/// interpreters (persistent mode, 4 slots: up to 4 workers). p50/p99: created → finished
-/// (all requested at once: queueing included).
-async fn python_persistent(n: u64) -> attune_core::Result<Value> {
+/// `n` executions of the trivial Python action `action` (a `run` function, or a StackStorm
+/// `Action` class) through the whole pipeline on warm interpreters (persistent mode, 4
+/// slots: up to 4 workers), reported as `scenario`. p50/p99: created → finished (all
+/// requested at once: queueing included).
+async fn python_persistent(n: u64, scenario: &str, action: &str) -> attune_core::Result<Value> {
     use attune_runtime_python::{Mode, PythonConfig, PythonRuntime};
     let (dir, pack) = python_bench_pack()?;
     let runtime = std::sync::Arc::new(PythonRuntime::new(PythonConfig {
@@ -624,13 +645,13 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
     engine.load_pack(&pack).await?;
     // Warm up: the workers start, the action's code is compiled.
     for i in 0..8 {
-        engine.execute("bench.noop", json!({"n": i})).await?;
+        engine.execute(action, json!({"n": i})).await?;
     }
     engine.settle(Duration::from_secs(60)).await?;
     let warm = engine.store().count_executions(&Default::default()).await?;
     let start = Instant::now();
     for i in 0..n {
-        engine.execute("bench.noop", json!({"n": i})).await?;
+        engine.execute(action, json!({"n": i})).await?;
     }
     engine.settle(Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
@@ -646,7 +667,7 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
         )));
     }
     Ok(report(
-        "python_persistent",
+        scenario,
         n,
         secs,
         percentile(&latencies, 0.5),

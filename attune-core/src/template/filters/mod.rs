@@ -22,7 +22,7 @@ mod version;
 
 pub use data::USE_NONE_MAGIC;
 
-use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, Value as JValue};
 
 /// What a filter returns.
@@ -391,14 +391,61 @@ pub(crate) fn py_float(x: f64) -> String {
     }
 }
 
-/// The value as JSON, for filters that work on data.
+/// How deeply a value given to a data filter may nest (as JSON input may:
+/// [`crate::input::MAX_JSON_DEPTH`]); the conversion and the writers recurse per level.
+const MAX_DEPTH: usize = crate::input::MAX_JSON_DEPTH;
+
+/// The value as JSON, for filters that work on data; an error when it nests deeper than
+/// [`MAX_DEPTH`] (checked without recursion).
 pub(crate) fn to_json(call: &Call, v: &JValue) -> Result<serde_json::Value, Error> {
+    let mut stack = vec![(v.clone(), 1usize)];
+    while let Some((x, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(call.error(format!("got a value nested deeper than {MAX_DEPTH} levels")));
+        }
+        match x.kind() {
+            ValueKind::Seq | ValueKind::Iterable => {
+                if let Ok(items) = x.try_iter() {
+                    stack.extend(items.map(|i| (i, depth + 1)));
+                }
+            }
+            ValueKind::Map => {
+                if let Ok(keys) = x.try_iter() {
+                    for k in keys {
+                        if let Ok(item) = x.get_item(&k) {
+                            stack.push((item, depth + 1));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     serde_json::to_value(v).map_err(|e| call.error(format!("cannot use its value as data: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_values_are_refused_without_recursion() {
+        let t = crate::template::Templates::new();
+        let mut v = serde_json::json!(1);
+        for _ in 0..MAX_DEPTH {
+            v = serde_json::json!([v]);
+        }
+        let ctx = crate::template::to_jinja(serde_json::json!({"v": v}));
+        let err = t
+            .render_once("x", "{{ v | to_json_string }}", &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nested deeper than 100 levels"), "{err}");
+        assert!(
+            t.render_once("x", "{{ v[0] | to_json_string }}", &ctx)
+                .is_ok()
+        );
+    }
 
     #[test]
     fn python_float_repr() {

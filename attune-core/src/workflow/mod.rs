@@ -44,7 +44,7 @@ mod validate;
 
 pub use chain::{ActionChain, ChainNode};
 pub(crate) use conductor::EXECUTION_FAILED;
-pub use conductor::{Conductor, Entry, Plan, RunError, RunStatus, TaskRun};
+pub use conductor::{Conductor, Entry, KvSnapshot, Plan, RunError, RunStatus, TaskRun};
 pub use graph::{TaskStatuses, to_dot, to_mermaid};
 pub use model::{Backoff, Command, Join, Retry, Target, Task, Transition, WithItems, Workflow};
 pub use rehearse::{MAX_WAVES, MockAction, MockStatus, RehearsalSpec, Rehearsed, rehearse};

@@ -23,6 +23,8 @@ pub struct Plan {
     pub(super) command_splits: Vec<Command>,
     /// Whether any template calls `task(…)` (else its table of task results is not built).
     pub(super) uses_task_fn: bool,
+    /// Whether any template calls `st2kv(…)` (the engine then reads the key-value store).
+    pub(super) uses_st2kv: bool,
     /// For the plan of an action chain: what its template context needs.
     pub(super) chain: Option<ChainScope>,
 }
@@ -115,8 +117,10 @@ impl Plan {
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
         let uses_task_fn = mentions(&wf, "task(");
+        let uses_st2kv = mentions(&wf, "st2kv(");
         Ok(Plan {
             uses_task_fn,
+            uses_st2kv,
             wf,
             templates,
             input,
@@ -131,6 +135,12 @@ impl Plan {
     /// The definition.
     pub fn workflow(&self) -> &Workflow {
         &self.wf
+    }
+
+    /// Whether a template calls `st2kv(…)`: a run then needs the keys it may read
+    /// ([`Conductor::start_with_kv`](super::Conductor::start_with_kv)).
+    pub fn uses_st2kv(&self) -> bool {
+        self.uses_st2kv
     }
 }
 

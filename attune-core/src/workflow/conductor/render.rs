@@ -1,6 +1,6 @@
 //! Rendering a run's templates: the functions they see (`ctx()`, `succeeded()`, `failed()`,
-//! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`) and Jinja
-//! truthiness of conditions.
+//! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`, `st2kv()` — the
+//! latter in `kv.rs`) and Jinja truthiness of conditions.
 
 use super::plan::ChainScope;
 use super::{Conductor, Entry, RunStatus};
@@ -54,33 +54,55 @@ impl Conductor {
             insert_item_functions(&mut m, index, item);
         }
         if self.plan.uses_task_fn {
-            m.insert("task", self.task_function());
+            m.insert("task", self.task_function(task.map(|(e, _)| e)));
+        }
+        if self.plan.uses_st2kv {
+            m.insert("st2kv", self.kv.function());
         }
         JValue::from(m)
     }
 
-    /// `task(name)`: the status and result of the latest run of each task (an error for a
-    /// task that has not run).
-    fn task_function(&self) -> JValue {
-        let tasks: BTreeMap<String, Value> = self
-            .seq
-            .iter()
-            .map(|e| {
-                (
-                    e.task.clone(),
-                    serde_json::json!({"status": e.status, "result": e.result}),
-                )
+    /// `task(name, route=None)`: the latest run of a task (of any route, or of `route`) as
+    /// StackStorm's Orquesta gives it: `task_id` (also `task_name`), `route`, `status`,
+    /// `result`; an error for a task that has not run. `task()`: the task the template is
+    /// rendered for (an error outside a task).
+    fn task_function(&self, current: Option<&Entry>) -> JValue {
+        let describe = |e: &Entry| {
+            serde_json::json!({
+                "task_id": e.task, "task_name": e.task, "route": e.route,
+                "status": e.status, "result": e.result,
             })
-            .collect();
+        };
+        let mut tasks: BTreeMap<(String, Option<usize>), Value> = BTreeMap::new();
+        for e in &self.seq {
+            tasks.insert((e.task.clone(), None), describe(e));
+            tasks.insert((e.task.clone(), Some(e.route)), describe(e));
+        }
+        let current = current.map(describe);
         let tasks = Arc::new(tasks);
         JValue::from_function(
-            move |name: String| -> std::result::Result<JValue, minijinja::Error> {
-                tasks.get(&name).map(to_jinja).ok_or_else(|| {
-                    minijinja::Error::new(
-                        minijinja::ErrorKind::UndefinedError,
-                        format!("task '{name}' has not run"),
-                    )
-                })
+            move |name: Option<String>,
+                  route: Option<usize>|
+                  -> std::result::Result<JValue, minijinja::Error> {
+                let Some(name) = name else {
+                    return current.as_ref().map(to_jinja).ok_or_else(|| {
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            "task() without a name is the current task, and this template \
+                             belongs to no task",
+                        )
+                    });
+                };
+                tasks
+                    .get(&(name.clone(), route))
+                    .map(to_jinja)
+                    .ok_or_else(|| {
+                        let on = route.map(|r| format!(" on route {r}")).unwrap_or_default();
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::UndefinedError,
+                            format!("task '{name}' has not run{on}"),
+                        )
+                    })
             },
         )
     }

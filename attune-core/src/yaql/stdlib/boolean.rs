@@ -1,0 +1,108 @@
+//! Booleans and branching: `bool`, `isBoolean`, `switch`, `coalesce`, `assert`.
+
+use super::{Args, Builtin, values};
+use crate::yaql::ErrorKind;
+use crate::yaql::ast::Call;
+use crate::yaql::eval::{Machine, R, Scope, err};
+use crate::yaql::value::{Kind, Val};
+
+pub(super) fn lookup(name: &str) -> Option<Builtin> {
+    Some(match name {
+        "bool" => bool_,
+        "isBoolean" => is_boolean,
+        "switch" => switch,
+        "coalesce" => coalesce,
+        "assert" => assert_,
+        _ => return None,
+    })
+}
+
+fn bool_<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let v = values(m, sc, c, r, 1, 1, "one value")?;
+    Ok(Val::Bool(v[0].truthy()))
+}
+
+fn is_boolean<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let v = values(m, sc, c, r, 1, 1, "one value")?;
+    Ok(Val::Bool(v[0].kind() == Kind::Bool))
+}
+
+/// `switch(cond => value, …)`: the value of the first condition that holds, else null.
+fn switch<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let dollar;
+    let scope = match r {
+        Some(v) => {
+            dollar = sc.child(v);
+            &dollar
+        }
+        None => sc,
+    };
+    for a in &c.args {
+        let crate::yaql::ast::Arg::Pair(cond, v) = a else {
+            return Err(Args::of(c).bad("'condition => value' pairs"));
+        };
+        if m.eval(cond, scope)?.truthy() {
+            return m.eval(v, scope);
+        }
+    }
+    Ok(Val::Null)
+}
+
+/// `coalesce(a, b, …)`: the first that is not null.
+fn coalesce<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    if let Some(v) = r.filter(|v| !v.is_null()) {
+        return Ok(v);
+    }
+    let a = Args::of(c);
+    if !a.named.is_empty() {
+        return Err(a.bad("values"));
+    }
+    for x in a.pos {
+        let v = m.eval(x, sc)?;
+        if !v.is_null() {
+            return Ok(v);
+        }
+    }
+    Ok(Val::Null)
+}
+
+/// `value.assert(condition, message)`: the value when the condition (over it) holds.
+fn assert_<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let (v, l) = super::first_and_lambdas(m, sc, c, r, "(value, condition, message)")?;
+    let Some(cond) = l.first() else {
+        return Err(Args::of(c).bad("(value, condition, message)"));
+    };
+    if m.eval_with(cond, sc, v.clone())?.truthy() {
+        return Ok(v);
+    }
+    let msg = match l.get(1) {
+        Some(x) => crate::yaql::value::display(&m.eval(x, sc)?),
+        None => "assertion failed".into(),
+    };
+    Err(err(ErrorKind::Value, format!("assert(): {msg}")))
+}

@@ -8,8 +8,11 @@
 //! string formatting (`'%s' % x`), which StackStorm's templates use, works: it is rewritten
 //! into the `format` filter before compiling (`rewrite.rs`); so do Python's common methods of
 //! strings, maps and lists (`s.split(',')`, `d.items()`: minijinja-contrib's `pycompat`).
+//!
+//! Workflows ([`Templates::for_workflows`]) also take YAQL, `<% expr %>` (`yaql.rs`).
 
 mod rewrite;
+mod yaql;
 
 pub use rewrite::PERCENT_FORMAT_MAX_DEPTH;
 
@@ -92,6 +95,31 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.is_empty()).then_some(inner)
 }
 
+/// Checks a workflow value's template: YAQL (`<% %>`: syntax, and that every function it
+/// calls exists; mixing it with Jinja is an error) or Jinja ([`check_syntax`]).
+pub(crate) fn check_workflow_syntax(source: &str) -> std::result::Result<(), String> {
+    if yaql::is_yaql(source) {
+        return yaql::check(source);
+    }
+    check_syntax(source)
+}
+
+/// Whether `s` is a workflow template: Jinja or YAQL.
+pub(crate) fn is_workflow_template(s: &str) -> bool {
+    is_template(s) || yaql::is_yaql(s)
+}
+
+/// Whether some string inside `v` is a workflow template (Jinja or YAQL) for which `pred`
+/// holds.
+pub(crate) fn any_workflow_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
+    match v {
+        Value::String(s) => is_workflow_template(s) && pred(s),
+        Value::Array(a) => a.iter().any(|x| any_workflow_template(x, pred)),
+        Value::Object(m) => m.values().any(|x| any_workflow_template(x, pred)),
+        _ => false,
+    }
+}
+
 /// Checks the syntax of a template source without registering it anywhere; the error is
 /// minijinja's description (with the line inside the template when it has several).
 pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
@@ -118,6 +146,8 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
 pub struct Templates {
     env: Arc<RwLock<Environment<'static>>>,
     next: AtomicU64,
+    /// Whether `<% %>` is YAQL (workflows) rather than text.
+    yaql: bool,
 }
 
 impl fmt::Debug for Templates {
@@ -182,6 +212,11 @@ enum Node {
         text: String,
         location: String,
     },
+    /// YAQL (`<% expr %>`, workflows only).
+    Yaql {
+        node: Arc<yaql::YaqlNode>,
+        location: String,
+    },
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
 }
@@ -189,7 +224,7 @@ enum Node {
 impl CompiledValue {
     /// Whether it contains no template at all.
     pub fn is_literal(&self) -> bool {
-        self.owned.is_none()
+        self.owned.is_none() && matches!(self.node, Node::Literal(_))
     }
 }
 
@@ -210,6 +245,29 @@ impl Templates {
         Templates {
             env: Arc::new(RwLock::new(env)),
             next: AtomicU64::new(0),
+            yaql: false,
+        }
+    }
+
+    /// An environment for workflows: as [`Templates::new`], and a string with `<% %>` is
+    /// YAQL.
+    pub fn for_workflows() -> Self {
+        let mut t = Self::new();
+        t.yaql = true;
+        t.env
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_template(yaql::HOST_TEMPLATE, "")
+            .expect("the empty template compiles");
+        t
+    }
+
+    /// Whether `v` holds a template this environment compiles.
+    fn has_template(&self, v: &Value) -> bool {
+        if self.yaql {
+            any_workflow_template(v, &|_| true)
+        } else {
+            contains_template(v)
         }
     }
 
@@ -283,6 +341,10 @@ impl Templates {
 
     fn compile_node(&self, location: &str, value: &Value, names: &mut Vec<String>) -> Result<Node> {
         Ok(match value {
+            Value::String(s) if self.yaql && yaql::is_yaql(s) => Node::Yaql {
+                node: Arc::new(yaql::compile(location, s)?),
+                location: location.to_string(),
+            },
             Value::String(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {
                     let name = self.add(location, json_source(location, expr)?)?;
@@ -300,7 +362,7 @@ impl Templates {
                     }
                 }
             }
-            Value::Object(m) if contains_template(value) => {
+            Value::Object(m) if self.has_template(value) => {
                 let mut out = Vec::with_capacity(m.len());
                 for (k, v) in m {
                     out.push((
@@ -310,7 +372,7 @@ impl Templates {
                 }
                 Node::Object(out)
             }
-            Value::Array(a) if contains_template(value) => {
+            Value::Array(a) if self.has_template(value) => {
                 let mut out = Vec::with_capacity(a.len());
                 for (i, v) in a.iter().enumerate() {
                     out.push(self.compile_node(&format!("{location}[{i}]"), v, names)?);
@@ -429,6 +491,7 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
             })
         }
         Node::Text { name, location } => render_text(env, name, location, ctx),
+        Node::Yaql { node, location } => yaql::render(env, node, location, ctx),
         Node::Pattern {
             json,
             text,

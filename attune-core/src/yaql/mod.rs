@@ -30,6 +30,7 @@ pub(crate) mod stdlib;
 mod value;
 
 pub use value::Val;
+pub(crate) use value::float_str;
 
 use std::fmt;
 

@@ -57,7 +57,7 @@ type Inbound<'a> = HashMap<String, (usize, Vec<&'a str>)>;
 impl Plan {
     /// Compiles `wf` (check it first: [`Workflow::validate`]).
     pub fn new(wf: Workflow) -> Result<Arc<Plan>> {
-        let templates = Templates::new();
+        let templates = Templates::for_workflows();
         let input = compile_input(&templates, &wf)?;
         let vars = compile_named(&templates, "var", &wf.vars)?;
         let output = compile_named(&templates, "output", &wf.output)?;
@@ -76,7 +76,7 @@ impl Plan {
             .filter(|(_, (edges, _))| *edges > 1)
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
-        let uses_task_fn = mentions(&wf, "task(");
+        let uses_task_fn = mentions(&wf, "task(") || mentions(&wf, "task_status(");
         Ok(Arc::new(Plan {
             uses_task_fn,
             wf,
@@ -225,7 +225,7 @@ fn compile_transitions(templates: &Templates, t: &Task, loc: &str) -> Result<Vec
 
 /// Whether a template anywhere in `wf` contains `needle`.
 fn mentions(wf: &Workflow, needle: &str) -> bool {
-    let has = |v: &Value| crate::template::any_template(v, &|s| s.contains(needle));
+    let has = |v: &Value| crate::template::any_workflow_template(v, &|s| s.contains(needle));
     let text = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains(needle));
     wf.input.iter().any(|(_, v)| v.as_ref().is_some_and(has))
         || wf.vars.iter().any(|(_, v)| has(v))

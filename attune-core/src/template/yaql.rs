@@ -1,0 +1,319 @@
+//! YAQL in workflow templates (`<% expr %>`): compiled into the same [`super::CompiledValue`]
+//! as Jinja, rendered against the same context. `$` is the workflow's variables (what
+//! `ctx()` gives), and a function YAQL's standard library does not have is looked up in the
+//! context's functions — the conductor's `ctx()`, `succeeded()`, `result()`, `item()`,
+//! `task()`, … — so each Orquesta function is written once and reached from both
+//! languages. Added here: `task_status(name)` and `json(text)`.
+//!
+//! A string that is exactly one `<% expr %>` keeps the value's type; text with expressions
+//! inside renders each as Python's `str` would (Orquesta's way: `True`, `None`,
+//! `{'a': 1}`). A string mixing `{{ }}` and `<% %>` is refused, as Orquesta does.
+
+use crate::yaql::{Expression, Host, Val};
+use crate::{Error, Result};
+use minijinja::{Environment, Value as JValue};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The empty template whose state host calls run in.
+pub(super) const HOST_TEMPLATE: &str = "__attune_yaql_host";
+
+/// The functions Orquesta adds to YAQL (reached through the template context), and those
+/// of StackStorm the engine may add (`st2kv`).
+pub(crate) const ORQUESTA_FUNCTIONS: &[&str] = &[
+    "ctx",
+    "task_status",
+    "succeeded",
+    "failed",
+    "completed",
+    "timed_out",
+    "result",
+    "item",
+    "index",
+    "task",
+    "json",
+    "st2kv",
+];
+
+/// One piece of a YAQL template.
+#[derive(Debug, Clone)]
+pub(super) enum Part {
+    Text(String),
+    Expr(Arc<Expression>),
+}
+
+/// A compiled YAQL template: one expression (`single`, type kept) or text with expressions.
+#[derive(Debug, Clone)]
+pub(super) struct YaqlNode {
+    pub(super) parts: Vec<Part>,
+    pub(super) single: bool,
+    /// Whether `$` appears (else the context's variables are not converted for it).
+    uses_dollar: bool,
+}
+
+/// Whether `s` holds YAQL.
+pub(crate) fn is_yaql(s: &str) -> bool {
+    s.contains("<%")
+}
+
+/// The pieces of `s`: text, and the source of each `<% … %>`.
+fn split(s: &str) -> std::result::Result<Vec<(bool, &str)>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("<%") {
+        if i > 0 {
+            out.push((false, &rest[..i]));
+        }
+        let after = &rest[i + 2..];
+        let Some(j) = after.find("%>") else {
+            return Err(format!("'<%' without a closing '%>' in '{s}'"));
+        };
+        out.push((true, after[..j].trim()));
+        rest = &after[j + 2..];
+    }
+    if !rest.is_empty() {
+        out.push((false, rest));
+    }
+    Ok(out)
+}
+
+/// Parses every expression of `s` (mixing with Jinja refused); the message names the
+/// expression and the column where it broke.
+fn parse(s: &str) -> std::result::Result<YaqlNode, String> {
+    if super::is_template(s) {
+        return Err(format!(
+            "'{s}' mixes Jinja ('{{{{ }}}}') and YAQL ('<% %>'); a value uses one language"
+        ));
+    }
+    let pieces = split(s)?;
+    let single = matches!(pieces.as_slice(), [(true, _)])
+        || (pieces.iter().filter(|(e, _)| *e).count() == 1
+            && pieces.iter().all(|(e, t)| *e || t.trim().is_empty()));
+    let mut parts = Vec::new();
+    for (is_expr, text) in pieces {
+        if !is_expr {
+            if !single {
+                parts.push(Part::Text(text.to_string()));
+            }
+            continue;
+        }
+        if text.is_empty() {
+            return Err(format!("empty YAQL expression in '{s}'"));
+        }
+        let e = Expression::parse(text)
+            .map_err(|e| format!("YAQL syntax error in '<% {text} %>' at {e}"))?;
+        parts.push(Part::Expr(Arc::new(e)));
+    }
+    let uses_dollar = s.contains('$');
+    Ok(YaqlNode {
+        parts,
+        single,
+        uses_dollar,
+    })
+}
+
+/// Compiles the YAQL template `s`; `location` names it in errors.
+pub(super) fn compile(location: &str, s: &str) -> Result<YaqlNode> {
+    parse(s).map_err(|message| Error::Template {
+        location: location.to_string(),
+        message,
+    })
+}
+
+/// Checks the syntax of `s` and that every function it calls exists (YAQL's standard
+/// library or Orquesta's).
+pub(crate) fn check(s: &str) -> std::result::Result<(), String> {
+    let node = parse(s)?;
+    for p in &node.parts {
+        if let Part::Expr(e) = p {
+            let unknown: Vec<String> = e
+                .unknown_functions()
+                .into_iter()
+                .filter(|f| !ORQUESTA_FUNCTIONS.contains(&f.as_str()))
+                .collect();
+            if let Some(f) = unknown.first() {
+                return Err(format!(
+                    "unknown YAQL function '{f}' in '<% {} %>'",
+                    e.source()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Renders a YAQL template against the template context `ctx`.
+pub(super) fn render(
+    env: &Environment<'static>,
+    node: &YaqlNode,
+    location: &str,
+    ctx: &JValue,
+) -> Result<Value> {
+    let fail = |message: String| Error::Template {
+        location: location.to_string(),
+        message,
+    };
+    let root = if node.uses_dollar {
+        variables(env, ctx).map_err(&fail)?
+    } else {
+        Value::Null
+    };
+    let host = ContextHost { env, ctx };
+    let mut text = String::new();
+    for p in &node.parts {
+        match p {
+            Part::Text(t) => text.push_str(t),
+            Part::Expr(e) => {
+                let v = e
+                    .evaluate(Val::Json(&root), Vec::new(), &host)
+                    .map_err(|err| fail(format!("in '<% {} %>': {err}", e.source())))?;
+                if node.single {
+                    return v
+                        .to_json()
+                        .map_err(|m| fail(format!("in '<% {} %>': {m}", e.source())));
+                }
+                python_str(&mut text, &v, true);
+            }
+        }
+    }
+    Ok(Value::String(text))
+}
+
+/// The workflow's variables: what `ctx()` gives, or the whole context when it has no
+/// `ctx`.
+fn variables(env: &Environment<'static>, ctx: &JValue) -> std::result::Result<Value, String> {
+    let f = ctx.get_attr("ctx").unwrap_or(JValue::UNDEFINED);
+    let v = if f.is_undefined() {
+        ctx.clone()
+    } else {
+        call(env, &f, &[])?
+    };
+    serde_json::to_value(&v).map_err(|e| e.to_string())
+}
+
+fn call(
+    env: &Environment<'static>,
+    f: &JValue,
+    args: &[JValue],
+) -> std::result::Result<JValue, String> {
+    let t = env.get_template(HOST_TEMPLATE).map_err(|e| e.to_string())?;
+    let mut state = t.new_state();
+    f.call(&mut state, args)
+        .map_err(|e| e.detail().map_or_else(|| e.to_string(), str::to_string))
+}
+
+/// The context's functions, offered to YAQL.
+struct ContextHost<'c> {
+    env: &'c Environment<'static>,
+    ctx: &'c JValue,
+}
+
+impl<'a> Host<'a> for ContextHost<'_> {
+    fn call(&self, name: &str, args: Vec<Val<'a>>) -> Option<std::result::Result<Val<'a>, String>> {
+        match name {
+            "json" => return Some(json_fn(&args)),
+            "task_status" => return Some(self.task_status(&args)),
+            _ => {}
+        }
+        let f = self.ctx.get_attr(name).ok().filter(|f| !f.is_undefined())?;
+        Some((|| {
+            let mut jargs = Vec::with_capacity(args.len());
+            for a in &args {
+                jargs.push(super::to_jinja(a.to_json()?));
+            }
+            let out = call(self.env, &f, &jargs)?;
+            let v: Value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
+            Ok(Val::from_json(&v))
+        })())
+    }
+}
+
+impl ContextHost<'_> {
+    /// `task_status(name)`: the status of the latest run of task `name`, null when it has
+    /// not run.
+    fn task_status<'a>(&self, args: &[Val<'a>]) -> std::result::Result<Val<'a>, String> {
+        let [name] = args else {
+            return Err("expects one argument, the task's name".into());
+        };
+        let Some(name) = name.to_json()?.as_str().map(str::to_string) else {
+            return Err("expects the task's name, a string".into());
+        };
+        let f = self.ctx.get_attr("task").unwrap_or(JValue::UNDEFINED);
+        if f.is_undefined() {
+            return Ok(Val::Null);
+        }
+        match call(self.env, &f, &[JValue::from(name)]) {
+            Ok(t) => {
+                let v: Value = serde_json::to_value(&t).map_err(|e| e.to_string())?;
+                Ok(Val::from_json(&v["status"]))
+            }
+            Err(_) => Ok(Val::Null),
+        }
+    }
+}
+
+/// `json(text)`: the JSON value `text` holds.
+fn json_fn<'a>(args: &[Val<'a>]) -> std::result::Result<Val<'a>, String> {
+    let [s] = args else {
+        return Err("expects one argument, a JSON string".into());
+    };
+    let s = s.to_json()?;
+    let Some(s) = s.as_str() else {
+        return Err("expects a JSON string".into());
+    };
+    serde_json::from_str::<Value>(s)
+        .map(|v| Val::from_json(&v))
+        .map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Writes `v` as Python's `str` does (Orquesta interpolates values into text with it).
+fn python_str(out: &mut String, v: &Val<'_>, top: bool) {
+    let j = match v.to_json() {
+        Ok(j) => j,
+        Err(_) => {
+            out.push_str(&format!("{v:?}"));
+            return;
+        }
+    };
+    python_json(out, &j, top);
+}
+
+fn python_json(out: &mut String, v: &Value, top: bool) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => out.push_str(&i.to_string()),
+            None => out.push_str(&crate::yaql::float_str(n.as_f64().unwrap_or(0.0))),
+        },
+        Value::String(s) if top => out.push_str(s),
+        Value::String(s) => {
+            out.push('\'');
+            out.push_str(&s.replace('\\', "\\\\").replace('\'', "\\'"));
+            out.push('\'');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(out, x, false);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(out, &Value::String(k.clone()), false);
+                out.push_str(": ");
+                python_json(out, x, false);
+            }
+            out.push('}');
+        }
+    }
+}

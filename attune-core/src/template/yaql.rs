@@ -3,7 +3,11 @@
 //! `ctx()` gives), and a function YAQL's standard library does not have is looked up in the
 //! context's functions — the conductor's `ctx()`, `succeeded()`, `result()`, `item()`,
 //! `task()`, … — so each Orquesta function is written once and reached from both
-//! languages. Added here: `task_status(name)` and `json(text)`.
+//! languages. Added here: `task_status(name)`, `json(text)` and Orquesta's function form of
+//! `zip(a, b, …, pad => x)` (padded to the longest; the method `a.zip(b)` stays YAQL's).
+//!
+//! As in Orquesta, an expression whose value is a string holding `<% %>` is evaluated again
+//! (at most 8 times).
 //!
 //! A string that is exactly one `<% expr %>` keeps the value's type; text with expressions
 //! inside renders each as Python's `str` would (Orquesta's way: `True`, `None`,
@@ -14,6 +18,10 @@ use crate::{Error, Result};
 use minijinja::{Environment, Value as JValue};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// How many times a value that is itself YAQL text is evaluated again (Orquesta evaluates
+/// a string result that holds `<% %>`).
+const MAX_REEVALUATION: usize = 8;
 
 /// The empty template whose state host calls run in.
 pub(super) const HOST_TEMPLATE: &str = "__attune_yaql_host";
@@ -153,26 +161,50 @@ pub(super) fn render(
         location: location.to_string(),
         message,
     };
-    let root = if node.uses_dollar {
-        variables(env, ctx).map_err(&fail)?
-    } else {
-        Value::Null
-    };
+    let mut root = None;
+    render_node(env, node, ctx, &mut root, 0).map_err(fail)
+}
+
+fn render_node(
+    env: &Environment<'static>,
+    node: &YaqlNode,
+    ctx: &JValue,
+    root: &mut Option<Value>,
+    depth: usize,
+) -> std::result::Result<Value, String> {
+    if node.uses_dollar && root.is_none() {
+        *root = Some(variables(env, ctx)?);
+    }
     let host = ContextHost { env, ctx };
     let mut text = String::new();
     for p in &node.parts {
         match p {
             Part::Text(t) => text.push_str(t),
             Part::Expr(e) => {
+                let data = root.clone().unwrap_or(Value::Null);
                 let v = e
-                    .evaluate(Val::Json(&root), Vec::new(), &host)
-                    .map_err(|err| fail(format!("in '<% {} %>': {err}", e.source())))?;
-                if node.single {
-                    return v
-                        .to_json()
-                        .map_err(|m| fail(format!("in '<% {} %>': {m}", e.source())));
+                    .evaluate(Val::Json(&data), Vec::new(), &host)
+                    .map_err(|err| format!("in '<% {} %>': {err}", e.source()))?;
+                let mut v = v
+                    .to_json()
+                    .map_err(|m| format!("in '<% {} %>': {m}", e.source()))?;
+                if let Value::String(s) = &v
+                    && is_yaql(s)
+                {
+                    if depth >= MAX_REEVALUATION {
+                        return Err(format!(
+                            "in '<% {} %>': a value that is YAQL again more than \
+                             {MAX_REEVALUATION} times",
+                            e.source()
+                        ));
+                    }
+                    let inner = parse(s)?;
+                    v = render_node(env, &inner, ctx, root, depth + 1)?;
                 }
-                python_str(&mut text, &v, true);
+                if node.single {
+                    return Ok(v);
+                }
+                python_json(&mut text, &v, true);
             }
         }
     }
@@ -209,9 +241,14 @@ struct ContextHost<'c> {
 }
 
 impl<'a> Host<'a> for ContextHost<'_> {
+    fn overrides(&self, name: &str) -> bool {
+        name == "zip"
+    }
+
     fn call(&self, name: &str, args: Vec<Val<'a>>) -> Option<std::result::Result<Val<'a>, String>> {
         match name {
             "json" => return Some(json_fn(&args)),
+            "zip" => return Some(zip_fn(args)),
             "task_status" => return Some(self.task_status(&args)),
             _ => {}
         }
@@ -266,16 +303,43 @@ fn json_fn<'a>(args: &[Val<'a>]) -> std::result::Result<Val<'a>, String> {
         .map_err(|e| format!("not JSON: {e}"))
 }
 
-/// Writes `v` as Python's `str` does (Orquesta interpolates values into text with it).
-fn python_str(out: &mut String, v: &Val<'_>, top: bool) {
-    let j = match v.to_json() {
-        Ok(j) => j,
-        Err(_) => {
-            out.push_str(&format!("{v:?}"));
-            return;
+/// Orquesta's `zip(a, b, …, pad => x)`: lists of the n-th items, padded to the longest
+/// with `pad` (null); one list alone is itself; null is empty. The last argument holds the
+/// named ones.
+fn zip_fn<'a>(mut args: Vec<Val<'a>>) -> std::result::Result<Val<'a>, String> {
+    let named = args.pop().map(|v| v.to_json()).transpose()?;
+    let mut pad = Value::Null;
+    if let Some(Value::Object(m)) = named {
+        for (k, v) in m {
+            match k.as_str() {
+                "pad" => pad = v,
+                other => return Err(format!("has no argument '{other}' (only 'pad')")),
+            }
         }
-    };
-    python_json(out, &j, top);
+    }
+    let mut lists = Vec::new();
+    for a in &args {
+        match a.to_json()? {
+            Value::Null => {}
+            Value::Array(items) => lists.push(items),
+            other => return Err(format!("expects lists, got {other}")),
+        }
+    }
+    if lists.len() == 1 {
+        return Ok(Val::from_json(&Value::Array(lists.remove(0))));
+    }
+    let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+    let rows = (0..n)
+        .map(|i| {
+            Value::Array(
+                lists
+                    .iter()
+                    .map(|l| l.get(i).cloned().unwrap_or_else(|| pad.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(Val::from_json(&Value::Array(rows)))
 }
 
 fn python_json(out: &mut String, v: &Value, top: bool) {

@@ -288,14 +288,25 @@ impl<'h, 'a> Machine<'h, 'a> {
         {
             return self.call_def(c, d, sc);
         }
-        if let Some(f) = c.builtin {
+        let overridden = recv.is_none() && self.host.overrides(&c.name);
+        if let Some(f) = c.builtin.filter(|_| !overridden) {
             return f(self, sc, c, recv);
         }
         let mut args = Vec::with_capacity(c.args.len() + 1);
         args.extend(recv);
+        let mut named = Vec::new();
         for a in &c.args {
             match a {
                 Arg::Pos(x) => args.push(self.eval(x, sc)?),
+                Arg::Pair(k, v) if overridden => {
+                    let k = pair_name(k).ok_or_else(|| {
+                        err(
+                            ErrorKind::NoMatchingFunction,
+                            format!("{}(): bad argument name", c.name),
+                        )
+                    })?;
+                    named.push((Val::Str(k), self.eval(v, sc)?));
+                }
                 Arg::Pair(..) => {
                     return Err(err(
                         ErrorKind::NoMatchingFunction,
@@ -303,6 +314,9 @@ impl<'h, 'a> Machine<'h, 'a> {
                     ));
                 }
             }
+        }
+        if overridden {
+            args.push(Val::Dict(Arc::new(named)));
         }
         match self.host.call(&c.name, args) {
             Some(r) => r.map_err(|m| err(ErrorKind::Host, format!("{}(): {m}", c.name))),

@@ -93,6 +93,13 @@ pub trait Host<'a> {
     /// Calls `name`; `None` when the host has no function of that name. An error message
     /// should say what the function expected.
     fn call(&self, name: &str, args: Vec<Val<'a>>) -> Option<Result<Val<'a>, String>>;
+
+    /// Whether the host's `name`, called as a function (not a method), replaces the
+    /// standard library's (Orquesta's `zip(a, b, pad => x)`). Its named arguments come as
+    /// a last argument: a map of them.
+    fn overrides(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// A host without functions.
@@ -189,3 +196,6 @@ impl Expression {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,6 @@
-//! Booleans and branching: `bool`, `isBoolean`, `switch`, `coalesce`, `assert`.
+//! Booleans and branching: `bool`, `isBoolean`, `switch`, `coalesce`, `assert`; and the
+//! context makers `let`, `with`, `def`, `unpack`, which only work left of `->` (the
+//! evaluator handles them there).
 
 use super::{Args, Builtin, values};
 use crate::yaql::ErrorKind;
@@ -13,6 +15,7 @@ pub(super) fn lookup(name: &str) -> Option<Builtin> {
         "switch" => switch,
         "coalesce" => coalesce,
         "assert" => assert_,
+        "let" | "with" | "def" | "unpack" => context_maker,
         _ => return None,
     })
 }
@@ -105,4 +108,17 @@ fn assert_<'a>(
         None => "assertion failed".into(),
     };
     Err(err(ErrorKind::Value, format!("assert(): {msg}")))
+}
+
+/// `let`, `with`, `def`, `unpack` anywhere but left of `->`.
+fn context_maker<'a>(
+    _: &mut Machine<'_, 'a>,
+    _: &Scope<'_, 'a>,
+    c: &Call,
+    _: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    Err(err(
+        ErrorKind::NoMatchingFunction,
+        format!("{0}() makes a context: write {0}(…) -> expression", c.name),
+    ))
 }

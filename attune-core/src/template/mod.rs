@@ -104,6 +104,11 @@ pub(crate) fn check_workflow_syntax(source: &str) -> std::result::Result<(), Str
     check_syntax(source)
 }
 
+/// Whether `s` holds YAQL (`<%`); a workflow's map keys render only then.
+pub(crate) fn is_yaql(s: &str) -> bool {
+    yaql::is_yaql(s)
+}
+
 /// Whether `s` is a workflow template: Jinja or YAQL.
 pub(crate) fn is_workflow_template(s: &str) -> bool {
     is_template(s) || yaql::is_yaql(s)
@@ -115,7 +120,9 @@ pub(crate) fn any_workflow_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> b
     match v {
         Value::String(s) => is_workflow_template(s) && pred(s),
         Value::Array(a) => a.iter().any(|x| any_workflow_template(x, pred)),
-        Value::Object(m) => m.values().any(|x| any_workflow_template(x, pred)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, x)| (yaql::is_yaql(k) && pred(k)) || any_workflow_template(x, pred)),
         _ => false,
     }
 }
@@ -212,6 +219,9 @@ enum Node {
         text: String,
         location: String,
     },
+    /// A map whose keys hold YAQL too (workflows only): each key renders to a string (a
+    /// value that is not one, to its JSON text).
+    KeyedObject(Vec<(Node, Node)>),
     /// YAQL (`<% expr %>`, workflows only).
     Yaql {
         node: Arc<yaql::YaqlNode>,
@@ -362,6 +372,19 @@ impl Templates {
                     }
                 }
             }
+            Value::Object(m) if self.yaql && m.keys().any(|k| yaql::is_yaql(k)) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    let at = format!("{location} '{k}'");
+                    let key = self.compile_node(
+                        &format!("{at} (key)"),
+                        &Value::String(k.clone()),
+                        names,
+                    )?;
+                    out.push((key, self.compile_node(&at, v, names)?));
+                }
+                Node::KeyedObject(out)
+            }
             Value::Object(m) if self.has_template(value) => {
                 let mut out = Vec::with_capacity(m.len());
                 for (k, v) in m {
@@ -504,6 +527,17 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
                 return Ok(value);
             }
             render_text(env, text, location, ctx)
+        }
+        Node::KeyedObject(items) => {
+            let mut m = Map::with_capacity(items.len());
+            for (k, n) in items {
+                let key = match render_node(env, k, ctx)? {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                m.insert(key, render_node(env, n, ctx)?);
+            }
+            Ok(Value::Object(m))
         }
         Node::Object(items) => {
             let mut m = Map::with_capacity(items.len());

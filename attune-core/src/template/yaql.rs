@@ -245,14 +245,23 @@ impl<'a> Host<'a> for ContextHost<'_> {
         name == "zip"
     }
 
-    fn call(&self, name: &str, args: Vec<Val<'a>>) -> Option<std::result::Result<Val<'a>, String>> {
+    fn call(
+        &self,
+        name: &str,
+        args: Vec<Val<'a>>,
+        named: Vec<(String, Val<'a>)>,
+    ) -> Option<std::result::Result<Val<'a>, String>> {
         match name {
-            "json" => return Some(json_fn(&args)),
-            "zip" => return Some(zip_fn(args)),
-            "task_status" => return Some(self.task_status(&args)),
+            "json" if named.is_empty() => return Some(json_fn(&args)),
+            "zip" => return Some(zip_fn(args, named)),
+            "task_status" => return Some(self.task_status(args, named)),
+            "item" => return Some(self.item(args, named)),
             _ => {}
         }
         let f = self.ctx.get_attr(name).ok().filter(|f| !f.is_undefined())?;
+        if let Some((k, _)) = named.first() {
+            return Some(Err(format!("takes no argument '{k}'")));
+        }
         Some((|| {
             let mut jargs = Vec::with_capacity(args.len());
             for a in &args {
@@ -265,27 +274,96 @@ impl<'a> Host<'a> for ContextHost<'_> {
     }
 }
 
+/// Arguments given by position or by name (`f(a)` or `f(key => a)`), in order of `names`.
+fn arguments<'a>(
+    names: &[&str],
+    args: Vec<Val<'a>>,
+    named: Vec<(String, Val<'a>)>,
+) -> std::result::Result<Vec<Option<Val<'a>>>, String> {
+    if args.len() > names.len() {
+        return Err(format!(
+            "expects at most {} arguments ({})",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    let mut out: Vec<Option<Val<'a>>> = args.into_iter().map(Some).collect();
+    out.resize(names.len(), None);
+    for (k, v) in named {
+        let i = names
+            .iter()
+            .position(|n| *n == k)
+            .ok_or_else(|| format!("has no argument '{k}' (only {})", names.join(", ")))?;
+        out[i] = Some(v);
+    }
+    Ok(out)
+}
+
 impl ContextHost<'_> {
-    /// `task_status(name)`: the status of the latest run of task `name`, null when it has
-    /// not run.
-    fn task_status<'a>(&self, args: &[Val<'a>]) -> std::result::Result<Val<'a>, String> {
-        let [name] = args else {
-            return Err("expects one argument, the task's name".into());
+    /// The value the context's function `name` gives without arguments.
+    fn value_of(&self, name: &str) -> std::result::Result<Value, String> {
+        let f = self.ctx.get_attr(name).unwrap_or(JValue::UNDEFINED);
+        if f.is_undefined() {
+            return Err("is not available here".into());
+        }
+        let v = call(self.env, &f, &[])?;
+        serde_json::to_value(&v).map_err(|e| e.to_string())
+    }
+
+    /// `item()`: the current with-items item; `item(key)`: when the item is a map holding
+    /// `key`, that value, else the item (the name a task gave its items: `x in …`).
+    fn item<'a>(
+        &self,
+        args: Vec<Val<'a>>,
+        named: Vec<(String, Val<'a>)>,
+    ) -> std::result::Result<Val<'a>, String> {
+        let [key] = arguments(&["key"], args, named)?
+            .try_into()
+            .map_err(|_| "bad arguments")?;
+        let item = self.value_of("item")?;
+        let Some(key) = key else {
+            return Ok(Val::from_json(&item));
         };
-        let Some(name) = name.to_json()?.as_str().map(str::to_string) else {
+        let key = key.to_json()?;
+        let Some(key) = key.as_str() else {
+            return Err("expects the key, a string".into());
+        };
+        Ok(Val::from_json(item.get(key).unwrap_or(&item)))
+    }
+
+    /// `task_status(name, route?)`: the status of the latest run of task `name`, `'null'`
+    /// when it has not run (Orquesta's unset status). A route other than 0 is refused.
+    fn task_status<'a>(
+        &self,
+        args: Vec<Val<'a>>,
+        named: Vec<(String, Val<'a>)>,
+    ) -> std::result::Result<Val<'a>, String> {
+        let [name, route] = arguments(&["task_name", "route"], args, named)?
+            .try_into()
+            .map_err(|_| "bad arguments")?;
+        let Some(name) = name.map(|n| n.to_json()).transpose()? else {
+            return Err("expects the task's name".into());
+        };
+        let Some(name) = name.as_str().map(str::to_string) else {
             return Err("expects the task's name, a string".into());
         };
+        let unset = Val::str("null");
         let f = self.ctx.get_attr("task").unwrap_or(JValue::UNDEFINED);
         if f.is_undefined() {
-            return Ok(Val::Null);
+            return Ok(unset);
         }
-        match call(self.env, &f, &[JValue::from(name)]) {
-            Ok(t) => {
-                let v: Value = serde_json::to_value(&t).map_err(|e| e.to_string())?;
-                Ok(Val::from_json(&v["status"]))
-            }
-            Err(_) => Ok(Val::Null),
+        let Ok(t) = call(self.env, &f, &[JValue::from(name)]) else {
+            return Ok(unset);
+        };
+        let v: Value = serde_json::to_value(&t).map_err(|e| e.to_string())?;
+        if let Some(route) = route.map(|r| r.to_json()).transpose()?
+            && route.as_u64() != Some(0)
+        {
+            return Err(format!(
+                "route {route}: only route 0 is supported (the latest run of the task)"
+            ));
         }
+        Ok(Val::from_json(&v["status"]))
     }
 }
 
@@ -304,17 +382,16 @@ fn json_fn<'a>(args: &[Val<'a>]) -> std::result::Result<Val<'a>, String> {
 }
 
 /// Orquesta's `zip(a, b, …, pad => x)`: lists of the n-th items, padded to the longest
-/// with `pad` (null); one list alone is itself; null is empty. The last argument holds the
-/// named ones.
-fn zip_fn<'a>(mut args: Vec<Val<'a>>) -> std::result::Result<Val<'a>, String> {
-    let named = args.pop().map(|v| v.to_json()).transpose()?;
+/// with `pad` (null); one list alone is itself; null is empty.
+fn zip_fn<'a>(
+    args: Vec<Val<'a>>,
+    named: Vec<(String, Val<'a>)>,
+) -> std::result::Result<Val<'a>, String> {
     let mut pad = Value::Null;
-    if let Some(Value::Object(m)) = named {
-        for (k, v) in m {
-            match k.as_str() {
-                "pad" => pad = v,
-                other => return Err(format!("has no argument '{other}' (only 'pad')")),
-            }
+    for (k, v) in named {
+        match k.as_str() {
+            "pad" => pad = v.to_json()?,
+            other => return Err(format!("has no argument '{other}' (only 'pad')")),
         }
     }
     let mut lists = Vec::new();

@@ -201,6 +201,9 @@ fn templates(at: &At<'_>, path: &str, v: &Value, r: &mut Report) {
         }
         Value::Object(m) => {
             for (k, x) in m {
+                if crate::template::is_yaql(k) {
+                    template(at, &child(path, k), k, r);
+                }
                 templates(at, &child(path, k), x, r);
             }
         }

@@ -298,27 +298,18 @@ impl<'h, 'a> Machine<'h, 'a> {
         for a in &c.args {
             match a {
                 Arg::Pos(x) => args.push(self.eval(x, sc)?),
-                Arg::Pair(k, v) if overridden => {
+                Arg::Pair(k, v) => {
                     let k = pair_name(k).ok_or_else(|| {
                         err(
                             ErrorKind::NoMatchingFunction,
-                            format!("{}(): bad argument name", c.name),
+                            format!("{}(): a named argument needs a name left of '=>'", c.name),
                         )
                     })?;
-                    named.push((Val::Str(k), self.eval(v, sc)?));
-                }
-                Arg::Pair(..) => {
-                    return Err(err(
-                        ErrorKind::NoMatchingFunction,
-                        format!("function '{}' takes no named arguments", c.name),
-                    ));
+                    named.push((k.to_string(), self.eval(v, sc)?));
                 }
             }
         }
-        if overridden {
-            args.push(Val::Dict(Arc::new(named)));
-        }
-        match self.host.call(&c.name, args) {
+        match self.host.call(&c.name, args, named) {
             Some(r) => r.map_err(|m| err(ErrorKind::Host, format!("{}(): {m}", c.name))),
             None => Err(err(
                 ErrorKind::NoFunction,

@@ -88,15 +88,20 @@ pub struct EvalError {
 }
 
 /// Functions an embedding adds (Orquesta's `ctx()`, `task_status()`, …), called with their
-/// arguments evaluated. The standard library's functions take precedence.
+/// arguments evaluated (a method's receiver first) and their named arguments (`a => 1`).
+/// The standard library's functions take precedence.
 pub trait Host<'a> {
     /// Calls `name`; `None` when the host has no function of that name. An error message
     /// should say what the function expected.
-    fn call(&self, name: &str, args: Vec<Val<'a>>) -> Option<Result<Val<'a>, String>>;
+    fn call(
+        &self,
+        name: &str,
+        args: Vec<Val<'a>>,
+        named: Vec<(String, Val<'a>)>,
+    ) -> Option<Result<Val<'a>, String>>;
 
     /// Whether the host's `name`, called as a function (not a method), replaces the
-    /// standard library's (Orquesta's `zip(a, b, pad => x)`). Its named arguments come as
-    /// a last argument: a map of them.
+    /// standard library's (Orquesta's `zip(a, b, pad => x)`).
     fn overrides(&self, _name: &str) -> bool {
         false
     }
@@ -107,7 +112,12 @@ pub trait Host<'a> {
 pub struct NoHost;
 
 impl<'a> Host<'a> for NoHost {
-    fn call(&self, _: &str, _: Vec<Val<'a>>) -> Option<Result<Val<'a>, String>> {
+    fn call(
+        &self,
+        _: &str,
+        _: Vec<Val<'a>>,
+        _: Vec<(String, Val<'a>)>,
+    ) -> Option<Result<Val<'a>, String>> {
         None
     }
 }

@@ -14,6 +14,8 @@
 mod rewrite;
 mod yaql;
 
+pub use yaql::{WORKFLOW_VARS, WorkflowVars};
+
 pub use rewrite::PERCENT_FORMAT_MAX_DEPTH;
 
 use crate::{Error, Result};

@@ -16,12 +16,46 @@
 use crate::yaql::{Expression, Host, Val};
 use crate::{Error, Result};
 use minijinja::{Environment, Value as JValue};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// How many times a value that is itself YAQL text is evaluated again (Orquesta evaluates
 /// a string result that holds `<% %>`).
 const MAX_REEVALUATION: usize = 8;
+
+/// The key under which a template context carries the workflow's variables for YAQL's `$`
+/// ([`WorkflowVars`]).
+pub const WORKFLOW_VARS: &str = "__vars";
+
+/// A workflow's variables in a template context (under [`WORKFLOW_VARS`]): YAQL's `$` reads
+/// them where they lie; Jinja sees a map.
+#[derive(Debug)]
+pub struct WorkflowVars(pub Arc<Map<String, Value>>);
+
+impl WorkflowVars {
+    /// The template value holding `vars`.
+    pub fn value(vars: Arc<Map<String, Value>>) -> JValue {
+        JValue::from_object(WorkflowVars(vars))
+    }
+}
+
+impl minijinja::value::Object for WorkflowVars {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        key.as_str()
+            .and_then(|k| self.0.get(k))
+            .map(super::to_jinja)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
+    }
+}
 
 /// The empty template whose state host calls run in.
 pub(super) const HOST_TEMPLATE: &str = "__attune_yaql_host";
@@ -161,29 +195,41 @@ pub(super) fn render(
         location: location.to_string(),
         message,
     };
-    let mut root = None;
-    render_node(env, node, ctx, &mut root, 0).map_err(fail)
+    // `$`: the workflow's variables where they lie when the context carries them
+    // (`WorkflowVars`), else a JSON copy of what `ctx()` gives (or of the context).
+    let holder = ctx
+        .get_attr(WORKFLOW_VARS)
+        .ok()
+        .filter(|v| !v.is_undefined());
+    let borrowed = holder
+        .as_ref()
+        .and_then(|h| h.downcast_object_ref::<WorkflowVars>());
+    let copied = match borrowed {
+        None if node.uses_dollar => variables(env, ctx).map_err(&fail)?,
+        _ => Value::Null,
+    };
+    let root = match borrowed {
+        Some(v) => Val::JsonMap(&v.0),
+        None => Val::Json(&copied),
+    };
+    render_node(env, node, ctx, &root, 0).map_err(fail)
 }
 
-fn render_node(
+fn render_node<'a>(
     env: &Environment<'static>,
     node: &YaqlNode,
     ctx: &JValue,
-    root: &mut Option<Value>,
+    root: &Val<'a>,
     depth: usize,
 ) -> std::result::Result<Value, String> {
-    if node.uses_dollar && root.is_none() {
-        *root = Some(variables(env, ctx)?);
-    }
     let host = ContextHost { env, ctx };
     let mut text = String::new();
     for p in &node.parts {
         match p {
             Part::Text(t) => text.push_str(t),
             Part::Expr(e) => {
-                let data = root.clone().unwrap_or(Value::Null);
                 let v = e
-                    .evaluate(Val::Json(&data), Vec::new(), &host)
+                    .evaluate(root.clone(), Vec::new(), &host)
                     .map_err(|err| format!("in '<% {} %>': {err}", e.source()))?;
                 let mut v = v
                     .to_json()

@@ -449,6 +449,18 @@ impl<'h, 'a> Machine<'h, 'a> {
         match op {
             Eq => Ok(Val::Bool(equal(l, r))),
             Ne => Ok(Val::Bool(!equal(l, r))),
+            Lt | Gt | Le | Ge if l.kind() == Kind::Set && r.kind() == Kind::Set => {
+                let (a, b) = (l.items().unwrap_or_default(), r.items().unwrap_or_default());
+                self.charge((a.len() * b.len()) as u64 / 8)?;
+                let within =
+                    |x: &[Val<'a>], y: &[Val<'a>]| x.iter().all(|p| y.iter().any(|q| equal(p, q)));
+                Ok(Val::Bool(match op {
+                    Lt => a.len() < b.len() && within(&a, &b),
+                    Le => within(&a, &b),
+                    Gt => a.len() > b.len() && within(&b, &a),
+                    _ => within(&b, &a),
+                }))
+            }
             Lt | Gt | Le | Ge => {
                 let ok = match (l.kind(), r.kind()) {
                     (Kind::Null, _) | (_, Kind::Null) => true,
@@ -478,7 +490,6 @@ impl<'h, 'a> Machine<'h, 'a> {
                     self.charge(items.len() as u64)?;
                     Ok(Val::Bool(items.iter().any(|x| equal(x, l))))
                 }
-                Kind::Dict => Ok(Val::Bool(r.get(l).is_some())),
                 _ => Err(no_operator("in", l, Some(r))),
             },
             Match | NotMatch => {

@@ -163,8 +163,12 @@ fn string(chars: &[char], i: usize) -> Result<(String, usize), SyntaxError> {
         if c == q {
             return Ok((s, j + 1));
         }
-        if c == '\\' && q == '`' && chars.get(j + 1) == Some(&'`') {
-            s.push('`');
+        if c == '\\' && q == '`' && j + 1 < chars.len() {
+            // In `…`, only \` is an escape; any other pair stays as written.
+            if chars[j + 1] != '`' {
+                s.push('\\');
+            }
+            s.push(chars[j + 1]);
             j += 2;
             continue;
         }

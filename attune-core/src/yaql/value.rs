@@ -23,6 +23,8 @@ pub enum Val<'a> {
     Str(Arc<str>),
     /// A JSON value borrowed from the data (any kind; read through the accessors).
     Json(&'a Json),
+    /// A JSON object borrowed from the data (a map).
+    JsonMap(&'a Map<String, Json>),
     /// A list (YAQL's lists and tuples).
     List(Arc<Vec<Val<'a>>>),
     /// A map, in insertion order; keys may be any value.
@@ -129,6 +131,7 @@ impl<'a> Val<'a> {
             Val::DateTime(_) => Kind::DateTime,
             Val::TimeSpan(_) => Kind::TimeSpan,
             Val::Regex(_) => Kind::Regex,
+            Val::JsonMap(_) => Kind::Dict,
             Val::Json(j) => match j {
                 Json::Null => Kind::Null,
                 Json::Bool(_) => Kind::Bool,
@@ -212,6 +215,7 @@ impl<'a> Val<'a> {
             Val::Str(s) => Some(s.chars().count()),
             Val::Json(Json::Array(a)) => Some(a.len()),
             Val::Json(Json::Object(m)) => Some(m.len()),
+            Val::JsonMap(m) => Some(m.len()),
             Val::Json(Json::String(s)) => Some(s.chars().count()),
             _ => None,
         }
@@ -224,6 +228,7 @@ impl<'a> Val<'a> {
             Val::Json(Json::Object(m)) => {
                 Some(m.iter().map(|(k, v)| (Val::str(k), Val::Json(v))).collect())
             }
+            Val::JsonMap(m) => Some(m.iter().map(|(k, v)| (Val::str(k), Val::Json(v))).collect()),
             _ => None,
         }
     }
@@ -236,6 +241,7 @@ impl<'a> Val<'a> {
                 .find(|(k, _)| equal(k, key))
                 .map(|(_, v)| v.clone()),
             Val::Json(Json::Object(m)) => key.as_str().and_then(|k| m.get(k)).map(Val::Json),
+            Val::JsonMap(m) => key.as_str().and_then(|k| m.get(k)).map(Val::Json),
             _ => None,
         }
     }
@@ -244,6 +250,7 @@ impl<'a> Val<'a> {
     pub(crate) fn get_str(&self, key: &str) -> Option<Val<'a>> {
         match self {
             Val::Json(Json::Object(m)) => m.get(key).map(Val::Json),
+            Val::JsonMap(m) => m.get(key).map(Val::Json),
             Val::Dict(d) => d
                 .iter()
                 .find(|(k, _)| k.as_str() == Some(key))
@@ -264,6 +271,7 @@ impl<'a> Val<'a> {
             Val::Dict(d) => !d.is_empty(),
             Val::DateTime(_) | Val::Regex(_) => true,
             Val::TimeSpan(t) => !t.is_zero(),
+            Val::JsonMap(m) => !m.is_empty(),
             Val::Json(j) => match j {
                 Json::Null => false,
                 Json::Bool(b) => *b,
@@ -285,6 +293,7 @@ impl<'a> Val<'a> {
             Val::Float(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
             Val::Str(s) => Json::String(s.to_string()),
             Val::Json(j) => (*j).clone(),
+            Val::JsonMap(m) => Json::Object((*m).clone()),
             Val::List(l) | Val::Set(l) => {
                 Json::Array(l.iter().map(Val::to_json).collect::<Result<_, _>>()?)
             }

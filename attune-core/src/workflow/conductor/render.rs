@@ -4,7 +4,7 @@
 
 use super::{Conductor, Entry, RunStatus};
 use crate::Result;
-use crate::template::{CompiledValue, to_jinja};
+use crate::template::{CompiledValue, WORKFLOW_VARS, WorkflowVars, to_jinja};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -44,6 +44,7 @@ impl Conductor {
     fn jctx(&self, ctx: &Arc<Map<String, Value>>, task: TaskScope<'_>) -> JValue {
         let mut m = Functions::new();
         m.insert("ctx", ctx_function(ctx.clone()));
+        m.insert(WORKFLOW_VARS, WorkflowVars::value(ctx.clone()));
         insert_task_functions(&mut m, task.map(|(e, _)| e));
         if let Some((_, Some((index, item)))) = task {
             insert_item_functions(&mut m, index, item);

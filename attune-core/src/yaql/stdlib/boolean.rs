@@ -1,4 +1,5 @@
-//! Booleans and branching: `bool`, `isBoolean`, `switch`, `coalesce`, `assert`; and the
+//! Booleans and branching: `bool`, `isBoolean`, `switch`, `coalesce`, `assert`,
+//! `examine`, `selectCase`, `selectAllCases`, `switchCase`; and the
 //! context makers `let`, `with`, `def`, `unpack`, which only work left of `->` (the
 //! evaluator handles them there).
 
@@ -16,6 +17,8 @@ pub(super) fn lookup(name: &str) -> Option<Builtin> {
         "coalesce" => coalesce,
         "assert" => assert_,
         "let" | "with" | "def" | "unpack" => context_maker,
+        "examine" | "selectCase" | "selectAllCases" => cases,
+        "switchCase" => switch_case,
         _ => return None,
     })
 }
@@ -121,4 +124,44 @@ fn context_maker<'a>(
         ErrorKind::NoMatchingFunction,
         format!("{0}() makes a context: write {0}(…) -> expression", c.name),
     ))
+}
+
+/// `examine(c…)`: each condition's truth; `selectCase(c…)`: the index of the first that
+/// holds (the count when none); `selectAllCases(c…)`: the indexes of all that hold.
+fn cases<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let v = values(m, sc, c, r, 0, usize::MAX, "conditions")?;
+    let truth: Vec<bool> = v.iter().map(Val::truthy).collect();
+    Ok(match &*c.name {
+        "examine" => Val::list(truth.into_iter().map(Val::Bool).collect()),
+        "selectCase" => Val::Int(truth.iter().position(|t| *t).unwrap_or(truth.len()) as i64),
+        _ => Val::list(
+            truth
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t)
+                .map(|(i, _)| Val::Int(i as i64))
+                .collect(),
+        ),
+    })
+}
+
+/// `index.switchCase(a, b, …)`: the value at `index`, the last one past the end.
+fn switch_case<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    let (i, l) = super::first_and_lambdas(m, sc, c, r, "(index, values…)")?;
+    let i = super::int_of(c, &i)?;
+    if l.is_empty() {
+        return Err(Args::of(c).bad("(index, values…)"));
+    }
+    let at = usize::try_from(i).unwrap_or(usize::MAX).min(l.len() - 1);
+    m.eval(l[at], sc)
 }

@@ -5,7 +5,7 @@
 use super::{Args, Builtin, apply, int_of, items_of, values};
 use crate::yaql::ErrorKind;
 use crate::yaql::ast::{Arg, Call, Expr};
-use crate::yaql::eval::{Machine, R, Scope, dict_insert, err, pair_name};
+use crate::yaql::eval::{Machine, R, Scope, dict_insert, err};
 use crate::yaql::value::{Kind, Val, equal};
 use std::sync::Arc;
 
@@ -274,7 +274,13 @@ fn insert<'a>(
     let mut items = items_of(m, c, &v[0])?;
     let at = int_of(c, &v[1])?;
     let n = items.len() as i64;
-    let at = if at < 0 { (at + n).max(0) } else { at.min(n) } as usize;
+    let at = if at < 0 && &*c.name == "insertMany" {
+        0
+    } else if at < 0 {
+        (at + n).max(0)
+    } else {
+        at.min(n)
+    } as usize;
     if &*c.name == "insertMany" {
         let more = items_of(m, c, &v[2])?;
         items.splice(at..at, more);
@@ -570,12 +576,4 @@ fn index_of<'a>(
     Ok(Val::Int(
         if last { hits.last() } else { hits.min() }.unwrap_or(-1),
     ))
-}
-
-/// The named argument `name` of a call, if given (for functions with options).
-pub(super) fn named_arg<'c>(c: &'c Call, name: &str) -> Option<&'c Expr> {
-    c.args.iter().find_map(|a| match a {
-        Arg::Pair(k, v) if pair_name(k).as_deref() == Some(name) => Some(v),
-        _ => None,
-    })
 }

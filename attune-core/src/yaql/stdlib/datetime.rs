@@ -1,6 +1,6 @@
 //! Dates and times: `datetime(...)`, `timespan(...)`, `now()`, `localtz()`, `utctz()`,
 //! their properties (`$.year`, `$.days`, …) and arithmetic, `isDatetime`, `isTimespan`.
-//! `datetime(string, format)` with a strftime format is not supported (an error).
+//! `datetime(string, format)` reads strftime formats as chrono does.
 
 use super::{Args, Builtin, values};
 use crate::yaql::ErrorKind;
@@ -101,11 +101,19 @@ fn datetime<'a>(
                     .map(|d| Val::DateTime(d.fixed_offset()))
                     .ok_or_else(|| err(ErrorKind::Value, "datetime(): timestamp out of range"));
             }
-            [_, f] if f.kind() == Kind::Str => {
-                return Err(err(
-                    ErrorKind::NoMatchingFunction,
-                    "datetime(string, format) with a strftime format is not supported",
-                ));
+            [t, f] if f.kind() == Kind::Str && t.kind() == Kind::Str => {
+                let (t, f) = (t.as_str().unwrap_or(""), f.as_str().unwrap_or(""));
+                if let Ok(d) = DateTime::parse_from_str(t, f) {
+                    return Ok(Val::DateTime(d));
+                }
+                return NaiveDateTime::parse_from_str(t, f)
+                    .map(|d| Val::DateTime(d.and_utc().fixed_offset()))
+                    .map_err(|e| {
+                        err(
+                            ErrorKind::Value,
+                            format!("datetime(): '{t}' does not match '{f}': {e}"),
+                        )
+                    });
             }
             _ => {}
         }
@@ -353,4 +361,45 @@ pub(crate) fn arith<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> Option<R<Val<'a>
         }
         _ => return None,
     })
+}
+
+/// `date.replace(year => …, month => …, …)`: the date with those parts changed.
+pub(super) fn replace<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    d: Val<'a>,
+) -> R<Val<'a>> {
+    let Val::DateTime(mut d) = d else {
+        return Err(Args::of(c).bad("a datetime"));
+    };
+    let a = Args::of(c);
+    if !a.pos.is_empty() {
+        return Err(a.bad("named parts: year, month, day, hour, minute, second, microsecond"));
+    }
+    let bad = |k: &str| err(ErrorKind::Value, format!("replace(): '{k}' out of range"));
+    for (k, x) in &a.named {
+        let v = m
+            .eval(x, sc)?
+            .as_int()
+            .ok_or_else(|| a.bad("integer parts"))?;
+        let n = u32::try_from(v).map_err(|_| bad(k))?;
+        d = match &**k {
+            "year" => d.with_year(v as i32),
+            "month" => d.with_month(n),
+            "day" => d.with_day(n),
+            "hour" => d.with_hour(n),
+            "minute" => d.with_minute(n),
+            "second" => d.with_second(n),
+            "microsecond" => d.with_nanosecond(n.saturating_mul(1000)),
+            other => {
+                return Err(err(
+                    ErrorKind::NoMatchingFunction,
+                    format!("replace() has no part '{other}'"),
+                ));
+            }
+        }
+        .ok_or_else(|| bad(k))?;
+    }
+    Ok(Val::DateTime(d))
 }

@@ -97,7 +97,7 @@ fn round<'a>(
     match v.get(1) {
         None => match x {
             Num::Int(i) => Ok(Val::Int(i)),
-            Num::Float(f) => Ok(Val::Int(round_half_even(f) as i64)),
+            Num::Float(f) => Ok(Val::Float(round_half_even(f))),
         },
         Some(d) => {
             let d = int_of(c, d)?;

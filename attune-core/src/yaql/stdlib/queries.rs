@@ -221,7 +221,9 @@ fn order_key_of(e: &Expr) -> Option<&Expr> {
 }
 
 /// `groupBy(keySelector, valueSelector?, aggregator?)`: `[key, values]` pairs in order of
-/// first appearance; the aggregator gets `[key, values]` and gives the pair to keep.
+/// first appearance. The aggregator is applied to the values, giving `[key, aggregate]`;
+/// when it does not apply to them, to the `[key, values]` pair, giving the pair to keep
+/// (yaql's older form).
 fn group_by<'a>(
     m: &mut Machine<'_, 'a>,
     sc: &Scope<'_, 'a>,
@@ -229,13 +231,26 @@ fn group_by<'a>(
     r: Option<Val<'a>>,
 ) -> R<Val<'a>> {
     const SIG: &str = "(collection, keySelector, valueSelector?, aggregator?)";
-    let (coll, l) = first_and_lambdas(m, sc, c, r, SIG)?;
-    let key = lambda(c, &l, 0, SIG)?;
-    let value = l.get(1).copied().filter(|e| !matches!(e, Expr::Skip));
-    let agg = l
-        .get(2)
-        .copied()
-        .or_else(|| super::collections::named_arg(c, "aggregator"));
+    let a = Args::of(c);
+    let mut pos = a.pos.clone();
+    let coll = match r {
+        Some(v) => v,
+        None if !pos.is_empty() => {
+            let x = pos.remove(0);
+            m.eval(x, sc)?
+        }
+        None => return Err(a.bad(SIG)),
+    };
+    let mut agg = pos.get(2).copied();
+    for (k, x) in &a.named {
+        match &**k {
+            "aggregator" => agg = Some(*x),
+            "valueSelector" if pos.len() < 2 => pos.push(x),
+            _ => return Err(a.bad(SIG)),
+        }
+    }
+    let key = lambda(c, &pos, 0, SIG)?;
+    let value = pos.get(1).copied().filter(|e| !matches!(e, Expr::Skip));
     let mut groups: Vec<(Val<'a>, Vec<Val<'a>>)> = Vec::new();
     for x in items_of(m, c, &coll)? {
         let k = m.eval_with(key, sc, x.clone())?;
@@ -243,6 +258,7 @@ fn group_by<'a>(
             Some(f) => m.eval_with(f, sc, x)?,
             None => x,
         };
+        m.charge(groups.len() as u64 / 8)?;
         match groups.iter_mut().find(|(g, _)| equal(g, &k)) {
             Some((_, vs)) => vs.push(v),
             None => groups.push((k, vec![v])),
@@ -250,22 +266,48 @@ fn group_by<'a>(
     }
     let mut out = Vec::with_capacity(groups.len());
     for (k, vs) in groups {
-        let pair = match agg {
-            Some(f) => {
-                let a = m.eval_with(f, sc, Val::list(vs.clone()))?;
-                if Args::of(c).pos.len() + usize::from(c.recv.is_none()) >= 4
-                    || matches!(l.get(1), Some(Expr::Skip))
-                    || super::collections::named_arg(c, "aggregator").is_some()
+        out.push(match agg {
+            Some(f) => match m.eval_with(f, sc, Val::list(vs.clone())) {
+                Ok(v) => Val::list(vec![k, v]),
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::NoMatchingFunction | ErrorKind::NoFunction | ErrorKind::Index
+                    ) =>
                 {
-                    // yaql applies the aggregator to the `[key, values]` pair.
-                    m.eval_with(f, sc, Val::list(vec![k.clone(), Val::list(vs)]))?
-                } else {
-                    Val::list(vec![k, a])
+                    m.eval_with(f, sc, Val::list(vec![k, Val::list(vs)]))?
                 }
-            }
+                Err(e) => return Err(e),
+            },
             None => Val::list(vec![k, Val::list(vs)]),
-        };
-        out.push(pair);
+        });
+    }
+    Ok(Val::list(out))
+}
+
+/// `left.join(right, predicate, selector)`: `selector($1, $2)` for each pair of items where
+/// `predicate($1, $2)` holds.
+pub(super) fn cross_join<'a>(
+    m: &mut Machine<'_, 'a>,
+    sc: &Scope<'_, 'a>,
+    c: &Call,
+    r: Option<Val<'a>>,
+) -> R<Val<'a>> {
+    const SIG: &str = "(collection, collection, predicate, selector)";
+    let (left, l) = first_and_lambdas(m, sc, c, r, SIG)?;
+    let (Some(rx), Some(p), Some(f)) = (l.first(), l.get(1), l.get(2)) else {
+        return Err(Args::of(c).bad(SIG));
+    };
+    let right = m.eval(rx, sc)?;
+    let (a, b) = (items_of(m, c, &left)?, items_of(m, c, &right)?);
+    let mut out = Vec::new();
+    for x in &a {
+        for y in &b {
+            let pair = [x.clone(), y.clone()];
+            if apply(m, sc, p, &pair)?.truthy() {
+                out.push(apply(m, sc, f, &pair)?);
+            }
+        }
     }
     Ok(Val::list(out))
 }
@@ -281,7 +323,9 @@ fn any_all<'a>(
     for x in items_of(m, c, &coll)? {
         let t = match l.first() {
             Some(f) => m.eval_with(f, sc, x)?.truthy(),
-            None => x.truthy(),
+            // `any()` without a predicate: whether there is an item; `all()`: whether each
+            // item is true.
+            None => !all || x.truthy(),
         };
         if all && !t {
             return Ok(Val::Bool(false));
@@ -356,11 +400,14 @@ fn sum<'a>(
 ) -> R<Val<'a>> {
     let v = values(m, sc, c, r, 1, 2, "(collection, initial?)")?;
     let items = items_of(m, c, &v[0])?;
+    // Without an initial value: the items added up from the first (lists concatenate);
+    // 0 for none.
+    let mut items = items.into_iter();
     let mut acc = match v.get(1) {
         Some(x) => x.clone(),
-        None => match items.first() {
-            Some(x) if x.kind() == Kind::Str => Val::str(""),
-            _ => Val::Int(0),
+        None => match items.next() {
+            Some(x) => x,
+            None => return Ok(Val::Int(0)),
         },
     };
     for x in items {

@@ -135,6 +135,9 @@ fn join<'a>(
     c: &Call,
     r: Option<Val<'a>>,
 ) -> R<Val<'a>> {
+    if c.args.len() + usize::from(r.is_some()) >= 3 {
+        return super::queries::cross_join(m, sc, c, r);
+    }
     let v = values(m, sc, c, r, 2, 2, "(list, separator) or (separator, list)")?;
     let (list, sep) = if v[0].kind() == Kind::Str && v[1].kind() != Kind::Str {
         (&v[1], &v[0])
@@ -162,11 +165,14 @@ fn replace<'a>(
     c: &Call,
     r: Option<Val<'a>>,
 ) -> R<Val<'a>> {
+    if let Some(d @ Val::DateTime(_)) = &r {
+        return super::datetime::replace(m, sc, c, d.clone());
+    }
     let v = values(m, sc, c, r, 2, 4, "(string, old, new, count?)")?;
     if v[0].kind() == Kind::Regex || v[1].kind() == Kind::Regex {
         return super::regex::replace(m, c, &v);
     }
-    if v[0].kind() == Kind::List {
+    if matches!(v[0].kind(), Kind::List | Kind::Set) {
         return super::collections::replace_items(m, c, &v);
     }
     let s = str_of(c, &v[0])?;

@@ -55,6 +55,27 @@ fn queries_take_lambdas_over_borrowed_data() {
 }
 
 #[test]
+fn then_by_orders_ties_of_every_earlier_key() {
+    let data = json!([[1, 2, 3], [1, 2, 1], [1, 1, 9], [0, 5, 5], [1, 2, 7]]);
+    let got = eval(
+        "$.orderBy($[0]).thenBy($[1]).thenByDescending($[2])",
+        data.clone(),
+    );
+    assert_eq!(
+        got,
+        Ok(json!([
+            [0, 5, 5],
+            [1, 1, 9],
+            [1, 2, 7],
+            [1, 2, 3],
+            [1, 2, 1]
+        ]))
+    );
+    let err = eval("$.thenBy($[0])", data).unwrap_err();
+    assert!(err.contains("follows orderBy()"), "{err}");
+}
+
+#[test]
 fn syntax_errors_give_the_column_and_what_was_expected() {
     let e = Expression::parse("$.a + (1").unwrap_err();
     assert_eq!(e.column, 8);

@@ -132,16 +132,6 @@ fn order_by<'a>(
         keyed.push((k, x));
     }
     let mut bad = false;
-    // Earlier keys of a `thenBy`: the order of the input is kept where they tie.
-    let prior: Vec<Vec<Val<'a>>> = if then {
-        match &coll {
-            Val::List(_) | Val::Json(_) => keyed.iter().map(|_| Vec::new()).collect(),
-            _ => Vec::new(),
-        }
-    } else {
-        Vec::new()
-    };
-    let _ = prior;
     let cmp = |a: &Val<'a>, b: &Val<'a>, bad: &mut bool| {
         compare(a, b).unwrap_or_else(|| {
             *bad = true;
@@ -149,37 +139,31 @@ fn order_by<'a>(
         })
     };
     if then {
-        // Stable sort within groups of consecutive items whose order the previous sort
-        // decided: the previous sort leaves groups of equal keys adjacent; we cannot see
-        // those keys, so ties are items equal on every key sorted so far, approximated by
-        // sorting each maximal run the caller's ordering left untouched.
-        let mut groups: Vec<Vec<(Val<'a>, Val<'a>)>> = Vec::new();
-        let prev_keys = c
-            .recv
-            .as_deref()
-            .and_then(order_key_of)
-            .map(|e| {
-                keyed
-                    .iter()
-                    .map(|(_, x)| m.eval_with(e, sc, x.clone()))
-                    .collect::<R<Vec<_>>>()
-            })
-            .transpose()?;
-        for (i, kx) in keyed.into_iter().enumerate() {
-            let same = match (&prev_keys, groups.last()) {
-                (Some(pk), Some(_)) => equal(&pk[i], &pk[i - 1]),
-                _ => false,
-            };
-            if same {
-                if let Some(g) = groups.last_mut() {
-                    g.push(kx);
+        // The receiver is the `orderBy(…)` (then `thenBy(…)`…) chain that sorted the items:
+        // its keys, evaluated again per item, mark the runs of ties this sort orders.
+        let earlier = earlier_keys(c.recv.as_deref()).ok_or_else(|| {
+            err(
+                ErrorKind::NoMatchingFunction,
+                format!("{}() follows orderBy() or orderByDescending()", c.name),
+            )
+        })?;
+        let mut groups: Vec<(Vec<Val<'a>>, Vec<(Val<'a>, Val<'a>)>)> = Vec::new();
+        for kx in keyed {
+            let mut ks = Vec::with_capacity(earlier.len());
+            for e in &earlier {
+                ks.push(m.eval_with(e, sc, kx.1.clone())?);
+            }
+            match groups.last_mut() {
+                Some((last, g))
+                    if last.len() == ks.len() && last.iter().zip(&ks).all(|(a, b)| equal(a, b)) =>
+                {
+                    g.push(kx)
                 }
-            } else {
-                groups.push(vec![kx]);
+                _ => groups.push((ks, vec![kx])),
             }
         }
         let mut out = Vec::new();
-        for mut g in groups {
+        for (_, mut g) in groups {
             g.sort_by(|a, b| {
                 let o = cmp(&a.0, &b.0, &mut bad);
                 if desc { o.reverse() } else { o }
@@ -207,17 +191,23 @@ fn order_by<'a>(
     Ok(Val::list(keyed.into_iter().map(|(_, x)| x).collect()))
 }
 
-/// The key of the `orderBy`/`thenBy` call an expression is, for a following `thenBy`.
-fn order_key_of(e: &Expr) -> Option<&Expr> {
-    match e {
-        Expr::Call(c) if c.name.starts_with("orderBy") || c.name.starts_with("thenBy") => {
-            match c.args.first() {
-                Some(crate::yaql::ast::Arg::Pos(k)) if c.recv.is_some() => Some(k),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+/// The keys of the `orderBy(k1).thenBy(k2)…` chain `e` is, for a following `thenBy`;
+/// `None` when `e` is not such a chain.
+fn earlier_keys(e: Option<&Expr>) -> Option<Vec<&Expr>> {
+    let Some(Expr::Call(c)) = e else {
+        return None;
+    };
+    let key = match c.args.first() {
+        Some(crate::yaql::ast::Arg::Pos(k)) if c.args.len() == 1 && c.recv.is_some() => k,
+        _ => return None,
+    };
+    let mut keys = match &*c.name {
+        "orderBy" | "orderByDescending" => Vec::new(),
+        "thenBy" | "thenByDescending" => earlier_keys(c.recv.as_deref())?,
+        _ => return None,
+    };
+    keys.push(key);
+    Some(keys)
 }
 
 /// `groupBy(keySelector, valueSelector?, aggregator?)`: `[key, values]` pairs in order of

@@ -107,10 +107,7 @@ impl Parser {
 
     fn expr_inner(&mut self, min: u8) -> Result<Expr, SyntaxError> {
         let mut left = self.prefix()?;
-        loop {
-            let Some((bp, op)) = binary(self.peek()) else {
-                break;
-            };
+        while let Some((bp, op)) = binary(self.peek()) {
             if bp < min {
                 break;
             }

@@ -568,12 +568,12 @@ fn index_of<'a>(
         return super::strings::str_index_of(c, &v, last).map(Val::Int);
     }
     let items = items_of(m, c, &v[0])?;
-    let hits = items
+    let mut hits = items
         .iter()
         .enumerate()
         .filter(|(_, x)| equal(x, &v[1]))
         .map(|(i, _)| i as i64);
     Ok(Val::Int(
-        if last { hits.last() } else { hits.min() }.unwrap_or(-1),
+        if last { hits.next_back() } else { hits.next() }.unwrap_or(-1),
     ))
 }

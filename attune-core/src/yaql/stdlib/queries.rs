@@ -147,7 +147,7 @@ fn order_by<'a>(
                 format!("{}() follows orderBy() or orderByDescending()", c.name),
             )
         })?;
-        let mut groups: Vec<(Vec<Val<'a>>, Vec<(Val<'a>, Val<'a>)>)> = Vec::new();
+        let mut groups: Vec<TieRun<'a>> = Vec::new();
         for kx in keyed {
             let mut ks = Vec::with_capacity(earlier.len());
             for e in &earlier {
@@ -190,6 +190,9 @@ fn order_by<'a>(
     }
     Ok(Val::list(keyed.into_iter().map(|(_, x)| x).collect()))
 }
+
+/// A run of items tied on the earlier keys (those keys), each item with its own key.
+type TieRun<'a> = (Vec<Val<'a>>, Vec<(Val<'a>, Val<'a>)>);
 
 /// The keys of the `orderBy(k1).thenBy(k2)…` chain `e` is, for a following `thenBy`;
 /// `None` when `e` is not such a chain.

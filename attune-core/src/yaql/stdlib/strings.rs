@@ -464,6 +464,6 @@ pub(super) fn str_index_of(c: &Call, v: &[Val<'_>], last: bool) -> R<i64> {
     if end < start || end - start < sub.len() {
         return Ok(-1);
     }
-    let hits = (start..=end - sub.len()).filter(|&i| s[i..i + sub.len()] == sub[..]);
-    Ok(if last { hits.last() } else { hits.min() }.map_or(-1, |i| i as i64))
+    let mut hits = (start..=end - sub.len()).filter(|&i| s[i..i + sub.len()] == sub[..]);
+    Ok(if last { hits.next_back() } else { hits.next() }.map_or(-1, |i| i as i64))
 }

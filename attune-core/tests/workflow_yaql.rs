@@ -159,13 +159,13 @@ fn syntax_errors_unknown_functions_and_mixing_are_located() {
 
 #[test]
 fn a_string_without_yaql_stays_text_and_a_lone_expression_keeps_its_type() {
-    let text = "tasks:\n  a:\n    action: core.noop\noutput:\n  - pct: 100%\n  - lt: a <b> c\n  - n: <% 40 + 2 %>\n  - f: <% 1.5 %>\n  - list: '<% [1, \"a\"] %>'\n  - map: '<% {a => null} %>'\n";
+    let text = "tasks:\n  a:\n    action: core.noop\noutput:\n  - pct: 100%\n  - lt: a <b> c\n  - open: 50<% done\n  - n: <% 40 + 2 %>\n  - f: <% 1.5 %>\n  - list: '<% [1, \"a\"] %>'\n  - map: '<% {a => null} %>'\n";
     let c = run(text, json!({}), json!([]));
     assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
     assert_eq!(
         c.output().cloned().map(Value::Object),
         Some(
-            json!({"pct": "100%", "lt": "a <b> c", "n": 42, "f": 1.5, "list": [1, "a"], "map": {"a": null}})
+            json!({"pct": "100%", "lt": "a <b> c", "open": "50<% done", "n": 42, "f": 1.5, "list": [1, "a"], "map": {"a": null}})
         )
     );
 }

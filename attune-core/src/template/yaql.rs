@@ -93,30 +93,31 @@ pub(super) struct YaqlNode {
     uses_dollar: bool,
 }
 
-/// Whether `s` holds YAQL.
+/// Whether `s` holds YAQL: a `<%` closed by a later `%>` (Orquesta's `<%.*?%>`).
 pub(crate) fn is_yaql(s: &str) -> bool {
-    s.contains("<%")
+    s.find("<%").is_some_and(|i| s[i + 2..].contains("%>"))
 }
 
-/// The pieces of `s`: text, and the source of each `<% … %>`.
-fn split(s: &str) -> std::result::Result<Vec<(bool, &str)>, String> {
+/// The pieces of `s`: text, and the source of each `<% … %>` (a `<%` never closed is
+/// text).
+fn split(s: &str) -> Vec<(bool, &str)> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find("<%") {
+        let after = &rest[i + 2..];
+        let Some(j) = after.find("%>") else {
+            break;
+        };
         if i > 0 {
             out.push((false, &rest[..i]));
         }
-        let after = &rest[i + 2..];
-        let Some(j) = after.find("%>") else {
-            return Err(format!("'<%' without a closing '%>' in '{s}'"));
-        };
         out.push((true, after[..j].trim()));
         rest = &after[j + 2..];
     }
     if !rest.is_empty() {
         out.push((false, rest));
     }
-    Ok(out)
+    out
 }
 
 /// Parses every expression of `s` (mixing with Jinja refused); the message names the
@@ -127,7 +128,7 @@ fn parse(s: &str) -> std::result::Result<YaqlNode, String> {
             "'{s}' mixes Jinja ('{{{{ }}}}') and YAQL ('<% %>'); a value uses one language"
         ));
     }
-    let pieces = split(s)?;
+    let pieces = split(s);
     let single = matches!(pieces.as_slice(), [(true, _)])
         || (pieces.iter().filter(|(e, _)| *e).count() == 1
             && pieces.iter().all(|(e, t)| *e || t.trim().is_empty()));

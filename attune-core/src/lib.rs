@@ -32,6 +32,7 @@ pub mod template;
 mod text;
 pub mod transport;
 pub mod workflow;
+pub mod yaql;
 
 pub use engine::{
     Engine, EngineBuilder, EventTrace, ExecutionTrace, LoadReport, PackSummary, Retention,

@@ -394,3 +394,46 @@ fn action_scripts_recurse_up_to_their_call_limit_on_their_own_stack() {
         assert!(e.contains("maximum complexity"), "{e}");
     });
 }
+
+/// YAQL: expressions nest up to `yaql::MAX_PARSE_DEPTH` levels when parsed, and evaluation
+/// (nesting, lambdas inside queries, recursive `def` functions) up to `yaql::MAX_DEPTH`.
+#[test]
+fn yaql_nests_up_to_its_limits() {
+    use attune_core::yaql::{Expression, MAX_DEPTH, MAX_PARSE_DEPTH};
+    on_small_stack(|| {
+        // Parse depth: nested lists inside lambdas, each level a `select` of the next.
+        let nested = |levels: usize| {
+            let mut s = String::from("$");
+            for _ in 1..levels {
+                s = format!("[1].select([{s}])");
+            }
+            s
+        };
+        for levels in [MAX_PARSE_DEPTH / 3 - 1, MAX_PARSE_DEPTH / 3] {
+            let e = Expression::parse(&nested(levels)).unwrap();
+            e.evaluate_json(&json!(1)).unwrap();
+        }
+        let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(Expression::parse(&parens(MAX_PARSE_DEPTH - 1)).is_ok());
+        let err = Expression::parse(&parens(MAX_PARSE_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("nested deeper than"), "{err}");
+        // Evaluation depth: a recursive function through a query lambda each level.
+        let rec = |n: usize| {
+            format!(
+                "def(f, switch($ <= 0 => 0, true => [$].select(f($ - 1)).first() + 1)) -> f({n})"
+            )
+        };
+        let depth_per_level = 8;
+        let ok = Expression::parse(&rec(MAX_DEPTH / depth_per_level - 2)).unwrap();
+        assert!(ok.evaluate_json(&Value::Null).is_ok());
+        let err = Expression::parse(&rec(MAX_DEPTH))
+            .unwrap()
+            .evaluate_json(&Value::Null)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("deeper than {MAX_DEPTH}")),
+            "{err}"
+        );
+    });
+}

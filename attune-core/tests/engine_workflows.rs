@@ -115,6 +115,44 @@ output:
     assert!(e.execute("wf.hello", json!({})).await.is_err());
 }
 
+/// The same workflow in YAQL (Orquesta's other language), with a default computed in YAQL
+/// and with-items over a YAQL query: the engine runs it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yaql_workflow_runs_through_the_engine() {
+    let e = plain().await;
+    let x = run_ok(
+        &e,
+        "wf.hello_yaql",
+        r#"
+input:
+  - name
+  - times: <% 1 + 1 %>
+tasks:
+  greet:
+    action: wf.echo message="hello <% ctx(name) %>"
+    next:
+      - when: <% succeeded() %>
+        publish: greeting=<% result() %>
+        do: shout
+  shout:
+    with: n in <% range(ctx(times)).select($ + 1) %>
+    action: wf.echo
+    input:
+      message: <% ctx(greeting).toUpper() + str(item(n)) %>
+output:
+  - loud: <% task(shout).result %>
+  - greeting: <% $.greeting %>
+"#,
+        json!({"name": "ada"}),
+    )
+    .await;
+    let result = x.result.unwrap();
+    assert_eq!(
+        result["output"],
+        json!({"loud": ["HELLO ADA1", "HELLO ADA2"], "greeting": "hello ada"})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_after_parallel_branches_where_one_fails_and_a_transition_handles_it() {
     let e = plain().await;

@@ -18,10 +18,15 @@ fn replay(case: &Value) -> Rehearsed {
 }
 
 /// The conductor of `case` once driven to its end; a `rerun` case continues from the end of
-/// the case it names.
+/// the case it names. A case marked `"on_yaql": true` runs its YAQL original.
 fn conductor_of(case: &Value) -> Conductor {
+    let yaql = case["on_yaql"] == true;
     let (file, path) = match case["workflow_file"].as_str() {
         Some(p) => (p, Path::new(env!("CARGO_MANIFEST_DIR")).join(p)),
+        None if yaql => {
+            let f = case["workflow_yaql_original"].as_str().unwrap();
+            (f, data().join(f))
+        }
         None => {
             let f = case["workflow_jinja"]
                 .as_str()
@@ -36,7 +41,9 @@ fn conductor_of(case: &Value) -> Conductor {
         Some("rerun") => {
             // The final state of the case it continues, then a re-run.
             let id = case["rerun_of"].as_str().unwrap();
-            let mut c = conductor_of(&find_case(id));
+            let mut base = find_case(id);
+            base["on_yaql"] = Value::Bool(yaql);
+            let mut c = conductor_of(&base);
             let tasks: Option<Vec<(String, usize)>> = case["rerun_tasks"].as_array().map(|l| {
                 l.iter()
                     .map(|t| {
@@ -83,7 +90,11 @@ fn drive(c: &mut Conductor, case: &Value) {
 /// rehearsal file are the corpus's).
 fn check(case: &Value) -> Result<(), String> {
     let id = case["id"].as_str().unwrap_or("case");
-    let spec = RehearsalSpec::parse(&case.to_string(), id).map_err(|e| e.to_string())?;
+    let mut spec_case = case.clone();
+    if let Some(m) = spec_case.as_object_mut() {
+        m.remove("on_yaql");
+    }
+    let spec = RehearsalSpec::parse(&spec_case.to_string(), id).map_err(|e| e.to_string())?;
     let got = Rehearsed::of(&conductor_of(case));
     match spec.first_difference(&got) {
         Some(d) => Err(d),
@@ -125,6 +136,47 @@ fn orquesta_cases_replayed_on_the_conductor() {
         failures.join("\n")
     );
     assert_eq!((passed, negative), (97, 1));
+}
+
+/// Every case that has a YAQL original (Orquesta's own fixture, `workflows/yaql/`) gives the
+/// same outcome on it as on its Jinja translation: the same sequence, routes, status,
+/// output and errors as Orquesta.
+#[test]
+fn orquesta_cases_replayed_on_the_yaql_originals() {
+    let cases = cases();
+    let (mut passed, mut negative, mut failures) = (0, 0, Vec::new());
+    for case in cases["cases"].as_array().unwrap() {
+        if !case["workflow_yaql_original"].is_string() {
+            continue;
+        }
+        let id = case["id"].as_str().unwrap();
+        let mut case = case.clone();
+        case["on_yaql"] = Value::Bool(true);
+        let outcome = check(&case);
+        if case["upstream_expects_rehearsal_to_fail"] == true {
+            assert!(
+                outcome.is_err(),
+                "{id}: the negative case must be reported as a mismatch"
+            );
+            negative += 1;
+            continue;
+        }
+        match outcome {
+            Ok(()) => passed += 1,
+            Err(e) => failures.push(format!("{id}: {e}")),
+        }
+    }
+    println!(
+        "orquesta cases on YAQL: {passed} matched, {negative} negative, {} differ",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} cases differ on YAQL:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(passed + negative, 87);
 }
 
 /// The example workflow (examples/packs/monitoring/actions/workflows/triage.yaml) on its "host down" path: both

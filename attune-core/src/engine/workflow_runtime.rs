@@ -221,7 +221,7 @@ impl Engine {
         for (name, default) in &workflow.input {
             let spec = match default {
                 None => ParamSpec::any().required(),
-                Some(v) if crate::template::any_template(v, &|_| true) => ParamSpec::any(),
+                Some(v) if crate::template::any_workflow_template(v, &|_| true) => ParamSpec::any(),
                 Some(v) => ParamSpec::any().default(v.clone()),
             };
             action = action.param(name.clone(), spec);

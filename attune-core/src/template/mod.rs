@@ -15,9 +15,14 @@
 //! Jinja does: `True`, `None`, `{'a': 1}`, `['x']`. A single expression keeps the JSON type
 //! instead. A whole value that renders to [`USE_NONE_MAGIC`] (the `use_none` filter of a
 //! none) is null, as StackStorm's parameter casting makes it.
+//!
+//! Workflows ([`Templates::for_workflows`]) also take YAQL, `<% expr %>` (`yaql.rs`).
 
 mod filters;
 mod rewrite;
+mod yaql;
+
+pub use yaql::{WORKFLOW_VARS, WorkflowVars};
 
 pub use filters::{USE_NONE_MAGIC, st2_filter_names};
 pub use rewrite::PERCENT_FORMAT_MAX_DEPTH;
@@ -101,6 +106,38 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.is_empty()).then_some(inner)
 }
 
+/// Checks a workflow value's template: YAQL (`<% %>`: syntax, and that every function it
+/// calls exists; mixing it with Jinja is an error) or Jinja ([`check_syntax`]).
+pub(crate) fn check_workflow_syntax(source: &str) -> std::result::Result<(), String> {
+    if yaql::is_yaql(source) {
+        return yaql::check(source);
+    }
+    check_syntax(source)
+}
+
+/// Whether `s` holds YAQL (`<%`); a workflow's map keys render only then.
+pub(crate) fn is_yaql(s: &str) -> bool {
+    yaql::is_yaql(s)
+}
+
+/// Whether `s` is a workflow template: Jinja or YAQL.
+pub(crate) fn is_workflow_template(s: &str) -> bool {
+    is_template(s) || yaql::is_yaql(s)
+}
+
+/// Whether some string inside `v` is a workflow template (Jinja or YAQL) for which `pred`
+/// holds.
+pub(crate) fn any_workflow_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
+    match v {
+        Value::String(s) => is_workflow_template(s) && pred(s),
+        Value::Array(a) => a.iter().any(|x| any_workflow_template(x, pred)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, x)| (yaql::is_yaql(k) && pred(k)) || any_workflow_template(x, pred)),
+        _ => false,
+    }
+}
+
 /// Checks the syntax of a template source without registering it anywhere; the error is
 /// minijinja's description (with the line inside the template when it has several).
 pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
@@ -142,6 +179,8 @@ pub(crate) fn variables(source: &str) -> std::collections::HashSet<String> {
 pub struct Templates {
     env: Arc<RwLock<Environment<'static>>>,
     next: AtomicU64,
+    /// Whether `<% %>` is YAQL (workflows) rather than text.
+    yaql: bool,
 }
 
 impl fmt::Debug for Templates {
@@ -206,6 +245,14 @@ enum Node {
         text: String,
         location: String,
     },
+    /// A map whose keys hold YAQL too (workflows only): each key renders to a string (a
+    /// value that is not one, to its JSON text).
+    KeyedObject(Vec<(Node, Node)>),
+    /// YAQL (`<% expr %>`, workflows only).
+    Yaql {
+        node: Arc<yaql::YaqlNode>,
+        location: String,
+    },
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
 }
@@ -213,7 +260,7 @@ enum Node {
 impl CompiledValue {
     /// Whether it contains no template at all.
     pub fn is_literal(&self) -> bool {
-        self.owned.is_none()
+        self.owned.is_none() && matches!(self.node, Node::Literal(_))
     }
 }
 
@@ -246,6 +293,29 @@ impl Templates {
         Templates {
             env: Arc::new(RwLock::new(env)),
             next: AtomicU64::new(0),
+            yaql: false,
+        }
+    }
+
+    /// An environment for workflows: as [`Templates::new`], and a string with `<% %>` is
+    /// YAQL.
+    pub fn for_workflows() -> Self {
+        let mut t = Self::new();
+        t.yaql = true;
+        t.env
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_template(yaql::HOST_TEMPLATE, "")
+            .expect("the empty template compiles");
+        t
+    }
+
+    /// Whether `v` holds a template this environment compiles.
+    fn has_template(&self, v: &Value) -> bool {
+        if self.yaql {
+            any_workflow_template(v, &|_| true)
+        } else {
+            contains_template(v)
         }
     }
 
@@ -319,6 +389,10 @@ impl Templates {
 
     fn compile_node(&self, location: &str, value: &Value, names: &mut Vec<String>) -> Result<Node> {
         Ok(match value {
+            Value::String(s) if self.yaql && yaql::is_yaql(s) => Node::Yaql {
+                node: Arc::new(yaql::compile(location, s)?),
+                location: location.to_string(),
+            },
             Value::String(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {
                     let name = self.add(location, json_source(location, expr)?)?;
@@ -336,7 +410,20 @@ impl Templates {
                     }
                 }
             }
-            Value::Object(m) if contains_template(value) => {
+            Value::Object(m) if self.yaql && m.keys().any(|k| yaql::is_yaql(k)) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    let at = format!("{location} '{k}'");
+                    let key = self.compile_node(
+                        &format!("{at} (key)"),
+                        &Value::String(k.clone()),
+                        names,
+                    )?;
+                    out.push((key, self.compile_node(&at, v, names)?));
+                }
+                Node::KeyedObject(out)
+            }
+            Value::Object(m) if self.has_template(value) => {
                 let mut out = Vec::with_capacity(m.len());
                 for (k, v) in m {
                     out.push((
@@ -346,7 +433,7 @@ impl Templates {
                 }
                 Node::Object(out)
             }
-            Value::Array(a) if contains_template(value) => {
+            Value::Array(a) if self.has_template(value) => {
                 let mut out = Vec::with_capacity(a.len());
                 for (i, v) in a.iter().enumerate() {
                     out.push(self.compile_node(&format!("{location}[{i}]"), v, names)?);
@@ -491,6 +578,7 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
                 })
         }
         Node::Text { name, location } => render_text(env, name, location, ctx),
+        Node::Yaql { node, location } => yaql::render(env, node, location, ctx),
         Node::Pattern {
             json,
             text,
@@ -503,6 +591,17 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
                 return Ok(value);
             }
             render_text(env, text, location, ctx)
+        }
+        Node::KeyedObject(items) => {
+            let mut m = Map::with_capacity(items.len());
+            for (k, n) in items {
+                let key = match render_node(env, k, ctx)? {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                m.insert(key, render_node(env, n, ctx)?);
+            }
+            Ok(Value::Object(m))
         }
         Node::Object(items) => {
             let mut m = Map::with_capacity(items.len());

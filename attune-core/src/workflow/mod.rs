@@ -4,7 +4,8 @@
 //! …), reading it from YAML ([`parse`]) in Orquesta's shape or with the `on_success` /
 //! `on_failure` / `on_complete` / `on_timeout` shorthand, checking it
 //! ([`Workflow::validate`]: unknown tasks in `do`, no start task, unreachable tasks, joins
-//! with too few inbound transitions, template syntax, bad `retry` / `with` values — each
+//! with too few inbound transitions, template syntax (Jinja `{{ }}` and YAQL `<% %>`, whose
+//! unknown functions are named too), bad `retry` / `with` values — each
 //! problem with its file, line, column and key path), and drawing it ([`to_dot`],
 //! [`to_mermaid`]).
 //!

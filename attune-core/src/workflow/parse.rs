@@ -205,7 +205,9 @@ fn read_with(src: &Source, w: &Field<&Value>, r: &mut Report) -> Option<WithItem
             let items = f.required_string(r, &["items"]);
             let concurrency = f.any(&["concurrency"]).and_then(|c| match c.value {
                 Value::Number(n) if n.as_u64().is_some_and(|n| n >= 1) => Some(c.value.clone()),
-                Value::String(s) if crate::template::is_template(s) => Some(c.value.clone()),
+                Value::String(s) if crate::template::is_workflow_template(s) => {
+                    Some(c.value.clone())
+                }
                 other => {
                     let msg = format!("must be a count of at least 1 or a template, got {other}");
                     r.push(src.problem(&c.path, msg));
@@ -229,7 +231,7 @@ fn read_with(src: &Source, w: &Field<&Value>, r: &mut Report) -> Option<WithItem
         Some((n, e)) if is_name(n.trim()) => (Some(n.trim().to_string()), e.trim().to_string()),
         _ => (None, items.value.trim().to_string()),
     };
-    if !crate::template::is_template(&expr) {
+    if !crate::template::is_workflow_template(&expr) {
         let msg = format!(
             "must be a template giving the items (like '{{{{ ctx(\"xs\") }}}}'), got '{expr}'"
         );
@@ -384,8 +386,8 @@ fn targets(src: &Source, path: &str, value: &Value, r: &mut Report) -> Vec<Targe
 }
 
 /// `key=value` pairs separated by spaces, as Orquesta writes params after an action ref and
-/// in a `publish` string. A value may be quoted ('…' or "…"), and `{{ … }}` stays whole
-/// even with spaces inside. Unquoted values that read as JSON scalars (numbers, true, false,
+/// in a `publish` string. A value may be quoted ('…' or "…"), and `{{ … }}` and `<% … %>`
+/// stay whole even with spaces inside. Unquoted values that read as JSON scalars (numbers, true, false,
 /// null) are those; everything else is a string.
 pub(crate) fn inline_params(text: &str) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
@@ -428,9 +430,11 @@ pub(crate) fn inline_params(text: &str) -> Result<Map<String, Value>, String> {
                 break;
             }
             value.push(c);
-            if value.ends_with("{{") || value.ends_with("{%") {
+            if value.ends_with("{{") || value.ends_with("{%") || value.ends_with("<%") {
                 depth += 1;
-            } else if (value.ends_with("}}") || value.ends_with("%}")) && depth > 0 {
+            } else if (value.ends_with("}}") || value.ends_with("%}") || value.ends_with("%>"))
+                && depth > 0
+            {
                 depth -= 1;
             }
         }
@@ -470,6 +474,11 @@ mod tests {
             json!({"a4": "{{ ctx(\"b3\") }}", "b4": "{{ ctx(\"a4\") }}"})
         );
         assert!(inline_params("").unwrap().is_empty());
+        let m = inline_params("message=<% ctx().name %> g=<% ctx('a b') %>").unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({"message": "<% ctx().name %>", "g": "<% ctx('a b') %>"})
+        );
     }
 
     #[test]

@@ -201,6 +201,9 @@ fn templates(at: &At<'_>, path: &str, v: &Value, r: &mut Report) {
         }
         Value::Object(m) => {
             for (k, x) in m {
+                if crate::template::is_yaql(k) {
+                    template(at, &child(path, k), k, r);
+                }
                 templates(at, &child(path, k), x, r);
             }
         }
@@ -209,7 +212,7 @@ fn templates(at: &At<'_>, path: &str, v: &Value, r: &mut Report) {
 }
 
 fn template(at: &At<'_>, path: &str, s: &str, r: &mut Report) {
-    if let Err(e) = crate::template::check_syntax(s) {
+    if let Err(e) = crate::template::check_workflow_syntax(s) {
         r.push(at.problem(path, format!("template syntax error: {e}"), None));
     }
 }

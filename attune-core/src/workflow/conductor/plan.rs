@@ -97,7 +97,7 @@ impl Plan {
     }
 
     fn build(wf: Workflow) -> Result<Plan> {
-        let templates = Templates::new();
+        let templates = Templates::for_workflows();
         let input = compile_input(&templates, &wf)?;
         let vars = compile_named(&templates, "var", &wf.vars)?;
         let output = compile_named(&templates, "output", &wf.output)?;
@@ -116,7 +116,7 @@ impl Plan {
             .filter(|(_, (edges, _))| *edges > 1)
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
-        let uses_task_fn = mentions(&wf, "task(");
+        let uses_task_fn = mentions(&wf, "task(") || mentions(&wf, "task_status(");
         let uses_st2kv = mentions(&wf, "st2kv(");
         Ok(Plan {
             uses_task_fn,
@@ -274,7 +274,7 @@ fn compile_transitions(templates: &Templates, t: &Task, loc: &str) -> Result<Vec
 
 /// Whether a template anywhere in `wf` contains `needle`.
 fn mentions(wf: &Workflow, needle: &str) -> bool {
-    let has = |v: &Value| crate::template::any_template(v, &|s| s.contains(needle));
+    let has = |v: &Value| crate::template::any_workflow_template(v, &|s| s.contains(needle));
     let text = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains(needle));
     wf.input.iter().any(|(_, v)| v.as_ref().is_some_and(has))
         || wf.vars.iter().any(|(_, v)| has(v))

@@ -5,7 +5,7 @@
 use super::plan::ChainScope;
 use super::{Conductor, Entry, RunStatus};
 use crate::Result;
-use crate::template::{CompiledValue, to_jinja};
+use crate::template::{CompiledValue, WORKFLOW_VARS, WorkflowVars, to_jinja};
 use crate::workflow::chain::{FAILED_FN, RESULT_FN, SUCCEEDED_FN};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value};
@@ -49,6 +49,7 @@ impl Conductor {
         }
         let mut m = Functions::new();
         m.insert("ctx", ctx_function(ctx.clone()));
+        m.insert(WORKFLOW_VARS, WorkflowVars::value(ctx.clone()));
         insert_task_functions(&mut m, task.map(|(e, _)| e));
         if let Some((_, Some((index, item)))) = task {
             insert_item_functions(&mut m, index, item);

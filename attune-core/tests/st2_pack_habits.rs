@@ -600,3 +600,32 @@ fn json_schema_keywords_that_do_not_compile_are_problems() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_workflow_task_on_an_action_left_out_is_a_warning_and_fails_when_reached() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        ("actions/remote.yaml", REMOTE_ACTION),
+        (
+            "actions/flow.yaml",
+            "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\n",
+        ),
+        (
+            "actions/workflows/flow.yaml",
+            "version: 1.0\ntasks:\n  first:\n    action: core.noop\n    next:\n      - when: <% succeeded() %>\n        do: far\n  far:\n    action: habits.remote\n",
+        ),
+    ]);
+    let engine = engine_with_shell().await;
+    let s = engine.load_pack(dir.path()).await.expect("loads");
+    let w = s
+        .warnings
+        .iter()
+        .find(|w| w.file == "actions/workflows/flow.yaml")
+        .expect("a warning on the workflow");
+    assert_eq!((w.path.as_str(), w.line), ("tasks.far.action", 9));
+    assert!(w.message.contains("remote-shell-cmd"), "{w}");
+    let x = engine.run("habits.flow", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    let text = serde_json::to_string(&x.result).unwrap() + &x.error.unwrap_or_default();
+    assert!(text.contains("remote-shell-cmd"), "{text}");
+}

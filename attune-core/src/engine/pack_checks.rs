@@ -104,7 +104,18 @@ impl Engine {
         loading: &Loading<'_>,
         read_problems: &[Problem],
     ) -> Vec<Problem> {
+        self.cross_check_all(b, loading, read_problems).problems
+    }
+
+    /// [`Engine::cross_check`] with the warnings the checks found too.
+    pub(super) fn cross_check_all(
+        &self,
+        b: &PackBundle,
+        loading: &Loading<'_>,
+        read_problems: &[Problem],
+    ) -> Checked {
         let mut out = Vec::new();
+        let mut warnings = Vec::new();
         let mut unsupported = self.shared.catalog.unsupported_actions();
         for l in loading.bundles.values() {
             unsupported.extend(l.unsupported.iter().cloned());
@@ -115,14 +126,17 @@ impl Engine {
             unsupported,
         };
         self.check_runtimes(b, read_problems, &mut out);
-        check_workflow_actions(b, &known, &mut out);
+        check_workflow_actions(b, &known, &mut out, &mut warnings);
         check_trigger_schemas(b, &mut out);
         for r in &b.rules {
             self.check_rule(b, r, loading, read_problems, &known, &mut out);
         }
         self.check_policies_and_sensors(b, loading, &known, &mut out);
         self.check_users_elsewhere(b, loading, &mut out);
-        out
+        Checked {
+            problems: out,
+            warnings,
+        }
     }
 
     /// Each action's runtime exists here and accepts the action.
@@ -339,8 +353,23 @@ fn missing(
     format!("{kind} '{r}' does not exist{why}")
 }
 
-/// The actions a pack's workflows run exist (in the engine, or in packs loaded with it).
-fn check_workflow_actions(b: &PackBundle, known: &Known, out: &mut Vec<Problem>) {
+/// What the checks of a pack found: problems (it does not load) and warnings (it does).
+#[derive(Debug, Default)]
+pub(super) struct Checked {
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<Problem>,
+}
+
+/// The actions a pack's workflows run exist (in the engine, or in packs loaded with it). A
+/// task or node that runs an action left out for its runner is a warning, not a problem:
+/// the workflow loads, and a run that reaches it fails naming the runner (as StackStorm's
+/// would, with no runner for it).
+fn check_workflow_actions(
+    b: &PackBundle,
+    known: &Known,
+    out: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
     for a in &b.actions {
         let (Some(text), Some(file)) = (&a.def.code, &a.def.entry_point) else {
             continue;
@@ -378,6 +407,11 @@ fn check_workflow_actions(b: &PackBundle, known: &Known, out: &mut Vec<Problem>)
                 file: file.clone(),
                 locs: Arc::new(crate::workflow::locations(text)),
             });
+            if let Some(u) = known.unsupported.iter().find(|u| u.action_ref == action) {
+                let msg = format!("{}: a run that reaches it fails", u.message());
+                warnings.push(src.problem(&path, msg));
+                continue;
+            }
             let (msg, h) = known.missing_action(b, &Loading::none(), &[], &action);
             out.push(src.hinted(&path, msg, h));
         }

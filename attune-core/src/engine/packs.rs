@@ -90,9 +90,12 @@ impl Engine {
                     bundles: HashMap::from([(b.pack_ref(), &b)]),
                     failed: Vec::new(),
                 };
-                let more = self.cross_check(&b, &loading, &errors.problems);
-                errors.problems.extend(more);
+                let more = self.cross_check_all(&b, &loading, &errors.problems);
+                errors.problems.extend(more.problems);
+                drop(loading);
                 if errors.problems.is_empty() {
+                    let mut b = b;
+                    b.warnings.extend(more.warnings);
                     Ok(b)
                 } else {
                     Err(Error::Pack(errors))
@@ -229,13 +232,21 @@ impl Engine {
                 bundles: bundles.iter().map(|b| (b.pack_ref(), b)).collect(),
                 failed: failed.iter().map(|f: &PackErrors| f.pack.clone()).collect(),
             };
-            let failing: Vec<(usize, Vec<Problem>)> = bundles
+            let checked: Vec<(usize, super::pack_checks::Checked)> = bundles
                 .iter()
                 .enumerate()
-                .map(|(i, b)| (i, self.cross_check(b, &loading, &[])))
-                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, b)| (i, self.cross_check_all(b, &loading, &[])))
+                .collect();
+            drop(loading);
+            let failing: Vec<(usize, Vec<Problem>)> = checked
+                .iter()
+                .filter(|(_, c)| !c.problems.is_empty())
+                .map(|(i, c)| (*i, c.problems.clone()))
                 .collect();
             if failing.is_empty() {
+                for (i, c) in checked {
+                    bundles[i].warnings.extend(c.warnings);
+                }
                 break;
             }
             for (i, problems) in failing.into_iter().rev() {
@@ -316,14 +327,17 @@ impl Engine {
             bundles: HashMap::from([(bundle.pack_ref(), &bundle)]),
             failed: Vec::new(),
         };
-        let problems = self.cross_check(&bundle, &loading, &[]);
-        if !problems.is_empty() {
+        let checked = self.cross_check_all(&bundle, &loading, &[]);
+        drop(loading);
+        if !checked.problems.is_empty() {
             return Err(Error::Pack(PackErrors {
                 pack: bundle.pack_ref().to_string(),
                 dir: bundle.pack.path.clone(),
-                problems,
+                problems: checked.problems,
             }));
         }
+        let mut bundle = bundle;
+        bundle.warnings.extend(checked.warnings);
         self.install_checked(bundle).await
     }
 

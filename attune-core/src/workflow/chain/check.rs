@@ -98,11 +98,12 @@ fn bad_node_name(name: &str) -> Option<String> {
             "node name '{name}' is reserved (names starting with '__', and 'action_context')"
         ));
     }
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    (!ok).then(|| format!("node name '{name}' must be letters, digits, '_' and '-'"))
+    // StackStorm allows any name (`unregister packs`); templates reach one that is not an
+    // identifier through `__results['unregister packs']`. A comma would split a task list.
+    let ok = !name.trim().is_empty() && !name.contains(',') && !name.chars().any(char::is_control);
+    (!ok).then(|| {
+        format!("node name '{name}' must not be blank or hold a comma or a control character")
+    })
 }
 
 /// Why `name` cannot name a var or a published value (`what`), if it cannot.

@@ -626,6 +626,6 @@ async fn a_workflow_task_on_an_action_left_out_is_a_warning_and_fails_when_reach
     assert!(w.message.contains("remote-shell-cmd"), "{w}");
     let x = engine.run("habits.flow", json!({})).await.unwrap();
     assert_eq!(x.status, ExecutionStatus::Failed);
-    let text = serde_json::to_string(&x.result).unwrap() + &x.error.unwrap_or_default();
+    let text = format!("{:?} {}", x.result, x.error.unwrap_or_default());
     assert!(text.contains("remote-shell-cmd"), "{text}");
 }

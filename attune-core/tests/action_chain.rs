@@ -203,7 +203,10 @@ async fn node_names_need_not_be_identifiers() {
         tasks(&x),
         named(&[("say hello", "succeeded"), ("say it again", "succeeded")])
     );
-    assert_eq!(x.result.unwrap()["tasks"][1]["result"], json!({"stdout": "hi again"}));
+    assert_eq!(
+        x.result.unwrap()["tasks"][1]["result"],
+        json!({"stdout": "hi again"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -737,7 +740,10 @@ fn names_templates_cannot_tell_apart_and_unavailable_context_are_refused() {
     );
     assert!(has("parameters.y: template syntax error"), "{p:?}");
     assert!(has("'fail' is an engine command of workflows"), "{p:?}");
-    assert!(has("node name 'a,b' must not be blank or hold a comma"), "{p:?}");
+    assert!(
+        has("node name 'a,b' must not be blank or hold a comma"),
+        "{p:?}"
+    );
     assert!(p.iter().all(|x| x.starts_with("chains/bad.yaml:")), "{p:?}");
 }
 

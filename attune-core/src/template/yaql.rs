@@ -173,6 +173,7 @@ pub(crate) fn check(s: &str) -> std::result::Result<(), String> {
                 .unknown_functions()
                 .into_iter()
                 .filter(|f| !ORQUESTA_FUNCTIONS.contains(&f.as_str()))
+                .filter(|f| !super::filters::st2_function_names().any(|n| n == f.as_str()))
                 .collect();
             if let Some(f) = unknown.first() {
                 return Err(format!(
@@ -305,7 +306,16 @@ impl<'a> Host<'a> for ContextHost<'_> {
             "item" => return Some(self.item(args, named)),
             _ => {}
         }
-        let f = self.ctx.get_attr(name).ok().filter(|f| !f.is_undefined())?;
+        // The context's functions, else the environment's (StackStorm's filters, which
+        // StackStorm registers for YAQL too: `regex_match(...)`, `to_json_string(...)`).
+        let f = match self.ctx.get_attr(name).ok().filter(|f| !f.is_undefined()) {
+            Some(f) => f,
+            None if super::filters::st2_function_names().any(|n| n == name) => {
+                let t = self.env.get_template(HOST_TEMPLATE).ok()?;
+                t.new_state().lookup(name)?
+            }
+            None => return None,
+        };
         if let Some((k, _)) = named.first() {
             return Some(Err(format!("takes no argument '{k}'")));
         }

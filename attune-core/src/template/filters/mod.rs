@@ -183,6 +183,12 @@ pub fn st2_filter_names() -> impl Iterator<Item = &'static str> {
     FILTERS.iter().map(|f| f.name)
 }
 
+/// The names StackStorm's filters are callable by as functions: each filter's, and
+/// Orquesta's aliases (`json_dump`, ...). YAQL calls them too.
+pub(crate) fn st2_function_names() -> impl Iterator<Item = &'static str> {
+    st2_filter_names().chain(ALIASES.iter().map(|(alias, _)| *alias))
+}
+
 /// Adds every filter to `env`, as a filter and as a global function.
 pub(super) fn register(env: &mut Environment<'static>) {
     for f in FILTERS {

@@ -630,3 +630,55 @@ output:
     // First run: item 1 ok, item 2 failed (item 3 never started); the retry: all three.
     assert_eq!(children(&e, x.id).await.len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn st2kv_reads_the_key_store_and_st2_filters_render() {
+    use attune_core::model::{Key, KeyScope};
+    let e = plain().await;
+    let now = chrono::Utc::now();
+    for key in [
+        Key::new(KeyScope::System, "greeting", json!("hello"), now),
+        Key::new(KeyScope::Pack("wf".into()), "version", json!("1.4.2"), now),
+    ] {
+        e.store().put_key(&key).await.unwrap();
+    }
+    let x = run_ok(
+        &e,
+        "wf.kv",
+        r#"
+vars:
+  - greeting: '{{ st2kv("system.greeting") }}'
+tasks:
+  say:
+    action: wf.echo
+    input:
+      message: '{{ ctx("greeting") }} {{ st2kv("pack.version") | version_bump_minor }}'
+    next:
+      - publish:
+          - me: '{{ task().task_id }}'
+output:
+  - said: '{{ task("say").result }}'
+  - me: '{{ ctx("me") }}'
+"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"said": "hello 1.5.0", "me": "say"})
+    );
+    // A key that does not exist fails the run, naming it.
+    let wf = parse(
+        "vars:\n  - x: '{{ st2kv(\"system.nope\") }}'\ntasks:\n  a:\n    action: wf.echo\n",
+        "wf.yaml",
+    )
+    .unwrap();
+    e.register_workflow("wf.nokey", wf).await.unwrap();
+    let x = tokio::time::timeout(SAFETY, e.run("wf.nokey", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    let error = format!("{:?}", x.error);
+    assert!(error.contains("key system.nope does not exist"), "{error}");
+}

@@ -433,17 +433,22 @@ async fn secret_config_values_never_show_in_tests_failures_or_as_numbers() {
 }
 
 #[test]
-fn secret_inside_a_parameter_is_refused() {
+fn secret_inside_an_action_parameter_is_refused() {
+    // (Config schemas may have them: st2_pack_habits.rs.)
     let dir = pack(&[
         ("pack.yaml", "ref: ns\n"),
         (
-            "config.schema.yaml",
-            "creds:\n  type: object\n  properties:\n    password: {type: string, secret: true}\n",
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nparameters:\n  creds:\n    type: object\n    properties:\n      password: {type: string, secret: true}\n",
         ),
     ]);
     let e = problems(dir.path());
     assert_eq!(e.problems.len(), 1, "{e}");
-    assert_eq!(e.problems[0].path, "creds.properties.password.secret");
+    assert_eq!(
+        e.problems[0].path,
+        "parameters.creds.properties.password.secret"
+    );
+    assert!(e.problems[0].message.contains("whole parameters"), "{e}");
 }
 
 #[test]

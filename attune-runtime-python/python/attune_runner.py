@@ -42,7 +42,7 @@ except (ImportError, AttributeError, TypeError):  # another interpreter: the jso
         return _dumps(value, allow_nan=False)
 
 
-def _find_run(module, entry):
+def _find_run(module, entry, config):
     fn = getattr(module, "run", None)
     if callable(fn) and not isinstance(fn, type):
         return fn
@@ -59,7 +59,7 @@ def _find_run(module, entry):
         )
     cls = classes[-1]
     try:
-        instance = cls(config={})
+        instance = cls(config=config)
     except TypeError:
         instance = cls()
     return instance.run
@@ -113,6 +113,14 @@ def _load(entry, shared):
     return module
 
 
+def _pack_libs(request):
+    """The pack's library directories, importable by its actions."""
+    pack_dir = request.get("pack_dir")
+    if not pack_dir:
+        return []
+    return [pack_dir + "/actions/lib", pack_dir + "/lib"]
+
+
 def run_request(request, shared=None):
     """Runs one request; returns the outcome (a dict)."""
     import attune
@@ -123,9 +131,13 @@ def run_request(request, shared=None):
     here = entry.rsplit("/", 1)[0]
     if here not in sys.path:
         sys.path.insert(0, here)
+    # The pack's shared code, where StackStorm looks for it: `actions/lib`, then `lib`.
+    for lib in _pack_libs(request):
+        if lib not in sys.path:
+            sys.path.append(lib)
     try:
         module = _load(entry, shared)
-        value = _find_run(module, entry)(**(request.get("params") or {}))
+        value = _find_run(module, entry, attune.config)(**(request.get("params") or {}))
     except SystemExit as exc:
         return {"status": "error", "error": {
             "type": "SystemExit",
@@ -244,11 +256,27 @@ def serve():
     base_path = list(sys.path)
     base_cwd = os.getcwd()
     shared = {}
+
+    def key_channel(line):
+        # A key-value request of the action and its answer (see keys.rs): the engine
+        # answers every `k` line with one line on stdin.
+        proto.write("\nk %s\n" % line)
+        proto.flush()
+        return requests.readline()
+
+    import attune
+
+    attune._channel = key_channel
     while True:
         line = requests.readline()
         if not line:
             return
-        request = loads(line)
+        try:
+            request = loads(line)
+        except ValueError:
+            continue  # not a request (see below)
+        if not isinstance(request, dict) or "entry" not in request:
+            continue  # not a request: an answer to a key request nobody waited for
         # The run begins: what the engine reads before this line is not this run's.
         proto.write("\nb %s\n" % request.get("token"))
         os.environ["ATTUNE_EXECUTION_ID"] = str(request.get("execution_id"))
@@ -262,11 +290,14 @@ def serve():
         try:
             outcome = run_request(request, shared)
         finally:
-            # Modules the action imported from its own directory are imported afresh by
-            # the next run.
-            here = request["entry"].rsplit("/", 1)[0] + "/"
+            # Modules the action imported from its own directory or the pack's library
+            # directories are imported afresh by the next run.
+            own = tuple(
+                [request["entry"].rsplit("/", 1)[0] + "/"]
+                + [lib + "/" for lib in _pack_libs(request)]
+            )
             for name, mod in list(sys.modules.items()):
-                if (getattr(mod, "__file__", None) or "").startswith(here):
+                if (getattr(mod, "__file__", None) or "").startswith(own):
                     del sys.modules[name]
             out.flush()
             err.flush()

@@ -4,6 +4,7 @@
 
 mod config;
 mod interpreter;
+mod keys;
 mod outcome;
 mod pool;
 mod protocol;

@@ -12,14 +12,14 @@
 
 use crate::outcome::Ended;
 use crate::protocol::{self, Frame, LineReader, Message};
-use attune_core::runtime::{LogSink, LogStream};
+use attune_core::runtime::{KeyAccess, LogSink, LogStream};
 use attune_core::{Error, Result};
 use attune_process::{Capture, LongLived, ProcessSpec, StreamLimits};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdout;
@@ -66,6 +66,8 @@ pub(crate) struct WarmRun<'a> {
     pub timeout: Option<Duration>,
     pub cancel: &'a CancellationToken,
     pub log: &'a LogSink,
+    /// What answers the run's key-value requests (`k` messages).
+    pub keys: Option<Arc<dyn KeyAccess>>,
     pub limits: StreamLimits,
     pub grace: Duration,
     pub recycle_after: u32,
@@ -143,9 +145,13 @@ impl Pool {
         let token = protocol::token();
         let mut request = run.request;
         request["token"] = Value::String(token.clone());
-        let mut line = serde_json::to_vec(&request)
+        // What goes to the worker's stdin: the request, then the answers to its key-value
+        // requests, in order.
+        let mut to_send = serde_json::to_vec(&request)
             .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
-        line.push(b'\n');
+        to_send.push(b'\n');
+        let mut sent = 0;
+        let mut key_requests: Vec<Vec<u8>> = Vec::new();
         let mut w = match self.take(&key) {
             Some(w) => w,
             None => self.start(&run.spec)?,
@@ -173,7 +179,6 @@ impl Pool {
         let mut stderr_open = true;
         // The request is written as the rest goes on: a worker still busy (with a run that
         // forged its own end) may not read it, and the deadline and a cancel still hold.
-        let mut unsent = &line[..];
         let next = 'run: loop {
             while let Some(frame) = w.protocol.next_frame(begun) {
                 let Frame::Line(line) = frame else {
@@ -189,14 +194,28 @@ impl Pool {
                         Ok(v) => break 'run Next::Report(v),
                         Err(_) => feed_line(&mut err, line),
                     },
+                    Message::Key(request) => key_requests.push(request.to_vec()),
                     Message::Empty | Message::Begin(_) => {}
                     Message::Other(line) => feed_line(&mut err, line),
                 }
             }
+            for request in key_requests.drain(..) {
+                tokio::select! {
+                    reply = crate::keys::answer(run.keys.as_deref(), &request) => {
+                        if sent == to_send.len() {
+                            to_send.clear();
+                            sent = 0;
+                        }
+                        to_send.extend_from_slice(&reply);
+                    }
+                    () = &mut deadline => break 'run Next::TimedOut,
+                    () = run.cancel.cancelled() => break 'run Next::Canceled,
+                }
+            }
             tokio::select! {
-                wrote = w.proc.stdin.write(unsent), if !unsent.is_empty() => match wrote {
+                wrote = w.proc.stdin.write(&to_send[sent..]), if sent < to_send.len() => match wrote {
                     Ok(0) => break Next::Refused(std::io::ErrorKind::WriteZero.into()),
-                    Ok(n) => unsent = &unsent[n..],
+                    Ok(n) => sent += n,
                     Err(e) => break Next::Refused(e),
                 },
                 more = w.protocol.fill() => if !matches!(more, Ok(true)) {
@@ -224,7 +243,10 @@ impl Pool {
                     stdout: out.finish(),
                     stderr: err.finish(),
                 };
-                if w.runs >= run.recycle_after {
+                // Answers the worker did not take (requests an action forged without reading
+                // their answers) would be read as the next request: not reused then.
+                let unread = sent < to_send.len() || !key_requests.is_empty();
+                if w.runs >= run.recycle_after || unread {
                     w.proc.stop(run.grace).await;
                 } else if let Some(evicted) = self.give_back(key, w, run.max_idle) {
                     evicted.proc.stop(run.grace).await;

@@ -7,6 +7,8 @@
 //!   earlier run, lines an action wrote to this pipe itself) is not this run's and is dropped;
 //! - `o <JSON string>` / `e <JSON string>` — a piece of the run's stdout / stderr, at most
 //!   [`CHUNK_CHARS`] characters (the engine splits lines itself);
+//! - `k <JSON request>` — a request of the action to the key-value store ([`crate::keys`]),
+//!   answered with one line of JSON on the worker's stdin;
 //! - `d <JSON outcome>` — the run's outcome.
 //!
 //! The worker starts `b` and `d` with a newline of its own, so a partial line an action left
@@ -47,6 +49,8 @@ pub(crate) enum Message<'a> {
     Err(&'a [u8]),
     /// `d <JSON outcome>`: the run's outcome (the JSON, undecoded).
     Done(&'a [u8]),
+    /// `k <JSON request>`: a key-value request, to be answered on stdin.
+    Key(&'a [u8]),
     /// An empty line: nothing.
     Empty,
     /// Anything else (never written by the worker itself).
@@ -62,6 +66,7 @@ impl<'a> Message<'a> {
             [b'o', b' ', rest @ ..] => Message::Out(rest),
             [b'e', b' ', rest @ ..] => Message::Err(rest),
             [b'd', b' ', rest @ ..] => Message::Done(rest),
+            [b'k', b' ', rest @ ..] => Message::Key(rest),
             _ => Message::Other(line),
         }
     }
@@ -268,6 +273,7 @@ mod tests {
         assert_eq!(Message::parse(b"o \"x\""), Message::Out(b"\"x\""));
         assert_eq!(Message::parse(b"e \"x\""), Message::Err(b"\"x\""));
         assert_eq!(Message::parse(b"d {}"), Message::Done(b"{}"));
+        assert_eq!(Message::parse(b"k {}"), Message::Key(b"{}"));
         assert_eq!(Message::parse(b""), Message::Empty);
         assert_eq!(
             Message::parse(b"{\"done\": 1}"),

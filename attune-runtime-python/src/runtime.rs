@@ -232,6 +232,7 @@ impl PythonRuntime {
             timeout,
             cancel: &req.cancel,
             log: &req.log,
+            keys: req.keys.clone(),
             limits: streams,
             grace: self.config.grace,
             recycle_after: self.config.recycle_after.max(1),
@@ -258,6 +259,26 @@ impl PythonRuntime {
             streams,
         } = launch;
         request["result_file"] = json!(result_file);
+        // The action's key-value requests come on a socket of the scratch directory (private
+        // to this user), from a connection that first sends the token given on stdin.
+        // A socket path has at most ~107 bytes: under a long `env_dir`, in a private
+        // directory of the system's temporary one instead.
+        let mut socket = scratch.path().join("keys.sock");
+        let _short_dir = if socket.as_os_str().len() > 100 {
+            let d = tempfile::Builder::new()
+                .prefix("attune-keys-")
+                .tempdir()
+                .map_err(|e| Error::Action(format!("{what}: no key-value socket: {e}")))?;
+            socket = d.path().join("keys.sock");
+            Some(d)
+        } else {
+            None
+        };
+        let listener = crate::keys::bind(&socket)
+            .map_err(|e| Error::Action(format!("{what}: no key-value socket: {e}")))?;
+        let token = crate::protocol::token();
+        request["keys"] = json!({ "socket": socket, "token": token });
+        let serving = crate::keys::serve(listener, req.keys.clone(), token);
         let mut stdin = serde_json::to_vec(&request)
             .map_err(|e| Error::Action(format!("params are not JSON: {e}")))?;
         stdin.push(b'\n');
@@ -274,9 +295,11 @@ impl PythonRuntime {
             grace: self.config.grace,
             streams,
         };
-        let run = attune_process::run(spec, &limits, &req.cancel, &req.log)
-            .await
-            .map_err(|e| Error::Action(format!("{what}: {e}")))?;
+        let run = tokio::select! {
+            run = attune_process::run(spec, &limits, &req.cancel, &req.log) => run,
+            () = serving => unreachable!("the key-value server runs until dropped"),
+        }
+        .map_err(|e| Error::Action(format!("{what}: {e}")))?;
         if run.stopped == Some(Stopped::Canceled) {
             return Err(self.canceled(&req.action));
         }
@@ -320,6 +343,7 @@ fn request_of(req: &RunRequest, entry: &Path) -> Value {
         "action": action.action_ref,
         "pack": action.pack(),
         "pack_dir": req.pack_dir,
+        "config": req.config.as_deref().unwrap_or(&Value::Null),
     })
 }
 

@@ -29,6 +29,81 @@ pub(crate) fn command(
     secrets: &[String],
     templates: &Templates,
 ) -> Result<Command> {
+    let c = unprivileged(config, action, pack_dir, params, secrets, templates)?;
+    with_sudo(action, params, c)
+}
+
+/// StackStorm's `sudo` runner parameter: the command runs as root through `sudo -n -E --`
+/// (non-interactive: passwordless sudo must be set up; a password prompt is a failure, not a
+/// hang). `sudo_password` is refused: it would have to be given to sudo on stdin, which
+/// carries the params.
+fn with_sudo(action: &Action, params: &Map<String, Value>, c: Command) -> Result<Command> {
+    let what = format!("action '{}'", action.action_ref);
+    if params
+        .get("sudo_password")
+        .is_some_and(|p| !p.is_null() && p != &Value::String(String::new()))
+    {
+        return Err(Error::invalid(
+            &what,
+            "param 'sudo_password' is not supported: configure passwordless sudo for the \
+             engine's user (sudo -n is used)",
+        ));
+    }
+    if params.get("sudo") != Some(&Value::Bool(true)) {
+        return Ok(c);
+    }
+    let mut args: Vec<OsString> = vec!["-n".into(), "-E".into(), "--".into()];
+    args.push(c.program.into_os_string());
+    args.extend(c.args);
+    Ok(Command {
+        program: PathBuf::from("sudo"),
+        args,
+    })
+}
+
+/// StackStorm's local-shell-script passes the params that are neither positional nor the
+/// runner's own as named arguments before the positional ones: `<kwarg_op>name=value`,
+/// a true boolean as `<kwarg_op>name`, false, null and empty strings left out (and secret
+/// params, by the caller: they are on stdin only).
+fn named_args(action: &Action, params: &Map<String, Value>) -> Vec<(String, String)> {
+    let Some(runner) = action
+        .runner_type
+        .as_deref()
+        .filter(|r| *r == "local-shell-script")
+    else {
+        return Vec::new();
+    };
+    let op = params
+        .get("kwarg_op")
+        .and_then(Value::as_str)
+        .unwrap_or("--");
+    let mut out = Vec::new();
+    for (name, value) in params {
+        let positional = action
+            .parameters
+            .get(name)
+            .is_some_and(|s| s.position.is_some());
+        if positional || attune_core::pack::is_stackstorm_runner_parameter(runner, name) {
+            continue;
+        }
+        match value {
+            Value::Null | Value::Bool(false) => {}
+            Value::String(s) if s.is_empty() => {}
+            Value::Bool(true) => out.push((name.clone(), format!("{op}{name}"))),
+            v => out.push((name.clone(), format!("{op}{name}={}", env_text(v)))),
+        }
+    }
+    out
+}
+
+fn unprivileged(
+    config: &ShellConfig,
+    action: &Action,
+    pack_dir: Option<&Path>,
+    params: &Map<String, Value>,
+    secrets: &[String],
+    templates: &Templates,
+) -> Result<Command> {
     let what = format!("action '{}'", action.action_ref);
     if let Some(ep) = &action.entry_point {
         let script = attune_core::runtime::pack_file(action, pack_dir, ep)?;
@@ -36,6 +111,23 @@ pub(crate) fn command(
             Error::invalid(&what, format!("entry point '{}': {e}", script.display()))
         })?;
         let mut args = Vec::new();
+        for (name, arg) in named_args(action, params) {
+            // A secret param is never an argument (the process list is readable by every
+            // user): it is on stdin only, as documented.
+            if action.parameters.get(&name).is_some_and(|s| s.secret) {
+                continue;
+            }
+            if holds_secret(&arg, secrets) {
+                return Err(Error::invalid(
+                    &what,
+                    format!(
+                        "param '{name}' is secret and cannot be a command-line argument \
+                         (read it from the JSON on stdin)"
+                    ),
+                ));
+            }
+            args.push(OsString::from(arg));
+        }
         for name in action.parameters.positional_names() {
             let spec = action.parameters.get(name);
             let value = params.get(name).unwrap_or(&Value::Null);

@@ -594,3 +594,91 @@ async fn bad_shell_actions_are_refused_clearly() {
     assert!(ShellRuntime::builder().slots(0).build().is_err());
     assert!(ShellRuntime::builder().shell("/no/shell").build().is_err());
 }
+
+/// A pack with one `local-shell-script` action printing its arguments one per line.
+fn args_pack(extra_params: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("actions")).unwrap();
+    std::fs::write(p.join("pack.yaml"), "name: st2sh\n").unwrap();
+    std::fs::write(
+        p.join("actions/args.sh"),
+        "for a in \"$@\"; do echo \"$a\"; done\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("actions/args.yaml"),
+        format!(
+            "name: args\nrunner_type: local-shell-script\nentry_point: args.sh\nparameters:\n  \
+             first: {{type: string, position: 0}}\n  name: {{type: string}}\n  \
+             flag: {{type: boolean}}\n  off: {{type: boolean, default: false}}\n  \
+             empty: {{type: string, default: ''}}\n  n: {{type: integer}}\n{extra_params}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn stackstorm_scripts_get_named_arguments_before_positional_ones() {
+    let dir = args_pack("");
+    let engine = engine().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    let e = run(
+        &engine,
+        "st2sh.args",
+        json!({"first": "one two", "name": "x y", "flag": true, "n": 3}),
+    )
+    .await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:#?}");
+    // Named ones in name order (false, null and empty left out; the runner's own params,
+    // kwarg_op, sudo, timeout..., are not arguments), then the positional one, each one
+    // argument however many spaces it has.
+    assert_eq!(e.stdout, "--flag\n--n=3\n--name=x y\none two\n");
+    // kwarg_op changes the prefix.
+    let e = run(
+        &engine,
+        "st2sh.args",
+        json!({"first": "p", "n": 1, "kwarg_op": "-"}),
+    )
+    .await;
+    assert_eq!(e.stdout, "-n=1\np\n");
+}
+
+#[tokio::test]
+async fn secrets_are_never_named_arguments_and_sudo_passwords_are_refused() {
+    let dir = args_pack("  token: {type: string, secret: true}\n");
+    let engine = engine().await;
+    engine.load_pack(dir.path()).await.unwrap();
+    // The secret stays on stdin: not an argument (secrets_stay_out_of_proc... checks argv).
+    let e = run(&engine, "st2sh.args", json!({"token": "hunter2", "n": 1})).await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:#?}");
+    assert_eq!(e.stdout, "--n=1\n\n");
+    let e = run(
+        &engine,
+        "core.local",
+        json!({"cmd": "true", "sudo_password": "pw"}),
+    )
+    .await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(e.error.unwrap().contains("sudo_password"));
+}
+
+#[tokio::test]
+async fn sudo_runs_the_command_through_sudo_without_a_prompt() {
+    // Whatever this machine's sudo does, the command goes through `sudo -n`: with
+    // passwordless sudo (or as root) it runs as root; otherwise sudo fails at once instead
+    // of waiting for a password; without sudo, the program is missing.
+    let engine = engine().await;
+    let e = run(&engine, "core.local_sudo", json!({"cmd": "id -u"})).await;
+    let sudo_works = std::process::Command::new("sudo")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if sudo_works {
+        assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:#?}");
+        assert_eq!(e.stdout, "0\n");
+    } else {
+        assert_eq!(e.status, ExecutionStatus::Failed, "{e:#?}");
+    }
+}

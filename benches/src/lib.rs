@@ -71,3 +71,50 @@ pub async fn many_rules_engine(triggers: usize, rules_per_trigger: usize) -> Res
 pub fn match_payload() -> Value {
     json!({"level": "high", "host": "web-01", "message": "disk full", "value": 97})
 }
+
+/// Writes a pack the size of the largest StackStorm-Exchange packs (which are generated
+/// from a cloud API: thousands of actions) into `dir`: `actions` Python-runner action files,
+/// each with eight parameters (runner overrides, enums, secrets, defaults) and an entry
+/// point, a config schema, and one rule per 100 actions.
+pub fn write_large_pack(dir: &std::path::Path, actions: usize) -> std::io::Result<()> {
+    let a = dir.join("actions");
+    std::fs::create_dir_all(&a)?;
+    std::fs::create_dir_all(dir.join("rules"))?;
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "name: big\nversion: 1.0.0\ndescription: large\n",
+    )?;
+    std::fs::write(
+        dir.join("config.schema.yaml"),
+        "region: {type: string, default: us-east-1}\ntoken: {type: string, secret: true, default: x}\n",
+    )?;
+    std::fs::write(a.join("run.py"), "# entry point\n")?;
+    for i in 0..actions {
+        std::fs::write(
+            a.join(format!("op_{i}.yaml")),
+            format!(
+                "---\nname: op_{i}\nrunner_type: python-script\nentry_point: run.py\n\
+                 description: Operation number {i} of the generated API\nenabled: true\n\
+                 parameters:\n  action:\n    type: string\n    default: op_{i}\n    immutable: true\n\
+                 \x20 region:\n    type: string\n    default: us-east-1\n    enum: [us-east-1, eu-west-1, ap-south-1]\n\
+                 \x20 token:\n    type: string\n    secret: true\n\
+                 \x20 id:\n    type: string\n    required: true\n    description: The resource id\n\
+                 \x20 limit:\n    type: integer\n    default: 100\n    minimum: 1\n\
+                 \x20 tags:\n    type: array\n    items: {{type: string}}\n\
+                 \x20 filters:\n    type: object\n\
+                 \x20 dry_run:\n    type: boolean\n    default: false\n"
+            ),
+        )?;
+        if i % 100 == 0 {
+            std::fs::write(
+                dir.join("rules").join(format!("r_{i}.yaml")),
+                format!(
+                    "name: r_{i}\ntrigger: {{type: core.webhook, parameters: {{path: p{i}}}}}\n\
+                     criteria: {{trigger.body.kind: {{type: equals, pattern: op}}}}\n\
+                     action: {{ref: big.op_{i}, parameters: {{id: '{{{{ trigger.body.id }}}}'}}}}\n"
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}

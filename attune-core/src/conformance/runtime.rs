@@ -85,6 +85,8 @@ pub fn request(
         log: LogSink::discard(id),
         pack_dir,
         secrets,
+        config: None,
+        keys: None,
     }
 }
 

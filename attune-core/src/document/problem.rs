@@ -86,10 +86,17 @@ pub(crate) fn write_problems(
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub problems: Vec<Problem>,
+    /// What loads but deserves a word: a part left out (an action whose runner Attune does
+    /// not support), a required config value not given. They do not stop the pack.
+    pub warnings: Vec<Problem>,
 }
 
 impl Report {
     pub(crate) fn push(&mut self, p: Problem) {
         self.problems.push(p);
+    }
+
+    pub(crate) fn warn(&mut self, p: Problem) {
+        self.warnings.push(p);
     }
 }

@@ -24,6 +24,11 @@ fn path_key(path: &str) -> u64 {
 }
 
 impl Locations {
+    /// Whether `path` itself has a position (not only an ancestor).
+    pub(crate) fn has(&self, path: &str) -> bool {
+        self.0.contains_key(&path_key(path))
+    }
+
     /// The position of `path`, or of its nearest ancestor that has one (a missing key is
     /// reported where its parent is).
     pub(crate) fn find(&self, path: &str) -> Pos {
@@ -205,6 +210,15 @@ fn describe(e: &serde_saphyr::Error, max_nodes: usize) -> (bool, String) {
                         "mappings and lists nest too deep here; the limit is {YAML_MAX_DEPTH} \
                          levels"
                     ),
+                );
+            }
+            // The parser's hint names a setting of the parser, which means nothing to a
+            // pack's author: say what to do instead.
+            if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+                let key = rest.split(',').next().unwrap_or(rest).trim();
+                return (
+                    false,
+                    format!("duplicate key '{key}' (a mapping may hold each key once; keep one)"),
                 );
             }
             (false, message)

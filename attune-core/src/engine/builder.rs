@@ -180,6 +180,8 @@ impl EngineBuilder {
         runtimes.insert("native".into(), native.clone());
         runtimes.insert("rhai".into(), Arc::new(RhaiRuntime::default()));
         runtimes.insert("noop".into(), Arc::new(NoopRuntime));
+        let announcements = Arc::new(crate::runtime::AnnouncementRuntime::default());
+        runtimes.insert("announcement".into(), announcements.clone());
         #[cfg(feature = "http")]
         runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
         crate::pack::install_core_handlers(&native);
@@ -201,6 +203,7 @@ impl EngineBuilder {
             clock: self.clock,
             config: self.config,
             logs: broadcast::channel(4096).0,
+            announcements,
             definitions: tokio::sync::Mutex::new(()),
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
@@ -219,16 +222,21 @@ impl EngineBuilder {
         let engine = Engine::internal(shared);
         engine.load_from_store().await?;
         // The core pack is code: installed afresh in every engine.
-        let mut core = crate::pack::core_pack();
-        core.actions
-            .retain(|a| engine.shared.runtimes.contains_key(&a.def.runner));
-        engine.install_pack(core).await?;
+        engine.install_pack(engine.builtin_core()).await?;
         super::stage::start(&engine.shared).await?;
         Ok(engine.owned())
     }
 }
 
 impl Engine {
+    /// The built-in core pack with the actions whose runtime this engine has.
+    pub(super) fn builtin_core(&self) -> crate::pack::PackBundle {
+        let mut core = crate::pack::core_pack();
+        core.actions
+            .retain(|a| self.shared.runtimes.contains_key(&a.def.runner));
+        core
+    }
+
     /// Loads the definitions a durable store already holds into the catalog. Rules and
     /// trigger types (schemas) that no longer compile are skipped with a warning (they stay
     /// in the store).

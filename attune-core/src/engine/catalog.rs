@@ -16,6 +16,20 @@ pub(crate) struct PackEntry {
     pub redacted: Arc<Pack>,
     pub ctx: minijinja::Value,
     pub secrets: Arc<[String]>,
+    /// The real config values, shared by the run requests of its actions.
+    pub config: Arc<serde_json::Value>,
+    /// Its actions left out because Attune does not run their StackStorm runner.
+    pub unsupported: Arc<[crate::pack::Unsupported]>,
+}
+
+/// What a run needs of the packs involved (see [`Catalog::run_info`]).
+pub(crate) struct RunInfo {
+    /// The secret config values of the action's pack and of the rule's pack, if any.
+    pub secrets: Option<Arc<[String]>>,
+    /// The action's pack's directory, when it was loaded from disk.
+    pub dir: Option<std::path::PathBuf>,
+    /// The action's pack's config, real values.
+    pub config: Option<Arc<serde_json::Value>>,
 }
 
 impl PackEntry {
@@ -25,11 +39,14 @@ impl PackEntry {
             serde_json::Value::Object(m) => schema.secret_values(m),
             _ => Vec::new(),
         };
+        let config = Arc::new(pack.config.clone());
         PackEntry {
+            config,
             ctx: pack_ctx(&pack.pack_ref, &pack.config),
             real: Arc::new(pack),
             redacted: Arc::new(redacted),
             secrets: secrets.into(),
+            unsupported: Arc::from([]),
         }
     }
 }
@@ -99,15 +116,12 @@ impl Catalog {
     }
 
     /// Under one read lock: the secret config values of the action's pack and of the rule's
-    /// pack (`None` when there are none), and the action pack's directory.
-    pub(crate) fn run_info(
-        &self,
-        action_pack: &str,
-        rule_pack: Option<&str>,
-    ) -> (Option<Arc<[String]>>, Option<std::path::PathBuf>) {
+    /// pack (`None` when there are none), and the action pack's directory and config.
+    pub(crate) fn run_info(&self, action_pack: &str, rule_pack: Option<&str>) -> RunInfo {
         let packs = read(&self.packs);
         let entry = packs.get(action_pack);
         let dir = entry.and_then(|e| e.real.path.clone());
+        let config = entry.map(|e| e.config.clone());
         let a = entry
             .filter(|e| !e.secrets.is_empty())
             .map(|e| e.secrets.clone());
@@ -121,7 +135,11 @@ impl Catalog {
             (a, None) => a,
             (Some(a), Some(b)) => Some(a.iter().chain(b.iter()).cloned().collect()),
         };
-        (secrets, dir)
+        RunInfo {
+            secrets,
+            dir,
+            config,
+        }
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
@@ -191,6 +209,25 @@ impl Catalog {
     /// Refs of the trigger types that are registered (for hints).
     pub(crate) fn trigger_refs(&self) -> Vec<String> {
         read(&self.triggers).keys().cloned().collect()
+    }
+
+    /// The actions of registered packs that were left out for their runner.
+    pub(crate) fn unsupported_actions(&self) -> Vec<crate::pack::Unsupported> {
+        read(&self.packs)
+            .values()
+            .flat_map(|e| e.unsupported.iter().cloned())
+            .collect()
+    }
+
+    /// Why action `r` is not registered, when its pack left it out for its runner.
+    pub(crate) fn unsupported_action(&self, r: &str) -> Option<crate::pack::Unsupported> {
+        let pack = r.split_once('.').map_or("", |(p, _)| p);
+        read(&self.packs)
+            .get(pack)?
+            .unsupported
+            .iter()
+            .find(|u| u.action_ref == r)
+            .cloned()
     }
 
     /// Refs of the actions that are registered (for hints).

@@ -5,6 +5,7 @@ use super::Shared;
 use crate::model::{Event, EventId, KeyScope};
 use crate::rules::{CompiledRule, PatternRenderer, Scope};
 use crate::template::CompiledValue;
+use crate::workflow::KvSnapshot;
 use crate::{Error, Result};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value, json};
@@ -120,6 +121,25 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
     }
     let json = json!({"system": system, "pack": pack_keys});
     Ok((crate::template::to_jinja(&json), json))
+}
+
+/// The keys a workflow run of `pack` reads with `st2kv(…)`: the system keys and the pack's
+/// (encrypted ones marked, their values left out).
+pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapshot> {
+    let mut kv = KvSnapshot::new();
+    for (scope, label) in [
+        (KeyScope::System, "system"),
+        (KeyScope::Pack(pack.to_string()), "pack"),
+    ] {
+        for k in shared.store.list_keys(Some(&scope)).await? {
+            if k.encrypted {
+                kv.insert_encrypted(label, &k.name);
+            } else {
+                kv.insert(label, &k.name, k.value);
+            }
+        }
+    }
+    Ok(kv)
 }
 
 /// The key-value namespace of a rule when its conditions or params use it (else empty, and

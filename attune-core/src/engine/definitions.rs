@@ -276,7 +276,8 @@ impl Engine {
     }
 
     /// Compiles a rule's criteria, expression and params.
-    pub(crate) fn compile_rule(&self, rule: Rule) -> Result<CompiledRule> {
+    pub(crate) fn compile_rule(&self, mut rule: Rule) -> Result<CompiledRule> {
+        rule.trigger = crate::pack::canonical_trigger(&rule.trigger).to_string();
         let what = format!("rule '{}'", rule.rule_ref);
         let mut problems = Vec::new();
         let criteria = match Criteria::compile(&rule.criteria) {

@@ -27,6 +27,7 @@ impl Engine {
         payload: Value,
         source: Option<String>,
     ) -> Result<EventId> {
+        let trigger_ref = crate::pack::canonical_trigger(trigger_ref);
         let payload = crate::input::within_depth(payload, || {
             format!("payload of event for trigger '{trigger_ref}'")
         })?;

@@ -115,10 +115,13 @@ pub(crate) async fn create_execution(
     params: Value,
     child: Child,
 ) -> Result<ExecutionId> {
-    let action = shared
-        .catalog
-        .action(action_ref)
-        .ok_or_else(|| Error::not_found("action", action_ref))?;
+    let action = shared.catalog.action(action_ref).ok_or_else(|| {
+        match shared.catalog.unsupported_action(action_ref) {
+            // Its pack left it out: say why rather than "not found".
+            Some(u) => Error::invalid(format!("action '{action_ref}'"), u.message()),
+            None => Error::not_found("action", action_ref),
+        }
+    })?;
     if !action.enabled {
         return Err(Error::invalid(
             format!("action '{action_ref}'"),
@@ -171,7 +174,7 @@ pub(crate) fn secrets_of_packs(
     action_pack: &str,
     rule_pack: Option<&str>,
 ) -> Option<std::sync::Arc<[String]>> {
-    shared.catalog.run_info(action_pack, rule_pack).0
+    shared.catalog.run_info(action_pack, rule_pack).secrets
 }
 
 pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
@@ -329,6 +332,12 @@ impl Engine {
     /// Subscribes to output lines of running executions (stdout, stderr, action logs).
     pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
         self.shared.logs.subscribe()
+    }
+
+    /// Subscribes to what announcement actions publish (StackStorm's announcement runner:
+    /// `core.announcement`, `chatops.post_message`), from now on.
+    pub fn subscribe_announcements(&self) -> broadcast::Receiver<crate::runtime::Announcement> {
+        self.shared.announcements.subscribe()
     }
 }
 

@@ -10,6 +10,7 @@
 //! Every stage reads what it needs from the [`Store`] by id, so a later deployment can run
 //! each stage in its own process.
 
+mod action_chain;
 mod builder;
 mod catalog;
 mod combine;
@@ -206,6 +207,8 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
     pub logs: broadcast::Sender<LogLine>,
+    /// The `announcement` runtime, whose announcements hosts subscribe to.
+    pub announcements: Arc<crate::runtime::AnnouncementRuntime>,
     /// Held while definitions change with checks against others (packs installed or
     /// unloaded, rules registered, actions removed), so that two changes never check
     /// against a state the other is replacing.

@@ -6,7 +6,7 @@
 use super::Engine;
 use super::trigger_schema::{CompiledSchema, check_schemas, parameter_problems};
 use crate::model::{Action, Rule};
-use crate::pack::{CORE_PACK, Located, PackBundle, Problem, Source};
+use crate::pack::{Located, PackBundle, Problem, Source};
 use crate::rules::Criteria;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -22,6 +22,14 @@ pub(super) struct Loading<'a> {
 }
 
 impl Loading<'_> {
+    /// No pack being loaded.
+    fn none() -> Self {
+        Loading {
+            bundles: HashMap::new(),
+            failed: Vec::new(),
+        }
+    }
+
     pub(super) fn pack_of(r: &str) -> &str {
         r.split_once('.').map_or("", |(p, _)| p)
     }
@@ -97,15 +105,14 @@ impl Engine {
         read_problems: &[Problem],
     ) -> Vec<Problem> {
         let mut out = Vec::new();
-        if b.pack_ref() == CORE_PACK && b.pack.path.is_some() {
-            out.push(Problem::file(
-                "pack.yaml",
-                "the core pack is built in and cannot be replaced from disk",
-            ));
+        let mut unsupported = self.shared.catalog.unsupported_actions();
+        for l in loading.bundles.values() {
+            unsupported.extend(l.unsupported.iter().cloned());
         }
         let known = Known {
             triggers: self.known_refs(loading, false),
             actions: self.known_refs(loading, true),
+            unsupported,
         };
         self.check_runtimes(b, read_problems, &mut out);
         check_workflow_actions(b, &known, &mut out);
@@ -188,13 +195,16 @@ impl Engine {
             out.push(p);
         }
         match self.action_for(&rule.action, loading) {
+            // Disabled because its action was left out for its runner (a warning says so).
+            None if !rule.enabled
+                && known
+                    .unsupported
+                    .iter()
+                    .any(|u| u.action_ref == rule.action) => {}
             None => {
-                let mut p = r.problem(
-                    "action",
-                    None,
-                    missing(b, loading, read_problems, "action", &rule.action),
-                );
-                p.hint = hint(&rule.action, &known.actions);
+                let (message, h) = known.missing_action(b, loading, read_problems, &rule.action);
+                let mut p = r.problem("action", None, message);
+                p.hint = h;
                 out.push(p);
             }
             Some(action) => check_rule_params(r, &action, out),
@@ -231,12 +241,9 @@ impl Engine {
     ) {
         for p in &b.policies {
             if self.action_for(&p.def.action, loading).is_none() {
-                let mut pr = p.problem(
-                    "action",
-                    None,
-                    missing(b, loading, &[], "action", &p.def.action),
-                );
-                pr.hint = hint(&p.def.action, &known.actions);
+                let (message, h) = known.missing_action(b, loading, &[], &p.def.action);
+                let mut pr = p.problem("action", None, message);
+                pr.hint = h;
                 out.push(pr);
             }
         }
@@ -276,6 +283,28 @@ impl Engine {
 pub(super) struct Known {
     triggers: Vec<String>,
     actions: Vec<String>,
+    /// Actions left out of their packs because Attune does not run their runner.
+    unsupported: Vec<crate::pack::Unsupported>,
+}
+
+impl Known {
+    /// The problem text and hint for a reference to action `r`, which is not there: why
+    /// when it is an action left out for its runner, else [`missing`] with the nearest ref.
+    fn missing_action(
+        &self,
+        b: &PackBundle,
+        loading: &Loading<'_>,
+        read_problems: &[Problem],
+        r: &str,
+    ) -> (String, Option<String>) {
+        match self.unsupported.iter().find(|u| u.action_ref == r) {
+            Some(u) => (u.message(), None),
+            None => (
+                missing(b, loading, read_problems, "action", r),
+                hint(r, &self.actions),
+            ),
+        }
+    }
 }
 
 /// "did you mean" the nearest of `known`.
@@ -319,25 +348,38 @@ fn check_workflow_actions(b: &PackBundle, known: &Known, out: &mut Vec<Problem>)
         if a.def.runner != crate::model::WORKFLOW_RUNNER {
             continue;
         }
-        let Ok(wf) = crate::workflow::parse(text, file) else {
-            continue; // its problems are listed already
+        // Each task's action (a chain: each node's ref), with its key path.
+        use crate::document::yaml::{child, item};
+        // A chain's refs are checked also when it has other problems (they are listed
+        // together); a workflow's once it reads cleanly.
+        let refs: Vec<(String, String)> = if crate::workflow::is_chain(text) {
+            crate::workflow::read_chain(text, file)
+                .into_iter()
+                .map(|(i, n)| (n.action, child(&item("chain", i), "ref")))
+                .collect()
+        } else {
+            let Ok(wf) = crate::workflow::parse(text, file) else {
+                continue; // its problems are listed already
+            };
+            wf.tasks
+                .into_iter()
+                .filter_map(|t| {
+                    let path = child(&child("tasks", &t.name), "action");
+                    Some((t.action?, path))
+                })
+                .collect()
         };
         let mut src: Option<Source> = None;
-        for t in &wf.tasks {
-            let Some(action) = &t.action else { continue };
-            if known.actions.iter().any(|k| k == action) {
+        for (action, path) in refs {
+            if known.actions.contains(&action) {
                 continue;
             }
             let src = src.get_or_insert_with(|| Source {
                 file: file.clone(),
                 locs: Arc::new(crate::workflow::locations(text)),
             });
-            let path = crate::document::yaml::child(
-                &crate::document::yaml::child("tasks", &t.name),
-                "action",
-            );
-            let msg = format!("action '{action}' does not exist");
-            out.push(src.hinted(&path, msg, hint(action, &known.actions)));
+            let (msg, h) = known.missing_action(b, &Loading::none(), &[], &action);
+            out.push(src.hinted(&path, msg, h));
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct PackSummary {
     pub policies: usize,
     /// Whether an earlier version was replaced.
     pub replaced: bool,
+    /// What loaded with a word to say ([`PackBundle::warnings`]): actions left out for
+    /// their runner, required config values not given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Problem>,
 }
 
 /// What [`Engine::load_packs`] did: the packs installed and the packs refused.
@@ -78,7 +82,7 @@ impl Engine {
 
     /// The bundle when reading and the engine's checks found no problem; else all of them.
     fn verify(&self, partial: Partial) -> Result<PackBundle> {
-        let Partial { bundle, mut errors } = partial;
+        let Partial { bundle, mut errors } = self.onto_builtin_core(partial);
         match bundle {
             None => Err(Error::Pack(errors)),
             Some(b) => {
@@ -97,6 +101,53 @@ impl Engine {
         }
     }
 
+    /// StackStorm's `core` pack read from disk, laid onto the built-in one: each action the
+    /// built-in pack has stays the built-in (`core.local`, `core.http`, `core.echo`, ...:
+    /// same names and parameters, Attune's runtimes), the pack's other actions are added,
+    /// and actions whose runtime this engine lacks are left out with a warning.
+    fn onto_builtin_core(&self, mut partial: Partial) -> Partial {
+        let Some(disk) = partial.bundle.take() else {
+            return partial;
+        };
+        if disk.pack_ref() != CORE_PACK || disk.pack.path.is_none() {
+            partial.bundle = Some(disk);
+            return partial;
+        }
+        let builtin = self.builtin_core();
+        let runtimes = &self.shared.runtimes;
+        let mut merged = disk.clone();
+        merged.actions = builtin.actions.clone();
+        for a in disk.actions {
+            if builtin.actions().any(|b| b.action_ref == a.def.action_ref) {
+                continue;
+            }
+            if runtimes.contains_key(&a.def.runner) {
+                merged.actions.push(a);
+            } else {
+                merged.warnings.push(a.problem(
+                    "runner",
+                    None,
+                    format!(
+                        "action '{}' is not loaded: it needs the runtime '{}', which this \
+                         engine does not have",
+                        a.def.action_ref, a.def.runner
+                    ),
+                ));
+            }
+        }
+        merged.triggers = builtin.triggers;
+        for t in disk.triggers {
+            if !merged
+                .trigger_types()
+                .any(|b| b.trigger_ref == t.def.trigger_ref)
+            {
+                merged.triggers.push(t);
+            }
+        }
+        partial.bundle = Some(merged);
+        partial
+    }
+
     /// Reads and checks the packs in `dirs` together (they may refer to each other),
     /// registering nothing: the packs that would install, and every problem of the others
     /// (a pack that needs a refused pack is refused too).
@@ -108,7 +159,8 @@ impl Engine {
         let mut failed = Vec::new();
         let mut partials = Vec::new();
         for d in dirs {
-            partials.push(read_on_thread(d.clone(), options.clone()).await?);
+            let partial = read_on_thread(d.clone(), options.clone()).await?;
+            partials.push(self.onto_builtin_core(partial));
         }
         // Two directories with one ref: neither can be the pack.
         let refs: Vec<Option<(String, Option<PathBuf>)>> = partials
@@ -301,9 +353,13 @@ impl Engine {
             rules: bundle.rules.len(),
             policies: bundle.policies.len(),
             replaced,
+            warnings: bundle.warnings.clone(),
         };
         let parts = PackParts {
-            entry: PackEntry::new(bundle.pack.clone(), &bundle.config_schema),
+            entry: PackEntry {
+                unsupported: bundle.unsupported.clone().into(),
+                ..PackEntry::new(bundle.pack.clone(), &bundle.config_schema)
+            },
             actions: bundle.actions.iter().map(|a| a.def.clone()).collect(),
             triggers,
             rules,

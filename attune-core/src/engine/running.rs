@@ -457,7 +457,11 @@ fn prepare(
         .as_deref()
         .and_then(|r| r.split_once('.'))
         .map(|(p, _)| p);
-    let (pack_secrets, pack_dir) = shared.catalog.run_info(action.pack(), rule_pack);
+    let super::catalog::RunInfo {
+        secrets: pack_secrets,
+        dir: pack_dir,
+        config,
+    } = shared.catalog.run_info(action.pack(), rule_pack);
     let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
         shared.lock_secrets().remove(&exec.id)
     } else {
@@ -497,8 +501,18 @@ fn prepare(
     } else {
         secrets.clone().into()
     };
+    // Executions have no user yet: the `user` scope of the key store says so when asked.
+    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(crate::runtime::StoreKeyAccess::new(
+        shared.store.clone(),
+        shared.clock.clone(),
+        action.pack(),
+        None,
+        format!("execution '{}'", exec.id),
+    ));
     let request = RunRequest {
         execution_id: exec.id,
+        keys: Some(keys),
+        config,
         action,
         params,
         timeout,

@@ -8,77 +8,9 @@
 //! without a format checker).
 
 use crate::model::TriggerType;
+pub(crate) use crate::params::CompiledSchema;
 use crate::{Error, Result};
 use serde_json::Value;
-
-/// A JSON Schema compiled for validation.
-pub(crate) struct CompiledSchema {
-    validator: jsonschema::Validator,
-}
-
-impl std::fmt::Debug for CompiledSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CompiledSchema")
-    }
-}
-
-impl CompiledSchema {
-    /// Compiles `schema`; `Ok(None)` for no schema (`null`) or the empty schema `{}`, which
-    /// accept anything. `Err` is the compiler's message.
-    pub(crate) fn compile(schema: &Value) -> std::result::Result<Option<Self>, String> {
-        match schema {
-            Value::Null => return Ok(None),
-            Value::Object(m) if m.is_empty() => return Ok(None),
-            _ => {}
-        }
-        let mut options = jsonschema::options()
-            .offline()
-            .should_validate_formats(false);
-        let names_draft = schema
-            .as_object()
-            .is_some_and(|m| m.contains_key("$schema"));
-        if !names_draft {
-            options = options.with_draft(jsonschema::Draft::Draft4);
-        }
-        options
-            .build(schema)
-            .map(|validator| Some(CompiledSchema { validator }))
-            .map_err(|e| {
-                let at = e.instance_path().as_str();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("at {at}: {e}")
-                }
-            })
-    }
-
-    /// `None` when `instance` is valid; else every failing instance path (a JSON pointer,
-    /// `(root)` for the value itself) with its message, in the validator's order. A missing
-    /// required property is reported at its own path.
-    pub(crate) fn problems(&self, instance: &Value) -> Option<Vec<String>> {
-        if self.validator.is_valid(instance) {
-            return None;
-        }
-        let out = self
-            .validator
-            .iter_errors(instance)
-            .map(|e| {
-                let at = e.instance_path().as_str().to_string();
-                if let jsonschema::error::ValidationErrorKind::Required {
-                    property: Value::String(p),
-                } = e.kind()
-                {
-                    let key = p.replace('~', "~0").replace('/', "~1");
-                    return format!("{at}/{key}: is a required property");
-                }
-                let at = if at.is_empty() { "(root)".into() } else { at };
-                format!("{at}: {e}")
-            })
-            .collect();
-        Some(out)
-    }
-}
 
 /// A registered trigger type with its schemas compiled.
 #[derive(Debug)]

@@ -141,6 +141,8 @@ struct Segment {
 pub(super) struct Driver {
     shared: Arc<Shared>,
     plan: Arc<Plan>,
+    /// The workflow's pack (whose keys `st2kv('pack.NAME')` reads).
+    pack: String,
     id: ExecutionId,
     run: Conductor,
     /// Task executions started and not applied yet.
@@ -224,10 +226,11 @@ impl Driver {
     ) -> Self {
         let (done, done_rx) = mpsc::unbounded_channel();
         let (due, due_rx) = mpsc::unbounded_channel();
-        let run = Conductor::start(plan.clone(), req.params.clone());
+        let run = Conductor::start(plan.clone(), super::action_chain::run_input(&plan, req));
         Driver {
             shared,
             plan,
+            pack: req.action.pack().to_string(),
             id: req.execution_id,
             run,
             waiting: HashMap::new(),
@@ -251,6 +254,10 @@ impl Driver {
     /// Runs the workflow to its end: restores what the journal holds, then drives it.
     pub(super) async fn drive(mut self, req: &RunRequest) -> Result<RunOutput> {
         let exec = self.shared.store.get_execution(self.id).await?;
+        if self.plan.uses_st2kv() {
+            // Its templates read keys: start again with them (the conductor does no I/O).
+            self.run = self.start_run(req).await?;
+        }
         self.restore(&exec, req).await?;
         if req.cancel.is_cancelled() {
             // Taken over while being canceled: nothing new starts (what runs is waited for).
@@ -342,7 +349,11 @@ impl Driver {
                 tasks.join(", ")
             )));
         }
-        Ok(outcome(&self.run))
+        let out = outcome(&self.run);
+        if self.plan.is_chain() {
+            return Ok(super::action_chain::outcome(&self.shared, self.id, &self.run, out).await);
+        }
+        Ok(out)
     }
 
     /// The run was canceled: its task executions are canceled too, and it ends once they
@@ -364,7 +375,7 @@ impl Driver {
         }
         let own = journal.len() as u64;
         let segments = self.segments(journal).await?;
-        self.run = Conductor::start(self.plan.clone(), req.params.clone());
+        self.run = self.start_run(req).await?;
         let last = segments.len() - 1;
         for (k, seg) in segments.into_iter().enumerate() {
             self.waiting.clear();
@@ -383,6 +394,17 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A new conductor for this run, with the keys `st2kv(…)` reads when the workflow
+    /// uses it.
+    async fn start_run(&self, req: &RunRequest) -> Result<Conductor> {
+        let params = super::action_chain::run_input(&self.plan, req);
+        if !self.plan.uses_st2kv() {
+            return Ok(Conductor::start(self.plan.clone(), params));
+        }
+        let kv = super::context::kv_snapshot(&self.shared, &self.pack).await?;
+        Ok(Conductor::start_with_kv(self.plan.clone(), params, kv))
     }
 
     /// The runs to replay, the first run of a re-run chain first.
@@ -705,6 +727,11 @@ impl Driver {
         }
         if ends.is_empty() {
             return Ok(());
+        }
+        if self.plan.uses_st2kv() {
+            // Transitions and the next tasks' input see the keys as they are now.
+            let kv = super::context::kv_snapshot(&self.shared, &self.pack).await?;
+            self.run.set_kv(kv);
         }
         self.apply(&ends);
         let journaled = ends

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 ///
 /// A workflow action either was registered with [`Engine::register_workflow`] (its plan is
 /// kept here), or carries its workflow file's text in `code` (a pack's `runner_type:
-/// orquesta` action): that text is compiled when first run and kept with it, so that the
+/// orquesta` action, or an `action-chain` one: the chain runs as the workflow it translates
+/// to, see [`ActionChain`](crate::workflow::ActionChain)): that text is compiled when first run and kept with it, so that the
 /// action as registered — not a newer file still being checked — decides what runs.
 #[derive(Debug, Default)]
 pub(crate) struct WorkflowRuntime {
@@ -58,9 +59,9 @@ impl WorkflowRuntime {
             return Err(Error::not_found("workflow", key));
         };
         let file = action.entry_point.as_deref().unwrap_or("workflow");
-        let wf = crate::workflow::parse(text, file)
-            .map_err(|e| Error::invalid(format!("workflow of action '{key}'"), e.to_string()))?;
-        let plan = Plan::new(wf)?;
+        let plan = crate::workflow::Definition::parse(text, file)
+            .map_err(|e| Error::invalid(format!("workflow of action '{key}'"), e.to_string()))?
+            .plan()?;
         self.put(key, action.code.clone(), plan.clone());
         Ok(plan)
     }
@@ -82,12 +83,14 @@ impl Runtime for WorkflowRuntime {
     fn validate_action(&self, action: &Action) -> Result<()> {
         if let Some(text) = &action.code {
             let file = action.entry_point.as_deref().unwrap_or("workflow");
-            return crate::workflow::parse(text, file).map(|_| ()).map_err(|e| {
-                Error::invalid(
-                    format!("workflow of action '{}'", action.action_ref),
-                    e.to_string(),
-                )
-            });
+            return crate::workflow::Definition::parse(text, file)
+                .map(|_| ())
+                .map_err(|e| {
+                    Error::invalid(
+                        format!("workflow of action '{}'", action.action_ref),
+                        e.to_string(),
+                    )
+                });
         }
         let known = self
             .plans

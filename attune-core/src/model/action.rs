@@ -48,6 +48,12 @@ pub struct Action {
     /// Whether it may be executed.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The StackStorm runner the pack named (`local-shell-script`) when it is not the
+    /// runtime's own name: runtimes follow that runner's conventions (a shell script gets
+    /// its named parameters as `--name=value` arguments; the runner's own parameters, such
+    /// as `sudo` or `kwarg_op`, are not passed on). `None` for Attune's own runner names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_type: Option<String>,
 }
 
 fn yes() -> bool {
@@ -68,6 +74,7 @@ impl Action {
             output_format: None,
             timeout_secs: None,
             enabled: true,
+            runner_type: None,
         }
     }
 

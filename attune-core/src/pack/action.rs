@@ -1,44 +1,25 @@
 //! Action files (`actions/*.yaml`) in the StackStorm and the earlier-Attune shape.
 
 use super::files::PackDir;
+use super::runners::{
+    current_runner_name, runtime_for_runner, stackstorm_runner_parameters, unsupported_runner,
+};
 use super::schema;
-use super::{Located, qualify};
+use super::{Located, Unsupported, qualify};
 use crate::document::fields::Fields;
 use crate::document::problem::Report;
 use crate::model::Action;
 use serde_json::Value;
 
-/// Runner names as packs write them → the runtime that runs them.
-pub(crate) const RUNNERS: &[(&str, &str)] = &[
-    ("local-shell-cmd", "shell"),
-    ("local-shell-script", "shell"),
-    ("shell", "shell"),
-    ("python-script", "python"),
-    ("python", "python"),
-    ("http-request", "http"),
-    ("orquesta", "workflow"),
-    ("workflow", "workflow"),
-    ("noop", "noop"),
-    ("native", "native"),
-    ("rhai", "rhai"),
-];
-
-/// The runtime of a runner name; names that are not in [`RUNNERS`] are taken as the name
-/// of a plugin runtime.
-pub(crate) fn runtime_for_runner(runner: &str) -> &str {
-    RUNNERS
-        .iter()
-        .find(|(n, _)| *n == runner)
-        .map_or(runner, |(_, rt)| rt)
+/// What one action file gives: an action, or one whose runner Attune does not run.
+pub(crate) enum Read {
+    Action(Box<Located<Action>>),
+    Unsupported(Unsupported),
 }
 
-/// Reads one action file.
-pub(crate) fn read(
-    dir: &PackDir,
-    pack: &str,
-    file: &str,
-    r: &mut Report,
-) -> Option<Located<Action>> {
+/// Reads one action file. An action whose StackStorm runner Attune does not run (SSH,
+/// WinRM, ...) is left out with a warning naming the runner and why.
+pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Option<Read> {
     let (src, doc) = dir.read_yaml(file, r)?;
     let mut f = Fields::new(&src, "", &doc.value, r)?;
     let name = f.name_in_pack(r, &["ref", "name"], pack);
@@ -54,24 +35,54 @@ pub(crate) fn read(
     let timeout = f.number(r, &["timeout_seconds", "timeout"]);
     let enabled = f.boolean(r, &["enabled"]);
     let code = f.string(r, &["code"]);
-    f.accept(&[
-        "tags",
-        "notify",
-        "uid",
-        "id",
-        "metadata_file",
-        "output_key",
-        "label",
-    ]);
+    let notify = f.any(&["notify"]).map(|n| n.path);
+    f.accept(&["tags", "uid", "id", "metadata_file", "output_key", "label"]);
     f.finish(r);
 
     let name = name?;
     let action_ref = qualify(&src, &name, pack, r)?;
-    let runner = runner?;
+    if let Some(path) = notify {
+        r.warn(src.problem(
+            &path,
+            format!(
+                "action '{action_ref}': notify is not applied yet (the engine does not emit \
+                 core.st2.generic.notifytrigger): the action loads without it"
+            ),
+        ));
+    }
+    let mut runner = runner?;
+    runner.value = current_runner_name(&runner.value).to_string();
+    if let Some(why) = unsupported_runner(&runner.value) {
+        r.warn(src.problem(
+            &runner.path,
+            format!(
+                "action '{action_ref}' is not loaded: runner '{}' is not supported ({why})",
+                runner.value
+            ),
+        ));
+        return Some(Read::Unsupported(Unsupported {
+            action_ref,
+            runner: runner.value,
+            reason: why,
+        }));
+    }
     let mut action = Action::new(&action_ref, runtime_for_runner(&runner.value));
+    if action.runner != runner.value {
+        action.runner_type = Some(runner.value.clone());
+    }
     action.description = description.unwrap_or_default();
+    // StackStorm's runners give every action their own parameters; the action's file
+    // overrides them key by key (`sudo: {immutable: true}` keeps the runner's default).
+    let runner_params = stackstorm_runner_parameters(&runner.value).unwrap_or_default();
     if let Some(p) = params {
-        action.parameters = schema::read(&src, &p.path, p.value, r);
+        action.parameters = schema::read_over(&src, &p.path, p.value, &runner_params, r);
+    }
+    for (k, spec) in runner_params.iter() {
+        action
+            .parameters
+            .0
+            .entry(k.clone())
+            .or_insert_with(|| spec.clone());
     }
     // As StackStorm's http-request runner: the runner's parameters are the action's too; the
     // file overrides (whole specs) or adds to them.
@@ -144,7 +155,14 @@ pub(crate) fn read(
                             match dir.parse_charged(&rel, &text) {
                                 Err(p) if dir.exhausted() => r.push(p),
                                 _ => {
-                                    if let Err(e) = crate::workflow::parse(&text, &rel) {
+                                    // An action chain is checked as one (and runs as the
+                                    // workflow it translates to).
+                                    let checked = if runner.value == "action-chain" {
+                                        crate::workflow::parse_chain(&text, &rel).map(|_| ())
+                                    } else {
+                                        crate::workflow::parse(&text, &rel).map(|_| ())
+                                    };
+                                    if let Err(e) = checked {
                                         r.problems.extend(e.problems);
                                     }
                                 }
@@ -173,16 +191,21 @@ pub(crate) fn read(
             "a rhai action needs 'entry_point' (a .rhai file) or 'code'",
         ));
     }
-    Some(Located {
+    Some(Read::Action(Box::new(Located {
         def: action,
         src,
         paths,
-    })
+    })))
 }
 
 fn needs_entry_point(runner: &str) -> bool {
     matches!(
         runner,
-        "local-shell-script" | "python-script" | "python" | "orquesta" | "workflow"
+        "local-shell-script"
+            | "python-script"
+            | "python"
+            | "orquesta"
+            | "workflow"
+            | "action-chain"
     )
 }

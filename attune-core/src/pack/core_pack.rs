@@ -1,6 +1,7 @@
 //! The built-in `core` pack, compiled into the library: `core.noop`, `core.echo`,
-//! `core.error`, `core.sleep`, `core.http_request` (feature `http`) and the timer and
-//! webhook trigger types.
+//! `core.error`, `core.sleep`, `core.pause`, `core.local` and `core.local_sudo` (with a
+//! `shell` runtime), `core.http_request` and its StackStorm name `core.http` (feature
+//! `http`), the timer and webhook trigger types, and StackStorm's system trigger types.
 
 use super::{Located, PackBundle, Source};
 use crate::Error;
@@ -64,40 +65,36 @@ pub fn core_pack() -> PackBundle {
                     .description("Seconds to wait."),
             ),
     ];
+    actions.push(local_action("core.local", false));
+    actions.push(local_action("core.local_sudo", true));
     actions.push(
-        Action::new("core.local", "shell")
+        Action::new("core.pause", "native")
             .description(
-                "Runs `cmd` with /bin/sh in the working directory `cwd` (default: the \
-                 system's temporary directory); succeeds when it exits 0. Params are also in \
-                 the environment as ATTUNE_PARAM_<NAME>.",
+                "Waits `max_pause` seconds (a random whole number from 1 to it when `random`), \
+                 cancelable, and succeeds with the delay (StackStorm's core.pause).",
             )
             .param(
-                "cmd",
-                ParamSpec::string()
-                    .required()
-                    .description("The command line, run by /bin/sh -c."),
+                "max_pause",
+                ParamSpec::integer()
+                    .default(5)
+                    .min(0.0)
+                    .description("Seconds to wait (the most, when `random`)."),
             )
             .param(
-                "cwd",
-                ParamSpec::string().description("Working directory of the command."),
-            )
-            .param(
-                "env",
-                ParamSpec::object()
-                    .default(json!({}))
-                    .description("Extra environment variables (name → string)."),
-            )
-            .param(
-                "timeout",
-                ParamSpec::number()
-                    .default(60)
-                    .min(0.001)
-                    .description("Seconds before the command is stopped (status timeout)."),
-            )
-            .timeout_secs(60.0),
+                "random",
+                ParamSpec::boolean()
+                    .default(false)
+                    .description("Wait a random whole number of seconds from 1 to `max_pause`."),
+            ),
     );
     #[cfg(feature = "http")]
-    actions.push(crate::runtime::http_request_action());
+    {
+        actions.push(crate::runtime::http_request_action());
+        // StackStorm's name for it.
+        let mut http = crate::runtime::http_request_action();
+        http.action_ref = "core.http".into();
+        actions.push(http);
+    }
     let timer_payload = json!({
         "type": "object",
         "properties": {
@@ -157,11 +154,12 @@ pub fn core_pack() -> PackBundle {
         ),
         trigger(
             "core.webhook",
-            "Fires when the server receives POST /webhooks/<path>.",
+            "Fires when the server receives POST /webhooks/<path> (StackStorm's name for \
+             `path` is `url`, accepted too).",
             json!({
                 "type": "object",
-                "properties": {"path": {"type": "string"}},
-                "required": ["path"],
+                "properties": {"path": {"type": "string"}, "url": {"type": "string"}},
+                "anyOf": [{"required": ["path"]}, {"required": ["url"]}],
                 "additionalProperties": false
             }),
             json!({
@@ -176,6 +174,8 @@ pub fn core_pack() -> PackBundle {
             }),
         ),
     ];
+    let mut triggers = triggers;
+    triggers.extend(stackstorm_system_triggers());
     PackBundle {
         pack,
         config_schema: ParamSchema::default(),
@@ -184,7 +184,177 @@ pub fn core_pack() -> PackBundle {
         sensors: Vec::new(),
         rules: Vec::new(),
         policies: Vec::new(),
+        unsupported: Vec::new(),
+        warnings: Vec::new(),
     }
+}
+
+/// StackStorm's names of the trigger types the core pack has under Attune's names: a rule
+/// or an event may use either; the engine stores Attune's.
+const TRIGGER_ALIASES: &[(&str, &str)] = &[
+    ("core.st2.IntervalTimer", "core.intervaltimer"),
+    ("core.st2.CronTimer", "core.crontimer"),
+    ("core.st2.DateTimer", "core.datetimetimer"),
+    ("core.st2.webhook", "core.webhook"),
+];
+
+/// The trigger type `r` names: Attune's name for StackStorm's name of a core trigger type
+/// (`core.st2.IntervalTimer` → `core.intervaltimer`), else `r`.
+///
+/// ```
+/// use attune_core::pack::canonical_trigger;
+/// assert_eq!(canonical_trigger("core.st2.webhook"), "core.webhook");
+/// assert_eq!(canonical_trigger("mypack.alert"), "mypack.alert");
+/// ```
+pub fn canonical_trigger(r: &str) -> &str {
+    TRIGGER_ALIASES
+        .iter()
+        .find(|(st2, _)| *st2 == r)
+        .map_or(r, |(_, ours)| ours)
+}
+
+/// StackStorm's system trigger types that the engine does not emit yet: rules on them load
+/// (so StackStorm packs that use them install) with a warning that they do not fire.
+pub(crate) const NOT_EMITTED: &[&str] = &[
+    "core.st2.generic.actiontrigger",
+    "core.st2.generic.notifytrigger",
+    "core.st2.generic.inquiry",
+    "core.st2.action.file_written",
+    "core.st2.key_value_pair.create",
+    "core.st2.key_value_pair.update",
+    "core.st2.key_value_pair.value_change",
+    "core.st2.key_value_pair.delete",
+    "core.st2.sensor.process_spawn",
+    "core.st2.sensor.process_exit",
+];
+
+/// StackStorm's system trigger types with their payloads as StackStorm documents them.
+fn stackstorm_system_triggers() -> Vec<TriggerType> {
+    let obj = |props: Value| json!({"type": "object", "properties": props});
+    let kv = || obj(json!({"object": {"type": "object"}}));
+    let sensor = || obj(json!({"object": {"type": "object"}}));
+    let none = Value::Null;
+    vec![
+        trigger(
+            "core.st2.generic.actiontrigger",
+            "StackStorm: an execution ended.",
+            none.clone(),
+            obj(json!({
+                "execution_id": {"type": "string"},
+                "status": {"type": "string"},
+                "start_timestamp": {"type": "string"},
+                "action_name": {"type": "string"},
+                "action_ref": {"type": "string"},
+                "runner_ref": {"type": "string"},
+                "parameters": {"type": "object"},
+                "result": {"type": ["object", "array", "string", "number", "boolean", "null"]}
+            })),
+        ),
+        trigger(
+            "core.st2.generic.notifytrigger",
+            "StackStorm: a notification of an execution's end (`notify`).",
+            none.clone(),
+            obj(json!({
+                "execution_id": {"type": "string"},
+                "status": {"type": "string"},
+                "start_timestamp": {"type": "string"},
+                "end_timestamp": {"type": "string"},
+                "action_ref": {"type": "string"},
+                "runner_ref": {"type": "string"},
+                "channel": {"type": "string"},
+                "route": {"type": "string"},
+                "message": {"type": "string"},
+                "data": {"type": "object"}
+            })),
+        ),
+        trigger(
+            "core.st2.generic.inquiry",
+            "StackStorm: an inquiry was created.",
+            none.clone(),
+            obj(json!({"id": {"type": "string"}, "route": {"type": "string"}})),
+        ),
+        trigger(
+            "core.st2.action.file_written",
+            "StackStorm: an action file was written through the API.",
+            none.clone(),
+            obj(json!({
+                "ref": {"type": "string"},
+                "file_path": {"type": "string"},
+                "host_info": {"type": "object"}
+            })),
+        ),
+        trigger(
+            "core.st2.key_value_pair.create",
+            "StackStorm: a key was created.",
+            none.clone(),
+            kv(),
+        ),
+        trigger(
+            "core.st2.key_value_pair.update",
+            "StackStorm: a key was updated.",
+            none.clone(),
+            kv(),
+        ),
+        trigger(
+            "core.st2.key_value_pair.value_change",
+            "StackStorm: a key's value changed.",
+            none.clone(),
+            obj(json!({"old_object": {"type": "object"}, "new_object": {"type": "object"}})),
+        ),
+        trigger(
+            "core.st2.key_value_pair.delete",
+            "StackStorm: a key was deleted.",
+            none.clone(),
+            kv(),
+        ),
+        trigger(
+            "core.st2.sensor.process_spawn",
+            "StackStorm: a sensor process started.",
+            none.clone(),
+            sensor(),
+        ),
+        trigger(
+            "core.st2.sensor.process_exit",
+            "StackStorm: a sensor process exited.",
+            none,
+            sensor(),
+        ),
+    ]
+}
+
+/// `core.local` (and `core.local_sudo`, with `sudo` fixed to true): StackStorm's
+/// local-shell-cmd runner on the `shell` runtime, with that runner's parameters.
+fn local_action(r: &str, sudo: bool) -> Action {
+    let mut a = Action::new(r, "shell")
+        .description(if sudo {
+            "Runs `cmd` as root (sudo -n) with /bin/sh, as core.local does."
+        } else {
+            "Runs `cmd` with /bin/sh in the working directory `cwd` (default: the system's \
+             temporary directory); succeeds when it exits 0. Params are also in the \
+             environment as ATTUNE_PARAM_<NAME>."
+        })
+        .timeout_secs(60.0);
+    a.runner_type = Some("local-shell-cmd".into());
+    a.parameters = super::stackstorm_runner_parameters("local-shell-cmd").unwrap_or_default();
+    a.parameters.0.insert(
+        "cmd".into(),
+        ParamSpec::string()
+            .required()
+            .description("The command line, run by /bin/sh -c."),
+    );
+    if let Some(t) = a.parameters.0.get_mut("timeout") {
+        t.minimum = Some(0.001);
+    }
+    if sudo {
+        a.parameters.0.insert(
+            "sudo".into(),
+            ParamSpec::boolean()
+                .default(true)
+                .immutable()
+                .description("Always true: the command runs with sudo."),
+        );
+    }
+    a
 }
 
 fn trigger(r: &str, description: &str, params: Value, payload: Value) -> TriggerType {
@@ -214,6 +384,23 @@ pub(crate) fn install_core_handlers(native: &NativeRuntime) {
             .and_then(Value::as_str)
             .unwrap_or("core.error");
         Err::<Value, _>(Error::Action(message.to_string()))
+    });
+    native.register("core.pause", |ctx: ActionContext| async move {
+        let max = ctx.param("max_pause").and_then(Value::as_u64).unwrap_or(5);
+        let random = ctx
+            .param("random")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let delay = if random && max > 1 {
+            // Whole seconds from 1 to max, as StackStorm's core.pause.
+            1 + uuid::Uuid::new_v4().as_u128() as u64 % max
+        } else {
+            max
+        };
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(delay)) => Ok::<Value, Error>(json!(delay)),
+            () = ctx.cancel.cancelled() => Err(Error::Canceled("core.pause".into())),
+        }
     });
     native.register("core.sleep", |ctx: ActionContext| async move {
         let delay = ctx.param("delay").and_then(Value::as_f64).unwrap_or(1.0);

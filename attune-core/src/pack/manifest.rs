@@ -49,6 +49,11 @@ pub(crate) fn read(
         "id",
         "runtime_deps",
         "tags",
+        // Informational keys of StackStorm-Exchange pack.yaml files (`runner_type` there
+        // names the runner most of the pack's actions use; each action names its own).
+        "runner_type",
+        "website",
+        "repo_url",
     ]);
     let inline_schema = f.any(&["conf_schema", "config_schema"]);
     let inline_config = f.mapping(r, &["config"]);
@@ -79,9 +84,9 @@ pub(crate) fn read(
         ));
     }
     let schema = match (inline_schema, dir.resolve("config.schema.yaml")) {
-        (Some(s), _) => schema::read(&src, &s.path, s.value, r),
+        (Some(s), _) => schema::read_config(&src, &s.path, s.value, r),
         (None, Ok(Some(_))) => match dir.read_yaml("config.schema.yaml", r) {
-            Some((csrc, cdoc)) => schema::read(&csrc, "", &cdoc.value, r),
+            Some((csrc, cdoc)) => schema::read_config(&csrc, "", &cdoc.value, r),
             None => ParamSchema::default(),
         },
         (None, Err(e)) => {
@@ -99,11 +104,13 @@ pub(crate) fn read(
         src.clone(),
         inline_config.map_or_else(|| "config".into(), |c| c.path),
     );
+    let mut config_file_read = false;
     // An invalid ref never names a file (it could hold `/` or `..`).
     if let Some(cd) = config_dir.filter(|_| valid_pack_ref(&pack_ref)) {
         let file = cd.join(format!("{pack_ref}.yaml"));
         // Whatever is there is read as a config file: a FIFO or a device is a problem.
         if std::fs::symlink_metadata(&file).is_ok() {
+            config_file_read = true;
             match read_config_file(dir, &file) {
                 Ok((csrc, map)) => {
                     config.extend(map);
@@ -113,8 +120,32 @@ pub(crate) fn read(
             }
         }
     }
-    let config = match schema.validate(&config) {
-        Ok(v) => v,
+    // As StackStorm registers a pack whose config is not written yet: with no config at all,
+    // a required value without a default is a warning, and an action that reads it fails
+    // at run time naming it. A config that is given must be complete.
+    let no_config = config.is_empty() && !config_file_read;
+    let mut checked = schema.clone();
+    if no_config {
+        for (name, spec) in schema.iter() {
+            if spec.required && spec.default.is_none() {
+                r.warn(src.problem(
+                    &child("config", name),
+                    format!(
+                        "required config value '{name}' is not given (no config file): \
+                         what reads it will fail until it is"
+                    ),
+                ));
+                if let Some(s) = checked.0.get_mut(name) {
+                    s.required = false;
+                }
+            }
+        }
+    }
+    let config = match checked.validate(&config) {
+        Ok(mut v) => {
+            nested_defaults(&schema, &mut v);
+            v
+        }
         Err(errors) => {
             let (csrc, base) = &config_src;
             for e in errors.iter() {
@@ -147,6 +178,32 @@ pub(crate) fn read(
         path: Some(dir.root.clone()),
     };
     Some((pack, schema))
+}
+
+/// As StackStorm's config loader: inside a config value that is an object, a property the
+/// schema gives a default and the value lacks gets the default, at every level.
+fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
+    fn fill(props: &Map<String, Value>, value: &mut Map<String, Value>) {
+        for (k, spec) in props {
+            if let Some(d) = spec.get("default")
+                && !value.contains_key(k)
+            {
+                value.insert(k.clone(), d.clone());
+            }
+            if let (Some(Value::Object(inner)), Some(Value::Object(v))) =
+                (spec.get("properties"), value.get_mut(k))
+            {
+                fill(inner, v);
+            }
+        }
+    }
+    for (name, spec) in schema.iter() {
+        if let (Some(Value::Object(props)), Some(Value::Object(v))) =
+            (spec.extra.get("properties"), config.get_mut(name))
+        {
+            fill(props, v);
+        }
+    }
 }
 
 /// A config file outside the pack (`<config_dir>/<pack>.yaml`), StackStorm style: within the

@@ -13,6 +13,7 @@ pub(crate) mod files;
 mod manifest;
 mod policy;
 mod rule;
+mod runners;
 mod schema;
 mod trigger;
 
@@ -20,10 +21,12 @@ pub(crate) use crate::document::fields::Source;
 pub use crate::document::{Pos, Problem};
 pub use crate::document::{YAML_MAX_DEPTH, YAML_MAX_NODES, YAML_PARSE_STACK_BYTES};
 
-pub use core_pack::core_pack;
+pub(crate) use core_pack::NOT_EMITTED;
 pub(crate) use core_pack::{CORE_PACK, install_core_handlers};
+pub use core_pack::{canonical_trigger, core_pack};
 pub use errors::PackErrors;
 pub(crate) use manifest::valid_pack_ref;
+pub use runners::{is_stackstorm_runner_parameter, stackstorm_runner_parameters};
 pub use schema::param_schema;
 
 use crate::document::Report;
@@ -113,6 +116,28 @@ pub struct PackBundle {
     pub(crate) sensors: Vec<Located<Sensor>>,
     pub(crate) rules: Vec<Located<Rule>>,
     pub(crate) policies: Vec<Located<Policy>>,
+    /// Actions left out because Attune does not run their StackStorm runner.
+    pub(crate) unsupported: Vec<Unsupported>,
+    /// What loads but deserves a word (see [`PackBundle::warnings`]).
+    pub(crate) warnings: Vec<Problem>,
+}
+
+/// An action of a pack that is not loaded: its StackStorm runner is one Attune does not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unsupported {
+    pub action_ref: String,
+    pub runner: String,
+    pub reason: &'static str,
+}
+
+impl Unsupported {
+    /// The message for a reference to it.
+    pub(crate) fn message(&self) -> String {
+        format!(
+            "action '{}' is not loaded: its runner '{}' is not supported ({})",
+            self.action_ref, self.runner, self.reason
+        )
+    }
 }
 
 impl fmt::Debug for PackBundle {
@@ -137,6 +162,13 @@ impl PackBundle {
     /// The pack's ref.
     pub fn pack_ref(&self) -> &str {
         &self.pack.pack_ref
+    }
+
+    /// What loads but deserves a word, located like problems: each action left out because
+    /// Attune does not run its StackStorm runner (SSH, WinRM, ...), each required config
+    /// value no config gave (an action that reads it fails at run time, naming it).
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     /// The refs of its actions.
@@ -312,12 +344,18 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         sensors: Vec::new(),
         rules: Vec::new(),
         policies: Vec::new(),
+        unsupported: Vec::new(),
+        warnings: Vec::new(),
     };
     for f in pdir.yaml_files("actions", &mut r) {
         if pdir.exhausted() {
             break;
         }
-        bundle.actions.extend(action::read(&pdir, &p, &f, &mut r));
+        match action::read(&pdir, &p, &f, &mut r) {
+            Some(action::Read::Action(a)) => bundle.actions.push(*a),
+            Some(action::Read::Unsupported(u)) => bundle.unsupported.push(u),
+            None => {}
+        }
     }
     for f in pdir.yaml_files("triggers", &mut r) {
         if pdir.exhausted() {
@@ -333,7 +371,9 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         }
         if let Some((s, ts)) = trigger::read_sensor(&pdir, &p, &f, &mut r) {
             bundle.sensors.push(s);
-            bundle.triggers.extend(ts);
+            for t in ts {
+                add_sensor_trigger(&mut bundle.triggers, t, &mut r);
+            }
         }
     }
     for f in pdir.yaml_files("rules", &mut r) {
@@ -348,7 +388,9 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         }
         bundle.policies.extend(policy::read(&pdir, &p, &f, &mut r));
     }
+    disable_rules_of_unsupported(&mut bundle, &mut r);
     check_duplicates(&bundle, &mut r);
+    bundle.warnings = std::mem::take(&mut r.warnings);
     Partial {
         bundle: Some(bundle),
         errors: PackErrors {
@@ -356,6 +398,58 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
             dir: Some(dir.to_path_buf()),
             problems: r.problems,
         },
+    }
+}
+
+/// A trigger type declared by a sensor. As StackStorm registers each sensor's trigger types
+/// with create-or-update, several sensors (or a sensor and `triggers/`) may declare one
+/// type: the first declaration is kept, and a later one that says something else is a warning naming both files.
+fn add_sensor_trigger(
+    triggers: &mut Vec<Located<TriggerType>>,
+    t: Located<TriggerType>,
+    r: &mut Report,
+) {
+    let Some(first) = triggers
+        .iter()
+        .find(|x| x.def.trigger_ref == t.def.trigger_ref)
+    else {
+        triggers.push(t);
+        return;
+    };
+    if first.def != t.def {
+        r.warn(t.src.problem(
+            "",
+            format!(
+                "trigger type '{}' is declared by another sensor too ({}), differently: \
+                 that declaration is the one used",
+                t.def.trigger_ref, first.src.file
+            ),
+        ));
+    }
+}
+
+/// A rule of the pack whose action was left out for its runner loads disabled, with a
+/// warning: StackStorm registers it (its enforcements would fail), and one such rule does
+/// not keep the rest of the pack out.
+fn disable_rules_of_unsupported(b: &mut PackBundle, r: &mut Report) {
+    for rule in &mut b.rules {
+        let Some(u) = b
+            .unsupported
+            .iter()
+            .find(|u| u.action_ref == rule.def.action)
+        else {
+            continue;
+        };
+        rule.def.enabled = false;
+        r.warn(rule.problem(
+            "action",
+            None,
+            format!(
+                "rule '{}' is loaded disabled: {}",
+                rule.def.rule_ref,
+                u.message()
+            ),
+        ));
     }
 }
 

@@ -142,11 +142,26 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     let rule_ref = qualify(&src, &name?, pack, r)?;
     let trigger = trigger?;
     let action = action?;
+    if super::NOT_EMITTED.contains(&trigger.value.as_str()) {
+        r.warn(src.problem(
+            &trigger.path,
+            format!(
+                "trigger type '{}' is one of StackStorm's system triggers that Attune does \
+                 not emit yet: this rule loads but does not fire",
+                trigger.value
+            ),
+        ));
+    }
     paths.push(("trigger", trigger.path.clone()));
     paths.push(("action", action.path.clone()));
     paths.push(("params", params_path));
     paths.push(("criteria", criteria_path));
-    let mut rule = Rule::new(rule_ref, trigger.value, action.value).criteria(criteria);
+    let mut rule = Rule::new(
+        rule_ref,
+        super::canonical_trigger(&trigger.value),
+        action.value,
+    )
+    .criteria(criteria);
     rule.description = description.unwrap_or_default();
     rule.trigger_params = trigger_params;
     rule.action_params = params;

@@ -28,6 +28,7 @@ const SPEC_KEYS: &[&str] = &[
 ];
 const KEPT_KEYS: &[&str] = &[
     "pattern",
+    "patternProperties",
     "format",
     "title",
     "label",
@@ -87,8 +88,33 @@ pub fn param_schema(v: &Value) -> crate::Result<ParamSchema> {
 }
 
 /// Reads the schema at `path`, reporting every problem (unknown spec keys with hints, wrong
-/// types, defaults that fail their own spec). Bad entries are left out of the result.
-pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> ParamSchema {
+/// types, defaults that fail their own spec); bad entries are left out of the result. Over
+/// `runner` (a runner's parameters): a parameter of the same name in `v` starts from the
+/// runner's spec and replaces the keys it gives.
+pub(crate) fn read_over(
+    src: &Source,
+    path: &str,
+    v: &Value,
+    runner: &ParamSchema,
+    r: &mut Report,
+) -> ParamSchema {
+    read_with(src, path, v, runner, false, r)
+}
+
+/// [`read_over`] for a pack's config schema, where `secret: true` may mark a property or item
+/// below the top level (its values are masked and redacted like whole secret keys).
+pub(crate) fn read_config(src: &Source, path: &str, v: &Value, r: &mut Report) -> ParamSchema {
+    read_with(src, path, v, &ParamSchema::default(), true, r)
+}
+
+fn read_with(
+    src: &Source,
+    path: &str,
+    v: &Value,
+    runner: &ParamSchema,
+    nested_secrets: bool,
+    r: &mut Report,
+) -> ParamSchema {
     let mut out = ParamSchema::default();
     let (norm, json_schema) = normalize(v);
     let base = if json_schema {
@@ -103,10 +129,30 @@ pub(crate) fn read(src: &Source, path: &str, v: &Value, r: &mut Report) -> Param
     for (name, spec) in map {
         let at = child(&base, name);
         check_keys(src, &at, spec, r);
-        check_nested_secret(src, &at, spec, r, true);
+        if !nested_secrets {
+            check_nested_secret(src, &at, spec, r, true);
+        }
         if !check_type(src, &at, spec, r) {
             continue;
         }
+        let merged;
+        let spec = match (runner.get(name), spec) {
+            (Some(b), Value::Object(over)) => {
+                let mut m = match serde_json::to_value(b) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                m.extend(over.clone());
+                // A runner parameter made immutable without any default (StackStorm's
+                // `sudo_password: {immutable: true}`) is one nobody may set: null.
+                if m.get("immutable") == Some(&Value::Bool(true)) && !m.contains_key("default") {
+                    m.insert("default".into(), Value::Null);
+                }
+                merged = Value::Object(m);
+                &merged
+            }
+            _ => spec,
+        };
         if let Some(mut parsed) = read_one(src, &at, spec, r) {
             // StackStorm packs write `required: true` with `default: null`: no default, the
             // parameter must be given.

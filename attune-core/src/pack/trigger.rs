@@ -34,7 +34,15 @@ fn trigger_from(
     let description = f.string(r, &["description"]).map(|f| f.value);
     let params = schema_of(&mut f, r, &["parameters_schema", "parameters"]);
     let payload = schema_of(&mut f, r, &["payload_schema", "output"]);
-    f.accept(&["label", "tags", "uid", "id", "metadata_file"]);
+    // `payload_info`: the payload keys StackStorm's web UI shows; descriptive only.
+    f.accept(&[
+        "label",
+        "tags",
+        "uid",
+        "id",
+        "metadata_file",
+        "payload_info",
+    ]);
     f.finish(r);
     let trigger_ref = qualify(src, &name?, pack, r)?;
     let mut t = TriggerType::new(trigger_ref);
@@ -51,7 +59,7 @@ fn trigger_from(
 fn schema_of(f: &mut Fields<'_>, r: &mut Report, keys: &[&'static str]) -> Value {
     match f.any(keys) {
         None => Value::Null,
-        Some(s) if s.value.is_object() => s.value.clone(),
+        Some(s) if s.value.is_object() => crate::params::draft3_required(s.value),
         Some(s) => {
             let msg = format!("must be a schema mapping, got {}", a_type(s.value));
             r.push(f.src.problem(&s.path, msg));
@@ -114,7 +122,8 @@ pub(crate) fn read_sensor(
     let runner = match (runner, &entry) {
         (Some(rn), _) => {
             paths.push(("runner", rn.path));
-            super::action::runtime_for_runner(&rn.value).to_string()
+            super::runners::runtime_for_runner(super::runners::current_runner_name(&rn.value))
+                .to_string()
         }
         (None, Some(ep)) if ep.value.ends_with(".py") => "python".into(),
         (None, Some(ep)) if ep.value.ends_with(".sh") => "shell".into(),

@@ -15,7 +15,9 @@
 //! Unknown spec keys (e.g. `pattern`, which is not enforced) are kept in
 //! [`ParamSpec::extra`] so packs round-trip unchanged.
 
+mod json_schema;
 mod masking;
+mod nested_secrets;
 mod validate;
 
 pub(crate) use masking::holds_redacted;
@@ -23,6 +25,8 @@ pub use masking::{mask_secrets, mask_value, secret_forms};
 
 #[cfg(test)]
 mod tests;
+
+pub(crate) use json_schema::{CompiledSchema, draft3_required};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -440,6 +444,14 @@ impl ParamSchema {
                 *v = Value::String(REDACTED.to_owned());
             }
         }
+        // Secrets below the top level (pack config schemas).
+        for (name, spec) in &self.0 {
+            if let Some(v) = out.get_mut(name).filter(|_| !spec.secret) {
+                nested_secrets::visit(spec, v, &mut |x| {
+                    *x = Value::String(REDACTED.to_owned());
+                });
+            }
+        }
         out
     }
 
@@ -450,8 +462,16 @@ impl ParamSchema {
     /// each line ([`mask_secrets`]) does no encoding.
     pub fn secret_values(&self, params: &Map<String, Value>) -> Vec<String> {
         let mut seen = BTreeSet::new();
+        let mut nested: Vec<Value> = Vec::new();
+        for (name, spec) in &self.0 {
+            if let Some(v) = params.get(name).filter(|_| !spec.secret) {
+                let mut v = v.clone();
+                nested_secrets::visit(spec, &mut v, &mut |x| nested.push(x.clone()));
+            }
+        }
         self.secret_names()
             .filter_map(|n| params.get(n))
+            .chain(nested.iter())
             .filter_map(|v| match v {
                 Value::Null => None,
                 Value::String(s) => Some(s.clone()),

@@ -6,6 +6,33 @@ use serde_json::{Map, Value};
 
 use super::{ParamError, ParamErrors, ParamSchema, ParamSpec, ParamType, json_type_name};
 
+/// JSON-schema keywords a parameter spec may carry that [`ParamSpec`]'s own fields do not
+/// cover; a value is checked against them too (as StackStorm validates params with JSON
+/// Schema). `format` stays an annotation, as in StackStorm.
+const STRUCTURAL: &[&str] = &[
+    "pattern",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "additionalItems",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "not",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "multipleOf",
+    "const",
+    "dependencies",
+    "contains",
+    "propertyNames",
+];
+
 impl ParamSpec {
     /// Whether a `null` value is an ordinary value for this spec.
     fn admits_null(&self) -> bool {
@@ -85,6 +112,65 @@ impl ParamSpec {
                 items.check_value(&format!("{path}[{i}]"), elem, errors, secret);
             }
         }
+        self.check_structure(path, value, errors, secret);
+    }
+
+    /// The JSON-schema keywords this spec carries besides the ones checked above
+    /// (`pattern`, `properties`, `oneOf`, ...) as a schema of their own, if any.
+    fn structural_schema(&self) -> Option<Value> {
+        let mut m: Map<String, Value> = self
+            .extra
+            .iter()
+            .filter(|(k, _)| STRUCTURAL.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if m.is_empty() {
+            return None;
+        }
+        // Draft 4's boolean exclusiveMinimum/exclusiveMaximum modify minimum/maximum.
+        for (flag, bound) in [
+            ("exclusiveMinimum", self.minimum),
+            ("exclusiveMaximum", self.maximum),
+        ] {
+            if m.get(flag).is_some_and(Value::is_boolean)
+                && let Some(b) = bound
+            {
+                let key = if flag == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
+                m.insert(key.into(), Value::from(b));
+            }
+        }
+        Some(super::draft3_required(&Value::Object(m)))
+    }
+
+    /// Checks `value` against [`ParamSpec::structural_schema`]: a secret's messages name
+    /// where and which rule, never the value.
+    fn check_structure(
+        &self,
+        path: &str,
+        value: &Value,
+        errors: &mut Vec<ParamError>,
+        secret: bool,
+    ) {
+        let Some(schema) = self.structural_schema() else {
+            return;
+        };
+        // A schema that does not compile is reported when the spec is checked.
+        let Ok(Some(compiled)) = super::CompiledSchema::compile(&schema) else {
+            return;
+        };
+        for p in compiled.problems(value).unwrap_or_default() {
+            let message = if secret {
+                let at = p.split(": ").next().unwrap_or_default();
+                format!("{at}: does not match the parameter's schema")
+            } else {
+                p
+            };
+            errors.push(ParamError::new(path, message));
+        }
     }
 
     /// Check the spec itself, pushing problems found under `path`.
@@ -107,6 +193,13 @@ impl ParamSpec {
         }
         if self.items.is_some() && !allows(&[ParamType::Array]) {
             err("items only applies to array parameters".into());
+        }
+        if let Some(schema) = self.structural_schema()
+            && let Err(e) = super::CompiledSchema::compile(&schema)
+        {
+            err(format!(
+                "its JSON-schema keywords are not a valid schema: {e}"
+            ));
         }
         if let (Some(min), Some(max)) = (self.minimum, self.maximum)
             && min > max

@@ -1,17 +1,22 @@
 //! The [`Runtime`] trait — what runs one execution — and the runtimes of core:
 //! [`NativeRuntime`] (async Rust closures), [`RhaiRuntime`] (sandboxed Rhai scripts),
-//! [`NoopRuntime`] (`core.noop`, runner `noop`) and, with the `http` feature, `HttpRuntime`
-//! (`core.http_request`, runner `http-request`). Every engine has them all.
+//! [`NoopRuntime`] (`core.noop`, runner `noop`), [`AnnouncementRuntime`] (runner
+//! `announcement`) and, with the `http` feature, `HttpRuntime` (`core.http_request`, runner
+//! `http-request`). Every engine has them all.
 
+mod announcement;
 #[cfg(feature = "http")]
 mod http;
+mod keys;
 mod log;
 mod native;
 mod noop;
 mod rhai_runtime;
 
+pub use announcement::{Announcement, AnnouncementRuntime};
 #[cfg(feature = "http")]
 pub use http::{HttpRuntime, http_request_action};
+pub use keys::{KeyAccess, KeyAccessScope, MAX_KEY_NAME_BYTES, StoreKeyAccess};
 pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};
 pub use noop::NoopRuntime;
@@ -102,6 +107,14 @@ pub struct RunRequest {
     /// involved): what the engine masks in the outcome; runtimes may use it to keep them out
     /// of places the engine does not see.
     pub secrets: Arc<[String]>,
+    /// The effective config of the action's pack (`pack.config` in templates), with secret
+    /// values (they are in [`RunRequest::secrets`] too, and masked in the outcome); `None`
+    /// when the action has no registered pack. Runtimes hand it to the action the way they
+    /// hand it params: never in argv or the environment.
+    pub config: Option<Arc<Value>>,
+    /// The key-value store as this run may use it (its pack's and user's keys, the system
+    /// ones), for runtimes that offer it to their actions; `None` when the host offers none.
+    pub keys: Option<Arc<dyn KeyAccess>>,
 }
 
 /// The path of `entry_point`, a file of `action`'s pack, inside the pack's directory

@@ -8,14 +8,23 @@
 //! string formatting (`'%s' % x`), which StackStorm's templates use, works: it is rewritten
 //! into the `format` filter before compiling (`rewrite.rs`); so do Python's common methods of
 //! strings, maps and lists (`s.split(',')`, `d.items()`: minijinja-contrib's `pycompat`).
+//! StackStorm's own filters (`to_json_string`, `regex_replace`, `version_compare`, …) are in
+//! `filters/`.
+//!
+//! A text renders values that are not strings as Python's `str()` does, as StackStorm's
+//! Jinja does: `True`, `None`, `{'a': 1}`, `['x']`. A single expression keeps the JSON type
+//! instead. A whole value that renders to [`USE_NONE_MAGIC`] (the `use_none` filter of a
+//! none) is null, as StackStorm's parameter casting makes it.
 //!
 //! Workflows ([`Templates::for_workflows`]) also take YAQL, `<% expr %>` (`yaql.rs`).
 
+mod filters;
 mod rewrite;
 mod yaql;
 
 pub use yaql::{WORKFLOW_VARS, WorkflowVars};
 
+pub use filters::{USE_NONE_MAGIC, st2_filter_names};
 pub use rewrite::PERCENT_FORMAT_MAX_DEPTH;
 
 use crate::{Error, Result};
@@ -151,6 +160,21 @@ pub fn check_syntax(source: &str) -> std::result::Result<(), String> {
         })
 }
 
+/// The names a template reads from its context (variables it does not set itself); empty
+/// for text that is not a template or does not compile (its syntax is checked apart).
+pub(crate) fn variables(source: &str) -> std::collections::HashSet<String> {
+    if !is_template(source) {
+        return Default::default();
+    }
+    let env = Environment::new();
+    let Ok(rewritten) = rewrite::percent_format(source) else {
+        return Default::default();
+    };
+    env.template_from_str(&rewritten)
+        .map(|t| t.undeclared_variables(false))
+        .unwrap_or_default()
+}
+
 /// The template environment of one engine: compiled templates live here by name.
 pub struct Templates {
     env: Arc<RwLock<Environment<'static>>>,
@@ -245,12 +269,24 @@ impl Templates {
     /// a recursion limit ([`TEMPLATE_RECURSION_LIMIT`]). Every template the engine renders
     /// (rule params, criteria patterns, workflow expressions, pack config) goes through one.
     pub fn new() -> Self {
+        Self::with_undefined(UndefinedBehavior::Strict)
+    }
+
+    /// An environment like [`Templates::new`] where an undefined name renders as nothing
+    /// (StackStorm's `allow_undefined=True`); an attribute of it is still an error, and so is
+    /// a single expression (`{{ nope }}`) whose type would be kept.
+    pub fn allowing_undefined() -> Self {
+        Self::with_undefined(UndefinedBehavior::Lenient)
+    }
+
+    fn with_undefined(undefined: UndefinedBehavior) -> Self {
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_undefined_behavior(undefined);
         env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
         env.add_filter(JSON_FILTER, json_filter);
         env.add_filter("random", random_filter);
+        filters::register(&mut env);
         // Python's methods of strings, maps and lists (`s.split(',')`, `d.items()`), which
         // StackStorm templates use.
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -439,7 +475,21 @@ impl Templates {
             message,
         })?;
         env.render_str(&rewritten, ctx)
-            .map(Value::String)
+            .map(|s| none_marker(Value::String(s)))
+            .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
+    }
+
+    /// Renders a one-off template string to text, as StackStorm renders every template: a
+    /// single expression is not kept as its JSON type but printed (a value that is not a
+    /// string as Python's `str()`), and [`USE_NONE_MAGIC`] stays as it is.
+    pub fn render_text_once(&self, location: &str, source: &str, ctx: &JValue) -> Result<String> {
+        no_loading(location, source)?;
+        let env = self.read();
+        let rewritten = rewrite::percent_format(source).map_err(|message| Error::Template {
+            location: location.to_string(),
+            message,
+        })?;
+        env.render_str(&rewritten, ctx)
             .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
     }
 
@@ -480,10 +530,20 @@ fn render_json(
     let out = env
         .render_str(src, ctx)
         .map_err(|e| describe_error(env, None, location, &e, ctx, source))?;
-    serde_json::from_str(&out).map_err(|e| Error::Template {
-        location: location.to_string(),
-        message: format!("expression did not give JSON: {e}"),
-    })
+    serde_json::from_str(&out)
+        .map(none_marker)
+        .map_err(|e| Error::Template {
+            location: location.to_string(),
+            message: format!("expression did not give JSON: {e}"),
+        })
+}
+
+/// Null for [`USE_NONE_MAGIC`] (what `use_none` gives for none), else `v`.
+fn none_marker(v: Value) -> Value {
+    match v {
+        Value::String(s) if s == USE_NONE_MAGIC => Value::Null,
+        other => other,
+    }
 }
 
 fn contains_template(v: &Value) -> bool {
@@ -510,10 +570,12 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
             let out = t
                 .render(ctx)
                 .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))?;
-            serde_json::from_str(&out).map_err(|e| Error::Template {
-                location: location.clone(),
-                message: format!("expression did not give JSON: {e}"),
-            })
+            serde_json::from_str(&out)
+                .map(none_marker)
+                .map_err(|e| Error::Template {
+                    location: location.clone(),
+                    message: format!("expression did not give JSON: {e}"),
+                })
         }
         Node::Text { name, location } => render_text(env, name, location, ctx),
         Node::Yaql { node, location } => yaql::render(env, node, location, ctx),
@@ -567,7 +629,7 @@ fn render_text(
         .get_template(name)
         .map_err(|e| template_error(location, &e))?;
     t.render(ctx)
-        .map(Value::String)
+        .map(|s| none_marker(Value::String(s)))
         .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
 }
 

@@ -35,6 +35,7 @@
 //!     "bad.yaml:5:9: tasks.a.next[0].do: 'do' names task 'nowhere', which is not defined");
 //! ```
 
+mod chain;
 mod conductor;
 mod graph;
 mod model;
@@ -42,7 +43,9 @@ mod parse;
 mod rehearse;
 mod validate;
 
-pub use conductor::{Conductor, Entry, Plan, RunError, RunStatus, TaskRun};
+pub use chain::{ActionChain, ChainNode};
+pub(crate) use conductor::EXECUTION_FAILED;
+pub use conductor::{Conductor, Entry, KvSnapshot, Plan, RunError, RunStatus, TaskRun};
 pub use graph::{TaskStatuses, to_dot, to_mermaid};
 pub use model::{Backoff, Command, Join, Retry, Target, Task, Transition, WithItems, Workflow};
 pub use rehearse::{MAX_WAVES, MockAction, MockStatus, RehearsalSpec, Rehearsed, rehearse};
@@ -71,26 +74,9 @@ impl fmt::Display for WorkflowErrors {
 /// Reads and checks a workflow file's text; `file` names it in problems. Every problem is
 /// reported, in file order.
 pub fn parse(text: &str, file: &str) -> Result<Workflow, WorkflowErrors> {
-    let fail = |problems| WorkflowErrors {
-        workflow: file.to_string(),
-        problems,
-    };
-    let doc = crate::document::yaml::parse(text).map_err(|e| {
-        fail(vec![Problem {
-            file: file.to_string(),
-            line: e.pos.line,
-            column: e.pos.column,
-            path: String::new(),
-            message: e.message,
-            hint: None,
-        }])
-    })?;
-    let src = Source {
-        file: file.to_string(),
-        locs: Arc::new(doc.locs),
-    };
+    let (src, value) = document(text, file)?;
     let mut r = Report::default();
-    let wf = parse::read(&src, &doc.value, &mut r);
+    let wf = parse::read(&src, &value, &mut r);
     if let Some(wf) = &wf {
         let at = validate::At {
             src: Some(&src),
@@ -98,13 +84,104 @@ pub fn parse(text: &str, file: &str) -> Result<Workflow, WorkflowErrors> {
         };
         validate::check(wf, &at, &mut r);
     }
-    if let (Some(wf), true) = (wf, r.problems.is_empty()) {
-        return Ok(wf);
+    finish(wf, r, file)
+}
+
+/// Reads and checks an action chain file's text (StackStorm's `action-chain` runner; see
+/// [`ActionChain`]); `file` names it in problems. Every problem is reported, in file order.
+pub fn parse_chain(text: &str, file: &str) -> Result<ActionChain, WorkflowErrors> {
+    let (src, value) = document(text, file)?;
+    let mut r = Report::default();
+    let chain = chain::read(&src, &value, &mut r);
+    if let Some((c, index)) = &chain {
+        let at = validate::At {
+            src: Some(&src),
+            file,
+        };
+        chain::check(c, index, &at, &mut r);
+    }
+    finish(chain.map(|(c, _)| c), r, file)
+}
+
+/// The nodes of a chain file that could be read, whatever its problems (for checks that
+/// add to them, like the actions its nodes run), each with its index in the `chain` list.
+pub(crate) fn read_chain(text: &str, file: &str) -> Vec<(usize, ChainNode)> {
+    let Ok((src, value)) = document(text, file) else {
+        return Vec::new();
+    };
+    match chain::read(&src, &value, &mut Report::default()) {
+        Some((c, index)) => index.into_iter().zip(c.nodes).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The parsed YAML of `text` with the positions of its keys.
+fn document(text: &str, file: &str) -> Result<(Source, serde_json::Value), WorkflowErrors> {
+    let doc = crate::document::yaml::parse(text).map_err(|e| WorkflowErrors {
+        workflow: file.to_string(),
+        problems: vec![Problem {
+            file: file.to_string(),
+            line: e.pos.line,
+            column: e.pos.column,
+            path: String::new(),
+            message: e.message,
+            hint: None,
+        }],
+    })?;
+    let src = Source {
+        file: file.to_string(),
+        locs: Arc::new(doc.locs),
+    };
+    Ok((src, doc.value))
+}
+
+/// `def` when there was no problem; else the problems in file order.
+fn finish<T>(def: Option<T>, r: Report, file: &str) -> Result<T, WorkflowErrors> {
+    if let (Some(def), true) = (def, r.problems.is_empty()) {
+        return Ok(def);
     }
     let mut problems = r.problems;
     problems.sort_by_key(|p| (p.line, p.column));
     problems.dedup();
-    Err(fail(problems))
+    Err(WorkflowErrors {
+        workflow: file.to_string(),
+        problems,
+    })
+}
+
+/// Whether the text of a workflow action is an action chain (its top level has `chain`,
+/// which a workflow file never has) rather than a workflow.
+pub(crate) fn is_chain(text: &str) -> bool {
+    // Cheap first: a chain file says `chain` somewhere.
+    text.contains("chain")
+        && crate::document::yaml::parse(text).is_ok_and(|d| d.value.get("chain").is_some())
+}
+
+/// What the text of a workflow action defines.
+pub(crate) enum Definition {
+    /// A workflow file.
+    Workflow(Workflow),
+    /// An action chain.
+    Chain(ActionChain),
+}
+
+impl Definition {
+    /// Reads and checks a workflow action's text: a workflow file, or an action chain.
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Definition, WorkflowErrors> {
+        if is_chain(text) {
+            parse_chain(text, file).map(Definition::Chain)
+        } else {
+            parse(text, file).map(Definition::Workflow)
+        }
+    }
+
+    /// Its plan.
+    pub(crate) fn plan(self) -> crate::Result<Arc<Plan>> {
+        match self {
+            Definition::Workflow(wf) => Plan::new(wf),
+            Definition::Chain(c) => Plan::for_chain(&c),
+        }
+    }
 }
 
 /// Reads and checks the workflow file at `path` (a regular file of at most `max_bytes`;
@@ -128,6 +205,20 @@ pub(crate) fn locations(text: &str) -> crate::document::yaml::Locations {
     crate::document::yaml::parse(text)
         .map(|d| d.locs)
         .unwrap_or_default()
+}
+
+impl ActionChain {
+    /// Checks a chain built in code (problems have key paths, no lines).
+    pub fn validate(&self) -> Result<(), WorkflowErrors> {
+        let mut r = Report::default();
+        let at = validate::At {
+            src: None,
+            file: "",
+        };
+        let index: Vec<usize> = (0..self.nodes.len()).collect();
+        chain::check(self, &index, &at, &mut r);
+        finish(Some(()), r, "(built in code)")
+    }
 }
 
 impl Workflow {

@@ -17,7 +17,7 @@ pub(crate) struct At<'a> {
 }
 
 impl At<'_> {
-    fn problem(&self, path: &str, message: String, hint: Option<String>) -> Problem {
+    pub(crate) fn problem(&self, path: &str, message: String, hint: Option<String>) -> Problem {
         match self.src {
             Some(s) => s.hinted(path, message, hint),
             None => Problem {

@@ -18,6 +18,7 @@ const SCENARIOS: &[&str] = &[
     "shell_echo",
     "python_oneshot",
     "python_persistent",
+    "python_persistent_st2",
     "pipeline_sqlite_native",
     "pipeline_sqlite_native_full",
     "pipeline_sqlite_native_backlog",
@@ -25,6 +26,7 @@ const SCENARIOS: &[&str] = &[
     "workflow_chain_100",
     "conductor_with_items",
     "conductor_chain_100",
+    "pack_load_3000",
 ];
 
 fn main() {
@@ -65,7 +67,18 @@ fn main() {
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
                 "python_oneshot" => python_oneshot(ops.unwrap_or(1_000)).await,
-                "python_persistent" => python_persistent(ops.unwrap_or(20_000)).await,
+                "python_persistent" => {
+                    python_persistent(ops.unwrap_or(20_000), "python_persistent", "bench.noop")
+                        .await
+                }
+                "python_persistent_st2" => {
+                    python_persistent(
+                        ops.unwrap_or(20_000),
+                        "python_persistent_st2",
+                        "bench.st2noop",
+                    )
+                    .await
+                }
                 "pipeline_sqlite_native" => {
                     pipeline_sqlite(
                         ops.unwrap_or(200_000),
@@ -84,6 +97,7 @@ fn main() {
                 "workflow_chain_100" => workflow_chain(ops.unwrap_or(20)).await,
                 "conductor_with_items" => Ok(conductor_with_items()),
                 "conductor_chain_100" => Ok(conductor_chain(ops.unwrap_or(1_000))),
+                "pack_load_3000" => pack_load(ops.unwrap_or(3_000)).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -387,6 +401,53 @@ async fn workflow_with_items() -> attune_core::Result<Value> {
     }))
 }
 
+/// `pack_load_3000`: reading, checking and installing one pack of 3,000 action files (the
+/// size of the largest StackStorm-Exchange packs) into an engine with the Python runtime's
+/// name registered; median of 5 loads (each replaces the previous version).
+async fn pack_load(actions: u64) -> attune_core::Result<Value> {
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    attune_benches::write_large_pack(dir.path(), actions as usize)
+        .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let engine = attune_core::Engine::builder()
+        .runtime(std::sync::Arc::new(NamedNoop("python")))
+        .build()
+        .await?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        engine.load_pack(dir.path()).await?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(report(
+        "pack_load_3000",
+        actions,
+        median,
+        None,
+        None,
+        json!({"ms_per_load": (median * 1e4).round() / 10.0, "loads": times.len(),
+               "rules": actions.div_ceil(100), "target_ms": 2000}),
+    ))
+}
+
+/// A runtime that only has a name (pack loading checks runner names, nothing runs).
+#[derive(Debug)]
+struct NamedNoop(&'static str);
+
+#[async_trait::async_trait]
+impl attune_core::runtime::Runtime for NamedNoop {
+    fn name(&self) -> &str {
+        self.0
+    }
+    async fn run(
+        &self,
+        _req: attune_core::runtime::RunRequest,
+    ) -> attune_core::Result<attune_core::runtime::RunOutput> {
+        Ok(attune_core::runtime::RunOutput::success(Value::Null))
+    }
+}
+
 /// `workflow_chain_100`: a 100-task sequential chain of native no-ops through the whole
 /// engine (memory store), `runs` times one after the other; `us_per_task`.
 async fn workflow_chain(runs: u64) -> attune_core::Result<Value> {
@@ -550,6 +611,14 @@ fn python_bench_pack() -> attune_core::Result<(tempfile::TempDir, std::path::Pat
             "name: noop\nrunner_type: python-script\nentry_point: noop.py\nparameters:\n  n:\n    type: integer\n",
         ),
         ("actions/noop.py", "def run(n):\n    return {'n': n}\n"),
+        (
+            "actions/st2noop.yaml",
+            "name: st2noop\nrunner_type: python-script\nentry_point: st2noop.py\nparameters:\n  n:\n    type: integer\n",
+        ),
+        (
+            "actions/st2noop.py",
+            "from st2common.runners.base_action import Action\n\n\nclass Noop(Action):\n    def run(self, n):\n        return {'n': n}\n",
+        ),
     ];
     for (f, text) in files {
         std::fs::write(pack.join(f), text)
@@ -558,10 +627,11 @@ fn python_bench_pack() -> attune_core::Result<(tempfile::TempDir, std::path::Pat
     Ok((dir, pack))
 }
 
-/// `n` executions of the trivial Python action through the whole pipeline on warm
-/// interpreters (persistent mode, 4 slots: up to 4 workers). p50/p99: created → finished
-/// (all requested at once: queueing included).
-async fn python_persistent(n: u64) -> attune_core::Result<Value> {
+/// `n` executions of the trivial Python action `action` (a `run` function, or a StackStorm
+/// `Action` class) through the whole pipeline on warm interpreters (persistent mode, 4
+/// slots: up to 4 workers), reported as `scenario`. p50/p99: created → finished (all
+/// requested at once: queueing included).
+async fn python_persistent(n: u64, scenario: &str, action: &str) -> attune_core::Result<Value> {
     use attune_runtime_python::{Mode, PythonConfig, PythonRuntime};
     let (dir, pack) = python_bench_pack()?;
     let runtime = std::sync::Arc::new(PythonRuntime::new(PythonConfig {
@@ -575,13 +645,13 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
     engine.load_pack(&pack).await?;
     // Warm up: the workers start, the action's code is compiled.
     for i in 0..8 {
-        engine.execute("bench.noop", json!({"n": i})).await?;
+        engine.execute(action, json!({"n": i})).await?;
     }
     engine.settle(Duration::from_secs(60)).await?;
     let warm = engine.store().count_executions(&Default::default()).await?;
     let start = Instant::now();
     for i in 0..n {
-        engine.execute("bench.noop", json!({"n": i})).await?;
+        engine.execute(action, json!({"n": i})).await?;
     }
     engine.settle(Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
@@ -597,7 +667,7 @@ async fn python_persistent(n: u64) -> attune_core::Result<Value> {
         )));
     }
     Ok(report(
-        "python_persistent",
+        scenario,
         n,
         secs,
         percentile(&latencies, 0.5),

@@ -52,9 +52,17 @@ impl Style {
 pub(crate) fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let cwd_real = cwd.as_ref().and_then(|c| c.canonicalize().ok());
-    for base in [cwd, cwd_real].into_iter().flatten() {
+    // Relative to the working directory when under it (`.` for itself); from `/`, absolute.
+    for base in [cwd, cwd_real]
+        .into_iter()
+        .flatten()
+        .filter(|b| b.parent().is_some())
+    {
         if let Ok(rel) = path.strip_prefix(&base) {
-            return rel.display().to_string();
+            return match rel.as_os_str().is_empty() {
+                true => ".".to_string(),
+                false => rel.display().to_string(),
+            };
         }
     }
     path.display().to_string()
@@ -75,16 +83,32 @@ pub(crate) fn problem_location(dir: Option<&PathBuf>, p: &Problem) -> String {
 
 /// The problems of a pack as text lines.
 pub(crate) fn problems_text(style: Style, errors: &PackErrors) -> String {
+    problem_lines(style, errors.dir.as_ref(), &errors.problems, "")
+}
+
+/// One line per problem (`file:line:column: key.path: message (hint)`), each message after
+/// `label` (`"warning: "` for warnings).
+pub(crate) fn problem_lines(
+    style: Style,
+    dir: Option<&std::path::PathBuf>,
+    problems: &[Problem],
+    label: &str,
+) -> String {
     let mut out = String::new();
-    for p in &errors.problems {
+    for p in problems {
         out.push_str("  ");
-        out.push_str(&style.bold(&problem_location(errors.dir.as_ref(), p)));
+        out.push_str(&style.bold(&problem_location(dir, p)));
         out.push_str(": ");
+        out.push_str(label);
         if !p.path.is_empty() {
             out.push_str(&p.path);
             out.push_str(": ");
         }
-        out.push_str(&style.bad(&p.message));
+        if label.is_empty() {
+            out.push_str(&style.bad(&p.message));
+        } else {
+            out.push_str(&p.message);
+        }
         if let Some(h) = &p.hint {
             out.push_str(&format!(" ({h})"));
         }

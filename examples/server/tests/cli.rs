@@ -869,3 +869,30 @@ fn rule_test_exits_1_when_a_matched_rules_params_do_not_render() {
         text(&out)
     );
 }
+
+#[test]
+fn pack_validate_prints_warnings_and_still_exits_0() {
+    // StackStorm's own core pack: its SSH and WinRM actions are left out, each with a
+    // warning naming the runner; the pack loads.
+    let core = root().join("attune-core/tests/data/st2-packs/core");
+    let core = core.display().to_string();
+    let out = run(&["pack", "validate", &core]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("ok core"), "{t}");
+    assert!(
+        t.contains("actions/remote.yaml:13:1: warning: runner_type: action 'core.remote' is not loaded: runner 'remote-shell-cmd'"),
+        "{t}"
+    );
+    let out = run(&["--json", "pack", "validate", &core]);
+    let v = json_of(&out);
+    assert_eq!(v["ok"], json!(true));
+    let warnings = v["packs"][0]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["file"] == "actions/winrm_cmd.yaml"
+                && w["message"].as_str().unwrap().contains("winrm-cmd")),
+        "{warnings:?}"
+    );
+}

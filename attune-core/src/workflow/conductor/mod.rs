@@ -25,6 +25,7 @@
 //! starting a task (`start`), a task's end and its transitions (`transitions`), with-items
 //! (`with_items`), the run's end and output (`outcome`) and re-runs (`rerun`).
 
+mod kv;
 mod outcome;
 mod plan;
 mod render;
@@ -36,7 +37,9 @@ mod tests;
 mod transitions;
 mod with_items;
 
+pub use kv::KvSnapshot;
 pub use plan::Plan;
+pub(crate) use transitions::EXECUTION_FAILED;
 
 use crate::workflow::model::Command;
 use crate::{Error, Result};
@@ -179,6 +182,8 @@ pub struct Conductor {
     errors: Vec<RunError>,
     output: Option<Map<String, Value>>,
     status: RunStatus,
+    /// The keys `st2kv(…)` reads (when the plan uses it).
+    kv: Arc<KvSnapshot>,
 }
 
 impl Conductor {
@@ -186,7 +191,14 @@ impl Conductor {
     /// earlier ones) and stages the start tasks. A missing required input or a rendering
     /// error fails the run at once.
     pub fn start(plan: Arc<Plan>, input: Map<String, Value>) -> Conductor {
+        Self::start_with_kv(plan, input, KvSnapshot::new())
+    }
+
+    /// [`Conductor::start`] with the keys `st2kv(…)` reads (see [`Plan::uses_st2kv`]);
+    /// [`Conductor::set_kv`] replaces them later.
+    pub fn start_with_kv(plan: Arc<Plan>, input: Map<String, Value>, kv: KvSnapshot) -> Conductor {
         let mut c = Conductor {
+            kv: Arc::new(kv),
             plan: plan.clone(),
             ctxs: Vec::new(),
             published: Vec::new(),
@@ -296,6 +308,11 @@ impl Conductor {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Replaces the keys `st2kv(…)` reads from now on.
+    pub fn set_kv(&mut self, kv: KvSnapshot) {
+        self.kv = Arc::new(kv);
     }
 
     /// The run's status (`Running` until it ends).

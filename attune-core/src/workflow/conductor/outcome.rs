@@ -88,4 +88,21 @@ impl Conductor {
         }
         merged
     }
+
+    /// For an action chain: the latest value of each name its nodes published (the
+    /// `published` part of its result); empty for a workflow.
+    pub fn chain_published(&self) -> Map<String, Value> {
+        let Some(scope) = &self.plan.chain else {
+            return Map::new();
+        };
+        let mut out = Map::new();
+        for (c, keys) in self.ctxs.iter().zip(&self.published).skip(1) {
+            for k in keys.iter().filter(|k| scope.published.contains(k)) {
+                if let Some(v) = c.get(k) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        out
+    }
 }

@@ -4,6 +4,7 @@
 
 use crate::Result;
 use crate::template::{CompiledValue, Templates};
+use crate::workflow::ActionChain;
 use crate::workflow::model::{Command, Target, Task, Workflow};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -22,6 +23,19 @@ pub struct Plan {
     pub(super) command_splits: Vec<Command>,
     /// Whether any template calls `task(…)` (else its table of task results is not built).
     pub(super) uses_task_fn: bool,
+    /// Whether any template calls `st2kv(…)` (the engine then reads the key-value store).
+    pub(super) uses_st2kv: bool,
+    /// For the plan of an action chain: what its template context needs.
+    pub(super) chain: Option<ChainScope>,
+}
+
+/// What runs of an action chain need beyond the workflow it translates to.
+#[derive(Debug)]
+pub(super) struct ChainScope {
+    /// The nodes' names: each is published with the node's result (`__results` gathers them).
+    pub(super) nodes: Vec<String>,
+    /// The names its nodes publish (the `published` part of its result).
+    pub(super) published: Vec<String>,
 }
 
 /// One task of a [`Plan`].
@@ -57,7 +71,33 @@ type Inbound<'a> = HashMap<String, (usize, Vec<&'a str>)>;
 impl Plan {
     /// Compiles `wf` (check it first: [`Workflow::validate`]).
     pub fn new(wf: Workflow) -> Result<Arc<Plan>> {
-        let templates = Templates::for_workflows();
+        Plan::build(wf, Templates::for_workflows()).map(Arc::new)
+    }
+
+    /// Compiles an action chain (check it first:
+    /// [`ActionChain::validate`](crate::workflow::ActionChain::validate)) as the workflow it
+    /// translates to; its templates see the run's values as bare names (see
+    /// [`ActionChain`](crate::workflow::ActionChain)).
+    pub fn for_chain(chain: &ActionChain) -> Result<Arc<Plan>> {
+        // Action chains are Jinja only: `<% %>` in them is text.
+        let mut plan = Plan::build(chain.to_workflow(), Templates::new())?;
+        plan.chain = Some(ChainScope {
+            nodes: chain.nodes.iter().map(|n| n.name.clone()).collect(),
+            published: chain
+                .published_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        });
+        Ok(Arc::new(plan))
+    }
+
+    /// Whether it is the plan of an action chain.
+    pub fn is_chain(&self) -> bool {
+        self.chain.is_some()
+    }
+
+    fn build(wf: Workflow, templates: Templates) -> Result<Plan> {
         let input = compile_input(&templates, &wf)?;
         let vars = compile_named(&templates, "var", &wf.vars)?;
         let output = compile_named(&templates, "output", &wf.output)?;
@@ -77,8 +117,10 @@ impl Plan {
             .filter_map(|(k, _)| Command::parse(k))
             .collect();
         let uses_task_fn = mentions(&wf, "task(") || mentions(&wf, "task_status(");
-        Ok(Arc::new(Plan {
+        let uses_st2kv = mentions(&wf, "st2kv(");
+        Ok(Plan {
             uses_task_fn,
+            uses_st2kv,
             wf,
             templates,
             input,
@@ -86,12 +128,19 @@ impl Plan {
             output,
             tasks,
             command_splits,
-        }))
+            chain: None,
+        })
     }
 
     /// The definition.
     pub fn workflow(&self) -> &Workflow {
         &self.wf
+    }
+
+    /// Whether a template calls `st2kv(…)`: a run then needs the keys it may read
+    /// ([`Conductor::start_with_kv`](super::Conductor::start_with_kv)).
+    pub fn uses_st2kv(&self) -> bool {
+        self.uses_st2kv
     }
 }
 

@@ -1,10 +1,12 @@
 //! Rendering a run's templates: the functions they see (`ctx()`, `succeeded()`, `failed()`,
-//! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`) and Jinja
-//! truthiness of conditions.
+//! `timed_out()`, `completed()`, `result()`, `item()`, `index()`, `task()`, `st2kv()` — the
+//! latter in `kv.rs`) and Jinja truthiness of conditions.
 
+use super::plan::ChainScope;
 use super::{Conductor, Entry, RunStatus};
 use crate::Result;
 use crate::template::{CompiledValue, WORKFLOW_VARS, WorkflowVars, to_jinja};
+use crate::workflow::chain::{FAILED_FN, RESULT_FN, SUCCEEDED_FN};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -42,6 +44,9 @@ impl Conductor {
 
     /// The template context: `ctx()`, and for a task its status and result, the item.
     fn jctx(&self, ctx: &Arc<Map<String, Value>>, task: TaskScope<'_>) -> JValue {
+        if let Some(scope) = &self.plan.chain {
+            return chain_context(scope, ctx, task.map(|(e, _)| e));
+        }
         let mut m = Functions::new();
         m.insert("ctx", ctx_function(ctx.clone()));
         m.insert(WORKFLOW_VARS, WorkflowVars::value(ctx.clone()));
@@ -50,36 +55,85 @@ impl Conductor {
             insert_item_functions(&mut m, index, item);
         }
         if self.plan.uses_task_fn {
-            m.insert("task", self.task_function());
+            m.insert("task", self.task_function(task.map(|(e, _)| e)));
+        }
+        if self.plan.uses_st2kv {
+            m.insert("st2kv", self.kv.function());
         }
         JValue::from(m)
     }
 
-    /// `task(name)`: the status and result of the latest run of each task (an error for a
-    /// task that has not run).
-    fn task_function(&self) -> JValue {
-        let tasks: BTreeMap<String, Value> = self
-            .seq
-            .iter()
-            .map(|e| {
-                (
-                    e.task.clone(),
-                    serde_json::json!({"status": e.status, "result": e.result}),
-                )
+    /// `task(name, route=None)`: the latest run of a task (of any route, or of `route`) as
+    /// StackStorm's Orquesta gives it: `task_id` (also `task_name`), `route`, `status`,
+    /// `result`; an error for a task that has not run. `task()`: the task the template is
+    /// rendered for (an error outside a task).
+    fn task_function(&self, current: Option<&Entry>) -> JValue {
+        let describe = |e: &Entry| {
+            serde_json::json!({
+                "task_id": e.task, "task_name": e.task, "route": e.route,
+                "status": e.status, "result": e.result,
             })
-            .collect();
+        };
+        let mut tasks: BTreeMap<(String, Option<usize>), Value> = BTreeMap::new();
+        for e in &self.seq {
+            tasks.insert((e.task.clone(), None), describe(e));
+            tasks.insert((e.task.clone(), Some(e.route)), describe(e));
+        }
+        let current = current.map(describe);
         let tasks = Arc::new(tasks);
         JValue::from_function(
-            move |name: String| -> std::result::Result<JValue, minijinja::Error> {
-                tasks.get(&name).map(to_jinja).ok_or_else(|| {
-                    minijinja::Error::new(
-                        minijinja::ErrorKind::UndefinedError,
-                        format!("task '{name}' has not run"),
-                    )
-                })
+            move |name: Option<String>,
+                  route: Option<usize>|
+                  -> std::result::Result<JValue, minijinja::Error> {
+                let Some(name) = name else {
+                    return current.as_ref().map(to_jinja).ok_or_else(|| {
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            "task() without a name is the current task, and this template \
+                             belongs to no task",
+                        )
+                    });
+                };
+                tasks
+                    .get(&(name.clone(), route))
+                    .map(to_jinja)
+                    .ok_or_else(|| {
+                        let on = route.map(|r| format!(" on route {r}")).unwrap_or_default();
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::UndefinedError,
+                            format!("task '{name}' has not run{on}"),
+                        )
+                    })
             },
         )
     }
+}
+
+/// An action chain's template context: every value of the run by its name (the action's
+/// params, `action_context`, the vars, what was published, each node's result by the node's
+/// name), `__results` (the nodes' results), and for the translated transitions
+/// `__succeeded()`, `__failed()`, `__result()` of the node that ended.
+fn chain_context(scope: &ChainScope, ctx: &Map<String, Value>, entry: Option<&Entry>) -> JValue {
+    let mut m: BTreeMap<String, JValue> =
+        ctx.iter().map(|(k, v)| (k.clone(), to_jinja(v))).collect();
+    let results: Map<String, Value> = scope
+        .nodes
+        .iter()
+        .filter_map(|n| ctx.get(n).map(|v| (n.clone(), v.clone())))
+        .collect();
+    m.insert("__results".into(), to_jinja(&results));
+    let mut f = Functions::new();
+    insert_task_functions(&mut f, entry);
+    for (name, alias) in [
+        ("succeeded", SUCCEEDED_FN),
+        ("failed", FAILED_FN),
+        ("result", RESULT_FN),
+    ] {
+        if let Some(v) = f.remove(name) {
+            m.insert(alias.into(), v);
+        }
+    }
+    JValue::from(m)
 }
 
 /// `ctx()`: the whole context; `ctx(key)`: one variable (an error when it is undefined).

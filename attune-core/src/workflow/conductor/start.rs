@@ -63,6 +63,12 @@ impl Conductor {
     /// the sequence and ends failed with `why` as its result.
     pub(super) fn fail_start(&mut self, entry: Entry, why: String) -> Result<()> {
         let (task, route) = (entry.task.clone(), entry.route);
+        if self.plan.chain.is_some() {
+            // As StackStorm's runner: a node whose params do not render fails the chain,
+            // whatever its `on-failure` says.
+            self.error(why.clone(), Some(&task), Some(route), None);
+            self.failing = true;
+        }
         self.enter(entry);
         self.finish_task(&task, route, RunStatus::Failed, Some(Value::String(why)))
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// The error of a failed task (and of the `fail` command), as Orquesta words it.
-const EXECUTION_FAILED: &str = "Execution failed. See result for details.";
+pub(crate) const EXECUTION_FAILED: &str = "Execution failed. See result for details.";
 
 impl Conductor {
     /// Reports how a task ended: evaluates its transitions, publishes, stages what follows.

@@ -2,7 +2,7 @@
 
 use super::Failure;
 use crate::Report;
-use crate::output::{Style, count, problems_text, shown};
+use crate::output::{Style, count, problem_lines, problems_text, shown};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -45,7 +45,19 @@ pub(super) async fn run(
             style.bold(b.pack_ref()),
             listed.join(", ")
         ));
-        packs.push(json!({"pack": b.pack_ref(), "dir": dir, "ok": true, "counts": counts}));
+        text.push_str(&problem_lines(
+            style,
+            b.pack.path.as_ref(),
+            b.warnings(),
+            "warning: ",
+        ));
+        packs.push(json!({
+            "pack": b.pack_ref(),
+            "dir": dir,
+            "ok": true,
+            "counts": counts,
+            "warnings": b.warnings(),
+        }));
     }
     let mut total = 0;
     for e in &failed {

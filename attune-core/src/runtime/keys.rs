@@ -1,0 +1,310 @@
+//! What a runtime may offer its action of the key-value store: a [`KeyAccess`] handle on
+//! [`RunRequest::keys`](super::RunRequest::keys), scoped to the action's pack and the
+//! execution's user. Runtimes never hold the store itself; the engine hands them this.
+
+use crate::clock::Clock;
+use crate::model::{Key, KeyScope};
+use crate::store::Store;
+use crate::{Error, Result};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which keys a [`KeyAccess`] call addresses, relative to the run it was given to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyAccessScope {
+    /// [`KeyScope::System`]: the keys every rule and action sees (StackStorm's `system`).
+    System,
+    /// [`KeyScope::Pack`] of the action's own pack.
+    Pack,
+    /// [`KeyScope::User`] of the execution's user (StackStorm's `user`): an error when the
+    /// run has no user.
+    User,
+}
+
+impl KeyAccessScope {
+    /// The scope's name: `system`, `pack`, `user`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAccessScope::System => "system",
+            KeyAccessScope::Pack => "pack",
+            KeyAccessScope::User => "user",
+        }
+    }
+}
+
+/// The longest key name a [`KeyAccess`] accepts, in bytes.
+pub const MAX_KEY_NAME_BYTES: usize = 1024;
+
+/// The key-value store as one run sees it.
+///
+/// The contract, which [`StoreKeyAccess`] implements over a [`Store`]:
+///
+/// * Names are non-empty and at most [`MAX_KEY_NAME_BYTES`] bytes; another name is an
+///   [`Error::Invalid`] naming it.
+/// * [`KeyAccessScope::Pack`] and [`KeyAccessScope::User`] resolve to the run's own pack and
+///   user only: a handle never reaches another pack's or user's keys. A run without a user
+///   gets an error for every `User` call, saying that no user is known.
+/// * Expired keys read as absent and are not listed. Encrypted keys are returned as stored
+///   (`encrypted: true`, the ciphertext as value): deciding what to do with them is the
+///   caller's.
+/// * `set` writes a plain (not encrypted) value, replacing any; with a `ttl` it expires that
+///   long after now.
+/// * Each call is one store call: no caching, so a value set by one execution is read by
+///   the next.
+#[async_trait]
+pub trait KeyAccess: Send + Sync + Debug {
+    /// The key `name` of `scope`, if it is there and not expired.
+    async fn get(&self, scope: KeyAccessScope, name: &str) -> Result<Option<Key>>;
+    /// Sets `name` of `scope` to `value` (plain), expiring after `ttl` when given.
+    async fn set(
+        &self,
+        scope: KeyAccessScope,
+        name: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<()>;
+    /// Deletes `name` of `scope`; whether it was there.
+    async fn delete(&self, scope: KeyAccessScope, name: &str) -> Result<bool>;
+    /// The keys of `scope` whose names start with `prefix`, ordered by name, expired ones
+    /// left out.
+    async fn list(&self, scope: KeyAccessScope, prefix: &str) -> Result<Vec<Key>>;
+}
+
+/// [`KeyAccess`] over a [`Store`], for the runs of one pack (and user, when known). What the
+/// engine puts on every run request; a host or a test may build one too.
+#[derive(Debug, Clone)]
+pub struct StoreKeyAccess {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pack: String,
+    user: Option<String>,
+    /// Who asks, for error messages (`execution '…'`).
+    what: String,
+}
+
+impl StoreKeyAccess {
+    /// Access for a run of an action of `pack`, on behalf of `user` when there is one;
+    /// `what` names the run in error messages (`execution '…'`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        pack: impl Into<String>,
+        user: Option<String>,
+        what: impl Into<String>,
+    ) -> Self {
+        StoreKeyAccess {
+            store,
+            clock,
+            pack: pack.into(),
+            user,
+            what: what.into(),
+        }
+    }
+
+    /// The store scope `scope` stands for in this run.
+    pub fn resolve(&self, scope: KeyAccessScope) -> Result<KeyScope> {
+        match scope {
+            KeyAccessScope::System => Ok(KeyScope::System),
+            KeyAccessScope::Pack => Ok(KeyScope::Pack(self.pack.clone())),
+            KeyAccessScope::User => match &self.user {
+                Some(u) => Ok(KeyScope::User(u.clone())),
+                None => Err(Error::invalid(
+                    &self.what,
+                    "the 'user' scope of the key-value store needs a user, and no user is \
+                     known for this execution",
+                )),
+            },
+        }
+    }
+
+    fn check_name(&self, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid(&self.what, "a key name must not be empty"));
+        }
+        if name.len() > MAX_KEY_NAME_BYTES {
+            let shown: String = name.chars().take(40).collect();
+            return Err(Error::invalid(
+                &self.what,
+                format!(
+                    "key name '{shown}…' is {} bytes, more than the {MAX_KEY_NAME_BYTES} allowed",
+                    name.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyAccess for StoreKeyAccess {
+    async fn get(&self, scope: KeyAccessScope, name: &str) -> Result<Option<Key>> {
+        self.check_name(name)?;
+        let scope = self.resolve(scope)?;
+        let key = self.store.get_key(&scope, name).await?;
+        Ok(key.filter(|k| !k.is_expired(self.clock.now())))
+    }
+
+    async fn set(
+        &self,
+        scope: KeyAccessScope,
+        name: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        self.check_name(name)?;
+        let scope = self.resolve(scope)?;
+        let now = self.clock.now();
+        let mut key = Key::new(scope, name, value, now);
+        if let Some(ttl) = ttl {
+            let ttl = chrono::Duration::from_std(ttl).map_err(|_| {
+                Error::invalid(&self.what, format!("key '{name}': ttl {ttl:?} is too long"))
+            })?;
+            key.expires = Some(now.checked_add_signed(ttl).ok_or_else(|| {
+                Error::invalid(&self.what, format!("key '{name}': ttl {ttl} is too long"))
+            })?);
+        }
+        self.store.put_key(&key).await
+    }
+
+    async fn delete(&self, scope: KeyAccessScope, name: &str) -> Result<bool> {
+        self.check_name(name)?;
+        let scope = self.resolve(scope)?;
+        self.store.delete_key(&scope, name).await
+    }
+
+    async fn list(&self, scope: KeyAccessScope, prefix: &str) -> Result<Vec<Key>> {
+        let scope = self.resolve(scope)?;
+        let now = self.clock.now();
+        let mut keys: Vec<Key> = self
+            .store
+            .list_keys(Some(&scope))
+            .await?
+            .into_iter()
+            .filter(|k| k.name.starts_with(prefix) && !k.is_expired(now))
+            .collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
+    use serde_json::json;
+
+    fn access(user: Option<&str>) -> (StoreKeyAccess, Arc<MemoryStore>, Arc<ManualClock>) {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let a = StoreKeyAccess::new(
+            store.clone(),
+            clock.clone(),
+            "mypack",
+            user.map(str::to_string),
+            "execution 'x'",
+        );
+        (a, store, clock)
+    }
+
+    #[tokio::test]
+    async fn keys_are_set_read_listed_and_deleted_in_their_scope() {
+        let (a, store, _) = access(None);
+        a.set(KeyAccessScope::System, "p.A:n", json!("v"), None)
+            .await
+            .unwrap();
+        a.set(KeyAccessScope::System, "other", json!(1), None)
+            .await
+            .unwrap();
+        a.set(KeyAccessScope::Pack, "p.A:n", json!("in pack"), None)
+            .await
+            .unwrap();
+        let got = a.get(KeyAccessScope::System, "p.A:n").await.unwrap();
+        assert_eq!(got.map(|k| k.value), Some(json!("v")));
+        let stored = store
+            .get_key(&KeyScope::Pack("mypack".into()), "p.A:n")
+            .await
+            .unwrap();
+        assert_eq!(stored.map(|k| k.value), Some(json!("in pack")));
+        let names: Vec<String> = a
+            .list(KeyAccessScope::System, "p.")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(names, ["p.A:n"]);
+        assert!(a.delete(KeyAccessScope::System, "p.A:n").await.unwrap());
+        assert!(!a.delete(KeyAccessScope::System, "p.A:n").await.unwrap());
+        assert_eq!(a.get(KeyAccessScope::System, "p.A:n").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_ttl_expires_the_key() {
+        let (a, _, clock) = access(None);
+        a.set(
+            KeyAccessScope::System,
+            "t",
+            json!("soon gone"),
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+        assert!(a.get(KeyAccessScope::System, "t").await.unwrap().is_some());
+        clock.advance(chrono::TimeDelta::seconds(11));
+        assert_eq!(a.get(KeyAccessScope::System, "t").await.unwrap(), None);
+        assert!(a.list(KeyAccessScope::System, "").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_user_scope_needs_a_user_and_is_that_users() {
+        let (a, _, _) = access(None);
+        let err = a
+            .get(KeyAccessScope::User, "k")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no user is known") && err.contains("execution 'x'"),
+            "{err}"
+        );
+        let (a, store, _) = access(Some("ann"));
+        a.set(KeyAccessScope::User, "k", json!(true), None)
+            .await
+            .unwrap();
+        let stored = store
+            .get_key(&KeyScope::User("ann".into()), "k")
+            .await
+            .unwrap();
+        assert_eq!(stored.map(|k| k.value), Some(json!(true)));
+    }
+
+    #[tokio::test]
+    async fn bad_names_are_errors_naming_them() {
+        let (a, _, _) = access(None);
+        let err = a
+            .get(KeyAccessScope::System, "")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not be empty"), "{err}");
+        let long = "n".repeat(MAX_KEY_NAME_BYTES + 1);
+        let err = a
+            .set(KeyAccessScope::System, &long, json!(1), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the 1024"), "{err}");
+        a.set(
+            KeyAccessScope::System,
+            &"n".repeat(MAX_KEY_NAME_BYTES),
+            json!(1),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+}

@@ -1,0 +1,247 @@
+//! `st2kv(key, decrypt=false)` in workflow templates: the keys of the engine's key-value
+//! store, read by the engine before the conductor renders (the conductor does no I/O).
+//!
+//! `key` is `system.NAME` (a system key) or `pack.NAME` (a key of the workflow's pack).
+//! StackStorm's user scope (`user.NAME`, or a bare `NAME`) is an error: Attune's runs have
+//! no user. A missing key is an error naming it; so is an encrypted key, with or without
+//! `decrypt=true`, until key encryption arrives (never the ciphertext).
+
+use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
+use minijinja::{Error, ErrorKind, Value as JValue};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The keys a workflow run's templates may read with `st2kv`, by scope (`system`, `pack`)
+/// and name; `None` for an encrypted key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KvSnapshot {
+    keys: BTreeMap<(String, String), Option<Value>>,
+}
+
+impl KvSnapshot {
+    /// An empty snapshot (every `st2kv` look-up fails).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a plain key of `scope` (`"system"` or `"pack"`).
+    pub fn insert(&mut self, scope: &str, name: &str, value: Value) {
+        self.keys
+            .insert((scope.to_string(), name.to_string()), Some(value));
+    }
+
+    /// Adds an encrypted key of `scope` (its value is not readable yet).
+    pub fn insert_encrypted(&mut self, scope: &str, name: &str) {
+        self.keys
+            .insert((scope.to_string(), name.to_string()), None);
+    }
+
+    /// The `st2kv` function over this snapshot.
+    pub(super) fn function(self: &Arc<Self>) -> JValue {
+        let kv = self.clone();
+        JValue::from_function(move |args: Rest<ValueOrKwargs>| kv.lookup(args.into_values()))
+    }
+
+    fn lookup(&self, args: Vec<JValue>) -> Result<JValue, Error> {
+        let bad = |m: String| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("st2kv: {m} (expects st2kv(key, decrypt=false))"),
+            )
+        };
+        let mut positional = Vec::new();
+        let mut decrypt = None;
+        for a in args {
+            if a.is_kwargs() {
+                let kw = Kwargs::try_from(a)?;
+                for k in kw.args() {
+                    if k != "decrypt" {
+                        return Err(bad(format!("has no argument '{k}'")));
+                    }
+                }
+                decrypt = Some(kw.peek::<JValue>("decrypt")?);
+            } else {
+                positional.push(a);
+            }
+        }
+        if positional.len() == 2 && decrypt.is_none() {
+            decrypt = positional.pop();
+        }
+        let [key] = positional.as_slice() else {
+            return Err(bad(format!(
+                "takes a key and decrypt, got {} arguments",
+                positional.len()
+            )));
+        };
+        let Some(key) = key.as_str() else {
+            return Err(bad(format!("the key must be a string, got {}", key.kind())));
+        };
+        if let Some(d) = &decrypt
+            && d.kind() != minijinja::value::ValueKind::Bool
+        {
+            return Err(bad(format!("decrypt must be a boolean, got {}", d.kind())));
+        }
+        let (scope, name) = match key.split_once('.') {
+            Some((s @ ("system" | "pack"), name)) if !name.is_empty() => (s, name),
+            Some(("user", _)) | None => {
+                return Err(bad(format!(
+                    "'{key}' is a user-scope key, which Attune does not have (runs have no \
+                     user): write 'system.NAME' or 'pack.NAME'"
+                )));
+            }
+            Some(_) => {
+                return Err(bad(format!(
+                    "'{key}' names no scope: write 'system.NAME' or 'pack.NAME'"
+                )));
+            }
+        };
+        match self.keys.get(&(scope.to_string(), name.to_string())) {
+            Some(Some(v)) => Ok(crate::template::to_jinja(v)),
+            Some(None) => Err(bad(format!(
+                "key {key} is encrypted, and decrypting keys is not supported yet"
+            ))),
+            None => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("st2kv: key {key} does not exist in the key-value store"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KvSnapshot;
+    use crate::workflow::{Conductor, Plan, RunStatus, parse};
+    use serde_json::json;
+
+    fn start(yaml: &str, kv: KvSnapshot) -> Conductor {
+        let wf = parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+        wf.validate().expect("a valid workflow");
+        let plan = Plan::new(wf).expect("templates compile");
+        assert!(plan.uses_st2kv() == yaml.contains("st2kv("));
+        Conductor::start_with_kv(plan, serde_json::Map::new(), kv)
+    }
+
+    fn keys() -> KvSnapshot {
+        let mut kv = KvSnapshot::new();
+        kv.insert("system", "api.url", json!("https://x"));
+        kv.insert("pack", "retries", json!(3));
+        kv.insert_encrypted("system", "token");
+        kv
+    }
+
+    #[test]
+    fn st2kv_reads_system_and_pack_keys_and_refuses_the_rest() {
+        let yaml = r#"
+vars:
+  - url: '{{ st2kv("system.api.url") }}'
+  - n: '{{ st2kv("pack.retries", decrypt=true) + 1 }}'
+tasks:
+  a:
+    action: core.noop
+    next:
+      - publish:
+          - later: '{{ st2kv("system.added") }}'
+output:
+  - url: '{{ ctx("url") }}'
+  - n: '{{ ctx("n") }}'
+  - later: '{{ ctx("later") }}'
+"#;
+        let mut c = start(yaml, keys());
+        assert!(c.errors().is_empty(), "{:?}", c.errors());
+        c.start_task("a", 0).unwrap();
+        // Keys read again before a round of task ends see a key added meanwhile.
+        let mut kv = keys();
+        kv.insert("system", "added", json!("yes"));
+        c.set_kv(kv);
+        c.finish_task("a", 0, RunStatus::Succeeded, None).unwrap();
+        assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+        assert_eq!(
+            c.output(),
+            json!({"url": "https://x", "n": 4, "later": "yes"}).as_object()
+        );
+
+        for (expr, want) in [
+            ("st2kv('system.nope')", "key system.nope does not exist"),
+            ("st2kv('system.token')", "key system.token is encrypted"),
+            (
+                "st2kv('system.token', decrypt=true)",
+                "decrypting keys is not supported yet",
+            ),
+            ("st2kv('nope')", "user-scope key"),
+            ("st2kv('user.nope')", "user-scope key"),
+            ("st2kv('other.x')", "names no scope"),
+            ("st2kv(5)", "the key must be a string"),
+            (
+                "st2kv('system.api.url', decrypt='yes')",
+                "decrypt must be a boolean",
+            ),
+            (
+                "st2kv('system.api.url', secret=true)",
+                "has no argument 'secret'",
+            ),
+        ] {
+            let yaml = format!(
+                "vars:\n  - x: \"{{{{ {expr} }}}}\"\ntasks:\n  a:\n    action: core.noop\n"
+            );
+            let c = start(&yaml, keys());
+            let errors: Vec<&str> = c.errors().iter().map(|e| e.message.as_str()).collect();
+            assert_eq!(c.status(), RunStatus::Failed, "{expr}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|m| m.contains(want) && m.contains("var 'x'")),
+                "{expr}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn task_without_a_name_is_the_current_task() {
+        let yaml = r#"
+tasks:
+  probe:
+    action: core.noop
+    next:
+      - when: '{{ task().status == "succeeded" }}'
+        publish:
+          - me: '{{ task().task_id }}'
+          - route: '{{ task().route }}'
+          - up: '{{ task().result.up }}'
+          - same: '{{ task("probe").result == task().result }}'
+        do: after
+  after:
+    action: core.noop
+    input:
+      prev: '{{ task("probe").task_name }}'
+output:
+  - me: '{{ ctx("me") }}'
+  - route: '{{ ctx("route") }}'
+  - up: '{{ ctx("up") }}'
+  - same: '{{ ctx("same") }}'
+"#;
+        let mut c = start(yaml, KvSnapshot::new());
+        c.start_task("probe", 0).unwrap();
+        c.finish_task("probe", 0, RunStatus::Succeeded, Some(json!({"up": true})))
+            .unwrap();
+        let after = c.start_task("after", 0).unwrap();
+        assert_eq!(after.params[0]["prev"], json!("probe"));
+        c.finish_task("after", 0, RunStatus::Succeeded, None)
+            .unwrap();
+        assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+        assert_eq!(
+            c.output(),
+            json!({"me": "probe", "route": 0, "up": true, "same": true}).as_object()
+        );
+
+        // Outside a task, task() is an error saying so.
+        let yaml = "vars:\n  - x: '{{ task().task_id }}'\ntasks:\n  a:\n    action: core.noop\n";
+        let c = start(yaml, KvSnapshot::new());
+        let errors: Vec<&str> = c.errors().iter().map(|e| e.message.as_str()).collect();
+        assert!(
+            errors.iter().any(|m| m.contains("belongs to no task")),
+            "{errors:?}"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+"""``st2actions.runners``: only ``pythonrunner`` is provided."""

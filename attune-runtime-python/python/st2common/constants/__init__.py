@@ -1,0 +1,1 @@
+"""``st2common.constants``: only ``keyvalue`` is provided."""

@@ -1,0 +1,1 @@
+"""``st2common.services``: only ``datastore`` is provided."""

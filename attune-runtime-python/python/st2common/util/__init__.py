@@ -1,0 +1,1 @@
+"""``st2common.util``: only ``shell`` and ``jsonify`` are provided."""

@@ -169,3 +169,19 @@ fn a_string_without_yaql_stays_text_and_a_lone_expression_keeps_its_type() {
         )
     );
 }
+
+/// StackStorm's functions (the Jinja filters, also the environment's global functions) are
+/// YAQL functions too, as in StackStorm's Orquesta; `parse` knows their names.
+#[test]
+fn stackstorm_functions_work_in_yaql() {
+    let text = "input: [d]\ntasks:\n  a:\n    action: core.noop\noutput:\n  - j: <% to_json_string(ctx(d)) %>\n  - m: <% regex_match('v1.2', 'v[0-9]') %>\n  - v: <% version_compare('1.2.0', '1.10.0') %>\n";
+    let c = run(text, json!({"d": {"a": 1}}), json!([]));
+    assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+    let out = c.output().cloned().unwrap();
+    assert_eq!(out["m"], json!(true));
+    assert_eq!(out["v"], json!(-1));
+    assert!(
+        out["j"].as_str().is_some_and(|s| s.contains("\"a\"")),
+        "{out:?}"
+    );
+}

@@ -3,7 +3,9 @@
 //! `ctx()` gives), and a function YAQL's standard library does not have is looked up in the
 //! context's functions — the conductor's `ctx()`, `succeeded()`, `result()`, `item()`,
 //! `task()`, … — so each Orquesta function is written once and reached from both
-//! languages. Added here: `task_status(name)`, `json(text)` and Orquesta's function form of
+//! languages; StackStorm's functions (`to_json_string`, `regex_match`, … — the Jinja
+//! filters, also global functions of the environment) are reached the same way. Added
+//! here: `task_status(name)`, `json(text)` and Orquesta's function form of
 //! `zip(a, b, …, pad => x)` (padded to the longest; the method `a.zip(b)` stays YAQL's).
 //!
 //! As in Orquesta, an expression whose value is a string holding `<% %>` is evaluated again
@@ -173,7 +175,7 @@ pub(crate) fn check(s: &str) -> std::result::Result<(), String> {
                 .unknown_functions()
                 .into_iter()
                 .filter(|f| !ORQUESTA_FUNCTIONS.contains(&f.as_str()))
-                .filter(|f| !super::filters::st2_function_names().any(|n| n == f.as_str()))
+                .filter(|f| !super::filters::st2_function_names().any(|n| n == f))
                 .collect();
             if let Some(f) = unknown.first() {
                 return Err(format!(
@@ -306,15 +308,14 @@ impl<'a> Host<'a> for ContextHost<'_> {
             "item" => return Some(self.item(args, named)),
             _ => {}
         }
-        // The context's functions, else the environment's (StackStorm's filters, which
-        // StackStorm registers for YAQL too: `regex_match(...)`, `to_json_string(...)`).
+        // The context's functions (the conductor's), then the environment's (StackStorm's:
+        // `to_json_string`, `regex_match`, `version_compare`, …).
         let f = match self.ctx.get_attr(name).ok().filter(|f| !f.is_undefined()) {
             Some(f) => f,
-            None if super::filters::st2_function_names().any(|n| n == name) => {
+            None => {
                 let t = self.env.get_template(HOST_TEMPLATE).ok()?;
                 t.new_state().lookup(name)?
             }
-            None => return None,
         };
         if let Some((k, _)) = named.first() {
             return Some(Err(format!("takes no argument '{k}'")));

@@ -183,8 +183,7 @@ pub fn st2_filter_names() -> impl Iterator<Item = &'static str> {
     FILTERS.iter().map(|f| f.name)
 }
 
-/// The names StackStorm's filters are callable by as functions: each filter's, and
-/// Orquesta's aliases (`json_dump`, ...). YAQL calls them too.
+/// The names of StackStorm's functions: every filter and its aliases (`json_dump`, …).
 pub(crate) fn st2_function_names() -> impl Iterator<Item = &'static str> {
     st2_filter_names().chain(ALIASES.iter().map(|(alias, _)| *alias))
 }

@@ -71,7 +71,7 @@ type Inbound<'a> = HashMap<String, (usize, Vec<&'a str>)>;
 impl Plan {
     /// Compiles `wf` (check it first: [`Workflow::validate`]).
     pub fn new(wf: Workflow) -> Result<Arc<Plan>> {
-        Plan::build(wf).map(Arc::new)
+        Plan::build(wf, Templates::for_workflows()).map(Arc::new)
     }
 
     /// Compiles an action chain (check it first:
@@ -79,7 +79,8 @@ impl Plan {
     /// translates to; its templates see the run's values as bare names (see
     /// [`ActionChain`](crate::workflow::ActionChain)).
     pub fn for_chain(chain: &ActionChain) -> Result<Arc<Plan>> {
-        let mut plan = Plan::build(chain.to_workflow())?;
+        // Action chains are Jinja only: `<% %>` in them is text.
+        let mut plan = Plan::build(chain.to_workflow(), Templates::new())?;
         plan.chain = Some(ChainScope {
             nodes: chain.nodes.iter().map(|n| n.name.clone()).collect(),
             published: chain
@@ -96,8 +97,7 @@ impl Plan {
         self.chain.is_some()
     }
 
-    fn build(wf: Workflow) -> Result<Plan> {
-        let templates = Templates::for_workflows();
+    fn build(wf: Workflow, templates: Templates) -> Result<Plan> {
         let input = compile_input(&templates, &wf)?;
         let vars = compile_named(&templates, "var", &wf.vars)?;
         let output = compile_named(&templates, "output", &wf.output)?;

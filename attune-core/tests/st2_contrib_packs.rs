@@ -93,19 +93,7 @@ const EXAMPLES_PROBLEMS: &[(&str, &str)] = &[
         "actions/workflows/orquesta-data-flow-large-data.yaml:29: tasks.task2.action",
         "'examples.load_and_print_fixture' does not exist",
     ),
-    // Gaps, documented: the datastore in action chains, a templated task delay.
-    (
-        "actions/chains/decrypt_kv_jinja_filter.yaml:3: vars.encrypted_cmd_system_scope",
-        "the datastore ('st2kv') is not available to action chain templates",
-    ),
-    (
-        "actions/chains/decrypt_kv_jinja_filter.yaml:4: vars.encrypted_cmd_user_scope",
-        "the datastore ('st2kv') is not available to action chain templates",
-    ),
-    (
-        "actions/chains/publish_data.yaml:3: vars.domain",
-        "the datastore ('st2kv') is not available to action chain templates",
-    ),
+    // A gap, documented: a templated task delay.
     (
         "actions/workflows/orquesta-delay.yaml:17: tasks.task1.delay",
         "must be a number",

@@ -11,16 +11,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// Context names a chain template cannot read here (StackStorm has them).
-const UNAVAILABLE: [(&str, &str); 2] = [
-    (
-        "st2kv",
-        "the datastore ('st2kv') is not available to action chain templates",
-    ),
-    (
-        "config_context",
-        "the pack config ('config_context') is not available to action chain templates",
-    ),
-];
+const UNAVAILABLE: [(&str, &str); 1] = [(
+    "config_context",
+    "the pack config ('config_context') is not available to action chain templates",
+)];
 
 /// Every problem of `chain`; `index[k]` is where node `k` is in the file's `chain` list.
 pub(crate) fn check(chain: &ActionChain, index: &[usize], at: &At<'_>, r: &mut Report) {

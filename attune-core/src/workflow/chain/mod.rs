@@ -40,11 +40,14 @@ pub(crate) const RESERVED: [&str; 2] = ["__results", "action_context"];
 ///   outcome leaves — every node on it has both `on-success` and `on-failure` leading back
 ///   into it — is an error: that chain could never end.
 ///
-/// Where Attune is stricter, each is a problem at load naming it: node names are letters,
-/// digits, `_` and `-` (not `fail`, `noop`, `continue`, nor starting with `__`); `vars` and
+/// Templates read the datastore as StackStorm's do (`{{ st2kv.system.x }}`, the keys as
+/// they are when the run starts).
+///
+/// Where Attune is stricter, each is a problem at load naming it: node names are not blank
+/// and hold no comma (nor are `fail`, `noop`, `continue`, nor start with `__`); `vars` and
 /// `publish` names differ from node names (templates see both as bare names); `on-success`
-/// and `on-failure` are node names, not templates; `st2kv` and `config_context` are not
-/// available to chain templates.
+/// and `on-failure` are node names, not templates; `config_context` is not available to
+/// chain templates.
 ///
 /// ```
 /// let text = r#"

@@ -37,6 +37,25 @@ impl KvSnapshot {
             .insert((scope.to_string(), name.to_string()), None);
     }
 
+    /// The keys as a namespace, `st2kv.system.NAME` / `st2kv.pack.NAME`, as action chain
+    /// templates read them (StackStorm's `{{ st2kv.system.x }}`). Encrypted keys are left
+    /// out, so reading one is an undefined-variable error naming it.
+    pub(super) fn namespace(&self) -> JValue {
+        let mut scopes = serde_json::Map::new();
+        scopes.insert("system".into(), Value::Object(serde_json::Map::new()));
+        scopes.insert("pack".into(), Value::Object(serde_json::Map::new()));
+        for ((scope, name), value) in &self.keys {
+            if let Some(v) = value
+                && let Value::Object(m) = scopes
+                    .entry(scope.clone())
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()))
+            {
+                m.insert(name.clone(), v.clone());
+            }
+        }
+        crate::template::to_jinja(&scopes)
+    }
+
     /// The `st2kv` function over this snapshot.
     pub(super) fn function(self: &Arc<Self>) -> JValue {
         let kv = self.clone();

@@ -81,6 +81,8 @@ impl Plan {
     pub fn for_chain(chain: &ActionChain) -> Result<Arc<Plan>> {
         // Action chains are Jinja only: `<% %>` in them is text.
         let mut plan = Plan::build(chain.to_workflow(), Templates::new())?;
+        // Chains read the datastore as a namespace (`{{ st2kv.system.x }}`).
+        plan.uses_st2kv = mentions(&plan.wf, "st2kv");
         plan.chain = Some(ChainScope {
             nodes: chain.nodes.iter().map(|n| n.name.clone()).collect(),
             published: chain

@@ -45,7 +45,8 @@ impl Conductor {
     /// The template context: `ctx()`, and for a task its status and result, the item.
     fn jctx(&self, ctx: &Arc<Map<String, Value>>, task: TaskScope<'_>) -> JValue {
         if let Some(scope) = &self.plan.chain {
-            return chain_context(scope, ctx, task.map(|(e, _)| e));
+            let kv = self.plan.uses_st2kv.then(|| self.kv.namespace());
+            return chain_context(scope, ctx, task.map(|(e, _)| e), kv);
         }
         let mut m = Functions::new();
         m.insert("ctx", ctx_function(ctx.clone()));
@@ -113,9 +114,17 @@ impl Conductor {
 /// params, `action_context`, the vars, what was published, each node's result by the node's
 /// name), `__results` (the nodes' results), and for the translated transitions
 /// `__succeeded()`, `__failed()`, `__result()` of the node that ended.
-fn chain_context(scope: &ChainScope, ctx: &Map<String, Value>, entry: Option<&Entry>) -> JValue {
+fn chain_context(
+    scope: &ChainScope,
+    ctx: &Map<String, Value>,
+    entry: Option<&Entry>,
+    kv: Option<JValue>,
+) -> JValue {
     let mut m: BTreeMap<String, JValue> =
         ctx.iter().map(|(k, v)| (k.clone(), to_jinja(v))).collect();
+    if let Some(kv) = kv {
+        m.insert("st2kv".into(), kv);
+    }
     let results: Map<String, Value> = scope
         .nodes
         .iter()

@@ -190,6 +190,28 @@ async fn a_linear_chain_runs_each_node_as_a_child_execution_with_earlier_results
     assert_eq!(kids[1].params, json!({"message": "hello ann, again"}));
 }
 
+/// Chains are Jinja only, as StackStorm's: `<% %>` in a chain is text, never YAQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaql_in_a_chain_is_text() {
+    let text = "chain:\n  - name: c1\n    ref: fx.echo\n    parameters:\n      \
+                message: \"<% $.who %> is {{ who }}\"\n";
+    let e = engine().await;
+    let x = run_chain(
+        &e,
+        "plain",
+        "{who: {type: string}}",
+        text,
+        json!({"who": "ann"}),
+    )
+    .await;
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    let result = x.result.unwrap();
+    assert_eq!(
+        result["tasks"][0]["result"],
+        json!({"stdout": "<% $.who %> is ann"})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_templates_read_the_datastore_as_stackstorm_writes_it() {
     let text = "vars:\n  domain: \"{{ st2kv.system.domain }}\"\nchain:\n  - name: c1\n    \

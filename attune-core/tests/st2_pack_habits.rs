@@ -629,3 +629,35 @@ async fn a_workflow_task_on_an_action_left_out_is_a_warning_and_fails_when_reach
     let text = format!("{:?} {}", x.result, x.error.unwrap_or_default());
     assert!(text.contains("remote-shell-cmd"), "{text}");
 }
+
+#[tokio::test]
+async fn a_required_list_inside_a_parameter_means_its_properties_are_required() {
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        (
+            "actions/a.yaml",
+            "name: a\nrunner_type: noop\nparameters:\n  data:\n    type: object\n    required: [name]\n    properties:\n      name: {type: string}\n  list:\n    type: array\n    items:\n      type: object\n      required: [id]\n",
+        ),
+    ]);
+    let engine = engine_with_shell().await;
+    engine.load_pack(dir.path()).await.expect("loads");
+    // The parameters themselves are optional; what they hold must have the names.
+    engine.run("habits.a", json!({})).await.unwrap();
+    engine
+        .run(
+            "habits.a",
+            json!({"data": {"name": "x"}, "list": [{"id": 1}]}),
+        )
+        .await
+        .unwrap();
+    let e = engine
+        .execute("habits.a", json!({"data": {}}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("name"), "{e}");
+    let e = engine
+        .execute("habits.a", json!({"list": [{}]}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("id"), "{e}");
+}

@@ -96,6 +96,17 @@ fn named_args(action: &Action, params: &Map<String, Value>) -> Vec<(String, Stri
     out
 }
 
+/// The error for a secret that would be a command-line argument.
+fn secret_argument(what: &str, name: &str) -> Error {
+    Error::invalid(
+        what,
+        format!(
+            "param '{name}' is secret and cannot be a command-line argument \
+             (read it from the JSON on stdin)"
+        ),
+    )
+}
+
 fn unprivileged(
     config: &ShellConfig,
     action: &Action,
@@ -118,13 +129,7 @@ fn unprivileged(
                 continue;
             }
             if holds_secret(&arg, secrets) {
-                return Err(Error::invalid(
-                    &what,
-                    format!(
-                        "param '{name}' is secret and cannot be a command-line argument \
-                         (read it from the JSON on stdin)"
-                    ),
-                ));
+                return Err(secret_argument(&what, &name));
             }
             args.push(OsString::from(arg));
         }
@@ -136,13 +141,7 @@ fn unprivileged(
                 v => env_text(v),
             };
             if spec.is_some_and(|s| s.secret) || holds_secret(&text, secrets) {
-                return Err(Error::invalid(
-                    &what,
-                    format!(
-                        "param '{name}' is secret and cannot be a command-line argument \
-                         (read it from the JSON on stdin)"
-                    ),
-                ));
+                return Err(secret_argument(&what, name));
             }
             args.push(OsString::from(text));
         }

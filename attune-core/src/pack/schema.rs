@@ -237,6 +237,34 @@ fn check_keys(src: &Source, at: &str, spec: &Value, r: &mut Report) {
     }
 }
 
+/// JSON Schema draft 4's `required: [names]` on an object spec (or on its `items`) written
+/// as draft 3's `required: true` on each named property, which is how a parameter spec
+/// says it (the spec's own `required` says whether the parameter must be given).
+fn required_lists(spec: &mut Value) {
+    let Value::Object(m) = spec else { return };
+    if let Some(items) = m.get_mut("items") {
+        required_lists(items);
+    }
+    if !m.get("required").is_some_and(Value::is_array) {
+        return;
+    }
+    let Some(Value::Array(names)) = m.remove("required") else {
+        return;
+    };
+    let props = m
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(props) = props {
+        for n in names.iter().filter_map(Value::as_str) {
+            if let Some(Value::Object(p)) = props.get_mut(n) {
+                p.insert("required".into(), Value::Bool(true));
+            } else {
+                props.insert(n.into(), serde_json::json!({"required": true}));
+            }
+        }
+    }
+}
+
 fn read_one(src: &Source, at: &str, spec: &Value, r: &mut Report) -> Option<ParamSpec> {
     if !spec.is_object() {
         return None;
@@ -254,6 +282,7 @@ fn read_one(src: &Source, at: &str, spec: &Value, r: &mut Report) -> Option<Para
             }
         }
     }
+    required_lists(&mut spec);
     match serde_json::from_value::<ParamSpec>(spec) {
         Ok(p) => Some(p),
         Err(e) => {

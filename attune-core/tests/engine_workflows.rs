@@ -682,3 +682,42 @@ output:
     let error = format!("{:?}", x.error);
     assert!(error.contains("key system.nope does not exist"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_templated_delay_is_rendered_when_the_task_starts() {
+    // StackStorm's examples.orquesta-delay: `delay: <% ctx(delay) %>` (and Jinja's form).
+    let e = plain().await;
+    let wf = r#"
+input: [wait]
+tasks:
+  start:
+    action: wf.echo message=go
+    next: [{do: 'yaql, jinja'}]
+  yaql:
+    action: wf.echo message=yaql
+    delay: <% ctx(wait) %>
+  jinja:
+    action: wf.echo message=jinja
+    delay: '{{ ctx("wait") }}'
+"#;
+    let x = run_ok(&e, "wf.tdelay", wf, json!({"wait": 0.1})).await;
+    let kids = children(&e, x.id).await;
+    let find = |m: &str| {
+        kids.iter()
+            .find(|k| k.params["message"] == json!(m))
+            .unwrap()
+            .clone()
+    };
+    let go = find("go").finished.unwrap();
+    for m in ["yaql", "jinja"] {
+        assert!((find(m).created - go).num_milliseconds() >= 100, "{m}");
+    }
+    // A value that is not a number of seconds fails the task, naming the delay.
+    let x = tokio::time::timeout(SAFETY, e.run("wf.tdelay", json!({"wait": "soon"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    let text = format!("{:?} {:?}", x.result, x.error);
+    assert!(text.contains("delay: must be a number"), "{text}");
+}

@@ -2,7 +2,7 @@
 //! StackStorm user would load them, on an engine with shell, Python and HTTP runtimes
 //! (stand-ins here: loading checks runner names, nothing runs). Every pack whose content is in scope
 //! loads; `examples` is refused for exactly the problems listed below, each a real one
-//! (upstream negative fixtures, packs that are not there) or a documented gap. The counts
+//! (upstream negative fixtures, packs that are not there). The counts
 //! the issue asks for are printed.
 
 use async_trait::async_trait;
@@ -92,11 +92,6 @@ const EXAMPLES_PROBLEMS: &[(&str, &str)] = &[
     (
         "actions/workflows/orquesta-data-flow-large-data.yaml:29: tasks.task2.action",
         "'examples.load_and_print_fixture' does not exist",
-    ),
-    // A gap, documented: a templated task delay.
-    (
-        "actions/workflows/orquesta-delay.yaml:17: tasks.task1.delay",
-        "must be a number",
     ),
 ];
 

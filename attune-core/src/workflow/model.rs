@@ -103,6 +103,10 @@ pub struct Task {
     pub timeout: Option<f64>,
     /// Seconds to wait before running.
     pub delay: Option<f64>,
+    /// A template (Jinja or YAQL) giving the seconds to wait, rendered when the task starts
+    /// (`delay: <% ctx(delay) %>`), instead of a fixed `delay`. A value that is not a number
+    /// of 0 or more fails the task, naming it.
+    pub delay_expr: Option<String>,
 }
 
 impl Task {

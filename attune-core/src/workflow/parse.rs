@@ -143,7 +143,25 @@ fn read_task(src: &Source, path: &str, name: &str, value: &Value, r: &mut Report
     if let Some(w) = f.any(&["retry"]) {
         task.retry = read_retry(src, &w, r);
     }
+    // A templated delay (`delay: <% ctx(delay) %>`) is rendered when the task starts.
+    let mut templated_delay = false;
+    if let Some(d) = f.any(&["delay"])
+        && let Value::String(text) = d.value
+    {
+        templated_delay = true;
+        if crate::template::is_template(text) || text.contains("<%") {
+            task.delay_expr = Some(text.clone());
+        } else {
+            r.push(src.problem(
+                &d.path,
+                format!("must be a number of seconds or a template giving one, got '{text}'"),
+            ));
+        }
+    }
     for (key, slot) in [("timeout", &mut task.timeout), ("delay", &mut task.delay)] {
+        if key == "delay" && templated_delay {
+            continue;
+        }
         if let Some(n) = f.number(r, &[key]) {
             if n.value.is_finite() && n.value >= 0.0 && (key == "delay" || n.value > 0.0) {
                 *slot = Some(n.value);

@@ -117,6 +117,9 @@ pub(crate) fn check(wf: &Workflow, at: &At<'_>, r: &mut Report) {
         if let Some(w) = t.retry.as_ref().and_then(|r| r.when.as_ref()) {
             template(at, &child(&child(&tpath, "retry"), "when"), w, r);
         }
+        if let Some(d) = &t.delay_expr {
+            template(at, &child(&tpath, "delay"), d, r);
+        }
     }
     for (k, v) in &wf.input {
         if let Some(v) = v {

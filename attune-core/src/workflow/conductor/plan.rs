@@ -46,6 +46,8 @@ pub(super) struct TaskPlan {
     pub(super) concurrency: Option<CompiledValue>,
     /// `retry.when`, compiled.
     pub(super) retry_when: Option<CompiledValue>,
+    /// A templated `delay`, compiled.
+    pub(super) delay: Option<CompiledValue>,
     /// Per transition: its condition, its publish entries, and its targets with the id of
     /// each edge (`<task>__t<K>`).
     pub(super) next: Vec<TransitionPlan>,
@@ -232,6 +234,11 @@ fn compile_task(
             .as_ref()
             .and_then(|w| w.concurrency.as_ref())
             .map(|v| c(&format!("{loc} with concurrency"), v))
+            .transpose()?,
+        delay: t
+            .delay_expr
+            .as_ref()
+            .map(|d| c(&format!("{loc} delay"), &Value::String(d.clone())))
             .transpose()?,
         retry_when: t
             .retry

@@ -24,7 +24,26 @@ impl Conductor {
         let staged = self.take_ready(task, route)?;
         let ctx = self.arrival_context(&staged);
         let entry = Entry::new(task, route, RunStatus::Running, ctx, staged.retry);
-        let delay = delay_of(&def, staged.retry);
+        let mut delay = delay_of(&def, staged.retry);
+        if let (Some(d), 0) = (&self.plan.tasks[task].delay, staged.retry) {
+            // A templated delay, rendered in the task's context.
+            match self.render_in(d, entry.ctx, None) {
+                Ok(v) => match v.as_f64().filter(|s| s.is_finite() && *s >= 0.0) {
+                    Some(s) => delay = Some(s).filter(|s| *s > 0.0),
+                    None => {
+                        let why = format!(
+                            "task '{task}' delay: must be a number of 0 or more seconds, got {v}"
+                        );
+                        self.fail_start(entry, why.clone())?;
+                        return Err(Error::invalid(format!("task '{task}' delay"), why));
+                    }
+                },
+                Err(e) => {
+                    self.fail_start(entry, e.to_string())?;
+                    return Err(e);
+                }
+            }
+        }
         if self.plan.tasks[task].items.is_some() {
             return self.start_with_items(entry, &def.action, delay);
         }

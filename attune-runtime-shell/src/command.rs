@@ -77,13 +77,14 @@ fn named_args(action: &Action, params: &Map<String, Value>) -> Vec<(String, Stri
         .get("kwarg_op")
         .and_then(Value::as_str)
         .unwrap_or("--");
+    let own = attune_core::pack::stackstorm_runner_parameters(runner).unwrap_or_default();
     let mut out = Vec::new();
     for (name, value) in params {
         let positional = action
             .parameters
             .get(name)
             .is_some_and(|s| s.position.is_some());
-        if positional || attune_core::pack::is_stackstorm_runner_parameter(runner, name) {
+        if positional || own.get(name).is_some() {
             continue;
         }
         match value {

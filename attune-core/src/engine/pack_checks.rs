@@ -95,20 +95,10 @@ impl Engine {
         out
     }
 
-    /// Every problem of `b` that depends on the engine and the packs loaded with it.
-    /// `read_problems` are those found while reading it: a missing definition of this pack
-    /// may be in a file listed there, and the message says so.
+    /// Every problem of `b` that depends on the engine and the packs loaded with it, and
+    /// the warnings found. `read_problems` are those found while reading it: a missing
+    /// definition of this pack may be in a file listed there, and the message says so.
     pub(super) fn cross_check(
-        &self,
-        b: &PackBundle,
-        loading: &Loading<'_>,
-        read_problems: &[Problem],
-    ) -> Vec<Problem> {
-        self.cross_check_all(b, loading, read_problems).problems
-    }
-
-    /// [`Engine::cross_check`] with the warnings the checks found too.
-    pub(super) fn cross_check_all(
         &self,
         b: &PackBundle,
         loading: &Loading<'_>,

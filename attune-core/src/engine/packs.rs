@@ -90,7 +90,7 @@ impl Engine {
                     bundles: HashMap::from([(b.pack_ref(), &b)]),
                     failed: Vec::new(),
                 };
-                let more = self.cross_check_all(&b, &loading, &errors.problems);
+                let more = self.cross_check(&b, &loading, &errors.problems);
                 errors.problems.extend(more.problems);
                 drop(loading);
                 if errors.problems.is_empty() {
@@ -211,7 +211,10 @@ impl Engine {
                 .filter(|(_, p)| !p.errors.problems.is_empty())
                 .filter_map(|(i, p)| {
                     let b = p.bundle.as_ref()?;
-                    Some((i, self.cross_check(b, &loading, &p.errors.problems)))
+                    Some((
+                        i,
+                        self.cross_check(b, &loading, &p.errors.problems).problems,
+                    ))
                 })
                 .collect();
             drop(loading);
@@ -235,21 +238,20 @@ impl Engine {
             let checked: Vec<(usize, super::pack_checks::Checked)> = bundles
                 .iter()
                 .enumerate()
-                .map(|(i, b)| (i, self.cross_check_all(b, &loading, &[])))
+                .map(|(i, b)| (i, self.cross_check(b, &loading, &[])))
                 .collect();
             drop(loading);
-            let failing: Vec<(usize, Vec<Problem>)> = checked
-                .iter()
-                .filter(|(_, c)| !c.problems.is_empty())
-                .map(|(i, c)| (*i, c.problems.clone()))
-                .collect();
-            if failing.is_empty() {
+            if checked.iter().all(|(_, c)| c.problems.is_empty()) {
                 for (i, c) in checked {
                     bundles[i].warnings.extend(c.warnings);
                 }
                 break;
             }
-            for (i, problems) in failing.into_iter().rev() {
+            let failing = checked
+                .into_iter()
+                .filter(|(_, c)| !c.problems.is_empty())
+                .map(|(i, c)| (i, c.problems));
+            for (i, problems) in failing.rev() {
                 let b = bundles.remove(i);
                 failed.push(PackErrors {
                     pack: b.pack_ref().to_string(),
@@ -327,7 +329,7 @@ impl Engine {
             bundles: HashMap::from([(bundle.pack_ref(), &bundle)]),
             failed: Vec::new(),
         };
-        let checked = self.cross_check_all(&bundle, &loading, &[]);
+        let checked = self.cross_check(&bundle, &loading, &[]);
         drop(loading);
         if !checked.problems.is_empty() {
             return Err(Error::Pack(PackErrors {

@@ -26,7 +26,7 @@ pub(crate) use core_pack::{CORE_PACK, install_core_handlers};
 pub use core_pack::{canonical_trigger, core_pack};
 pub use errors::PackErrors;
 pub(crate) use manifest::valid_pack_ref;
-pub use runners::{is_stackstorm_runner_parameter, stackstorm_runner_parameters};
+pub use runners::stackstorm_runner_parameters;
 pub use schema::param_schema;
 
 use crate::document::Report;

@@ -157,9 +157,3 @@ pub fn stackstorm_runner_parameters(runner: &str) -> Option<ParamSchema> {
         _ => None,
     }
 }
-
-/// The parameter names a StackStorm runner consumes itself: they are not passed on to the
-/// script as named arguments.
-pub fn is_stackstorm_runner_parameter(runner: &str, name: &str) -> bool {
-    stackstorm_runner_parameters(runner).is_some_and(|p| p.get(name).is_some())
-}

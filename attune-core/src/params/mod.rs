@@ -464,7 +464,9 @@ impl ParamSchema {
         let mut seen = BTreeSet::new();
         let mut nested: Vec<Value> = Vec::new();
         for (name, spec) in &self.0 {
-            if let Some(v) = params.get(name).filter(|_| !spec.secret) {
+            let walk = !spec.secret && nested_secrets::has_nested(spec);
+            if let Some(v) = params.get(name).filter(|_| walk) {
+                // A copy to walk (the walk is shared with `redact`, which edits in place).
                 let mut v = v.clone();
                 nested_secrets::visit(spec, &mut v, &mut |x| nested.push(x.clone()));
             }

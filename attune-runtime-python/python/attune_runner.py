@@ -239,6 +239,23 @@ class _Stream(object):
         return True
 
 
+def _end_mark(token):
+    """Marks the end of the run on file descriptor 2 (see end_mark.rs): the engine takes
+    the worker's stderr up to this mark before it ends the run."""
+    import os
+
+    try:
+        sys.__stderr__.flush()
+    except (AttributeError, OSError, ValueError):
+        pass  # closed or replaced by the action: what it held is lost with it
+    data = ("\0attune-end %s\0" % token).encode()
+    try:
+        while data:
+            data = data[os.write(2, data):]
+    except OSError:
+        pass  # file descriptor 2 closed by the action: the engine waits, then recycles
+
+
 def serve():
     """A warm worker: runs the requests that arrive on stdin one after the other (the
     protocol is described in protocol.rs). Its stdout carries the protocol only: what the
@@ -307,6 +324,7 @@ def serve():
             os.environ.update(base_env)
             sys.path[:] = base_path
             os.chdir(base_cwd)
+        _end_mark(request.get("token"))
         proto.write("\nd %s\n" % encode(outcome))
         proto.flush()
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod end_mark;
 mod interpreter;
 mod keys;
 mod outcome;

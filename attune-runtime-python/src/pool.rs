@@ -10,6 +10,7 @@
 //! dropped), and neither is buffered without bound: protocol lines are capped and the
 //! stderr reader holds a few chunks, then leaves the pipe full (the worker waits).
 
+use crate::end_mark::EndMark;
 use crate::outcome::Ended;
 use crate::protocol::{self, Frame, LineReader, Message};
 use attune_core::runtime::{KeyAccess, LogSink, LogStream};
@@ -30,6 +31,10 @@ use tokio_util::sync::CancellationToken;
 const STDERR_CHUNK: usize = 16 << 10;
 /// Chunks of a worker's stderr read ahead of the run that takes them.
 const STDERR_CHUNKS: usize = 8;
+/// How long a run that reported its outcome waits for its end mark on stderr
+/// ([`crate::end_mark`]) — the mark comes right away unless the action closed or moved
+/// file descriptor 2, and then the worker is not reused.
+const END_MARK_WAIT: Duration = Duration::from_secs(2);
 
 /// One warm interpreter.
 #[derive(Debug)]
@@ -158,6 +163,7 @@ impl Pool {
         };
         let mut out = Capture::new(LogStream::Stdout, run.log.clone(), run.limits);
         let mut err = Capture::new(LogStream::Stderr, run.log.clone(), run.limits);
+        let mut mark = EndMark::new(&token);
         // Left over from the previous run (a subprocess writing late): not this run's.
         while w.stderr.try_recv().is_ok() {}
         let deadline = async {
@@ -221,17 +227,41 @@ impl Pool {
                 more = w.protocol.fill() => if !matches!(more, Ok(true)) {
                     break Next::Died;
                 },
-                chunk = w.stderr.recv(), if stderr_open => match chunk {
-                    Some(c) => err.feed(&c),
+                chunk = w.stderr.recv(), if stderr_open && !mark.found() => match chunk {
+                    Some(c) => {
+                        mark.feed(&c, |b| err.feed(b));
+                    }
                     None => stderr_open = false, // it ended: the protocol tells why
                 },
                 () = &mut deadline => break Next::TimedOut,
                 () = run.cancel.cancelled() => break Next::Canceled,
             }
         };
-        while let Ok(c) = w.stderr.try_recv() {
-            err.feed(&c);
-        }
+        // What the worker wrote to file descriptor 2 before its outcome: up to its end mark
+        // after a report, what has arrived otherwise.
+        let marked = match next {
+            Next::Report(_) if stderr_open => {
+                let _ = tokio::time::timeout(END_MARK_WAIT, async {
+                    while !mark.found() {
+                        match w.stderr.recv().await {
+                            Some(c) => mark.feed(&c, |b| err.feed(b)),
+                            None => break,
+                        };
+                    }
+                })
+                .await;
+                mark.found()
+            }
+            _ => {
+                while let Ok(c) = w.stderr.try_recv() {
+                    if mark.feed(&c, |b| err.feed(b)) {
+                        break;
+                    }
+                }
+                mark.found()
+            }
+        };
+        mark.flush(|b| err.feed(b));
         match next {
             Next::Report(report) => {
                 w.runs += 1;
@@ -246,7 +276,8 @@ impl Pool {
                 // Answers the worker did not take (requests an action forged without reading
                 // their answers) would be read as the next request: not reused then.
                 let unread = sent < to_send.len() || !key_requests.is_empty();
-                if w.runs >= run.recycle_after || unread {
+                // Without its mark, the next run could take this one's stderr.
+                if w.runs >= run.recycle_after || unread || !marked {
                     w.proc.stop(run.grace).await;
                 } else if let Some(evicted) = self.give_back(key, w, run.max_idle) {
                     evicted.proc.stop(run.grace).await;

@@ -9,7 +9,8 @@
 //!   [`CHUNK_CHARS`] characters (the engine splits lines itself);
 //! - `k <JSON request>` — a request of the action to the key-value store ([`crate::keys`]),
 //!   answered with one line of JSON on the worker's stdin;
-//! - `d <JSON outcome>` — the run's outcome.
+//! - `d <JSON outcome>` — the run's outcome, written after the run's end mark on the
+//!   worker's stderr ([`crate::end_mark`]).
 //!
 //! The worker starts `b` and `d` with a newline of its own, so a partial line an action left
 //! in the pipe cannot swallow them; empty lines mean nothing. A line is read up to

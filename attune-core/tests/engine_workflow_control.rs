@@ -94,7 +94,7 @@ tasks:
       concurrency: 2
     action: wf.gate n={{ item('x') }}
 output:
-  - got: '{{ task("each").result }}'
+  - got: '{{ task("each").result.items | map(attribute="result") | list }}'
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,7 +460,7 @@ tasks:
       concurrency: 1
     action: wf.echo message={{ item('x') }}
 output:
-  - got: '{{ task("each").result }}'
+  - got: '{{ task("each").result.items | map(attribute="result") | list }}'
 "#;
 
 /// The `kind` of a journal entry's step.

@@ -6,7 +6,7 @@ mod common;
 use attune_core::Engine;
 use attune_core::model::ExecutionStatus;
 use attune_core::workflow::parse;
-use common::children;
+use common::{children, write_pack};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,7 +140,7 @@ tasks:
     input:
       message: <% ctx(greeting).toUpper() + str(item(n)) %>
 output:
-  - loud: <% task(shout).result %>
+  - loud: <% task(shout).result.items.select($.result) %>
   - greeting: <% $.greeting %>
 "#,
         json!({"name": "ada"}),
@@ -217,7 +217,7 @@ tasks:
       concurrency: 2
     action: wf.slow n={{ item('n') }} ms={{ item('n') * 5 }}
 output:
-  - got: '{{ task("each").result }}'
+  - got: '{{ task("each").result.items | map(attribute="result") | list }}'
 "#,
         json!({}),
     )
@@ -359,16 +359,6 @@ async fn bad_registrations_are_refused_with_the_reason() {
         err.to_string().contains("no workflow is registered"),
         "{err}"
     );
-}
-
-fn write_pack(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
 }
 
 const FLOW_ACTION: &str = "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  who: {type: string, required: true}\n";
@@ -621,7 +611,7 @@ tasks:
     action: wf.once n={{ item() }}
     retry: {count: 1}
 output:
-  - got: '{{ task("each").result }}'
+  - got: '{{ task("each").result.items | map(attribute="result") | list }}'
 "#,
         json!({}),
     )

@@ -273,7 +273,8 @@ fn bad_requests_are_clear_errors() {
     assert_eq!(seq, ["a", "a", "b"]);
 }
 
-/// `task('name')`, `item('name')`, `index()` and a with-items concurrency limit.
+/// `task('name')` (of a with-items task: `{items: [{status, result}]}`), `item('name')`,
+/// `index()` and a with-items concurrency limit.
 #[test]
 fn task_item_and_index_functions_and_concurrency() {
     let wf = parse(
@@ -318,8 +319,12 @@ output:
     assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
     assert_eq!(
         c.output().cloned().map(Value::Object),
-        Some(serde_json::json!({"all": [1, 2, 3]})),
-        "results in item order"
+        Some(serde_json::json!({"all": {"items": [
+            {"status": "succeeded", "result": 1},
+            {"status": "succeeded", "result": 2},
+            {"status": "succeeded", "result": 3},
+        ]}})),
+        "results in item order, shown as StackStorm's task() shows a with-items task"
     );
 }
 

@@ -319,10 +319,11 @@ impl PythonRuntime {
 }
 
 /// What the wrapper reads: the entry point, the params (runner params the action declares
-/// left out: they are the runtime's), the secret params apart, and who runs.
+/// left out: they are the runtime's; for a StackStorm `python-script` action, every other
+/// declared param, null when not given), the secret params apart, and who runs.
 fn request_of(req: &RunRequest, entry: &Path) -> Value {
     let action = &req.action;
-    let params: Map<String, Value> = req
+    let mut params: Map<String, Value> = req
         .params
         .iter()
         .filter(|(k, _)| {
@@ -330,6 +331,15 @@ fn request_of(req: &RunRequest, entry: &Path) -> Value {
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    if action.runner_type.as_deref() == Some("python-script") {
+        // As StackStorm's Python runner: every parameter the action declares reaches
+        // run(), null when it has no value (its actions often take them all positionally).
+        for (name, _) in action.parameters.iter() {
+            if !RUNNER_PARAMS.contains(&name.as_str()) && !params.contains_key(name) {
+                params.insert(name.clone(), Value::Null);
+            }
+        }
+    }
     let secrets: Map<String, Value> = action
         .parameters
         .secret_names()

@@ -396,6 +396,14 @@ async fn stackstorms_example_actions_run_unmodified_in_both_modes() {
             "stdout -> Line: 2",
         ),
         (
+            // Declared params not given reach run() as None, as StackStorm's runner passes
+            // them: this run(self, cmd, hosts, hosts_dict) takes them all positionally.
+            "python-mock-core-remote",
+            json!({"hosts_dict": {"h.example": {"stdout": "v"}}}),
+            json!({"h.example": {"stdout": "v"}}),
+            "",
+        ),
+        (
             "python-mock-core-remote",
             json!({"cmd": "uptime", "hosts": "a.example,b.example", "hosts_dict": {}}),
             json!({
@@ -447,7 +455,10 @@ async fn stackstorms_example_actions_run_unmodified_in_both_modes() {
             }
             passed += 1;
         }
-        assert_eq!(passed, 11, "{mode:?}: 10 actions, isprime twice");
+        assert_eq!(
+            passed, 12,
+            "{mode:?}: 10 actions, isprime and mock-core-remote twice"
+        );
         engine.shutdown(Duration::from_secs(5)).await;
     }
 }

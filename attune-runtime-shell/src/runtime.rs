@@ -145,7 +145,8 @@ impl Runtime for ShellRuntime {
             )));
         }
         let rc = outcome.ended.return_code();
-        let result = json!({
+        let succeeded = rc == 0 && outcome.stopped.is_none();
+        let mut result = json!({
             "return_code": rc,
             "stdout": outcome.stdout.text,
             "stderr": outcome.stderr.text,
@@ -153,7 +154,18 @@ impl Runtime for ShellRuntime {
             "stdout_truncated": outcome.stdout.truncated,
             "stderr_truncated": outcome.stderr.truncated,
         });
-        let mut out = if rc == 0 && outcome.stopped.is_none() {
+        if stackstorm_runner(action) {
+            // As StackStorm's local runners: `succeeded`/`failed`, and stdout and stderr
+            // without their last line end (what `result().stdout` is compared with).
+            for stream in ["stdout", "stderr"] {
+                if let Some(Value::String(text)) = result.get_mut(stream) {
+                    strip_line_end(text);
+                }
+            }
+            result["succeeded"] = Value::Bool(succeeded);
+            result["failed"] = Value::Bool(!succeeded);
+        }
+        let mut out = if succeeded {
             RunOutput::success(result)
         } else {
             let why = match (outcome.stopped, outcome.ended) {
@@ -178,5 +190,23 @@ impl Runtime for ShellRuntime {
         out.stdout = outcome.stdout.text;
         out.stderr = outcome.stderr.text;
         Ok(out)
+    }
+}
+
+/// Whether `action` was declared with one of StackStorm's local shell runners.
+fn stackstorm_runner(action: &Action) -> bool {
+    matches!(
+        action.runner_type.as_deref(),
+        Some("local-shell-cmd" | "local-shell-script")
+    )
+}
+
+/// Drops one `\n` at the end of `text`, then one `\r` (StackStorm's local runners keep the
+/// rest of a command's output as it is).
+fn strip_line_end(text: &mut String) {
+    for end in ['\n', '\r'] {
+        if text.ends_with(end) {
+            text.pop();
+        }
     }
 }

@@ -87,8 +87,12 @@ async fn exit_codes_and_stderr_tail() {
     assert_eq!(e.status, ExecutionStatus::Failed);
     let r = e.result.as_ref().unwrap();
     assert_eq!(r["return_code"], json!(3));
-    assert_eq!(r["stdout"], json!("out\n"));
-    assert_eq!(r["stderr"], json!("oops\n"));
+    // core.local is StackStorm's local-shell-cmd: its result has `succeeded`/`failed`, and
+    // its streams lose their last line end there (the execution's output keeps it).
+    assert_eq!(r["stdout"], json!("out"));
+    assert_eq!(r["stderr"], json!("oops"));
+    assert_eq!(r["succeeded"], json!(false));
+    assert_eq!(r["failed"], json!(true));
     assert_eq!(r["stdout_truncated"], json!(false));
     assert_eq!(e.error.as_deref(), Some("exit code 3: oops"));
     assert_eq!(e.stdout, "out\n");
@@ -257,7 +261,7 @@ async fn the_timeout_param_stops_the_action_with_status_timeout() {
     );
     assert_eq!(
         e.result.unwrap()["stdout"],
-        json!("started\n"),
+        json!("started"),
         "output until the stop is kept"
     );
 }
@@ -350,8 +354,8 @@ async fn a_gigabyte_of_output_is_capped_and_memory_stays_bounded() {
     assert_eq!(r["stderr_truncated"], json!(false));
     let out = r["stdout"].as_str().unwrap();
     assert!(out.len() < (10 << 20) + 200, "kept {} bytes", out.len());
-    assert!(out.ends_with("[attune: stdout truncated: kept 10485760 of 1073741824 bytes]\n"));
-    assert_eq!(r["stderr"], json!("done\n"));
+    assert!(out.ends_with("[attune: stdout truncated: kept 10485760 of 1073741824 bytes]"));
+    assert_eq!(r["stderr"], json!("done"));
     // The whole test process never held anything like the gigabyte. (Measured: ~330 MB
     // when this binary's tests run together, once ~500 MB under load: the high-water mark
     // counts the other tests of the process and allocator fragmentation.)
@@ -566,6 +570,30 @@ async fn scripts_run_from_the_pack_directory() {
     assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:#?}");
     let real = p.canonicalize().unwrap().display().to_string();
     assert_eq!(e.stdout, format!("{real}\n{real}\nx-2\n"));
+    // Attune's own runner keeps the output as it is in the result, without StackStorm's
+    // `succeeded`/`failed`.
+    let r = e.result.unwrap();
+    assert_eq!(r["stdout"], json!(format!("{real}\n{real}\nx-2\n")));
+    assert!(r.get("succeeded").is_none(), "{r}");
+    // The same script as StackStorm's local-shell-script: the last line end goes.
+    std::fs::write(
+        p.join("actions/where.yaml"),
+        "name: where\nrunner_type: local-shell-script\nentry_point: where.sh\nparameters:\n  a: {type: string, position: 1}\n  b: {type: integer, position: 2}\n",
+    )
+    .unwrap();
+    engine.load_pack(p).await.unwrap();
+    let e = run(&engine, "scr.where", json!({"a": "x", "b": 2})).await;
+    let r = e.result.unwrap();
+    assert_eq!(r["stdout"], json!(format!("{real}\n{real}\nx-2")));
+    assert_eq!(
+        (&r["succeeded"], &r["failed"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(
+        e.stdout,
+        format!("{real}\n{real}\nx-2\n"),
+        "the output keeps it"
+    );
 }
 
 #[tokio::test]

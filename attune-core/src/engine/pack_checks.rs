@@ -22,14 +22,6 @@ pub(super) struct Loading<'a> {
 }
 
 impl Loading<'_> {
-    /// No pack being loaded.
-    fn none() -> Self {
-        Loading {
-            bundles: HashMap::new(),
-            failed: Vec::new(),
-        }
-    }
-
     pub(super) fn pack_of(r: &str) -> &str {
         r.split_once('.').map_or("", |(p, _)| p)
     }
@@ -116,7 +108,8 @@ impl Engine {
             unsupported,
         };
         self.check_runtimes(b, read_problems, &mut out);
-        check_workflow_actions(b, &known, &mut out, &mut warnings);
+        let action_for = |r: &str| self.action_for(r, loading);
+        check_workflow_actions(b, loading, &known, &action_for, &mut out, &mut warnings);
         check_trigger_schemas(b, &mut out);
         for r in &b.rules {
             self.check_rule(b, r, loading, read_problems, &known, &mut out);
@@ -303,6 +296,9 @@ impl Known {
     ) -> (String, Option<String>) {
         match self.unsupported.iter().find(|u| u.action_ref == r) {
             Some(u) => (u.message(), None),
+            None if left_out(b, loading, r) => {
+                (missing(b, loading, read_problems, "action", r), None)
+            }
             None => (
                 missing(b, loading, read_problems, "action", r),
                 hint(r, &self.actions),
@@ -333,7 +329,9 @@ fn missing(
     } else {
         "triggers"
     };
-    let why = if loading.failed.iter().any(|f| f == pack) {
+    let why = if left_out(b, loading, r) {
+        " (it was left out for the problems listed with it)".to_string()
+    } else if loading.failed.iter().any(|f| f == pack) {
         format!(" (pack '{pack}' was given too, but it does not load: see its problems)")
     } else if pack == b.pack_ref() && read_problems.iter().any(|p| p.file.starts_with(dir)) {
         format!(" (or it is in a file of {dir}/ with a problem listed here)")
@@ -341,6 +339,15 @@ fn missing(
         String::new()
     };
     format!("{kind} '{r}' does not exist{why}")
+}
+
+/// Whether `r` (an action or trigger type) was left out of its pack in partial loading.
+fn left_out(b: &PackBundle, loading: &Loading<'_>, r: &str) -> bool {
+    let pack = Loading::pack_of(r);
+    match loading.bundles.get(pack) {
+        Some(other) => other.left_out_ref(r),
+        None => pack == b.pack_ref() && b.left_out_ref(r),
+    }
 }
 
 /// What the checks of a pack found: problems (it does not load) and warnings (it does).
@@ -356,7 +363,9 @@ pub(super) struct Checked {
 /// would, with no runner for it).
 fn check_workflow_actions(
     b: &PackBundle,
+    loading: &Loading<'_>,
     known: &Known,
+    action_for: &dyn Fn(&str) -> Option<Action>,
     out: &mut Vec<Problem>,
     warnings: &mut Vec<Problem>,
 ) {
@@ -369,6 +378,14 @@ fn check_workflow_actions(
         }
         // Each task's action (a chain: each node's ref), with its key path.
         use crate::document::yaml::{child, item};
+        let src = std::cell::OnceCell::new();
+        let src = || {
+            src.get_or_init(|| Source {
+                file: file.clone(),
+                locs: Arc::new(crate::workflow::locations(text)),
+            })
+            .clone()
+        };
         // A chain's refs are checked also when it has other problems (they are listed
         // together); a workflow's once it reads cleanly.
         let refs: Vec<(String, String)> = if crate::workflow::is_chain(text) {
@@ -380,6 +397,38 @@ fn check_workflow_actions(
             let Ok(wf) = crate::workflow::parse(text, file) else {
                 continue; // its problems are listed already
             };
+            // A task's input against its action's parameters, as Orquesta inspects it:
+            // required ones missing, unknown ones.
+            for t in &wf.tasks {
+                let Some(action) = t.action.as_deref().and_then(action_for) else {
+                    continue;
+                };
+                let input: serde_json::Map<String, serde_json::Value> = t
+                    .input
+                    .iter()
+                    .map(|(k, v)| (k.clone(), yaql_as_template(v)))
+                    .collect();
+                for e in super::definitions::rule_param_problems(&action, &input) {
+                    let name = e.param.split(['.', '[']).next().unwrap_or_default();
+                    let base = child(&child("tasks", &t.name), "input");
+                    let given = !name.is_empty() && t.input.contains_key(name);
+                    let path = if given { child(&base, name) } else { base };
+                    let what = if given {
+                        String::new()
+                    } else {
+                        format!("'{name}' ")
+                    };
+                    let msg = format!(
+                        "input of action '{}': {what}{}",
+                        action.action_ref, e.message
+                    );
+                    out.push(src().hinted(
+                        &path,
+                        msg,
+                        e.hint.map(|h| format!("did you mean '{h}'?")),
+                    ));
+                }
+            }
             wf.tasks
                 .into_iter()
                 .filter_map(|t| {
@@ -388,23 +437,35 @@ fn check_workflow_actions(
                 })
                 .collect()
         };
-        let mut src: Option<Source> = None;
         for (action, path) in refs {
             if known.actions.contains(&action) {
                 continue;
             }
-            let src = src.get_or_insert_with(|| Source {
-                file: file.clone(),
-                locs: Arc::new(crate::workflow::locations(text)),
-            });
+            let src = src();
             if let Some(u) = known.unsupported.iter().find(|u| u.action_ref == action) {
                 let msg = format!("{}: a run that reaches it fails", u.message());
                 warnings.push(src.problem(&path, msg));
                 continue;
             }
-            let (msg, h) = known.missing_action(b, &Loading::none(), &[], &action);
+            let (msg, h) = known.missing_action(b, loading, &[], &action);
             out.push(src.hinted(&path, msg, h));
         }
+    }
+}
+
+/// `v` with each string holding YAQL (`<% %>`) written as a Jinja template, so that the
+/// param checks take it for a value known only when the workflow runs.
+fn yaql_as_template(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains("<%") => Value::String("{{ yaql }}".into()),
+        Value::Array(a) => Value::Array(a.iter().map(yaql_as_template).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), yaql_as_template(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

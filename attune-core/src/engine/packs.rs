@@ -36,6 +36,9 @@ pub struct PackSummary {
     /// their runner, required config values not given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Problem>,
+    /// What partial loading ([`PackOptions::partial`]) left out, with every problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<Problem>,
 }
 
 /// What [`Engine::load_packs`] did: the packs installed and the packs refused.
@@ -65,7 +68,7 @@ impl Engine {
         let partial = read_on_thread(dir.as_ref().to_path_buf(), options.clone()).await?;
         // Checked and installed under one hold of the lock: nothing changes in between.
         let _changing = self.shared.definitions.lock().await;
-        let bundle = self.verify(partial)?;
+        let bundle = self.verify(partial, options)?;
         self.install_checked(bundle).await
     }
 
@@ -77,30 +80,57 @@ impl Engine {
         options: &PackOptions,
     ) -> Result<PackBundle> {
         let partial = read_on_thread(dir.as_ref().to_path_buf(), options.clone()).await?;
-        self.verify(partial)
+        self.verify(partial, options)
     }
 
     /// The bundle when reading and the engine's checks found no problem; else all of them.
-    fn verify(&self, partial: Partial) -> Result<PackBundle> {
+    /// In partial mode, what has problems is left out of the bundle, unless a problem is of
+    /// the pack itself.
+    fn verify(&self, partial: Partial, options: &PackOptions) -> Result<PackBundle> {
         let Partial { bundle, mut errors } = self.onto_builtin_core(partial);
-        match bundle {
-            None => Err(Error::Pack(errors)),
-            Some(b) => {
-                let loading = Loading {
-                    bundles: HashMap::from([(b.pack_ref(), &b)]),
-                    failed: Vec::new(),
-                };
-                let more = self.cross_check(&b, &loading, &errors.problems);
-                errors.problems.extend(more.problems);
-                drop(loading);
-                if errors.problems.is_empty() {
-                    let mut b = b;
-                    b.warnings.extend(more.warnings);
-                    Ok(b)
-                } else {
-                    Err(Error::Pack(errors))
-                }
+        let Some(mut b) = bundle else {
+            return Err(Error::Pack(errors));
+        };
+        if options.partial && !errors.problems.is_empty() {
+            // Every problem of what did not read cleanly is listed, the checks' too.
+            let loading = Loading {
+                bundles: HashMap::from([(b.pack_ref(), &b)]),
+                failed: Vec::new(),
+            };
+            let more = self.cross_check(&b, &loading, &errors.problems);
+            drop(loading);
+            let mut all = std::mem::take(&mut errors.problems);
+            all.extend(more.problems);
+            if let Err(p) = b.leave_out(all, false) {
+                errors.problems = p;
+                return Err(Error::Pack(errors));
             }
+        }
+        loop {
+            let loading = Loading {
+                bundles: HashMap::from([(b.pack_ref(), &b)]),
+                failed: Vec::new(),
+            };
+            let read = if options.partial {
+                &b.left_out
+            } else {
+                &errors.problems
+            };
+            let more = self.cross_check(&b, &loading, read);
+            drop(loading);
+            if errors.problems.is_empty() && more.problems.is_empty() {
+                b.warnings.extend(more.warnings);
+                return Ok(b);
+            }
+            if options.partial && errors.problems.is_empty() {
+                match b.leave_out(more.problems, true) {
+                    Ok(()) => continue, // what needed it is checked again
+                    Err(p) => errors.problems = p,
+                }
+            } else {
+                errors.problems.extend(more.problems);
+            }
+            return Err(Error::Pack(errors));
         }
     }
 
@@ -222,6 +252,16 @@ impl Engine {
                 partials[i].errors.problems.extend(problems);
             }
         }
+        // In partial mode, what did not read cleanly is left out (unless it is the pack).
+        if options.partial {
+            for p in &mut partials {
+                if let Some(b) = &mut p.bundle
+                    && let Err(kept) = b.leave_out(std::mem::take(&mut p.errors.problems), false)
+                {
+                    p.errors.problems = kept;
+                }
+            }
+        }
         let mut bundles = Vec::new();
         for p in partials {
             match p.bundle {
@@ -238,7 +278,7 @@ impl Engine {
             let checked: Vec<(usize, super::pack_checks::Checked)> = bundles
                 .iter()
                 .enumerate()
-                .map(|(i, b)| (i, self.cross_check(b, &loading, &[])))
+                .map(|(i, b)| (i, self.cross_check(b, &loading, &b.left_out)))
                 .collect();
             drop(loading);
             if checked.iter().all(|(_, c)| c.problems.is_empty()) {
@@ -252,6 +292,15 @@ impl Engine {
                 .filter(|(_, c)| !c.problems.is_empty())
                 .map(|(i, c)| (i, c.problems));
             for (i, problems) in failing.rev() {
+                // In partial mode what has the problems is left out, and the rest checked
+                // again; a pack is dropped only for problems of its own.
+                let problems = match options.partial {
+                    true => match bundles[i].leave_out(problems, true) {
+                        Ok(()) => continue,
+                        Err(p) => p,
+                    },
+                    false => problems,
+                };
                 let b = bundles.remove(i);
                 failed.push(PackErrors {
                     pack: b.pack_ref().to_string(),
@@ -370,6 +419,7 @@ impl Engine {
             policies: bundle.policies.len(),
             replaced,
             warnings: bundle.warnings.clone(),
+            left_out: bundle.left_out.clone(),
         };
         let parts = PackParts {
             entry: PackEntry {

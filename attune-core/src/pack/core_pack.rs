@@ -186,6 +186,9 @@ pub fn core_pack() -> PackBundle {
         policies: Vec::new(),
         unsupported: Vec::new(),
         warnings: Vec::new(),
+        left_out: Vec::new(),
+        left_out_refs: Vec::new(),
+        exhausted: false,
     }
 }
 

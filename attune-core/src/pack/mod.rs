@@ -10,6 +10,7 @@ mod action;
 mod core_pack;
 mod errors;
 pub(crate) mod files;
+mod left_out;
 mod manifest;
 mod policy;
 mod rule;
@@ -57,6 +58,13 @@ pub struct PackOptions {
     /// The files one pack may read, and the YAML files one of its directories (`actions/`,
     /// `rules/`, ...) may hold (default 5,000; the largest real packs have a few thousand).
     pub max_pack_files: u64,
+    /// Load what checks clean, as StackStorm registers a pack file by file (default false:
+    /// a pack with a problem loads nothing). The definitions of a file with a problem are
+    /// left out, and so is what needs them (a rule whose action was left out, a workflow
+    /// that runs it), each problem kept in [`PackBundle::left_out`] and
+    /// [`PackSummary::left_out`](crate::engine::PackSummary::left_out). A problem of the
+    /// pack itself (pack.yaml, its config) or a budget that ran out still refuses the pack.
+    pub partial: bool,
 }
 
 impl Default for PackOptions {
@@ -67,6 +75,7 @@ impl Default for PackOptions {
             max_pack_bytes: 32 * 1024 * 1024,
             max_pack_yaml_nodes: 2_000_000,
             max_pack_files: 5_000,
+            partial: false,
         }
     }
 }
@@ -120,6 +129,12 @@ pub struct PackBundle {
     pub(crate) unsupported: Vec<Unsupported>,
     /// What loads but deserves a word (see [`PackBundle::warnings`]).
     pub(crate) warnings: Vec<Problem>,
+    /// What partial loading left out, with its problems (see [`PackBundle::left_out`]).
+    pub(crate) left_out: Vec<Problem>,
+    /// The refs of the actions and trigger types left out.
+    pub(crate) left_out_refs: Vec<String>,
+    /// A budget of the pack ran out while it was read: not all of it was read.
+    pub(crate) exhausted: bool,
 }
 
 /// An action of a pack that is not loaded: its StackStorm runner is one Attune does not run.
@@ -346,6 +361,9 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
         policies: Vec::new(),
         unsupported: Vec::new(),
         warnings: Vec::new(),
+        left_out: Vec::new(),
+        left_out_refs: Vec::new(),
+        exhausted: false,
     };
     for f in pdir.yaml_files("actions", &mut r) {
         if pdir.exhausted() {
@@ -391,6 +409,7 @@ pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {
     disable_rules_of_unsupported(&mut bundle, &mut r);
     check_duplicates(&bundle, &mut r);
     bundle.warnings = std::mem::take(&mut r.warnings);
+    bundle.exhausted = pdir.exhausted();
     Partial {
         bundle: Some(bundle),
         errors: PackErrors {

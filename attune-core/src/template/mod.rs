@@ -14,7 +14,8 @@
 //! A text renders values that are not strings as Python's `str()` does, as StackStorm's
 //! Jinja does: `True`, `None`, `{'a': 1}`, `['x']`. A single expression keeps the JSON type
 //! instead. A whole value that renders to [`USE_NONE_MAGIC`] (the `use_none` filter of a
-//! none) is null, as StackStorm's parameter casting makes it.
+//! none) is null, as StackStorm's parameter casting makes it — except in workflows, where
+//! Orquesta keeps the marker as a string.
 //!
 //! Workflows ([`Templates::for_workflows`]) also take YAQL, `<% expr %>` (`yaql.rs`).
 
@@ -450,7 +451,7 @@ impl Templates {
             return Ok(v.clone());
         }
         let env = self.read();
-        render_node(&env, &compiled.node, ctx)
+        render_node(&env, &compiled.node, ctx, self.yaql)
     }
 
     /// Number of compiled templates held by the environment.
@@ -468,14 +469,21 @@ impl Templates {
         no_loading(location, source)?;
         let env = self.read();
         if let Some(expr) = single_expression(source) {
-            return render_json(&env, location, &json_source(location, expr)?, ctx, source);
+            return render_json(
+                &env,
+                location,
+                &json_source(location, expr)?,
+                ctx,
+                source,
+                self.yaql,
+            );
         }
         let rewritten = rewrite::percent_format(source).map_err(|message| Error::Template {
             location: location.to_string(),
             message,
         })?;
         env.render_str(&rewritten, ctx)
-            .map(|s| none_marker(Value::String(s)))
+            .map(|s| none_marker(Value::String(s), self.yaql))
             .map_err(|e| describe_error(&env, None, location, &e, ctx, source))
     }
 
@@ -526,22 +534,24 @@ fn render_json(
     src: &str,
     ctx: &JValue,
     source: &str,
+    keep_none: bool,
 ) -> Result<Value> {
     let out = env
         .render_str(src, ctx)
         .map_err(|e| describe_error(env, None, location, &e, ctx, source))?;
     serde_json::from_str(&out)
-        .map(none_marker)
+        .map(|v| none_marker(v, keep_none))
         .map_err(|e| Error::Template {
             location: location.to_string(),
             message: format!("expression did not give JSON: {e}"),
         })
 }
 
-/// Null for [`USE_NONE_MAGIC`] (what `use_none` gives for none), else `v`.
-fn none_marker(v: Value) -> Value {
+/// Null for [`USE_NONE_MAGIC`] (what `use_none` gives for none), else `v` — unless
+/// `keep_none`: in workflows, as in Orquesta, the marker stays a string.
+fn none_marker(v: Value, keep_none: bool) -> Value {
     match v {
-        Value::String(s) if s == USE_NONE_MAGIC => Value::Null,
+        Value::String(s) if s == USE_NONE_MAGIC && !keep_none => Value::Null,
         other => other,
     }
 }
@@ -560,7 +570,13 @@ pub(crate) fn any_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
     }
 }
 
-fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<Value> {
+/// Renders `node`; `keep_none` keeps [`USE_NONE_MAGIC`] as it is (see [`none_marker`]).
+fn render_node(
+    env: &Environment<'static>,
+    node: &Node,
+    ctx: &JValue,
+    keep_none: bool,
+) -> Result<Value> {
     match node {
         Node::Literal(v) => Ok(v.clone()),
         Node::Expr { name, location } => {
@@ -571,13 +587,13 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
                 .render(ctx)
                 .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))?;
             serde_json::from_str(&out)
-                .map(none_marker)
+                .map(|v| none_marker(v, keep_none))
                 .map_err(|e| Error::Template {
                     location: location.clone(),
                     message: format!("expression did not give JSON: {e}"),
                 })
         }
-        Node::Text { name, location } => render_text(env, name, location, ctx),
+        Node::Text { name, location } => render_text(env, name, location, ctx, keep_none),
         Node::Yaql { node, location } => yaql::render(env, node, location, ctx),
         Node::Pattern {
             json,
@@ -590,29 +606,29 @@ fn render_node(env: &Environment<'static>, node: &Node, ctx: &JValue) -> Result<
             {
                 return Ok(value);
             }
-            render_text(env, text, location, ctx)
+            render_text(env, text, location, ctx, keep_none)
         }
         Node::KeyedObject(items) => {
             let mut m = Map::with_capacity(items.len());
             for (k, n) in items {
-                let key = match render_node(env, k, ctx)? {
+                let key = match render_node(env, k, ctx, keep_none)? {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                m.insert(key, render_node(env, n, ctx)?);
+                m.insert(key, render_node(env, n, ctx, keep_none)?);
             }
             Ok(Value::Object(m))
         }
         Node::Object(items) => {
             let mut m = Map::with_capacity(items.len());
             for (k, n) in items {
-                m.insert(k.clone(), render_node(env, n, ctx)?);
+                m.insert(k.clone(), render_node(env, n, ctx, keep_none)?);
             }
             Ok(Value::Object(m))
         }
         Node::Array(items) => items
             .iter()
-            .map(|n| render_node(env, n, ctx))
+            .map(|n| render_node(env, n, ctx, keep_none))
             .collect::<Result<Vec<_>>>()
             .map(Value::Array),
     }
@@ -624,12 +640,13 @@ fn render_text(
     name: &String,
     location: &str,
     ctx: &JValue,
+    keep_none: bool,
 ) -> Result<Value> {
     let t = env
         .get_template(name)
         .map_err(|e| template_error(location, &e))?;
     t.render(ctx)
-        .map(|s| none_marker(Value::String(s)))
+        .map(|s| none_marker(Value::String(s), keep_none))
         .map_err(|e| describe_error(env, Some(name), location, &e, ctx, ""))
 }
 

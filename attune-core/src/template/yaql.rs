@@ -317,13 +317,19 @@ impl<'a> Host<'a> for ContextHost<'_> {
                 t.new_state().lookup(name)?
             }
         };
-        if let Some((k, _)) = named.first() {
-            return Some(Err(format!("takes no argument '{k}'")));
-        }
         Some((|| {
-            let mut jargs = Vec::with_capacity(args.len());
+            let mut jargs = Vec::with_capacity(args.len() + 1);
             for a in &args {
                 jargs.push(super::to_jinja(a.to_json()?));
+            }
+            // Named arguments (`f(key => a)`) reach the function as Jinja's keyword
+            // arguments; one it does not take is its error.
+            if !named.is_empty() {
+                let mut kw = Vec::with_capacity(named.len());
+                for (k, v) in &named {
+                    kw.push((k.clone(), super::to_jinja(v.to_json()?)));
+                }
+                jargs.push(JValue::from(minijinja::value::Kwargs::from_iter(kw)));
             }
             let out = call(self.env, &f, &jargs)?;
             let v: Value = serde_json::to_value(&out).map_err(|e| e.to_string())?;

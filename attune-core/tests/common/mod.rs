@@ -14,6 +14,17 @@ use std::time::Duration;
 /// The safety net for every wait in these tests (never a timing assertion).
 pub(crate) const SAFETY: Duration = Duration::from_secs(10);
 
+/// A pack directory in a temporary directory, written file by file (`(path, text)`).
+pub(crate) fn write_pack(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
 /// An engine with the defaults.
 pub(crate) async fn engine() -> Engine {
     Engine::builder().build().await.expect("engine builds")

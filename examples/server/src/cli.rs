@@ -14,6 +14,11 @@ pub(crate) struct Cli {
     /// Directory of pack config files, `<DIR>/<pack>.yaml` (StackStorm's configs directory).
     #[arg(long, global = true, env = "ATTUNE_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    /// Load what checks clean of a pack with problems, as StackStorm registers packs file by
+    /// file: the definitions of a file with a problem are left out (and what needs them),
+    /// each problem listed. Without it, a pack with a problem loads nothing.
+    #[arg(long, global = true)]
+    pub partial: bool,
     /// Keep the engine's state in this SQLite file (durable across runs); without it the
     /// state is in memory and gone at exit.
     #[arg(long, global = true, env = "ATTUNE_DB", value_name = "FILE")]

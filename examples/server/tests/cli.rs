@@ -120,6 +120,62 @@ fn pack_validate_lists_every_problem_and_exits_1() {
     assert_eq!(p["hint"], json!("did you mean 'entry_point'?"));
 }
 
+/// `--partial`: what checks clean loads, what does not is listed as left out; validate still
+/// exits 1, `run` goes on (the left-out list on stderr); without it, the refusal says that
+/// `--partial` exists.
+#[test]
+fn partial_loads_what_checks_clean_and_lists_the_rest() {
+    let bad = bad_pack();
+    write_file(
+        bad.path(),
+        "actions/ok.yaml",
+        "name: ok\nrunner_type: noop\n",
+    );
+    let dir = bad.path().display().to_string();
+
+    let out = run(&["pack", "validate", "--partial", &dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("ok broken"), "{t}");
+    assert!(t.contains("1 action,"), "{t}");
+    assert!(
+        t.contains("actions/a.yaml:3:1: left out: entry_pont: unknown key 'entry_pont'"),
+        "{t}"
+    );
+    assert!(
+        t.contains("rules/r.yaml:3:10: left out: action.ref: action 'broken.nope' does not exist"),
+        "{t}"
+    );
+    let out = run(&["--json", "pack", "validate", "--partial", &dir]);
+    let doc = json_of(&out);
+    assert_eq!(doc["ok"], json!(false));
+    assert_eq!(doc["problems"], json!(2));
+    assert_eq!(doc["packs"][0]["ok"], json!(true));
+    assert_eq!(
+        doc["packs"][0]["left_out"][0]["file"],
+        json!("actions/a.yaml")
+    );
+
+    let out = run(&["--partial", "run", "--pack", &dir, "broken.ok"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pack 'broken' loaded without what has problems")
+            && err.contains("left out: entry_pont"),
+        "{err}"
+    );
+
+    let out = run(&["run", "--pack", &dir, "broken.ok"]);
+    assert_eq!(out.status.code(), Some(2));
+    let t = format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(t.contains("--partial loads what checks clean"), "{t}");
+}
+
 #[test]
 fn pack_validate_needs_a_dir() {
     let out = run(&["pack", "validate"]);
@@ -459,8 +515,9 @@ fn shell_actions_run_core_local_and_pack_scripts() {
         String::from_utf8_lossy(&out.stderr)
     );
     let e = &json_of(&out)["execution"];
-    assert_eq!(e["result"]["stdout"], json!("hi from core.local\n"));
+    assert_eq!(e["result"]["stdout"], json!("hi from core.local"));
     assert_eq!(e["result"]["return_code"], json!(0));
+    assert_eq!(e["result"]["succeeded"], json!(true));
 
     let out = run(&[
         "--json",

@@ -66,30 +66,35 @@ impl KvSnapshot {
         let bad = |m: String| {
             Error::new(
                 ErrorKind::InvalidOperation,
-                format!("st2kv: {m} (expects st2kv(key, decrypt=false))"),
+                format!("st2kv: {m} (expects st2kv(key, decrypt=false, default=...))"),
             )
         };
         let mut positional = Vec::new();
         let mut decrypt = None;
+        let mut default = None;
         for a in args {
             if a.is_kwargs() {
                 let kw = Kwargs::try_from(a)?;
                 for k in kw.args() {
-                    if k != "decrypt" {
-                        return Err(bad(format!("has no argument '{k}'")));
+                    match k {
+                        "decrypt" => decrypt = Some(kw.peek::<JValue>(k)?),
+                        "default" => default = Some(kw.peek::<JValue>(k)?),
+                        _ => return Err(bad(format!("has no argument '{k}'"))),
                     }
                 }
-                decrypt = Some(kw.peek::<JValue>("decrypt")?);
             } else {
                 positional.push(a);
             }
+        }
+        if positional.len() == 3 && default.is_none() {
+            default = positional.pop();
         }
         if positional.len() == 2 && decrypt.is_none() {
             decrypt = positional.pop();
         }
         let [key] = positional.as_slice() else {
             return Err(bad(format!(
-                "takes a key and decrypt, got {} arguments",
+                "takes a key, decrypt and default, got {} arguments",
                 positional.len()
             )));
         };
@@ -120,10 +125,13 @@ impl KvSnapshot {
             Some(None) => Err(bad(format!(
                 "key {key} is encrypted, and decrypting keys is not supported yet"
             ))),
-            None => Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("st2kv: key {key} does not exist in the key-value store"),
-            )),
+            // A default given (null included) is the value of a key that is not there.
+            None => default.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("st2kv: key {key} does not exist in the key-value store"),
+                )
+            }),
         }
     }
 }
@@ -214,6 +222,34 @@ output:
                 "{expr}: {errors:?}"
             );
         }
+    }
+
+    /// `default` (by keyword, by position, null included) is the value of a key that does not
+    /// exist, in Jinja and in YAQL (`default => x`); an existing key ignores it.
+    #[test]
+    fn st2kv_default_stands_for_a_missing_key() {
+        let yaml = r#"
+vars:
+  - none: null
+output:
+  - kw: '{{ st2kv("system.nope", decrypt=false, default="d") }}'
+  - pos: '{{ st2kv("system.nope", false, "p") }}'
+  - null: '{{ st2kv("system.nope", default=ctx("none")) }}'
+  - yaql: <% st2kv("system.nope", decrypt => true, default => "y") %>
+  - there: <% st2kv("system.api.url", default => "unused") %>
+tasks:
+  a:
+    action: core.noop
+"#;
+        let mut c = start(yaml, keys());
+        c.start_task("a", 0).unwrap();
+        c.finish_task("a", 0, RunStatus::Succeeded, None).unwrap();
+        assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+        assert_eq!(
+            c.output(),
+            json!({"kw": "d", "pos": "p", "null": null, "yaql": "y", "there": "https://x"})
+                .as_object()
+        );
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct RunError {
     /// The task's result, when it failed with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// The transition concerned, as Orquesta names it (`<first target>__t<index in next>`),
+    /// when the error is in a transition's `when` or `publish`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_transition_id: Option<String>,
 }
 
 /// A task (or command) run in the sequence.
@@ -175,6 +179,8 @@ pub struct Conductor {
     items_active: Vec<usize>,
     staged: Vec<Staged>,
     failing: bool,
+    /// The run failed before it began (its input or vars): its output is not rendered.
+    no_output: bool,
     /// A `fail` command ran: the run ends failed.
     fail_requested: bool,
     /// A task was canceled: the run ends canceled.
@@ -208,6 +214,7 @@ impl Conductor {
             items_active: Vec::new(),
             staged: Vec::new(),
             failing: false,
+            no_output: false,
             fail_requested: false,
             canceled: false,
             errors: Vec::new(),
@@ -218,7 +225,9 @@ impl Conductor {
         c.ctxs.push(Arc::new(ctx));
         c.published.push(Arc::default());
         if !c.errors.is_empty() {
+            // As in Orquesta, a run whose input or vars do not render has no output.
             c.failing = true;
+            c.no_output = true;
         } else {
             for name in plan.wf.start_tasks() {
                 c.stage(name, 0, 0, None);
@@ -276,6 +285,7 @@ impl Conductor {
             task_id: task.map(str::to_string),
             route,
             result,
+            task_transition_id: None,
         });
     }
 

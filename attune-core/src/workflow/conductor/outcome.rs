@@ -55,6 +55,9 @@ impl Conductor {
     /// entry that does not render is an error of the run. Returns whether every entry
     /// rendered.
     fn render_output(&mut self) -> bool {
+        if self.no_output {
+            return true;
+        }
         let mut ctx = self.final_context();
         let mut out = Map::new();
         let mut errors = Vec::new();
@@ -71,13 +74,18 @@ impl Conductor {
             self.error(e, None, None, None);
         }
         let complete = self.plan.output.is_empty() || out.len() == self.plan.output.len();
-        self.output = (!self.plan.output.is_empty()).then_some(out);
+        // As Orquesta's: no output when no entry rendered.
+        self.output = (!out.is_empty()).then_some(out);
         complete
     }
 
     /// The context the output sees: the initial one with everything published laid over
-    /// it, in the order it was published.
+    /// it, in the order it was published; empty when no task ran (as Orquesta's terminal
+    /// context, which comes from the tasks that ended).
     fn final_context(&self) -> Map<String, Value> {
+        if self.seq.is_empty() {
+            return Map::new();
+        }
         let mut merged = (*self.ctxs[0]).clone();
         for (c, keys) in self.ctxs.iter().zip(&self.published).skip(1) {
             for k in keys.iter() {

@@ -64,15 +64,21 @@ impl Conductor {
         JValue::from(m)
     }
 
-    /// `task(name, route=None)`: the latest run of a task (of any route, or of `route`) as
+    /// `task(name, route=None)`: the latest run of a task — on `route`; without one, on the
+    /// route of the task rendered for when it ran there, else on any route — as
     /// StackStorm's Orquesta gives it: `task_id` (also `task_name`), `route`, `status`,
-    /// `result`; an error for a task that has not run. `task()`: the task the template is
-    /// rendered for (an error outside a task).
+    /// `result` (for a with-items task, `{"items": [{"status", "result"}, ...]}` as
+    /// StackStorm shows it); an error for a task that has not run. `task()`: the task the
+    /// template is rendered for (an error outside a task).
     fn task_function(&self, current: Option<&Entry>) -> JValue {
         let describe = |e: &Entry| {
+            let result = match &e.items {
+                Some(items) => items.task_view(e.result.as_ref()),
+                None => serde_json::json!(e.result),
+            };
             serde_json::json!({
                 "task_id": e.task, "task_name": e.task, "route": e.route,
-                "status": e.status, "result": e.result,
+                "status": e.status, "result": result,
             })
         };
         let mut tasks: BTreeMap<(String, Option<usize>), Value> = BTreeMap::new();
@@ -80,12 +86,20 @@ impl Conductor {
             tasks.insert((e.task.clone(), None), describe(e));
             tasks.insert((e.task.clone(), Some(e.route)), describe(e));
         }
+        let here = current.map(|e| e.route);
         let current = current.map(describe);
         let tasks = Arc::new(tasks);
         JValue::from_function(
             move |name: Option<String>,
-                  route: Option<usize>|
+                  route: Option<usize>,
+                  kw: minijinja::value::Kwargs|
                   -> std::result::Result<JValue, minijinja::Error> {
+                // `task(name, route=N)` (YAQL: `task(name, route => N)`) as well.
+                let route = match route {
+                    Some(r) => Some(r),
+                    None => kw.get::<Option<usize>>("route")?,
+                };
+                kw.assert_all_used()?;
                 let Some(name) = name else {
                     return current.as_ref().map(to_jinja).ok_or_else(|| {
                         minijinja::Error::new(
@@ -95,16 +109,21 @@ impl Conductor {
                         )
                     });
                 };
-                tasks
-                    .get(&(name.clone(), route))
-                    .map(to_jinja)
-                    .ok_or_else(|| {
-                        let on = route.map(|r| format!(" on route {r}")).unwrap_or_default();
-                        minijinja::Error::new(
-                            minijinja::ErrorKind::UndefinedError,
-                            format!("task '{name}' has not run{on}"),
-                        )
-                    })
+                // Without a route: the run on the route of the task rendered for (as
+                // Orquesta's), else the latest of any route.
+                let found = match (route, here) {
+                    (None, Some(r)) => tasks
+                        .get(&(name.clone(), Some(r)))
+                        .or_else(|| tasks.get(&(name.clone(), None))),
+                    _ => tasks.get(&(name.clone(), route)),
+                };
+                found.map(to_jinja).ok_or_else(|| {
+                    let on = route.map(|r| format!(" on route {r}")).unwrap_or_default();
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::UndefinedError,
+                        format!("task '{name}' has not run{on}"),
+                    )
+                })
             },
         )
     }

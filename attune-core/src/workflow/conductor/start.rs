@@ -27,7 +27,7 @@ impl Conductor {
         let mut delay = delay_of(&def, staged.retry);
         if let (Some(d), 0) = (&self.plan.tasks[task].delay, staged.retry) {
             // A templated delay, rendered in the task's context.
-            match self.render_in(d, entry.ctx, None) {
+            match self.render_in(d, entry.ctx, Some((&entry, None))) {
                 Ok(v) => match v.as_f64().filter(|s| s.is_finite() && *s >= 0.0) {
                     Some(s) => delay = Some(s).filter(|s| *s > 0.0),
                     None => {
@@ -58,7 +58,7 @@ impl Conductor {
         delay: Option<f64>,
     ) -> Result<TaskRun> {
         let input = &self.plan.tasks[entry.task.as_str()].input;
-        let params = match self.render_in(input, entry.ctx, None) {
+        let params = match self.render_in(input, entry.ctx, Some((&entry, None))) {
             Ok(Value::Object(m)) => m,
             Ok(_) => Map::new(),
             Err(e) => {
@@ -78,15 +78,17 @@ impl Conductor {
         })
     }
 
-    /// A task whose start could not be prepared (its items or params did not render) enters
-    /// the sequence and ends failed with `why` as its result.
+    /// A task whose start could not be prepared (its items, params or delay did not render)
+    /// fails the run, with `why` as an error of the task, whatever its transitions say. As in
+    /// Orquesta, it never runs: it does not enter the sequence. (An action chain's node enters
+    /// it, ended failed with `why` as its result, as StackStorm's chain runner records it.)
     pub(super) fn fail_start(&mut self, entry: Entry, why: String) -> Result<()> {
         let (task, route) = (entry.task.clone(), entry.route);
-        if self.plan.chain.is_some() {
-            // As StackStorm's runner: a node whose params do not render fails the chain,
-            // whatever its `on-failure` says.
-            self.error(why.clone(), Some(&task), Some(route), None);
-            self.failing = true;
+        self.error(why.clone(), Some(&task), Some(route), None);
+        self.failing = true;
+        if self.plan.chain.is_none() {
+            self.finish_if_done();
+            return Ok(());
         }
         self.enter(entry);
         self.finish_task(&task, route, RunStatus::Failed, Some(Value::String(why)))

@@ -364,7 +364,10 @@ fn with_items_that_are_not_a_list_fail_the_task_when_it_starts() {
     let mut c = run(wf, json!({"xs": 5}));
     let err = c.start_task("t", 0).unwrap_err();
     assert!(err.to_string().contains("expected a list"), "{err}");
-    assert_eq!(c.sequence()[0].status, RunStatus::Failed);
+    // As in Orquesta, the task never ran: the run fails with an error of the task.
+    assert!(c.sequence().is_empty());
+    assert_eq!(c.errors()[0].task_id.as_deref(), Some("t"));
+    assert_eq!(c.errors()[0].route, Some(0));
     assert_eq!(c.status(), RunStatus::Failed);
 }
 
@@ -554,7 +557,7 @@ fn a_missing_required_input_fails_the_run_before_any_task() {
 }
 
 /// A with-items task whose concurrency does not render, or is not a whole number, fails
-/// when it starts (it never stays running with nothing to run), naming the task.
+/// the run when it starts (it never stays running with nothing to run), naming the task.
 #[test]
 fn a_with_items_concurrency_that_does_not_render_or_is_not_a_number_fails_the_task() {
     for (concurrency, expected) in [
@@ -571,7 +574,8 @@ fn a_with_items_concurrency_that_does_not_render_or_is_not_a_number_fails_the_ta
         let err = c.start_task("t", 0).unwrap_err();
         assert!(err.to_string().contains(expected), "{concurrency}: {err}");
         assert!(err.to_string().contains("task 't'"), "{concurrency}: {err}");
-        assert_eq!(c.sequence()[0].status, RunStatus::Failed, "{concurrency}");
+        assert!(c.sequence().is_empty(), "{concurrency}: it never ran");
+        assert_eq!(c.errors()[0].task_id.as_deref(), Some("t"), "{concurrency}");
         assert_eq!(c.status(), RunStatus::Failed, "{concurrency}");
         assert!(ready(&c).is_empty(), "{concurrency}");
     }
@@ -597,4 +601,103 @@ fn an_item_whose_params_do_not_render_fails_the_task() {
     assert_eq!(c.status(), RunStatus::Failed, "{err}");
     assert!(ready(&c).is_empty());
     assert_eq!(c.running_items("t", 0), Vec::<usize>::new());
+}
+
+/// As in Orquesta: a run whose vars do not render has no output and one error; a run where
+/// no task ran renders its output over an empty context; an output that renders nothing is
+/// null.
+#[test]
+fn output_after_a_failure_is_as_orquesta_renders_it() {
+    let c = run_yaml(
+        "vars:\n  - v: <% abs(8).value %>\n  - greeting: null\noutput:\n  - greeting: <% ctx().greeting %>\ntasks:\n  a:\n    action: core.noop\n",
+        json!({}),
+    );
+    assert_eq!(c.status(), RunStatus::Failed);
+    assert_eq!(c.output(), None);
+    assert_eq!(c.errors().len(), 1, "{:?}", c.errors());
+
+    // The first task's input does not render: it never runs, and the output, over an empty
+    // context, does not render either.
+    let mut c = run_yaml(
+        "input: [name]\nvars:\n  - greeting: null\noutput:\n  - greeting: <% ctx().greeting %>\ntasks:\n  a:\n    action: core.echo message=<% ctx().name.value %>\n",
+        json!({"name": "x"}),
+    );
+    assert!(c.start_task("a", 0).is_err());
+    assert_eq!(c.status(), RunStatus::Failed);
+    assert!(c.sequence().is_empty());
+    assert_eq!(c.output(), None);
+    let tasks: Vec<Option<&str>> = c.errors().iter().map(|e| e.task_id.as_deref()).collect();
+    assert_eq!(tasks, [Some("a"), None], "{:?}", c.errors());
+    assert_eq!(c.errors()[0].route, Some(0));
+}
+
+/// An error in a transition names the task, its route and the transition as Orquesta does;
+/// the failure of a task comes before the error of the `fail` it leads to.
+#[test]
+fn transition_errors_name_the_transition_and_errors_keep_their_order() {
+    let mut c = run_yaml(
+        "tasks:\n  a:\n    action: core.noop\n    next:\n      - when: <% succeeded() and result().value %>\n        do: b\n  b:\n    action: core.noop\n",
+        json!({}),
+    );
+    start(&mut c, "a");
+    end(&mut c, "a", RunStatus::Succeeded, json!({}));
+    assert_eq!(c.status(), RunStatus::Failed);
+    let e = &c.errors()[0];
+    assert_eq!(
+        (
+            e.task_id.as_deref(),
+            e.route,
+            e.task_transition_id.as_deref()
+        ),
+        (Some("a"), Some(0), Some("b__t0"))
+    );
+
+    let mut c = run_yaml(
+        "tasks:\n  a:\n    action: core.noop\n    next:\n      - when: <% failed() %>\n        do: [log, fail]\n  log:\n    action: core.noop\n",
+        json!({}),
+    );
+    start(&mut c, "a");
+    end(&mut c, "a", RunStatus::Failed, json!({"rc": 1}));
+    start(&mut c, "log");
+    end(&mut c, "log", RunStatus::Succeeded, json!({}));
+    assert_eq!(c.status(), RunStatus::Failed);
+    let tasks: Vec<Option<&str>> = c.errors().iter().map(|e| e.task_id.as_deref()).collect();
+    assert_eq!(tasks, [Some("a"), Some("fail")]);
+}
+
+/// `task(name)` without a route, rendered for a task on a route, is that route's run; with
+/// `route=N` (YAQL: `route => N`), run N's.
+#[test]
+fn task_without_a_route_is_the_run_on_the_current_route() {
+    let yaml = "tasks:\n  s1:\n    action: core.noop\n    next: [{do: m}]\n  s2:\n    action: core.noop\n    next: [{do: m}]\n  m:\n    action: core.noop\n    next: [{do: n}]\n  n:\n    action: core.echo message=<% str(task(m).route) %>\noutput:\n  - one: '{{ task(\"m\", route=1).route }}'\n  - two: <% task(m, route => 2).route %>\n";
+    let mut c = run_yaml(yaml, json!({}));
+    for t in ["s1", "s2"] {
+        start(&mut c, t);
+        end(&mut c, t, RunStatus::Succeeded, json!({}));
+    }
+    let mut messages = Vec::new();
+    while let Some((t, r)) = ready(&c).first().cloned() {
+        let run = c.start_task(&t, r).unwrap();
+        if t == "n" {
+            messages.push((r, run.params[0]["message"].clone()));
+        }
+        c.finish_task(&t, r, RunStatus::Succeeded, None).unwrap();
+    }
+    messages.sort_by_key(|(r, _)| *r);
+    assert_eq!(messages, [(1, json!("1")), (2, json!("2"))]);
+    assert_eq!(c.output(), json!({"one": 1, "two": 2}).as_object());
+}
+
+/// In workflows `use_none` gives StackStorm's marker string, as Orquesta keeps it (rule and
+/// action params turn it into null).
+#[test]
+fn use_none_keeps_its_marker_in_workflows() {
+    let mut c = run_yaml(
+        "output:\n  - j: '{{ use_none(none) }}'\n  - y: <% use_none(null) %>\ntasks:\n  a:\n    action: core.noop\n",
+        json!({}),
+    );
+    start(&mut c, "a");
+    end(&mut c, "a", RunStatus::Succeeded, json!({}));
+    let marker = crate::template::USE_NONE_MAGIC;
+    assert_eq!(c.output(), json!({"j": marker, "y": marker}).as_object());
 }

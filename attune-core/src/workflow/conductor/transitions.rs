@@ -35,9 +35,16 @@ impl Conductor {
             // Run it again (after the retry delay) instead of following its transitions.
             self.stage_retry(i);
         } else {
+            // Its error comes before those of what its transitions do (a `fail`).
+            if status.is_failure() {
+                self.failure_error(i);
+            }
             let handled = self.follow_transitions(i, &entry, tp);
             if status.is_failure() {
-                self.account_failure(i, handled);
+                self.seq[i].handled = handled;
+                if !handled {
+                    self.failing = true; // fail-fast: nothing new starts, what runs finishes
+                }
             }
         }
         self.finish_if_done();
@@ -97,9 +104,9 @@ impl Conductor {
     /// returns whether one handled its end (led to a task, or to `noop`).
     fn follow_transitions(&mut self, i: usize, entry: &Entry, tp: &TaskPlan) -> bool {
         let mut handled = false;
-        for tr in &tp.next {
-            if self.holds(tr, entry) {
-                let ctx = self.publish(tr, entry);
+        for (n, tr) in tp.next.iter().enumerate() {
+            if self.holds(tr, n, entry) {
+                let ctx = self.publish(tr, n, entry);
                 handled |= self.follow_targets(i, entry, tr, ctx);
             }
         }
@@ -108,7 +115,7 @@ impl Conductor {
 
     /// Whether the condition of `tr` holds after `entry` ended. One that does not render is
     /// an error of the run, which then fails.
-    fn holds(&mut self, tr: &TransitionPlan, entry: &Entry) -> bool {
+    fn holds(&mut self, tr: &TransitionPlan, n: usize, entry: &Entry) -> bool {
         let holds = match &tr.when {
             None => Ok(Value::Bool(true)),
             Some(w) => self.render_in(w, entry.ctx, Some((entry, None))),
@@ -116,17 +123,32 @@ impl Conductor {
         match holds {
             Ok(v) => truthy(&v),
             Err(e) => {
-                self.error(e.to_string(), Some(&entry.task), None, None);
-                self.failing = true;
+                self.transition_error(e.to_string(), tr, n, entry);
                 false
             }
         }
     }
 
+    /// An error of transition number `n` (`tr`) of the ended run `entry`: the run fails. The
+    /// error names the transition as Orquesta does, `<first target>__t<n>` (`continue` when
+    /// it has none).
+    fn transition_error(&mut self, message: String, tr: &TransitionPlan, n: usize, entry: &Entry) {
+        let target = match tr.targets.first() {
+            Some((Target::Task(t), _)) => t.as_str(),
+            Some((Target::Command(c), _)) => c.as_str(),
+            None => "continue",
+        };
+        self.error(message, Some(&entry.task), Some(entry.route), None);
+        if let Some(last) = self.errors.last_mut() {
+            last.task_transition_id = Some(format!("{target}__t{n}"));
+        }
+        self.failing = true;
+    }
+
     /// Publishes the entries of `tr` into a new context, each seeing the earlier ones; returns
     /// it (the context of `entry` when `tr` publishes nothing). An entry that does not render
     /// is left out, and is an error of the run, which then fails.
-    fn publish(&mut self, tr: &TransitionPlan, entry: &Entry) -> usize {
+    fn publish(&mut self, tr: &TransitionPlan, n: usize, entry: &Entry) -> usize {
         if tr.publish.is_empty() {
             return entry.ctx;
         }
@@ -138,10 +160,7 @@ impl Conductor {
                 Ok(v) => {
                     m.insert(k.clone(), v);
                 }
-                Err(e) => {
-                    self.error(e.to_string(), Some(&entry.task), None, None);
-                    self.failing = true;
-                }
+                Err(e) => self.transition_error(e.to_string(), tr, n, entry),
             }
         }
         self.ctxs.push(Arc::new(m));
@@ -187,9 +206,8 @@ impl Conductor {
         }
     }
 
-    /// The failure of the run at `seq[i]` is an error of the run; unless a transition
-    /// `handled` it, fail-fast: nothing new starts, what runs finishes.
-    fn account_failure(&mut self, i: usize, handled: bool) {
+    /// The failure of the run at `seq[i]` is an error of the run (shown when the run fails).
+    fn failure_error(&mut self, i: usize) {
         let e = &self.seq[i];
         let (task, result) = (e.task.clone(), e.result.clone());
         self.error(
@@ -198,9 +216,5 @@ impl Conductor {
             None,
             result.filter(|v| !v.is_null() && !v.is_array()),
         );
-        self.seq[i].handled = handled;
-        if !handled {
-            self.failing = true;
-        }
     }
 }

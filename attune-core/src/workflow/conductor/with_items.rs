@@ -41,6 +41,26 @@ impl Items {
         }
     }
 
+    /// The task's result as StackStorm's `task(name).result` shows a with-items task:
+    /// `{"items": [{"status", "result"}, ...]}`, one per item in item order, from the item
+    /// results `results` (the task's result) and how each item ended.
+    pub(super) fn task_view(&self, results: Option<&Value>) -> Value {
+        let results = results.and_then(Value::as_array);
+        let items = self
+            .ended
+            .iter()
+            .enumerate()
+            .take_while(|(i, e)| e.is_some() || results.is_some_and(|r| *i < r.len()))
+            .map(|(i, ended)| {
+                serde_json::json!({
+                    "status": ended,
+                    "result": results.and_then(|r| r.get(i)).cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        serde_json::json!({ "items": Value::Array(items) })
+    }
+
     /// Whether more items may start now.
     pub(super) fn can_start(&self) -> bool {
         !self.failed && self.next < self.values.len() && self.running < self.concurrency
@@ -155,7 +175,7 @@ impl Conductor {
         let Some(items) = &self.plan.tasks[task.as_str()].items else {
             return Ok(Vec::new());
         };
-        match self.render_in(items, entry.ctx, None) {
+        match self.render_in(items, entry.ctx, Some((entry, None))) {
             Ok(Value::Array(v)) => Ok(v),
             Ok(other) => {
                 let msg = format!("task '{task}' with items: expected a list, got {other}");
@@ -173,7 +193,7 @@ impl Conductor {
         let Some(c) = &self.plan.tasks[entry.task.as_str()].concurrency else {
             return Ok(n.max(1));
         };
-        let value = self.render_in(c, entry.ctx, None)?;
+        let value = self.render_in(c, entry.ctx, Some((entry, None)))?;
         let k = match &value {
             Value::Number(k) => k.as_u64(),
             Value::String(s) => s.trim().parse::<u64>().ok(),

@@ -12,7 +12,7 @@ mod workflow;
 use crate::Report;
 use crate::cli::{Cli, Command, PackCommand, RuleCommand, WorkflowCommand};
 use crate::interrupt::Interrupt;
-use crate::output::{Style, problems_text};
+use crate::output::{Style, problem_lines, problems_text};
 use crate::worker::Process;
 use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
@@ -39,6 +39,8 @@ pub(crate) struct Setup {
     pub worker_id: String,
     /// The signals received.
     pub interrupt: Interrupt,
+    /// How text output looks.
+    pub style: Style,
 }
 
 impl Command {
@@ -79,6 +81,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
     let options = Setup {
         options: PackOptions {
             config_dir: cli.config_dir.clone(),
+            partial: cli.partial,
             ..PackOptions::default()
         },
         db: cli.db.clone(),
@@ -86,6 +89,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         worker_id: worker_id(worker.as_ref()),
         worker,
         interrupt,
+        style,
     };
     let name = cli.command.name();
     let result = match cli.command {
@@ -118,8 +122,8 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
 /// Why a command could not do its work (exit code 2).
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Packs that did not load, with their problems.
-    Packs(Vec<PackErrors>),
+    /// Packs that did not load, with their problems (and whether `--partial` was given).
+    Packs(Vec<PackErrors>, bool),
     /// Anything else.
     Other(String),
 }
@@ -127,7 +131,7 @@ pub(crate) enum Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
-            Error::Pack(p) => Failure::Packs(vec![p]),
+            Error::Pack(p) => Failure::Packs(vec![p], false),
             other => Failure::Other(other.to_string()),
         }
     }
@@ -137,7 +141,7 @@ impl Failure {
     /// The report of the failure (exit code 2).
     pub(crate) fn report(self, command: &str, style: Style) -> Report {
         match self {
-            Failure::Packs(packs) => {
+            Failure::Packs(packs, partial) => {
                 let mut text = String::new();
                 for p in &packs {
                     text.push_str(&format!(
@@ -146,6 +150,12 @@ impl Failure {
                         p.pack
                     ));
                     text.push_str(&problems_text(style, p));
+                }
+                if !partial {
+                    text.push_str(
+                        "(--partial loads what checks clean of a pack and lists what it leaves \
+                     out, as StackStorm registers packs file by file)\n",
+                    );
                 }
                 Report {
                     json: json!({
@@ -205,13 +215,23 @@ fn worker_id(me: Option<&Process>) -> String {
     )
 }
 
-/// An engine with `packs` loaded (all or nothing).
+/// An engine with `packs` loaded (all or nothing, or with `--partial` what checks clean:
+/// what was left out is listed on stderr).
 pub(crate) async fn engine_with(packs: &[PathBuf], setup: &Setup) -> Result<Engine, Failure> {
+    let style = setup.style;
     let engine = engine(setup).await?;
     if !packs.is_empty() {
         let report = engine.load_pack_dirs(packs, &setup.options).await?;
         if !report.failed.is_empty() {
-            return Err(Failure::Packs(report.failed));
+            return Err(Failure::Packs(report.failed, setup.options.partial));
+        }
+        for s in report.loaded.iter().filter(|s| !s.left_out.is_empty()) {
+            eprint!(
+                "{} pack '{}' loaded without what has problems:\n{}",
+                style.bad("warning:"),
+                s.pack,
+                problem_lines(style, s.path.as_ref(), &s.left_out, "left out: ")
+            );
         }
     }
     Ok(engine)

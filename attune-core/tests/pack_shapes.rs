@@ -3,22 +3,14 @@
 
 mod common;
 
+use common::write_pack as pack;
+
 use attune_core::Error;
 use attune_core::model::{ConcurrencyOverflow, Definition, DefinitionKind, PolicyKind};
 use attune_core::pack::{PackErrors, PackOptions, read_pack};
 use common::{emit_and_trace, engine};
 use serde_json::json;
 use std::path::Path;
-
-fn pack(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (n, t) in files {
-        let p = dir.path().join(n);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, t).unwrap();
-    }
-    dir
-}
 
 fn problems(dir: &Path) -> PackErrors {
     read_pack(dir, &PackOptions::default()).expect_err("refused")

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::write_pack as pack;
+
 use async_trait::async_trait;
 use attune_core::model::ExecutionStatus;
 use attune_core::pack::{PackOptions, read_pack};
@@ -15,16 +17,6 @@ use common::emit_and_trace;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-fn pack(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (n, t) in files {
-        let p = dir.path().join(n);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, t).unwrap();
-    }
-    dir
-}
 
 /// A stand-in `shell` runtime: succeeds with the params it was given.
 #[derive(Debug)]

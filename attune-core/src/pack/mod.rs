@@ -62,7 +62,7 @@ pub struct PackOptions {
     /// a pack with a problem loads nothing). The definitions of a file with a problem are
     /// left out, and so is what needs them (a rule whose action was left out, a workflow
     /// that runs it), each problem kept in [`PackBundle::left_out`] and
-    /// [`PackSummary::left_out`](crate::engine::PackSummary::left_out). A problem of the
+    /// [`PackSummary::left_out`](crate::PackSummary::left_out). A problem of the
     /// pack itself (pack.yaml, its config) or a budget that ran out still refuses the pack.
     pub partial: bool,
 }

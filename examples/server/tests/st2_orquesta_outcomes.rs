@@ -11,7 +11,7 @@
 use attune_core::model::{Execution, Key, KeyScope};
 use attune_core::pack::PackOptions;
 use attune_core::store::{ExecutionFilter, MemoryStore, Page, Store};
-use attune_core::{Engine, Error};
+use attune_core::{Engine, Error, PackSummary};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
 use attune_runtime_shell::ShellRuntime;
 use serde_json::{Value, json};
@@ -33,8 +33,8 @@ fn cases() -> Vec<Value> {
 }
 
 /// An engine with the shell and Python runtimes on a memory store (kept to set keys), the
-/// examples pack loaded partially.
-async fn engine() -> (Engine, Arc<MemoryStore>) {
+/// examples pack loaded partially (its summary).
+async fn engine() -> (Engine, Arc<MemoryStore>, PackSummary) {
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder()
         .store(store.clone())
@@ -52,7 +52,7 @@ async fn engine() -> (Engine, Arc<MemoryStore>) {
         .await
         .expect("the examples pack loads partially");
     assert!(summary.actions > 90, "{summary:?}");
-    (engine, store)
+    (engine, store, summary)
 }
 
 /// `$BIG` in a case's values: 100,000 lowercase letters (a fixed pseudo-random sequence).
@@ -172,7 +172,7 @@ async fn check(engine: &Engine, store: &MemoryStore, case: &Value, big: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_workflows_end_as_stackstorms_integration_tests_assert() {
-    let (engine, store) = engine().await;
+    let (engine, store, _) = engine().await;
     let big = big();
     let cases = cases();
     let mut failures = Vec::new();
@@ -203,15 +203,7 @@ async fn the_examples_workflows_end_as_stackstorms_integration_tests_assert() {
 /// problems) are refused by Attune when the pack loads, at the same places.
 #[tokio::test]
 async fn the_inspection_fixtures_are_refused_at_load_where_stackstorm_fails_them() {
-    let (engine, _) = engine().await;
-    let options = PackOptions {
-        partial: true,
-        ..PackOptions::default()
-    };
-    let summary = engine
-        .load_pack_with(examples_pack(), &options)
-        .await
-        .unwrap();
+    let (engine, _, summary) = engine().await;
     for (file, paths) in [
         (
             "actions/workflows/tests/orquesta-fail-inspection.yaml",

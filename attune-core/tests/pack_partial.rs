@@ -242,3 +242,34 @@ async fn packs_loaded_together_leave_out_what_needs_a_definition_another_left_ou
         "{left:#?}"
     );
 }
+
+/// A rule that leaves out a required param of its action names the param.
+#[tokio::test]
+async fn a_rule_missing_a_required_param_names_it() {
+    let dir = write_pack(&[
+        ("pack.yaml", "ref: req\n"),
+        (
+            "actions/deploy.yaml",
+            "name: deploy\nrunner_type: noop\nparameters:\n  sha: {type: string, required: true}\n",
+        ),
+        ("triggers/push.yaml", "name: push\n"),
+        (
+            "rules/on_push.yaml",
+            "name: on_push\ntrigger:\n  type: req.push\naction:\n  ref: req.deploy\n",
+        ),
+    ]);
+    let e = engine().await;
+    let Err(Error::Pack(errors)) = e.load_pack(dir.path()).await else {
+        panic!("refused");
+    };
+    let p = &errors.problems[0];
+    assert_eq!(
+        (p.file.as_str(), p.path.as_str()),
+        ("rules/on_push.yaml", "action.parameters")
+    );
+    assert!(
+        p.message
+            .contains("params of action 'req.deploy': 'sha' is required"),
+        "{p}"
+    );
+}

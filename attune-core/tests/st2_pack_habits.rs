@@ -533,11 +533,42 @@ fn config_objects_get_the_defaults_of_their_properties() {
         ),
     ]);
     let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
-    // A nested object without a value of its own stays absent, as in StackStorm.
+    // A nested object without a value of its own is made of its properties' defaults, as
+    // StackStorm's config loader makes it.
     assert_eq!(
         b.pack.config,
-        json!({"ps_options": {"all": true, "quiet": false}})
+        json!({"ps_options": {"all": true, "quiet": false, "nested": {"depth": 2}}})
     );
+}
+
+/// A required object none of whose value is written, but whose properties have defaults, is
+/// given by them: no warning (StackStorm's config loader builds it; Exchange packs such as
+/// docker rely on it). One whose properties give nothing stays absent.
+#[test]
+fn a_required_config_object_is_made_of_its_defaults_without_a_warning() {
+    let dir = pack(&[
+        (
+            "pack.yaml",
+            "name: habits
+",
+        ),
+        (
+            "config.schema.yaml",
+            "ps_options:
+  type: object
+  required: true
+  properties:
+    all: {type: boolean, default: false}
+empty:
+  type: object
+  properties:
+    x: {type: string}
+",
+        ),
+    ]);
+    let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
+    assert_eq!(b.pack.config, json!({"ps_options": {"all": false}}));
 }
 
 #[tokio::test]

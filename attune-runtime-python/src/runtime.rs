@@ -131,6 +131,7 @@ impl Runtime for PythonRuntime {
     async fn run(&self, req: RunRequest) -> Result<RunOutput> {
         let action = &req.action;
         let entry = entry_point(action, req.pack_dir.as_deref())?;
+        check_runner_params(action, &req.params)?;
         let mode = mode_of(action, &req.params, self.config.mode)?;
         let (program, args) = self.command_line(&req).await?;
         let launch = Launch {
@@ -323,19 +324,23 @@ impl PythonRuntime {
 /// declared param, null when not given), the secret params apart, and who runs.
 fn request_of(req: &RunRequest, entry: &Path) -> Value {
     let action = &req.action;
+    let stackstorm = action.runner_type.as_deref() == Some("python-script");
+    // The runner's own parameters are the runtime's, not run()'s.
+    let runner_param = |k: &str| {
+        (RUNNER_PARAMS.contains(&k) && action.parameters.get(k).is_some())
+            || (stackstorm && ST2_RUNNER_PARAMS.contains(&k))
+    };
     let mut params: Map<String, Value> = req
         .params
         .iter()
-        .filter(|(k, _)| {
-            !(RUNNER_PARAMS.contains(&k.as_str()) && action.parameters.get(k).is_some())
-        })
+        .filter(|(k, _)| !runner_param(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if action.runner_type.as_deref() == Some("python-script") {
+    if stackstorm {
         // As StackStorm's Python runner: every parameter the action declares reaches
         // run(), null when it has no value (its actions often take them all positionally).
         for (name, _) in action.parameters.iter() {
-            if !RUNNER_PARAMS.contains(&name.as_str()) && !params.contains_key(name) {
+            if !runner_param(name) && !params.contains_key(name) {
                 params.insert(name.clone(), Value::Null);
             }
         }
@@ -348,6 +353,8 @@ fn request_of(req: &RunRequest, entry: &Path) -> Value {
     json!({
         "entry": entry,
         "params": params,
+        "env": req.params.get("env").filter(|_| stackstorm),
+        "log_level": log_level(&req.params, stackstorm),
         "secrets": secrets,
         "execution_id": req.execution_id.to_string(),
         "action": action.action_ref,
@@ -394,6 +401,52 @@ fn ended_of(run: attune_process::Outcome, result_file: &Path) -> Ended {
 /// Params that configure the runtime, not the action: not passed to `run()` when the action
 /// declares them (as StackStorm's runner parameters).
 const RUNNER_PARAMS: [&str; 2] = ["timeout", "python_mode"];
+
+/// StackStorm's `python-script` runner parameters (declared on such actions, see
+/// `attune_core::pack::stackstorm_runner_parameters`), and Attune's `python_mode`.
+const ST2_RUNNER_PARAMS: [&str; 6] = [
+    "env",
+    "log_level",
+    "debug",
+    "content_version",
+    "timeout",
+    "python_mode",
+];
+
+/// The level of the action's loggers: DEBUG with `debug`, else `log_level` (StackStorm's
+/// runner parameters), DEBUG for actions that are not StackStorm's.
+fn log_level(params: &Map<String, Value>, stackstorm: bool) -> &str {
+    if !stackstorm || params.get("debug") == Some(&Value::Bool(true)) {
+        return "DEBUG";
+    }
+    params
+        .get("log_level")
+        .and_then(Value::as_str)
+        .unwrap_or("DEBUG")
+}
+
+/// What the runtime refuses of StackStorm's runner parameters: `content_version` (the pack
+/// runs as it is on disk), and `env` values that are not strings.
+fn check_runner_params(action: &Action, params: &Map<String, Value>) -> Result<()> {
+    if action.runner_type.as_deref() != Some("python-script") {
+        return Ok(());
+    }
+    if params.get("content_version").is_some_and(|v| !v.is_null()) {
+        return Err(Error::Action(
+            "runner parameter 'content_version' is not supported: Attune runs the pack as it \
+             is on disk"
+                .into(),
+        ));
+    }
+    if let Some(Value::Object(env)) = params.get("env")
+        && let Some((k, v)) = env.iter().find(|(_, v)| !v.is_string())
+    {
+        return Err(Error::Action(format!(
+            "runner parameter 'env': the value of '{k}' must be a string, got {v}"
+        )));
+    }
+    Ok(())
+}
 
 /// The mode of a run: the action's `python_mode` param when it declares one, else the
 /// runtime's default.

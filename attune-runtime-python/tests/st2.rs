@@ -491,3 +491,71 @@ async fn stackstorm_actions_that_need_its_services_fail_naming_what_is_missing()
         assert!(err.contains(says), "{action}: {err}");
     }
 }
+
+/// StackStorm's `python-script` runner parameters: `env` reaches the action's environment
+/// (not the next run's), `log_level`/`debug` set its loggers' level, `timeout` is accepted,
+/// none of them reaches run(), and `content_version` (or an `env` value that is not a
+/// string) is refused naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_runners_own_parameters_work_as_in_stackstorm() {
+    let source = r#"
+import os
+from st2common.runners.base_action import Action
+
+class Probe(Action):
+    def run(self, **params):
+        self.logger.debug("debug line")
+        self.logger.info("info line")
+        return {"params": sorted(params), "color": os.environ.get("COLOR")}
+"#;
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let root = write_pack(dir.path(), &[("probe", "  n: {type: integer}", source)]);
+        let (engine, _) = engine(mode, dir.path()).await;
+        engine.load_pack(&root).await.expect("loads");
+        let x = run(
+            &engine,
+            "st2t.probe",
+            json!({"env": {"COLOR": "blue"}, "log_level": "INFO", "timeout": 30}),
+        )
+        .await;
+        assert_succeeded(&x, &format!("{mode:?}: "));
+        let r = x.result.clone().unwrap()["result"].clone();
+        assert_eq!(r, json!({"params": ["n"], "color": "blue"}), "{mode:?}");
+        assert!(x.stderr.contains("info line"), "{mode:?}: {}", x.stderr);
+        assert!(!x.stderr.contains("debug line"), "{mode:?}: {}", x.stderr);
+
+        // The next run has neither the environment nor the level of the first.
+        let x = run(&engine, "st2t.probe", json!({"n": 1})).await;
+        assert_eq!(
+            x.result.clone().unwrap()["result"]["color"],
+            Value::Null,
+            "{mode:?}"
+        );
+        assert!(x.stderr.contains("debug line"), "{mode:?}: {}", x.stderr);
+        let x = run(
+            &engine,
+            "st2t.probe",
+            json!({"log_level": "ERROR", "debug": true}),
+        )
+        .await;
+        assert!(x.stderr.contains("debug line"), "debug wins: {}", x.stderr);
+
+        for (params, wanted) in [
+            (
+                json!({"content_version": "v1"}),
+                "'content_version' is not supported",
+            ),
+            (
+                json!({"env": {"N": 1}}),
+                "the value of 'N' must be a string",
+            ),
+        ] {
+            let x = run(&engine, "st2t.probe", params).await;
+            assert_eq!(x.status, ExecutionStatus::Failed, "{mode:?}");
+            let e = x.error.unwrap_or_default();
+            assert!(e.contains(wanted), "{mode:?}: {e}");
+        }
+        engine.shutdown(Duration::from_secs(5)).await;
+    }
+}

@@ -491,10 +491,20 @@ fn check_rule_params(
 ) {
     for e in super::definitions::rule_param_problems(action, &r.def.action_params) {
         let name = e.param.split(['.', '[']).next().unwrap_or_default();
+        let given = !name.is_empty() && r.def.action_params.contains_key(name);
+        // A param that is not there (a required one) is named in the message.
+        let what = if given {
+            String::new()
+        } else {
+            format!("'{}' ", e.param)
+        };
         let mut p = r.problem(
             "params",
-            Some(name),
-            format!("params of action '{}': {}", action.action_ref, e.message),
+            given.then_some(name),
+            format!(
+                "params of action '{}': {what}{}",
+                action.action_ref, e.message
+            ),
         );
         p.hint = e.hint.map(|h| format!("did you mean '{h}'?"));
         out.push(p);

@@ -124,10 +124,21 @@ pub(crate) fn read(
     // a required value without a default is a warning, and an action that reads it fails
     // at run time naming it. A config that is given must be complete.
     let no_config = config.is_empty() && !config_file_read;
+    // As StackStorm's config loader: an object value not given is made of its properties'
+    // defaults (nested too), when they give any.
+    for (name, spec) in schema.iter() {
+        if spec.default.is_none()
+            && !config.contains_key(name)
+            && let Some(Value::Object(props)) = spec.extra.get("properties")
+            && let Some(v) = default_object(props)
+        {
+            config.insert(name.clone(), Value::Object(v));
+        }
+    }
     let mut checked = schema.clone();
     if no_config {
         for (name, spec) in schema.iter() {
-            if spec.required && spec.default.is_none() {
+            if spec.required && spec.default.is_none() && !config.contains_key(name) {
                 r.warn(src.problem(
                     &child("config", name),
                     format!(
@@ -182,6 +193,22 @@ pub(crate) fn read(
 
 /// As StackStorm's config loader: inside a config value that is an object, a property the
 /// schema gives a default and the value lacks gets the default, at every level.
+/// The object the defaults of `props` make (properties with a default, and objects whose
+/// own properties give one), if they give anything.
+fn default_object(props: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let mut out = Map::new();
+    for (k, spec) in props {
+        if let Some(d) = spec.get("default") {
+            out.insert(k.clone(), d.clone());
+        } else if let Some(Value::Object(inner)) = spec.get("properties")
+            && let Some(v) = default_object(inner)
+        {
+            out.insert(k.clone(), Value::Object(v));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
     fn fill(props: &Map<String, Value>, value: &mut Map<String, Value>) {
         for (k, spec) in props {
@@ -190,10 +217,16 @@ fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
             {
                 value.insert(k.clone(), d.clone());
             }
-            if let (Some(Value::Object(inner)), Some(Value::Object(v))) =
-                (spec.get("properties"), value.get_mut(k))
-            {
-                fill(inner, v);
+            if let Some(Value::Object(inner)) = spec.get("properties") {
+                match value.get_mut(k) {
+                    Some(Value::Object(v)) => fill(inner, v),
+                    None => {
+                        if let Some(v) = default_object(inner) {
+                            value.insert(k.clone(), Value::Object(v));
+                        }
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }

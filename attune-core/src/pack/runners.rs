@@ -154,6 +154,44 @@ pub fn stackstorm_runner_parameters(runner: &str) -> Option<ParamSchema> {
             ParamSpec::string().description("The command line, run by the shell."),
         )),
         "local-shell-script" => Some(shell()),
+        "python-script" => Some(
+            ParamSchema::new()
+                .with(
+                    "env",
+                    ParamSpec::object().description(
+                        "Extra environment variables of the action (name → string).",
+                    ),
+                )
+                .with(
+                    "log_level",
+                    ParamSpec::string()
+                        .default("DEBUG")
+                        .enum_values(
+                            ["AUDIT", "CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+                                .map(Into::into)
+                                .to_vec(),
+                        )
+                        .description("The level of the action's logger."),
+                )
+                .with(
+                    "debug",
+                    ParamSpec::boolean()
+                        .default(false)
+                        .description("Log at level DEBUG whatever log_level says."),
+                )
+                .with(
+                    "content_version",
+                    ParamSpec::string().description(
+                        "Not supported: Attune runs the pack as it is on disk.",
+                    ),
+                )
+                .with(
+                    "timeout",
+                    ParamSpec::number()
+                        .default(600)
+                        .description("Seconds before the action is stopped (status timeout)."),
+                ),
+        ),
         _ => None,
     }
 }

@@ -36,6 +36,13 @@ def _make_logger():
     return _stderr_logger("attune.action", "%(levelname)s %(message)s")
 
 
+# The level of the action's loggers (the runner's `log_level`; StackStorm's AUDIT is above
+# CRITICAL), and the loggers made here, whose level follows it from run to run.
+_LEVELS = {"AUDIT": 100, "CRITICAL": 50, "ERROR": 40, "WARNING": 30, "INFO": 20, "DEBUG": 10}
+_level = 10
+_made = []
+
+
 def _stderr_logger(name, fmt="%(levelname)s [%(name)s] %(message)s"):
     """The logger ``name``, its lines (``fmt``) written to whatever ``sys.stderr`` is when
     they are logged: the execution's stderr, in a warm worker too (where it changes with
@@ -57,8 +64,9 @@ def _stderr_logger(name, fmt="%(levelname)s [%(name)s] %(message)s"):
         handler = _Stderr()
         handler.setFormatter(logging.Formatter(fmt))
         log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
         log.propagate = False
+        _made.append(name)
+    log.setLevel(_level)
     return log
 
 
@@ -78,7 +86,18 @@ def get_secret(name):
 
 def _begin(request):
     """Set by the runner before the action runs (one execution at a time)."""
-    global execution_id, action, pack, config, _secrets, _socket, _conn
+    global execution_id, action, pack, config, _secrets, _socket, _conn, _level
+    _level = _LEVELS.get(request.get("log_level") or "DEBUG", 10)
+    if _made:
+        import logging
+
+        for name in _made:
+            logging.getLogger(name).setLevel(_level)
+    env = request.get("env")
+    if env:
+        import os
+
+        os.environ.update(env)  # a warm worker restores its environment after the run
     execution_id = request.get("execution_id")
     action = request.get("action")
     pack = request.get("pack")

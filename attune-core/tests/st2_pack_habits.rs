@@ -546,29 +546,36 @@ fn config_objects_get_the_defaults_of_their_properties() {
 /// docker rely on it). One whose properties give nothing stays absent.
 #[test]
 fn a_required_config_object_is_made_of_its_defaults_without_a_warning() {
-    let dir = pack(&[
-        (
-            "pack.yaml",
-            "name: habits
-",
-        ),
-        (
-            "config.schema.yaml",
-            "ps_options:
+    let schema = "\
+ps_options:
   type: object
   required: true
   properties:
     all: {type: boolean, default: false}
+    since: {type: string, default: null}
+sensor:
+  type: object
+  required: true
+  properties:
+    repositories: {type: array, required: true}
+    interval: {type: integer, default: 30}
 empty:
   type: object
   properties:
     x: {type: string}
-",
-        ),
+";
+    let dir = pack(&[
+        ("pack.yaml", "name: habits\n"),
+        ("config.schema.yaml", schema),
     ]);
     let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
     assert!(b.warnings().is_empty(), "{:?}", b.warnings());
-    assert_eq!(b.pack.config, json!({"ps_options": {"all": false}}));
+    // A null default gives nothing; the defaults are not validated (a required property
+    // without one stays absent, as StackStorm's loader leaves it).
+    assert_eq!(
+        b.pack.config,
+        json!({"ps_options": {"all": false}, "sensor": {"interval": 30}})
+    );
 }
 
 #[tokio::test]

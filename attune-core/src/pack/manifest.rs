@@ -124,21 +124,21 @@ pub(crate) fn read(
     // a required value without a default is a warning, and an action that reads it fails
     // at run time naming it. A config that is given must be complete.
     let no_config = config.is_empty() && !config_file_read;
-    // As StackStorm's config loader: an object value not given is made of its properties'
-    // defaults (nested too), when they give any.
-    for (name, spec) in schema.iter() {
-        if spec.default.is_none()
-            && !config.contains_key(name)
-            && let Some(Value::Object(props)) = spec.extra.get("properties")
-            && let Some(v) = default_object(props)
-        {
-            config.insert(name.clone(), Value::Object(v));
-        }
-    }
     let mut checked = schema.clone();
     if no_config {
         for (name, spec) in schema.iter() {
-            if spec.required && spec.default.is_none() && !config.contains_key(name) {
+            // An object its properties' defaults make (see `nested_defaults`) is given.
+            let made = spec
+                .extra
+                .get("properties")
+                .and_then(Value::as_object)
+                .and_then(default_object)
+                .is_some();
+            if spec.required && spec.default.is_none() && made {
+                if let Some(s) = checked.0.get_mut(name) {
+                    s.required = false;
+                }
+            } else if spec.required && spec.default.is_none() {
                 r.warn(src.problem(
                     &child("config", name),
                     format!(
@@ -193,12 +193,12 @@ pub(crate) fn read(
 
 /// As StackStorm's config loader: inside a config value that is an object, a property the
 /// schema gives a default and the value lacks gets the default, at every level.
-/// The object the defaults of `props` make (properties with a default, and objects whose
-/// own properties give one), if they give anything.
+/// The object the defaults of `props` make (properties with a non-null default, and objects
+/// whose own properties give one), if they give anything.
 fn default_object(props: &Map<String, Value>) -> Option<Map<String, Value>> {
     let mut out = Map::new();
     for (k, spec) in props {
-        if let Some(d) = spec.get("default") {
+        if let Some(d) = spec.get("default").filter(|d| !d.is_null()) {
             out.insert(k.clone(), d.clone());
         } else if let Some(Value::Object(inner)) = spec.get("properties")
             && let Some(v) = default_object(inner)
@@ -209,6 +209,8 @@ fn default_object(props: &Map<String, Value>) -> Option<Map<String, Value>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Fills the defaults of object values' properties, nested too, after the config was
+/// validated (StackStorm's config loader does it when an action reads the config).
 fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
     fn fill(props: &Map<String, Value>, value: &mut Map<String, Value>) {
         for (k, spec) in props {
@@ -231,10 +233,19 @@ fn nested_defaults(schema: &ParamSchema, config: &mut Map<String, Value>) {
         }
     }
     for (name, spec) in schema.iter() {
-        if let (Some(Value::Object(props)), Some(Value::Object(v))) =
-            (spec.extra.get("properties"), config.get_mut(name))
-        {
-            fill(props, v);
+        let Some(Value::Object(props)) = spec.extra.get("properties") else {
+            continue;
+        };
+        match config.get_mut(name) {
+            Some(Value::Object(v)) => fill(props, v),
+            // As StackStorm's config loader: an object value not given is made of its
+            // properties' defaults (nested too), when they give any.
+            None if spec.default.is_none() => {
+                if let Some(v) = default_object(props) {
+                    config.insert(name.clone(), Value::Object(v));
+                }
+            }
+            _ => {}
         }
     }
 }

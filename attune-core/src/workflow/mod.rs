@@ -38,6 +38,7 @@
 mod chain;
 mod conductor;
 mod graph;
+mod mistral;
 mod model;
 mod parse;
 mod rehearse;

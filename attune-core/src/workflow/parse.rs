@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 /// The workflow in `value` (a parsed file); problems go to `r`. `None` when it has no
 /// tasks to check further (not a mapping, or no `tasks`).
 pub(crate) fn read(src: &Source, value: &Value, r: &mut Report) -> Option<Workflow> {
+    if super::mistral::refuse_mistral(src, value, r) {
+        return None;
+    }
     let mut wf = Workflow::default();
     let mut f = Fields::new(src, "", value, r)?;
     wf.version = f.any(&["version"]).map(|v| match v.value {

@@ -14,6 +14,9 @@ pub(crate) fn read(
     value: &Value,
     r: &mut Report,
 ) -> Option<(ActionChain, Vec<usize>)> {
+    if crate::workflow::mistral::refuse_mistral(src, value, r) {
+        return None;
+    }
     let mut f = Fields::new(src, "", value, r)?;
     let mut chain = ActionChain {
         default: f.string(r, &["default"]).map(|d| d.value),

@@ -20,6 +20,7 @@ mod document;
 mod engine;
 mod error;
 pub mod input;
+pub mod keystore;
 pub mod model;
 pub mod pack;
 pub mod params;

@@ -26,6 +26,7 @@ pub struct EngineBuilder {
     runtimes: Vec<Arc<dyn Runtime>>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    encryption: Option<crate::keystore::EncryptionKey>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -51,6 +52,7 @@ impl EngineBuilder {
             runtimes: Vec::new(),
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
+            encryption: None,
         }
     }
 
@@ -83,6 +85,15 @@ impl EngineBuilder {
     /// How long finished work is kept (default: forever).
     pub fn retention(mut self, retention: Retention) -> Self {
         self.config.retention = retention;
+        self
+    }
+
+    /// The key under which the key-value store's values are encrypted
+    /// ([`KeyOptions::encrypt`](crate::keystore::KeyOptions::encrypt)) and decrypted. It is
+    /// never stored: give the same key to every engine on the store, and to each after a
+    /// restart. Without one, encrypting is refused and encrypted values cannot be read.
+    pub fn encryption_key(mut self, key: crate::keystore::EncryptionKey) -> Self {
+        self.encryption = Some(key);
         self
     }
 
@@ -217,6 +228,7 @@ impl EngineBuilder {
             stop_starting: AtomicBool::new(false),
             stop: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
+            encryption: std::sync::RwLock::new(self.encryption.map(Arc::new)),
         });
         workflows.attach(&shared);
         let engine = Engine::internal(shared);

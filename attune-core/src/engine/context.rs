@@ -124,8 +124,14 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
 }
 
 /// The keys a workflow run of `pack` reads with `st2kv(…)`: the system keys and the pack's
-/// (encrypted ones marked, their values left out).
+/// (encrypted ones decrypted with the engine's key, read with `decrypt=true` only; when that
+/// fails, why).
 pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapshot> {
+    let cipher = shared
+        .encryption
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let mut kv = KvSnapshot::new();
     for (scope, label) in [
         (KeyScope::System, "system"),
@@ -133,7 +139,12 @@ pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapsho
     ] {
         for k in shared.store.list_keys(Some(&scope)).await? {
             if k.encrypted {
-                kv.insert_encrypted(label, &k.name);
+                let what = format!("key '{}' ({})", k.name, k.scope);
+                let value = match &cipher {
+                    Some(c) => c.open(&k.value, &what).map_err(|e| e.to_string()),
+                    None => Err("it is encrypted, and this engine has no encryption key".into()),
+                };
+                kv.insert_encrypted(label, &k.name, value);
             } else {
                 kv.insert(label, &k.name, k.value);
             }

@@ -22,6 +22,7 @@ mod dry_run;
 mod emit;
 mod executions;
 mod inspect;
+mod keys;
 mod lifecycle;
 mod matching;
 mod pack_checks;
@@ -236,6 +237,8 @@ pub(crate) struct Shared {
     pub stop_starting: AtomicBool,
     pub stop: CancellationToken,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The key of the key-value store's encrypted values (replaced by a rotation).
+    pub encryption: std::sync::RwLock<Option<Arc<crate::keystore::EncryptionKey>>>,
 }
 
 impl Shared {

@@ -35,8 +35,7 @@ impl KeyAccessScope {
     }
 }
 
-/// The longest key name a [`KeyAccess`] accepts, in bytes.
-pub const MAX_KEY_NAME_BYTES: usize = 1024;
+pub use crate::keystore::MAX_KEY_NAME_BYTES;
 
 /// The key-value store as one run sees it.
 ///
@@ -121,20 +120,7 @@ impl StoreKeyAccess {
     }
 
     fn check_name(&self, name: &str) -> Result<()> {
-        if name.is_empty() {
-            return Err(Error::invalid(&self.what, "a key name must not be empty"));
-        }
-        if name.len() > MAX_KEY_NAME_BYTES {
-            let shown: String = name.chars().take(40).collect();
-            return Err(Error::invalid(
-                &self.what,
-                format!(
-                    "key name '{shown}…' is {} bytes, more than the {MAX_KEY_NAME_BYTES} allowed",
-                    name.len()
-                ),
-            ));
-        }
-        Ok(())
+        crate::keystore::check_key_name(&self.what, name)
     }
 }
 
@@ -159,12 +145,7 @@ impl KeyAccess for StoreKeyAccess {
         let now = self.clock.now();
         let mut key = Key::new(scope, name, value, now);
         if let Some(ttl) = ttl {
-            let ttl = chrono::Duration::from_std(ttl).map_err(|_| {
-                Error::invalid(&self.what, format!("key '{name}': ttl {ttl:?} is too long"))
-            })?;
-            key.expires = Some(now.checked_add_signed(ttl).ok_or_else(|| {
-                Error::invalid(&self.what, format!("key '{name}': ttl {ttl} is too long"))
-            })?);
+            key.expires = Some(crate::keystore::expiry(&self.what, name, now, ttl)?);
         }
         self.store.put_key(&key).await
     }

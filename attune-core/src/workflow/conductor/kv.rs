@@ -3,8 +3,9 @@
 //!
 //! `key` is `system.NAME` (a system key) or `pack.NAME` (a key of the workflow's pack).
 //! StackStorm's user scope (`user.NAME`, or a bare `NAME`) is an error: Attune's runs have
-//! no user. A missing key is an error naming it; so is an encrypted key, with or without
-//! `decrypt=true`, until key encryption arrives (never the ciphertext).
+//! no user. A missing key is an error naming it. An encrypted key is read with
+//! `decrypt=true` only (without it, an error saying so: never the ciphertext); when the
+//! engine could not decrypt it (no encryption key, another key), reading it is that error.
 
 use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
 use minijinja::{Error, ErrorKind, Value as JValue};
@@ -13,10 +14,27 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The keys a workflow run's templates may read with `st2kv`, by scope (`system`, `pack`)
-/// and name; `None` for an encrypted key.
+/// and name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KvSnapshot {
-    keys: BTreeMap<(String, String), Option<Value>>,
+    keys: BTreeMap<(String, String), KvValue>,
+}
+
+/// A key of a [`KvSnapshot`].
+#[derive(Clone, PartialEq)]
+enum KvValue {
+    Plain(Value),
+    /// An encrypted key: its value, or why it could not be decrypted.
+    Encrypted(Result<Value, String>),
+}
+
+impl std::fmt::Debug for KvValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvValue::Plain(v) => write!(f, "Plain({v})"),
+            KvValue::Encrypted(_) => f.write_str("Encrypted(..)"),
+        }
+    }
 }
 
 impl KvSnapshot {
@@ -28,13 +46,16 @@ impl KvSnapshot {
     /// Adds a plain key of `scope` (`"system"` or `"pack"`).
     pub fn insert(&mut self, scope: &str, name: &str, value: Value) {
         self.keys
-            .insert((scope.to_string(), name.to_string()), Some(value));
+            .insert((scope.to_string(), name.to_string()), KvValue::Plain(value));
     }
 
-    /// Adds an encrypted key of `scope` (its value is not readable yet).
-    pub fn insert_encrypted(&mut self, scope: &str, name: &str) {
-        self.keys
-            .insert((scope.to_string(), name.to_string()), None);
+    /// Adds an encrypted key of `scope`, decrypted (`Ok`), or with why it could not be
+    /// (`Err`, said when a template reads it). Its value is read with `decrypt=true` only.
+    pub fn insert_encrypted(&mut self, scope: &str, name: &str, value: Result<Value, String>) {
+        self.keys.insert(
+            (scope.to_string(), name.to_string()),
+            KvValue::Encrypted(value),
+        );
     }
 
     /// The keys as a namespace, `st2kv.system.NAME` / `st2kv.pack.NAME`, as action chain
@@ -45,7 +66,7 @@ impl KvSnapshot {
         scopes.insert("system".into(), Value::Object(serde_json::Map::new()));
         scopes.insert("pack".into(), Value::Object(serde_json::Map::new()));
         for ((scope, name), value) in &self.keys {
-            if let Some(v) = value
+            if let KvValue::Plain(v) = value
                 && let Value::Object(m) = scopes
                     .entry(scope.clone())
                     .or_insert_with(|| Value::Object(serde_json::Map::new()))
@@ -120,11 +141,14 @@ impl KvSnapshot {
                 )));
             }
         };
+        let decrypt = decrypt.is_some_and(|d| d.is_true());
         match self.keys.get(&(scope.to_string(), name.to_string())) {
-            Some(Some(v)) => Ok(crate::template::to_jinja(v)),
-            Some(None) => Err(bad(format!(
-                "key {key} is encrypted, and decrypting keys is not supported yet"
+            Some(KvValue::Plain(v)) => Ok(crate::template::to_jinja(v)),
+            Some(KvValue::Encrypted(_)) if !decrypt => Err(bad(format!(
+                "key {key} is encrypted: read it with decrypt=true"
             ))),
+            Some(KvValue::Encrypted(Ok(v))) => Ok(crate::template::to_jinja(v)),
+            Some(KvValue::Encrypted(Err(why))) => Err(bad(format!("key {key}: {why}"))),
             // A default given (null included) is the value of a key that is not there.
             None => default.ok_or_else(|| {
                 Error::new(
@@ -154,7 +178,12 @@ mod tests {
         let mut kv = KvSnapshot::new();
         kv.insert("system", "api.url", json!("https://x"));
         kv.insert("pack", "retries", json!(3));
-        kv.insert_encrypted("system", "token");
+        kv.insert_encrypted("system", "token", Ok(json!("s3cret")));
+        kv.insert_encrypted(
+            "system",
+            "foreign",
+            Err("was encrypted under another key".into()),
+        );
         kv
     }
 
@@ -164,6 +193,7 @@ mod tests {
 vars:
   - url: '{{ st2kv("system.api.url") }}'
   - n: '{{ st2kv("pack.retries", decrypt=true) + 1 }}'
+  - token: <% st2kv("system.token", decrypt => true) %>
 tasks:
   a:
     action: core.noop
@@ -174,6 +204,7 @@ output:
   - url: '{{ ctx("url") }}'
   - n: '{{ ctx("n") }}'
   - later: '{{ ctx("later") }}'
+  - token: '{{ ctx("token") }}'
 "#;
         let mut c = start(yaml, keys());
         assert!(c.errors().is_empty(), "{:?}", c.errors());
@@ -186,15 +217,18 @@ output:
         assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
         assert_eq!(
             c.output(),
-            json!({"url": "https://x", "n": 4, "later": "yes"}).as_object()
+            json!({"url": "https://x", "n": 4, "later": "yes", "token": "s3cret"}).as_object()
         );
 
         for (expr, want) in [
             ("st2kv('system.nope')", "key system.nope does not exist"),
-            ("st2kv('system.token')", "key system.token is encrypted"),
             (
-                "st2kv('system.token', decrypt=true)",
-                "decrypting keys is not supported yet",
+                "st2kv('system.token')",
+                "key system.token is encrypted: read it with decrypt=true",
+            ),
+            (
+                "st2kv('system.foreign', decrypt=true)",
+                "key system.foreign: was encrypted under another key",
             ),
             ("st2kv('nope')", "user-scope key"),
             ("st2kv('user.nope')", "user-scope key"),

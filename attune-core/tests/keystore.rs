@@ -1,0 +1,288 @@
+//! The key-value store from the host (`Engine::set_key` and the rest): scopes, time to live,
+//! values encrypted under the engine's key (never stored with the data), a wrong or missing
+//! key as a clear error, rotation, bad names; and workflows reading encrypted keys with
+//! `st2kv(key, decrypt=true)`.
+
+mod common;
+
+use attune_core::clock::ManualClock;
+use attune_core::keystore::{EncryptionKey, KeyOptions};
+use attune_core::model::{ExecutionStatus, KeyScope};
+use attune_core::store::{MemoryStore, Store};
+use attune_core::{Engine, Error};
+use common::write_pack;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn encrypted() -> KeyOptions {
+    KeyOptions {
+        encrypt: true,
+        ..KeyOptions::default()
+    }
+}
+
+async fn engine_on(store: Arc<MemoryStore>, key: Option<EncryptionKey>) -> Engine {
+    let mut b = Engine::builder().store(store);
+    if let Some(k) = key {
+        b = b.encryption_key(k);
+    }
+    b.build().await.unwrap()
+}
+
+#[tokio::test]
+async fn encrypted_values_are_stored_sealed_and_read_with_the_key_only() {
+    let store = Arc::new(MemoryStore::new());
+    let key = EncryptionKey::generate().unwrap();
+    let e = engine_on(store.clone(), Some(key.clone())).await;
+    let user = KeyScope::User("ann".into());
+    e.set_key(
+        KeyScope::System,
+        "db.password",
+        json!("hunter2"),
+        encrypted(),
+    )
+    .await
+    .unwrap();
+    e.set_key(
+        user.clone(),
+        "pref",
+        json!({"theme": "dark"}),
+        KeyOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    // What the store holds is not the secret.
+    let raw = store
+        .get_key(&KeyScope::System, "db.password")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.encrypted);
+    assert!(!raw.value.to_string().contains("hunter2"), "{}", raw.value);
+    let got = e
+        .get_key(&KeyScope::System, "db.password", true)
+        .await
+        .unwrap();
+    assert_eq!(got.unwrap().value, json!("hunter2"));
+    let sealed = e
+        .get_key(&KeyScope::System, "db.password", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed.unwrap().value,
+        raw.value,
+        "without decrypt: as stored"
+    );
+    // Scopes are apart.
+    assert_eq!(e.get_key(&user, "db.password", true).await.unwrap(), None);
+    assert_eq!(
+        e.get_key(&user, "pref", false)
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        json!({"theme": "dark"})
+    );
+    let all: Vec<(String, String)> = e
+        .list_keys(None, "", true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.scope.to_string(), k.value.to_string()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("system".to_string(), "\"hunter2\"".to_string()),
+            ("user:ann".to_string(), "{\"theme\":\"dark\"}".to_string())
+        ]
+    );
+
+    // Another engine on the same store, with another key or none: a clear error, never
+    // garbage; the plain key still reads.
+    let other = engine_on(store.clone(), Some(EncryptionKey::generate().unwrap())).await;
+    let err = other
+        .get_key(&KeyScope::System, "db.password", true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key 'db.password' (system)") && err.contains(key.id()),
+        "{err}"
+    );
+    let none = engine_on(store.clone(), None).await;
+    let err = none
+        .get_key(&KeyScope::System, "db.password", true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has none (EngineBuilder::encryption_key)"),
+        "{err}"
+    );
+    let err = none
+        .set_key(KeyScope::System, "x", json!(1), encrypted())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(none.get_key(&user, "pref", false).await.unwrap().is_some());
+    assert!(e.delete_key(&user, "pref").await.unwrap());
+    assert!(!e.delete_key(&user, "pref").await.unwrap());
+}
+
+#[tokio::test]
+async fn rotation_re_encrypts_every_value_and_a_foreign_one_stops_it() {
+    let store = Arc::new(MemoryStore::new());
+    let old = EncryptionKey::generate().unwrap();
+    let e = engine_on(store.clone(), Some(old.clone())).await;
+    for (i, scope) in [KeyScope::System, KeyScope::Pack("p".into())]
+        .into_iter()
+        .enumerate()
+    {
+        e.set_key(scope, "k", json!(i), encrypted()).await.unwrap();
+    }
+    e.set_key(KeyScope::System, "plain", json!("p"), KeyOptions::default())
+        .await
+        .unwrap();
+    let new = EncryptionKey::generate().unwrap();
+    assert_eq!(e.rotate_encryption_key(new.clone()).await.unwrap(), 2);
+    assert_eq!(
+        e.get_key(&KeyScope::Pack("p".into()), "k", true)
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        json!(1)
+    );
+    // The old key no longer opens them; the new one does, in a new engine.
+    let with_old = engine_on(store.clone(), Some(old)).await;
+    assert!(
+        with_old
+            .get_key(&KeyScope::System, "k", true)
+            .await
+            .is_err()
+    );
+    let with_new = engine_on(store.clone(), Some(new)).await;
+    assert_eq!(
+        with_new
+            .get_key(&KeyScope::System, "k", true)
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        json!(0)
+    );
+
+    // A value sealed under a third key: rotation refuses, naming it, and changes nothing.
+    let stranger = engine_on(store.clone(), Some(EncryptionKey::generate().unwrap())).await;
+    stranger
+        .set_key(KeyScope::System, "foreign", json!("f"), encrypted())
+        .await
+        .unwrap();
+    let before = store.list_keys(None).await.unwrap();
+    let err = with_new
+        .rotate_encryption_key(EncryptionKey::generate().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("key 'foreign' (system)"), "{err}");
+    assert_eq!(store.list_keys(None).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_ttl_expires_a_key_and_bad_names_and_ttls_are_refused() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let e = Engine::builder()
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    let ttl = KeyOptions {
+        ttl: Some(Duration::from_secs(30)),
+        ..KeyOptions::default()
+    };
+    let k = e
+        .set_key(KeyScope::System, "session", json!("s"), ttl)
+        .await
+        .unwrap();
+    assert!(k.expires.is_some());
+    assert!(
+        e.get_key(&KeyScope::System, "session", false)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    clock.advance(chrono::TimeDelta::seconds(31));
+    assert_eq!(
+        e.get_key(&KeyScope::System, "session", false)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(e.list_keys(None, "", false).await.unwrap().is_empty());
+
+    let zero = KeyOptions {
+        ttl: Some(Duration::ZERO),
+        ..KeyOptions::default()
+    };
+    let err = e
+        .set_key(KeyScope::System, "k", json!(1), zero)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than zero"), "{err}");
+    for (name, why) in [
+        ("../etc/passwd", "is a path"),
+        ("", "must not be empty"),
+        ("a\0b", "control"),
+    ] {
+        let err = e
+            .set_key(KeyScope::System, name, json!(1), KeyOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{name:?}: {err}");
+    }
+}
+
+/// A workflow reads an encrypted key with `st2kv(key, decrypt=true)` (Jinja and YAQL), and
+/// without `decrypt` fails saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_read_encrypted_keys_with_decrypt_only() {
+    let e = Engine::builder()
+        .encryption_key(EncryptionKey::generate().unwrap())
+        .build()
+        .await
+        .unwrap();
+    e.set_key(KeyScope::System, "api_token", json!("tok-123"), encrypted())
+        .await
+        .unwrap();
+    let dir = write_pack(&[
+        ("pack.yaml", "ref: kvp\n"),
+        (
+            "actions/read.yaml",
+            "name: read\nrunner_type: orquesta\nentry_point: workflows/read.yaml\nparameters:\n  decrypt: {type: boolean, default: true}\n",
+        ),
+        (
+            "actions/workflows/read.yaml",
+            "input: [decrypt]\ntasks:\n  a:\n    action: core.noop\noutput:\n  - jinja: '{{ st2kv(\"system.api_token\", decrypt=ctx(\"decrypt\")) }}'\n  - yaql: <% st2kv(\"system.api_token\", decrypt => ctx(decrypt)) %>\n",
+        ),
+    ]);
+    e.load_pack(dir.path()).await.unwrap();
+    let x = e.run("kvp.read", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"jinja": "tok-123", "yaql": "tok-123"})
+    );
+    let x = e.run("kvp.read", json!({"decrypt": false})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    let err = x.error.unwrap_or_default();
+    assert!(
+        err.contains("is encrypted: read it with decrypt=true"),
+        "{err}"
+    );
+    assert!(!err.contains("tok-123"), "{err}");
+}

@@ -3,7 +3,8 @@
 //!
 //! A request is one line of JSON, at most [`MAX_REQUEST_BYTES`] bytes:
 //! `{"op": "get"|"set"|"delete"|"list", "scope": "system"|"pack"|"user", "name": …,
-//! "value": …, "ttl": seconds|null, "prefix": …}`. The answer is one line of JSON:
+//! "value": …, "ttl": seconds|null, "prefix": …, "decrypt": bool (get), "encrypt": bool
+//! (set)}`. The answer is one line of JSON:
 //! `{"ok": …}` (`get`: the key `{"name", "value", "scope", "encrypted", "expires"}` or
 //! `null`; `set`: `true`; `delete`: whether it was there; `list`: the keys) or
 //! `{"error": "…"}`. Every request gets exactly one answer, a malformed one an error: the
@@ -72,11 +73,15 @@ async fn handle(keys: Option<&dyn KeyAccess>, line: &[u8]) -> Result<Value, Stri
     let keys = keys.ok_or("no key-value store is available to this run (the host gave none)")?;
     let err = |e: attune_core::Error| e.to_string();
     match op {
-        "get" => Ok(keys
-            .get(scope, text("name")?)
-            .await
-            .map_err(err)?
-            .map_or(Value::Null, |k| key_json(&k))),
+        "get" => {
+            let name = text("name")?;
+            let key = if req.get("decrypt") == Some(&Value::Bool(true)) {
+                keys.get_decrypted(scope, name).await
+            } else {
+                keys.get(scope, name).await
+            };
+            Ok(key.map_err(err)?.map_or(Value::Null, |k| key_json(&k)))
+        }
         "set" => {
             let ttl = match req.get("ttl") {
                 None | Some(Value::Null) => None,
@@ -90,9 +95,12 @@ async fn handle(keys: Option<&dyn KeyAccess>, line: &[u8]) -> Result<Value, Stri
                 ),
             };
             let value = req.get("value").cloned().unwrap_or(Value::Null);
-            keys.set(scope, text("name")?, value, ttl)
-                .await
-                .map_err(err)?;
+            if req.get("encrypt") == Some(&Value::Bool(true)) {
+                keys.set_encrypted(scope, text("name")?, value, ttl).await
+            } else {
+                keys.set(scope, text("name")?, value, ttl).await
+            }
+            .map_err(err)?;
             Ok(Value::Bool(true))
         }
         "delete" => Ok(Value::Bool(

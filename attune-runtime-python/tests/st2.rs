@@ -6,6 +6,7 @@
 mod common;
 
 use attune_core::Engine;
+use attune_core::keystore::EncryptionKey;
 use attune_core::model::{Execution, ExecutionStatus, Key, KeyScope};
 use attune_core::pack::PackOptions;
 use attune_core::store::{MemoryStore, Store};
@@ -20,6 +21,15 @@ const MODES: [Mode; 2] = [Mode::Oneshot, Mode::Persistent];
 
 /// An engine with the Python runtime in `mode` on a store the test can read.
 async fn engine(mode: Mode, dir: &Path) -> (Engine, Arc<MemoryStore>) {
+    engine_keyed(mode, dir, None).await
+}
+
+/// [`engine`] with `key` as its encryption key.
+async fn engine_keyed(
+    mode: Mode,
+    dir: &Path,
+    key: Option<EncryptionKey>,
+) -> (Engine, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let runtime = Arc::new(PythonRuntime::new(PythonConfig {
         mode,
@@ -27,12 +37,11 @@ async fn engine(mode: Mode, dir: &Path) -> (Engine, Arc<MemoryStore>) {
         grace: Duration::from_millis(500),
         ..PythonConfig::default()
     }));
-    let engine = Engine::builder()
-        .store(store.clone())
-        .runtime(runtime)
-        .build()
-        .await
-        .expect("engine builds");
+    let mut builder = Engine::builder().store(store.clone()).runtime(runtime);
+    if let Some(k) = key {
+        builder = builder.encryption_key(k);
+    }
+    let engine = builder.build().await.expect("engine builds");
     (engine, store)
 }
 
@@ -196,7 +205,7 @@ async fn key_store_misuse_fails_the_action_with_a_clear_error_in_both_modes() {
             &[("keys", "  step:\n    type: string", KEYS_ACTION)],
         );
         engine.load_pack(&root).await.expect("the pack loads");
-        // An encrypted value in the store (as a later key store will write them).
+        // An encrypted value in the store.
         let mut secret = Key::new(
             KeyScope::System,
             "st2t.KeyKeeper:sealed",
@@ -209,7 +218,7 @@ async fn key_store_misuse_fails_the_action_with_a_clear_error_in_both_modes() {
         for (step, says) in [
             (
                 "encrypt",
-                "NotImplementedError: encrypted values are not supported yet",
+                "this engine has none (EngineBuilder::encryption_key)",
             ),
             ("user", "no user is known for this execution"),
             ("scope", "ValueError: scope 'galaxy' is not supported"),
@@ -227,42 +236,52 @@ async fn key_store_misuse_fails_the_action_with_a_clear_error_in_both_modes() {
     }
 }
 
-const DECRYPT: &str = r#"
+const SEALED: &str = r#"
 from st2common.runners.base_action import Action
 
 
 class Sealed(Action):
-    def run(self, decrypt):
-        return self.action_service.get_value("sealed", decrypt=decrypt)
+    def run(self, step):
+        svc = self.action_service
+        if step == "set":
+            return svc.set_value("token", {"t": "tok-9"}, encrypt=True)
+        return [svc.get_value("token", decrypt=True), svc.get_value("token")]
 "#;
 
+/// `set_value(encrypt=True)` stores the value sealed under the engine's key;
+/// `get_value(decrypt=True)` reads it back, without `decrypt` it is the stored (sealed)
+/// value, as in StackStorm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_encrypted_value_reads_as_stored_and_decrypt_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (engine, store) = engine(Mode::Oneshot, dir.path()).await;
-    let root = write_pack(
-        dir.path(),
-        &[("sealed", "  decrypt:\n    type: boolean", DECRYPT)],
-    );
-    engine.load_pack(&root).await.expect("the pack loads");
-    let mut key = Key::new(
-        KeyScope::System,
-        "st2t.Sealed:sealed",
-        json!("ciphertext"),
-        chrono::Utc::now(),
-    );
-    key.encrypted = true;
-    store.put_key(&key).await.unwrap();
-    let x = run(&engine, "st2t.sealed", json!({"decrypt": false})).await;
-    assert_succeeded(&x, "");
-    assert_eq!(x.result.unwrap()["result"], "ciphertext");
-    let x = run(&engine, "st2t.sealed", json!({"decrypt": true})).await;
-    assert_eq!(x.status, ExecutionStatus::Failed);
-    let err = x.error.unwrap_or_default();
-    assert!(
-        err.contains("encrypted values are not supported yet") && err.contains("decrypt=True"),
-        "{err}"
-    );
+async fn encrypted_values_are_set_and_read_with_the_engines_key_in_both_modes() {
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let key = EncryptionKey::generate().unwrap();
+        let (engine, store) = engine_keyed(mode, dir.path(), Some(key)).await;
+        let root = write_pack(
+            dir.path(),
+            &[("sealed", "  step:\n    type: string", SEALED)],
+        );
+        engine.load_pack(&root).await.expect("the pack loads");
+        let x = run(&engine, "st2t.sealed", json!({"step": "set"})).await;
+        assert_succeeded(&x, &format!("{mode:?}: "));
+        let stored = store
+            .get_key(&KeyScope::System, "st2t.Sealed:token")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.encrypted);
+        assert!(
+            !stored.value.to_string().contains("tok-9"),
+            "{}",
+            stored.value
+        );
+        let x = run(&engine, "st2t.sealed", json!({"step": "get"})).await;
+        assert_succeeded(&x, &format!("{mode:?}: "));
+        let got = x.result.unwrap()["result"].clone();
+        assert_eq!(got[0], json!({"t": "tok-9"}), "{mode:?}");
+        assert_eq!(got[1], stored.value, "{mode:?}: without decrypt, as stored");
+        engine.shutdown(Duration::from_secs(5)).await;
+    }
 }
 
 const NOT_PROVIDED: &str = r#"

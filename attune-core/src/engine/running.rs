@@ -502,13 +502,21 @@ fn prepare(
         secrets.clone().into()
     };
     // Executions have no user yet: the `user` scope of the key store says so when asked.
-    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(crate::runtime::StoreKeyAccess::new(
-        shared.store.clone(),
-        shared.clock.clone(),
-        action.pack(),
-        None,
-        format!("execution '{}'", exec.id),
-    ));
+    let cipher = shared
+        .encryption
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(
+        crate::runtime::StoreKeyAccess::new(
+            shared.store.clone(),
+            shared.clock.clone(),
+            action.pack(),
+            None,
+            format!("execution '{}'", exec.id),
+        )
+        .with_encryption(cipher),
+    );
     let request = RunRequest {
         execution_id: exec.id,
         keys: Some(keys),

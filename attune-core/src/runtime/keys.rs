@@ -70,6 +70,30 @@ pub trait KeyAccess: Send + Sync + Debug {
     /// The keys of `scope` whose names start with `prefix`, ordered by name, expired ones
     /// left out.
     async fn list(&self, scope: KeyAccessScope, prefix: &str) -> Result<Vec<Key>>;
+    /// [`KeyAccess::get`] with an encrypted value decrypted (`encrypted` stays true). The
+    /// default: an error saying this handle cannot decrypt.
+    async fn get_decrypted(&self, scope: KeyAccessScope, name: &str) -> Result<Option<Key>> {
+        let _ = (scope, name);
+        Err(Error::invalid(
+            "key-value store",
+            "this run's key-value handle cannot decrypt values",
+        ))
+    }
+    /// [`KeyAccess::set`] with the value encrypted. The default: an error saying this handle
+    /// cannot encrypt.
+    async fn set_encrypted(
+        &self,
+        scope: KeyAccessScope,
+        name: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let _ = (scope, name, value, ttl);
+        Err(Error::invalid(
+            "key-value store",
+            "this run's key-value handle cannot encrypt values",
+        ))
+    }
 }
 
 /// [`KeyAccess`] over a [`Store`], for the runs of one pack (and user, when known). What the
@@ -82,6 +106,8 @@ pub struct StoreKeyAccess {
     user: Option<String>,
     /// Who asks, for error messages (`execution '…'`).
     what: String,
+    /// The engine's encryption key, for encrypted values.
+    cipher: Option<Arc<crate::keystore::EncryptionKey>>,
 }
 
 impl StoreKeyAccess {
@@ -100,7 +126,26 @@ impl StoreKeyAccess {
             pack: pack.into(),
             user,
             what: what.into(),
+            cipher: None,
         }
+    }
+
+    /// The same, encrypting and decrypting values under `key` when asked
+    /// ([`KeyAccess::set_encrypted`], [`KeyAccess::get_decrypted`]); without it those are
+    /// errors saying the engine has no encryption key.
+    pub fn with_encryption(mut self, key: Option<Arc<crate::keystore::EncryptionKey>>) -> Self {
+        self.cipher = key;
+        self
+    }
+
+    fn cipher(&self) -> Result<&crate::keystore::EncryptionKey> {
+        self.cipher.as_deref().ok_or_else(|| {
+            Error::invalid(
+                &self.what,
+                "encrypted values need an encryption key, and this engine has none \
+                 (EngineBuilder::encryption_key)",
+            )
+        })
     }
 
     /// The store scope `scope` stands for in this run.
@@ -122,6 +167,29 @@ impl StoreKeyAccess {
     fn check_name(&self, name: &str) -> Result<()> {
         crate::keystore::check_key_name(&self.what, name)
     }
+
+    /// Writes `name` of `scope`, encrypted when `encrypt`.
+    async fn put(
+        &self,
+        scope: KeyAccessScope,
+        name: &str,
+        value: Value,
+        ttl: Option<Duration>,
+        encrypt: bool,
+    ) -> Result<()> {
+        self.check_name(name)?;
+        let scope = self.resolve(scope)?;
+        let now = self.clock.now();
+        let mut key = Key::new(scope, name, value, now);
+        if let Some(ttl) = ttl {
+            key.expires = Some(crate::keystore::expiry(&self.what, name, now, ttl)?);
+        }
+        if encrypt {
+            key.value = self.cipher()?.seal(&key.value)?;
+            key.encrypted = true;
+        }
+        self.store.put_key(&key).await
+    }
 }
 
 #[async_trait]
@@ -140,14 +208,28 @@ impl KeyAccess for StoreKeyAccess {
         value: Value,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        self.check_name(name)?;
-        let scope = self.resolve(scope)?;
-        let now = self.clock.now();
-        let mut key = Key::new(scope, name, value, now);
-        if let Some(ttl) = ttl {
-            key.expires = Some(crate::keystore::expiry(&self.what, name, now, ttl)?);
+        self.put(scope, name, value, ttl, false).await
+    }
+
+    async fn get_decrypted(&self, scope: KeyAccessScope, name: &str) -> Result<Option<Key>> {
+        let Some(mut key) = self.get(scope, name).await? else {
+            return Ok(None);
+        };
+        if key.encrypted {
+            let what = format!("{}: key '{name}' ({})", self.what, key.scope);
+            key.value = self.cipher()?.open(&key.value, &what)?;
         }
-        self.store.put_key(&key).await
+        Ok(Some(key))
+    }
+
+    async fn set_encrypted(
+        &self,
+        scope: KeyAccessScope,
+        name: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        self.put(scope, name, value, ttl, true).await
     }
 
     async fn delete(&self, scope: KeyAccessScope, name: &str) -> Result<bool> {
@@ -261,6 +343,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored.map(|k| k.value), Some(json!(true)));
+    }
+
+    #[tokio::test]
+    async fn encrypted_values_need_the_engines_key() {
+        let (a, store, _) = access(None);
+        let err = a
+            .set_encrypted(KeyAccessScope::System, "s", json!("v"), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has none") && err.contains("execution 'x'"),
+            "{err}"
+        );
+        let key = Arc::new(crate::keystore::EncryptionKey::generate().unwrap());
+        let a = a.with_encryption(Some(key));
+        a.set_encrypted(KeyAccessScope::Pack, "s", json!("v"), None)
+            .await
+            .unwrap();
+        let stored = store
+            .get_key(&KeyScope::Pack("mypack".into()), "s")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.encrypted && stored.value != json!("v"));
+        let got = a.get_decrypted(KeyAccessScope::Pack, "s").await.unwrap();
+        assert_eq!(
+            got.map(|k| (k.value, k.encrypted)),
+            Some((json!("v"), true))
+        );
+        let plain = a.get(KeyAccessScope::Pack, "s").await.unwrap().unwrap();
+        assert_eq!(plain.value, stored.value, "get returns it as stored");
     }
 
     #[tokio::test]

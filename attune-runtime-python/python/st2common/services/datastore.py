@@ -23,12 +23,6 @@ _SCOPES = {
     FULL_USER_SCOPE: USER_SCOPE,
 }
 
-_NO_ENCRYPTION = (
-    "encrypted values are not supported yet by Attune's key-value store (%s); store the "
-    "value plain or keep it in a secret config value"
-)
-
-
 class KeyValuePair(object):
     """A key as ``list_values`` returns it: ``name`` (the full name, prefix included),
     ``value``, ``scope``, ``secret`` / ``encrypted``, ``expire_timestamp`` (ISO 8601 or
@@ -86,27 +80,27 @@ class DatastoreService(object):
         return self._prefix() + name if local else name
 
     def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
-        """The value of key ``name``, or None when there is none (or it expired)."""
-        key = _attune._key_request(
-            {"op": "get", "scope": _scope(scope), "name": self._full_name(name, local)}
-        )
+        """The value of key ``name``, or None when there is none (or it expired); an
+        encrypted value decrypted with ``decrypt``, else as stored."""
+        request = {"op": "get", "scope": _scope(scope), "name": self._full_name(name, local)}
+        if decrypt:
+            request["decrypt"] = True
+        key = _attune._key_request(request)
         if key is None:
             return None
-        if decrypt and key.get("encrypted"):
-            raise NotImplementedError(_NO_ENCRYPTION % ("decrypt=True on key %r" % key["name"]))
         return key.get("value")
 
     def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
         """Sets key ``name`` to ``value`` (any JSON value), expiring after ``ttl`` seconds
-        when given. True."""
-        if encrypt:
-            raise NotImplementedError(_NO_ENCRYPTION % "encrypt=True")
+        when given, encrypted with ``encrypt``. True."""
         request = {
             "op": "set",
             "scope": _scope(scope),
             "name": self._full_name(name, local),
             "value": value,
         }
+        if encrypt:
+            request["encrypt"] = True
         if ttl is not None:
             request["ttl"] = ttl
         return bool(_attune._key_request(request))

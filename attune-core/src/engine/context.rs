@@ -127,11 +127,7 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
 /// (encrypted ones decrypted with the engine's key, read with `decrypt=true` only; when that
 /// fails, why).
 pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapshot> {
-    let cipher = shared
-        .encryption
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let cipher = shared.cipher();
     let mut kv = KvSnapshot::new();
     for (scope, label) in [
         (KeyScope::System, "system"),

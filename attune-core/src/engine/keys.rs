@@ -2,9 +2,9 @@
 //! encrypted under the engine's [`EncryptionKey`] on request, and rotation of that key.
 
 use super::Engine;
+use crate::Result;
 use crate::keystore::{EncryptionKey, KeyOptions, check_key_name, expiry};
 use crate::model::{Key, KeyScope};
-use crate::{Error, Result};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -138,17 +138,8 @@ impl Engine {
     /// The engine's encryption key, or an error for `what` saying there is none.
     pub(crate) fn encryption_key(&self, what: &str) -> Result<Arc<EncryptionKey>> {
         self.shared
-            .encryption
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                Error::invalid(
-                    what,
-                    "encrypted values need an encryption key, and this engine has none \
-                     (EngineBuilder::encryption_key)",
-                )
-            })
+            .cipher()
+            .ok_or_else(|| crate::keystore::no_encryption_key(what))
     }
 
     /// `key` as returned: decrypted when asked and encrypted.

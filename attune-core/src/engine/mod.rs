@@ -242,6 +242,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The key of the key-value store's encrypted values, if the engine has one.
+    pub(crate) fn cipher(&self) -> Option<Arc<crate::keystore::EncryptionKey>> {
+        self.encryption
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }

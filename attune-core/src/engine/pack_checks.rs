@@ -408,25 +408,11 @@ fn check_workflow_actions(
                     .iter()
                     .map(|(k, v)| (k.clone(), yaql_as_template(v)))
                     .collect();
-                for e in super::definitions::rule_param_problems(&action, &input) {
-                    let name = e.param.split(['.', '[']).next().unwrap_or_default();
-                    let base = child(&child("tasks", &t.name), "input");
-                    let given = !name.is_empty() && t.input.contains_key(name);
-                    let path = if given { child(&base, name) } else { base };
-                    let what = if given {
-                        String::new()
-                    } else {
-                        format!("'{name}' ")
-                    };
-                    let msg = format!(
-                        "input of action '{}': {what}{}",
-                        action.action_ref, e.message
-                    );
-                    out.push(src().hinted(
-                        &path,
-                        msg,
-                        e.hint.map(|h| format!("did you mean '{h}'?")),
-                    ));
+                let base = child(&child("tasks", &t.name), "input");
+                for (given, message, hint) in param_findings(&action, &input) {
+                    let path = given.map_or_else(|| base.clone(), |name| child(&base, &name));
+                    let msg = format!("input of action '{}': {message}", action.action_ref);
+                    out.push(src().hinted(&path, msg, hint));
                 }
             }
             wf.tasks
@@ -489,24 +475,39 @@ fn check_rule_params(
     action: &Action,
     out: &mut Vec<Problem>,
 ) {
-    for e in super::definitions::rule_param_problems(action, &r.def.action_params) {
-        let name = e.param.split(['.', '[']).next().unwrap_or_default();
-        let given = !name.is_empty() && r.def.action_params.contains_key(name);
-        // A param that is not there (a required one) is named in the message.
-        let what = if given {
-            String::new()
-        } else {
-            format!("'{}' ", e.param)
-        };
+    for (given, message, hint) in param_findings(action, &r.def.action_params) {
         let mut p = r.problem(
             "params",
-            given.then_some(name),
-            format!(
-                "params of action '{}': {what}{}",
-                action.action_ref, e.message
-            ),
+            given.as_deref(),
+            format!("params of action '{}': {message}", action.action_ref),
         );
-        p.hint = e.hint.map(|h| format!("did you mean '{h}'?"));
+        p.hint = hint;
         out.push(p);
     }
+}
+
+/// The problems of `params` against `action`'s parameters, as far as they are known before a
+/// run ([`super::definitions::rule_param_problems`]): each with the top-level param it is
+/// under when `params` gives it (else the message names the param), the message, and the
+/// nearest declared name as a hint.
+fn param_findings(
+    action: &Action,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(Option<String>, String, Option<String>)> {
+    super::definitions::rule_param_problems(action, params)
+        .into_iter()
+        .map(|e| {
+            let name = e.param.split(['.', '[']).next().unwrap_or_default();
+            let given = (!name.is_empty() && params.contains_key(name)).then(|| name.to_string());
+            let message = match given {
+                Some(_) => e.message,
+                None => format!("'{}' {}", e.param, e.message),
+            };
+            (
+                given,
+                message,
+                e.hint.map(|h| format!("did you mean '{h}'?")),
+            )
+        })
+        .collect()
 }

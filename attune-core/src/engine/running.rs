@@ -502,11 +502,7 @@ fn prepare(
         secrets.clone().into()
     };
     // Executions have no user yet: the `user` scope of the key store says so when asked.
-    let cipher = shared
-        .encryption
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let cipher = shared.cipher();
     let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(
         crate::runtime::StoreKeyAccess::new(
             shared.store.clone(),

@@ -24,6 +24,16 @@ pub struct KeyOptions {
     pub ttl: Option<Duration>,
 }
 
+/// The error for `what` when encrypted values are asked of an engine without an
+/// [`EncryptionKey`].
+pub(crate) fn no_encryption_key(what: &str) -> Error {
+    Error::invalid(
+        what,
+        "encrypted values need an encryption key, and this engine has none \
+         (EngineBuilder::encryption_key)",
+    )
+}
+
 /// Checks a key name: not empty, at most [`MAX_KEY_NAME_BYTES`] bytes, no control
 /// characters, and no path tricks (`..` between separators, a leading `/`), so that a name
 /// stays a name wherever a store or a tool writes it. `what` names the caller in the error.

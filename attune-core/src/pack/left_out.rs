@@ -38,24 +38,25 @@ impl PackBundle {
             .iter()
             .filter_map(|a| a.def.entry_point.as_deref())
             .collect();
-        let of_the_pack: Vec<&Problem> = problems
-            .iter()
-            .filter(|p| {
-                self.exhausted
-                    || !(DEFINITION_DIRS.iter().any(|d| p.file.starts_with(d))
-                        || entry_points.contains(&p.file.as_str()))
-            })
-            .collect();
-        if !of_the_pack.is_empty() {
+        let of_the_pack = problems.iter().any(|p| {
+            self.exhausted
+                || !(DEFINITION_DIRS.iter().any(|d| p.file.starts_with(d))
+                    || entry_points.contains(&p.file.as_str()))
+        });
+        if of_the_pack {
             return Err(problems);
         }
         let files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
         let hit = |file: &str| files.contains(&file);
+        // An action is hit by its own file or its entry point (its workflow file).
+        let hit_action = |a: &super::Located<crate::model::Action>| {
+            hit(&a.src.file) || a.def.entry_point.as_deref().is_some_and(hit)
+        };
         let before = self.definition_count();
         let gone = self
             .actions
             .iter()
-            .filter(|a| hit(&a.src.file) || a.def.entry_point.as_deref().is_some_and(hit))
+            .filter(|a| hit_action(a))
             .map(|a| a.def.action_ref.clone())
             .chain(
                 self.triggers
@@ -64,8 +65,7 @@ impl PackBundle {
                     .map(|t| t.def.trigger_ref.clone()),
             )
             .collect::<Vec<_>>();
-        self.actions
-            .retain(|a| !hit(&a.src.file) && !a.def.entry_point.as_deref().is_some_and(hit));
+        self.actions.retain(|a| !hit_action(a));
         self.triggers.retain(|t| !hit(&t.src.file));
         self.sensors.retain(|s| !hit(&s.src.file));
         self.rules.retain(|r| !hit(&r.src.file));

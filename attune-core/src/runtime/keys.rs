@@ -139,13 +139,9 @@ impl StoreKeyAccess {
     }
 
     fn cipher(&self) -> Result<&crate::keystore::EncryptionKey> {
-        self.cipher.as_deref().ok_or_else(|| {
-            Error::invalid(
-                &self.what,
-                "encrypted values need an encryption key, and this engine has none \
-                 (EngineBuilder::encryption_key)",
-            )
-        })
+        self.cipher
+            .as_deref()
+            .ok_or_else(|| crate::keystore::no_encryption_key(&self.what))
     }
 
     /// The store scope `scope` stands for in this run.

@@ -6,7 +6,7 @@ mod common;
 use common::write_pack as pack;
 
 use attune_core::Error;
-use attune_core::model::{ConcurrencyOverflow, Definition, DefinitionKind, PolicyKind};
+use attune_core::model::{Backoff, ConcurrencyOverflow, Definition, DefinitionKind, PolicyKind};
 use attune_core::pack::{PackErrors, PackOptions, read_pack};
 use common::{emit_and_trace, engine};
 use serde_json::json;
@@ -86,6 +86,10 @@ async fn policies_of_both_shapes() {
             "policies/l.yaml",
             "ref: pol.l\naction: pol.a\ntype: rate_limit\nmax: 10\nwindow_secs: 60\n",
         ),
+        (
+            "policies/x.yaml",
+            "ref: pol.x\naction: pol.a\ntype: retry\nmax_attempts: 4\ndelay: 1\nbackoff: exponential\nmax_delay: 30\non_abandoned: true\n",
+        ),
     ]);
     let b = read_pack(dir.path(), &PackOptions::default()).unwrap();
     let kinds: Vec<PolicyKind> = b.policies().map(|p| p.kind.clone()).collect();
@@ -103,8 +107,19 @@ async fn policies_of_both_shapes() {
             },
             PolicyKind::Retry {
                 on_timeout: true,
+                on_abandoned: false,
                 max_attempts: 3,
-                delay_secs: 5.0
+                delay_secs: 5.0,
+                backoff: Backoff::Constant,
+                max_delay_secs: None,
+            },
+            PolicyKind::Retry {
+                on_timeout: false,
+                on_abandoned: true,
+                max_attempts: 4,
+                delay_secs: 1.0,
+                backoff: Backoff::Exponential,
+                max_delay_secs: Some(30.0),
             },
         ]
     );
@@ -128,6 +143,14 @@ async fn policies_of_both_shapes() {
             "policies/t.yaml",
             "name: t\nresource_ref: pol.a\npolicy_type: action.concurency\n",
         ),
+        (
+            "policies/z.yaml",
+            "ref: pol.z\naction: pol.a\ntype: concurrency\nlimit: 0\n",
+        ),
+        (
+            "policies/y.yaml",
+            "ref: pol.y\naction: pol.a\ntype: retry\nmax_attempts: 2\nbackoff: exponental\n",
+        ),
     ]);
     let e = problems(bad.path());
     let text = e.to_string();
@@ -141,6 +164,16 @@ async fn policies_of_both_shapes() {
     );
     assert!(
         text.contains("policies/r.yaml:6:3: parameters.delay: must be a number of seconds"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies/z.yaml:4:1: limit: must be a whole number of at least 1, got 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "policies/y.yaml:5:1: backoff: unknown backoff 'exponental' (constant, linear or exponential) (did you mean 'exponential'?)"
+        ),
         "{text}"
     );
     assert!(

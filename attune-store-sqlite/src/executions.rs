@@ -31,8 +31,8 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
     let inserted = w
         .prepare_cached(
             "INSERT INTO executions (id, status, action_ref, enforcement_id, event_id, rule_ref, \
-             parent_id, attempt, worker, lease_expires, created) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             parent_id, attempt, worker, lease_expires, created, retry_of) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             blob(x.id),
@@ -46,6 +46,7 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
             x.worker,
             x.lease_expires.map(micros),
             micros(x.created),
+            opt_blob(x.retry_of),
         ]);
     match inserted {
         Ok(_) => {
@@ -396,6 +397,9 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     }
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", r.clone());
+    }
+    if let Some(x) = filter.retry_of {
+        w.eq("retry_of", blob(x).to_vec());
     }
     if let Some(s) = filter.since {
         w.cmp("created", ">=", micros(s));

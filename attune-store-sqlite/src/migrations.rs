@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_execution_bodies.sql"),
     include_str!("../migrations/0003_workflow_journal.sql"),
+    include_str!("../migrations/0004_execution_retries.sql"),
 ];
 
 /// The schema version this crate writes.

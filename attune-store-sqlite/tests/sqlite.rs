@@ -185,7 +185,7 @@ async fn a_newer_file_is_refused_and_left_untouched() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("database version 99 is newer than this attune-store-sqlite knows (3)"),
+        msg.contains("database version 99 is newer than this attune-store-sqlite knows (4)"),
         "the message names both versions: {msg}"
     );
     assert!(!err.is_retryable());
@@ -217,7 +217,7 @@ async fn a_new_file_is_migrated_in_wal_mode_with_incremental_vacuum() {
     let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
@@ -266,7 +266,7 @@ async fn a_version_1_file_is_migrated_and_its_executions_read_and_change() {
         .expect("open raw")
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert_eq!(
         store.get_execution(old.id).await.expect("get"),
         old,

@@ -147,6 +147,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Retries work that was running when its engine died (ended `abandoned` once its
+    /// lease expired) as a new execution, up to `max_attempts` attempts in all, for every
+    /// action — only for engines whose actions can safely run twice. Off by default; a
+    /// retry policy with `on_abandoned` does the same for one action. A retry policy of the
+    /// action gives the delay. 0 or 1 turns it off.
+    pub fn retry_abandoned(mut self, max_attempts: u32) -> Self {
+        self.config.retry_abandoned = (max_attempts > 1).then_some(max_attempts);
+        self
+    }
+
     /// Validates the settings, loads the definitions already in the store, starts the
     /// stages on the current tokio runtime and returns the engine.
     pub async fn build(self) -> Result<Engine> {
@@ -228,6 +238,7 @@ impl EngineBuilder {
             stop_starting: AtomicBool::new(false),
             stop: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
+            gate: Default::default(),
             encryption: std::sync::RwLock::new(self.encryption.map(Arc::new)),
         });
         workflows.attach(&shared);
@@ -236,6 +247,11 @@ impl EngineBuilder {
         // The core pack is code: installed afresh in every engine.
         engine.install_pack(engine.builtin_core()).await?;
         super::stage::start(&engine.shared).await?;
+        // Policies read from the store gate from the start (what waits is handed on by
+        // `recover`, as work that never started is).
+        for action in engine.shared.catalog.policy_actions() {
+            super::policy::rebuild(&engine.shared, &action, false).await?;
+        }
         Ok(engine.owned())
     }
 }
@@ -259,6 +275,7 @@ impl Engine {
             DefinitionKind::TriggerType,
             DefinitionKind::Action,
             DefinitionKind::Rule,
+            DefinitionKind::Policy,
         ] {
             for def in store.list_definitions(kind, None).await? {
                 match def {
@@ -289,6 +306,9 @@ impl Engine {
                                 tracing::warn!(rule = %rule_ref, error = %e, "stored rule skipped")
                             }
                         }
+                    }
+                    Definition::Policy(p) => {
+                        self.shared.catalog.put_policy(p);
                     }
                     _ => {}
                 }

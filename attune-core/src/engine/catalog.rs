@@ -1,7 +1,7 @@
 //! The engine's in-memory view of the definitions: what the hot path reads.
 
 use super::trigger_schema::RegisteredTrigger;
-use crate::model::{Action, Pack};
+use crate::model::{Action, Pack, Policy, PolicyKind};
 use crate::params::ParamSchema;
 use crate::rules::{CompiledRule, RuleIndex, TriggerRules};
 use std::collections::HashMap;
@@ -58,6 +58,7 @@ pub(crate) struct PackParts {
     pub actions: Vec<Action>,
     pub triggers: Vec<RegisteredTrigger>,
     pub rules: Vec<Arc<CompiledRule>>,
+    pub policies: Vec<Policy>,
 }
 
 /// Actions, trigger types, packs and the rule index, each behind its own lock so the matching
@@ -68,6 +69,8 @@ pub(crate) struct Catalog {
     triggers: RwLock<HashMap<String, Arc<RegisteredTrigger>>>,
     packs: RwLock<HashMap<String, PackEntry>>,
     rules: RwLock<RuleIndex>,
+    /// Policies by ref.
+    policies: RwLock<HashMap<String, Arc<Policy>>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -157,9 +160,16 @@ impl Catalog {
     /// Replaces everything of pack `p` (its entry, actions, trigger types and rules) in one
     /// step: every lock is held until all are swapped, so no reader sees a mix of versions
     /// within one table, and a matching that started before keeps the `Arc`s it holds.
-    /// `None` removes the pack.
-    pub(crate) fn replace_pack(&self, p: &str, parts: Option<PackParts>) {
+    /// `None` removes the pack. Returns the actions whose policies may have changed.
+    pub(crate) fn replace_pack(&self, p: &str, parts: Option<PackParts>) -> Vec<String> {
         let prefix = format!("{p}.");
+        let mut policies = write(&self.policies);
+        let mut touched: Vec<String> = policies
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v.action.clone())
+            .collect();
+        policies.retain(|k, _| !k.starts_with(&prefix));
         let mut actions = write(&self.actions);
         let mut triggers = write(&self.triggers);
         let mut packs = write(&self.packs);
@@ -185,8 +195,71 @@ impl Catalog {
             for r in parts.rules {
                 rules.insert(r);
             }
+            for pol in parts.policies {
+                touched.push(pol.action.clone());
+                policies.insert(pol.policy_ref.clone(), Arc::new(pol));
+            }
             packs.insert(p.to_string(), parts.entry);
         }
+        touched.sort();
+        touched.dedup();
+        touched
+    }
+
+    /// Inserts or replaces a policy; returns the one it replaced.
+    pub(crate) fn put_policy(&self, p: Policy) -> Option<Arc<Policy>> {
+        write(&self.policies).insert(p.policy_ref.clone(), Arc::new(p))
+    }
+
+    pub(crate) fn remove_policy(&self, r: &str) -> Option<Arc<Policy>> {
+        write(&self.policies).remove(r)
+    }
+
+    pub(crate) fn policy(&self, r: &str) -> Option<Arc<Policy>> {
+        read(&self.policies).get(r).cloned()
+    }
+
+    /// The policies of `action` (enabled or not), by ref.
+    pub(crate) fn policies_for(&self, action: &str) -> Vec<Arc<Policy>> {
+        let mut v: Vec<Arc<Policy>> = read(&self.policies)
+            .values()
+            .filter(|p| p.action == action)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.policy_ref.cmp(&b.policy_ref));
+        v
+    }
+
+    /// Every policy, by ref.
+    pub(crate) fn all_policies(&self) -> Vec<Arc<Policy>> {
+        let mut v: Vec<Arc<Policy>> = read(&self.policies).values().cloned().collect();
+        v.sort_by(|a, b| a.policy_ref.cmp(&b.policy_ref));
+        v
+    }
+
+    /// The actions that have policies.
+    pub(crate) fn policy_actions(&self) -> Vec<String> {
+        let mut v: Vec<String> = read(&self.policies)
+            .values()
+            .map(|p| p.action.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The enabled retry policy of `action` (the first by ref when there are several).
+    pub(crate) fn retry_policy(&self, action: &str) -> Option<Arc<Policy>> {
+        self.policies_for(action)
+            .into_iter()
+            .find(|p| p.enabled && matches!(p.kind, PolicyKind::Retry { .. }))
+    }
+
+    /// Whether any enabled retry policy exists.
+    pub(crate) fn has_retry_policies(&self) -> bool {
+        read(&self.policies)
+            .values()
+            .any(|p| p.enabled && matches!(p.kind, PolicyKind::Retry { .. }))
     }
 
     /// The refs of the rules of other packs than `p` that use an action or trigger type of

@@ -1,6 +1,6 @@
 //! The completion stage: announces terminal statuses, ends this engine's pending work, tells
 //! the workflow runs waiting for a task that it ended, forgets the secrets of finished runs,
-//! and applies retention. (Inquiries and retries hook in here in later issues.)
+//! frees policy slots (admitting what waited), creates retries, and applies retention.
 
 use super::Shared;
 use crate::store::PurgeRequest;
@@ -21,9 +21,11 @@ pub(crate) struct Completion {
 impl Completion {
     /// Processes a batch of `Finished` messages.
     pub(super) async fn handle(&mut self, shared: &Arc<Shared>, done: Vec<StatusChange>) {
+        super::policy::ended(shared, &done).await;
         shared
             .publish_status(done.iter().map(|c| (c.execution, c.status)))
             .await;
+        super::policy::retry_ended(shared, &done).await;
         for c in &done {
             shared.pending.execution_done(c.execution);
         }

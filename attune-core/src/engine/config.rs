@@ -52,6 +52,8 @@ pub(crate) struct EngineConfig {
     pub worker_id: String,
     pub batch_size: usize,
     pub sweep_every: Duration,
+    /// Abandoned work is retried up to this many attempts in all (opt in).
+    pub retry_abandoned: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +68,7 @@ impl Default for EngineConfig {
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             batch_size: 512,
             sweep_every: Duration::from_secs(30),
+            retry_abandoned: None,
         }
     }
 }

@@ -32,7 +32,9 @@ impl Engine {
     /// handed on counts as this engine's pending work: [`Engine::settle`] then waits for it.
     /// Returns how many events and executions it handled.
     pub async fn recover(&self) -> Result<usize> {
-        let n = super::recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
+        let waited = super::policy::restore(&self.shared).await?;
+        let n =
+            waited + super::recovery::sweep(&self.shared, self.shared.now(), usize::MAX).await?;
         if n > 0 {
             tracing::info!(executions = n, "recovered stored work");
         }

@@ -28,6 +28,7 @@ mod matching;
 mod pack_checks;
 mod packs;
 mod pending;
+mod policy;
 mod recovery;
 mod running;
 mod scheduling;
@@ -42,6 +43,7 @@ pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
 pub use executions::StatusSubscription;
 pub use packs::{LoadReport, PackSummary};
+pub use policy::QueueStats;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;
@@ -237,6 +239,8 @@ pub(crate) struct Shared {
     pub stop_starting: AtomicBool,
     pub stop: CancellationToken,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The concurrency and rate-limit gate, and executions waiting for a time.
+    pub gate: policy::PolicyGate,
     /// The key of the key-value store's encrypted values (replaced by a rotation).
     pub encryption: std::sync::RwLock<Option<Arc<crate::keystore::EncryptionKey>>>,
 }

@@ -429,8 +429,12 @@ impl Engine {
             actions: bundle.actions.iter().map(|a| a.def.clone()).collect(),
             triggers,
             rules,
+            policies: bundle.policies.iter().map(|x| x.def.clone()).collect(),
         };
-        self.shared.catalog.replace_pack(&p, Some(parts));
+        let touched = self.shared.catalog.replace_pack(&p, Some(parts));
+        for action in touched {
+            super::policy::configure(&self.shared, &action).await?;
+        }
         tracing::info!(pack = %p, replaced, "pack installed");
         Ok(summary)
     }
@@ -458,7 +462,10 @@ impl Engine {
         }
         let existed = self.shared.catalog.pack(pack_ref).is_some();
         self.shared.store.replace_pack(pack_ref, Vec::new()).await?;
-        self.shared.catalog.replace_pack(pack_ref, None);
+        let touched = self.shared.catalog.replace_pack(pack_ref, None);
+        for action in touched {
+            super::policy::configure(&self.shared, &action).await?;
+        }
         Ok(existed)
     }
 

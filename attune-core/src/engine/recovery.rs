@@ -198,14 +198,16 @@ async fn end_one(
         return Ok(false);
     }
     tracing::warn!(execution.id = %id, status = %to, "lost worker; execution ended");
+    // Pending until the completion stage has seen its end (a retry may follow).
+    shared.pending.add_execution(id);
     let done = Message::Finished(StatusChange {
         execution: id,
         status: to,
     });
-    shared
-        .transport
-        .publish(Topic::Finished, vec![done])
-        .await?;
+    if let Err(e) = shared.transport.publish(Topic::Finished, vec![done]).await {
+        shared.pending.execution_done(id);
+        return Err(e);
+    }
     Ok(true)
 }
 

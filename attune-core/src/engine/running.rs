@@ -337,7 +337,8 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
             (f.id, ExecutionStatus::Running, f.change)
         })
         .collect();
-    let results = shared.store.transition_executions(changes).await;
+    // With policies, the slots these runs free go to what waited, in the same store call.
+    let results = super::policy::record_outcomes(shared, changes).await;
     let mut msgs = Vec::with_capacity(rest.len());
     for ((id, to, permit, again, stopping), r) in rest.into_iter().zip(results) {
         let status = match recorded(shared, id, to, again, r).await {
@@ -463,7 +464,12 @@ fn prepare(
         config,
     } = shared.catalog.run_info(action.pack(), rule_pack);
     let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
-        shared.lock_secrets().remove(&exec.id)
+        // A retry of this run needs them again: the completion stage forgets them.
+        if exec.parent.is_none() && shared.catalog.retry_policy(&exec.action).is_some() {
+            shared.lock_secrets().get(&exec.id).cloned()
+        } else {
+            shared.lock_secrets().remove(&exec.id)
+        }
     } else {
         None
     };

@@ -1,4 +1,5 @@
-//! The scheduling stage: `requested → scheduled` (policies hook in here in a later issue).
+//! The scheduling stage: `requested → scheduled`, through the policy gate while some action
+//! has a concurrency or rate-limit policy (`policy/`).
 
 use super::Shared;
 use crate::Error;
@@ -9,6 +10,9 @@ use std::sync::Arc;
 
 /// Processes a batch of `Requested` messages.
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
+    let Some(_fast) = shared.gate.fast_path().await else {
+        return super::policy::schedule(shared, ids).await;
+    };
     let now = shared.now();
     let changes = ids
         .iter()

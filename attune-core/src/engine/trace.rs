@@ -19,6 +19,9 @@ pub struct ExecutionTrace {
     pub event: Option<Event>,
     /// The parent execution (workflow), if any.
     pub parent: Option<Execution>,
+    /// Every attempt of the same first execution (the first and its retries, this one
+    /// among them), by attempt; just this one when it was never retried.
+    pub attempts: Vec<Execution>,
 }
 
 /// An event with everything it caused.
@@ -63,12 +66,18 @@ impl Engine {
             Some(p) => store.get_execution(p).await.ok(),
             None => None,
         };
+        let attempts = match self.attempts(id).await {
+            Ok(a) => a,
+            // The first attempt was deleted by retention.
+            Err(_) => vec![execution.clone()],
+        };
         Ok(ExecutionTrace {
             execution,
             enforcement,
             rule,
             event,
             parent,
+            attempts,
         })
     }
 

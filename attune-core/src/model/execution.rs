@@ -209,8 +209,16 @@ pub struct Execution {
     /// The rule that caused it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// 1 for the first run; incremented when a lost execution is claimed again.
+    /// 1 for the first run; each retry (a new execution) is one more, and a lost execution
+    /// claimed again counts one more too.
     pub attempt: u32,
+    /// The first attempt, when this execution is a retry of it (a retry policy, or the
+    /// engine's retry of abandoned work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<ExecutionId>,
+    /// Not to be scheduled before this time (a retry's delay): it waits `delayed` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_after: Option<DateTime<Utc>>,
     /// The worker holding the claim, while claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
@@ -270,6 +278,8 @@ impl Execution {
             event: None,
             rule: None,
             attempt: 1,
+            retry_of: None,
+            run_after: None,
             worker: None,
             lease_expires: None,
             timeout_secs: None,

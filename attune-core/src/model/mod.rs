@@ -24,7 +24,7 @@ pub use execution::{Execution, ExecutionStatus, TaskRef};
 pub use ids::{EnforcementId, EventId, ExecutionId};
 pub use key::{Key, KeyScope};
 pub use pack::Pack;
-pub use policy::{ConcurrencyOverflow, Policy, PolicyKind};
+pub use policy::{Backoff, ConcurrencyOverflow, Policy, PolicyKind};
 pub use refs::{split_ref, validate_ref};
 pub use rule::Rule;
 pub use trigger::{Sensor, TriggerType};

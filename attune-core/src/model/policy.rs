@@ -1,4 +1,5 @@
-//! Policies: scheduling rules for an action (applied by a later issue's policy stage).
+//! Policies: scheduling rules for an action, applied by the engine's scheduling and
+//! completion stages (`engine/policy/`).
 
 use serde::{Deserialize, Serialize};
 
@@ -35,17 +36,59 @@ pub enum PolicyKind {
         /// The window in seconds.
         window_secs: f64,
     },
-    /// Retry a failed or timed-out execution.
+    /// Retry a failed execution (and, when asked, a timed-out or abandoned one) as a new
+    /// execution linked to the first (`attempt`, `retry_of`).
     Retry {
         /// Also retry on timeout.
         #[serde(default)]
         on_timeout: bool,
+        /// Also retry work that was running when its engine died (`abandoned`): only for
+        /// actions that can safely run twice.
+        #[serde(default)]
+        on_abandoned: bool,
         /// Maximum attempts (including the first).
         max_attempts: u32,
-        /// Delay between attempts in seconds.
+        /// Delay before the first retry, in seconds.
         #[serde(default)]
         delay_secs: f64,
+        /// How the delay grows from one retry to the next.
+        #[serde(default)]
+        backoff: Backoff,
+        /// The longest delay, in seconds (no limit when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_delay_secs: Option<f64>,
     },
+}
+
+/// How a retry policy's delay grows: retry `n` (1 for the first) waits `delay` (constant),
+/// `n × delay` (linear) or `2^(n-1) × delay` (exponential), at most `max_delay_secs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    /// The same delay each time.
+    #[default]
+    Constant,
+    /// The delay times the retry's number.
+    Linear,
+    /// The delay doubled each time.
+    Exponential,
+}
+
+impl Backoff {
+    /// The delay in seconds before retry `n` (1 for the first retry).
+    pub fn delay_secs(self, base: f64, n: u32, max: Option<f64>) -> f64 {
+        let factor = match self {
+            Backoff::Constant => 1.0,
+            Backoff::Linear => f64::from(n.max(1)),
+            Backoff::Exponential => 2f64.powi(i32::try_from(n.max(1) - 1).unwrap_or(i32::MAX)),
+        };
+        let d = base * factor;
+        let d = if d.is_finite() { d } else { f64::MAX };
+        match max {
+            Some(m) => d.min(m),
+            None => d,
+        }
+    }
 }
 
 fn delay() -> ConcurrencyOverflow {

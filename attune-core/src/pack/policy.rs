@@ -5,7 +5,7 @@ use super::files::PackDir;
 use super::{Located, qualify};
 use crate::document::fields::{Field, Fields};
 use crate::document::problem::Report;
-use crate::model::{ConcurrencyOverflow, Policy, PolicyKind};
+use crate::model::{Backoff, ConcurrencyOverflow, Policy, PolicyKind};
 
 const TYPES: &[&str] = &[
     "action.concurrency",
@@ -33,6 +33,10 @@ const SETTINGS: &[&str] = &[
     "max_attempts",
     "delay",
     "delay_secs",
+    "on_abandoned",
+    "backoff",
+    "max_delay",
+    "max_delay_secs",
     "tags",
     "uid",
     "id",
@@ -177,13 +181,26 @@ fn retry(pf: &mut Fields<'_>, r: &mut Report) -> Option<PolicyKind> {
     let on_timeout_flag = pf.boolean(r, &["on_timeout"]);
     let st2_count = pf.number(r, &["max_retry_count"]);
     let attempts = pf.number(r, &["max_attempts"]);
-    let delay = match pf.number(r, &["delay", "delay_secs"]) {
-        Some(d) if d.value >= 0.0 && d.value.is_finite() => d.value,
-        Some(d) => {
-            r.push(src.problem(&d.path, "must be a number of seconds, 0 or more"));
-            0.0
-        }
-        None => 0.0,
+    let on_abandoned = pf.boolean(r, &["on_abandoned"]).unwrap_or(false);
+    let delay = seconds(src, pf.number(r, &["delay", "delay_secs"]), r).unwrap_or(0.0);
+    let max_delay_secs = seconds(src, pf.number(r, &["max_delay", "max_delay_secs"]), r);
+    let backoff = match pf.string(r, &["backoff"]) {
+        None => Backoff::Constant,
+        Some(b) => match b.value.as_str() {
+            "constant" => Backoff::Constant,
+            "linear" => Backoff::Linear,
+            "exponential" => Backoff::Exponential,
+            other => {
+                let hint = crate::text::nearest(other, ["constant", "linear", "exponential"])
+                    .map(|h| format!("did you mean '{h}'?"));
+                r.push(src.hinted(
+                    &b.path,
+                    format!("unknown backoff '{other}' (constant, linear or exponential)"),
+                    hint,
+                ));
+                Backoff::Constant
+            }
+        },
     };
     let on_timeout = match on.as_ref().map(|o| o.value.as_str()) {
         Some("timeout") => true,
@@ -210,9 +227,27 @@ fn retry(pf: &mut Fields<'_>, r: &mut Report) -> Option<PolicyKind> {
     };
     max_attempts.map(|max_attempts| PolicyKind::Retry {
         on_timeout,
+        on_abandoned,
         max_attempts,
         delay_secs: delay,
+        backoff,
+        max_delay_secs,
     })
+}
+
+/// A number of seconds, 0 or more (a problem otherwise).
+fn seconds(
+    src: &crate::document::fields::Source,
+    f: Option<Field<f64>>,
+    r: &mut Report,
+) -> Option<f64> {
+    let f = f?;
+    if f.value >= 0.0 && f.value.is_finite() {
+        Some(f.value)
+    } else {
+        r.push(src.problem(&f.path, "must be a number of seconds, 0 or more"));
+        None
+    }
 }
 
 fn count(

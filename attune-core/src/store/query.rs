@@ -255,6 +255,8 @@ pub struct ExecutionFilter {
     pub parent: Option<ExecutionId>,
     /// Only those caused by this rule.
     pub rule: Option<String>,
+    /// Only the retries of this execution (those whose `retry_of` names it).
+    pub retry_of: Option<ExecutionId>,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created before.
@@ -313,6 +315,12 @@ impl ExecutionFilter {
         self
     }
 
+    /// Only the retries of the execution `first` (not `first` itself).
+    pub fn retry_of(mut self, first: ExecutionId) -> Self {
+        self.retry_of = Some(first);
+        self
+    }
+
     /// Only executions created at or after `at`.
     pub fn since(mut self, at: DateTime<Utc>) -> Self {
         self.since = Some(at);
@@ -336,6 +344,7 @@ impl ExecutionFilter {
                 .rule
                 .as_ref()
                 .is_none_or(|r| Some(r) == e.rule.as_ref())
+            && self.retry_of.is_none_or(|x| Some(x) == e.retry_of)
             && in_range(e.created, self.since, self.until)
     }
 }

@@ -27,6 +27,9 @@ const SCENARIOS: &[&str] = &[
     "conductor_with_items",
     "conductor_chain_100",
     "pack_load_3000",
+    "fifo_concurrency_1",
+    "fifo_concurrency_1_sqlite",
+    "policy_overhead",
 ];
 
 fn main() {
@@ -98,6 +101,9 @@ fn main() {
                 "conductor_with_items" => Ok(conductor_with_items()),
                 "conductor_chain_100" => Ok(conductor_chain(ops.unwrap_or(1_000))),
                 "pack_load_3000" => pack_load(ops.unwrap_or(3_000)).await,
+                "fifo_concurrency_1" => fifo_concurrency(ops.unwrap_or(10_000), false).await,
+                "fifo_concurrency_1_sqlite" => fifo_concurrency(ops.unwrap_or(10_000), true).await,
+                "policy_overhead" => policy_overhead(ops.unwrap_or(200_000)).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -873,6 +879,144 @@ async fn shell_echo(n: u64) -> attune_core::Result<Value> {
             "ratio_to_raw": (ops_per_sec / raw * 1000.0).round() / 1000.0,
         }),
     ))
+}
+
+/// A concurrency policy of `limit` on the bench's no-op action, delaying beyond it.
+fn concurrency_policy(limit: u32) -> attune_core::model::Policy {
+    attune_core::model::Policy {
+        policy_ref: "bench.limit".into(),
+        action: "bench.noop".into(),
+        kind: attune_core::model::PolicyKind::Concurrency {
+            limit,
+            overflow: attune_core::model::ConcurrencyOverflow::Delay,
+            attributes: vec![],
+        },
+        enabled: true,
+    }
+}
+
+/// `n` executions of a no-op requested at once (by 16 concurrent requesters) against a
+/// concurrency policy of 1: from the first request until the last finished. The runs'
+/// order is checked to be the request order (the executions' ids, which are time-ordered).
+async fn fifo_concurrency(n: u64, sqlite: bool) -> attune_core::Result<Value> {
+    const REQUESTERS: u64 = 16;
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let mut builder = Engine::builder();
+    if sqlite {
+        builder = builder.store(std::sync::Arc::new(
+            attune_store_sqlite::SqliteStore::builder()
+                .path(dir.path().join("fifo.db"))
+                .synchronous(attune_store_sqlite::Synchronous::Normal)
+                .build()?,
+        ));
+    }
+    let engine = builder.build().await?;
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(n as usize)));
+    let o = order.clone();
+    engine
+        .register_fn("bench.noop", move |ctx| {
+            o.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(ctx.execution_id);
+            async move { Ok(Value::Null) }
+        })
+        .await?;
+    engine.register_policy(concurrency_policy(1)).await?;
+    let start = Instant::now();
+    let requesters: Vec<_> = (0..REQUESTERS)
+        .map(|r| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let mut i = r;
+                while i < n {
+                    ids.push(engine.execute("bench.noop", json!({ "n": i })).await?);
+                    i += REQUESTERS;
+                }
+                Ok::<_, attune_core::Error>(ids)
+            })
+        })
+        .collect();
+    let mut requested = Vec::with_capacity(n as usize);
+    for r in requesters {
+        requested.extend(
+            r.await
+                .map_err(|e| attune_core::Error::Action(e.to_string()))??,
+        );
+    }
+    let requested_secs = start.elapsed().as_secs_f64();
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let stats = engine.queue_stats("bench.noop").await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    requested.sort();
+    let ran = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if ran != requested {
+        let first_wrong = ran.iter().zip(&requested).position(|(a, b)| a != b);
+        return Err(attune_core::Error::Action(format!(
+            "{} runs of {n}, not in request order (first difference at {first_wrong:?})",
+            ran.len()
+        )));
+    }
+    Ok(report(
+        if sqlite {
+            "fifo_concurrency_1_sqlite"
+        } else {
+            "fifo_concurrency_1"
+        },
+        n,
+        secs,
+        None,
+        None,
+        json!({
+            "order": "checked: request (id) order",
+            "requesters": REQUESTERS,
+            "requested_secs": (requested_secs * 1000.0).round() / 1000.0,
+            "delayed": stats.delayed,
+            "store": if sqlite { "sqlite (synchronous NORMAL)" } else { "memory" },
+        }),
+    ))
+}
+
+/// `pipeline_memory_native` without and with a concurrency policy that never binds,
+/// alternated three times each; the best of each and their ratio.
+async fn policy_overhead(n: u64) -> attune_core::Result<Value> {
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for _ in 0..3 {
+        without.push(pipeline_rate(n, None).await?);
+        with.push(pipeline_rate(n, Some(u32::MAX)).await?);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (a, b) = (best(&without), best(&with));
+    Ok(json!({
+        "scenario": "policy_overhead",
+        "ops": n,
+        "without_per_sec": a.round(),
+        "with_policy_per_sec": b.round(),
+        "overhead_pct": ((a - b) / a * 1000.0).round() / 10.0,
+        "runs": { "without": without, "with": with },
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// Events per second of the memory pipeline over `n` events, with a concurrency policy of
+/// `limit` on its action when given.
+async fn pipeline_rate(n: u64, limit: Option<u32>) -> attune_core::Result<f64> {
+    let engine = pipeline_engine(Engine::builder()).await?;
+    if let Some(l) = limit {
+        engine.register_policy(concurrency_policy(l)).await?;
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await?;
+    }
+    engine.settle(Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    engine.shutdown(Duration::from_secs(5)).await;
+    Ok((n as f64 / secs).round())
 }
 
 /// Emits `n` matching events as fast as the engine accepts them; done when all executions

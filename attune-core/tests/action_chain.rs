@@ -839,7 +839,8 @@ const GOOD: [(&str, &str); 8] = [
 /// Chains of `examples` that must be refused: `on-failure: c4` and no node c4 (StackStorm's
 /// runner refuses them before running too; upstream they are negative fixtures; the second
 /// also runs `core.invalid-action`); and one that reads the datastore, which loads (its
-/// `decrypt_kv` fails at run time, saying encrypted keys are not supported yet).
+/// `decrypt_kv` fails at run time: encrypted key values are read in rules, and in workflows
+/// with `st2kv(name, decrypt=true)`).
 const BROKEN: [(&str, &str); 3] = [
     (
         "echochain_task_failure.meta.yaml",

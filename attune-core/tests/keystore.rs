@@ -286,3 +286,143 @@ async fn workflows_read_encrypted_keys_with_decrypt_only() {
     );
     assert!(!err.contains("tok-123"), "{err}");
 }
+
+/// An engine with the key `api_token` (encrypted) and `region` (plain), a native action
+/// echoing its params (and printing the token), and a rule passing them through templates.
+async fn decrypting_rule(key: Option<EncryptionKey>) -> Engine {
+    let sealing = EncryptionKey::generate().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    {
+        // The value is sealed under `sealing`: the engine under test holds `key`.
+        let e = engine_on(store.clone(), Some(sealing)).await;
+        e.set_key(
+            KeyScope::System,
+            "api_token",
+            json!("s3cr3t-t0ken"),
+            encrypted(),
+        )
+        .await
+        .unwrap();
+        e.set_key(
+            KeyScope::System,
+            "region",
+            json!("eu"),
+            KeyOptions::default(),
+        )
+        .await
+        .unwrap();
+        e.shutdown(Duration::from_secs(1)).await;
+    }
+    let e = engine_on(store, key).await;
+    e.register_trigger_type(attune_core::model::TriggerType::new("k.go"))
+        .await
+        .unwrap();
+    e.register_fn("k.echo", |ctx| async move { Ok(json!(ctx.params)) })
+        .await
+        .unwrap();
+    e.register_rule(
+        attune_core::model::Rule::new("k.pass", "k.go", "k.echo")
+            .param("token", json!("{{ st2kv.system.api_token | decrypt_kv }}"))
+            .param(
+                "auth",
+                json!("Bearer {{ st2kv.system.api_token | decrypt_kv }}"),
+            )
+            .param("raw", json!("{{ st2kv.system.api_token }}"))
+            .param("region", json!("{{ st2kv.system.region }}")),
+    )
+    .await
+    .unwrap();
+    e
+}
+
+// A rule's params read an encrypted key through `decrypt_kv`: the action gets the value,
+// the stored params and the outputs have it masked, and `st2kv.system.NAME` alone gives the
+// sealed text (as StackStorm gives the ciphertext).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_decrypt_keys_only_through_decrypt_kv_and_mask_them() {
+    // The engine holds the key the value was sealed under: rebuild with the same one.
+    let key = EncryptionKey::generate().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let e = engine_on(store, Some(key)).await;
+    e.set_key(
+        KeyScope::System,
+        "api_token",
+        json!("s3cr3t-t0ken"),
+        encrypted(),
+    )
+    .await
+    .unwrap();
+    e.register_trigger_type(attune_core::model::TriggerType::new("k.go"))
+        .await
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s = seen.clone();
+    e.register_fn("k.echo", move |ctx| {
+        let s = s.clone();
+        async move {
+            *s.lock().unwrap() = Some(json!(ctx.params));
+            Ok(json!(ctx.params))
+        }
+    })
+    .await
+    .unwrap();
+    e.register_rule(
+        attune_core::model::Rule::new("k.pass", "k.go", "k.echo")
+            .param("token", json!("{{ st2kv.system.api_token | decrypt_kv }}"))
+            .param(
+                "auth",
+                json!("Bearer {{ st2kv.system.api_token | decrypt_kv }}"),
+            )
+            .param("raw", json!("{{ st2kv.system.api_token }}")),
+    )
+    .await
+    .unwrap();
+    let event = e.emit("k.go", json!({})).await.unwrap();
+    e.settle(Duration::from_secs(10)).await.unwrap();
+    let got = seen.lock().unwrap().clone().expect("the action ran");
+    assert_eq!(got["token"], json!("s3cr3t-t0ken"));
+    assert_eq!(got["auth"], json!("Bearer s3cr3t-t0ken"));
+    assert!(
+        got["raw"]
+            .as_str()
+            .unwrap()
+            .starts_with("attune:aes256gcm:"),
+        "{got}"
+    );
+    let x = &e.trace_event(event).await.unwrap().executions[0];
+    assert_eq!(x.status, ExecutionStatus::Succeeded);
+    let stored = serde_json::to_string(&(&x.params, &x.result)).unwrap();
+    assert!(!stored.contains("s3cr3t-t0ken"), "{stored}");
+    assert_eq!(x.params["token"], json!("********"));
+    assert_eq!(x.params["auth"], json!("Bearer ********"));
+    assert_eq!(x.result.as_ref().unwrap()["token"], json!("********"));
+    // A rule test shows the params masked too.
+    let tests = e.test_rules("k.go", &json!({}), None).await.unwrap();
+    let shown = serde_json::to_string(&tests[0].params).unwrap();
+    assert!(
+        !shown.contains("s3cr3t-t0ken") && shown.contains("********"),
+        "{shown}"
+    );
+}
+
+// Without the key the value was sealed under, or with none, the enforcement fails saying
+// so; nothing runs, and no ciphertext or garbage is passed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_kv_without_the_right_key_fails_the_enforcement() {
+    for key in [None, Some(EncryptionKey::generate().unwrap())] {
+        let missing = key.is_none();
+        let e = decrypting_rule(key).await;
+        let event = e.emit("k.go", json!({})).await.unwrap();
+        e.settle(Duration::from_secs(10)).await.unwrap();
+        let trace = e.trace_event(event).await.unwrap();
+        assert!(trace.executions.is_empty());
+        let why = trace.enforcements[0].failure.clone().unwrap_or_default();
+        let want = if missing {
+            "this engine has no encryption key"
+        } else {
+            "was encrypted under encryption key"
+        };
+        assert!(why.contains("decrypt_kv") && why.contains(want), "{why}");
+        assert!(why.contains("rule 'k.pass'"), "{why}");
+    }
+}

@@ -10,8 +10,9 @@
 //!
 //! Two kinds of cases differ from StackStorm on purpose, and are checked to give Attune's
 //! answer instead (the `differences` count):
-//! * `decrypt_kv` of an encrypted value: not supported yet, an error saying so (never the
-//!   ciphertext);
+//! * `decrypt_kv` of an encrypted value: StackStorm's ciphertexts are not Attune's, and a
+//!   template rendered outside an engine's rule has no key: an error saying where encrypted
+//!   values can be read (never the ciphertext or a wrong value);
 //! * a missing key (`st2kv.system.doesnt_exist`): strict undefined, so the error names the
 //!   undefined variable before `decrypt_kv` runs (StackStorm: "Referenced datastore item
 //!   ... doesn't exist").
@@ -124,7 +125,7 @@ fn check(i: usize, case: &Value) -> Result<Outcome, String> {
                 .to_string();
             format!("undefined variable '{key}'")
         } else {
-            "decrypt_kv is not supported yet".to_string()
+            "decrypt_kv: encrypted key values cannot be read here".to_string()
         };
         return if err.contains(&want) && err.contains(&location) {
             Ok(Outcome::Different)
@@ -298,7 +299,10 @@ fn bad_arguments_name_the_filter_what_it_expects_and_where() {
             "{{ v | regex_match('a', ignorecase='yes') }}",
             "regex_match needs a boolean as 'ignorecase'",
         ),
-        ("{{ 'x' | decrypt_kv }}", "decrypt_kv is not supported yet"),
+        (
+            "{{ 'x' | decrypt_kv }}",
+            "decrypt_kv: encrypted key values cannot be read here",
+        ),
         ("{{ nope | basename }}", "undefined variable 'nope'"),
     ];
     for (source, want) in cases {

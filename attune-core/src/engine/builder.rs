@@ -228,6 +228,7 @@ impl EngineBuilder {
             definitions: tokio::sync::Mutex::new(()),
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
+            masks: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             workflows: Some(workflows.clone()),
             children: Mutex::new(HashMap::new()),

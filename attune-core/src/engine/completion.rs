@@ -48,6 +48,14 @@ impl Completion {
                 }
             }
         }
+        {
+            let mut masks = shared.lock_masks();
+            if !masks.is_empty() {
+                for c in &done {
+                    masks.remove(&c.execution);
+                }
+            }
+        }
         self.since_purge += done.len() as u64;
         if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
             self.since_purge = 0;

@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use minijinja::Value as JValue;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Criteria paths start with `trigger` or `payload` (both the payload, as in StackStorm).
 pub(crate) struct EventScope<'a> {
@@ -45,9 +45,17 @@ impl EventContext {
         EventContext { event, payload }
     }
 
-    /// The full context for one rule.
-    pub(super) fn for_rule(&self, shared: &Shared, rule: &CompiledRule, kv: &JValue) -> JValue {
+    /// The full context for one rule; `keyring`: what `decrypt_kv` opens with (see
+    /// `template/keyring.rs`), when the rule reads the key store.
+    pub(super) fn for_rule(
+        &self,
+        shared: &Shared,
+        rule: &CompiledRule,
+        kv: &JValue,
+        keyring: &JValue,
+    ) -> JValue {
         minijinja::context! {
+            __attune_keyring => keyring.clone(),
             event => self.event.clone(),
             trigger => self.payload.clone(),
             payload => self.payload.clone(),
@@ -100,14 +108,13 @@ impl minijinja::value::Object for EventObject {
     }
 }
 
-/// The key-value namespace for a rule of `pack`: `kv.system.NAME`, `kv.pack.NAME`.
-/// Encrypted values are left out (an explicit decrypt filter arrives with the keys issue).
+/// The key-value namespace for a rule of `pack`: `kv.system.NAME`, `kv.pack.NAME`. An
+/// encrypted value is there sealed (as StackStorm gives the ciphertext): `decrypt_kv`
+/// opens it.
 pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, Value)> {
     let mut system = Map::new();
     for k in shared.store.list_keys(Some(&KeyScope::System)).await? {
-        if !k.encrypted {
-            system.insert(k.name, k.value);
-        }
+        system.insert(k.name, k.value);
     }
     let mut pack_keys = Map::new();
     for k in shared
@@ -115,9 +122,7 @@ pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, V
         .list_keys(Some(&KeyScope::Pack(pack.to_string())))
         .await?
     {
-        if !k.encrypted {
-            pack_keys.insert(k.name, k.value);
-        }
+        pack_keys.insert(k.name, k.value);
     }
     let json = json!({"system": system, "pack": pack_keys});
     Ok((crate::template::to_jinja(&json), json))
@@ -149,14 +154,67 @@ pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapsho
     Ok(kv)
 }
 
+/// What `decrypt_kv` opens with in the templates of `rule` (`None` when the rule does not
+/// read the key store), and its template value.
+pub(crate) fn keyring(
+    shared: &Shared,
+    rule: &CompiledRule,
+) -> (Option<Arc<crate::template::keyring::Keyring>>, JValue) {
+    if !rule.decrypts {
+        return (None, JValue::from(()));
+    }
+    let ring = Arc::new(crate::template::keyring::Keyring::new(shared.cipher()));
+    let value = JValue::from_dyn_object(ring.clone());
+    (Some(ring), value)
+}
+
 /// The key-value namespace of a rule when its conditions or params use it (else empty, and
 /// the store is not read).
 pub(crate) async fn rule_kv(shared: &Shared, rule: &CompiledRule) -> Result<(JValue, Value)> {
-    if rule.uses_kv {
-        kv_context(shared, rule.rule.pack()).await
-    } else {
-        Ok((JValue::from(()), Value::Null))
+    use crate::template::kv_refs::KvRefs;
+    match &rule.kv {
+        KvRefs::None => Ok((JValue::from(()), Value::Null)),
+        KvRefs::All => kv_context(shared, rule.rule.pack()).await,
+        KvRefs::Keys(keys) => {
+            kv_keys(shared, rule.rule.pack(), keys, rule.expression.is_some()).await
+        }
     }
+}
+
+/// The key-value namespace holding only `keys` (`(scope, name)`, scope `system` or
+/// `pack`), those that exist: what a rule whose templates name their keys reads.
+/// `json`: also as JSON (for a rule expression).
+async fn kv_keys(
+    shared: &Shared,
+    pack: &str,
+    keys: &[(String, String)],
+    json: bool,
+) -> Result<(JValue, Value)> {
+    let mut system = std::collections::BTreeMap::new();
+    let mut pack_keys = std::collections::BTreeMap::new();
+    for (scope, name) in keys {
+        let (s, into) = match scope.as_str() {
+            "system" => (KeyScope::System, &mut system),
+            _ => (KeyScope::Pack(pack.to_string()), &mut pack_keys),
+        };
+        if let Some(k) = shared.store.get_key(&s, name).await? {
+            into.insert(k.name, k.value);
+        }
+    }
+    let as_json = if json {
+        json!({"system": system, "pack": pack_keys})
+    } else {
+        Value::Null
+    };
+    let jinja = |m: std::collections::BTreeMap<String, Value>| {
+        JValue::from(
+            m.into_iter()
+                .map(|(k, v)| (k, crate::template::to_jinja(&v)))
+                .collect::<std::collections::BTreeMap<String, JValue>>(),
+        )
+    };
+    let ns = jmap([("system", jinja(system)), ("pack", jinja(pack_keys))]);
+    Ok((ns, as_json))
 }
 
 /// Renders templated criteria patterns (compiled with the rule) against the rule's context,

@@ -331,9 +331,16 @@ impl Engine {
         }
         match (criteria, params) {
             (Some(criteria), Some(params)) if problems.is_empty() => {
-                let uses_kv = rule.action_params.values().any(mentions_kv)
-                    || mentions_kv(&rule.criteria)
-                    || rule.expression.as_deref().is_some_and(|e| e.contains("kv"));
+                let mut sources = Vec::new();
+                for v in rule.action_params.values() {
+                    crate::template::template_strings(v, &mut sources);
+                }
+                crate::template::template_strings(&rule.criteria, &mut sources);
+                let decrypts = sources.iter().any(|s| s.contains("decrypt_kv"));
+                let kv = crate::template::kv_refs::KvRefs::of(
+                    sources,
+                    rule.expression.as_deref().is_some_and(|e| e.contains("kv")),
+                );
                 let context = super::context::jmap([
                     ("ref", minijinja::Value::from(rule.rule_ref.as_str())),
                     ("action", minijinja::Value::from(rule.action.as_str())),
@@ -346,7 +353,8 @@ impl Engine {
                     expression,
                     params,
                     patterns,
-                    uses_kv,
+                    kv,
+                    decrypts,
                 })
             }
             _ => Err(Error::invalid(what, problems.join("; "))),
@@ -400,10 +408,6 @@ pub(super) fn rule_param_problems(action: &Action, params: &Map<String, Value>) 
             })
             .collect(),
     }
-}
-
-fn mentions_kv(v: &serde_json::Value) -> bool {
-    crate::template::any_template(v, &|s| s.contains("kv"))
 }
 
 /// # Definitions: reading them back

@@ -46,10 +46,11 @@ impl Engine {
             }
             for rule in list {
                 let (kv_j, kv_json) = rule_kv(s, rule).await?;
+                let (_ring, ring_j) = super::context::keyring(s, rule);
                 let rule_ctx = OnceLock::new();
                 let make = || {
                     ectx.get_or_init(|| EventContext::new(&event))
-                        .for_rule(s, rule, &kv_j)
+                        .for_rule(s, rule, &kv_j, &ring_j)
                 };
                 let renderer = CtxRenderer {
                     shared: s,
@@ -144,10 +145,11 @@ impl Engine {
         let mut standard_matched = false;
         for rule in rules {
             let (kv_j, kv_json) = rule_kv(s, &rule).await?;
+            let (ring, ring_j) = super::context::keyring(s, &rule);
             let rule_ctx = OnceLock::new();
             let make = || {
                 ectx.get_or_init(|| EventContext::new(&event))
-                    .for_rule(s, &rule, &kv_j)
+                    .for_rule(s, &rule, &kv_j, &ring_j)
             };
             let renderer = CtxRenderer {
                 shared: s,
@@ -196,6 +198,11 @@ impl Engine {
                 super::executions::secrets_of_packs(s, action_pack, Some(rule.rule.pack()))
             {
                 mask_test(&mut test, &secrets);
+            }
+            // Values decrypted by the rule's templates are secrets too.
+            let opened = ring.map(|r| r.opened()).unwrap_or_default();
+            if !opened.is_empty() {
+                mask_test(&mut test, &opened);
             }
             out.push(test);
         }

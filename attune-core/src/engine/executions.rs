@@ -14,19 +14,30 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// A `requested` execution of `action` with `validated` params stored redacted (secret
-/// params, and the secret config values of its pack wherever they appear); the second value
-/// is the unredacted params when anything was redacted.
+/// params, and the secret config values of its pack and the `opened` values — keys
+/// decrypted into its params — wherever they appear); the second value is the unredacted
+/// params when anything was redacted.
 pub(crate) fn new_execution(
     shared: &Shared,
     action: &Action,
     validated: Map<String, Value>,
     now: chrono::DateTime<chrono::Utc>,
     rule_pack: Option<&str>,
+    opened: &[String],
 ) -> (Execution, Option<Map<String, Value>>) {
     let pack_secrets = secrets_of_packs(shared, action.pack(), rule_pack);
-    let (stored, secrets) = if action.parameters.has_secrets() || pack_secrets.is_some() {
+    let masked: Option<Vec<String>> = match (&pack_secrets, opened.is_empty()) {
+        (None, true) => None,
+        (p, _) => Some(
+            p.iter()
+                .flat_map(|p| p.iter().cloned())
+                .chain(opened.iter().cloned())
+                .collect(),
+        ),
+    };
+    let (stored, secrets) = if action.parameters.has_secrets() || masked.is_some() {
         let mut stored = action.parameters.redact(&validated);
-        if let Some(ps) = &pack_secrets {
+        if let Some(ps) = &masked {
             for v in stored.values_mut() {
                 crate::params::mask_value(v, ps);
             }
@@ -142,7 +153,7 @@ pub(crate) async fn create_execution(
         .parameters
         .validate(&params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None);
+    let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None, &[]);
     exec.parent = child.parent;
     exec.task = child.task;
     if child.timeout_secs.is_some() {

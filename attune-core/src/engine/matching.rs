@@ -124,6 +124,7 @@ struct Planned {
 
 fn forget_secrets(shared: &Shared, exec: Option<&Execution>) {
     if let Some(x) = exec {
+        shared.lock_masks().remove(&x.id);
         shared.lock_secrets().remove(&x.id);
     }
 }
@@ -188,10 +189,11 @@ async fn plan_rule(
 ) -> Result<Option<Planned>> {
     let now = shared.now();
     let (kv_j, kv_json) = rule_kv(shared, rule).await?;
+    let (ring, ring_j) = super::context::keyring(shared, rule);
     let rule_ctx: OnceLock<minijinja::Value> = OnceLock::new();
     let make_ctx = || {
         ctx.get_or_init(|| EventContext::new(event))
-            .for_rule(shared, rule, &kv_j)
+            .for_rule(shared, rule, &kv_j, &ring_j)
     };
     let renderer = CtxRenderer {
         shared,
@@ -206,7 +208,15 @@ async fn plan_rule(
             Ok(false) => None,
             Ok(true) => {
                 *matched = true;
-                Some(plan_enforcement(shared, rule, event, &renderer, enf, now))
+                Some(plan_enforcement(
+                    shared,
+                    rule,
+                    event,
+                    &renderer,
+                    ring.as_deref(),
+                    enf,
+                    now,
+                ))
             }
             Err(reason) => Some(failed(shared, enf, reason, None, now)),
         },
@@ -269,6 +279,7 @@ fn plan_enforcement(
     rule: &CompiledRule,
     event: &Event,
     renderer: &CtxRenderer<'_>,
+    ring: Option<&crate::template::keyring::Keyring>,
     mut enf: Enforcement,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Planned {
@@ -304,11 +315,24 @@ fn plan_enforcement(
             if let Some(ps) = secrets_of_packs(shared, action.pack(), Some(rule.rule.pack())) {
                 crate::params::mask_value(&mut shown, &ps);
             }
+            if let Some(r) = ring {
+                crate::params::mask_value(&mut shown, &r.opened());
+            }
             return failed(shared, enf, reason, Some(shown), now);
         }
     };
-    let (mut exec, secrets) =
-        new_execution(shared, &action, validated, now, Some(rule.rule.pack()));
+    let opened = ring.map(|r| r.opened()).unwrap_or_default();
+    let (mut exec, secrets) = new_execution(
+        shared,
+        &action,
+        validated,
+        now,
+        Some(rule.rule.pack()),
+        &opened,
+    );
+    if !opened.is_empty() {
+        shared.lock_masks().insert(exec.id, opened.into());
+    }
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
     exec.rule = Some(rule.rule.rule_ref.clone());

@@ -220,6 +220,10 @@ pub(crate) struct Shared {
     pub no_secrets: Arc<[String]>,
     /// Validated params with secret values, of executions created here and not run yet.
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
+    /// Values to mask in the outputs of executions created here that are not secret params
+    /// or pack secrets: encrypted keys a rule decrypted into their params. Kept until the
+    /// execution ends.
+    pub masks: Mutex<HashMap<ExecutionId, Arc<[String]>>>,
     /// Cancellation tokens of executions running in this process.
     pub running: Mutex<HashMap<ExecutionId, CancellationToken>>,
     /// The workflow runtime (also in `runtimes`, as `workflow`).
@@ -285,6 +289,12 @@ impl Shared {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lock_masks(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Arc<[String]>>> {
+        self.masks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn lock_children(

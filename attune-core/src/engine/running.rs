@@ -463,7 +463,8 @@ fn prepare(
         dir: pack_dir,
         config,
     } = shared.catalog.run_info(action.pack(), rule_pack);
-    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() {
+    let masked = shared.lock_masks().contains_key(&exec.id);
+    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() || masked {
         // A retry of this run needs them again: the completion stage forgets them.
         if exec.parent.is_none() && shared.catalog.retry_policy(&exec.action).is_some() {
             shared.lock_secrets().get(&exec.id).cloned()
@@ -476,6 +477,9 @@ fn prepare(
     if let Some(ps) = &pack_secrets {
         secrets.extend(ps.iter().cloned());
     }
+    if let Some(m) = shared.lock_masks().get(&exec.id) {
+        secrets.extend(m.iter().cloned());
+    }
     let params = match secret_params {
         Some(p) => {
             secrets.extend(action.parameters.secret_values(&p));
@@ -487,7 +491,9 @@ fn prepare(
                 "its secret parameters are not available in this process (secrets are never stored)",
             ));
         }
-        None if pack_secrets.is_some() && crate::params::holds_redacted(&exec.params) => {
+        None if (pack_secrets.is_some() || masked)
+            && crate::params::holds_redacted(&exec.params) =>
+        {
             return Err(Error::invalid(
                 format!("execution '{}'", exec.id),
                 "its params were stored with secret config values redacted, and the real \

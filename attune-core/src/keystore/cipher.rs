@@ -15,7 +15,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// What starts a sealed value.
-const PREFIX: &str = "attune:aes256gcm:";
+pub(crate) const PREFIX: &str = "attune:aes256gcm:";
 /// Bytes of an AES-GCM nonce.
 const NONCE_BYTES: usize = 12;
 

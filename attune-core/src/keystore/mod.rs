@@ -7,6 +7,7 @@
 mod cipher;
 
 pub use cipher::EncryptionKey;
+pub(crate) use cipher::PREFIX as SEALED_PREFIX;
 
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};

@@ -21,8 +21,10 @@ pub(crate) struct CompiledRule {
     pub params: CompiledValue,
     /// The criteria's templated patterns, compiled, by source.
     pub patterns: HashMap<String, CompiledValue>,
-    /// Whether a template or the expression reads the key-value store (`kv`, `st2kv`).
-    pub uses_kv: bool,
+    /// What its templates and expression read of the key-value store (`kv`, `st2kv`).
+    pub(crate) kv: crate::template::kv_refs::KvRefs,
+    /// Whether its templates call `decrypt_kv` (they get the engine's key when they do).
+    pub(crate) decrypts: bool,
     /// The `rule` namespace of templates (`rule.ref`, `rule.action`, `rule.trigger`).
     pub context: minijinja::Value,
 }

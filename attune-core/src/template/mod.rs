@@ -20,6 +20,8 @@
 //! Workflows ([`Templates::for_workflows`]) also take YAQL, `<% expr %>` (`yaql.rs`).
 
 mod filters;
+pub(crate) mod keyring;
+pub(crate) mod kv_refs;
 mod rewrite;
 mod yaql;
 
@@ -558,6 +560,16 @@ fn none_marker(v: Value, keep_none: bool) -> Value {
 
 fn contains_template(v: &Value) -> bool {
     any_template(v, &|_| true)
+}
+
+/// Every string inside `v` that is a template, appended to `out`.
+pub(crate) fn template_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) if is_template(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| template_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| template_strings(x, out)),
+        _ => {}
+    }
 }
 
 /// Whether some string inside `v` is a template for which `pred` holds.

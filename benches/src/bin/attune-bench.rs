@@ -30,6 +30,7 @@ const SCENARIOS: &[&str] = &[
     "fifo_concurrency_1",
     "fifo_concurrency_1_sqlite",
     "policy_overhead",
+    "kv_render",
 ];
 
 fn main() {
@@ -104,6 +105,7 @@ fn main() {
                 "fifo_concurrency_1" => fifo_concurrency(ops.unwrap_or(10_000), false).await,
                 "fifo_concurrency_1_sqlite" => fifo_concurrency(ops.unwrap_or(10_000), true).await,
                 "policy_overhead" => policy_overhead(ops.unwrap_or(200_000)).await,
+                "kv_render" => kv_render(ops.unwrap_or(300_000)).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -975,6 +977,60 @@ async fn fifo_concurrency(n: u64, sqlite: bool) -> attune_core::Result<Value> {
             "delayed": stats.delayed,
             "store": if sqlite { "sqlite (synchronous NORMAL)" } else { "memory" },
         }),
+    ))
+}
+
+/// A rule whose param reads 3 keys of the key store (among 100 system keys), its params
+/// rendered `n` times as the matching stage renders them (`Engine::test_rules`: the key
+/// namespace read, the context built, the criteria checked, the params rendered).
+async fn kv_render(n: u64) -> attune_core::Result<Value> {
+    use attune_core::keystore::KeyOptions;
+    use attune_core::model::{KeyScope, Rule, TriggerType};
+    let engine = Engine::builder().build().await?;
+    engine
+        .register_trigger_type(TriggerType::new("bench.kv"))
+        .await?;
+    engine
+        .register_fn("bench.noop", |_| async { Ok(Value::Null) })
+        .await?;
+    for i in 0..100 {
+        engine
+            .set_key(
+                KeyScope::System,
+                &format!("key{i}"),
+                json!(format!("value {i}")),
+                KeyOptions::default(),
+            )
+            .await?;
+    }
+    engine
+        .register_rule(Rule::new("bench.kv_rule", "bench.kv", "bench.noop").param(
+            "text",
+            json!("{{ st2kv.system.key1 }}/{{ st2kv.system.key2 }}/{{ kv.system.key3 }}"),
+        ))
+        .await?;
+    let payload = json!({});
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = engine.test_rules("bench.kv", &payload, None).await?;
+        if t[0].params.as_ref().and_then(|p| p.as_ref().ok()).is_none() {
+            return Err(attune_core::Error::Action(format!(
+                "not rendered: {:?}",
+                t[0]
+            )));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let check = engine.test_rules("bench.kv", &payload, None).await?;
+    let rendered = check[0].params.clone();
+    engine.shutdown(Duration::from_secs(5)).await;
+    Ok(report(
+        "kv_render",
+        n,
+        secs,
+        None,
+        None,
+        json!({"keys_in_store": 100, "keys_read": 3, "rendered": format!("{rendered:?}")}),
     ))
 }
 

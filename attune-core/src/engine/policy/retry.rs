@@ -97,6 +97,10 @@ async fn retry(shared: &Arc<Shared>, e: &Execution, delay: f64) {
     if let Some(s) = secrets {
         shared.lock_secrets().insert(next.id, s);
     }
+    let masks = shared.lock_masks().get(&e.id).cloned();
+    if let Some(m) = masks {
+        shared.lock_masks().insert(next.id, m);
+    }
     match shared.store.insert_execution(&next).await {
         Ok(()) => {}
         Err(err) => {

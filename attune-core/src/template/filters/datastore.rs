@@ -1,15 +1,9 @@
-//! `decrypt_kv`.
+//! `decrypt_kv`: listed here with StackStorm's filters; the engine registers the working
+//! filter from `template/keyring.rs`, which reads the engine's key from the template context.
 
 use super::{Call, FilterResult};
 
-/// `decrypt_kv(value)`: not supported yet. Encrypted keys arrive with key encryption
-/// (AES-256-GCM under an engine key); until then encrypted keys are not in the template
-/// context and this filter is an error, never the ciphertext or a wrong value.
-/// StackStorm's own ciphertexts (keyczar-compatible AES-CBC with HMAC-SHA1, hex) are not
-/// read either.
+/// Never called: `template/keyring.rs` replaces it when the filters are registered.
 pub(super) fn decrypt_kv(call: &Call) -> FilterResult {
-    Err(call.error(
-        "is not supported yet: encrypted key values arrive with key encryption, and until \
-         then encrypted keys are left out of the template context",
-    ))
+    Err(call.error("needs the engine's key store (see template/keyring.rs)"))
 }

@@ -199,6 +199,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
             env.add_function(*alias, bound(f, alias));
         }
     }
+    // `decrypt_kv` reads the engine's key from the context (see `template/keyring.rs`).
+    env.add_filter("decrypt_kv", crate::template::keyring::decrypt_kv);
+    env.add_function("decrypt_kv", crate::template::keyring::decrypt_kv);
 }
 
 /// The callable of `f`, its errors naming `shown` (the name it was called by).

@@ -203,6 +203,7 @@ impl EngineBuilder {
         runtimes.insert("noop".into(), Arc::new(NoopRuntime));
         let announcements = Arc::new(crate::runtime::AnnouncementRuntime::default());
         runtimes.insert("announcement".into(), announcements.clone());
+        runtimes.insert("inquirer".into(), Arc::new(crate::runtime::InquirerRuntime));
         #[cfg(feature = "http")]
         runtimes.insert("http".into(), Arc::new(crate::runtime::HttpRuntime::new()?));
         crate::pack::install_core_handlers(&native);

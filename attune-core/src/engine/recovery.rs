@@ -29,6 +29,7 @@ pub(crate) async fn sweep(
     let mut found = rematch_events(shared, idle_since, limit).await?;
     found += republish_executions(shared, idle_since, limit).await?;
     found += end_lost(shared, limit).await?;
+    found += super::inquiries::expire(shared, limit).await?;
     Ok(found)
 }
 

@@ -340,6 +340,7 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     // With policies, the slots these runs free go to what waited, in the same store call.
     let results = super::policy::record_outcomes(shared, changes).await;
     let mut msgs = Vec::with_capacity(rest.len());
+    let mut pending = Vec::new();
     for ((id, to, permit, again, stopping), r) in rest.into_iter().zip(results) {
         let status = match recorded(shared, id, to, again, r).await {
             Some(s) => s,
@@ -352,10 +353,21 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
             shared.lock_running().remove(&id);
         }
         drop(permit);
+        if status == ExecutionStatus::Pending {
+            // Waits for an answer: not finished (its end comes with the answer).
+            pending.push(id);
+            continue;
+        }
         msgs.push(Message::Finished(StatusChange {
             execution: id,
             status,
         }));
+    }
+    if !pending.is_empty() {
+        super::inquiries::now_pending(shared, &pending).await;
+    }
+    if msgs.is_empty() {
+        return;
     }
     if let Err(e) = shared.transport.publish(Topic::Finished, msgs).await {
         tracing::error!(error = %e, "finished notifications not published");
@@ -561,6 +573,10 @@ fn mask_change(change: &mut ExecutionChange, secrets: &[String]) {
 fn outcome(shared: &Shared, ending: Ending) -> (ExecutionStatus, ExecutionChange) {
     let now = shared.now();
     match ending {
+        Ending::Done(Ok(out)) if out.pending => (
+            ExecutionStatus::Pending,
+            ExecutionChange::to(ExecutionStatus::Pending, now).result(out.result),
+        ),
         Ending::Done(Ok(out)) => {
             let to = if out.timed_out {
                 ExecutionStatus::Timeout

@@ -167,6 +167,9 @@ pub(super) struct Driver {
     paused: bool,
     /// Whether `pausing → paused` was recorded for the current pause.
     marked_paused: bool,
+    /// Task executions waiting for a response (inquiries): the run pauses while they wait,
+    /// and counts as paused with only them left.
+    asking: std::collections::HashSet<ExecutionId>,
     /// Runs that came due while paused, or were to start while a pause was being recorded:
     /// launched on resume.
     held: Vec<Launch>,
@@ -245,6 +248,7 @@ impl Driver {
             unlaunched: Vec::new(),
             paused: false,
             marked_paused: false,
+            asking: Default::default(),
             held: Vec::new(),
             control,
             cancel: req.cancel.clone(),
@@ -296,7 +300,10 @@ impl Driver {
             if !self.local.is_empty() {
                 continue;
             }
-            if self.paused && !self.marked_paused && self.waiting.is_empty() {
+            if self.paused
+                && !self.marked_paused
+                && self.waiting.keys().all(|x| self.asking.contains(x))
+            {
                 self.mark_paused().await;
             }
             if self.run.status() != RunStatus::Running {
@@ -703,7 +710,14 @@ impl Driver {
     /// One round: applies the ends that arrived (and the local ones), then journals them.
     async fn apply_round(&mut self, arrived: Vec<(ExecutionId, ExecutionStatus)>) -> Result<()> {
         let mut ends = std::mem::take(&mut self.local);
+        let mut asked = false;
         for (x, status) in arrived {
+            if status == ExecutionStatus::Pending {
+                // A task asks (an inquiry): the run pauses until it is answered.
+                asked |= self.waiting.contains_key(&x) && self.asking.insert(x);
+                continue;
+            }
+            self.asking.remove(&x);
             let Some((task, route, item)) = self.waiting.remove(&x) else {
                 continue; // not ours any more (a second notice)
             };
@@ -724,6 +738,14 @@ impl Driver {
                 execution: Some(x),
                 result,
             });
+        }
+        if asked && !self.paused {
+            // As Orquesta does: paused while a task waits for a response; the response
+            // (or the inquiry's expiry) resumes it.
+            if let Err(e) = Engine::internal(self.shared.clone()).pause(self.id).await {
+                tracing::debug!(execution.id = %self.id, error = %e, "not paused for its inquiry");
+            }
+            self.follow_status().await?;
         }
         if ends.is_empty() {
             return Ok(());

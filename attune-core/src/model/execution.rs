@@ -13,7 +13,8 @@ use std::fmt;
 /// requested → scheduled → running → succeeded | failed | timeout
 ///     │  └→ delayed (held by a policy, FIFO) → scheduled
 ///     ├→ canceled                running → canceling → canceled
-///     └→ abandoned (worker lost and no retry)      running → paused/pending → running
+///     └→ abandoned (worker lost and no retry)      running → paused → running
+///                                                  running → pending (inquiry) → succeeded | timeout
 /// ```
 ///
 /// [`ExecutionStatus::can_transition_to`] is the whole machine; stores reject every other
@@ -101,7 +102,12 @@ impl ExecutionStatus {
                 to,
                 Paused | Running | Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned
             ),
-            Pending | Paused => matches!(to, Running | Canceling | Canceled | Failed | Timeout),
+            // An inquiry ends when it is answered (succeeded) or expires (timeout).
+            Pending => matches!(
+                to,
+                Running | Succeeded | Canceling | Canceled | Failed | Timeout
+            ),
+            Paused => matches!(to, Running | Canceling | Canceled | Failed | Timeout),
             Canceling => matches!(to, Canceled),
             Succeeded | Failed | Timeout | Canceled | Abandoned => false,
         }

@@ -65,6 +65,12 @@ pub fn core_pack() -> PackBundle {
                     .description("Seconds to wait."),
             ),
     ];
+    let mut ask = Action::new("core.ask", "inquirer").description(
+        "Asks a question and waits (pending) for a response that fits `schema` (StackStorm's \
+         core.ask): Engine::respond answers it; unanswered, it ends timeout after `ttl` minutes.",
+    );
+    ask.parameters = super::stackstorm_runner_parameters("inquirer").unwrap_or_default();
+    actions.push(ask);
     actions.push(local_action("core.local", false));
     actions.push(local_action("core.local_sudo", true));
     actions.push(

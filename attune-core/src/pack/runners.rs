@@ -17,6 +17,7 @@ pub(crate) const RUNNERS: &[(&str, &str)] = &[
     ("workflow", "workflow"),
     ("noop", "noop"),
     ("announcement", "announcement"),
+    ("inquirer", "inquirer"),
     ("native", "native"),
     ("rhai", "rhai"),
 ];
@@ -38,11 +39,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("winrm-cmd", "WinRM runners are not supported"),
     ("winrm-ps-cmd", "WinRM runners are not supported"),
     ("winrm-ps-script", "WinRM runners are not supported"),
-    (
-        "inquirer",
-        "inquiries (core.ask) are not supported yet: they arrive with the policies and \
-         inquiries work",
-    ),
     ("cloudslang", "the CloudSlang runner is not supported"),
     (
         "mistral-v2",
@@ -147,6 +143,39 @@ pub fn stackstorm_runner_parameters(runner: &str) -> Option<ParamSchema> {
                     ParamSpec::string()
                         .default("general")
                         .description("Where the announcement goes (StackStorm's stream event st2.announcement__<route>)."),
+                ),
+        ),
+        "inquirer" => Some(
+            ParamSchema::new()
+                .with(
+                    "schema",
+                    ParamSpec::object()
+                        .default(super::super::runtime::default_schema())
+                        .description("The JSON Schema the response must fit."),
+                )
+                .with(
+                    "roles",
+                    ParamSpec::array()
+                        .default(serde_json::json!([]))
+                        .description("Roles that may respond (any when both lists are empty)."),
+                )
+                .with(
+                    "users",
+                    ParamSpec::array()
+                        .default(serde_json::json!([]))
+                        .description("Users that may respond (any when both lists are empty)."),
+                )
+                .with(
+                    "route",
+                    ParamSpec::string()
+                        .default("")
+                        .description("Where the inquiry is announced (notification route)."),
+                )
+                .with(
+                    "ttl",
+                    ParamSpec::integer()
+                        .default(1440)
+                        .description("Minutes before an unanswered inquiry ends timeout."),
                 ),
         ),
         "local-shell-cmd" => Some(shell().with(

@@ -7,6 +7,7 @@
 mod announcement;
 #[cfg(feature = "http")]
 mod http;
+mod inquirer;
 mod keys;
 mod log;
 mod native;
@@ -16,6 +17,8 @@ mod rhai_runtime;
 pub use announcement::{Announcement, AnnouncementRuntime};
 #[cfg(feature = "http")]
 pub use http::{HttpRuntime, http_request_action};
+pub use inquirer::InquirerRuntime;
+pub(crate) use inquirer::{Asked, default_schema};
 pub use keys::{KeyAccess, KeyAccessScope, MAX_KEY_NAME_BYTES, StoreKeyAccess};
 pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};
@@ -153,6 +156,9 @@ pub struct RunOutput {
     /// The runtime stopped the action at its own deadline (a `timeout` param): the execution
     /// ends `timeout`, with this output's result and error.
     pub timed_out: bool,
+    /// The run waits for an answer (an inquiry): the execution goes `pending` with this
+    /// output's result, and ends when it is answered or expires.
+    pub pending: bool,
 }
 
 impl RunOutput {
@@ -165,6 +171,15 @@ impl RunOutput {
             stderr: String::new(),
             error: None,
             timed_out: false,
+            pending: false,
+        }
+    }
+
+    /// A run that waits for an answer with `result` (see [`RunOutput::pending`]).
+    pub fn pending(result: Value) -> Self {
+        RunOutput {
+            pending: true,
+            ..Self::success(result)
         }
     }
 

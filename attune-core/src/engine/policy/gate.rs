@@ -362,7 +362,7 @@ impl ActionGate {
 
     /// When some wait and a rate window is full: when its oldest admission leaves it. Old
     /// admissions are dropped.
-    fn next_window(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_window(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut next: Option<DateTime<Utc>> = None;
         for (i, r) in self.rules.rates.iter().enumerate() {
             let from = now - r.window;

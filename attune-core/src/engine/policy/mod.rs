@@ -137,6 +137,11 @@ impl GateState {
                 m.admit.push((e.id, from));
             }
             Verdict::Delay => {
+                // Waiting on a full rate window: the timer admits it when the window moves
+                // on (a slot that frees admits it otherwise).
+                if let Some(at) = g.next_window(now) {
+                    self.windows.insert(e.action.clone(), at);
+                }
                 self.owner.insert(e.id, e.action.clone());
                 if from == ExecutionStatus::Requested {
                     m.delay.push(e.id);
@@ -311,8 +316,11 @@ pub(crate) async fn record_outcomes(
     let mut st = gate.state.lock().await;
     let now = shared.now();
     let mut freed = HashSet::new();
-    for (id, _, _) in &outcomes {
-        if let Some(action) = st.forget(*id) {
+    // A run that waits for an answer (pending) keeps its slot.
+    for (id, _, change) in &outcomes {
+        if change.to.is_terminal()
+            && let Some(action) = st.forget(*id)
+        {
             freed.insert(action);
         }
     }

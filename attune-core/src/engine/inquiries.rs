@@ -1,0 +1,314 @@
+//! Inquiries (human in the loop): executions of the `inquirer` runtime (`core.ask`) that
+//! wait `pending` for a response. A response must fit the inquiry's schema and come from
+//! one of its users or roles (when it names any); it is accepted once, and the execution
+//! ends `succeeded` with the response in its result. One left unanswered past its ttl ends
+//! `timeout`. A workflow whose task asks is paused while it waits, and resumed when the
+//! inquiry ends.
+
+use super::{Engine, Shared};
+use crate::model::{Execution, ExecutionId, ExecutionStatus};
+use crate::runtime::Asked;
+use crate::store::{ExecutionChange, ExecutionFilter, Page};
+use crate::transport::{Message, StatusChange, Topic};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// An inquiry: a question an execution waits on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Inquiry {
+    /// The execution that asks (its id is the inquiry's).
+    pub id: ExecutionId,
+    /// The action (`core.ask`, or a pack's action of the inquirer runner).
+    pub action: String,
+    /// The JSON Schema a response must fit.
+    pub schema: Value,
+    /// Users who may respond (with `roles`: anyone when both are empty).
+    pub users: Vec<String>,
+    /// Roles whose members may respond.
+    pub roles: Vec<String>,
+    /// Where it is announced.
+    pub route: String,
+    /// Minutes it waits for a response.
+    pub ttl_minutes: u64,
+    /// When it started waiting.
+    pub asked: DateTime<Utc>,
+    /// When it ends `timeout` unless answered.
+    pub expires: DateTime<Utc>,
+    /// The workflow it belongs to, when a task asked.
+    pub parent: Option<ExecutionId>,
+}
+
+/// Who responds to an inquiry: checked against its `users` and `roles`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Responder {
+    /// The user's name, if known.
+    pub user: Option<String>,
+    /// The user's roles.
+    pub roles: Vec<String>,
+}
+
+impl Responder {
+    /// Anyone: accepted by an inquiry that names no users and no roles only.
+    pub fn anyone() -> Self {
+        Responder::default()
+    }
+
+    /// The user `name` with `roles`.
+    pub fn user(name: impl Into<String>, roles: Vec<String>) -> Self {
+        Responder {
+            user: Some(name.into()),
+            roles,
+        }
+    }
+}
+
+fn inquiry_of(e: &Execution) -> Result<Inquiry> {
+    let what = format!("inquiry '{}'", e.id);
+    let params = e
+        .result
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::invalid(&what, "its execution holds no inquiry (no result)"))?;
+    let asked = Asked::from_params(params, &what)?;
+    let at = e.started.unwrap_or(e.created);
+    let ttl = std::time::Duration::from_secs(asked.ttl_minutes.saturating_mul(60));
+    Ok(Inquiry {
+        id: e.id,
+        action: e.action.clone(),
+        schema: asked.schema,
+        users: asked.users,
+        roles: asked.roles,
+        route: asked.route,
+        ttl_minutes: asked.ttl_minutes,
+        asked: at,
+        expires: crate::clock::saturating_add(at, ttl),
+        parent: e.parent,
+    })
+}
+
+/// Whether `e` is an inquiry waiting for a response.
+fn is_inquiry(e: &Execution) -> bool {
+    e.runner == "inquirer" && e.status == ExecutionStatus::Pending
+}
+
+/// The running stage's part: these executions now wait for a response. Announced, and the
+/// workflow runs waiting for them are told (they pause). Waiting for a person is not work
+/// in flight: [`Engine::settle`] does not wait for it (the response makes it so again).
+pub(crate) async fn now_pending(shared: &Shared, ids: &[ExecutionId]) {
+    shared
+        .publish_status(ids.iter().map(|id| (*id, ExecutionStatus::Pending)))
+        .await;
+    for id in ids {
+        shared.pending.execution_done(*id);
+    }
+    let children = shared.lock_children();
+    for id in ids {
+        if let Some(tx) = children.get(id) {
+            let _ = tx.send((*id, ExecutionStatus::Pending));
+        }
+    }
+}
+
+/// Ends inquiries whose ttl passed (`timeout`); returns how many. Run by the recovery
+/// sweep, and by a read or response that finds one expired.
+pub(crate) async fn expire(shared: &Arc<Shared>, limit: usize) -> Result<usize> {
+    let now = shared.now();
+    let filter = ExecutionFilter::new().status(ExecutionStatus::Pending);
+    let mut page = Page::first(1000);
+    let mut ended = 0;
+    let mut seen = 0;
+    while seen < limit {
+        let rows = shared.store.list_executions(&filter, &page).await?;
+        let full = rows.len() == 1000;
+        seen += rows.len();
+        if let Some(last) = rows.last() {
+            page = Page::after(last.id, 1000);
+        }
+        for e in rows.iter().filter(|e| is_inquiry(e)) {
+            if let Ok(q) = inquiry_of(e)
+                && q.expires <= now
+                && end(shared, e, ExecutionStatus::Timeout, None).await?
+            {
+                ended += 1;
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(ended)
+}
+
+/// Ends the inquiry `e` (`pending`) in `to` — with the response, when answered — and
+/// resumes its workflow. Whether it was still pending.
+async fn end(
+    shared: &Arc<Shared>,
+    e: &Execution,
+    to: ExecutionStatus,
+    response: Option<Value>,
+) -> Result<bool> {
+    let now = shared.now();
+    let mut result = e.result.clone().unwrap_or(Value::Null);
+    let change = match response {
+        Some(r) => {
+            if let Value::Object(m) = &mut result {
+                m.insert("response".into(), r);
+            }
+            ExecutionChange::to(to, now).result(result)
+        }
+        None => ExecutionChange::to(to, now)
+            .result(result)
+            .error("the inquiry was not answered within its ttl"),
+    };
+    match shared
+        .store
+        .transition_execution(e.id, ExecutionStatus::Pending, change)
+        .await
+    {
+        Ok(_) => {}
+        Err(Error::Conflict(_)) => return Ok(false),
+        Err(err) => return Err(err),
+    }
+    shared.pending.add_execution(e.id);
+    let done = Message::Finished(StatusChange {
+        execution: e.id,
+        status: to,
+    });
+    if let Err(err) = shared.transport.publish(Topic::Finished, vec![done]).await {
+        shared.pending.execution_done(e.id);
+        return Err(err);
+    }
+    if let Some(parent) = e.parent {
+        // Orquesta resumes the workflow once its inquiry is answered (or expired).
+        if let Err(err) = Engine::internal(shared.clone()).resume(parent).await {
+            tracing::debug!(execution.id = %parent, error = %err, "workflow not resumed after its inquiry");
+        }
+    }
+    Ok(true)
+}
+
+/// # Inquiries
+///
+/// Questions actions ask (`core.ask`, the `inquirer` runner), and their responses.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+/// use attune_core::{Engine, Responder};
+/// use attune_core::model::ExecutionStatus;
+/// use serde_json::json;
+///
+/// let engine = Engine::builder().build().await?;
+/// let id = engine.execute("core.ask", json!({})).await?;
+/// engine.settle(std::time::Duration::from_secs(5)).await?; // asked: it waits, pending
+/// assert_eq!(engine.execution(id).await?.status, ExecutionStatus::Pending);
+/// let asked = engine.inquiry(id).await?;
+/// assert_eq!(asked.schema["properties"]["continue"]["type"], "boolean");
+/// let done = engine.respond(id, json!({"continue": true}), &Responder::anyone()).await?;
+/// assert_eq!(done.status, ExecutionStatus::Succeeded);
+/// assert_eq!(done.result.unwrap()["response"], json!({"continue": true}));
+/// # Ok(()) }
+/// ```
+impl Engine {
+    /// The inquiries waiting for a response, oldest first (one page of at most `limit`,
+    /// after `after` when given).
+    pub async fn inquiries(&self, page: &Page) -> Result<Vec<Inquiry>> {
+        let filter = ExecutionFilter::new().status(ExecutionStatus::Pending);
+        let rows = self.shared.store.list_executions(&filter, page).await?;
+        Ok(rows
+            .iter()
+            .filter(|e| is_inquiry(e))
+            .filter_map(|e| inquiry_of(e).ok())
+            .collect())
+    }
+
+    /// The inquiry `id`. NotFound when no execution has that id; Conflict when it is not
+    /// (or no longer) waiting — answered, expired, canceled — naming its status.
+    pub async fn inquiry(&self, id: ExecutionId) -> Result<Inquiry> {
+        let e = self.shared.store.get_execution(id).await?;
+        if e.runner != "inquirer" {
+            return Err(Error::invalid(
+                format!("execution '{id}'"),
+                format!(
+                    "is not an inquiry (action '{}', runner '{}')",
+                    e.action, e.runner
+                ),
+            ));
+        }
+        if e.status != ExecutionStatus::Pending {
+            return Err(Error::Conflict(format!(
+                "inquiry '{id}' is not waiting for a response: it is {}",
+                e.status
+            )));
+        }
+        inquiry_of(&e)
+    }
+
+    /// Answers the inquiry `id` with `response`, as `who`. Refused, with nothing changed:
+    /// a response that does not fit the schema (Invalid, naming each failing path); a
+    /// responder who is neither one of its users nor has one of its roles, when it names
+    /// any (Invalid); an inquiry already answered, expired or canceled (Conflict, naming
+    /// its status; one found expired is ended `timeout` first). On success the execution
+    /// ends `succeeded` with the response in its result (`result.response`), and its
+    /// workflow, if a task asked, resumes.
+    pub async fn respond(
+        &self,
+        id: ExecutionId,
+        response: Value,
+        who: &Responder,
+    ) -> Result<Execution> {
+        let s = &self.shared;
+        let response =
+            crate::input::within_depth(response, || format!("response to inquiry '{id}'"))?;
+        let e = s.store.get_execution(id).await?;
+        let q = self.inquiry(id).await?;
+        if q.expires <= s.now() {
+            end(s, &e, ExecutionStatus::Timeout, None).await?;
+            return Err(Error::Conflict(format!(
+                "inquiry '{id}' expired at {} (its ttl is {} minutes): it ended timeout",
+                q.expires.to_rfc3339(),
+                q.ttl_minutes
+            )));
+        }
+        if !q.users.is_empty() || !q.roles.is_empty() {
+            let by_user = who.user.as_ref().is_some_and(|u| q.users.contains(u));
+            let by_role = who.roles.iter().any(|r| q.roles.contains(r));
+            if !by_user && !by_role {
+                return Err(Error::invalid(
+                    format!("response to inquiry '{id}'"),
+                    format!(
+                        "{} may not respond: the inquiry accepts users [{}] and roles [{}]",
+                        who.user
+                            .as_deref()
+                            .map_or("an unnamed responder".to_string(), |u| format!(
+                                "user '{u}'"
+                            )),
+                        q.users.join(", "),
+                        q.roles.join(", ")
+                    ),
+                ));
+            }
+        }
+        let schema = crate::params::draft3_required(&q.schema);
+        if let Some(compiled) = crate::params::CompiledSchema::compile(&schema).map_err(|err| {
+            Error::invalid(format!("inquiry '{id}'"), format!("its schema: {err}"))
+        })? && let Some(problems) = compiled.problems(&response)
+        {
+            return Err(Error::invalid(
+                format!("response to inquiry '{id}'"),
+                problems.join("; "),
+            ));
+        }
+        if !end(s, &e, ExecutionStatus::Succeeded, Some(response)).await? {
+            let now = s.store.get_execution(id).await?;
+            return Err(Error::Conflict(format!(
+                "inquiry '{id}' is not waiting for a response: it is {}",
+                now.status
+            )));
+        }
+        s.store.get_execution(id).await
+    }
+}

@@ -287,13 +287,15 @@ async fn workflows_read_encrypted_keys_with_decrypt_only() {
     assert!(!err.contains("tok-123"), "{err}");
 }
 
-/// An engine with the key `api_token` (encrypted) and `region` (plain), a native action
-/// echoing its params (and printing the token), and a rule passing them through templates.
-async fn decrypting_rule(key: Option<EncryptionKey>) -> Engine {
-    let sealing = EncryptionKey::generate().unwrap();
+/// The params the action of [`decrypting_rule`] saw last.
+type Seen = Arc<std::sync::Mutex<Option<serde_json::Value>>>;
+
+/// An engine holding `key`, with the key `api_token` (encrypted under `sealing`) and
+/// `region` (plain), a native action echoing its params (and keeping them in `Seen`), and a
+/// rule passing them through templates.
+async fn decrypting_rule(sealing: EncryptionKey, key: Option<EncryptionKey>) -> (Engine, Seen) {
     let store = Arc::new(MemoryStore::new());
     {
-        // The value is sealed under `sealing`: the engine under test holds `key`.
         let e = engine_on(store.clone(), Some(sealing)).await;
         e.set_key(
             KeyScope::System,
@@ -317,45 +319,7 @@ async fn decrypting_rule(key: Option<EncryptionKey>) -> Engine {
     e.register_trigger_type(attune_core::model::TriggerType::new("k.go"))
         .await
         .unwrap();
-    e.register_fn("k.echo", |ctx| async move { Ok(json!(ctx.params)) })
-        .await
-        .unwrap();
-    e.register_rule(
-        attune_core::model::Rule::new("k.pass", "k.go", "k.echo")
-            .param("token", json!("{{ st2kv.system.api_token | decrypt_kv }}"))
-            .param(
-                "auth",
-                json!("Bearer {{ st2kv.system.api_token | decrypt_kv }}"),
-            )
-            .param("raw", json!("{{ st2kv.system.api_token }}"))
-            .param("region", json!("{{ st2kv.system.region }}")),
-    )
-    .await
-    .unwrap();
-    e
-}
-
-// A rule's params read an encrypted key through `decrypt_kv`: the action gets the value,
-// the stored params and the outputs have it masked, and `st2kv.system.NAME` alone gives the
-// sealed text (as StackStorm gives the ciphertext).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rules_decrypt_keys_only_through_decrypt_kv_and_mask_them() {
-    // The engine holds the key the value was sealed under: rebuild with the same one.
-    let key = EncryptionKey::generate().unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let e = engine_on(store, Some(key)).await;
-    e.set_key(
-        KeyScope::System,
-        "api_token",
-        json!("s3cr3t-t0ken"),
-        encrypted(),
-    )
-    .await
-    .unwrap();
-    e.register_trigger_type(attune_core::model::TriggerType::new("k.go"))
-        .await
-        .unwrap();
-    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen: Seen = Arc::new(std::sync::Mutex::new(None));
     let s = seen.clone();
     e.register_fn("k.echo", move |ctx| {
         let s = s.clone();
@@ -373,10 +337,21 @@ async fn rules_decrypt_keys_only_through_decrypt_kv_and_mask_them() {
                 "auth",
                 json!("Bearer {{ st2kv.system.api_token | decrypt_kv }}"),
             )
-            .param("raw", json!("{{ st2kv.system.api_token }}")),
+            .param("raw", json!("{{ st2kv.system.api_token }}"))
+            .param("region", json!("{{ st2kv.system.region }}")),
     )
     .await
     .unwrap();
+    (e, seen)
+}
+
+// A rule's params read an encrypted key through `decrypt_kv`: the action gets the value,
+// the stored params and the outputs have it masked, and `st2kv.system.NAME` alone gives the
+// sealed text (as StackStorm gives the ciphertext).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_decrypt_keys_only_through_decrypt_kv_and_mask_them() {
+    let key = EncryptionKey::generate().unwrap();
+    let (e, seen) = decrypting_rule(key.clone(), Some(key)).await;
     let event = e.emit("k.go", json!({})).await.unwrap();
     e.settle(Duration::from_secs(10)).await.unwrap();
     let got = seen.lock().unwrap().clone().expect("the action ran");
@@ -411,7 +386,7 @@ async fn rules_decrypt_keys_only_through_decrypt_kv_and_mask_them() {
 async fn decrypt_kv_without_the_right_key_fails_the_enforcement() {
     for key in [None, Some(EncryptionKey::generate().unwrap())] {
         let missing = key.is_none();
-        let e = decrypting_rule(key).await;
+        let (e, _) = decrypting_rule(EncryptionKey::generate().unwrap(), key).await;
         let event = e.emit("k.go", json!({})).await.unwrap();
         e.settle(Duration::from_secs(10)).await.unwrap();
         let trace = e.trace_event(event).await.unwrap();

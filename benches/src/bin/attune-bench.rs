@@ -1063,6 +1063,14 @@ async fn pipeline_rate(n: u64, limit: Option<u32>) -> attune_core::Result<f64> {
     if let Some(l) = limit {
         engine.register_policy(concurrency_policy(l)).await?;
     }
+    let secs = emit_ticks(&engine, n).await?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    Ok((n as f64 / secs).round())
+}
+
+/// Emits `n` ticks of the pipeline engine as fast as it accepts them and waits until all
+/// they caused ended; the seconds that took.
+async fn emit_ticks(engine: &Engine, n: u64) -> attune_core::Result<f64> {
     let start = Instant::now();
     for i in 0..n {
         engine
@@ -1070,23 +1078,14 @@ async fn pipeline_rate(n: u64, limit: Option<u32>) -> attune_core::Result<f64> {
             .await?;
     }
     engine.settle(Duration::from_secs(600)).await?;
-    let secs = start.elapsed().as_secs_f64();
-    engine.shutdown(Duration::from_secs(5)).await;
-    Ok((n as f64 / secs).round())
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Emits `n` matching events as fast as the engine accepts them; done when all executions
 /// succeeded.
 async fn pipeline_throughput(n: u64) -> attune_core::Result<Value> {
     let engine = pipeline_engine(Engine::builder()).await?;
-    let start = Instant::now();
-    for i in 0..n {
-        engine
-            .emit("bench.tick", json!({"kind": "tick", "n": i}))
-            .await?;
-    }
-    engine.settle(Duration::from_secs(600)).await?;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = emit_ticks(&engine, n).await?;
     let succeeded = engine
         .store()
         .count_executions(

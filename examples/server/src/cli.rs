@@ -23,6 +23,10 @@ pub(crate) struct Cli {
     /// state is in memory and gone at exit.
     #[arg(long, global = true, env = "ATTUNE_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// A file holding the key-value store's encryption key (64 hex digits). The variable
+    /// ATTUNE_ENCRYPTION_KEY may hold the key itself instead.
+    #[arg(long, global = true, env = "ATTUNE_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// Seconds a canceled action (by --wait, or SIGINT/SIGTERM) gets between SIGTERM and
     /// SIGKILL (default 5).
     #[arg(long, global = true, value_name = "SECS")]
@@ -48,6 +52,137 @@ pub(crate) enum Command {
     /// Work with workflow files.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// The key-value store of the --db file.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Inquiries waiting in the --db file.
+    #[command(subcommand)]
+    Inquiry(InquiryCommand),
+    /// Executions in the --db file.
+    #[command(subcommand)]
+    Execution(ExecutionCommand),
+    /// Policies of actions.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `attune key ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Sets a key (replacing it).
+    Set {
+        /// The key's name.
+        name: String,
+        /// The value: JSON when it parses, else the text itself.
+        value: String,
+        /// The scope: `system`, `user:NAME` or `pack:NAME`.
+        #[arg(long, default_value = "system")]
+        scope: String,
+        /// Store the value encrypted (needs the encryption key).
+        #[arg(long)]
+        encrypt: bool,
+        /// Seconds until the key expires.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<f64>,
+    },
+    /// Prints a key (exit 1 when it does not exist).
+    Get {
+        /// The key's name.
+        name: String,
+        /// The scope: `system`, `user:NAME` or `pack:NAME`.
+        #[arg(long, default_value = "system")]
+        scope: String,
+        /// Print an encrypted value decrypted (needs the encryption key).
+        #[arg(long)]
+        decrypt: bool,
+    },
+    /// Lists keys.
+    List {
+        /// Only this scope: `system`, `user:NAME` or `pack:NAME` (default: every scope).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Only names starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Print encrypted values decrypted (needs the encryption key).
+        #[arg(long)]
+        decrypt: bool,
+    },
+    /// Deletes a key (exit 1 when it did not exist).
+    Delete {
+        /// The key's name.
+        name: String,
+        /// The scope: `system`, `user:NAME` or `pack:NAME`.
+        #[arg(long, default_value = "system")]
+        scope: String,
+    },
+}
+
+/// `attune inquiry ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum InquiryCommand {
+    /// Lists the inquiries waiting for a response.
+    List,
+    /// Prints one inquiry.
+    Get {
+        /// The inquiry's (its execution's) id.
+        id: String,
+    },
+    /// Answers an inquiry.
+    Respond {
+        /// The inquiry's (its execution's) id.
+        id: String,
+        /// The response: JSON, or @FILE, or `-` for stdin.
+        #[arg(value_name = "JSON|@FILE|-")]
+        response: String,
+        /// Who responds (checked against the inquiry's users).
+        #[arg(long)]
+        user: Option<String>,
+        /// A role of the responder (checked against the inquiry's roles); repeat for
+        /// several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+/// `attune execution ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExecutionCommand {
+    /// Lists executions, oldest first.
+    List {
+        /// Only this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this status (repeat for several).
+        #[arg(long = "status")]
+        statuses: Vec<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Prints one execution.
+    Get {
+        /// The execution's id.
+        id: String,
+    },
+    /// Cancels an execution that has not finished.
+    Cancel {
+        /// The execution's id.
+        id: String,
+    },
+}
+
+/// `attune policy ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// The queue of an action: waiting, holding a slot, its limit, the oldest wait.
+    Stats {
+        /// Packs to load (their policies).
+        #[command(flatten)]
+        packs: Packs,
+        /// The action's ref.
+        action: String,
+    },
 }
 
 /// `attune workflow ...`

@@ -6,11 +6,15 @@ mod pack_validate;
 mod recover;
 mod rule_test;
 mod run;
+mod store;
 mod work;
 mod workflow;
 
 use crate::Report;
-use crate::cli::{Cli, Command, PackCommand, RuleCommand, WorkflowCommand};
+use crate::cli::{
+    Cli, Command, ExecutionCommand, InquiryCommand, KeyCommand, PackCommand, PolicyCommand,
+    RuleCommand, WorkflowCommand,
+};
 use crate::interrupt::Interrupt;
 use crate::output::{Style, problem_lines, problems_text};
 use crate::worker::Process;
@@ -33,6 +37,8 @@ pub(crate) struct Setup {
     pub db: Option<PathBuf>,
     /// `--cancel-grace`: between SIGTERM and SIGKILL for a canceled action.
     pub grace: Option<Duration>,
+    /// The key-value store's encryption key (`--key-file`, or ATTUNE_ENCRYPTION_KEY).
+    pub encryption: Option<attune_core::keystore::EncryptionKey>,
     /// This process as a worker of the store (None where `/proc` does not say).
     pub worker: Option<Process>,
     /// The worker id of this process's engine (names the process when `worker` is known).
@@ -54,6 +60,17 @@ impl Command {
             Command::Workflow(WorkflowCommand::Validate { .. }) => "workflow validate",
             Command::Workflow(WorkflowCommand::Graph { .. }) => "workflow graph",
             Command::Workflow(WorkflowCommand::Rehearse { .. }) => "workflow rehearse",
+            Command::Key(KeyCommand::Set { .. }) => "key set",
+            Command::Key(KeyCommand::Get { .. }) => "key get",
+            Command::Key(KeyCommand::List { .. }) => "key list",
+            Command::Key(KeyCommand::Delete { .. }) => "key delete",
+            Command::Inquiry(InquiryCommand::List) => "inquiry list",
+            Command::Inquiry(InquiryCommand::Get { .. }) => "inquiry get",
+            Command::Inquiry(InquiryCommand::Respond { .. }) => "inquiry respond",
+            Command::Execution(ExecutionCommand::List { .. }) => "execution list",
+            Command::Execution(ExecutionCommand::Get { .. }) => "execution get",
+            Command::Execution(ExecutionCommand::Cancel { .. }) => "execution cancel",
+            Command::Policy(PolicyCommand::Stats { .. }) => "policy stats",
         }
     }
 
@@ -78,7 +95,12 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         }
     };
     let worker = Process::current();
+    let encryption = match encryption_key(cli.key_file.as_deref()) {
+        Ok(k) => k,
+        Err(f) => return f.report(cli.command.name(), style),
+    };
     let options = Setup {
+        encryption,
         options: PackOptions {
             config_dir: cli.config_dir.clone(),
             partial: cli.partial,
@@ -106,6 +128,10 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         Command::Workflow(WorkflowCommand::Rehearse { file, mocks }) => {
             workflow::rehearse(&file, &mocks, style)
         }
+        Command::Key(cmd) => store::key(cmd, &options, style).await,
+        Command::Inquiry(cmd) => store::inquiry(cmd, &options, style).await,
+        Command::Execution(cmd) => store::execution(cmd, &options, style).await,
+        Command::Policy(cmd) => store::policy(cmd, &options).await,
     };
     match result {
         Ok(mut r) => {
@@ -198,7 +224,30 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
     if let Some(db) = &setup.db {
         builder = builder.store(Arc::new(SqliteStore::open(db)?));
     }
+    if let Some(k) = &setup.encryption {
+        builder = builder.encryption_key(k.clone());
+    }
     Ok(builder.build().await?)
+}
+
+/// The encryption key of `--key-file FILE` (its text: 64 hex digits), or of the variable
+/// ATTUNE_ENCRYPTION_KEY; none when neither is given.
+fn encryption_key(
+    file: Option<&std::path::Path>,
+) -> Result<Option<attune_core::keystore::EncryptionKey>, Failure> {
+    use attune_core::keystore::EncryptionKey;
+    let (text, from) = match (file, std::env::var("ATTUNE_ENCRYPTION_KEY")) {
+        (Some(f), _) => (
+            std::fs::read_to_string(f)
+                .map_err(|e| Failure::Other(format!("--key-file '{}': {e}", f.display())))?,
+            format!("--key-file '{}'", f.display()),
+        ),
+        (None, Ok(v)) => (v, "ATTUNE_ENCRYPTION_KEY".to_string()),
+        (None, Err(_)) => return Ok(None),
+    };
+    EncryptionKey::from_hex(text.trim())
+        .map(Some)
+        .map_err(|e| Failure::Other(format!("{from}: {e}")))
 }
 
 /// The worker id of this process: [`Process::worker_id`], or where `/proc` does not say,

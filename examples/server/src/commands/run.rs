@@ -87,7 +87,7 @@ pub(super) async fn run(
             eprintln!("{} {}", style.dim(tag), line.line);
         }
     };
-    let waiting = engine.wait_timeout(id, wait);
+    let waiting = until_ended_or_asking(&engine, id, wait);
     tokio::pin!(waiting);
     // Set at the first signal: the task canceling the work (output is still echoed meanwhile).
     let mut stopping = None;
@@ -158,6 +158,13 @@ pub(super) async fn run(
         resumed_final: resumed,
         ..recovery
     };
+    let asking = exec.status == ExecutionStatus::Pending;
+    if asking && note.is_none() {
+        note = Some(format!(
+            "waiting for a response: attune inquiry respond {} JSON --db FILE",
+            exec.id
+        ));
+    }
     let mut text = execution_text(style, &exec);
     if let Some(n) = &note {
         text.push_str(&format!("  {}\n", style.bad(n)));
@@ -165,9 +172,34 @@ pub(super) async fn run(
     text.push_str(&recovery.text(style));
     Ok(Report {
         text,
-        code: u8::from(exec.status != ExecutionStatus::Succeeded),
+        // An inquiry that was asked did what it should: the response comes later.
+        code: u8::from(exec.status != ExecutionStatus::Succeeded && !asking),
         json: json!({ "execution": exec, "note": note, "recovery": recovery.json() }),
     })
+}
+
+/// Waits until execution `id` ended, or waits for a response (an inquiry, `pending`); at
+/// most `wait` (then Error::Timeout).
+async fn until_ended_or_asking(
+    engine: &attune_core::Engine,
+    id: attune_core::model::ExecutionId,
+    wait: Duration,
+) -> attune_core::Result<Execution> {
+    let mut sub = engine.subscribe().await?;
+    let watch = async {
+        loop {
+            let e = engine.execution(id).await?;
+            if e.status.is_terminal() || e.status == ExecutionStatus::Pending {
+                return Ok(e);
+            }
+            if sub.next().await?.is_none() {
+                return engine.execution(id).await;
+            }
+        }
+    };
+    tokio::time::timeout(wait, watch)
+        .await
+        .map_err(|_| Error::Timeout(format!("execution '{id}' did not finish within {wait:?}")))?
 }
 
 /// An execution as text: status, result, error, stdout/stderr.

@@ -27,7 +27,8 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     defs: Mutex<BTreeMap<(DefinitionKind, String), Definition>>,
-    keys: Mutex<BTreeMap<(KeyScope, String), Key>>,
+    /// Keys by scope, then name (looked up without allocating).
+    keys: Mutex<BTreeMap<KeyScope, BTreeMap<String, Key>>>,
     events: Mutex<Events>,
     enforcements: Mutex<Enforcements>,
     executions: Mutex<Executions>,
@@ -675,31 +676,48 @@ impl Store for MemoryStore {
     }
 
     async fn put_key(&self, key: &Key) -> Result<()> {
-        lock(&self.keys).insert((key.scope.clone(), key.name.clone()), key.clone());
+        lock(&self.keys)
+            .entry(key.scope.clone())
+            .or_default()
+            .insert(key.name.clone(), key.clone());
         Ok(())
     }
 
     async fn get_key(&self, scope: &KeyScope, name: &str) -> Result<Option<Key>> {
         let now = Utc::now();
         Ok(lock(&self.keys)
-            .get(&(scope.clone(), name.to_string()))
+            .get(scope)
+            .and_then(|names| names.get(name))
             .filter(|k| !k.is_expired(now))
             .cloned())
     }
 
     async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool> {
-        Ok(lock(&self.keys)
-            .remove(&(scope.clone(), name.to_string()))
-            .is_some())
+        let mut keys = lock(&self.keys);
+        let Some(names) = keys.get_mut(scope) else {
+            return Ok(false);
+        };
+        let existed = names.remove(name).is_some();
+        if names.is_empty() {
+            keys.remove(scope);
+        }
+        Ok(existed)
     }
 
     async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>> {
         let now = Utc::now();
-        Ok(lock(&self.keys)
-            .values()
-            .filter(|k| scope.is_none_or(|s| *s == k.scope) && !k.is_expired(now))
-            .cloned()
-            .collect())
+        let keys = lock(&self.keys);
+        let live = |names: &BTreeMap<String, Key>| {
+            names
+                .values()
+                .filter(|k| !k.is_expired(now))
+                .cloned()
+                .collect::<Vec<Key>>()
+        };
+        Ok(match scope {
+            Some(s) => keys.get(s).map(live).unwrap_or_default(),
+            None => keys.values().flat_map(live).collect(),
+        })
     }
 
     async fn purge(&self, req: &PurgeRequest) -> Result<PurgeStats> {

@@ -247,6 +247,9 @@ async fn a_policy_change_applies_to_what_waits() {
     let s = engine.queue_stats("t.held").await.unwrap();
     // Six asked, one canceled: three run, two wait.
     assert_eq!((s.running, s.queued, s.limit), (3, 2, Some(3)));
+    // The counts since the start outlive the change: one admitted at once, five delayed,
+    // then two more admitted.
+    assert_eq!((s.admitted, s.delayed), (3, 5));
     assert!(engine.remove_policy("t.lim").await.unwrap());
     wait_for("all started", async || started.load(Ordering::SeqCst) == 5).await;
     open.add_permits(5);

@@ -461,7 +461,10 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
     let _exclusive = gate.mode.write().await;
     let mut st = gate.state.lock().await;
     let now = shared.now();
+    // What the policies decided since the engine started outlives a change of them.
+    let mut totals = gate::Totals::default();
     if let Some(old) = st.actions.remove(action) {
+        totals = old.totals;
         let ids: Vec<ExecutionId> = old.tracked().collect();
         for id in ids {
             st.owner.remove(&id);
@@ -481,6 +484,7 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
         }
     } else {
         let mut g = ActionGate::new(rules);
+        g.totals = totals;
         for e in list(shared, action, &HOLDING).await? {
             let keys = g.rules().keys(&e.params);
             g.restore_active(e.id, keys, e.started.unwrap_or(e.updated), now);

@@ -4,7 +4,7 @@
 
 use attune_core::clock::ManualClock;
 use attune_core::model::ExecutionStatus;
-use attune_core::store::{MemoryStore, Page};
+use attune_core::store::MemoryStore;
 use attune_core::{Engine, Error, Responder};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ async fn an_inquiry_accepts_one_fitting_response() {
     // Waiting for a person is not work in flight.
     engine.settle(SAFETY).await.unwrap();
     pending(&engine, id).await;
-    let listed = engine.inquiries(&Page::first(10)).await.unwrap();
+    let listed = engine.inquiries().await.unwrap();
     assert_eq!(listed.len(), 1);
     let q = &listed[0];
     assert_eq!((q.id, q.route.as_str(), q.ttl_minutes), (id, "ops", 30));
@@ -86,7 +86,7 @@ async fn an_inquiry_accepts_one_fitting_response() {
         .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     assert!(err.to_string().contains("it is succeeded"), "{err}");
-    assert!(engine.inquiries(&Page::first(10)).await.unwrap().is_empty());
+    assert!(engine.inquiries().await.unwrap().is_empty());
 }
 
 // Users and roles: only those named may respond.
@@ -226,7 +226,7 @@ tasks:
     let run = engine.execute("w.ask", json!({})).await.unwrap();
     let until = tokio::time::Instant::now() + SAFETY;
     let q = loop {
-        if let Some(q) = engine.inquiries(&Page::first(10)).await.unwrap().pop() {
+        if let Some(q) = engine.inquiries().await.unwrap().pop() {
             break q;
         }
         assert!(tokio::time::Instant::now() < until, "never asked");

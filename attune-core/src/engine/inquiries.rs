@@ -8,7 +8,7 @@
 use super::{Engine, Shared};
 use crate::model::{Execution, ExecutionId, ExecutionStatus};
 use crate::runtime::Asked;
-use crate::store::{ExecutionChange, ExecutionFilter, Page};
+use crate::store::{ExecutionChange, ExecutionFilter, StoreExt};
 use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -90,11 +90,6 @@ fn inquiry_of(e: &Execution) -> Result<Inquiry> {
     })
 }
 
-/// Whether `e` is an inquiry waiting for a response.
-fn is_inquiry(e: &Execution) -> bool {
-    e.runner == "inquirer" && e.status == ExecutionStatus::Pending
-}
-
 /// The running stage's part: these executions now wait for a response. Announced, and the
 /// workflow runs waiting for them are told (they pause). Waiting for a person is not work
 /// in flight: [`Engine::settle`] does not wait for it (the response makes it so again).
@@ -117,30 +112,27 @@ pub(crate) async fn now_pending(shared: &Shared, ids: &[ExecutionId]) {
 /// sweep, and by a read or response that finds one expired.
 pub(crate) async fn expire(shared: &Arc<Shared>, limit: usize) -> Result<usize> {
     let now = shared.now();
-    let filter = ExecutionFilter::new().status(ExecutionStatus::Pending);
-    let mut page = Page::first(1000);
-    let mut ended = 0;
-    let mut seen = 0;
-    while seen < limit {
-        let rows = shared.store.list_executions(&filter, &page).await?;
-        let full = rows.len() == 1000;
-        seen += rows.len();
-        if let Some(last) = rows.last() {
-            page = Page::after(last.id, 1000);
-        }
-        for e in rows.iter().filter(|e| is_inquiry(e)) {
-            if let Ok(q) = inquiry_of(e)
-                && q.expires <= now
-                && end(shared, e, ExecutionStatus::Timeout, None).await?
-            {
-                ended += 1;
+    let mut expired = Vec::new();
+    shared
+        .store
+        .each_execution(&waiting(), &mut |e| {
+            if waiting_inquiry(e).is_ok_and(|q| q.expires <= now) {
+                expired.push(e.clone());
             }
-        }
-        if !full {
-            break;
+        })
+        .await?;
+    let mut ended = 0;
+    for e in expired.iter().take(limit) {
+        if end(shared, e, ExecutionStatus::Timeout, None).await? {
+            ended += 1;
         }
     }
     Ok(ended)
+}
+
+/// The executions that may be inquiries waiting for a response.
+fn waiting() -> ExecutionFilter {
+    ExecutionFilter::new().status(ExecutionStatus::Pending)
 }
 
 /// Ends the inquiry `e` (`pending`) in `to` — with the response, when answered — and
@@ -191,6 +183,28 @@ async fn end(
     Ok(true)
 }
 
+/// The inquiry `e` holds, when it is one waiting for a response: Invalid when it is not
+/// an inquiry, Conflict (naming its status) when it waits no more.
+fn waiting_inquiry(e: &Execution) -> Result<Inquiry> {
+    let id = e.id;
+    if e.runner != "inquirer" {
+        return Err(Error::invalid(
+            format!("execution '{id}'"),
+            format!(
+                "is not an inquiry (action '{}', runner '{}')",
+                e.action, e.runner
+            ),
+        ));
+    }
+    if e.status != ExecutionStatus::Pending {
+        return Err(Error::Conflict(format!(
+            "inquiry '{id}' is not waiting for a response: it is {}",
+            e.status
+        )));
+    }
+    inquiry_of(e)
+}
+
 /// # Inquiries
 ///
 /// Questions actions ask (`core.ask`, the `inquirer` runner), and their responses.
@@ -213,38 +227,24 @@ async fn end(
 /// # Ok(()) }
 /// ```
 impl Engine {
-    /// The inquiries waiting for a response, oldest first (one page of at most `limit`,
-    /// after `after` when given).
-    pub async fn inquiries(&self, page: &Page) -> Result<Vec<Inquiry>> {
-        let filter = ExecutionFilter::new().status(ExecutionStatus::Pending);
-        let rows = self.shared.store.list_executions(&filter, page).await?;
-        Ok(rows
-            .iter()
-            .filter(|e| is_inquiry(e))
-            .filter_map(|e| inquiry_of(e).ok())
-            .collect())
+    /// Every inquiry waiting for a response, oldest first.
+    pub async fn inquiries(&self) -> Result<Vec<Inquiry>> {
+        let mut out = Vec::new();
+        self.shared
+            .store
+            .each_execution(&waiting(), &mut |e| {
+                if let Ok(q) = waiting_inquiry(e) {
+                    out.push(q);
+                }
+            })
+            .await?;
+        Ok(out)
     }
 
     /// The inquiry `id`. NotFound when no execution has that id; Conflict when it is not
     /// (or no longer) waiting — answered, expired, canceled — naming its status.
     pub async fn inquiry(&self, id: ExecutionId) -> Result<Inquiry> {
-        let e = self.shared.store.get_execution(id).await?;
-        if e.runner != "inquirer" {
-            return Err(Error::invalid(
-                format!("execution '{id}'"),
-                format!(
-                    "is not an inquiry (action '{}', runner '{}')",
-                    e.action, e.runner
-                ),
-            ));
-        }
-        if e.status != ExecutionStatus::Pending {
-            return Err(Error::Conflict(format!(
-                "inquiry '{id}' is not waiting for a response: it is {}",
-                e.status
-            )));
-        }
-        inquiry_of(&e)
+        waiting_inquiry(&self.shared.store.get_execution(id).await?)
     }
 
     /// Answers the inquiry `id` with `response`, as `who`. Refused, with nothing changed:
@@ -264,7 +264,7 @@ impl Engine {
         let response =
             crate::input::within_depth(response, || format!("response to inquiry '{id}'"))?;
         let e = s.store.get_execution(id).await?;
-        let q = self.inquiry(id).await?;
+        let q = waiting_inquiry(&e)?;
         if q.expires <= s.now() {
             end(s, &e, ExecutionStatus::Timeout, None).await?;
             return Err(Error::Conflict(format!(

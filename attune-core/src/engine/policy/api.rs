@@ -4,7 +4,7 @@ use super::super::Engine;
 use super::QueueStats;
 use crate::model::validate_ref;
 use crate::model::{Definition, DefinitionKind, Execution, ExecutionId, Policy, PolicyKind};
-use crate::store::{ExecutionFilter, Page};
+use crate::store::{ExecutionFilter, StoreExt};
 use crate::{Error, Result};
 
 /// # Policies
@@ -123,19 +123,11 @@ impl Engine {
             store.get_execution(first_id).await?
         };
         let mut out = vec![first];
-        let filter = ExecutionFilter::new().retry_of(first_id);
-        let mut page = Page::first(1000);
-        loop {
-            let rows = store.list_executions(&filter, &page).await?;
-            let full = rows.len() == 1000;
-            if let Some(last) = rows.last() {
-                page = Page::after(last.id, 1000);
-            }
-            out.extend(rows);
-            if !full {
-                break;
-            }
-        }
+        store
+            .each_execution(&ExecutionFilter::new().retry_of(first_id), &mut |x| {
+                out.push(x.clone())
+            })
+            .await?;
         out.sort_by_key(|x| x.attempt);
         Ok(out)
     }

@@ -20,7 +20,7 @@ pub(crate) use retry::retry_ended;
 
 use super::Shared;
 use crate::model::{Execution, ExecutionId, ExecutionStatus};
-use crate::store::{ExecutionChange, ExecutionFilter, Page};
+use crate::store::{ExecutionChange, ExecutionFilter, Page, StoreExt};
 use crate::transport::{Message, StatusChange, Topic};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -40,9 +40,6 @@ const HOLDING: [ExecutionStatus; 6] = [
     ExecutionStatus::Paused,
     ExecutionStatus::Canceling,
 ];
-
-/// Rows read per page when the gate is rebuilt from the store.
-const PAGE: usize = 1000;
 
 /// The engine's policy gate (one per engine, in [`Shared`]).
 #[derive(Debug, Default)]
@@ -473,16 +470,10 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
     st.windows.remove(action);
     let rules = Rules::of(shared.catalog.policies_for(action).iter().map(|p| &**p));
     let mut m = Moves::default();
-    let waiting = list(shared, action, &[ExecutionStatus::Delayed]).await?;
-    if rules.is_empty() {
-        for e in waiting.into_iter().filter(|_| hand_on) {
-            match e.run_after {
-                Some(at) if at > now => st.sleep(e.id, at, action),
-                _ if st.sleepers.contains_key(&e.id) => {}
-                _ => m.admit.push((e.id, ExecutionStatus::Delayed)),
-            }
-        }
-    } else {
+    // With gating policies, the gate of the action holds what waits for a slot; without,
+    // it is admitted (when handing on).
+    let mut gated = None;
+    if !rules.is_empty() {
         let mut g = ActionGate::new(rules);
         g.totals = totals;
         for e in list(shared, action, &HOLDING).await? {
@@ -490,16 +481,22 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
             g.restore_active(e.id, keys, e.started.unwrap_or(e.updated), now);
         }
         restore_windows(shared, action, &mut g, now).await?;
-        for e in waiting {
-            match e.run_after {
-                Some(at) if at > now => st.sleep(e.id, at, action),
+        gated = Some(g);
+    }
+    if gated.is_some() || hand_on {
+        for e in list(shared, action, &[ExecutionStatus::Delayed]).await? {
+            match (e.run_after, &mut gated) {
+                (Some(at), _) if at > now => st.sleep(e.id, at, action),
                 _ if st.sleepers.contains_key(&e.id) => {}
-                _ => {
+                (_, Some(g)) => {
                     let keys = g.rules().keys(&e.params);
                     g.restore_waiting(e.id, keys, e.updated);
                 }
+                (_, None) => m.admit.push((e.id, ExecutionStatus::Delayed)),
             }
         }
+    }
+    if let Some(g) = gated {
         let tracked: Vec<ExecutionId> = g.tracked().collect();
         for id in tracked {
             st.owner.insert(id, action.to_string());
@@ -741,16 +738,9 @@ async fn list(
 
 async fn list_filtered(shared: &Shared, filter: &ExecutionFilter) -> Result<Vec<Execution>> {
     let mut out = Vec::new();
-    let mut page = Page::first(PAGE);
-    loop {
-        let rows = shared.store.list_executions(filter, &page).await?;
-        let full = rows.len() == PAGE;
-        if let Some(last) = rows.last() {
-            page = Page::after(last.id, PAGE);
-        }
-        out.extend(rows);
-        if !full {
-            return Ok(out);
-        }
-    }
+    shared
+        .store
+        .each_execution(filter, &mut |e| out.push(e.clone()))
+        .await?;
+    Ok(out)
 }

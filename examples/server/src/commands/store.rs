@@ -178,23 +178,7 @@ pub(super) async fn inquiry(
     let engine = db_engine(setup, "attune inquiry").await?;
     let report = match cmd {
         InquiryCommand::List => {
-            let mut all = Vec::new();
-            let mut page = Page::first(1000);
-            loop {
-                // Inquiries are listed from the pending executions, a page at a time.
-                let batch = engine.inquiries(&page).await?;
-                let rows = engine
-                    .executions(
-                        &ExecutionFilter::new().status(ExecutionStatus::Pending),
-                        page,
-                    )
-                    .await?;
-                all.extend(batch);
-                match rows.last() {
-                    Some(last) if rows.len() == 1000 => page = Page::after(last.id, 1000),
-                    _ => break,
-                }
-            }
+            let all = engine.inquiries().await?;
             let mut text: String = all.iter().map(inquiry_line).collect();
             text.push_str(&format!("{} waiting\n", count(all.len(), "inquiry")));
             Report {

@@ -36,8 +36,8 @@ pub mod workflow;
 pub mod yaql;
 
 pub use engine::{
-    Engine, EngineBuilder, EventTrace, ExecutionTrace, Inquiry, LoadReport, PackSummary,
-    QueueStats, Responder, Retention, RuleTest, RuleVerdict, StatusSubscription,
+    Engine, EngineBuilder, EventTrace, ExecutionTrace, Inquiry, LoadReport, MAX_USER_NAME_BYTES,
+    PackSummary, QueueStats, Responder, Retention, RuleTest, RuleVerdict, StatusSubscription,
 };
 pub use error::{Error, Result};
 

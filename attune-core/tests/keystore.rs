@@ -401,3 +401,97 @@ async fn decrypt_kv_without_the_right_key_fails_the_enforcement() {
         assert!(why.contains("rule 'k.pass'"), "{why}");
     }
 }
+
+/// Executions run on behalf of a user: `execute_as` sets it, a workflow's tasks inherit it,
+/// rules' executions get the engine's system user. The user scope is that user's keys:
+/// `st2kv('NAME')` in workflows, `st2kv.user.NAME` in rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_have_a_user_whose_keys_they_read() {
+    let e = Engine::builder()
+        .system_user("stanley")
+        .build()
+        .await
+        .unwrap();
+    for (scope, value) in [
+        (KeyScope::User("ann".into()), "ann-tok"),
+        (KeyScope::User("stanley".into()), "stanley-tok"),
+        (KeyScope::System, "system-tok"),
+    ] {
+        e.set_key(scope, "token", json!(value), KeyOptions::default())
+            .await
+            .unwrap();
+    }
+    e.register_fn("n.whoami", |ctx| async move { Ok(json!(ctx.user)) })
+        .await
+        .unwrap();
+    let dir = write_pack(&[
+        ("pack.yaml", "ref: u\n"),
+        (
+            "actions/flow.yaml",
+            "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\n",
+        ),
+        (
+            "actions/workflows/flow.yaml",
+            "tasks:\n  a:\n    action: n.whoami\n    next:\n      - publish: [who: <% result() %>]\noutput:\n  - who: <% ctx(who) %>\n  - token: '{{ st2kv(\"token\") }}'\n  - also: <% st2kv(\"user.token\") %>\n  - system: '{{ st2kv(\"system.token\") }}'\n",
+        ),
+        (
+            "rules/on_go.yaml",
+            "name: on_go\ntrigger: {type: u.go}\naction:\n  ref: n.whoami\n  parameters: {}\n",
+        ),
+        (
+            "rules/token.yaml",
+            "name: token\ntrigger: {type: u.go}\ncriteria:\n  trigger.want: {type: equals, pattern: '{{ st2kv.user.token }}'}\naction:\n  ref: core.noop\n",
+        ),
+        ("triggers/go.yaml", "name: go\n"),
+    ]);
+    e.load_pack(dir.path()).await.unwrap();
+
+    let x = e.run_as("ann", "u.flow", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(x.user.as_deref(), Some("ann"));
+    assert_eq!(
+        x.result.unwrap()["output"],
+        json!({"who": "ann", "token": "ann-tok", "also": "ann-tok", "system": "system-tok"})
+    );
+    let x = e.run("u.flow", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Failed);
+    let err = x.error.unwrap_or_default();
+    assert!(
+        err.contains("is a key of the run's user, and this run has none"),
+        "{err}"
+    );
+
+    // Rules run as the system user, and read its keys.
+    let ev = e
+        .emit("u.go", json!({"want": "stanley-tok"}))
+        .await
+        .unwrap();
+    e.settle(Duration::from_secs(10)).await.unwrap();
+    let trace = e.trace_event(ev).await.unwrap();
+    let mut ran: Vec<(String, Option<String>)> = trace
+        .executions
+        .iter()
+        .map(|x| (x.action.clone(), x.user.clone()))
+        .collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("core.noop".to_string(), Some("stanley".to_string())),
+            ("n.whoami".to_string(), Some("stanley".to_string())),
+        ]
+    );
+    let whoami = trace
+        .executions
+        .iter()
+        .find(|x| x.action == "n.whoami")
+        .unwrap();
+    assert_eq!(whoami.result, Some(json!("stanley")));
+
+    for bad in ["", "a\nb"] {
+        let err = e.execute_as(bad, "n.whoami", json!({})).await.unwrap_err();
+        assert!(err.to_string().contains("user name"), "{bad:?}: {err}");
+    }
+    let err = Engine::builder().system_user("").build().await.unwrap_err();
+    assert!(err.to_string().contains("system_user"), "{err}");
+}

@@ -231,7 +231,7 @@ async fn cmd_templates_use_params_but_never_secrets() {
         e.error
             .as_deref()
             .unwrap()
-            .contains("secret params are not available to cmd"),
+            .contains("cmd holds a secret value"),
         "{e:#?}"
     );
 }

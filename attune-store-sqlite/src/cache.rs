@@ -1,9 +1,11 @@
 //! The writer's cache of live executions, so that a status change does not read and parse
 //! the row it just wrote.
 //!
-//! Only the writer thread changes rows, so an entry is exactly the stored row as the
-//! writer's transaction sees it: every write of an execution updates or drops its entry,
-//! and every rollback clears the cache. Terminal executions are not kept (they rarely
+//! Only the writer thread of this process changes rows, so an entry is exactly the stored
+//! row as the writer's transaction sees it: every write of an execution updates or drops
+//! its entry, and every rollback clears the cache. Another process may write the same file:
+//! the writer clears the cache at the start of a transaction when SQLite's `data_version`
+//! says another connection committed. Terminal executions are not kept (they rarely
 //! change again); when full, the oldest entries (by id) go first.
 
 use attune_core::model::{Execution, ExecutionId};
@@ -56,7 +58,7 @@ impl ExecCache {
         self.rows.remove(&id);
     }
 
-    /// Forgets everything (after a rollback).
+    /// Forgets everything (after a rollback, or another connection's commit).
     pub(crate) fn clear(&mut self) {
         self.rows.clear();
     }

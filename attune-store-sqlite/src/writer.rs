@@ -33,8 +33,12 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub(crate) struct WriterConn {
     conn: Connection,
-    /// Kept equal to the stored rows; cleared on every rollback.
+    /// Kept equal to the stored rows; cleared on every rollback, and when another
+    /// connection (another process on the same file) committed.
     pub cache: ExecCache,
+    /// SQLite's `PRAGMA data_version` when the cache was last known to be current: it
+    /// changes when any other connection commits.
+    data_version: Option<i64>,
 }
 
 impl Deref for WriterConn {
@@ -137,6 +141,7 @@ impl Writer {
                 let mut w = WriterConn {
                     conn,
                     cache: ExecCache::default(),
+                    data_version: None,
                 };
                 serve(&mut w, &queue, max_batch, &mut nudger);
             })
@@ -225,6 +230,27 @@ fn serve(
     }
 }
 
+/// Clears the cache when another connection committed since the last transaction (another
+/// process writing the same file: a status it changed must be seen, never overwritten).
+/// Called inside the write transaction, so nothing else commits until it ends.
+fn forget_others_changes(w: &mut WriterConn) {
+    let version = w
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)));
+    match version {
+        Ok(v) if w.data_version == Some(v) => {}
+        Ok(v) => {
+            w.cache.clear();
+            w.data_version = Some(v);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sqlite store: data_version not read; cache cleared");
+            w.cache.clear();
+            w.data_version = None;
+        }
+    }
+}
+
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -254,6 +280,7 @@ fn group_commit(w: &mut WriterConn, pending: &mut VecDeque<Box<dyn Job>>) {
         }
         return;
     }
+    forget_others_changes(w);
     let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(pending.len());
     while let Some(job) = pending.pop_front() {
         let (reply, fatal) = match catch_unwind(AssertUnwindSafe(|| job.run(w))) {

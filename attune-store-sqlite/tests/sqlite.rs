@@ -621,3 +621,30 @@ async fn settings_are_checked() {
         .expect("list");
     assert!(kinds.is_empty());
 }
+
+/// Two stores on one file (two processes): a status one changed is seen by the other's
+/// next compare-and-set, which must not overwrite it from a stale cached row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_by_another_store_on_the_file_is_never_overwritten() {
+    use ExecutionStatus as S;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let a = SqliteStore::open(&path).expect("open a");
+    let b = SqliteStore::open(&path).expect("open b");
+    let x = Execution::new("p.a", "noop", json!({}), now());
+    a.insert_execution(&x).await.unwrap();
+    // `a` writes it, so its writer holds the row in its cache.
+    a.transition_execution(x.id, S::Requested, ExecutionChange::to(S::Scheduled, now()))
+        .await
+        .unwrap();
+    b.transition_execution(x.id, S::Scheduled, ExecutionChange::to(S::Canceled, now()))
+        .await
+        .unwrap();
+    let err = a
+        .transition_execution(x.id, S::Scheduled, ExecutionChange::to(S::Canceled, now()))
+        .await
+        .expect_err("b's change must be seen");
+    assert!(err.to_string().contains("is canceled"), "{err}");
+    assert_eq!(a.get_execution(x.id).await.unwrap().status, S::Canceled);
+    assert_eq!(b.get_execution(x.id).await.unwrap().status, S::Canceled);
+}

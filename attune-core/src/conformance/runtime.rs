@@ -87,6 +87,7 @@ pub fn request(
         secrets,
         config: None,
         keys: None,
+        user: None,
     }
 }
 

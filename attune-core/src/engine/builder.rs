@@ -157,6 +157,15 @@ impl EngineBuilder {
         self
     }
 
+    /// The user that rules' executions run as (StackStorm's `system_user`, `stanley` in its
+    /// default configuration): their `user` key scope, and `st2kv.user.NAME` in rule
+    /// templates. Without one, rule-made executions have no user and reading the user scope
+    /// is an error saying so. An empty name is refused by [`EngineBuilder::build`].
+    pub fn system_user(mut self, name: impl Into<String>) -> Self {
+        self.config.system_user = Some(name.into());
+        self
+    }
+
     /// Validates the settings, loads the definitions already in the store, starts the
     /// stages on the current tokio runtime and returns the engine.
     pub async fn build(self) -> Result<Engine> {
@@ -189,6 +198,9 @@ impl EngineBuilder {
                 "engine settings",
                 "lease must be longer than zero",
             ));
+        }
+        if let Some(u) = &c.system_user {
+            super::executions::check_user("engine settings: system_user", u)?;
         }
         if c.retention.keep_executions == Some(0) {
             return Err(Error::invalid(

@@ -54,6 +54,8 @@ pub(crate) struct EngineConfig {
     pub sweep_every: Duration,
     /// Abandoned work is retried up to this many attempts in all (opt in).
     pub retry_abandoned: Option<u32>,
+    /// The user rules' executions run as.
+    pub system_user: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +71,7 @@ impl Default for EngineConfig {
             batch_size: 512,
             sweep_every: Duration::from_secs(30),
             retry_abandoned: None,
+            system_user: None,
         }
     }
 }

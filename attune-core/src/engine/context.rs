@@ -108,36 +108,54 @@ impl minijinja::value::Object for EventObject {
     }
 }
 
-/// The key-value namespace for a rule of `pack`: `kv.system.NAME`, `kv.pack.NAME`. An
-/// encrypted value is there sealed (as StackStorm gives the ciphertext): `decrypt_kv`
-/// opens it.
+/// The key-value namespace for a rule of `pack`: `kv.system.NAME`, `kv.pack.NAME`, and
+/// `kv.user.NAME` when the engine has a system user (the user rules run as). An encrypted
+/// value is there sealed (as StackStorm gives the ciphertext): `decrypt_kv` opens it.
 pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, Value)> {
-    let mut system = Map::new();
-    for k in shared.store.list_keys(Some(&KeyScope::System)).await? {
-        system.insert(k.name, k.value);
+    let mut json = Map::new();
+    for (label, scope) in rule_scopes(shared, pack) {
+        let mut keys = Map::new();
+        for k in shared.store.list_keys(Some(&scope)).await? {
+            keys.insert(k.name, k.value);
+        }
+        json.insert(label.into(), Value::Object(keys));
     }
-    let mut pack_keys = Map::new();
-    for k in shared
-        .store
-        .list_keys(Some(&KeyScope::Pack(pack.to_string())))
-        .await?
-    {
-        pack_keys.insert(k.name, k.value);
-    }
-    let json = json!({"system": system, "pack": pack_keys});
+    let json = Value::Object(json);
     Ok((crate::template::to_jinja(&json), json))
 }
 
-/// The keys a workflow run of `pack` reads with `st2kv(…)`: the system keys and the pack's
-/// (encrypted ones decrypted with the engine's key, read with `decrypt=true` only; when that
-/// fails, why).
-pub(crate) async fn kv_snapshot(shared: &Shared, pack: &str) -> Result<KvSnapshot> {
+/// The scopes a rule of `pack` reads, by their name in templates: `system`, `pack`, and
+/// `user` (the engine's system user's keys) when the engine has a system user.
+fn rule_scopes(shared: &Shared, pack: &str) -> Vec<(&'static str, KeyScope)> {
+    let mut scopes = vec![
+        ("system", KeyScope::System),
+        ("pack", KeyScope::Pack(pack.to_string())),
+    ];
+    if let Some(u) = &shared.config.system_user {
+        scopes.push(("user", KeyScope::User(u.clone())));
+    }
+    scopes
+}
+
+/// The keys a workflow run of `pack` on behalf of `user` reads with `st2kv(…)`: the system
+/// keys, the pack's and the user's (encrypted ones decrypted with the engine's key, read
+/// with `decrypt=true` only; when that fails, why).
+pub(crate) async fn kv_snapshot(
+    shared: &Shared,
+    pack: &str,
+    user: Option<&str>,
+) -> Result<KvSnapshot> {
     let cipher = shared.cipher();
     let mut kv = KvSnapshot::new();
-    for (scope, label) in [
+    let mut scopes = vec![
         (KeyScope::System, "system"),
         (KeyScope::Pack(pack.to_string()), "pack"),
-    ] {
+    ];
+    if let Some(u) = user {
+        kv.set_user(u);
+        scopes.push((KeyScope::User(u.to_string()), "user"));
+    }
+    for (scope, label) in scopes {
         for k in shared.store.list_keys(Some(&scope)).await? {
             if k.encrypted {
                 let what = format!("key '{}' ({})", k.name, k.scope);
@@ -181,39 +199,47 @@ pub(crate) async fn rule_kv(shared: &Shared, rule: &CompiledRule) -> Result<(JVa
     }
 }
 
-/// The key-value namespace holding only `keys` (`(scope, name)`, scope `system` or
-/// `pack`), those that exist: what a rule whose templates name their keys reads.
-/// `json`: also as JSON (for a rule expression).
+/// The key-value namespace holding only `keys` (`(scope, name)`, scope `system`, `pack`
+/// or `user`), those that exist: what a rule whose templates name their keys reads (the
+/// `user` scope only when the engine has a system user). `json`: also as JSON (for a rule
+/// expression).
 async fn kv_keys(
     shared: &Shared,
     pack: &str,
     keys: &[(String, String)],
     json: bool,
 ) -> Result<(JValue, Value)> {
-    let mut system = std::collections::BTreeMap::new();
-    let mut pack_keys = std::collections::BTreeMap::new();
+    use std::collections::BTreeMap;
+    let scopes = rule_scopes(shared, pack);
+    let mut found: BTreeMap<&str, BTreeMap<String, Value>> =
+        scopes.iter().map(|(l, _)| (*l, BTreeMap::new())).collect();
     for (scope, name) in keys {
-        let (s, into) = match scope.as_str() {
-            "system" => (KeyScope::System, &mut system),
-            _ => (KeyScope::Pack(pack.to_string()), &mut pack_keys),
+        let Some((label, s)) = scopes.iter().find(|(l, _)| l == scope) else {
+            continue;
         };
-        if let Some(k) = shared.store.get_key(&s, name).await? {
+        if let Some(k) = shared.store.get_key(s, name).await?
+            && let Some(into) = found.get_mut(label)
+        {
             into.insert(k.name, k.value);
         }
     }
     let as_json = if json {
-        json!({"system": system, "pack": pack_keys})
+        serde_json::to_value(&found).unwrap_or(Value::Null)
     } else {
         Value::Null
     };
-    let jinja = |m: std::collections::BTreeMap<String, Value>| {
-        JValue::from(
-            m.into_iter()
-                .map(|(k, v)| (k, crate::template::to_jinja(&v)))
-                .collect::<std::collections::BTreeMap<String, JValue>>(),
-        )
-    };
-    let ns = jmap([("system", jinja(system)), ("pack", jinja(pack_keys))]);
+    let ns = JValue::from(
+        found
+            .into_iter()
+            .map(|(label, m)| {
+                let keys: BTreeMap<String, JValue> = m
+                    .into_iter()
+                    .map(|(k, v)| (k, crate::template::to_jinja(&v)))
+                    .collect();
+                (label, JValue::from(keys))
+            })
+            .collect::<BTreeMap<&str, JValue>>(),
+    );
     Ok((ns, as_json))
 }
 

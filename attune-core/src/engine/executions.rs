@@ -95,13 +95,43 @@ pub(crate) async fn insert_execution(
     }
 }
 
-/// `Engine::execute`: validates and creates a `requested` execution without a rule.
+/// `Engine::execute`: validates and creates a `requested` execution without a rule, on
+/// behalf of `user` when given.
 pub(crate) async fn create_direct(
     shared: &Arc<Shared>,
     action_ref: &str,
     params: Value,
+    user: Option<String>,
 ) -> Result<ExecutionId> {
-    create_execution(shared, action_ref, params, Child::default()).await
+    let child = Child {
+        user,
+        ..Child::default()
+    };
+    create_execution(shared, action_ref, params, child).await
+}
+
+/// The longest user name, in bytes.
+pub const MAX_USER_NAME_BYTES: usize = 256;
+
+/// Checks a user name: not empty, at most [`MAX_USER_NAME_BYTES`] bytes, no control
+/// characters. `what` names the caller in the error.
+pub(crate) fn check_user(what: &str, name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "a user name must not be empty".to_string()
+    } else if name.len() > MAX_USER_NAME_BYTES {
+        format!(
+            "user name is {} bytes, more than the {MAX_USER_NAME_BYTES} allowed",
+            name.len()
+        )
+    } else if name.chars().any(char::is_control) {
+        format!(
+            "user name '{}' holds a control character",
+            name.escape_default()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(what, why))
 }
 
 /// What a workflow sets on the executions of its tasks.
@@ -117,6 +147,8 @@ pub(crate) struct Child {
     pub notify: Option<tokio::sync::mpsc::UnboundedSender<(ExecutionId, ExecutionStatus)>>,
     /// The first entry of its workflow journal, written before it exists (a re-run).
     pub first_step: Option<String>,
+    /// The user it runs on behalf of (a task: its workflow's).
+    pub user: Option<String>,
 }
 
 /// Validates and creates a `requested` execution without a rule, as `child` says.
@@ -149,13 +181,21 @@ pub(crate) async fn create_execution(
             ));
         }
     };
-    let validated = action
+    let mut validated = action
         .parameters
         .validate(&params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
-    let (mut exec, secrets) = new_execution(shared, &action, validated, shared.now(), None, &[]);
+    let who = super::param_defaults::For {
+        user: child.user.as_deref(),
+        parent: child.parent,
+    };
+    let opened =
+        super::param_defaults::render(shared, &action, &params, &mut validated, who).await?;
+    let (mut exec, secrets) =
+        new_execution(shared, &action, validated, shared.now(), None, &opened);
     exec.parent = child.parent;
     exec.task = child.task;
+    exec.user = child.user;
     if child.timeout_secs.is_some() {
         exec.timeout_secs = child.timeout_secs;
     }
@@ -170,8 +210,12 @@ pub(crate) async fn create_execution(
     if let Some(tx) = child.notify {
         shared.lock_children().insert(exec.id, tx);
     }
+    if !opened.is_empty() {
+        shared.lock_masks().insert(exec.id, opened.into());
+    }
     if let Err(e) = insert_execution(shared, &exec, secrets).await {
         shared.lock_children().remove(&exec.id);
+        shared.lock_masks().remove(&exec.id);
         return Err(e);
     }
     publish_requested(shared, vec![exec.id]).await;
@@ -214,7 +258,45 @@ impl Engine {
         let params =
             crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
         self.ensure_accepting()?;
-        create_direct(&self.shared, action_ref, params).await
+        create_direct(&self.shared, action_ref, params, None).await
+    }
+
+    /// [`Engine::execute`] on behalf of `user` (StackStorm's `context.user`): the
+    /// execution's `user`, inherited by a workflow's tasks, whose keys are the `user` scope
+    /// of its key-value access (`st2kv('NAME')` / `st2kv('user.NAME')` in workflows, the
+    /// Python `action_service`'s `scope=user`). An empty name, one over
+    /// [`MAX_USER_NAME_BYTES`] bytes or one with a control character is refused.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// use attune_core::Engine;
+    /// use serde_json::json;
+    ///
+    /// let engine = Engine::builder().build().await?;
+    /// engine.register_fn("demo.whoami", |_| async { Ok(json!("done")) }).await?;
+    /// let done = engine.run_as("ann", "demo.whoami", json!({})).await?;
+    /// assert_eq!(done.user.as_deref(), Some("ann"));
+    /// assert!(engine.execute_as("", "demo.whoami", json!({})).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_as(
+        &self,
+        user: &str,
+        action_ref: &str,
+        params: Value,
+    ) -> Result<ExecutionId> {
+        check_user(&format!("execution of action '{action_ref}'"), user)?;
+        let params =
+            crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
+        self.ensure_accepting()?;
+        create_direct(&self.shared, action_ref, params, Some(user.to_string())).await
+    }
+
+    /// [`Engine::execute_as`] then [`Engine::wait`].
+    pub async fn run_as(&self, user: &str, action_ref: &str, params: Value) -> Result<Execution> {
+        let sub = self.subscribe().await?;
+        let id = self.execute_as(user, action_ref, params).await?;
+        self.wait_on(sub, id).await
     }
 
     /// [`Engine::execute`] then [`Engine::wait`].

@@ -93,6 +93,16 @@ impl Engine {
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
         }
+        // Paused workflow runs stay paused in a durable store, for any engine to resume
+        // (their leases are no longer renewed: released now rather than left to expire).
+        if s.store.capabilities().durable
+            && let Some(w) = &s.workflows
+        {
+            let n = w.release_idle(s).await;
+            if n > 0 {
+                tracing::info!(runs = n, "paused workflow runs left paused in the store");
+            }
+        }
     }
 
     /// After a shutdown's cancel: waits, `grace` at most, for the runs of this engine to end
@@ -114,10 +124,16 @@ impl Engine {
         }
     }
 
-    /// Cancels, as [`Engine::cancel`] does, every execution running in this process.
+    /// Cancels, as [`Engine::cancel`] does, every execution running in this process; on a
+    /// durable store, not a workflow run sitting paused (it stays paused for any engine on
+    /// the store to resume).
     pub(crate) async fn cancel_running(&self) {
+        let durable = self.shared.store.capabilities().durable;
         let running: Vec<ExecutionId> = self.shared.lock_running().keys().copied().collect();
         for id in running {
+            if durable && self.workflow_control(id).is_some_and(|c| c.idle()) {
+                continue;
+            }
             let _ = self.cancel(id).await;
         }
     }

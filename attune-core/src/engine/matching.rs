@@ -208,15 +208,10 @@ async fn plan_rule(
             Ok(false) => None,
             Ok(true) => {
                 *matched = true;
-                Some(plan_enforcement(
-                    shared,
-                    rule,
-                    event,
-                    &renderer,
-                    ring.as_deref(),
-                    enf,
-                    now,
-                ))
+                Some(
+                    plan_enforcement(shared, rule, event, &renderer, ring.as_deref(), enf, now)
+                        .await,
+                )
             }
             Err(reason) => Some(failed(shared, enf, reason, None, now)),
         },
@@ -274,7 +269,7 @@ fn failed(
 
 /// Renders and validates the params of a matched rule: `enf` processed with its new
 /// execution, or failed.
-fn plan_enforcement(
+async fn plan_enforcement(
     shared: &Shared,
     rule: &CompiledRule,
     event: &Event,
@@ -307,7 +302,7 @@ fn plan_enforcement(
         let reason = format!("action '{}' is disabled", action.action_ref);
         return failed(shared, enf, reason, None, now);
     }
-    let validated = match action.parameters.validate(&params) {
+    let mut validated = match action.parameters.validate(&params) {
         Ok(v) => v,
         Err(e) => {
             let reason = format!("params of action '{}': {e}", action.action_ref);
@@ -321,7 +316,13 @@ fn plan_enforcement(
             return failed(shared, enf, reason, Some(shown), now);
         }
     };
-    let opened = ring.map(|r| r.opened()).unwrap_or_default();
+    let user = shared.config.system_user.as_deref();
+    let who = super::param_defaults::For { user, parent: None };
+    let mut opened = ring.map(|r| r.opened()).unwrap_or_default();
+    match super::param_defaults::render(shared, &action, &params, &mut validated, who).await {
+        Ok(more) => opened.extend(more),
+        Err(e) => return failed(shared, enf, e.to_string(), None, now),
+    }
     let (mut exec, secrets) = new_execution(
         shared,
         &action,
@@ -336,6 +337,7 @@ fn plan_enforcement(
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
     exec.rule = Some(rule.rule.rule_ref.clone());
+    exec.user = shared.config.system_user.clone();
     EnforcementUpdate::processed(exec.id, now).apply_to(&mut enf);
     Planned {
         item: Enforced {

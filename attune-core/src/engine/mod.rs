@@ -28,6 +28,7 @@ mod lifecycle;
 mod matching;
 mod pack_checks;
 mod packs;
+mod param_defaults;
 mod pending;
 mod policy;
 mod recovery;
@@ -42,7 +43,7 @@ mod workflow_runtime;
 pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
-pub use executions::StatusSubscription;
+pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
@@ -315,12 +316,24 @@ impl Shared {
     }
 
     /// Tells every run of this process to stop (its cancel token), without recording
-    /// anything; returns how many are running.
+    /// anything; returns how many are running. On a durable store a workflow run sitting
+    /// paused is left alone and not counted: it stays paused in the store.
     pub(crate) fn stop_runs_here(&self) -> usize {
+        let durable = self.store.capabilities().durable;
         let running = self.lock_running();
-        for token in running.values() {
-            token.cancel();
+        let mut n = 0;
+        for (id, token) in running.iter() {
+            let idle = durable
+                && self
+                    .workflows
+                    .as_ref()
+                    .and_then(|w| w.control(*id))
+                    .is_some_and(|c| c.idle());
+            if !idle {
+                token.cancel();
+                n += 1;
+            }
         }
-        running.len()
+        n
     }
 }

@@ -525,14 +525,14 @@ fn prepare(
     } else {
         secrets.clone().into()
     };
-    // Executions have no user yet: the `user` scope of the key store says so when asked.
+    // Without a user, the `user` scope of the key store says so when asked.
     let cipher = shared.cipher();
     let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(
         crate::runtime::StoreKeyAccess::new(
             shared.store.clone(),
             shared.clock.clone(),
             action.pack(),
-            None,
+            exec.user.clone(),
             format!("execution '{}'", exec.id),
         )
         .with_encryption(cipher),
@@ -548,6 +548,7 @@ fn prepare(
         log: LogSink::new(exec.id, shared.logs.clone()).with_secrets(secret_list.clone()),
         pack_dir,
         secrets: secret_list,
+        user: exec.user.clone(),
     };
     Ok((runtime, request))
 }

@@ -143,6 +143,9 @@ pub(super) struct Driver {
     plan: Arc<Plan>,
     /// The workflow's pack (whose keys `st2kv('pack.NAME')` reads).
     pack: String,
+    /// The user the workflow runs on behalf of: its tasks', and whose keys `st2kv('NAME')`
+    /// reads.
+    user: Option<String>,
     id: ExecutionId,
     run: Conductor,
     /// Task executions started and not applied yet.
@@ -188,9 +191,18 @@ pub(super) struct Control {
     pub poke: Notify,
     /// `Engine::pause` calls in progress on this run ([`PauseRequest`]).
     requests: AtomicU32,
+    /// The run is `paused` and nothing of it runs: it is not work in flight (settle does
+    /// not wait for it), and a shutdown on a durable store leaves it paused, its claim
+    /// released for any engine on the store to resume.
+    idle: std::sync::atomic::AtomicBool,
 }
 
 impl Control {
+    /// Whether the run is paused with nothing running.
+    pub(super) fn idle(&self) -> bool {
+        self.idle.load(Ordering::SeqCst)
+    }
+
     /// Whether a pause request is in progress here.
     fn requested(&self) -> bool {
         self.requests.load(Ordering::SeqCst) > 0
@@ -234,6 +246,7 @@ impl Driver {
             shared,
             plan,
             pack: req.action.pack().to_string(),
+            user: req.user.clone(),
             id: req.execution_id,
             run,
             waiting: HashMap::new(),
@@ -306,6 +319,7 @@ impl Driver {
             {
                 self.mark_paused().await;
             }
+            self.track_idle();
             if self.run.status() != RunStatus::Running {
                 if !self.waiting.is_empty() {
                     // A with-items task ended on a failed item: its other items are not
@@ -410,7 +424,8 @@ impl Driver {
         if !self.plan.uses_st2kv() {
             return Ok(Conductor::start(self.plan.clone(), params));
         }
-        let kv = super::context::kv_snapshot(&self.shared, &self.pack).await?;
+        let kv =
+            super::context::kv_snapshot(&self.shared, &self.pack, self.user.as_deref()).await?;
         Ok(Conductor::start_with_kv(self.plan.clone(), params, kv))
     }
 
@@ -666,6 +681,20 @@ impl Driver {
         }
     }
 
+    /// Keeps the engine's in-flight set and [`Control::idle`] in step with whether the run
+    /// sits paused: a paused run is not in flight until it resumes.
+    fn track_idle(&self) {
+        let idle = self.paused && self.marked_paused && self.run.status() == RunStatus::Running;
+        if self.control.idle.swap(idle, Ordering::SeqCst) == idle {
+            return;
+        }
+        if idle {
+            self.shared.pending.execution_done(self.id);
+        } else {
+            self.shared.pending.add_execution(self.id);
+        }
+    }
+
     /// Records `pausing → paused` once nothing runs any more.
     async fn mark_paused(&mut self) {
         self.marked_paused = true;
@@ -750,9 +779,16 @@ impl Driver {
         if ends.is_empty() {
             return Ok(());
         }
+        if !self.paused && self.shared.store.capabilities().durable {
+            // Another process on the store may have recorded a pause (or a cancel): follow
+            // it at this task boundary, so that what these ends would start waits. (This
+            // engine's own requests poke the run directly.)
+            self.follow_status().await?;
+        }
         if self.plan.uses_st2kv() {
             // Transitions and the next tasks' input see the keys as they are now.
-            let kv = super::context::kv_snapshot(&self.shared, &self.pack).await?;
+            let kv =
+                super::context::kv_snapshot(&self.shared, &self.pack, self.user.as_deref()).await?;
             self.run.set_kv(kv);
         }
         self.apply(&ends);
@@ -874,6 +910,7 @@ impl Driver {
             }),
             notify: Some(self.done.clone()),
             first_step: None,
+            user: self.user.clone(),
         };
         match create_execution(&self.shared, action, Value::Object(l.params), child).await {
             Ok(id) => {
@@ -893,6 +930,7 @@ impl Driver {
             task: lost.task.clone(),
             notify: Some(self.done.clone()),
             first_step: None,
+            user: lost.user.clone(),
         };
         match create_execution(&self.shared, &lost.action, lost.params, child).await {
             Ok(id) => {

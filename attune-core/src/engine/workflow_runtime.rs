@@ -136,7 +136,7 @@ impl WorkflowRuntime {
     }
 
     /// The control of the run of `id`, when this process drives it.
-    fn control(&self, id: ExecutionId) -> Option<Arc<Control>> {
+    pub(super) fn control(&self, id: ExecutionId) -> Option<Arc<Control>> {
         self.lock_controls().get(&id).cloned()
     }
 
@@ -146,6 +146,34 @@ impl WorkflowRuntime {
         for control in self.lock_controls().values() {
             control.poke.notify_one();
         }
+    }
+
+    /// At shutdown: releases the claims of the runs paused here with nothing running (their
+    /// leases end now), so that any engine on the store resumes them at once; they stay
+    /// `paused`. Returns how many.
+    pub(super) async fn release_idle(&self, shared: &Shared) -> usize {
+        let idle: Vec<ExecutionId> = self
+            .lock_controls()
+            .iter()
+            .filter(|(_, c)| c.idle())
+            .map(|(id, _)| *id)
+            .collect();
+        let now = shared.now();
+        let release = crate::store::Claim {
+            worker: shared.config.worker_id.clone(),
+            now,
+            lease_until: now,
+        };
+        let mut n = 0;
+        for id in idle {
+            match shared.store.renew_lease(id, &release).await {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    tracing::debug!(execution.id = %id, error = %e, "paused run not released")
+                }
+            }
+        }
+        n
     }
 }
 
@@ -408,6 +436,7 @@ impl Engine {
             timeout_secs: e.timeout_secs,
             task: None,
             notify: None,
+            user: e.user.clone(),
             first_step: Some(
                 serde_json::to_string(&step)
                     .map_err(|err| Error::invalid(&what, err.to_string()))?,
@@ -417,7 +446,7 @@ impl Engine {
     }
 
     /// The control of this process's run of `id`, if it drives it.
-    fn workflow_control(&self, id: ExecutionId) -> Option<Arc<Control>> {
+    pub(super) fn workflow_control(&self, id: ExecutionId) -> Option<Arc<Control>> {
         self.shared.workflows.as_ref().and_then(|w| w.control(id))
     }
 }

@@ -225,6 +225,11 @@ pub struct Execution {
     /// Not to be scheduled before this time (a retry's delay): it waits `delayed` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_after: Option<DateTime<Utc>>,
+    /// The user it runs on behalf of (StackStorm's `context.user`): the requester of a
+    /// direct run, the parent's user for a workflow task, the engine's system user for a
+    /// rule's. Its keys are the `user` scope of the run's key-value access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The worker holding the claim, while claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
@@ -286,6 +291,7 @@ impl Execution {
             attempt: 1,
             retry_of: None,
             run_after: None,
+            user: None,
             worker: None,
             lease_expires: None,
             timeout_secs: None,

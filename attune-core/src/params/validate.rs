@@ -224,8 +224,10 @@ impl ParamSpec {
                 }
             }
         }
+        // A default that is a template is checked once rendered, per execution.
         if let Some(default) = &self.default
             && !(default.is_null() && self.admits_null_default())
+            && !crate::template::contains_template(default)
         {
             let mut inner = Vec::new();
             self.check_value(path, default, &mut inner, false);
@@ -312,6 +314,21 @@ impl ParamSchema {
         }
         if errors.is_empty() {
             Ok(out)
+        } else {
+            Err(ParamErrors(errors))
+        }
+    }
+
+    /// Checks the value of one declared param against its spec (type and constraints);
+    /// a name not declared is not checked.
+    pub(crate) fn check_param(&self, name: &str, value: &Value) -> Result<(), ParamErrors> {
+        let Some(spec) = self.0.get(name) else {
+            return Ok(());
+        };
+        let mut errors = Vec::new();
+        spec.check_value(name, value, &mut errors, false);
+        if errors.is_empty() {
+            Ok(())
         } else {
             Err(ParamErrors(errors))
         }

@@ -118,6 +118,9 @@ pub struct RunRequest {
     /// The key-value store as this run may use it (its pack's and user's keys, the system
     /// ones), for runtimes that offer it to their actions; `None` when the host offers none.
     pub keys: Option<Arc<dyn KeyAccess>>,
+    /// The user the execution runs on behalf of
+    /// ([`Execution::user`](crate::model::Execution::user)), if any.
+    pub user: Option<String>,
 }
 
 /// The path of `entry_point`, a file of `action`'s pack, inside the pack's directory

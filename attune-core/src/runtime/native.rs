@@ -27,6 +27,9 @@ pub struct ActionContext {
     pub cancel: CancellationToken,
     /// Output lines.
     pub log: LogSink,
+    /// The user the execution runs on behalf of, if any
+    /// ([`Execution::user`](crate::model::Execution::user)).
+    pub user: Option<String>,
 }
 
 impl ActionContext {
@@ -159,6 +162,7 @@ impl Runtime for NativeRuntime {
             params: req.params,
             cancel: req.cancel,
             log: req.log,
+            user: req.user,
         };
         match handler(ctx).await {
             Ok(result) => Ok(RunOutput::success(result)),

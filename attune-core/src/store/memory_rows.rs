@@ -94,6 +94,7 @@ impl ExecRow {
                 stderr: e.stderr.clone(),
                 rule: e.rule.clone(),
                 worker: e.worker.clone(),
+                user: e.user.clone(),
                 task: e.task.clone(),
                 ..*e
             },

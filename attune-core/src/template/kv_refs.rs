@@ -9,7 +9,7 @@ pub(crate) enum KvRefs {
     /// Nothing.
     #[default]
     None,
-    /// Only these keys, each `(scope, name)` with scope `system` or `pack`, written out as
+    /// Only these keys, each `(scope, name)` with scope `system`, `pack` or `user`, written out as
     /// `st2kv.system.NAME` / `kv.pack.NAME`.
     Keys(Vec<(String, String)>),
     /// Anything: a namespace is used another way (`st2kv.system[name]`, `kv` in an
@@ -19,7 +19,7 @@ pub(crate) enum KvRefs {
 
 /// A use of a namespace name, and what follows it when it is `.<scope>.<name>`.
 static USE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"\b(?:st2kv|kv)\b(?:\.(system|pack)\.([A-Za-z_][A-Za-z0-9_]*))?")
+    regex::Regex::new(r"\b(?:st2kv|kv)\b(?:\.(system|pack|user)\.([A-Za-z_][A-Za-z0-9_]*))?")
         .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
 });
 
@@ -77,10 +77,11 @@ mod tests {
                 [
                     "{{ st2kv.system.a }}/{{ kv.pack.b | decrypt_kv }}",
                     "{{ st2kv.system.a }} {{ trigger.kv }}",
+                    "{{ st2kv.user.c }}",
                 ],
                 false
             ),
-            keys(&[("pack", "b"), ("system", "a")])
+            keys(&[("pack", "b"), ("system", "a"), ("user", "c")])
         );
         assert_eq!(
             KvRefs::of(["{{ trigger.x }}", "plain kv text"], false),
@@ -97,7 +98,7 @@ mod tests {
             "{{ st2kv.system }}",
             "{% for k in kv.system %}{{ k }}{% endfor %}",
             "{{ st2kv }}",
-            "{{ kv.user.x }}",
+            "{{ kv.other.x }}",
         ] {
             assert_eq!(KvRefs::of([src], false), KvRefs::All, "{src}");
         }

@@ -558,7 +558,8 @@ fn none_marker(v: Value, keep_none: bool) -> Value {
     }
 }
 
-fn contains_template(v: &Value) -> bool {
+/// Whether some string inside `v` (at any depth) is a template.
+pub fn contains_template(v: &Value) -> bool {
     any_template(v, &|_| true)
 }
 

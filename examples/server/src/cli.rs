@@ -27,6 +27,10 @@ pub(crate) struct Cli {
     /// ATTUNE_ENCRYPTION_KEY may hold the key itself instead.
     #[arg(long, global = true, env = "ATTUNE_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// The user that rules' executions run as (StackStorm's `system_user`): their key
+    /// scope `user:NAME`, and `st2kv.user.NAME` in rule templates.
+    #[arg(long, global = true, env = "ATTUNE_SYSTEM_USER", value_name = "NAME")]
+    pub system_user: Option<String>,
     /// Seconds a canceled action (by --wait, or SIGINT/SIGTERM) gets between SIGTERM and
     /// SIGKILL (default 5).
     #[arg(long, global = true, value_name = "SECS")]
@@ -170,6 +174,51 @@ pub(crate) enum ExecutionCommand {
         /// The execution's id.
         id: String,
     },
+    /// Pauses a running workflow: nothing new starts, its running tasks finish, then it is
+    /// `paused`. The process that drives it follows at its next lease renewal.
+    Pause {
+        /// Packs to load (the workflow's).
+        #[command(flatten)]
+        packs: Packs,
+        /// The workflow execution's id.
+        id: String,
+    },
+    /// Resumes a paused workflow. When no live process drives it, this one takes it over
+    /// and follows it to its end, as `attune run` does.
+    Resume {
+        /// Packs to load (the workflow's and its actions').
+        #[command(flatten)]
+        packs: Packs,
+        /// Give up waiting after this many seconds (then it is canceled).
+        #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+        wait: f64,
+        /// The workflow execution's id.
+        id: String,
+    },
+    /// Runs an execution again as a new one and follows it to its end. A workflow re-runs
+    /// from its failed tasks (or those of --task), keeping what succeeded; another action
+    /// runs again with the same params, KEY=VALUE overriding them.
+    Rerun {
+        /// Packs to load.
+        #[command(flatten)]
+        packs: Packs,
+        /// Give up waiting after this many seconds (then it is canceled).
+        #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+        wait: f64,
+        /// A workflow's failed task to run again (repeat for several; default: every
+        /// failed task no transition handled).
+        #[arg(long = "task", value_name = "NAME")]
+        tasks: Vec<String>,
+        /// The execution's id.
+        id: String,
+        /// Params to override (not for a workflow), as key=value; a value that parses as
+        /// JSON is taken as JSON, else as a string.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Params to override as a JSON object from a file (@FILE) or stdin (-).
+        #[arg(long = "params", value_name = "@FILE|-")]
+        params_from: Option<String>,
+    },
 }
 
 /// `attune policy ...`
@@ -287,6 +336,10 @@ pub(crate) struct RunArgs {
     /// be on the command line (which other local users can read).
     #[arg(long = "params", value_name = "@FILE|-")]
     pub params_from: Option<String>,
+    /// Run on behalf of this user: the execution's `user`, whose keys (scope `user:NAME`)
+    /// the action and its workflow read as the user scope.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 /// `attune emit`

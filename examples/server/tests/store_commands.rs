@@ -231,3 +231,224 @@ fn policy_stats_show_the_queue_and_its_limit() {
     );
     assert_eq!(s["policies"][0]["ref"], json!("p.one"));
 }
+
+/// A pack of shell actions and workflows for the execution-control tests.
+fn control_pack(dir: &Path) -> std::path::PathBuf {
+    let pack = dir.join("w");
+    for (rel, text) in [
+        ("pack.yaml", "ref: w\n"),
+        (
+            "actions/fails.yaml",
+            "name: fails\nrunner_type: local-shell-cmd\nparameters:\n  n: {type: integer, required: true}\n  cmd: {type: string, default: 'test {{ n }} -gt 1'}\n",
+        ),
+        (
+            "actions/flow.yaml",
+            "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  flag: {type: string, required: true}\n",
+        ),
+        (
+            "actions/workflows/flow.yaml",
+            "version: 1.0\ninput: [flag]\ntasks:\n  a:\n    action: core.local cmd='sleep 2'\n    next:\n      - when: <% succeeded() %>\n        do: b\n  b:\n    action: core.local\n    input:\n      cmd: test -f <% ctx().flag %>\noutput:\n  - done: true\n",
+        ),
+        (
+            "actions/whoami.yaml",
+            "name: whoami\nrunner_type: orquesta\nentry_point: workflows/whoami.yaml\n",
+        ),
+        (
+            "actions/workflows/whoami.yaml",
+            "version: 1.0\ntasks:\n  a:\n    action: core.noop\noutput:\n  - token: '{{ st2kv(\"token\") }}'\n  - system: '{{ st2kv(\"system.token\") }}'\n",
+        ),
+    ] {
+        let f = pack.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    pack
+}
+
+// `run --user` runs on behalf of a user: the workflow reads the user's keys with a bare
+// `st2kv('NAME')`; without a user that is an error saying the run has none.
+#[test]
+fn run_as_a_user_reads_the_users_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pack = control_pack(dir.path());
+    let pack = pack.to_str().unwrap();
+    for args in [
+        &["key", "set", "token", "ann-token", "--scope", "user:ann"][..],
+        &["key", "set", "token", "sys-token"],
+    ] {
+        let out = run(&db, args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let out = run(
+        &db,
+        &["run", "--pack", pack, "--user", "ann", "w.whoami", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done = json_of(&out);
+    assert_eq!(done["execution"]["user"], json!("ann"));
+    assert_eq!(
+        done["execution"]["result"]["output"],
+        json!({"token": "ann-token", "system": "sys-token"})
+    );
+    let out = run(&db, &["run", "--pack", pack, "w.whoami", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let failed = json_of(&out);
+    assert!(
+        failed["execution"]["error"].as_str().is_some_and(
+            |e| e.contains("'token' is a key of the run's user, and this run has none")
+        ),
+        "{failed}"
+    );
+    let out = run(&db, &["run", "--pack", pack, "--user", "", "w.whoami"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user name must not be empty"));
+}
+
+// `execution rerun`: a plain action again with its stored params and overrides; a
+// workflow from its failed task, keeping what succeeded.
+#[test]
+fn rerun_runs_again_with_overrides_or_from_the_failed_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pack = control_pack(dir.path());
+    let pack = pack.to_str().unwrap();
+    let out = run(&db, &["run", "--pack", pack, "w.fails", "n=1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let first = json_of(&out)["execution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(
+        &db,
+        &["execution", "rerun", "--pack", pack, &first, "--json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "same params fail again: {out:?}"
+    );
+    let out = run(
+        &db,
+        &[
+            "execution",
+            "rerun",
+            "--pack",
+            pack,
+            &first,
+            "n=2",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let again = json_of(&out);
+    assert_eq!(again["execution"]["params"]["n"], json!(2));
+    assert_ne!(again["execution"]["id"], json!(first));
+    let out = run(
+        &db,
+        &["execution", "rerun", "--pack", pack, &first, "--task", "a"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("which is not a workflow"));
+
+    let flag = dir.path().join("flag");
+    let flag_arg = format!("flag={}", flag.display());
+    let out = run(&db, &["run", "--pack", pack, "w.flow", &flag_arg, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "task b fails without the flag: {out:?}"
+    );
+    let flow = json_of(&out)["execution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(&flag, "").unwrap();
+    let out = run(&db, &["execution", "rerun", "--pack", pack, &flow, "x=1"]);
+    assert_eq!(out.status.code(), Some(2), "a workflow takes no overrides");
+    let out = run(
+        &db,
+        &["execution", "rerun", "--pack", pack, &flow, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let rerun = json_of(&out);
+    assert_eq!(
+        rerun["execution"]["result"]["output"],
+        json!({"done": true})
+    );
+    // Only task b ran again: one more execution of core.local, not two.
+    let out = run(
+        &db,
+        &["execution", "list", "--action", "core.local", "--json"],
+    );
+    assert_eq!(json_of(&out)["total"], json!(3), "a, b, then b again");
+}
+
+// `execution pause` from another process: the run that drives the workflow stops at the
+// pause (exit 0, saying how to continue); `execution resume` continues it to its end here.
+#[test]
+fn a_workflow_paused_from_another_process_is_resumed_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pack = control_pack(dir.path());
+    let pack = pack.to_str().unwrap();
+    let flag = dir.path().join("flag");
+    std::fs::write(&flag, "").unwrap();
+    let flag_arg = format!("flag={}", flag.display());
+    let child = attune(&db)
+        .args(["run", "--pack", pack, "w.flow", &flag_arg, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the workflow runs (its first task sleeps 2 s).
+    let flow = loop {
+        let out = run(
+            &db,
+            &[
+                "execution",
+                "list",
+                "--action",
+                "w.flow",
+                "--status",
+                "running",
+                "--json",
+            ],
+        );
+        if let Some(id) = json_of(&out)["executions"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = run(
+        &db,
+        &["execution", "pause", "--pack", pack, &flow, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let status = json_of(&out)["execution"]["status"].clone();
+    assert!(
+        status == json!("pausing") || status == json!("paused"),
+        "{status}"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stopped = json_of(&out);
+    assert_eq!(stopped["execution"]["status"], json!("paused"));
+    assert!(
+        stopped["note"]
+            .as_str()
+            .unwrap()
+            .contains("attune execution resume")
+    );
+
+    let out = run(
+        &db,
+        &["execution", "resume", "--pack", pack, &flow, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done = json_of(&out);
+    assert_eq!(done["execution"]["status"], json!("succeeded"));
+    assert_eq!(done["execution"]["result"]["output"], json!({"done": true}));
+    let out = run(&db, &["execution", "resume", "--pack", pack, &flow]);
+    assert_eq!(out.status.code(), Some(2), "a finished run is not resumed");
+}

@@ -85,6 +85,7 @@ async fn retry(shared: &Arc<Shared>, e: &Execution, delay: f64) {
     next.enforcement = e.enforcement;
     next.event = e.event;
     next.rule = e.rule.clone();
+    next.user = e.user.clone();
     next.timeout_secs = e.timeout_secs;
     next.attempt = e.attempt + 1;
     next.retry_of = Some(e.retry_of.unwrap_or(e.id));

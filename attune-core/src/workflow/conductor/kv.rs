@@ -1,9 +1,9 @@
 //! `st2kv(key, decrypt=false)` in workflow templates: the keys of the engine's key-value
 //! store, read by the engine before the conductor renders (the conductor does no I/O).
 //!
-//! `key` is `system.NAME` (a system key) or `pack.NAME` (a key of the workflow's pack).
-//! StackStorm's user scope (`user.NAME`, or a bare `NAME`) is an error: Attune's runs have
-//! no user. A missing key is an error naming it. An encrypted key is read with
+//! `key` is `system.NAME` (a system key), `pack.NAME` (a key of the workflow's pack), or, as
+//! in StackStorm, `user.NAME` or a bare `NAME` (a key of the run's user: an error naming the
+//! key when the run has no user). A missing key is an error naming it. An encrypted key is read with
 //! `decrypt=true` only (without it, an error saying so: never the ciphertext); when the
 //! engine could not decrypt it (no encryption key, another key), reading it is that error.
 
@@ -18,6 +18,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KvSnapshot {
     keys: BTreeMap<(String, String), KvValue>,
+    /// The run's user, whose keys are the `user` scope; `None`: the run has none.
+    user: Option<String>,
 }
 
 /// A key of a [`KvSnapshot`].
@@ -43,7 +45,13 @@ impl KvSnapshot {
         Self::default()
     }
 
-    /// Adds a plain key of `scope` (`"system"` or `"pack"`).
+    /// Says whose keys the `user` scope holds (add them with scope `"user"`). Without a
+    /// user, reading a user-scope key is an error saying the run has none.
+    pub fn set_user(&mut self, user: &str) {
+        self.user = Some(user.to_string());
+    }
+
+    /// Adds a plain key of `scope` (`"system"`, `"pack"` or `"user"`).
     pub fn insert(&mut self, scope: &str, name: &str, value: Value) {
         self.keys
             .insert((scope.to_string(), name.to_string()), KvValue::Plain(value));
@@ -127,20 +135,23 @@ impl KvSnapshot {
         {
             return Err(bad(format!("decrypt must be a boolean, got {}", d.kind())));
         }
+        // As StackStorm: a key without a scope prefix is the user's.
         let (scope, name) = match key.split_once('.') {
-            Some((s @ ("system" | "pack"), name)) if !name.is_empty() => (s, name),
-            Some(("user", _)) | None => {
+            Some((s @ ("system" | "pack" | "user"), name)) if !name.is_empty() => (s, name),
+            Some((_, "")) | Some(("", _)) => {
                 return Err(bad(format!(
-                    "'{key}' is a user-scope key, which Attune does not have (runs have no \
-                     user): write 'system.NAME' or 'pack.NAME'"
+                    "'{key}' is not a key name: write 'system.NAME', 'pack.NAME', \
+                     'user.NAME' or 'NAME' (the user's)"
                 )));
             }
-            Some(_) => {
-                return Err(bad(format!(
-                    "'{key}' names no scope: write 'system.NAME' or 'pack.NAME'"
-                )));
-            }
+            _ => ("user", key),
         };
+        if scope == "user" && self.user.is_none() {
+            return Err(bad(format!(
+                "'{key}' is a key of the run's user, and this run has none (run it with \
+                 Engine::execute_as, or read 'system.NAME' / 'pack.NAME')"
+            )));
+        }
         let decrypt = decrypt.is_some_and(|d| d.is_true());
         match self.keys.get(&(scope.to_string(), name.to_string())) {
             Some(KvValue::Plain(v)) => Ok(crate::template::to_jinja(v)),
@@ -230,9 +241,16 @@ output:
                 "st2kv('system.foreign', decrypt=true)",
                 "key system.foreign: was encrypted under another key",
             ),
-            ("st2kv('nope')", "user-scope key"),
-            ("st2kv('user.nope')", "user-scope key"),
-            ("st2kv('other.x')", "names no scope"),
+            (
+                "st2kv('nope')",
+                "'nope' is a key of the run's user, and this run has none",
+            ),
+            (
+                "st2kv('user.nope')",
+                "'user.nope' is a key of the run's user",
+            ),
+            ("st2kv('other.x')", "'other.x' is a key of the run's user"),
+            ("st2kv('system.')", "'system.' is not a key name"),
             ("st2kv(5)", "the key must be a string"),
             (
                 "st2kv('system.api.url', decrypt='yes')",
@@ -256,6 +274,39 @@ output:
                 "{expr}: {errors:?}"
             );
         }
+    }
+
+    /// With a user, `user.NAME` and a bare `NAME` (dots included) read the user's keys, as
+    /// StackStorm's `st2kv` does; `system.` and `pack.` still name their scopes.
+    #[test]
+    fn st2kv_reads_the_run_users_keys() {
+        let yaml = r#"
+output:
+  - bare: '{{ st2kv("token") }}'
+  - dotted: <% st2kv("api.host") %>
+  - prefixed: '{{ st2kv("user.token") }}'
+  - secret: '{{ st2kv("sealed", decrypt=true) }}'
+  - system: '{{ st2kv("system.api.url") }}'
+  - missing: '{{ st2kv("nope", default="d") }}'
+tasks:
+  a:
+    action: core.noop
+"#;
+        let mut kv = keys();
+        kv.set_user("ann");
+        kv.insert("user", "token", json!("ann-token"));
+        kv.insert("user", "api.host", json!("h1"));
+        kv.insert_encrypted("user", "sealed", Ok(json!("opened")));
+        let mut c = start(yaml, kv);
+        c.start_task("a", 0).unwrap();
+        c.finish_task("a", 0, RunStatus::Succeeded, None).unwrap();
+        assert_eq!(c.status(), RunStatus::Succeeded, "{:?}", c.errors());
+        assert_eq!(
+            c.output(),
+            json!({"bare": "ann-token", "dotted": "h1", "prefixed": "ann-token",
+                   "secret": "opened", "system": "https://x", "missing": "d"})
+            .as_object()
+        );
     }
 
     /// `default` (by keyword, by position, null included) is the value of a key that does not

@@ -1,6 +1,7 @@
 //! One module per command; this one holds what they share: the engine, loading packs, and
 //! reporting errors (exit code 2).
 
+mod control;
 mod emit;
 mod pack_validate;
 mod recover;
@@ -39,6 +40,8 @@ pub(crate) struct Setup {
     pub grace: Option<Duration>,
     /// The key-value store's encryption key (`--key-file`, or ATTUNE_ENCRYPTION_KEY).
     pub encryption: Option<attune_core::keystore::EncryptionKey>,
+    /// `--system-user`: the user rules' executions run as.
+    pub system_user: Option<String>,
     /// This process as a worker of the store (None where `/proc` does not say).
     pub worker: Option<Process>,
     /// The worker id of this process's engine (names the process when `worker` is known).
@@ -70,6 +73,9 @@ impl Command {
             Command::Execution(ExecutionCommand::List { .. }) => "execution list",
             Command::Execution(ExecutionCommand::Get { .. }) => "execution get",
             Command::Execution(ExecutionCommand::Cancel { .. }) => "execution cancel",
+            Command::Execution(ExecutionCommand::Pause { .. }) => "execution pause",
+            Command::Execution(ExecutionCommand::Resume { .. }) => "execution resume",
+            Command::Execution(ExecutionCommand::Rerun { .. }) => "execution rerun",
             Command::Policy(PolicyCommand::Stats { .. }) => "policy stats",
         }
     }
@@ -77,7 +83,13 @@ impl Command {
     /// Whether the command runs work (actions), which a first signal cancels rather than
     /// abandons.
     pub(crate) fn runs_work(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Emit(_))
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Emit(_)
+                | Command::Execution(ExecutionCommand::Resume { .. })
+                | Command::Execution(ExecutionCommand::Rerun { .. })
+        )
     }
 }
 
@@ -107,6 +119,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             ..PackOptions::default()
         },
         db: cli.db.clone(),
+        system_user: cli.system_user.clone(),
         grace,
         worker_id: worker_id(worker.as_ref()),
         worker,
@@ -119,7 +132,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             pack_validate::run(&dirs, &options, style).await
         }
         Command::Rule(RuleCommand::Test(args)) => rule_test::run(args, &options, style).await,
-        Command::Run(args) => run::run(args, &options, style, cli.json).await,
+        Command::Run(args) => run::run(args, &options, cli.json).await,
         Command::Emit(args) => emit::run(args, &options, style).await,
         Command::Workflow(WorkflowCommand::Validate { file }) => workflow::validate(&file, style),
         Command::Workflow(WorkflowCommand::Graph { target, format }) => {
@@ -130,7 +143,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         }
         Command::Key(cmd) => store::key(cmd, &options, style).await,
         Command::Inquiry(cmd) => store::inquiry(cmd, &options, style).await,
-        Command::Execution(cmd) => store::execution(cmd, &options, style).await,
+        Command::Execution(cmd) => store::execution(cmd, &options, style, cli.json).await,
         Command::Policy(cmd) => store::policy(cmd, &options).await,
     };
     match result {
@@ -226,6 +239,9 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
     }
     if let Some(k) = &setup.encryption {
         builder = builder.encryption_key(k.clone());
+    }
+    if let Some(u) = &setup.system_user {
+        builder = builder.system_user(u.clone());
     }
     Ok(builder.build().await?)
 }

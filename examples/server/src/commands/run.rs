@@ -7,7 +7,7 @@ use crate::cli::RunArgs;
 use crate::interrupt::Interrupt;
 use crate::output::{Style, indent, json_text};
 use attune_core::Error;
-use attune_core::model::{Execution, ExecutionStatus};
+use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
 use attune_core::runtime::{LogLine, LogStream};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -15,8 +15,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// The params: those of `--params` (a JSON object from a file or stdin), then the
 /// `key=value` arguments, which win over the file's.
-async fn params(args: &RunArgs, interrupt: &Interrupt) -> Result<Map<String, Value>, Failure> {
-    let mut params = match args.params_from.as_deref() {
+pub(super) async fn params(
+    params_from: &Option<String>,
+    pairs: &[String],
+    interrupt: &Interrupt,
+) -> Result<Map<String, Value>, Failure> {
+    let mut params = match params_from.as_deref() {
         None => Map::new(),
         Some(from) => {
             let arg = match from {
@@ -50,7 +54,7 @@ async fn params(args: &RunArgs, interrupt: &Interrupt) -> Result<Map<String, Val
             }
         }
     };
-    for kv in &args.params {
+    for kv in pairs {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| Failure::Other(format!("param '{kv}' is not of the form key=value")))?;
@@ -67,16 +71,46 @@ async fn params(args: &RunArgs, interrupt: &Interrupt) -> Result<Map<String, Val
 pub(super) async fn run(
     args: RunArgs,
     setup: &super::Setup,
-    style: Style,
     json_out: bool,
 ) -> Result<Report, Failure> {
-    let params = params(&args, &setup.interrupt).await?;
+    let params = params(&args.params_from, &args.params, &setup.interrupt).await?;
     let wait = wait_for(args.wait)?;
     let deadline = tokio::time::Instant::now() + wait;
-    let Work { engine, recovery } = work::start(&args.packs.packs, setup).await?;
+    let work = work::start(&args.packs.packs, setup).await?;
+    let logs = work.engine.subscribe_logs();
+    let id = match &args.user {
+        Some(u) => {
+            work.engine
+                .execute_as(u, &args.action, Value::Object(params))
+                .await?
+        }
+        None => {
+            work.engine
+                .execute(&args.action, Value::Object(params))
+                .await?
+        }
+    };
+    follow(work, logs, id, args.wait, deadline, setup, json_out).await
+}
+
+/// Follows execution `id` (started by this command, or resumed here) to its end, echoing
+/// its output, then what recovery handed on, within `--wait` (`wait_secs`, ending at
+/// `deadline`; past it `id` is canceled); exit 0 when it succeeded, asks a question
+/// (`pending`) or was paused, 1 otherwise. A first SIGINT/SIGTERM cancels it (see `work::stop`) and
+/// reports what it became. `logs` was subscribed before `id` could write any.
+pub(super) async fn follow(
+    work: Work,
+    mut logs: tokio::sync::broadcast::Receiver<LogLine>,
+    id: ExecutionId,
+    wait_secs: f64,
+    deadline: tokio::time::Instant,
+    setup: &super::Setup,
+    json_out: bool,
+) -> Result<Report, Failure> {
+    let Work { engine, recovery } = work;
+    let style = setup.style;
     let interrupt = &setup.interrupt;
-    let mut logs = engine.subscribe_logs();
-    let id = engine.execute(&args.action, Value::Object(params)).await?;
+    let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
     // Output lines go to stderr as they come (text mode), so long actions show progress.
     let echo = |line: LogLine| {
         if !json_out {
@@ -125,10 +159,7 @@ pub(super) async fn run(
             Ok(exec) => exec,
             // Past --wait: cancel it, and report what it became (exit 1).
             Err(Error::Timeout(_)) => {
-                note = Some(format!(
-                    "not finished within --wait {}s: canceled",
-                    args.wait
-                ));
+                note = Some(format!("not finished within --wait {wait_secs}s: canceled"));
                 engine.cancel(id).await?;
                 engine.wait_timeout(id, Duration::from_secs(15)).await?
             }
@@ -159,9 +190,16 @@ pub(super) async fn run(
         ..recovery
     };
     let asking = exec.status == ExecutionStatus::Pending;
+    let paused = exec.status == ExecutionStatus::Paused;
     if asking && note.is_none() {
         note = Some(format!(
             "waiting for a response: attune inquiry respond {} JSON --db FILE",
+            exec.id
+        ));
+    }
+    if paused && note.is_none() {
+        note = Some(format!(
+            "paused: attune execution resume {} --pack DIR... --db FILE continues it",
             exec.id
         ));
     }
@@ -173,13 +211,13 @@ pub(super) async fn run(
     Ok(Report {
         text,
         // An inquiry that was asked did what it should: the response comes later.
-        code: u8::from(exec.status != ExecutionStatus::Succeeded && !asking),
+        code: u8::from(exec.status != ExecutionStatus::Succeeded && !asking && !paused),
         json: json!({ "execution": exec, "note": note, "recovery": recovery.json() }),
     })
 }
 
-/// Waits until execution `id` ended, or waits for a response (an inquiry, `pending`); at
-/// most `wait` (then Error::Timeout).
+/// Waits until execution `id` ended, waits for a response (an inquiry, `pending`), or was
+/// paused; at most `wait` (then Error::Timeout).
 async fn until_ended_or_asking(
     engine: &attune_core::Engine,
     id: attune_core::model::ExecutionId,
@@ -189,7 +227,9 @@ async fn until_ended_or_asking(
     let watch = async {
         loop {
             let e = engine.execution(id).await?;
-            if e.status.is_terminal() || e.status == ExecutionStatus::Pending {
+            if e.status.is_terminal()
+                || matches!(e.status, ExecutionStatus::Pending | ExecutionStatus::Paused)
+            {
                 return Ok(e);
             }
             if sub.next().await?.is_none() {

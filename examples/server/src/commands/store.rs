@@ -12,13 +12,19 @@ use attune_core::store::{ExecutionFilter, Page};
 use attune_core::{Engine, Inquiry, Responder};
 use serde_json::{Value, json};
 
+/// A failure naming `what` when there is no `--db` file to work on.
+pub(super) fn need_db(setup: &Setup, what: &str) -> Result<(), Failure> {
+    match setup.db {
+        Some(_) => Ok(()),
+        None => Err(Failure::Other(format!(
+            "{what} works on a store file: give --db FILE (or ATTUNE_DB)"
+        ))),
+    }
+}
+
 /// The engine of a command that works on the `--db` file: refused without one.
 async fn db_engine(setup: &Setup, what: &str) -> Result<Engine, Failure> {
-    if setup.db.is_none() {
-        return Err(Failure::Other(format!(
-            "{what} works on a store file: give --db FILE (or ATTUNE_DB)"
-        )));
-    }
+    need_db(setup, what)?;
     engine(setup).await
 }
 
@@ -34,7 +40,8 @@ fn scope(text: &str) -> Result<KeyScope, Failure> {
     }
 }
 
-fn id(text: &str) -> Result<ExecutionId, Failure> {
+/// An execution id given on the command line.
+pub(super) fn id(text: &str) -> Result<ExecutionId, Failure> {
     text.parse::<ExecutionId>()
         .map_err(|e| Failure::Other(format!("'{text}' is not an execution id: {e}")))
 }
@@ -242,7 +249,35 @@ pub(super) async fn execution(
     cmd: ExecutionCommand,
     setup: &Setup,
     style: Style,
+    json_out: bool,
 ) -> Result<Report, Failure> {
+    let cmd = match cmd {
+        ExecutionCommand::Pause { packs, id } => {
+            return super::control::pause(&packs.packs, &id, setup).await;
+        }
+        ExecutionCommand::Resume { packs, wait, id } => {
+            return super::control::resume(&packs.packs, &id, wait, setup, json_out).await;
+        }
+        ExecutionCommand::Rerun {
+            packs,
+            wait,
+            tasks,
+            id,
+            params,
+            params_from,
+        } => {
+            let r = super::control::Rerun {
+                packs: &packs.packs,
+                id: &id,
+                wait,
+                tasks: &tasks,
+                params: &params,
+                params_from: &params_from,
+            };
+            return super::control::rerun(r, setup, json_out).await;
+        }
+        other => other,
+    };
     let engine = db_engine(setup, "attune execution").await?;
     let report = match cmd {
         ExecutionCommand::List {
@@ -285,6 +320,13 @@ pub(super) async fn execution(
                 json: json!({"execution": e}),
                 code: 0,
             }
+        }
+        ExecutionCommand::Pause { .. }
+        | ExecutionCommand::Resume { .. }
+        | ExecutionCommand::Rerun { .. } => {
+            return Err(Failure::Other(
+                "execution control is dispatched before the store is opened".into(),
+            ));
         }
     };
     engine.shutdown(std::time::Duration::from_secs(1)).await;

@@ -452,3 +452,54 @@ fn a_workflow_paused_from_another_process_is_resumed_to_its_end() {
     let out = run(&db, &["execution", "resume", "--pack", pack, &flow]);
     assert_eq!(out.status.code(), Some(2), "a finished run is not resumed");
 }
+
+// A workflow whose task asks stops `paused` (exit 0, naming the inquiry); answering it
+// from another command continues the workflow to its end there.
+#[test]
+fn answering_an_inquiry_continues_its_paused_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pack = dir.path().join("q");
+    for (rel, text) in [
+        ("pack.yaml", "ref: q\n"),
+        (
+            "actions/askflow.yaml",
+            "name: askflow\nrunner_type: orquesta\nentry_point: workflows/askflow.yaml\n",
+        ),
+        (
+            "actions/workflows/askflow.yaml",
+            "version: 1.0\ntasks:\n  ask:\n    action: core.ask\n    input:\n      schema: {type: object, properties: {ok: {type: boolean, required: true}}}\n    next:\n      - when: <% succeeded() %>\n        publish: [answer: <% result().response.ok %>]\n        do: after\n  after:\n    action: core.noop\noutput:\n  - answer: <% ctx(answer) %>\n",
+        ),
+    ] {
+        let f = pack.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let pack = pack.to_str().unwrap();
+    let out = run(&db, &["run", "--pack", pack, "q.askflow", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let paused = json_of(&out);
+    assert_eq!(paused["execution"]["status"], json!("paused"));
+    let flow = paused["execution"]["id"].as_str().unwrap().to_string();
+    let out = run(&db, &["inquiry", "list", "--json"]);
+    let list = json_of(&out);
+    assert_eq!(list["inquiries"][0]["parent"], json!(flow));
+    let inquiry = list["inquiries"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        paused["note"].as_str().unwrap().contains(&inquiry),
+        "{paused}"
+    );
+
+    let out = run(
+        &db,
+        &["inquiry", "respond", &inquiry, r#"{"ok":true}"#, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done = json_of(&out);
+    assert_eq!(done["execution"]["id"], json!(flow));
+    assert_eq!(done["execution"]["status"], json!("succeeded"));
+    assert_eq!(
+        done["execution"]["result"]["output"],
+        json!({"answer": true})
+    );
+}

@@ -142,7 +142,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             workflow::rehearse(&file, &mocks, style)
         }
         Command::Key(cmd) => store::key(cmd, &options, style).await,
-        Command::Inquiry(cmd) => store::inquiry(cmd, &options, style).await,
+        Command::Inquiry(cmd) => store::inquiry(cmd, &options, style, cli.json).await,
         Command::Execution(cmd) => store::execution(cmd, &options, style, cli.json).await,
         Command::Policy(cmd) => store::policy(cmd, &options).await,
     };

@@ -198,10 +198,22 @@ pub(super) async fn follow(
         ));
     }
     if paused && note.is_none() {
-        note = Some(format!(
-            "paused: attune execution resume {} --pack DIR... --db FILE continues it",
-            exec.id
-        ));
+        let asked = engine
+            .inquiries()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|i| i.parent == Some(exec.id)));
+        note = Some(match asked {
+            Some(i) => format!(
+                "paused for inquiry {}: attune inquiry respond {} JSON --db FILE answers it \
+                 and continues the workflow",
+                i.id, i.id
+            ),
+            None => format!(
+                "paused: attune execution resume {} --pack DIR... --db FILE continues it",
+                exec.id
+            ),
+        });
     }
     let mut text = execution_text(style, &exec);
     if let Some(n) = &note {

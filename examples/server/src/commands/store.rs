@@ -181,6 +181,7 @@ pub(super) async fn inquiry(
     cmd: InquiryCommand,
     setup: &Setup,
     style: Style,
+    json_out: bool,
 ) -> Result<Report, Failure> {
     let engine = db_engine(setup, "attune inquiry").await?;
     let report = match cmd {
@@ -215,7 +216,21 @@ pub(super) async fn inquiry(
                     .map_err(|e| Failure::Other(format!("the response is not JSON: {e}")))?,
             };
             let who = Responder { user, roles };
+            let logs = engine.subscribe_logs();
             let done = engine.respond(id(&x)?, response, &who).await?;
+            if let Some(parent) = resumed_here(&engine, done.parent, setup).await? {
+                // The answer resumed a workflow no other process drove: this process took
+                // it over, and follows it to its end as `attune run` does.
+                let wait = std::time::Duration::from_secs(600);
+                let deadline = tokio::time::Instant::now() + wait;
+                let work = super::work::Work {
+                    engine,
+                    recovery: Default::default(),
+                };
+                let secs = wait.as_secs_f64();
+                return super::run::follow(work, logs, parent, secs, deadline, setup, json_out)
+                    .await;
+            }
             Report {
                 json: json!({"execution": done}),
                 text: format!(
@@ -230,6 +245,18 @@ pub(super) async fn inquiry(
     };
     engine.shutdown(std::time::Duration::from_secs(1)).await;
     Ok(report)
+}
+
+/// `parent` (the workflow of an answered inquiry) when this process drives it now.
+async fn resumed_here(
+    engine: &Engine,
+    parent: Option<ExecutionId>,
+    setup: &Setup,
+) -> Result<Option<ExecutionId>, Failure> {
+    let Some(p) = parent else { return Ok(None) };
+    let wf = engine.execution(p).await?;
+    let ours = wf.worker.as_deref() == Some(setup.worker_id.as_str());
+    Ok((ours && !wf.status.is_terminal()).then_some(p))
 }
 
 fn execution_line(e: &Execution) -> String {

@@ -103,6 +103,60 @@ async fn concurrency_one_runs_in_request_order() {
     assert_eq!(stats.canceled, 0);
 }
 
+// Concurrency 1 under concurrent requesters (8 tasks, 40 requests each): every execution
+// runs once, one at a time, and in request order as callers can observe it — none starts
+// after a request that was made only once its own `execute` had returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_keep_request_order() {
+    use std::time::Instant;
+    let engine = Engine::builder().build().await.unwrap();
+    let probe = Arc::new(Probe::default());
+    probed(&engine, "t.work", probe.clone()).await;
+    engine
+        .register_policy(concurrency("one", "t.work", 1, ConcurrencyOverflow::Delay))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut made = Vec::new();
+                for k in 0..40u64 {
+                    let n = t * 1000 + k;
+                    let at = Instant::now();
+                    engine.execute("t.work", json!({ "n": n })).await.unwrap();
+                    made.push((n, at, Instant::now()));
+                }
+                made
+            })
+        })
+        .collect();
+    let mut requests = std::collections::HashMap::new();
+    for t in tasks {
+        for (n, at, back) in t.await.unwrap() {
+            requests.insert(n, (at, back));
+        }
+    }
+    engine.settle(SAFETY).await.unwrap();
+    let order = probe.order.lock().unwrap().clone();
+    assert_eq!(order.len(), 320, "every execution ran once");
+    assert_eq!(probe.total_most.load(Ordering::SeqCst), 1);
+    let mut latest_made: Option<Instant> = None;
+    for (k, n) in order.iter().enumerate() {
+        let (made, returned) = requests[n];
+        assert!(
+            latest_made.is_none_or(|m| returned >= m),
+            "run {k} (n={n}) started after a request made once its own had returned"
+        );
+        latest_made = Some(latest_made.map_or(made, |m| m.max(made)));
+    }
+    // Each requester's own requests (made one after the other) ran in its order.
+    for t in 0..8u64 {
+        let mine: Vec<u64> = order.iter().copied().filter(|n| n / 1000 == t).collect();
+        assert!(mine.is_sorted(), "requester {t}: {mine:?}");
+    }
+}
+
 // Per-attribute concurrency: at most one per host at a time, each host in its own order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributes_partition_the_limit() {

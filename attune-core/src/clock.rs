@@ -61,6 +61,40 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that follows tokio's time from a starting point: under
+/// `tokio::time::pause` (tokio's `test-util`) it moves only as tokio's time is advanced, together with the
+/// engine's sleeps (timers, delays), so tests of timers run on paused time.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use attune_core::clock::{Clock, TokioClock};
+/// let c = TokioClock::new("2026-01-01T00:00:00Z".parse().unwrap());
+/// tokio::time::advance(std::time::Duration::from_secs(90)).await;
+/// assert_eq!(c.now().to_rfc3339(), "2026-01-01T00:01:30+00:00");
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TokioClock {
+    start: DateTime<Utc>,
+    at: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start` now (must be called inside a tokio runtime).
+    pub fn new(start: DateTime<Utc>) -> Self {
+        TokioClock {
+            start,
+            at: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        saturating_add(self.start, self.at.elapsed())
+    }
+}
+
 /// `t + d`, saturating at the latest representable time (a huge lease never overflows).
 pub(crate) fn saturating_add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     TimeDelta::from_std(d)

@@ -31,6 +31,7 @@ pub mod sandbox;
 pub mod store;
 pub mod template;
 mod text;
+pub mod timer;
 pub mod transport;
 pub mod workflow;
 pub mod yaql;

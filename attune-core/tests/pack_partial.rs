@@ -209,11 +209,11 @@ async fn packs_loaded_together_leave_out_what_needs_a_definition_another_left_ou
         ("pack.yaml", "ref: user\n"),
         (
             "rules/uses_bad.yaml",
-            "name: uses_bad\ntrigger:\n  type: core.intervaltimer\naction:\n  ref: base.bad\n",
+            "name: uses_bad\ntrigger:\n  type: core.intervaltimer\n  parameters: {delta: 60}\naction:\n  ref: base.bad\n",
         ),
         (
             "rules/uses_hello.yaml",
-            "name: uses_hello\ntrigger:\n  type: core.intervaltimer\naction:\n  ref: base.hello\n",
+            "name: uses_hello\ntrigger:\n  type: core.intervaltimer\n  parameters: {delta: 60}\naction:\n  ref: base.hello\n",
         ),
     ]);
     let e = engine().await;

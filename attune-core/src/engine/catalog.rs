@@ -71,6 +71,8 @@ pub(crate) struct Catalog {
     rules: RwLock<RuleIndex>,
     /// Policies by ref.
     policies: RwLock<HashMap<String, Arc<Policy>>>,
+    /// Told whenever the rules change (the timer task follows them).
+    pub rules_changed: tokio::sync::Notify,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -201,6 +203,7 @@ impl Catalog {
             }
             packs.insert(p.to_string(), parts.entry);
         }
+        self.rules_changed.notify_one();
         touched.sort();
         touched.dedup();
         touched
@@ -334,11 +337,24 @@ impl Catalog {
     }
 
     pub(crate) fn put_rule(&self, r: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
-        write(&self.rules).insert(r)
+        let old = write(&self.rules).insert(r);
+        self.rules_changed.notify_one();
+        old
     }
 
     pub(crate) fn remove_rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
-        write(&self.rules).remove(r)
+        let old = write(&self.rules).remove(r);
+        self.rules_changed.notify_one();
+        old
+    }
+
+    /// Every enabled rule, unordered.
+    pub(crate) fn enabled_rules(&self) -> Vec<Arc<CompiledRule>> {
+        read(&self.rules)
+            .all()
+            .filter(|r| r.rule.enabled)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn rule_count(&self) -> usize {

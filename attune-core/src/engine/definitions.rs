@@ -206,7 +206,15 @@ impl Engine {
                 compiled.rule.trigger
             )),
             Some(t) => {
-                for p in parameter_problems(t.parameters.as_ref(), &compiled.rule.trigger_params) {
+                let params = &compiled.rule.trigger_params;
+                let found = parameter_problems(t.parameters.as_ref(), params);
+                // A timer's parameters that fit the schema must also make a schedule.
+                if found.is_empty()
+                    && let Err(e) = crate::timer::Schedule::of_trigger(&t.def.trigger_ref, params)
+                {
+                    problems.push(e.to_string());
+                }
+                for p in found {
                     problems.push(format!(
                         "trigger parameters of trigger type '{}': {p}",
                         t.def.trigger_ref

@@ -27,6 +27,18 @@ impl Engine {
         payload: Value,
         source: Option<String>,
     ) -> Result<EventId> {
+        self.emit_instance(trigger_ref, payload, source, None).await
+    }
+
+    /// [`Engine::emit_from`] for one instance of the trigger type: `trigger_params` (a
+    /// timer's schedule) select the rules that match it.
+    pub(crate) async fn emit_instance(
+        &self,
+        trigger_ref: &str,
+        payload: Value,
+        source: Option<String>,
+        trigger_params: Option<Value>,
+    ) -> Result<EventId> {
         let trigger_ref = crate::pack::canonical_trigger(trigger_ref);
         let payload = crate::input::within_depth(payload, || {
             format!("payload of event for trigger '{trigger_ref}'")
@@ -51,6 +63,7 @@ impl Engine {
         drop(trigger);
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
+        event.trigger_params = trigger_params;
         let id = event.id;
         if s.store.capabilities().durable {
             // Concurrent emits share one store call (and one commit).

@@ -161,20 +161,33 @@ async fn plan_event(shared: &Shared, id: EventId) -> Result<Vec<Planned>> {
     let ctx: OnceLock<EventContext> = OnceLock::new();
     let mut out = Vec::new();
     let mut matched_standard = false;
-    for rule in &rules.standard {
+    // One instance of its trigger type (a timer): only the rules that made it.
+    let ours = |r: &CompiledRule| {
+        event
+            .trigger_params
+            .as_ref()
+            .is_none_or(|p| same_params(&r.rule.trigger_params, p))
+    };
+    for rule in rules.standard.iter().filter(|r| ours(r)) {
         if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
             out.push(p);
         }
     }
     if !matched_standard {
         let mut ignored = false;
-        for rule in &rules.backstop {
+        for rule in rules.backstop.iter().filter(|r| ours(r)) {
             if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut ignored).await? {
                 out.push(p);
             }
         }
     }
     Ok(out)
+}
+
+/// Whether trigger parameters `a` and `b` are the same (no parameters and `{}` are).
+pub(crate) fn same_params(a: &Value, b: &Value) -> bool {
+    let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(|m| m.is_empty());
+    a == b || (empty(a) && empty(b))
 }
 
 /// Evaluates one rule on one event: `None` when it does not match; else the enforcement to

@@ -35,6 +35,7 @@ mod recovery;
 mod running;
 mod scheduling;
 mod stage;
+mod timers;
 mod trace;
 mod trigger_schema;
 mod workflow_driver;

@@ -43,13 +43,24 @@ impl Engine {
     }
 
     /// The problems of `params` (a rule's `trigger.parameters`) against the parameter schema
-    /// of trigger type `r` (of a pack being loaded, or registered).
+    /// of trigger type `r` (of a pack being loaded, or registered), and for a timer, once
+    /// they fit, whether they make a schedule.
     fn trigger_param_problems(
         &self,
         r: &str,
         params: &Value,
         loading: &Loading<'_>,
     ) -> Vec<String> {
+        let found = self.schema_problems(r, params, loading);
+        // A timer's parameters that fit the schema must also make a schedule.
+        match crate::timer::Schedule::of_trigger(r, params) {
+            Err(e) if found.is_empty() => vec![e.to_string()],
+            _ => found,
+        }
+    }
+
+    /// `params` checked against the parameter schema of trigger type `r`.
+    fn schema_problems(&self, r: &str, params: &Value, loading: &Loading<'_>) -> Vec<String> {
         if params.is_null() {
             return Vec::new();
         }

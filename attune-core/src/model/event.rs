@@ -17,6 +17,11 @@ pub struct Event {
     /// Who emitted it (sensor ref, `api`, `webhook:/path`, a host-chosen name), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The parameters of the trigger that fired it, when it is one instance of its trigger
+    /// type (a timer's schedule): only the rules with these trigger parameters match it.
+    /// `None`: every rule of the trigger type is considered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_params: Option<Value>,
     /// When it was created.
     pub created: DateTime<Utc>,
 }
@@ -29,6 +34,7 @@ impl Event {
             trigger: trigger.into(),
             payload,
             source: None,
+            trigger_params: None,
             created: now,
         }
     }

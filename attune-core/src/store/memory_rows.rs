@@ -139,6 +139,7 @@ impl Event {
             trigger: self.trigger.clone(),
             payload: Value::Null,
             source: self.source.clone(),
+            trigger_params: self.trigger_params.clone(),
             created: self.created,
         }
     }

@@ -68,6 +68,25 @@ pub(crate) enum Command {
     /// Policies of actions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Timers of rules.
+    #[command(subcommand)]
+    Timer(TimerCommand),
+}
+
+/// `attune timer ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum TimerCommand {
+    /// The next fire times of a rule's timer.
+    Next {
+        /// Packs to load (the rule's).
+        #[command(flatten)]
+        packs: Packs,
+        /// How many fire times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        /// The rule's ref.
+        rule: String,
+    },
 }
 
 /// `attune key ...`

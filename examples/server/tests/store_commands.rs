@@ -503,3 +503,68 @@ fn answering_an_inquiry_continues_its_paused_workflow() {
         json!({"answer": true})
     );
 }
+
+// `timer next` prints when a rule's timer fires next.
+#[test]
+fn timer_next_prints_the_next_fire_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pack = dir.path().join("tp");
+    for (rel, text) in [
+        ("pack.yaml", "ref: tp\n"),
+        (
+            "rules/nightly.yaml",
+            "name: nightly\ntrigger:\n  type: core.st2.CronTimer\n  parameters: {hour: 2, timezone: Europe/Paris}\naction: {ref: core.noop}\n",
+        ),
+        (
+            "rules/past.yaml",
+            "name: past\ntrigger:\n  type: core.st2.DateTimer\n  parameters: {date: '2020-01-01 00:00:00'}\naction: {ref: core.noop}\n",
+        ),
+        (
+            "rules/manual.yaml",
+            "name: manual\ntrigger: {type: core.st2.webhook, parameters: {url: x}}\naction: {ref: core.noop}\n",
+        ),
+    ] {
+        let f = pack.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let pack = pack.to_str().unwrap();
+    let out = run(
+        &db,
+        &[
+            "timer",
+            "next",
+            "--pack",
+            pack,
+            "--count",
+            "3",
+            "tp.nightly",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let next = json_of(&out);
+    assert_eq!(next["cron"], json!("0 0 2 * * *"));
+    let times = next["next"].as_array().unwrap();
+    assert_eq!(times.len(), 3);
+    for t in times {
+        // 02:00 in Paris is 01:00 UTC in winter, 00:00 in summer (03:00 on the spring change).
+        let t = t.as_str().unwrap();
+        assert!(
+            ["T00:00:00+00:00", "T01:00:00+00:00"]
+                .iter()
+                .any(|h| t.ends_with(h)),
+            "{t}"
+        );
+    }
+    let out = run(&db, &["timer", "next", "--pack", pack, "tp.past"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fires no more"));
+    let out = run(&db, &["timer", "next", "--pack", pack, "tp.manual"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a timer"),
+        "{out:?}"
+    );
+}

@@ -8,13 +8,14 @@ mod recover;
 mod rule_test;
 mod run;
 mod store;
+mod timer;
 mod work;
 mod workflow;
 
 use crate::Report;
 use crate::cli::{
     Cli, Command, ExecutionCommand, InquiryCommand, KeyCommand, PackCommand, PolicyCommand,
-    RuleCommand, WorkflowCommand,
+    RuleCommand, TimerCommand, WorkflowCommand,
 };
 use crate::interrupt::Interrupt;
 use crate::output::{Style, problem_lines, problems_text};
@@ -77,6 +78,7 @@ impl Command {
             Command::Execution(ExecutionCommand::Resume { .. }) => "execution resume",
             Command::Execution(ExecutionCommand::Rerun { .. }) => "execution rerun",
             Command::Policy(PolicyCommand::Stats { .. }) => "policy stats",
+            Command::Timer(TimerCommand::Next { .. }) => "timer next",
         }
     }
 
@@ -144,6 +146,9 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         Command::Key(cmd) => store::key(cmd, &options, style).await,
         Command::Inquiry(cmd) => store::inquiry(cmd, &options, style, cli.json).await,
         Command::Execution(cmd) => store::execution(cmd, &options, style, cli.json).await,
+        Command::Timer(TimerCommand::Next { packs, count, rule }) => {
+            timer::next(&packs.packs, &rule, count, &options).await
+        }
         Command::Policy(cmd) => store::policy(cmd, &options).await,
     };
     match result {

@@ -179,14 +179,7 @@ fn interval(trigger: &str, p: &Map<String, Value>) -> Result<Schedule> {
             ));
         }
     };
-    let (name, delta) = match (p.get("delta"), p.get("interval")) {
-        (Some(d), None) => ("delta", d),
-        (None, Some(i)) => ("interval", i),
-        (None, None) => return Err(bad(trigger, "delta", "is required")),
-        (Some(_), Some(_)) => {
-            return Err(bad(trigger, "interval", "give delta or interval, not both"));
-        }
-    };
+    let (name, delta) = one_of(trigger, p, "delta", "interval")?;
     let n = delta.as_i64().filter(|n| *n >= 1).ok_or_else(|| {
         bad(
             trigger,
@@ -201,6 +194,26 @@ fn interval(trigger: &str, p: &Map<String, Value>) -> Result<Schedule> {
     Ok(Schedule::Interval {
         every: TimeDelta::seconds(secs),
     })
+}
+
+/// The value of the required parameter `name`, which may be given as `alias` instead (not
+/// both), with the name it was given as.
+fn one_of<'a>(
+    trigger: &str,
+    p: &'a Map<String, Value>,
+    name: &'static str,
+    alias: &'static str,
+) -> Result<(&'static str, &'a Value)> {
+    match (p.get(name), p.get(alias)) {
+        (Some(v), None) => Ok((name, v)),
+        (None, Some(v)) => Ok((alias, v)),
+        (None, None) => Err(bad(trigger, name, "is required")),
+        (Some(_), Some(_)) => Err(bad(
+            trigger,
+            alias,
+            format!("give {name} or {alias}, not both"),
+        )),
+    }
 }
 
 fn zone(trigger: &str, p: &Map<String, Value>) -> Result<Tz> {
@@ -402,14 +415,7 @@ fn monday_first(trigger: &str, v: &str) -> Result<String> {
 fn once(trigger: &str, p: &Map<String, Value>) -> Result<Schedule> {
     only(trigger, p, &["date", "fire_at", "timezone"])?;
     let tz = zone(trigger, p)?;
-    let (name, v) = match (p.get("date"), p.get("fire_at")) {
-        (Some(d), None) => ("date", d),
-        (None, Some(f)) => ("fire_at", f),
-        (None, None) => return Err(bad(trigger, "date", "is required")),
-        (Some(_), Some(_)) => {
-            return Err(bad(trigger, "fire_at", "give date or fire_at, not both"));
-        }
-    };
+    let (name, v) = one_of(trigger, p, "date", "fire_at")?;
     let Value::String(text) = v else {
         return Err(bad(trigger, name, format!("must be a string, got {v}")));
     };

@@ -20,6 +20,15 @@ fn run(db: &Path, args: &[&str]) -> Output {
     attune(db).args(args).output().expect("attune runs")
 }
 
+/// Writes `files` (path relative to `dir`, text) under `dir`.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let f = dir.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+}
+
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -199,18 +208,17 @@ fn policy_stats_show_the_queue_and_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let pack = dir.path().join("p");
-    for (rel, text) in [
-        ("pack.yaml", "ref: p\n"),
-        ("actions/a.yaml", "name: a\nrunner_type: noop\n"),
-        (
-            "policies/one.yaml",
-            "name: one\nresource_ref: p.a\npolicy_type: action.concurrency\nparameters:\n  threshold: 2\n",
-        ),
-    ] {
-        let f = pack.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    }
+    write_files(
+        &pack,
+        &[
+            ("pack.yaml", "ref: p\n"),
+            ("actions/a.yaml", "name: a\nrunner_type: noop\n"),
+            (
+                "policies/one.yaml",
+                "name: one\nresource_ref: p.a\npolicy_type: action.concurrency\nparameters:\n  threshold: 2\n",
+            ),
+        ],
+    );
     let out = run(
         &db,
         &[
@@ -235,33 +243,32 @@ fn policy_stats_show_the_queue_and_its_limit() {
 /// A pack of shell actions and workflows for the execution-control tests.
 fn control_pack(dir: &Path) -> std::path::PathBuf {
     let pack = dir.join("w");
-    for (rel, text) in [
-        ("pack.yaml", "ref: w\n"),
-        (
-            "actions/fails.yaml",
-            "name: fails\nrunner_type: local-shell-cmd\nparameters:\n  n: {type: integer, required: true}\n  cmd: {type: string, default: 'test {{ n }} -gt 1'}\n",
-        ),
-        (
-            "actions/flow.yaml",
-            "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  flag: {type: string, required: true}\n",
-        ),
-        (
-            "actions/workflows/flow.yaml",
-            "version: 1.0\ninput: [flag]\ntasks:\n  a:\n    action: core.local cmd='sleep 2'\n    next:\n      - when: <% succeeded() %>\n        do: b\n  b:\n    action: core.local\n    input:\n      cmd: test -f <% ctx().flag %>\noutput:\n  - done: true\n",
-        ),
-        (
-            "actions/whoami.yaml",
-            "name: whoami\nrunner_type: orquesta\nentry_point: workflows/whoami.yaml\n",
-        ),
-        (
-            "actions/workflows/whoami.yaml",
-            "version: 1.0\ntasks:\n  a:\n    action: core.noop\noutput:\n  - token: '{{ st2kv(\"token\") }}'\n  - system: '{{ st2kv(\"system.token\") }}'\n",
-        ),
-    ] {
-        let f = pack.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    }
+    write_files(
+        &pack,
+        &[
+            ("pack.yaml", "ref: w\n"),
+            (
+                "actions/fails.yaml",
+                "name: fails\nrunner_type: local-shell-cmd\nparameters:\n  n: {type: integer, required: true}\n  cmd: {type: string, default: 'test {{ n }} -gt 1'}\n",
+            ),
+            (
+                "actions/flow.yaml",
+                "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  flag: {type: string, required: true}\n",
+            ),
+            (
+                "actions/workflows/flow.yaml",
+                "version: 1.0\ninput: [flag]\ntasks:\n  a:\n    action: core.local cmd='sleep 2'\n    next:\n      - when: <% succeeded() %>\n        do: b\n  b:\n    action: core.local\n    input:\n      cmd: test -f <% ctx().flag %>\noutput:\n  - done: true\n",
+            ),
+            (
+                "actions/whoami.yaml",
+                "name: whoami\nrunner_type: orquesta\nentry_point: workflows/whoami.yaml\n",
+            ),
+            (
+                "actions/workflows/whoami.yaml",
+                "version: 1.0\ntasks:\n  a:\n    action: core.noop\noutput:\n  - token: '{{ st2kv(\"token\") }}'\n  - system: '{{ st2kv(\"system.token\") }}'\n",
+            ),
+        ],
+    );
     pack
 }
 
@@ -460,21 +467,20 @@ fn answering_an_inquiry_continues_its_paused_workflow() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let pack = dir.path().join("q");
-    for (rel, text) in [
-        ("pack.yaml", "ref: q\n"),
-        (
-            "actions/askflow.yaml",
-            "name: askflow\nrunner_type: orquesta\nentry_point: workflows/askflow.yaml\n",
-        ),
-        (
-            "actions/workflows/askflow.yaml",
-            "version: 1.0\ntasks:\n  ask:\n    action: core.ask\n    input:\n      schema: {type: object, properties: {ok: {type: boolean, required: true}}}\n    next:\n      - when: <% succeeded() %>\n        publish: [answer: <% result().response.ok %>]\n        do: after\n  after:\n    action: core.noop\noutput:\n  - answer: <% ctx(answer) %>\n",
-        ),
-    ] {
-        let f = pack.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    }
+    write_files(
+        &pack,
+        &[
+            ("pack.yaml", "ref: q\n"),
+            (
+                "actions/askflow.yaml",
+                "name: askflow\nrunner_type: orquesta\nentry_point: workflows/askflow.yaml\n",
+            ),
+            (
+                "actions/workflows/askflow.yaml",
+                "version: 1.0\ntasks:\n  ask:\n    action: core.ask\n    input:\n      schema: {type: object, properties: {ok: {type: boolean, required: true}}}\n    next:\n      - when: <% succeeded() %>\n        publish: [answer: <% result().response.ok %>]\n        do: after\n  after:\n    action: core.noop\noutput:\n  - answer: <% ctx(answer) %>\n",
+            ),
+        ],
+    );
     let pack = pack.to_str().unwrap();
     let out = run(&db, &["run", "--pack", pack, "q.askflow", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -510,25 +516,24 @@ fn timer_next_prints_the_next_fire_times() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let pack = dir.path().join("tp");
-    for (rel, text) in [
-        ("pack.yaml", "ref: tp\n"),
-        (
-            "rules/nightly.yaml",
-            "name: nightly\ntrigger:\n  type: core.st2.CronTimer\n  parameters: {hour: 2, timezone: Europe/Paris}\naction: {ref: core.noop}\n",
-        ),
-        (
-            "rules/past.yaml",
-            "name: past\ntrigger:\n  type: core.st2.DateTimer\n  parameters: {date: '2020-01-01 00:00:00'}\naction: {ref: core.noop}\n",
-        ),
-        (
-            "rules/manual.yaml",
-            "name: manual\ntrigger: {type: core.st2.webhook, parameters: {url: x}}\naction: {ref: core.noop}\n",
-        ),
-    ] {
-        let f = pack.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    }
+    write_files(
+        &pack,
+        &[
+            ("pack.yaml", "ref: tp\n"),
+            (
+                "rules/nightly.yaml",
+                "name: nightly\ntrigger:\n  type: core.st2.CronTimer\n  parameters: {hour: 2, timezone: Europe/Paris}\naction: {ref: core.noop}\n",
+            ),
+            (
+                "rules/past.yaml",
+                "name: past\ntrigger:\n  type: core.st2.DateTimer\n  parameters: {date: '2020-01-01 00:00:00'}\naction: {ref: core.noop}\n",
+            ),
+            (
+                "rules/manual.yaml",
+                "name: manual\ntrigger: {type: core.st2.webhook, parameters: {url: x}}\naction: {ref: core.noop}\n",
+            ),
+        ],
+    );
     let pack = pack.to_str().unwrap();
     let out = run(
         &db,

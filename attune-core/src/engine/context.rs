@@ -112,29 +112,40 @@ impl minijinja::value::Object for EventObject {
 /// `kv.user.NAME` when the engine has a system user (the user rules run as). An encrypted
 /// value is there sealed (as StackStorm gives the ciphertext): `decrypt_kv` opens it.
 pub(crate) async fn kv_context(shared: &Shared, pack: &str) -> Result<(JValue, Value)> {
+    let json = kv_namespace(shared, pack, shared.config.system_user.as_deref()).await?;
+    Ok((crate::template::to_jinja(&json), json))
+}
+
+/// Every key a run of `pack` on behalf of `user` reads, as `{system: {NAME: value}, pack:
+/// {…}, user: {…}}` (`user` only with a user); encrypted values sealed.
+pub(crate) async fn kv_namespace(shared: &Shared, pack: &str, user: Option<&str>) -> Result<Value> {
     let mut json = Map::new();
-    for (label, scope) in rule_scopes(shared, pack) {
+    for (label, scope) in kv_scopes(pack, user) {
         let mut keys = Map::new();
         for k in shared.store.list_keys(Some(&scope)).await? {
             keys.insert(k.name, k.value);
         }
         json.insert(label.into(), Value::Object(keys));
     }
-    let json = Value::Object(json);
-    Ok((crate::template::to_jinja(&json), json))
+    Ok(Value::Object(json))
 }
 
-/// The scopes a rule of `pack` reads, by their name in templates: `system`, `pack`, and
-/// `user` (the engine's system user's keys) when the engine has a system user.
-fn rule_scopes(shared: &Shared, pack: &str) -> Vec<(&'static str, KeyScope)> {
+/// The scopes a run of `pack` on behalf of `user` reads, by their name in templates:
+/// `system`, `pack`, and `user` when there is a user.
+fn kv_scopes(pack: &str, user: Option<&str>) -> Vec<(&'static str, KeyScope)> {
     let mut scopes = vec![
         ("system", KeyScope::System),
         ("pack", KeyScope::Pack(pack.to_string())),
     ];
-    if let Some(u) = &shared.config.system_user {
-        scopes.push(("user", KeyScope::User(u.clone())));
+    if let Some(u) = user {
+        scopes.push(("user", KeyScope::User(u.to_string())));
     }
     scopes
+}
+
+/// The scopes a rule of `pack` reads: those of its system user's runs.
+fn rule_scopes(shared: &Shared, pack: &str) -> Vec<(&'static str, KeyScope)> {
+    kv_scopes(pack, shared.config.system_user.as_deref())
 }
 
 /// The keys a workflow run of `pack` on behalf of `user` reads with `st2kv(…)`: the system
@@ -147,15 +158,10 @@ pub(crate) async fn kv_snapshot(
 ) -> Result<KvSnapshot> {
     let cipher = shared.cipher();
     let mut kv = KvSnapshot::new();
-    let mut scopes = vec![
-        (KeyScope::System, "system"),
-        (KeyScope::Pack(pack.to_string()), "pack"),
-    ];
     if let Some(u) = user {
         kv.set_user(u);
-        scopes.push((KeyScope::User(u.to_string()), "user"));
     }
-    for (scope, label) in scopes {
+    for (label, scope) in kv_scopes(pack, user) {
         for k in shared.store.list_keys(Some(&scope)).await? {
             if k.encrypted {
                 let what = format!("key '{}' ({})", k.name, k.scope);

@@ -18,7 +18,7 @@
 //! is returned, so that the engine masks it wherever the execution could show it.
 
 use super::Shared;
-use crate::model::{Action, ExecutionId, KeyScope};
+use crate::model::{Action, ExecutionId};
 use crate::template::{is_template, to_jinja, variables};
 use crate::{Error, Result};
 use serde_json::{Map, Value, json};
@@ -63,17 +63,24 @@ pub(crate) async fn render(
         return Ok(Vec::new());
     }
     let what = format!("params of action '{}'", action.action_ref);
-    let mut sources = Vec::new();
-    for (_, d) in &todo {
-        crate::template::template_strings(d, &mut sources);
-    }
-    let reads: BTreeSet<String> = sources.iter().flat_map(|s| variables(s)).collect();
     let pending_names: BTreeSet<&str> = todo.iter().map(|(n, _)| *n).collect();
+    // What each default reads (once): the defaults it names order the rendering.
+    let mut left: Vec<(&str, &Value, BTreeSet<String>)> = todo
+        .iter()
+        .map(|(n, d)| {
+            let mut srcs = Vec::new();
+            crate::template::template_strings(d, &mut srcs);
+            (*n, *d, srcs.iter().flat_map(|s| variables(s)).collect())
+        })
+        .collect();
+    let reads_kv = left
+        .iter()
+        .any(|(_, _, vars)| vars.contains("st2kv") || vars.contains("kv"));
 
-    let mut ctx: BTreeMap<String, Value> = validated
+    let mut ctx: BTreeMap<String, minijinja::Value> = validated
         .iter()
         .filter(|(k, _)| !pending_names.contains(k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.clone(), to_jinja(v)))
         .collect();
     let config = shared
         .catalog
@@ -82,43 +89,35 @@ pub(crate) async fn render(
         .map_or(Value::Object(Map::new()), |c| (*c).clone());
     ctx.insert(
         "pack".into(),
-        json!({"ref": action.pack(), "config": config.clone()}),
+        to_jinja(json!({"ref": action.pack(), "config": config})),
     );
-    ctx.insert("config_context".into(), config);
+    ctx.insert("config_context".into(), to_jinja(config));
     ctx.insert(
         "action_context".into(),
-        json!({
+        to_jinja(json!({
             "user": who.user,
             "pack": action.pack(),
             "action": action.action_ref,
             "parent": who.parent.map(|p| p.to_string()),
-        }),
+        })),
     );
-    if reads.contains("st2kv") || reads.contains("kv") {
-        let kv = kv_namespace(shared, action.pack(), who.user).await?;
+    if reads_kv {
+        let kv = to_jinja(super::context::kv_namespace(shared, action.pack(), who.user).await?);
         ctx.insert("st2kv".into(), kv.clone());
         ctx.insert("kv".into(), kv);
     }
     let ring = std::sync::Arc::new(crate::template::keyring::Keyring::new(shared.cipher()));
+    ctx.insert(
+        crate::template::keyring::KEYRING_VAR.into(),
+        minijinja::Value::from_dyn_object(ring.clone()),
+    );
 
-    // Dependency order: a default renders once the defaults it names have.
-    let mut left: Vec<(&str, &Value, BTreeSet<String>)> = todo
-        .iter()
-        .map(|(n, d)| {
-            let mut srcs = Vec::new();
-            crate::template::template_strings(d, &mut srcs);
-            let deps = srcs
-                .iter()
-                .flat_map(|s| variables(s))
-                .filter(|v| v != n && pending_names.contains(v.as_str()))
-                .collect();
-            (*n, *d, deps)
-        })
-        .collect();
     while !left.is_empty() {
-        let ready = left
-            .iter()
-            .position(|(_, _, deps)| deps.iter().all(|d| ctx.contains_key(d)));
+        // Ready: every default it names has rendered.
+        let ready = left.iter().position(|(n, _, vars)| {
+            vars.iter()
+                .all(|v| v == n || !pending_names.contains(v.as_str()) || ctx.contains_key(v))
+        });
         let Some(i) = ready else {
             let names: Vec<&str> = left.iter().map(|(n, _, _)| *n).collect();
             return Err(Error::invalid(
@@ -130,28 +129,22 @@ pub(crate) async fn render(
             ));
         };
         let (name, default, _) = left.remove(i);
-        let mut jctx: BTreeMap<String, minijinja::Value> =
-            ctx.iter().map(|(k, v)| (k.clone(), to_jinja(v))).collect();
-        jctx.insert(
-            crate::template::keyring::KEYRING_VAR.into(),
-            minijinja::Value::from_dyn_object(ring.clone()),
-        );
-        let jctx = minijinja::Value::from(jctx);
+        let jctx = minijinja::Value::from(ctx.clone());
         let location = format!("action '{}' param '{name}' default", action.action_ref);
         let value = render_value(shared, &location, default, &jctx)?;
         let required = action.parameters.get(name).is_some_and(|s| s.required);
         if value.is_null() && !required {
             // Rendered to nothing: the param is unset, as StackStorm leaves it None.
             validated.remove(name);
-            ctx.insert(name.to_string(), Value::Null);
+            ctx.insert(name.to_string(), minijinja::Value::from(()));
             continue;
         }
         action
             .parameters
             .check_param(name, &value)
             .map_err(|e| Error::invalid(&what, format!("{e} (its default, once rendered)")))?;
-        validated.insert(name.to_string(), value.clone());
-        ctx.insert(name.to_string(), value);
+        ctx.insert(name.to_string(), to_jinja(&value));
+        validated.insert(name.to_string(), value);
     }
     Ok(ring.opened())
 }
@@ -183,27 +176,4 @@ fn render_value(
         ),
         other => other.clone(),
     })
-}
-
-/// `st2kv.system`, `st2kv.pack` and, with a user, `st2kv.user`: encrypted values sealed.
-async fn kv_namespace(shared: &Shared, pack: &str, user: Option<&str>) -> Result<Value> {
-    let mut scopes = vec![
-        ("system", KeyScope::System),
-        ("pack", KeyScope::Pack(pack.to_string())),
-    ];
-    if let Some(u) = user {
-        scopes.push(("user", KeyScope::User(u.to_string())));
-    }
-    let mut out = Map::new();
-    for (label, scope) in scopes {
-        let keys: Map<String, Value> = shared
-            .store
-            .list_keys(Some(&scope))
-            .await?
-            .into_iter()
-            .map(|k| (k.name, k.value))
-            .collect();
-        out.insert(label.into(), Value::Object(keys));
-    }
-    Ok(Value::Object(out))
 }

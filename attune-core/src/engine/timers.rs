@@ -123,15 +123,18 @@ async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now
         let Some(due) = t.next.filter(|d| *d <= now) else {
             continue;
         };
-        // Fires between the one due and now that were slept through.
+        // Fires between the one due and now that were slept through; the first after now is
+        // the next one.
         let mut missed = 0u64;
-        let mut at = due;
-        while let Some(n) = t.schedule.next_after(at, t.started).filter(|n| *n <= now) {
+        let mut next = t.schedule.next_after(due, t.started);
+        while let Some(n) = next.filter(|n| *n <= now) {
             missed += 1;
-            at = n;
-            if missed >= 1_000_000 {
-                break;
-            }
+            next = if missed < 1_000_000 {
+                t.schedule.next_after(n, t.started)
+            } else {
+                // Counting stops there: the next fire is found from now.
+                t.schedule.next_after(now, t.started)
+            };
         }
         let mut payload = json!({
             "executed_at": python_time(now),
@@ -151,7 +154,7 @@ async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now
         if let Err(e) = fired {
             tracing::warn!(trigger = %t.trigger, error = %e, "timer event not emitted");
         }
-        t.next = t.schedule.next_after(now, t.started);
+        t.next = next;
     }
     // A one-shot timer that fired is done.
     timers.retain(|_, t| t.next.is_some());

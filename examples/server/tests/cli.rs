@@ -1,18 +1,11 @@
 //! The `attune` binary: exit codes and JSON documents of each command.
 
+mod common;
+
+use common::{attune, json_of, root};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn attune() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_attune"));
-    c.env("NO_COLOR", "1").env_remove("ATTUNE_CONFIG_DIR");
-    c
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
+use std::process::{Output, Stdio};
 
 fn example_pack() -> String {
     root()
@@ -30,16 +23,6 @@ fn event_file() -> String {
 
 fn run(args: &[&str]) -> Output {
     attune().args(args).output().expect("attune runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn text(out: &Output) -> String {

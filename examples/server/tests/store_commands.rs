@@ -1,15 +1,16 @@
 //! `attune key`, `attune inquiry`, `attune execution`, `attune policy stats` on a `--db`
 //! file: exit codes and JSON documents.
 
-use serde_json::{Value, json};
+mod common;
+
+use common::{json_of, wait_until, write_files};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn attune(db: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_attune"));
-    c.env("NO_COLOR", "1")
-        .env_remove("ATTUNE_CONFIG_DIR")
-        .env_remove("ATTUNE_ENCRYPTION_KEY")
+    let mut c = common::attune();
+    c.env_remove("ATTUNE_ENCRYPTION_KEY")
         .env_remove("ATTUNE_KEY_FILE")
         .arg("--db")
         .arg(db);
@@ -18,25 +19,6 @@ fn attune(db: &Path) -> Command {
 
 fn run(db: &Path, args: &[&str]) -> Output {
     attune(db).args(args).output().expect("attune runs")
-}
-
-/// Writes `files` (path relative to `dir`, text) under `dir`.
-fn write_files(dir: &Path, files: &[(&str, &str)]) {
-    for (rel, text) in files {
-        let f = dir.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    }
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 // Keys: set (plain, encrypted with the key file, with a ttl, in a user scope), get, list,
@@ -409,24 +391,30 @@ fn a_workflow_paused_from_another_process_is_resumed_to_its_end() {
         .spawn()
         .unwrap();
     // Wait until the workflow runs (its first task sleeps 2 s).
-    let flow = loop {
-        let out = run(
-            &db,
-            &[
-                "execution",
-                "list",
-                "--action",
-                "w.flow",
-                "--status",
-                "running",
-                "--json",
-            ],
-        );
-        if let Some(id) = json_of(&out)["executions"][0]["id"].as_str() {
-            break id.to_string();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut flow = String::new();
+    wait_until(
+        "the workflow to run",
+        std::time::Duration::from_secs(60),
+        || {
+            let out = run(
+                &db,
+                &[
+                    "execution",
+                    "list",
+                    "--action",
+                    "w.flow",
+                    "--status",
+                    "running",
+                    "--json",
+                ],
+            );
+            let id = json_of(&out)["executions"][0]["id"]
+                .as_str()
+                .map(str::to_string);
+            flow = id.unwrap_or_default();
+            !flow.is_empty()
+        },
+    );
     let out = run(
         &db,
         &["execution", "pause", "--pack", pack, &flow, "--json"],

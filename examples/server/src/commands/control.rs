@@ -13,6 +13,11 @@ use attune_core::model::{Execution, ExecutionId};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
+/// Whether `e` has not finished and another process holds it (this one does not drive it).
+pub(super) fn driven_elsewhere(e: &Execution, setup: &Setup) -> bool {
+    !e.status.is_terminal() && e.worker.as_deref() != Some(setup.worker_id.as_str())
+}
+
 fn status_line(style: Style, verb: &str, e: &Execution) -> String {
     format!("{} {} {} {}\n", style.good(verb), e.id, e.action, e.status)
 }
@@ -57,7 +62,7 @@ pub(super) async fn resume(
         }
     };
     let now = work.engine.execution(id).await?;
-    if now.worker.as_deref() != Some(setup.worker_id.as_str()) && !now.status.is_terminal() {
+    if driven_elsewhere(&now, setup) {
         // Another live process drives it: it continues there.
         work.engine
             .shutdown(std::time::Duration::from_secs(1))

@@ -255,8 +255,8 @@ async fn resumed_here(
 ) -> Result<Option<ExecutionId>, Failure> {
     let Some(p) = parent else { return Ok(None) };
     let wf = engine.execution(p).await?;
-    let ours = wf.worker.as_deref() == Some(setup.worker_id.as_str());
-    Ok((ours && !wf.status.is_terminal()).then_some(p))
+    let here = !wf.status.is_terminal() && !super::control::driven_elsewhere(&wf, setup);
+    Ok(here.then_some(p))
 }
 
 fn execution_line(e: &Execution) -> String {

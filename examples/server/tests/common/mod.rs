@@ -6,7 +6,7 @@
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,27 @@ pub(crate) fn attune() -> Command {
         .env_remove("ATTUNE_CONFIG_DIR")
         .env_remove("ATTUNE_DB");
     c
+}
+
+/// The one JSON document a command printed on stdout (`--json`); panics showing its output
+/// when it is not one.
+pub(crate) fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Writes `files` (path relative to `dir`, text) under `dir`.
+pub(crate) fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let f = dir.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
 }
 
 /// The repository's root.

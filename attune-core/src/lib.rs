@@ -28,6 +28,7 @@ pub mod prelude;
 pub mod rules;
 pub mod runtime;
 pub mod sandbox;
+pub mod sensor;
 pub mod store;
 pub mod template;
 mod text;

@@ -207,7 +207,7 @@ impl Pool {
             }
             for request in key_requests.drain(..) {
                 tokio::select! {
-                    reply = crate::keys::answer(run.keys.as_deref(), &request) => {
+                    reply = attune_core::runtime::answer_key_request(run.keys.as_deref(), &request) => {
                         if sent == to_send.len() {
                             to_send.clear();
                             sent = 0;

@@ -32,6 +32,7 @@ fn definition(kind: DefinitionKind, def_ref: &str, version: u32) -> Definition {
             description,
             runner: "native".into(),
             entry_point: None,
+            class_name: None,
             poll_interval_secs: Some(30.0),
             trigger_types: vec![format!("{pack}.trigger")],
             config: Value::Null,

@@ -24,6 +24,8 @@ pub struct EngineBuilder {
     store: Option<Arc<dyn Store>>,
     transport: Option<Arc<dyn Transport>>,
     runtimes: Vec<Arc<dyn Runtime>>,
+    sensor_runtimes: Vec<Arc<dyn crate::sensor::SensorRuntime>>,
+    supervision: crate::sensor::Supervision,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     encryption: Option<crate::keystore::EncryptionKey>,
@@ -50,6 +52,8 @@ impl EngineBuilder {
             store: None,
             transport: None,
             runtimes: Vec::new(),
+            sensor_runtimes: Vec::new(),
+            supervision: Default::default(),
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
             encryption: None,
@@ -72,6 +76,22 @@ impl EngineBuilder {
     /// same name.
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtimes.push(runtime);
+        self
+    }
+
+    /// Adds a sensor runtime (`shell`, `python`, a plugin); it replaces a built-in one of
+    /// the same name. Sensors whose runner has none are shown as
+    /// [`SensorState::NoRuntime`](crate::sensor::SensorState::NoRuntime) and do not run.
+    pub fn sensor_runtime(mut self, runtime: Arc<dyn crate::sensor::SensorRuntime>) -> Self {
+        self.sensor_runtimes.push(runtime);
+        self
+    }
+
+    /// How sensors are restarted and given up (default: [`Supervision::default`]).
+    ///
+    /// [`Supervision::default`]: crate::sensor::Supervision
+    pub fn sensor_supervision(mut self, supervision: crate::sensor::Supervision) -> Self {
+        self.supervision = supervision;
         self
     }
 
@@ -224,6 +244,14 @@ impl EngineBuilder {
         for r in self.runtimes {
             runtimes.insert(r.name().to_string(), r);
         }
+        let native_sensors = Arc::new(crate::sensor::NativeSensors::default());
+        let mut sensor_runtimes: HashMap<String, Arc<dyn crate::sensor::SensorRuntime>> =
+            HashMap::new();
+        sensor_runtimes.insert("native".into(), native_sensors.clone());
+        for r in self.sensor_runtimes {
+            sensor_runtimes.insert(r.name().to_string(), r);
+        }
+        let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             transport: self
@@ -250,7 +278,13 @@ impl EngineBuilder {
             accepting: AtomicBool::new(true),
             pending: Default::default(),
             stop_starting: AtomicBool::new(false),
-            stop: CancellationToken::new(),
+            sensors: super::sensors::SensorHub::new(
+                sensor_runtimes,
+                native_sensors,
+                self.supervision,
+                stop.child_token(),
+            ),
+            stop,
             tasks: Mutex::new(Vec::new()),
             gate: Default::default(),
             encryption: std::sync::RwLock::new(self.encryption.map(Arc::new)),
@@ -290,6 +324,7 @@ impl Engine {
             DefinitionKind::Action,
             DefinitionKind::Rule,
             DefinitionKind::Policy,
+            DefinitionKind::Sensor,
         ] {
             for def in store.list_definitions(kind, None).await? {
                 match def {
@@ -324,7 +359,9 @@ impl Engine {
                     Definition::Policy(p) => {
                         self.shared.catalog.put_policy(p);
                     }
-                    _ => {}
+                    Definition::Sensor(s) => {
+                        self.shared.catalog.put_sensor(s);
+                    }
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The engine's in-memory view of the definitions: what the hot path reads.
 
 use super::trigger_schema::RegisteredTrigger;
-use crate::model::{Action, Pack, Policy, PolicyKind};
+use crate::model::{Action, Pack, Policy, PolicyKind, Sensor};
 use crate::params::ParamSchema;
 use crate::rules::{CompiledRule, RuleIndex, TriggerRules};
 use std::collections::HashMap;
@@ -59,6 +59,7 @@ pub(crate) struct PackParts {
     pub triggers: Vec<RegisteredTrigger>,
     pub rules: Vec<Arc<CompiledRule>>,
     pub policies: Vec<Policy>,
+    pub sensors: Vec<Sensor>,
 }
 
 /// Actions, trigger types, packs and the rule index, each behind its own lock so the matching
@@ -71,8 +72,20 @@ pub(crate) struct Catalog {
     rules: RwLock<RuleIndex>,
     /// Policies by ref.
     policies: RwLock<HashMap<String, Arc<Policy>>>,
-    /// Told whenever the rules change (the timer task follows them).
-    pub rules_changed: tokio::sync::Notify,
+    /// Sensors by ref.
+    sensors: RwLock<HashMap<String, Arc<Sensor>>>,
+    /// Moves on whenever rules or sensors change (the timer and sensor tasks follow it).
+    changes: Changes,
+}
+
+/// A version number that moves on at every change, for tasks to wait on.
+#[derive(Debug)]
+pub(crate) struct Changes(tokio::sync::watch::Sender<u64>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(tokio::sync::watch::Sender::new(0))
+    }
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -84,6 +97,35 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Catalog {
+    /// Tells the tasks that follow the rules and sensors that they changed.
+    pub(crate) fn touch(&self) {
+        self.changes.0.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`Catalog::touch`].
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
+    }
+
+    /// Every sensor.
+    pub(crate) fn sensors(&self) -> Vec<Arc<Sensor>> {
+        let mut v: Vec<Arc<Sensor>> = read(&self.sensors).values().cloned().collect();
+        v.sort_by(|a, b| a.sensor_ref.cmp(&b.sensor_ref));
+        v
+    }
+
+    pub(crate) fn put_sensor(&self, sensor: Sensor) -> Option<Arc<Sensor>> {
+        let old = write(&self.sensors).insert(sensor.sensor_ref.clone(), Arc::new(sensor));
+        self.touch();
+        old
+    }
+
+    pub(crate) fn remove_sensor(&self, r: &str) -> Option<Arc<Sensor>> {
+        let old = write(&self.sensors).remove(r);
+        self.touch();
+        old
+    }
+
     pub(crate) fn action(&self, r: &str) -> Option<Arc<Action>> {
         read(&self.actions).get(r).cloned()
     }
@@ -176,6 +218,8 @@ impl Catalog {
         let mut triggers = write(&self.triggers);
         let mut packs = write(&self.packs);
         let mut rules = write(&self.rules);
+        let mut sensors = write(&self.sensors);
+        sensors.retain(|k, _| !k.starts_with(&prefix));
         actions.retain(|k, _| !k.starts_with(&prefix));
         triggers.retain(|k, _| !k.starts_with(&prefix));
         let old: Vec<String> = rules
@@ -197,13 +241,17 @@ impl Catalog {
             for r in parts.rules {
                 rules.insert(r);
             }
+            for x in parts.sensors {
+                sensors.insert(x.sensor_ref.clone(), Arc::new(x));
+            }
             for pol in parts.policies {
                 touched.push(pol.action.clone());
                 policies.insert(pol.policy_ref.clone(), Arc::new(pol));
             }
             packs.insert(p.to_string(), parts.entry);
         }
-        self.rules_changed.notify_one();
+        drop((policies, actions, triggers, packs, rules, sensors));
+        self.touch();
         touched.sort();
         touched.dedup();
         touched
@@ -338,13 +386,13 @@ impl Catalog {
 
     pub(crate) fn put_rule(&self, r: Arc<CompiledRule>) -> Option<Arc<CompiledRule>> {
         let old = write(&self.rules).insert(r);
-        self.rules_changed.notify_one();
+        self.touch();
         old
     }
 
     pub(crate) fn remove_rule(&self, r: &str) -> Option<Arc<CompiledRule>> {
         let old = write(&self.rules).remove(r);
-        self.rules_changed.notify_one();
+        self.touch();
         old
     }
 

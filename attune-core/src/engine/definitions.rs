@@ -56,7 +56,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn ensure_pack(&self, pack: &str) -> Result<()> {
+    pub(super) async fn ensure_pack(&self, pack: &str) -> Result<()> {
         if self.shared.catalog.pack(pack).is_none() {
             self.register_pack(Pack::new(pack)).await?;
         }

@@ -27,17 +27,20 @@ impl Engine {
         payload: Value,
         source: Option<String>,
     ) -> Result<EventId> {
-        self.emit_instance(trigger_ref, payload, source, None).await
+        self.emit_instance(trigger_ref, payload, source, None, None)
+            .await
     }
 
     /// [`Engine::emit_from`] for one instance of the trigger type: `trigger_params` (a
-    /// timer's schedule) select the rules that match it.
+    /// timer's schedule) select the rules that match it; `trace_tag` is the emitter's own
+    /// reference (a sensor's).
     pub(crate) async fn emit_instance(
         &self,
         trigger_ref: &str,
         payload: Value,
         source: Option<String>,
         trigger_params: Option<Value>,
+        trace_tag: Option<String>,
     ) -> Result<EventId> {
         let trigger_ref = crate::pack::canonical_trigger(trigger_ref);
         let payload = crate::input::within_depth(payload, || {
@@ -64,6 +67,7 @@ impl Engine {
         let mut event = Event::new(trigger_ref, payload, s.now());
         event.source = source;
         event.trigger_params = trigger_params;
+        event.trace_tag = trace_tag;
         let id = event.id;
         if s.store.capabilities().durable {
             // Concurrent emits share one store call (and one commit).

@@ -69,6 +69,8 @@ impl Engine {
     /// canceled runs to end, and is not waited when they end sooner. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) {
         let s = &self.shared;
+        // Sensors first: nothing new comes in while the work drains.
+        s.sensors.stop_all().await;
         s.accepting.store(false, Ordering::SeqCst);
         if self.settle(deadline).await.is_err() {
             tracing::warn!("shutdown deadline passed; canceling remaining executions");

@@ -34,6 +34,7 @@ mod policy;
 mod recovery;
 mod running;
 mod scheduling;
+mod sensors;
 mod stage;
 mod timers;
 mod trace;
@@ -48,6 +49,7 @@ pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
+pub(crate) use timers::canonical as canonical_json;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;
@@ -251,6 +253,8 @@ pub(crate) struct Shared {
     pub gate: policy::PolicyGate,
     /// The key of the key-value store's encrypted values (replaced by a rotation).
     pub encryption: std::sync::RwLock<Option<Arc<crate::keystore::EncryptionKey>>>,
+    /// The sensor runtimes and what the engine shows of its sensors.
+    pub sensors: sensors::SensorHub,
 }
 
 impl Shared {

@@ -430,6 +430,7 @@ impl Engine {
             triggers,
             rules,
             policies: bundle.policies.iter().map(|x| x.def.clone()).collect(),
+            sensors: bundle.sensors.iter().map(|x| x.def.clone()).collect(),
         };
         let touched = self.shared.catalog.replace_pack(&p, Some(parts));
         for action in touched {

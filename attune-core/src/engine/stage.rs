@@ -69,6 +69,12 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
     tasks.push(tokio::spawn(running::renew_leases(shared.clone())));
     tasks.push(tokio::spawn(super::policy::run_timers(shared.clone())));
     tasks.push(tokio::spawn(super::timers::run(shared.clone())));
+    *shared
+        .sensors
+        .task
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) =
+        Some(tokio::spawn(super::sensors::run(shared.clone())));
     tasks.push(tokio::spawn(super::recovery::run(
         shared.clone(),
         shared.config.sweep_every,

@@ -41,7 +41,8 @@ fn key(trigger: &str, params: &Value) -> String {
     format!("{trigger} {}", canonical(params))
 }
 
-fn canonical(v: &Value) -> String {
+/// `v` as JSON with object keys sorted (`{}` and `null` alike), for comparing parameters.
+pub(crate) fn canonical(v: &Value) -> String {
     match v {
         Value::Object(m) if m.is_empty() => "null".into(),
         Value::Object(m) => {
@@ -149,6 +150,7 @@ async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now
                 payload,
                 Some("timer".into()),
                 Some(t.params.clone()),
+                None,
             )
             .await;
         if let Err(e) = fired {
@@ -163,6 +165,7 @@ async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now
 /// The timer task (see the module's doc); ends when the engine stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut timers: HashMap<String, Timer> = HashMap::new();
+    let mut changes = shared.catalog.changes();
     follow_rules(&shared, &mut timers, shared.now());
     loop {
         let next = timers.values().filter_map(|t| t.next).min();
@@ -172,7 +175,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         };
         tokio::select! {
             () = shared.stop.cancelled() => return,
-            () = shared.catalog.rules_changed.notified() => {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
                 follow_rules(&shared, &mut timers, shared.now());
                 continue;
             }

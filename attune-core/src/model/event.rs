@@ -22,6 +22,10 @@ pub struct Event {
     /// `None`: every rule of the trigger type is considered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_params: Option<Value>,
+    /// StackStorm's `trace_tag`: the emitter's own reference to what happened (a sensor's
+    /// id of an external event), if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_tag: Option<String>,
     /// When it was created.
     pub created: DateTime<Utc>,
 }
@@ -35,6 +39,7 @@ impl Event {
             payload,
             source: None,
             trigger_params: None,
+            trace_tag: None,
             created: now,
         }
     }

@@ -68,7 +68,14 @@ impl TriggerType {
     }
 }
 
-/// A producer of events of some trigger types (run by a later issue's sensor service).
+/// A producer of events of some trigger types, run by the engine while an enabled rule uses
+/// one of them (see [`crate::sensor`]).
+///
+/// ```
+/// use attune_core::model::Sensor;
+/// let s = Sensor::new("shop.ticker", "native").trigger_types(["shop.tick"]);
+/// assert!(s.enabled);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sensor {
     /// `pack.name`.
@@ -77,11 +84,15 @@ pub struct Sensor {
     /// Description.
     #[serde(default)]
     pub description: String,
-    /// The runtime that runs it.
+    /// The sensor runtime that runs it (`native`, `shell`, `python`).
     pub runner: String,
     /// Entry point inside the pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<String>,
+    /// The class in the entry point (StackStorm's `class_name`, Python sensors); `None`:
+    /// the one sensor class the module defines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
     /// Poll interval in seconds for poll sensors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_secs: Option<f64>,
@@ -94,6 +105,39 @@ pub struct Sensor {
     /// Whether it runs.
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+impl Sensor {
+    /// An enabled sensor `pack.name` of `runner`, emitting no trigger type yet.
+    pub fn new(sensor_ref: impl Into<String>, runner: impl Into<String>) -> Self {
+        Sensor {
+            sensor_ref: sensor_ref.into(),
+            description: String::new(),
+            runner: runner.into(),
+            entry_point: None,
+            class_name: None,
+            poll_interval_secs: None,
+            trigger_types: Vec::new(),
+            config: Value::Null,
+            enabled: true,
+        }
+    }
+
+    /// Sets the trigger types it emits.
+    pub fn trigger_types<I, S>(mut self, refs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trigger_types = refs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the entry point (a file of its pack).
+    pub fn entry_point(mut self, path: impl Into<String>) -> Self {
+        self.entry_point = Some(path.into());
+        self
+    }
 }
 
 fn yes() -> bool {

@@ -81,6 +81,7 @@ pub(crate) fn read_sensor(
     let description = f.string(r, &["description"]).map(|f| f.value);
     let runner = f.string(r, &["runner_type", "runner", "runtime"]);
     let entry = f.string(r, &["entry_point"]);
+    let class_name = f.string(r, &["class_name"]).map(|c| c.value);
     let poll = f.number(r, &["poll_interval"]);
     let enabled = f.boolean(r, &["enabled"]);
     let config = f
@@ -114,7 +115,7 @@ pub(crate) fn read_sensor(
             }
         }
     }
-    f.accept(&["class_name", "label", "tags", "uid", "id", "metadata_file"]);
+    f.accept(&["label", "tags", "uid", "id", "metadata_file"]);
     f.finish(r);
 
     let sensor_ref = qualify(&src, &name?, pack, r)?;
@@ -140,6 +141,7 @@ pub(crate) fn read_sensor(
         description: description.unwrap_or_default(),
         runner,
         entry_point: None,
+        class_name,
         poll_interval_secs: None,
         trigger_types: trigger_refs,
         config: config.unwrap_or(Value::Null),

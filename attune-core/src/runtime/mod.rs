@@ -8,6 +8,7 @@ mod announcement;
 #[cfg(feature = "http")]
 mod http;
 mod inquirer;
+mod key_requests;
 mod keys;
 mod log;
 mod native;
@@ -19,6 +20,7 @@ pub use announcement::{Announcement, AnnouncementRuntime};
 pub use http::{HttpRuntime, http_request_action};
 pub use inquirer::InquirerRuntime;
 pub(crate) use inquirer::{Asked, default_schema};
+pub use key_requests::{MAX_KEY_REQUEST_BYTES, answer_key_request};
 pub use keys::{KeyAccess, KeyAccessScope, MAX_KEY_NAME_BYTES, StoreKeyAccess};
 pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};

@@ -140,6 +140,7 @@ impl Event {
             payload: Value::Null,
             source: self.source.clone(),
             trigger_params: self.trigger_params.clone(),
+            trace_tag: self.trace_tag.clone(),
             created: self.created,
         }
     }

@@ -1,0 +1,513 @@
+//! The sensor task: runs the sensors whose trigger types an enabled rule uses, each
+//! supervised (restarted with backoff, given up after too many fast failures), and stops
+//! them when no rule uses them any more, their pack goes, or the engine stops.
+
+use super::{Engine, Shared};
+use crate::model::{Definition, Sensor};
+use crate::sensor::dispatch::Counters;
+use crate::sensor::{
+    Dispatch, NativeSensors, SensorRun, SensorRuntime, SensorState, SensorStatus, Supervision,
+    TriggerInstance,
+};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The sensors of one engine: their runtimes, and what the engine shows of each.
+pub(crate) struct SensorHub {
+    pub runtimes: HashMap<String, Arc<dyn SensorRuntime>>,
+    pub native: Arc<NativeSensors>,
+    pub supervision: Supervision,
+    /// The state of every sensor the task has seen.
+    shown: Mutex<HashMap<String, Shown>>,
+    /// Fires to stop every sensor (the engine's shutdown, before it drains).
+    pub stop: CancellationToken,
+    /// The task, awaited by the shutdown.
+    pub task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SensorHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SensorHub")
+            .field("runtimes", &self.runtimes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is shown of one sensor, besides its definition.
+#[derive(Clone)]
+struct Shown {
+    state: SensorState,
+    starts: u64,
+    started_at: Option<DateTime<Utc>>,
+    last_end: Option<String>,
+    counters: Arc<Counters>,
+}
+
+impl Default for Shown {
+    fn default() -> Self {
+        Shown {
+            state: SensorState::Idle,
+            starts: 0,
+            started_at: None,
+            last_end: None,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+}
+
+impl SensorHub {
+    pub(crate) fn new(
+        runtimes: HashMap<String, Arc<dyn SensorRuntime>>,
+        native: Arc<NativeSensors>,
+        supervision: Supervision,
+        stop: CancellationToken,
+    ) -> Self {
+        SensorHub {
+            runtimes,
+            native,
+            supervision,
+            shown: Mutex::new(HashMap::new()),
+            stop,
+            task: Mutex::new(None),
+        }
+    }
+
+    fn update(&self, sensor: &str, f: impl FnOnce(&mut Shown)) {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        f(shown.entry(sensor.to_string()).or_default());
+    }
+
+    fn counters(&self, sensor: &str) -> Arc<Counters> {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        shown
+            .entry(sensor.to_string())
+            .or_default()
+            .counters
+            .clone()
+    }
+
+    /// Stops every sensor and waits for them (the shutdown's first step).
+    pub(crate) async fn stop_all(&self) {
+        self.stop.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut task) = task {
+            let grace = self.supervision.grace + Duration::from_secs(2);
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+
+    /// The status of every sensor of the catalog.
+    pub(crate) fn statuses(&self, sensors: &[Arc<Sensor>]) -> Vec<SensorStatus> {
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        sensors
+            .iter()
+            .map(|s| {
+                let x = shown.get(&s.sensor_ref).cloned().unwrap_or_default();
+                SensorStatus {
+                    sensor_ref: s.sensor_ref.clone(),
+                    runner: s.runner.clone(),
+                    trigger_types: s.trigger_types.clone(),
+                    state: x.state,
+                    starts: x.starts,
+                    started_at: x.started_at,
+                    last_end: x.last_end,
+                    stderr_tail: x.counters.stderr_tail(),
+                    events: x.counters.events.load(Ordering::Relaxed),
+                    rejected: x.counters.rejected.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One sensor the task runs.
+struct Supervised {
+    def: Arc<Sensor>,
+    triggers: watch::Sender<Arc<[TriggerInstance]>>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    /// Whether it gave up (kept, not restarted, until its definition or triggers change).
+    gave_up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The trigger instances the enabled rules ask of each trigger type, one per distinct
+/// parameters, in a stable order.
+fn instances_by_type(shared: &Shared) -> HashMap<String, Vec<TriggerInstance>> {
+    let mut out: HashMap<String, Vec<(String, TriggerInstance)>> = HashMap::new();
+    for rule in shared.catalog.enabled_rules() {
+        let t = crate::pack::canonical_trigger(&rule.rule.trigger).to_string();
+        let params = match &rule.rule.trigger_params {
+            Value::Null => Value::Object(Default::default()),
+            p => p.clone(),
+        };
+        let key = super::canonical_json(&params);
+        let list = out.entry(t.clone()).or_default();
+        if !list.iter().any(|(k, _)| *k == key) {
+            list.push((
+                key,
+                TriggerInstance {
+                    trigger_type: t,
+                    parameters: params,
+                },
+            ));
+        }
+    }
+    out.into_iter()
+        .map(|(t, mut v)| {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            (t, v.into_iter().map(|(_, i)| i).collect())
+        })
+        .collect()
+}
+
+/// The task (see the module's doc); ends when the engine stops, after its sensors.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let hub = &shared.sensors;
+    let mut changes = shared.catalog.changes();
+    let mut running: HashMap<String, Supervised> = HashMap::new();
+    loop {
+        follow(&shared, &mut running).await;
+        tokio::select! {
+            () = hub.stop.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
+        }
+    }
+    stop_all(hub, running.into_values().collect()).await;
+}
+
+/// Stops sensors and waits for them (each runtime stops its sensor within the grace; one
+/// that does not is dropped a second after).
+async fn stop_all(hub: &SensorHub, list: Vec<Supervised>) {
+    let grace = hub.supervision.grace + Duration::from_secs(1);
+    let waits = list.into_iter().map(|s| {
+        s.stop.cancel();
+        let mut task = s.task;
+        async move {
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    });
+    futures::future::join_all(waits).await;
+}
+
+/// Starts, updates and stops sensors to match the catalog.
+async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>) {
+    let hub = &shared.sensors;
+    let instances = instances_by_type(shared);
+    let mut to_stop = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for def in shared.catalog.sensors() {
+        seen.insert(def.sensor_ref.clone());
+        let triggers: Vec<TriggerInstance> = def
+            .trigger_types
+            .iter()
+            .flat_map(|t| {
+                instances
+                    .get(crate::pack::canonical_trigger(t))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let runtime = hub.runtimes.get(&def.runner).cloned();
+        let state = if !def.enabled {
+            Some(SensorState::Disabled)
+        } else if triggers.is_empty() {
+            Some(SensorState::Idle)
+        } else if runtime.is_none() {
+            Some(SensorState::NoRuntime)
+        } else {
+            None
+        };
+        if let Some(state) = state {
+            if let Some(s) = running.remove(&def.sensor_ref) {
+                to_stop.push(s);
+            }
+            if state == SensorState::NoRuntime {
+                tracing::warn!(sensor = %def.sensor_ref, runner = %def.runner,
+                    "sensor not started: no sensor runtime of its runner is registered");
+            }
+            hub.update(&def.sensor_ref, |x| x.state = state);
+            continue;
+        }
+        let triggers: Arc<[TriggerInstance]> = triggers.into();
+        if let Some(s) = running.get(&def.sensor_ref) {
+            if s.def == def {
+                if *s.triggers.borrow() != triggers {
+                    if s.gave_up.load(Ordering::Relaxed) {
+                        // Given up: the rules changed, so it gets a new chance.
+                        if let Some(s) = running.remove(&def.sensor_ref) {
+                            to_stop.push(s);
+                        }
+                    } else {
+                        s.triggers.send_replace(triggers);
+                        continue;
+                    }
+                } else {
+                    continue;
+                }
+            } else if let Some(s) = running.remove(&def.sensor_ref) {
+                to_stop.push(s);
+            }
+        }
+        let runtime = runtime.expect("checked above");
+        let (tx, rx) = watch::channel(triggers);
+        let stop = hub.stop.child_token();
+        let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn(supervise(
+            shared.clone(),
+            def.clone(),
+            runtime,
+            rx,
+            stop.clone(),
+            gave_up.clone(),
+        ));
+        running.insert(
+            def.sensor_ref.clone(),
+            Supervised {
+                def,
+                triggers: tx,
+                stop,
+                task,
+                gave_up,
+            },
+        );
+    }
+    // Sensors whose definition is gone (pack unloaded).
+    let gone: Vec<String> = running
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .cloned()
+        .collect();
+    for k in gone {
+        if let Some(s) = running.remove(&k) {
+            to_stop.push(s);
+        }
+        hub.shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&k);
+    }
+    stop_all(hub, to_stop).await;
+}
+
+/// Runs one sensor again and again while it is wanted (see [`Supervision`]).
+async fn supervise(
+    shared: Arc<Shared>,
+    def: Arc<Sensor>,
+    runtime: Arc<dyn SensorRuntime>,
+    triggers: watch::Receiver<Arc<[TriggerInstance]>>,
+    stop: CancellationToken,
+    gave_up: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let hub = &shared.sensors;
+    let policy = hub.supervision;
+    let name = def.sensor_ref.clone();
+    let counters = hub.counters(&name);
+    let mut backoff = policy.backoff;
+    let mut fast_failures = 0u32;
+    loop {
+        let run = run_of(
+            &shared,
+            &def,
+            triggers.clone(),
+            &counters,
+            stop.child_token(),
+        );
+        let started = tokio::time::Instant::now();
+        hub.update(&name, |x| {
+            x.state = SensorState::Running;
+            x.starts += 1;
+            x.started_at = Some(shared.now());
+        });
+        tracing::info!(sensor = %name, runner = %def.runner, "sensor started");
+        let ended = runtime.run(run).await;
+        if stop.is_cancelled() {
+            tracing::info!(sensor = %name, "sensor stopped");
+            return;
+        }
+        let end = match &ended {
+            Ok(()) => "ended by itself".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(sensor = %name, end = %end, "sensor ended");
+        if started.elapsed() < policy.fast {
+            fast_failures += 1;
+        } else {
+            fast_failures = 1;
+            backoff = policy.backoff;
+        }
+        if fast_failures >= policy.give_up_after {
+            tracing::error!(sensor = %name, failures = fast_failures,
+                "sensor given up: it ended too soon too many times in a row");
+            gave_up.store(true, Ordering::Relaxed);
+            hub.update(&name, |x| {
+                x.state = SensorState::GaveUp;
+                x.last_end = Some(end);
+            });
+            return;
+        }
+        let until = shared.now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+        hub.update(&name, |x| {
+            x.state = SensorState::Backoff { until };
+            x.last_end = Some(end);
+        });
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(policy.max_backoff);
+    }
+}
+
+/// What a runtime gets for one run of `def`.
+fn run_of(
+    shared: &Arc<Shared>,
+    def: &Arc<Sensor>,
+    triggers: watch::Receiver<Arc<[TriggerInstance]>>,
+    counters: &Arc<Counters>,
+    stop: CancellationToken,
+) -> SensorRun {
+    let pack = def
+        .sensor_ref
+        .split_once('.')
+        .map_or(def.sensor_ref.as_str(), |(p, _)| p);
+    let entry = shared.catalog.pack_entry(pack);
+    let secrets = entry
+        .as_ref()
+        .map_or_else(|| shared.no_secrets.clone(), |e| e.secrets.clone());
+    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(
+        crate::runtime::StoreKeyAccess::new(
+            shared.store.clone(),
+            shared.clock.clone(),
+            pack,
+            None,
+            format!("sensor '{}'", def.sensor_ref),
+        )
+        .with_encryption(shared.cipher()),
+    );
+    SensorRun {
+        sensor: def.clone(),
+        pack_dir: entry.as_ref().and_then(|e| e.real.path.clone()),
+        config: entry.as_ref().map(|e| e.config.clone()),
+        secrets: secrets.clone(),
+        keys: Some(keys),
+        triggers,
+        dispatch: Dispatch::new(
+            Engine::internal(shared.clone()),
+            def.sensor_ref.as_str().into(),
+            counters.clone(),
+            secrets,
+        ),
+        stop,
+    }
+}
+
+/// # Sensors
+///
+/// Long-running producers of events (see [`crate::sensor`]): registered from packs or from
+/// code, run while an enabled rule uses one of their trigger types.
+impl Engine {
+    /// Every sensor with its state, starts, last end, last stderr lines and counts, by ref.
+    pub fn sensors(&self) -> Vec<SensorStatus> {
+        let s = &self.shared;
+        s.sensors.statuses(&s.catalog.sensors())
+    }
+
+    /// Registers (or replaces) a sensor; its pack is created bare if missing. Its trigger
+    /// types must exist; when a sensor runtime of its runner is registered, that runtime
+    /// checks it (a native sensor needs its stream registered first). A sensor whose runner
+    /// has no runtime registers, and shows as
+    /// [`SensorState::NoRuntime`](crate::sensor::SensorState::NoRuntime).
+    pub async fn register_sensor(&self, sensor: Sensor) -> Result<()> {
+        crate::model::validate_ref("sensor", &sensor.sensor_ref)?;
+        let what = format!("sensor '{}'", sensor.sensor_ref);
+        if sensor.trigger_types.is_empty() {
+            return Err(Error::invalid(
+                &what,
+                "it emits no trigger type ('trigger_types')",
+            ));
+        }
+        for t in &sensor.trigger_types {
+            if self
+                .shared
+                .catalog
+                .trigger(crate::pack::canonical_trigger(t))
+                .is_none()
+            {
+                return Err(Error::invalid(
+                    &what,
+                    format!("trigger type '{t}' does not exist"),
+                ));
+            }
+        }
+        if let Some(rt) = self.shared.sensors.runtimes.get(&sensor.runner) {
+            rt.validate_sensor(&sensor)?;
+        }
+        self.ensure_pack(sensor.sensor_ref.split('.').next().unwrap_or_default())
+            .await?;
+        self.shared
+            .store
+            .put_definition(Definition::Sensor(sensor.clone()))
+            .await?;
+        self.shared.catalog.put_sensor(sensor);
+        Ok(())
+    }
+
+    /// Registers a native sensor: `sensor` (its runner set to `native`) and the function
+    /// that makes its stream of events each time it starts. The stream runs while an
+    /// enabled rule uses one of its trigger types; when it ends, the engine calls the
+    /// function again after a backoff (see [`Supervision`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// use attune_core::prelude::*;
+    /// use attune_core::model::Sensor;
+    /// use attune_core::sensor::SensorEvent;
+    /// use futures::StreamExt;
+    ///
+    /// let engine = Engine::builder().build().await?;
+    /// engine.register_trigger_type(TriggerType::new("shop.tick")).await?;
+    /// engine
+    ///     .register_stream_sensor(
+    ///         Sensor::new("shop.ticker", "native").trigger_types(["shop.tick"]),
+    ///         |_run| futures::stream::iter([SensorEvent::new("shop.tick", serde_json::json!({"n": 1}))]).boxed(),
+    ///     )
+    ///     .await?;
+    /// // Nothing runs it until a rule uses `shop.tick`.
+    /// assert_eq!(engine.sensors()[0].state, attune_core::sensor::SensorState::Idle);
+    /// # engine.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_stream_sensor<F>(&self, mut sensor: Sensor, f: F) -> Result<()>
+    where
+        F: Fn(&SensorRun) -> crate::sensor::SensorStream + Send + Sync + 'static,
+    {
+        sensor.runner = "native".into();
+        self.shared
+            .sensors
+            .native
+            .register(sensor.sensor_ref.clone(), f);
+        self.register_sensor(sensor).await
+    }
+
+    /// Removes a sensor (stopping it if it runs); returns whether it existed.
+    pub async fn remove_sensor(&self, sensor_ref: &str) -> Result<bool> {
+        let existed = self
+            .shared
+            .store
+            .delete_definition(crate::model::DefinitionKind::Sensor, sensor_ref)
+            .await?;
+        Ok(self.shared.catalog.remove_sensor(sensor_ref).is_some() || existed)
+    }
+}

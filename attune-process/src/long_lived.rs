@@ -74,6 +74,16 @@ impl LongLived {
         }
     }
 
+    /// Waits for it to exit (reaping it): its exit code, or minus the signal that killed it
+    /// (-1 when it cannot be waited for).
+    pub async fn wait(&mut self) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        match self.child.wait().await {
+            Ok(s) => s.code().unwrap_or_else(|| -s.signal().unwrap_or(1)),
+            Err(_) => -1,
+        }
+    }
+
     /// Stops it as a one-shot run is stopped: SIGTERM to its group (and, with cgroups, to
     /// everything it started), up to `grace` to exit, SIGKILL, then whatever it left is
     /// killed and reaped.

@@ -8,6 +8,7 @@ mod config;
 mod env;
 mod output;
 mod runtime;
+mod sensor;
 
 pub use builder::ShellRuntimeBuilder;
 pub use config::ShellConfig;

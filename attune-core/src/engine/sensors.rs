@@ -338,6 +338,8 @@ async fn supervise(
         }
         let end = match &ended {
             Ok(()) => "ended by itself".to_string(),
+            // The runtime's own words ("sensor '…' exited with code 3").
+            Err(Error::Action(why)) => why.clone(),
             Err(e) => e.to_string(),
         };
         tracing::warn!(sensor = %name, end = %end, "sensor ended");

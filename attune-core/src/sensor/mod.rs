@@ -132,6 +132,47 @@ pub struct SensorRun {
     pub stop: CancellationToken,
 }
 
+impl SensorRun {
+    /// The path of the sensor's `entry_point` in its pack's directory: an error naming the
+    /// sensor when it has none, its pack was not loaded from disk, or the file is missing.
+    pub fn entry_path(&self) -> Result<PathBuf> {
+        let what = format!("sensor '{}'", self.sensor.sensor_ref);
+        let ep = self
+            .sensor
+            .entry_point
+            .as_deref()
+            .ok_or_else(|| crate::Error::invalid(&what, "it has no 'entry_point'"))?;
+        let dir = self.pack_dir.as_ref().ok_or_else(|| {
+            crate::Error::invalid(&what, "its pack was not loaded from a directory")
+        })?;
+        let path = dir.join(ep);
+        if !path.is_file() {
+            return Err(crate::Error::invalid(
+                &what,
+                format!("entry point '{}' is not a file", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// What a process sensor gets as its first stdin line besides `triggers`: its ref,
+    /// pack, pack directory, the pack's config (secrets included: stdin only), its own
+    /// `config` and poll interval.
+    pub fn hello(&self) -> Value {
+        let s = &self.sensor;
+        json!({
+            "sensor": s.sensor_ref,
+            "pack": s.sensor_ref.split_once('.').map_or("", |(p, _)| p),
+            "pack_dir": self.pack_dir,
+            "entry_point": s.entry_point,
+            "class_name": s.class_name,
+            "poll_interval": s.poll_interval_secs,
+            "config": self.config.as_deref().unwrap_or(&Value::Null),
+            "sensor_config": s.config,
+        })
+    }
+}
+
 impl Debug for SensorRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SensorRun")

@@ -134,7 +134,9 @@ async fn write_line(child: &mut LongLived, what: &str, line: &[u8]) {
         Ok(Ok(())) => {}
         // It exited (or closed its stdin): its end is seen on stdout.
         Ok(Err(e)) => tracing::debug!(sensor = %what, error = %e, "sensor stdin closed"),
-        Err(_) => tracing::warn!(sensor = %what, "the sensor does not read its stdin: a message to it was dropped"),
+        Err(_) => {
+            tracing::warn!(sensor = %what, "the sensor does not read its stdin: a message to it was dropped")
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod outcome;
 mod pool;
 mod protocol;
 mod runtime;
+mod sensor;
 mod venv;
 mod wrapper;
 

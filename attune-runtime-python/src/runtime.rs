@@ -171,29 +171,46 @@ impl PythonRuntime {
     /// virtualenv no site either (a faster start: no site-packages scan). A virtualenv
     /// needs site to find its packages.
     async fn command_line(&self, req: &RunRequest) -> Result<(PathBuf, Vec<OsString>)> {
+        let (program, mut args) = self
+            .interpreter_for(req.action.pack(), req.pack_dir.as_deref())
+            .await?;
+        args.extend(wrapper::args(self.wrapper_dir().await?));
+        Ok((program, args))
+    }
+
+    /// The interpreter for code of `pack` (its virtualenv's when it has one) and its
+    /// arguments before the wrapper's.
+    pub(crate) async fn interpreter_for(
+        &self,
+        pack: &str,
+        pack_dir: Option<&Path>,
+    ) -> Result<(PathBuf, Vec<OsString>)> {
         let python = self.interpreter().await?;
-        let runner = self.runner(&python.path).await?;
-        let venv = match &req.pack_dir {
+        let venv = match pack_dir {
             Some(dir) => {
                 self.venvs
-                    .python_for(&self.config, python, req.action.pack(), dir)
+                    .python_for(&self.config, python, pack, dir)
                     .await?
             }
             None => None,
         };
-        let (program, mut args): (PathBuf, Vec<OsString>) = match venv {
+        Ok(match venv {
             Some(p) => (p, vec!["-E".into(), "-B".into()]),
             None => (
                 python.path.clone(),
                 vec!["-S".into(), "-E".into(), "-B".into()],
             ),
-        };
-        args.extend(wrapper::args(runner));
-        Ok((program, args))
+        })
+    }
+
+    /// The installed wrapper's directory.
+    pub(crate) async fn wrapper_dir(&self) -> Result<&PathBuf> {
+        let python = self.interpreter().await?;
+        self.runner(&python.path).await
     }
 
     /// The environment of every run: `PATH`, `HOME` and `LANG` from the settings.
-    fn base_env(&self) -> Vec<(OsString, OsString)> {
+    pub(crate) fn base_env(&self) -> Vec<(OsString, OsString)> {
         vec![
             ("PATH".into(), self.config.path.clone().into()),
             ("HOME".into(), self.config.home.clone().into()),

@@ -17,6 +17,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../python/attune_runner.py"),
     ),
     (
+        "attune_sensor.py",
+        include_str!("../python/attune_sensor.py"),
+    ),
+    (
+        "attune_fallback/eventlet/__init__.py",
+        include_str!("../python/attune_fallback/eventlet/__init__.py"),
+    ),
+    (
         "st2actions/__init__.py",
         include_str!("../python/st2actions/__init__.py"),
     ),
@@ -72,6 +80,18 @@ const FILES: &[(&str, &str)] = &[
         "st2common/util/shell.py",
         include_str!("../python/st2common/util/shell.py"),
     ),
+    (
+        "st2reactor/__init__.py",
+        include_str!("../python/st2reactor/__init__.py"),
+    ),
+    (
+        "st2reactor/sensor/__init__.py",
+        include_str!("../python/st2reactor/sensor/__init__.py"),
+    ),
+    (
+        "st2reactor/sensor/base.py",
+        include_str!("../python/st2reactor/sensor/base.py"),
+    ),
 ];
 
 /// The arguments that run the installed wrapper in `dir`: it is imported, not run as a
@@ -80,6 +100,16 @@ pub(crate) fn args(dir: &Path) -> Vec<std::ffi::OsString> {
     vec![
         "-c".into(),
         "import sys; sys.path.insert(0, sys.argv[1]); import attune_runner; attune_runner.start()"
+            .into(),
+        dir.into(),
+    ]
+}
+
+/// The arguments that run the sensor wrapper installed in `dir` (see `attune_sensor.py`).
+pub(crate) fn sensor_args(dir: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "-c".into(),
+        "import sys; sys.path.insert(0, sys.argv[1]); import attune_sensor; attune_sensor.main()"
             .into(),
         dir.into(),
     ]

@@ -33,7 +33,8 @@ impl SensorRuntime for ShellRuntime {
 
     async fn run(&self, run: SensorRun) -> Result<()> {
         let path = run.entry_path()?;
-        let executable = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+        let executable =
+            std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
         let config = self.config();
         let (program, args): (std::path::PathBuf, Vec<OsString>) = if executable {
             (path, Vec::new())

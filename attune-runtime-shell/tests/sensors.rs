@@ -65,8 +65,13 @@ async fn until(secs: u64, mut f: impl FnMut() -> bool) {
 
 fn alive(pid: i32) -> bool {
     // A zombie has exited: only a running or sleeping process counts.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 #[tokio::test]
@@ -168,7 +173,10 @@ async fn key_requests_are_answered_and_triggers_come_on_stdin() {
     let p = &ev[0].payload;
     assert_eq!(p["got"]["ok"]["value"], 41, "{p}");
     assert_eq!(p["hello"]["sensor"], "sp.ticker");
-    assert_eq!(p["hello"]["triggers"][0]["parameters"], json!({"queue": "a"}));
+    assert_eq!(
+        p["hello"]["triggers"][0]["parameters"],
+        json!({"queue": "a"})
+    );
     assert_eq!(p["hello"]["triggers"][0]["type"], "sp.tick");
     // Another rule with other parameters: the sensor is told.
     let mut r = e.rule("sp.on_tick").unwrap();

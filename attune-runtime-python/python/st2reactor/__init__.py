@@ -1,0 +1,1 @@
+"""Attune's ``st2reactor``: the sensor base classes StackStorm sensors import."""

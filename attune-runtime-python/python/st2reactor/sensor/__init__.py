@@ -1,0 +1,1 @@
+"""Attune's ``st2reactor.sensor``: see ``st2reactor.sensor.base``."""

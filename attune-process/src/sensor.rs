@@ -22,6 +22,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 /// The longest stderr line kept whole; the rest of a longer one is dropped.
 const MAX_STDERR_LINE: usize = 16 << 10;
 
+/// Batches of events being stored at once: the next lines are read while earlier batches
+/// commit (their order is kept: ids are given in order, and stored in order).
+const BATCHES_IN_FLIGHT: usize = 4;
+
 /// How long one write to the sensor's stdin may wait (a sensor that does not read its stdin
 /// loses the message, with a warning, rather than stalling its events).
 const WRITE_WAIT: Duration = Duration::from_secs(2);
@@ -52,12 +56,15 @@ pub async fn run_line_sensor(
     let mut out = Lines::new(stdout, MAX_LINE_BYTES);
     let mut err = Lines::new(stderr, MAX_STDERR_LINE);
     let mut err_open = true;
+    let mut flight = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             () = run.stop.cancelled() => {
                 child.stop(grace).await;
+                flight.join_all().await;
                 return Ok(());
             }
+            Some(_) = flight.join_next(), if !flight.is_empty() => {}
             changed = triggers.changed() => {
                 if changed.is_ok() {
                     let msg = json!({ "triggers": triggers_json(&triggers.borrow_and_update()) });
@@ -65,7 +72,7 @@ pub async fn run_line_sensor(
                 }
             }
             lines = out.next_lines() => match lines {
-                Some(lines) => handle_lines(&mut child, &what, &run, lines).await,
+                Some(lines) => handle_lines(&mut child, &what, &run, lines, &mut flight).await,
                 None => break,
             },
             line = err.next_lines(), if err_open => match line {
@@ -77,6 +84,7 @@ pub async fn run_line_sensor(
         }
     }
     // Its stdout closed: it is ending. What it wrote to stderr until then is kept.
+    flight.join_all().await;
     let ended = tokio::select! {
         () = run.stop.cancelled() => None,
         code = async {
@@ -140,9 +148,15 @@ async fn write_line(child: &mut LongLived, what: &str, line: &[u8]) {
     }
 }
 
-/// Events are dispatched in order, in batches; a key request is answered after the events
-/// before it were.
-async fn handle_lines(child: &mut LongLived, what: &str, run: &SensorRun, lines: Vec<Line>) {
+/// Events are dispatched in order, in batches (up to [`BATCHES_IN_FLIGHT`] at once); a key
+/// request is answered after the events before it were stored.
+async fn handle_lines(
+    child: &mut LongLived,
+    what: &str,
+    run: &SensorRun,
+    lines: Vec<Line>,
+    flight: &mut tokio::task::JoinSet<()>,
+) {
     let mut events: Vec<SensorEvent> = Vec::new();
     for line in lines {
         let parsed = match &line {
@@ -158,6 +172,7 @@ async fn handle_lines(child: &mut LongLived, what: &str, run: &SensorRun, lines:
                 if !events.is_empty() {
                     run.dispatch.dispatch_all(std::mem::take(&mut events)).await;
                 }
+                while flight.join_next().await.is_some() {}
                 let req = serde_json::to_vec(&req).unwrap_or_default();
                 let answer =
                     attune_core::runtime::answer_key_request(run.keys.as_deref(), &req).await;
@@ -167,8 +182,14 @@ async fn handle_lines(child: &mut LongLived, what: &str, run: &SensorRun, lines:
         }
     }
     if !events.is_empty() {
+        while flight.len() >= BATCHES_IN_FLIGHT {
+            flight.join_next().await;
+        }
         // Refused events are counted and logged by the dispatcher.
-        run.dispatch.dispatch_all(events).await;
+        let dispatch = run.dispatch.clone();
+        flight.spawn(async move {
+            dispatch.dispatch_all(events).await;
+        });
     }
 }
 

@@ -105,6 +105,7 @@ mod tests {
     use attune_core::clock::SystemClock;
     use attune_core::runtime::StoreKeyAccess;
     use attune_core::store::MemoryStore;
+    use serde_json::Value;
 
     fn access() -> Arc<dyn KeyAccess> {
         Arc::new(StoreKeyAccess::new(

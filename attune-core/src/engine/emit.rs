@@ -6,6 +6,7 @@ use crate::model::{Event, EventId};
 use crate::transport::{Message, Topic};
 use crate::{Error, Result};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// # Events
 ///
@@ -31,6 +32,34 @@ impl Engine {
             .await
     }
 
+    /// Emits many events at once: each is checked as [`Engine::emit`] checks it, those that
+    /// pass are stored with one store call (one commit on a durable store) and handed to
+    /// the matching stage together. One result per event, in order; a refused event does
+    /// not keep the others out. The fast path for a host or sensor with events at hand.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
+    /// use attune_core::prelude::*;
+    /// use serde_json::json;
+    /// let engine = Engine::builder().build().await?;
+    /// engine.register_trigger_type(TriggerType::new("shop.order")).await?;
+    /// let ids = engine
+    ///     .emit_many([("shop.order", json!({"n": 1})), ("shop.nope", json!({}))])
+    ///     .await;
+    /// assert!(ids[0].is_ok() && ids[1].is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn emit_many<'a, I>(&self, events: I) -> Vec<Result<EventId>>
+    where
+        I: IntoIterator<Item = (&'a str, Value)>,
+    {
+        let list = events
+            .into_iter()
+            .map(|(t, p)| Emission::new(t, p))
+            .collect();
+        self.emit_instances(list).await
+    }
+
     /// [`Engine::emit_from`] for one instance of the trigger type: `trigger_params` (a
     /// timer's schedule) select the rules that match it; `trace_tag` is the emitter's own
     /// reference (a sensor's).
@@ -42,32 +71,15 @@ impl Engine {
         trigger_params: Option<Value>,
         trace_tag: Option<String>,
     ) -> Result<EventId> {
-        let trigger_ref = crate::pack::canonical_trigger(trigger_ref);
-        let payload = crate::input::within_depth(payload, || {
-            format!("payload of event for trigger '{trigger_ref}'")
+        let mut event = self.prepare(Emission {
+            trigger: trigger_ref.to_string(),
+            payload,
+            source,
+            trigger_params,
+            trace_tag,
+            checked: false,
         })?;
-        self.ensure_accepting()?;
         let s = &self.shared;
-        let Some(trigger) = s.catalog.trigger(trigger_ref) else {
-            return Err(Error::not_found("trigger type", trigger_ref));
-        };
-        let size = json_size(&payload, s.config.max_payload_bytes);
-        if size > s.config.max_payload_bytes {
-            return Err(Error::invalid(
-                format!("payload of event for trigger '{trigger_ref}'"),
-                format!(
-                    "it is larger than the limit of {} bytes (serialized)",
-                    s.config.max_payload_bytes
-                ),
-            ));
-        }
-        // A trigger type without a payload schema costs one `Option` check here.
-        trigger.check_payload(&payload)?;
-        drop(trigger);
-        let mut event = Event::new(trigger_ref, payload, s.now());
-        event.source = source;
-        event.trigger_params = trigger_params;
-        event.trace_tag = trace_tag;
         let id = event.id;
         if s.store.capabilities().durable {
             // Concurrent emits share one store call (and one commit).
@@ -95,6 +107,131 @@ impl Engine {
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// Many [`Engine::emit_instance`]s with one store call and one publish.
+    pub(crate) async fn emit_instances(&self, list: Vec<Emission>) -> Vec<Result<EventId>> {
+        let s = &self.shared;
+        let mut results: Vec<Result<EventId>> = Vec::with_capacity(list.len());
+        let mut events = Vec::with_capacity(list.len());
+        for e in list {
+            match self.prepare(e) {
+                Ok(ev) => {
+                    results.push(Ok(ev.id));
+                    events.push(ev);
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if events.is_empty() {
+            return results;
+        }
+        let stored = s.store.insert_events(&events).await;
+        let mut ids = Vec::with_capacity(events.len());
+        let mut failed: HashMap<EventId, Error> = HashMap::new();
+        for (ev, r) in events.into_iter().zip(stored) {
+            match r {
+                Ok(()) => {
+                    ids.push(Message::Event(ev.id));
+                    s.pending.add_emitted(ev);
+                }
+                Err(e) => {
+                    failed.insert(ev.id, e);
+                }
+            }
+        }
+        let published = if ids.is_empty() {
+            Ok(())
+        } else {
+            s.transport.publish(Topic::Events, ids.clone()).await
+        };
+        if let Err(e) = published {
+            for m in &ids {
+                if let Message::Event(id) = m {
+                    s.pending.event_done(*id);
+                    failed.insert(
+                        *id,
+                        Error::backend(
+                            format!("the event was stored but not handed on: {e}"),
+                            true,
+                        ),
+                    );
+                }
+            }
+        }
+        if !failed.is_empty() {
+            for r in &mut results {
+                if let Ok(id) = r
+                    && let Some(e) = failed.remove(id)
+                {
+                    *r = Err(e);
+                }
+            }
+        }
+        results
+    }
+
+    /// Checks one event (trigger type, depth, size, payload schema) and makes it.
+    fn prepare(&self, e: Emission) -> Result<Event> {
+        let trigger_ref = crate::pack::canonical_trigger(&e.trigger);
+        self.ensure_accepting()?;
+        let s = &self.shared;
+        if e.checked {
+            let mut event = Event::new(trigger_ref, e.payload, s.now());
+            event.source = e.source;
+            event.trigger_params = e.trigger_params;
+            event.trace_tag = e.trace_tag;
+            return Ok(event);
+        }
+        let payload = crate::input::within_depth(e.payload, || {
+            format!("payload of event for trigger '{trigger_ref}'")
+        })?;
+        let Some(trigger) = s.catalog.trigger(trigger_ref) else {
+            return Err(Error::not_found("trigger type", trigger_ref));
+        };
+        let size = json_size(&payload, s.config.max_payload_bytes);
+        if size > s.config.max_payload_bytes {
+            return Err(Error::invalid(
+                format!("payload of event for trigger '{trigger_ref}'"),
+                format!(
+                    "it is larger than the limit of {} bytes (serialized)",
+                    s.config.max_payload_bytes
+                ),
+            ));
+        }
+        // A trigger type without a payload schema costs one `Option` check here.
+        trigger.check_payload(&payload)?;
+        drop(trigger);
+        let mut event = Event::new(trigger_ref, payload, s.now());
+        event.source = e.source;
+        event.trigger_params = e.trigger_params;
+        event.trace_tag = e.trace_tag;
+        Ok(event)
+    }
+}
+
+/// One event to emit, with where it comes from.
+pub(crate) struct Emission {
+    pub trigger: String,
+    pub payload: Value,
+    pub source: Option<String>,
+    pub trigger_params: Option<Value>,
+    pub trace_tag: Option<String>,
+    /// Made by the engine from checked parameters (a timer's): its payload fits the schema
+    /// and the limits, and is not checked again.
+    pub checked: bool,
+}
+
+impl Emission {
+    pub(crate) fn new(trigger: &str, payload: Value) -> Self {
+        Emission {
+            trigger: trigger.to_string(),
+            payload,
+            source: None,
+            trigger_params: None,
+            trace_tag: None,
+            checked: false,
+        }
     }
 }
 

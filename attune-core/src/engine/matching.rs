@@ -155,39 +155,31 @@ async fn plan_event(shared: &Shared, id: EventId) -> Result<Vec<Planned>> {
         Some(e) => *e,
         None => shared.store.get_event(id).await?,
     };
-    let Some(rules) = shared.catalog.rules_for(&event.trigger) else {
+    let Some(all) = shared.catalog.rules_for(&event.trigger) else {
+        return Ok(Vec::new());
+    };
+    // One instance of its trigger type (a timer, a sensor's trigger): only the rules that
+    // made it.
+    let Some(rules) = all.of_instance(event.trigger_params.as_ref()) else {
         return Ok(Vec::new());
     };
     let ctx: OnceLock<EventContext> = OnceLock::new();
     let mut out = Vec::new();
     let mut matched_standard = false;
-    // One instance of its trigger type (a timer): only the rules that made it.
-    let ours = |r: &CompiledRule| {
-        event
-            .trigger_params
-            .as_ref()
-            .is_none_or(|p| same_params(&r.rule.trigger_params, p))
-    };
-    for rule in rules.standard.iter().filter(|r| ours(r)) {
+    for rule in &rules.standard {
         if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
             out.push(p);
         }
     }
     if !matched_standard {
         let mut ignored = false;
-        for rule in rules.backstop.iter().filter(|r| ours(r)) {
+        for rule in &rules.backstop {
             if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut ignored).await? {
                 out.push(p);
             }
         }
     }
     Ok(out)
-}
-
-/// Whether trigger parameters `a` and `b` are the same (no parameters and `{}` are).
-pub(crate) fn same_params(a: &Value, b: &Value) -> bool {
-    let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(|m| m.is_empty());
-    a == b || (empty(a) && empty(b))
 }
 
 /// Evaluates one rule on one event: `None` when it does not match; else the enforcement to

@@ -45,6 +45,7 @@ mod workflow_runtime;
 pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
+pub(crate) use emit::Emission;
 pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};

@@ -33,6 +33,10 @@ struct Timer {
     schedule: Schedule,
     started: DateTime<Utc>,
     next: Option<DateTime<Utc>>,
+    /// The fire after `next`, found ahead of time: when the timer fires on time, the event
+    /// goes out before any schedule is computed (10,000 cron schedules in time zones take
+    /// tens of milliseconds).
+    after_next: Option<DateTime<Utc>>,
 }
 
 /// The key of a timer: its trigger type and its parameters as canonical JSON (keys sorted),
@@ -41,26 +45,7 @@ fn key(trigger: &str, params: &Value) -> String {
     format!("{trigger} {}", canonical(params))
 }
 
-/// `v` as JSON with object keys sorted (`{}` and `null` alike), for comparing parameters.
-pub(crate) fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(m) if m.is_empty() => "null".into(),
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let inner: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
-}
+pub(crate) use crate::rules::canonical_params as canonical;
 
 /// The timers the enabled rules ask for now, keeping the state of those that exist already.
 fn follow_rules(shared: &Shared, timers: &mut HashMap<String, Timer>, now: DateTime<Utc>) {
@@ -83,6 +68,7 @@ fn follow_rules(shared: &Shared, timers: &mut HashMap<String, Timer>, now: DateT
         match Schedule::of_trigger(trigger, params) {
             Ok(Some(schedule)) => {
                 let next = schedule.next_after(now, now);
+                let after_next = next.and_then(|n| schedule.next_after(n, now));
                 wanted.insert(
                     k,
                     Timer {
@@ -91,6 +77,7 @@ fn follow_rules(shared: &Shared, timers: &mut HashMap<String, Timer>, now: DateT
                         schedule,
                         started: now,
                         next,
+                        after_next,
                     },
                 );
             }
@@ -117,46 +104,69 @@ fn python_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
 }
 
-/// Fires the due timers: one event each, with how many fires it slept through.
+/// Fires the due timers: one event each, with how many fires it slept through, all in
+/// one batch; then finds their next fires.
 async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now: DateTime<Utc>) {
     let engine = Engine::internal(shared.clone());
-    for t in timers.values_mut() {
+    let executed_at = Value::String(python_time(now));
+    let mut due_now = Vec::new();
+    let mut fired = Vec::new();
+    for (k, t) in timers.iter_mut() {
         let Some(due) = t.next.filter(|d| *d <= now) else {
             continue;
         };
-        // Fires between the one due and now that were slept through; the first after now is
-        // the next one.
         let mut missed = 0u64;
-        let mut next = t.schedule.next_after(due, t.started);
-        while let Some(n) = next.filter(|n| *n <= now) {
-            missed += 1;
-            next = if missed < 1_000_000 {
-                t.schedule.next_after(n, t.started)
-            } else {
-                // Counting stops there: the next fire is found from now.
-                t.schedule.next_after(now, t.started)
-            };
-        }
-        let mut payload = json!({
-            "executed_at": python_time(now),
-            "schedule": schedule_of(&t.params),
-        });
+        // On time (the usual case): the next fire is known already.
+        let next = if t.after_next.is_none_or(|a| a > now) {
+            t.after_next
+        } else {
+            // Late: the fires between the one due and now were slept through; the first
+            // after now is the next one.
+            let mut next = t.schedule.next_after(due, t.started);
+            while let Some(n) = next.filter(|n| *n <= now) {
+                missed += 1;
+                next = if missed < 1_000_000 {
+                    t.schedule.next_after(n, t.started)
+                } else {
+                    // Counting stops there: the next fire is found from now.
+                    t.schedule.next_after(now, t.started)
+                };
+            }
+            next
+        };
+        let mut payload = serde_json::Map::with_capacity(3);
+        payload.insert("executed_at".into(), executed_at.clone());
+        payload.insert("schedule".into(), schedule_of(&t.params));
         if missed > 0 {
-            payload["missed"] = json!(missed);
+            payload.insert("missed".into(), json!(missed));
         }
-        let fired = engine
-            .emit_instance(
-                &t.trigger,
-                payload,
-                Some("timer".into()),
-                Some(t.params.clone()),
-                None,
-            )
-            .await;
-        if let Err(e) = fired {
-            tracing::warn!(trigger = %t.trigger, error = %e, "timer event not emitted");
-        }
+        due_now.push(super::Emission {
+            trigger: t.trigger.clone(),
+            payload: Value::Object(payload),
+            source: Some("timer".into()),
+            trigger_params: Some(t.params.clone()),
+            trace_tag: None,
+            // Made here from checked parameters: the payload schema holds.
+            checked: true,
+        });
         t.next = next;
+        t.after_next = None;
+        fired.push(k.clone());
+    }
+    // Every timer due now fires in one batch: one store call, one hand-off.
+    if !due_now.is_empty() {
+        let triggers: Vec<String> = due_now.iter().map(|e| e.trigger.clone()).collect();
+        for (t, r) in triggers.iter().zip(engine.emit_instances(due_now).await) {
+            if let Err(e) = r {
+                tracing::warn!(trigger = %t, error = %e, "timer event not emitted");
+            }
+        }
+    }
+    // Then the fire after the next of each, for the next wake.
+    for k in fired {
+        if let Some(t) = timers.get_mut(&k) {
+            t.after_next = t.next.and_then(|n| t.schedule.next_after(n, t.started));
+        }
     }
     // A one-shot timer that fired is done.
     timers.retain(|_, t| t.next.is_some());

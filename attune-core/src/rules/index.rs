@@ -36,6 +36,67 @@ pub(crate) struct TriggerRules {
     pub standard: Vec<Arc<CompiledRule>>,
     /// Backstop rules (fire only when no standard rule matched), by ref.
     pub backstop: Vec<Arc<CompiledRule>>,
+    /// The same rules by their trigger parameters ([`canonical_params`]): an event of one
+    /// trigger instance (a timer, a sensor's trigger) finds its rules without a scan.
+    pub by_params: HashMap<String, Arc<TriggerRules>>,
+}
+
+impl TriggerRules {
+    fn add(&mut self, rule: &Arc<CompiledRule>) {
+        let list = if rule.rule.backstop {
+            &mut self.backstop
+        } else {
+            &mut self.standard
+        };
+        let at = list.partition_point(|r| r.rule.rule_ref < rule.rule.rule_ref);
+        list.insert(at, rule.clone());
+    }
+
+    fn drop_rule(&mut self, rule_ref: &str) {
+        self.standard.retain(|r| r.rule.rule_ref != rule_ref);
+        self.backstop.retain(|r| r.rule.rule_ref != rule_ref);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.standard.is_empty() && self.backstop.is_empty()
+    }
+
+    /// The rules of the trigger instance with parameters `params` (none: every rule).
+    pub(crate) fn of_instance(&self, params: Option<&serde_json::Value>) -> Option<&TriggerRules> {
+        match params {
+            None => Some(self),
+            Some(p) => self.by_params.get(&canonical_params(p)).map(|r| &**r),
+        }
+    }
+}
+
+/// Trigger parameters as JSON with object keys sorted, `{}` and `null` alike: rules whose
+/// parameters have the same canonical form are of the same trigger instance.
+pub(crate) fn canonical_params(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if m.is_empty() => "null".into(),
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical_params(&m[*k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_params).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Enabled rules indexed by trigger ref: matching an event touches only the rules of its
@@ -70,15 +131,12 @@ impl RuleIndex {
                 .by_trigger
                 .entry(rule.rule.trigger.clone())
                 .or_default();
-            let mut set = (**entry).clone();
-            let list = if rule.rule.backstop {
-                &mut set.backstop
-            } else {
-                &mut set.standard
-            };
-            let at = list.partition_point(|r| r.rule.rule_ref < rule.rule.rule_ref);
-            list.insert(at, rule.clone());
-            *entry = Arc::new(set);
+            // Copy on write: a matching that holds the set keeps its version; when none does
+            // (registering many rules), the set changes in place.
+            let set = Arc::make_mut(entry);
+            set.add(&rule);
+            let key = canonical_params(&rule.rule.trigger_params);
+            Arc::make_mut(set.by_params.entry(key).or_default()).add(&rule);
         }
         self.by_ref.insert(rule.rule.rule_ref.clone(), rule);
         old
@@ -88,13 +146,18 @@ impl RuleIndex {
     pub(crate) fn remove(&mut self, rule_ref: &str) -> Option<Arc<CompiledRule>> {
         let old = self.by_ref.remove(rule_ref)?;
         if let Some(entry) = self.by_trigger.get_mut(&old.rule.trigger) {
-            let mut set = (**entry).clone();
-            set.standard.retain(|r| r.rule.rule_ref != rule_ref);
-            set.backstop.retain(|r| r.rule.rule_ref != rule_ref);
-            if set.standard.is_empty() && set.backstop.is_empty() {
+            let set = Arc::make_mut(entry);
+            set.drop_rule(rule_ref);
+            let key = canonical_params(&old.rule.trigger_params);
+            if let Some(instance) = set.by_params.get_mut(&key) {
+                let inner = Arc::make_mut(instance);
+                inner.drop_rule(rule_ref);
+                if inner.is_empty() {
+                    set.by_params.remove(&key);
+                }
+            }
+            if set.is_empty() {
                 self.by_trigger.remove(&old.rule.trigger);
-            } else {
-                *entry = Arc::new(set);
             }
         }
         Some(old)

@@ -11,6 +11,6 @@ mod path;
 pub use criteria::{
     Criteria, CriteriaError, CriteriaErrors, CriterionCheck, Evaluation, PatternRenderer,
 };
-pub(crate) use index::{CompiledRule, RuleIndex, TriggerRules};
+pub(crate) use index::{CompiledRule, RuleIndex, TriggerRules, canonical_params};
 pub use operators::Operator;
 pub use path::{FieldPath, Scope};

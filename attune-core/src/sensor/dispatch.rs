@@ -82,12 +82,44 @@ impl Dispatch {
             .emit_instance(
                 &event.trigger,
                 event.payload,
-                Some(format!("sensor:{}", self.sensor)),
+                Some(self.source()),
                 event.trigger_params,
                 event.trace_tag,
             )
             .await;
-        match &r {
+        self.count(&trigger, &r);
+        r
+    }
+
+    /// Emits a batch of events at once, in order, with one store call (one commit on a
+    /// durable store); one result each, as [`Dispatch::dispatch`].
+    pub async fn dispatch_all(&self, events: Vec<SensorEvent>) -> Vec<Result<EventId>> {
+        let source = self.source();
+        let triggers: Vec<String> = events.iter().map(|e| e.trigger.clone()).collect();
+        let list = events
+            .into_iter()
+            .map(|e| crate::engine::Emission {
+                trigger: e.trigger,
+                payload: e.payload,
+                source: Some(source.clone()),
+                trigger_params: e.trigger_params,
+                trace_tag: e.trace_tag,
+                checked: false,
+            })
+            .collect();
+        let results = self.engine.emit_instances(list).await;
+        for (t, r) in triggers.iter().zip(&results) {
+            self.count(t, r);
+        }
+        results
+    }
+
+    fn source(&self) -> String {
+        format!("sensor:{}", self.sensor)
+    }
+
+    fn count(&self, trigger: &str, r: &Result<EventId>) {
+        match r {
             Ok(_) => {
                 self.counters.events.fetch_add(1, Ordering::Relaxed);
             }
@@ -97,13 +129,6 @@ impl Dispatch {
                     "sensor event refused");
             }
         }
-        r
-    }
-
-    /// Emits a batch of events at once, in order (on a durable store they share one
-    /// commit); one result each, as [`Dispatch::dispatch`].
-    pub async fn dispatch_all(&self, events: Vec<SensorEvent>) -> Vec<Result<EventId>> {
-        futures::future::join_all(events.into_iter().map(|e| self.dispatch(e))).await
     }
 
     /// A line the sensor wrote that is not an event or a request: logged with (the start

@@ -3,6 +3,8 @@
 //!
 //! `all` runs each scenario in its own child process so that peak RSS is per scenario.
 
+mod events_in;
+
 use attune_benches::{many_rules_engine, match_payload, peak_rss_mb, pipeline_engine};
 use attune_core::model::ExecutionStatus;
 use attune_core::{Engine, Retention};
@@ -31,6 +33,10 @@ const SCENARIOS: &[&str] = &[
     "fifo_concurrency_1_sqlite",
     "policy_overhead",
     "kv_render",
+    "timers_10k",
+    "sensor_ingest",
+    "sensor_ingest_sqlite",
+    "sensor_ingest_sqlite_runs",
 ];
 
 fn main() {
@@ -106,6 +112,16 @@ fn main() {
                 "fifo_concurrency_1_sqlite" => fifo_concurrency(ops.unwrap_or(10_000), true).await,
                 "policy_overhead" => policy_overhead(ops.unwrap_or(200_000)).await,
                 "kv_render" => kv_render(ops.unwrap_or(300_000)).await,
+                "timers_10k" => events_in::timers_10k(ops.unwrap_or(10_000)).await,
+                "sensor_ingest" => {
+                    events_in::sensor_ingest(ops.unwrap_or(300_000), false, true).await
+                }
+                "sensor_ingest_sqlite" => {
+                    events_in::sensor_ingest(ops.unwrap_or(200_000), true, false).await
+                }
+                "sensor_ingest_sqlite_runs" => {
+                    events_in::sensor_ingest(ops.unwrap_or(200_000), true, true).await
+                }
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }

@@ -66,13 +66,16 @@ impl Engine {
     /// Work that never started is marked `canceled` on a store that is not durable; a durable
     /// store keeps it for the next start's [`Engine::recover`]. Returns as soon as that is
     /// done: the cancel grace period ([`EngineBuilder::cancel_grace`]) bounds the wait for
-    /// canceled runs to end, and is not waited when they end sooner. Idempotent.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// canceled runs to end, and is not waited when they end sooner. Sensors are stopped
+    /// first, so that nothing new comes in while the work drains. Idempotent. Returns
+    /// whether the work in flight ended within `deadline` (nothing had to be canceled).
+    pub async fn shutdown(&self, deadline: Duration) -> bool {
         let s = &self.shared;
         // Sensors first: nothing new comes in while the work drains.
         s.sensors.stop_all().await;
         s.accepting.store(false, Ordering::SeqCst);
-        if self.settle(deadline).await.is_err() {
+        let drained = self.settle(deadline).await.is_ok();
+        if !drained {
             tracing::warn!("shutdown deadline passed; canceling remaining executions");
             s.stop_starting.store(true, Ordering::SeqCst);
             self.cancel_running().await;
@@ -105,6 +108,7 @@ impl Engine {
                 tracing::info!(runs = n, "paused workflow runs left paused in the store");
             }
         }
+        drained
     }
 
     /// After a shutdown's cancel: waits, `grace` at most, for the runs of this engine to end

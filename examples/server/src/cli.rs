@@ -35,6 +35,10 @@ pub(crate) struct Cli {
     /// SIGKILL (default 5).
     #[arg(long, global = true, value_name = "SECS")]
     pub cancel_grace: Option<f64>,
+    /// How log lines (stderr) look: `text`, or `json` (one JSON object a line). Their level
+    /// comes from ATTUNE_LOG (default `warn`; `info` for `serve`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -71,6 +75,44 @@ pub(crate) enum Command {
     /// Timers of rules.
     #[command(subcommand)]
     Timer(TimerCommand),
+    /// Sensors of packs.
+    #[command(subcommand)]
+    Sensor(SensorCommand),
+    /// Run the engine as a daemon: timers, sensors, rules and their work, until SIGTERM or
+    /// SIGINT (then drain); SIGHUP reloads the packs.
+    Serve(ServeArgs),
+}
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `attune serve`
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Packs to load (SIGHUP reads them again).
+    #[command(flatten)]
+    pub packs: Packs,
+    /// Seconds the work in flight gets to end after SIGTERM/SIGINT before it is canceled.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub drain_grace: f64,
+}
+
+/// `attune sensor ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum SensorCommand {
+    /// The sensors of the packs: runner, trigger types, and whether a rule uses them (then
+    /// `serve` runs them).
+    List {
+        /// Packs to load.
+        #[command(flatten)]
+        packs: Packs,
+    },
 }
 
 /// `attune timer ...`

@@ -46,9 +46,9 @@ pub(crate) struct Interrupt {
 }
 
 impl Interrupt {
-    /// Catches SIGINT and SIGTERM from now on (on the current tokio runtime). `work` says
-    /// whether the command runs work, for the note printed on stderr at the first signal.
-    pub(crate) fn install(work: bool) -> std::io::Result<Self> {
+    /// Catches SIGINT and SIGTERM from now on (on the current tokio runtime). `note` is
+    /// printed on stderr at the first signal, for a command that does something about it.
+    pub(crate) fn install(note: Option<&'static str>) -> std::io::Result<Self> {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let (tx, rx) = watch::channel(State::default());
@@ -70,12 +70,8 @@ impl Interrupt {
                 });
                 if twice {
                     eprintln!("attune: {} again: exiting now", sig.name());
-                } else if work {
-                    eprintln!(
-                        "attune: {}: canceling the running work (the actions get SIGTERM, \
-                         then SIGKILL after the cancel grace); send it again to exit at once",
-                        sig.name()
-                    );
+                } else if let Some(note) = note {
+                    eprintln!("attune: {}: {note}", sig.name());
                 }
             }
         });

@@ -29,14 +29,23 @@ pub struct Report {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ATTUNE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // A daemon says what it does; a one-shot command only what went wrong.
+    let level = if cli.command.ends_on_signal() {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ATTUNE_LOG").unwrap_or_else(|_| level.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        cli::LogFormat::Json => logs.json().init(),
+        cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,8 +60,20 @@ fn main() -> ExitCode {
     let json = cli.json;
     let name = cli.command.name();
     let work = cli.command.runs_work();
+    let ends_on_signal = cli.command.ends_on_signal();
+    let note = if ends_on_signal {
+        Some(
+            "draining: sensors stop, new work is refused, the work in flight gets --drain-grace; send it again to exit at once",
+        )
+    } else if work {
+        Some(
+            "canceling the running work (the actions get SIGTERM, then SIGKILL after the cancel grace); send it again to exit at once",
+        )
+    } else {
+        None
+    };
     let (mut report, interrupt, at_once) = runtime.block_on(async {
-        let interrupt = match Interrupt::install(work) {
+        let interrupt = match Interrupt::install(note) {
             Ok(i) => i,
             Err(e) => {
                 let f = commands::Failure::Other(format!("cannot catch signals: {e}"));
@@ -83,7 +104,7 @@ fn main() -> ExitCode {
         // a read of stdin still blocked on its thread is left behind.
         runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     }
-    if let Some(sig) = signaled {
+    if let Some(sig) = signaled.filter(|_| at_once || !ends_on_signal) {
         report.code = sig.exit_code();
         if let serde_json::Value::Object(m) = &mut report.json {
             m.insert("exit_code".into(), json!(report.code));

@@ -7,6 +7,8 @@ mod pack_validate;
 mod recover;
 mod rule_test;
 mod run;
+mod sensor;
+mod serve;
 mod store;
 mod timer;
 mod work;
@@ -15,7 +17,7 @@ mod workflow;
 use crate::Report;
 use crate::cli::{
     Cli, Command, ExecutionCommand, InquiryCommand, KeyCommand, PackCommand, PolicyCommand,
-    RuleCommand, TimerCommand, WorkflowCommand,
+    RuleCommand, SensorCommand, TimerCommand, WorkflowCommand,
 };
 use crate::interrupt::Interrupt;
 use crate::output::{Style, problem_lines, problems_text};
@@ -51,6 +53,8 @@ pub(crate) struct Setup {
     pub interrupt: Interrupt,
     /// How text output looks.
     pub style: Style,
+    /// Whether the engine runs sensors (`serve`).
+    pub sensors: bool,
 }
 
 impl Command {
@@ -79,6 +83,8 @@ impl Command {
             Command::Execution(ExecutionCommand::Rerun { .. }) => "execution rerun",
             Command::Policy(PolicyCommand::Stats { .. }) => "policy stats",
             Command::Timer(TimerCommand::Next { .. }) => "timer next",
+            Command::Sensor(SensorCommand::List { .. }) => "sensor list",
+            Command::Serve(_) => "serve",
         }
     }
 
@@ -91,7 +97,13 @@ impl Command {
                 | Command::Emit(_)
                 | Command::Execution(ExecutionCommand::Resume { .. })
                 | Command::Execution(ExecutionCommand::Rerun { .. })
+                | Command::Serve(_)
         )
+    }
+
+    /// Whether a first SIGTERM/SIGINT is the normal end (the daemon drains and exits 0).
+    pub(crate) fn ends_on_signal(&self) -> bool {
+        matches!(self, Command::Serve(_))
     }
 }
 
@@ -127,6 +139,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         worker,
         interrupt,
         style,
+        sensors: matches!(cli.command, Command::Serve(_)),
     };
     let name = cli.command.name();
     let result = match cli.command {
@@ -150,6 +163,13 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             timer::next(&packs.packs, &rule, count, &options).await
         }
         Command::Policy(cmd) => store::policy(cmd, &options).await,
+        Command::Sensor(SensorCommand::List { packs }) => {
+            sensor::list(&packs.packs, &options, style).await
+        }
+        Command::Serve(args) => match Duration::try_from_secs_f64(args.drain_grace) {
+            Ok(grace) => serve::run(&args.packs.packs, grace, &options).await,
+            Err(e) => Err(Failure::Other(format!("--drain-grace: {e}"))),
+        },
     };
     match result {
         Ok(mut r) => {
@@ -236,9 +256,12 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
         builder = builder.cancel_grace(grace.saturating_add(Duration::from_secs(5)));
     }
     builder = builder.worker_id(setup.worker_id.clone());
-    builder = builder
-        .runtime(Arc::new(shell.build()?))
-        .runtime(Arc::new(PythonRuntime::new(python)));
+    let shell = Arc::new(shell.build()?);
+    let python = Arc::new(PythonRuntime::new(python));
+    builder = builder.runtime(shell.clone()).runtime(python.clone());
+    if setup.sensors {
+        builder = builder.sensor_runtime(shell).sensor_runtime(python);
+    }
     if let Some(db) = &setup.db {
         builder = builder.store(Arc::new(SqliteStore::open(db)?));
     }

@@ -1,0 +1,125 @@
+//! `attune serve --pack DIR... [--db FILE]`: the engine as a headless daemon, with its
+//! timers and sensors, until SIGTERM or SIGINT.
+//!
+//! - At start: the packs load (a pack with a problem stops the start, exit 2), then the
+//!   work earlier processes left in the `--db` file is recovered and runs here.
+//! - SIGTERM / SIGINT: drain. Sensors stop first, new work is refused, work in flight gets
+//!   `--drain-grace` seconds to end; what is still running then is canceled (on `--db`,
+//!   work that had not started stays stored for the next start). Exit 0. A second signal
+//!   exits at once.
+//! - SIGHUP: the packs are read again and checked together; only when all check clean are
+//!   they installed (each pack swaps in one step: matching sees the old or the new pack).
+//!   A problem keeps the running packs and is logged with every problem.
+//! - Logs: `ATTUNE_LOG` (default `info` here), `--log-format json` for one JSON object a
+//!   line.
+
+use super::work::start;
+use super::{Failure, Setup};
+use crate::Report;
+use attune_core::Engine;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Runs until the first SIGTERM or SIGINT, then drains within `grace`.
+pub(super) async fn run(
+    packs: &[PathBuf],
+    grace: Duration,
+    setup: &Setup,
+) -> Result<Report, Failure> {
+    if packs.is_empty() && setup.db.is_none() {
+        return Err(Failure::Other(
+            "nothing to serve: give --pack DIR (repeat for several) and/or --db FILE".into(),
+        ));
+    }
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| Failure::Other(format!("cannot catch SIGHUP: {e}")))?;
+    let work = start(packs, setup).await?;
+    let engine = work.engine;
+    tracing::info!(
+        packs = %engine.pack_refs().join(","),
+        db = ?setup.db,
+        resumed = work.recovery.resumed.len(),
+        "attune serve: running"
+    );
+    log_sensors(&engine);
+    let mut reloads = 0u64;
+    let sig = loop {
+        tokio::select! {
+            sig = setup.interrupt.first() => break sig,
+            Some(()) = hup.recv() => {
+                if reload(&engine, packs, setup).await {
+                    reloads += 1;
+                }
+            }
+        }
+    };
+    tracing::info!(
+        signal = sig.name(),
+        grace_secs = grace.as_secs_f64(),
+        "attune serve: draining"
+    );
+    let drained = engine.shutdown(grace).await;
+    tracing::info!(drained, "attune serve: stopped");
+    let how = if drained {
+        "drained"
+    } else {
+        "grace passed: what still ran was canceled"
+    };
+    Ok(Report {
+        json: json!({
+            "signal": sig.name(),
+            "drained": drained,
+            "reloads": reloads,
+        }),
+        text: format!("attune serve: stopped after {} ({how})\n", sig.name()),
+        code: 0,
+    })
+}
+
+/// Reads and checks the packs again; installs them only when all check clean. Whether it
+/// did.
+async fn reload(engine: &Engine, packs: &[PathBuf], setup: &Setup) -> bool {
+    tracing::info!("SIGHUP: reloading packs");
+    match engine.check_packs(packs, &setup.options).await {
+        Ok((_, failed)) if !failed.is_empty() => {
+            for f in &failed {
+                for p in &f.problems {
+                    tracing::error!(pack = %f.pack, problem = %p, "reload refused: the running packs stay");
+                }
+            }
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused: the running packs stay");
+            return false;
+        }
+        Ok(_) => {}
+    }
+    match engine.load_pack_dirs(packs, &setup.options).await {
+        Ok(report) if report.failed.is_empty() => {
+            let names: Vec<&str> = report.loaded.iter().map(|s| s.pack.as_str()).collect();
+            tracing::info!(packs = %names.join(","), "packs reloaded");
+            log_sensors(engine);
+            true
+        }
+        Ok(report) => {
+            for f in &report.failed {
+                tracing::error!(pack = %f.pack, "reload: pack refused, the running one stays");
+            }
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed");
+            false
+        }
+    }
+}
+
+/// One log line per sensor: what runs it, and whether a rule uses it.
+fn log_sensors(engine: &Engine) {
+    for s in engine.sensors() {
+        tracing::info!(sensor = %s.sensor_ref, runner = %s.runner, state = ?s.state, "sensor");
+    }
+}

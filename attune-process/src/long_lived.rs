@@ -86,12 +86,18 @@ impl LongLived {
 
     /// Stops it as a one-shot run is stopped: SIGTERM to its group (and, with cgroups, to
     /// everything it started), up to `grace` to exit, SIGKILL, then whatever it left is
-    /// killed and reaped.
-    pub async fn stop(self, grace: Duration) {
+    /// killed and reaped. Returns its exit code, or minus the signal that ended it (-1 when
+    /// it cannot be told).
+    pub async fn stop(self, grace: Duration) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
         let LongLived {
             mut child, tracked, ..
         } = self;
-        let _ = crate::run::stop(&mut child, &tracked, grace).await;
+        let status = crate::run::stop(&mut child, &tracked, grace).await;
         tracked.finish().await;
+        match status {
+            Ok(s) => s.code().unwrap_or_else(|| -s.signal().unwrap_or(1)),
+            Err(_) => -1,
+        }
     }
 }

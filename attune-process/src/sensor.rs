@@ -47,6 +47,12 @@ pub async fn run_line_sensor(
             spec.program.display()
         ))
     })?;
+    let cmd_line = std::iter::once(spec.program.as_os_str())
+        .chain(spec.args.iter().map(|a| a.as_os_str()))
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    run.dispatch.process_spawned(child.pid(), &cmd_line).await;
     let pipe = |name: &str| Error::Action(format!("{what}: its {name} is not piped"));
     let stdout = child.stdout_take().ok_or_else(|| pipe("stdout"))?;
     let stderr = child.stderr_take().ok_or_else(|| pipe("stderr"))?;
@@ -60,8 +66,9 @@ pub async fn run_line_sensor(
     loop {
         tokio::select! {
             () = run.stop.cancelled() => {
-                child.stop(grace).await;
+                let code = child.stop(grace).await;
                 flight.join_all().await;
+                run.dispatch.process_exited(code).await;
                 return Ok(());
             }
             Some(_) = flight.join_next(), if !flight.is_empty() => {}
@@ -100,23 +107,20 @@ pub async fn run_line_sensor(
         } => Some(code),
         () = tokio::time::sleep(grace) => None,
     };
-    match ended {
-        Some(0) => Ok(()),
-        Some(code) if code < 0 => Err(Error::Action(format!(
-            "{what} was killed by signal {}",
-            -code
+    // Not exited within the grace (or told to stop meanwhile): stopped.
+    let (code, stopped) = match ended {
+        Some(code) => (code, false),
+        None => (child.stop(grace).await, true),
+    };
+    run.dispatch.process_exited(code).await;
+    match code {
+        _ if stopped && run.stop.is_cancelled() => Ok(()),
+        _ if stopped => Err(Error::Action(format!(
+            "{what} closed its stdout and did not exit: stopped"
         ))),
-        Some(code) => Err(Error::Action(format!("{what} exited with code {code}"))),
-        None => {
-            child.stop(grace).await;
-            if run.stop.is_cancelled() {
-                Ok(())
-            } else {
-                Err(Error::Action(format!(
-                    "{what} closed its stdout and did not exit: stopped"
-                )))
-            }
-        }
+        0 => Ok(()),
+        c if c < 0 => Err(Error::Action(format!("{what} was killed by signal {}", -c))),
+        c => Err(Error::Action(format!("{what} exited with code {c}"))),
     }
 }
 

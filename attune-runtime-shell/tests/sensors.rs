@@ -36,6 +36,15 @@ fn pack(dir: &Path, script: &str, trigger_params: Option<serde_json::Value>) {
 }
 
 async fn engine(dir: &Path, supervision: Supervision) -> Engine {
+    engine_with_rules(dir, supervision, Vec::new()).await
+}
+
+/// [`engine`] with `rules` registered before the pack loads (before its sensor starts).
+async fn engine_with_rules(
+    dir: &Path,
+    supervision: Supervision,
+    rules: Vec<attune_core::model::Rule>,
+) -> Engine {
     let shell = Arc::new(ShellRuntime::default());
     let e = Engine::builder()
         .runtime(shell.clone())
@@ -44,6 +53,9 @@ async fn engine(dir: &Path, supervision: Supervision) -> Engine {
         .build()
         .await
         .unwrap();
+    for r in rules {
+        e.register_rule(r).await.unwrap();
+    }
     e.load_pack(dir).await.unwrap();
     e
 }
@@ -164,7 +176,16 @@ async fn key_requests_are_answered_and_triggers_come_on_stdin() {
         printf '{\"trigger\": \"sp.tick\", \"payload\": {\"update\": %s}}\\n' \"$update\"\n\
         exec sleep 600\n";
     pack(dir.path(), script, Some(json!({"queue": "a"})));
-    let e = engine(dir.path(), Supervision::default()).await;
+    // The sensor's key writes fire the key-value triggers, and its process its spawn.
+    let rules = [
+        ("kv", "core.st2.key_value_pair.create"),
+        ("spawn", "core.st2.sensor.process_spawn"),
+    ]
+    .map(|(name, trigger)| {
+        attune_core::model::Rule::new(format!("obs.{name}"), trigger, "core.noop")
+    })
+    .to_vec();
+    let e = engine_with_rules(dir.path(), Supervision::default(), rules).await;
     until(20, || status(&e).events == 1).await;
     let ev = e
         .events(&EventFilter::new().trigger("sp.tick"), Page::first(10))
@@ -178,6 +199,25 @@ async fn key_requests_are_answered_and_triggers_come_on_stdin() {
         json!({"queue": "a"})
     );
     assert_eq!(p["hello"]["triggers"][0]["type"], "sp.tick");
+    e.settle(Duration::from_secs(10)).await.unwrap();
+    let kv = e
+        .events(
+            &EventFilter::new().trigger("core.st2.key_value_pair.create"),
+            Page::first(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kv[0].payload["object"]["name"], "seen");
+    assert_eq!(kv[0].payload["object"]["value"], 41);
+    let spawned = e
+        .events(
+            &EventFilter::new().trigger("core.st2.sensor.process_spawn"),
+            Page::first(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(spawned[0].payload["id"], "sp.ticker");
+    assert!(spawned[0].payload["pid"].as_u64().is_some_and(|p| p > 0));
     // Another rule with other parameters: the sensor is told.
     let mut r = e.rule("sp.on_tick").unwrap();
     r.rule_ref = "sp.on_tick_b".into();

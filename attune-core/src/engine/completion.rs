@@ -25,6 +25,7 @@ impl Completion {
         shared
             .publish_status(done.iter().map(|c| (c.execution, c.status)))
             .await;
+        super::system_triggers::executions_ended(shared, &done).await;
         super::policy::retry_ended(shared, &done).await;
         for c in &done {
             shared.pending.execution_done(c.execution);

@@ -55,7 +55,20 @@ impl Engine {
             key.value = self.encryption_key(&what)?.seal(&key.value)?;
             key.encrypted = true;
         }
+        let watched = super::system_triggers::kv_used(&self.shared);
+        let old = if watched {
+            self.shared
+                .store
+                .get_key(&key.scope, name)
+                .await?
+                .filter(|k| !k.is_expired(now))
+        } else {
+            None
+        };
         self.shared.store.put_key(&key).await?;
+        if watched {
+            super::system_triggers::key_changed(&self.shared, old.as_ref(), Some(&key)).await;
+        }
         Ok(key)
     }
 
@@ -105,7 +118,21 @@ impl Engine {
     /// Deletes key `name` of `scope`; whether it was there.
     pub async fn delete_key(&self, scope: &KeyScope, name: &str) -> Result<bool> {
         check_key_name(&key_what(scope, name), name)?;
-        self.shared.store.delete_key(scope, name).await
+        if !super::system_triggers::kv_used(&self.shared) {
+            return self.shared.store.delete_key(scope, name).await;
+        }
+        let now = self.shared.clock.now();
+        let old = self
+            .shared
+            .store
+            .get_key(scope, name)
+            .await?
+            .filter(|k| !k.is_expired(now));
+        let existed = self.shared.store.delete_key(scope, name).await?;
+        if existed && old.is_some() {
+            super::system_triggers::key_changed(&self.shared, old.as_ref(), None).await;
+        }
+        Ok(existed)
     }
 
     /// Re-encrypts every encrypted key under `new`, then makes `new` the engine's key; returns

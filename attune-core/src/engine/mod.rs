@@ -36,6 +36,7 @@ mod running;
 mod scheduling;
 mod sensors;
 mod stage;
+mod system_triggers;
 mod timers;
 mod trace;
 mod trigger_schema;
@@ -46,6 +47,17 @@ pub use builder::EngineBuilder;
 pub use config::Retention;
 pub use dry_run::{RuleTest, RuleVerdict};
 pub(crate) use emit::Emission;
+
+/// See [`system_triggers::sensor_process`].
+pub(crate) async fn sensor_process(
+    engine: &Engine,
+    sensor: &str,
+    pid: Option<u32>,
+    cmd: Option<&str>,
+    exit_code: Option<i32>,
+) {
+    system_triggers::sensor_process(&engine.shared, sensor, pid, cmd, exit_code).await;
+}
 pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};

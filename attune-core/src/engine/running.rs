@@ -383,7 +383,7 @@ type Stopping = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 /// passed, handed back still stopping in that case; a workflow run instead ends once its
 /// tasks, canceled with it, ended.
 async fn run_on_runtime(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     exec: Execution,
     token: CancellationToken,
     secrets: &mut Vec<String>,
@@ -449,7 +449,7 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 /// config, the timeout. `secrets` receives every secret value of the run. An error when
 /// the action or runtime is gone, or the secrets are not in this process.
 fn prepare(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     exec: Execution,
     token: &CancellationToken,
     secrets: &mut Vec<String>,
@@ -535,7 +535,10 @@ fn prepare(
             exec.user.clone(),
             format!("execution '{}'", exec.id),
         )
-        .with_encryption(cipher),
+        .with_encryption(cipher)
+        .with_watch(Arc::new(super::system_triggers::EngineKeyWatch(
+            shared.clone(),
+        ))),
     );
     let request = RunRequest {
         execution_id: exec.id,

@@ -396,7 +396,10 @@ fn run_of(
             None,
             format!("sensor '{}'", def.sensor_ref),
         )
-        .with_encryption(shared.cipher()),
+        .with_encryption(shared.cipher())
+        .with_watch(Arc::new(super::system_triggers::EngineKeyWatch(
+            shared.clone(),
+        ))),
     );
     SensorRun {
         sensor: def.clone(),

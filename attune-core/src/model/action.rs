@@ -1,5 +1,6 @@
 //! Actions: things that can be executed.
 
+use super::Notify;
 use crate::params::{ParamSchema, ParamSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,6 +55,9 @@ pub struct Action {
     /// as `sudo` or `kwarg_op`, are not passed on). `None` for Attune's own runner names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_type: Option<String>,
+    /// What to announce when a top-level execution of it ends (StackStorm's `notify`).
+    #[serde(default, skip_serializing_if = "Notify::is_empty")]
+    pub notify: Notify,
 }
 
 fn yes() -> bool {
@@ -75,6 +79,7 @@ impl Action {
             timeout_secs: None,
             enabled: true,
             runner_type: None,
+            notify: Notify::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Rules: when trigger T fires and conditions hold, run action A with params P.
 
+use super::Notify;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -47,6 +48,9 @@ pub struct Rule {
     /// A backstop rule fires only when no standard rule matched the event.
     #[serde(default)]
     pub backstop: bool,
+    /// What to announce when an execution of this rule ends (as an action's `notify`).
+    #[serde(default, skip_serializing_if = "Notify::is_empty")]
+    pub notify: Notify,
 }
 
 fn yes() -> bool {
@@ -79,6 +83,7 @@ impl Rule {
             action_params: Map::new(),
             enabled: true,
             backstop: false,
+            notify: Notify::default(),
         }
     }
 

@@ -35,21 +35,14 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     let timeout = f.number(r, &["timeout_seconds", "timeout"]);
     let enabled = f.boolean(r, &["enabled"]);
     let code = f.string(r, &["code"]);
-    let notify = f.any(&["notify"]).map(|n| n.path);
+    let notify = f
+        .any(&["notify"])
+        .and_then(|n| super::notify_of(&src, &n.path, n.value, r));
     f.accept(&["tags", "uid", "id", "metadata_file", "output_key", "label"]);
     f.finish(r);
 
     let name = name?;
     let action_ref = qualify(&src, &name, pack, r)?;
-    if let Some(path) = notify {
-        r.warn(src.problem(
-            &path,
-            format!(
-                "action '{action_ref}': notify is not applied yet (the engine does not emit \
-                 core.st2.generic.notifytrigger): the action loads without it"
-            ),
-        ));
-    }
     let mut runner = runner?;
     runner.value = current_runner_name(&runner.value).to_string();
     if let Some(why) = unsupported_runner(&runner.value) {
@@ -71,6 +64,7 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
         action.runner_type = Some(runner.value.clone());
     }
     action.description = description.unwrap_or_default();
+    action.notify = notify.unwrap_or_default();
     // StackStorm's runners give every action their own parameters; the action's file
     // overrides them key by key (`sudo: {immutable: true}` keeps the runner's default).
     let runner_params = stackstorm_runner_parameters(&runner.value).unwrap_or_default();

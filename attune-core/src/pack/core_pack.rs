@@ -224,24 +224,13 @@ pub fn canonical_trigger(r: &str) -> &str {
 
 /// StackStorm's system trigger types that the engine does not emit yet: rules on them load
 /// (so StackStorm packs that use them install) with a warning that they do not fire.
-pub(crate) const NOT_EMITTED: &[&str] = &[
-    "core.st2.generic.actiontrigger",
-    "core.st2.generic.notifytrigger",
-    "core.st2.generic.inquiry",
-    "core.st2.action.file_written",
-    "core.st2.key_value_pair.create",
-    "core.st2.key_value_pair.update",
-    "core.st2.key_value_pair.value_change",
-    "core.st2.key_value_pair.delete",
-    "core.st2.sensor.process_spawn",
-    "core.st2.sensor.process_exit",
-];
+pub(crate) const NOT_EMITTED: &[&str] =
+    &["core.st2.generic.inquiry", "core.st2.action.file_written"];
 
 /// StackStorm's system trigger types with their payloads as StackStorm documents them.
 fn stackstorm_system_triggers() -> Vec<TriggerType> {
     let obj = |props: Value| json!({"type": "object", "properties": props});
     let kv = || obj(json!({"object": {"type": "object"}}));
-    let sensor = || obj(json!({"object": {"type": "object"}}));
     let none = Value::Null;
     vec![
         trigger(
@@ -318,15 +307,24 @@ fn stackstorm_system_triggers() -> Vec<TriggerType> {
         ),
         trigger(
             "core.st2.sensor.process_spawn",
-            "StackStorm: a sensor process started.",
+            "StackStorm: a sensor process started (`id`: the sensor's ref).",
             none.clone(),
-            sensor(),
+            obj(json!({
+                "id": {"type": "string"},
+                "timestamp": {"type": "integer"},
+                "pid": {"type": "integer"},
+                "cmd": {"type": "string"}
+            })),
         ),
         trigger(
             "core.st2.sensor.process_exit",
-            "StackStorm: a sensor process exited.",
+            "StackStorm: a sensor process exited (`id`: the sensor's ref).",
             none,
-            sensor(),
+            obj(json!({
+                "id": {"type": "string"},
+                "timestamp": {"type": "integer"},
+                "exit_code": {"type": "integer"}
+            })),
         ),
     ]
 }

@@ -273,6 +273,49 @@ pub(crate) fn redacted_pack(pack: &Pack, schema: &ParamSchema) -> Pack {
     p
 }
 
+/// An action's or rule's `notify` at `path`: StackStorm's `on-complete` / `on-success` /
+/// `on-failure`, each with `message`, `data` and `routes` (or `channels`). Unknown keys and
+/// templates that do not compile are problems naming them.
+pub(crate) fn notify_of(
+    src: &crate::document::fields::Source,
+    path: &str,
+    value: &serde_json::Value,
+    r: &mut Report,
+) -> Option<crate::model::Notify> {
+    let notify: crate::model::Notify = match serde_json::from_value(value.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            r.push(src.problem(
+                path,
+                format!(
+                    "notify: {e} (expected on-complete, on-success or on-failure, each with \
+                     message, data and routes)"
+                ),
+            ));
+            return None;
+        }
+    };
+    for (key, on) in [
+        ("on-complete", &notify.on_complete),
+        ("on-success", &notify.on_success),
+        ("on-failure", &notify.on_failure),
+    ] {
+        let Some(on) = on else { continue };
+        if on.routes.is_empty() {
+            r.push(src.problem(
+                &format!("{path}.{key}"),
+                "notify: no routes (a notification goes to its routes)",
+            ));
+        }
+        if let Some(m) = &on.message
+            && let Err(e) = crate::template::check_syntax(m)
+        {
+            r.push(src.problem(&format!("{path}.{key}.message"), e));
+        }
+    }
+    Some(notify)
+}
+
 /// `pack.name` from a `name` or `ref` field: a `name` (dots included) gets the pack's
 /// prefix; a `ref` must start with it.
 pub(crate) fn qualify(

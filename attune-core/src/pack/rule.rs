@@ -28,6 +28,9 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     let description = f.string(r, &["description"]).map(|f| f.value);
     let enabled = f.boolean(r, &["enabled"]);
     let mut backstop = f.boolean(r, &["backstop"]).unwrap_or(false);
+    let notify = f
+        .any(&["notify"])
+        .and_then(|n| super::notify_of(&src, &n.path, n.value, r));
     let mut paths = Vec::new();
     // Keys of the two shapes that say the same thing: one of each pair.
     for (a, b) in [
@@ -166,6 +169,7 @@ pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Opt
     rule.trigger_params = trigger_params;
     rule.action_params = params;
     rule.backstop = backstop;
+    rule.notify = notify.unwrap_or_default();
     if let Some(e) = enabled {
         rule.enabled = e;
     }

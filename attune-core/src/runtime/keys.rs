@@ -96,6 +96,15 @@ pub trait KeyAccess: Send + Sync + Debug {
     }
 }
 
+/// Told of key changes made through a [`StoreKeyAccess`] (the engine's key-value triggers).
+#[async_trait]
+pub(crate) trait KeyWatch: Send + Sync + std::fmt::Debug {
+    /// Whether it wants changes now (when not, no key is read before a write).
+    fn watching(&self) -> bool;
+    /// A key was written (`old`: what it was, if it existed) or deleted (`new` is None).
+    async fn changed(&self, old: Option<Key>, new: Option<Key>);
+}
+
 /// [`KeyAccess`] over a [`Store`], for the runs of one pack (and user, when known). What the
 /// engine puts on every run request; a host or a test may build one too.
 #[derive(Debug, Clone)]
@@ -108,6 +117,8 @@ pub struct StoreKeyAccess {
     what: String,
     /// The engine's encryption key, for encrypted values.
     cipher: Option<Arc<crate::keystore::EncryptionKey>>,
+    /// Told of changes, when the engine watches them.
+    watch: Option<Arc<dyn KeyWatch>>,
 }
 
 impl StoreKeyAccess {
@@ -127,6 +138,25 @@ impl StoreKeyAccess {
             user,
             what: what.into(),
             cipher: None,
+            watch: None,
+        }
+    }
+
+    /// The same, telling `watch` of its changes.
+    pub(crate) fn with_watch(mut self, watch: Arc<dyn KeyWatch>) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    /// What `scope`/`name` holds now, when a watch wants to know (before a change).
+    async fn before_change(&self, scope: &KeyScope, name: &str) -> Result<Option<Option<Key>>> {
+        match &self.watch {
+            Some(w) if w.watching() => {
+                let now = self.clock.now();
+                let old = self.store.get_key(scope, name).await?;
+                Ok(Some(old.filter(|k| !k.is_expired(now))))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -184,7 +214,12 @@ impl StoreKeyAccess {
             key.value = self.cipher()?.seal(&key.value)?;
             key.encrypted = true;
         }
-        self.store.put_key(&key).await
+        let old = self.before_change(&key.scope, name).await?;
+        self.store.put_key(&key).await?;
+        if let (Some(old), Some(w)) = (old, &self.watch) {
+            w.changed(old, Some(key)).await;
+        }
+        Ok(())
     }
 }
 
@@ -231,7 +266,14 @@ impl KeyAccess for StoreKeyAccess {
     async fn delete(&self, scope: KeyAccessScope, name: &str) -> Result<bool> {
         self.check_name(name)?;
         let scope = self.resolve(scope)?;
-        self.store.delete_key(&scope, name).await
+        let old = self.before_change(&scope, name).await?;
+        let existed = self.store.delete_key(&scope, name).await?;
+        if let (Some(Some(old)), Some(w)) = (old, &self.watch)
+            && existed
+        {
+            w.changed(Some(old), None).await;
+        }
+        Ok(existed)
     }
 
     async fn list(&self, scope: KeyAccessScope, prefix: &str) -> Result<Vec<Key>> {

@@ -21,6 +21,7 @@ pub use http::{HttpRuntime, http_request_action};
 pub use inquirer::InquirerRuntime;
 pub(crate) use inquirer::{Asked, default_schema};
 pub use key_requests::{MAX_KEY_REQUEST_BYTES, answer_key_request};
+pub(crate) use keys::KeyWatch;
 pub use keys::{KeyAccess, KeyAccessScope, MAX_KEY_NAME_BYTES, StoreKeyAccess};
 pub use log::{LogLine, LogSink, LogStream};
 pub use native::{ActionContext, NativeHandler, NativeRuntime, typed};

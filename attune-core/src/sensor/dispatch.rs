@@ -161,6 +161,18 @@ impl Dispatch {
         tail.push_back(line);
     }
 
+    /// The sensor's process started (`pid`, its command line): StackStorm's
+    /// `core.st2.sensor.process_spawn`, emitted when a rule uses it.
+    pub async fn process_spawned(&self, pid: u32, cmd: &str) {
+        crate::engine::sensor_process(&self.engine, &self.sensor, Some(pid), Some(cmd), None).await;
+    }
+
+    /// The sensor's process exited with `code` (minus the signal that killed it):
+    /// `core.st2.sensor.process_exit`, emitted when a rule uses it.
+    pub async fn process_exited(&self, code: i32) {
+        crate::engine::sensor_process(&self.engine, &self.sensor, None, None, Some(code)).await;
+    }
+
     /// Whether the engine still takes events (false once it shuts down).
     pub fn is_accepting(&self) -> bool {
         self.engine.ensure_accepting().is_ok()

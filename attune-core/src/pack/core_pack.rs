@@ -117,7 +117,8 @@ pub fn core_pack() -> PackBundle {
                 "properties": {
                     "unit": {"type": "string", "enum": ["weeks", "days", "hours", "minutes", "seconds"], "default": "seconds"},
                     "delta": {"type": "integer", "minimum": 1},
-                    "interval": {"type": "integer", "minimum": 1}
+                    "interval": {"type": "integer", "minimum": 1},
+                    "catch_up": {"type": "boolean"}
                 },
                 "additionalProperties": false
             }),
@@ -138,7 +139,8 @@ pub fn core_pack() -> PackBundle {
                     "day_of_week": {"type": ["integer", "string"]},
                     "hour": {"type": ["integer", "string"]},
                     "minute": {"type": ["integer", "string"]},
-                    "second": {"type": ["integer", "string"]}
+                    "second": {"type": ["integer", "string"]},
+                    "catch_up": {"type": "boolean"}
                 },
                 "additionalProperties": false
             }),

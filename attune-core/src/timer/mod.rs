@@ -138,6 +138,21 @@ fn bad(trigger: &str, param: &str, why: impl Into<String>) -> Error {
 }
 
 /// Refuses the parameters `p` has beyond `known`.
+/// Attune's `catch_up` parameter of interval and cron timers: whether the fires missed
+/// while no engine ran come as one event each at the next start (else one event with
+/// `missed: N`).
+pub fn catch_up(trigger: &str, p: &Map<String, Value>) -> Result<bool> {
+    match p.get("catch_up") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(bad(
+            trigger,
+            "catch_up",
+            format!("must be true or false, got {other}"),
+        )),
+    }
+}
+
 fn only(trigger: &str, p: &Map<String, Value>, known: &[&str]) -> Result<()> {
     match p.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),
@@ -153,7 +168,8 @@ fn only(trigger: &str, p: &Map<String, Value>, known: &[&str]) -> Result<()> {
 }
 
 fn interval(trigger: &str, p: &Map<String, Value>) -> Result<Schedule> {
-    only(trigger, p, &["unit", "delta", "interval"])?;
+    only(trigger, p, &["unit", "delta", "interval", "catch_up"])?;
+    catch_up(trigger, p)?;
     let unit = match p.get("unit") {
         None | Some(Value::Null) => "seconds",
         Some(Value::String(u)) => u.as_str(),
@@ -249,8 +265,9 @@ const FIELDS: &[(&str, &str)] = &[
 
 fn cron(trigger: &str, p: &Map<String, Value>) -> Result<Schedule> {
     let mut known: Vec<&str> = FIELDS.iter().map(|(f, _)| *f).collect();
-    known.extend(["expression", "timezone", "week"]);
+    known.extend(["expression", "timezone", "week", "catch_up"]);
     only(trigger, p, &known)?;
+    catch_up(trigger, p)?;
     let tz = zone(trigger, p)?;
     if p.get("week").is_some_and(|w| !w.is_null() && w != "*") {
         return Err(bad(

@@ -73,8 +73,10 @@ async fn a_sensor_runs_while_a_rule_uses_it_and_its_events_reach_the_rule() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(starts.load(Ordering::SeqCst), 0, "no rule uses it yet");
     assert_eq!(state(&e, "s.ticker"), SensorState::Idle);
+    assert!(!e.sensors()[0].used_by_rules);
 
     e.register_rule(rule("r")).await.unwrap();
+    assert!(e.sensors()[0].used_by_rules);
     until(10, || e.sensors()[0].events == 3).await;
     e.settle(Duration::from_secs(10)).await.unwrap();
     assert_eq!(state(&e, "s.ticker"), SensorState::Running);

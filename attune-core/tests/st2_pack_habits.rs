@@ -325,13 +325,19 @@ async fn rules_on_system_triggers_not_emitted_yet_load_with_a_warning() {
         ("actions/run.yaml", LOCAL_ACTION),
         (
             "rules/audit.yaml",
-            "name: audit\ntrigger: {type: core.st2.generic.actiontrigger}\naction: {ref: habits.run}\n",
+            "name: audit\ntrigger: {type: core.st2.generic.inquiry}\naction: {ref: habits.run}\n",
+        ),
+        // Emitted: no warning.
+        (
+            "rules/ends.yaml",
+            "name: ends\ntrigger: {type: core.st2.generic.actiontrigger}\naction: {ref: habits.run}\n",
         ),
     ]);
     let engine = engine_with_shell().await;
     let s = engine.load_pack(dir.path()).await.unwrap();
-    assert_eq!(s.rules, 1);
+    assert_eq!(s.rules, 2);
     assert_eq!(s.warnings.len(), 1);
+    assert_eq!(s.warnings[0].file, "rules/audit.yaml");
     assert!(
         s.warnings[0].message.contains("does not fire"),
         "{:?}",
@@ -387,18 +393,42 @@ async fn stackstorms_core_pack_loads_onto_the_built_in_one() {
 }
 
 #[test]
-fn notify_on_an_action_is_a_warning_until_notifications_fire() {
+fn notify_on_an_action_is_read_and_a_bad_one_is_a_problem() {
     let dir = pack(&[
         ("pack.yaml", "name: habits\n"),
         (
             "actions/a.yaml",
-            "name: a\nrunner_type: noop\nnotify:\n  on-complete: {routes: [slack]}\n",
+            "name: a\nrunner_type: noop\nnotify:\n  on-complete: {routes: [slack], message: 'done {{ x }}'}\n",
         ),
     ]);
     let b = read_pack(dir.path(), &PackOptions::default()).expect("loads");
-    let w = &b.warnings()[0];
-    assert_eq!((w.path.as_str(), w.line), ("notify", 3));
-    assert!(w.message.contains("not applied"), "{w}");
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
+    let a = b.actions().next().unwrap();
+    let on = a.notify.on_complete.as_ref().unwrap();
+    assert_eq!(on.routes, ["slack"]);
+    assert_eq!(on.message.as_deref(), Some("done {{ x }}"));
+
+    for (notify, says) in [
+        ("  on-done: {routes: [x]}", "unknown field `on-done`"),
+        ("  on-success: {message: hi}", "no routes"),
+        (
+            "  on-failure: {routes: [x], message: '{{ x'}",
+            "on-failure.message",
+        ),
+    ] {
+        let dir = pack(&[
+            ("pack.yaml", "name: habits\n"),
+            (
+                "actions/a.yaml",
+                &format!("name: a\nrunner_type: noop\nnotify:\n{notify}\n"),
+            ),
+        ]);
+        let err = read_pack(dir.path(), &PackOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{notify}: {err}");
+        assert!(err.contains("actions/a.yaml"), "{err}");
+    }
 }
 
 #[tokio::test]

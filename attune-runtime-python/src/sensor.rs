@@ -13,7 +13,6 @@ use attune_core::model::Sensor;
 use attune_core::sensor::{SensorRun, SensorRuntime};
 use attune_core::{Error, Result};
 use attune_process::ProcessSpec;
-use std::ffi::OsString;
 
 #[async_trait]
 impl SensorRuntime for PythonRuntime {
@@ -41,19 +40,11 @@ impl SensorRuntime for PythonRuntime {
             .pack_dir
             .clone()
             .expect("entry_path checked the pack directory");
-        let pack = run
-            .sensor
-            .sensor_ref
-            .split_once('.')
-            .map_or("", |(p, _)| p)
-            .to_string();
-        let (program, mut args) = self.interpreter_for(&pack, Some(&pack_dir)).await?;
+        let (program, mut args) = self.interpreter_for(run.pack(), Some(&pack_dir)).await?;
         let runner_dir = self.wrapper_dir().await?;
-        args.extend(wrapper::sensor_args(&runner_dir));
+        args.extend(wrapper::sensor_args(runner_dir));
         let mut env = self.base_env();
-        env.push(("ATTUNE_SENSOR".into(), run.sensor.sensor_ref.clone().into()));
-        env.push(("ATTUNE_PACK".into(), OsString::from(&pack)));
-        env.push(("ATTUNE_PACK_DIR".into(), pack_dir.clone().into_os_string()));
+        env.extend(run.identity_env());
         // As StackStorm sets it for its sensors: the pack's directories the wrapper puts on
         // `sys.path` (the interpreter itself runs with -E; a Python the sensor starts
         // finds the pack's code through it).

@@ -41,22 +41,12 @@ impl SensorRuntime for ShellRuntime {
         } else {
             (config.shell.clone(), vec![path.into_os_string()])
         };
-        let pack = run
-            .sensor
-            .sensor_ref
-            .split_once('.')
-            .map_or("", |(p, _)| p)
-            .to_string();
         let mut env: Vec<(OsString, OsString)> = vec![
             ("PATH".into(), config.path.clone().into()),
             ("HOME".into(), config.home.clone().into()),
             ("LANG".into(), config.lang.clone().into()),
-            ("ATTUNE_SENSOR".into(), run.sensor.sensor_ref.clone().into()),
-            ("ATTUNE_PACK".into(), pack.into()),
         ];
-        if let Some(d) = &run.pack_dir {
-            env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
-        }
+        env.extend(run.identity_env());
         for name in &config.env_allow {
             if let Some(v) = std::env::var_os(name) {
                 env.push((name.into(), v));

@@ -106,8 +106,12 @@ impl SensorHub {
         }
     }
 
-    /// The status of every sensor of the catalog.
-    pub(crate) fn statuses(&self, sensors: &[Arc<Sensor>]) -> Vec<SensorStatus> {
+    /// The status of every sensor of the catalog (`used`: whether a rule uses it).
+    pub(crate) fn statuses(
+        &self,
+        sensors: &[Arc<Sensor>],
+        used: impl Fn(&Sensor) -> bool,
+    ) -> Vec<SensorStatus> {
         let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         sensors
             .iter()
@@ -118,6 +122,7 @@ impl SensorHub {
                     runner: s.runner.clone(),
                     trigger_types: s.trigger_types.clone(),
                     state: x.state,
+                    used_by_rules: used(s),
                     starts: x.starts,
                     started_at: x.started_at,
                     last_end: x.last_end,
@@ -426,7 +431,13 @@ impl Engine {
     /// Every sensor with its state, starts, last end, last stderr lines and counts, by ref.
     pub fn sensors(&self) -> Vec<SensorStatus> {
         let s = &self.shared;
-        s.sensors.statuses(&s.catalog.sensors())
+        s.sensors.statuses(&s.catalog.sensors(), |x| {
+            x.trigger_types.iter().any(|t| {
+                s.catalog
+                    .rules_for(crate::pack::canonical_trigger(t))
+                    .is_some()
+            })
+        })
     }
 
     /// Registers (or replaces) a sensor; its pack is created bare if missing. Its trigger

@@ -155,6 +155,30 @@ impl SensorRun {
         Ok(path)
     }
 
+    /// The sensor's pack (the first part of its ref).
+    pub fn pack(&self) -> &str {
+        self.sensor
+            .sensor_ref
+            .split_once('.')
+            .map_or("", |(p, _)| p)
+    }
+
+    /// The variables naming the sensor in a process sensor's environment:
+    /// `ATTUNE_SENSOR`, `ATTUNE_PACK`, and `ATTUNE_PACK_DIR` when it has one.
+    pub fn identity_env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let mut env = vec![
+            (
+                "ATTUNE_SENSOR".into(),
+                self.sensor.sensor_ref.clone().into(),
+            ),
+            ("ATTUNE_PACK".into(), self.pack().into()),
+        ];
+        if let Some(d) = &self.pack_dir {
+            env.push(("ATTUNE_PACK_DIR".into(), d.clone().into_os_string()));
+        }
+        env
+    }
+
     /// What a process sensor gets as its first stdin line besides `triggers`: its ref,
     /// pack, pack directory, the pack's config (secrets included: stdin only), its own
     /// `config` and poll interval.
@@ -162,7 +186,7 @@ impl SensorRun {
         let s = &self.sensor;
         json!({
             "sensor": s.sensor_ref,
-            "pack": s.sensor_ref.split_once('.').map_or("", |(p, _)| p),
+            "pack": self.pack(),
             "pack_dir": self.pack_dir,
             "entry_point": s.entry_point,
             "class_name": s.class_name,

@@ -72,6 +72,9 @@ pub struct SensorStatus {
     /// Where it is.
     #[serde(flatten)]
     pub state: SensorState,
+    /// Whether an enabled rule uses one of its trigger types now (then it runs, when it is
+    /// enabled and its runner has a sensor runtime).
+    pub used_by_rules: bool,
     /// How many times it was started in this engine.
     pub starts: u64,
     /// When it was last started.

@@ -3,6 +3,8 @@
 //!
 //! `all` runs each scenario in its own child process so that peak RSS is per scenario.
 
+// In a folder of its own: a file directly in src/bin would be a binary.
+#[path = "scenarios/events_in.rs"]
 mod events_in;
 
 use attune_benches::{many_rules_engine, match_payload, peak_rss_mb, pipeline_engine};

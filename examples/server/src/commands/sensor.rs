@@ -21,10 +21,10 @@ pub(super) async fn list(
     let mut text = String::new();
     let mut rows = Vec::new();
     for s in &sensors {
-        // This engine has no sensor runtime: `NoRuntime` means a rule uses it.
-        let used = !matches!(s.state, SensorState::Idle | SensorState::Disabled);
+        let used = s.used_by_rules;
         let runs = match &s.state {
             SensorState::Disabled => "disabled".to_string(),
+            // This command starts no sensor.
             _ if used => "runs (a rule uses it)".to_string(),
             _ => "idle (no enabled rule uses its trigger types)".to_string(),
         };

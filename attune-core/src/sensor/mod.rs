@@ -1,6 +1,6 @@
 //! Sensors: long-running producers of events, supervised by the engine.
 //!
-//! A sensor definition ([`Sensor`](crate::model::Sensor), from a pack's `sensors/` or
+//! A sensor definition ([`Sensor`], from a pack's `sensors/` or
 //! registered from code) names the trigger types it emits and the runner that runs it. A
 //! [`SensorRuntime`] of that name runs it: [`NativeSensors`] (a `Stream` of events from
 //! Rust code, runner `native`), and, in their own crates, process sensors printing JSON

@@ -325,7 +325,7 @@ async fn rules_on_system_triggers_not_emitted_yet_load_with_a_warning() {
         ("actions/run.yaml", LOCAL_ACTION),
         (
             "rules/audit.yaml",
-            "name: audit\ntrigger: {type: core.st2.generic.inquiry}\naction: {ref: habits.run}\n",
+            "name: audit\ntrigger: {type: core.st2.action.file_written}\naction: {ref: habits.run}\n",
         ),
         // Emitted: no warning.
         (

@@ -205,6 +205,35 @@ async fn the_chatops_packs_rule_serves_a_notify_route() {
 }
 
 #[tokio::test]
+async fn an_inquiry_fires_the_inquiry_trigger_with_its_route() {
+    let e = engine().await;
+    e.register_rule(
+        Rule::new("t.on_ask", "core.st2.generic.inquiry", "t.log")
+            .param("payload", json!("{{ trigger }}")),
+    )
+    .await
+    .unwrap();
+    let id = e
+        .execute("core.ask", json!({"route": "ops-chat"}))
+        .await
+        .unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..3_000 {
+        runs = runs_of(&e, "t.on_ask").await;
+        if !runs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(runs.len(), 1, "the inquiry's event ran its rule once");
+    assert_eq!(
+        runs[0].params["payload"],
+        json!({"id": id.to_string(), "route": "ops-chat"})
+    );
+    e.shutdown(SAFETY).await;
+}
+
+#[tokio::test]
 async fn key_changes_fire_the_key_value_pair_triggers() {
     let e = engine().await;
     for t in ["create", "update", "value_change", "delete"] {

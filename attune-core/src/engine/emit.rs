@@ -111,11 +111,22 @@ impl Engine {
 
     /// Many [`Engine::emit_instance`]s with one store call and one publish.
     pub(crate) async fn emit_instances(&self, list: Vec<Emission>) -> Vec<Result<EventId>> {
-        let s = &self.shared;
+        emit_batch(&self.shared, list).await
+    }
+
+    /// Checks one event (trigger type, depth, size, payload schema) and makes it.
+    fn prepare(&self, e: Emission) -> Result<Event> {
+        prepare(&self.shared, e)
+    }
+}
+
+/// Many events with one store call and one publish (see [`Engine::emit_many`]).
+pub(crate) async fn emit_batch(s: &Shared, list: Vec<Emission>) -> Vec<Result<EventId>> {
+    {
         let mut results: Vec<Result<EventId>> = Vec::with_capacity(list.len());
         let mut events = Vec::with_capacity(list.len());
         for e in list {
-            match self.prepare(e) {
+            match prepare(s, e) {
                 Ok(ev) => {
                     results.push(Ok(ev.id));
                     events.push(ev);
@@ -170,12 +181,13 @@ impl Engine {
         }
         results
     }
+}
 
-    /// Checks one event (trigger type, depth, size, payload schema) and makes it.
-    fn prepare(&self, e: Emission) -> Result<Event> {
+/// Checks one event (trigger type, depth, size, payload schema) and makes it.
+fn prepare(s: &Shared, e: Emission) -> Result<Event> {
+    {
         let trigger_ref = crate::pack::canonical_trigger(&e.trigger);
-        self.ensure_accepting()?;
-        let s = &self.shared;
+        s.ensure_accepting()?;
         if e.checked {
             let mut event = Event::new(trigger_ref, e.payload, s.now());
             event.source = e.source;

@@ -90,6 +90,11 @@ fn inquiry_of(e: &Execution) -> Result<Inquiry> {
     })
 }
 
+/// The route of the inquiry an execution holds (empty when it holds none).
+pub(crate) fn route_of(e: &Execution) -> String {
+    inquiry_of(e).map(|i| i.route).unwrap_or_default()
+}
+
 /// The running stage's part: these executions now wait for a response. Announced, and the
 /// workflow runs waiting for them are told (they pause). Waiting for a person is not work
 /// in flight: [`Engine::settle`] does not wait for it (the response makes it so again).
@@ -100,12 +105,15 @@ pub(crate) async fn now_pending(shared: &Shared, ids: &[ExecutionId]) {
     for id in ids {
         shared.pending.execution_done(*id);
     }
-    let children = shared.lock_children();
-    for id in ids {
-        if let Some(tx) = children.get(id) {
-            let _ = tx.send((*id, ExecutionStatus::Pending));
+    {
+        let children = shared.lock_children();
+        for id in ids {
+            if let Some(tx) = children.get(id) {
+                let _ = tx.send((*id, ExecutionStatus::Pending));
+            }
         }
     }
+    super::system_triggers::inquiries_created(shared, ids).await;
 }
 
 /// Ends inquiries whose ttl passed (`timeout`); returns how many. Run by the recovery

@@ -2,7 +2,7 @@
 //!
 //! What survives a crash or a shutdown is written on [`Engine`].
 
-use super::{Engine, EngineBuilder};
+use super::{Engine, EngineBuilder, Shared};
 use crate::model::ExecutionId;
 use crate::{Error, Result};
 use std::sync::atomic::Ordering;
@@ -145,7 +145,14 @@ impl Engine {
     }
 
     pub(crate) fn ensure_accepting(&self) -> Result<()> {
-        if self.shared.accepting.load(Ordering::SeqCst) {
+        self.shared.ensure_accepting()
+    }
+}
+
+impl Shared {
+    /// `Err(ShutDown)` once the engine stopped taking work.
+    pub(crate) fn ensure_accepting(&self) -> Result<()> {
+        if self.accepting.load(Ordering::SeqCst) {
             Ok(())
         } else {
             Err(Error::ShutDown)

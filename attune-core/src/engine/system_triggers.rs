@@ -5,7 +5,7 @@
 //! (`core.st2.key_value_pair.*`). Each is emitted only while an enabled rule uses its
 //! trigger type: otherwise it costs one index lookup. Payloads are StackStorm's.
 
-use super::{Emission, Engine, Shared};
+use super::{Emission, Shared};
 use crate::model::{Execution, ExecutionStatus, Key, KeyScope, NotifyOn};
 use crate::transport::StatusChange;
 use serde_json::{Map, Value, json};
@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub(crate) const ACTION_TRIGGER: &str = "core.st2.generic.actiontrigger";
 pub(crate) const NOTIFY_TRIGGER: &str = "core.st2.generic.notifytrigger";
+pub(crate) const INQUIRY_TRIGGER: &str = "core.st2.generic.inquiry";
 pub(crate) const PROCESS_SPAWN: &str = "core.st2.sensor.process_spawn";
 pub(crate) const PROCESS_EXIT: &str = "core.st2.sensor.process_exit";
 pub(crate) const KV_CREATE: &str = "core.st2.key_value_pair.create";
@@ -26,12 +27,12 @@ pub(crate) fn used(shared: &Shared, trigger: &str) -> bool {
 }
 
 /// Emits engine-made events (their payloads fit their schemas), logging refusals.
-async fn emit(shared: &Arc<Shared>, list: Vec<Emission>) {
+async fn emit(shared: &Shared, list: Vec<Emission>) {
     if list.is_empty() {
         return;
     }
     let triggers: Vec<String> = list.iter().map(|e| e.trigger.clone()).collect();
-    let results = Engine::internal(shared.clone()).emit_instances(list).await;
+    let results = super::emit::emit_batch(shared, list).await;
     for (t, r) in triggers.iter().zip(results) {
         if let Err(e) = r {
             tracing::warn!(trigger = %t, error = %e, "system trigger not emitted");
@@ -59,7 +60,7 @@ fn iso(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
 
 /// The completion stage's hook: the actiontrigger and notifytrigger events of executions
 /// that ended.
-pub(crate) async fn executions_ended(shared: &Arc<Shared>, done: &[StatusChange]) {
+pub(crate) async fn executions_ended(shared: &Shared, done: &[StatusChange]) {
     let want_action = used(shared, ACTION_TRIGGER);
     let want_notify = used(shared, NOTIFY_TRIGGER);
     if !want_action && !want_notify {
@@ -218,9 +219,34 @@ fn render_data(
     Value::Object(out)
 }
 
+/// The running stage's hook: executions that now wait for a response (inquiries) fire
+/// `core.st2.generic.inquiry` with StackStorm's payload: `id` (the inquiry, which is its
+/// execution) and `route`.
+pub(crate) async fn inquiries_created(shared: &Shared, ids: &[crate::model::ExecutionId]) {
+    if !used(shared, INQUIRY_TRIGGER) {
+        return;
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        match shared.store.get_execution(*id).await {
+            Ok(e) => {
+                let route = super::inquiries::route_of(&e);
+                out.push(emission(
+                    INQUIRY_TRIGGER,
+                    json!({"id": e.id.to_string(), "route": route}),
+                ));
+            }
+            Err(err) => {
+                tracing::warn!(execution = %id, error = %err, "inquiry not read");
+            }
+        }
+    }
+    emit(shared, out).await;
+}
+
 /// A sensor process started (`pid`, its command line) or exited (`exit_code`).
 pub(crate) async fn sensor_process(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     sensor: &str,
     pid: Option<u32>,
     cmd: Option<&str>,
@@ -296,7 +322,7 @@ pub(crate) fn kv_used(shared: &Shared) -> bool {
 }
 
 /// A key was written (`old`: what it was before, if it existed) or deleted (`new` is None).
-pub(crate) async fn key_changed(shared: &Arc<Shared>, old: Option<&Key>, new: Option<&Key>) {
+pub(crate) async fn key_changed(shared: &Shared, old: Option<&Key>, new: Option<&Key>) {
     let mut out = Vec::new();
     match (old, new) {
         (None, Some(n)) => {

@@ -226,8 +226,7 @@ pub fn canonical_trigger(r: &str) -> &str {
 
 /// StackStorm's system trigger types that the engine does not emit yet: rules on them load
 /// (so StackStorm packs that use them install) with a warning that they do not fire.
-pub(crate) const NOT_EMITTED: &[&str] =
-    &["core.st2.generic.inquiry", "core.st2.action.file_written"];
+pub(crate) const NOT_EMITTED: &[&str] = &["core.st2.action.file_written"];
 
 /// StackStorm's system trigger types with their payloads as StackStorm documents them.
 fn stackstorm_system_triggers() -> Vec<TriggerType> {

@@ -7,9 +7,11 @@
 //! `{"triggers": [...]}` line whenever the triggers its rules ask for change, and one answer
 //! line per key request. Its stdout is read line by line
 //! ([`parse_line`](attune_core::sensor::parse_line)): events are dispatched in batches (all
-//! the lines that came in one read: one store call on a durable store), key requests
-//! answered in order, anything else rejected with the line (counted, logged) and the
-//! sensor kept. Its stderr lines go to its log.
+//! the lines that came in one read: one store call on a durable store), stored in the order
+//! they were read by one task while the next lines are read; key requests are answered in
+//! order, once the events before them are stored; anything else is rejected with the line
+//! (counted, logged) and the sensor kept. Its stderr lines go to its log. A sensor that
+//! stops reading its stdin (a write waits 5 s) is stopped: the engine restarts it.
 
 use crate::long_lived::LongLived;
 use crate::spec::ProcessSpec;
@@ -22,18 +24,27 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 /// The longest stderr line kept whole; the rest of a longer one is dropped.
 const MAX_STDERR_LINE: usize = 16 << 10;
 
-/// Batches of events being stored at once: the next lines are read while earlier batches
-/// commit (their order is kept: ids are given in order, and stored in order).
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches of events read ahead while earlier ones are stored: one task stores them, in
+/// the order they were read.
+const BATCHES_QUEUED: usize = 4;
 
-/// How long one write to the sensor's stdin may wait (a sensor that does not read its stdin
-/// loses the message, with a warning, rather than stalling its events).
-const WRITE_WAIT: Duration = Duration::from_secs(2);
+/// How long one write to the sensor's stdin may wait. A sensor that does not read its stdin
+/// for that long is stopped (a message half written cannot be taken back) and restarted by
+/// the engine.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// What the storing task does, in order.
+enum Job {
+    /// Store these events.
+    Events(Vec<SensorEvent>),
+    /// Say when everything before is stored.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
 
 /// Runs the sensor process `spec` until it exits or `run.stop` fires (then SIGTERM, and
 /// SIGKILL after `grace`). `hello` (a JSON object) is its first stdin line, `triggers`
 /// added. `Ok` when it was stopped or exited with code 0; `Err` naming the exit code or
-/// signal otherwise.
+/// signal otherwise, or saying that it stopped reading its stdin.
 pub async fn run_line_sensor(
     spec: ProcessSpec,
     mut hello: Value,
@@ -56,30 +67,45 @@ pub async fn run_line_sensor(
     let pipe = |name: &str| Error::Action(format!("{what}: its {name} is not piped"));
     let stdout = child.stdout_take().ok_or_else(|| pipe("stdout"))?;
     let stderr = child.stderr_take().ok_or_else(|| pipe("stderr"))?;
+    // One task stores the events, batch after batch, while the next lines are read.
+    let (jobs, mut queue) = tokio::sync::mpsc::channel::<Job>(BATCHES_QUEUED);
+    let dispatch = run.dispatch.clone();
+    let storing = tokio::spawn(async move {
+        while let Some(job) = queue.recv().await {
+            match job {
+                // Refused events are counted and logged by the dispatcher.
+                Job::Events(events) => {
+                    let _ = dispatch.dispatch_all(events).await;
+                }
+                Job::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
     let mut triggers = run.triggers.clone();
     hello["triggers"] = triggers_json(&triggers.borrow_and_update());
-    send(&mut child, &what, &hello).await;
+    let mut broken = send(&mut child, &hello).await.err();
     let mut out = Lines::new(stdout, MAX_LINE_BYTES);
     let mut err = Lines::new(stderr, MAX_STDERR_LINE);
     let mut err_open = true;
-    let mut flight = tokio::task::JoinSet::new();
-    loop {
+    while broken.is_none() {
         tokio::select! {
             () = run.stop.cancelled() => {
                 let code = child.stop(grace).await;
-                flight.join_all().await;
+                drop(jobs);
+                let _ = storing.await;
                 run.dispatch.process_exited(code).await;
                 return Ok(());
             }
-            Some(_) = flight.join_next(), if !flight.is_empty() => {}
             changed = triggers.changed() => {
                 if changed.is_ok() {
                     let msg = json!({ "triggers": triggers_json(&triggers.borrow_and_update()) });
-                    send(&mut child, &what, &msg).await;
+                    broken = send(&mut child, &msg).await.err();
                 }
             }
             lines = out.next_lines() => match lines {
-                Some(lines) => handle_lines(&mut child, &what, &run, lines, &mut flight).await,
+                Some(lines) => broken = handle_lines(&mut child, &run, lines, &jobs).await.err(),
                 None => break,
             },
             line = err.next_lines(), if err_open => match line {
@@ -90,30 +116,40 @@ pub async fn run_line_sensor(
             },
         }
     }
-    // Its stdout closed: it is ending. What it wrote to stderr until then is kept.
-    flight.join_all().await;
-    let ended = tokio::select! {
-        () = run.stop.cancelled() => None,
-        code = async {
-            while err_open {
-                match err.next_lines().await {
-                    Some(lines) => for l in lines {
-                        run.dispatch.stderr_line(&String::from_utf8_lossy(l.bytes()));
-                    },
-                    None => err_open = false,
+    // Its stdout closed (it is ending), or it stopped reading its stdin. What it wrote to
+    // stderr until then is kept.
+    drop(jobs);
+    let _ = storing.await;
+    let ended = if broken.is_some() {
+        None
+    } else {
+        tokio::select! {
+            () = run.stop.cancelled() => None,
+            code = async {
+                while err_open {
+                    match err.next_lines().await {
+                        Some(lines) => for l in lines {
+                            run.dispatch.stderr_line(&String::from_utf8_lossy(l.bytes()));
+                        },
+                        None => err_open = false,
+                    }
                 }
-            }
-            child.wait().await
-        } => Some(code),
-        () = tokio::time::sleep(grace) => None,
+                child.wait().await
+            } => Some(code),
+            () = tokio::time::sleep(grace) => None,
+        }
     };
-    // Not exited within the grace (or told to stop meanwhile): stopped.
+    // Not exited within the grace (or told to stop meanwhile, or deaf): stopped.
     let (code, stopped) = match ended {
         Some(code) => (code, false),
         None => (child.stop(grace).await, true),
     };
     run.dispatch.process_exited(code).await;
     match code {
+        _ if broken.is_some() => Err(Error::Action(format!(
+            "{what} stopped reading its stdin ({}): stopped",
+            broken.unwrap_or_default()
+        ))),
         _ if stopped && run.stop.is_cancelled() => Ok(()),
         _ if stopped => Err(Error::Action(format!(
             "{what} closed its stdout and did not exit: stopped"
@@ -129,38 +165,42 @@ fn triggers_json(t: &[attune_core::sensor::TriggerInstance]) -> Value {
     Value::Array(t.iter().map(|t| t.to_json()).collect())
 }
 
-/// Writes one JSON line to the child's stdin, waiting [`WRITE_WAIT`] at most.
-async fn send(child: &mut LongLived, what: &str, msg: &Value) {
+/// Writes one JSON line to the child's stdin.
+async fn send(child: &mut LongLived, msg: &Value) -> std::result::Result<(), String> {
     let mut line = serde_json::to_vec(msg).unwrap_or_default();
     line.push(b'\n');
-    write_line(child, what, &line).await;
+    write_line(child, &line).await
 }
 
-async fn write_line(child: &mut LongLived, what: &str, line: &[u8]) {
+/// Writes one line, waiting [`WRITE_WAIT`] at most. A closed stdin is fine (the child is
+/// ending: its end is seen on stdout); a write that does not finish in time is an error.
+async fn write_line(child: &mut LongLived, line: &[u8]) -> std::result::Result<(), String> {
     let wrote = tokio::time::timeout(WRITE_WAIT, async {
         child.stdin.write_all(line).await?;
         child.stdin.flush().await
     })
     .await;
     match wrote {
-        Ok(Ok(())) => {}
-        // It exited (or closed its stdin): its end is seen on stdout.
-        Ok(Err(e)) => tracing::debug!(sensor = %what, error = %e, "sensor stdin closed"),
-        Err(_) => {
-            tracing::warn!(sensor = %what, "the sensor does not read its stdin: a message to it was dropped")
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "sensor stdin closed");
+            Ok(())
         }
+        Err(_) => Err(format!(
+            "a write to it waited more than {} s",
+            WRITE_WAIT.as_secs()
+        )),
     }
 }
 
-/// Events are dispatched in order, in batches (up to [`BATCHES_IN_FLIGHT`] at once); a key
-/// request is answered after the events before it were stored.
+/// Queues the events of `lines` in order, in one batch; a key request is answered once the
+/// events before it were stored.
 async fn handle_lines(
     child: &mut LongLived,
-    what: &str,
     run: &SensorRun,
     lines: Vec<Line>,
-    flight: &mut tokio::task::JoinSet<()>,
-) {
+    jobs: &tokio::sync::mpsc::Sender<Job>,
+) -> std::result::Result<(), String> {
     let mut events: Vec<SensorEvent> = Vec::new();
     for line in lines {
         let parsed = match &line {
@@ -174,27 +214,24 @@ async fn handle_lines(
             Ok(SensorLine::Empty) => {}
             Ok(SensorLine::Key(req)) => {
                 if !events.is_empty() {
-                    run.dispatch.dispatch_all(std::mem::take(&mut events)).await;
+                    let _ = jobs.send(Job::Events(std::mem::take(&mut events))).await;
                 }
-                while flight.join_next().await.is_some() {}
+                let (done, stored) = tokio::sync::oneshot::channel();
+                if jobs.send(Job::Barrier(done)).await.is_ok() {
+                    let _ = stored.await;
+                }
                 let req = serde_json::to_vec(&req).unwrap_or_default();
                 let answer =
                     attune_core::runtime::answer_key_request(run.keys.as_deref(), &req).await;
-                write_line(child, what, &answer).await;
+                write_line(child, &answer).await?;
             }
             Err(why) => run.dispatch.reject(&why, line.bytes()),
         }
     }
     if !events.is_empty() {
-        while flight.len() >= BATCHES_IN_FLIGHT {
-            flight.join_next().await;
-        }
-        // Refused events are counted and logged by the dispatcher.
-        let dispatch = run.dispatch.clone();
-        flight.spawn(async move {
-            dispatch.dispatch_all(events).await;
-        });
+        let _ = jobs.send(Job::Events(events)).await;
     }
+    Ok(())
 }
 
 /// One line read: whole, or the start of one longer than the cap (the rest was dropped).

@@ -18,7 +18,9 @@ import sys
 import threading
 
 _out = None
-_out_lock = threading.Lock()
+# Re-entrant: a cleanup() that dispatches from the SIGTERM handler, which runs on the main
+# thread maybe within a send, does not wait for itself.
+_out_lock = threading.RLock()
 _answers = None
 
 
@@ -127,7 +129,29 @@ def main():
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _answers = queue.Queue()
+    changes = queue.Queue()
     hello = json.loads(sys.stdin.readline())
+
+    def read_stdin():
+        """Only sorts what comes: answers for the waiting key request, trigger changes for
+        the worker that applies them (so that a sensor may use the key store anywhere,
+        setup() and add_trigger() included)."""
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                print("attune: not JSON on stdin: %r" % line[:200], file=sys.stderr)
+                continue
+            if isinstance(message, dict) and "triggers" in message:
+                changes.put(message["triggers"])
+            else:
+                _answers.put(line)
+        # The engine closed stdin: it is gone.
+        os._exit(0)
+
+    threading.Thread(target=read_stdin, name="attune-stdin", daemon=True).start()
 
     import attune
 
@@ -190,23 +214,16 @@ def main():
 
     follow(hello.get("triggers") or [])
 
-    def read_stdin():
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            message = json.loads(line)
-            if isinstance(message, dict) and "triggers" in message:
-                try:
-                    follow(message["triggers"])
-                except Exception:  # noqa: B902 - logged, the sensor keeps running
-                    import traceback
+    def apply_changes():
+        while True:
+            triggers = changes.get()
+            try:
+                follow(triggers)
+            except Exception:  # noqa: B902 - logged, the sensor keeps running
+                import traceback
 
-                    traceback.print_exc()
-            else:
-                _answers.put(line)
-        # The engine closed stdin: it is gone.
-        os._exit(0)
+                traceback.print_exc()
 
-    threading.Thread(target=read_stdin, name="attune-stdin", daemon=True).start()
+    threading.Thread(target=apply_changes, name="attune-triggers", daemon=True).start()
     sensor.run()
     sys.stderr.flush()

@@ -208,6 +208,8 @@ class Watch(Sensor):
         self.version = 0
         print("this print goes to the log, not the protocol")
         self.log = self.sensor_service.get_logger("watch")
+        # The key store works from setup() and add_trigger() too.
+        self.sensor_service.set_value("setups", (self.sensor_service.get_value("setups") or 0) + 1)
 
     def run(self):
         sent = 0
@@ -226,6 +228,7 @@ class Watch(Sensor):
         pass
 
     def add_trigger(self, trigger):
+        assert self.sensor_service.get_value("setups") >= 1
         self.urls.append(trigger["parameters"]["url"])
         self.version += 1
 

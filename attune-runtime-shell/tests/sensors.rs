@@ -75,6 +75,19 @@ async fn until(secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The pid a sensor wrote to `file`, once it is whole there (20 s at most).
+async fn read_pid(file: &Path) -> i32 {
+    for _ in 0..2_000 {
+        if let Ok(p) = std::fs::read_to_string(file)
+            && let Ok(p) = p.trim().parse()
+        {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no pid in {}", file.display());
+}
+
 fn alive(pid: i32) -> bool {
     // A zombie has exited: only a running or sleeping process counts.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -253,14 +266,14 @@ async fn a_sensor_stops_when_its_last_rule_goes() {
     let e = engine(dir.path(), Supervision::default()).await;
     let pid_file = dir.path().join("pid");
     until(20, || pid_file.exists()).await;
-    let pid: i32 = loop {
-        if let Ok(p) = std::fs::read_to_string(&pid_file)
-            && let Ok(p) = p.trim().parse()
-        {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let pid = read_pid(&pid_file).await;
+    assert!(alive(pid));
+    // Installed again (its code may have changed): the old copy stops, then a new starts.
+    std::fs::remove_file(&pid_file).unwrap();
+    e.load_pack(dir.path()).await.unwrap();
+    until(20, || status(&e).starts == 2).await;
+    until(10, || !alive(pid)).await;
+    let pid = read_pid(&pid_file).await;
     assert!(alive(pid));
     e.remove_rule("sp.on_tick").await.unwrap();
     until(20, || status(&e).state == SensorState::Idle).await;

@@ -138,6 +138,9 @@ impl SensorHub {
 /// One sensor the task runs.
 struct Supervised {
     def: Arc<Sensor>,
+    /// Its pack's config when it started: a pack installed again (its code or config may
+    /// have changed) has a new one, and the sensor starts again.
+    config: Option<Arc<Value>>,
     triggers: watch::Sender<Arc<[TriggerInstance]>>,
     stop: CancellationToken,
     task: JoinHandle<()>,
@@ -206,11 +209,21 @@ async fn stop_all(hub: &SensorHub, list: Vec<Supervised>) {
     futures::future::join_all(waits).await;
 }
 
-/// Starts, updates and stops sensors to match the catalog.
+/// The config `Arc` of the pack of `def`, if it has a registered pack.
+fn pack_config(shared: &Shared, def: &Sensor) -> Option<Arc<Value>> {
+    let pack = def.sensor_ref.split_once('.').map_or("", |(p, _)| p);
+    shared.catalog.pack_entry(pack).map(|e| e.config)
+}
+
+/// Starts, updates and stops sensors to match the catalog. What stops is stopped before
+/// what starts (a changed sensor's new copy never runs beside the old one).
 async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>) {
     let hub = &shared.sensors;
     let instances = instances_by_type(shared);
     let mut to_stop = Vec::new();
+    let mut to_start = Vec::new();
+    // Shown once what stops has stopped (its task can no longer write its own state).
+    let mut states = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for def in shared.catalog.sensors() {
         seen.insert(def.sensor_ref.clone());
@@ -242,51 +255,34 @@ async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>)
                 tracing::warn!(sensor = %def.sensor_ref, runner = %def.runner,
                     "sensor not started: no sensor runtime of its runner is registered");
             }
-            hub.update(&def.sensor_ref, |x| x.state = state);
+            states.push((def.sensor_ref.clone(), state));
             continue;
         }
         let triggers: Arc<[TriggerInstance]> = triggers.into();
+        let config = pack_config(shared, &def);
         if let Some(s) = running.get(&def.sensor_ref) {
-            if s.def == def {
-                if *s.triggers.borrow() != triggers {
-                    if s.gave_up.load(Ordering::Relaxed) {
-                        // Given up: the rules changed, so it gets a new chance.
-                        if let Some(s) = running.remove(&def.sensor_ref) {
-                            to_stop.push(s);
-                        }
-                    } else {
-                        s.triggers.send_replace(triggers);
-                        continue;
-                    }
-                } else {
+            let same_pack = match (&s.config, &config) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            let same_triggers = *s.triggers.borrow() == triggers;
+            if s.def == def && same_pack {
+                if same_triggers {
                     continue;
                 }
-            } else if let Some(s) = running.remove(&def.sensor_ref) {
+                if !s.gave_up.load(Ordering::Relaxed) {
+                    s.triggers.send_replace(triggers);
+                    continue;
+                }
+                // Given up: the rules changed, so it gets a new chance.
+            }
+            if let Some(s) = running.remove(&def.sensor_ref) {
                 to_stop.push(s);
             }
         }
         let runtime = runtime.expect("checked above");
-        let (tx, rx) = watch::channel(triggers);
-        let stop = hub.stop.child_token();
-        let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let task = tokio::spawn(supervise(
-            shared.clone(),
-            def.clone(),
-            runtime,
-            rx,
-            stop.clone(),
-            gave_up.clone(),
-        ));
-        running.insert(
-            def.sensor_ref.clone(),
-            Supervised {
-                def,
-                triggers: tx,
-                stop,
-                task,
-                gave_up,
-            },
-        );
+        to_start.push((def, config, triggers, runtime));
     }
     // Sensors whose definition is gone (pack unloaded).
     let gone: Vec<String> = running
@@ -304,6 +300,33 @@ async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>)
             .remove(&k);
     }
     stop_all(hub, to_stop).await;
+    for (sensor, state) in states {
+        hub.update(&sensor, |x| x.state = state);
+    }
+    for (def, config, triggers, runtime) in to_start {
+        let (tx, rx) = watch::channel(triggers);
+        let stop = hub.stop.child_token();
+        let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn(supervise(
+            shared.clone(),
+            def.clone(),
+            runtime,
+            rx,
+            stop.clone(),
+            gave_up.clone(),
+        ));
+        running.insert(
+            def.sensor_ref.clone(),
+            Supervised {
+                def,
+                config,
+                triggers: tx,
+                stop,
+                task,
+                gave_up,
+            },
+        );
+    }
 }
 
 /// Runs one sensor again and again while it is wanted (see [`Supervision`]).
@@ -353,6 +376,9 @@ async fn supervise(
         } else {
             fast_failures = 1;
             backoff = policy.backoff;
+        }
+        if stop.is_cancelled() {
+            return;
         }
         if fast_failures >= policy.give_up_after {
             tracing::error!(sensor = %name, failures = fast_failures,

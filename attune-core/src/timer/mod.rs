@@ -137,7 +137,6 @@ fn bad(trigger: &str, param: &str, why: impl Into<String>) -> Error {
     Error::invalid(format!("{trigger} parameter '{param}'"), why.into())
 }
 
-/// Refuses the parameters `p` has beyond `known`.
 /// Attune's `catch_up` parameter of interval and cron timers: whether the fires missed
 /// while no engine ran come as one event each at the next start (else one event with
 /// `missed: N`).
@@ -153,6 +152,7 @@ pub fn catch_up(trigger: &str, p: &Map<String, Value>) -> Result<bool> {
     }
 }
 
+/// Refuses the parameters `p` has beyond `known`.
 fn only(trigger: &str, p: &Map<String, Value>, known: &[&str]) -> Result<()> {
     match p.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),

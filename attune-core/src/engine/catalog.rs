@@ -107,6 +107,43 @@ impl Catalog {
         self.changes.0.subscribe()
     }
 
+    /// The trigger instances the enabled rules ask of the trigger types `wanted` admits:
+    /// one per distinct parameters (canonical form, `null` as `{}`), by trigger type, in a
+    /// stable order. What the timer and sensor tasks follow.
+    pub(crate) fn trigger_instances(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> HashMap<String, Vec<crate::sensor::TriggerInstance>> {
+        let mut out: HashMap<String, std::collections::BTreeMap<String, serde_json::Value>> =
+            HashMap::new();
+        for rule in self.enabled_rules() {
+            let t = crate::pack::canonical_trigger(&rule.rule.trigger);
+            if !wanted(t) {
+                continue;
+            }
+            let params = match &rule.rule.trigger_params {
+                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                p => p.clone(),
+            };
+            out.entry(t.to_string())
+                .or_default()
+                .entry(crate::rules::canonical_params(&params))
+                .or_insert(params);
+        }
+        out.into_iter()
+            .map(|(t, by_key)| {
+                let list = by_key
+                    .into_values()
+                    .map(|parameters| crate::sensor::TriggerInstance {
+                        trigger_type: t.clone(),
+                        parameters,
+                    })
+                    .collect();
+                (t, list)
+            })
+            .collect()
+    }
+
     /// Every sensor.
     pub(crate) fn sensors(&self) -> Vec<Arc<Sensor>> {
         let mut v: Vec<Arc<Sensor>> = read(&self.sensors).values().cloned().collect();

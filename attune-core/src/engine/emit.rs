@@ -120,6 +120,20 @@ impl Engine {
     }
 }
 
+/// Emits events the engine made itself (timers, system triggers) with [`emit_batch`]:
+/// there is no caller to hand a refusal to, so each is logged with its trigger type.
+pub(crate) async fn emit_logged(s: &Shared, list: Vec<Emission>) {
+    if list.is_empty() {
+        return;
+    }
+    let triggers: Vec<String> = list.iter().map(|e| e.trigger.clone()).collect();
+    for (t, r) in triggers.iter().zip(emit_batch(s, list).await) {
+        if let Err(e) = r {
+            tracing::warn!(trigger = %t, error = %e, "event made by the engine not emitted");
+        }
+    }
+}
+
 /// Many events with one store call and one publish (see [`Engine::emit_many`]).
 pub(crate) async fn emit_batch(s: &Shared, list: Vec<Emission>) -> Vec<Result<EventId>> {
     {

@@ -62,7 +62,6 @@ pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
-pub(crate) use timers::canonical as canonical_json;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;

@@ -148,36 +148,6 @@ struct Supervised {
     gave_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The trigger instances the enabled rules ask of each trigger type, one per distinct
-/// parameters, in a stable order.
-fn instances_by_type(shared: &Shared) -> HashMap<String, Vec<TriggerInstance>> {
-    let mut out: HashMap<String, Vec<(String, TriggerInstance)>> = HashMap::new();
-    for rule in shared.catalog.enabled_rules() {
-        let t = crate::pack::canonical_trigger(&rule.rule.trigger).to_string();
-        let params = match &rule.rule.trigger_params {
-            Value::Null => Value::Object(Default::default()),
-            p => p.clone(),
-        };
-        let key = super::canonical_json(&params);
-        let list = out.entry(t.clone()).or_default();
-        if !list.iter().any(|(k, _)| *k == key) {
-            list.push((
-                key,
-                TriggerInstance {
-                    trigger_type: t,
-                    parameters: params,
-                },
-            ));
-        }
-    }
-    out.into_iter()
-        .map(|(t, mut v)| {
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            (t, v.into_iter().map(|(_, i)| i).collect())
-        })
-        .collect()
-}
-
 /// The task (see the module's doc); ends when the engine stops, after its sensors.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let hub = &shared.sensors;
@@ -211,21 +181,24 @@ async fn stop_all(hub: &SensorHub, list: Vec<Supervised>) {
 
 /// The config `Arc` of the pack of `def`, if it has a registered pack.
 fn pack_config(shared: &Shared, def: &Sensor) -> Option<Arc<Value>> {
-    let pack = def.sensor_ref.split_once('.').map_or("", |(p, _)| p);
-    shared.catalog.pack_entry(pack).map(|e| e.config)
+    shared.catalog.pack_entry(def.pack()).map(|e| e.config)
 }
 
 /// Starts, updates and stops sensors to match the catalog. What stops is stopped before
 /// what starts (a changed sensor's new copy never runs beside the old one).
 async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>) {
     let hub = &shared.sensors;
-    let instances = instances_by_type(shared);
+    let sensors = shared.catalog.sensors();
+    if sensors.is_empty() && running.is_empty() {
+        return;
+    }
+    let instances = shared.catalog.trigger_instances(|_| true);
     let mut to_stop = Vec::new();
     let mut to_start = Vec::new();
     // Shown once what stops has stopped (its task can no longer write its own state).
     let mut states = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for def in shared.catalog.sensors() {
+    for def in sensors {
         seen.insert(def.sensor_ref.clone());
         let triggers: Vec<TriggerInstance> = def
             .trigger_types
@@ -411,10 +384,7 @@ fn run_of(
     counters: &Arc<Counters>,
     stop: CancellationToken,
 ) -> SensorRun {
-    let pack = def
-        .sensor_ref
-        .split_once('.')
-        .map_or(def.sensor_ref.as_str(), |(p, _)| p);
+    let pack = def.pack();
     let entry = shared.catalog.pack_entry(pack);
     let secrets = entry
         .as_ref()

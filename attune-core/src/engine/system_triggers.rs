@@ -26,20 +26,6 @@ pub(crate) fn used(shared: &Shared, trigger: &str) -> bool {
     shared.catalog.rules_for(trigger).is_some()
 }
 
-/// Emits engine-made events (their payloads fit their schemas), logging refusals.
-async fn emit(shared: &Shared, list: Vec<Emission>) {
-    if list.is_empty() {
-        return;
-    }
-    let triggers: Vec<String> = list.iter().map(|e| e.trigger.clone()).collect();
-    let results = super::emit::emit_batch(shared, list).await;
-    for (t, r) in triggers.iter().zip(results) {
-        if let Err(e) = r {
-            tracing::warn!(trigger = %t, error = %e, "system trigger not emitted");
-        }
-    }
-}
-
 fn emission(trigger: &str, payload: Value) -> Emission {
     Emission {
         trigger: trigger.to_string(),
@@ -125,7 +111,7 @@ pub(crate) async fn executions_ended(shared: &Shared, done: &[StatusChange]) {
             }
         }
     }
-    emit(shared, out).await;
+    super::emit::emit_logged(shared, out).await;
 }
 
 /// One notifytrigger event per route of `on`, its message and data rendered with the
@@ -241,7 +227,7 @@ pub(crate) async fn inquiries_created(shared: &Shared, ids: &[crate::model::Exec
             }
         }
     }
-    emit(shared, out).await;
+    super::emit::emit_logged(shared, out).await;
 }
 
 /// A sensor process started (`pid`, its command line) or exited (`exit_code`).
@@ -270,7 +256,7 @@ pub(crate) async fn sensor_process(
     if let Some(code) = exit_code {
         payload["exit_code"] = json!(code);
     }
-    emit(shared, vec![emission(trigger, payload)]).await;
+    super::emit::emit_logged(shared, vec![emission(trigger, payload)]).await;
 }
 
 /// A key as StackStorm's key-value pair objects show it.
@@ -348,5 +334,5 @@ pub(crate) async fn key_changed(shared: &Shared, old: Option<&Key>, new: Option<
         }
         (None, None) => {}
     }
-    emit(shared, out).await;
+    super::emit::emit_logged(shared, out).await;
 }

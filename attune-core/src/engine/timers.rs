@@ -26,7 +26,8 @@
 //!
 //! [`TokioClock`]: crate::clock::TokioClock
 
-use super::{Engine, Shared};
+use super::Shared;
+use crate::rules::canonical_params;
 use crate::timer::{Schedule, TIMER_TRIGGERS};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -50,27 +51,44 @@ struct Timer {
     after_next: Option<DateTime<Utc>>,
 }
 
+impl Timer {
+    /// The event of a fire: StackStorm's payload (`executed_at`, `schedule`, `missed` when
+    /// it stands for more fires), its parameters selecting its rules, `due` as trace tag.
+    fn emission(&self, executed_at: Value, due: DateTime<Utc>, missed: u64) -> super::Emission {
+        let mut payload = serde_json::Map::with_capacity(3);
+        payload.insert("executed_at".into(), executed_at);
+        payload.insert("schedule".into(), schedule_of(&self.params));
+        if missed > 0 {
+            payload.insert("missed".into(), json!(missed));
+        }
+        super::Emission {
+            trigger: self.trigger.clone(),
+            payload: Value::Object(payload),
+            source: Some("timer".into()),
+            trigger_params: Some(self.params.clone()),
+            trace_tag: Some(due_tag(due)),
+            // Made here from checked parameters: the payload schema holds.
+            checked: true,
+        }
+    }
+}
+
 /// The key of a timer: its trigger type and its parameters as canonical JSON (keys sorted),
 /// so that rules writing the same parameters share it.
 fn key(trigger: &str, params: &Value) -> String {
-    format!("{trigger} {}", canonical(params))
+    format!("{trigger} {}", canonical_params(params))
 }
-
-pub(crate) use crate::rules::canonical_params as canonical;
 
 /// The timers the enabled rules ask for now, keeping the state of those that exist already.
 fn follow_rules(shared: &Shared, timers: &mut HashMap<String, Timer>, now: DateTime<Utc>) {
     let mut wanted: HashMap<String, Timer> = HashMap::new();
-    for rule in shared.catalog.enabled_rules() {
-        let trigger = crate::pack::canonical_trigger(&rule.rule.trigger);
-        if !TIMER_TRIGGERS.contains(&trigger) {
-            continue;
-        }
-        let params = &rule.rule.trigger_params;
+    let instances = shared
+        .catalog
+        .trigger_instances(|t| TIMER_TRIGGERS.contains(&t));
+    for instance in instances.into_values().flatten() {
+        let trigger = instance.trigger_type.as_str();
+        let params = &instance.parameters;
         let k = key(trigger, params);
-        if wanted.contains_key(&k) {
-            continue;
-        }
         if let Some(t) = timers.remove(&k) {
             wanted.insert(k, t);
             continue;
@@ -99,7 +117,7 @@ fn follow_rules(shared: &Shared, timers: &mut HashMap<String, Timer>, now: DateT
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(rule = %rule.rule.rule_ref, error = %e, "timer not started");
+                tracing::warn!(trigger = %trigger, params = %params, error = %e, "timer not started");
             }
         }
     }
@@ -141,7 +159,6 @@ fn python_time(t: DateTime<Utc>) -> String {
 /// Fires the due timers: one event each, with how many fires it slept through, all in
 /// one batch; then finds their next fires.
 async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now: DateTime<Utc>) {
-    let engine = Engine::internal(shared.clone());
     let executed_at = Value::String(python_time(now));
     let mut due_now = Vec::new();
     let mut fired = Vec::new();
@@ -171,34 +188,13 @@ async fn fire_due(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now
             }
             next
         };
-        let mut payload = serde_json::Map::with_capacity(3);
-        payload.insert("executed_at".into(), executed_at.clone());
-        payload.insert("schedule".into(), schedule_of(&t.params));
-        if missed > 0 {
-            payload.insert("missed".into(), json!(missed));
-        }
-        due_now.push(super::Emission {
-            trigger: t.trigger.clone(),
-            payload: Value::Object(payload),
-            source: Some("timer".into()),
-            trigger_params: Some(t.params.clone()),
-            trace_tag: Some(due_tag(latest)),
-            // Made here from checked parameters: the payload schema holds.
-            checked: true,
-        });
+        due_now.push(t.emission(executed_at.clone(), latest, missed));
         t.next = next;
         t.after_next = None;
         fired.push(k.clone());
     }
     // Every timer due now fires in one batch: one store call, one hand-off.
-    if !due_now.is_empty() {
-        let triggers: Vec<String> = due_now.iter().map(|e| e.trigger.clone()).collect();
-        for (t, r) in triggers.iter().zip(engine.emit_instances(due_now).await) {
-            if let Err(e) = r {
-                tracing::warn!(trigger = %t, error = %e, "timer event not emitted");
-            }
-        }
-    }
+    super::emit::emit_logged(shared, due_now).await;
     // Then the fire after the next of each, for the next wake.
     for k in fired {
         if let Some(t) = timers.get_mut(&k) {
@@ -317,43 +313,22 @@ async fn restore(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now:
         if count == 0 {
             continue;
         }
-        let event = |executed_at: DateTime<Utc>, due: DateTime<Utc>, missed: u64| {
-            let mut payload = serde_json::Map::new();
-            payload.insert("executed_at".into(), json!(python_time(executed_at)));
-            payload.insert("schedule".into(), schedule_of(&t.params));
-            if missed > 0 {
-                payload.insert("missed".into(), json!(missed));
-            }
-            super::Emission {
-                trigger: t.trigger.clone(),
-                payload: Value::Object(payload),
-                source: Some("timer".into()),
-                trigger_params: Some(t.params.clone()),
-                trace_tag: Some(due_tag(due)),
-                checked: true,
-            }
-        };
+        let at = |t: DateTime<Utc>| json!(python_time(t));
         if t.catch_up {
             let n = due.len() as u64;
             for (i, d) in due.iter().enumerate() {
                 let rest = if i as u64 + 1 == n { count - n } else { 0 };
-                out.push(event(*d, *d, rest));
+                out.push(t.emission(at(*d), *d, rest));
             }
         } else {
-            out.push(event(now, last_due, count - 1));
+            out.push(t.emission(at(now), last_due, count - 1));
         }
         tracing::info!(trigger = %t.trigger, missed = count, "timer missed fires while no engine ran");
     }
     for k in done {
         timers.remove(&k);
     }
-    if !out.is_empty() {
-        for r in Engine::internal(shared.clone()).emit_instances(out).await {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "missed timer fire not emitted");
-            }
-        }
-    }
+    super::emit::emit_logged(shared, out).await;
 }
 
 /// The timer task (see the module's doc); ends when the engine stops.
@@ -388,21 +363,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical, python_time};
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_and_empty_is_none() {
-        assert_eq!(
-            canonical(&json!({"unit": "seconds", "delta": 5})),
-            canonical(&json!({"delta": 5, "unit": "seconds"}))
-        );
-        assert_eq!(canonical(&json!({})), canonical(&json!(null)));
-        assert_ne!(
-            canonical(&json!({"delta": 5})),
-            canonical(&json!({"delta": 6}))
-        );
-    }
+    use super::python_time;
 
     #[test]
     fn executed_at_is_written_as_stackstorm_writes_it() {

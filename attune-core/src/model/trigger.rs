@@ -133,6 +133,11 @@ impl Sensor {
         self
     }
 
+    /// The pack part of the ref.
+    pub fn pack(&self) -> &str {
+        self.sensor_ref.split_once('.').map_or("", |(p, _)| p)
+    }
+
     /// Sets the entry point (a file of its pack).
     pub fn entry_point(mut self, path: impl Into<String>) -> Self {
         self.entry_point = Some(path.into());

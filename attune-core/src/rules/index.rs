@@ -168,3 +168,22 @@ impl RuleIndex {
         self.by_ref.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_params as canonical;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_params_sort_keys_and_empty_is_none() {
+        assert_eq!(
+            canonical(&json!({"unit": "seconds", "delta": 5})),
+            canonical(&json!({"delta": 5, "unit": "seconds"}))
+        );
+        assert_eq!(canonical(&json!({})), canonical(&json!(null)));
+        assert_ne!(
+            canonical(&json!({"delta": 5})),
+            canonical(&json!({"delta": 6}))
+        );
+    }
+}

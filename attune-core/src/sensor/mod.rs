@@ -96,7 +96,7 @@ impl TriggerInstance {
         let uid = format!(
             "trigger:{}:{}",
             self.trigger_type,
-            crate::engine::canonical_json(&self.parameters)
+            crate::rules::canonical_params(&self.parameters)
         );
         json!({
             "id": uid,
@@ -157,10 +157,7 @@ impl SensorRun {
 
     /// The sensor's pack (the first part of its ref).
     pub fn pack(&self) -> &str {
-        self.sensor
-            .sensor_ref
-            .split_once('.')
-            .map_or("", |(p, _)| p)
+        self.sensor.pack()
     }
 
     /// The variables naming the sensor in a process sensor's environment:

@@ -280,3 +280,36 @@ async fn a_sensor_stops_when_its_last_rule_goes() {
     until(10, || !alive(pid)).await;
     e.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn the_packs_secret_config_reaches_the_sensor_on_stdin_and_is_masked_in_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // Prints its hello line (the config, secret included) to stderr, writes the token it
+    // got to a file of its pack, then sends an event.
+    let script = "#!/bin/sh\nread -r hello\necho \"$hello\" >&2\n\
+        printf '%s' \"$hello\" | sed 's/.*\"token\": *\"\\([^\"]*\\)\".*/\\1/' > \"$ATTUNE_PACK_DIR/got\"\n\
+        echo '{\"trigger\": \"sp.tick\", \"payload\": {}}'\n\
+        exec sleep 600\n";
+    pack(dir.path(), script, None);
+    std::fs::write(
+        dir.path().join("pack.yaml"),
+        "ref: sp\nname: sp\nversion: 1.0.0\nconfig:\n  token: s3cr3t-t0ken\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.schema.yaml"),
+        "token:\n  type: string\n  secret: true\n",
+    )
+    .unwrap();
+    let e = engine(dir.path(), Supervision::default()).await;
+    until(20, || status(&e).events == 1).await;
+    // The sensor had the real value (on stdin)...
+    let got = std::fs::read_to_string(dir.path().join("got")).unwrap();
+    assert_eq!(got.trim(), "s3cr3t-t0ken");
+    // ...and its log lines have it masked.
+    until(10, || !status(&e).stderr_tail.is_empty()).await;
+    let tail = status(&e).stderr_tail.join("\n");
+    assert!(!tail.contains("s3cr3t-t0ken"), "{tail}");
+    assert!(tail.contains("\"config\""), "{tail}");
+    e.shutdown(Duration::from_secs(10)).await;
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod definitions;
+mod enforcements;
+mod error;
+mod events;
+mod executions;
+mod filter;
+mod journal;
+mod keys;
+mod migrations;
+mod purge;
+mod rows;
+mod store;
+pub mod testing;
+
+pub use config::{DEFAULT_SCHEMA, PgStoreBuilder};
+pub use store::PgStore;

@@ -105,3 +105,18 @@ CREATE TABLE keys (
     body        text NOT NULL,
     PRIMARY KEY (scope_kind, scope_owner, name)
 );
+
+-- The Transport's work queues (PgTransport): one row per message not acknowledged yet, in
+-- publish order (`seq`). A delivered row has the subscription that holds it (`owner`) and
+-- a lease its process renews; a row whose lease lapsed (its process is gone) is freed and
+-- delivered again. Fan-out topics use NOTIFY and have no rows.
+CREATE TABLE queue (
+    seq      bigserial PRIMARY KEY,
+    topic    text NOT NULL,
+    message  text NOT NULL,                -- JSON of attune_core's Message
+    owner    uuid,
+    lease_us bigint                        -- server clock, µs since the Unix epoch
+);
+CREATE INDEX queue_free ON queue (topic, seq) WHERE owner IS NULL;
+CREATE INDEX queue_owner ON queue (owner) WHERE owner IS NOT NULL;
+CREATE INDEX queue_lease ON queue (lease_us) WHERE owner IS NOT NULL;

@@ -1,10 +1,11 @@
 //! [`PgStoreBuilder`]: where the store connects, in which schema, with how many connections,
 //! and how long it keeps trying to reach PostgreSQL at start.
 
-use crate::error::{backend, is_transient};
+use crate::error::is_transient;
 use crate::store::PgStore;
 use attune_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -108,7 +109,11 @@ impl PgStoreBuilder {
         let opts = self.connect_options()?;
         let pool = connect(&opts, self.max_connections, self.connect_for).await?;
         crate::migrations::migrate(&pool, self.checked_schema()?, &describe(&opts)).await?;
-        Ok(PgStore::from_pool(pool, self.schema.clone(), describe(&opts)))
+        Ok(PgStore::from_pool(
+            pool,
+            self.schema.clone(),
+            describe(&opts),
+        ))
     }
 }
 
@@ -172,15 +177,18 @@ pub(crate) async fn connect(
     let mut tries = 0u32;
     loop {
         tries += 1;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .connect_with(opts.clone())
-            .await;
-        match pool {
-            Ok(pool) => return Ok(pool),
+        // One connection first: the pool's own connect retries for its whole acquire
+        // timeout, which would hide a refused login behind the wait.
+        match PgConnection::connect_with(opts).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                return Ok(PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .min_connections(0)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
+                    .connect_lazy_with(opts.clone()));
+            }
             Err(e) if is_transient(&e) && start.elapsed() + delay < patience => {
                 tracing::warn!(
                     target: "attune::postgres",
@@ -200,11 +208,7 @@ pub(crate) async fn connect(
                     String::new()
                 };
                 return Err(Error::backend(
-                    format!(
-                        "connecting to PostgreSQL at {}: {}{why}",
-                        describe(opts),
-                        backend(e)
-                    ),
+                    format!("connecting to PostgreSQL at {}: {e}{why}", describe(opts),),
                     transient,
                 ));
             }
@@ -221,7 +225,16 @@ mod tests {
         for good in ["attune", "_x", "a1_b", "attune_test_12"] {
             check_schema_name(good).expect(good);
         }
-        for bad in ["", "Attune", "1a", "a-b", "a b", "pg_x", "x\"y", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Attune",
+            "1a",
+            "a-b",
+            "a b",
+            "pg_x",
+            "x\"y",
+            &"a".repeat(64),
+        ] {
             assert!(check_schema_name(bad).is_err(), "{bad:?}");
         }
     }

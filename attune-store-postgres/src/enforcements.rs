@@ -47,8 +47,12 @@ pub(crate) async fn insert_enforced(
     let (mut execs, mut created, mut bodies) = (vec![], vec![], vec![]);
     for item in items {
         let e = &item.enforcement;
-        let body = if check { item.check().map_err(Into::into) } else { Ok(()) }
-            .and_then(|()| to_body("enforcement", e));
+        let body = if check {
+            item.check().map_err(Into::into)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| to_body("enforcement", e));
         match body {
             Ok(body) => {
                 ids.push(Uuid::from(e.id));
@@ -148,7 +152,12 @@ pub(crate) async fn insert_enforced(
     if !existing.is_empty() {
         let keys: Vec<(EventId, &str)> = existing
             .iter()
-            .map(|&i| (items[i].enforcement.event, items[i].enforcement.rule.as_str()))
+            .map(|&i| {
+                (
+                    items[i].enforcement.event,
+                    items[i].enforcement.rule.as_str(),
+                )
+            })
             .collect();
         let stored = by_event_rule(&mut tx, &keys).await?;
         for i in existing {
@@ -181,7 +190,10 @@ async fn by_event_rule(
     .await?;
     let mut out = HashMap::with_capacity(rows.len());
     for r in &rows {
-        out.insert((r.try_get(0)?, r.try_get(1)?), body_at(r, 2, "enforcement")?);
+        out.insert(
+            (r.try_get(0)?, r.try_get(1)?),
+            body_at(r, 2, "enforcement")?,
+        );
     }
     Ok(out)
 }

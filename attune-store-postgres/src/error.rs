@@ -100,7 +100,9 @@ mod tests {
 
     #[test]
     fn lost_connections_and_timeouts_are_transient() {
-        for code in ["08006", "08001", "40001", "40P01", "57014", "57P01", "53300"] {
+        for code in [
+            "08006", "08001", "40001", "40P01", "57014", "57P01", "53300",
+        ] {
             assert!(transient_state(code), "{code}");
         }
         for code in ["23505", "28P01", "42P01", "3D000"] {

@@ -118,8 +118,14 @@ pub(crate) async fn list(pool: &PgPool, filter: &EventFilter, page: &Page) -> Re
     let w = filter_where(filter);
     let parse = |r: &sqlx::postgres::PgRow| body_at(r, 0, "event");
     if filter.unmatched_only {
-        w.page(pool, &format!("SELECT e.body FROM {UNMATCHED}"), "u.id", page, parse)
-            .await
+        w.page(
+            pool,
+            &format!("SELECT e.body FROM {UNMATCHED}"),
+            "u.id",
+            page,
+            parse,
+        )
+        .await
     } else {
         w.page(pool, "SELECT e.body FROM events e", "e.id", page, parse)
             .await

@@ -134,7 +134,10 @@ impl Columns {
 
 /// Inserts executions; for each, in order, `None` when inserted or the Conflict that kept
 /// it out (its id, or its `(enforcement, attempt)`, is taken — also by an earlier item).
-pub(crate) async fn insert_many(conn: &mut PgConnection, xs: &[&Execution]) -> Res<Vec<Option<Error>>> {
+pub(crate) async fn insert_many(
+    conn: &mut PgConnection,
+    xs: &[&Execution],
+) -> Res<Vec<Option<Error>>> {
     let mut cols = Columns::default();
     let mut out: Vec<Option<Error>> = Vec::with_capacity(xs.len());
     for x in xs {
@@ -172,13 +175,12 @@ async fn insert_conflict(conn: &mut PgConnection, x: &Execution) -> Res<Error> {
         return Ok(Error::Conflict(format!("execution '{}' exists", x.id)));
     }
     if let Some(enf) = x.enforcement {
-        let other = sqlx::query(
-            "SELECT id FROM executions WHERE enforcement_id = $1 AND attempt = $2",
-        )
-        .bind(Uuid::from(enf))
-        .bind(x.attempt as i32)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let other =
+            sqlx::query("SELECT id FROM executions WHERE enforcement_id = $1 AND attempt = $2")
+                .bind(Uuid::from(enf))
+                .bind(x.attempt as i32)
+                .fetch_optional(&mut *conn)
+                .await?;
         if let Some(r) = other {
             return Ok(Error::Conflict(format!(
                 "enforcement '{enf}' already has execution '{}' for attempt {}",
@@ -194,10 +196,7 @@ async fn insert_conflict(conn: &mut PgConnection, x: &Execution) -> Res<Error> {
 }
 
 /// The current `(status, worker)` of each of `ids` that exists.
-async fn statuses(
-    pool: &PgPool,
-    ids: &[Uuid],
-) -> Res<HashMap<Uuid, (String, Option<String>)>> {
+async fn statuses(pool: &PgPool, ids: &[Uuid]) -> Res<HashMap<Uuid, (String, Option<String>)>> {
     let rows = sqlx::query("SELECT id, status, worker FROM executions WHERE id = ANY($1)")
         .bind(ids)
         .fetch_all(pool)
@@ -310,7 +309,11 @@ async fn apply_wave(
         for r in rows {
             let id: Uuid = r.try_get(0)?;
             if let Some((i, _, _)) = sent.remove(&id) {
-                out[i] = Some(Ok(if want_rows { Some(exec_at(&r, 1)?) } else { None }));
+                out[i] = Some(Ok(if want_rows {
+                    Some(exec_at(&r, 1)?)
+                } else {
+                    None
+                }));
             }
         }
     }
@@ -541,7 +544,10 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
                 w.eq("status", Arg::Text(one.as_str().to_string()));
             }
             many => {
-                w.any_of("status", many.iter().map(|s| s.as_str().to_string()).collect());
+                w.any_of(
+                    "status",
+                    many.iter().map(|s| s.as_str().to_string()).collect(),
+                );
             }
         }
     }

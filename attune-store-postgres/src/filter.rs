@@ -41,7 +41,8 @@ impl Where {
     /// `col = ANY(values)`.
     pub(crate) fn any_of(&mut self, col: &str, values: Vec<String>) -> &mut Self {
         self.args.push(Arg::Texts(values));
-        self.conds.push(format!("{col} = ANY(${})", self.args.len()));
+        self.conds
+            .push(format!("{col} = ANY(${})", self.args.len()));
         self
     }
 

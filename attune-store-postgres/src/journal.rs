@@ -66,10 +66,11 @@ pub(crate) async fn append(pool: &PgPool, entries: &[JournalEntry]) -> Res<()> {
 
 /// A run's journal in `seq` order.
 pub(crate) async fn read(pool: &PgPool, execution: ExecutionId) -> Res<Vec<JournalEntry>> {
-    let rows = sqlx::query("SELECT seq, step FROM workflow_journal WHERE exec_id = $1 ORDER BY seq")
-        .bind(Uuid::from(execution))
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT seq, step FROM workflow_journal WHERE exec_id = $1 ORDER BY seq")
+            .bind(Uuid::from(execution))
+            .fetch_all(pool)
+            .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let seq: i64 = r.try_get(0)?;

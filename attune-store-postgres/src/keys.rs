@@ -28,13 +28,14 @@ pub(crate) async fn put(pool: &PgPool, key: &Key) -> Res<()> {
 /// Deletes a key; whether it existed.
 pub(crate) async fn delete(pool: &PgPool, scope: &KeyScope, name: &str) -> Res<bool> {
     let (kind, owner) = scope_cols(scope);
-    let n = sqlx::query("DELETE FROM keys WHERE scope_kind = $1 AND scope_owner = $2 AND name = $3")
-        .bind(kind)
-        .bind(owner)
-        .bind(name)
-        .execute(pool)
-        .await?
-        .rows_affected();
+    let n =
+        sqlx::query("DELETE FROM keys WHERE scope_kind = $1 AND scope_owner = $2 AND name = $3")
+            .bind(kind)
+            .bind(owner)
+            .bind(name)
+            .execute(pool)
+            .await?
+            .rows_affected();
     Ok(n > 0)
 }
 

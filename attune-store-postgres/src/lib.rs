@@ -16,6 +16,8 @@ mod purge;
 mod rows;
 mod store;
 pub mod testing;
+mod transport;
 
 pub use config::{DEFAULT_SCHEMA, PgStoreBuilder};
 pub use store::PgStore;
+pub use transport::{PgTransport, PgTransportBuilder};

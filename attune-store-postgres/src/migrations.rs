@@ -91,11 +91,7 @@ async fn run(pool: &PgPool, schema: &str, server: &str) -> Res<()> {
 
 /// The schema's version: 0 when the schema is new or empty; refused when it holds tables
 /// without a version table.
-async fn version(
-    tx: &mut sqlx::PgConnection,
-    schema: &str,
-    server: &str,
-) -> Res<i32> {
+async fn version(tx: &mut sqlx::PgConnection, schema: &str, server: &str) -> Res<i32> {
     let has_versions: bool = sqlx::query(
         "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 \
          AND tablename = 'attune_schema_version')",

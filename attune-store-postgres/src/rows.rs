@@ -87,7 +87,9 @@ pub(crate) fn exec_at(row: &PgRow, at: usize) -> Res<Execution> {
 
 /// The JSON text of an execution's result column.
 pub(crate) fn result_text(x: &Option<serde_json::Value>) -> Res<Option<String>> {
-    x.as_ref().map(|r| to_body("execution result", r)).transpose()
+    x.as_ref()
+        .map(|r| to_body("execution result", r))
+        .transpose()
 }
 
 /// The stored names of the statuses a claim holds.

@@ -194,9 +194,8 @@ impl Store for PgStore {
         from: ExecutionStatus,
         change: ExecutionChange,
     ) -> Result<Execution> {
-        let mut out = done(
-            executions::transition_many(&self.pool, vec![(id, from, change)], true).await,
-        )?;
+        let mut out =
+            done(executions::transition_many(&self.pool, vec![(id, from, change)], true).await)?;
         out.pop()
             .expect("one result")
             .map(|row| row.expect("the row was asked for"))

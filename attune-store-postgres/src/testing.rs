@@ -54,7 +54,11 @@ impl TestSchema {
         let opened = PgStore::builder(&url)
             .schema(&schema)
             .max_connections(8)
-            .connect_for(Duration::from_secs(if required() { 30 } else { 2 }))
+            .connect_for(if required() {
+                Duration::from_secs(30)
+            } else {
+                Duration::ZERO
+            })
             .open()
             .await;
         match opened {
@@ -63,10 +67,7 @@ impl TestSchema {
                 skip_notice(&url, &e);
                 None
             }
-            Err(e) => panic!(
-                "PostgreSQL test server {} ({URL_VAR}): {e}",
-                redact(&url)
-            ),
+            Err(e) => panic!("PostgreSQL test server {} ({URL_VAR}): {e}", redact(&url)),
         }
     }
 
@@ -105,7 +106,11 @@ impl Deref for TestSchema {
 
 impl Drop for TestSchema {
     fn drop(&mut self) {
-        let (url, schema, pool) = (self.url.clone(), self.schema.clone(), self.store.pool().clone());
+        let (url, schema, pool) = (
+            self.url.clone(),
+            self.schema.clone(),
+            self.store.pool().clone(),
+        );
         // Drop may run inside a runtime, which cannot be blocked on: a thread of its own.
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -122,7 +127,10 @@ impl Drop for TestSchema {
                 .await
                 .ok()?;
                 let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .ok()?;
                 pool.close().await;
                 Some(())
             })

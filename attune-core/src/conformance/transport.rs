@@ -100,6 +100,11 @@ where
 /// constructor call, or a closure returning a future of `Arc<dyn Transport>`. Every test runs
 /// on its own two-worker multi-thread runtime ([`conformance::run`](crate::conformance::run)).
 ///
+/// `transport_conformance_tests!(optional future)` is for a transport that needs a server a
+/// machine may not have: `future` (evaluated in each test) yields an `Option` of the
+/// factory, and a check whose factory is `None` passes without running (the transport's
+/// crate says why, once).
+///
 /// `transport_conformance_tests!(factory => check_a, check_b)` runs only the checks named,
 /// for a test transport that deliberately breaks a promise (say why the others are left out).
 ///
@@ -108,6 +113,31 @@ where
 /// ```
 #[macro_export]
 macro_rules! transport_conformance_tests {
+    (optional $factory:expr $(,)?) => {
+        $crate::transport_conformance_tests!(@optional $factory =>
+            check_work_one_consumer_each,
+            check_work_redelivered_after_lost_consumer,
+            check_batch_order_and_max,
+            check_recv_is_cancel_safe,
+            check_fanout_reaches_every_subscriber,
+            check_fanout_counts_missed,
+            check_back_pressure,
+            check_no_drop_under_load,
+        );
+    };
+    (@optional $factory:expr => $($check:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::run(async {
+                    let Some(factory) = ($factory).await else {
+                        return;
+                    };
+                    $crate::conformance::transport::$check(&factory).await;
+                });
+            }
+        )+
+    };
     ($factory:expr $(,)?) => {
         $crate::transport_conformance_tests!($factory =>
             check_work_one_consumer_each,

@@ -1,0 +1,531 @@
+//! [`PgTransport`]: the [`Transport`] on PostgreSQL, for stages in many processes.
+//!
+//! * **Work queues** are rows of the `queue` table, in publish order. `recv` claims the
+//!   oldest free rows of its topic with `FOR UPDATE SKIP LOCKED` (competing subscribers, in
+//!   this process or another, take other rows instead of waiting) and marks them with its
+//!   subscription and a lease; `ack` deletes them. A dropped subscription frees what it held
+//!   at once; a process that dies stops renewing its leases (every third of
+//!   [`PgTransportBuilder::lease`]), and its rows are freed once the lease lapsed.
+//! * **Wake-ups**: a publish on a work queue sends a `NOTIFY` in the same statement as its
+//!   insert; each transport keeps one `LISTEN` connection and wakes its idle subscribers of
+//!   that topic, so pickup takes a round trip, not a polling interval. An idle subscriber
+//!   also looks once per [`PgTransportBuilder::idle_poll`] (1 s), in case a notification
+//!   was lost with a connection.
+//! * **Fan-out topics** are `NOTIFY` payloads (several messages per notification), received
+//!   by every transport's `LISTEN` connection and handed to its subscribers through a
+//!   bounded buffer; a subscriber that falls behind misses messages and is told how many.
+//!   Messages published while a transport's `LISTEN` connection is lost (until it
+//!   reconnects) do not reach its subscribers and are not counted as missed: fan-out is best
+//!   effort, and the store stays the truth.
+
+use crate::error::{Res, backend};
+use crate::store::PgStore;
+use async_trait::async_trait;
+use attune_core::transport::{Delivery, Message, Subscription, Topic, Transport};
+use attune_core::{Error, Result};
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// The most bytes of messages one fan-out notification carries (PostgreSQL's payload limit
+/// is 8000 bytes).
+const NOTIFY_BYTES: usize = 7000;
+
+/// The server's clock in µs, in SQL.
+const NOW_US: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+
+/// Builds a [`PgTransport`] on a [`PgStore`]'s pool and schema.
+#[derive(Clone, Debug)]
+pub struct PgTransportBuilder {
+    pool: PgPool,
+    schema: String,
+    lease: Duration,
+    idle_poll: Duration,
+    fanout_buffer: usize,
+}
+
+impl PgTransportBuilder {
+    /// How long a delivered, unacknowledged message stays with its subscription when its
+    /// process stops renewing (it died): then it is delivered again. Default 30 s.
+    pub fn lease(mut self, d: Duration) -> Self {
+        self.lease = d.max(Duration::from_millis(300));
+        self
+    }
+
+    /// How often an idle subscriber looks for work without being woken. Default 1 s.
+    pub fn idle_poll(mut self, d: Duration) -> Self {
+        self.idle_poll = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How many fan-out messages a subscriber may fall behind before it misses some.
+    /// Default 16,384.
+    pub fn fanout_buffer(mut self, n: usize) -> Self {
+        self.fanout_buffer = n.max(1);
+        self
+    }
+
+    /// Opens the `LISTEN` connection and starts the transport's two tasks (listening, and
+    /// renewing leases) on the current tokio runtime; they stop when the transport and its
+    /// subscriptions are dropped.
+    pub async fn open(self) -> Result<PgTransport> {
+        let channel = format!("attune_{}", self.schema);
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(backend)?;
+        listener.listen(&channel).await.map_err(backend)?;
+        let mut wake = HashMap::new();
+        let mut fanout = HashMap::new();
+        for topic in Topic::ALL {
+            if topic.is_fanout() {
+                fanout.insert(topic, broadcast::channel(self.fanout_buffer).0);
+            } else {
+                wake.insert(topic, Notify::new());
+            }
+        }
+        let shared = Arc::new(Shared {
+            pool: self.pool,
+            channel,
+            lease: self.lease,
+            idle_poll: self.idle_poll,
+            wake,
+            fanout,
+            live: Mutex::new(HashSet::new()),
+        });
+        let tasks = Arc::new(Tasks(vec![
+            tokio::spawn(listen(shared.clone(), listener)),
+            tokio::spawn(renew(shared.clone())),
+        ]));
+        Ok(PgTransport { shared, tasks })
+    }
+}
+
+/// Attune's [`Transport`] on PostgreSQL (see the module documentation of the crate).
+///
+/// Built on a [`PgStore`]: `PgTransport::builder(&store).open().await`. Every process that
+/// opens one on the same database and schema shares its work queues and fan-out topics.
+/// Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct PgTransport {
+    shared: Arc<Shared>,
+    tasks: Arc<Tasks>,
+}
+
+impl PgTransport {
+    /// A builder on `store`'s pool and schema.
+    pub fn builder(store: &PgStore) -> PgTransportBuilder {
+        PgTransportBuilder {
+            pool: store.pool().clone(),
+            schema: store.schema().to_string(),
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(1),
+            fanout_buffer: 16_384,
+        }
+    }
+
+    /// A transport on `store` with the default settings.
+    pub async fn open(store: &PgStore) -> Result<PgTransport> {
+        Self::builder(store).open().await
+    }
+
+    /// Messages waiting on work queues, by topic (delivered or not; not acknowledged).
+    pub async fn depth(&self) -> Result<HashMap<Topic, u64>> {
+        let rows = sqlx::query("SELECT topic, count(*) FROM queue GROUP BY topic")
+            .fetch_all(&self.shared.pool)
+            .await
+            .map_err(backend)?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let name: &str = r.try_get(0).map_err(backend)?;
+            let n: i64 = r.try_get(1).map_err(backend)?;
+            if let Some(t) = Topic::ALL.into_iter().find(|t| t.as_str() == name) {
+                out.insert(t, n as u64);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What the transport's handles, subscriptions and tasks share.
+#[derive(Debug)]
+struct Shared {
+    pool: PgPool,
+    /// The NOTIFY channel: `attune_<schema>`.
+    channel: String,
+    lease: Duration,
+    idle_poll: Duration,
+    /// Idle subscribers of each work queue wait here.
+    wake: HashMap<Topic, Notify>,
+    /// Fan-out subscribers of each fan-out topic.
+    fanout: HashMap<Topic, broadcast::Sender<Message>>,
+    /// The work subscriptions alive in this process (their leases are renewed).
+    live: Mutex<HashSet<Uuid>>,
+}
+
+impl Shared {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake_all(&self) {
+        for n in self.wake.values() {
+            n.notify_waiters();
+        }
+    }
+}
+
+/// The transport's tasks, stopped when the last handle or subscription goes.
+#[derive(Debug)]
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// A notification's payload: `w<topic>` wakes a work queue's subscribers; `f<topic>\n` and
+/// a JSON array of messages is fan-out.
+fn topic_of(name: &str) -> Option<Topic> {
+    Topic::ALL.into_iter().find(|t| t.as_str() == name)
+}
+
+/// Receives the notifications of the transport's channel.
+async fn listen(shared: Arc<Shared>, mut listener: PgListener) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => dispatch(&shared, n.payload()),
+            Ok(None) => {
+                tracing::warn!(
+                    target: "attune::postgres",
+                    channel = %shared.channel,
+                    "the LISTEN connection was lost; reconnecting (fan-out messages sent \
+                     meanwhile are not received)"
+                );
+                // Subscribers look again: a wake-up may have been lost.
+                shared.wake_all();
+            }
+            Err(e) => {
+                tracing::warn!(
+                    target: "attune::postgres",
+                    channel = %shared.channel,
+                    error = %e,
+                    "LISTEN failed; retrying in 1 s"
+                );
+                shared.wake_all();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn dispatch(shared: &Shared, payload: &str) {
+    let (kind, rest) = payload.split_at(payload.len().min(1));
+    match kind {
+        "w" => {
+            if let Some(n) = topic_of(rest).and_then(|t| shared.wake.get(&t)) {
+                n.notify_waiters();
+            }
+        }
+        "f" => {
+            let Some((name, body)) = rest.split_once('\n') else {
+                return;
+            };
+            let Some(tx) = topic_of(name).and_then(|t| shared.fanout.get(&t)) else {
+                return;
+            };
+            match serde_json::from_str::<Vec<Message>>(body) {
+                Ok(msgs) => {
+                    for m in msgs {
+                        // No subscriber: nothing to do.
+                        let _ = tx.send(m);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    target: "attune::postgres",
+                    error = %e,
+                    "a fan-out notification that does not parse was ignored"
+                ),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Renews the leases of what this process's subscriptions hold, and frees what lapsed
+/// (of processes that died), every third of the lease.
+async fn renew(shared: Arc<Shared>) {
+    let every = shared.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let live: Vec<Uuid> = shared.live().iter().copied().collect();
+        let lease_us = shared.lease.as_micros() as i64;
+        if !live.is_empty() {
+            let renewed = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE queue SET lease_us = {NOW_US} + $2 WHERE owner = ANY($1)"
+            )))
+            .bind(&live)
+            .bind(lease_us)
+            .execute(&shared.pool)
+            .await;
+            if let Err(e) = renewed {
+                tracing::warn!(target: "attune::postgres", error = %e, "renewing leases failed");
+            }
+        }
+        let freed = sqlx::query(AssertSqlSafe(format!(
+            "WITH freed AS (UPDATE queue SET owner = NULL, lease_us = NULL \
+               WHERE owner IS NOT NULL AND lease_us < {NOW_US} RETURNING topic) \
+             SELECT DISTINCT topic FROM freed"
+        )))
+        .fetch_all(&shared.pool)
+        .await;
+        match freed {
+            Ok(rows) => {
+                for r in rows {
+                    if let Ok(topic) = r.try_get::<String, _>(0) {
+                        notify_work(&shared, &topic).await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "attune::postgres", error = %e, "freeing lapsed leases failed")
+            }
+        }
+    }
+}
+
+/// Wakes the subscribers of a work queue in every process.
+async fn notify_work(shared: &Shared, topic: &str) {
+    let _ = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(&shared.channel)
+        .bind(format!("w{topic}"))
+        .execute(&shared.pool)
+        .await;
+}
+
+#[async_trait]
+impl Transport for PgTransport {
+    async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let json: Vec<String> = messages
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("messages serialize"))
+            .collect();
+        if topic.is_fanout() {
+            let mut payloads = Vec::new();
+            let mut chunk: Vec<&str> = Vec::new();
+            let mut size = 0;
+            for m in &json {
+                if size + m.len() + 1 > NOTIFY_BYTES && !chunk.is_empty() {
+                    payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
+                    chunk.clear();
+                    size = 0;
+                }
+                size += m.len() + 1;
+                chunk.push(m);
+            }
+            payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
+            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i")
+                .bind(&shared.channel)
+                .bind(&payloads)
+                .execute(&shared.pool)
+                .await
+                .map_err(backend)?;
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH ins AS (INSERT INTO queue (topic, message) \
+               SELECT $1, m FROM unnest($2::text[]) WITH ORDINALITY AS t(m, i) ORDER BY i) \
+             SELECT pg_notify($3, $4)",
+        )
+        .bind(topic.as_str())
+        .bind(&json)
+        .bind(&shared.channel)
+        .bind(format!("w{topic}"))
+        .execute(&shared.pool)
+        .await
+        .map_err(backend)?;
+        // Local subscribers need not wait for the notification's round trip.
+        shared.wake[&topic].notify_waiters();
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {
+        if let Some(tx) = self.shared.fanout.get(&topic) {
+            return Ok(Box::new(FanoutSub {
+                rx: tx.subscribe(),
+                missed: 0,
+                _tasks: self.tasks.clone(),
+            }));
+        }
+        let id = Uuid::new_v4();
+        self.shared.live().insert(id);
+        Ok(Box::new(WorkSub {
+            shared: self.shared.clone(),
+            topic,
+            id,
+            claiming: None,
+            _tasks: self.tasks.clone(),
+        }))
+    }
+}
+
+/// A subscription to a work queue.
+#[derive(Debug)]
+struct WorkSub {
+    shared: Arc<Shared>,
+    topic: Topic,
+    /// The owner of the rows it holds.
+    id: Uuid,
+    /// A claim under way: kept across a canceled `recv`, whose rows the next one returns.
+    claiming: Option<JoinHandle<Res<Vec<Delivery>>>>,
+    _tasks: Arc<Tasks>,
+}
+
+/// Claims up to `max` free messages of `topic` for subscription `owner`, in publish order.
+async fn claim(shared: Arc<Shared>, topic: Topic, owner: Uuid, max: usize) -> Res<Vec<Delivery>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "WITH picked AS (SELECT seq FROM queue WHERE topic = $1 AND owner IS NULL \
+           ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         UPDATE queue q SET owner = $3, lease_us = {NOW_US} + $4 FROM picked \
+         WHERE q.seq = picked.seq RETURNING q.seq, q.message"
+    )))
+    .bind(topic.as_str())
+    .bind(max as i64)
+    .bind(owner)
+    .bind(shared.lease.as_micros() as i64)
+    .fetch_all(&shared.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.try_get(0)?;
+        let text: &str = r.try_get(1)?;
+        let message: Message = crate::rows::parse(text, "queued message")?;
+        out.push(Delivery {
+            message,
+            token: seq as u64,
+        });
+    }
+    out.sort_by_key(|d| d.token);
+    Ok(out)
+}
+
+#[async_trait]
+impl Subscription for WorkSub {
+    async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
+        let max = max.max(1);
+        loop {
+            let wake = self.shared.wake[&self.topic].notified();
+            tokio::pin!(wake);
+            // Registered before the claim looks, so a publish after it is not missed.
+            wake.as_mut().enable();
+            let task = self.claiming.get_or_insert_with(|| {
+                tokio::spawn(claim(self.shared.clone(), self.topic, self.id, max))
+            });
+            let joined = task.await;
+            self.claiming = None;
+            let got = match joined {
+                Ok(r) => r.map_err(Error::from)?,
+                Err(e) => return Err(Error::backend(format!("claiming messages: {e}"), true)),
+            };
+            if !got.is_empty() {
+                return Ok(Some(got));
+            }
+            let _ = tokio::time::timeout(self.shared.idle_poll, wake).await;
+        }
+    }
+
+    async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = deliveries.iter().map(|d| d.token as i64).collect();
+        sqlx::query("DELETE FROM queue WHERE seq = ANY($1) AND owner = $2")
+            .bind(&seqs)
+            .bind(self.id)
+            .execute(&self.shared.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl Drop for WorkSub {
+    fn drop(&mut self) {
+        self.shared.live().remove(&self.id);
+        // What it held goes back to the queue now; without a runtime, when the lease lapses.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (shared, id, topic) = (self.shared.clone(), self.id, self.topic);
+            let claiming = self.claiming.take();
+            rt.spawn(async move {
+                if let Some(c) = claiming {
+                    let _ = c.await;
+                }
+                let freed =
+                    sqlx::query("UPDATE queue SET owner = NULL, lease_us = NULL WHERE owner = $1")
+                        .bind(id)
+                        .execute(&shared.pool)
+                        .await;
+                if matches!(freed, Ok(ref r) if r.rows_affected() > 0) {
+                    shared.wake[&topic].notify_waiters();
+                    notify_work(&shared, topic.as_str()).await;
+                }
+            });
+        }
+    }
+}
+
+/// A subscription to a fan-out topic.
+#[derive(Debug)]
+struct FanoutSub {
+    rx: broadcast::Receiver<Message>,
+    missed: u64,
+    _tasks: Arc<Tasks>,
+}
+
+#[async_trait]
+impl Subscription for FanoutSub {
+    async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
+        let max = max.max(1);
+        let first = loop {
+            match self.rx.recv().await {
+                Ok(m) => break m,
+                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
+                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+            }
+        };
+        let mut out = vec![Delivery {
+            message: first,
+            token: 0,
+        }];
+        while out.len() < max {
+            match self.rx.try_recv() {
+                Ok(m) => out.push(Delivery {
+                    message: m,
+                    token: 0,
+                }),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.missed += n,
+                Err(_) => break,
+            }
+        }
+        Ok(Some(out))
+    }
+
+    async fn ack(&mut self, _deliveries: &[Delivery]) -> Result<()> {
+        Ok(())
+    }
+
+    fn missed(&mut self) -> u64 {
+        std::mem::take(&mut self.missed)
+    }
+}

@@ -43,9 +43,13 @@ impl Engine {
 
     /// Waits until every event emitted and every execution created through this engine, and
     /// all the work [`Engine::recover`] (or the periodic sweep) handed on, has been processed
-    /// to the end, or `deadline` passes ([`Error::Timeout`]).
+    /// to the end, or `deadline` passes ([`Error::Timeout`]). On a store several engines
+    /// share, work another engine took counts too: the store is asked what became of it
+    /// (every 50 ms while some is pending).
     pub async fn settle(&self, deadline: Duration) -> Result<()> {
         let until = tokio::time::Instant::now() + deadline;
+        let shared_store = self.shared.store.capabilities().shared;
+        let mut asked = tokio::time::Instant::now();
         loop {
             let n = self.shared.pending.len();
             if n == 0 {
@@ -55,6 +59,12 @@ impl Engine {
                 return Err(Error::Timeout(format!(
                     "{n} events/executions still in flight after {deadline:?}"
                 )));
+            }
+            if shared_store && asked.elapsed() >= Duration::from_millis(50) {
+                asked = tokio::time::Instant::now();
+                if let Err(e) = super::shared_store::reconcile(&self.shared).await {
+                    tracing::debug!(error = %e, "asking the shared store about pending work");
+                }
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -35,6 +35,7 @@ mod recovery;
 mod running;
 mod scheduling;
 mod sensors;
+mod shared_store;
 mod stage;
 mod system_triggers;
 mod timers;

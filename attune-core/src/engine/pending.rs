@@ -66,4 +66,13 @@ impl Pending {
     pub(crate) fn executions(&self) -> Vec<ExecutionId> {
         self.lock().executions.iter().copied().collect()
     }
+
+    /// The oldest `n` events not matched yet and the oldest `n` unfinished executions.
+    pub(crate) fn oldest(&self, n: usize) -> (Vec<EventId>, Vec<ExecutionId>) {
+        let s = self.lock();
+        (
+            s.events.keys().take(n).copied().collect(),
+            s.executions.iter().take(n).copied().collect(),
+        )
+    }
 }

@@ -30,6 +30,8 @@ pub(crate) async fn sweep(
     found += republish_executions(shared, idle_since, limit).await?;
     found += end_lost(shared, limit).await?;
     found += super::inquiries::expire(shared, limit).await?;
+    // Work another engine of a shared store finished is forgotten here.
+    super::shared_store::reconcile(shared).await?;
     Ok(found)
 }
 

@@ -113,6 +113,7 @@ impl PgStoreBuilder {
             pool,
             self.schema.clone(),
             describe(&opts),
+            opts,
         ))
     }
 }

@@ -164,6 +164,20 @@ pub(crate) async fn insert(pool: &PgPool, x: &Execution) -> Res<()> {
     }
 }
 
+/// Inserts executions in one statement; one result per execution, in order.
+pub(crate) async fn insert_batch(pool: &PgPool, xs: &[Execution]) -> Res<Vec<Result<()>>> {
+    let mut conn = pool.acquire().await?;
+    let refs: Vec<&Execution> = xs.iter().collect();
+    Ok(insert_many(&mut conn, &refs)
+        .await?
+        .into_iter()
+        .map(|e| match e {
+            None => Ok(()),
+            Some(e) => Err(e),
+        })
+        .collect())
+}
+
 /// Which unique key an insert hit.
 async fn insert_conflict(conn: &mut PgConnection, x: &Execution) -> Res<Error> {
     let exists = sqlx::query("SELECT 1 FROM executions WHERE id = $1")

@@ -15,7 +15,7 @@ use attune_core::store::{
     StoreCapabilities,
 };
 use chrono::Utc;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
 /// Attune's [`Store`] on PostgreSQL: durable, and shared by every process that connects to
 /// the same database and schema.
@@ -30,6 +30,8 @@ pub struct PgStore {
     pool: PgPool,
     schema: String,
     server: String,
+    /// How its connections were opened (a transport on it opens its own the same way).
+    opts: PgConnectOptions,
 }
 
 impl PgStore {
@@ -45,16 +47,26 @@ impl PgStore {
         PgStoreBuilder::new(url)
     }
 
-    pub(crate) fn from_pool(pool: PgPool, schema: String, server: String) -> PgStore {
+    pub(crate) fn from_pool(
+        pool: PgPool,
+        schema: String,
+        server: String,
+        opts: PgConnectOptions,
+    ) -> PgStore {
         PgStore {
             pool,
             schema,
             server,
+            opts,
         }
     }
 
-    /// The connection pool (shared with the [`PgTransport`](crate::PgTransport) built on
-    /// this store).
+    /// The options the store's connections were opened with.
+    pub(crate) fn connect_options(&self) -> &PgConnectOptions {
+        &self.opts
+    }
+
+    /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -182,6 +194,13 @@ impl Store for PgStore {
 
     async fn insert_execution(&self, execution: &Execution) -> Result<()> {
         done(executions::insert(&self.pool, execution).await)
+    }
+
+    async fn insert_executions(&self, executions: &[Execution]) -> Vec<Result<()>> {
+        match executions::insert_batch(&self.pool, executions).await {
+            Ok(out) => out,
+            Err(f) => fail_all(f, executions.len()),
+        }
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {

@@ -11,6 +11,8 @@
 //!   that topic, so pickup takes a round trip, not a polling interval. An idle subscriber
 //!   also looks once per [`PgTransportBuilder::idle_poll`] (1 s), in case a notification
 //!   was lost with a connection.
+//! * **Group commit**: concurrent `publish` calls, of any topics, share one statement (one
+//!   commit); each returns once its own messages are committed.
 //! * **Fan-out topics** are `NOTIFY` payloads (several messages per notification), received
 //!   by every transport's `LISTEN` connection and handed to its subscribers through a
 //!   bounded buffer; a subscriber that falls behind misses messages and is told how many.
@@ -23,7 +25,7 @@ use crate::store::PgStore;
 use async_trait::async_trait;
 use attune_core::transport::{Delivery, Message, Subscription, Topic, Transport};
 use attune_core::{Error, Result};
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -42,7 +44,8 @@ const NOW_US: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
 /// Builds a [`PgTransport`] on a [`PgStore`]'s pool and schema.
 #[derive(Clone, Debug)]
 pub struct PgTransportBuilder {
-    pool: PgPool,
+    opts: PgConnectOptions,
+    max_connections: u32,
     schema: String,
     lease: Duration,
     idle_poll: Duration,
@@ -70,14 +73,24 @@ impl PgTransportBuilder {
         self
     }
 
+    /// The most connections of the transport's own pool (default 8; one more is its
+    /// `LISTEN` connection).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// Opens the `LISTEN` connection and starts the transport's two tasks (listening, and
     /// renewing leases) on the current tokio runtime; they stop when the transport and its
     /// subscriptions are dropped.
     pub async fn open(self) -> Result<PgTransport> {
         let channel = format!("attune_{}", self.schema);
-        let mut listener = PgListener::connect_with(&self.pool)
-            .await
-            .map_err(backend)?;
+        // Its own pool, whose commits do not wait for the WAL flush: a message lost with
+        // the last moments before a server crash is found again by the engine's recovery
+        // sweep, which hands on what the store holds (the store commits synchronously).
+        let opts = self.opts.clone().options([("synchronous_commit", "off")]);
+        let pool = crate::config::connect(&opts, self.max_connections, Duration::ZERO).await?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
         listener.listen(&channel).await.map_err(backend)?;
         let mut wake = HashMap::new();
         let mut fanout = HashMap::new();
@@ -89,13 +102,14 @@ impl PgTransportBuilder {
             }
         }
         let shared = Arc::new(Shared {
-            pool: self.pool,
+            pool,
             channel,
             lease: self.lease,
             idle_poll: self.idle_poll,
             wake,
             fanout,
             live: Mutex::new(HashSet::new()),
+            outgoing: Mutex::new(Outbox::default()),
         });
         let tasks = Arc::new(Tasks(vec![
             tokio::spawn(listen(shared.clone(), listener)),
@@ -120,7 +134,8 @@ impl PgTransport {
     /// A builder on `store`'s pool and schema.
     pub fn builder(store: &PgStore) -> PgTransportBuilder {
         PgTransportBuilder {
-            pool: store.pool().clone(),
+            opts: store.connect_options().clone(),
+            max_connections: 8,
             schema: store.schema().to_string(),
             lease: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
@@ -165,11 +180,117 @@ struct Shared {
     fanout: HashMap<Topic, broadcast::Sender<Message>>,
     /// The work subscriptions alive in this process (their leases are renewed).
     live: Mutex<HashSet<Uuid>>,
+    /// Publishes waiting for the next flush.
+    outgoing: Mutex<Outbox>,
+}
+
+/// Publishes gathered for one statement, and whether a task is flushing them.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: Vec<Outgoing>,
+    flushing: bool,
+}
+
+/// One `publish` call waiting for its flush.
+#[derive(Debug)]
+struct Outgoing {
+    topic: Topic,
+    json: Vec<String>,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// Writes what was published, batch after batch, until nothing is left.
+async fn flush_outgoing(shared: Arc<Shared>) {
+    loop {
+        let batch = {
+            let mut o = shared.outgoing();
+            if o.queue.is_empty() {
+                o.flushing = false;
+                return;
+            }
+            std::mem::take(&mut o.queue)
+        };
+        let written = write_outgoing(&shared, &batch).await;
+        let transient = written.as_ref().err().is_none_or(|e| e.is_retryable());
+        let failure = written.as_ref().err().map(|e| e.to_string());
+        for o in batch {
+            let r = match &failure {
+                None => Ok(()),
+                Some(msg) => Err(Error::backend(msg.clone(), transient)),
+            };
+            let _ = o.done.send(r);
+        }
+    }
+}
+
+/// One statement: the work-queue rows in publish order, a wake-up per work topic, and the
+/// fan-out notifications in publish order.
+async fn write_outgoing(shared: &Shared, batch: &[Outgoing]) -> Result<()> {
+    let mut topics: Vec<&str> = Vec::new();
+    let mut rows: Vec<&str> = Vec::new();
+    let mut woken: Vec<Topic> = Vec::new();
+    let mut payloads: Vec<String> = Vec::new();
+    for o in batch {
+        if o.topic.is_fanout() {
+            payloads.extend(fanout_payloads(o.topic, &o.json));
+        } else {
+            for m in &o.json {
+                topics.push(o.topic.as_str());
+                rows.push(m);
+            }
+            if !woken.contains(&o.topic) {
+                woken.push(o.topic);
+            }
+        }
+    }
+    payloads.extend(woken.iter().map(|t| format!("w{t}")));
+    sqlx::query(
+        "WITH ins AS (INSERT INTO queue (topic, message) \
+           SELECT t, m FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(t, m, i) \
+           ORDER BY i) \
+         SELECT pg_notify($3, p) FROM unnest($4::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
+    )
+    .bind(&topics)
+    .bind(&rows)
+    .bind(&shared.channel)
+    .bind(&payloads)
+    .execute(&shared.pool)
+    .await
+    .map_err(backend)?;
+    // Local subscribers need not wait for the notification's round trip.
+    for t in woken {
+        shared.wake[&t].notify_waiters();
+    }
+    Ok(())
+}
+
+/// The notifications carrying fan-out `messages` (JSON), at most [`NOTIFY_BYTES`] each.
+fn fanout_payloads(topic: Topic, messages: &[String]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut chunk: Vec<&str> = Vec::new();
+    let mut size = 0;
+    for m in messages {
+        if size + m.len() + 1 > NOTIFY_BYTES && !chunk.is_empty() {
+            payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
+            chunk.clear();
+            size = 0;
+        }
+        size += m.len() + 1;
+        chunk.push(m);
+    }
+    if !chunk.is_empty() {
+        payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
+    }
+    payloads
 }
 
 impl Shared {
     fn live(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn outgoing(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outgoing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn wake_all(&self) {
@@ -312,52 +433,36 @@ async fn notify_work(shared: &Shared, topic: &str) {
 
 #[async_trait]
 impl Transport for PgTransport {
+    /// Concurrent publishes (of any topics) share one statement: the first caller that
+    /// finds no flush under way starts a task that writes everything gathered, again until
+    /// nothing is left; each caller returns once its messages are committed.
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
-        let shared = &self.shared;
         let json: Vec<String> = messages
             .iter()
             .map(|m| serde_json::to_string(m).expect("messages serialize"))
             .collect();
-        if topic.is_fanout() {
-            let mut payloads = Vec::new();
-            let mut chunk: Vec<&str> = Vec::new();
-            let mut size = 0;
-            for m in &json {
-                if size + m.len() + 1 > NOTIFY_BYTES && !chunk.is_empty() {
-                    payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
-                    chunk.clear();
-                    size = 0;
-                }
-                size += m.len() + 1;
-                chunk.push(m);
-            }
-            payloads.push(format!("f{topic}\n[{}]", chunk.join(",")));
-            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i")
-                .bind(&shared.channel)
-                .bind(&payloads)
-                .execute(&shared.pool)
-                .await
-                .map_err(backend)?;
-            return Ok(());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut o = self.shared.outgoing();
+            o.queue.push(Outgoing {
+                topic,
+                json,
+                done: tx,
+            });
+            !std::mem::replace(&mut o.flushing, true)
+        };
+        if lead {
+            tokio::spawn(flush_outgoing(self.shared.clone()));
         }
-        sqlx::query(
-            "WITH ins AS (INSERT INTO queue (topic, message) \
-               SELECT $1, m FROM unnest($2::text[]) WITH ORDINALITY AS t(m, i) ORDER BY i) \
-             SELECT pg_notify($3, $4)",
-        )
-        .bind(topic.as_str())
-        .bind(&json)
-        .bind(&shared.channel)
-        .bind(format!("w{topic}"))
-        .execute(&shared.pool)
-        .await
-        .map_err(backend)?;
-        // Local subscribers need not wait for the notification's round trip.
-        shared.wake[&topic].notify_waiters();
-        Ok(())
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::backend(
+                "the task publishing the messages stopped",
+                true,
+            ))
+        })
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {

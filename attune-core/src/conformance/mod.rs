@@ -67,7 +67,7 @@ pub use queries::{check_enforcement_filters, check_event_filters};
 pub use queries::{check_execution_filters, check_pagination};
 pub use records::{
     check_enforcements, check_events, check_events_matched, check_executions_insert_get,
-    check_insert_enforcements, check_insert_events, check_keys,
+    check_insert_enforcements, check_insert_events, check_insert_executions, check_keys,
 };
 pub use transitions::{
     check_transition_batch, check_transition_legal_path, check_transition_state_machine,
@@ -132,6 +132,7 @@ macro_rules! store_conformance_tests {
             check_enforcements,
             check_insert_enforcements,
             check_executions_insert_get,
+            check_insert_executions,
             check_keys,
             check_transition_legal_path,
             check_transition_state_machine,

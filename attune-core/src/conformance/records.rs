@@ -806,3 +806,63 @@ pub async fn check_insert_events(store: &dyn Store) {
         "insert_events of no events"
     );
 }
+
+/// `insert_executions`: one result per execution, in order; an id stored before, an id
+/// given twice, and an `(enforcement, attempt)` taken are each a Conflict that leaves the
+/// stored row and the others unaffected.
+pub async fn check_insert_executions(store: &dyn Store) {
+    let t = epoch();
+    let before =
+        insert_execution(store, "alpha.action", ExecutionStatus::Requested, at(t, 0)).await;
+    let a = execution("alpha.action", ExecutionStatus::Requested, at(t, 1));
+    let mut again = before.clone();
+    again.action = "beta.action".into();
+    let mut b = execution("beta.action", ExecutionStatus::Scheduled, at(t, 2));
+    let enforcement = EnforcementId::new();
+    b.enforcement = Some(enforcement);
+    let mut twice = a.clone();
+    twice.params = json!({"changed": true});
+    let mut same_attempt = execution("beta.action", ExecutionStatus::Requested, at(t, 3));
+    same_attempt.enforcement = Some(enforcement);
+    let got = store
+        .insert_executions(&[a.clone(), again, b.clone(), twice, same_attempt.clone()])
+        .await;
+    assert_eq!(got.len(), 5, "insert_executions: one result per execution");
+    let mut got = got.into_iter();
+    must(got.next().expect("result"), "insert_executions (new)");
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "insert_executions of an id stored before",
+    );
+    must(
+        got.next().expect("result"),
+        "insert_executions (new, after a conflict)",
+    );
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "insert_executions of an id given twice in one call",
+    );
+    expect_err(
+        got.next().expect("result"),
+        Expect::Conflict,
+        "insert_executions of an (enforcement, attempt) taken in the same call",
+    );
+    for x in [&before, &a, &b] {
+        assert_eq!(
+            &must(store.get_execution(x.id).await, "get_execution"),
+            x,
+            "insert_executions must store each new execution as given, and leave stored ones"
+        );
+    }
+    expect_err(
+        store.get_execution(same_attempt.id).await,
+        Expect::NotFound,
+        "an execution refused by insert_executions",
+    );
+    assert!(
+        store.insert_executions(&[]).await.is_empty(),
+        "insert_executions of nothing"
+    );
+}

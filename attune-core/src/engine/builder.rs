@@ -274,6 +274,7 @@ impl EngineBuilder {
             workflows: Some(workflows.clone()),
             children: Mutex::new(HashMap::new()),
             emitting: Default::default(),
+            creating: Default::default(),
             finishing: Default::default(),
             accepting: AtomicBool::new(true),
             pending: Default::default(),

@@ -83,7 +83,23 @@ pub(crate) async fn insert_execution(
     if let Some(s) = secrets {
         shared.lock_secrets().insert(exec.id, s);
     }
-    match shared.store.insert_execution(exec).await {
+    let inserted = if shared.store.capabilities().durable {
+        // Concurrent creations share one store call (and one commit).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        shared
+            .creating
+            .submit((exec.clone(), tx), |batch| insert_batch(shared, batch))
+            .await;
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::backend(
+                "the execution was not stored: the task storing it stopped",
+                true,
+            ))
+        })
+    } else {
+        shared.store.insert_execution(exec).await
+    };
+    match inserted {
         Ok(()) => {
             shared.pending.add_execution(exec.id);
             Ok(())
@@ -92,6 +108,20 @@ pub(crate) async fn insert_execution(
             shared.lock_secrets().remove(&exec.id);
             Err(e)
         }
+    }
+}
+
+/// An execution waiting to be inserted with others, and who waits for the outcome.
+pub(crate) type Creating = (Execution, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// Inserts executions created concurrently in one store call.
+async fn insert_batch(shared: &Shared, batch: Vec<Creating>) {
+    let (xs, waiting): (Vec<Execution>, Vec<_>) = batch.into_iter().unzip();
+    for (tx, r) in waiting
+        .into_iter()
+        .zip(shared.store.insert_executions(&xs).await)
+    {
+        let _ = tx.send(r);
     }
 }
 

@@ -45,23 +45,28 @@ impl Engine {
     /// all the work [`Engine::recover`] (or the periodic sweep) handed on, has been processed
     /// to the end, or `deadline` passes ([`Error::Timeout`]). On a store several engines
     /// share, work another engine took counts too: the store is asked what became of it
-    /// (every 50 ms while some is pending).
+    /// (every 50 ms while nothing pending ends here).
     pub async fn settle(&self, deadline: Duration) -> Result<()> {
         let until = tokio::time::Instant::now() + deadline;
         let shared_store = self.shared.store.capabilities().shared;
-        let mut asked = tokio::time::Instant::now();
+        // The store is asked only while nothing ends here (the work is elsewhere).
+        let (mut last, mut moved) = (usize::MAX, tokio::time::Instant::now());
         loop {
             let n = self.shared.pending.len();
             if n == 0 {
                 break;
             }
-            if tokio::time::Instant::now() >= until {
+            let now = tokio::time::Instant::now();
+            if now >= until {
                 return Err(Error::Timeout(format!(
                     "{n} events/executions still in flight after {deadline:?}"
                 )));
             }
-            if shared_store && asked.elapsed() >= Duration::from_millis(50) {
-                asked = tokio::time::Instant::now();
+            if n < last {
+                (last, moved) = (n, now);
+            }
+            if shared_store && now - moved >= Duration::from_millis(50) {
+                moved = now;
                 if let Err(e) = super::shared_store::reconcile(&self.shared).await {
                     tracing::debug!(error = %e, "asking the shared store about pending work");
                 }

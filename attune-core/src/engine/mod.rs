@@ -253,6 +253,8 @@ pub(crate) struct Shared {
     >,
     /// Events emitted and waiting to be persisted together (a durable store).
     pub emitting: combine::Combiner<emit::Emitted>,
+    /// Executions created directly and waiting to be inserted together (a durable store).
+    pub creating: combine::Combiner<executions::Creating>,
     /// Outcomes of runs waiting to be persisted together.
     pub finishing: combine::Combiner<running::Finish>,
     pub accepting: AtomicBool,

@@ -148,6 +148,16 @@ pub trait Store: Send + Sync + Debug {
     /// Inserts an execution (any status). Conflict if its id, or its `(enforcement, attempt)`,
     /// exists.
     async fn insert_execution(&self, execution: &Execution) -> Result<()>;
+    /// Inserts several executions, each as [`Store::insert_execution`] would; one result per
+    /// execution, in order (a failed one does not affect the others). The default inserts
+    /// one after the other; batching backends commit them together.
+    async fn insert_executions(&self, executions: &[Execution]) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(executions.len());
+        for x in executions {
+            out.push(self.insert_execution(x).await);
+        }
+        out
+    }
     /// Reads an execution.
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution>;
     /// Compare-and-set status change `from → change.to`, with the fields of `change`.

@@ -6,6 +6,8 @@
 // In a folder of its own: a file directly in src/bin would be a binary.
 #[path = "scenarios/events_in.rs"]
 mod events_in;
+#[path = "scenarios/postgres.rs"]
+mod postgres;
 
 use attune_benches::{many_rules_engine, match_payload, peak_rss_mb, pipeline_engine};
 use attune_core::model::ExecutionStatus;
@@ -39,6 +41,8 @@ const SCENARIOS: &[&str] = &[
     "sensor_ingest",
     "sensor_ingest_sqlite",
     "sensor_ingest_sqlite_runs",
+    "pipeline_postgres_native",
+    "execute_postgres_noop",
 ];
 
 fn main() {
@@ -123,6 +127,12 @@ fn main() {
                 }
                 "sensor_ingest_sqlite_runs" => {
                     events_in::sensor_ingest(ops.unwrap_or(200_000), true, true).await
+                }
+                "pipeline_postgres_native" => {
+                    postgres::pipeline_postgres_native(ops.unwrap_or(50_000)).await
+                }
+                "execute_postgres_noop" => {
+                    postgres::execute_postgres_noop(ops.unwrap_or(50_000)).await
                 }
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await

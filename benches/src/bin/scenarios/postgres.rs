@@ -1,0 +1,179 @@
+//! Scenarios on PostgreSQL (`attune-store-postgres`): the store and the transport in a fresh
+//! schema of the server named by `ATTUNE_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards. One engine process.
+
+use super::{EMITTERS, percentile, report};
+use attune_benches::pipeline_engine;
+use attune_core::model::ExecutionStatus;
+use attune_core::store::{EventFilter, ExecutionFilter, Page};
+use attune_core::{Engine, Error, Result};
+use attune_store_postgres::PgTransport;
+use attune_store_postgres::testing::TestSchema;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A fresh schema and an engine on it (store and transport) with the pipeline workload.
+async fn engine() -> Result<(TestSchema, Arc<Engine>)> {
+    let schema = TestSchema::create().await.ok_or_else(|| {
+        Error::Unsupported(format!(
+            "PostgreSQL at {} cannot be reached",
+            attune_store_postgres::testing::url()
+        ))
+    })?;
+    let transport = PgTransport::open(schema.store()).await?;
+    let engine = pipeline_engine(
+        Engine::builder()
+            .store(Arc::new(schema.store().clone()))
+            .transport(Arc::new(transport)),
+    )
+    .await?;
+    Ok((schema, Arc::new(engine)))
+}
+
+/// `EMITTERS` concurrent producers each calling `work(engine, i)` for their share of `n`.
+async fn produce<F, Fut>(engine: &Arc<Engine>, n: u64, work: F) -> Result<()>
+where
+    F: Fn(Arc<Engine>, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let producers: Vec<_> = (0..EMITTERS)
+        .map(|p| {
+            let (engine, work) = (engine.clone(), work.clone());
+            tokio::spawn(async move {
+                let mut i = p;
+                while i < n {
+                    work(engine.clone(), i).await?;
+                    i += EMITTERS;
+                }
+                Ok::<(), Error>(())
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.map_err(|e| Error::Action(e.to_string()))??;
+    }
+    Ok(())
+}
+
+/// Latencies (µs) from `start(execution)` to its end, and the count that succeeded.
+async fn outcomes(
+    engine: &Engine,
+    start: &HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>>,
+    by_event: bool,
+) -> Result<(Vec<f64>, u64)> {
+    let mut latencies = Vec::new();
+    let mut succeeded = 0;
+    let mut after = None;
+    loop {
+        let page = Page { after, limit: 5000 };
+        let batch = engine
+            .store()
+            .list_executions(&ExecutionFilter::default(), &page)
+            .await?;
+        for x in &batch {
+            if x.status == ExecutionStatus::Succeeded {
+                succeeded += 1;
+            }
+            let from = if by_event {
+                x.event.and_then(|e| start.get(&e.0)).copied()
+            } else {
+                Some(x.created)
+            };
+            if let (Some(f), Some(c)) = (x.finished, from) {
+                latencies.push((f - c).num_microseconds().unwrap_or(0) as f64);
+            }
+        }
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => break,
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((latencies, succeeded))
+}
+
+/// Event → rule → enforcement → execution → no-op, all durable on PostgreSQL, with
+/// `EMITTERS` concurrent producers. p50/p99: event created → execution finished.
+pub(crate) async fn pipeline_postgres_native(n: u64) -> Result<Value> {
+    let (_schema, engine) = engine().await?;
+    let start = Instant::now();
+    produce(&engine, n, |engine, i| async move {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    engine.settle(Duration::from_secs(1200)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut created = HashMap::with_capacity(n as usize);
+    let mut after = None;
+    loop {
+        let page = Page { after, limit: 5000 };
+        let batch = engine
+            .store()
+            .list_events(&EventFilter::default(), &page)
+            .await?;
+        created.extend(batch.iter().map(|e| (e.id.0, e.created)));
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => break,
+        }
+    }
+    let (latencies, succeeded) = outcomes(&engine, &created, true).await?;
+    engine.shutdown(Duration::from_secs(10)).await;
+    if succeeded != n {
+        return Err(Error::Action(format!(
+            "{succeeded} of {n} executions succeeded"
+        )));
+    }
+    Ok(report(
+        "pipeline_postgres_native",
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "processes": 1,
+            "emitters": EMITTERS,
+            "latency": "event created → execution finished (events emitted as fast as accepted)",
+        }),
+    ))
+}
+
+/// Direct `execute` of the no-op action (no event, no rule), durable on PostgreSQL: the
+/// like-for-like with a job queue. p50/p99: execution created → finished.
+pub(crate) async fn execute_postgres_noop(n: u64) -> Result<Value> {
+    let (_schema, engine) = engine().await?;
+    let start = Instant::now();
+    produce(&engine, n, |engine, i| async move {
+        engine
+            .execute("bench.noop", json!({"n": i}))
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    engine.settle(Duration::from_secs(1200)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let (latencies, succeeded) = outcomes(&engine, &HashMap::new(), false).await?;
+    engine.shutdown(Duration::from_secs(10)).await;
+    if succeeded != n {
+        return Err(Error::Action(format!(
+            "{succeeded} of {n} executions succeeded"
+        )));
+    }
+    Ok(report(
+        "execute_postgres_noop",
+        n,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        json!({
+            "processes": 1,
+            "producers": EMITTERS,
+            "latency": "execution created → finished",
+        }),
+    ))
+}

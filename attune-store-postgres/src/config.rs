@@ -32,10 +32,14 @@ pub struct PgStoreBuilder {
 impl PgStoreBuilder {
     /// A builder for the database at `url` (`postgres://user:password@host:port/database`,
     /// with any of libpq's query parameters sqlx accepts, such as `sslmode`).
+    ///
+    /// A `schema=NAME` query parameter (Attune's, taken out of the URL before it is used)
+    /// names the PostgreSQL schema, as [`schema`](Self::schema) does.
     pub fn new(url: impl Into<String>) -> Self {
+        let (url, schema) = take_schema_param(&url.into());
         PgStoreBuilder {
-            url: url.into(),
-            schema: DEFAULT_SCHEMA.to_string(),
+            url,
+            schema: schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_string()),
             max_connections: 16,
             connect_for: Duration::from_secs(30),
             statement_timeout: Some(Duration::from_secs(60)),
@@ -118,6 +122,29 @@ impl PgStoreBuilder {
     }
 }
 
+/// `url` without its `schema=` query parameter, and that parameter's value.
+fn take_schema_param(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(v) => {
+                schema = Some(v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if kept.is_empty() {
+        (base.to_string(), schema)
+    } else {
+        (format!("{base}?{}", kept.join("&")), schema)
+    }
+}
+
 /// `user@host:port/database`: where `opts` connects, without the password.
 pub(crate) fn describe(opts: &PgConnectOptions) -> String {
     format!(
@@ -127,6 +154,11 @@ pub(crate) fn describe(opts: &PgConnectOptions) -> String {
         opts.get_port(),
         opts.get_database().unwrap_or(opts.get_username())
     )
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    redact(url)
 }
 
 /// `url` with its password replaced by `***`, for messages.
@@ -248,6 +280,29 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(redact("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn the_schema_comes_from_the_url() {
+        let b = PgStoreBuilder::new("postgres://u@h/d?schema=ops&sslmode=disable");
+        assert_eq!(
+            (b.url.as_str(), b.schema.as_str()),
+            ("postgres://u@h/d?sslmode=disable", "ops")
+        );
+        let b = PgStoreBuilder::new("postgres://u@h/d?schema=ops");
+        assert_eq!(
+            (b.url.as_str(), b.schema.as_str()),
+            ("postgres://u@h/d", "ops")
+        );
+        let b = PgStoreBuilder::new("postgres://u@h/d").schema("x");
+        assert_eq!(
+            (b.url.as_str(), b.schema.as_str()),
+            ("postgres://u@h/d", "x")
+        );
+        let err = PgStoreBuilder::new("postgres://u@h/d?schema=Bad-Name")
+            .connect_options()
+            .expect_err("a bad schema name");
+        assert!(err.to_string().contains("Bad-Name"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,6 @@ mod store;
 pub mod testing;
 mod transport;
 
-pub use config::{DEFAULT_SCHEMA, PgStoreBuilder};
+pub use config::{DEFAULT_SCHEMA, PgStoreBuilder, redact_url};
 pub use store::PgStore;
 pub use transport::{PgTransport, PgTransportBuilder};

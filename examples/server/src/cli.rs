@@ -19,8 +19,10 @@ pub(crate) struct Cli {
     /// each problem listed. Without it, a pack with a problem loads nothing.
     #[arg(long, global = true)]
     pub partial: bool,
-    /// Keep the engine's state in this SQLite file (durable across runs); without it the
-    /// state is in memory and gone at exit.
+    /// Keep the engine's state in this SQLite file (durable across runs), or in the
+    /// PostgreSQL database of a `postgres://user:password@host:port/db` URL (shared by every
+    /// process given the same URL: see docs/deploy.md); without it the state is in memory
+    /// and gone at exit.
     #[arg(long, global = true, env = "ATTUNE_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// A file holding the key-value store's encryption key (64 hex digits). The variable

@@ -26,6 +26,7 @@ use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
 use attune_runtime_shell::ShellRuntime;
+use attune_store_postgres::{PgStore, PgTransport};
 use attune_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -241,8 +242,22 @@ impl Failure {
     }
 }
 
+/// `--db` as a PostgreSQL URL (`postgres://` or `postgresql://`), not a file.
+pub(crate) fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// `--db` for messages and logs: a file's path, or a URL without its password.
+pub(crate) fn db_display(db: &std::path::Path) -> String {
+    match postgres_url(db) {
+        Some(url) => attune_store_postgres::redact_url(url),
+        None => db.display().to_string(),
+    }
+}
+
 /// An engine with every runtime this program has (native, rhai, noop, http, shell, python),
-/// on the SQLite file of `--db` or in memory, with `--cancel-grace` and this process's
+/// on the SQLite file or PostgreSQL database of `--db` or in memory, with `--cancel-grace` and this process's
 /// worker id.
 pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
     let mut shell = ShellRuntime::builder();
@@ -263,7 +278,20 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
         builder = builder.sensor_runtime(shell).sensor_runtime(python);
     }
     if let Some(db) = &setup.db {
-        builder = builder.store(Arc::new(SqliteStore::open(db)?));
+        match postgres_url(db) {
+            // Every process on the same database shares the store and the transport.
+            Some(url) => {
+                let store = PgStore::builder(url)
+                    .application_name(format!("attune {}", setup.worker_id))
+                    .open()
+                    .await?;
+                let transport = PgTransport::open(&store).await?;
+                builder = builder
+                    .store(Arc::new(store))
+                    .transport(Arc::new(transport));
+            }
+            None => builder = builder.store(Arc::new(SqliteStore::open(db)?)),
+        }
     }
     if let Some(k) = &setup.encryption {
         builder = builder.encryption_key(k.clone());

@@ -39,7 +39,7 @@ pub(super) async fn run(
     let engine = work.engine;
     tracing::info!(
         packs = %engine.pack_refs().join(","),
-        db = ?setup.db,
+        db = setup.db.as_deref().map(super::db_display).unwrap_or_default(),
         resumed = work.recovery.resumed.len(),
         "attune serve: running"
     );

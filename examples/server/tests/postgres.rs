@@ -1,0 +1,106 @@
+//! The `attune` command on PostgreSQL (`--db postgres://...?schema=...`): keys and
+//! executions written by one command are seen by the next (another process), and a bad
+//! login fails naming the server without the password. Skipped, saying why, when the test
+//! server cannot be reached and `ATTUNE_REQUIRE_POSTGRES` is not `1`.
+
+mod common;
+
+use attune_store_postgres::testing::TestSchema;
+use common::json_of;
+use serde_json::json;
+use std::process::Output;
+
+/// A fresh schema on the test server (dropped with the value), or `None` (skipped).
+fn schema() -> Option<TestSchema> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(TestSchema::create())
+}
+
+fn db_url(pg: &TestSchema) -> String {
+    let sep = if pg.url().contains('?') { '&' } else { '?' };
+    format!("{}{sep}schema={}", pg.url(), pg.schema())
+}
+
+fn run(db: &str, args: &[&str]) -> Output {
+    common::attune()
+        .env_remove("ATTUNE_ENCRYPTION_KEY")
+        .env_remove("ATTUNE_KEY_FILE")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("attune runs")
+}
+
+#[test]
+fn commands_share_state_through_postgres() {
+    let Some(pg) = schema() else {
+        return;
+    };
+    let db = db_url(&pg);
+    let out = run(&db, &["key", "set", "greeting", "hello", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(&db, &["key", "get", "greeting", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_of(&out)["key"]["value"], json!("hello"));
+
+    let out = run(
+        &db,
+        &["run", "core.local", "cmd=echo from-postgres", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let run_doc = json_of(&out);
+    let id = run_doc["execution"]["id"]
+        .as_str()
+        .expect("an execution id")
+        .to_string();
+
+    let out = run(&db, &["execution", "get", &id, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let x = json_of(&out);
+    assert_eq!(x["execution"]["status"], json!("succeeded"), "{x}");
+    assert!(
+        x["execution"]["result"]["stdout"]
+            .as_str()
+            .is_some_and(|s| s.contains("from-postgres")),
+        "{x}"
+    );
+    let out = run(
+        &db,
+        &["execution", "list", "--status", "succeeded", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let listed = json_of(&out);
+    assert_eq!(listed["total"], json!(1), "{listed}");
+    assert_eq!(listed["executions"][0]["id"], json!(id));
+}
+
+#[test]
+fn a_refused_login_fails_at_once_without_showing_the_password() {
+    let Some(pg) = schema() else {
+        return;
+    };
+    let url = pg.url().replacen(
+        "postgres://postgres",
+        "postgres://attune_no_such_role:hunter2",
+        1,
+    );
+    let out = run(&url, &["key", "list", "--json"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("attune_no_such_role"),
+        "names the login: {text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "never shows the password: {text}"
+    );
+}

@@ -11,6 +11,7 @@ mod executions;
 mod filter;
 mod journal;
 mod keys;
+mod leader;
 mod migrations;
 mod purge;
 mod rows;
@@ -19,5 +20,6 @@ pub mod testing;
 mod transport;
 
 pub use config::{DEFAULT_SCHEMA, PgStoreBuilder, redact_url};
+pub use leader::PgLeader;
 pub use store::PgStore;
 pub use transport::{PgTransport, PgTransportBuilder};

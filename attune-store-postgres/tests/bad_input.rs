@@ -62,17 +62,19 @@ fn a_schema_of_another_application_is_refused_and_left_alone() {
             .await
             .expect_err("a foreign schema");
         let msg = err.to_string();
-        assert!(msg.contains("customers") && msg.contains("another application"), "{msg}");
-        let tables: Vec<String> = sqlx::query(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
-        )
-        .bind(&theirs)
-        .fetch_all(pg.pool())
-        .await
-        .expect("list tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        assert!(
+            msg.contains("customers") && msg.contains("another application"),
+            "{msg}"
+        );
+        let tables: Vec<String> =
+            sqlx::query("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1")
+                .bind(&theirs)
+                .fetch_all(pg.pool())
+                .await
+                .expect("list tables")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
         assert_eq!(tables, vec!["customers".to_string()], "nothing was written");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {theirs} CASCADE")))
             .execute(pg.pool())
@@ -90,7 +92,10 @@ fn an_unreachable_server_is_retried_then_named() {
             .await
             .expect_err("nothing listens on port 1");
         let msg = err.to_string();
-        assert!(err.is_retryable(), "a refused connection is transient: {msg}");
+        assert!(
+            err.is_retryable(),
+            "a refused connection is transient: {msg}"
+        );
         assert!(msg.contains("127.0.0.1:1"), "names the server: {msg}");
         assert!(msg.contains("gave up after"), "says it retried: {msg}");
         assert!(!msg.contains("hunter2"), "never shows the password: {msg}");
@@ -126,7 +131,10 @@ fn a_statement_timeout_mid_batch_applies_nothing_and_the_retry_succeeds() {
         }
         blocker.rollback().await.expect("release the lock");
         assert_eq!(
-            store.count_events(&EventFilter::default()).await.expect("count"),
+            store
+                .count_events(&EventFilter::default())
+                .await
+                .expect("count"),
             0,
             "nothing of the batch was applied"
         );
@@ -134,7 +142,10 @@ fn a_statement_timeout_mid_batch_applies_nothing_and_the_retry_succeeds() {
             r.expect("the retry succeeds");
         }
         assert_eq!(
-            store.count_events(&EventFilter::default()).await.expect("count"),
+            store
+                .count_events(&EventFilter::default())
+                .await
+                .expect("count"),
             50
         );
     });

@@ -135,3 +135,65 @@ async fn two_engines_share_the_work_once_each() {
     assert!(a.shutdown(Duration::from_secs(5)).await, "a drained");
     assert!(b.shutdown(Duration::from_secs(5)).await, "b drained");
 }
+
+/// A workflow of 12 items, three at a time, run through one engine while another shares
+/// the work: tasks run and end in either engine, and the run (driven by the engine that
+/// runs the workflow) learns of every end and succeeds with every item's result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_learns_of_tasks_ended_in_another_engine() {
+    let Some(pg) = TestSchema::create().await else {
+        return;
+    };
+    let peer = pg.peer().await;
+    let (runs_a, runs_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let a = engine(pg.store(), "a", runs_a.clone())
+        .await
+        .expect("engine a");
+    let b = engine(&peer, "b", runs_b.clone()).await.expect("engine b");
+    let wf = attune_core::workflow::parse(
+        r#"
+input: [xs]
+tasks:
+  each:
+    with:
+      items: x in {{ ctx('xs') }}
+      concurrency: 3
+    action: pg.count i={{ item('x') }}
+output:
+  - got: '{{ task("each").result.items | map(attribute="result") | list }}'
+"#,
+        "items.yaml",
+    )
+    .expect("parse");
+    a.register_workflow("pg.items", wf.clone())
+        .await
+        .expect("register in a");
+    b.register_workflow("pg.items", wf)
+        .await
+        .expect("register in b");
+    let xs: Vec<u64> = (0..12).collect();
+    let id = a
+        .execute("pg.items", json!({ "xs": xs }))
+        .await
+        .expect("execute");
+    a.settle(Duration::from_secs(60))
+        .await
+        .expect("the workflow ends");
+    let x = pg.get_execution(id).await.expect("get");
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{x:?}");
+    let got: Vec<u64> = (0..12).collect();
+    let want: Vec<serde_json::Value> = got.iter().map(|i| json!({"i": i})).collect();
+    assert_eq!(
+        x.result.as_ref().map(|r| r["output"]["got"].clone()),
+        Some(json!(want)),
+        "{x:?}"
+    );
+    let (ran_a, ran_b) = (runs_a.load(Ordering::SeqCst), runs_b.load(Ordering::SeqCst));
+    assert_eq!(
+        ran_a + ran_b,
+        12,
+        "each item ran once ({ran_a} in a, {ran_b} in b)"
+    );
+    assert!(a.shutdown(Duration::from_secs(5)).await);
+    assert!(b.shutdown(Duration::from_secs(5)).await);
+}

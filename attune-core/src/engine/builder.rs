@@ -29,6 +29,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     encryption: Option<crate::keystore::EncryptionKey>,
+    singletons: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -57,6 +58,7 @@ impl EngineBuilder {
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
             encryption: None,
+            singletons: None,
         }
     }
 
@@ -92,6 +94,18 @@ impl EngineBuilder {
     /// [`Supervision::default`]: crate::sensor::Supervision
     pub fn sensor_supervision(mut self, supervision: crate::sensor::Supervision) -> Self {
         self.supervision = supervision;
+        self
+    }
+
+    /// Runs the timers and the sensors only while `leader` holds `true`: for engines that
+    /// share a store, where one of them at a time should fire each timer and run each sensor
+    /// (attune-store-postgres's `PgLeader` keeps such a flag, held by one process of the
+    /// cluster). Each time it turns true, timers continue from their last stored fire (as
+    /// after a restart: fires missed meanwhile come as one event, or each with `catch_up`)
+    /// and sensors start; when it turns false, or its sender is dropped, they stop. Without
+    /// it, this engine always runs them.
+    pub fn singletons(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.singletons = Some(leader);
         self
     }
 
@@ -274,6 +288,7 @@ impl EngineBuilder {
             workflows: Some(workflows.clone()),
             children: Mutex::new(HashMap::new()),
             emitting: Default::default(),
+            singletons: self.singletons,
             creating: Default::default(),
             finishing: Default::default(),
             accepting: AtomicBool::new(true),

@@ -32,10 +32,12 @@ mod param_defaults;
 mod pending;
 mod policy;
 mod recovery;
+mod remote_ends;
 mod running;
 mod scheduling;
 mod sensors;
 mod shared_store;
+mod singletons;
 mod stage;
 mod system_triggers;
 mod timers;
@@ -253,6 +255,8 @@ pub(crate) struct Shared {
     >,
     /// Events emitted and waiting to be persisted together (a durable store).
     pub emitting: combine::Combiner<emit::Emitted>,
+    /// While false, timers and sensors do not run here (see `singletons.rs`); none: always.
+    pub singletons: Option<tokio::sync::watch::Receiver<bool>>,
     /// Executions created directly and waiting to be inserted together (a durable store).
     pub creating: combine::Combiner<executions::Creating>,
     /// Outcomes of runs waiting to be persisted together.

@@ -148,15 +148,16 @@ struct Supervised {
     gave_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The task (see the module's doc); ends when the engine stops, after its sensors.
-pub(crate) async fn run(shared: Arc<Shared>) {
+/// The task (see the module's doc); ends when `term` is canceled (the engine stops, or its
+/// leadership of the sensors ends), after its sensors.
+pub(crate) async fn run(shared: Arc<Shared>, term: CancellationToken) {
     let hub = &shared.sensors;
     let mut changes = shared.catalog.changes();
     let mut running: HashMap<String, Supervised> = HashMap::new();
     loop {
-        follow(&shared, &mut running).await;
+        follow(&shared, &mut running, &term).await;
         tokio::select! {
-            () = hub.stop.cancelled() => break,
+            () = term.cancelled() => break,
             changed = changes.changed() => if changed.is_err() { break },
         }
     }
@@ -186,7 +187,11 @@ fn pack_config(shared: &Shared, def: &Sensor) -> Option<Arc<Value>> {
 
 /// Starts, updates and stops sensors to match the catalog. What stops is stopped before
 /// what starts (a changed sensor's new copy never runs beside the old one).
-async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>) {
+async fn follow(
+    shared: &Arc<Shared>,
+    running: &mut HashMap<String, Supervised>,
+    term: &CancellationToken,
+) {
     let hub = &shared.sensors;
     let sensors = shared.catalog.sensors();
     if sensors.is_empty() && running.is_empty() {
@@ -278,7 +283,7 @@ async fn follow(shared: &Arc<Shared>, running: &mut HashMap<String, Supervised>)
     }
     for (def, config, triggers, runtime) in to_start {
         let (tx, rx) = watch::channel(triggers);
-        let stop = hub.stop.child_token();
+        let stop = term.child_token();
         let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let task = tokio::spawn(supervise(
             shared.clone(),

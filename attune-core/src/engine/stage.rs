@@ -66,15 +66,29 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
         .await?,
     );
 
+    tasks.push(tokio::spawn(super::remote_ends::run(shared.clone())));
     tasks.push(tokio::spawn(running::renew_leases(shared.clone())));
     tasks.push(tokio::spawn(super::policy::run_timers(shared.clone())));
-    tasks.push(tokio::spawn(super::timers::run(shared.clone())));
+    let s = shared.clone();
+    tasks.push(tokio::spawn(async move {
+        let (gate, stop) = (s.singletons.clone(), s.stop.clone());
+        super::singletons::terms(gate, stop, "timers", |term| {
+            super::timers::run(s.clone(), term)
+        })
+        .await;
+    }));
+    let s = shared.clone();
     *shared
         .sensors
         .task
         .lock()
-        .unwrap_or_else(|p| p.into_inner()) =
-        Some(tokio::spawn(super::sensors::run(shared.clone())));
+        .unwrap_or_else(|p| p.into_inner()) = Some(tokio::spawn(async move {
+        let (gate, stop) = (s.singletons.clone(), s.sensors.stop.clone());
+        super::singletons::terms(gate, stop, "sensors", |term| {
+            super::sensors::run(s.clone(), term)
+        })
+        .await;
+    }));
     tasks.push(tokio::spawn(super::recovery::run(
         shared.clone(),
         shared.config.sweep_every,

@@ -331,8 +331,9 @@ async fn restore(shared: &Arc<Shared>, timers: &mut HashMap<String, Timer>, now:
     super::emit::emit_logged(shared, out).await;
 }
 
-/// The timer task (see the module's doc); ends when the engine stops.
-pub(crate) async fn run(shared: Arc<Shared>) {
+/// The timer task (see the module's doc); ends when `term` is canceled (the engine stops,
+/// or its leadership of the timers ends).
+pub(crate) async fn run(shared: Arc<Shared>, term: tokio_util::sync::CancellationToken) {
     let mut timers: HashMap<String, Timer> = HashMap::new();
     let mut changes = shared.catalog.changes();
     follow_rules(&shared, &mut timers, shared.now());
@@ -346,7 +347,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             None => Duration::from_secs(3600),
         };
         tokio::select! {
-            () = shared.stop.cancelled() => return,
+            () = term.cancelled() => return,
             changed = changes.changed() => {
                 if changed.is_err() {
                     return;

@@ -26,7 +26,7 @@ use attune_core::pack::{PackErrors, PackOptions};
 use attune_core::{Engine, Error};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
 use attune_runtime_shell::ShellRuntime;
-use attune_store_postgres::{PgStore, PgTransport};
+use attune_store_postgres::{PgLeader, PgStore, PgTransport};
 use attune_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -286,9 +286,13 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
                     .open()
                     .await?;
                 let transport = PgTransport::open(&store).await?;
+                // One process of the database at a time fires the timers and runs the
+                // sensors.
+                let leader = PgLeader::campaign(&store, "singletons");
                 builder = builder
                     .store(Arc::new(store))
-                    .transport(Arc::new(transport));
+                    .transport(Arc::new(transport))
+                    .singletons(leader.watch());
             }
             None => builder = builder.store(Arc::new(SqliteStore::open(db)?)),
         }

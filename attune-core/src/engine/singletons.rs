@@ -25,8 +25,11 @@ pub(crate) async fn terms<F, Fut>(
         return;
     };
     loop {
-        // Wait to lead.
+        // Wait to lead (a flag whose sender is gone never says so again).
         loop {
+            if gate.has_changed().is_err() {
+                return;
+            }
             if *gate.borrow_and_update() {
                 break;
             }

@@ -97,17 +97,40 @@ async fn one_engine_runs_the_pipeline_on_postgres() {
     assert!(engine.shutdown(Duration::from_secs(5)).await, "drained");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_engines_share_the_work_once_each() {
-    let Some(pg) = TestSchema::create().await else {
-        return;
-    };
+/// Two engines on one schema, each with its own connections, as two processes would have.
+struct Pair {
+    a: Engine,
+    b: Engine,
+    runs_a: Arc<AtomicU64>,
+    runs_b: Arc<AtomicU64>,
+}
+
+async fn pair(pg: &TestSchema) -> Pair {
     let peer = pg.peer().await;
     let (runs_a, runs_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let a = engine(pg.store(), "a", runs_a.clone())
         .await
         .expect("engine a");
     let b = engine(&peer, "b", runs_b.clone()).await.expect("engine b");
+    Pair {
+        a,
+        b,
+        runs_a,
+        runs_b,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_share_the_work_once_each() {
+    let Some(pg) = TestSchema::create().await else {
+        return;
+    };
+    let Pair {
+        a,
+        b,
+        runs_a,
+        runs_b,
+    } = pair(&pg).await;
     let mut events = HashMap::new();
     for i in 0..400u64 {
         let from = if i % 2 == 0 { &a } else { &b };
@@ -144,12 +167,12 @@ async fn a_workflow_learns_of_tasks_ended_in_another_engine() {
     let Some(pg) = TestSchema::create().await else {
         return;
     };
-    let peer = pg.peer().await;
-    let (runs_a, runs_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let a = engine(pg.store(), "a", runs_a.clone())
-        .await
-        .expect("engine a");
-    let b = engine(&peer, "b", runs_b.clone()).await.expect("engine b");
+    let Pair {
+        a,
+        b,
+        runs_a,
+        runs_b,
+    } = pair(&pg).await;
     let wf = attune_core::workflow::parse(
         r#"
 input: [xs]

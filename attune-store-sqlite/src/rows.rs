@@ -147,13 +147,10 @@ pub(crate) fn terminal_statuses() -> impl Iterator<Item = ExecutionStatus> {
     ExecutionStatus::ALL.into_iter().filter(|s| s.is_terminal())
 }
 
-/// The `(scope_kind, scope_owner)` columns of a key scope, ordered as [`KeyScope`] orders.
+/// The `(scope_kind, scope_owner)` columns of a key scope ([`KeyScope::sort_key`]).
 pub(crate) fn scope_cols(scope: &KeyScope) -> (i64, &str) {
-    match scope {
-        KeyScope::System => (0, ""),
-        KeyScope::Pack(p) => (1, p),
-        KeyScope::User(u) => (2, u),
-    }
+    let (rank, owner) = scope.sort_key();
+    (i64::from(rank), owner)
 }
 
 /// A LIMIT value from a `usize`.

@@ -17,6 +17,18 @@ pub enum KeyScope {
     User(String),
 }
 
+impl KeyScope {
+    /// The scope as `(rank, owner)`: ordered as `KeyScope` orders (system, packs, users;
+    /// owners by name), `owner` empty for the system scope. What stores keep in two columns.
+    pub fn sort_key(&self) -> (u8, &str) {
+        match self {
+            KeyScope::System => (0, ""),
+            KeyScope::Pack(p) => (1, p),
+            KeyScope::User(u) => (2, u),
+        }
+    }
+}
+
 impl fmt::Display for KeyScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -96,6 +96,7 @@ async fn cluster_child_entry() {
     };
     let dir = PathBuf::from(dir);
     let engine = engine(&db, &dir, &part).await.expect("child engine");
+    append_line(&dir.join("ready"), &part).expect("ready file");
     if part == "ingest" {
         for i in 0..EVENTS {
             let id = engine
@@ -165,6 +166,14 @@ async fn sigkill_of_a_worker_mid_burst_loses_nothing_and_runs_nothing_twice() {
     for w in ["w1", "w2", "w3"] {
         children.0.push(spawn(w, &db, dir.path()));
     }
+    // Every engine matches against the definitions it read at its start and registered
+    // itself: the burst begins once all have them.
+    let ready_file = dir.path().join("ready");
+    until("the workers are ready", || {
+        let n = lines(&ready_file).len();
+        async move { n >= 3 }
+    })
+    .await;
     children.0.push(spawn("ingest", &db, dir.path()));
     let acked_file = dir.path().join("acked");
 

@@ -18,12 +18,7 @@ pub(crate) async fn append(pool: &PgPool, entries: &[JournalEntry]) -> Res<()> {
     let mut seqs = Vec::with_capacity(entries.len());
     let mut steps = Vec::with_capacity(entries.len());
     for e in entries {
-        let seq = i64::try_from(e.seq).map_err(|_| {
-            Error::invalid(
-                format!("journal entry of execution '{}'", e.execution),
-                format!("seq {} is out of range", e.seq),
-            )
-        })?;
+        let seq = e.stored_seq()?;
         ids.push(Uuid::from(e.execution));
         seqs.push(seq);
         steps.push(e.step.as_str());

@@ -16,12 +16,7 @@ pub(crate) fn append(w: &mut WriterConn, entries: &[JournalEntry]) -> Res<()> {
          ON CONFLICT DO NOTHING",
     )?;
     for e in entries {
-        let seq = i64::try_from(e.seq).map_err(|_| {
-            Error::invalid(
-                format!("journal entry of execution '{}'", e.execution),
-                format!("seq {} is out of range", e.seq),
-            )
-        })?;
+        let seq = e.stored_seq()?;
         if st.execute(params![blob(e.execution), seq, e.step])? == 0 {
             return Err(Error::Conflict(format!(
                 "journal entry {} of execution '{}' exists",

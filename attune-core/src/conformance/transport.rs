@@ -114,7 +114,10 @@ where
 #[macro_export]
 macro_rules! transport_conformance_tests {
     (optional $factory:expr $(,)?) => {
-        $crate::transport_conformance_tests!(@optional $factory =>
+        $crate::transport_conformance_tests!(@all ($factory));
+    };
+    (@all $make:expr) => {
+        $crate::transport_conformance_tests!(@tests $make =>
             check_work_one_consumer_each,
             check_work_redelivered_after_lost_consumer,
             check_batch_order_and_max,
@@ -125,12 +128,13 @@ macro_rules! transport_conformance_tests {
             check_no_drop_under_load,
         );
     };
-    (@optional $factory:expr => $($check:ident),+ $(,)?) => {
+    // `$make`: a future of `Option<factory>`, evaluated in each test; `None` skips it.
+    (@tests $make:expr => $($check:ident),+ $(,)?) => {
         $(
             #[test]
             fn $check() {
                 $crate::conformance::run(async {
-                    let Some(factory) = ($factory).await else {
+                    let Some(factory) = $make.await else {
                         return;
                     };
                     $crate::conformance::transport::$check(&factory).await;
@@ -139,27 +143,10 @@ macro_rules! transport_conformance_tests {
         )+
     };
     ($factory:expr $(,)?) => {
-        $crate::transport_conformance_tests!($factory =>
-            check_work_one_consumer_each,
-            check_work_redelivered_after_lost_consumer,
-            check_batch_order_and_max,
-            check_recv_is_cancel_safe,
-            check_fanout_reaches_every_subscriber,
-            check_fanout_counts_missed,
-            check_back_pressure,
-            check_no_drop_under_load,
-        );
+        $crate::transport_conformance_tests!(@all (async { Some($factory) }));
     };
     ($factory:expr => $($check:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $check() {
-                $crate::conformance::run(async {
-                    let factory = $factory;
-                    $crate::conformance::transport::$check(&factory).await;
-                });
-            }
-        )+
+        $crate::transport_conformance_tests!(@tests (async { Some($factory) }) => $($check),+);
     };
 }
 

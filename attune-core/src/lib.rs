@@ -39,7 +39,7 @@ pub mod yaql;
 
 pub use engine::{
     Engine, EngineBuilder, EventTrace, ExecutionTrace, Inquiry, LoadReport, MAX_USER_NAME_BYTES,
-    PackSummary, QueueStats, Responder, Retention, RuleTest, RuleVerdict, StatusSubscription,
+    PackSummary, QueueStats, Responder, Retention, Role, RuleTest, RuleVerdict, StatusSubscription,
 };
 pub use error::{Error, Result};
 

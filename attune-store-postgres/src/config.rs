@@ -78,9 +78,16 @@ impl PgStoreBuilder {
     }
 
     /// The `application_name` the connections report to PostgreSQL (default `attune`),
-    /// shown in `pg_stat_activity`.
+    /// shown in `pg_stat_activity`; cut to PostgreSQL's 63 bytes.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
+        let mut name: String = name.into();
+        // PostgreSQL keeps 63 bytes (and says so in a notice on every connection).
+        let mut end = name.len().min(63);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        self.application_name = name;
         self
     }
 

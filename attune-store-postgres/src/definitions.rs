@@ -8,7 +8,8 @@ use sqlx::postgres::PgPool;
 
 const UPSERT: &str = "INSERT INTO definitions (kind, def_ref, pack, body) \
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
-     ON CONFLICT (kind, def_ref) DO UPDATE SET pack = excluded.pack, body = excluded.body";
+     ON CONFLICT (kind, def_ref) DO UPDATE SET pack = excluded.pack, body = excluded.body \
+     WHERE (definitions.pack, definitions.body) IS DISTINCT FROM (excluded.pack, excluded.body)";
 
 /// Inserts or replaces definitions in one statement.
 async fn upsert(conn: &mut PgConnection, defs: &[Definition]) -> Res<()> {
@@ -59,15 +60,32 @@ pub(crate) async fn replace_pack(pool: &PgPool, pack: &str, defs: &[Definition])
         .bind(pack)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM definitions WHERE pack = $1")
-        .bind(pack)
-        .execute(&mut *tx)
-        .await?;
+    // Only what changes is written, so that a replacement by the same set leaves the
+    // definitions' generation alone.
+    let kinds: Vec<&str> = defs.iter().map(|d| d.kind().as_str()).collect();
+    let refs: Vec<&str> = defs.iter().map(|d| d.def_ref()).collect();
+    sqlx::query(
+        "DELETE FROM definitions WHERE pack = $1 AND (kind, def_ref) NOT IN \
+         (SELECT * FROM unnest($2::text[], $3::text[]))",
+    )
+    .bind(pack)
+    .bind(kinds)
+    .bind(refs)
+    .execute(&mut *tx)
+    .await?;
     if !defs.is_empty() {
         upsert(&mut tx, defs).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The definitions' generation (schema version 2).
+pub(crate) async fn generation(pool: &PgPool) -> Res<u64> {
+    let g: i64 = sqlx::query_scalar("SELECT generation FROM definitions_generation")
+        .fetch_one(pool)
+        .await?;
+    Ok(g as u64)
 }
 
 /// Reads a definition.

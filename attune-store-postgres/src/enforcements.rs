@@ -30,17 +30,19 @@ pub(crate) async fn insert(pool: &PgPool, e: &Enforcement) -> Res<Inserted<Enfor
         enforcement: e.clone(),
         execution: None,
     };
-    let mut out = insert_enforced(pool, std::slice::from_ref(&item), false).await?;
+    let mut out = insert_enforced(pool, std::slice::from_ref(&item), false, false).await?;
     out.pop().expect("one result").map_err(Into::into)
 }
 
 /// Records enforcements with their executions in one transaction (see
 /// `Store::insert_enforcements`): each item both or neither; one result per item.
-/// `check`: refuse items whose enforcement and execution do not name each other.
+/// `check`: refuse items whose enforcement and execution do not name each other. `outbox`:
+/// queue a `Message::Requested` for each execution inserted in `requested`.
 pub(crate) async fn insert_enforced(
     pool: &PgPool,
     items: &[Enforced],
     check: bool,
+    outbox: bool,
 ) -> Res<Vec<Result<Inserted<Enforcement>>>> {
     let mut out: Vec<Option<Result<Inserted<Enforcement>>>> = Vec::with_capacity(items.len());
     let (mut ids, mut rules, mut events, mut statuses) = (vec![], vec![], vec![], vec![]);
@@ -108,7 +110,7 @@ pub(crate) async fn insert_enforced(
         .filter_map(|&i| items[i].execution.as_ref().map(|x| (i, x)))
         .collect();
     let xs: Vec<&Execution> = with_exec.iter().map(|(_, x)| *x).collect();
-    let refused = executions::insert_many(&mut tx, &xs).await?;
+    let refused = executions::insert_many(&mut tx, &xs, outbox).await?;
     let mut undo = Vec::new();
     for ((i, _), err) in with_exec.iter().zip(refused) {
         if let Some(err) = err {

@@ -15,8 +15,9 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Persists events in one statement, each unmatched until marked; one result per event, in
-/// order: Conflict for an id that exists (or repeats in `events`).
-pub(crate) async fn insert(pool: &PgPool, events: &[Event]) -> Res<Vec<Result<()>>> {
+/// order: Conflict for an id that exists (or repeats in `events`). With the `outbox` on,
+/// the statement also queues a `Message::Event` for each event inserted.
+pub(crate) async fn insert(pool: &PgPool, events: &[Event], outbox: bool) -> Res<Vec<Result<()>>> {
     let mut out: Vec<Result<()>> = Vec::with_capacity(events.len());
     let mut ids = Vec::with_capacity(events.len());
     let mut triggers = Vec::with_capacity(events.len());
@@ -37,14 +38,15 @@ pub(crate) async fn insert(pool: &PgPool, events: &[Event]) -> Res<Vec<Result<()
     if ids.is_empty() {
         return Ok(out);
     }
-    let rows = sqlx::query(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH ins AS ( \
              INSERT INTO events (id, trigger_ref, created, body) \
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[]) \
              ON CONFLICT DO NOTHING RETURNING id), \
-         un AS (INSERT INTO unmatched_events (id) SELECT id FROM ins) \
+         un AS (INSERT INTO unmatched_events (id) SELECT id FROM ins){} \
          SELECT id FROM ins",
-    )
+        crate::outbox::events(outbox, "ins")
+    )))
     .bind(&ids)
     .bind(&triggers)
     .bind(&created)

@@ -86,11 +86,11 @@ impl Columns {
 
     /// Inserts the rows that take no unique key another row holds; the ids inserted.
     /// Enforcements that name an inserted execution are no longer done (retention).
-    async fn insert(self, conn: &mut PgConnection) -> Res<HashSet<Uuid>> {
+    async fn insert(self, conn: &mut PgConnection, outbox: bool) -> Res<HashSet<Uuid>> {
         if self.id.is_empty() {
             return Ok(HashSet::new());
         }
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH ins AS ( \
                INSERT INTO executions (id, action_ref, enforcement_id, event_id, rule_ref, \
                  parent_id, retry_of, created, status, attempt, worker, lease_ns, updated_ns, \
@@ -99,11 +99,12 @@ impl Columns {
                  $5::text[], $6::uuid[], $7::uuid[], $8::int8[], $9::text[], $10::int4[], \
                  $11::text[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], \
                  $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) \
-               ON CONFLICT DO NOTHING RETURNING id), \
+               ON CONFLICT DO NOTHING RETURNING id, status), \
              undone AS (DELETE FROM done_enforcements d USING enforcements f \
-               WHERE d.id = f.id AND f.execution_id IN (SELECT id FROM ins)) \
+               WHERE d.id = f.id AND f.execution_id IN (SELECT id FROM ins)){} \
              SELECT id FROM ins",
-        )
+            crate::outbox::requested(outbox, "ins")
+        )))
         .bind(&self.id)
         .bind(&self.action)
         .bind(&self.enforcement)
@@ -137,6 +138,7 @@ impl Columns {
 pub(crate) async fn insert_many(
     conn: &mut PgConnection,
     xs: &[&Execution],
+    outbox: bool,
 ) -> Res<Vec<Option<Error>>> {
     let mut cols = Columns::default();
     let mut out: Vec<Option<Error>> = Vec::with_capacity(xs.len());
@@ -146,7 +148,7 @@ pub(crate) async fn insert_many(
             Err(f) => out.push(Some(f.into())),
         }
     }
-    let mut new = cols.insert(conn).await?;
+    let mut new = cols.insert(conn, outbox).await?;
     for (x, slot) in xs.iter().zip(out.iter_mut()) {
         if slot.is_none() && !new.remove(&Uuid::from(x.id)) {
             *slot = Some(insert_conflict(conn, x).await?);
@@ -156,19 +158,23 @@ pub(crate) async fn insert_many(
 }
 
 /// Inserts one execution; Conflict if its id, or its `(enforcement, attempt)`, exists.
-pub(crate) async fn insert(pool: &PgPool, x: &Execution) -> Res<()> {
+pub(crate) async fn insert(pool: &PgPool, x: &Execution, outbox: bool) -> Res<()> {
     let mut conn = pool.acquire().await?;
-    match insert_many(&mut conn, &[x]).await?.pop().flatten() {
+    match insert_many(&mut conn, &[x], outbox).await?.pop().flatten() {
         None => Ok(()),
         Some(e) => Err(e.into()),
     }
 }
 
 /// Inserts executions in one statement; one result per execution, in order.
-pub(crate) async fn insert_batch(pool: &PgPool, xs: &[Execution]) -> Res<Vec<Result<()>>> {
+pub(crate) async fn insert_batch(
+    pool: &PgPool,
+    xs: &[Execution],
+    outbox: bool,
+) -> Res<Vec<Result<()>>> {
     let mut conn = pool.acquire().await?;
     let refs: Vec<&Execution> = xs.iter().collect();
-    Ok(insert_many(&mut conn, &refs)
+    Ok(insert_many(&mut conn, &refs, outbox)
         .await?
         .into_iter()
         .map(|e| match e {
@@ -229,6 +235,7 @@ pub(crate) async fn transition_many(
     pool: &PgPool,
     changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
     want_rows: bool,
+    outbox: bool,
 ) -> Res<Vec<Result<Option<Execution>>>> {
     let n = changes.len();
     let mut out: Vec<Option<Result<Option<Execution>>>> = (0..n).map(|_| None).collect();
@@ -244,7 +251,7 @@ pub(crate) async fn transition_many(
         *k += 1;
     }
     for wave in waves {
-        apply_wave(pool, wave, want_rows, &mut out).await?;
+        apply_wave(pool, wave, want_rows, outbox, &mut out).await?;
     }
     Ok(out
         .into_iter()
@@ -257,6 +264,7 @@ async fn apply_wave(
     pool: &PgPool,
     wave: Vec<(usize, ExecutionId, ExecutionStatus, ExecutionChange)>,
     want_rows: bool,
+    outbox: bool,
     out: &mut [Option<Result<Option<Execution>>>],
 ) -> Res<()> {
     let mut ids = Vec::new();
@@ -296,7 +304,7 @@ async fn apply_wave(
     if !ids.is_empty() {
         let returning = if want_rows { EXEC_COLS_X } else { "x.id" };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE executions x SET status = c.to_s, updated_ns = c.at, \
+            "WITH up AS (UPDATE executions x SET status = c.to_s, updated_ns = c.at, \
                started_ns = CASE WHEN c.to_s = 'running' THEN coalesce(x.started_ns, c.at) \
                  ELSE x.started_ns END, \
                finished_ns = CASE WHEN c.term THEN c.at ELSE x.finished_ns END, \
@@ -307,7 +315,10 @@ async fn apply_wave(
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bool[], \
                $6::text[], $7::text[], $8::text[], $9::text[]) \
                AS c(id, from_s, to_s, at, term, result, error, stdout, stderr) \
-             WHERE x.id = c.id AND x.status = c.from_s RETURNING x.id, {returning}"
+             WHERE x.id = c.id AND x.status = c.from_s \
+             RETURNING x.id AS out_id, c.to_s AS out_status, c.term AS out_term, {returning}){} \
+             SELECT * FROM up",
+            crate::outbox::transitions(outbox, "up")
         )))
         .bind(&ids)
         .bind(&froms)
@@ -324,7 +335,7 @@ async fn apply_wave(
             let id: Uuid = r.try_get(0)?;
             if let Some((i, _, _)) = sent.remove(&id) {
                 out[i] = Some(Ok(if want_rows {
-                    Some(exec_at(&r, 1)?)
+                    Some(exec_at(&r, 3)?)
                 } else {
                     None
                 }));

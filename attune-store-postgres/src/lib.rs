@@ -13,6 +13,7 @@ mod journal;
 mod keys;
 mod leader;
 mod migrations;
+mod outbox;
 mod purge;
 mod rows;
 mod store;

@@ -15,7 +15,10 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 /// The migrations, in order: entry `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_definitions_generation.sql"),
+];
 
 /// The schema version this crate writes.
 pub(crate) const LATEST: i32 = MIGRATIONS.len() as i32;

@@ -2,6 +2,7 @@
 
 use crate::config::PgStoreBuilder;
 use crate::error::Res;
+use crate::outbox::Outbox;
 use crate::{definitions, enforcements, events, executions, journal, keys, purge};
 use async_trait::async_trait;
 use attune_core::Result;
@@ -14,8 +15,10 @@ use attune_core::store::{
     ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
     StoreCapabilities,
 };
+use attune_core::transport::Topic;
 use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPool};
+use std::sync::Arc;
 
 /// Attune's [`Store`] on PostgreSQL: durable, and shared by every process that connects to
 /// the same database and schema.
@@ -32,6 +35,8 @@ pub struct PgStore {
     server: String,
     /// How its connections were opened (a transport on it opens its own the same way).
     opts: PgConnectOptions,
+    /// The work-queue messages it writes itself once a transport is opened on it.
+    outbox: Arc<Outbox>,
 }
 
 impl PgStore {
@@ -54,6 +59,7 @@ impl PgStore {
         opts: PgConnectOptions,
     ) -> PgStore {
         PgStore {
+            outbox: Arc::new(Outbox::new(format!("{server} schema {schema}"))),
             pool,
             schema,
             server,
@@ -64,6 +70,11 @@ impl PgStore {
     /// The options the store's connections were opened with.
     pub(crate) fn connect_options(&self) -> &PgConnectOptions {
         &self.opts
+    }
+
+    /// The outbox, which a transport opened on the store turns on.
+    pub(crate) fn outbox_handle(&self) -> &Arc<Outbox> {
+        &self.outbox
     }
 
     /// The connection pool.
@@ -98,6 +109,10 @@ impl Store for PgStore {
         StoreCapabilities::new(true, true)
     }
 
+    fn outbox(&self) -> Option<String> {
+        self.outbox.on().then(|| self.outbox.name().to_string())
+    }
+
     async fn put_definition(&self, def: Definition) -> Result<()> {
         done(definitions::put(&self.pool, &def).await)
     }
@@ -126,6 +141,10 @@ impl Store for PgStore {
         done(definitions::replace_pack(&self.pool, pack, &defs).await)
     }
 
+    async fn definitions_generation(&self) -> Result<Option<u64>> {
+        done(definitions::generation(&self.pool).await).map(Some)
+    }
+
     async fn insert_event(&self, event: &Event) -> Result<()> {
         self.insert_events(std::slice::from_ref(event))
             .await
@@ -134,8 +153,11 @@ impl Store for PgStore {
     }
 
     async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
-        match events::insert(&self.pool, events).await {
-            Ok(out) => out,
+        match events::insert(&self.pool, events, self.outbox.on()).await {
+            Ok(out) => {
+                self.outbox.woke(&[Topic::Events]);
+                out
+            }
             Err(f) => fail_all(f, events.len()),
         }
     }
@@ -161,8 +183,11 @@ impl Store for PgStore {
     }
 
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
-        match enforcements::insert_enforced(&self.pool, items, true).await {
-            Ok(out) => out,
+        match enforcements::insert_enforced(&self.pool, items, true, self.outbox.on()).await {
+            Ok(out) => {
+                self.outbox.woke(&[Topic::Requested]);
+                out
+            }
             Err(f) => fail_all(f, items.len()),
         }
     }
@@ -193,12 +218,17 @@ impl Store for PgStore {
     }
 
     async fn insert_execution(&self, execution: &Execution) -> Result<()> {
-        done(executions::insert(&self.pool, execution).await)
+        let r = done(executions::insert(&self.pool, execution, self.outbox.on()).await);
+        self.outbox.woke(&[Topic::Requested]);
+        r
     }
 
     async fn insert_executions(&self, executions: &[Execution]) -> Vec<Result<()>> {
-        match executions::insert_batch(&self.pool, executions).await {
-            Ok(out) => out,
+        match executions::insert_batch(&self.pool, executions, self.outbox.on()).await {
+            Ok(out) => {
+                self.outbox.woke(&[Topic::Requested]);
+                out
+            }
             Err(f) => fail_all(f, executions.len()),
         }
     }
@@ -213,8 +243,11 @@ impl Store for PgStore {
         from: ExecutionStatus,
         change: ExecutionChange,
     ) -> Result<Execution> {
-        let mut out =
-            done(executions::transition_many(&self.pool, vec![(id, from, change)], true).await)?;
+        let on = self.outbox.on();
+        let mut out = done(
+            executions::transition_many(&self.pool, vec![(id, from, change)], true, on).await,
+        )?;
+        self.outbox.woke(&[Topic::Scheduled, Topic::Finished]);
         out.pop()
             .expect("one result")
             .map(|row| row.expect("the row was asked for"))
@@ -225,8 +258,11 @@ impl Store for PgStore {
         changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
     ) -> Vec<Result<()>> {
         let n = changes.len();
-        match executions::transition_many(&self.pool, changes, false).await {
-            Ok(out) => out.into_iter().map(|r| r.map(|_| ())).collect(),
+        match executions::transition_many(&self.pool, changes, false, self.outbox.on()).await {
+            Ok(out) => {
+                self.outbox.woke(&[Topic::Scheduled, Topic::Finished]);
+                out.into_iter().map(|r| r.map(|_| ())).collect()
+            }
             Err(f) => fail_all(f, n),
         }
     }

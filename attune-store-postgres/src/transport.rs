@@ -6,9 +6,15 @@
 //!   subscription and a lease; `ack` deletes them. A dropped subscription frees what it held
 //!   at once; a process that dies stops renewing its leases (every third of
 //!   [`PgTransportBuilder::lease`]), and its rows are freed once the lease lapsed.
+//! * **The store's outbox**: opening a transport on a [`PgStore`] turns the store's outbox
+//!   on. The store then writes the work-queue messages of its state changes itself, in the
+//!   statement of the change (`Store::outbox` says which), and the engine does not publish
+//!   them: a change and its message commit together or not at all.
 //! * **Wake-ups**: a publish on a work queue sends a `NOTIFY` in the same statement as its
-//!   insert; each transport keeps one `LISTEN` connection and wakes its idle subscribers of
-//!   that topic, so pickup takes a round trip, not a polling interval. An idle subscriber
+//!   insert; after the store's outbox queued messages, the transport sends it from its own
+//!   connections. Each transport keeps one `LISTEN` connection and wakes its idle
+//!   subscribers of that topic, so pickup takes a round trip, not a polling interval.
+//!   Subscribers in the process that wrote are woken at once. An idle subscriber
 //!   also looks once per [`PgTransportBuilder::idle_poll`] (1 s), in case a notification
 //!   was lost with a connection.
 //! * **Group commit**: concurrent `publish` calls, of any topics, share one statement (one
@@ -21,6 +27,7 @@
 //!   effort, and the store stays the truth.
 
 use crate::error::{Res, backend};
+use crate::outbox::{Outbox, Remote, Wake};
 use crate::store::PgStore;
 use async_trait::async_trait;
 use attune_core::transport::{Delivery, Message, Subscription, Topic, Transport};
@@ -45,6 +52,7 @@ const NOW_US: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
 #[derive(Clone, Debug)]
 pub struct PgTransportBuilder {
     opts: PgConnectOptions,
+    outbox: Arc<Outbox>,
     max_connections: u32,
     schema: String,
     lease: Duration,
@@ -101,7 +109,11 @@ impl PgTransportBuilder {
                 wake.insert(topic, Notify::new());
             }
         }
+        let wake = Arc::new(wake);
+        let remote = Arc::new(Remote::default());
+        self.outbox.attach(&wake, &remote);
         let shared = Arc::new(Shared {
+            outbox: self.outbox.name().to_string(),
             pool,
             channel,
             lease: self.lease,
@@ -109,11 +121,12 @@ impl PgTransportBuilder {
             wake,
             fanout,
             live: Mutex::new(HashSet::new()),
-            outgoing: Mutex::new(Outbox::default()),
+            outgoing: Mutex::new(Gathered::default()),
         });
         let tasks = Arc::new(Tasks(vec![
             tokio::spawn(listen(shared.clone(), listener)),
             tokio::spawn(renew(shared.clone())),
+            tokio::spawn(announce_outbox(shared.clone(), remote)),
         ]));
         Ok(PgTransport { shared, tasks })
     }
@@ -135,6 +148,7 @@ impl PgTransport {
     pub fn builder(store: &PgStore) -> PgTransportBuilder {
         PgTransportBuilder {
             opts: store.connect_options().clone(),
+            outbox: store.outbox_handle().clone(),
             max_connections: 8,
             schema: store.schema().to_string(),
             lease: Duration::from_secs(30),
@@ -175,18 +189,20 @@ struct Shared {
     lease: Duration,
     idle_poll: Duration,
     /// Idle subscribers of each work queue wait here.
-    wake: HashMap<Topic, Notify>,
+    wake: Arc<Wake>,
+    /// The name of the store's outbox this transport delivers.
+    outbox: String,
     /// Fan-out subscribers of each fan-out topic.
     fanout: HashMap<Topic, broadcast::Sender<Message>>,
     /// The work subscriptions alive in this process (their leases are renewed).
     live: Mutex<HashSet<Uuid>>,
     /// Publishes waiting for the next flush.
-    outgoing: Mutex<Outbox>,
+    outgoing: Mutex<Gathered>,
 }
 
 /// Publishes gathered for one statement, and whether a task is flushing them.
 #[derive(Debug, Default)]
-struct Outbox {
+struct Gathered {
     queue: Vec<Outgoing>,
     flushing: bool,
 }
@@ -289,7 +305,7 @@ impl Shared {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn outgoing(&self) -> std::sync::MutexGuard<'_, Outbox> {
+    fn outgoing(&self) -> std::sync::MutexGuard<'_, Gathered> {
         self.outgoing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -422,6 +438,28 @@ async fn renew(shared: Arc<Shared>) {
     }
 }
 
+/// Sends the wake-ups of what the store's outbox queued (see `outbox.rs`), one statement
+/// for everything gathered while the previous one was under way.
+async fn announce_outbox(shared: Arc<Shared>, remote: Arc<Remote>) {
+    loop {
+        remote.kick.notified().await;
+        let topics = remote.take();
+        if topics.is_empty() {
+            continue;
+        }
+        let payloads: Vec<String> = topics.iter().map(|t| format!("w{t}")).collect();
+        let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(&shared.channel)
+            .bind(&payloads)
+            .execute(&shared.pool)
+            .await;
+        if let Err(e) = sent {
+            // Subscribers elsewhere find the messages at their next idle look.
+            tracing::warn!(target: "attune::postgres", error = %e, "outbox wake-up not sent");
+        }
+    }
+}
+
 /// Wakes the subscribers of a work queue in every process.
 async fn notify_work(shared: &Shared, topic: &str) {
     let _ = sqlx::query("SELECT pg_notify($1, $2)")
@@ -463,6 +501,10 @@ impl Transport for PgTransport {
                 true,
             ))
         })
+    }
+
+    fn outbox(&self) -> Option<String> {
+        Some(self.shared.outbox.clone())
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {

@@ -1,8 +1,9 @@
-//! A cluster on PostgreSQL in separate processes: one process emits a burst of events while
-//! three worker processes share the work; one worker is killed with SIGKILL in the middle of
-//! the burst. Checked: every acknowledged event has one enforcement and one execution, every
-//! execution ended (succeeded, or abandoned when the killed worker was running it), and no
-//! action ran twice for one event.
+//! A cluster on PostgreSQL in separate processes: one ingest process (no engine role: it
+//! only emits) emits a burst of events while three worker processes (every role) share the
+//! work; one worker is killed with SIGKILL in the middle of the burst. Checked: every
+//! acknowledged event has one enforcement and one execution, every execution ended
+//! (succeeded, or abandoned when the killed worker was running it), no action ran twice for
+//! one event, and none ran in the ingest process.
 //!
 //! The processes are this test binary run again (`cluster_child_entry`), told their part by
 //! environment variables. Skipped, saying why, when the test server cannot be reached and
@@ -41,11 +42,16 @@ async fn engine(db: &str, dir: &Path, name: &str) -> Result<Engine> {
         .lease(Duration::from_secs(2))
         .open()
         .await?;
-    let leader = PgLeader::campaign(&store, "singletons");
-    let engine = Engine::builder()
+    let mut builder = Engine::builder();
+    if name == "ingest" {
+        builder = builder.roles([]);
+    } else {
+        let leader = PgLeader::campaign(&store, "singletons");
+        builder = builder.singletons(leader.watch());
+    }
+    let engine = builder
         .store(Arc::new(store))
         .transport(Arc::new(transport))
-        .singletons(leader.watch())
         .worker_id(name)
         .lease(LEASE)
         .sweep_every(Duration::from_millis(500))
@@ -307,6 +313,11 @@ async fn sigkill_of_a_worker_mid_burst_loses_nothing_and_runs_nothing_twice() {
     if let Some((event, n)) = runs.iter().find(|(_, n)| **n > 1) {
         panic!("the action ran {n} times for event {event}");
     }
+    let in_ingest = lines(&ran_file)
+        .into_iter()
+        .filter(|l| l.ends_with(" ingest"))
+        .count();
+    assert_eq!(in_ingest, 0, "the ingest process has no work role");
     eprintln!(
         "cluster: {EVENTS} events ({acked_at_kill} acknowledged when w1 was killed), {} runs \
          recorded, {abandoned} abandoned with the killed worker",

@@ -448,3 +448,75 @@ pub async fn check_replace_pack_is_atomic(store: &dyn Store) {
     })
     .await;
 }
+
+/// On a shared store, [`Store::definitions_generation`] grows with every change of a
+/// definition (put with a new content, delete, `replace_pack`) and stays when a write changes
+/// nothing; a store that is not shared may report none.
+pub async fn check_definitions_generation(store: &dyn Store) {
+    let generation = || async {
+        must(
+            store.definitions_generation().await,
+            "definitions_generation",
+        )
+    };
+    let Some(start) = generation().await else {
+        assert!(
+            !store.capabilities().shared,
+            "a shared store must report a definitions generation"
+        );
+        return;
+    };
+    let rule = |v| definition(DefinitionKind::Rule, "alpha.rule", v);
+    let action = |v| definition(DefinitionKind::Action, "alpha.action", v);
+    let pack = |v| definition(DefinitionKind::Pack, "alpha", v);
+    let mut last = start;
+    let mut step = async |what: &str, grows: bool| {
+        let now = generation().await.expect("the generation does not go away");
+        if grows {
+            assert!(
+                now > last,
+                "{what}: the generation must grow ({last} → {now})"
+            );
+        } else {
+            assert_eq!(now, last, "{what}: the generation must stay");
+        }
+        last = now;
+    };
+    must(store.put_definition(rule(1)).await, "put_definition(rule)");
+    step("a new rule", true).await;
+    must(store.put_definition(rule(1)).await, "put_definition(rule)");
+    step("the same rule again", false).await;
+    must(
+        store.put_definition(rule(2)).await,
+        "put_definition(rule v2)",
+    );
+    step("a changed rule", true).await;
+    let set = vec![pack(1), action(1), rule(2)];
+    must(
+        store.replace_pack("alpha", set.clone()).await,
+        "replace_pack",
+    );
+    step("replace_pack adding the pack and an action", true).await;
+    must(store.replace_pack("alpha", set).await, "replace_pack");
+    step("replace_pack with the same set", false).await;
+    must(
+        store.replace_pack("alpha", vec![pack(1), rule(2)]).await,
+        "replace_pack",
+    );
+    step("replace_pack dropping the action", true).await;
+    let existed = must(
+        store
+            .delete_definition(DefinitionKind::Rule, "alpha.rule")
+            .await,
+        "delete_definition",
+    );
+    assert!(existed);
+    step("a deleted rule", true).await;
+    must(
+        store
+            .delete_definition(DefinitionKind::Rule, "alpha.rule")
+            .await,
+        "delete_definition",
+    );
+    step("deleting a missing rule", false).await;
+}

@@ -56,7 +56,10 @@ pub use claims::{
     check_claim_ready_oldest_first, check_reclaim_expired_lease, check_renew_lease,
     check_terminal_never_claimed,
 };
-pub use definitions::{check_definitions_crud, check_replace_pack, check_replace_pack_is_atomic};
+pub use definitions::{
+    check_definitions_crud, check_definitions_generation, check_replace_pack,
+    check_replace_pack_is_atomic,
+};
 pub use purge::{
     check_purge_batches, check_purge_before, check_purge_before_and_keep,
     check_purge_keep_executions, check_purge_keep_executions_with_equal_timestamps,
@@ -124,6 +127,7 @@ macro_rules! store_conformance_tests {
     (@checks $wrap:expr; @all) => {
         $crate::store_conformance_tests!(@checks $wrap;
             check_definitions_crud,
+            check_definitions_generation,
             check_replace_pack,
             check_replace_pack_is_atomic,
             check_events,

@@ -29,7 +29,8 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     encryption: Option<crate::keystore::EncryptionKey>,
-    singletons: Option<tokio::sync::watch::Receiver<bool>>,
+    singletons: super::Leaders,
+    roles: super::roles::Roles,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -58,7 +59,8 @@ impl EngineBuilder {
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
             encryption: None,
-            singletons: None,
+            singletons: super::Leaders::default(),
+            roles: super::roles::Roles::ALL,
         }
     }
 
@@ -105,7 +107,36 @@ impl EngineBuilder {
     /// and sensors start; when it turns false, or its sender is dropped, they stop. Without
     /// it, this engine always runs them.
     pub fn singletons(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
-        self.singletons = Some(leader);
+        self.singletons = super::Leaders {
+            timers: Some(leader.clone()),
+            sensors: Some(leader),
+        };
+        self
+    }
+
+    /// As [`EngineBuilder::singletons`], for the timers only: when processes with the
+    /// `Timers` role and processes with the `Sensors` role differ, each kind needs a
+    /// leadership of its own.
+    pub fn timers_leader(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.singletons.timers = Some(leader);
+        self
+    }
+
+    /// As [`EngineBuilder::singletons`], for the sensors only.
+    pub fn sensors_leader(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.singletons.sensors = Some(leader);
+        self
+    }
+
+    /// Runs only these parts of the pipeline (default: every [`Role`](super::Role)): for
+    /// engines that share a store, where each process may take some stages — matching
+    /// here, running there. The API (`emit`, `execute`, ...) works whatever the roles: what
+    /// it writes is taken by the engines that have the role. `Timers` and `Sensors` also
+    /// follow [`EngineBuilder::singletons`]. Roles other than all need a store several
+    /// processes share (a `build` with fewer on another store is [`Error::Invalid`]:
+    /// nothing would take the other stages' work).
+    pub fn roles(mut self, roles: impl IntoIterator<Item = super::Role>) -> Self {
+        self.roles = super::roles::Roles::of(roles);
         self
     }
 
@@ -265,12 +296,23 @@ impl EngineBuilder {
         for r in self.sensor_runtimes {
             sensor_runtimes.insert(r.name().to_string(), r);
         }
+        let store: Arc<dyn Store> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let transport: Arc<dyn Transport> = self
+            .transport
+            .unwrap_or_else(|| Arc::new(LocalTransport::new()));
+        let outbox = outbox_of(store.as_ref(), transport.as_ref())?;
+        if self.roles != super::roles::Roles::ALL && !store.capabilities().shared {
+            return Err(Error::invalid(
+                "engine settings",
+                "roles other than all need a store several processes share: on this store \
+                 nothing would take the work of the stages left out",
+            ));
+        }
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-            transport: self
-                .transport
-                .unwrap_or_else(|| Arc::new(LocalTransport::new())),
+            store,
+            transport,
+            outbox,
             runtimes,
             native,
             catalog: Catalog::default(),
@@ -281,6 +323,7 @@ impl EngineBuilder {
             logs: broadcast::channel(4096).0,
             announcements,
             definitions: tokio::sync::Mutex::new(()),
+            definitions_seen: super::followed_definitions::UNSEEN.into(),
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
             masks: Mutex::new(HashMap::new()),
@@ -289,6 +332,7 @@ impl EngineBuilder {
             children: Mutex::new(HashMap::new()),
             emitting: Default::default(),
             singletons: self.singletons,
+            roles: self.roles,
             creating: Default::default(),
             finishing: Default::default(),
             accepting: AtomicBool::new(true),
@@ -307,7 +351,10 @@ impl EngineBuilder {
         });
         workflows.attach(&shared);
         let engine = Engine::internal(shared);
+        // Read before loading: a change made meanwhile shows as a newer generation.
+        let generation = engine.shared.store.definitions_generation().await?;
         engine.load_from_store().await?;
+        super::followed_definitions::mark_loaded(&engine.shared, generation);
         // The core pack is code: installed afresh in every engine.
         engine.install_pack(engine.builtin_core()).await?;
         super::stage::start(&engine.shared).await?;
@@ -383,4 +430,23 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether the store writes the work-queue messages itself (its outbox), checked against
+/// the transport: a store whose outbox is on needs the transport that delivers it.
+fn outbox_of(store: &dyn Store, transport: &dyn Transport) -> Result<bool> {
+    let Some(queue) = store.outbox() else {
+        return Ok(false);
+    };
+    if transport.outbox().as_deref() == Some(queue.as_str()) {
+        return Ok(true);
+    }
+    Err(Error::invalid(
+        "engine settings",
+        format!(
+            "the store writes its work-queue messages into its outbox ({queue}), which the \
+             transport given does not deliver: give the engine the transport opened on this \
+             store"
+        ),
+    ))
 }

@@ -1,7 +1,7 @@
 //! The engine's in-memory view of the definitions: what the hot path reads.
 
 use super::trigger_schema::RegisteredTrigger;
-use crate::model::{Action, Pack, Policy, PolicyKind, Sensor};
+use crate::model::{Action, Definition, Pack, Policy, PolicyKind, Sensor};
 use crate::params::ParamSchema;
 use crate::rules::{CompiledRule, RuleIndex, TriggerRules};
 use std::collections::HashMap;
@@ -292,6 +292,50 @@ impl Catalog {
         touched.sort();
         touched.dedup();
         touched
+    }
+
+    /// Everything of pack `p` the catalog holds, as it would be stored (the pack redacted),
+    /// ordered by kind then ref: what [`Catalog::replace_pack`] swaps. Empty when the
+    /// catalog holds nothing of `p`.
+    pub(crate) fn pack_definitions(&self, p: &str) -> Vec<Definition> {
+        let prefix = format!("{p}.");
+        let mut out: Vec<Definition> = Vec::new();
+        if let Some(e) = read(&self.packs).get(p) {
+            out.push(Definition::Pack((*e.redacted).clone()));
+        }
+        let mine = |k: &String| k.starts_with(&prefix);
+        out.extend(
+            read(&self.actions)
+                .iter()
+                .filter(|(k, _)| mine(k))
+                .map(|(_, a)| Definition::Action((**a).clone())),
+        );
+        out.extend(
+            read(&self.triggers)
+                .iter()
+                .filter(|(k, _)| mine(k))
+                .map(|(_, t)| Definition::TriggerType(t.def.clone())),
+        );
+        out.extend(
+            read(&self.sensors)
+                .iter()
+                .filter(|(k, _)| mine(k))
+                .map(|(_, x)| Definition::Sensor((**x).clone())),
+        );
+        out.extend(
+            read(&self.policies)
+                .iter()
+                .filter(|(k, _)| mine(k))
+                .map(|(_, x)| Definition::Policy((**x).clone())),
+        );
+        out.extend(
+            read(&self.rules)
+                .all()
+                .filter(|r| mine(&r.rule.rule_ref))
+                .map(|r| Definition::Rule(r.rule.clone())),
+        );
+        out.sort_by(|a, b| (a.kind(), a.def_ref()).cmp(&(b.kind(), b.def_ref())));
+        out
     }
 
     /// Inserts or replaces a policy; returns the one it replaced.

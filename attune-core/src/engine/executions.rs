@@ -42,8 +42,9 @@ pub(crate) fn new_execution(
                 crate::params::mask_value(v, ps);
             }
         }
-        // Runners expect the unredacted copy of every action with secret params.
-        if stored == validated && !action.parameters.has_secrets() {
+        // Nothing redacted (no secret value given): the stored params are the real ones,
+        // and any process may run the execution.
+        if stored == validated {
             (validated, None)
         } else {
             (stored, Some(validated))
@@ -272,7 +273,7 @@ pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
         .publish_status(ids.iter().map(|id| (*id, ExecutionStatus::Requested)))
         .await;
     let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
-    if let Err(e) = shared.transport.publish(Topic::Requested, msgs).await {
+    if let Err(e) = shared.hand_on(Topic::Requested, msgs).await {
         tracing::error!(error = %e, "requested executions not published; the recovery sweep hands them on later");
     }
 }
@@ -429,7 +430,7 @@ impl Engine {
                             execution: id,
                             status: to,
                         });
-                        s.transport.publish(Topic::Finished, vec![done]).await?;
+                        s.hand_on(Topic::Finished, vec![done]).await?;
                     }
                     return Ok(updated);
                 }

@@ -178,7 +178,7 @@ async fn end(
         execution: e.id,
         status: to,
     });
-    if let Err(err) = shared.transport.publish(Topic::Finished, vec![done]).await {
+    if let Err(err) = shared.hand_on(Topic::Finished, vec![done]).await {
         shared.pending.execution_done(e.id);
         return Err(err);
     }

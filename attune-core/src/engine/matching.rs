@@ -22,6 +22,10 @@ const MATCH_CONCURRENCY: usize = 256;
 /// the new executions, then marks the events matched.
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     use futures::StreamExt;
+    if !super::followed_definitions::follow_or_log(shared, "matching").await {
+        // The events stay unmatched: the recovery sweep matches them again.
+        return;
+    }
     // An in-memory store answers at once: one after the other is cheapest there.
     let mut planned: Vec<(EventId, Option<Vec<Planned>>)> = if shared.store.capabilities().durable {
         futures::stream::iter(ids)

@@ -21,6 +21,7 @@ mod definitions;
 mod dry_run;
 mod emit;
 mod executions;
+mod followed_definitions;
 mod inquiries;
 mod inspect;
 mod keys;
@@ -33,6 +34,7 @@ mod pending;
 mod policy;
 mod recovery;
 mod remote_ends;
+mod roles;
 mod running;
 mod scheduling;
 mod sensors;
@@ -65,6 +67,7 @@ pub use executions::{MAX_USER_NAME_BYTES, StatusSubscription};
 pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
+pub use roles::Role;
 pub use trace::{EventTrace, ExecutionTrace};
 
 use crate::clock::Clock;
@@ -219,10 +222,21 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// The leadership flags of the timers and of the sensors (`EngineBuilder::singletons`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Leaders {
+    pub timers: Option<tokio::sync::watch::Receiver<bool>>,
+    pub sensors: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
 /// State shared by the API and the stages.
 pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
     pub transport: Arc<dyn Transport>,
+    /// The store writes the work-queue messages of its state changes itself
+    /// ([`Store::outbox`]): the stages do not publish `Events`, `Requested`, `Scheduled` and
+    /// `Finished` messages after their writes.
+    pub outbox: bool,
     pub runtimes: HashMap<String, Arc<dyn Runtime>>,
     pub native: Arc<NativeRuntime>,
     pub catalog: Catalog,
@@ -237,6 +251,9 @@ pub(crate) struct Shared {
     /// unloaded, rules registered, actions removed), so that two changes never check
     /// against a state the other is replacing.
     pub definitions: tokio::sync::Mutex<()>,
+    /// The store's definitions generation the catalog is in line with
+    /// (`followed_definitions`; `UNSEEN` before one was read).
+    pub definitions_seen: std::sync::atomic::AtomicU64,
     /// An empty secret list, shared (most runs have no secrets: no allocation for them).
     pub no_secrets: Arc<[String]>,
     /// Validated params with secret values, of executions created here and not run yet.
@@ -255,8 +272,10 @@ pub(crate) struct Shared {
     >,
     /// Events emitted and waiting to be persisted together (a durable store).
     pub emitting: combine::Combiner<emit::Emitted>,
-    /// While false, timers and sensors do not run here (see `singletons.rs`); none: always.
-    pub singletons: Option<tokio::sync::watch::Receiver<bool>>,
+    /// While false, timers (sensors) do not run here (see `singletons.rs`); none: always.
+    pub singletons: Leaders,
+    /// The parts of the pipeline this engine runs (`stage::start`).
+    pub roles: roles::Roles,
     /// Executions created directly and waiting to be inserted together (a durable store).
     pub creating: combine::Combiner<executions::Creating>,
     /// Outcomes of runs waiting to be persisted together.
@@ -287,6 +306,17 @@ impl Shared {
 
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// Hands on the work-queue messages of a state change this engine just wrote to the
+    /// store: published on the transport, unless the store's outbox wrote them with the
+    /// change. (Re-announcements of what the store holds, by the recovery sweep, always
+    /// publish.)
+    pub(crate) async fn hand_on(&self, topic: Topic, msgs: Vec<Message>) -> crate::Result<()> {
+        if self.outbox {
+            return Ok(());
+        }
+        self.transport.publish(topic, msgs).await
     }
 
     pub(crate) async fn publish_status(

@@ -207,7 +207,7 @@ async fn end_one(
         execution: id,
         status: to,
     });
-    if let Err(e) = shared.transport.publish(Topic::Finished, vec![done]).await {
+    if let Err(e) = shared.hand_on(Topic::Finished, vec![done]).await {
         shared.pending.execution_done(id);
         return Err(e);
     }

@@ -62,6 +62,10 @@ struct Held {
 /// their lane, which starts them in order as that runtime's runs end (they stay `scheduled`
 /// meanwhile).
 pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<ExecutionId>) {
+    if !super::followed_definitions::follow_or_log(shared, "running").await {
+        // They stay scheduled: the recovery sweep announces them again.
+        return;
+    }
     let ids = if slots.lanes.is_empty() {
         ids
     } else {
@@ -369,7 +373,7 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     if msgs.is_empty() {
         return;
     }
-    if let Err(e) = shared.transport.publish(Topic::Finished, msgs).await {
+    if let Err(e) = shared.hand_on(Topic::Finished, msgs).await {
         tracing::error!(error = %e, "finished notifications not published");
     }
 }
@@ -497,7 +501,7 @@ fn prepare(
             secrets.extend(action.parameters.secret_values(&p));
             p
         }
-        None if action.parameters.has_secrets() => {
+        None if action.parameters.has_secrets() && crate::params::holds_redacted(&exec.params) => {
             return Err(Error::invalid(
                 format!("execution '{}'", exec.id),
                 "its secret parameters are not available in this process (secrets are never stored)",

@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 /// Processes a batch of `Requested` messages.
 pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
+    if !super::followed_definitions::follow_or_log(shared, "scheduling").await {
+        // They stay requested: the recovery sweep announces them again.
+        return;
+    }
     let Some(_fast) = shared.gate.fast_path().await else {
         return super::policy::schedule(shared, ids).await;
     };
@@ -42,7 +46,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
         .publish_status(scheduled.iter().map(|id| (*id, ExecutionStatus::Scheduled)))
         .await;
     let msgs = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
-    if let Err(e) = shared.transport.publish(Topic::Scheduled, msgs).await {
+    if let Err(e) = shared.hand_on(Topic::Scheduled, msgs).await {
         tracing::error!(error = %e, "scheduled executions not published; the recovery sweep hands them on later");
     }
 }

@@ -1,7 +1,8 @@
-//! Starting the stage tasks: one consumer loop per topic.
+//! Starting the stage tasks: one consumer loop per topic, for the engine's roles.
 
 use super::Shared;
 use super::completion::Completion;
+use super::roles::Role;
 use super::{matching, running, scheduling};
 use crate::Result;
 use crate::model::{EventId, ExecutionId};
@@ -14,81 +15,90 @@ use tokio_util::sync::CancellationToken;
 
 /// Subscribes every stage and spawns its loop on the current runtime.
 pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
+    let roles = shared.roles;
     let mut tasks = Vec::new();
 
-    let s = shared.clone();
-    tasks.push(
-        spawn_stage(shared, Topic::Events, event_of, move |ids| {
-            let s = s.clone();
-            async move { matching::handle(&s, ids).await }
-        })
-        .await?,
-    );
+    if roles.has(Role::Match) {
+        let s = shared.clone();
+        tasks.push(
+            spawn_stage(shared, Topic::Events, event_of, move |ids| {
+                let s = s.clone();
+                async move { matching::handle(&s, ids).await }
+            })
+            .await?,
+        );
+    }
 
-    let s = shared.clone();
-    tasks.push(
-        spawn_stage(shared, Topic::Requested, requested_of, move |ids| {
-            let s = s.clone();
-            async move { scheduling::handle(&s, ids).await }
-        })
-        .await?,
-    );
+    if roles.has(Role::Schedule) {
+        let s = shared.clone();
+        tasks.push(
+            spawn_stage(shared, Topic::Requested, requested_of, move |ids| {
+                let s = s.clone();
+                async move { scheduling::handle(&s, ids).await }
+            })
+            .await?,
+        );
+        let s = shared.clone();
+        let completion = Arc::new(tokio::sync::Mutex::new(Completion::default()));
+        tasks.push(
+            spawn_stage(shared, Topic::Finished, finished_of, move |done| {
+                let (s, completion) = (s.clone(), completion.clone());
+                async move { completion.lock().await.handle(&s, done).await }
+            })
+            .await?,
+        );
+        tasks.push(tokio::spawn(super::policy::run_timers(shared.clone())));
+    }
 
-    let s = shared.clone();
-    let (slots, lanes) = running::Slots::start(shared);
-    tasks.extend(lanes);
-    tasks.push(
-        spawn_stage(shared, Topic::Scheduled, scheduled_of, move |ids| {
-            let (s, slots) = (s.clone(), slots.clone());
-            async move { running::handle(&s, &slots, ids).await }
-        })
-        .await?,
-    );
-
-    let s = shared.clone();
-    tasks.push(
-        spawn_stage(shared, Topic::Control, cancel_of, move |ids| {
-            for id in ids {
-                running::cancel_local(&s, id);
-            }
-            async {}
-        })
-        .await?,
-    );
-
-    let s = shared.clone();
-    let completion = Arc::new(tokio::sync::Mutex::new(Completion::default()));
-    tasks.push(
-        spawn_stage(shared, Topic::Finished, finished_of, move |done| {
-            let (s, completion) = (s.clone(), completion.clone());
-            async move { completion.lock().await.handle(&s, done).await }
-        })
-        .await?,
-    );
+    if roles.has(Role::Work) {
+        let s = shared.clone();
+        let (slots, lanes) = running::Slots::start(shared);
+        tasks.extend(lanes);
+        tasks.push(
+            spawn_stage(shared, Topic::Scheduled, scheduled_of, move |ids| {
+                let (s, slots) = (s.clone(), slots.clone());
+                async move { running::handle(&s, &slots, ids).await }
+            })
+            .await?,
+        );
+        let s = shared.clone();
+        tasks.push(
+            spawn_stage(shared, Topic::Control, cancel_of, move |ids| {
+                for id in ids {
+                    running::cancel_local(&s, id);
+                }
+                async {}
+            })
+            .await?,
+        );
+        tasks.push(tokio::spawn(running::renew_leases(shared.clone())));
+    }
 
     tasks.push(tokio::spawn(super::remote_ends::run(shared.clone())));
-    tasks.push(tokio::spawn(running::renew_leases(shared.clone())));
-    tasks.push(tokio::spawn(super::policy::run_timers(shared.clone())));
-    let s = shared.clone();
-    tasks.push(tokio::spawn(async move {
-        let (gate, stop) = (s.singletons.clone(), s.stop.clone());
-        super::singletons::terms(gate, stop, "timers", |term| {
-            super::timers::run(s.clone(), term)
-        })
-        .await;
-    }));
-    let s = shared.clone();
-    *shared
-        .sensors
-        .task
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(tokio::spawn(async move {
-        let (gate, stop) = (s.singletons.clone(), s.sensors.stop.clone());
-        super::singletons::terms(gate, stop, "sensors", |term| {
-            super::sensors::run(s.clone(), term)
-        })
-        .await;
-    }));
+    if roles.has(Role::Timers) {
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let (gate, stop) = (s.singletons.timers.clone(), s.stop.clone());
+            super::singletons::terms(gate, stop, "timers", |term| {
+                super::timers::run(s.clone(), term)
+            })
+            .await;
+        }));
+    }
+    if roles.has(Role::Sensors) {
+        let s = shared.clone();
+        *shared
+            .sensors
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tokio::spawn(async move {
+            let (gate, stop) = (s.singletons.sensors.clone(), s.sensors.stop.clone());
+            super::singletons::terms(gate, stop, "sensors", |term| {
+                super::sensors::run(s.clone(), term)
+            })
+            .await;
+        }));
+    }
     tasks.push(tokio::spawn(super::recovery::run(
         shared.clone(),
         shared.config.sweep_every,

@@ -407,7 +407,7 @@ impl Engine {
                 format!("its workflow '{}' is not registered", e.action),
             )
         })?;
-        if action.parameters.has_secrets() || crate::params::holds_redacted(&e.params) {
+        if crate::params::holds_redacted(&e.params) {
             return Err(Error::invalid(
                 &what,
                 "its params held secrets, which are never stored: run the workflow again",

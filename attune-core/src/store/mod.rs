@@ -66,6 +66,25 @@ pub trait Store: Send + Sync + Debug {
     /// What this backend offers.
     fn capabilities(&self) -> StoreCapabilities;
 
+    /// The outbox: when the store writes the work-queue messages of its state changes
+    /// itself, in the transaction of each change, the name of the queue it writes them to;
+    /// `None` (the default) when the engine publishes them on its transport. The engine
+    /// accepts a store whose outbox is on only with a transport whose
+    /// [`Transport::outbox`](crate::transport::Transport::outbox) names the same queue, and
+    /// then does not publish these messages itself. When on, the store writes:
+    ///
+    /// * for each event inserted (`insert_event(s)`): `Message::Event(id)` on `Topic::Events`;
+    /// * for each execution inserted in `requested` (`insert_execution(s)`,
+    ///   `insert_enforcements`): `Message::Requested(id)` on `Topic::Requested`;
+    /// * for each transition (`transition_execution(s)`) into `scheduled`:
+    ///   `Message::Scheduled(id)` on `Topic::Scheduled`; into a terminal status:
+    ///   `Message::Finished` with that status on `Topic::Finished`.
+    ///
+    /// Nothing for a write that fails or changes nothing.
+    fn outbox(&self) -> Option<String> {
+        None
+    }
+
     /// Inserts or replaces a definition.
     async fn put_definition(&self, def: Definition) -> Result<()>;
     /// Reads a definition; `None` when absent.
@@ -86,6 +105,16 @@ pub trait Store: Send + Sync + Debug {
     /// with `defs`. Every element of `defs` must belong to `pack` (else Invalid, nothing
     /// changed). An empty `defs` removes the pack.
     async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()>;
+    /// The generation of the stored definitions, on a store several processes share: a
+    /// number that grows when a definition changes (put with a different content, deleted,
+    /// or changed by `replace_pack`), by this process or another, committed with the change.
+    /// Engines on a shared store read it before matching and scheduling a batch and load
+    /// the definitions again when it moved, so that a rule or action registered in one
+    /// process is followed by all. A put or replacement that changes nothing should leave it.
+    /// `None` (the default) on a store only one engine uses.
+    async fn definitions_generation(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 
     /// Persists an event. Conflict if its id exists.
     async fn insert_event(&self, event: &Event) -> Result<()>;

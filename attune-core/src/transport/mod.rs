@@ -46,6 +46,12 @@ pub trait Transport: Send + Sync + Debug {
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()>;
     /// Subscribes to `topic`.
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>>;
+    /// The store outbox whose messages this transport delivers, by the name
+    /// [`Store::outbox`](crate::store::Store::outbox) reports; `None` (the default) for a
+    /// transport that only delivers what is published on it.
+    fn outbox(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A subscriber's end of a topic.

@@ -48,10 +48,21 @@ const SCENARIOS: &[&str] = &[
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(which) = args.first() else {
-        eprintln!("usage: attune-bench <{}|all> [ops]", SCENARIOS.join("|"));
+        eprintln!(
+            "usage: attune-bench <{}|all> [ops] [processes (the *_postgres_* scenarios)]",
+            SCENARIOS.join("|")
+        );
         std::process::exit(2);
     };
     let ops: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
+    let processes: usize = match args.get(2).map(|s| s.parse::<usize>()) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            eprintln!("processes: a whole number of at least 1");
+            std::process::exit(2);
+        }
+    };
     if which == "all" {
         let exe = std::env::current_exe().expect("own path");
         for s in SCENARIOS {
@@ -72,6 +83,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let which2 = which.clone();
+    let worker_url = args.get(1).cloned();
     // The scenario runs as a task on the two workers, not on the main thread: a third busy
     // thread on a 2-core machine would measure context switches, not the engine.
     let line = rt.block_on(async move {
@@ -129,11 +141,13 @@ fn main() {
                     events_in::sensor_ingest(ops.unwrap_or(200_000), true, true).await
                 }
                 "pipeline_postgres_native" => {
-                    postgres::pipeline_postgres_native(ops.unwrap_or(50_000)).await
+                    postgres::pipeline_postgres_native(ops.unwrap_or(50_000), processes).await
                 }
                 "execute_postgres_noop" => {
-                    postgres::execute_postgres_noop(ops.unwrap_or(50_000)).await
+                    postgres::execute_postgres_noop(ops.unwrap_or(50_000), processes).await
                 }
+                // A worker process of the scenarios above (not a scenario).
+                postgres::WORKER => postgres::worker(worker_url).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }

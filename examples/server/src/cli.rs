@@ -103,6 +103,11 @@ pub(crate) struct ServeArgs {
     /// Seconds the work in flight gets to end after SIGTERM/SIGINT before it is canceled.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub drain_grace: f64,
+    /// The parts of the pipeline this process runs, comma-separated (repeatable): ingest,
+    /// match, schedule, work, timers, sensors (default: all). Fewer than all needs
+    /// `--db postgres://…`, where other processes run the rest.
+    #[arg(long = "role", value_delimiter = ',', value_name = "ROLE")]
+    pub roles: Vec<String>,
 }
 
 /// `attune sensor ...`

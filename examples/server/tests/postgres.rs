@@ -1,14 +1,17 @@
 //! The `attune` command on PostgreSQL (`--db postgres://...?schema=...`): keys and
-//! executions written by one command are seen by the next (another process), and a bad
-//! login fails naming the server without the password. Skipped, saying why, when the test
+//! executions written by one command are seen by the next (another process); two `serve`
+//! processes with different `--role`s split the pipeline; a bad login fails naming the
+//! server without the password. Skipped, saying why, when the test
 //! server cannot be reached and `ATTUNE_REQUIRE_POSTGRES` is not `1`.
 
 mod common;
 
 use attune_store_postgres::testing::TestSchema;
-use common::json_of;
+use common::{Running, json_of, signal, wait_until, write_files};
 use serde_json::json;
+use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 /// A fresh schema on the test server (dropped with the value), or `None` (skipped).
 fn schema() -> Option<TestSchema> {
@@ -102,5 +105,94 @@ fn a_refused_login_fails_at_once_without_showing_the_password() {
     assert!(
         !text.contains("hunter2"),
         "never shows the password: {text}"
+    );
+}
+
+/// A pack `split` whose rule runs, every second, `core.local` appending the pid of the
+/// process that runs the action (the shell's parent) to `out`.
+fn split_pack(dir: &Path) {
+    write_files(
+        dir,
+        &[
+            (
+                "split/pack.yaml",
+                "ref: split\nname: split\nversion: 1.0.0\n",
+            ),
+            (
+                "split/rules/tick.yaml",
+                &format!(
+                    "name: tick\npack: split\ntrigger:\n  type: core.st2.IntervalTimer\n  \
+                     parameters:\n    unit: seconds\n    delta: 1\naction:\n  ref: core.local\n  \
+                     parameters:\n    cmd: echo $PPID >> {}\n",
+                    dir.join("out").display()
+                ),
+            ),
+        ],
+    );
+}
+
+fn serve(db: &str, pack: &Path, roles: &str) -> Running {
+    let mut cmd = common::attune();
+    cmd.env("ATTUNE_LOG", "info")
+        .args(["serve", "--pack"])
+        .arg(pack)
+        .args(["--db", db, "--role", roles, "--drain-grace", "10"]);
+    Running::start(cmd, false)
+}
+
+#[test]
+fn serve_processes_with_roles_split_the_pipeline() {
+    let Some(pg) = schema() else {
+        return;
+    };
+    let db = db_url(&pg);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    split_pack(d);
+    let front = serve(&db, &d.join("split"), "ingest,timers,match,schedule");
+    let worker = serve(&db, &d.join("split"), "work");
+    let out = d.join("out");
+    let ran = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    wait_until("three timer runs", Duration::from_secs(60), || {
+        ran().len() >= 3
+    });
+    let worker_pid = worker.pid().to_string();
+    for line in ran() {
+        assert_eq!(
+            line, worker_pid,
+            "every run in the process with the work role"
+        );
+    }
+    assert!(
+        front.stderr().contains("timers,match,schedule"),
+        "the roles are logged: {}",
+        front.stderr()
+    );
+    for p in [&front, &worker] {
+        signal(p.pid(), "TERM");
+    }
+    for p in [front, worker] {
+        let ended = p.wait(Duration::from_secs(60));
+        assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    }
+}
+
+#[test]
+fn serve_refuses_an_unknown_role() {
+    let Some(pg) = schema() else {
+        return;
+    };
+    let out = run(&db_url(&pg), &["serve", "--role", "match,ingestion"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'ingestion' is not a role") && err.contains("ingest, match"),
+        "{err}"
     );
 }

@@ -161,3 +161,17 @@ fn serve_without_packs_or_db_says_what_is_missing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing to serve"), "{err}");
 }
+
+#[test]
+fn serve_with_part_of_the_pipeline_needs_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = attune()
+        .args(["serve", "--role", "match,work", "--db"])
+        .arg(dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs --db postgres://"), "{err}");
+    assert!(!dir.path().join("state.db").exists(), "nothing was opened");
+}

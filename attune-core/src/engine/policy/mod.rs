@@ -367,7 +367,7 @@ async fn announce(shared: &Shared, a: Announce) {
             .iter()
             .map(|id| Message::Scheduled(*id))
             .collect();
-        if let Err(e) = shared.transport.publish(Topic::Scheduled, msgs).await {
+        if let Err(e) = shared.hand_on(Topic::Scheduled, msgs).await {
             tracing::error!(error = %e, "scheduled executions not published; the recovery sweep hands them on later");
         }
     }
@@ -382,7 +382,7 @@ async fn announce(shared: &Shared, a: Announce) {
                 })
             })
             .collect();
-        if let Err(e) = shared.transport.publish(Topic::Finished, msgs).await {
+        if let Err(e) = shared.hand_on(Topic::Finished, msgs).await {
             tracing::error!(error = %e, "canceled executions not announced");
         }
     }

@@ -1,6 +1,10 @@
 //! Scenarios on PostgreSQL (`attune-store-postgres`): the store and the transport in a fresh
 //! schema of the server named by `ATTUNE_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards. One engine process.
+//! `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards. With `processes` = N,
+//! the measuring process (producers, and every stage) is joined by N - 1 worker processes
+//! (this binary run again as `attune-bench pg-worker URL`, every stage too), which compete
+//! for the work through the database; they exit when the measuring process closes their
+//! stdin, or dies.
 
 use super::{EMITTERS, percentile, report};
 use attune_benches::pipeline_engine;
@@ -11,11 +15,17 @@ use attune_store_postgres::PgTransport;
 use attune_store_postgres::testing::TestSchema;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A fresh schema and an engine on it (store and transport) with the pipeline workload.
-async fn engine() -> Result<(TestSchema, Arc<Engine>)> {
+/// The hidden scenario name of a worker process.
+pub(crate) const WORKER: &str = "pg-worker";
+
+/// A fresh schema and an engine on it (store and transport) with the pipeline workload,
+/// joined by `processes - 1` worker processes (stopped when the [`Workers`] is dropped).
+async fn engine(processes: usize) -> Result<(TestSchema, Arc<Engine>, Workers)> {
     let schema = TestSchema::create().await.ok_or_else(|| {
         Error::Unsupported(format!(
             "PostgreSQL at {} cannot be reached",
@@ -29,7 +39,85 @@ async fn engine() -> Result<(TestSchema, Arc<Engine>)> {
             .transport(Arc::new(transport)),
     )
     .await?;
-    Ok((schema, Arc::new(engine)))
+    let sep = if schema.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}schema={}", schema.url(), schema.schema());
+    let workers = Workers::start(&url, processes.saturating_sub(1))?;
+    Ok((schema, Arc::new(engine), workers))
+}
+
+/// The worker processes: killed and reaped when dropped.
+struct Workers(Vec<Child>);
+
+impl Workers {
+    /// Starts `n` workers on `url` and waits until each says it is ready.
+    fn start(url: &str, n: usize) -> Result<Workers> {
+        let exe = std::env::current_exe().map_err(|e| Error::Action(e.to_string()))?;
+        let mut workers = Workers(Vec::new());
+        for _ in 0..n {
+            let child = Command::new(&exe)
+                .args([WORKER, url])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::Action(format!("worker process: {e}")))?;
+            workers.0.push(child);
+        }
+        for w in &mut workers.0 {
+            let mut line = String::new();
+            let out = w.stdout.take().expect("piped");
+            BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(|e| Error::Action(format!("worker process: {e}")))?;
+            if line.trim() != "ready" {
+                return Err(Error::Action(format!(
+                    "a worker process did not start: {line:?}"
+                )));
+            }
+        }
+        Ok(workers)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for w in &mut self.0 {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// A worker process: an engine with the pipeline workload on the schema of `url`, every
+/// stage, until its stdin closes. Says `ready` on stdout once built.
+pub(crate) async fn worker(url: Option<String>) -> Result<Value> {
+    let url = url.ok_or_else(|| Error::invalid("pg-worker", "give the database URL"))?;
+    // Smaller pools than the measuring process's: PostgreSQL's 100 connections are shared.
+    let store = attune_store_postgres::PgStore::builder(&url)
+        .max_connections(8)
+        .open()
+        .await?;
+    let transport = PgTransport::builder(&store)
+        .max_connections(4)
+        .open()
+        .await?;
+    let engine = pipeline_engine(
+        Engine::builder()
+            .store(Arc::new(store))
+            .transport(Arc::new(transport)),
+    )
+    .await?;
+    println!("ready");
+    // Until the measuring process closes stdin (or dies).
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    })
+    .await
+    .map_err(|e| Error::Action(e.to_string()))?;
+    engine.shutdown(Duration::from_secs(5)).await;
+    std::process::exit(0);
 }
 
 /// `EMITTERS` concurrent producers each calling `work(engine, i)` for their share of `n`.
@@ -96,8 +184,8 @@ async fn outcomes(
 
 /// Event → rule → enforcement → execution → no-op, all durable on PostgreSQL, with
 /// `EMITTERS` concurrent producers. p50/p99: event created → execution finished.
-pub(crate) async fn pipeline_postgres_native(n: u64) -> Result<Value> {
-    let (_schema, engine) = engine().await?;
+pub(crate) async fn pipeline_postgres_native(n: u64, processes: usize) -> Result<Value> {
+    let (_schema, engine, workers) = engine(processes).await?;
     let start = Instant::now();
     produce(&engine, n, |engine, i| async move {
         engine
@@ -124,6 +212,7 @@ pub(crate) async fn pipeline_postgres_native(n: u64) -> Result<Value> {
     }
     let (latencies, succeeded) = outcomes(&engine, &created, true).await?;
     engine.shutdown(Duration::from_secs(10)).await;
+    drop(workers);
     if succeeded != n {
         return Err(Error::Action(format!(
             "{succeeded} of {n} executions succeeded"
@@ -136,7 +225,7 @@ pub(crate) async fn pipeline_postgres_native(n: u64) -> Result<Value> {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         json!({
-            "processes": 1,
+            "processes": processes,
             "emitters": EMITTERS,
             "latency": "event created → execution finished (events emitted as fast as accepted)",
         }),
@@ -145,8 +234,8 @@ pub(crate) async fn pipeline_postgres_native(n: u64) -> Result<Value> {
 
 /// Direct `execute` of the no-op action (no event, no rule), durable on PostgreSQL: the
 /// like-for-like with a job queue. p50/p99: execution created → finished.
-pub(crate) async fn execute_postgres_noop(n: u64) -> Result<Value> {
-    let (_schema, engine) = engine().await?;
+pub(crate) async fn execute_postgres_noop(n: u64, processes: usize) -> Result<Value> {
+    let (_schema, engine, workers) = engine(processes).await?;
     let start = Instant::now();
     produce(&engine, n, |engine, i| async move {
         engine
@@ -159,6 +248,7 @@ pub(crate) async fn execute_postgres_noop(n: u64) -> Result<Value> {
     let secs = start.elapsed().as_secs_f64();
     let (latencies, succeeded) = outcomes(&engine, &HashMap::new(), false).await?;
     engine.shutdown(Duration::from_secs(10)).await;
+    drop(workers);
     if succeeded != n {
         return Err(Error::Action(format!(
             "{succeeded} of {n} executions succeeded"
@@ -171,7 +261,7 @@ pub(crate) async fn execute_postgres_noop(n: u64) -> Result<Value> {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         json!({
-            "processes": 1,
+            "processes": processes,
             "producers": EMITTERS,
             "latency": "execution created → finished",
         }),

@@ -23,7 +23,7 @@ use crate::interrupt::Interrupt;
 use crate::output::{Style, problem_lines, problems_text};
 use crate::worker::Process;
 use attune_core::pack::{PackErrors, PackOptions};
-use attune_core::{Engine, Error};
+use attune_core::{Engine, Error, Role};
 use attune_runtime_python::{PythonConfig, PythonRuntime};
 use attune_runtime_shell::ShellRuntime;
 use attune_store_postgres::{PgLeader, PgStore, PgTransport};
@@ -56,6 +56,8 @@ pub(crate) struct Setup {
     pub style: Style,
     /// Whether the engine runs sensors (`serve`).
     pub sensors: bool,
+    /// The parts of the pipeline the engine runs (`serve --role`; all otherwise).
+    pub roles: Vec<Role>,
 }
 
 impl Command {
@@ -126,7 +128,15 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
         Ok(k) => k,
         Err(f) => return f.report(cli.command.name(), style),
     };
+    let roles = match &cli.command {
+        Command::Serve(args) => match serve::roles(&args.roles, cli.db.as_deref()) {
+            Ok(r) => r,
+            Err(f) => return f.report(cli.command.name(), style),
+        },
+        _ => Role::ALL.to_vec(),
+    };
     let options = Setup {
+        roles,
         encryption,
         options: PackOptions {
             config_dir: cli.config_dir.clone(),
@@ -286,13 +296,21 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
                     .open()
                     .await?;
                 let transport = PgTransport::open(&store).await?;
-                // One process of the database at a time fires the timers and runs the
-                // sensors.
-                let leader = PgLeader::campaign(&store, "singletons");
+                // One process of the database at a time fires the timers, and one runs the
+                // sensors: each kind has its leadership, sought by the processes with its
+                // role (held while the engine lives).
+                if setup.roles.contains(&Role::Timers) {
+                    let leader = PgLeader::campaign(&store, "timers");
+                    builder = builder.timers_leader(leader.watch());
+                }
+                if setup.roles.contains(&Role::Sensors) {
+                    let leader = PgLeader::campaign(&store, "sensors");
+                    builder = builder.sensors_leader(leader.watch());
+                }
                 builder = builder
                     .store(Arc::new(store))
                     .transport(Arc::new(transport))
-                    .singletons(leader.watch());
+                    .roles(setup.roles.iter().copied());
             }
             None => builder = builder.store(Arc::new(SqliteStore::open(db)?)),
         }

@@ -12,11 +12,16 @@
 //!   A problem keeps the running packs and is logged with every problem.
 //! - Logs: `ATTUNE_LOG` (default `info` here), `--log-format json` for one JSON object a
 //!   line.
+//! - `--role ingest,match,schedule,work,timers,sensors` (default all): on `--db
+//!   postgres://…`, the parts of the pipeline this process runs; the other processes of the
+//!   database run the rest. `ingest` is the part that takes events and runs in from outside:
+//!   every process does (the engine API, `attune emit` and `run`); the HTTP API, when it
+//!   comes, is served by the processes with it.
 
 use super::work::start;
 use super::{Failure, Setup};
 use crate::Report;
-use attune_core::Engine;
+use attune_core::{Engine, Role};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +45,7 @@ pub(super) async fn run(
     tracing::info!(
         packs = %engine.pack_refs().join(","),
         db = setup.db.as_deref().map(super::db_display).unwrap_or_default(),
+        roles = %setup.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
         resumed = work.recovery.resumed.len(),
         "attune serve: running"
     );
@@ -122,4 +128,38 @@ fn log_sensors(engine: &Engine) {
     for s in engine.sensors() {
         tracing::info!(sensor = %s.sensor_ref, runner = %s.runner, state = ?s.state, "sensor");
     }
+}
+
+/// The engine roles of `--role` (all when none is given). `ingest` is accepted (see the
+/// module documentation) and is no engine role. Unknown names, and fewer roles than all
+/// without a PostgreSQL `--db`, are refused.
+pub(super) fn roles(names: &[String], db: Option<&std::path::Path>) -> Result<Vec<Role>, Failure> {
+    if names.is_empty() {
+        return Ok(Role::ALL.to_vec());
+    }
+    let mut roles = Vec::new();
+    for name in names.iter().map(|n| n.trim()) {
+        if name == "ingest" {
+            continue;
+        }
+        let role: Role = name.parse().map_err(|_| {
+            let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            Failure::Other(format!(
+                "--role: '{name}' is not a role (known: ingest, {})",
+                known.join(", ")
+            ))
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    let shared = db.and_then(super::postgres_url).is_some();
+    if roles.len() < Role::ALL.len() && !shared {
+        return Err(Failure::Other(format!(
+            "--role {}: a process that runs only part of the pipeline needs --db \
+             postgres://…, where other processes run the rest",
+            names.join(",")
+        )));
+    }
+    Ok(roles)
 }

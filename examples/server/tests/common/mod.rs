@@ -261,6 +261,16 @@ impl Running {
     }
 }
 
+/// A test that fails while the process runs leaves no process behind.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs `cmd` to its end (stdin closed), with a generous timeout.
 pub(crate) fn run(cmd: Command) -> Ended {
     Running::start(cmd, false).wait(Duration::from_secs(300))

@@ -5,6 +5,9 @@
 //! (succeeded, or abandoned when the killed worker was running it), no action ran twice for
 //! one event, and none ran in the ingest process.
 //!
+//! Then a workflow run whose process is killed with SIGKILL mid-run continues in another
+//! process, from its journal, and succeeds.
+//!
 //! The processes are this test binary run again (`cluster_child_entry`), told their part by
 //! environment variables. Skipped, saying why, when the test server cannot be reached and
 //! `ATTUNE_REQUIRE_POSTGRES` is not `1`. No timing assertion: waits are bounded by a guard
@@ -84,8 +87,45 @@ async fn engine(db: &str, dir: &Path, name: &str) -> Result<Engine> {
                 .param("event", json!("{{ event.id }}")),
         )
         .await?;
+    let steps = dir.join("steps");
+    let me = name.to_string();
+    engine
+        .register_fn("cluster.step", move |ctx| {
+            let (steps, me) = (steps.clone(), me.clone());
+            async move {
+                let step = ctx
+                    .param("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                append_line(&steps, &format!("{step} {me}"))
+                    .map_err(|e| attune_core::Error::Action(format!("steps file: {e}")))?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(json!({"step": step}))
+            }
+        })
+        .await?;
+    engine
+        .register_workflow(
+            "cluster.flow",
+            attune_core::workflow::parse(FLOW, "flow.yaml").expect("the workflow parses"),
+        )
+        .await?;
     Ok(engine)
 }
+
+/// Six steps one after the other; the output lists what each returned.
+const FLOW: &str = r#"
+tasks:
+  s1: {action: cluster.step name=s1, next: [{do: s2}]}
+  s2: {action: cluster.step name=s2, next: [{do: s3}]}
+  s3: {action: cluster.step name=s3, next: [{do: s4}]}
+  s4: {action: cluster.step name=s4, next: [{do: s5}]}
+  s5: {action: cluster.step name=s5, next: [{do: s6}]}
+  s6: {action: cluster.step name=s6}
+output:
+  - steps: '{{ [task("s1").result.step, task("s2").result.step, task("s3").result.step, task("s4").result.step, task("s5").result.step, task("s6").result.step] }}'
+"#;
 
 /// A child process: `ATTUNE_CLUSTER_DB` names the database, `ATTUNE_CLUSTER_DIR` the shared
 /// directory, `ATTUNE_CLUSTER_PART` `ingest` or a worker's name. The ingest process emits
@@ -323,4 +363,86 @@ async fn sigkill_of_a_worker_mid_burst_loses_nothing_and_runs_nothing_twice() {
          recorded, {abandoned} abandoned with the killed worker",
         runs.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_whose_process_is_killed_continues_in_another() {
+    let Some(pg) = TestSchema::create().await else {
+        return;
+    };
+    let db = format!("{}?schema={}", pg.url(), pg.schema());
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Children(vec![spawn("w1", &db, dir.path())]);
+    let ready_file = dir.path().join("ready");
+    until("w1 is ready", || {
+        let n = lines(&ready_file).len();
+        async move { n >= 1 }
+    })
+    .await;
+    // This process only starts the run (no engine role): w1 drives it and runs its steps.
+    let front = engine(&db, dir.path(), "ingest")
+        .await
+        .expect("front engine");
+    let id = front
+        .execute("cluster.flow", json!({}))
+        .await
+        .expect("execute the workflow");
+    let steps_file = dir.path().join("steps");
+    until("w1 ran two steps", || {
+        let n = lines(&steps_file).len();
+        async move { n >= 2 }
+    })
+    .await;
+    children.0[0].kill().expect("SIGKILL w1");
+    children.0[0].wait().expect("reap w1");
+    let ran_before = lines(&steps_file).len();
+    children.0.push(spawn("w2", &db, dir.path()));
+
+    let store: &PgStore = pg.store();
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let x = loop {
+        let x = store
+            .get_execution(id)
+            .await
+            .expect("the workflow execution");
+        if x.status.is_terminal() {
+            break x;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the workflow never ended: {x:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{x:?}");
+    assert_eq!(
+        x.result.as_ref().map(|r| r["output"]["steps"].clone()),
+        Some(json!(["s1", "s2", "s3", "s4", "s5", "s6"])),
+        "{x:?}"
+    );
+    let ran = lines(&steps_file);
+    let after: Vec<&String> = ran[ran_before..].iter().collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|l| l.ends_with(" w2")),
+        "every step after the kill ran in w2: {ran:?}"
+    );
+    for step in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+        let n = ran
+            .iter()
+            .filter(|l| l.starts_with(&format!("{step} ")))
+            .count();
+        // Twice only for the step the kill cut (its execution abandoned, run again).
+        assert!((1..=2).contains(&n), "step {step} ran {n} times: {ran:?}");
+    }
+    let twice = ["s1", "s2", "s3", "s4", "s5", "s6"]
+        .iter()
+        .filter(|s| {
+            ran.iter()
+                .filter(|l| l.starts_with(&format!("{s} ")))
+                .count()
+                == 2
+        })
+        .count();
+    assert!(twice <= 1, "only the cut step runs twice: {ran:?}");
+    front.shutdown(Duration::from_secs(5)).await;
 }

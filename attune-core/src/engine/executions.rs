@@ -58,6 +58,10 @@ pub(crate) fn new_execution(
         Value::Object(stored),
         now,
     );
+    if let Some(real) = &secrets {
+        let masks = masked.as_deref().unwrap_or_default();
+        super::sealed_params::seal(shared, &mut exec, real, masks);
+    }
     // As in StackStorm runners, a `timeout` param sets the run's timeout. The runtime applies
     // it itself (and reports a timeout); the engine's deadline is one second later, a backstop.
     let param_timeout = action

@@ -37,6 +37,7 @@ mod remote_ends;
 mod roles;
 mod running;
 mod scheduling;
+mod sealed_params;
 mod sensors;
 mod shared_store;
 mod singletons;

@@ -123,9 +123,12 @@ async fn republish_executions(
 async fn end_lost(shared: &Arc<Shared>, limit: usize) -> Result<usize> {
     let now = shared.now();
     let mut found = 0;
+    // Workflow runs are driven by an engine with the work role; the others leave them.
+    let work = shared.roles.has(super::Role::Work);
     let resumable = |e: &crate::model::Execution| {
-        shared.workflows.is_some() && e.runner == crate::model::WORKFLOW_RUNNER
+        work && shared.workflows.is_some() && e.runner == crate::model::WORKFLOW_RUNNER
     };
+    let workflow = |e: &crate::model::Execution| e.runner == crate::model::WORKFLOW_RUNNER;
     for (status, ends_as) in [
         (ExecutionStatus::Running, Some(ExecutionStatus::Abandoned)),
         (ExecutionStatus::Pausing, None),
@@ -142,6 +145,8 @@ async fn end_lost(shared: &Arc<Shared>, limit: usize) -> Result<usize> {
                     e.lease_expires
                         .is_none_or(|l| l < now)
                         .then_some((e.id, true))
+                } else if workflow(e) && !work {
+                    None
                 } else {
                     (ends_as.is_some() && e.lease_expires.is_some_and(|l| l < now))
                         .then_some((e.id, false))

@@ -480,7 +480,7 @@ fn prepare(
         config,
     } = shared.catalog.run_info(action.pack(), rule_pack);
     let masked = shared.lock_masks().contains_key(&exec.id);
-    let secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() || masked {
+    let mut secret_params = if action.parameters.has_secrets() || pack_secrets.is_some() || masked {
         // A retry of this run needs them again: the completion stage forgets them.
         if exec.parent.is_none() && shared.catalog.retry_policy(&exec.action).is_some() {
             shared.lock_secrets().get(&exec.id).cloned()
@@ -490,6 +490,13 @@ fn prepare(
     } else {
         None
     };
+    // Created in another process: its secret values, if any, are sealed in it.
+    if secret_params.is_none()
+        && let Some(opened) = super::sealed_params::open(shared, &exec)?
+    {
+        secrets.extend(opened.masks);
+        secret_params = Some(opened.params);
+    }
     if let Some(ps) = &pack_secrets {
         secrets.extend(ps.iter().cloned());
     }
@@ -504,7 +511,10 @@ fn prepare(
         None if action.parameters.has_secrets() && crate::params::holds_redacted(&exec.params) => {
             return Err(Error::invalid(
                 format!("execution '{}'", exec.id),
-                "its secret parameters are not available in this process (secrets are never stored)",
+                "its secret parameter values are not available in this process: they stay in \
+                 the process that created it (secrets are never stored in clear), whose engine \
+                 had no encryption key to seal them for the others — give every process of the \
+                 cluster the same encryption key",
             ));
         }
         None if (pack_secrets.is_some() || masked)

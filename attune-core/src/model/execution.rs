@@ -186,6 +186,12 @@ pub struct Execution {
     pub runner: String,
     /// The validated params, secrets redacted.
     pub params: Value,
+    /// On a store several processes share, what `params` redacts — the real params and the
+    /// values to mask in the run's output — sealed with the engine's encryption key, so that
+    /// another process with the same key can run it; `None` otherwise (the values then stay
+    /// in the process that created the execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_params: Option<Value>,
     /// Current status.
     pub status: ExecutionStatus,
     /// The result (action output, or an error object when failed).
@@ -278,6 +284,7 @@ impl Execution {
             action: action.into(),
             runner: runner.into(),
             params,
+            sealed_params: None,
             status: ExecutionStatus::Requested,
             result: None,
             error: None,

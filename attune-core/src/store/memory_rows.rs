@@ -86,6 +86,7 @@ impl ExecRow {
         let mut row = ExecRow {
             meta: Execution {
                 params: Value::Null,
+                sealed_params: e.sealed_params.clone(),
                 result: None,
                 action: e.action.clone(),
                 runner: e.runner.clone(),

@@ -87,6 +87,7 @@ async fn retry(shared: &Arc<Shared>, e: &Execution, delay: f64) {
     next.rule = e.rule.clone();
     next.user = e.user.clone();
     next.timeout_secs = e.timeout_secs;
+    next.sealed_params = e.sealed_params.clone();
     next.attempt = e.attempt + 1;
     next.retry_of = Some(e.retry_of.unwrap_or(e.id));
     let wait = std::time::Duration::try_from_secs_f64(delay).unwrap_or_default();

@@ -107,10 +107,19 @@ impl EngineBuilder {
     /// and sensors start; when it turns false, or its sender is dropped, they stop. Without
     /// it, this engine always runs them.
     pub fn singletons(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
-        self.singletons = super::Leaders {
-            timers: Some(leader.clone()),
-            sensors: Some(leader),
-        };
+        self.singletons.timers = Some(leader.clone());
+        self.singletons.sensors = Some(leader);
+        self
+    }
+
+    /// Makes the concurrency and rate-limit policies hold across the engines of a shared
+    /// store: only the engine whose `leader` flag holds decides for actions with such
+    /// policies; the others leave their requests `delayed` for it, and it adopts them
+    /// (every 250 ms) and frees the slots of what ended elsewhere. Without it, each engine
+    /// applies the policies to what it schedules, alone. (attune-store-postgres's
+    /// `PgLeader` keeps such a flag.)
+    pub fn policies_leader(mut self, leader: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.singletons.policies = Some(leader);
         self
     }
 
@@ -308,6 +317,11 @@ impl EngineBuilder {
                  nothing would take the work of the stages left out",
             ));
         }
+        let gate = if self.singletons.policies.is_some() {
+            super::policy::PolicyGate::following()
+        } else {
+            Default::default()
+        };
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             store,
@@ -346,7 +360,7 @@ impl EngineBuilder {
             ),
             stop,
             tasks: Mutex::new(Vec::new()),
-            gate: Default::default(),
+            gate,
             encryption: std::sync::RwLock::new(self.encryption.map(Arc::new)),
         });
         workflows.attach(&shared);

@@ -223,11 +223,14 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// The leadership flags of the timers and of the sensors (`EngineBuilder::singletons`).
+/// The leadership flags of the timers, the sensors and the policies
+/// (`EngineBuilder::singletons`, `policies_leader`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Leaders {
     pub timers: Option<tokio::sync::watch::Receiver<bool>>,
     pub sensors: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The policies' leadership (`policy/cluster.rs`): none, this engine decides alone.
+    pub policies: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// State shared by the API and the stages.

@@ -48,6 +48,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
             .await?,
         );
         tasks.push(tokio::spawn(super::policy::run_timers(shared.clone())));
+        tasks.push(tokio::spawn(super::policy::run_leadership(shared.clone())));
     }
 
     if roles.has(Role::Work) {

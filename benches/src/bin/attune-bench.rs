@@ -43,6 +43,8 @@ const SCENARIOS: &[&str] = &[
     "sensor_ingest_sqlite_runs",
     "pipeline_postgres_native",
     "execute_postgres_noop",
+    "pipeline_postgres_latency",
+    "pipeline_postgres_backlog",
 ];
 
 fn main() {
@@ -145,6 +147,13 @@ fn main() {
                 }
                 "execute_postgres_noop" => {
                     postgres::execute_postgres_noop(ops.unwrap_or(50_000), processes).await
+                }
+                "pipeline_postgres_latency" => {
+                    postgres::pipeline_postgres_latency(ops.unwrap_or(20_000), 3_500, processes)
+                        .await
+                }
+                "pipeline_postgres_backlog" => {
+                    postgres::pipeline_postgres_backlog(ops.unwrap_or(100_000), processes).await
                 }
                 // A worker process of the scenarios above (not a scenario).
                 postgres::WORKER => postgres::worker(worker_url).await,

@@ -289,6 +289,11 @@ impl ActionGate {
         self.active.len()
     }
 
+    /// The executions holding a slot.
+    pub(crate) fn active_ids(&self) -> impl Iterator<Item = ExecutionId> + '_ {
+        self.active.keys().copied()
+    }
+
     /// The executions the gate tracks (holding a slot or waiting).
     pub(crate) fn tracked(&self) -> impl Iterator<Item = ExecutionId> + '_ {
         self.active.keys().chain(self.queued.keys()).copied()

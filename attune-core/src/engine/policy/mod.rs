@@ -13,8 +13,11 @@
 //! (no store read, no lock but a shared one).
 
 mod api;
+mod cluster;
 mod gate;
 mod retry;
+
+pub(crate) use cluster::run as run_leadership;
 
 pub(crate) use retry::retry_ended;
 
@@ -66,6 +69,9 @@ struct GateState {
     sleepers: HashMap<ExecutionId, (DateTime<Utc>, String)>,
     /// Actions with executions waiting for a rate window to move on, and when it does.
     windows: HashMap<String, DateTime<Utc>>,
+    /// Another process decides for the gated actions (`cluster.rs`): this one leaves their
+    /// requests `delayed` for it and admits nothing of theirs.
+    follower: bool,
 }
 
 /// Store changes the gate decided, recorded together.
@@ -106,6 +112,16 @@ impl PolicyGate {
     }
 }
 
+impl PolicyGate {
+    /// A gate that follows the decisions of another process until it leads
+    /// (`EngineBuilder::policies_leader`).
+    pub(crate) fn following() -> PolicyGate {
+        let gate = PolicyGate::default();
+        gate.state.try_lock().expect("a new gate is free").follower = true;
+        gate
+    }
+}
+
 impl GateState {
     fn update_engaged(&self, gate: &PolicyGate) {
         let on = !self.actions.is_empty() || !self.sleepers.is_empty();
@@ -127,6 +143,13 @@ impl GateState {
             m.admit.push((e.id, from));
             return;
         };
+        if self.follower {
+            // The leading process adopts it (`cluster::refresh`).
+            if from == ExecutionStatus::Requested {
+                m.delay.push(e.id);
+            }
+            return;
+        }
         let keys = g.rules().keys(&e.params);
         match g.arrive(e.id, keys, now) {
             Verdict::Admit => {
@@ -167,6 +190,9 @@ impl GateState {
 
     /// Admits what waits for `action`'s slots (from `delayed`).
     fn pump(&mut self, action: &str, now: DateTime<Utc>, m: &mut Moves) {
+        if self.follower {
+            return;
+        }
         let Some(g) = self.actions.get_mut(action) else {
             return;
         };

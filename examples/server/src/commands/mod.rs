@@ -307,6 +307,12 @@ pub(crate) async fn engine(setup: &Setup) -> Result<Engine, Failure> {
                     let leader = PgLeader::campaign(&store, "sensors");
                     builder = builder.sensors_leader(leader.watch());
                 }
+                // The concurrency and rate-limit policies are decided by one of the
+                // processes that schedule.
+                if setup.roles.contains(&Role::Schedule) {
+                    let leader = PgLeader::campaign(&store, "policies");
+                    builder = builder.policies_leader(leader.watch());
+                }
                 builder = builder
                     .store(Arc::new(store))
                     .transport(Arc::new(transport))

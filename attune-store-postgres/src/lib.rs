@@ -19,6 +19,7 @@ mod rows;
 mod store;
 pub mod testing;
 mod transport;
+mod workers;
 
 pub use config::{DEFAULT_SCHEMA, PgStoreBuilder, redact_url};
 pub use leader::PgLeader;

@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, Row};
 /// The migrations, in order: entry `i` produces schema version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_definitions_generation.sql"),
+    include_str!("../migrations/0002_cluster.sql"),
 ];
 
 /// The schema version this crate writes.

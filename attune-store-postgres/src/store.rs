@@ -3,7 +3,7 @@
 use crate::config::PgStoreBuilder;
 use crate::error::Res;
 use crate::outbox::Outbox;
-use crate::{definitions, enforcements, events, executions, journal, keys, purge};
+use crate::{definitions, enforcements, events, executions, journal, keys, purge, workers};
 use async_trait::async_trait;
 use attune_core::Result;
 use attune_core::model::{
@@ -139,6 +139,18 @@ impl Store for PgStore {
 
     async fn replace_pack(&self, pack: &str, defs: Vec<Definition>) -> Result<()> {
         done(definitions::replace_pack(&self.pool, pack, &defs).await)
+    }
+
+    async fn put_worker(&self, worker: &attune_core::model::Worker) -> Result<()> {
+        done(workers::put(&self.pool, worker).await)
+    }
+
+    async fn list_workers(&self) -> Result<Vec<attune_core::model::Worker>> {
+        done(workers::list(&self.pool).await)
+    }
+
+    async fn delete_worker(&self, id: &str) -> Result<bool> {
+        done(workers::delete(&self.pool, id).await)
     }
 
     async fn definitions_generation(&self) -> Result<Option<u64>> {

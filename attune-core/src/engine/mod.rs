@@ -22,6 +22,7 @@ mod dry_run;
 mod emit;
 mod executions;
 mod followed_definitions;
+mod heartbeat;
 mod inquiries;
 mod inspect;
 mod keys;

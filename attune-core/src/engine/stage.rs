@@ -76,6 +76,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
     }
 
     tasks.push(tokio::spawn(super::remote_ends::run(shared.clone())));
+    tasks.push(tokio::spawn(super::heartbeat::run(shared.clone())));
     if roles.has(Role::Timers) {
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {

@@ -16,6 +16,7 @@ mod policy;
 mod refs;
 mod rule;
 mod trigger;
+mod worker;
 
 pub use action::{Action, WORKFLOW_RUNNER};
 pub use definition::{Definition, DefinitionKind};
@@ -30,6 +31,7 @@ pub use policy::{Backoff, ConcurrencyOverflow, Policy, PolicyKind};
 pub use refs::{split_ref, validate_ref};
 pub use rule::Rule;
 pub use trigger::{Sensor, TriggerType};
+pub use worker::Worker;
 
 #[cfg(test)]
 mod size_probe {

@@ -275,6 +275,24 @@ pub trait Store: Send + Sync + Debug {
     /// Lists keys, optionally of one scope, ordered by (scope, name); expired keys omitted.
     async fn list_keys(&self, scope: Option<&KeyScope>) -> Result<Vec<Key>>;
 
+    /// Records a heartbeat of an engine on a store several processes share (inserted or
+    /// replaced by id); engines call it every 10 s and [`Store::delete_worker`] when they
+    /// stop. A store may forget workers whose heartbeat is older than a minute. The default
+    /// keeps nothing (a store one engine uses).
+    async fn put_worker(&self, worker: &crate::model::Worker) -> Result<()> {
+        let _ = worker;
+        Ok(())
+    }
+    /// The workers of the store, by id.
+    async fn list_workers(&self) -> Result<Vec<crate::model::Worker>> {
+        Ok(Vec::new())
+    }
+    /// Forgets a worker; whether it was there.
+    async fn delete_worker(&self, id: &str) -> Result<bool> {
+        let _ = id;
+        Ok(false)
+    }
+
     /// Deletes old records in one bounded batch (see [`PurgeRequest`]).
     async fn purge(&self, request: &PurgeRequest) -> Result<PurgeStats>;
 }

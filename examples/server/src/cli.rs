@@ -80,6 +80,9 @@ pub(crate) enum Command {
     /// Sensors of packs.
     #[command(subcommand)]
     Sensor(SensorCommand),
+    /// The other processes of a PostgreSQL --db.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
     /// Run the engine as a daemon: timers, sensors, rules and their work, until SIGTERM or
     /// SIGINT (then drain); SIGHUP reloads the packs.
     Serve(ServeArgs),
@@ -120,6 +123,14 @@ pub(crate) enum SensorCommand {
         #[command(flatten)]
         packs: Packs,
     },
+}
+
+/// `attune worker ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkerCommand {
+    /// The engines running on the database (other than this command's), as their last
+    /// heartbeats say: roles, runtimes, slots, running executions, heartbeat age.
+    List,
 }
 
 /// `attune timer ...`

@@ -174,6 +174,26 @@ fn serve_processes_with_roles_split_the_pipeline() {
         "the roles are logged: {}",
         front.stderr()
     );
+    // Both processes are listed as workers, with their roles.
+    let out = run(&db, &["worker", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let mut roles: Vec<String> = doc["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| {
+            w["roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(roles, vec!["match,schedule,timers", "work"], "{doc}");
     for p in [&front, &worker] {
         signal(p.pid(), "TERM");
     }

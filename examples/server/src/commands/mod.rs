@@ -17,7 +17,7 @@ mod workflow;
 use crate::Report;
 use crate::cli::{
     Cli, Command, ExecutionCommand, InquiryCommand, KeyCommand, PackCommand, PolicyCommand,
-    RuleCommand, SensorCommand, TimerCommand, WorkflowCommand,
+    RuleCommand, SensorCommand, TimerCommand, WorkerCommand, WorkflowCommand,
 };
 use crate::interrupt::Interrupt;
 use crate::output::{Style, problem_lines, problems_text};
@@ -87,6 +87,7 @@ impl Command {
             Command::Policy(PolicyCommand::Stats { .. }) => "policy stats",
             Command::Timer(TimerCommand::Next { .. }) => "timer next",
             Command::Sensor(SensorCommand::List { .. }) => "sensor list",
+            Command::Worker(WorkerCommand::List) => "worker list",
             Command::Serve(_) => "serve",
         }
     }
@@ -174,6 +175,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             timer::next(&packs.packs, &rule, count, &options).await
         }
         Command::Policy(cmd) => store::policy(cmd, &options).await,
+        Command::Worker(WorkerCommand::List) => store::workers(&options, style).await,
         Command::Sensor(SensorCommand::List { packs }) => {
             sensor::list(&packs.packs, &options, style).await
         }

@@ -387,3 +387,39 @@ pub(super) async fn policy(cmd: PolicyCommand, setup: &Setup) -> Result<Report, 
         code: 0,
     })
 }
+
+/// `attune worker list`: the engines of the database other than this command's own.
+pub(super) async fn workers(setup: &Setup, style: Style) -> Result<Report, Failure> {
+    let engine = db_engine(setup, "attune worker list").await?;
+    let now = chrono::Utc::now();
+    let all: Vec<attune_core::model::Worker> = engine
+        .workers()
+        .await?
+        .into_iter()
+        .filter(|w| w.id != setup.worker_id)
+        .collect();
+    let mut text = String::new();
+    for w in &all {
+        let age = (now - w.heartbeat).num_milliseconds() as f64 / 1000.0;
+        text.push_str(&format!(
+            "{}  roles {}  slots {}  running {}  heartbeat {age:.0} s ago{}\n  runtimes {}\n",
+            style.bold(&w.id),
+            w.roles.join(","),
+            w.slots,
+            w.running,
+            if age > 30.0 {
+                " (silent: stopped or cut off?)"
+            } else {
+                ""
+            },
+            w.runtimes.join(","),
+        ));
+    }
+    text.push_str(&format!("{}\n", count(all.len(), "worker")));
+    engine.shutdown(std::time::Duration::from_secs(5)).await;
+    Ok(Report {
+        json: json!({"workers": all}),
+        text,
+        code: 0,
+    })
+}

@@ -47,6 +47,27 @@ async fn engine(store: &PgStore, roles: &[Role], key: Option<&EncryptionKey>) ->
     Ok(engine)
 }
 
+/// A front engine (match, schedule) with an encryption key and the rule passing the
+/// event's token, and a worker engine (work) with the same key or none.
+async fn front_and_worker(pg: &TestSchema, worker_has_key: bool) -> (Engine, Engine) {
+    let key = EncryptionKey::generate().expect("key");
+    let front = engine(pg.store(), &[Role::Match, Role::Schedule], Some(&key))
+        .await
+        .expect("front");
+    front
+        .register_rule(
+            Rule::new("sec.on_tick", "sec.tick", "sec.use")
+                .param("token", json!("{{ trigger.token }}")),
+        )
+        .await
+        .expect("rule");
+    let worker_key = worker_has_key.then_some(&key);
+    let worker = engine(&pg.peer().await, &[Role::Work], worker_key)
+        .await
+        .expect("worker");
+    (front, worker)
+}
+
 /// Emits one event from `front` and waits for its execution to end; the execution.
 async fn run_one(pg: &TestSchema, front: &Engine) -> attune_core::model::Execution {
     front
@@ -67,20 +88,7 @@ async fn secret_values_reach_a_worker_with_the_same_key() {
     let Some(pg) = TestSchema::create().await else {
         return;
     };
-    let key = EncryptionKey::generate().expect("key");
-    let front = engine(pg.store(), &[Role::Match, Role::Schedule], Some(&key))
-        .await
-        .expect("front");
-    front
-        .register_rule(
-            Rule::new("sec.on_tick", "sec.tick", "sec.use")
-                .param("token", json!("{{ trigger.token }}")),
-        )
-        .await
-        .expect("rule");
-    let _worker = engine(&pg.peer().await, &[Role::Work], Some(&key))
-        .await
-        .expect("worker");
+    let (front, _worker) = front_and_worker(&pg, true).await;
     let x = run_one(&pg, &front).await;
     assert_eq!(x.status, ExecutionStatus::Succeeded, "{x:?}");
     let result = x.result.clone().expect("a result");
@@ -111,20 +119,7 @@ async fn a_worker_without_the_key_fails_the_run_saying_why() {
     let Some(pg) = TestSchema::create().await else {
         return;
     };
-    let key = EncryptionKey::generate().expect("key");
-    let front = engine(pg.store(), &[Role::Match, Role::Schedule], Some(&key))
-        .await
-        .expect("front");
-    front
-        .register_rule(
-            Rule::new("sec.on_tick", "sec.tick", "sec.use")
-                .param("token", json!("{{ trigger.token }}")),
-        )
-        .await
-        .expect("rule");
-    let _worker = engine(&pg.peer().await, &[Role::Work], None)
-        .await
-        .expect("worker");
+    let (front, _worker) = front_and_worker(&pg, false).await;
     let x = run_one(&pg, &front).await;
     assert_eq!(x.status, ExecutionStatus::Failed, "{x:?}");
     let error = x.error.clone().unwrap_or_default();

@@ -381,6 +381,16 @@ impl EngineBuilder {
     }
 }
 
+/// The order in which stored definitions are loaded: what a kind refers to comes first.
+pub(super) const LOAD_ORDER: [DefinitionKind; 6] = [
+    DefinitionKind::Pack,
+    DefinitionKind::TriggerType,
+    DefinitionKind::Action,
+    DefinitionKind::Rule,
+    DefinitionKind::Policy,
+    DefinitionKind::Sensor,
+];
+
 impl Engine {
     /// The built-in core pack with the actions whose runtime this engine has.
     pub(super) fn builtin_core(&self) -> crate::pack::PackBundle {
@@ -395,14 +405,7 @@ impl Engine {
     /// in the store).
     async fn load_from_store(&self) -> Result<()> {
         let store = &self.shared.store;
-        for kind in [
-            DefinitionKind::Pack,
-            DefinitionKind::TriggerType,
-            DefinitionKind::Action,
-            DefinitionKind::Rule,
-            DefinitionKind::Policy,
-            DefinitionKind::Sensor,
-        ] {
+        for kind in LOAD_ORDER {
             for def in store.list_definitions(kind, None).await? {
                 match def {
                     Definition::Pack(p) => {

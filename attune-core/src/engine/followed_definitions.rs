@@ -21,7 +21,7 @@ use super::Shared;
 use super::catalog::{PackEntry, PackParts};
 use super::trigger_schema::RegisteredTrigger;
 use crate::Result;
-use crate::model::{Definition, DefinitionKind, Pack};
+use crate::model::{Definition, Pack};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -80,14 +80,7 @@ fn seen(shared: &Shared) -> Option<u64> {
 /// Swaps every pack whose stored definitions differ from the catalog's.
 async fn reload(shared: &Arc<Shared>) -> Result<()> {
     let mut stored: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
-    for kind in [
-        DefinitionKind::Pack,
-        DefinitionKind::TriggerType,
-        DefinitionKind::Action,
-        DefinitionKind::Rule,
-        DefinitionKind::Policy,
-        DefinitionKind::Sensor,
-    ] {
+    for kind in super::builder::LOAD_ORDER {
         for def in shared.store.list_definitions(kind, None).await? {
             stored.entry(def.pack().to_string()).or_default().push(def);
         }

@@ -11,7 +11,7 @@
 //! latency: an execution of a gated action requested in a follower waits for the next
 //! refresh, and a slot freed in a follower for the next one too.
 
-use super::{HOLDING, Moves, announce, configure, list};
+use super::{HOLDING, Moves, apply, configure, list};
 use crate::Result;
 use crate::engine::Shared;
 use crate::model::{ExecutionId, ExecutionStatus};
@@ -93,11 +93,7 @@ async fn refresh(shared: &Arc<Shared>) -> Result<()> {
         if freed {
             st.pump(&action, now, &mut m);
         }
-        let a = st.record(shared, m, now).await;
-        st.update_engaged(gate);
-        drop(st);
-        gate.wake.notify_one();
-        announce(shared, a).await;
+        apply(shared, st, m, now).await;
     }
     Ok(())
 }

@@ -372,6 +372,21 @@ pub(crate) async fn record_outcomes(
     results
 }
 
+/// Records `m` in the store, then, the gate's lock released, wakes the timer task (the
+/// earliest time may have changed) and announces the decisions.
+async fn apply(
+    shared: &Shared,
+    mut st: tokio::sync::MutexGuard<'_, GateState>,
+    m: Moves,
+    now: DateTime<Utc>,
+) {
+    let a = st.record(shared, m, now).await;
+    st.update_engaged(&shared.gate);
+    drop(st);
+    shared.gate.wake.notify_one();
+    announce(shared, a).await;
+}
+
 /// Announces the gate's decisions: statuses, the hand-off of scheduled executions to the
 /// running stage, and the end of canceled ones to the completion stage.
 async fn announce(shared: &Shared, a: Announce) {
@@ -433,11 +448,7 @@ pub(crate) async fn schedule(shared: &Arc<Shared>, mut ids: Vec<ExecutionId>) {
             Err(e) => tracing::error!(execution.id = %id, error = %e, "not scheduled"),
         }
     }
-    let a = st.record(shared, m, now).await;
-    st.update_engaged(gate);
-    drop(st);
-    gate.wake.notify_one();
-    announce(shared, a).await;
+    apply(shared, st, m, now).await;
 }
 
 /// The completion stage's part: executions that ended free their slots (or their place in
@@ -463,11 +474,7 @@ pub(crate) async fn ended(shared: &Arc<Shared>, done: &[StatusChange]) {
     for action in freed {
         st.pump(&action, now, &mut m);
     }
-    let a = st.record(shared, m, now).await;
-    st.update_engaged(gate);
-    drop(st);
-    gate.wake.notify_one();
-    announce(shared, a).await;
+    apply(shared, st, m, now).await;
 }
 
 /// Applies the current policies of `action` (after a change): its gate is rebuilt from
@@ -532,11 +539,7 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
             st.pump(action, now, &mut m);
         }
     }
-    let a = st.record(shared, m, now).await;
-    st.update_engaged(gate);
-    drop(st);
-    gate.wake.notify_one();
-    announce(shared, a).await;
+    apply(shared, st, m, now).await;
     Ok(())
 }
 
@@ -589,11 +592,7 @@ pub(crate) async fn restore(shared: &Arc<Shared>) -> Result<usize> {
         }
         st.arrive(&e, ExecutionStatus::Delayed, now, &mut m);
     }
-    let a = st.record(shared, m, now).await;
-    st.update_engaged(gate);
-    drop(st);
-    gate.wake.notify_one();
-    announce(shared, a).await;
+    apply(shared, st, m, now).await;
     Ok(found)
 }
 

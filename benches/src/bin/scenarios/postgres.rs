@@ -182,20 +182,9 @@ async fn outcomes(
     Ok((latencies, succeeded))
 }
 
-/// Event → rule → enforcement → execution → no-op, all durable on PostgreSQL, with
-/// `EMITTERS` concurrent producers. p50/p99: event created → execution finished.
-pub(crate) async fn pipeline_postgres_native(n: u64, processes: usize) -> Result<Value> {
-    let (_schema, engine, workers) = engine(processes).await?;
-    let start = Instant::now();
-    produce(&engine, n, |engine, i| async move {
-        engine
-            .emit("bench.tick", json!({"kind": "tick", "n": i}))
-            .await
-            .map(|_| ())
-    })
-    .await?;
-    engine.settle(Duration::from_secs(1200)).await?;
-    let secs = start.elapsed().as_secs_f64();
+/// Latencies (µs) from each event's creation to its execution's end; an error unless all
+/// `n` executions succeeded.
+async fn event_latencies(engine: &Engine, n: u64) -> Result<Vec<f64>> {
     let mut created = HashMap::with_capacity(n as usize);
     let mut after = None;
     loop {
@@ -210,14 +199,32 @@ pub(crate) async fn pipeline_postgres_native(n: u64, processes: usize) -> Result
             None => break,
         }
     }
-    let (latencies, succeeded) = outcomes(&engine, &created, true).await?;
-    engine.shutdown(Duration::from_secs(10)).await;
-    drop(workers);
+    let (latencies, succeeded) = outcomes(engine, &created, true).await?;
     if succeeded != n {
         return Err(Error::Action(format!(
             "{succeeded} of {n} executions succeeded"
         )));
     }
+    Ok(latencies)
+}
+
+/// Event → rule → enforcement → execution → no-op, all durable on PostgreSQL, with
+/// `EMITTERS` concurrent producers. p50/p99: event created → execution finished.
+pub(crate) async fn pipeline_postgres_native(n: u64, processes: usize) -> Result<Value> {
+    let (_schema, engine, workers) = engine(processes).await?;
+    let start = Instant::now();
+    produce(&engine, n, |engine, i| async move {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    engine.settle(Duration::from_secs(1200)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let latencies = event_latencies(&engine, n).await?;
+    engine.shutdown(Duration::from_secs(10)).await;
+    drop(workers);
     Ok(report(
         "pipeline_postgres_native",
         n,
@@ -366,28 +373,9 @@ pub(crate) async fn pipeline_postgres_latency(
     }
     engine.settle(Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
-    let mut created = HashMap::with_capacity(n as usize);
-    let mut after = None;
-    loop {
-        let page = Page { after, limit: 5000 };
-        let batch = engine
-            .store()
-            .list_events(&EventFilter::default(), &page)
-            .await?;
-        created.extend(batch.iter().map(|e| (e.id.0, e.created)));
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
-        }
-    }
-    let (latencies, succeeded) = outcomes(&engine, &created, true).await?;
+    let latencies = event_latencies(&engine, n).await?;
     engine.shutdown(Duration::from_secs(10)).await;
     drop(workers);
-    if succeeded != n {
-        return Err(Error::Action(format!(
-            "{succeeded} of {n} executions succeeded"
-        )));
-    }
     Ok(report(
         "pipeline_postgres_latency",
         n,

@@ -102,3 +102,50 @@ async fn dry_run_reports_verdicts_and_writes_nothing() {
     let err = engine.dry_run("d.unknown", &json!({})).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
+
+/// A leadership flag given to an engine without the role it leads would leave that work
+/// to nobody if the engine won it: refused, naming both. Fewer roles than all on a store
+/// only one engine uses is refused too.
+#[tokio::test]
+async fn builder_refuses_leaderships_without_their_roles_and_roles_on_a_private_store() {
+    use attune_core::Role;
+    let (_tx, rx) = tokio::sync::watch::channel(true);
+    for (builder, what, role) in [
+        (
+            Engine::builder()
+                .roles([Role::Match])
+                .timers_leader(rx.clone()),
+            "timers",
+            "timers",
+        ),
+        (
+            Engine::builder()
+                .roles([Role::Work])
+                .sensors_leader(rx.clone()),
+            "sensors",
+            "sensors",
+        ),
+        (
+            Engine::builder()
+                .roles([Role::Work])
+                .policies_leader(rx.clone()),
+            "policies",
+            "schedule",
+        ),
+    ] {
+        match builder.build().await {
+            Err(Error::Invalid { message, .. }) => assert!(
+                message.contains(&format!("for the {what}"))
+                    && message.contains(&format!("'{role}'")),
+                "{message}"
+            ),
+            other => panic!("expected Invalid for {what}, got {other:?}"),
+        }
+    }
+    match Engine::builder().roles([Role::Match]).build().await {
+        Err(Error::Invalid { message, .. }) => {
+            assert!(message.contains("roles other than all"), "{message}")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}

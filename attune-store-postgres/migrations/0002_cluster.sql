@@ -28,6 +28,6 @@ CREATE TRIGGER definitions_changed
 
 CREATE TABLE workers (
     id           text COLLATE "C" PRIMARY KEY,
-    heartbeat_us bigint NOT NULL,          -- µs since the Unix epoch
+    heartbeat_us bigint NOT NULL,          -- server clock, µs since the Unix epoch
     body         text NOT NULL             -- JSON of attune_core's Worker
 );

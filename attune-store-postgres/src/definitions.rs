@@ -33,20 +33,37 @@ async fn upsert(conn: &mut PgConnection, defs: &[Definition]) -> Res<()> {
     Ok(())
 }
 
+/// Locks the definitions' generation row for the transaction. Every write of definitions
+/// takes it first: the row trigger that bumps it would otherwise take it after the
+/// definition rows, in an order that deadlocks two writers (a `replace_pack` holding it and
+/// wanting a row a `put` holds).
+async fn lock_generation(conn: &mut PgConnection) -> Res<()> {
+    sqlx::query("SELECT generation FROM definitions_generation FOR UPDATE")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Inserts or replaces a definition.
 pub(crate) async fn put(pool: &PgPool, def: &Definition) -> Res<()> {
-    let mut conn = pool.acquire().await?;
-    upsert(&mut conn, std::slice::from_ref(def)).await
+    let mut tx = pool.begin().await?;
+    lock_generation(&mut tx).await?;
+    upsert(&mut tx, std::slice::from_ref(def)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Deletes a definition; whether it existed.
 pub(crate) async fn delete(pool: &PgPool, kind: DefinitionKind, def_ref: &str) -> Res<bool> {
+    let mut tx = pool.begin().await?;
+    lock_generation(&mut tx).await?;
     let n = sqlx::query("DELETE FROM definitions WHERE kind = $1 AND def_ref = $2")
         .bind(kind.as_str())
         .bind(def_ref)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    tx.commit().await?;
     Ok(n > 0)
 }
 
@@ -60,6 +77,7 @@ pub(crate) async fn replace_pack(pool: &PgPool, pack: &str, defs: &[Definition])
         .bind(pack)
         .execute(&mut *tx)
         .await?;
+    lock_generation(&mut tx).await?;
     // Only what changes is written, so that a replacement by the same set leaves the
     // definitions' generation alone.
     let kinds: Vec<&str> = defs.iter().map(|d| d.kind().as_str()).collect();

@@ -116,14 +116,16 @@ impl Outbox {
 }
 
 /// A CTE (`, outbox AS (...)`) queueing `Message::Event` for each `id` of `src`, or nothing
-/// when the outbox is off.
+/// when the outbox is off. The rows of one statement are queued in id order (ids are
+/// UUIDv7: creation order), as a publish of the batch would be.
 pub(crate) fn events(on: bool, src: &str) -> String {
     if !on {
         return String::new();
     }
     format!(
         ", outbox AS (INSERT INTO queue (topic, message) \
-           SELECT 'events', json_build_object('type', 'event', 'id', id)::text FROM {src})"
+           SELECT 'events', json_build_object('type', 'event', 'id', id)::text FROM {src} \
+           ORDER BY id)"
     )
 }
 
@@ -136,7 +138,7 @@ pub(crate) fn requested(on: bool, src: &str) -> String {
     format!(
         ", outbox AS (INSERT INTO queue (topic, message) \
            SELECT 'requested', json_build_object('type', 'requested', 'id', id)::text \
-           FROM {src} WHERE status = 'requested')"
+           FROM {src} WHERE status = 'requested' ORDER BY id)"
     )
 }
 
@@ -152,6 +154,6 @@ pub(crate) fn transitions(on: bool, src: &str) -> String {
              CASE WHEN out_term THEN json_build_object('type', 'finished', 'id', \
                json_build_object('execution', out_id, 'status', out_status)) \
              ELSE json_build_object('type', 'scheduled', 'id', out_id) END::text \
-           FROM {src} WHERE out_term OR out_status = 'scheduled')"
+           FROM {src} WHERE out_term OR out_status = 'scheduled' ORDER BY out_id)"
     )
 }

@@ -310,6 +310,33 @@ impl EngineBuilder {
             .transport
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
         let outbox = outbox_of(store.as_ref(), transport.as_ref())?;
+        for (flag, role, what) in [
+            (
+                self.singletons.timers.is_some(),
+                super::Role::Timers,
+                "timers",
+            ),
+            (
+                self.singletons.sensors.is_some(),
+                super::Role::Sensors,
+                "sensors",
+            ),
+            (
+                self.singletons.policies.is_some(),
+                super::Role::Schedule,
+                "policies",
+            ),
+        ] {
+            if flag && !self.roles.has(role) {
+                return Err(Error::invalid(
+                    "engine settings",
+                    format!(
+                        "a leadership flag for the {what} needs the role '{role}': an engine \
+                         that won it would leave the {what} to nobody"
+                    ),
+                ));
+            }
+        }
         if self.roles != super::roles::Roles::ALL && !store.capabilities().shared {
             return Err(Error::invalid(
                 "engine settings",

@@ -53,6 +53,27 @@ pub(crate) async fn follow(shared: &Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
+/// How often an engine on a shared store follows the definitions when no batch comes (its
+/// timers and sensors, and its policies leadership, need them too).
+const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Follows the definitions every [`EVERY`] until the engine stops; a no-op on a store
+/// that is not shared.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    if !shared.store.capabilities().shared {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+        if let Err(e) = follow(&shared).await {
+            tracing::warn!(error = %e, "definitions could not be followed; next time");
+        }
+    }
+}
+
 /// [`follow`] for a stage about to handle a batch: false (logged) when the store could not
 /// be asked, and the batch is left for the recovery sweep.
 pub(crate) async fn follow_or_log(shared: &Arc<Shared>, stage: &str) -> bool {
@@ -94,6 +115,11 @@ async fn reload(shared: &Arc<Shared>) -> Result<()> {
     let engine = super::Engine::internal(shared.clone());
     let mut touched = Vec::new();
     for p in packs {
+        // The core pack is code: every engine installs its own (its actions are those of
+        // the runtimes it has), and follows no other's.
+        if p == "core" {
+            continue;
+        }
         let mut there = stored.remove(&p).unwrap_or_default();
         there.sort_by(|a, b| (a.kind(), a.def_ref()).cmp(&(b.kind(), b.def_ref())));
         if shared.catalog.pack_definitions(&p) == there {

@@ -77,6 +77,9 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
 
     tasks.push(tokio::spawn(super::remote_ends::run(shared.clone())));
     tasks.push(tokio::spawn(super::heartbeat::run(shared.clone())));
+    tasks.push(tokio::spawn(super::followed_definitions::run(
+        shared.clone(),
+    )));
     if roles.has(Role::Timers) {
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {

@@ -38,11 +38,38 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// One term: decides for the cluster until `term` ends.
 async fn lead(shared: Arc<Shared>, term: CancellationToken) {
-    shared.gate.state.lock().await.follower = false;
-    for action in shared.catalog.policy_actions() {
-        if let Err(e) = configure(&shared, &action).await {
-            tracing::warn!(action = %action, error = %e, "policies: gate not rebuilt");
+    // Gates rebuilt from the store first, while still following (admitting nothing); then
+    // this engine decides, starting with what the rebuilt gates let through.
+    loop {
+        let mut rebuilt = true;
+        if let Err(e) = super::super::followed_definitions::follow(&shared).await {
+            tracing::warn!(error = %e, "policies: definitions not followed");
         }
+        for action in shared.catalog.policy_actions() {
+            if let Err(e) = configure(&shared, &action).await {
+                tracing::warn!(action = %action, error = %e, "policies: gate not rebuilt; again");
+                rebuilt = false;
+            }
+        }
+        if rebuilt {
+            break;
+        }
+        tokio::select! {
+            () = term.cancelled() => return,
+            () = tokio::time::sleep(REFRESH) => {}
+        }
+    }
+    let actions: Vec<String> = {
+        let mut st = shared.gate.state.lock().await;
+        st.follower = false;
+        st.actions.keys().cloned().collect()
+    };
+    for action in actions {
+        let mut st = shared.gate.state.lock().await;
+        let now = shared.now();
+        let mut m = Moves::default();
+        st.pump(&action, now, &mut m);
+        apply(&shared, st, m, now).await;
     }
     loop {
         tokio::select! {
@@ -61,6 +88,8 @@ async fn lead(shared: Arc<Shared>, term: CancellationToken) {
 /// Reads the store under the gate's lock, so that no decision of this process falls between
 /// the reads and their use.
 async fn refresh(shared: &Arc<Shared>) -> Result<()> {
+    // A policy registered in another process gates from here on.
+    crate::engine::followed_definitions::follow(shared).await?;
     let gate = &shared.gate;
     let actions: Vec<String> = gate.state.lock().await.actions.keys().cloned().collect();
     for action in actions {

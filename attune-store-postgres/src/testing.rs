@@ -95,6 +95,13 @@ impl TestSchema {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The server's URL naming the schema (`?schema=` or `&schema=`): what another process
+    /// (`attune --db`, a child of a test) opens to share this one.
+    pub fn schema_url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}schema={}", self.url, self.schema)
+    }
 }
 
 impl Deref for TestSchema {

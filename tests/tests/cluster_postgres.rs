@@ -206,7 +206,7 @@ async fn sigkill_of_a_worker_mid_burst_loses_nothing_and_runs_nothing_twice() {
     let Some(pg) = TestSchema::create().await else {
         return;
     };
-    let db = format!("{}?schema={}", pg.url(), pg.schema());
+    let db = pg.schema_url();
     let dir = tempfile::tempdir().unwrap();
     let mut children = Children(Vec::new());
     for w in ["w1", "w2", "w3"] {
@@ -370,7 +370,7 @@ async fn a_workflow_whose_process_is_killed_continues_in_another() {
     let Some(pg) = TestSchema::create().await else {
         return;
     };
-    let db = format!("{}?schema={}", pg.url(), pg.schema());
+    let db = pg.schema_url();
     let dir = tempfile::tempdir().unwrap();
     let mut children = Children(vec![spawn("w1", &db, dir.path())]);
     let ready_file = dir.path().join("ready");

@@ -23,8 +23,7 @@ fn schema() -> Option<TestSchema> {
 }
 
 fn db_url(pg: &TestSchema) -> String {
-    let sep = if pg.url().contains('?') { '&' } else { '?' };
-    format!("{}{sep}schema={}", pg.url(), pg.schema())
+    pg.schema_url()
 }
 
 fn run(db: &str, args: &[&str]) -> Output {

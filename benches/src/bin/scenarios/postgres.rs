@@ -23,15 +23,20 @@ use std::time::{Duration, Instant};
 /// The hidden scenario name of a worker process.
 pub(crate) const WORKER: &str = "pg-worker";
 
-/// A fresh schema and an engine on it (store and transport) with the pipeline workload,
-/// joined by `processes - 1` worker processes (stopped when the [`Workers`] is dropped).
-async fn engine(processes: usize) -> Result<(TestSchema, Arc<Engine>, Workers)> {
-    let schema = TestSchema::create().await.ok_or_else(|| {
+/// A fresh schema on the test server; an error when it cannot be reached.
+async fn fresh_schema() -> Result<TestSchema> {
+    TestSchema::create().await.ok_or_else(|| {
         Error::Unsupported(format!(
             "PostgreSQL at {} cannot be reached",
             attune_store_postgres::testing::url()
         ))
-    })?;
+    })
+}
+
+/// A fresh schema and an engine on it (store and transport) with the pipeline workload,
+/// joined by `processes - 1` worker processes (stopped when the [`Workers`] is dropped).
+async fn engine(processes: usize) -> Result<(TestSchema, Arc<Engine>, Workers)> {
+    let schema = fresh_schema().await?;
     let transport = PgTransport::open(schema.store()).await?;
     let engine = pipeline_engine(
         Engine::builder()
@@ -39,8 +44,7 @@ async fn engine(processes: usize) -> Result<(TestSchema, Arc<Engine>, Workers)> 
             .transport(Arc::new(transport)),
     )
     .await?;
-    let sep = if schema.url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}schema={}", schema.url(), schema.schema());
+    let url = schema.schema_url();
     let workers = Workers::start(&url, processes.saturating_sub(1))?;
     Ok((schema, Arc::new(engine), workers))
 }
@@ -282,12 +286,7 @@ pub(crate) async fn execute_postgres_noop(n: u64, processes: usize) -> Result<Va
 pub(crate) async fn pipeline_postgres_backlog(n: u64, processes: usize) -> Result<Value> {
     use attune_core::model::Execution;
     use attune_core::store::Store;
-    let schema = TestSchema::create().await.ok_or_else(|| {
-        Error::Unsupported(format!(
-            "PostgreSQL at {} cannot be reached",
-            attune_store_postgres::testing::url()
-        ))
-    })?;
+    let schema = fresh_schema().await?;
     let transport = PgTransport::open(schema.store()).await?;
     let filled = Instant::now();
     let mut i = 0;
@@ -301,8 +300,7 @@ pub(crate) async fn pipeline_postgres_backlog(n: u64, processes: usize) -> Resul
         i += 1000;
     }
     let fill_secs = filled.elapsed().as_secs_f64();
-    let sep = if schema.url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}schema={}", schema.url(), schema.schema());
+    let url = schema.schema_url();
     let start = Instant::now();
     let workers = Workers::start(&url, processes.saturating_sub(1))?;
     let engine = pipeline_engine(

@@ -44,13 +44,13 @@ async fn panicking_action_fails_its_execution() {
 }
 
 // A transient store error in a stage strands nothing: the recovery sweep hands the
-// execution on again and it runs.
+// execution on again and it runs. A policy (on another action) makes new executions go
+// through the scheduling stage, whose store call fails once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_store_error_is_recovered_by_the_sweep() {
     let store = Arc::new(HookedStore::new());
-    store.fail_transitions.store(1, Ordering::SeqCst);
     let engine = Engine::builder()
-        .store(store)
+        .store(store.clone())
         .sweep_every(Duration::from_millis(50))
         .build()
         .await
@@ -59,9 +59,132 @@ async fn transient_store_error_is_recovered_by_the_sweep() {
         .register_fn("f.noop", |_c| async move { Ok(Value::Null) })
         .await
         .unwrap();
+    engine
+        .register_fn("f.other", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    engine
+        .register_policy(Policy {
+            policy_ref: "f.elsewhere".into(),
+            action: "f.other".into(),
+            kind: PolicyKind::Concurrency {
+                limit: 1,
+                overflow: ConcurrencyOverflow::Delay,
+                attributes: vec![],
+            },
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    store.fail_transitions.store(1, Ordering::SeqCst);
     let id = engine.execute("f.noop", json!({})).await.unwrap();
     let e = engine.wait_timeout(id, SAFETY).await.unwrap();
     assert_eq!(e.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        store.fail_transitions.load(Ordering::SeqCst),
+        0,
+        "it failed once"
+    );
+}
+
+// While no action has a concurrency or rate policy, a new execution is stored `scheduled`
+// at once (the scheduling stage would only have moved it there); once one has, it is
+// stored `requested`, for the stage to gate. Either way it is announced `requested`,
+// `scheduled`, `running`, `succeeded`, in that order, and it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_skip_requested_only_while_no_policy_gates() {
+    let store = Arc::new(HookedStore::new());
+    let engine = Engine::builder()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("d.noop", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    engine
+        .register_fn("d.other", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    let mut statuses = engine.subscribe().await.unwrap();
+    let direct = engine.execute("d.noop", json!({})).await.unwrap();
+    assert_eq!(
+        engine.wait_timeout(direct, SAFETY).await.unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+    engine
+        .register_policy(Policy {
+            policy_ref: "d.gate".into(),
+            action: "d.other".into(),
+            kind: PolicyKind::Concurrency {
+                limit: 1,
+                overflow: ConcurrencyOverflow::Delay,
+                attributes: vec![],
+            },
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let gated = engine.execute("d.noop", json!({})).await.unwrap();
+    assert_eq!(
+        engine.wait_timeout(gated, SAFETY).await.unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+    assert_eq!(
+        *store.inserted.lock().unwrap(),
+        vec![
+            (direct, ExecutionStatus::Scheduled),
+            (gated, ExecutionStatus::Requested)
+        ]
+    );
+    let mut seen: std::collections::HashMap<ExecutionId, Vec<ExecutionStatus>> = Default::default();
+    while seen.values().map(Vec::len).sum::<usize>() < 8 {
+        let c = tokio::time::timeout(SAFETY, statuses.next())
+            .await
+            .expect("statuses within the guard")
+            .unwrap()
+            .expect("open");
+        seen.entry(c.execution).or_default().push(c.status);
+    }
+    use ExecutionStatus::*;
+    for id in [direct, gated] {
+        assert_eq!(
+            seen[&id],
+            [Requested, Scheduled, Running, Succeeded],
+            "{id}"
+        );
+    }
+}
+
+// A run whose outcome could not be recorded for a transient reason has it recorded again
+// (not left running until its lease expires). Without a policy the execution is created
+// `scheduled`, so the first store transition is the outcome's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_not_recorded_for_a_transient_error_is_recorded_again() {
+    let store = Arc::new(HookedStore::new());
+    let engine = Engine::builder()
+        .store(store.clone())
+        // Far beyond the test's guard: the lease must not be what ends it.
+        .lease(Duration::from_secs(600))
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("f.noop", |_c| async move { Ok(json!("done")) })
+        .await
+        .unwrap();
+    store.fail_transitions.store(2, Ordering::SeqCst);
+    let id = engine.execute("f.noop", json!({})).await.unwrap();
+    let e = engine.wait_timeout(id, SAFETY).await.unwrap();
+    assert_eq!(e.status, ExecutionStatus::Succeeded);
+    assert_eq!(e.result, Some(json!("done")));
+    assert_eq!(e.attempt, 1, "recorded, not run again");
+    assert_eq!(
+        store.fail_transitions.load(Ordering::SeqCst),
+        0,
+        "it failed twice"
+    );
 }
 
 // Work a previous run left in the store is resumed once the host registered its actions: a

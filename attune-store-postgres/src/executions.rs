@@ -103,7 +103,7 @@ impl Columns {
              undone AS (DELETE FROM done_enforcements d USING enforcements f \
                WHERE d.id = f.id AND f.execution_id IN (SELECT id FROM ins)){} \
              SELECT id FROM ins",
-            crate::outbox::requested(outbox, "ins")
+            crate::outbox::created(outbox, "ins")
         )))
         .bind(&self.id)
         .bind(&self.action)

@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, Row};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_cluster.sql"),
+    include_str!("../migrations/0003_queue.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -130,15 +130,16 @@ pub(crate) fn events(on: bool, src: &str) -> String {
 }
 
 /// A CTE queueing `Message::Requested` for each `id` of `src` whose `status` is
-/// `requested`, or nothing when the outbox is off.
-pub(crate) fn requested(on: bool, src: &str) -> String {
+/// `requested` and `Message::Scheduled` for each whose `status` is `scheduled`, or nothing
+/// when the outbox is off.
+pub(crate) fn created(on: bool, src: &str) -> String {
     if !on {
         return String::new();
     }
     format!(
         ", outbox AS (INSERT INTO queue (topic, message) \
-           SELECT 'requested', json_build_object('type', 'requested', 'id', id)::text \
-           FROM {src} WHERE status = 'requested' ORDER BY id)"
+           SELECT status, json_build_object('type', status, 'id', id)::text \
+           FROM {src} WHERE status IN ('requested', 'scheduled') ORDER BY id)"
     )
 }
 

@@ -197,7 +197,9 @@ impl Store for PgStore {
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
         match enforcements::insert_enforced(&self.pool, items, true, self.outbox.on()).await {
             Ok(out) => {
-                self.outbox.woke(&[Topic::Requested]);
+                self.outbox.woke(&created_topics(
+                    items.iter().filter_map(|i| i.execution.as_ref()),
+                ));
                 out
             }
             Err(f) => fail_all(f, items.len()),
@@ -231,14 +233,14 @@ impl Store for PgStore {
 
     async fn insert_execution(&self, execution: &Execution) -> Result<()> {
         let r = done(executions::insert(&self.pool, execution, self.outbox.on()).await);
-        self.outbox.woke(&[Topic::Requested]);
+        self.outbox.woke(&created_topics([execution]));
         r
     }
 
     async fn insert_executions(&self, executions: &[Execution]) -> Vec<Result<()>> {
         match executions::insert_batch(&self.pool, executions, self.outbox.on()).await {
             Ok(out) => {
-                self.outbox.woke(&[Topic::Requested]);
+                self.outbox.woke(&created_topics(executions));
                 out
             }
             Err(f) => fail_all(f, executions.len()),
@@ -360,4 +362,20 @@ fn fail_all<T>(f: crate::error::Fail, n: usize) -> Vec<Result<T>> {
     (0..n)
         .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
         .collect()
+}
+
+/// The work queues the outbox writes to for `executions` inserted (see `outbox::created`).
+fn created_topics<'a>(executions: impl IntoIterator<Item = &'a Execution>) -> Vec<Topic> {
+    let mut topics = Vec::with_capacity(2);
+    for x in executions {
+        let topic = match x.status {
+            ExecutionStatus::Requested => Topic::Requested,
+            ExecutionStatus::Scheduled => Topic::Scheduled,
+            _ => continue,
+        };
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    topics
 }

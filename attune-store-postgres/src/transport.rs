@@ -1,11 +1,13 @@
 //! [`PgTransport`]: the [`Transport`] on PostgreSQL, for stages in many processes.
 //!
 //! * **Work queues** are rows of the `queue` table, in publish order. `recv` claims the
-//!   oldest free rows of its topic with `FOR UPDATE SKIP LOCKED` (competing subscribers, in
-//!   this process or another, take other rows instead of waiting) and marks them with its
-//!   subscription and a lease; `ack` deletes them. A dropped subscription frees what it held
-//!   at once; a process that dies stops renewing its leases (every third of
-//!   [`PgTransportBuilder::lease`]), and its rows are freed once the lease lapsed.
+//!   oldest rows of its topic with `FOR UPDATE SKIP LOCKED` (competing subscribers, in
+//!   this process or another, take other rows instead of waiting) and moves them, in the
+//!   same statement, to `queue_held` with its subscription and a lease; `ack` deletes them
+//!   there. (A move costs a third of marking the rows in place: see migration 3.) A
+//!   dropped subscription puts what it held back at once; a process that dies stops
+//!   renewing its leases (every third of [`PgTransportBuilder::lease`]), and its rows go
+//!   back once the lease lapsed. A row put back keeps its place in the order.
 //! * **The store's outbox**: opening a transport on a [`PgStore`] turns the store's outbox
 //!   on. The store then writes the work-queue messages of its state changes itself, in the
 //!   statement of the change (`Store::outbox` says which), and the engine does not publish
@@ -164,10 +166,13 @@ impl PgTransport {
 
     /// Messages waiting on work queues, by topic (delivered or not; not acknowledged).
     pub async fn depth(&self) -> Result<HashMap<Topic, u64>> {
-        let rows = sqlx::query("SELECT topic, count(*) FROM queue GROUP BY topic")
-            .fetch_all(&self.shared.pool)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT topic, count(*) FROM (SELECT topic FROM queue \
+               UNION ALL SELECT topic FROM queue_held) q GROUP BY topic",
+        )
+        .fetch_all(&self.shared.pool)
+        .await
+        .map_err(backend)?;
         let mut out = HashMap::new();
         for r in rows {
             let name: &str = r.try_get(0).map_err(backend)?;
@@ -406,7 +411,7 @@ async fn renew(shared: Arc<Shared>) {
         let lease_us = shared.lease.as_micros() as i64;
         if !live.is_empty() {
             let renewed = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE queue SET lease_us = {NOW_US} + $2 WHERE owner = ANY($1)"
+                "UPDATE queue_held SET lease_us = {NOW_US} + $2 WHERE owner = ANY($1)"
             )))
             .bind(&live)
             .bind(lease_us)
@@ -416,13 +421,9 @@ async fn renew(shared: Arc<Shared>) {
                 tracing::warn!(target: "attune::postgres", error = %e, "renewing leases failed");
             }
         }
-        let freed = sqlx::query(AssertSqlSafe(format!(
-            "WITH freed AS (UPDATE queue SET owner = NULL, lease_us = NULL \
-               WHERE owner IS NOT NULL AND lease_us < {NOW_US} RETURNING topic) \
-             SELECT DISTINCT topic FROM freed"
-        )))
-        .fetch_all(&shared.pool)
-        .await;
+        let freed = sqlx::query(AssertSqlSafe(put_back(&format!("lease_us < {NOW_US}"))))
+            .fetch_all(&shared.pool)
+            .await;
         match freed {
             Ok(rows) => {
                 for r in rows {
@@ -436,6 +437,18 @@ async fn renew(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// A statement moving the rows of `queue_held` that match `condition` back to `queue`, in
+/// their places; it returns the topics that got rows back.
+fn put_back(condition: &str) -> String {
+    format!(
+        "WITH freed AS (DELETE FROM queue_held WHERE {condition} \
+           RETURNING seq, topic, message), \
+         back AS (INSERT INTO queue (seq, topic, message) \
+           SELECT seq, topic, message FROM freed ORDER BY seq) \
+         SELECT DISTINCT topic FROM freed"
+    )
 }
 
 /// Sends the wake-ups of what the store's outbox queued (see `outbox.rs`), one statement
@@ -539,13 +552,17 @@ struct WorkSub {
     _tasks: Arc<Tasks>,
 }
 
-/// Claims up to `max` free messages of `topic` for subscription `owner`, in publish order.
+/// Claims up to `max` messages of `topic` for subscription `owner`, in publish order: moves
+/// them to `queue_held`.
 async fn claim(shared: Arc<Shared>, topic: Topic, owner: Uuid, max: usize) -> Res<Vec<Delivery>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "WITH picked AS (SELECT seq FROM queue WHERE topic = $1 AND owner IS NULL \
-           ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         UPDATE queue q SET owner = $3, lease_us = {NOW_US} + $4 FROM picked \
-         WHERE q.seq = picked.seq RETURNING q.seq, q.message"
+        "WITH picked AS (SELECT seq FROM queue WHERE topic = $1 \
+           ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         moved AS (DELETE FROM queue q USING picked WHERE q.seq = picked.seq \
+           RETURNING q.seq, q.topic, q.message) \
+         INSERT INTO queue_held (seq, topic, message, owner, lease_us) \
+           SELECT seq, topic, message, $3, {NOW_US} + $4 FROM moved \
+         RETURNING seq, message"
     )))
     .bind(topic.as_str())
     .bind(max as i64)
@@ -597,7 +614,7 @@ impl Subscription for WorkSub {
             return Ok(());
         }
         let seqs: Vec<i64> = deliveries.iter().map(|d| d.token as i64).collect();
-        sqlx::query("DELETE FROM queue WHERE seq = ANY($1) AND owner = $2")
+        sqlx::query("DELETE FROM queue_held WHERE seq = ANY($1) AND owner = $2")
             .bind(&seqs)
             .bind(self.id)
             .execute(&self.shared.pool)
@@ -618,12 +635,11 @@ impl Drop for WorkSub {
                 if let Some(c) = claiming {
                     let _ = c.await;
                 }
-                let freed =
-                    sqlx::query("UPDATE queue SET owner = NULL, lease_us = NULL WHERE owner = $1")
-                        .bind(id)
-                        .execute(&shared.pool)
-                        .await;
-                if matches!(freed, Ok(ref r) if r.rows_affected() > 0) {
+                let freed = sqlx::query(AssertSqlSafe(put_back("owner = $1")))
+                    .bind(id)
+                    .fetch_all(&shared.pool)
+                    .await;
+                if matches!(freed, Ok(ref rows) if !rows.is_empty()) {
                     shared.wake[&topic].notify_waiters();
                     notify_work(&shared, topic.as_str()).await;
                 }

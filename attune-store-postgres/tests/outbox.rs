@@ -30,7 +30,7 @@ async fn drain(sub: &mut Box<dyn Subscription>) -> Vec<Message> {
 }
 
 async fn queued(pg: &TestSchema) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM queue")
+    sqlx::query_scalar("SELECT (SELECT count(*) FROM queue) + (SELECT count(*) FROM queue_held)")
         .fetch_one(pg.pool())
         .await
         .expect("count queue")
@@ -78,13 +78,24 @@ async fn the_store_writes_the_messages_of_its_changes() {
     let x = Execution::new("ob.a", "native", json!({}), now);
     let mut delayed = Execution::new("ob.a", "native", json!({}), now);
     delayed.status = ExecutionStatus::Delayed;
-    for r in store.insert_executions(&[x.clone(), delayed]).await {
+    // Created past `requested` (no policy to ask): straight to the running stage.
+    let mut direct = Execution::new("ob.a", "native", json!({}), now);
+    direct.status = ExecutionStatus::Scheduled;
+    for r in store
+        .insert_executions(&[x.clone(), delayed, direct.clone()])
+        .await
+    {
         r.expect("insert");
     }
     assert_eq!(
         drain(&mut requested).await,
         vec![Message::Requested(x.id)],
         "requested executions only"
+    );
+    assert_eq!(
+        drain(&mut scheduled).await,
+        vec![Message::Scheduled(direct.id)],
+        "an execution inserted scheduled"
     );
 
     let to = |s| ExecutionChange::to(s, Utc::now());

@@ -22,7 +22,15 @@ impl Engine {
     /// `config_schema` (defaults applied); values of `secret: true` keys are kept in this
     /// process only: the store and [`Engine::pack`] see them as `********`, and they are
     /// masked in the outputs of the pack's actions.
-    pub async fn register_pack(&self, mut pack: Pack) -> Result<()> {
+    pub async fn register_pack(&self, pack: Pack) -> Result<()> {
+        let _changing = self.shared.definitions.lock().await;
+        self.put_pack(pack).await
+    }
+
+    /// [`Engine::register_pack`], the caller holding `Shared::definitions` (so that
+    /// following the store's definitions cannot interleave with the write: it would swap
+    /// the pack back to what was stored before it).
+    async fn put_pack(&self, mut pack: Pack) -> Result<()> {
         if !crate::pack::valid_pack_ref(&pack.pack_ref) {
             return Err(Error::invalid(
                 "pack ref",
@@ -56,9 +64,10 @@ impl Engine {
         Ok(())
     }
 
+    /// Registers pack `pack` bare unless it exists; the caller holds `Shared::definitions`.
     pub(super) async fn ensure_pack(&self, pack: &str) -> Result<()> {
         if self.shared.catalog.pack(pack).is_none() {
-            self.register_pack(Pack::new(pack)).await?;
+            self.put_pack(Pack::new(pack)).await?;
         }
         Ok(())
     }
@@ -72,6 +81,7 @@ impl Engine {
     pub async fn register_trigger_type(&self, trigger: TriggerType) -> Result<()> {
         validate_ref("trigger type", &trigger.trigger_ref)?;
         let compiled = RegisteredTrigger::compile(trigger.clone())?;
+        let _changing = self.shared.definitions.lock().await;
         self.ensure_pack(trigger.trigger_ref.split('.').next().unwrap_or_default())
             .await?;
         self.shared
@@ -116,6 +126,7 @@ impl Engine {
             }
         }
         runtime.validate_action(&action)?;
+        let _changing = self.shared.definitions.lock().await;
         self.ensure_pack(action.pack()).await?;
         self.shared
             .store
@@ -253,6 +264,7 @@ impl Engine {
 
     /// Removes a rule; returns whether it existed.
     pub async fn remove_rule(&self, rule_ref: &str) -> Result<bool> {
+        let _changing = self.shared.definitions.lock().await;
         let existed = self
             .shared
             .store

@@ -1,6 +1,12 @@
 //! Execution creation: a `requested` execution of an action with validated params, stored
 //! with its secrets redacted and announced to the scheduling stage — for a rule's match (the
 //! matching stage), a direct `execute`, and a workflow's task.
+//!
+//! While no action has a concurrency or rate policy (the policy gate's fast path), the
+//! scheduling stage would only move an execution on to `scheduled`: new executions are then
+//! stored `scheduled` at once and handed to the running stage, a store write and a hand-off
+//! fewer each ([`direct_scheduling`]). They are still announced `requested`, then
+//! `scheduled`.
 
 use super::{Engine, Shared};
 use crate::model::{Action, Execution, ExecutionId, ExecutionStatus};
@@ -79,12 +85,25 @@ pub(crate) fn new_execution(
     (exec, secrets)
 }
 
-/// Inserts a `requested` execution; secret param values stay in this process only.
-pub(crate) async fn insert_execution(
+/// Held while executions are created `scheduled` (see the module documentation): no policy
+/// can be registered meanwhile. `None` while some action has a concurrency or rate policy;
+/// the executions are then created `requested`, for the scheduling stage to gate. The
+/// caller follows the stored definitions first (a policy registered in another process
+/// counts).
+pub(crate) async fn direct_scheduling(
     shared: &Shared,
+) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+    shared.gate.fast_path().await
+}
+
+/// Inserts an execution created `requested` — stored `scheduled` instead under
+/// [`direct_scheduling`] — and returns the status it was stored with; secret param values
+/// stay in this process only.
+pub(crate) async fn insert_execution(
+    shared: &Arc<Shared>,
     exec: &Execution,
     secrets: Option<Map<String, Value>>,
-) -> Result<()> {
+) -> Result<ExecutionStatus> {
     if let Some(s) = secrets {
         shared.lock_secrets().insert(exec.id, s);
     }
@@ -102,12 +121,21 @@ pub(crate) async fn insert_execution(
             ))
         })
     } else {
-        shared.store.insert_execution(exec).await
+        let fast = direct_scheduling(shared).await;
+        let mut exec = exec.clone();
+        if fast.is_some() {
+            exec.status = ExecutionStatus::Scheduled;
+        }
+        shared
+            .store
+            .insert_execution(&exec)
+            .await
+            .map(|()| exec.status)
     };
     match inserted {
-        Ok(()) => {
+        Ok(status) => {
             shared.pending.add_execution(exec.id);
-            Ok(())
+            Ok(status)
         }
         Err(e) => {
             shared.lock_secrets().remove(&exec.id);
@@ -116,17 +144,33 @@ pub(crate) async fn insert_execution(
     }
 }
 
-/// An execution waiting to be inserted with others, and who waits for the outcome.
-pub(crate) type Creating = (Execution, tokio::sync::oneshot::Sender<Result<()>>);
+/// An execution waiting to be inserted with others, and who waits for the status it was
+/// stored with.
+pub(crate) type Creating = (
+    Execution,
+    tokio::sync::oneshot::Sender<Result<ExecutionStatus>>,
+);
 
-/// Inserts executions created concurrently in one store call.
-async fn insert_batch(shared: &Shared, batch: Vec<Creating>) {
-    let (xs, waiting): (Vec<Execution>, Vec<_>) = batch.into_iter().unzip();
-    for (tx, r) in waiting
-        .into_iter()
-        .zip(shared.store.insert_executions(&xs).await)
-    {
-        let _ = tx.send(r);
+/// Inserts executions created concurrently in one store call, `scheduled` under
+/// [`direct_scheduling`] (decided once for the batch, with the definitions followed).
+async fn insert_batch(shared: &Arc<Shared>, batch: Vec<Creating>) {
+    let (mut xs, waiting): (Vec<Execution>, Vec<_>) = batch.into_iter().unzip();
+    // Not followed (the store could not be asked): `requested`, for the scheduling stage.
+    let followed = super::followed_definitions::follow(shared).await.is_ok();
+    let fast = if followed {
+        direct_scheduling(shared).await
+    } else {
+        None
+    };
+    if fast.is_some() {
+        for x in &mut xs {
+            x.status = ExecutionStatus::Scheduled;
+        }
+    }
+    let results = shared.store.insert_executions(&xs).await;
+    drop(fast);
+    for ((tx, r), x) in waiting.into_iter().zip(results).zip(&xs) {
+        let _ = tx.send(r.map(|()| x.status));
     }
 }
 
@@ -248,12 +292,14 @@ pub(crate) async fn create_execution(
     if !opened.is_empty() {
         shared.lock_masks().insert(exec.id, opened.into());
     }
-    if let Err(e) = insert_execution(shared, &exec, secrets).await {
-        shared.lock_children().remove(&exec.id);
-        shared.lock_masks().remove(&exec.id);
-        return Err(e);
+    match insert_execution(shared, &exec, secrets).await {
+        Ok(status) => publish_created(shared, vec![(exec.id, status)]).await,
+        Err(e) => {
+            shared.lock_children().remove(&exec.id);
+            shared.lock_masks().remove(&exec.id);
+            return Err(e);
+        }
     }
-    publish_requested(shared, vec![exec.id]).await;
     Ok(exec.id)
 }
 
@@ -267,18 +313,34 @@ pub(crate) fn secrets_of_packs(
     shared.catalog.run_info(action_pack, rule_pack).secrets
 }
 
-pub(crate) async fn publish_requested(shared: &Shared, ids: Vec<ExecutionId>) {
-    if ids.is_empty() {
+/// Announces executions just created, each stored with the status given (`requested`, or
+/// `scheduled` under [`direct_scheduling`]), and hands them on: to the scheduling stage,
+/// or to the running stage.
+pub(crate) async fn publish_created(shared: &Shared, created: Vec<(ExecutionId, ExecutionStatus)>) {
+    if created.is_empty() {
         return;
     }
     // Announce before the hand-off, so that no later status of these executions is
     // announced before this one.
-    shared
-        .publish_status(ids.iter().map(|id| (*id, ExecutionStatus::Requested)))
-        .await;
-    let msgs = ids.iter().map(|id| Message::Requested(*id)).collect();
-    if let Err(e) = shared.hand_on(Topic::Requested, msgs).await {
-        tracing::error!(error = %e, "requested executions not published; the recovery sweep hands them on later");
+    let mut announced = Vec::with_capacity(created.len() * 2);
+    let (mut requested, mut scheduled) = (Vec::new(), Vec::new());
+    for (id, status) in created {
+        announced.push((id, ExecutionStatus::Requested));
+        if status == ExecutionStatus::Scheduled {
+            announced.push((id, ExecutionStatus::Scheduled));
+            scheduled.push(Message::Scheduled(id));
+        } else {
+            requested.push(Message::Requested(id));
+        }
+    }
+    shared.publish_status(announced).await;
+    for (topic, msgs) in [(Topic::Requested, requested), (Topic::Scheduled, scheduled)] {
+        if msgs.is_empty() {
+            continue;
+        }
+        if let Err(e) = shared.hand_on(topic, msgs).await {
+            tracing::error!(error = %e, %topic, "new executions not published; the recovery sweep hands them on later");
+        }
     }
 }
 

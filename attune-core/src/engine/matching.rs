@@ -2,8 +2,12 @@
 
 use super::Shared;
 use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, rule_kv};
-use super::executions::{insert_execution, new_execution, publish_requested, secrets_of_packs};
-use crate::model::{Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId};
+use super::executions::{
+    direct_scheduling, insert_execution, new_execution, publish_created, secrets_of_packs,
+};
+use crate::model::{
+    Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
+};
 use crate::rules::CompiledRule;
 use crate::store::{Enforced, EnforcementUpdate, ExecutionFilter, Inserted, Page};
 use crate::{Error, Result};
@@ -57,9 +61,16 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     let results = if items.is_empty() {
         Vec::new()
     } else {
+        // The definitions were followed for this batch (above).
+        let fast = direct_scheduling(shared).await;
+        if fast.is_some() {
+            for x in items.iter_mut().filter_map(|i| i.execution.as_mut()) {
+                x.status = ExecutionStatus::Scheduled;
+            }
+        }
         shared.store.insert_enforcements(&items).await
     };
-    let mut requested = Vec::new();
+    let mut created = Vec::new();
     for ((item, owner), result) in items.into_iter().zip(owners).zip(results) {
         let exec = item.execution.as_ref();
         match result {
@@ -68,7 +79,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
                 match exec {
                     Some(x) => {
                         shared.pending.add_execution(x.id);
-                        requested.push(x.id);
+                        created.push((x.id, x.status));
                     }
                     None => tracing::warn!(
                         rule = %enf.rule, event.id = %enf.event,
@@ -80,7 +91,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
             Ok(Inserted::Existing(found)) if found.status == EnforcementStatus::Created => {
                 // Left half-done by an earlier attempt (a crash between its writes).
                 match complete_created(shared, found, item).await {
-                    Ok(Some(x)) => requested.push(x),
+                    Ok(Some(x)) => created.push(x),
                     Ok(None) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "enforcement not completed");
@@ -108,7 +119,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         }
         shared.pending.event_done(*id);
     }
-    publish_requested(shared, requested).await;
+    publish_created(shared, created).await;
     // After their executions exist (and are announced): a crash before this re-matches
     // them, which finds the enforcements already there.
     if !matched.is_empty()
@@ -362,10 +373,10 @@ async fn plan_enforcement(
 /// crash between the writes of an older release) as `item` says: fails it, or creates its
 /// execution — exactly once: when the execution exists already, that one is used.
 async fn complete_created(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     found: Enforcement,
     item: Enforced,
-) -> Result<Option<ExecutionId>> {
+) -> Result<Option<(ExecutionId, ExecutionStatus)>> {
     let Some(mut exec) = item.execution else {
         let e = item.enforcement;
         let update =
@@ -378,8 +389,8 @@ async fn complete_created(
     };
     exec.enforcement = Some(found.id);
     // Its secret params, if any, are held under its id already.
-    let exec_id = match insert_execution(shared, &exec, None).await {
-        Ok(()) => exec.id,
+    let created = match insert_execution(shared, &exec, None).await {
+        Ok(status) => (exec.id, status),
         Err(Error::Conflict(_)) => {
             // The earlier attempt created the execution before it stopped.
             let filter = ExecutionFilter {
@@ -392,7 +403,7 @@ async fn complete_created(
                 .await?
                 .first()
             {
-                Some(e) => e.id,
+                Some(e) => (e.id, e.status),
                 None => {
                     return Err(Error::Conflict(format!(
                         "execution of enforcement '{}'",
@@ -403,10 +414,10 @@ async fn complete_created(
         }
         Err(e) => return Err(e),
     };
-    let update = EnforcementUpdate::processed(exec_id, shared.now());
+    let update = EnforcementUpdate::processed(created.0, shared.now());
     shared
         .store
         .update_enforcement(found.id, EnforcementStatus::Created, update)
         .await?;
-    Ok(Some(exec_id))
+    Ok(Some(created))
 }

@@ -341,8 +341,7 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
             (f.id, ExecutionStatus::Running, f.change)
         })
         .collect();
-    // With policies, the slots these runs free go to what waited, in the same store call.
-    let results = super::policy::record_outcomes(shared, changes).await;
+    let results = record_outcomes(shared, changes).await;
     let mut msgs = Vec::with_capacity(rest.len());
     let mut pending = Vec::new();
     for ((id, to, permit, again, stopping), r) in rest.into_iter().zip(results) {
@@ -376,6 +375,48 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     if let Err(e) = shared.hand_on(Topic::Finished, msgs).await {
         tracing::error!(error = %e, "finished notifications not published");
     }
+}
+
+/// How often recording outcomes is tried when it fails for a transient reason.
+const RECORD_ATTEMPTS: u32 = 6;
+
+/// Records the outcomes of runs (with policies, the slots they free go to what waited, in
+/// the same store call). An outcome whose recording failed for a transient reason (a lost
+/// connection, a timeout) is tried again, backing off from 50 ms, [`RECORD_ATTEMPTS`]
+/// times in all (about 3 s); what still fails is left to its lease's expiry, after which
+/// the recovery sweep runs it again or ends it `abandoned`.
+async fn record_outcomes(
+    shared: &Shared,
+    changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
+) -> Vec<Result<()>> {
+    let mut results = super::policy::record_outcomes(shared, changes.clone()).await;
+    let mut delay = Duration::from_millis(50);
+    for _ in 1..RECORD_ATTEMPTS {
+        let again: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                matches!(r, Err(e @ (Error::Backend { .. } | Error::Timeout(_))) if e.is_retryable())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if again.is_empty() {
+            break;
+        }
+        tracing::warn!(
+            runs = again.len(),
+            ?delay,
+            "recording outcomes failed; trying again"
+        );
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        let retry = again.iter().map(|&i| changes[i].clone()).collect();
+        let redone = super::policy::record_outcomes(shared, retry).await;
+        for (i, r) in again.into_iter().zip(redone) {
+            results[i] = r;
+        }
+    }
+    results
 }
 
 /// A run told to stop (deadline or cancel) whose runtime has not returned yet.

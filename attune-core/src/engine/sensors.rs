@@ -471,6 +471,8 @@ impl Engine {
         if let Some(rt) = self.shared.sensors.runtimes.get(&sensor.runner) {
             rt.validate_sensor(&sensor)?;
         }
+        // Held across the write and the catalog's change (see `Engine::register_pack`).
+        let _changing = self.shared.definitions.lock().await;
         self.ensure_pack(sensor.sensor_ref.split('.').next().unwrap_or_default())
             .await?;
         self.shared
@@ -520,6 +522,7 @@ impl Engine {
 
     /// Removes a sensor (stopping it if it runs); returns whether it existed.
     pub async fn remove_sensor(&self, sensor_ref: &str) -> Result<bool> {
+        let _changing = self.shared.definitions.lock().await;
         let existed = self
             .shared
             .store

@@ -74,8 +74,9 @@ pub trait Store: Send + Sync + Debug {
     /// then does not publish these messages itself. When on, the store writes:
     ///
     /// * for each event inserted (`insert_event(s)`): `Message::Event(id)` on `Topic::Events`;
-    /// * for each execution inserted in `requested` (`insert_execution(s)`,
-    ///   `insert_enforcements`): `Message::Requested(id)` on `Topic::Requested`;
+    /// * for each execution inserted (`insert_execution(s)`, `insert_enforcements`) in
+    ///   `requested`: `Message::Requested(id)` on `Topic::Requested`; in `scheduled`:
+    ///   `Message::Scheduled(id)` on `Topic::Scheduled`;
     /// * for each transition (`transition_execution(s)`) into `scheduled`:
     ///   `Message::Scheduled(id)` on `Topic::Scheduled`; into a terminal status:
     ///   `Message::Finished` with that status on `Topic::Finished`.

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 /// A [`MemoryStore`] with hooks for tests: the next `fail_transitions` calls of
 /// `transition_executions` fail (a transient backend error), and each `append_journal`
 /// (after it was written) is sent to `journal` when set, returning once the receiver answered
-/// (so a test can act at that exact point of a workflow run).
+/// (so a test can act at that exact point of a workflow run). `inserted` records the status
+/// of every execution inserted.
 #[derive(Debug, Default)]
 pub(crate) struct HookedStore {
     /// The store behind.
@@ -21,6 +22,8 @@ pub(crate) struct HookedStore {
     pub fail_transitions: AtomicU32,
     /// Where journal appends are reported.
     pub journal: Mutex<Option<mpsc::UnboundedSender<JournalCall>>>,
+    /// The status each execution was inserted with, in insertion order.
+    pub inserted: Mutex<Vec<(ExecutionId, ExecutionStatus)>>,
 }
 
 /// One `append_journal` reported by [`HookedStore`]: answer on `done` to let it return.
@@ -89,6 +92,12 @@ impl Store for HookedStore {
         self.inner.insert_enforcement(e).await
     }
     async fn insert_enforcements(&self, items: &[Enforced]) -> Vec<Result<Inserted<Enforcement>>> {
+        self.inserted.lock().unwrap().extend(
+            items
+                .iter()
+                .filter_map(|i| i.execution.as_ref())
+                .map(|x| (x.id, x.status)),
+        );
         self.inner.insert_enforcements(items).await
     }
     async fn get_enforcement(&self, id: EnforcementId) -> Result<Enforcement> {
@@ -109,6 +118,7 @@ impl Store for HookedStore {
         self.inner.count_enforcements(f).await
     }
     async fn insert_execution(&self, e: &Execution) -> Result<()> {
+        self.inserted.lock().unwrap().push((e.id, e.status));
         self.inner.insert_execution(e).await
     }
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {

@@ -97,6 +97,27 @@ pub(crate) async fn get(pool: &PgPool, id: EventId) -> Res<Event> {
     }
 }
 
+/// Reads events with one query: one result per id, in order.
+pub(crate) async fn get_many(pool: &PgPool, ids: &[EventId]) -> Res<Vec<Result<Event>>> {
+    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
+    let rows = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1)")
+        .bind(&uuids)
+        .fetch_all(pool)
+        .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: Uuid = r.try_get(0)?;
+        found.insert(id, body_at::<Event>(r, 1, "event")?);
+    }
+    Ok(ids
+        .iter()
+        .map(|id| match found.get(&Uuid::from(*id)) {
+            Some(e) => Ok(e.clone()),
+            None => Err(Error::not_found("event", id)),
+        })
+        .collect())
+}
+
 /// The WHERE clause of `filter` over `events e` (`unmatched_only` is the caller's: it
 /// changes the tables).
 fn filter_where(filter: &EventFilter) -> Where {

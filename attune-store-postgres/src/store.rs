@@ -178,6 +178,13 @@ impl Store for PgStore {
         done(events::get(&self.pool, id).await)
     }
 
+    async fn get_events(&self, ids: &[EventId]) -> Vec<Result<Event>> {
+        match events::get_many(&self.pool, ids).await {
+            Ok(out) => out,
+            Err(f) => fail_all(f, ids.len()),
+        }
+    }
+
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>> {
         done(events::list(&self.pool, filter, page).await)
     }

@@ -784,6 +784,25 @@ pub async fn check_insert_events(store: &dyn Store) {
             "insert_events must store each new event as given, and leave stored ones"
         );
     }
+    // Read together: one result per id, in order, NotFound for an unknown one.
+    let unknown = EventId::new();
+    let read = store.get_events(&[b.id, unknown, before.id, b.id]).await;
+    assert_eq!(read.len(), 4, "get_events: one result per id");
+    let mut read = read.into_iter();
+    assert_eq!(must(read.next().expect("result"), "get_events"), b);
+    expect_err(
+        read.next().expect("result"),
+        Expect::NotFound,
+        "get_events of an id not stored",
+    );
+    assert_eq!(must(read.next().expect("result"), "get_events"), before);
+    assert_eq!(
+        must(
+            read.next().expect("result"),
+            "get_events (an id given twice)"
+        ),
+        b
+    );
     let unmatched = must(
         store
             .list_events(

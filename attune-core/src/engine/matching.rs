@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use tracing::Instrument;
 
 /// Events of one batch are planned concurrently (up to this many at once) against a durable
-/// store, whose reads of events not emitted here take a round trip each.
+/// store, whose reads while planning (keys a rule's params name) take a round trip each.
 const MATCH_CONCURRENCY: usize = 256;
 
 /// Processes a batch of `Event` messages: plans every event's enforcements (criteria,
@@ -30,17 +30,18 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         // The events stay unmatched: the recovery sweep matches them again.
         return;
     }
+    let events = events_of(shared, ids).await;
     // An in-memory store answers at once: one after the other is cheapest there.
     let mut planned: Vec<(EventId, Option<Vec<Planned>>)> = if shared.store.capabilities().durable {
-        futures::stream::iter(ids)
-            .map(|id| plan_one(shared, id))
+        futures::stream::iter(events)
+            .map(|(id, event)| plan_one(shared, id, event))
             .buffered(MATCH_CONCURRENCY)
             .collect()
             .await
     } else {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(plan_one(shared, id).await);
+        let mut out = Vec::with_capacity(events.len());
+        for (id, event) in events {
+            out.push(plan_one(shared, id, event).await);
         }
         out
     };
@@ -144,9 +145,44 @@ fn forget_secrets(shared: &Shared, exec: Option<&Execution>) {
     }
 }
 
+/// The events of `ids`, in order: those emitted in this process are at hand; the others (a
+/// redelivery, a resume, another process's) are read with one store call.
+async fn events_of(shared: &Shared, ids: Vec<EventId>) -> Vec<(EventId, Result<Event>)> {
+    let mut out: Vec<(EventId, Option<Result<Event>>)> = ids
+        .into_iter()
+        .map(|id| (id, shared.pending.take_event(id).map(|e| Ok(*e))))
+        .collect();
+    let missing: Vec<EventId> = out
+        .iter()
+        .filter(|(_, e)| e.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    if !missing.is_empty() {
+        let mut read = shared.store.get_events(&missing).await.into_iter();
+        for (_, e) in out.iter_mut().filter(|(_, e)| e.is_none()) {
+            *e = read.next();
+        }
+    }
+    out.into_iter()
+        .map(|(id, e)| {
+            let e = e.unwrap_or_else(|| {
+                Err(Error::backend(
+                    "the store returned fewer events than asked for",
+                    false,
+                ))
+            });
+            (id, e)
+        })
+        .collect()
+}
+
 /// Plans one event; `None` when it could not be planned (it stays unmatched: the recovery
 /// sweep, or the next start, matches it again).
-async fn plan_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Planned>>) {
+async fn plan_one(
+    shared: &Shared,
+    id: EventId,
+    event: Result<Event>,
+) -> (EventId, Option<Vec<Planned>>) {
     if shared
         .stop_starting
         .load(std::sync::atomic::Ordering::SeqCst)
@@ -155,7 +191,11 @@ async fn plan_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Planned>
         return (id, None);
     }
     let span = tracing::debug_span!("event", event.id = %id);
-    match plan_event(shared, id).instrument(span).await {
+    let planned = match event {
+        Ok(event) => plan_event(shared, event).instrument(span).await,
+        Err(e) => Err(e),
+    };
+    match planned {
         Ok(plans) => (id, Some(plans)),
         Err(e) => {
             tracing::error!(event.id = %id, error = %e, "event not processed");
@@ -164,12 +204,7 @@ async fn plan_one(shared: &Shared, id: EventId) -> (EventId, Option<Vec<Planned>
     }
 }
 
-async fn plan_event(shared: &Shared, id: EventId) -> Result<Vec<Planned>> {
-    // Emitted here: the event is at hand; else (a redelivery, a resume) it is read.
-    let event = match shared.pending.take_event(id) {
-        Some(e) => *e,
-        None => shared.store.get_event(id).await?,
-    };
+async fn plan_event(shared: &Shared, event: Event) -> Result<Vec<Planned>> {
     let Some(all) = shared.catalog.rules_for(&event.trigger) else {
         return Ok(Vec::new());
     };

@@ -131,6 +131,16 @@ pub trait Store: Send + Sync + Debug {
     }
     /// Reads an event.
     async fn get_event(&self, id: EventId) -> Result<Event>;
+    /// Reads events: one result per id, in order (NotFound for an id not stored). A store
+    /// whose reads take a round trip reads them all with one (the default reads one by
+    /// one).
+    async fn get_events(&self, ids: &[EventId]) -> Vec<Result<Event>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_event(*id).await);
+        }
+        out
+    }
     /// Lists events.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
     /// Counts events matching `filter`.

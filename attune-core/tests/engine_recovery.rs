@@ -43,6 +43,29 @@ async fn panicking_action_fails_its_execution() {
     assert_eq!(ok.result, Some(json!("fine")));
 }
 
+/// Registers the action `<pack>.other` and a concurrency policy on it: from then on every
+/// new execution goes through the scheduling stage's gate.
+async fn gate_another_action(engine: &Engine, pack: &str) {
+    let other = format!("{pack}.other");
+    engine
+        .register_fn(&other, |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    engine
+        .register_policy(Policy {
+            policy_ref: format!("{pack}.gate"),
+            action: other,
+            kind: PolicyKind::Concurrency {
+                limit: 1,
+                overflow: ConcurrencyOverflow::Delay,
+                attributes: vec![],
+            },
+            enabled: true,
+        })
+        .await
+        .unwrap();
+}
+
 // A transient store error in a stage strands nothing: the recovery sweep hands the
 // execution on again and it runs. A policy (on another action) makes new executions go
 // through the scheduling stage, whose store call fails once.
@@ -59,23 +82,7 @@ async fn transient_store_error_is_recovered_by_the_sweep() {
         .register_fn("f.noop", |_c| async move { Ok(Value::Null) })
         .await
         .unwrap();
-    engine
-        .register_fn("f.other", |_c| async move { Ok(Value::Null) })
-        .await
-        .unwrap();
-    engine
-        .register_policy(Policy {
-            policy_ref: "f.elsewhere".into(),
-            action: "f.other".into(),
-            kind: PolicyKind::Concurrency {
-                limit: 1,
-                overflow: ConcurrencyOverflow::Delay,
-                attributes: vec![],
-            },
-            enabled: true,
-        })
-        .await
-        .unwrap();
+    gate_another_action(&engine, "f").await;
     store.fail_transitions.store(1, Ordering::SeqCst);
     let id = engine.execute("f.noop", json!({})).await.unwrap();
     let e = engine.wait_timeout(id, SAFETY).await.unwrap();
@@ -103,29 +110,13 @@ async fn executions_skip_requested_only_while_no_policy_gates() {
         .register_fn("d.noop", |_c| async move { Ok(Value::Null) })
         .await
         .unwrap();
-    engine
-        .register_fn("d.other", |_c| async move { Ok(Value::Null) })
-        .await
-        .unwrap();
     let mut statuses = engine.subscribe().await.unwrap();
     let direct = engine.execute("d.noop", json!({})).await.unwrap();
     assert_eq!(
         engine.wait_timeout(direct, SAFETY).await.unwrap().status,
         ExecutionStatus::Succeeded
     );
-    engine
-        .register_policy(Policy {
-            policy_ref: "d.gate".into(),
-            action: "d.other".into(),
-            kind: PolicyKind::Concurrency {
-                limit: 1,
-                overflow: ConcurrencyOverflow::Delay,
-                attributes: vec![],
-            },
-            enabled: true,
-        })
-        .await
-        .unwrap();
+    gate_another_action(&engine, "d").await;
     let gated = engine.execute("d.noop", json!({})).await.unwrap();
     assert_eq!(
         engine.wait_timeout(gated, SAFETY).await.unwrap().status,

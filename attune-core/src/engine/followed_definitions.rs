@@ -64,9 +64,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         return;
     }
     loop {
-        tokio::select! {
-            () = shared.stop.cancelled() => return,
-            () = tokio::time::sleep(EVERY) => {}
+        if !super::pause::pause(&shared.stop, EVERY).await {
+            return;
         }
         if let Err(e) = follow(&shared).await {
             tracing::warn!(error = %e, "definitions could not be followed; next time");

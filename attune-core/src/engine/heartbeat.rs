@@ -20,18 +20,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         return;
     }
     let started = shared.now();
-    tokio::select! {
-        () = shared.stop.cancelled() => return,
-        () = tokio::time::sleep(FIRST_AFTER) => {}
+    if !super::pause::pause(&shared.stop, FIRST_AFTER).await {
+        return;
     }
     loop {
         let me = worker(&shared, started);
         if let Err(e) = shared.store.put_worker(&me).await {
             tracing::warn!(error = %e, "heartbeat not recorded");
         }
-        tokio::select! {
-            () = shared.stop.cancelled() => break,
-            () = tokio::time::sleep(EVERY) => {}
+        if !super::pause::pause(&shared.stop, EVERY).await {
+            break;
         }
     }
     if let Err(e) = shared.store.delete_worker(&shared.config.worker_id).await {

@@ -31,6 +31,7 @@ mod matching;
 mod pack_checks;
 mod packs;
 mod param_defaults;
+mod pause;
 mod pending;
 mod policy;
 mod recovery;

@@ -276,9 +276,8 @@ where
 /// Sweeps every `every`, for work idle that long, until the engine stops.
 pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
     loop {
-        tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+        if !super::pause::pause(&shared.stop, every).await {
+            return;
         }
         let idle_since = crate::clock::saturating_sub(shared.now(), every);
         match sweep(&shared, idle_since, SWEEP_LIMIT).await {

@@ -766,9 +766,8 @@ pub(crate) fn cancel_local(shared: &Shared, id: ExecutionId) {
 pub(crate) async fn renew_leases(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(10));
     loop {
-        tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+        if !super::pause::pause(&shared.stop, every).await {
+            return;
         }
         if let Some(workflows) = &shared.workflows {
             workflows.poke_all();

@@ -373,9 +373,8 @@ async fn supervise(
             x.state = SensorState::Backoff { until };
             x.last_end = Some(end);
         });
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+        if !super::pause::pause(&stop, backoff).await {
+            return;
         }
         backoff = (backoff * 2).min(policy.max_backoff);
     }

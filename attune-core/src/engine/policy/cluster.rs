@@ -14,6 +14,7 @@
 use super::{HOLDING, Moves, apply, configure, list};
 use crate::Result;
 use crate::engine::Shared;
+use crate::engine::pause::pause;
 use crate::model::{ExecutionId, ExecutionStatus};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -54,9 +55,8 @@ async fn lead(shared: Arc<Shared>, term: CancellationToken) {
         if rebuilt {
             break;
         }
-        tokio::select! {
-            () = term.cancelled() => return,
-            () = tokio::time::sleep(REFRESH) => {}
+        if !pause(&term, REFRESH).await {
+            return;
         }
     }
     let actions: Vec<String> = {
@@ -72,9 +72,8 @@ async fn lead(shared: Arc<Shared>, term: CancellationToken) {
         apply(&shared, st, m, now).await;
     }
     loop {
-        tokio::select! {
-            () = term.cancelled() => break,
-            () = tokio::time::sleep(REFRESH) => {}
+        if !pause(&term, REFRESH).await {
+            break;
         }
         if let Err(e) = refresh(&shared).await {
             tracing::warn!(error = %e, "policies: refresh failed; next time");

@@ -118,6 +118,21 @@ pub(crate) async fn get_many(pool: &PgPool, ids: &[EventId]) -> Res<Vec<Result<E
         .collect())
 }
 
+/// Of `ids`, those not marked matched, in the order given, each once.
+pub(crate) async fn unmatched_of(pool: &PgPool, ids: &[EventId]) -> Res<Vec<EventId>> {
+    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
+    let rows: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM unmatched_events WHERE id = ANY($1)")
+        .bind(&uuids)
+        .fetch_all(pool)
+        .await?;
+    let mut found: std::collections::HashSet<Uuid> = rows.into_iter().collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| found.remove(&Uuid::from(*id)))
+        .collect())
+}
+
 /// The WHERE clause of `filter` over `events e` (`unmatched_only` is the caller's: it
 /// changes the tables).
 fn filter_where(filter: &EventFilter) -> Where {

@@ -193,6 +193,13 @@ impl Store for PgStore {
         done(events::count(&self.pool, filter).await)
     }
 
+    async fn unmatched_events(&self, ids: &[EventId]) -> Result<Vec<EventId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        done(events::unmatched_of(&self.pool, ids).await)
+    }
+
     async fn mark_events_matched(&self, ids: &[EventId]) -> Result<()> {
         done(events::mark_matched(&self.pool, ids).await)
     }

@@ -528,7 +528,7 @@ pub async fn check_keys(store: &dyn Store) {
 
 /// Events are unmatched from insert until `mark_events_matched`; `unmatched_only` lists
 /// exactly those, in id order, with the other filters and pagination; unknown ids are
-/// ignored.
+/// ignored; `unmatched_events` tells the unmatched of given ids.
 pub async fn check_events_matched(store: &dyn Store) {
     let t = epoch();
     let events: Vec<Event> = (0..5)
@@ -567,6 +567,27 @@ pub async fn check_events_matched(store: &dyn Store) {
         unmatched(only.clone()).await,
         vec![events[0].id, events[2].id, events[4].id],
         "marked events are no longer listed as unmatched"
+    );
+    // Asked by id: in the order given, each once; marked and unknown ids left out.
+    let asked = [
+        events[4].id,
+        events[1].id,
+        EventId::new(),
+        events[0].id,
+        events[4].id,
+    ];
+    assert_eq!(
+        must(store.unmatched_events(&asked).await, "unmatched_events"),
+        vec![events[4].id, events[0].id],
+        "unmatched_events: the unmatched of the ids, in order, each once"
+    );
+    assert!(
+        must(
+            store.unmatched_events(&[]).await,
+            "unmatched_events of none"
+        )
+        .is_empty(),
+        "unmatched_events of no ids"
     );
     let before = EventFilter {
         until: Some(at(t, 25)),

@@ -41,6 +41,14 @@ impl Engine {
         Ok(n)
     }
 
+    /// Events emitted and executions created through this engine (or handed on by
+    /// [`Engine::recover`]) that are not finished yet: what [`Engine::settle`] waits for. On
+    /// a store several engines share, work another engine finished stops counting within a
+    /// second or so (the store is asked every second).
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.len()
+    }
+
     /// Waits until every event emitted and every execution created through this engine, and
     /// all the work [`Engine::recover`] (or the periodic sweep) handed on, has been processed
     /// to the end, or `deadline` passes ([`Error::Timeout`]). On a store several engines

@@ -67,12 +67,13 @@ impl Pending {
         self.lock().executions.iter().copied().collect()
     }
 
-    /// The oldest `n` events not matched yet and the oldest `n` unfinished executions.
-    pub(crate) fn oldest(&self, n: usize) -> (Vec<EventId>, Vec<ExecutionId>) {
-        let s = self.lock();
-        (
-            s.events.keys().take(n).copied().collect(),
-            s.executions.iter().take(n).copied().collect(),
-        )
+    /// The events not matched yet, oldest first.
+    pub(crate) fn event_ids(&self) -> Vec<EventId> {
+        self.lock().events.keys().copied().collect()
+    }
+
+    /// The oldest `n` unfinished executions.
+    pub(crate) fn oldest_executions(&self, n: usize) -> Vec<ExecutionId> {
+        self.lock().executions.iter().take(n).copied().collect()
     }
 }

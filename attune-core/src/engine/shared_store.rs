@@ -2,69 +2,67 @@
 //!
 //! Work accepted here (events emitted, executions created) is handed to the transport,
 //! and on a shared store another engine's stages may take it: this engine's stages then
-//! never see it end. [`reconcile`] asks the store what became of the oldest pending entries
-//! and forgets those another engine finished (events matched, executions ended), so that
-//! [`Engine::settle`](crate::Engine::settle) and `shutdown` wait for the work itself, not
-//! for this engine's part in it, and the pending sets stay bounded. It runs in `settle`
-//! and in the periodic sweep, and only on a store whose capabilities say `shared`.
+//! never see it end. Ends of executions are announced to every engine
+//! ([`remote_ends`](super::remote_ends)); the matching of events is not. [`reconcile`] asks
+//! the store what became of the pending entries and forgets those another engine finished
+//! (events matched, executions ended), so that [`Engine::settle`](crate::Engine::settle)
+//! and `shutdown` wait for the work itself, not for this engine's part in it, and the
+//! pending sets stay bounded — an event emitted here is held with its body for the local
+//! matching stage until then. [`run`] reconciles every [`EVERY`]; `settle` and the periodic
+//! sweep also call it. Only on a store whose capabilities say `shared`.
 
 use super::Shared;
 use crate::Result;
 use crate::model::{EventId, ExecutionId};
-use crate::store::{EventFilter, Page};
-use chrono::{DateTime, TimeDelta};
-use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Pending entries of each kind looked at per call.
-const PER_CALL: usize = 256;
-/// Unmatched events read per call to tell which pending events are matched.
-const UNMATCHED_PAGE: usize = 10_000;
+/// Pending executions looked at per call (their ends are announced; this is the fallback).
+const EXECUTIONS_PER_CALL: usize = 256;
+/// Pending events asked about per store call.
+const EVENTS_PER_QUERY: usize = 4096;
+/// How often [`run`] reconciles.
+pub(crate) const EVERY: Duration = Duration::from_secs(1);
 
-/// Forgets pending entries the store shows finished; returns how many.
+/// The task reconciling the pending sets every [`EVERY`] until the engine stops; only on a
+/// shared store.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    if !shared.store.capabilities().shared {
+        return;
+    }
+    while super::pause::pause(&shared.stop, EVERY).await {
+        if let Err(e) = reconcile(&shared).await {
+            tracing::debug!(error = %e, "asking the shared store about pending work");
+        }
+    }
+}
+
+/// Forgets pending entries the store shows finished: every pending event another engine
+/// matched, and of the oldest pending executions those that ended. Returns how many.
 pub(crate) async fn reconcile(shared: &Shared) -> Result<usize> {
     if !shared.store.capabilities().shared {
         return Ok(0);
     }
-    let (events, executions) = shared.pending.oldest(PER_CALL);
-    let mut forgotten = matched_events(shared, &events).await?;
+    let executions = shared.pending.oldest_executions(EXECUTIONS_PER_CALL);
+    let mut forgotten = 0;
+    for chunk in shared.pending.event_ids().chunks(EVENTS_PER_QUERY) {
+        forgotten += matched_events(shared, chunk).await?;
+    }
     forgotten += ended_executions(shared, &executions).await?;
     Ok(forgotten)
 }
 
-/// Pending events no longer unmatched in the store. Ids are UUIDv7: the oldest one's time
-/// bounds the unmatched events to read. A pending event is stored already (it is added
-/// after its insert), so absent from the unmatched ones means matched.
+/// Forgets the pending `events` the store no longer holds unmatched. A pending event is
+/// stored already (it is added after its insert), so not unmatched means matched.
 async fn matched_events(shared: &Shared, events: &[EventId]) -> Result<usize> {
-    let Some(oldest) = events.first() else {
-        return Ok(0);
-    };
-    let since = oldest
-        .0
-        .get_timestamp()
-        .and_then(|t| {
-            let (secs, nanos) = t.to_unix();
-            DateTime::from_timestamp(secs as i64, nanos)
-        })
-        .map(|t| t - TimeDelta::milliseconds(1));
-    let filter = EventFilter {
-        since,
-        unmatched_only: true,
-        ..EventFilter::default()
-    };
-    let rows = shared
+    let unmatched: std::collections::HashSet<EventId> = shared
         .store
-        .list_events(&filter, &Page::first(UNMATCHED_PAGE))
-        .await?;
-    // With a full page, only ids up to the last one read are known.
-    let known_until = (rows.len() == UNMATCHED_PAGE)
-        .then(|| rows.last().map(|e| e.id))
-        .flatten();
-    let unmatched: HashSet<EventId> = rows.iter().map(|e| e.id).collect();
+        .unmatched_events(events)
+        .await?
+        .into_iter()
+        .collect();
     let mut n = 0;
     for id in events {
-        if known_until.is_some_and(|last| *id > last) {
-            break;
-        }
         if !unmatched.contains(id) {
             shared.pending.event_done(*id);
             n += 1;

@@ -76,6 +76,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
     }
 
     tasks.push(tokio::spawn(super::remote_ends::run(shared.clone())));
+    tasks.push(tokio::spawn(super::shared_store::run(shared.clone())));
     tasks.push(tokio::spawn(super::heartbeat::run(shared.clone())));
     tasks.push(tokio::spawn(super::followed_definitions::run(
         shared.clone(),

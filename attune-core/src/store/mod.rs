@@ -156,6 +156,39 @@ pub trait Store: Send + Sync + Debug {
         Ok(())
     }
 
+    /// Of `ids`, those stored and not marked matched
+    /// ([`Store::mark_events_matched`]), in the order given, each once. How an engine on a
+    /// shared store learns which events it emitted another engine has matched. The default
+    /// pages through every unmatched event ([`EventFilter::unmatched_only`]); a store that
+    /// may hold many answers with one query.
+    async fn unmatched_events(&self, ids: &[EventId]) -> Result<Vec<EventId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = EventFilter {
+            unmatched_only: true,
+            ..EventFilter::default()
+        };
+        let mut unmatched = std::collections::HashSet::new();
+        let mut page = Page::first(1000);
+        loop {
+            let rows = self.list_events(&filter, &page).await?;
+            let Some(last) = rows.last() else { break };
+            page = Page::after(last.id, 1000);
+            let full = rows.len() == 1000;
+            unmatched.extend(rows.iter().map(|e| e.id));
+            if !full {
+                break;
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|id| unmatched.contains(id) && seen.insert(*id))
+            .collect())
+    }
+
     /// Inserts an enforcement unless one exists for the same `(rule, event)`.
     async fn insert_enforcement(&self, enforcement: &Enforcement) -> Result<Inserted<Enforcement>>;
     /// Records enforcements in their final state together with their executions — the

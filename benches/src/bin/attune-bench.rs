@@ -51,7 +51,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(which) = args.first() else {
         eprintln!(
-            "usage: attune-bench <{}|all> [ops] [processes (the *_postgres_* scenarios)]",
+            "usage: attune-bench <{}|all> [ops] [processes (the *_postgres_* scenarios)] \
+             [offered events/s (pipeline_postgres_latency; default 3500)]",
             SCENARIOS.join("|")
         );
         std::process::exit(2);
@@ -62,6 +63,14 @@ fn main() {
         Some(Ok(n)) if n >= 1 => n,
         Some(_) => {
             eprintln!("processes: a whole number of at least 1");
+            std::process::exit(2);
+        }
+    };
+    let rate: u64 = match args.get(3).map(|s| s.parse::<u64>()) {
+        None => 3_500,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            eprintln!("offered events/s: a whole number of at least 1");
             std::process::exit(2);
         }
     };
@@ -149,7 +158,7 @@ fn main() {
                     postgres::execute_postgres_noop(ops.unwrap_or(50_000), processes).await
                 }
                 "pipeline_postgres_latency" => {
-                    postgres::pipeline_postgres_latency(ops.unwrap_or(20_000), 3_500, processes)
+                    postgres::pipeline_postgres_latency(ops.unwrap_or(20_000), rate, processes)
                         .await
                 }
                 "pipeline_postgres_backlog" => {

@@ -347,22 +347,24 @@ pub(crate) async fn pipeline_postgres_latency(
 ) -> Result<Value> {
     let (_schema, engine, workers) = engine(processes).await?;
     let tick = Duration::from_millis(1);
-    let per_tick = (rate / 1000).max(1);
     let mut next = tokio::time::Instant::now();
     let start = Instant::now();
     let mut emits = Vec::with_capacity(n as usize);
-    let mut i = 0;
+    let (mut i, mut ticks) = (0, 0u64);
     while i < n {
-        for _ in 0..per_tick.min(n - i) {
+        // Due by the end of this tick: `rate` per second, fractions carried over.
+        ticks += 1;
+        let due = (ticks * rate / 1000).min(n);
+        for k in i..due {
             let engine = engine.clone();
             emits.push(tokio::spawn(async move {
                 engine
-                    .emit("bench.tick", json!({"kind": "tick", "n": i}))
+                    .emit("bench.tick", json!({"kind": "tick", "n": k}))
                     .await
                     .map(|_| ())
             }));
-            i += 1;
         }
+        i = i.max(due);
         next += tick;
         tokio::time::sleep_until(next).await;
     }

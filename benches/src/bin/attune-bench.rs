@@ -47,6 +47,19 @@ const SCENARIOS: &[&str] = &[
     "pipeline_postgres_backlog",
 ];
 
+/// The whole number of at least 1 at `args[at]`, `default` when absent; exits 2 naming
+/// `what` when it is not one.
+fn positive_arg(args: &[String], at: usize, default: u64, what: &str) -> u64 {
+    match args.get(at).map(|s| s.parse::<u64>()) {
+        None => default,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            eprintln!("{what}: a whole number of at least 1");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(which) = args.first() else {
@@ -58,22 +71,8 @@ fn main() {
         std::process::exit(2);
     };
     let ops: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
-    let processes: usize = match args.get(2).map(|s| s.parse::<usize>()) {
-        None => 1,
-        Some(Ok(n)) if n >= 1 => n,
-        Some(_) => {
-            eprintln!("processes: a whole number of at least 1");
-            std::process::exit(2);
-        }
-    };
-    let rate: u64 = match args.get(3).map(|s| s.parse::<u64>()) {
-        None => 3_500,
-        Some(Ok(n)) if n >= 1 => n,
-        Some(_) => {
-            eprintln!("offered events/s: a whole number of at least 1");
-            std::process::exit(2);
-        }
-    };
+    let processes = positive_arg(&args, 2, 1, "processes") as usize;
+    let rate = positive_arg(&args, 3, 3_500, "offered events/s");
     if which == "all" {
         let exe = std::env::current_exe().expect("own path");
         for s in SCENARIOS {

@@ -442,6 +442,13 @@ impl Engine {
         self.shared.catalog.action(action_ref).map(|a| (*a).clone())
     }
 
+    /// The refs of the registered actions, sorted.
+    pub fn action_refs(&self) -> Vec<String> {
+        let mut refs = self.shared.catalog.action_refs();
+        refs.sort();
+        refs
+    }
+
     /// Number of registered rules (enabled or not).
     pub fn rule_count(&self) -> usize {
         self.shared.catalog.rule_count()

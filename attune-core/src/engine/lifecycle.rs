@@ -167,6 +167,12 @@ impl Engine {
         }
     }
 
+    /// Whether the engine takes new events and executions: false once
+    /// [`Engine::shutdown`] began (what a readiness probe reports).
+    pub fn is_accepting(&self) -> bool {
+        self.shared.accepting.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn ensure_accepting(&self) -> Result<()> {
         self.shared.ensure_accepting()
     }

@@ -111,6 +111,12 @@ pub(crate) struct ServeArgs {
     /// `--db postgres://…`, where other processes run the rest.
     #[arg(long = "role", value_delimiter = ',', value_name = "ROLE")]
     pub roles: Vec<String>,
+    /// Serve StackStorm's REST API v1 on this address (e.g. 127.0.0.1:9101; port 0 picks
+    /// one, logged). Needs ATTUNE_ADMIN_USER and ATTUNE_ADMIN_PASSWORD; ATTUNE_AUTH_SECRET
+    /// (32 bytes or more) signs the tokens, and every API process of one database needs
+    /// the same.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 /// `attune sensor ...`

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod http;
 mod interrupt;
 mod output;
 mod worker;

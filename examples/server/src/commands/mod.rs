@@ -180,7 +180,7 @@ pub(crate) async fn dispatch(cli: Cli, style: Style, interrupt: Interrupt) -> Re
             sensor::list(&packs.packs, &options, style).await
         }
         Command::Serve(args) => match Duration::try_from_secs_f64(args.drain_grace) {
-            Ok(grace) => serve::run(&args.packs.packs, grace, &options).await,
+            Ok(grace) => serve::run(&args.packs.packs, grace, args.http.as_deref(), &options).await,
             Err(e) => Err(Failure::Other(format!("--drain-grace: {e}"))),
         },
     };

@@ -31,6 +31,7 @@ use tokio::signal::unix::{SignalKind, signal};
 pub(super) async fn run(
     packs: &[PathBuf],
     grace: Duration,
+    http: Option<&str>,
     setup: &Setup,
 ) -> Result<Report, Failure> {
     if packs.is_empty() && setup.db.is_none() {
@@ -50,6 +51,10 @@ pub(super) async fn run(
         "attune serve: running"
     );
     log_sensors(&engine);
+    let api = match http {
+        Some(addr) => Some(start_http(addr, &engine, setup).await?),
+        None => None,
+    };
     let mut reloads = 0u64;
     let sig = loop {
         tokio::select! {
@@ -66,6 +71,11 @@ pub(super) async fn run(
         grace_secs = grace.as_secs_f64(),
         "attune serve: draining"
     );
+    if let Some((stop, server)) = api {
+        // Requests in flight finish; no new ones are taken.
+        let _ = stop.send(());
+        let _ = server.await;
+    }
     let drained = engine.shutdown(grace).await;
     tracing::info!(drained, "attune serve: stopped");
     let how = if drained {
@@ -162,4 +172,41 @@ pub(super) fn roles(names: &[String], db: Option<&std::path::Path>) -> Result<Ve
         )));
     }
     Ok(roles)
+}
+
+/// Binds `addr` and serves the HTTP API there until the returned sender fires.
+async fn start_http(
+    addr: &str,
+    engine: &Engine,
+    setup: &Setup,
+) -> Result<
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ),
+    Failure,
+> {
+    let shared = setup.db.as_deref().and_then(super::postgres_url).is_some();
+    let auth = crate::http::auth::Auth::from_env(shared).map_err(Failure::Other)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Other(format!("--http {addr}: cannot listen there: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Other(format!("--http {addr}: {e}")))?;
+    tracing::info!(addr = %local, "attune serve: HTTP API listening");
+    let api = std::sync::Arc::new(crate::http::Api {
+        engine: engine.clone(),
+        auth,
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.await;
+        };
+        if let Err(e) = crate::http::serve(listener, api, stop).await {
+            tracing::error!(error = %e, "the HTTP API stopped");
+        }
+    });
+    Ok((tx, server))
 }

@@ -1,0 +1,156 @@
+//! `attune serve --http ADDR`: StackStorm's REST API v1, so that its `st2` client works.
+//!
+//! The routes live under `/api/v1`, `/auth/v1` and `/stream/v1`, and every other form
+//! StackStorm accepts is rewritten to those before routing ([`paths`]). Every route but
+//! `POST /auth/v1/tokens`, `/health` and `/ready` needs credentials ([`auth`]). Errors are
+//! `{"faultstring": ...}` with StackStorm's statuses ([`error`]).
+
+mod actions;
+pub(crate) mod auth;
+mod error;
+mod executions;
+mod models;
+mod paths;
+mod tokens;
+
+use attune_core::Engine;
+use auth::{Auth, Caller};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use error::{ApiError, ApiResult};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub engine: Engine,
+    pub auth: Auth,
+}
+
+/// The routes, before the path rewriting of [`serve`].
+pub(crate) fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/auth/v1/tokens", post(tokens::create))
+        .route("/auth/v1/tokens/validate", post(tokens::validate))
+        .route("/api/v1", get(tokens::version))
+        .route("/api/v1/user", get(tokens::whoami))
+        .route("/api/v1/actions", get(actions::list))
+        .route("/api/v1/actions/{ref}", get(actions::get))
+        .route("/api/v1/runnertypes", get(actions::runners))
+        .route("/api/v1/runnertypes/{name}", get(actions::runner))
+        .route("/api/v1/executions", post(executions::create))
+        .route("/api/v1/executions/{id}", get(executions::get))
+        .fallback(no_route)
+        .method_not_allowed_fallback(|req: Request| async move {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not allowed on \"{}\"",
+                    req.method(),
+                    req.uri().path()
+                ),
+            )
+        })
+        .with_state(api)
+}
+
+/// Serves `api` on `listener` until `stop` completes; requests in flight then finish.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Arc<Api>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use tower::ServiceExt as _;
+    let app = router(api).map_request(|mut req: Request| {
+        let path = req.uri().path();
+        let canonical = paths::canonical(path);
+        if canonical != path {
+            let pq = match req.uri().query() {
+                Some(q) => format!("{canonical}?{q}"),
+                None => canonical,
+            };
+            if let Ok(uri) = pq.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+        req
+    });
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}
+
+async fn ready(
+    axum::extract::State(api): axum::extract::State<Arc<Api>>,
+) -> ApiResult<&'static str> {
+    if api.engine.is_accepting() {
+        Ok("ready")
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the engine is shutting down",
+        ))
+    }
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError::not_found(format!("No route matches \"{}\" path", req.uri().path()))
+}
+
+impl FromRequestParts<Arc<Api>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, ApiError> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let query = |name: &str| {
+            parts.uri.query().and_then(|q| {
+                q.split('&').find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (k.eq_ignore_ascii_case(name)).then(|| v.to_string())
+                })
+            })
+        };
+        let cookie = || {
+            header("cookie").and_then(|c| {
+                c.split(';')
+                    .find_map(|kv| kv.trim().strip_prefix("auth-token=").map(str::to_string))
+            })
+        };
+        let token = header("x-auth-token")
+            .or_else(|| query("x-auth-token"))
+            .or_else(cookie);
+        match token {
+            Some(t) => api.auth.verify(&t, chrono::Utc::now()),
+            None => Err(ApiError::unauthorized(
+                "Unauthorized - One of Token or API key required.",
+            )),
+        }
+    }
+}
+
+/// The JSON body of a request as `T`; 400 naming what is wrong (unknown fields included,
+/// where `T` denies them).
+pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes, what: &str) -> ApiResult<T> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+}

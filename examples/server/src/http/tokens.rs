@@ -1,0 +1,89 @@
+//! `POST /auth/v1/tokens` (log in), `POST /auth/v1/tokens/validate`, `GET /api/v1/user`
+//! (`st2 whoami`) and `GET /api/v1` (the version).
+
+use super::auth::{Caller, Method, basic_credentials};
+use super::error::{ApiError, ApiResult};
+use super::models::timestamp;
+use super::{Api, json_body};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    ttl: Option<u64>,
+}
+
+/// Basic credentials in, a token out (201), as StackStorm's auth service answers.
+pub(super) async fn create(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: TokenRequest = json_body(&body, "token request")?;
+    let (user, password) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(basic_credentials)
+        .ok_or_else(|| ApiError::unauthorized("Invalid or missing credentials"))?;
+    // argon2 takes tens of milliseconds of CPU: off the async threads.
+    let api2 = api.clone();
+    let (u2, issued) = tokio::task::spawn_blocking(move || {
+        let r = api2
+            .auth
+            .login(&user, &password, req.ttl, chrono::Utc::now());
+        (user, r)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let issued = issued?;
+    tracing::info!(user = %u2, "token issued");
+    let ttl = (issued.expiry - chrono::Utc::now()).num_seconds().max(0);
+    let body = json!({
+        "id": issued.token,
+        "user": u2,
+        "token": issued.token,
+        "ttl": ttl,
+        "expiry": timestamp(issued.expiry),
+        "metadata": {},
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateRequest {
+    token: String,
+}
+
+/// Whether a token is valid (StackStorm answers `{"valid": bool}`).
+pub(super) async fn validate(State(api): State<Arc<Api>>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ValidateRequest = json_body(&body, "token validation")?;
+    let valid = api.auth.verify(&req.token, chrono::Utc::now()).is_ok();
+    Ok(Json(json!({ "valid": valid })))
+}
+
+/// `st2 whoami`.
+pub(super) async fn whoami(caller: Caller) -> Json<Value> {
+    let Method::Token(expiry) = caller.method;
+    Json(json!({
+        "username": caller.user,
+        "authentication": {
+            "method": "authentication token",
+            "token_expire": timestamp(expiry),
+        },
+        "rbac": { "enabled": true, "roles": [caller.role.as_str()], "is_admin":
+            caller.role == super::auth::Role::Admin },
+    }))
+}
+
+/// The version (the API root).
+pub(super) async fn version(_caller: Caller) -> Json<Value> {
+    Json(json!({ "version": env!("CARGO_PKG_VERSION"), "server": "attune" }))
+}

@@ -585,6 +585,9 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     if let Some(x) = filter.parent {
         w.eq("parent_id", Arg::Id(x.into()));
     }
+    if filter.top_level {
+        w.is_null("parent_id");
+    }
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", Arg::Text(r.clone()));
     }

@@ -26,6 +26,12 @@ pub(crate) struct Where {
 }
 
 impl Where {
+    /// `col IS NULL`.
+    pub(crate) fn is_null(&mut self, col: &str) -> &mut Self {
+        self.conds.push(format!("{col} IS NULL"));
+        self
+    }
+
     /// `col = value`.
     pub(crate) fn eq(&mut self, col: &str, value: Arg) -> &mut Self {
         self.cmp(col, "=", value)
@@ -83,13 +89,16 @@ impl Where {
             return Ok(Vec::new());
         }
         if let Some(a) = page.after {
-            self.cmp(id, ">", Arg::Id(a));
+            self.cmp(id, if page.newest_first { "<" } else { ">" }, Arg::Id(a));
         }
         self.args.push(Arg::Int(limit(page.limit)));
+        self.args.push(Arg::Int(limit(page.offset)));
+        let n = self.args.len();
         let sql = format!(
-            "{select}{} ORDER BY {id} LIMIT ${}",
+            "{select}{} ORDER BY {id}{} LIMIT ${} OFFSET ${n}",
             self.clause(),
-            self.args.len()
+            if page.newest_first { " DESC" } else { "" },
+            n - 1
         );
         let q = Self::bind(self.args, sqlx::query(AssertSqlSafe(sql)));
         let rows = q.fetch_all(pool).await?;

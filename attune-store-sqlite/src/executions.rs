@@ -395,6 +395,9 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     if let Some(x) = filter.parent {
         w.eq("parent_id", blob(x).to_vec());
     }
+    if filter.top_level {
+        w.is_null("parent_id");
+    }
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", r.clone());
     }

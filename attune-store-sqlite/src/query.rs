@@ -14,6 +14,12 @@ pub(crate) struct Where {
 }
 
 impl Where {
+    /// `col IS NULL`.
+    pub(crate) fn is_null(&mut self, col: &str) -> &mut Self {
+        self.conds.push(format!("{col} IS NULL"));
+        self
+    }
+
     /// `col = value`.
     pub(crate) fn eq(&mut self, col: &str, value: impl Into<Value>) -> &mut Self {
         self.cmp(col, "=", value)
@@ -63,13 +69,20 @@ impl Where {
             return Ok(Vec::new());
         }
         if let Some(a) = page.after {
-            self.cmp(id, ">", a.into_bytes().to_vec());
+            self.cmp(
+                id,
+                if page.newest_first { "<" } else { ">" },
+                a.into_bytes().to_vec(),
+            );
         }
         self.args.push(Value::Integer(limit(page.limit)));
+        self.args.push(Value::Integer(limit(page.offset)));
+        let n = self.args.len();
         let sql = format!(
-            "{select}{} ORDER BY {id} LIMIT ?{}",
+            "{select}{} ORDER BY {id}{} LIMIT ?{} OFFSET ?{n}",
             self.clause(),
-            self.args.len()
+            if page.newest_first { " DESC" } else { "" },
+            n - 1
         );
         let mut st = conn.prepare_cached(&sql)?;
         let mut rows = st.query(params_from_iter(self.args.iter()))?;

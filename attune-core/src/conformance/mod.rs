@@ -67,7 +67,7 @@ pub use purge::{
     check_purge_matched_and_unmatched_events,
 };
 pub use queries::{check_enforcement_filters, check_event_filters};
-pub use queries::{check_execution_filters, check_pagination};
+pub use queries::{check_execution_filters, check_pagination, check_pagination_order_and_offset};
 pub use records::{
     check_enforcements, check_events, check_events_matched, check_executions_insert_get,
     check_insert_enforcements, check_insert_events, check_insert_executions, check_keys,
@@ -153,6 +153,7 @@ macro_rules! store_conformance_tests {
             check_event_filters,
             check_enforcement_filters,
             check_pagination,
+            check_pagination_order_and_offset,
             check_purge_before,
             check_purge_keep_executions,
             check_purge_keep_zero,

@@ -7,7 +7,8 @@ use super::{
 };
 use crate::Result;
 use crate::model::{
-    Enforcement, EnforcementId, EnforcementStatus, Event, EventId, ExecutionId, ExecutionStatus,
+    Enforcement, EnforcementId, EnforcementStatus, Event, EventId, Execution, ExecutionId,
+    ExecutionStatus,
 };
 use crate::store::{EnforcementFilter, EventFilter, ExecutionFilter, Page, Store};
 use chrono::{DateTime, Utc};
@@ -284,6 +285,16 @@ pub async fn check_execution_filters(store: &dyn Store) {
             .with_status([Running]),
             vec![],
         ),
+        (
+            "top level",
+            f().top_level(),
+            vec![parent.id, x1.id, x2.id, x5.id],
+        ),
+        (
+            "top level and action",
+            f().top_level().action("alpha.a"),
+            vec![x1.id],
+        ),
         ("since", f().since(at(t, 7)), vec![x3.id, x4.id, x5.id]),
         ("until", f().until(at(t, 6)), vec![parent.id, x1.id]),
         (
@@ -354,6 +365,215 @@ where
         page = Page::after(last, limit);
     }
     panic!("{what}: pagination does not end");
+}
+
+/// Newest-first pages (`Page::newest`, `Page::before(last id)`) walk every event,
+/// enforcement and execution exactly once in descending id order, with and without a
+/// filter; `Page::skip(n)` skips `n` rows past the cursor in either order (past the end: an
+/// empty page).
+pub async fn check_pagination_order_and_offset(store: &dyn Store) {
+    const N: usize = 23;
+    let t = epoch();
+    let (mut events, mut enforcements, mut executions, mut odd) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..N {
+        let action = if i % 2 == 1 {
+            "order.odd"
+        } else {
+            "order.even"
+        };
+        let ev = insert_event(store, "order.trigger", at(t, 3 * i as i64)).await;
+        let enf = insert_enforcement(store, "order.rule", &ev, at(t, 3 * i as i64 + 1)).await;
+        let x = insert_execution(
+            store,
+            action,
+            ExecutionStatus::Requested,
+            at(t, 3 * i as i64 + 2),
+        )
+        .await;
+        events.push(ev.id.0);
+        enforcements.push(enf.id.0);
+        executions.push(x.id.0);
+        if i % 2 == 1 {
+            odd.push(x.id.0);
+        }
+    }
+    let all = ExecutionFilter::default();
+    let odd_filter = ExecutionFilter::new().action("order.odd");
+    let events_filter = EventFilter::default();
+    let enforcements_filter = EnforcementFilter::default();
+    for limit in [1, 4, N, N + 2] {
+        let (all, odd_filter) = (&all, &odd_filter);
+        let (events_filter, enforcements_filter) = (&events_filter, &enforcements_filter);
+        for (got, want, what) in [
+            (
+                walk_newest(
+                    |p| async move { store.list_executions(all, &p).await },
+                    limit,
+                    |x| x.id.0,
+                    "list_executions",
+                )
+                .await,
+                &executions,
+                "list_executions",
+            ),
+            (
+                walk_newest(
+                    |p| async move { store.list_executions(odd_filter, &p).await },
+                    limit,
+                    |x| x.id.0,
+                    "list_executions(action)",
+                )
+                .await,
+                &odd,
+                "list_executions(action)",
+            ),
+            (
+                walk_newest(
+                    |p| async move { store.list_events(events_filter, &p).await },
+                    limit,
+                    |x| x.id.0,
+                    "list_events",
+                )
+                .await,
+                &events,
+                "list_events",
+            ),
+            (
+                walk_newest(
+                    |p| async move { store.list_enforcements(enforcements_filter, &p).await },
+                    limit,
+                    |x| x.id.0,
+                    "list_enforcements",
+                )
+                .await,
+                &enforcements,
+                "list_enforcements",
+            ),
+        ] {
+            let mut want = want.clone();
+            want.reverse();
+            assert_eq!(
+                got, want,
+                "newest-first paging of {what} by {limit} must see every row once, newest first"
+            );
+        }
+    }
+    let ids = |rows: Vec<Execution>| rows.into_iter().map(|x| x.id.0).collect::<Vec<_>>();
+    let mut newest = executions.clone();
+    newest.reverse();
+    let mut odd_newest = odd.clone();
+    odd_newest.reverse();
+    for offset in [0, 1, 7, N - 1, N, N + 3] {
+        let window = |list: &[Uuid]| {
+            list.iter()
+                .skip(offset)
+                .take(5)
+                .copied()
+                .collect::<Vec<Uuid>>()
+        };
+        for (page, filter, want, what) in [
+            (
+                Page::first(5).skip(offset),
+                &all,
+                window(&executions),
+                "oldest first",
+            ),
+            (
+                Page::newest(5).skip(offset),
+                &all,
+                window(&newest),
+                "newest first",
+            ),
+            (
+                Page::newest(5).skip(offset),
+                &odd_filter,
+                window(&odd_newest),
+                "newest first, filtered",
+            ),
+            (
+                Page::before(executions[N - 3], 5).skip(offset),
+                &all,
+                window(&newest[3..]),
+                "newest first, after a cursor",
+            ),
+            (
+                Page::after(executions[2], 5).skip(offset),
+                &all,
+                window(&executions[3..]),
+                "oldest first, after a cursor",
+            ),
+        ] {
+            let got = ids(must(
+                store.list_executions(filter, &page).await,
+                format!("list_executions {page:?}"),
+            ));
+            assert_eq!(got, want, "list_executions {what}, skipping {offset}");
+        }
+    }
+    let events_page = must(
+        store
+            .list_events(&EventFilter::default(), &Page::newest(3).skip(2))
+            .await,
+        "list_events(newest, skip 2)",
+    );
+    assert_eq!(
+        events_page.iter().map(|e| e.id.0).collect::<Vec<_>>(),
+        vec![events[N - 3], events[N - 4], events[N - 5]],
+        "list_events newest first, skipping 2"
+    );
+    let unmatched = EventFilter {
+        unmatched_only: true,
+        ..EventFilter::default()
+    };
+    let unmatched_page = must(
+        store
+            .list_events(&unmatched, &Page::newest(2).skip(1))
+            .await,
+        "list_events(unmatched, newest, skip 1)",
+    );
+    assert_eq!(
+        unmatched_page.iter().map(|e| e.id.0).collect::<Vec<_>>(),
+        vec![events[N - 2], events[N - 3]],
+        "unmatched events newest first, skipping 1"
+    );
+}
+
+/// Walks a list newest first with `Page::before` cursors; the ids seen, in order.
+async fn walk_newest<T, F, Fut>(
+    mut list: F,
+    limit: usize,
+    id: fn(&T) -> Uuid,
+    what: &str,
+) -> Vec<Uuid>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    let mut seen: Vec<Uuid> = Vec::new();
+    let mut page = Page::newest(limit);
+    for _ in 0..10_000 {
+        let rows = must(list(page).await, format!("{what} page {page:?}"));
+        assert!(
+            rows.len() <= limit,
+            "{what}: a page of limit {limit} returned {} rows",
+            rows.len()
+        );
+        let Some(last) = rows.last() else {
+            return seen;
+        };
+        let last = id(last);
+        for row in &rows {
+            let i = id(row);
+            assert!(
+                seen.last().is_none_or(|p| *p > i),
+                "{what}: ids must strictly decrease across newest-first pages ({i} after {seen:?})"
+            );
+            seen.push(i);
+        }
+        page = Page::before(last, limit);
+    }
+    panic!("{what}: newest-first pagination does not end");
 }
 
 /// Keyset pagination (`Page::first`, `Page::after(last id)`) walks every event,

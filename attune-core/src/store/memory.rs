@@ -255,20 +255,28 @@ impl Enforcements {
     }
 }
 
-/// Rows after the page cursor that pass `admit`, converted by `out`, at most `page.limit`.
+/// Rows past the page cursor, in the page's order, that pass `admit`, `page.offset` of
+/// them skipped, converted by `out`, at most `page.limit`.
 fn page<'a, K, V, T, F, O>(map: &'a BTreeMap<K, V>, page: &Page, mut admit: F, out: O) -> Vec<T>
 where
     K: Ord + Copy + Into<uuid::Uuid> + From<uuid::Uuid> + 'a,
     F: FnMut(&V) -> bool,
     O: FnMut(&V) -> T,
 {
-    let start = match page.after {
-        Some(a) => std::ops::Bound::Excluded(K::from(a)),
-        None => std::ops::Bound::Unbounded,
+    let rows: Box<dyn Iterator<Item = &V>> = match (page.after, page.newest_first) {
+        (None, false) => Box::new(map.values()),
+        (None, true) => Box::new(map.values().rev()),
+        (Some(a), false) => Box::new(
+            map.range((
+                std::ops::Bound::Excluded(K::from(a)),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(_, v)| v),
+        ),
+        (Some(a), true) => Box::new(map.range(..K::from(a)).rev().map(|(_, v)| v)),
     };
-    map.range((start, std::ops::Bound::Unbounded))
-        .map(|(_, v)| v)
-        .filter(|v| admit(v))
+    rows.filter(|v| admit(v))
+        .skip(page.offset)
         .take(page.limit)
         .map(out)
         .collect()
@@ -363,15 +371,16 @@ impl Store for MemoryStore {
     async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
         let t = lock(&self.events);
         if filter.unmatched_only {
-            let start = match p.after {
-                Some(a) => std::ops::Bound::Excluded(EventId(a)),
-                None => std::ops::Bound::Unbounded,
+            let ids: Box<dyn Iterator<Item = &EventId>> = if p.newest_first {
+                Box::new(t.unmatched.iter().rev())
+            } else {
+                Box::new(t.unmatched.iter())
             };
-            return Ok(t
-                .unmatched
-                .range((start, std::ops::Bound::Unbounded))
+            return Ok(ids
+                .filter(|id| p.admits(id.0))
                 .filter_map(|id| t.rows.get(id))
                 .filter(|r| filter.admits(&r.meta))
+                .skip(p.offset)
                 .take(p.limit)
                 .map(|r| r.event())
                 .collect());

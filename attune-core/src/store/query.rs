@@ -41,32 +41,73 @@ impl<T> Inserted<T> {
     }
 }
 
-/// Keyset pagination: rows with an id greater than `after`, at most `limit`.
+/// A page of a list: rows in id order (oldest first, or newest first), past the keyset
+/// cursor `after` in that order, `offset` of them skipped, at most `limit`.
+///
+/// Walking a list page by page uses the cursor (`Page::after(last id)` oldest first,
+/// `Page::before(last id)` newest first): each page costs the same however deep. `offset`
+/// is for APIs that page by position (StackStorm's `?offset=`); a store may take time in
+/// proportion to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
-    /// Exclusive lower bound on the id; `None` starts at the beginning.
+    /// Exclusive bound on the id in the page's order: rows with a greater id (oldest first)
+    /// or a smaller one (newest first); `None` starts at the beginning of that order.
     pub after: Option<Uuid>,
     /// Maximum rows returned.
     pub limit: usize,
+    /// Rows in descending id order (newest first) instead of ascending.
+    pub newest_first: bool,
+    /// Rows past the cursor skipped before the page starts.
+    pub offset: usize,
 }
 
 impl Page {
-    /// The first page of `limit` rows.
+    /// The first page of `limit` rows, oldest first.
     pub fn first(limit: usize) -> Self {
-        Page { after: None, limit }
-    }
-
-    /// The page after the row with id `last`.
-    pub fn after(last: impl Into<Uuid>, limit: usize) -> Self {
         Page {
-            after: Some(last.into()),
+            after: None,
             limit,
+            newest_first: false,
+            offset: 0,
         }
     }
 
-    /// Whether `id` falls after the cursor.
+    /// The page after the row with id `last`, oldest first.
+    pub fn after(last: impl Into<Uuid>, limit: usize) -> Self {
+        Page {
+            after: Some(last.into()),
+            ..Page::first(limit)
+        }
+    }
+
+    /// The first page of `limit` rows, newest first.
+    pub fn newest(limit: usize) -> Self {
+        Page {
+            newest_first: true,
+            ..Page::first(limit)
+        }
+    }
+
+    /// The page after the row with id `last`, newest first (rows older than it).
+    pub fn before(last: impl Into<Uuid>, limit: usize) -> Self {
+        Page {
+            after: Some(last.into()),
+            ..Page::newest(limit)
+        }
+    }
+
+    /// This page with `n` rows past the cursor skipped first.
+    pub fn skip(self, n: usize) -> Self {
+        Page { offset: n, ..self }
+    }
+
+    /// Whether `id` falls past the cursor, in the page's order.
     pub fn admits(&self, id: Uuid) -> bool {
-        self.after.is_none_or(|a| id > a)
+        match (self.after, self.newest_first) {
+            (None, _) => true,
+            (Some(a), false) => id > a,
+            (Some(a), true) => id < a,
+        }
     }
 }
 
@@ -257,6 +298,9 @@ pub struct ExecutionFilter {
     pub rule: Option<String>,
     /// Only the retries of this execution (those whose `retry_of` names it).
     pub retry_of: Option<ExecutionId>,
+    /// Only executions without a parent (not a workflow's task): StackStorm's
+    /// `parent=null`.
+    pub top_level: bool,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created before.
@@ -333,6 +377,12 @@ impl ExecutionFilter {
         self
     }
 
+    /// Only executions without a parent.
+    pub fn top_level(mut self) -> Self {
+        self.top_level = true;
+        self
+    }
+
     /// Whether `e` passes.
     pub fn admits(&self, e: &Execution) -> bool {
         self.action.as_ref().is_none_or(|a| *a == e.action)
@@ -340,6 +390,7 @@ impl ExecutionFilter {
             && self.enforcement.is_none_or(|x| Some(x) == e.enforcement)
             && self.event.is_none_or(|x| Some(x) == e.event)
             && self.parent.is_none_or(|x| Some(x) == e.parent)
+            && (!self.top_level || e.parent.is_none())
             && self
                 .rule
                 .as_ref()

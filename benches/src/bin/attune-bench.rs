@@ -268,7 +268,10 @@ async fn pipeline_sqlite(
     let mut created = HashMap::with_capacity(n as usize);
     let mut after = None;
     loop {
-        let page = attune_core::store::Page { after, limit: 5000 };
+        let page = attune_core::store::Page {
+            after,
+            ..attune_core::store::Page::first(5000)
+        };
         let batch = engine
             .store()
             .list_events(&attune_core::store::EventFilter::default(), &page)
@@ -283,7 +286,10 @@ async fn pipeline_sqlite(
     let mut succeeded = 0u64;
     let mut after = None;
     loop {
-        let page = attune_core::store::Page { after, limit: 5000 };
+        let page = attune_core::store::Page {
+            after,
+            ..attune_core::store::Page::first(5000)
+        };
         let batch = engine
             .store()
             .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
@@ -841,7 +847,10 @@ async fn execution_latencies(
     let mut succeeded = 0u64;
     let mut after = None;
     loop {
-        let page = attune_core::store::Page { after, limit: 1000 };
+        let page = attune_core::store::Page {
+            after,
+            ..attune_core::store::Page::first(1000)
+        };
         let batch = engine
             .store()
             .list_executions(&attune_core::store::ExecutionFilter::default(), &page)

@@ -317,3 +317,228 @@ fn http_without_a_first_user_is_refused() {
         "{err}"
     );
 }
+
+/// An authenticated client of a started server.
+struct As {
+    c: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl As {
+    async fn admin(s: &Server) -> As {
+        let c = reqwest::Client::new();
+        let token = token(&c, &s.base, ADMIN).await;
+        As {
+            c,
+            base: s.base.clone(),
+            token,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .c
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        answer(self.call(reqwest::Method::GET, path, None).await).await
+    }
+
+    async fn run(&self, cmd: &str) -> Value {
+        let (st, x) = answer(
+            self.call(
+                reqwest::Method::POST,
+                "/api/v1/executions",
+                Some(json!({"action": "core.local", "parameters": {"cmd": cmd}})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{x}");
+        x
+    }
+
+    /// The execution once it left requested/scheduled/running.
+    async fn ended(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let (_, x) = self.get(&format!("/api/v1/executions/{id}")).await;
+            if !["requested", "scheduled", "running", "canceling"]
+                .contains(&x["status"].as_str().unwrap())
+            {
+                return x;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("execution {id} did not end");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_are_listed_newest_first_paged_filtered_canceled_and_read_as_text() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let cmd = if i == 2 {
+            "echo out-2; echo err-2 >&2; exit 1".to_string()
+        } else {
+            format!("echo out-{i}")
+        };
+        let x = a.run(&cmd).await;
+        let id = x["id"].as_str().unwrap().to_string();
+        a.ended(&id).await;
+        ids.push(id);
+    }
+    let newest: Vec<String> = ids.iter().rev().cloned().collect();
+    // Newest first, paged by offset, with the total.
+    let r = a
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/executions/?limit=2&offset=1&parent=null",
+            None,
+        )
+        .await;
+    assert_eq!(r.headers()["x-total-count"], "5");
+    assert_eq!(r.headers()["x-limit"], "2");
+    let (_, page) = answer(r).await;
+    let got: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![newest[1].as_str(), newest[2].as_str()]);
+    let (_, asc) = a.get("/api/v1/executions?sort_asc=True&limit=2").await;
+    assert_eq!(asc[0]["id"], ids[0].as_str());
+    assert_eq!(asc[1]["id"], ids[1].as_str());
+    // Filters: status; a finished one's output as text.
+    let (_, failed) = a.get("/api/v1/executions?status=failed").await;
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(failed[0]["id"], ids[2].as_str());
+    let (_, none) = a.get("/api/v1/executions?action=core.echo").await;
+    assert!(none.as_array().unwrap().is_empty());
+    let (_, lean) = a
+        .get(&format!(
+            "/api/v1/executions/{}?exclude_attributes=result",
+            ids[0]
+        ))
+        .await;
+    assert!(
+        lean.get("result").is_none() && lean["status"] == "succeeded",
+        "{lean}"
+    );
+    for (q, want) in [
+        ("", "out-2\nerr-2\n"),
+        ("?output_type=stdout", "out-2\n"),
+        ("?output_type=stderr", "err-2\n"),
+    ] {
+        let r = a
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/executions/{}/output{q}", ids[2]),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(r.text().await.unwrap(), want, "{q}");
+    }
+    let (_, kids) = a
+        .get(&format!("/api/v1/executions/{}/children?depth=-1", ids[0]))
+        .await;
+    assert_eq!(kids, json!([]));
+    // Bad filters: 400 naming them.
+    for (q, says) in [
+        ("status=sleeping", "status:"),
+        ("timestamp_gt=yesterday", "timestamp_gt: 'yesterday'"),
+        ("parent=nobody", "parent: 'nobody' is not an id"),
+        ("user=alice", "unknown query parameter 'user'"),
+        ("limit=0", "limit:"),
+        ("offset=-3", "offset:"),
+    ] {
+        let (st, b) = a.get(&format!("/api/v1/executions?{q}")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {b}");
+        assert!(fault(&b).contains(says), "{q}: {b}");
+    }
+    // Cancel: a running one ends canceled; a finished one answers StackStorm's faultstring.
+    let long = a.run("sleep 60").await;
+    let long = long["id"].as_str().unwrap();
+    let (st, x) = answer(
+        a.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/executions/{long}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{x}");
+    assert_eq!(a.ended(long).await["status"], "canceled");
+    let (st, x) = answer(
+        a.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/executions/{long}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(fault(&x), "Action cannot be canceled. State = canceled.");
+    // Pause is for workflows: 400 for a shell action.
+    let (st, x) = answer(
+        a.call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/executions/{}", ids[0]),
+            Some(json!({"status": "pausing"})),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        st == StatusCode::BAD_REQUEST || st == StatusCode::CONFLICT,
+        "{st} {x}"
+    );
+    // Re-run with an override: a new execution of the same action.
+    let (st, x) = answer(
+        a.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/executions/{}/re_run", ids[0]),
+            Some(
+                json!({"parameters": {"cmd": "echo again"}, "tasks": [], "reset": [], "delay": 0}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{x}");
+    let again = a.ended(x["id"].as_str().unwrap()).await;
+    assert_eq!(again["result"]["stdout"], "again");
+    let (_, all) = a.get("/api/v1/executions?limit=-1").await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        7,
+        "5 runs, the canceled one and the re-run"
+    );
+
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}

@@ -159,7 +159,10 @@ async fn outcomes(
     let mut succeeded = 0;
     let mut after = None;
     loop {
-        let page = Page { after, limit: 5000 };
+        let page = Page {
+            after,
+            ..Page::first(5000)
+        };
         let batch = engine
             .store()
             .list_executions(&ExecutionFilter::default(), &page)
@@ -192,7 +195,10 @@ async fn event_latencies(engine: &Engine, n: u64) -> Result<Vec<f64>> {
     let mut created = HashMap::with_capacity(n as usize);
     let mut after = None;
     loop {
-        let page = Page { after, limit: 5000 };
+        let page = Page {
+            after,
+            ..Page::first(5000)
+        };
         let batch = engine
             .store()
             .list_events(&EventFilter::default(), &page)

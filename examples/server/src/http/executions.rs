@@ -1,15 +1,19 @@
-//! `POST /api/v1/executions` (`st2 run`) and `GET /api/v1/executions/{id}`.
+//! Executions: `st2 run`, `execution list/get/cancel/re-run/pause/resume/tail`.
 
+use super::actions::{known_params, paging};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::{Api, json_body, models};
-use attune_core::model::ExecutionId;
+use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
+use attune_core::store::{ExecutionFilter, Page};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// StackStorm's `LiveActionCreateAPI`, as the client sends it.
@@ -77,20 +81,313 @@ pub(super) fn execution_id(id: &str) -> ApiResult<ExecutionId> {
         .map_err(|_| ApiError::not_found(format!("Resource with id \"{id}\" not found")))
 }
 
+/// The execution of a path's id; 404 naming it when there is none.
+async fn stored(api: &Api, id: &str) -> ApiResult<Execution> {
+    match api.engine.execution(execution_id(id)?).await {
+        Err(attune_core::Error::NotFound { .. }) => Err(ApiError::not_found(format!(
+            "Resource with id \"{id}\" not found"
+        ))),
+        other => Ok(other?),
+    }
+}
+
+/// The API form of `x`, without the top-level attributes `?exclude_attributes=` names.
+fn shown(api: &Api, x: &Execution, q: &HashMap<String, String>) -> Value {
+    let a = api.engine.action(&x.action);
+    let mut v = models::execution(x, a.as_ref());
+    if let (Some(ex), Value::Object(m)) = (q.get("exclude_attributes"), &mut v) {
+        for k in ex.split(',') {
+            m.remove(k.trim());
+        }
+    }
+    v
+}
+
 /// `st2 execution get ID`.
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let x = match api.engine.execution(execution_id(&id)?).await {
-        Err(attune_core::Error::NotFound { .. }) => {
-            return Err(ApiError::not_found(format!(
-                "Resource with id \"{id}\" not found"
+    known_params(&q, &[])?;
+    let x = stored(&api, &id).await?;
+    Ok(Json(shown(&api, &x, &q)))
+}
+
+/// The filters of `st2 execution list`, as StackStorm names them.
+const LIST_FILTERS: &[&str] = &[
+    "action",
+    "status",
+    "parent",
+    "rule",
+    "trigger_instance",
+    "timestamp_gt",
+    "timestamp_lt",
+    "sort_desc",
+    "sort_asc",
+];
+
+/// A query parameter's value as a timestamp (ISO-8601); 400 naming it otherwise.
+fn time_param(name: &str, v: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| ApiError::bad_request(format!("{name}: '{v}' is not an ISO-8601 time: {e}")))
+}
+
+/// An id of a query parameter; 400 naming it otherwise.
+fn id_param<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
+    v.parse()
+        .map_err(|_| ApiError::bad_request(format!("{name}: '{v}' is not an id")))
+}
+
+/// `st2 execution list`: newest first (StackStorm's default order), filtered.
+pub(super) async fn list(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    known_params(&q, LIST_FILTERS)?;
+    let (limit, offset) = paging(&q, &caller)?;
+    let mut f = ExecutionFilter::new();
+    if let Some(a) = q.get("action") {
+        f = f.action(a);
+    }
+    if let Some(s) = q.get("status") {
+        for one in s.split(',') {
+            let st = ExecutionStatus::parse(one.trim())
+                .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+            f = f.status(st);
+        }
+    }
+    match q.get("parent").map(String::as_str) {
+        None => {}
+        Some("null") => f = f.top_level(),
+        Some(p) => f.parent = Some(id_param("parent", p)?),
+    }
+    if let Some(r) = q.get("rule") {
+        f.rule = Some(r.clone());
+    }
+    if let Some(t) = q.get("trigger_instance") {
+        f.event = Some(id_param("trigger_instance", t)?);
+    }
+    if let Some(t) = q.get("timestamp_gt") {
+        // Strictly after: `since` is inclusive, the next microsecond is not.
+        f.since = Some(time_param("timestamp_gt", t)? + chrono::TimeDelta::microseconds(1));
+    }
+    if let Some(t) = q.get("timestamp_lt") {
+        f.until = Some(time_param("timestamp_lt", t)?);
+    }
+    let oldest_first = q
+        .get("sort_asc")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let page = if oldest_first {
+        Page::first(limit.unwrap_or(usize::MAX))
+    } else {
+        Page::newest(limit.unwrap_or(usize::MAX))
+    }
+    .skip(offset);
+    let total = api.engine.count_executions(&f).await?;
+    let rows = api.engine.executions(&f, page).await?;
+    let items: Vec<Value> = rows.iter().map(|x| shown(&api, x, &q)).collect();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", total.into());
+    if let Some(l) = limit {
+        headers.insert("x-limit", l.into());
+    }
+    Ok((headers, Json(Value::Array(items))))
+}
+
+/// `st2 execution cancel ID`: 200 with the execution; for a finished one, 200 with
+/// StackStorm's faultstring (`Action cannot be canceled. State = <status>.`).
+pub(super) async fn cancel(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Operator, "cancel executions")?;
+    let x = stored(&api, &id).await?;
+    if x.status.is_terminal() {
+        return Ok(Json(json!({
+            "faultstring": format!("Action cannot be canceled. State = {}.", x.status.as_str())
+        })));
+    }
+    let x = match api.engine.cancel(x.id).await {
+        Ok(x) => x,
+        Err(attune_core::Error::Conflict(_)) => {
+            let now = api.engine.execution(x.id).await?;
+            return Ok(Json(json!({
+                "faultstring": format!("Action cannot be canceled. State = {}.", now.status.as_str())
+            })));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user = %caller.user, execution = %x.id, "execution canceled");
+    Ok(Json(shown(&api, &x, &HashMap::new())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+}
+
+/// `st2 execution pause|resume ID`: `{"status": "pausing" | "resuming"}` (workflows only:
+/// 400 for another action, as StackStorm answers for runners that cannot pause).
+pub(super) async fn change(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Operator, "pause or resume executions")?;
+    let req: StatusChange = json_body(&body, "status change")?;
+    let x = stored(&api, &id).await?;
+    let changed = match req.status.as_str() {
+        "pausing" | "paused" => api.engine.pause(x.id).await,
+        "resuming" | "running" => api.engine.resume(x.id).await,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "status: '{other}' cannot be asked for (pausing or resuming)"
             )));
         }
-        other => other?,
+    }
+    .map_err(|e| match e {
+        attune_core::Error::Invalid { message, .. } => ApiError::bad_request(message),
+        other => other.into(),
+    })?;
+    tracing::info!(user = %caller.user, execution = %x.id, to = %req.status, "execution status asked");
+    Ok(Json(shown(&api, &changed, &HashMap::new())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReRun {
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    #[serde(default)]
+    tasks: Vec<String>,
+    #[serde(default)]
+    reset: Vec<String>,
+    #[serde(default)]
+    delay: Option<u64>,
+}
+
+/// `st2 execution re-run ID [k=v] [--tasks …]`: a new execution (201) of the same action
+/// with the same parameters, `parameters` laid over them; with `tasks`, a failed
+/// workflow run again from those tasks.
+pub(super) async fn re_run(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Role::Operator, "re-run executions")?;
+    let req: ReRun = json_body(&body, "re-run")?;
+    if req.delay.is_some_and(|d| d > 0) {
+        return Err(ApiError::bad_request(
+            "delay: delayed executions are not supported by this server",
+        ));
+    }
+    if !req.reset.is_empty() {
+        return Err(ApiError::bad_request(
+            "reset: re-running with tasks reset is not supported by this server",
+        ));
+    }
+    let old = stored(&api, &id).await?;
+    let new = if req.tasks.is_empty() {
+        let action = api.engine.action(&old.action).ok_or_else(|| {
+            ApiError::bad_request(format!("Action \"{}\" cannot be found.", old.action))
+        })?;
+        let mut params = match &old.params {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        // Secret values are never stored: they must be given again.
+        for (name, spec) in action.parameters.iter() {
+            if spec.secret && params.contains_key(name) && !req.parameters.contains_key(name) {
+                return Err(ApiError::bad_request(format!(
+                    "parameters.{name}: a secret parameter is not stored; give it again to re-run"
+                )));
+            }
+        }
+        params.extend(req.parameters);
+        api.engine
+            .execute_as(&caller.user, &old.action, Value::Object(params))
+            .await?
+    } else {
+        if !req.parameters.is_empty() {
+            return Err(ApiError::bad_request(
+                "parameters: a workflow re-run from tasks keeps its parameters",
+            ));
+        }
+        let tasks: Vec<&str> = req.tasks.iter().map(String::as_str).collect();
+        api.engine
+            .rerun(old.id, &tasks)
+            .await
+            .map_err(|e| match e {
+                attune_core::Error::Invalid { message, .. } => ApiError::bad_request(message),
+                other => other.into(),
+            })?
     };
-    let a = api.engine.action(&x.action);
-    Ok(Json(models::execution(&x, a.as_ref())))
+    tracing::info!(user = %caller.user, execution = %old.id, new = %new, "execution re-run");
+    let x = api.engine.execution(new).await?;
+    Ok((StatusCode::CREATED, Json(shown(&api, &x, &HashMap::new()))))
+}
+
+/// `GET /executions/{id}/output[?output_type=stdout|stderr]`: the output as text
+/// (standard output, then standard error).
+pub(super) async fn output(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    known_params(&q, &["output_type"])?;
+    let x = stored(&api, &id).await?;
+    let text = match q.get("output_type").map(String::as_str) {
+        None => format!("{}{}", x.stdout, x.stderr),
+        Some("stdout") => x.stdout,
+        Some("stderr") => x.stderr,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "output_type: '{other}' is not stdout or stderr"
+            )));
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// `GET /executions/{id}/children[?depth=N]`: the tasks of a workflow execution, oldest
+/// first, `depth` levels down (`-1`: all, the default).
+pub(super) async fn children(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    known_params(&q, &["depth"])?;
+    let depth = match q.get("depth").map(|d| d.parse::<i64>()) {
+        None => -1,
+        Some(Ok(d)) if d >= -1 => d,
+        Some(_) => return Err(ApiError::bad_request("depth: a whole number, -1 for all")),
+    };
+    let root = stored(&api, &id).await?;
+    let mut out = Vec::new();
+    let mut level = vec![root.id];
+    let mut d = 0;
+    while !level.is_empty() && (depth < 0 || d < depth) {
+        let mut next = Vec::new();
+        for parent in level {
+            let mut f = ExecutionFilter::new();
+            f.parent = Some(parent);
+            for x in api.engine.executions(&f, Page::first(usize::MAX)).await? {
+                next.push(x.id);
+                out.push(shown(&api, &x, &HashMap::new()));
+            }
+        }
+        level = next;
+        d += 1;
+    }
+    Ok(Json(Value::Array(out)))
 }

@@ -45,8 +45,22 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/actions/{ref}", get(actions::get))
         .route("/api/v1/runnertypes", get(actions::runners))
         .route("/api/v1/runnertypes/{name}", get(actions::runner))
-        .route("/api/v1/executions", post(executions::create))
-        .route("/api/v1/executions/{id}", get(executions::get))
+        .route(
+            "/api/v1/executions",
+            get(executions::list).post(executions::create),
+        )
+        .route(
+            "/api/v1/executions/{id}",
+            get(executions::get)
+                .delete(executions::cancel)
+                .put(executions::change),
+        )
+        .route("/api/v1/executions/{id}/re_run", post(executions::re_run))
+        .route("/api/v1/executions/{id}/output", get(executions::output))
+        .route(
+            "/api/v1/executions/{id}/children",
+            get(executions::children),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(|req: Request| async move {
             ApiError::new(

@@ -48,4 +48,37 @@ has "return_code: 3"
 run 0 run -a core.local cmd="echo not-waited"
 has "st2 execution get"
 
+# --- executions: list, get, tail of a finished one, re-run with an override
+run 0 execution list -n 5
+has "core.local"
+has "succeeded"
+run 0 execution list --status failed -j
+has '"status": "failed"'
+FIRST=$("$ST2" execution list -n 50 -j | python3 -c 'import json, sys
+print(next(x["id"] for x in json.load(sys.stdin) if x["status"] == "succeeded"))')
+run 0 execution get "$FIRST"
+has "hello-from-st2"
+run 0 execution tail "$FIRST"
+has "hello-from-st2"
+has "has completed (status=succeeded)"
+run 0 execution re-run "$FIRST" cmd="echo rerun-override"
+has "stdout: rerun-override"
+run 1 execution get 01a24d45-0000-7000-8000-000000000000
+has "is not found"
+
+# --- cancel: a running one, then again (StackStorm's faultstring, exit 0)
+run 0 run -a core.local cmd="sleep 60"
+LONG=$(grep -o '[0-9a-f]\{8\}-[0-9a-f-]\{27\}' <<<"$OUT" | head -n1)
+[ -n "$LONG" ] || fail "no execution id in: $OUT"
+run 0 execution cancel "$LONG"
+has "canceled"
+for _ in $(seq 1 100); do
+    "$ST2" execution get "$LONG" -j | grep -q '"status": "canceled"' && break
+    sleep 0.1
+done
+run 0 execution get "$LONG"
+has "canceled"
+run 0 execution cancel "$LONG"
+has "Action cannot be canceled. State = canceled."
+
 echo "all st2 checks passed"

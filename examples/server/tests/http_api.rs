@@ -43,6 +43,10 @@ fn start() -> Server {
         .env("ATTUNE_ADMIN_USER", ADMIN.0)
         .env("ATTUNE_ADMIN_PASSWORD", ADMIN.1)
         .env("ATTUNE_USERS_FILE", &users)
+        .env(
+            "ATTUNE_ENCRYPTION_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
         .env_remove("ATTUNE_AUTH_SECRET");
     let run = Running::start(cmd, false);
     let mut base = String::new();
@@ -327,13 +331,21 @@ struct As {
 
 impl As {
     async fn admin(s: &Server) -> As {
+        Self::user(s, ADMIN).await
+    }
+
+    async fn user(s: &Server, who: (&str, &str)) -> As {
         let c = reqwest::Client::new();
-        let token = token(&c, &s.base, ADMIN).await;
+        let token = token(&c, &s.base, who).await;
         As {
             c,
             base: s.base.clone(),
             token,
         }
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        answer(self.call(reqwest::Method::PUT, path, Some(body)).await).await
     }
 
     async fn call(
@@ -537,6 +549,123 @@ async fn executions_are_listed_newest_first_paged_filtered_canceled_and_read_as_
         7,
         "5 runs, the canceled one and the re-run"
     );
+
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_keep_scopes_secrets_and_roles() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let v = As::user(&s, VIEWER).await;
+    let (st, k) = a
+        .put(
+            "/api/v1/keys/db.password",
+            json!({"name": "db.password", "value": "hunter2", "secret": true, "scope": "system"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{k}");
+    assert_eq!(k["scope"], "st2kv.system");
+    assert_ne!(k["value"], "hunter2", "a secret is returned sealed");
+    let (_, k) = a
+        .get("/api/v1/keys/db.password?decrypt=false&scope=system")
+        .await;
+    assert!(
+        k["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("attune:aes256gcm:"),
+        "{k}"
+    );
+    assert_eq!(
+        (k["secret"].clone(), k["encrypted"].clone()),
+        (json!(true), json!(true))
+    );
+    let (_, k) = a.get("/api/v1/keys/db.password?decrypt=true").await;
+    assert_eq!(k["value"], "hunter2");
+    // A viewer reads the ciphertext, not the secret; sets its own keys, not the system's.
+    let (st, k) = v.get("/api/v1/keys/db.password").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_ne!(k["value"], "hunter2");
+    let (st, b) = v.get("/api/v1/keys/db.password?decrypt=true").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    let (st, b) = v.put("/api/v1/keys/x", json!({"value": "1"})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    let (st, k) = v
+        .put(
+            "/api/v1/keys/mine",
+            json!({"value": "s", "secret": true, "scope": "user", "ttl": 60}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{k}");
+    assert_eq!(
+        (k["scope"].clone(), k["user"].clone()),
+        (json!("st2kv.user"), json!(VIEWER.0))
+    );
+    assert!(k["expire_timestamp"].is_string(), "{k}");
+    let (_, k) = v.get("/api/v1/keys/mine?scope=user&decrypt=true").await;
+    assert_eq!(k["value"], "s", "its owner decrypts a user key");
+    // Another user's scope: admins only; the admin's own user scope does not hold it.
+    let (st, _) = v
+        .get(&format!("/api/v1/keys/mine?scope=user&user={}", ADMIN.0))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = a.get("/api/v1/keys/mine?scope=user").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, k) = a
+        .get(&format!(
+            "/api/v1/keys/mine?scope=user&user={}&decrypt=true",
+            VIEWER.0
+        ))
+        .await;
+    assert_eq!((st, k["value"].clone()), (StatusCode::OK, json!("s")));
+    // Lists: prefix, scopes; `all` is the system keys and the caller's.
+    let (_, l) = v
+        .get("/api/v1/keys/?decrypt=false&scope=all&limit=50")
+        .await;
+    let names: Vec<&str> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["db.password", "mine"]);
+    let (_, l) = a.get("/api/v1/keys?prefix=db.").await;
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    // Bad input: 400 naming it, nothing stored.
+    for (body, says) in [
+        (json!({"value": "v", "scope": "galaxy"}), "scope: 'galaxy'"),
+        (json!({"value": "v", "encrypted": true}), "encrypted:"),
+        (json!({"value": "v", "description": "d"}), "description:"),
+        (json!({"value": "v", "ttl": 0}), "ttl"),
+        (json!({"value": 5}), "key:"),
+        (json!({"value": "v", "name": "other"}), "name: 'other'"),
+        (
+            json!({"value": "v", "colour": "red"}),
+            "unknown field `colour`",
+        ),
+    ] {
+        let (st, b) = a.put("/api/v1/keys/bad", body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {b}");
+        assert!(fault(&b).contains(says), "{body}: {b}");
+    }
+    let (st, _) = a.get("/api/v1/keys/bad").await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "nothing stored by refused sets");
+    // Delete: 204, then 404.
+    let r = a
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/keys/db.password?scope=system",
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = a
+        .call(reqwest::Method::DELETE, "/api/v1/keys/db.password", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     signal(s.run.pid(), "TERM");
     let ended = s.run.wait(Duration::from_secs(60));

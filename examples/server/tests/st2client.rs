@@ -27,6 +27,10 @@ fn the_st2_client_works_against_the_server() {
         .args(["--http", "127.0.0.1:0"])
         .env("ATTUNE_ADMIN_USER", "st2admin")
         .env("ATTUNE_ADMIN_PASSWORD", "Ch@ngeMe")
+        .env(
+            "ATTUNE_ENCRYPTION_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
         .env_remove("ATTUNE_USERS_FILE");
     let run = Running::start(cmd, false);
     let mut base = String::new();

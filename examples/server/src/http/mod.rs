@@ -9,6 +9,7 @@ mod actions;
 pub(crate) mod auth;
 mod error;
 mod executions;
+mod keys;
 mod models;
 mod paths;
 mod tokens;
@@ -60,6 +61,11 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route(
             "/api/v1/executions/{id}/children",
             get(executions::children),
+        )
+        .route("/api/v1/keys", get(keys::list))
+        .route(
+            "/api/v1/keys/{name}",
+            get(keys::get).put(keys::set).delete(keys::delete),
         )
         .fallback(no_route)
         .method_not_allowed_fallback(|req: Request| async move {

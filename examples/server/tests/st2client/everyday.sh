@@ -81,4 +81,30 @@ has "canceled"
 run 0 execution cancel "$LONG"
 has "Action cannot be canceled. State = canceled."
 
+# --- keys: plain, secret (ciphertext unless --decrypt), user scope with a ttl, list, delete
+run 0 key set greeting hello
+has "st2kv.system"
+run 0 key get greeting
+has "hello"
+run 0 key set password hunter2 --encrypt
+run 0 key get password
+has "attune:aes256gcm:"
+grep -qF "hunter2" <<<"$OUT" && fail "a secret shown without --decrypt: $OUT"
+run 0 key get password --decrypt
+has "hunter2"
+run 0 key set mine myvalue --scope user --ttl 600
+has "st2kv.user"
+has "expire_timestamp"
+run 0 key get mine --scope user
+has "myvalue"
+run 0 key list --prefix gree
+has "greeting"
+grep -qF "password" <<<"$OUT" && fail "key list --prefix gree listed another key: $OUT"
+run 0 key list
+has "greeting"
+has "mine"
+run 0 key delete greeting
+run 2 key delete greeting
+run 1 key get greeting
+
 echo "all st2 checks passed"

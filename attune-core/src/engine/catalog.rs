@@ -486,6 +486,14 @@ impl Catalog {
             .collect()
     }
 
+    /// The refs of every rule, enabled or not, unordered.
+    pub(crate) fn rule_refs(&self) -> Vec<String> {
+        read(&self.rules)
+            .all()
+            .map(|r| r.rule.rule_ref.clone())
+            .collect()
+    }
+
     pub(crate) fn rule_count(&self) -> usize {
         read(&self.rules).len()
     }

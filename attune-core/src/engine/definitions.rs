@@ -449,6 +449,28 @@ impl Engine {
         refs
     }
 
+    /// A registered trigger type's definition.
+    pub fn trigger_type(&self, trigger_ref: &str) -> Option<crate::model::TriggerType> {
+        self.shared
+            .catalog
+            .trigger(trigger_ref)
+            .map(|t| t.def.clone())
+    }
+
+    /// The refs of the registered trigger types, sorted.
+    pub fn trigger_type_refs(&self) -> Vec<String> {
+        let mut refs = self.shared.catalog.trigger_refs();
+        refs.sort();
+        refs
+    }
+
+    /// The refs of the registered rules (enabled or not), sorted.
+    pub fn rule_refs(&self) -> Vec<String> {
+        let mut refs = self.shared.catalog.rule_refs();
+        refs.sort();
+        refs
+    }
+
     /// Number of registered rules (enabled or not).
     pub fn rule_count(&self) -> usize {
         self.shared.catalog.rule_count()

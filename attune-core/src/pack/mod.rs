@@ -370,6 +370,40 @@ pub(crate) struct Partial {
     pub errors: PackErrors,
 }
 
+/// Reads one rule from the text of a rule file — YAML or JSON, StackStorm's shape or the
+/// earlier Attune's, checked as a pack's `rules/*.yaml` is — as a rule of pack `pack` (a
+/// `pack` key in the text must name it). `file` names the text in problems. What an
+/// engine checks when the rule is registered (its trigger type, action, params and
+/// criteria) is left to [`Engine::register_rule`](crate::Engine::register_rule).
+///
+/// ```
+/// let text = "name: on_tick\npack: demo\ntrigger: {type: core.st2.IntervalTimer}\n\
+///             action: {ref: core.noop}\nenabled: true\n";
+/// let rule = attune_core::pack::read_rule("rule.yaml", text, "demo").unwrap();
+/// assert_eq!(rule.rule_ref, "demo.on_tick");
+/// let bad = attune_core::pack::read_rule("rule.yaml", "name: x\naction: {ref: a.b}\n", "demo");
+/// assert!(bad.unwrap_err().to_string().contains("missing required key 'trigger'"));
+/// ```
+pub fn read_rule(file: &str, text: &str, pack: &str) -> Result<Rule, PackErrors> {
+    let mut r = Report::default();
+    let fail = |r: Report| PackErrors {
+        pack: pack.to_string(),
+        dir: None,
+        problems: r.problems,
+    };
+    let (src, doc) = match files::parse_yaml(file, text) {
+        Ok(parsed) => parsed,
+        Err(p) => {
+            r.push(p);
+            return Err(fail(r));
+        }
+    };
+    match rule::from_doc(src, &doc.value, pack, &mut r) {
+        Some(located) if r.problems.is_empty() => Ok(located.def),
+        _ => Err(fail(r)),
+    }
+}
+
 /// Reads as much of a pack as it can, so that the engine's checks can add their problems to
 /// those of reading (one pass reports everything).
 pub(crate) fn read_partial(dir: &Path, options: &PackOptions) -> Partial {

@@ -23,7 +23,17 @@ const ATTUNE_OPERATORS: &[(&str, &str)] = &[
 /// Reads one rule file.
 pub(crate) fn read(dir: &PackDir, pack: &str, file: &str, r: &mut Report) -> Option<Located<Rule>> {
     let (src, doc) = dir.read_yaml(file, r)?;
-    let mut f = Fields::new(&src, "", &doc.value, r)?;
+    from_doc(src, &doc.value, pack, r)
+}
+
+/// Reads a rule of pack `pack` from a parsed document (`src` locates its problems).
+pub(crate) fn from_doc(
+    src: Source,
+    doc: &Value,
+    pack: &str,
+    r: &mut Report,
+) -> Option<Located<Rule>> {
+    let mut f = Fields::new(&src, "", doc, r)?;
     let name = f.name_in_pack(r, &["ref", "name"], pack);
     let description = f.string(r, &["description"]).map(|f| f.value);
     let enabled = f.boolean(r, &["enabled"]);

@@ -671,3 +671,94 @@ async fn keys_keep_scopes_secrets_and_roles() {
     let ended = s.run.wait(Duration::from_secs(60));
     assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_read_as_rule_files_and_bad_ones_refused_naming_the_problem() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let v = As::user(&s, VIEWER).await;
+    let rule = json!({
+        "name": "on_tick", "pack": "demo", "enabled": true,
+        "trigger": {"type": "core.st2.IntervalTimer", "parameters": {"unit": "seconds", "delta": 3600}},
+        "action": {"ref": "core.local", "parameters": {"cmd": "echo tick"}}
+    });
+    let (st, b) = answer(
+        v.call(reqwest::Method::POST, "/api/v1/rules", Some(rule.clone()))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    let (st, r) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule.clone()))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        (r["id"].clone(), r["enabled"].clone()),
+        (json!("demo.on_tick"), json!(true))
+    );
+    let (st, b) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule.clone()))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(b["conflict-id"], "demo.on_tick");
+    // Disable as the client does: the object read back, `ref` removed, `enabled` flipped.
+    let (_, mut got) = a.get("/api/v1/rules/demo.on_tick").await;
+    got.as_object_mut().unwrap().remove("ref");
+    got["enabled"] = json!(false);
+    let (st, r) = a.put("/api/v1/rules/demo.on_tick", got).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["enabled"], false);
+    let (_, l) = a.get("/api/v1/rules?enabled=false&pack=demo").await;
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    // Bad rules: 400 naming the problem; nothing registered.
+    for (body, says) in [
+        (
+            json!({"name": "x", "pack": "demo", "action": {"ref": "core.local"}}),
+            "missing required key 'trigger'",
+        ),
+        (
+            json!({"name": "x", "pack": "demo", "trigger": {"type": "core.st2.webhook", "parameters": {"url": "u"}},
+                "action": {"ref": "core.nope"}}),
+            "core.nope",
+        ),
+        (
+            json!({"name": "x", "pack": "demo", "trigger": {"type": "no.such"}, "action": {"ref": "core.noop"}}),
+            "trigger type 'no.such' is not registered",
+        ),
+        (
+            json!({"name": "x", "pack": "demo", "trigger": {"type": "core.st2.webhook", "parameters": {"url": "u"}},
+                "action": {"ref": "core.noop"}, "colour": "red"}),
+            "colour",
+        ),
+        (json!({"name": "x", "pack": 7}), "pack must be a string"),
+    ] {
+        let (st, b) = answer(
+            a.call(reqwest::Method::POST, "/api/v1/rules", Some(body.clone()))
+                .await,
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {b}");
+        assert!(fault(&b).contains(says), "{body}: {b}");
+    }
+    let (st, _) = a.get("/api/v1/rules/demo.x").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, b) = a.put("/api/v1/rules/demo.on_tick", json!({"name": "other", "pack": "demo",
+        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "u"}}, "action": {"ref": "core.noop"}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    let r = a
+        .call(reqwest::Method::DELETE, "/api/v1/rules/demo.on_tick", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = a
+        .call(reqwest::Method::DELETE, "/api/v1/rules/demo.on_tick", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}

@@ -9,6 +9,8 @@ use serde_json::json;
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub faultstring: String,
+    /// With a 409: the id of the resource in the way (StackStorm's `conflict-id`).
+    pub conflict_id: Option<String>,
 }
 
 impl ApiError {
@@ -16,6 +18,7 @@ impl ApiError {
         ApiError {
             status,
             faultstring: faultstring.into(),
+            conflict_id: None,
         }
     }
 
@@ -67,11 +70,11 @@ impl From<attune_core::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({ "faultstring": self.faultstring })),
-        )
-            .into_response()
+        let mut body = json!({ "faultstring": self.faultstring });
+        if let Some(id) = self.conflict_id {
+            body["conflict-id"] = json!(id);
+        }
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

@@ -12,6 +12,7 @@ mod executions;
 mod keys;
 mod models;
 mod paths;
+mod rules;
 mod tokens;
 
 use attune_core::Engine;
@@ -61,6 +62,11 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route(
             "/api/v1/executions/{id}/children",
             get(executions::children),
+        )
+        .route("/api/v1/rules", get(rules::list).post(rules::create))
+        .route(
+            "/api/v1/rules/{ref}",
+            get(rules::get).put(rules::update).delete(rules::delete),
         )
         .route("/api/v1/keys", get(keys::list))
         .route(

@@ -107,4 +107,40 @@ run 0 key delete greeting
 run 2 key delete greeting
 run 1 key get greeting
 
+# --- rules: create from a StackStorm rule file, list, get, disable, enable, delete
+RULE_FILE="$HOME/on_hook.yaml"
+cat > "$RULE_FILE" <<'YAML'
+---
+name: "on_hook"
+pack: "examples"
+description: "Runs echo on a webhook."
+enabled: true
+trigger:
+  type: "core.st2.webhook"
+  parameters:
+    url: "sample"
+criteria:
+  trigger.body.name:
+    pattern: "st2"
+    type: "equals"
+action:
+  ref: "core.local"
+  parameters:
+    cmd: "echo hook-{{ trigger.body.name }}"
+YAML
+run 0 rule create "$RULE_FILE"
+has "examples.on_hook"
+run 2 rule create "$RULE_FILE"
+has "409"
+run 0 rule list --pack examples
+has "examples.on_hook"
+run 0 rule get examples.on_hook
+has "core.local"
+run 0 rule disable examples.on_hook
+run 0 rule list --disabled
+has "examples.on_hook"
+run 0 rule enable examples.on_hook
+run 0 rule list --enabled
+has "examples.on_hook"
+
 echo "all st2 checks passed"

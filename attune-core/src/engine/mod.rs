@@ -48,6 +48,7 @@ mod system_triggers;
 mod timers;
 mod trace;
 mod trigger_schema;
+mod webhooks;
 mod workflow_driver;
 mod workflow_runtime;
 
@@ -72,6 +73,7 @@ pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
 pub use roles::Role;
 pub use trace::{EventTrace, ExecutionTrace};
+pub use webhooks::{WEBHOOK_TRIGGER, Webhook};
 
 use crate::clock::Clock;
 use crate::model::{ExecutionId, ExecutionStatus};

@@ -163,10 +163,16 @@ pub fn core_pack() -> PackBundle {
         trigger(
             "core.webhook",
             "Fires when the server receives POST /webhooks/<path> (StackStorm's name for \
-             `path` is `url`, accepted too).",
+             `path` is `url`, accepted too). With `secret_key`, the name of a system key \
+             holding a shared secret, a call must be signed with it (GitHub's \
+             X-Hub-Signature-256: HMAC-SHA256 of the body).",
             json!({
                 "type": "object",
-                "properties": {"path": {"type": "string"}, "url": {"type": "string"}},
+                "properties": {
+                    "path": {"type": "string"},
+                    "url": {"type": "string"},
+                    "secret_key": {"type": "string"}
+                },
                 "anyOf": [{"required": ["path"]}, {"required": ["url"]}],
                 "additionalProperties": false
             }),

@@ -762,3 +762,171 @@ async fn rules_are_read_as_rule_files_and_bad_ones_refused_naming_the_problem() 
     let ended = s.run.wait(Duration::from_secs(60));
     assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
 }
+
+/// `sha256=<hex HMAC-SHA256 of body under secret>` (GitHub's X-Hub-Signature-256).
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_fire_their_rules_check_signatures_and_refuse_bad_calls() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let v = As::user(&s, VIEWER).await;
+    let hook_rule = |name: &str, params: Value| {
+        json!({
+            "name": name, "pack": "hooks", "enabled": true,
+            "trigger": {"type": "core.st2.webhook", "parameters": params},
+            "criteria": {"trigger.body.name": {"type": "equals", "pattern": "st2"}},
+            "action": {"ref": "core.local", "parameters": {"cmd": format!("echo {name}-{{{{ trigger.body.name }}}}")}}
+        })
+    };
+    for body in [
+        hook_rule("plain", json!({"url": "sample"})),
+        hook_rule(
+            "signed",
+            json!({"url": "github", "secret_key": "github_secret"}),
+        ),
+    ] {
+        let (st, b) = answer(
+            a.call(reqwest::Method::POST, "/api/v1/rules", Some(body))
+                .await,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let (st, b) = a
+        .put(
+            "/api/v1/keys/github_secret",
+            json!({"value": "s3cr3t", "secret": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, hooks) = a.get("/api/v1/webhooks").await;
+    let urls: Vec<&str> = hooks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["parameters"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, vec!["github", "sample"]);
+
+    // A plain hook: a token of an operator; 202 with the body echoed; the rule runs.
+    let post = |path: &str, token: Option<&str>, body: Vec<u8>, sig: Option<String>| {
+        let mut r =
+            a.c.post(format!("{}/api/v1/webhooks/{path}", a.base))
+                .body(body);
+        if let Some(t) = token {
+            r = r.header("X-Auth-Token", t);
+        }
+        if let Some(sg) = sig {
+            r = r.header("X-Hub-Signature-256", sg);
+        }
+        r.header("Content-Type", "application/json").send()
+    };
+    let body = br#"{"name": "st2"}"#.to_vec();
+    let (st, b) = answer(
+        post("sample", Some(&a.token), body.clone(), None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b, json!({"name": "st2"}));
+    let (st, b) = answer(post("sample", None, body.clone(), None).await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    let (st, b) = answer(
+        post("sample", Some(&v.token), body.clone(), None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    // A signed hook: the signature is the authentication.
+    let (st, b) = answer(post("github", None, body.clone(), None).await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(fault(&b).contains("X-Hub-Signature-256"), "{b}");
+    let wrong = github_signature("not-the-secret", &body);
+    let (st, _) = answer(
+        post("github", None, body.clone(), Some(wrong))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, b) = answer(
+        post(
+            "github",
+            Some(&a.token),
+            body.clone(),
+            Some("sha256=zz".into()),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a token does not stand in for a signature: {b}"
+    );
+    let good = github_signature("s3cr3t", &body);
+    let (st, b) = answer(
+        post("github", None, body.clone(), Some(good))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{b}");
+    // Both calls that got through ran their rule once each.
+    let mut outs = Vec::new();
+    for _ in 0..600 {
+        let (_, l) = a
+            .get("/api/v1/executions?action=core.local&status=succeeded")
+            .await;
+        outs = l
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["result"]["stdout"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>();
+        if outs.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    outs.sort();
+    assert_eq!(outs, vec!["plain-st2", "signed-st2"]);
+    // Bad calls: unknown hook, oversized body, unknown trigger of the generic hook.
+    let (st, b) = answer(
+        post("nowhere", Some(&a.token), body.clone(), None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(fault(&b), "Webhook with url \"nowhere\" not found");
+    let big = vec![b' '; 5 << 20];
+    let (st, b) = answer(post("sample", Some(&a.token), big, None).await.unwrap()).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    let generic = serde_json::to_vec(&json!({"trigger": "no.such", "payload": {}})).unwrap();
+    let (st, b) = answer(post("st2", Some(&a.token), generic, None).await.unwrap()).await;
+    assert!(
+        st == StatusCode::BAD_REQUEST || st == StatusCode::NOT_FOUND,
+        "{st} {b}"
+    );
+    assert!(fault(&b).contains("no.such"), "{b}");
+    let (_, l) = a.get("/api/v1/executions?limit=-1").await;
+    assert_eq!(l.as_array().unwrap().len(), 2, "refused calls ran nothing");
+
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}

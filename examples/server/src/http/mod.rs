@@ -14,6 +14,7 @@ mod models;
 mod paths;
 mod rules;
 mod tokens;
+mod webhooks;
 
 use attune_core::Engine;
 use auth::{Auth, Caller};
@@ -68,6 +69,11 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             "/api/v1/rules/{ref}",
             get(rules::get).put(rules::update).delete(rules::delete),
         )
+        .route("/api/v1/webhooks", get(webhooks::list))
+        .route(
+            "/api/v1/webhooks/{*path}",
+            get(webhooks::get).post(webhooks::call),
+        )
         .route("/api/v1/keys", get(keys::list))
         .route(
             "/api/v1/keys/{name}",
@@ -84,7 +90,33 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
                 ),
             )
         })
+        .layer(axum::middleware::map_response(faultstring_errors))
         .with_state(api)
+}
+
+/// Errors made below the handlers (axum's own rejections: a body over the limit, a
+/// missing content type, a path that does not parse) in StackStorm's form too.
+async fn faultstring_errors(res: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || json {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let text = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, text).into_response()
 }
 
 /// Serves `api` on `listener` until `stop` completes; requests in flight then finish.

@@ -22,7 +22,7 @@ impl Engine {
         self.shared.store.get_enforcement(id).await
     }
 
-    /// One page of the events `filter` selects, oldest first.
+    /// One page of the events `filter` selects, in the page's order.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {
@@ -56,7 +56,7 @@ impl Engine {
         self.shared.store.count_events(filter).await
     }
 
-    /// One page of the enforcements `filter` selects, oldest first: what each rule did with
+    /// One page of the enforcements `filter` selects, in the page's order: what each rule did with
     /// each event it matched (`processed` naming the execution it created, or `failed` with
     /// the reason).
     ///
@@ -97,7 +97,7 @@ impl Engine {
         self.shared.store.count_enforcements(filter).await
     }
 
-    /// One page of the executions `filter` selects, oldest first.
+    /// One page of the executions `filter` selects, in the page's order.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {

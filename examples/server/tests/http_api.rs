@@ -930,3 +930,183 @@ async fn webhooks_fire_their_rules_check_signatures_and_refuse_bad_calls() {
     let ended = s.run.wait(Duration::from_secs(60));
     assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_instances_enforcements_packs_and_inquiries_are_served() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let v = As::user(&s, VIEWER).await;
+    let rule = json!({
+        "name": "on_hook", "pack": "hooks", "enabled": true,
+        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "hook"}},
+        "action": {"ref": "core.noop"}
+    });
+    let (st, b) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    for i in 0..3 {
+        let r =
+            a.c.post(format!("{}/api/v1/webhooks/hook", a.base))
+                .header("X-Auth-Token", &a.token)
+                .json(&json!({"i": i}))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    // Trigger instances: newest first, processed once matched.
+    let mut list = Value::Null;
+    for _ in 0..600 {
+        let (_, l) = a
+            .get("/api/v1/triggerinstances?trigger=core.st2.webhook")
+            .await;
+        if l.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == "processed")
+            .count()
+            == 3
+        {
+            list = l;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let list = list.as_array().expect("three processed trigger instances");
+    let order: Vec<i64> = list
+        .iter()
+        .map(|t| t["payload"]["body"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order, vec![2, 1, 0]);
+    let first = list[2]["id"].as_str().unwrap();
+    let (st, one) = a.get(&format!("/api/v1/triggerinstances/{first}")).await;
+    assert_eq!(
+        (st, one["payload"]["path"].clone()),
+        (StatusCode::OK, json!("hook"))
+    );
+    // Enforcements: one per event, by rule and by trigger instance.
+    let (_, enf) = a
+        .get("/api/v1/ruleenforcements?rule_ref=hooks.on_hook")
+        .await;
+    assert_eq!(enf.as_array().unwrap().len(), 3);
+    let (_, by_event) = a
+        .get(&format!(
+            "/api/v1/ruleenforcements/?trigger_instance={first}"
+        ))
+        .await;
+    assert_eq!(by_event.as_array().unwrap().len(), 1);
+    assert_eq!(by_event[0]["trigger_instance_id"], first);
+    assert_eq!(by_event[0]["status"], "succeeded");
+    let eid = by_event[0]["id"].as_str().unwrap();
+    let (st, _) = a.get(&format!("/api/v1/ruleenforcements/{eid}")).await;
+    assert_eq!(st, StatusCode::OK);
+    // Packs, trigger types (StackStorm's names too), policies, sensors.
+    let (_, packs) = a.get("/api/v1/packs").await;
+    let refs: Vec<&str> = packs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ref"].as_str().unwrap())
+        .collect();
+    assert!(
+        refs.contains(&"core") && refs.contains(&"hooks"),
+        "{refs:?}"
+    );
+    let (st, _) = a.get("/api/v1/packs/core").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, t) = a.get("/api/v1/triggertypes/core.st2.webhook").await;
+    assert_eq!(
+        (st, t["ref"].clone()),
+        (StatusCode::OK, json!("core.webhook"))
+    );
+    for path in ["/api/v1/policies", "/api/v1/sensortypes"] {
+        let (st, l) = a.get(path).await;
+        assert_eq!((st, l.is_array()), (StatusCode::OK, true), "{path}");
+    }
+    // An inquiry: listed, answered once (a viewer may not), then no longer waiting.
+    let (st, x) = answer(
+        a.call(
+            reqwest::Method::POST,
+            "/api/v1/executions",
+            Some(
+                json!({"action": "core.ask", "parameters": {"schema": {"type": "object",
+                "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{x}");
+    let ask = x["id"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        let (_, l) = a.get("/api/v1/inquiries").await;
+        if l.as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["id"] == ask.as_str())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let path = format!("/api/v1/inquiries/{ask}");
+    let (st, b) = v
+        .put(&path, json!({"id": ask, "response": {"ok": true}}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    let (st, b) = a
+        .put(&path, json!({"id": ask, "response": {"ok": "yes"}}))
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "a response outside the schema: {b}"
+    );
+    let (st, b) = a
+        .put(&path, json!({"id": "other", "response": {"ok": true}}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    let (st, b) = a
+        .put(&path, json!({"id": ask, "response": {"ok": true}}))
+        .await;
+    assert_eq!((st, b["id"].clone()), (StatusCode::OK, json!(ask)));
+    let (st, b) = a
+        .put(&path, json!({"id": ask, "response": {"ok": true}}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "answered already: {b}");
+    assert!(fault(&b).contains("succeeded"), "{b}");
+    assert_eq!(
+        a.ended(&ask).await["result"]["response"],
+        json!({"ok": true})
+    );
+    // Bad ids and filters.
+    for (path, status) in [
+        ("/api/v1/triggerinstances/nope", StatusCode::NOT_FOUND),
+        ("/api/v1/ruleenforcements/nope", StatusCode::NOT_FOUND),
+        ("/api/v1/inquiries/nope", StatusCode::NOT_FOUND),
+        ("/api/v1/packs/nope", StatusCode::NOT_FOUND),
+        (
+            "/api/v1/triggerinstances?status=weird",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/ruleenforcements?trigger_instance=x",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/triggerinstances?timestamp_gt=soon",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (st, b) = a.get(path).await;
+        assert_eq!(st, status, "{path}: {b}");
+        fault(&b);
+    }
+
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}

@@ -9,11 +9,14 @@ mod actions;
 pub(crate) mod auth;
 mod error;
 mod executions;
+mod inquiries;
 mod keys;
 mod models;
+mod packs;
 mod paths;
 mod rules;
 mod tokens;
+mod triggers;
 mod webhooks;
 
 use attune_core::Engine;
@@ -73,6 +76,21 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route(
             "/api/v1/webhooks/{*path}",
             get(webhooks::get).post(webhooks::call),
+        )
+        .route("/api/v1/triggertypes", get(triggers::types))
+        .route("/api/v1/triggertypes/{ref}", get(triggers::r#type))
+        .route("/api/v1/triggerinstances", get(triggers::instances))
+        .route("/api/v1/triggerinstances/{id}", get(triggers::instance))
+        .route("/api/v1/ruleenforcements", get(triggers::enforcements))
+        .route("/api/v1/ruleenforcements/{id}", get(triggers::enforcement))
+        .route("/api/v1/packs", get(packs::list))
+        .route("/api/v1/packs/{ref}", get(packs::get))
+        .route("/api/v1/sensortypes", get(packs::sensors))
+        .route("/api/v1/policies", get(packs::policies))
+        .route("/api/v1/inquiries", get(inquiries::list))
+        .route(
+            "/api/v1/inquiries/{id}",
+            get(inquiries::get).put(inquiries::respond),
         )
         .route("/api/v1/keys", get(keys::list))
         .route(

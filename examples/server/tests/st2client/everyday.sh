@@ -143,4 +143,54 @@ run 0 rule enable examples.on_hook
 run 0 rule list --enabled
 has "examples.on_hook"
 
+# --- a webhook POST fires the rule; its trigger instance and enforcement are listed
+run 0 webhook list
+has "sample"
+TOKEN=$("$ST2" auth "$ADMIN_USER" -p "$ADMIN_PASSWORD" -t)
+python3 - "$ST2_API_URL/webhooks/sample" "$TOKEN" <<'PY' || fail "the webhook POST failed"
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=json.dumps({"name": "st2"}).encode(),
+                             headers={"X-Auth-Token": sys.argv[2], "Content-Type": "application/json"})
+with urllib.request.urlopen(req) as r:
+    assert r.status == 202, r.status
+    assert json.load(r) == {"name": "st2"}
+PY
+for _ in $(seq 1 50); do
+    "$ST2" execution list -n 50 -a id result -j | grep -q '"stdout": "hook-st2"' && break
+    sleep 0.2
+done
+run 0 execution list -n 50 -a id status result -j
+has '"stdout": "hook-st2"'
+run 0 trigger-instance list
+has "core.webhook"
+has "processed"
+run 0 rule-enforcement list --rule examples.on_hook
+has "examples.on_hook"
+
+# --- packs, trigger types
+run 0 pack list
+has "core"
+has "examples"
+run 0 pack get core
+has "Core"
+run 0 trigger list
+has "core.webhook"
+
+# --- inquiries: a core.ask waits; list, get, respond; a second response is refused
+run 0 run -a core.ask schema='{"type": "object", "properties": {"continue": {"type": "boolean"}}, "required": ["continue"]}'
+ASK=$(grep -o '[0-9a-f]\{8\}-[0-9a-f-]\{27\}' <<<"$OUT" | head -n1)
+for _ in $(seq 1 100); do
+    "$ST2" inquiry list -j | grep -q "$ASK" && break
+    sleep 0.1
+done
+run 0 inquiry list
+has "$ASK"
+run 0 inquiry get "$ASK"
+has "$ASK"
+run 0 inquiry respond "$ASK" -r '{"continue": true}'
+has "Response accepted for inquiry $ASK"
+run 1 inquiry respond "$ASK" -r '{"continue": true}'
+run 0 execution get "$ASK"
+has "succeeded"
+
 echo "all st2 checks passed"

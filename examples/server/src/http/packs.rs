@@ -1,0 +1,150 @@
+//! Packs, sensor types and policies: `st2 pack list/get`, `st2 sensor list`,
+//! `st2 policy list` (read-only here; packs are installed by `attune serve --pack` and
+//! reloaded on SIGHUP).
+
+use super::Api;
+use super::actions::{known_params, page, paging};
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use attune_core::model::{Pack, Policy};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `PackAPI`.
+fn pack_api(p: &Pack) -> Value {
+    json!({
+        "id": p.pack_ref,
+        "ref": p.pack_ref,
+        "uid": format!("pack:{}", p.pack_ref),
+        "name": if p.label.is_empty() { &p.pack_ref } else { &p.label },
+        "description": p.description,
+        "version": p.version,
+        "author": p.author,
+    })
+}
+
+/// `st2 pack list`.
+pub(super) async fn list(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    known_params(&q, &["name", "ref"])?;
+    let paging = paging(&q, &caller)?;
+    let items = api
+        .engine
+        .pack_refs()
+        .iter()
+        .filter_map(|r| api.engine.pack(r))
+        .map(|p| pack_api(&p))
+        .filter(|v| {
+            ["name", "ref"]
+                .iter()
+                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
+        })
+        .collect();
+    Ok(page(items, paging))
+}
+
+/// `st2 pack get REF`.
+pub(super) async fn get(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(r): Path<String>,
+) -> ApiResult<Json<Value>> {
+    api.engine
+        .pack(&r)
+        .map(|p| Json(pack_api(&p)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
+        })
+}
+
+/// `st2 sensor list`: the sensors, `enabled` when a rule uses one (then it runs).
+pub(super) async fn sensors(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    known_params(&q, &["pack", "name"])?;
+    let paging = paging(&q, &caller)?;
+    let items = api
+        .engine
+        .sensors()
+        .iter()
+        .map(|s| {
+            let (pack, name) = s.sensor_ref.split_once('.').unwrap_or(("", &s.sensor_ref));
+            json!({
+                "id": s.sensor_ref,
+                "ref": s.sensor_ref,
+                "uid": format!("sensor_type:{pack}:{name}"),
+                "name": name,
+                "pack": pack,
+                "runner": s.runner,
+                "trigger_types": s.trigger_types,
+                "enabled": s.used_by_rules,
+                "state": format!("{:?}", s.state),
+            })
+        })
+        .filter(|v: &Value| {
+            ["pack", "name"]
+                .iter()
+                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
+        })
+        .collect();
+    Ok(page(items, paging))
+}
+
+/// `PolicyAPI`: StackStorm's policy type names for Attune's kinds.
+fn policy_api(p: &Policy) -> Value {
+    let (pack, name) = p.policy_ref.split_once('.').unwrap_or(("", &p.policy_ref));
+    let kind = serde_json::to_value(&p.kind).unwrap_or(Value::Null);
+    let policy_type = match kind.get("type").and_then(Value::as_str) {
+        Some("concurrency") => "action.concurrency",
+        Some("rate_limit") => "action.rate_limit",
+        Some("retry") => "action.retry",
+        Some(other) => other,
+        None => "",
+    };
+    let mut parameters = kind.clone();
+    if let Value::Object(m) = &mut parameters {
+        m.remove("type");
+    }
+    json!({
+        "id": p.policy_ref,
+        "ref": p.policy_ref,
+        "uid": format!("policy:{pack}:{name}"),
+        "name": name,
+        "pack": pack,
+        "resource_ref": p.action,
+        "policy_type": policy_type,
+        "parameters": parameters,
+        "enabled": p.enabled,
+    })
+}
+
+/// `st2 policy list`.
+pub(super) async fn policies(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    known_params(&q, &["pack", "resource_ref", "policy_type"])?;
+    let paging = paging(&q, &caller)?;
+    let items = api
+        .engine
+        .policies(None)
+        .iter()
+        .map(policy_api)
+        .filter(|v| {
+            ["pack", "resource_ref", "policy_type"]
+                .iter()
+                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
+        })
+        .collect();
+    Ok(page(items, paging))
+}

@@ -15,6 +15,7 @@ mod models;
 mod packs;
 mod paths;
 mod rules;
+mod stream;
 mod tokens;
 mod triggers;
 mod webhooks;
@@ -92,6 +93,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             "/api/v1/inquiries/{id}",
             get(inquiries::get).put(inquiries::respond),
         )
+        .route("/stream/v1/stream", get(stream::stream))
         .route("/api/v1/keys", get(keys::list))
         .route(
             "/api/v1/keys/{name}",

@@ -193,4 +193,12 @@ run 1 inquiry respond "$ASK" -r '{"continue": true}'
 run 0 execution get "$ASK"
 has "succeeded"
 
+# --- tail of a running execution: its output as it comes, then its end (the event stream)
+run 0 run -a core.local cmd='sleep 2; for i in 1 2 3 4; do echo tail-$i; sleep 0.5; done'
+TAIL=$(grep -o '[0-9a-f]\{8\}-[0-9a-f-]\{27\}' <<<"$OUT" | head -n1)
+run 0 execution tail "$TAIL"
+has "tail-1"
+has "tail-4"
+has "has completed (status=succeeded)"
+
 echo "all st2 checks passed"

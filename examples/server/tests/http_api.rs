@@ -1230,3 +1230,132 @@ async fn the_event_stream_carries_status_and_output_until_the_end_event() {
     let ended = s.run.wait(Duration::from_secs(60));
     assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_stand_for_their_user_until_disabled_or_deleted() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let v = As::user(&s, VIEWER).await;
+    // A viewer makes its own key, not another user's.
+    let (st, b) = answer(
+        v.call(
+            reqwest::Method::POST,
+            "/api/v1/apikeys",
+            Some(json!({"user": ADMIN.0})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    let (st, k) = answer(
+        v.call(
+            reqwest::Method::POST,
+            "/api/v1/apikeys",
+            Some(json!({"metadata": {"for": "t"}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    let id = k["id"].as_str().unwrap().to_string();
+    assert_eq!(k["user"], VIEWER.0);
+    // The key is never shown again; the admin sees every key, the viewer its own.
+    let (_, mine) = v.get("/api/v1/apikeys").await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert!(mine[0].get("key").is_none(), "{mine}");
+    let (_, all) = a.get(&format!("/api/v1/apikeys/{id}")).await;
+    assert_eq!(all["user"], VIEWER.0);
+    // The key authenticates as the viewer, with the viewer's role.
+    let with_key = |path: &str, k: &str| {
+        a.c.get(format!("{}{path}", a.base))
+            .header("St2-Api-Key", k)
+            .send()
+    };
+    let (st, me) = answer(with_key("/api/v1/user", &key).await.unwrap()).await;
+    assert_eq!(
+        (st, me["username"].clone()),
+        (StatusCode::OK, json!(VIEWER.0))
+    );
+    let r =
+        a.c.post(format!("{}/api/v1/executions", a.base))
+            .header("St2-Api-Key", &key)
+            .json(&json!({"action": "core.noop"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r =
+        a.c.get(format!("{}/api/v1/actions?st2-api-key={key}", a.base))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the key as a query parameter");
+    // Garbage and disabled keys are refused; a bad change names its field.
+    for bad in ["", "nothex", &"0".repeat(64)] {
+        let (st, b) = answer(with_key("/api/v1/user", bad).await.unwrap()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{bad:?}: {b}");
+    }
+    let (st, b) = v
+        .put(&format!("/api/v1/apikeys/{id}"), json!({"enabled": "no"}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    let (st, b) = v
+        .put(&format!("/api/v1/apikeys/{id}"), json!({"user": ADMIN.0}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    let (st, b) = v
+        .put(&format!("/api/v1/apikeys/{id}"), json!({"enabled": false}))
+        .await;
+    assert_eq!((st, b["enabled"].clone()), (StatusCode::OK, json!(false)));
+    let (st, _) = answer(with_key("/api/v1/user", &key).await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a disabled key");
+    v.put(&format!("/api/v1/apikeys/{id}"), json!({"enabled": true}))
+        .await;
+    let (st, _) = answer(with_key("/api/v1/user", &key).await.unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "enabled again");
+    let r = v
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/apikeys/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (st, _) = answer(with_key("/api/v1/user", &key).await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a deleted key");
+    let r = v
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/apikeys/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Changes are audited: one JSON log line each, target `audit`.
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    let audit: Vec<Value> = ended
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .collect();
+    let said: Vec<&str> = audit
+        .iter()
+        .map(|v| v["fields"]["message"].as_str().unwrap())
+        .collect();
+    for want in [
+        "token issued",
+        "API key created",
+        "API key changed",
+        "API key deleted",
+    ] {
+        assert!(said.contains(&want), "no audit record '{want}' in {said:?}");
+    }
+    assert!(
+        audit.iter().all(|v| v["fields"]["user"].is_string()),
+        "{audit:?}"
+    );
+}

@@ -11,12 +11,15 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// Query parameters every list accepts and that do not filter.
+/// Query parameters every route accepts and that do not filter: paging, attribute
+/// selection, and credentials (StackStorm takes them in the query too).
 const NOT_FILTERS: &[&str] = &[
     "include_attributes",
     "exclude_attributes",
     "limit",
     "offset",
+    "x-auth-token",
+    "st2-api-key",
 ];
 
 /// `?limit=&offset=` (StackStorm: default 100; `limit=-1` for all, admin only; 0 or < -1

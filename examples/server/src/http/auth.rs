@@ -68,6 +68,8 @@ impl fmt::Debug for User {
 pub(crate) enum Method {
     /// A token, valid until then.
     Token(DateTime<Utc>),
+    /// An API key, by its id.
+    ApiKey(String),
 }
 
 /// The authenticated caller of a request.
@@ -282,6 +284,25 @@ impl Auth {
         })
     }
 
+    /// The caller an API key of `user` stands for; 401 when the user is no longer
+    /// configured.
+    pub(crate) fn key_caller(&self, user: &str, key_id: &str) -> Result<Caller, ApiError> {
+        let u = self
+            .users
+            .get(user)
+            .ok_or_else(|| ApiError::unauthorized("Invalid or disabled API key"))?;
+        Ok(Caller {
+            user: user.to_string(),
+            role: u.role,
+            method: Method::ApiKey(key_id.to_string()),
+        })
+    }
+
+    /// Whether `user` is configured.
+    pub(crate) fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
     fn sign(&self, body: &str) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(body.as_bytes());
@@ -289,7 +310,7 @@ impl Auth {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

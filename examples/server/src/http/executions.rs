@@ -69,7 +69,7 @@ pub(super) async fn create(
         .engine
         .execute_as(&user, &req.action, Value::Object(req.parameters))
         .await?;
-    tracing::info!(user = %caller.user, action = %req.action, execution = %id, "execution created");
+    tracing::info!(target: "audit", user = %caller.user, action = %req.action, execution = %id, "execution created");
     let x = api.engine.execution(id).await?;
     let a = api.engine.action(&x.action);
     Ok((StatusCode::CREATED, Json(models::execution(&x, a.as_ref()))))
@@ -222,7 +222,7 @@ pub(super) async fn cancel(
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(user = %caller.user, execution = %x.id, "execution canceled");
+    tracing::info!(target: "audit", user = %caller.user, execution = %x.id, "execution canceled");
     Ok(Json(shown(&api, &x, &HashMap::new())))
 }
 
@@ -256,7 +256,7 @@ pub(super) async fn change(
         attune_core::Error::Invalid { message, .. } => ApiError::bad_request(message),
         other => other.into(),
     })?;
-    tracing::info!(user = %caller.user, execution = %x.id, to = %req.status, "execution status asked");
+    tracing::info!(target: "audit", user = %caller.user, execution = %x.id, to = %req.status, "execution status asked");
     Ok(Json(shown(&api, &changed, &HashMap::new())))
 }
 
@@ -330,7 +330,7 @@ pub(super) async fn re_run(
                 other => other.into(),
             })?
     };
-    tracing::info!(user = %caller.user, execution = %old.id, new = %new, "execution re-run");
+    tracing::info!(target: "audit", user = %caller.user, execution = %old.id, new = %new, "execution re-run");
     let x = api.engine.execution(new).await?;
     Ok((StatusCode::CREATED, Json(shown(&api, &x, &HashMap::new()))))
 }

@@ -98,6 +98,6 @@ pub(super) async fn respond(
     let q = waiting(&api, &id).await?;
     let who = Responder::user(caller.user.clone(), vec![caller.role.as_str().to_string()]);
     api.engine.respond(q.id, req.response.clone(), &who).await?;
-    tracing::info!(user = %caller.user, inquiry = %q.id, "inquiry answered");
+    tracing::info!(target: "audit", user = %caller.user, inquiry = %q.id, "inquiry answered");
     Ok(Json(json!({ "id": id, "response": req.response })))
 }

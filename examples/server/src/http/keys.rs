@@ -217,7 +217,7 @@ pub(super) async fn set(
         .engine
         .set_key(scope, &name, Value::String(req.value), options)
         .await?;
-    tracing::info!(user = %caller.user, key = %name, scope = %k.scope, "key set");
+    tracing::info!(target: "audit", user = %caller.user, key = %name, scope = %k.scope, "key set");
     Ok(Json(key_api(&k, req.secret)))
 }
 
@@ -238,7 +238,7 @@ pub(super) async fn delete(
         caller.require(Role::Operator, "delete system keys")?;
     }
     if api.engine.delete_key(&scope, &name).await? {
-        tracing::info!(user = %caller.user, key = %name, scope = %scope, "key deleted");
+        tracing::info!(target: "audit", user = %caller.user, key = %name, scope = %scope, "key deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

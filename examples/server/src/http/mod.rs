@@ -6,6 +6,7 @@
 //! `{"faultstring": ...}` with StackStorm's statuses ([`error`]).
 
 mod actions;
+mod apikeys;
 pub(crate) mod auth;
 mod error;
 mod executions;
@@ -94,6 +95,13 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             get(inquiries::get).put(inquiries::respond),
         )
         .route("/stream/v1/stream", get(stream::stream))
+        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
+        .route(
+            "/api/v1/apikeys/{id}",
+            get(apikeys::get)
+                .put(apikeys::update)
+                .delete(apikeys::delete),
+        )
         .route("/api/v1/keys", get(keys::list))
         .route(
             "/api/v1/keys/{name}",
@@ -213,8 +221,11 @@ impl FromRequestParts<Arc<Api>> for Caller {
         let token = header("x-auth-token")
             .or_else(|| query("x-auth-token"))
             .or_else(cookie);
-        match token {
-            Some(t) => api.auth.verify(&t, chrono::Utc::now()),
+        if let Some(t) = token {
+            return api.auth.verify(&t, chrono::Utc::now());
+        }
+        match header("st2-api-key").or_else(|| query("st2-api-key")) {
+            Some(k) => apikeys::caller_of(api, &k).await,
             None => Err(ApiError::unauthorized(
                 "Unauthorized - One of Token or API key required.",
             )),

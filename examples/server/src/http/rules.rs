@@ -130,7 +130,7 @@ pub(super) async fn create(
     }
     let r = rule.rule_ref.clone();
     api.engine.register_rule(rule).await?;
-    tracing::info!(user = %caller.user, rule = %r, "rule created");
+    tracing::info!(target: "audit", user = %caller.user, rule = %r, "rule created");
     let stored = api.engine.rule(&r).ok_or_else(|| missing(&r))?;
     Ok((StatusCode::CREATED, Json(rule_api(&stored))))
 }
@@ -154,7 +154,7 @@ pub(super) async fn update(
         )));
     }
     api.engine.register_rule(rule).await?;
-    tracing::info!(user = %caller.user, rule = %r, "rule changed");
+    tracing::info!(target: "audit", user = %caller.user, rule = %r, "rule changed");
     let stored = api.engine.rule(&r).ok_or_else(|| missing(&r))?;
     Ok(Json(rule_api(&stored)))
 }
@@ -167,7 +167,7 @@ pub(super) async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin, "delete rules")?;
     if api.engine.remove_rule(&r).await? {
-        tracing::info!(user = %caller.user, rule = %r, "rule deleted");
+        tracing::info!(target: "audit", user = %caller.user, rule = %r, "rule deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(missing(&r))

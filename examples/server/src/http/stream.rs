@@ -115,8 +115,6 @@ pub(super) async fn stream(
             "execution_ids",
             "end_event",
             "end_execution_id",
-            "x-auth-token",
-            "st2-api-key",
         ],
     )?;
     let end = match (q.get("end_event"), q.get("end_execution_id")) {

@@ -43,7 +43,7 @@ pub(super) async fn create(
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let issued = issued?;
-    tracing::info!(user = %u2, "token issued");
+    tracing::info!(target: "audit", user = %u2, "token issued");
     let ttl = (issued.expiry - chrono::Utc::now()).num_seconds().max(0);
     let body = json!({
         "id": issued.token,
@@ -71,13 +71,16 @@ pub(super) async fn validate(State(api): State<Arc<Api>>, body: Bytes) -> ApiRes
 
 /// `st2 whoami`.
 pub(super) async fn whoami(caller: Caller) -> Json<Value> {
-    let Method::Token(expiry) = caller.method;
+    let authentication = match &caller.method {
+        Method::Token(expiry) => json!({
+            "method": "authentication token",
+            "token_expire": timestamp(*expiry),
+        }),
+        Method::ApiKey(id) => json!({ "method": "API key", "api_key_id": id }),
+    };
     Json(json!({
         "username": caller.user,
-        "authentication": {
-            "method": "authentication token",
-            "token_expire": timestamp(expiry),
-        },
+        "authentication": authentication,
         "rbac": { "enabled": true, "roles": [caller.role.as_str()], "is_admin":
             caller.role == super::auth::Role::Admin },
     }))

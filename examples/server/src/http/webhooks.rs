@@ -171,7 +171,7 @@ pub(super) async fn call(
         caller.require(Role::Operator, "emit events")?;
         let g: Generic = super::json_body(&body, "webhook st2")?;
         let id = api.engine.emit(&g.trigger, g.payload.clone()).await?;
-        tracing::info!(user = %caller.user, trigger = %g.trigger, event = %id, "event emitted by webhook st2");
+        tracing::info!(target: "audit", user = %caller.user, trigger = %g.trigger, event = %id, "event emitted by webhook st2");
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({"trigger": g.trigger, "payload": g.payload})),

@@ -201,4 +201,23 @@ has "tail-1"
 has "tail-4"
 has "has completed (status=succeeded)"
 
+# --- API keys: created (shown once), used instead of a token, disabled, deleted
+run 0 apikey create -k -m '{"used_by": "the st2 script"}'
+APIKEY=$(tail -n1 <<<"$OUT")
+[ "${#APIKEY}" = 64 ] || fail "not an API key: $OUT"
+run 0 apikey list
+has "the st2 script"
+KEY_ID=$("$ST2" apikey list -j | python3 -c 'import json, sys
+print(next(k["id"] for k in json.load(sys.stdin) if k["metadata"].get("used_by") == "the st2 script"))')
+echo "+ (with the API key) st2 whoami"
+OUT=$(env -u ST2_AUTH_TOKEN HOME="$HOME/nokey" ST2_API_KEY="$APIKEY" "$ST2" whoami 2>&1 | sed 's/\x1b\[[0-9;]*m//g')
+has "Authentication method: API key"
+has "\"$ADMIN_USER\""
+run 0 apikey disable "$KEY_ID"
+echo "+ (with the disabled API key) st2 action list"
+OUT=$(env -u ST2_AUTH_TOKEN HOME="$HOME/nokey" ST2_API_KEY="$APIKEY" "$ST2" action list 2>&1); RC=$?
+[ "$RC" = 1 ] || fail "a disabled API key was accepted ($RC): $OUT"
+has "401"
+run 0 apikey delete "$KEY_ID"
+
 echo "all st2 checks passed"

@@ -1359,3 +1359,101 @@ async fn api_keys_stand_for_their_user_until_disabled_or_deleted() {
         "{audit:?}"
     );
 }
+
+/// The value of the Prometheus sample `name{labels}` (labels as written), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_and_executions_and_requests_carry_an_id() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let x = a.run("echo counted").await;
+    a.ended(x["id"].as_str().unwrap()).await;
+    let r =
+        a.c.get(format!(
+            "{}/api/v1/executions/{}",
+            a.base,
+            x["id"].as_str().unwrap()
+        ))
+        .header("X-Auth-Token", &a.token)
+        .header("X-Request-Id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-42");
+    let r = a.c.get(format!("{}/health", a.base)).send().await.unwrap();
+    assert!(
+        !r.headers()["x-request-id"].is_empty(),
+        "an id is made when none came"
+    );
+    // The status of the end is announced a little after it is stored: wait for it.
+    let mut text = String::new();
+    for _ in 0..600 {
+        text =
+            a.c.get(format!("{}/metrics", a.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+        if sample(
+            &text,
+            "attune_execution_status_changes_total{status=\"succeeded\"}",
+        )
+        .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (series, at_least) in [
+        (
+            "attune_http_requests_total{method=\"POST\",route=\"/api/v1/executions\",status=\"201\"}",
+            1.0,
+        ),
+        (
+            "attune_http_requests_total{method=\"GET\",route=\"/api/v1/executions/{id}\",status=\"200\"}",
+            2.0,
+        ),
+        (
+            "attune_http_requests_total{method=\"POST\",route=\"/auth/v1/tokens\",status=\"201\"}",
+            1.0,
+        ),
+        (
+            "attune_http_request_seconds_count{route=\"/api/v1/executions\"}",
+            1.0,
+        ),
+        (
+            "attune_execution_status_changes_total{status=\"succeeded\"}",
+            1.0,
+        ),
+        ("attune_execution_seconds_count{}", 1.0),
+        ("attune_executions{status=\"running\"}", 0.0),
+        ("attune_executions{status=\"requested\"}", 0.0),
+        ("attune_events_unmatched", 0.0),
+        ("attune_in_flight", 0.0),
+    ] {
+        let v = sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        assert!(v >= at_least, "{series} = {v}\n{text}");
+    }
+    assert!(text.contains("# TYPE attune_http_request_seconds histogram"));
+    signal(s.run.pid(), "TERM");
+    let ended = s.run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    // The request's log lines carry its id.
+    let tagged = ended
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|v| {
+            v["span"]["id"].is_string()
+                || v["spans"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["id"].is_string()))
+        });
+    assert!(tagged, "no log line with a request id:\n{}", ended.stderr);
+}

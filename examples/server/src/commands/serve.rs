@@ -198,7 +198,9 @@ async fn start_http(
     let api = std::sync::Arc::new(crate::http::Api {
         engine: engine.clone(),
         auth,
+        metrics: Default::default(),
     });
+    tokio::spawn(crate::http::metrics::follow_statuses(api.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let stop = async move {

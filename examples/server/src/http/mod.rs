@@ -12,6 +12,7 @@ mod error;
 mod executions;
 mod inquiries;
 mod keys;
+pub(crate) mod metrics;
 mod models;
 mod packs;
 mod paths;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 pub(crate) struct Api {
     pub engine: Engine,
     pub auth: Auth,
+    pub metrics: metrics::Metrics,
 }
 
 /// The routes, before the path rewriting of [`serve`].
@@ -45,6 +47,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/auth/v1/tokens", post(tokens::create))
         .route("/auth/v1/tokens/validate", post(tokens::validate))
         .route("/api/v1", get(tokens::version))
@@ -119,6 +122,10 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
             )
         })
         .layer(axum::middleware::map_response(faultstring_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            metrics::track,
+        ))
         .with_state(api)
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Running, attune, signal, wait_until};
+use common::{Running, attune, http_base, signal};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -49,18 +49,7 @@ fn start() -> Server {
         )
         .env_remove("ATTUNE_AUTH_SECRET");
     let run = Running::start(cmd, false);
-    let mut base = String::new();
-    wait_until("the HTTP API to listen", Duration::from_secs(60), || {
-        for line in run.stderr().lines() {
-            if let Ok(v) = serde_json::from_str::<Value>(line)
-                && v["fields"]["message"] == "attune serve: HTTP API listening"
-            {
-                base = format!("http://{}", v["fields"]["addr"].as_str().unwrap());
-                return true;
-            }
-        }
-        false
-    });
+    let base = http_base(&run);
     Server {
         run,
         base,

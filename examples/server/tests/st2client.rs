@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{Running, attune, root, signal, wait_until};
-use serde_json::Value;
+use common::{Running, attune, http_base, root, signal};
 use std::time::Duration;
 
 #[test]
@@ -33,19 +32,7 @@ fn the_st2_client_works_against_the_server() {
         )
         .env_remove("ATTUNE_USERS_FILE");
     let run = Running::start(cmd, false);
-    let mut base = String::new();
-    wait_until("the HTTP API to listen", Duration::from_secs(60), || {
-        run.stderr().lines().any(|line| {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                return false;
-            };
-            if v["fields"]["message"] != "attune serve: HTTP API listening" {
-                return false;
-            }
-            base = format!("http://{}", v["fields"]["addr"].as_str().unwrap());
-            true
-        })
-    });
+    let base = http_base(&run);
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let out = std::process::Command::new("bash")

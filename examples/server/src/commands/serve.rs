@@ -15,8 +15,9 @@
 //! - `--role ingest,match,schedule,work,timers,sensors` (default all): on `--db
 //!   postgres://…`, the parts of the pipeline this process runs; the other processes of the
 //!   database run the rest. `ingest` is the part that takes events and runs in from outside:
-//!   every process does (the engine API, `attune emit` and `run`); the HTTP API, when it
-//!   comes, is served by the processes with it.
+//!   every process does (the engine API, `attune emit` and `run`).
+//! - `--http ADDR`: StackStorm's REST API v1 (the `http` module, docs/api.md), stopped first
+//!   at SIGTERM (requests in flight finish) before the engine drains.
 
 use super::work::start;
 use super::{Failure, Setup};

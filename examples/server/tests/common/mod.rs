@@ -284,3 +284,25 @@ pub(crate) fn sleeper(pid_file: &Path, prefix: &str) -> String {
         pid_file.display()
     )
 }
+
+/// The base URL (`http://ADDR`) of a `serve --http` started with `--log-format json`, once
+/// its log says it listens.
+pub(crate) fn http_base(run: &Running) -> String {
+    let mut base = String::new();
+    wait_until("the HTTP API to listen", Duration::from_secs(60), || {
+        run.stderr().lines().any(|line| {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                return false;
+            };
+            if v["fields"]["message"] != "attune serve: HTTP API listening" {
+                return false;
+            }
+            base = format!(
+                "http://{}",
+                v["fields"]["addr"].as_str().unwrap_or_default()
+            );
+            true
+        })
+    });
+    base
+}

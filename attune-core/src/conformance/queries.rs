@@ -336,13 +336,33 @@ pub async fn check_execution_filters(store: &dyn Store) {
 
 /// Walks `list` page by page with `limit` rows per page, checking that pages hold at most
 /// `limit` rows in strictly increasing id order, and returns every id seen.
-async fn walk<T, F, Fut>(mut list: F, limit: usize, id: fn(&T) -> Uuid, what: &str) -> Vec<Uuid>
+async fn walk<T, F, Fut>(list: F, limit: usize, id: fn(&T) -> Uuid, what: &str) -> Vec<Uuid>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    walk_in(false, list, limit, id, what).await
+}
+
+/// Walks a list page by page with keyset cursors, newest first or oldest first; the ids
+/// seen, in order (each page checked to hold at most `limit` rows, in order).
+async fn walk_in<T, F, Fut>(
+    newest: bool,
+    mut list: F,
+    limit: usize,
+    id: fn(&T) -> Uuid,
+    what: &str,
+) -> Vec<Uuid>
 where
     F: FnMut(Page) -> Fut,
     Fut: Future<Output = Result<Vec<T>>>,
 {
     let mut seen: Vec<Uuid> = Vec::new();
-    let mut page = Page::first(limit);
+    let mut page = if newest {
+        Page::newest(limit)
+    } else {
+        Page::first(limit)
+    };
     for _ in 0..10_000 {
         let rows = must(list(page).await, format!("{what} page {page:?}"));
         assert!(
@@ -357,12 +377,17 @@ where
         for row in &rows {
             let i = id(row);
             assert!(
-                seen.last().is_none_or(|p| *p < i),
-                "{what}: ids must strictly increase across pages ({i} after {seen:?})"
+                seen.last()
+                    .is_none_or(|p| if newest { *p > i } else { *p < i }),
+                "{what}: ids must strictly follow the page order across pages ({i} after {seen:?})"
             );
             seen.push(i);
         }
-        page = Page::after(last, limit);
+        page = if newest {
+            Page::before(last, limit)
+        } else {
+            Page::after(last, limit)
+        };
     }
     panic!("{what}: pagination does not end");
 }
@@ -407,7 +432,8 @@ pub async fn check_pagination_order_and_offset(store: &dyn Store) {
         let (events_filter, enforcements_filter) = (&events_filter, &enforcements_filter);
         for (got, want, what) in [
             (
-                walk_newest(
+                walk_in(
+                    true,
                     |p| async move { store.list_executions(all, &p).await },
                     limit,
                     |x| x.id.0,
@@ -418,7 +444,8 @@ pub async fn check_pagination_order_and_offset(store: &dyn Store) {
                 "list_executions",
             ),
             (
-                walk_newest(
+                walk_in(
+                    true,
                     |p| async move { store.list_executions(odd_filter, &p).await },
                     limit,
                     |x| x.id.0,
@@ -429,7 +456,8 @@ pub async fn check_pagination_order_and_offset(store: &dyn Store) {
                 "list_executions(action)",
             ),
             (
-                walk_newest(
+                walk_in(
+                    true,
                     |p| async move { store.list_events(events_filter, &p).await },
                     limit,
                     |x| x.id.0,
@@ -440,7 +468,8 @@ pub async fn check_pagination_order_and_offset(store: &dyn Store) {
                 "list_events",
             ),
             (
-                walk_newest(
+                walk_in(
+                    true,
                     |p| async move { store.list_enforcements(enforcements_filter, &p).await },
                     limit,
                     |x| x.id.0,
@@ -537,43 +566,6 @@ pub async fn check_pagination_order_and_offset(store: &dyn Store) {
         vec![events[N - 2], events[N - 3]],
         "unmatched events newest first, skipping 1"
     );
-}
-
-/// Walks a list newest first with `Page::before` cursors; the ids seen, in order.
-async fn walk_newest<T, F, Fut>(
-    mut list: F,
-    limit: usize,
-    id: fn(&T) -> Uuid,
-    what: &str,
-) -> Vec<Uuid>
-where
-    F: FnMut(Page) -> Fut,
-    Fut: Future<Output = Result<Vec<T>>>,
-{
-    let mut seen: Vec<Uuid> = Vec::new();
-    let mut page = Page::newest(limit);
-    for _ in 0..10_000 {
-        let rows = must(list(page).await, format!("{what} page {page:?}"));
-        assert!(
-            rows.len() <= limit,
-            "{what}: a page of limit {limit} returned {} rows",
-            rows.len()
-        );
-        let Some(last) = rows.last() else {
-            return seen;
-        };
-        let last = id(last);
-        for row in &rows {
-            let i = id(row);
-            assert!(
-                seen.last().is_none_or(|p| *p > i),
-                "{what}: ids must strictly decrease across newest-first pages ({i} after {seen:?})"
-            );
-            seen.push(i);
-        }
-        page = Page::before(last, limit);
-    }
-    panic!("{what}: newest-first pagination does not end");
 }
 
 /// Keyset pagination (`Page::first`, `Page::after(last id)`) walks every event,

@@ -57,6 +57,16 @@ fn start() -> Server {
     }
 }
 
+impl Server {
+    /// SIGTERM; the server must drain and exit 0. What it wrote.
+    fn stop(self) -> common::Ended {
+        signal(self.run.pid(), "TERM");
+        let ended = self.run.wait(Duration::from_secs(60));
+        assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+        ended
+    }
+}
+
 async fn token(c: &reqwest::Client, base: &str, (user, pw): (&str, &str)) -> String {
     // The client's default auth URL has no /v1: it posts to /tokens.
     let r = c
@@ -289,9 +299,7 @@ async fn the_api_answers_as_stackstorm_does_and_refuses_bad_input() {
     let r = c.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 #[test]
@@ -541,9 +549,7 @@ async fn executions_are_listed_newest_first_paged_filtered_canceled_and_read_as_
         "5 runs, the canceled one and the re-run"
     );
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -658,9 +664,7 @@ async fn keys_keep_scopes_secrets_and_roles() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -749,9 +753,7 @@ async fn rules_are_read_as_rule_files_and_bad_ones_refused_naming_the_problem() 
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 /// `sha256=<hex HMAC-SHA256 of body under secret>` (GitHub's X-Hub-Signature-256).
@@ -925,9 +927,7 @@ async fn webhooks_fire_their_rules_check_signatures_and_refuse_bad_calls() {
     let (_, l) = a.get("/api/v1/executions?limit=-1").await;
     assert_eq!(l.as_array().unwrap().len(), 2, "refused calls ran nothing");
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1105,9 +1105,7 @@ async fn trigger_instances_enforcements_packs_and_inquiries_are_served() {
         fault(&b);
     }
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 /// Reads an event stream until the server ends it; its text.
@@ -1215,9 +1213,7 @@ async fn the_event_stream_carries_status_and_output_until_the_end_event() {
     let (st, b) = a.get("/stream?end_event=st2.execution__update").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
 
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    s.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1322,9 +1318,7 @@ async fn api_keys_stand_for_their_user_until_disabled_or_deleted() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Changes are audited: one JSON log line each, target `audit`.
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    let ended = s.stop();
     let audit: Vec<Value> = ended
         .stderr
         .lines()
@@ -1430,9 +1424,7 @@ async fn metrics_count_requests_and_executions_and_requests_carry_an_id() {
         assert!(v >= at_least, "{series} = {v}\n{text}");
     }
     assert!(text.contains("# TYPE attune_http_request_seconds histogram"));
-    signal(s.run.pid(), "TERM");
-    let ended = s.run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    let ended = s.stop();
     // The request's log lines carry its id.
     let tagged = ended
         .stderr

@@ -8,20 +8,12 @@
 mod common;
 
 use attune_store_postgres::testing::TestSchema;
-use common::{Running, attune, http_base, signal};
+use common::{Running, attune, http_base, pg_schema, signal};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const SECRET: &str = "a-shared-token-secret-of-32-bytes-or-more";
-
-fn schema() -> Option<TestSchema> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(TestSchema::create())
-}
 
 fn serve(db: &str) -> (Running, String) {
     let mut cmd = attune();
@@ -235,7 +227,7 @@ async fn any_api_process_serves_any_request() {
 
 #[test]
 fn a_shared_database_needs_a_token_secret() {
-    let Some(pg) = schema() else {
+    let Some(pg) = pg_schema() else {
         return;
     };
     let out = attune()

@@ -7,20 +7,11 @@
 mod common;
 
 use attune_store_postgres::testing::TestSchema;
-use common::{Running, json_of, signal, wait_until, write_files};
+use common::{Running, json_of, pg_schema, signal, wait_until, write_files};
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
-
-/// A fresh schema on the test server (dropped with the value), or `None` (skipped).
-fn schema() -> Option<TestSchema> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(TestSchema::create())
-}
 
 fn db_url(pg: &TestSchema) -> String {
     pg.schema_url()
@@ -39,7 +30,7 @@ fn run(db: &str, args: &[&str]) -> Output {
 
 #[test]
 fn commands_share_state_through_postgres() {
-    let Some(pg) = schema() else {
+    let Some(pg) = pg_schema() else {
         return;
     };
     let db = db_url(&pg);
@@ -82,7 +73,7 @@ fn commands_share_state_through_postgres() {
 
 #[test]
 fn a_refused_login_fails_at_once_without_showing_the_password() {
-    let Some(pg) = schema() else {
+    let Some(pg) = pg_schema() else {
         return;
     };
     let url = pg.url().replacen(
@@ -141,7 +132,7 @@ fn serve(db: &str, pack: &Path, roles: &str) -> Running {
 
 #[test]
 fn serve_processes_with_roles_split_the_pipeline() {
-    let Some(pg) = schema() else {
+    let Some(pg) = pg_schema() else {
         return;
     };
     let db = db_url(&pg);
@@ -204,7 +195,7 @@ fn serve_processes_with_roles_split_the_pipeline() {
 
 #[test]
 fn serve_refuses_an_unknown_role() {
-    let Some(pg) = schema() else {
+    let Some(pg) = pg_schema() else {
         return;
     };
     let out = run(&db_url(&pg), &["serve", "--role", "match,ingestion"]);

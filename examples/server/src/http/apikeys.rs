@@ -9,10 +9,10 @@
 //! deleted or disabled, or its user is no longer configured.
 
 use super::Api;
-use super::actions::{known_params, page, paging};
 use super::auth::{Caller, Role, hex};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::query::{known_params, page, paging};
 use attune_core::keystore::KeyOptions;
 use attune_core::model::{Key, KeyScope};
 use axum::Json;

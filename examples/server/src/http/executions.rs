@@ -1,8 +1,8 @@
 //! Executions: `st2 run`, `execution list/get/cancel/re-run/pause/resume/tail`.
 
-use super::actions::{known_params, paging};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::query::{counted, known_params, paging, time_param};
 use super::{Api, json_body, models};
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
 use attune_core::store::{ExecutionFilter, Page};
@@ -128,13 +128,6 @@ const LIST_FILTERS: &[&str] = &[
     "sort_asc",
 ];
 
-/// A query parameter's value as a timestamp (ISO-8601); 400 naming it otherwise.
-fn time_param(name: &str, v: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| ApiError::bad_request(format!("{name}: '{v}' is not an ISO-8601 time: {e}")))
-}
-
 /// An id of a query parameter; 400 naming it otherwise.
 fn id_param<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
     v.parse()
@@ -190,12 +183,7 @@ pub(super) async fn list(
     let total = api.engine.count_executions(&f).await?;
     let rows = api.engine.executions(&f, page).await?;
     let items: Vec<Value> = rows.iter().map(|x| shown(&api, x, &q)).collect();
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", total.into());
-    if let Some(l) = limit {
-        headers.insert("x-limit", l.into());
-    }
-    Ok((headers, Json(Value::Array(items))))
+    Ok(counted(items, total, limit))
 }
 
 /// `st2 execution cancel ID`: 200 with the execution; for a finished one, 200 with

@@ -1,10 +1,10 @@
 //! Inquiries: `st2 inquiry list/get/respond` (`/api/v1/inquiries`). An inquiry's id is
 //! the id of the `core.ask` execution waiting for the response.
 
-use super::actions::{known_params, page, paging};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::query::{known_params, page, paging};
 use super::{Api, json_body};
 use attune_core::{Inquiry, Responder};
 use axum::Json;

@@ -7,10 +7,10 @@
 //! operator (system scope) or its owner (user scope); otherwise its ciphertext is shown,
 //! as StackStorm does.
 
-use super::actions::{known_params, page, paging};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::query::{flag, known_params, page, paging};
 use super::{Api, json_body};
 use attune_core::keystore::KeyOptions;
 use attune_core::model::{Key, KeyScope};
@@ -82,18 +82,6 @@ fn key_api(k: &Key, secret: bool) -> Value {
         v["expire_timestamp"] = json!(timestamp(e));
     }
     v
-}
-
-/// `true`/`false` of a query parameter (StackStorm's client sends `decrypt=false`).
-fn flag(q: &HashMap<String, String>, name: &str) -> ApiResult<bool> {
-    match q.get(name).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v == "true" || v == "1" => Ok(true),
-        Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "{name}: '{v}' is not true or false"
-        ))),
-    }
 }
 
 /// The key `name` of the request's scope, decrypted when asked and allowed.

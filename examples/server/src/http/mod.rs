@@ -16,6 +16,7 @@ pub(crate) mod metrics;
 mod models;
 mod packs;
 mod paths;
+mod query;
 mod rules;
 mod stream;
 mod tokens;

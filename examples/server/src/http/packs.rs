@@ -3,9 +3,9 @@
 //! reloaded on SIGHUP).
 
 use super::Api;
-use super::actions::{known_params, page, paging};
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
+use super::query::{listed, no_ref};
 use attune_core::model::{Pack, Policy};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -33,21 +33,16 @@ pub(super) async fn list(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["name", "ref"])?;
-    let paging = paging(&q, &caller)?;
-    let items = api
-        .engine
-        .pack_refs()
-        .iter()
-        .filter_map(|r| api.engine.pack(r))
-        .map(|p| pack_api(&p))
-        .filter(|v| {
-            ["name", "ref"]
-                .iter()
-                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
-        })
-        .collect();
-    Ok(page(items, paging))
+    listed(
+        &q,
+        &caller,
+        &["name", "ref"],
+        api.engine
+            .pack_refs()
+            .iter()
+            .filter_map(|r| api.engine.pack(r))
+            .map(|p| pack_api(&p)),
+    )
 }
 
 /// `st2 pack get REF`.
@@ -59,9 +54,7 @@ pub(super) async fn get(
     api.engine
         .pack(&r)
         .map(|p| Json(pack_api(&p)))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
-        })
+        .ok_or_else(|| no_ref(&r))
 }
 
 /// `st2 sensor list`: the sensors, `enabled` when a rule uses one (then it runs).
@@ -70,13 +63,11 @@ pub(super) async fn sensors(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["pack", "name"])?;
-    let paging = paging(&q, &caller)?;
-    let items = api
-        .engine
-        .sensors()
-        .iter()
-        .map(|s| {
+    listed(
+        &q,
+        &caller,
+        &["pack", "name"],
+        api.engine.sensors().iter().map(|s| {
             let (pack, name) = s.sensor_ref.split_once('.').unwrap_or(("", &s.sensor_ref));
             json!({
                 "id": s.sensor_ref,
@@ -89,14 +80,8 @@ pub(super) async fn sensors(
                 "enabled": s.used_by_rules,
                 "state": format!("{:?}", s.state),
             })
-        })
-        .filter(|v: &Value| {
-            ["pack", "name"]
-                .iter()
-                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
-        })
-        .collect();
-    Ok(page(items, paging))
+        }),
+    )
 }
 
 /// `PolicyAPI`: StackStorm's policy type names for Attune's kinds.
@@ -133,18 +118,10 @@ pub(super) async fn policies(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["pack", "resource_ref", "policy_type"])?;
-    let paging = paging(&q, &caller)?;
-    let items = api
-        .engine
-        .policies(None)
-        .iter()
-        .map(policy_api)
-        .filter(|v| {
-            ["pack", "resource_ref", "policy_type"]
-                .iter()
-                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
-        })
-        .collect();
-    Ok(page(items, paging))
+    listed(
+        &q,
+        &caller,
+        &["pack", "resource_ref", "policy_type"],
+        api.engine.policies(None).iter().map(policy_api),
+    )
 }

@@ -5,9 +5,9 @@
 //! type, action, parameters and criteria. A rule's `id` is its ref.
 
 use super::Api;
-use super::actions::{known_params, page, paging};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::query::{known_params, page, paging};
 use attune_core::model::Rule;
 use axum::Json;
 use axum::body::Bytes;
@@ -41,7 +41,7 @@ pub(super) fn rule_api(r: &Rule) -> Value {
 }
 
 fn missing(r: &str) -> ApiError {
-    ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
+    super::query::no_ref(r)
 }
 
 /// The rule of a request body (the pack named in it, or StackStorm's `default`).

@@ -12,10 +12,10 @@
 //! [`HEARTBEAT`]. Credentials: `?x-auth-token=` as the client sends them (or a header).
 
 use super::Api;
-use super::actions::known_params;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::{self, timestamp};
+use super::query::known_params;
 use attune_core::model::{ExecutionId, ExecutionStatus};
 use attune_core::runtime::LogStream;
 use axum::body::{Body, Bytes};

@@ -2,12 +2,12 @@
 //! `st2 trigger list`, `st2 trigger-instance list/get`, `st2 rule-enforcement list/get`.
 
 use super::Api;
-use super::actions::{known_params, page, paging};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::query::{counted, known_params, listed, newest_page, no_ref, paging, time_param};
 use attune_core::model::{Enforcement, EnforcementStatus, Event, EventId, TriggerType};
-use attune_core::store::{EnforcementFilter, EventFilter, Page};
+use attune_core::store::{EnforcementFilter, EventFilter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -40,21 +40,16 @@ pub(super) async fn types(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["pack", "name"])?;
-    let paging = paging(&q, &caller)?;
-    let items = api
-        .engine
-        .trigger_type_refs()
-        .iter()
-        .filter_map(|r| api.engine.trigger_type(r))
-        .map(|t| trigger_type_api(&t))
-        .filter(|v| {
-            ["pack", "name"]
-                .iter()
-                .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
-        })
-        .collect();
-    Ok(page(items, paging))
+    listed(
+        &q,
+        &caller,
+        &["pack", "name"],
+        api.engine
+            .trigger_type_refs()
+            .iter()
+            .filter_map(|r| api.engine.trigger_type(r))
+            .map(|t| trigger_type_api(&t)),
+    )
 }
 
 /// `st2 trigger get REF`.
@@ -67,9 +62,7 @@ pub(super) async fn r#type(
     api.engine
         .trigger_type(canonical)
         .map(|t| Json(trigger_type_api(&t)))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
-        })
+        .ok_or_else(|| no_ref(&r))
 }
 
 /// `TriggerInstanceAPI` of an event, `processed` once matched, else `pending`.
@@ -98,28 +91,6 @@ async fn unmatched(api: &Api, events: &[Event]) -> ApiResult<HashSet<EventId>> {
         .await?
         .into_iter()
         .collect())
-}
-
-/// A time query parameter (ISO-8601).
-fn time_param(name: &str, v: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| ApiError::bad_request(format!("{name}: '{v}' is not an ISO-8601 time: {e}")))
-}
-
-/// A page newest first (StackStorm's default for these lists), from `?limit=&offset=`.
-fn newest_page(limit: Option<usize>, offset: usize) -> Page {
-    Page::newest(limit.unwrap_or(usize::MAX)).skip(offset)
-}
-
-/// One page with `X-Total-Count` (the store counts) and `X-Limit`.
-fn counted(items: Vec<Value>, total: u64, limit: Option<usize>) -> (HeaderMap, Json<Value>) {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", total.into());
-    if let Some(l) = limit {
-        headers.insert("x-limit", l.into());
-    }
-    (headers, Json(Value::Array(items)))
 }
 
 /// `st2 trigger-instance list [--trigger T] [-tg/-tl TS]`: newest first.

@@ -306,3 +306,14 @@ pub(crate) fn http_base(run: &Running) -> String {
     });
     base
 }
+
+/// A fresh schema on the PostgreSQL test server (dropped with the value), or `None` when
+/// the server cannot be reached and `ATTUNE_REQUIRE_POSTGRES` is not `1` (skipped, saying
+/// why). For synchronous tests; async ones await `TestSchema::create()`.
+pub(crate) fn pg_schema() -> Option<attune_store_postgres::testing::TestSchema> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(attune_store_postgres::testing::TestSchema::create())
+}

@@ -1,0 +1,154 @@
+//! Query parameters and list answers shared by the routes: paging (`limit`, `offset`),
+//! refusing what a route does not know, field filters, flags, times, and the
+//! `X-Total-Count` / `X-Limit` headers.
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use attune_core::store::Page;
+use axum::Json;
+use axum::http::HeaderMap;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Query parameters every route accepts and that do not filter: paging, attribute
+/// selection, and credentials (StackStorm takes them in the query too).
+const NOT_FILTERS: &[&str] = &[
+    "include_attributes",
+    "exclude_attributes",
+    "limit",
+    "offset",
+    "x-auth-token",
+    "st2-api-key",
+];
+
+/// `?limit=&offset=` (StackStorm: default 100; `limit=-1` for all, admin only; 0 or < -1
+/// refused). Returns `(limit, offset)`, `limit` None for all.
+pub(super) fn paging(
+    q: &HashMap<String, String>,
+    caller: &Caller,
+) -> ApiResult<(Option<usize>, usize)> {
+    let limit = match q.get("limit").map(|s| s.parse::<i64>()) {
+        None => Some(100),
+        Some(Ok(-1)) => {
+            caller.require(super::auth::Role::Admin, "list without a limit (limit=-1)")?;
+            None
+        }
+        Some(Ok(n)) if n >= 1 => Some(n as usize),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "limit: a whole number of at least 1, or -1 for all",
+            ));
+        }
+    };
+    let offset = match q.get("offset").map(|s| s.parse::<usize>()) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return Err(ApiError::bad_request(
+                "offset: a whole number of at least 0",
+            ));
+        }
+    };
+    Ok((limit, offset))
+}
+
+/// Refuses query parameters that are neither paging nor one of `filters` (400 naming it):
+/// a filter this server does not apply must not be taken as applied.
+pub(super) fn known_params(q: &HashMap<String, String>, filters: &[&str]) -> ApiResult<()> {
+    for k in q.keys() {
+        if !NOT_FILTERS.contains(&k.as_str()) && !filters.contains(&k.as_str()) {
+            let mut known: Vec<&str> = filters.to_vec();
+            known.extend_from_slice(NOT_FILTERS);
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter '{k}' (known here: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One page of `items` with StackStorm's `X-Total-Count` and `X-Limit` headers.
+pub(super) fn page(
+    items: Vec<Value>,
+    (limit, offset): (Option<usize>, usize),
+) -> (HeaderMap, Json<Value>) {
+    let total = items.len();
+    let shown: Vec<Value> = items
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", total.into());
+    if let Some(l) = limit {
+        headers.insert("x-limit", l.into());
+    }
+    (headers, Json(Value::Array(shown)))
+}
+
+/// Whether `v` has, at each of `keys` the query names, the string the query gives.
+pub(super) fn fields_match(v: &Value, q: &HashMap<String, String>, keys: &[&str]) -> bool {
+    keys.iter()
+        .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
+}
+
+/// `true`/`false` of a query parameter (StackStorm's client sends `decrypt=false`).
+pub(super) fn flag(q: &HashMap<String, String>, name: &str) -> ApiResult<bool> {
+    match q.get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{name}: '{v}' is not true or false"
+        ))),
+    }
+}
+
+/// A time query parameter (ISO-8601).
+pub(super) fn time_param(name: &str, v: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| ApiError::bad_request(format!("{name}: '{v}' is not an ISO-8601 time: {e}")))
+}
+
+/// A page newest first (StackStorm's default for these lists), from `?limit=&offset=`.
+pub(super) fn newest_page(limit: Option<usize>, offset: usize) -> Page {
+    Page::newest(limit.unwrap_or(usize::MAX)).skip(offset)
+}
+
+/// One page with `X-Total-Count` (the store counts) and `X-Limit`.
+pub(super) fn counted(
+    items: Vec<Value>,
+    total: u64,
+    limit: Option<usize>,
+) -> (HeaderMap, Json<Value>) {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", total.into());
+    if let Some(l) = limit {
+        headers.insert("x-limit", l.into());
+    }
+    (headers, Json(Value::Array(items)))
+}
+
+/// A list route's answer: `items` filtered by the query's `keys` (exact string fields of
+/// each item), paged; query parameters other than those and paging are refused.
+pub(super) fn listed(
+    q: &HashMap<String, String>,
+    caller: &Caller,
+    keys: &[&str],
+    items: impl IntoIterator<Item = Value>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    known_params(q, keys)?;
+    let paging = paging(q, caller)?;
+    let items = items
+        .into_iter()
+        .filter(|v| fields_match(v, q, keys))
+        .collect();
+    Ok(page(items, paging))
+}
+
+/// 404 for a resource looked up by ref (StackStorm's message).
+pub(super) fn no_ref(r: &str) -> ApiError {
+    ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
+}

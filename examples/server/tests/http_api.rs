@@ -1212,8 +1212,23 @@ async fn the_event_stream_carries_status_and_output_until_the_end_event() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (st, b) = a.get("/stream?end_event=st2.execution__update").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
-
-    s.stop();
+    // A stream still open when the server stops ends, and does not hold the stop up.
+    let mut open =
+        a.c.get(format!(
+            "{}/stream/v1/stream?x-auth-token={}",
+            a.base, a.token
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.chunk().await.unwrap().as_deref(), Some(&b"\n"[..]));
+    let reader = tokio::spawn(async move { while let Ok(Some(_)) = open.chunk().await {} });
+    let ended = tokio::task::spawn_blocking(move || s.stop()).await.unwrap();
+    assert!(ended.stdout.contains("drained"), "{}", ended.stdout);
+    tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the open stream ended with the server")
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

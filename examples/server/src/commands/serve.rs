@@ -200,6 +200,7 @@ async fn start_http(
         engine: engine.clone(),
         auth,
         metrics: Default::default(),
+        stopping: tokio::sync::watch::channel(false).0,
     });
     tokio::spawn(crate::http::metrics::follow_statuses(api.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

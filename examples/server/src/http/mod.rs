@@ -41,6 +41,9 @@ pub(crate) struct Api {
     pub engine: Engine,
     pub auth: Auth,
     pub metrics: metrics::Metrics,
+    /// Set when the server stops: long-lived answers (event streams) end, so that the
+    /// graceful shutdown does not wait for their clients.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The routes, before the path rewriting of [`serve`].
@@ -162,6 +165,11 @@ pub(crate) async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use tower::ServiceExt as _;
+    let flag = api.clone();
+    let stop = async move {
+        stop.await;
+        let _ = flag.stopping.send(true);
+    };
     let app = router(api).map_request(|mut req: Request| {
         let path = req.uri().path();
         let canonical = paths::canonical(path);

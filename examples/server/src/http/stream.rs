@@ -9,7 +9,7 @@
 //! every execution and liveaction event, no output), `action_refs`, `execution_ids`, and
 //! `end_event` with `end_execution_id`: the stream ends after that event for that
 //! execution once it finished. A bare newline opens the stream and is repeated every
-//! [`HEARTBEAT`]. Credentials: `?x-auth-token=` as the client sends them (or a header).
+//! [`HEARTBEAT`]. A stopping server ends every stream. Credentials: `?x-auth-token=` as the client sends them (or a header).
 
 use super::Api;
 use super::auth::Caller;
@@ -137,6 +137,7 @@ pub(super) async fn stream(
     let mut statuses = api.engine.subscribe().await?;
     let mut logs = api.engine.subscribe_logs();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut stopping = api.stopping.subscribe();
     tokio::spawn(async move {
         if tx.send(Bytes::from_static(b"\n")).await.is_err() {
             return;
@@ -154,7 +155,12 @@ pub(super) async fn stream(
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.tick().await;
         loop {
+            if *stopping.borrow_and_update() {
+                // The server stops: the stream ends (the client may reconnect elsewhere).
+                return;
+            }
             tokio::select! {
+                _ = stopping.changed() => {}
                 _ = beat.tick() => {
                     if tx.send(Bytes::from_static(b"\n")).await.is_err() {
                         return;

@@ -110,4 +110,6 @@ async fn an_unknown_path_emits_nothing_and_the_paths_are_listed() {
         }
     );
     assert_eq!(hooks[2].secret_keys, vec!["hook_secret".to_string()]);
+    assert_eq!(e.webhook("/github").as_ref(), Some(&hooks[0]));
+    assert_eq!(e.webhook("nowhere"), None);
 }

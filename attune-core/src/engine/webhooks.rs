@@ -37,6 +37,16 @@ fn path_of(params: &Value) -> Option<&str> {
 impl Engine {
     /// The webhook paths enabled rules listen on, by path.
     pub fn webhooks(&self) -> Vec<Webhook> {
+        self.hooks(None)
+    }
+
+    /// The webhook `path` (a leading `/` ignored), if enabled rules listen on it.
+    pub fn webhook(&self, path: &str) -> Option<Webhook> {
+        self.hooks(Some(path.trim_start_matches('/'))).pop()
+    }
+
+    /// The webhooks of the enabled rules, by path; only `only`'s when given.
+    fn hooks(&self, only: Option<&str>) -> Vec<Webhook> {
         let mut by_path: BTreeMap<String, Webhook> = BTreeMap::new();
         for r in self.shared.catalog.rules_of_trigger(WEBHOOK_TRIGGER) {
             if !r.rule.enabled {
@@ -45,6 +55,9 @@ impl Engine {
             let Some(path) = path_of(&r.rule.trigger_params) else {
                 continue;
             };
+            if only.is_some_and(|o| o != path) {
+                continue;
+            }
             let hook = by_path.entry(path.to_string()).or_insert_with(|| Webhook {
                 path: path.to_string(),
                 secret_keys: Vec::new(),

@@ -268,13 +268,13 @@ impl PackDir {
     }
 }
 
-/// Parses YAML text of the file `name` into its value and positions, with at most
-/// `max_nodes` nodes; the error says whether that budget ran out.
 /// Parses the YAML (or JSON) `text` of a document named `name`, within the usual limits.
 pub(crate) fn parse_yaml(name: &str, text: &str) -> Result<(Source, Doc), Problem> {
     parse_yaml_within(name, text, YAML_MAX_NODES).map_err(|(p, _)| p)
 }
 
+/// Parses YAML text of the file `name` into its value and positions, with at most
+/// `max_nodes` nodes; the error says whether that budget ran out.
 fn parse_yaml_within(
     name: &str,
     text: &str,

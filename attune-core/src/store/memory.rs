@@ -371,13 +371,14 @@ impl Store for MemoryStore {
     async fn list_events(&self, filter: &EventFilter, p: &Page) -> Result<Vec<Event>> {
         let t = lock(&self.events);
         if filter.unmatched_only {
-            let ids: Box<dyn Iterator<Item = &EventId>> = if p.newest_first {
-                Box::new(t.unmatched.iter().rev())
-            } else {
-                Box::new(t.unmatched.iter())
+            use std::ops::Bound::{Excluded, Unbounded};
+            let ids: Box<dyn Iterator<Item = &EventId>> = match (p.after, p.newest_first) {
+                (None, false) => Box::new(t.unmatched.iter()),
+                (None, true) => Box::new(t.unmatched.iter().rev()),
+                (Some(a), false) => Box::new(t.unmatched.range((Excluded(EventId(a)), Unbounded))),
+                (Some(a), true) => Box::new(t.unmatched.range(..EventId(a)).rev()),
             };
             return Ok(ids
-                .filter(|id| p.admits(id.0))
                 .filter_map(|id| t.rows.get(id))
                 .filter(|r| filter.admits(&r.meta))
                 .skip(p.offset)

@@ -12,7 +12,7 @@ use super::Api;
 use super::auth::{Caller, Role, hex};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::query::{known_params, page, paging};
+use super::query::{known_params, no_id, page, paging};
 use attune_core::keystore::KeyOptions;
 use attune_core::model::{Key, KeyScope};
 use axum::Json;
@@ -83,7 +83,7 @@ async fn find(api: &Api, caller: &Caller, id: &str) -> ApiResult<Key> {
         .await?
         .into_iter()
         .find(|k| k.value["id"] == id || k.name == id)
-        .ok_or_else(|| ApiError::not_found(format!("Resource with id \"{id}\" not found")))
+        .ok_or_else(|| no_id(id))
 }
 
 #[derive(Deserialize)]

@@ -2,9 +2,9 @@
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::query::{counted, known_params, paging, time_param};
+use super::query::{by_id, counted, id_param, known_params, paging, time_param};
 use super::{Api, json_body, models};
-use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
+use attune_core::model::{Execution, ExecutionStatus};
 use attune_core::store::{ExecutionFilter, Page};
 use axum::Json;
 use axum::body::Bytes;
@@ -75,20 +75,9 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(models::execution(&x, a.as_ref()))))
 }
 
-/// Parses an execution id of a path; 404 when it is not one (no execution has it).
-pub(super) fn execution_id(id: &str) -> ApiResult<ExecutionId> {
-    id.parse()
-        .map_err(|_| ApiError::not_found(format!("Resource with id \"{id}\" not found")))
-}
-
 /// The execution of a path's id; 404 naming it when there is none.
 async fn stored(api: &Api, id: &str) -> ApiResult<Execution> {
-    match api.engine.execution(execution_id(id)?).await {
-        Err(attune_core::Error::NotFound { .. }) => Err(ApiError::not_found(format!(
-            "Resource with id \"{id}\" not found"
-        ))),
-        other => Ok(other?),
-    }
+    by_id(id, |x| api.engine.execution(x)).await
 }
 
 /// The API form of `x`, without the top-level attributes `?exclude_attributes=` names.
@@ -127,12 +116,6 @@ const LIST_FILTERS: &[&str] = &[
     "sort_desc",
     "sort_asc",
 ];
-
-/// An id of a query parameter; 400 naming it otherwise.
-fn id_param<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
-    v.parse()
-        .map_err(|_| ApiError::bad_request(format!("{name}: '{v}' is not an id")))
-}
 
 /// `st2 execution list`: newest first (StackStorm's default order), filtered.
 pub(super) async fn list(

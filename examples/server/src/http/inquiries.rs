@@ -4,7 +4,7 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::query::{known_params, page, paging};
+use super::query::{by_id, known_params, page, paging};
 use super::{Api, json_body};
 use attune_core::{Inquiry, Responder};
 use axum::Json;
@@ -53,12 +53,7 @@ pub(super) async fn list(
 
 /// The inquiry of a path's id; 404 when no execution has it, 409 when it is not waiting.
 async fn waiting(api: &Api, id: &str) -> ApiResult<Inquiry> {
-    let missing = || ApiError::not_found(format!("Resource with id \"{id}\" not found"));
-    let eid = id.parse().map_err(|_| missing())?;
-    match api.engine.inquiry(eid).await {
-        Err(attune_core::Error::NotFound { .. }) => Err(missing()),
-        other => Ok(other?),
-    }
+    by_id(id, |x| api.engine.inquiry(x)).await
 }
 
 /// `st2 inquiry get ID`.

@@ -2,8 +2,9 @@
 //!
 //! The routes live under `/api/v1`, `/auth/v1` and `/stream/v1`, and every other form
 //! StackStorm accepts is rewritten to those before routing ([`paths`]). Every route but
-//! `POST /auth/v1/tokens`, `/health` and `/ready` needs credentials ([`auth`]). Errors are
-//! `{"faultstring": ...}` with StackStorm's statuses ([`error`]).
+//! `POST /auth/v1/tokens`, `/health`, `/ready` and `/metrics` needs credentials ([`auth`]);
+//! a signed webhook is authenticated by its signature. Errors are `{"faultstring": ...}`
+//! with StackStorm's statuses ([`error`]).
 
 mod actions;
 mod apikeys;
@@ -209,39 +210,71 @@ async fn no_route(req: Request) -> ApiError {
     ApiError::not_found(format!("No route matches \"{}\" path", req.uri().path()))
 }
 
+/// The credentials a request carries, as StackStorm's clients send them: a token in the
+/// `X-Auth-Token` header, the `x-auth-token` query parameter (the event stream) or the
+/// `auth-token` cookie; else an API key in the `St2-Api-Key` header or the `st2-api-key`
+/// query parameter.
+enum Credentials {
+    Token(String),
+    ApiKey(String),
+}
+
+fn credentials(parts: &Parts) -> Option<Credentials> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let query = |name: &str| {
+        parts.uri.query().and_then(|q| {
+            q.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k.eq_ignore_ascii_case(name)).then(|| v.to_string())
+            })
+        })
+    };
+    let cookie = || {
+        header("cookie").and_then(|c| {
+            c.split(';')
+                .find_map(|kv| kv.trim().strip_prefix("auth-token=").map(str::to_string))
+        })
+    };
+    if let Some(t) = header("x-auth-token")
+        .or_else(|| query("x-auth-token"))
+        .or_else(cookie)
+    {
+        return Some(Credentials::Token(t));
+    }
+    header("st2-api-key")
+        .or_else(|| query("st2-api-key"))
+        .map(Credentials::ApiKey)
+}
+
+/// The caller credentials stand for; 401 when they are not valid.
+async fn caller_of(api: &Api, c: Credentials) -> Result<Caller, ApiError> {
+    match c {
+        Credentials::Token(t) => api.auth.verify(&t, chrono::Utc::now()),
+        Credentials::ApiKey(k) => apikeys::caller_of(api, &k).await,
+    }
+}
+
+/// The caller when the request carries credentials; `None` without any. Bad ones are
+/// refused (401).
+pub(crate) async fn optional_caller(parts: &Parts, api: &Api) -> ApiResult<Option<Caller>> {
+    match credentials(parts) {
+        Some(c) => caller_of(api, c).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 impl FromRequestParts<Arc<Api>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, ApiError> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let query = |name: &str| {
-            parts.uri.query().and_then(|q| {
-                q.split('&').find_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    (k.eq_ignore_ascii_case(name)).then(|| v.to_string())
-                })
-            })
-        };
-        let cookie = || {
-            header("cookie").and_then(|c| {
-                c.split(';')
-                    .find_map(|kv| kv.trim().strip_prefix("auth-token=").map(str::to_string))
-            })
-        };
-        let token = header("x-auth-token")
-            .or_else(|| query("x-auth-token"))
-            .or_else(cookie);
-        if let Some(t) = token {
-            return api.auth.verify(&t, chrono::Utc::now());
-        }
-        match header("st2-api-key").or_else(|| query("st2-api-key")) {
-            Some(k) => apikeys::caller_of(api, &k).await,
+        match credentials(parts) {
+            Some(c) => caller_of(api, c).await,
             None => Err(ApiError::unauthorized(
                 "Unauthorized - One of Token or API key required.",
             )),

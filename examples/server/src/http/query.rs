@@ -152,3 +152,28 @@ pub(super) fn listed(
 pub(super) fn no_ref(r: &str) -> ApiError {
     ApiError::not_found(format!("Resource with a reference or id \"{r}\" not found"))
 }
+
+/// 404 for a resource looked up by id.
+pub(super) fn no_id(id: &str) -> ApiError {
+    ApiError::not_found(format!("Resource with id \"{id}\" not found"))
+}
+
+/// What the path's `id` names, read by `read`; 404 naming the id when it is not an id of
+/// that kind or nothing has it.
+pub(super) async fn by_id<I, T, F>(id: &str, read: impl FnOnce(I) -> F) -> ApiResult<T>
+where
+    I: std::str::FromStr,
+    F: std::future::Future<Output = attune_core::Result<T>>,
+{
+    let parsed = id.parse().map_err(|_| no_id(id))?;
+    match read(parsed).await {
+        Err(attune_core::Error::NotFound { .. }) => Err(no_id(id)),
+        other => Ok(other?),
+    }
+}
+
+/// An id given as the query parameter `name`; 400 naming it otherwise.
+pub(super) fn id_param<T: std::str::FromStr>(name: &str, v: &str) -> ApiResult<T> {
+    v.parse()
+        .map_err(|_| ApiError::bad_request(format!("{name}: '{v}' is not an id")))
+}

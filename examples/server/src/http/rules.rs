@@ -7,7 +7,7 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::query::{known_params, page, paging};
+use super::query::{flag, known_params, page, paging};
 use attune_core::model::Rule;
 use axum::Json;
 use axum::body::Bytes;
@@ -72,15 +72,9 @@ pub(super) async fn list(
     const FILTERS: &[&str] = &["pack", "name", "action", "trigger", "enabled"];
     known_params(&q, FILTERS)?;
     let paging = paging(&q, &caller)?;
-    let enabled = match q.get("enabled").map(|v| v.to_ascii_lowercase()) {
-        None => None,
-        Some(v) if v == "true" || v == "1" => Some(true),
-        Some(v) if v == "false" || v == "0" => Some(false),
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "enabled: '{v}' is not true or false"
-            )));
-        }
+    let enabled = match q.contains_key("enabled") {
+        true => Some(flag(&q, "enabled")?),
+        false => None,
     };
     let items = api
         .engine

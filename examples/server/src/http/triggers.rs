@@ -5,7 +5,9 @@ use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::query::{counted, known_params, listed, newest_page, no_ref, paging, time_param};
+use super::query::{
+    by_id, counted, id_param, known_params, listed, newest_page, no_ref, paging, time_param,
+};
 use attune_core::model::{Enforcement, EnforcementStatus, Event, EventId, TriggerType};
 use attune_core::store::{EnforcementFilter, EventFilter};
 use axum::Json;
@@ -133,12 +135,7 @@ pub(super) async fn instance(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let missing = || ApiError::not_found(format!("Resource with id \"{id}\" not found"));
-    let eid: EventId = id.parse().map_err(|_| missing())?;
-    let e = match api.engine.event(eid).await {
-        Err(attune_core::Error::NotFound { .. }) => return Err(missing()),
-        other => other?,
-    };
+    let e = by_id(&id, |x: EventId| api.engine.event(x)).await?;
     let open = unmatched(&api, std::slice::from_ref(&e)).await?;
     Ok(Json(instance_api(&e, &open)))
 }
@@ -183,10 +180,7 @@ pub(super) async fn enforcements(
         f = f.rule(r);
     }
     if let Some(t) = q.get("trigger_instance") {
-        f.event =
-            Some(t.parse().map_err(|_| {
-                ApiError::bad_request(format!("trigger_instance: '{t}' is not an id"))
-            })?);
+        f.event = Some(id_param("trigger_instance", t)?);
     }
     if let Some(t) = q.get("enforced_at_gt") {
         f.since = Some(time_param("enforced_at_gt", t)? + chrono::TimeDelta::microseconds(1));
@@ -209,10 +203,6 @@ pub(super) async fn enforcement(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let missing = || ApiError::not_found(format!("Resource with id \"{id}\" not found"));
-    let eid = id.parse().map_err(|_| missing())?;
-    match api.engine.enforcement(eid).await {
-        Err(attune_core::Error::NotFound { .. }) => Err(missing()),
-        other => Ok(Json(enforcement_api(&other?))),
-    }
+    let e = by_id(&id, |x| api.engine.enforcement(x)).await?;
+    Ok(Json(enforcement_api(&e)))
 }

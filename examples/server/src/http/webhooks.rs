@@ -14,8 +14,7 @@ use super::error::{ApiError, ApiResult};
 use attune_core::model::KeyScope;
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
@@ -58,41 +57,24 @@ pub(super) async fn list(State(api): State<Arc<Api>>, _caller: Caller) -> Json<V
     ))
 }
 
+/// 404 for a webhook path no enabled rule names.
+fn no_hook(path: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Webhook with url \"{}\" not found",
+        path.trim_start_matches('/')
+    ))
+}
+
 /// One webhook.
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Path(path): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let path = path.trim_start_matches('/');
     api.engine
-        .webhooks()
-        .iter()
-        .find(|h| h.path == path)
-        .map(|h| Json(hook_api(h)))
-        .ok_or_else(|| ApiError::not_found(format!("Webhook with url \"{path}\" not found")))
-}
-
-/// The caller when the request carries credentials; `None` without any. Bad ones are
-/// refused.
-async fn optional_caller(parts: &mut Parts, api: &Arc<Api>) -> ApiResult<Option<Caller>> {
-    let has = parts.headers.contains_key("x-auth-token")
-        || parts.headers.contains_key("st2-api-key")
-        || parts.uri.query().is_some_and(|q| {
-            q.split('&').any(|kv| {
-                let k = kv
-                    .split('=')
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                k == "x-auth-token" || k == "st2-api-key"
-            })
-        });
-    if has {
-        Caller::from_request_parts(parts, api).await.map(Some)
-    } else {
-        Ok(None)
-    }
+        .webhook(&path)
+        .map(|h| Json(hook_api(&h)))
+        .ok_or_else(|| no_hook(&path))
 }
 
 /// Checks `X-Hub-Signature-256` against each secret (all must verify).
@@ -160,8 +142,8 @@ pub(super) async fn call(
     Query(query): Query<HashMap<String, String>>,
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (mut parts, body) = req.into_parts();
-    let caller = optional_caller(&mut parts, &api).await?;
+    let (parts, body) = req.into_parts();
+    let caller = super::optional_caller(&parts, &api).await?;
     let body = read_body(body).await?;
     let path = path.trim_start_matches('/').to_string();
     if path == "st2" {
@@ -177,12 +159,7 @@ pub(super) async fn call(
             Json(json!({"trigger": g.trigger, "payload": g.payload})),
         ));
     }
-    let hook = api
-        .engine
-        .webhooks()
-        .into_iter()
-        .find(|h| h.path == path)
-        .ok_or_else(|| ApiError::not_found(format!("Webhook with url \"{path}\" not found")))?;
+    let hook = api.engine.webhook(&path).ok_or_else(|| no_hook(&path))?;
     if hook.secret_keys.is_empty() {
         let caller = caller.ok_or_else(|| {
             ApiError::unauthorized("Unauthorized - One of Token or API key required.")

@@ -137,10 +137,14 @@ pub(super) async fn list(
     };
     let mut items = Vec::new();
     for scope in &scopes {
-        let open = decrypt && may_decrypt(scope, &caller).is_ok();
-        if decrypt && !open && scopes.len() == 1 {
-            may_decrypt(scope, &caller)?;
-        }
+        // Secrets the caller may not decrypt: an error for the one scope asked for; in a
+        // list of several scopes, those of the others are shown sealed.
+        let open = decrypt
+            && match may_decrypt(scope, &caller) {
+                Ok(()) => true,
+                Err(e) if scopes.len() == 1 => return Err(e),
+                Err(_) => false,
+            };
         for k in api.engine.list_keys(Some(scope), prefix, open).await? {
             items.push(key_api(&k, k.encrypted));
         }

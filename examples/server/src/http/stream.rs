@@ -32,6 +32,9 @@ use tokio::sync::mpsc;
 /// How often a newline keeps an idle stream open.
 pub(super) const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// Executions whose action and runner a stream keeps at hand for their output lines.
+const RUNS_KEPT: usize = 1024;
+
 /// StackStorm's events when `events` is not given.
 const DEFAULT_EVENTS: &[&str] = &[
     "st2.announcement__*",
@@ -68,14 +71,17 @@ impl Filter {
         self.events.iter().any(|g| glob(g, event))
     }
 
-    fn of(&self, execution: &str, action: &str) -> bool {
+    /// Whether the stream is about `execution` (known before it is read).
+    fn of_execution(&self, execution: &str) -> bool {
         self.executions
             .as_ref()
             .is_none_or(|l| l.iter().any(|x| x == execution))
-            && self
-                .actions
-                .as_ref()
-                .is_none_or(|l| l.iter().any(|a| a == action))
+    }
+
+    fn of_action(&self, action: &str) -> bool {
+        self.actions
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|a| a == action))
     }
 
     /// Whether sending `event` for `execution`, `done`, ends the stream.
@@ -152,6 +158,7 @@ pub(super) async fn stream(
             let _ = tx.send(frame(event, &body)).await;
             return;
         }
+        let mut runs: HashMap<ExecutionId, (String, String)> = HashMap::new();
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.tick().await;
         loop {
@@ -168,15 +175,20 @@ pub(super) async fn stream(
                 }
                 change = statuses.next() => {
                     let Ok(Some(change)) = change else { return };
-                    let Ok(x) = api.engine.execution(change.execution).await else { continue };
-                    let id = x.id.to_string();
-                    if !filter.of(&id, &x.action) {
+                    let kind = if change.status == ExecutionStatus::Requested { "create" } else { "update" };
+                    let events = [format!("st2.execution__{kind}"), format!("st2.liveaction__{kind}")];
+                    let id = change.execution.to_string();
+                    // Read from the store only what the stream sends.
+                    if !events.iter().any(|e| filter.wants(e)) || !filter.of_execution(&id) {
                         continue;
                     }
-                    let kind = if change.status == ExecutionStatus::Requested { "create" } else { "update" };
+                    let Ok(x) = api.engine.execution(change.execution).await else { continue };
+                    if !filter.of_action(&x.action) {
+                        continue;
+                    }
                     let body = models::execution(&x, api.engine.action(&x.action).as_ref());
                     let done = change.status.is_terminal();
-                    for event in [format!("st2.execution__{kind}"), format!("st2.liveaction__{kind}")] {
+                    for event in events {
                         if !filter.wants(&event) {
                             continue;
                         }
@@ -196,12 +208,20 @@ pub(super) async fn stream(
                         Err(_) => return,
                     };
                     let event = "st2.execution.output__create";
-                    if !filter.wants(event) {
+                    let id = line.execution.to_string();
+                    if !filter.wants(event) || !filter.of_execution(&id) {
                         continue;
                     }
-                    let Ok(x) = api.engine.execution(line.execution).await else { continue };
-                    let id = x.id.to_string();
-                    if !filter.of(&id, &x.action) {
+                    // The action and runner of each execution, read once per stream.
+                    if !runs.contains_key(&line.execution) {
+                        let Ok(x) = api.engine.execution(line.execution).await else { continue };
+                        if runs.len() >= RUNS_KEPT {
+                            runs.clear();
+                        }
+                        runs.insert(line.execution, (x.action, x.runner));
+                    }
+                    let (action, runner) = &runs[&line.execution];
+                    if !filter.of_action(action) {
                         continue;
                     }
                     let output_type = match line.stream {
@@ -212,8 +232,8 @@ pub(super) async fn stream(
                     let data = json!({
                         "id": format!("{id}:{}", chrono::Utc::now().timestamp_micros()),
                         "execution_id": id,
-                        "action_ref": x.action,
-                        "runner_ref": x.runner,
+                        "action_ref": action,
+                        "runner_ref": runner,
                         "timestamp": timestamp(chrono::Utc::now()),
                         "output_type": output_type,
                         "data": format!("{}\n", line.line),

@@ -4,7 +4,9 @@ use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models;
+use super::openapi::{Attributes, Paging};
 use super::query::{listed, no_ref};
+use super::schemas::*;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -12,16 +14,36 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+/// The filters of `st2 action list` (each an exact match).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built
+pub(super) struct ActionFilters {
+    pack: Option<String>,
+    name: Option<String>,
+    r#ref: Option<String>,
+    runner_type: Option<String>,
+}
+
+/// The filter of the runner types' list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built
+pub(super) struct RunnerFilters {
+    name: Option<String>,
+}
+
 /// `st2 action list [-p PACK]`: the registered actions, by ref.
+#[utoipa::path(get, path = "/api/v1/actions", tag = "actions", params(Paging, Attributes, ActionFilters),
+    responses((status = 200, description = "One page", body = Vec<ActionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<ActionFilters>(
         &q,
         &caller,
-        &["pack", "name", "ref", "runner_type"],
         api.engine
             .action_refs()
             .iter()
@@ -31,6 +53,8 @@ pub(super) async fn list(
 }
 
 /// `st2 action get REF`.
+#[utoipa::path(get, path = "/api/v1/actions/{ref}", tag = "actions", params(("ref" = String, Path, description = "The action's ref, pack.name")),
+    responses((status = 200, description = "Done", body = ActionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -53,20 +77,23 @@ fn runner_names(api: &Api) -> BTreeSet<String> {
 }
 
 /// `GET /runnertypes?name=…` (what `st2 run` asks before it runs).
+#[utoipa::path(get, path = "/api/v1/runnertypes", tag = "actions", params(Paging, Attributes, RunnerFilters),
+    responses((status = 200, description = "One page", body = Vec<RunnerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn runners(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<RunnerFilters>(
         &q,
         &caller,
-        &["name"],
         runner_names(&api).iter().map(|n| models::runner(n)),
     )
 }
 
 /// `GET /runnertypes/{name}`.
+#[utoipa::path(get, path = "/api/v1/runnertypes/{name}", tag = "actions", params(("name" = String, Path, description = "The runner type")),
+    responses((status = 200, description = "Done", body = RunnerTypeApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn runner(
     State(api): State<Arc<Api>>,
     _caller: Caller,

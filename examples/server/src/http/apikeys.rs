@@ -12,7 +12,9 @@ use super::Api;
 use super::auth::{Caller, Role, hex};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::openapi::{Attributes, Paging};
 use super::query::{known_params, no_id, page, paging};
+use super::schemas::*;
 use attune_core::keystore::KeyOptions;
 use attune_core::model::{Key, KeyScope};
 use axum::Json;
@@ -86,16 +88,32 @@ async fn find(api: &Api, caller: &Caller, id: &str) -> ApiResult<Key> {
         .ok_or_else(|| no_id(id))
 }
 
-#[derive(Deserialize)]
+/// StackStorm's `ApiKeyCreateAPI`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyCreate)]
 #[serde(deny_unknown_fields)]
 struct Create {
+    /// The owner (another user than the caller: admins only).
     #[serde(default)]
     user: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     metadata: Map<String, Value>,
 }
 
+/// What an update may change (a read's other fields may be sent back unchanged).
+#[derive(utoipa::ToSchema)]
+#[schema(as = ApiKeyUpdate)]
+#[allow(dead_code)] // described, never built: the route reads its body as a map
+struct Update {
+    enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+}
+
 /// `st2 apikey create [-u USER] [-m JSON]`: 201 with the key, shown this once.
+#[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body(content = Create, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -135,13 +153,24 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// The filter of `st2 apikey list`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct ApiKeyFilters {
+    /// The owner (admins see every user's keys)
+    user: Option<String>,
+}
+
 /// `st2 apikey list`.
+#[utoipa::path(get, path = "/api/v1/apikeys", tag = "apikeys", params(Paging, Attributes, ApiKeyFilters),
+    responses((status = 200, description = "One page", body = Vec<ApiKeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["user"])?;
+    known_params::<ApiKeyFilters>(&q)?;
     let paging = paging(&q, &caller)?;
     let items = visible(&api, &caller)
         .await?
@@ -153,6 +182,8 @@ pub(super) async fn list(
 }
 
 /// `st2 apikey get ID`.
+#[utoipa::path(get, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")),
+    responses((status = 200, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -163,6 +194,8 @@ pub(super) async fn get(
 
 /// `st2 apikey enable/disable ID`: the record with `enabled` changed (other fields as
 /// they are; `metadata` may change).
+#[utoipa::path(put, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")), request_body(content = Update, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn update(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -202,6 +235,8 @@ pub(super) async fn update(
 }
 
 /// `st2 apikey delete ID`: 204, or 404.
+#[utoipa::path(delete, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,

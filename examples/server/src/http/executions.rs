@@ -2,7 +2,9 @@
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Attributes, NoParams, Paging};
 use super::query::{by_id, counted, id_param, known_params, paging, time_param};
+use super::schemas::*;
 use super::{Api, json_body, models};
 use attune_core::model::{Execution, ExecutionStatus};
 use attune_core::store::{ExecutionFilter, Page};
@@ -17,11 +19,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// StackStorm's `LiveActionCreateAPI`, as the client sends it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ExecutionCreate)]
 #[serde(deny_unknown_fields)]
 struct Create {
     action: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     parameters: Map<String, Value>,
     /// Run as this user (admins only, when another than the caller).
     #[serde(default)]
@@ -30,10 +34,13 @@ struct Create {
     #[serde(default)]
     delay: Option<u64>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     context: Map<String, Value>,
 }
 
 /// Creates an execution (201, the execution as created).
+#[utoipa::path(post, path = "/api/v1/executions", tag = "executions", request_body(content = Create, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -93,37 +100,53 @@ fn shown(api: &Api, x: &Execution, q: &HashMap<String, String>) -> Value {
 }
 
 /// `st2 execution get ID`.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id"), Attributes),
+    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    known_params(&q, &[])?;
+    known_params::<NoParams>(&q)?;
     let x = stored(&api, &id).await?;
     Ok(Json(shown(&api, &x, &q)))
 }
 
 /// The filters of `st2 execution list`, as StackStorm names them.
-const LIST_FILTERS: &[&str] = &[
-    "action",
-    "status",
-    "parent",
-    "rule",
-    "trigger_instance",
-    "timestamp_gt",
-    "timestamp_lt",
-    "sort_desc",
-    "sort_asc",
-];
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct ExecutionFilters {
+    /// The action's ref.
+    action: Option<String>,
+    /// Statuses, comma-separated.
+    status: Option<String>,
+    /// The parent execution's id; `null` for top-level executions only.
+    parent: Option<String>,
+    /// The rule's ref.
+    rule: Option<String>,
+    /// The event's id.
+    trigger_instance: Option<String>,
+    /// Created after this time (ISO-8601).
+    timestamp_gt: Option<String>,
+    /// Created before this time (ISO-8601).
+    timestamp_lt: Option<String>,
+    /// `true`: newest first (the default).
+    sort_desc: Option<bool>,
+    /// `true`: oldest first.
+    sort_asc: Option<bool>,
+}
 
 /// `st2 execution list`: newest first (StackStorm's default order), filtered.
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(Paging, Attributes, ExecutionFilters),
+    responses((status = 200, description = "One page", body = Vec<ExecutionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, LIST_FILTERS)?;
+    known_params::<ExecutionFilters>(&q)?;
     let (limit, offset) = paging(&q, &caller)?;
     let mut f = ExecutionFilter::new();
     if let Some(a) = q.get("action") {
@@ -171,6 +194,8 @@ pub(super) async fn list(
 
 /// `st2 execution cancel ID`: 200 with the execution; for a finished one, 200 with
 /// StackStorm's faultstring (`Action cannot be canceled. State = <status>.`).
+#[utoipa::path(delete, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id")),
+    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn cancel(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -197,7 +222,8 @@ pub(super) async fn cancel(
     Ok(Json(shown(&api, &x, &HashMap::new())))
 }
 
-#[derive(Deserialize)]
+/// A status to move to: `pausing`/`paused` or `resuming`/`running`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     status: String,
@@ -205,6 +231,8 @@ struct StatusChange {
 
 /// `st2 execution pause|resume ID`: `{"status": "pausing" | "resuming"}` (workflows only:
 /// 400 for another action, as StackStorm answers for runners that cannot pause).
+#[utoipa::path(put, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id")), request_body(content = StatusChange, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 409, description = "Not in a status that allows it", body = Fault)))]
 pub(super) async fn change(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -231,10 +259,12 @@ pub(super) async fn change(
     Ok(Json(shown(&api, &changed, &HashMap::new())))
 }
 
-#[derive(Deserialize)]
+/// A re-run: parameters laid over the old ones, or workflow tasks to run again from.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReRun {
     #[serde(default)]
+    #[schema(value_type = Object)]
     parameters: Map<String, Value>,
     #[serde(default)]
     tasks: Vec<String>,
@@ -247,6 +277,8 @@ struct ReRun {
 /// `st2 execution re-run ID [k=v] [--tasks …]`: a new execution (201) of the same action
 /// with the same parameters, `parameters` laid over them; with `tasks`, a failed
 /// workflow run again from those tasks.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/re_run", tag = "executions", params(("id" = String, Path, description = "The execution id")), request_body(content = ReRun, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn re_run(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -306,15 +338,27 @@ pub(super) async fn re_run(
     Ok((StatusCode::CREATED, Json(shown(&api, &x, &HashMap::new()))))
 }
 
+/// Which output to return.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct OutputParams {
+    /// `stdout` or `stderr`; both (standard output first) when absent
+    output_type: Option<String>,
+}
+
 /// `GET /executions/{id}/output[?output_type=stdout|stderr]`: the output as text
 /// (standard output, then standard error).
+#[utoipa::path(get, path = "/api/v1/executions/{id}/output", tag = "executions",
+    params(("id" = String, Path, description = "The execution id"), OutputParams),
+    responses((status = 200, description = "The output so far", body = String, content_type = "text/plain"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn output(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    known_params(&q, &["output_type"])?;
+    known_params::<OutputParams>(&q)?;
     let x = stored(&api, &id).await?;
     let text = match q.get("output_type").map(String::as_str) {
         None => format!("{}{}", x.stdout, x.stderr),
@@ -329,15 +373,26 @@ pub(super) async fn output(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+/// How deep to go.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct ChildrenParams {
+    /// Levels down; -1 (the default) for all
+    depth: Option<i64>,
+}
+
 /// `GET /executions/{id}/children[?depth=N]`: the tasks of a workflow execution, oldest
 /// first, `depth` levels down (`-1`: all, the default).
+#[utoipa::path(get, path = "/api/v1/executions/{id}/children", tag = "executions", params(("id" = String, Path, description = "The execution id"), ChildrenParams),
+    responses((status = 200, description = "Done", body = Vec<ExecutionApi>), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn children(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    known_params(&q, &["depth"])?;
+    known_params::<ChildrenParams>(&q)?;
     let depth = match q.get("depth").map(|d| d.parse::<i64>()) {
         None => -1,
         Some(Ok(d)) if d >= -1 => d,
@@ -361,4 +416,54 @@ pub(super) async fn children(
         d += 1;
     }
     Ok(Json(Value::Array(out)))
+}
+
+/// Which drawing of the graph to return.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct GraphParams {
+    /// `mermaid` (the default) or `dot`.
+    format: Option<String>,
+}
+
+/// `GET /executions/{id}/graph[?format=mermaid|dot]` (Attune's; what the web page draws):
+/// a workflow execution's task graph, each task coloured by the status of its latest run.
+/// 400 when the execution is not a workflow's.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/graph", tag = "executions",
+    params(("id" = String, Path, description = "A workflow execution's id"), GraphParams),
+    responses((status = 200, description = "The graph", body = GraphApi), (status = 400, description = "Bad input, or not a workflow execution", body = Fault),
+        (status = 401, description = "No or bad credentials", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+pub(super) async fn graph(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    use attune_core::workflow::{to_dot, to_mermaid};
+    known_params::<GraphParams>(&q)?;
+    let format = q.get("format").map_or("mermaid", String::as_str);
+    if format != "mermaid" && format != "dot" {
+        return Err(ApiError::bad_request(format!(
+            "format: '{format}' is not mermaid or dot"
+        )));
+    }
+    let x = stored(&api, &id).await?;
+    let (wf, tasks) = api.engine.workflow_run(x.id).await.map_err(|e| match e {
+        attune_core::Error::Invalid { what, message } => {
+            ApiError::bad_request(format!("{what}: {message}"))
+        }
+        other => other.into(),
+    })?;
+    let graph = match format {
+        "dot" => to_dot(&wf, &format!("run {}", x.id), Some(&tasks)),
+        _ => to_mermaid(&wf, Some(&tasks)),
+    };
+    let tasks: Map<String, Value> = tasks
+        .into_iter()
+        .map(|(k, v)| (k, json!(v.as_str())))
+        .collect();
+    Ok(Json(
+        json!({ "format": format, "graph": graph, "tasks": tasks }),
+    ))
 }

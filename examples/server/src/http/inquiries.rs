@@ -4,7 +4,9 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::openapi::{Attributes, NoParams, Paging};
 use super::query::{by_id, known_params, page, paging};
+use super::schemas::*;
 use super::{Api, json_body};
 use attune_core::{Inquiry, Responder};
 use axum::Json;
@@ -34,12 +36,14 @@ fn inquiry_api(q: &Inquiry) -> Value {
 }
 
 /// `st2 inquiry list`: those waiting, oldest first.
+#[utoipa::path(get, path = "/api/v1/inquiries", tag = "inquiries", params(Paging, Attributes),
+    responses((status = 200, description = "One page", body = Vec<InquiryApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &[])?;
+    known_params::<NoParams>(&q)?;
     let paging = paging(&q, &caller)?;
     let items = api
         .engine
@@ -57,6 +61,8 @@ async fn waiting(api: &Api, id: &str) -> ApiResult<Inquiry> {
 }
 
 /// `st2 inquiry get ID`.
+#[utoipa::path(get, path = "/api/v1/inquiries/{id}", tag = "inquiries", params(("id" = String, Path, description = "The inquiry id")),
+    responses((status = 200, description = "Done", body = InquiryApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -65,7 +71,8 @@ pub(super) async fn get(
     Ok(Json(inquiry_api(&waiting(&api, &id).await?)))
 }
 
-#[derive(Deserialize)]
+/// A response to an inquiry: it must satisfy the inquiry's schema.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Respond {
     #[serde(default)]
@@ -76,6 +83,8 @@ struct Respond {
 /// `st2 inquiry respond ID -r JSON`: `{"id", "response"}` back (the client needs `id`).
 /// Refused, with nothing changed: a response outside the schema (400 naming each path), a
 /// responder the inquiry does not name (400), an inquiry no longer waiting (409).
+#[utoipa::path(put, path = "/api/v1/inquiries/{id}", tag = "inquiries", params(("id" = String, Path, description = "The inquiry id")), request_body(content = Respond, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = InquiryResponded), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn respond(
     State(api): State<Arc<Api>>,
     caller: Caller,

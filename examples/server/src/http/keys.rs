@@ -10,7 +10,9 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::openapi::{Attributes, Paging};
 use super::query::{flag, known_params, page, paging};
+use super::schemas::*;
 use super::{Api, json_body};
 use attune_core::keystore::KeyOptions;
 use attune_core::model::{Key, KeyScope};
@@ -104,14 +106,29 @@ async fn read(
     Ok((scope, key, decrypt))
 }
 
+/// Where to read a key, and whether to decrypt a secret.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct KeyReadParams {
+    /// `st2kv.system` (default) or `st2kv.user`
+    scope: Option<String>,
+    /// The user of a user-scoped key (admins only for another user)
+    user: Option<String>,
+    /// Show a secret's value (operators, or the owner of a user key)
+    decrypt: Option<bool>,
+}
+
 /// `st2 key get NAME [--decrypt] [--scope user]`.
+#[utoipa::path(get, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name"), KeyReadParams),
+    responses((status = 200, description = "Done", body = KeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    known_params(&q, &["scope", "user", "decrypt"])?;
+    known_params::<KeyReadParams>(&q)?;
     match read(&api, &caller, &name, &q).await? {
         (_, Some(k), _) => Ok(Json(key_api(&k, k.encrypted))),
         (scope, None, _) => Err(ApiError::not_found(format!(
@@ -120,13 +137,30 @@ pub(super) async fn get(
     }
 }
 
+/// Which keys to list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct KeyListParams {
+    /// `st2kv.system` (default), `st2kv.user` or `all`
+    scope: Option<String>,
+    /// The user of user-scoped keys
+    user: Option<String>,
+    /// Show secrets' values
+    decrypt: Option<bool>,
+    /// Names starting with this
+    prefix: Option<String>,
+}
+
 /// `st2 key list [--prefix P] [--decrypt] [--scope S] [-u U]`.
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(Paging, Attributes, KeyListParams),
+    responses((status = 200, description = "One page", body = Vec<KeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["scope", "user", "decrypt", "prefix"])?;
+    known_params::<KeyListParams>(&q)?;
     let paging = paging(&q, &caller)?;
     let decrypt = flag(&q, "decrypt")?;
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
@@ -153,7 +187,7 @@ pub(super) async fn list(
 }
 
 /// StackStorm's `KeyValuePairSetAPI`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetKey {
     #[serde(default)]
@@ -174,6 +208,8 @@ struct SetKey {
 }
 
 /// `st2 key set NAME VALUE [--encrypt] [--ttl N] [--scope user]`.
+#[utoipa::path(put, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name")), request_body(content = SetKey, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = KeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn set(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -213,14 +249,27 @@ pub(super) async fn set(
     Ok(Json(key_api(&k, req.secret)))
 }
 
+/// Where the key is.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct KeyScopeParams {
+    /// `st2kv.system` (default) or `st2kv.user`
+    scope: Option<String>,
+    /// The user of a user-scoped key
+    user: Option<String>,
+}
+
 /// `st2 key delete NAME [--scope user]`: 204, or 404 when there is none.
+#[utoipa::path(delete, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name"), KeyScopeParams),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    known_params(&q, &["scope", "user"])?;
+    known_params::<KeyScopeParams>(&q)?;
     let scope = scope_of(
         q.get("scope").map(String::as_str),
         q.get("user").map(String::as_str),

@@ -172,6 +172,8 @@ fn label(v: &str) -> String {
 }
 
 /// The exposition (public, like `/health`: it names no secret).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
     let mut out = String::new();
     let c = {

@@ -15,13 +15,16 @@ mod inquiries;
 mod keys;
 pub(crate) mod metrics;
 mod models;
+mod openapi;
 mod packs;
 mod paths;
 mod query;
 mod rules;
+mod schemas;
 mod stream;
 mod tokens;
 mod triggers;
+mod ui;
 mod webhooks;
 
 use attune_core::Engine;
@@ -30,11 +33,15 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::get;
 use error::{ApiError, ApiResult};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::sync::Arc;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -47,74 +54,64 @@ pub(crate) struct Api {
     pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// The routes, before the path rewriting of [`serve`].
+/// The routes, before the path rewriting of [`serve`], with the OpenAPI document built
+/// from the same handlers ([`openapi`]).
 pub(crate) fn router(api: Arc<Api>) -> Router {
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics::scrape))
-        .route("/auth/v1/tokens", post(tokens::create))
-        .route("/auth/v1/tokens/validate", post(tokens::validate))
-        .route("/api/v1", get(tokens::version))
-        .route("/api/v1/user", get(tokens::whoami))
-        .route("/api/v1/actions", get(actions::list))
-        .route("/api/v1/actions/{ref}", get(actions::get))
-        .route("/api/v1/runnertypes", get(actions::runners))
-        .route("/api/v1/runnertypes/{name}", get(actions::runner))
-        .route(
-            "/api/v1/executions",
-            get(executions::list).post(executions::create),
-        )
-        .route(
-            "/api/v1/executions/{id}",
-            get(executions::get)
-                .delete(executions::cancel)
-                .put(executions::change),
-        )
-        .route("/api/v1/executions/{id}/re_run", post(executions::re_run))
-        .route("/api/v1/executions/{id}/output", get(executions::output))
-        .route(
-            "/api/v1/executions/{id}/children",
-            get(executions::children),
-        )
-        .route("/api/v1/rules", get(rules::list).post(rules::create))
-        .route(
-            "/api/v1/rules/{ref}",
-            get(rules::get).put(rules::update).delete(rules::delete),
-        )
-        .route("/api/v1/webhooks", get(webhooks::list))
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(tokens::create))
+        .routes(routes!(tokens::validate))
+        .routes(routes!(tokens::version))
+        .routes(routes!(tokens::whoami))
+        .routes(routes!(actions::list))
+        .routes(routes!(actions::get))
+        .routes(routes!(actions::runners))
+        .routes(routes!(actions::runner))
+        .routes(routes!(executions::list, executions::create))
+        .routes(routes!(
+            executions::get,
+            executions::cancel,
+            executions::change
+        ))
+        .routes(routes!(executions::re_run))
+        .routes(routes!(executions::output))
+        .routes(routes!(executions::children))
+        .routes(routes!(executions::graph))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::get, rules::update, rules::delete))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(triggers::types))
+        .routes(routes!(triggers::r#type))
+        .routes(routes!(triggers::instances))
+        .routes(routes!(triggers::instance))
+        .routes(routes!(triggers::enforcements))
+        .routes(routes!(triggers::enforcement))
+        .routes(routes!(packs::list))
+        .routes(routes!(packs::get))
+        .routes(routes!(packs::sensors))
+        .routes(routes!(packs::policies))
+        .routes(routes!(inquiries::list))
+        .routes(routes!(inquiries::get, inquiries::respond))
+        .routes(routes!(stream::stream))
+        .routes(routes!(apikeys::list, apikeys::create))
+        .routes(routes!(apikeys::get, apikeys::update, apikeys::delete))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::get, keys::set, keys::delete))
+        .split_for_parts();
+    // A webhook's path may hold slashes: axum's catch-all, which OpenAPI cannot name; the
+    // document describes it as one parameter.
+    let mut doc = doc;
+    doc.merge(openapi::WebhookDoc::openapi());
+    let docs: Router<Arc<Api>> = SwaggerUi::new("/docs").url("/openapi.json", doc).into();
+    router
         .route(
             "/api/v1/webhooks/{*path}",
             get(webhooks::get).post(webhooks::call),
         )
-        .route("/api/v1/triggertypes", get(triggers::types))
-        .route("/api/v1/triggertypes/{ref}", get(triggers::r#type))
-        .route("/api/v1/triggerinstances", get(triggers::instances))
-        .route("/api/v1/triggerinstances/{id}", get(triggers::instance))
-        .route("/api/v1/ruleenforcements", get(triggers::enforcements))
-        .route("/api/v1/ruleenforcements/{id}", get(triggers::enforcement))
-        .route("/api/v1/packs", get(packs::list))
-        .route("/api/v1/packs/{ref}", get(packs::get))
-        .route("/api/v1/sensortypes", get(packs::sensors))
-        .route("/api/v1/policies", get(packs::policies))
-        .route("/api/v1/inquiries", get(inquiries::list))
-        .route(
-            "/api/v1/inquiries/{id}",
-            get(inquiries::get).put(inquiries::respond),
-        )
-        .route("/stream/v1/stream", get(stream::stream))
-        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
-        .route(
-            "/api/v1/apikeys/{id}",
-            get(apikeys::get)
-                .put(apikeys::update)
-                .delete(apikeys::delete),
-        )
-        .route("/api/v1/keys", get(keys::list))
-        .route(
-            "/api/v1/keys/{name}",
-            get(keys::get).put(keys::set).delete(keys::delete),
-        )
+        .merge(docs)
+        .route("/ui", get(ui::page))
         .fallback(no_route)
         .method_not_allowed_fallback(|req: Request| async move {
             ApiError::new(
@@ -193,6 +190,17 @@ pub(crate) async fn serve(
     .await
 }
 
+/// Whether the process is up.
+#[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, description = "Up", body = String, content_type = "text/plain")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Whether the engine accepts work (503 while it shuts down).
+#[utoipa::path(get, path = "/ready", tag = "operations", security(()),
+    responses((status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Shutting down", body = schemas::Fault)))]
 async fn ready(
     axum::extract::State(api): axum::extract::State<Arc<Api>>,
 ) -> ApiResult<&'static str> {

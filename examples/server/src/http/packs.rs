@@ -5,7 +5,9 @@
 use super::Api;
 use super::auth::Caller;
 use super::error::ApiResult;
+use super::openapi::{Attributes, Paging};
 use super::query::{listed, no_ref};
+use super::schemas::*;
 use attune_core::model::{Pack, Policy};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -27,16 +29,26 @@ fn pack_api(p: &Pack) -> Value {
     })
 }
 
+/// The filters of `st2 pack list` (exact matches).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct PackFilters {
+    name: Option<String>,
+    r#ref: Option<String>,
+}
+
 /// `st2 pack list`.
+#[utoipa::path(get, path = "/api/v1/packs", tag = "packs", params(Paging, Attributes, PackFilters),
+    responses((status = 200, description = "One page", body = Vec<PackApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<PackFilters>(
         &q,
         &caller,
-        &["name", "ref"],
         api.engine
             .pack_refs()
             .iter()
@@ -46,6 +58,8 @@ pub(super) async fn list(
 }
 
 /// `st2 pack get REF`.
+#[utoipa::path(get, path = "/api/v1/packs/{ref}", tag = "packs", params(("ref" = String, Path, description = "The pack's ref")),
+    responses((status = 200, description = "Done", body = PackApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -57,16 +71,26 @@ pub(super) async fn get(
         .ok_or_else(|| no_ref(&r))
 }
 
+/// The filters of the sensors' list (exact matches).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct SensorFilters {
+    pack: Option<String>,
+    name: Option<String>,
+}
+
 /// `st2 sensor list`: the sensors, `enabled` when a rule uses one (then it runs).
+#[utoipa::path(get, path = "/api/v1/sensortypes", tag = "packs", params(Paging, Attributes, SensorFilters),
+    responses((status = 200, description = "One page", body = Vec<SensorTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn sensors(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<SensorFilters>(
         &q,
         &caller,
-        &["pack", "name"],
         api.engine.sensors().iter().map(|s| {
             let (pack, name) = s.sensor_ref.split_once('.').unwrap_or(("", &s.sensor_ref));
             json!({
@@ -112,16 +136,28 @@ fn policy_api(p: &Policy) -> Value {
     })
 }
 
+/// The filters of `st2 policy list` (exact matches).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct PolicyFilters {
+    pack: Option<String>,
+    /// The action governed
+    resource_ref: Option<String>,
+    policy_type: Option<String>,
+}
+
 /// `st2 policy list`.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "packs", params(Paging, Attributes, PolicyFilters),
+    responses((status = 200, description = "One page", body = Vec<PolicyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn policies(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<PolicyFilters>(
         &q,
         &caller,
-        &["pack", "resource_ref", "policy_type"],
         api.engine.policies(None).iter().map(policy_api),
     )
 }

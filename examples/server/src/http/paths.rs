@@ -19,6 +19,10 @@ const OWN: &[&str] = &[
 
 /// The canonical form of `path` (without its query).
 pub(crate) fn canonical(path: &str) -> String {
+    // The docs page's own paths (`/docs/`, `/docs/swagger-ui.css`) are its business.
+    if path == "/docs/" || path.starts_with("/docs/") {
+        return path.to_string();
+    }
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
@@ -75,6 +79,10 @@ mod tests {
             ("/health", "/health"),
             ("/ui/", "/ui"),
             ("/ui/app.js", "/ui/app.js"),
+            ("/docs", "/docs"),
+            ("/docs/", "/docs/"),
+            ("/docs/swagger-ui.css", "/docs/swagger-ui.css"),
+            ("/openapi.json", "/openapi.json"),
             ("/", "/api/v1"),
             ("/api/v1/", "/api/v1"),
             ("/api/v1", "/api/v1"),

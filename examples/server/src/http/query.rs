@@ -4,22 +4,23 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Attributes, Paging, param_names};
 use attune_core::store::Page;
 use axum::Json;
 use axum::http::HeaderMap;
 use serde_json::Value;
 use std::collections::HashMap;
+use utoipa::IntoParams;
 
 /// Query parameters every route accepts and that do not filter: paging, attribute
-/// selection, and credentials (StackStorm takes them in the query too).
-const NOT_FILTERS: &[&str] = &[
-    "include_attributes",
-    "exclude_attributes",
-    "limit",
-    "offset",
-    "x-auth-token",
-    "st2-api-key",
-];
+/// selection ([`Paging`], [`Attributes`]), and credentials (StackStorm takes them in the
+/// query too; the document describes them as security schemes).
+fn not_filters() -> Vec<String> {
+    let mut names = param_names::<Paging>();
+    names.extend(param_names::<Attributes>());
+    names.extend(["x-auth-token".to_string(), "st2-api-key".to_string()]);
+    names
+}
 
 /// `?limit=&offset=` (StackStorm: default 100; `limit=-1` for all, admin only; 0 or < -1
 /// refused). Returns `(limit, offset)`, `limit` None for all.
@@ -52,16 +53,22 @@ pub(super) fn paging(
     Ok((limit, offset))
 }
 
-/// Refuses query parameters that are neither paging nor one of `filters` (400 naming it):
-/// a filter this server does not apply must not be taken as applied.
-pub(super) fn known_params(q: &HashMap<String, String>, filters: &[&str]) -> ApiResult<()> {
+/// Refuses query parameters that are neither paging nor a field of `P`, the route's
+/// documented filters (400 naming it): a filter this server does not apply must not be
+/// taken as applied.
+pub(super) fn known_params<P: IntoParams>(q: &HashMap<String, String>) -> ApiResult<()> {
+    known(q, &param_names::<P>())
+}
+
+fn known(q: &HashMap<String, String>, filters: &[String]) -> ApiResult<()> {
+    let others = not_filters();
     for k in q.keys() {
-        if !NOT_FILTERS.contains(&k.as_str()) && !filters.contains(&k.as_str()) {
-            let mut known: Vec<&str> = filters.to_vec();
-            known.extend_from_slice(NOT_FILTERS);
+        if !others.contains(k) && !filters.contains(k) {
+            let mut names: Vec<&str> = filters.iter().map(String::as_str).collect();
+            names.extend(others.iter().map(String::as_str));
             return Err(ApiError::bad_request(format!(
                 "unknown query parameter '{k}' (known here: {})",
-                known.join(", ")
+                names.join(", ")
             )));
         }
     }
@@ -88,9 +95,11 @@ pub(super) fn page(
 }
 
 /// Whether `v` has, at each of `keys` the query names, the string the query gives.
-pub(super) fn fields_match(v: &Value, q: &HashMap<String, String>, keys: &[&str]) -> bool {
-    keys.iter()
-        .all(|k| q.get(*k).is_none_or(|want| v[*k].as_str() == Some(want)))
+pub(super) fn fields_match(v: &Value, q: &HashMap<String, String>, keys: &[String]) -> bool {
+    keys.iter().all(|k| {
+        q.get(k)
+            .is_none_or(|want| v[k.as_str()].as_str() == Some(want))
+    })
 }
 
 /// `true`/`false` of a query parameter (StackStorm's client sends `decrypt=false`).
@@ -131,19 +140,20 @@ pub(super) fn counted(
     (headers, Json(Value::Array(items)))
 }
 
-/// A list route's answer: `items` filtered by the query's `keys` (exact string fields of
-/// each item), paged; query parameters other than those and paging are refused.
-pub(super) fn listed(
+/// A list route's answer: `items` filtered by the query's parameters of `P` (each an exact
+/// string field of the items), paged; query parameters other than those and paging are
+/// refused.
+pub(super) fn listed<P: IntoParams>(
     q: &HashMap<String, String>,
     caller: &Caller,
-    keys: &[&str],
     items: impl IntoIterator<Item = Value>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(q, keys)?;
+    let keys = param_names::<P>();
+    known(q, &keys)?;
     let paging = paging(q, caller)?;
     let items = items
         .into_iter()
-        .filter(|v| fields_match(v, q, keys))
+        .filter(|v| fields_match(v, q, &keys))
         .collect();
     Ok(page(items, paging))
 }

@@ -7,7 +7,9 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Attributes, Paging};
 use super::query::{flag, known_params, page, paging};
+use super::schemas::*;
 use attune_core::model::Rule;
 use axum::Json;
 use axum::body::Bytes;
@@ -63,14 +65,29 @@ fn read_body(body: &Bytes) -> ApiResult<Rule> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// The filters of `st2 rule list`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct RuleFilters {
+    pack: Option<String>,
+    name: Option<String>,
+    /// The action's ref
+    action: Option<String>,
+    /// The trigger type's ref
+    trigger: Option<String>,
+    enabled: Option<bool>,
+}
+
 /// `st2 rule list [--pack P] [--action A] [--trigger T] [--enabled/--disabled]`.
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules", params(Paging, Attributes, RuleFilters),
+    responses((status = 200, description = "One page", body = Vec<RuleApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    const FILTERS: &[&str] = &["pack", "name", "action", "trigger", "enabled"];
-    known_params(&q, FILTERS)?;
+    known_params::<RuleFilters>(&q)?;
     let paging = paging(&q, &caller)?;
     let enabled = match q.contains_key("enabled") {
         true => Some(flag(&q, "enabled")?),
@@ -95,6 +112,8 @@ pub(super) async fn list(
 }
 
 /// `st2 rule get REF`.
+#[utoipa::path(get, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")),
+    responses((status = 200, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -107,6 +126,8 @@ pub(super) async fn get(
 }
 
 /// `st2 rule create FILE`: 201, or 409 when the ref is taken.
+#[utoipa::path(post, path = "/api/v1/rules", tag = "rules", request_body(content = RuleBody, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 409, description = "A rule with that ref exists", body = Fault)))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -130,6 +151,8 @@ pub(super) async fn create(
 }
 
 /// `st2 rule enable/disable REF` (the whole rule, changed): 200.
+#[utoipa::path(put, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")), request_body(content = RuleBody, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn update(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -154,6 +177,8 @@ pub(super) async fn update(
 }
 
 /// `st2 rule delete REF`: 204, or 404.
+#[utoipa::path(delete, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,

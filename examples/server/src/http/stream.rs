@@ -16,6 +16,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::{self, timestamp};
 use super::query::known_params;
+use super::schemas::*;
 use attune_core::model::{ExecutionId, ExecutionStatus};
 use attune_core::runtime::LogStream;
 use axum::body::{Body, Bytes};
@@ -107,22 +108,32 @@ fn frame(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// What to send.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct StreamParams {
+    /// Event names, comma-separated; `*` globs (all when absent)
+    events: Option<String>,
+    /// Only these actions' executions, comma-separated
+    action_refs: Option<String>,
+    /// Only these executions, comma-separated
+    execution_ids: Option<String>,
+    /// End the stream after this event for `end_execution_id`
+    end_event: Option<String>,
+    /// The execution whose `end_event` ends the stream
+    end_execution_id: Option<String>,
+}
+
 /// The stream (see the module doc).
+#[utoipa::path(get, path = "/stream/v1/stream", tag = "stream", params(StreamParams),
+    responses((status = 200, description = "Server-sent events until the client leaves (or the end event)", body = String, content_type = "text/event-stream"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault)))]
 pub(super) async fn stream(
     State(api): State<Arc<Api>>,
     _caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    known_params(
-        &q,
-        &[
-            "events",
-            "action_refs",
-            "execution_ids",
-            "end_event",
-            "end_execution_id",
-        ],
-    )?;
+    known_params::<StreamParams>(&q)?;
     let end = match (q.get("end_event"), q.get("end_execution_id")) {
         (Some(e), Some(x)) => Some((e.clone(), x.clone())),
         (None, None) => None,

@@ -4,6 +4,7 @@
 use super::auth::{Caller, Method, basic_credentials};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::schemas::*;
 use super::{Api, json_body};
 use axum::Json;
 use axum::body::Bytes;
@@ -14,13 +15,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-#[derive(Deserialize)]
+/// How long the token should live, in seconds (24 hours at most, the default).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     ttl: Option<u64>,
 }
 
 /// Basic credentials in, a token out (201), as StackStorm's auth service answers.
+#[utoipa::path(post, path = "/auth/v1/tokens", tag = "auth", security(("basic" = [])),
+    request_body(content = TokenRequest, content_type = "application/json"),
+    responses((status = 201, description = "A token", body = TokenApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "Wrong user or password", body = Fault)))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
@@ -56,13 +61,17 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+/// A token to check.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateRequest {
     token: String,
 }
 
 /// Whether a token is valid (StackStorm answers `{"valid": bool}`).
+#[utoipa::path(post, path = "/auth/v1/tokens/validate", tag = "auth", security(()),
+    request_body(content = ValidateRequest, content_type = "application/json"),
+    responses((status = 200, description = "Whether it is valid", body = TokenValidity), (status = 400, description = "Bad input", body = Fault)))]
 pub(super) async fn validate(State(api): State<Arc<Api>>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: ValidateRequest = json_body(&body, "token validation")?;
     let valid = api.auth.verify(&req.token, chrono::Utc::now()).is_ok();
@@ -70,6 +79,8 @@ pub(super) async fn validate(State(api): State<Arc<Api>>, body: Bytes) -> ApiRes
 }
 
 /// `st2 whoami`.
+#[utoipa::path(get, path = "/api/v1/user", tag = "auth",
+    responses((status = 200, description = "The caller", body = UserApi), (status = 401, description = "No or bad credentials", body = Fault)))]
 pub(super) async fn whoami(caller: Caller) -> Json<Value> {
     let authentication = match &caller.method {
         Method::Token(expiry) => json!({
@@ -87,6 +98,8 @@ pub(super) async fn whoami(caller: Caller) -> Json<Value> {
 }
 
 /// The version (the API root).
+#[utoipa::path(get, path = "/api/v1", tag = "auth",
+    responses((status = 200, description = "The server's version", body = VersionApi), (status = 401, description = "No or bad credentials", body = Fault)))]
 pub(super) async fn version(_caller: Caller) -> Json<Value> {
     Json(json!({ "version": env!("CARGO_PKG_VERSION"), "server": "attune" }))
 }

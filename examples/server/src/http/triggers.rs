@@ -5,9 +5,11 @@ use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
+use super::openapi::{Attributes, Paging};
 use super::query::{
     by_id, counted, id_param, known_params, listed, newest_page, no_ref, paging, time_param,
 };
+use super::schemas::*;
 use attune_core::model::{Enforcement, EnforcementStatus, Event, EventId, TriggerType};
 use attune_core::store::{EnforcementFilter, EventFilter};
 use axum::Json;
@@ -36,16 +38,26 @@ fn trigger_type_api(t: &TriggerType) -> Value {
     })
 }
 
+/// The filters of `st2 trigger list` (exact matches).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct TriggerTypeFilters {
+    pack: Option<String>,
+    name: Option<String>,
+}
+
 /// `st2 trigger list [-p PACK]`.
+#[utoipa::path(get, path = "/api/v1/triggertypes", tag = "triggers", params(Paging, Attributes, TriggerTypeFilters),
+    responses((status = 200, description = "One page", body = Vec<TriggerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn types(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    listed(
+    listed::<TriggerTypeFilters>(
         &q,
         &caller,
-        &["pack", "name"],
         api.engine
             .trigger_type_refs()
             .iter()
@@ -55,6 +67,8 @@ pub(super) async fn types(
 }
 
 /// `st2 trigger get REF`.
+#[utoipa::path(get, path = "/api/v1/triggertypes/{ref}", tag = "triggers", params(("ref" = String, Path, description = "The trigger type's ref")),
+    responses((status = 200, description = "Done", body = TriggerTypeApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn r#type(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -95,13 +109,30 @@ async fn unmatched(api: &Api, events: &[Event]) -> ApiResult<HashSet<EventId>> {
         .collect())
 }
 
+/// The filters of `st2 trigger-instance list`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct InstanceFilters {
+    /// The trigger type's ref
+    trigger: Option<String>,
+    /// Emitted after this time (ISO-8601)
+    timestamp_gt: Option<String>,
+    /// Emitted before this time (ISO-8601)
+    timestamp_lt: Option<String>,
+    /// `pending`: not yet seen by the rules
+    status: Option<String>,
+}
+
 /// `st2 trigger-instance list [--trigger T] [-tg/-tl TS]`: newest first.
+#[utoipa::path(get, path = "/api/v1/triggerinstances", tag = "triggers", params(Paging, Attributes, InstanceFilters),
+    responses((status = 200, description = "One page", body = Vec<TriggerInstanceApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn instances(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(&q, &["trigger", "timestamp_gt", "timestamp_lt", "status"])?;
+    known_params::<InstanceFilters>(&q)?;
     let (limit, offset) = paging(&q, &caller)?;
     let mut f = EventFilter::new();
     if let Some(t) = q.get("trigger") {
@@ -130,6 +161,8 @@ pub(super) async fn instances(
 }
 
 /// `st2 trigger-instance get ID`.
+#[utoipa::path(get, path = "/api/v1/triggerinstances/{id}", tag = "triggers", params(("id" = String, Path, description = "The event id")),
+    responses((status = 200, description = "Done", body = TriggerInstanceApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn instance(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -158,22 +191,32 @@ fn enforcement_api(e: &Enforcement) -> Value {
     })
 }
 
+/// The filters of `st2 rule-enforcement list`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built: the route reads its query as a map
+pub(super) struct EnforcementFilters {
+    /// The rule's ref
+    rule_ref: Option<String>,
+    /// The rule's id (its ref here)
+    rule_id: Option<String>,
+    /// The event's id
+    trigger_instance: Option<String>,
+    /// After this time (ISO-8601)
+    enforced_at_gt: Option<String>,
+    /// Before this time (ISO-8601)
+    enforced_at_lt: Option<String>,
+}
+
 /// `st2 rule-enforcement list [--rule R] [--trigger-instance T] [-tg/-tl TS]`.
+#[utoipa::path(get, path = "/api/v1/ruleenforcements", tag = "triggers", params(Paging, Attributes, EnforcementFilters),
+    responses((status = 200, description = "One page", body = Vec<RuleEnforcementApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
 pub(super) async fn enforcements(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    known_params(
-        &q,
-        &[
-            "rule_ref",
-            "rule_id",
-            "trigger_instance",
-            "enforced_at_gt",
-            "enforced_at_lt",
-        ],
-    )?;
+    known_params::<EnforcementFilters>(&q)?;
     let (limit, offset) = paging(&q, &caller)?;
     let mut f = EnforcementFilter::new();
     if let Some(r) = q.get("rule_ref").or_else(|| q.get("rule_id")) {
@@ -198,6 +241,8 @@ pub(super) async fn enforcements(
 }
 
 /// `st2 rule-enforcement get ID`.
+#[utoipa::path(get, path = "/api/v1/ruleenforcements/{id}", tag = "triggers", params(("id" = String, Path, description = "The enforcement id")),
+    responses((status = 200, description = "Done", body = RuleEnforcementApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn enforcement(
     State(api): State<Arc<Api>>,
     _caller: Caller,

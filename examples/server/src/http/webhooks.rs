@@ -11,6 +11,7 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::schemas::*;
 use attune_core::model::KeyScope;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -51,6 +52,8 @@ fn hook_api(h: &attune_core::Webhook) -> Value {
 }
 
 /// `st2 webhook list`.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "The webhooks the enabled rules listen on", body = Vec<WebhookApi>), (status = 401, description = "No or bad credentials", body = Fault)))]
 pub(super) async fn list(State(api): State<Arc<Api>>, _caller: Caller) -> Json<Value> {
     Json(Value::Array(
         api.engine.webhooks().iter().map(hook_api).collect(),
@@ -66,6 +69,8 @@ fn no_hook(path: &str) -> ApiError {
 }
 
 /// One webhook.
+#[utoipa::path(get, path = "/api/v1/webhooks/{path}", tag = "webhooks", params(("path" = String, Path, description = "The webhook's path (it may hold slashes)")),
+    responses((status = 200, description = "Done", body = WebhookApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -136,6 +141,11 @@ struct Generic {
 }
 
 /// A call: 202 with the body echoed, as StackStorm answers.
+#[utoipa::path(post, path = "/api/v1/webhooks/{path}", tag = "webhooks",
+    params(("path" = String, Path, description = "The webhook's path (it may hold slashes); `st2` takes StackStorm's {trigger, payload}")),
+    security(("token" = []), ("api_key" = []), ("signature" = [])),
+    request_body(content = Value, description = "Any JSON (or text): the payload's body", content_type = "application/json"),
+    responses((status = 202, description = "Accepted: an event for each rule's trigger; the body echoed", body = Value), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 413, description = "Body over 4 MiB", body = Fault)))]
 pub(super) async fn call(
     State(api): State<Arc<Api>>,
     Path(path): Path<String>,

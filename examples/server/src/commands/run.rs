@@ -244,8 +244,12 @@ async fn until_ended_or_asking(
             {
                 return Ok(e);
             }
-            if sub.next().await?.is_none() {
-                return engine.execution(id).await;
+            // A shutdown may stop the engine's stages before the end is announced: the
+            // store is the truth, so it is read again at least every 250 ms.
+            match tokio::time::timeout(Duration::from_millis(250), sub.next()).await {
+                Ok(Ok(None)) => return engine.execution(id).await,
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Some(_))) | Err(_) => {}
             }
         }
     };

@@ -1460,3 +1460,103 @@ async fn metrics_count_requests_and_executions_and_requests_carry_an_id() {
         });
     assert!(tagged, "no log line with a request id:\n{}", ended.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pack_register_reads_the_pack_directories_again_and_keeps_them_when_one_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("reg");
+    common::write_files(
+        &pack,
+        &[
+            (
+                "pack.yaml",
+                "ref: reg\nname: reg\ndescription: register\nversion: 1.0.0\n",
+            ),
+            (
+                "rules/one.yaml",
+                "name: one\npack: reg\ntrigger:\n  type: core.st2.webhook\n  parameters:\n    url: one\naction:\n  ref: core.noop\n",
+            ),
+        ],
+    );
+    let mut cmd = attune();
+    cmd.args(["--log-format", "json", "serve", "--pack"])
+        .arg(&pack)
+        .arg("--db")
+        .arg(dir.path().join("state.db"))
+        .args(["--http", "127.0.0.1:0"])
+        .env("ATTUNE_ADMIN_USER", ADMIN.0)
+        .env("ATTUNE_ADMIN_PASSWORD", ADMIN.1)
+        .env_remove("ATTUNE_USERS_FILE")
+        .env_remove("ATTUNE_AUTH_SECRET");
+    let run = Running::start(cmd, false);
+    let base = http_base(&run);
+    let c = reqwest::Client::new();
+    let tok = token(&c, &base, ADMIN).await;
+    let register = |body: Value| {
+        c.post(format!("{base}/api/v1/packs/register"))
+            .header("X-Auth-Token", &tok)
+            .json(&body)
+            .send()
+    };
+    let rules = || async {
+        let (_, b) = answer(
+            c.get(format!("{base}/api/v1/rules?pack=reg"))
+                .header("X-Auth-Token", &tok)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let mut refs: Vec<String> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["ref"].as_str().unwrap().to_string())
+            .collect();
+        refs.sort();
+        refs
+    };
+    assert_eq!(rules().await, ["reg.one"]);
+
+    // A rule added on disk is there after a registration, with StackStorm's counts.
+    common::write_files(
+        &pack,
+        &[(
+            "rules/two.yaml",
+            "name: two\npack: reg\ntrigger:\n  type: core.st2.webhook\n  parameters:\n    url: two\naction:\n  ref: core.noop\n",
+        )],
+    );
+    let (st, b) = answer(register(json!({"packs": ["reg"]})).await.unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["rules"], 2, "{b}");
+    assert_eq!(rules().await, ["reg.one", "reg.two"]);
+
+    // A broken pack: 400 naming the problem; the running rules stay.
+    common::write_files(
+        &pack,
+        &[(
+            "rules/three.yaml",
+            "name: three\npack: reg\ntrigger:\n  type: core.st2.webhook\naction:\n  ref: no.such_action\n",
+        )],
+    );
+    let (st, b) = answer(register(json!({})).await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    assert!(fault(&b).contains("no.such_action"), "{b}");
+    assert_eq!(rules().await, ["reg.one", "reg.two"]);
+    std::fs::remove_file(pack.join("rules/three.yaml")).unwrap();
+
+    // Unknown packs, partial kinds and unknown fields are refused by name.
+    let (st, b) = answer(register(json!({"packs": ["nope"]})).await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(fault(&b).contains("'nope'"), "{b}");
+    let (st, b) = answer(register(json!({"types": ["actions"]})).await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(fault(&b).starts_with("types:"), "{b}");
+    let (st, b) = answer(register(json!({"colour": 1})).await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(fault(&b).contains("colour"), "{b}");
+
+    signal(run.pid(), "TERM");
+    let ended = run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}

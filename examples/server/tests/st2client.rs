@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Running, attune, http_base, root, signal};
+use common::{Running, attune, http_base, root, signal, write_files};
 use std::time::Duration;
 
 #[test]
@@ -20,8 +20,25 @@ fn the_st2_client_works_against_the_server() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // A pack directory for `st2 pack register`.
+    let pack = dir.path().join("st2test");
+    write_files(
+        &pack,
+        &[
+            (
+                "pack.yaml",
+                "ref: st2test\nname: st2test\ndescription: st2 pack register\nversion: 1.0.0\n",
+            ),
+            (
+                "rules/on_ping.yaml",
+                "name: on_ping\npack: st2test\ntrigger:\n  type: core.st2.webhook\n  parameters:\n    url: st2test-ping\naction:\n  ref: core.noop\n",
+            ),
+        ],
+    );
     let mut cmd = attune();
-    cmd.args(["--log-format", "json", "serve", "--db"])
+    cmd.args(["--log-format", "json", "serve", "--pack"])
+        .arg(&pack)
+        .arg("--db")
         .arg(dir.path().join("state.db"))
         .args(["--http", "127.0.0.1:0"])
         .env("ATTUNE_ADMIN_USER", "st2admin")

@@ -52,8 +52,13 @@ pub(super) async fn run(
         "attune serve: running"
     );
     log_sensors(&engine);
+    // `POST /api/v1/packs/register` asks this loop to reload, as SIGHUP does.
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<crate::http::ReloadRequest>(4);
     let api = match http {
-        Some(addr) => Some(start_http(addr, &engine, setup).await?),
+        Some(addr) => {
+            let reloads = (!packs.is_empty()).then_some(reload_tx);
+            Some(start_http(addr, &engine, setup, reloads).await?)
+        }
         None => None,
     };
     let mut reloads = 0u64;
@@ -61,9 +66,18 @@ pub(super) async fn run(
         tokio::select! {
             sig = setup.interrupt.first() => break sig,
             Some(()) = hup.recv() => {
-                if reload(&engine, packs, setup).await {
+                tracing::info!("SIGHUP: reloading packs");
+                if reload(&engine, packs, setup).await.is_ok() {
                     reloads += 1;
                 }
+            }
+            Some(reply) = reload_rx.recv() => {
+                tracing::info!("API: reloading packs");
+                let done = reload(&engine, packs, setup).await;
+                if done.is_ok() {
+                    reloads += 1;
+                }
+                let _ = reply.send(done);
             }
         }
     };
@@ -95,42 +109,46 @@ pub(super) async fn run(
     })
 }
 
-/// Reads and checks the packs again; installs them only when all check clean. Whether it
-/// did.
-async fn reload(engine: &Engine, packs: &[PathBuf], setup: &Setup) -> bool {
-    tracing::info!("SIGHUP: reloading packs");
+/// Reads and checks the packs again; installs them only when all check clean. The refs of
+/// the packs installed, or the problems (each also logged).
+async fn reload(
+    engine: &Engine,
+    packs: &[PathBuf],
+    setup: &Setup,
+) -> Result<Vec<String>, Vec<String>> {
+    let refused = |problems: Vec<String>| {
+        for p in &problems {
+            tracing::error!(problem = %p, "reload refused: the running packs stay");
+        }
+        Err(problems)
+    };
     match engine.check_packs(packs, &setup.options).await {
         Ok((_, failed)) if !failed.is_empty() => {
-            for f in &failed {
-                for p in &f.problems {
-                    tracing::error!(pack = %f.pack, problem = %p, "reload refused: the running packs stay");
-                }
-            }
-            return false;
+            return refused(
+                failed
+                    .iter()
+                    .flat_map(|f| f.problems.iter().map(move |p| format!("{}: {p}", f.pack)))
+                    .collect(),
+            );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reload refused: the running packs stay");
-            return false;
-        }
+        Err(e) => return refused(vec![e.to_string()]),
         Ok(_) => {}
     }
     match engine.load_pack_dirs(packs, &setup.options).await {
         Ok(report) if report.failed.is_empty() => {
-            let names: Vec<&str> = report.loaded.iter().map(|s| s.pack.as_str()).collect();
+            let names: Vec<String> = report.loaded.iter().map(|s| s.pack.clone()).collect();
             tracing::info!(packs = %names.join(","), "packs reloaded");
             log_sensors(engine);
-            true
+            Ok(names)
         }
-        Ok(report) => {
-            for f in &report.failed {
-                tracing::error!(pack = %f.pack, "reload: pack refused, the running one stays");
-            }
-            false
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "reload failed");
-            false
-        }
+        Ok(report) => refused(
+            report
+                .failed
+                .iter()
+                .map(|f| format!("{}: refused, the running one stays", f.pack))
+                .collect(),
+        ),
+        Err(e) => refused(vec![format!("reload failed: {e}")]),
     }
 }
 
@@ -180,6 +198,7 @@ async fn start_http(
     addr: &str,
     engine: &Engine,
     setup: &Setup,
+    reloads: Option<tokio::sync::mpsc::Sender<crate::http::ReloadRequest>>,
 ) -> Result<
     (
         tokio::sync::oneshot::Sender<()>,
@@ -201,6 +220,7 @@ async fn start_http(
         auth,
         metrics: Default::default(),
         stopping: tokio::sync::watch::channel(false).0,
+        reloads,
     });
     tokio::spawn(crate::http::metrics::follow_statuses(api.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -52,7 +52,14 @@ pub(crate) struct Api {
     /// Set when the server stops: long-lived answers (event streams) end, so that the
     /// graceful shutdown does not wait for their clients.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Asks the server to read its pack directories again (`POST /api/v1/packs/register`);
+    /// None when it serves none.
+    pub reloads: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
+
+/// A request to reload the packs: answered with the refs of the packs installed, or the
+/// problems that kept the running ones.
+pub(crate) type ReloadRequest = tokio::sync::oneshot::Sender<Result<Vec<String>, Vec<String>>>;
 
 /// The routes, before the path rewriting of [`serve`], with the OpenAPI document built
 /// from the same handlers ([`openapi`]).
@@ -90,6 +97,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .routes(routes!(triggers::enforcement))
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))
+        .routes(routes!(packs::register))
         .routes(routes!(packs::sensors))
         .routes(routes!(packs::policies))
         .routes(routes!(inquiries::list))

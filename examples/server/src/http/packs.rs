@@ -1,10 +1,10 @@
-//! Packs, sensor types and policies: `st2 pack list/get`, `st2 sensor list`,
-//! `st2 policy list` (read-only here; packs are installed by `attune serve --pack` and
-//! reloaded on SIGHUP).
+//! Packs, sensor types and policies: `st2 pack list/get/register`, `st2 sensor list`,
+//! `st2 policy list`. Packs are installed from the directories `attune serve --pack`
+//! names; `st2 pack register` reads them again, as SIGHUP does.
 
 use super::Api;
-use super::auth::Caller;
-use super::error::ApiResult;
+use super::auth::{Caller, Role};
+use super::error::{ApiError, ApiResult};
 use super::openapi::{Attributes, Paging};
 use super::query::{listed, no_ref};
 use super::schemas::*;
@@ -160,4 +160,87 @@ pub(super) async fn policies(
         &caller,
         api.engine.policies(None).iter().map(policy_api),
     )
+}
+
+/// StackStorm's `PackRegisterRequestAPI`, as `st2 pack register [PACK…]` sends it.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    /// Packs that must be among those registered (every pack directory is read again).
+    #[serde(default)]
+    packs: Vec<String>,
+    /// Refused when given: a pack's content is registered whole.
+    #[serde(default)]
+    types: Vec<String>,
+    /// Accepted; a pack with problems always fails the registration.
+    #[serde(default)]
+    fail_on_failure: Option<bool>,
+}
+
+/// `st2 pack register [PACK…]`: reads the server's pack directories again and installs
+/// them when all check clean (as SIGHUP does; a pack with problems keeps the running ones
+/// and is a 400 naming each problem). Answers StackStorm's counts of what the packs hold.
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/packs/register", tag = "packs",
+    request_body(content = Register, content_type = "application/json"),
+    responses((status = 200, description = "What the registered packs hold, by kind", body = Object),
+        (status = 400, description = "Bad input, or a pack with problems", body = Fault),
+        (status = 401, description = "No or bad credentials", body = Fault),
+        (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+pub(super) async fn register(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin, "register packs")?;
+    let req: Register = super::json_body(&body, "pack register")?;
+    if !req.types.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "types: registering only some kinds of content ({}) is not supported: a pack is registered whole",
+            req.types.join(", ")
+        )));
+    }
+    let _ = req.fail_on_failure;
+    let Some(reloads) = &api.reloads else {
+        return Err(ApiError::bad_request(
+            "this server reads no pack directories (start it with --pack DIR)",
+        ));
+    };
+    // Checked before anything is read: the packs installed are those of the directories.
+    let installed = api.engine.pack_refs();
+    if let Some(p) = req.packs.iter().find(|p| !installed.contains(p)) {
+        return Err(ApiError::bad_request(format!(
+            "packs: '{p}' is not an installed pack (installed: {})",
+            installed.join(", ")
+        )));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stopped = || {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        )
+    };
+    reloads.send(tx).await.map_err(|_| stopped())?;
+    let loaded = rx.await.map_err(|_| stopped())?.map_err(|problems| {
+        ApiError::bad_request(format!("packs not registered: {}", problems.join("; ")))
+    })?;
+    tracing::info!(target: "audit", user = %caller.user, packs = %loaded.join(","), "packs registered");
+    let of = |refs: Vec<String>| {
+        refs.iter()
+            .filter(|r| {
+                loaded
+                    .iter()
+                    .any(|p| r.split_once('.').is_some_and(|(pk, _)| pk == p))
+            })
+            .count()
+    };
+    let e = &api.engine;
+    Ok(Json(json!({
+        "actions": of(e.action_refs()),
+        "rules": of(e.rule_refs()),
+        "triggers": of(e.trigger_type_refs()),
+        "sensors": of(e.sensors().iter().map(|s| s.sensor_ref.clone()).collect()),
+        "policies": of(e.policies(None).iter().map(|p| p.policy_ref.clone()).collect()),
+    })))
 }

@@ -173,6 +173,10 @@ has "core"
 has "examples"
 run 0 pack get core
 has "Core"
+run 0 pack register st2test
+has "rules"
+run 2 pack register no-such-pack
+has "no-such-pack"
 run 0 trigger list
 has "core.webhook"
 

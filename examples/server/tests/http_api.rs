@@ -1556,7 +1556,5 @@ async fn pack_register_reads_the_pack_directories_again_and_keeps_them_when_one_
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(fault(&b).contains("colour"), "{b}");
 
-    signal(run.pid(), "TERM");
-    let ended = run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    common::stop_serving(run);
 }

@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::{Running, attune, http_base, signal};
+use common::{Running, attune, http_base, login, stop_serving};
 use serde_json::Value;
-use std::time::Duration;
 
 /// `attune serve --http` on a fresh SQLite file, with an admin.
 fn start(dir: &std::path::Path) -> (Running, String) {
@@ -29,12 +28,6 @@ fn start(dir: &std::path::Path) -> (Running, String) {
     let run = Running::start(cmd, false);
     let base = http_base(&run);
     (run, base)
-}
-
-fn stop(run: Running) {
-    signal(run.pid(), "TERM");
-    let ended = run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,20 +104,10 @@ async fn the_document_describes_every_route_and_the_docs_page_works_offline() {
     ] {
         assert!(params.contains(&p), "{p} not in {params:?}");
     }
-    let t: Value = c
-        .post(format!("{base}/auth/v1/tokens"))
-        .basic_auth("admin", Some("admin-pw"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = t["token"].as_str().unwrap();
+    let token = login(&base, "admin", "admin-pw").await;
     let r = c
         .get(format!("{base}/api/v1/executions?colour=red"))
-        .header("X-Auth-Token", token)
+        .header("X-Auth-Token", &token)
         .send()
         .await
         .unwrap();
@@ -164,7 +147,7 @@ async fn the_document_describes_every_route_and_the_docs_page_works_offline() {
         .await
         .unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
-    stop(run);
+    stop_serving(run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,17 +163,7 @@ async fn a_fuzzing_pass_over_the_document_finds_no_server_error_and_no_undocumen
     let dir = tempfile::tempdir().unwrap();
     let (run, base) = start(dir.path());
     let c = reqwest::Client::new();
-    let t: Value = c
-        .post(format!("{base}/auth/v1/tokens"))
-        .basic_auth("admin", Some("admin-pw"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = t["token"].as_str().unwrap().to_string();
+    let token = login(&base, "admin", "admin-pw").await;
     // Blocking: the server is another process.
     let out = std::process::Command::new(&st)
         .arg("run")
@@ -226,5 +199,5 @@ async fn a_fuzzing_pass_over_the_document_finds_no_server_error_and_no_undocumen
     // The server took all of it without a crash.
     let r = c.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    stop(run);
+    stop_serving(run);
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Running, attune, http_base, signal, write_files};
+use common::{Running, attune, http_base, login, stop_serving, write_files};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -266,19 +266,7 @@ async fn the_page_shows_executions_live_their_output_a_workflow_run_and_rule_hit
     let run: Running = Running::start(cmd, false);
     let base = http_base(&run);
     let c = reqwest::Client::new();
-    let token = c
-        .post(format!("{base}/auth/v1/tokens"))
-        .basic_auth("admin", Some("admin-pw"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = login(&base, "admin", "admin-pw").await;
 
     let b = Browser::start().await;
     b.go(&format!("{base}/ui")).await;
@@ -453,7 +441,5 @@ async fn the_page_shows_executions_live_their_output_a_workflow_run_and_rule_hit
     b.screenshot("rules").await;
     drop(b);
 
-    signal(run.pid(), "TERM");
-    let ended = run.wait(Duration::from_secs(60));
-    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+    stop_serving(run);
 }

@@ -307,6 +307,27 @@ pub(crate) fn http_base(run: &Running) -> String {
     base
 }
 
+/// A token of `user` from the auth route of the `serve --http` at `base`.
+pub(crate) async fn login(base: &str, user: &str, password: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/auth/v1/tokens"))
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "login of {user}");
+    let v: Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// SIGTERM to a server; it must drain and exit 0 within a minute.
+pub(crate) fn stop_serving(run: Running) {
+    signal(run.pid(), "TERM");
+    let ended = run.wait(Duration::from_secs(60));
+    assert_eq!(ended.status.code(), Some(0), "stderr:\n{}", ended.stderr);
+}
+
 /// A fresh schema on the PostgreSQL test server (dropped with the value), or `None` when
 /// the server cannot be reached and `ATTUNE_REQUIRE_POSTGRES` is not `1` (skipped, saying
 /// why). For synchronous tests; async ones await `TestSchema::create()`.

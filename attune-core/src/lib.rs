@@ -40,7 +40,7 @@ pub mod yaql;
 pub use engine::{
     Engine, EngineBuilder, EventTrace, ExecutionTrace, Inquiry, LoadReport, MAX_USER_NAME_BYTES,
     PackSummary, QueueStats, Responder, Retention, Role, RuleTest, RuleVerdict, StatusSubscription,
-    WEBHOOK_TRIGGER, Webhook,
+    TraceRoot, WEBHOOK_TRIGGER, Webhook,
 };
 pub use error::{Error, Result};
 

@@ -109,13 +109,7 @@ pub(crate) async fn get_many(pool: &PgPool, ids: &[EventId]) -> Res<Vec<Result<E
         let id: Uuid = r.try_get(0)?;
         found.insert(id, body_at::<Event>(r, 1, "event")?);
     }
-    Ok(ids
-        .iter()
-        .map(|id| match found.get(&Uuid::from(*id)) {
-            Some(e) => Ok(e.clone()),
-            None => Err(Error::not_found("event", id)),
-        })
-        .collect())
+    Ok(crate::rows::in_order(ids, &found, "event"))
 }
 
 /// Of `ids`, those not marked matched, in the order given, each once.
@@ -139,6 +133,10 @@ fn filter_where(filter: &EventFilter) -> Where {
     let mut w = Where::default();
     if let Some(t) = &filter.trigger {
         w.eq("e.trigger_ref", Arg::Text(t.clone()));
+    }
+    if let Some(t) = &filter.trace_tag {
+        // Kept in the body only: a scan (an interactive filter, StackStorm's `trace_tag`).
+        w.eq("(e.body::jsonb ->> 'trace_tag')", Arg::Text(t.clone()));
     }
     if let Some(s) = filter.since {
         w.cmp("e.created", ">=", Arg::Int(micros(s)));

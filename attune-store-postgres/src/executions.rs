@@ -16,7 +16,7 @@ use crate::rows::{
     to_body,
 };
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
-use attune_core::store::{Claim, Claimed, ExecutionChange, ExecutionFilter, Page};
+use attune_core::store::{Claim, Claimed, ExecutionChange, ExecutionFilter, ExecutionHead, Page};
 use attune_core::{Error, Result};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
@@ -556,6 +556,51 @@ pub(crate) async fn get(pool: &PgPool, id: ExecutionId) -> Res<Execution> {
     }
 }
 
+/// Reads executions with one query: one result per id, in order (NotFound for one not
+/// stored).
+pub(crate) async fn get_many(pool: &PgPool, ids: &[ExecutionId]) -> Res<Vec<Result<Execution>>> {
+    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, {EXEC_COLS} FROM executions WHERE id = ANY($1)"
+    )))
+    .bind(&uuids)
+    .fetch_all(pool)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: Uuid = r.try_get(0)?;
+        found.insert(id, exec_at(r, 1)?);
+    }
+    Ok(crate::rows::in_order(ids, &found, "execution"))
+}
+
+/// The runner and status of executions with one query, without reading whole records:
+/// one result per id, in order (NotFound for one not stored).
+pub(crate) async fn heads(pool: &PgPool, ids: &[ExecutionId]) -> Res<Vec<Result<ExecutionHead>>> {
+    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
+    let rows = sqlx::query(
+        "SELECT id, status, body::jsonb ->> 'runner' FROM executions WHERE id = ANY($1)",
+    )
+    .bind(&uuids)
+    .fetch_all(pool)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: Uuid = r.try_get(0)?;
+        let status: &str = r.try_get(1)?;
+        let status = ExecutionStatus::parse(status)?;
+        let runner: Option<String> = r.try_get(2)?;
+        let runner = runner.ok_or_else(|| {
+            Error::backend(
+                format!("execution {id}: its stored body names no runner"),
+                false,
+            )
+        })?;
+        found.insert(id, ExecutionHead::new(runner, status));
+    }
+    Ok(crate::rows::in_order(ids, &found, "execution"))
+}
+
 /// The WHERE clause of `filter`; `None` when it matches nothing (an empty status list).
 fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     let mut w = Where::default();
@@ -587,6 +632,11 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     }
     if filter.top_level {
         w.is_null("parent_id");
+    }
+    if filter.started_only {
+        w.is_null("parent_id")
+            .is_null("event_id")
+            .is_null("retry_of");
     }
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", Arg::Text(r.clone()));

@@ -120,3 +120,22 @@ pub(crate) fn scope_cols(scope: &KeyScope) -> (i16, &str) {
 pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// One result per id of `ids`, in order, from the rows `found` by id; NotFound naming
+/// `what` for an id without a row.
+pub(crate) fn in_order<I, T>(
+    ids: &[I],
+    found: &std::collections::HashMap<uuid::Uuid, T>,
+    what: &'static str,
+) -> Vec<attune_core::Result<T>>
+where
+    I: Copy + std::fmt::Display + Into<uuid::Uuid>,
+    T: Clone,
+{
+    ids.iter()
+        .map(|id| match found.get(&(*id).into()) {
+            Some(x) => Ok(x.clone()),
+            None => Err(attune_core::Error::not_found(what, id)),
+        })
+        .collect()
+}

@@ -12,7 +12,7 @@ use attune_core::model::{
 };
 use attune_core::store::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
-    ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
+    ExecutionFilter, ExecutionHead, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
     StoreCapabilities,
 };
 use attune_core::transport::Topic;
@@ -263,6 +263,20 @@ impl Store for PgStore {
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
         done(executions::get(&self.pool, id).await)
+    }
+
+    async fn get_executions(&self, ids: &[ExecutionId]) -> Vec<Result<Execution>> {
+        match executions::get_many(&self.pool, ids).await {
+            Ok(out) => out,
+            Err(f) => fail_all(f, ids.len()),
+        }
+    }
+
+    async fn get_execution_heads(&self, ids: &[ExecutionId]) -> Vec<Result<ExecutionHead>> {
+        match executions::heads(&self.pool, ids).await {
+            Ok(out) => out,
+            Err(f) => fail_all(f, ids.len()),
+        }
     }
 
     async fn transition_execution(

@@ -93,6 +93,10 @@ fn filter_where(filter: &EventFilter) -> Where {
     if let Some(t) = &filter.trigger {
         w.eq("e.trigger_ref", t.clone());
     }
+    if let Some(t) = &filter.trace_tag {
+        // Kept in the body only: a scan (an interactive filter, StackStorm's `trace_tag`).
+        w.eq("json_extract(e.body, '$.trace_tag')", t.clone());
+    }
     if let Some(s) = filter.since {
         w.cmp("e.created", ">=", micros(s));
     }

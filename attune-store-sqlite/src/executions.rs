@@ -12,7 +12,7 @@ use crate::rows::{Bodied, blob, exec_at, exec_state, limit, micros, opt_blob};
 use crate::writer::WriterConn;
 use attune_core::Error;
 use attune_core::model::{Execution, ExecutionId, ExecutionStatus};
-use attune_core::store::{Claim, Claimed, ExecutionChange, ExecutionFilter, Page};
+use attune_core::store::{Claim, Claimed, ExecutionChange, ExecutionFilter, ExecutionHead, Page};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -366,6 +366,30 @@ pub(crate) fn get(conn: &Connection, id: ExecutionId) -> Res<Execution> {
     .ok_or_else(|| Error::not_found("execution", id))?
 }
 
+/// The runner and status of one execution, without reading the whole record.
+pub(crate) fn head(conn: &Connection, id: ExecutionId) -> Res<ExecutionHead> {
+    let row = conn
+        .prepare_cached(
+            "SELECT x.status, json_extract(b.body, '$.runner') FROM executions x \
+             JOIN execution_bodies b ON b.exec_id = x.id WHERE x.id = ?1",
+        )?
+        .query_row([blob(id)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })
+        .optional()?;
+    let Some((status, runner)) = row else {
+        return Err(Error::not_found("execution", id).into());
+    };
+    let status = ExecutionStatus::parse(&status)?;
+    let runner = runner.ok_or_else(|| {
+        Error::backend(
+            format!("execution {id}: its stored body names no runner"),
+            false,
+        )
+    })?;
+    Ok(ExecutionHead::new(runner, status))
+}
+
 /// The WHERE clause of `filter`; `None` when it matches nothing (an empty status list).
 fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     let mut w = Where::default();
@@ -397,6 +421,11 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     }
     if filter.top_level {
         w.is_null("parent_id");
+    }
+    if filter.started_only {
+        w.is_null("parent_id")
+            .is_null("event_id")
+            .is_null("retry_of");
     }
     if let Some(r) = &filter.rule {
         w.eq("rule_ref", r.clone());

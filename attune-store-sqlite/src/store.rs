@@ -19,7 +19,7 @@ use attune_core::model::{
 };
 use attune_core::store::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
-    ExecutionFilter, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
+    ExecutionFilter, ExecutionHead, Inserted, JournalEntry, Page, PurgeRequest, PurgeStats, Store,
     StoreCapabilities,
 };
 use chrono::Utc;
@@ -161,6 +161,33 @@ impl SqliteStore {
                 let msg = e.to_string();
                 let transient = e.is_retryable();
                 (0..n)
+                    .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
+                    .collect()
+            }
+        }
+    }
+
+    /// `one` for each of `ids` on one read connection (one hop to a blocking thread): one
+    /// result per id, in order; a failed read is the failure of each.
+    async fn read_each<T: Send + 'static>(
+        &self,
+        ids: &[ExecutionId],
+        one: fn(&Connection, ExecutionId) -> Res<T>,
+    ) -> Vec<Result<T>> {
+        let owned = ids.to_vec();
+        let read = self
+            .read(move |c| {
+                Ok(owned
+                    .iter()
+                    .map(|id| one(c, *id).map_err(attune_core::Error::from))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match read {
+            Ok(out) => out,
+            Err(e) => {
+                let (msg, transient) = (e.to_string(), e.is_retryable());
+                ids.iter()
                     .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
                     .collect()
             }
@@ -338,6 +365,14 @@ impl Store for SqliteStore {
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
         self.read(move |c| executions::get(c, id)).await
+    }
+
+    async fn get_executions(&self, ids: &[ExecutionId]) -> Vec<Result<Execution>> {
+        self.read_each(ids, executions::get).await
+    }
+
+    async fn get_execution_heads(&self, ids: &[ExecutionId]) -> Vec<Result<ExecutionHead>> {
+        self.read_each(ids, executions::head).await
     }
 
     async fn transition_execution(

@@ -12,18 +12,24 @@ use crate::model::{
 };
 use crate::store::{EnforcementFilter, EventFilter, ExecutionFilter, Page, Store};
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use std::future::Future;
 use uuid::Uuid;
 
-/// `list_events` and `count_events` with each filter (trigger, since — inclusive —, until —
+/// `list_events` and `count_events` with each filter (trigger, trace tag, since — inclusive —, until —
 /// exclusive —, unmatched only) and combinations: exactly the matching rows, in id order,
 /// and a count of as many.
 pub async fn check_event_filters(store: &dyn Store) {
     let t = epoch();
     let e1 = insert_event(store, "alpha.trigger", at(t, 0)).await;
     let e2 = insert_event(store, "beta.trigger", at(t, 10)).await;
-    let e3 = insert_event(store, "alpha.trigger", at(t, 20)).await;
-    let e4 = insert_event(store, "beta.trigger", at(t, 30)).await;
+    // e3 carries a trace tag; e4 has one only inside its payload, which does not count.
+    let mut e3 = Event::new("alpha.trigger", json!({}), at(t, 20));
+    e3.trace_tag = Some("deploy-7".into());
+    let e4 = Event::new("beta.trigger", json!({"trace_tag": "deploy-7"}), at(t, 30));
+    for e in [&e3, &e4] {
+        must(store.insert_event(e).await, "insert_event");
+    }
     must(
         store.mark_events_matched(&[e1.id, e2.id]).await,
         "mark_events_matched",
@@ -46,6 +52,13 @@ pub async fn check_event_filters(store: &dyn Store) {
                 .since(at(t, 10))
                 .until(at(t, 30)),
             vec![e3.id],
+        ),
+        ("trace tag", f().trace_tag("deploy-7"), vec![e3.id]),
+        ("unknown trace tag", f().trace_tag("deploy-8"), vec![]),
+        (
+            "trace tag and trigger",
+            f().trace_tag("deploy-7").trigger("beta.trigger"),
+            vec![],
         ),
         ("unmatched only", f().unmatched_only(), vec![e3.id, e4.id]),
         (
@@ -171,7 +184,7 @@ pub async fn check_enforcement_filters(store: &dyn Store) {
 }
 
 /// `list_executions` and `count_executions` with each filter (action, statuses, enforcement,
-/// event, parent, rule, since — inclusive —, until — exclusive —) and combinations: exactly
+/// event, parent, rule, top level, started by a caller, since — inclusive —, until — exclusive —) and combinations: exactly
 /// the matching rows, in id order.
 pub async fn check_execution_filters(store: &dyn Store) {
     use ExecutionStatus::*;
@@ -198,7 +211,9 @@ pub async fn check_execution_filters(store: &dyn Store) {
     let x3 = child("alpha.a", Scheduled, 7);
     let x4 = child("alpha.a", Failed, 8);
     let x5 = execution("alpha.b", Requested, at(t, 9));
-    for x in [&x1, &x2, &x3, &x4, &x5] {
+    let mut x6 = execution("alpha.c", Timeout, at(t, 10));
+    x6.retry_of = Some(x5.id);
+    for x in [&x1, &x2, &x3, &x4, &x5, &x6] {
         must(store.insert_execution(x).await, "insert_execution");
     }
     let f = ExecutionFilter::default;
@@ -206,7 +221,7 @@ pub async fn check_execution_filters(store: &dyn Store) {
         (
             "no filter",
             f(),
-            vec![parent.id, x1.id, x2.id, x3.id, x4.id, x5.id],
+            vec![parent.id, x1.id, x2.id, x3.id, x4.id, x5.id, x6.id],
         ),
         (
             "action",
@@ -288,14 +303,28 @@ pub async fn check_execution_filters(store: &dyn Store) {
         (
             "top level",
             f().top_level(),
-            vec![parent.id, x1.id, x2.id, x5.id],
+            vec![parent.id, x1.id, x2.id, x5.id, x6.id],
+        ),
+        (
+            "started by a caller (no event, parent or first attempt)",
+            f().started_only(),
+            vec![parent.id, x5.id],
+        ),
+        (
+            "started and action",
+            f().started_only().action("alpha.b"),
+            vec![x5.id],
         ),
         (
             "top level and action",
             f().top_level().action("alpha.a"),
             vec![x1.id],
         ),
-        ("since", f().since(at(t, 7)), vec![x3.id, x4.id, x5.id]),
+        (
+            "since",
+            f().since(at(t, 7)),
+            vec![x3.id, x4.id, x5.id, x6.id],
+        ),
         ("until", f().until(at(t, 6)), vec![parent.id, x1.id]),
         (
             "action and window",

@@ -105,6 +105,7 @@ pub async fn check_events(store: &dyn Store) {
         trigger: Some("alpha.trigger".into()),
         since: Some(at(t, 5)),
         until: Some(at(t, 30)),
+        trace_tag: None,
         unmatched_only: false,
     };
     assert_eq!(
@@ -904,5 +905,70 @@ pub async fn check_insert_executions(store: &dyn Store) {
     assert!(
         store.insert_executions(&[]).await.is_empty(),
         "insert_executions of nothing"
+    );
+    // Read together: one result per id, in order, NotFound for an unknown one (and for
+    // the refused one), an id given twice read twice.
+    let read = store
+        .get_executions(&[b.id, ExecutionId::new(), before.id, same_attempt.id, b.id])
+        .await;
+    assert_eq!(read.len(), 5, "get_executions: one result per id");
+    let mut read = read.into_iter();
+    assert_eq!(must(read.next().expect("result"), "get_executions"), b);
+    expect_err(
+        read.next().expect("result"),
+        Expect::NotFound,
+        "get_executions of an id not stored",
+    );
+    assert_eq!(must(read.next().expect("result"), "get_executions"), before);
+    expect_err(
+        read.next().expect("result"),
+        Expect::NotFound,
+        "get_executions of an execution insert_executions refused",
+    );
+    assert_eq!(
+        must(
+            read.next().expect("result"),
+            "get_executions (an id given twice)"
+        ),
+        b
+    );
+    assert!(
+        store.get_executions(&[]).await.is_empty(),
+        "get_executions of nothing"
+    );
+    // Their heads: runner and current status, after a status change too.
+    must(
+        store
+            .transition_execution(
+                b.id,
+                ExecutionStatus::Scheduled,
+                ExecutionChange::to(ExecutionStatus::Canceled, at(t, 4)),
+            )
+            .await,
+        "transition_execution",
+    );
+    let heads = store
+        .get_execution_heads(&[before.id, ExecutionId::new(), b.id])
+        .await;
+    assert_eq!(heads.len(), 3, "get_execution_heads: one result per id");
+    let mut heads = heads.into_iter();
+    let want = |x: &crate::model::Execution, status| {
+        let mut h = crate::store::ExecutionHead::of(x);
+        h.status = status;
+        h
+    };
+    assert_eq!(
+        must(heads.next().expect("result"), "get_execution_heads"),
+        want(&before, ExecutionStatus::Requested)
+    );
+    expect_err(
+        heads.next().expect("result"),
+        Expect::NotFound,
+        "get_execution_heads of an id not stored",
+    );
+    assert_eq!(
+        must(heads.next().expect("result"), "get_execution_heads"),
+        want(&b, ExecutionStatus::Canceled),
+        "a head has the status of the last change"
     );
 }

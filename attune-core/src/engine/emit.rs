@@ -32,6 +32,19 @@ impl Engine {
             .await
     }
 
+    /// [`Engine::emit`] with StackStorm's `trace_tag`: the emitter's own name for what
+    /// happened (a deployment id, a ticket), by which its trace is found later
+    /// ([`EventFilter::trace_tag`](crate::store::EventFilter::trace_tag)).
+    pub async fn emit_tagged(
+        &self,
+        trigger_ref: &str,
+        payload: Value,
+        trace_tag: impl Into<String>,
+    ) -> Result<EventId> {
+        self.emit_instance(trigger_ref, payload, None, None, Some(trace_tag.into()))
+            .await
+    }
+
     /// Emits many events at once: each is checked as [`Engine::emit`] checks it, those that
     /// pass are stored with one store call (one commit on a durable store) and handed to
     /// the matching stage together. One result per event, in order; a refused event does

@@ -72,7 +72,7 @@ pub use inquiries::{Inquiry, Responder};
 pub use packs::{LoadReport, PackSummary};
 pub use policy::QueueStats;
 pub use roles::Role;
-pub use trace::{EventTrace, ExecutionTrace};
+pub use trace::{EventTrace, ExecutionTrace, TraceRoot};
 pub use webhooks::{WEBHOOK_TRIGGER, Webhook};
 
 use crate::clock::Clock;

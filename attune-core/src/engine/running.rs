@@ -127,8 +127,10 @@ async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>
 /// Sends the executions of laned runtimes to their lane; returns the others, in order.
 async fn route(shared: &Shared, slots: &Slots, ids: Vec<ExecutionId>) -> Vec<ExecutionId> {
     let mut rest = Vec::with_capacity(ids.len());
-    for id in ids {
-        match shared.store.get_execution(id).await {
+    // One light read for the batch: a durable store's reads hop to another thread.
+    let read = shared.store.get_execution_heads(&ids).await;
+    for (id, r) in ids.into_iter().zip(read) {
+        match r {
             Ok(e) if e.status == ExecutionStatus::Scheduled => match slots.lanes.get(&e.runner) {
                 Some(lane) => {
                     let _ = lane.send(id);

@@ -92,30 +92,57 @@ impl Engine {
     /// emitted); an event the engine refuses (too large, not fitting the payload schema)
     /// is the error, and the events emitted before it stay.
     pub async fn emit_webhook(&self, path: &str, payload: Value) -> Result<Vec<EventId>> {
+        self.emit_webhook_tagged(path, payload, None).await
+    }
+
+    /// [`Engine::emit_webhook`] with a `trace_tag` on each event (StackStorm's
+    /// `St2-Trace-Tag` header), when given.
+    pub async fn emit_webhook_tagged(
+        &self,
+        path: &str,
+        payload: Value,
+        trace_tag: Option<String>,
+    ) -> Result<Vec<EventId>> {
         let path = path.trim_start_matches('/');
-        let mut instances: BTreeMap<String, Value> = BTreeMap::new();
+        let mut params: Vec<Value> = Vec::new();
         for r in self.shared.catalog.rules_of_trigger(WEBHOOK_TRIGGER) {
             if r.rule.enabled && path_of(&r.rule.trigger_params) == Some(path) {
-                let params = r.rule.trigger_params.clone();
-                instances.insert(crate::rules::canonical_params(&params), params);
+                params.push(r.rule.trigger_params.clone());
             }
         }
-        if instances.is_empty() {
+        if params.is_empty() {
             return Err(Error::not_found("webhook", path));
         }
+        // Rules with equal parameters share one trigger instance (one rule: nothing to
+        // compare, the common case on this hot path).
+        let instances: Vec<Value> = if params.len() == 1 {
+            params
+        } else {
+            let mut by_form: BTreeMap<String, Value> = BTreeMap::new();
+            for p in params {
+                by_form.insert(crate::rules::canonical_params(&p), p);
+            }
+            by_form.into_values().collect()
+        };
         let mut payload = payload;
         if let Value::Object(m) = &mut payload {
             m.insert("path".into(), Value::String(path.to_string()));
         }
         let mut ids = Vec::with_capacity(instances.len());
-        for params in instances.into_values() {
+        let mut rest = instances.into_iter().peekable();
+        while let Some(params) = rest.next() {
+            let body = if rest.peek().is_some() {
+                payload.clone()
+            } else {
+                std::mem::take(&mut payload)
+            };
             ids.push(
                 self.emit_instance(
                     WEBHOOK_TRIGGER,
-                    payload.clone(),
+                    body,
                     Some(format!("webhook:{path}")),
                     Some(params),
-                    None,
+                    trace_tag.clone(),
                 )
                 .await?,
             );

@@ -73,29 +73,46 @@ impl TriggerRules {
 /// Trigger parameters as JSON with object keys sorted, `{}` and `null` alike: rules whose
 /// parameters have the same canonical form are of the same trigger instance.
 pub(crate) fn canonical_params(v: &serde_json::Value) -> String {
+    let mut out = Vec::with_capacity(64);
+    canonical_into(v, &mut out);
+    // Only JSON text was written: valid UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the canonical form of `v` to `out` (one buffer: this runs for every event of a
+/// trigger instance).
+fn canonical_into(v: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match v {
-        Value::Object(m) if m.is_empty() => "null".into(),
+        Value::Object(m) if m.is_empty() => out.extend_from_slice(b"null"),
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let inner: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        Value::String((*k).clone()),
-                        canonical_params(&m[*k])
-                    )
-                })
-                .collect();
-            format!("{{{}}}", inner.join(","))
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Writing JSON to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                canonical_into(&m[k], out);
+            }
+            out.push(b'}');
         }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical_params).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_into(x, out);
+            }
+            out.push(b']');
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 
@@ -184,6 +201,12 @@ mod tests {
         assert_ne!(
             canonical(&json!({"delta": 5})),
             canonical(&json!({"delta": 6}))
+        );
+        // The exact form: compact JSON, keys sorted at every depth, strings escaped, an
+        // empty object as null.
+        assert_eq!(
+            canonical(&json!({"b": [1, {"z": "q\"", "a": {}}], "a": "x\n"})),
+            r#"{"a":"x\n","b":[1,{"a":null,"z":"q\""}]}"#
         );
     }
 }

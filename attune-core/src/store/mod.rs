@@ -11,7 +11,7 @@ pub use journal::JournalEntry;
 pub use memory::MemoryStore;
 pub use query::{
     Claim, Claimed, Enforced, EnforcementFilter, EnforcementUpdate, EventFilter, ExecutionChange,
-    ExecutionFilter, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
+    ExecutionFilter, ExecutionHead, Inserted, Page, PurgeRequest, PurgeStats, StoreCapabilities,
     check_pack_definitions,
 };
 
@@ -233,6 +233,26 @@ pub trait Store: Send + Sync + Debug {
     }
     /// Reads an execution.
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution>;
+    /// Reads executions: one result per id, in order (NotFound for an id not stored). A
+    /// store whose reads take a round trip (or a hop to another thread) reads them all
+    /// with one (the default reads one by one).
+    async fn get_executions(&self, ids: &[ExecutionId]) -> Vec<Result<Execution>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_execution(*id).await);
+        }
+        out
+    }
+    /// The runner and status of each execution: one result per id, in order (NotFound for
+    /// an id not stored). What the running stage reads to route a batch; a store with
+    /// large records reads only these fields (the default reads the records).
+    async fn get_execution_heads(&self, ids: &[ExecutionId]) -> Vec<Result<ExecutionHead>> {
+        self.get_executions(ids)
+            .await
+            .into_iter()
+            .map(|r| r.map(|x| ExecutionHead::of(&x)))
+            .collect()
+    }
     /// Compare-and-set status change `from → change.to`, with the fields of `change`.
     /// Entering a terminal status sets `finished` and clears the claim; entering `running`
     /// sets `started` if unset.

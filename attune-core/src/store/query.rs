@@ -146,6 +146,9 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Created before.
     pub until: Option<DateTime<Utc>>,
+    /// Only events with this `trace_tag` (what their emitter named them). The SQL stores
+    /// keep it in the event's body: filtering on it scans the events of the other filters.
+    pub trace_tag: Option<String>,
     /// Only events not yet marked matched ([`Store::mark_events_matched`](super::Store)):
     /// what a restart must match again. Stores track this; [`EventFilter::admits`] does not
     /// look at it.
@@ -176,6 +179,12 @@ impl EventFilter {
         self
     }
 
+    /// Only events whose `trace_tag` is `tag`.
+    pub fn trace_tag(mut self, tag: impl Into<String>) -> Self {
+        self.trace_tag = Some(tag.into());
+        self
+    }
+
     /// Only events not yet marked matched (see [`EventFilter::unmatched_only`]).
     pub fn unmatched_only(mut self) -> Self {
         self.unmatched_only = true;
@@ -185,6 +194,10 @@ impl EventFilter {
     /// Whether `event` passes (all fields but `unmatched_only`).
     pub fn admits(&self, event: &crate::model::Event) -> bool {
         self.trigger.as_ref().is_none_or(|t| *t == event.trigger)
+            && self
+                .trace_tag
+                .as_ref()
+                .is_none_or(|t| Some(t) == event.trace_tag.as_ref())
             && in_range(event.created, self.since, self.until)
     }
 }
@@ -301,6 +314,9 @@ pub struct ExecutionFilter {
     /// Only executions without a parent (not a workflow's task): StackStorm's
     /// `parent=null`.
     pub top_level: bool,
+    /// Only executions nothing in the engine caused — no event, no parent, not a retry:
+    /// those a caller started, each the root of a trace of its own.
+    pub started_only: bool,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created before.
@@ -383,6 +399,12 @@ impl ExecutionFilter {
         self
     }
 
+    /// Only executions a caller started (see [`ExecutionFilter::started_only`]).
+    pub fn started_only(mut self) -> Self {
+        self.started_only = true;
+        self
+    }
+
     /// Whether `e` passes.
     pub fn admits(&self, e: &Execution) -> bool {
         self.action.as_ref().is_none_or(|a| *a == e.action)
@@ -391,6 +413,8 @@ impl ExecutionFilter {
             && self.event.is_none_or(|x| Some(x) == e.event)
             && self.parent.is_none_or(|x| Some(x) == e.parent)
             && (!self.top_level || e.parent.is_none())
+            && (!self.started_only
+                || (e.event.is_none() && e.parent.is_none() && e.retry_of.is_none()))
             && self
                 .rule
                 .as_ref()
@@ -616,6 +640,35 @@ impl Claim {
                 Some(true)
             }
             _ => None,
+        }
+    }
+}
+
+/// What [`Store::get_execution_heads`](super::Store::get_execution_heads) reads of an
+/// execution: enough to route it to its runtime without reading the whole record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutionHead {
+    /// The runtime that runs it.
+    pub runner: String,
+    /// Its status.
+    pub status: ExecutionStatus,
+}
+
+impl ExecutionHead {
+    /// A head of an execution of `runner` in `status`.
+    pub fn new(runner: impl Into<String>, status: ExecutionStatus) -> Self {
+        ExecutionHead {
+            runner: runner.into(),
+            status,
+        }
+    }
+
+    /// The head of `x`.
+    pub fn of(x: &Execution) -> Self {
+        ExecutionHead {
+            runner: x.runner.clone(),
+            status: x.status,
         }
     }
 }

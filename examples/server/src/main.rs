@@ -17,6 +17,14 @@ use interrupt::Interrupt;
 use serde_json::json;
 use std::process::ExitCode;
 
+/// `attune` is a program of its own, not an embedder's host, so it picks its allocator: the
+/// engine allocates per event and request, and glibc's malloc cost about a fifth of the
+/// server's time under webhook load (docs/api.md, Load). Build with `--features
+/// system-alloc` to run it on the system allocator.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// What a command produced: the JSON document, the text, and the exit code.
 #[derive(Debug)]
 pub struct Report {

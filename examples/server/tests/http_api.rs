@@ -1558,3 +1558,164 @@ async fn pack_register_reads_the_pack_directories_again_and_keeps_them_when_one_
 
     common::stop_serving(run);
 }
+
+/// `GET /api/v1/traces{query}`: the traces and `X-Total-Count`.
+async fn traces(a: &As, query: &str) -> (Vec<Value>, u64) {
+    let r = a
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/traces{query}"),
+            None,
+        )
+        .await;
+    let total = r.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (st, b) = answer(r).await;
+    assert_eq!(st, StatusCode::OK, "{query}: {b}");
+    (b.as_array().unwrap().clone(), total)
+}
+
+/// The ids of `traces`, in order.
+fn ids(traces: &[Value]) -> Vec<&str> {
+    traces.iter().map(|t| t["id"].as_str().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_started() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let rule = json!({
+        "name": "traced", "pack": "hooks", "enabled": true,
+        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "deploy"}},
+        "action": {"ref": "core.noop"}
+    });
+    let (st, b) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    // A webhook call tagged as StackStorm's clients tag it; then an execution started
+    // through the API.
+    let r =
+        a.c.post(format!("{}/api/v1/webhooks/deploy", a.base))
+            .header("X-Auth-Token", &a.token)
+            .header("St2-Trace-Tag", "deploy-42")
+            .json(&json!({"v": 1}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut hook = Value::Null;
+    for _ in 0..600 {
+        let (l, _) = traces(&a, "?trace_tag=deploy-42").await;
+        if l.len() == 1 && l[0]["action_executions"].as_array().unwrap().len() == 1 {
+            hook = l[0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hook["trace_tag"], "deploy-42", "the tagged trace: {hook}");
+    let event = hook["trigger_instances"][0]["object_id"].as_str().unwrap();
+    assert_eq!(hook["id"], event, "an event's trace has the event's id");
+    assert_eq!(hook["trigger_instances"][0]["ref"], "core.webhook");
+    assert_eq!(hook["rules"][0]["ref"], "hooks.traced");
+    assert_eq!(
+        hook["rules"][0]["caused_by"],
+        json!({"type": "trigger_instance", "id": event})
+    );
+    let hook_x = hook["action_executions"][0].clone();
+    assert_eq!(hook_x["ref"], "core.noop");
+    assert_eq!(
+        hook_x["caused_by"],
+        json!({"type": "rule", "id": format!("hooks.traced:{event}")})
+    );
+    let hook_x = hook_x["object_id"].as_str().unwrap().to_string();
+    let started = a.run("echo traced").await;
+    let started = started["id"].as_str().unwrap().to_string();
+    a.ended(&started).await;
+
+    // Both listed, newest first; oldest first; paged with the total.
+    let (all, total) = traces(&a, "").await;
+    assert_eq!(ids(&all), [started.as_str(), event]);
+    assert_eq!(total, 2);
+    assert_eq!(all[0]["trigger_instances"], json!([]));
+    assert_eq!(all[0]["action_executions"][0]["ref"], "core.local");
+    assert_eq!(all[0]["action_executions"][0]["caused_by"], json!({}));
+    let (asc, _) = traces(&a, "?sort_asc=true").await;
+    assert_eq!(ids(&asc), [event, started.as_str()]);
+    let (second, total) = traces(&a, "?limit=1&offset=1").await;
+    assert_eq!((ids(&second), total), (vec![event], 2));
+    // Each filter, and filters together (all must hold).
+    for (query, want) in [
+        (format!("?execution={hook_x}"), vec![event]),
+        (format!("?execution={started}"), vec![started.as_str()]),
+        (format!("?trigger_instance={event}"), vec![event]),
+        ("?rule=hooks.traced".to_string(), vec![event]),
+        (
+            "?rule=hooks.traced&trace_tag=deploy-42".to_string(),
+            vec![event],
+        ),
+        ("?rule=hooks.traced&trace_tag=deploy-43".to_string(), vec![]),
+        ("?trace_tag=deploy-43".to_string(), vec![]),
+        (format!("?execution={started}&rule=hooks.traced"), vec![]),
+        (
+            format!("?execution={hook_x}&trigger_instance={event}"),
+            vec![event],
+        ),
+        (
+            format!("?execution={started}&trigger_instance={event}"),
+            vec![],
+        ),
+        (format!("?execution={}", uuid::Uuid::nil()), vec![]),
+    ] {
+        let (l, total) = traces(&a, &query).await;
+        assert_eq!(ids(&l), want, "{query}");
+        assert_eq!(total, want.len() as u64, "{query}");
+    }
+    // One by id: an event's or a started execution's; a task's or a rule's execution id
+    // is not a trace id.
+    for (id, status) in [
+        (event.to_string(), StatusCode::OK),
+        (started.clone(), StatusCode::OK),
+        (hook_x.clone(), StatusCode::NOT_FOUND),
+        (uuid::Uuid::nil().to_string(), StatusCode::NOT_FOUND),
+        ("nope".to_string(), StatusCode::NOT_FOUND),
+    ] {
+        let (st, b) = a.get(&format!("/api/v1/traces/{id}")).await;
+        assert_eq!(st, status, "{id}: {b}");
+        if st == StatusCode::OK {
+            assert_eq!(b["id"], id.as_str());
+        } else {
+            assert!(fault(&b).contains(&id), "{b}");
+        }
+    }
+    // Bad input: a 400 naming it, nothing changed.
+    for (query, names) in [
+        ("?execution=x", "execution"),
+        ("?trigger_instance=x", "trigger_instance"),
+        ("?tag=deploy-42", "tag"),
+    ] {
+        let (st, b) = a.get(&format!("/api/v1/traces{query}")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {b}");
+        assert!(fault(&b).contains(names), "{query}: {b}");
+    }
+    let r =
+        a.c.post(format!("{}/api/v1/webhooks/deploy", a.base))
+            .header("X-Auth-Token", &a.token)
+            .header("St2-Trace-Tag", " ")
+            .json(&json!({"v": 2}))
+            .send()
+            .await
+            .unwrap();
+    let (st, b) = answer(r).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    assert!(fault(&b).contains("St2-Trace-Tag"), "{b}");
+    let (_, total) = traces(&a, "").await;
+    assert_eq!(total, 2, "the refused call emitted nothing");
+
+    s.stop();
+}

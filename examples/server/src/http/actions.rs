@@ -4,7 +4,7 @@ use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models;
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{listed, no_ref};
 use super::schemas::*;
 use axum::Json;
@@ -35,7 +35,7 @@ pub(super) struct RunnerFilters {
 
 /// `st2 action list [-p PACK]`: the registered actions, by ref.
 #[utoipa::path(get, path = "/api/v1/actions", tag = "actions", params(Paging, Attributes, ActionFilters),
-    responses((status = 200, description = "One page", body = Vec<ActionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<ActionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -54,7 +54,7 @@ pub(super) async fn list(
 
 /// `st2 action get REF`.
 #[utoipa::path(get, path = "/api/v1/actions/{ref}", tag = "actions", params(("ref" = String, Path, description = "The action's ref, pack.name")),
-    responses((status = 200, description = "Done", body = ActionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = ActionApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -78,7 +78,7 @@ fn runner_names(api: &Api) -> BTreeSet<String> {
 
 /// `GET /runnertypes?name=…` (what `st2 run` asks before it runs).
 #[utoipa::path(get, path = "/api/v1/runnertypes", tag = "actions", params(Paging, Attributes, RunnerFilters),
-    responses((status = 200, description = "One page", body = Vec<RunnerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<RunnerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn runners(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -93,7 +93,7 @@ pub(super) async fn runners(
 
 /// `GET /runnertypes/{name}`.
 #[utoipa::path(get, path = "/api/v1/runnertypes/{name}", tag = "actions", params(("name" = String, Path, description = "The runner type")),
-    responses((status = 200, description = "Done", body = RunnerTypeApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = RunnerTypeApi), ItemFaults))]
 pub(super) async fn runner(
     State(api): State<Arc<Api>>,
     _caller: Caller,

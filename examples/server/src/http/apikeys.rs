@@ -12,7 +12,7 @@ use super::Api;
 use super::auth::{Caller, Role, hex};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{known_params, no_id, page, paging};
 use super::schemas::*;
 use attune_core::keystore::KeyOptions;
@@ -113,7 +113,7 @@ struct Update {
 
 /// `st2 apikey create [-u USER] [-m JSON]`: 201 with the key, shown this once.
 #[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body(content = Create, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 201, description = "Done", body = ApiKeyApi), ItemFaults))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -164,7 +164,7 @@ pub(super) struct ApiKeyFilters {
 
 /// `st2 apikey list`.
 #[utoipa::path(get, path = "/api/v1/apikeys", tag = "apikeys", params(Paging, Attributes, ApiKeyFilters),
-    responses((status = 200, description = "One page", body = Vec<ApiKeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<ApiKeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -183,7 +183,7 @@ pub(super) async fn list(
 
 /// `st2 apikey get ID`.
 #[utoipa::path(get, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")),
-    responses((status = 200, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = ApiKeyApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -195,7 +195,7 @@ pub(super) async fn get(
 /// `st2 apikey enable/disable ID`: the record with `enabled` changed (other fields as
 /// they are; `metadata` may change).
 #[utoipa::path(put, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")), request_body(content = Update, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = ApiKeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = ApiKeyApi), ItemFaults))]
 pub(super) async fn update(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -236,7 +236,7 @@ pub(super) async fn update(
 
 /// `st2 apikey delete ID`: 204, or 404.
 #[utoipa::path(delete, path = "/api/v1/apikeys/{id}", tag = "apikeys", params(("id" = String, Path, description = "The API key id (or its hash)")),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 204, description = "Deleted"), ItemFaults))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,

@@ -2,7 +2,7 @@
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::openapi::{Attributes, NoParams, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, NoParams, Paging};
 use super::query::{by_id, counted, id_param, known_params, paging, time_param};
 use super::schemas::*;
 use super::{Api, json_body, models};
@@ -40,7 +40,7 @@ struct Create {
 
 /// Creates an execution (201, the execution as created).
 #[utoipa::path(post, path = "/api/v1/executions", tag = "executions", request_body(content = Create, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 201, description = "Done", body = ExecutionApi), ItemFaults))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -101,7 +101,7 @@ fn shown(api: &Api, x: &Execution, q: &HashMap<String, String>) -> Value {
 
 /// `st2 execution get ID`.
 #[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id"), Attributes),
-    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = ExecutionApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -140,7 +140,7 @@ pub(super) struct ExecutionFilters {
 
 /// `st2 execution list`: newest first (StackStorm's default order), filtered.
 #[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(Paging, Attributes, ExecutionFilters),
-    responses((status = 200, description = "One page", body = Vec<ExecutionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<ExecutionApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -195,7 +195,7 @@ pub(super) async fn list(
 /// `st2 execution cancel ID`: 200 with the execution; for a finished one, 200 with
 /// StackStorm's faultstring (`Action cannot be canceled. State = <status>.`).
 #[utoipa::path(delete, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id")),
-    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = ExecutionApi), ItemFaults))]
 pub(super) async fn cancel(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -232,7 +232,7 @@ struct StatusChange {
 /// `st2 execution pause|resume ID`: `{"status": "pausing" | "resuming"}` (workflows only:
 /// 400 for another action, as StackStorm answers for runners that cannot pause).
 #[utoipa::path(put, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "The execution id")), request_body(content = StatusChange, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 409, description = "Not in a status that allows it", body = Fault)))]
+    responses((status = 200, description = "Done", body = ExecutionApi), ItemFaults, (status = 409, description = "Not in a status that allows it", body = Fault)))]
 pub(super) async fn change(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -278,7 +278,7 @@ struct ReRun {
 /// with the same parameters, `parameters` laid over them; with `tasks`, a failed
 /// workflow run again from those tasks.
 #[utoipa::path(post, path = "/api/v1/executions/{id}/re_run", tag = "executions", params(("id" = String, Path, description = "The execution id")), request_body(content = ReRun, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = ExecutionApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 201, description = "Done", body = ExecutionApi), ItemFaults))]
 pub(super) async fn re_run(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -385,7 +385,7 @@ pub(super) struct ChildrenParams {
 /// `GET /executions/{id}/children[?depth=N]`: the tasks of a workflow execution, oldest
 /// first, `depth` levels down (`-1`: all, the default).
 #[utoipa::path(get, path = "/api/v1/executions/{id}/children", tag = "executions", params(("id" = String, Path, description = "The execution id"), ChildrenParams),
-    responses((status = 200, description = "Done", body = Vec<ExecutionApi>), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = Vec<ExecutionApi>), ItemFaults))]
 pub(super) async fn children(
     State(api): State<Arc<Api>>,
     _caller: Caller,

@@ -4,7 +4,7 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::openapi::{Attributes, NoParams, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, NoParams, Paging};
 use super::query::{by_id, known_params, page, paging};
 use super::schemas::*;
 use super::{Api, json_body};
@@ -37,7 +37,7 @@ fn inquiry_api(q: &Inquiry) -> Value {
 
 /// `st2 inquiry list`: those waiting, oldest first.
 #[utoipa::path(get, path = "/api/v1/inquiries", tag = "inquiries", params(Paging, Attributes),
-    responses((status = 200, description = "One page", body = Vec<InquiryApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<InquiryApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -62,7 +62,7 @@ async fn waiting(api: &Api, id: &str) -> ApiResult<Inquiry> {
 
 /// `st2 inquiry get ID`.
 #[utoipa::path(get, path = "/api/v1/inquiries/{id}", tag = "inquiries", params(("id" = String, Path, description = "The inquiry id")),
-    responses((status = 200, description = "Done", body = InquiryApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = InquiryApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -84,7 +84,7 @@ struct Respond {
 /// Refused, with nothing changed: a response outside the schema (400 naming each path), a
 /// responder the inquiry does not name (400), an inquiry no longer waiting (409).
 #[utoipa::path(put, path = "/api/v1/inquiries/{id}", tag = "inquiries", params(("id" = String, Path, description = "The inquiry id")), request_body(content = Respond, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = InquiryResponded), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = InquiryResponded), ItemFaults))]
 pub(super) async fn respond(
     State(api): State<Arc<Api>>,
     caller: Caller,

@@ -10,7 +10,7 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{flag, known_params, page, paging};
 use super::schemas::*;
 use super::{Api, json_body};
@@ -121,7 +121,7 @@ pub(super) struct KeyReadParams {
 
 /// `st2 key get NAME [--decrypt] [--scope user]`.
 #[utoipa::path(get, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name"), KeyReadParams),
-    responses((status = 200, description = "Done", body = KeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = KeyApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -154,7 +154,7 @@ pub(super) struct KeyListParams {
 
 /// `st2 key list [--prefix P] [--decrypt] [--scope S] [-u U]`.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(Paging, Attributes, KeyListParams),
-    responses((status = 200, description = "One page", body = Vec<KeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<KeyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -209,7 +209,7 @@ struct SetKey {
 
 /// `st2 key set NAME VALUE [--encrypt] [--ttl N] [--scope user]`.
 #[utoipa::path(put, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name")), request_body(content = SetKey, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = KeyApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = KeyApi), ItemFaults))]
 pub(super) async fn set(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -262,7 +262,7 @@ pub(super) struct KeyScopeParams {
 
 /// `st2 key delete NAME [--scope user]`: 204, or 404 when there is none.
 #[utoipa::path(delete, path = "/api/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name"), KeyScopeParams),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 204, description = "Deleted"), ItemFaults))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,

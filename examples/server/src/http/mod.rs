@@ -23,6 +23,7 @@ mod rules;
 mod schemas;
 mod stream;
 mod tokens;
+mod traces;
 mod triggers;
 mod ui;
 mod webhooks;
@@ -95,6 +96,8 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .routes(routes!(triggers::instance))
         .routes(routes!(triggers::enforcements))
         .routes(routes!(triggers::enforcement))
+        .routes(routes!(traces::list))
+        .routes(routes!(traces::get))
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))
         .routes(routes!(packs::register))

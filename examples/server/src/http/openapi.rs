@@ -26,6 +26,7 @@ use utoipa::{IntoParams, Modify, OpenApi};
         (name = "executions", description = "Running actions and following them"),
         (name = "rules", description = "Rules: a trigger, criteria, an action"),
         (name = "triggers", description = "Trigger types, trigger instances (events), rule enforcements"),
+        (name = "traces", description = "What an event, or an execution a caller started, set going"),
         (name = "packs", description = "Packs, sensors, policies"),
         (name = "inquiries", description = "Questions a workflow asks"),
         (name = "keys", description = "The key-value store and its secrets"),
@@ -118,6 +119,53 @@ pub(crate) fn param_names<P: IntoParams>() -> Vec<String> {
     P::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query))
         .into_iter()
         .map(|p| p.name)
+        .collect()
+}
+
+/// The faults of a list route, each a [`Fault`](super::schemas::Fault): 400 (bad input),
+/// 401 (no or bad credentials), 403 (the caller's role does not allow it).
+pub(crate) struct ListFaults;
+
+impl utoipa::IntoResponses for ListFaults {
+    fn responses() -> Responses {
+        faults(&[400, 401, 403])
+    }
+}
+
+/// The faults of a route on one resource: those of [`ListFaults`] and 404 (not found).
+pub(crate) struct ItemFaults;
+
+impl utoipa::IntoResponses for ItemFaults {
+    fn responses() -> Responses {
+        faults(&[400, 401, 403, 404])
+    }
+}
+
+type Responses =
+    std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>;
+
+/// A `Fault` answer for each of `statuses`.
+fn faults(statuses: &[u16]) -> Responses {
+    use utoipa::openapi::response::ResponseBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+    statuses
+        .iter()
+        .map(|s| {
+            let what = match s {
+                400 => "Bad input",
+                401 => "No or bad credentials",
+                403 => "The caller's role does not allow it",
+                _ => "Not found",
+            };
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Fault")))
+                .build();
+            let answer = ResponseBuilder::new()
+                .description(what)
+                .content("application/json", content)
+                .build();
+            (s.to_string(), RefOr::T(answer))
+        })
         .collect()
 }
 

@@ -5,7 +5,7 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{listed, no_ref};
 use super::schemas::*;
 use attune_core::model::{Pack, Policy};
@@ -40,7 +40,7 @@ pub(super) struct PackFilters {
 
 /// `st2 pack list`.
 #[utoipa::path(get, path = "/api/v1/packs", tag = "packs", params(Paging, Attributes, PackFilters),
-    responses((status = 200, description = "One page", body = Vec<PackApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<PackApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -59,7 +59,7 @@ pub(super) async fn list(
 
 /// `st2 pack get REF`.
 #[utoipa::path(get, path = "/api/v1/packs/{ref}", tag = "packs", params(("ref" = String, Path, description = "The pack's ref")),
-    responses((status = 200, description = "Done", body = PackApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = PackApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -82,7 +82,7 @@ pub(super) struct SensorFilters {
 
 /// `st2 sensor list`: the sensors, `enabled` when a rule uses one (then it runs).
 #[utoipa::path(get, path = "/api/v1/sensortypes", tag = "packs", params(Paging, Attributes, SensorFilters),
-    responses((status = 200, description = "One page", body = Vec<SensorTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<SensorTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn sensors(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -149,7 +149,7 @@ pub(super) struct PolicyFilters {
 
 /// `st2 policy list`.
 #[utoipa::path(get, path = "/api/v1/policies", tag = "packs", params(Paging, Attributes, PolicyFilters),
-    responses((status = 200, description = "One page", body = Vec<PolicyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<PolicyApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn policies(
     State(api): State<Arc<Api>>,
     caller: Caller,

@@ -7,7 +7,7 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{flag, known_params, page, paging};
 use super::schemas::*;
 use attune_core::model::Rule;
@@ -81,7 +81,7 @@ pub(super) struct RuleFilters {
 
 /// `st2 rule list [--pack P] [--action A] [--trigger T] [--enabled/--disabled]`.
 #[utoipa::path(get, path = "/api/v1/rules", tag = "rules", params(Paging, Attributes, RuleFilters),
-    responses((status = 200, description = "One page", body = Vec<RuleApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<RuleApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -113,7 +113,7 @@ pub(super) async fn list(
 
 /// `st2 rule get REF`.
 #[utoipa::path(get, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")),
-    responses((status = 200, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = RuleApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -127,7 +127,7 @@ pub(super) async fn get(
 
 /// `st2 rule create FILE`: 201, or 409 when the ref is taken.
 #[utoipa::path(post, path = "/api/v1/rules", tag = "rules", request_body(content = RuleBody, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 409, description = "A rule with that ref exists", body = Fault)))]
+    responses((status = 201, description = "Done", body = RuleApi), ItemFaults, (status = 409, description = "A rule with that ref exists", body = Fault)))]
 pub(super) async fn create(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -152,7 +152,7 @@ pub(super) async fn create(
 
 /// `st2 rule enable/disable REF` (the whole rule, changed): 200.
 #[utoipa::path(put, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")), request_body(content = RuleBody, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = RuleApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = RuleApi), ItemFaults))]
 pub(super) async fn update(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -178,7 +178,7 @@ pub(super) async fn update(
 
 /// `st2 rule delete REF`: 204, or 404.
 #[utoipa::path(delete, path = "/api/v1/rules/{ref}", tag = "rules", params(("ref" = String, Path, description = "The rule's ref, pack.name")),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 204, description = "Deleted"), ItemFaults))]
 pub(super) async fn delete(
     State(api): State<Arc<Api>>,
     caller: Caller,

@@ -151,6 +151,31 @@ pub(crate) struct TriggerInstanceApi {
     status: String,
 }
 
+/// One item of a trace: `caused_by` is `{type, id}` (`trigger_instance`, `rule` or
+/// `action_execution`), `{}` for the root.
+#[derive(ToSchema)]
+pub(crate) struct TraceComponentApi {
+    object_id: String,
+    /// The trigger type's, rule's or action's ref.
+    r#ref: String,
+    updated_at: String,
+    #[schema(value_type = Object)]
+    caused_by: Value,
+}
+
+/// StackStorm's `TraceAPI`: what one event (or an execution a caller started) set going.
+#[derive(ToSchema)]
+pub(crate) struct TraceApi {
+    /// The root's id: the event's, or the execution's.
+    id: String,
+    uid: String,
+    trace_tag: Option<String>,
+    start_timestamp: String,
+    trigger_instances: Vec<TraceComponentApi>,
+    rules: Vec<TraceComponentApi>,
+    action_executions: Vec<TraceComponentApi>,
+}
+
 /// StackStorm's `RuleEnforcementAPI`.
 #[derive(ToSchema)]
 pub(crate) struct RuleEnforcementApi {

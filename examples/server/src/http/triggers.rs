@@ -5,7 +5,7 @@ use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::models::timestamp;
-use super::openapi::{Attributes, Paging};
+use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
 use super::query::{
     by_id, counted, id_param, known_params, listed, newest_page, no_ref, paging, time_param,
 };
@@ -49,7 +49,7 @@ pub(super) struct TriggerTypeFilters {
 
 /// `st2 trigger list [-p PACK]`.
 #[utoipa::path(get, path = "/api/v1/triggertypes", tag = "triggers", params(Paging, Attributes, TriggerTypeFilters),
-    responses((status = 200, description = "One page", body = Vec<TriggerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<TriggerTypeApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn types(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -68,7 +68,7 @@ pub(super) async fn types(
 
 /// `st2 trigger get REF`.
 #[utoipa::path(get, path = "/api/v1/triggertypes/{ref}", tag = "triggers", params(("ref" = String, Path, description = "The trigger type's ref")),
-    responses((status = 200, description = "Done", body = TriggerTypeApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = TriggerTypeApi), ItemFaults))]
 pub(super) async fn r#type(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -126,7 +126,7 @@ pub(super) struct InstanceFilters {
 
 /// `st2 trigger-instance list [--trigger T] [-tg/-tl TS]`: newest first.
 #[utoipa::path(get, path = "/api/v1/triggerinstances", tag = "triggers", params(Paging, Attributes, InstanceFilters),
-    responses((status = 200, description = "One page", body = Vec<TriggerInstanceApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<TriggerInstanceApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn instances(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -162,7 +162,7 @@ pub(super) async fn instances(
 
 /// `st2 trigger-instance get ID`.
 #[utoipa::path(get, path = "/api/v1/triggerinstances/{id}", tag = "triggers", params(("id" = String, Path, description = "The event id")),
-    responses((status = 200, description = "Done", body = TriggerInstanceApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = TriggerInstanceApi), ItemFaults))]
 pub(super) async fn instance(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -210,7 +210,7 @@ pub(super) struct EnforcementFilters {
 
 /// `st2 rule-enforcement list [--rule R] [--trigger-instance T] [-tg/-tl TS]`.
 #[utoipa::path(get, path = "/api/v1/ruleenforcements", tag = "triggers", params(Paging, Attributes, EnforcementFilters),
-    responses((status = 200, description = "One page", body = Vec<RuleEnforcementApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault)))]
+    responses((status = 200, description = "One page", body = Vec<RuleEnforcementApi>, headers(("X-Total-Count" = u64, description = "How many match"), ("X-Limit" = u64, description = "The limit applied"))), ListFaults))]
 pub(super) async fn enforcements(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -242,7 +242,7 @@ pub(super) async fn enforcements(
 
 /// `st2 rule-enforcement get ID`.
 #[utoipa::path(get, path = "/api/v1/ruleenforcements/{id}", tag = "triggers", params(("id" = String, Path, description = "The enforcement id")),
-    responses((status = 200, description = "Done", body = RuleEnforcementApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = RuleEnforcementApi), ItemFaults))]
 pub(super) async fn enforcement(
     State(api): State<Arc<Api>>,
     _caller: Caller,

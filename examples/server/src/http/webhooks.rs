@@ -11,6 +11,7 @@
 use super::Api;
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::openapi::ItemFaults;
 use super::schemas::*;
 use attune_core::model::KeyScope;
 use axum::Json;
@@ -70,7 +71,7 @@ fn no_hook(path: &str) -> ApiError {
 
 /// One webhook.
 #[utoipa::path(get, path = "/api/v1/webhooks/{path}", tag = "webhooks", params(("path" = String, Path, description = "The webhook's path (it may hold slashes)")),
-    responses((status = 200, description = "Done", body = WebhookApi), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault)))]
+    responses((status = 200, description = "Done", body = WebhookApi), ItemFaults))]
 pub(super) async fn get(
     State(api): State<Arc<Api>>,
     _caller: Caller,
@@ -132,6 +133,19 @@ fn body_value(body: &[u8]) -> ApiResult<Value> {
         .map_err(|_| ApiError::bad_request("the body is neither JSON nor UTF-8 text"))
 }
 
+/// StackStorm's `St2-Trace-Tag` header: the events' trace tag (`st2 trace list -c`).
+fn trace_tag(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("st2-trace-tag") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.to_string())),
+            _ => Err(ApiError::bad_request(
+                "St2-Trace-Tag: not a non-empty text header",
+            )),
+        },
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Generic {
@@ -145,7 +159,7 @@ struct Generic {
     params(("path" = String, Path, description = "The webhook's path (it may hold slashes); `st2` takes StackStorm's {trigger, payload}")),
     security(("token" = []), ("api_key" = []), ("signature" = [])),
     request_body(content = Value, description = "Any JSON (or text): the payload's body", content_type = "application/json"),
-    responses((status = 202, description = "Accepted: an event for each rule's trigger; the body echoed", body = Value), (status = 400, description = "Bad input", body = Fault), (status = 401, description = "No or bad credentials", body = Fault), (status = 403, description = "The caller's role does not allow it", body = Fault), (status = 404, description = "Not found", body = Fault), (status = 413, description = "Body over 4 MiB", body = Fault)))]
+    responses((status = 202, description = "Accepted: an event for each rule's trigger; the body echoed", body = Value), ItemFaults, (status = 413, description = "Body over 4 MiB", body = Fault)))]
 pub(super) async fn call(
     State(api): State<Arc<Api>>,
     Path(path): Path<String>,
@@ -162,7 +176,14 @@ pub(super) async fn call(
         })?;
         caller.require(Role::Operator, "emit events")?;
         let g: Generic = super::json_body(&body, "webhook st2")?;
-        let id = api.engine.emit(&g.trigger, g.payload.clone()).await?;
+        let id = match trace_tag(&parts.headers)? {
+            Some(tag) => {
+                api.engine
+                    .emit_tagged(&g.trigger, g.payload.clone(), tag)
+                    .await?
+            }
+            None => api.engine.emit(&g.trigger, g.payload.clone()).await?,
+        };
         tracing::info!(target: "audit", user = %caller.user, trigger = %g.trigger, event = %id, "event emitted by webhook st2");
         return Ok((
             StatusCode::ACCEPTED,
@@ -202,7 +223,8 @@ pub(super) async fn call(
         "query": query,
         "body": value,
     });
-    let ids = api.engine.emit_webhook(&path, payload).await?;
+    let tag = trace_tag(&parts.headers)?;
+    let ids = api.engine.emit_webhook_tagged(&path, payload, tag).await?;
     tracing::debug!(webhook = %path, events = ids.len(), "webhook called");
     Ok((StatusCode::ACCEPTED, Json(value)))
 }

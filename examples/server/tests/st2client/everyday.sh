@@ -167,6 +167,26 @@ has "processed"
 run 0 rule-enforcement list --rule examples.on_hook
 has "examples.on_hook"
 
+# --- traces: the webhook's event, the rule it matched and the execution it started. One
+# trace listed is printed with its components; `trace get -e` walks the causation chain.
+run 0 trace list --rule examples.on_hook
+has "trigger-instance"
+has "core.webhook"
+has "examples.on_hook"
+has "core.local"
+run 0 trace list --rule examples.on_hook -j
+read -r TRACE HOOK_EXEC < <(python3 -c 'import json, sys; t = json.load(sys.stdin); print(t["id"], t["action_executions"][0]["object_id"])' <<<"$OUT") \
+    || fail "no trace id in: $OUT"
+run 0 trace get "$TRACE" -e "$HOOK_EXEC"
+has "$HOOK_EXEC"
+has "examples.on_hook"
+has "core.webhook"
+run 0 trace list -e "$HOOK_EXEC" -j
+has "\"id\": \"$TRACE\""
+run 0 trace list -n 5
+has "$TRACE"
+run 1 trace get 00000000-0000-0000-0000-000000000000
+
 # --- packs, trigger types
 run 0 pack list
 has "core"

@@ -1716,6 +1716,19 @@ async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_starte
     assert!(fault(&b).contains("St2-Trace-Tag"), "{b}");
     let (_, total) = traces(&a, "").await;
     assert_eq!(total, 2, "the refused call emitted nothing");
+    // StackStorm's generic form takes the tag too.
+    let r =
+        a.c.post(format!("{}/api/v1/webhooks/st2", a.base))
+            .header("X-Auth-Token", &a.token)
+            .header("St2-Trace-Tag", "generic-1")
+            .json(&json!({"trigger": "core.webhook", "payload": {"body": {}}}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (tagged, total) = traces(&a, "?trace_tag=generic-1").await;
+    assert_eq!(total, 1, "{tagged:?}");
+    assert_eq!(tagged[0]["trigger_instances"][0]["ref"], "core.webhook");
 
     s.stop();
 }

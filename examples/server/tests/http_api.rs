@@ -1732,3 +1732,72 @@ async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_starte
 
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_list_merges_events_and_started_executions_across_store_pages() {
+    let s = start();
+    let a = As::admin(&s).await;
+    let rule = json!({
+        "name": "many", "pack": "hooks", "enabled": true,
+        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "many"}},
+        "action": {"ref": "core.noop"}
+    });
+    let (st, b) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    // More events than the server reads at a time (500), with started executions among
+    // them: before, between and after.
+    let mut started = Vec::new();
+    for i in 0..620 {
+        if i % 300 == 0 {
+            started.push(a.run("true").await["id"].as_str().unwrap().to_string());
+        }
+        let r =
+            a.c.post(format!("{}/api/v1/webhooks/many", a.base))
+                .header("X-Auth-Token", &a.token)
+                .json(&json!({"i": i}))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    started.push(a.run("true").await["id"].as_str().unwrap().to_string());
+    let (all, total) = traces(&a, "?limit=-1").await;
+    assert_eq!((all.len() as u64, total), (624, 624));
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        all.iter().all(|t| seen.insert(t["id"].as_str().unwrap())),
+        "each once"
+    );
+    let times: Vec<&str> = all
+        .iter()
+        .map(|t| t["start_timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    for x in &started {
+        assert!(
+            seen.contains(x.as_str()),
+            "the started execution {x} is listed"
+        );
+    }
+    // Pages cut anywhere are slices of the whole; oldest first is its reverse.
+    for (limit, offset) in [(7, 0), (50, 480), (30, 500), (10, 615), (5, 622)] {
+        let (page, total) = traces(&a, &format!("?limit={limit}&offset={offset}")).await;
+        assert_eq!(total, 624);
+        let end = (offset + limit).min(all.len());
+        assert_eq!(
+            ids(&page),
+            ids(&all[offset..end]),
+            "limit {limit} offset {offset}"
+        );
+    }
+    let (asc, _) = traces(&a, "?limit=-1&sort_asc=true").await;
+    let mut reversed = ids(&all);
+    reversed.reverse();
+    assert_eq!(ids(&asc), reversed);
+
+    s.stop();
+}

@@ -132,6 +132,73 @@ fn window(oldest_first: bool, n: Option<usize>) -> Page {
     }
 }
 
+/// How many events, and started executions, [`merged`] reads at a time.
+const MERGE_PAGE: usize = 500;
+
+/// The roots of every trace — events and executions a caller started — merged by creation
+/// time (newest first unless `oldest_first`), those at `offset..offset + limit`. Reads a
+/// page of each kind at a time: memory stays bounded whatever the offset.
+async fn merged(
+    api: &Api,
+    oldest_first: bool,
+    offset: usize,
+    limit: Option<usize>,
+) -> ApiResult<Vec<TraceRoot>> {
+    use std::collections::VecDeque;
+    type Queue = VecDeque<(chrono::DateTime<chrono::Utc>, TraceRoot)>;
+    let page_after = |cursor: Option<uuid::Uuid>| match (oldest_first, cursor) {
+        (false, None) => Page::newest(MERGE_PAGE),
+        (false, Some(c)) => Page::before(c, MERGE_PAGE),
+        (true, None) => Page::first(MERGE_PAGE),
+        (true, Some(c)) => Page::after(c, MERGE_PAGE),
+    };
+    let (ef, xf) = (EventFilter::new(), ExecutionFilter::new().started_only());
+    let (mut events, mut started) = (Queue::new(), Queue::new());
+    let (mut event_cursor, mut started_cursor) = (None, None);
+    let (mut events_done, mut started_done) = (false, false);
+    let (mut skip, want) = (offset, limit.unwrap_or(usize::MAX));
+    let mut out = Vec::new();
+    while out.len() < want {
+        if events.is_empty() && !events_done {
+            let rows = api.engine.events(&ef, page_after(event_cursor)).await?;
+            events_done = rows.len() < MERGE_PAGE;
+            event_cursor = rows.last().map(|e| e.id.0);
+            events.extend(rows.iter().map(|e| (e.created, TraceRoot::Event(e.id))));
+        }
+        if started.is_empty() && !started_done {
+            let rows = api
+                .engine
+                .executions(&xf, page_after(started_cursor))
+                .await?;
+            started_done = rows.len() < MERGE_PAGE;
+            started_cursor = rows.last().map(|x| x.id.0);
+            started.extend(rows.iter().map(|x| (x.created, TraceRoot::Execution(x.id))));
+        }
+        let next = match (events.front(), started.front()) {
+            (None, None) => break,
+            (Some(_), None) => events.pop_front(),
+            (None, Some(_)) => started.pop_front(),
+            (Some(e), Some(x)) => {
+                // Ties: the event first newest-first, last oldest-first (one order,
+                // read both ways).
+                let event_first = if oldest_first { e.0 < x.0 } else { e.0 >= x.0 };
+                if event_first {
+                    events.pop_front()
+                } else {
+                    started.pop_front()
+                }
+            }
+        };
+        let Some((_, root)) = next else { break };
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            out.push(root);
+        }
+    }
+    Ok(out)
+}
+
 /// `st2 trace list [--trace-tag T] [-e EXECUTION] [-r RULE] [-g TRIGGER_INSTANCE]`:
 /// newest first; the filters combine (all must hold).
 #[utoipa::path(get, path = "/api/v1/traces", tag = "traces", params(Paging, Attributes, TraceFilters),
@@ -228,33 +295,10 @@ pub(super) async fn list(
         let rows = api.engine.events(&f, page).await?;
         (rows.iter().map(|e| TraceRoot::Event(e.id)).collect(), total)
     } else {
-        // Events and started executions, merged by time: the first offset + limit of each.
-        let n = limit.map(|l| l.saturating_add(offset));
         let ef = EventFilter::new();
         let xf = ExecutionFilter::new().started_only();
         let total = api.engine.count_events(&ef).await? + api.engine.count_executions(&xf).await?;
-        let events = api.engine.events(&ef, window(oldest_first, n)).await?;
-        let started = api.engine.executions(&xf, window(oldest_first, n)).await?;
-        let mut both: Vec<_> = events
-            .iter()
-            .map(|e| (e.created, TraceRoot::Event(e.id)))
-            .chain(
-                started
-                    .iter()
-                    .map(|x| (x.created, TraceRoot::Execution(x.id))),
-            )
-            .collect();
-        both.sort_by_key(|(at, _)| *at);
-        if !oldest_first {
-            both.reverse();
-        }
-        let roots = both
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .map(|(_, r)| r)
-            .collect();
-        (roots, total)
+        (merged(&api, oldest_first, offset, limit).await?, total)
     };
     let mut items = Vec::new();
     for root in roots {

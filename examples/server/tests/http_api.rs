@@ -1559,6 +1559,33 @@ async fn pack_register_reads_the_pack_directories_again_and_keeps_them_when_one_
     common::stop_serving(run);
 }
 
+/// Creates the rule `hooks.<name>` running `core.noop` on calls to the webhook `url`.
+async fn hook_rule(a: &As, name: &str, url: &str) {
+    let rule = json!({
+        "name": name, "pack": "hooks", "enabled": true,
+        "trigger": {"type": "core.st2.webhook", "parameters": {"url": url}},
+        "action": {"ref": "core.noop"}
+    });
+    let (st, b) = answer(
+        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
+            .await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+}
+
+/// Calls the webhook `url` with `body` (and the trace tag `tag`, when given).
+async fn call_hook(a: &As, url: &str, body: Value, tag: Option<&str>) -> reqwest::Response {
+    let mut r =
+        a.c.post(format!("{}/api/v1/webhooks/{url}", a.base))
+            .header("X-Auth-Token", &a.token)
+            .json(&body);
+    if let Some(t) = tag {
+        r = r.header("St2-Trace-Tag", t);
+    }
+    r.send().await.unwrap()
+}
+
 /// `GET /api/v1/traces{query}`: the traces and `X-Total-Count`.
 async fn traces(a: &As, query: &str) -> (Vec<Value>, u64) {
     let r = a
@@ -1587,27 +1614,10 @@ fn ids(traces: &[Value]) -> Vec<&str> {
 async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_started() {
     let s = start();
     let a = As::admin(&s).await;
-    let rule = json!({
-        "name": "traced", "pack": "hooks", "enabled": true,
-        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "deploy"}},
-        "action": {"ref": "core.noop"}
-    });
-    let (st, b) = answer(
-        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
-            .await,
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED, "{b}");
+    hook_rule(&a, "traced", "deploy").await;
     // A webhook call tagged as StackStorm's clients tag it; then an execution started
     // through the API.
-    let r =
-        a.c.post(format!("{}/api/v1/webhooks/deploy", a.base))
-            .header("X-Auth-Token", &a.token)
-            .header("St2-Trace-Tag", "deploy-42")
-            .json(&json!({"v": 1}))
-            .send()
-            .await
-            .unwrap();
+    let r = call_hook(&a, "deploy", json!({"v": 1}), Some("deploy-42")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let mut hook = Value::Null;
     for _ in 0..600 {
@@ -1703,28 +1713,15 @@ async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_starte
         assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {b}");
         assert!(fault(&b).contains(names), "{query}: {b}");
     }
-    let r =
-        a.c.post(format!("{}/api/v1/webhooks/deploy", a.base))
-            .header("X-Auth-Token", &a.token)
-            .header("St2-Trace-Tag", " ")
-            .json(&json!({"v": 2}))
-            .send()
-            .await
-            .unwrap();
+    let r = call_hook(&a, "deploy", json!({"v": 2}), Some(" ")).await;
     let (st, b) = answer(r).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
     assert!(fault(&b).contains("St2-Trace-Tag"), "{b}");
     let (_, total) = traces(&a, "").await;
     assert_eq!(total, 2, "the refused call emitted nothing");
     // StackStorm's generic form takes the tag too.
-    let r =
-        a.c.post(format!("{}/api/v1/webhooks/st2", a.base))
-            .header("X-Auth-Token", &a.token)
-            .header("St2-Trace-Tag", "generic-1")
-            .json(&json!({"trigger": "core.webhook", "payload": {"body": {}}}))
-            .send()
-            .await
-            .unwrap();
+    let generic = json!({"trigger": "core.webhook", "payload": {"body": {}}});
+    let r = call_hook(&a, "st2", generic, Some("generic-1")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let (tagged, total) = traces(&a, "?trace_tag=generic-1").await;
     assert_eq!(total, 1, "{tagged:?}");
@@ -1737,17 +1734,7 @@ async fn traces_follow_an_event_through_its_rule_or_an_execution_a_caller_starte
 async fn the_trace_list_merges_events_and_started_executions_across_store_pages() {
     let s = start();
     let a = As::admin(&s).await;
-    let rule = json!({
-        "name": "many", "pack": "hooks", "enabled": true,
-        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "many"}},
-        "action": {"ref": "core.noop"}
-    });
-    let (st, b) = answer(
-        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
-            .await,
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED, "{b}");
+    hook_rule(&a, "many", "many").await;
     // More events than the server reads at a time (500), with started executions among
     // them: before, between and after.
     let mut started = Vec::new();
@@ -1755,13 +1742,7 @@ async fn the_trace_list_merges_events_and_started_executions_across_store_pages(
         if i % 300 == 0 {
             started.push(a.run("true").await["id"].as_str().unwrap().to_string());
         }
-        let r =
-            a.c.post(format!("{}/api/v1/webhooks/many", a.base))
-                .header("X-Auth-Token", &a.token)
-                .json(&json!({"i": i}))
-                .send()
-                .await
-                .unwrap();
+        let r = call_hook(&a, "many", json!({"i": i}), None).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
     }
     started.push(a.run("true").await["id"].as_str().unwrap().to_string());

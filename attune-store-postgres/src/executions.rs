@@ -633,6 +633,10 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     if filter.top_level {
         w.is_null("parent_id");
     }
+    if let Some(u) = &filter.user {
+        // Kept in the body: a scan (an interactive filter).
+        w.eq("(body::jsonb ->> 'user')", Arg::Text(u.clone()));
+    }
     if filter.started_only {
         w.is_null("parent_id")
             .is_null("event_id")

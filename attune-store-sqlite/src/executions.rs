@@ -422,6 +422,13 @@ fn filter_where(filter: &ExecutionFilter) -> Option<Where> {
     if filter.top_level {
         w.is_null("parent_id");
     }
+    if let Some(u) = &filter.user {
+        // Written once, with the body: a scan of the bodies (an interactive filter).
+        w.with_value(
+            "id IN (SELECT exec_id FROM execution_bodies WHERE json_extract(body, '$.user') = {})",
+            u.clone(),
+        );
+    }
     if filter.started_only {
         w.is_null("parent_id")
             .is_null("event_id")

@@ -32,6 +32,15 @@ impl Where {
         self
     }
 
+    /// `template` with `{}` standing for `value` (a condition a column comparison cannot
+    /// say: a subquery).
+    pub(crate) fn with_value(&mut self, template: &str, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
+        let mark = format!("?{}", self.args.len());
+        self.conds.push(template.replace("{}", &mark));
+        self
+    }
+
     /// `col IN (values)`; the caller handles an empty list (it matches nothing).
     pub(crate) fn any_of(
         &mut self,

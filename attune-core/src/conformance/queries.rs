@@ -184,7 +184,7 @@ pub async fn check_enforcement_filters(store: &dyn Store) {
 }
 
 /// `list_executions` and `count_executions` with each filter (action, statuses, enforcement,
-/// event, parent, rule, top level, started by a caller, since — inclusive —, until — exclusive —) and combinations: exactly
+/// event, parent, rule, user, top level, started by a caller, since — inclusive —, until — exclusive —) and combinations: exactly
 /// the matching rows, in id order.
 pub async fn check_execution_filters(store: &dyn Store) {
     use ExecutionStatus::*;
@@ -207,12 +207,16 @@ pub async fn check_execution_filters(store: &dyn Store) {
         x
     };
     let x1 = caused("alpha.a", Requested, 5, &enf1);
-    let x2 = caused("alpha.b", Succeeded, 6, &enf2);
+    let mut x2 = caused("alpha.b", Succeeded, 6, &enf2);
     let x3 = child("alpha.a", Scheduled, 7);
-    let x4 = child("alpha.a", Failed, 8);
-    let x5 = execution("alpha.b", Requested, at(t, 9));
+    let mut x4 = child("alpha.a", Failed, 8);
+    let mut x5 = execution("alpha.b", Requested, at(t, 9));
     let mut x6 = execution("alpha.c", Timeout, at(t, 10));
     x6.retry_of = Some(x5.id);
+    // Who started them (a body field, not a column, on the SQL stores).
+    x2.user = Some("ada".into());
+    x4.user = Some("ada".into());
+    x5.user = Some("bob".into());
     for x in [&x1, &x2, &x3, &x4, &x5, &x6] {
         must(store.insert_execution(x).await, "insert_execution");
     }
@@ -309,6 +313,13 @@ pub async fn check_execution_filters(store: &dyn Store) {
             "started by a caller (no event, parent or first attempt)",
             f().started_only(),
             vec![parent.id, x5.id],
+        ),
+        ("user", f().user("ada"), vec![x2.id, x4.id]),
+        ("unknown user", f().user("eve"), vec![]),
+        (
+            "user and status",
+            f().user("ada").with_status([Failed]),
+            vec![x4.id],
         ),
         (
             "started and action",

@@ -314,6 +314,9 @@ pub struct ExecutionFilter {
     /// Only executions without a parent (not a workflow's task): StackStorm's
     /// `parent=null`.
     pub top_level: bool,
+    /// Only executions started by this user (an execution's `user`). The SQL stores keep it
+    /// in the execution's body: filtering on it scans the rows of the other filters.
+    pub user: Option<String>,
     /// Only executions nothing in the engine caused — no event, no parent, not a retry:
     /// those a caller started, each the root of a trace of its own.
     pub started_only: bool,
@@ -399,6 +402,12 @@ impl ExecutionFilter {
         self
     }
 
+    /// Only executions started by `user`.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
     /// Only executions a caller started (see [`ExecutionFilter::started_only`]).
     pub fn started_only(mut self) -> Self {
         self.started_only = true;
@@ -413,6 +422,10 @@ impl ExecutionFilter {
             && self.event.is_none_or(|x| Some(x) == e.event)
             && self.parent.is_none_or(|x| Some(x) == e.parent)
             && (!self.top_level || e.parent.is_none())
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| Some(u) == e.user.as_ref())
             && (!self.started_only
                 || (e.event.is_none() && e.parent.is_none() && e.retry_of.is_none()))
             && self

@@ -440,6 +440,11 @@ async fn executions_are_listed_newest_first_paged_filtered_canceled_and_read_as_
     assert_eq!(failed[0]["id"], ids[2].as_str());
     let (_, none) = a.get("/api/v1/executions?action=core.echo").await;
     assert!(none.as_array().unwrap().is_empty());
+    // Who started them (`st2 execution list --user`).
+    let (_, mine) = a.get("/api/v1/executions?user=admin").await;
+    assert_eq!(mine.as_array().unwrap().len(), ids.len(), "{mine}");
+    let (_, theirs) = a.get("/api/v1/executions?user=vic&status=failed").await;
+    assert_eq!(theirs, json!([]));
     let (_, lean) = a
         .get(&format!(
             "/api/v1/executions/{}?exclude_attributes=result",
@@ -480,7 +485,7 @@ async fn executions_are_listed_newest_first_paged_filtered_canceled_and_read_as_
         ("status=sleeping", "status:"),
         ("timestamp_gt=yesterday", "timestamp_gt: 'yesterday'"),
         ("parent=nobody", "parent: 'nobody' is not an id"),
-        ("user=alice", "unknown query parameter 'user'"),
+        ("runner=shell", "unknown query parameter 'runner'"),
         ("limit=0", "limit:"),
         ("offset=-3", "offset:"),
     ] {

@@ -126,6 +126,8 @@ pub(super) struct ExecutionFilters {
     parent: Option<String>,
     /// The rule's ref.
     rule: Option<String>,
+    /// Who started it (`st2 execution list --user`).
+    user: Option<String>,
     /// The event's id.
     trigger_instance: Option<String>,
     /// Created after this time (ISO-8601).
@@ -166,6 +168,9 @@ pub(super) async fn list(
     }
     if let Some(r) = q.get("rule") {
         f.rule = Some(r.clone());
+    }
+    if let Some(u) = q.get("user") {
+        f = f.user(u);
     }
     if let Some(t) = q.get("trigger_instance") {
         f.event = Some(id_param("trigger_instance", t)?);

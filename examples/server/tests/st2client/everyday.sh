@@ -161,6 +161,8 @@ for _ in $(seq 1 50); do
 done
 run 0 execution list -n 50 -a id status result -j
 has '"stdout": "hook-st2"'
+run 0 execution list --user "$ADMIN_USER" -n 50 -a id action -j
+has '"ref": "core.local"'
 run 0 trigger-instance list
 has "core.webhook"
 has "processed"

@@ -99,17 +99,8 @@ pub(crate) async fn get(pool: &PgPool, id: EventId) -> Res<Event> {
 
 /// Reads events with one query: one result per id, in order.
 pub(crate) async fn get_many(pool: &PgPool, ids: &[EventId]) -> Res<Vec<Result<Event>>> {
-    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
-    let rows = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1)")
-        .bind(&uuids)
-        .fetch_all(pool)
-        .await?;
-    let mut found = std::collections::HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: Uuid = r.try_get(0)?;
-        found.insert(id, body_at::<Event>(r, 1, "event")?);
-    }
-    Ok(crate::rows::in_order(ids, &found, "event"))
+    let sql = "SELECT id, body FROM events WHERE id = ANY($1)".to_string();
+    crate::rows::by_ids(pool, sql, ids, "event", |r| body_at::<Event>(r, 1, "event")).await
 }
 
 /// Of `ids`, those not marked matched, in the order given, each once.

@@ -559,46 +559,27 @@ pub(crate) async fn get(pool: &PgPool, id: ExecutionId) -> Res<Execution> {
 /// Reads executions with one query: one result per id, in order (NotFound for one not
 /// stored).
 pub(crate) async fn get_many(pool: &PgPool, ids: &[ExecutionId]) -> Res<Vec<Result<Execution>>> {
-    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT id, {EXEC_COLS} FROM executions WHERE id = ANY($1)"
-    )))
-    .bind(&uuids)
-    .fetch_all(pool)
-    .await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: Uuid = r.try_get(0)?;
-        found.insert(id, exec_at(r, 1)?);
-    }
-    Ok(crate::rows::in_order(ids, &found, "execution"))
+    let sql = format!("SELECT id, {EXEC_COLS} FROM executions WHERE id = ANY($1)");
+    crate::rows::by_ids(pool, sql, ids, "execution", |r| exec_at(r, 1)).await
 }
 
 /// The runner and status of executions with one query, without reading whole records:
 /// one result per id, in order (NotFound for one not stored).
 pub(crate) async fn heads(pool: &PgPool, ids: &[ExecutionId]) -> Res<Vec<Result<ExecutionHead>>> {
-    let uuids: Vec<Uuid> = ids.iter().map(|i| Uuid::from(*i)).collect();
-    let rows = sqlx::query(
-        "SELECT id, status, body::jsonb ->> 'runner' FROM executions WHERE id = ANY($1)",
-    )
-    .bind(&uuids)
-    .fetch_all(pool)
-    .await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: Uuid = r.try_get(0)?;
+    let sql = "SELECT id, status, body::jsonb ->> 'runner' FROM executions WHERE id = ANY($1)"
+        .to_string();
+    crate::rows::by_ids(pool, sql, ids, "execution", |r| {
         let status: &str = r.try_get(1)?;
         let status = ExecutionStatus::parse(status)?;
         let runner: Option<String> = r.try_get(2)?;
-        let runner = runner.ok_or_else(|| {
-            Error::backend(
-                format!("execution {id}: its stored body names no runner"),
-                false,
-            )
-        })?;
-        found.insert(id, ExecutionHead::new(runner, status));
-    }
-    Ok(crate::rows::in_order(ids, &found, "execution"))
+        let Some(runner) = runner else {
+            let id: Uuid = r.try_get(0)?;
+            let what = format!("execution {id}: its stored body names no runner");
+            return Err(Error::backend(what, false).into());
+        };
+        Ok(ExecutionHead::new(runner, status))
+    })
+    .await
 }
 
 /// The WHERE clause of `filter`; `None` when it matches nothing (an empty status list).

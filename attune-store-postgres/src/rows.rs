@@ -121,21 +121,35 @@ pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// One result per id of `ids`, in order, from the rows `found` by id; NotFound naming
-/// `what` for an id without a row.
-pub(crate) fn in_order<I, T>(
+/// The rows `sql` selects for `ids` (bound as `$1`, an array of ids; each row's id first,
+/// then what `parse` reads): one result per id, in order, NotFound naming `what` for an id
+/// without a row. One query however many ids.
+pub(crate) async fn by_ids<I, T>(
+    pool: &sqlx::PgPool,
+    sql: String,
     ids: &[I],
-    found: &std::collections::HashMap<uuid::Uuid, T>,
     what: &'static str,
-) -> Vec<attune_core::Result<T>>
+    parse: impl Fn(&PgRow) -> Res<T>,
+) -> Res<Vec<attune_core::Result<T>>>
 where
     I: Copy + std::fmt::Display + Into<uuid::Uuid>,
     T: Clone,
 {
-    ids.iter()
+    let uuids: Vec<uuid::Uuid> = ids.iter().map(|i| (*i).into()).collect();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&uuids)
+        .fetch_all(pool)
+        .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: uuid::Uuid = r.try_get(0)?;
+        found.insert(id, parse(r)?);
+    }
+    Ok(ids
+        .iter()
         .map(|id| match found.get(&(*id).into()) {
             Some(x) => Ok(x.clone()),
             None => Err(attune_core::Error::not_found(what, id)),
         })
-        .collect()
+        .collect())
 }

@@ -947,25 +947,9 @@ async fn trigger_instances_enforcements_packs_and_inquiries_are_served() {
     let s = start();
     let a = As::admin(&s).await;
     let v = As::user(&s, VIEWER).await;
-    let rule = json!({
-        "name": "on_hook", "pack": "hooks", "enabled": true,
-        "trigger": {"type": "core.st2.webhook", "parameters": {"url": "hook"}},
-        "action": {"ref": "core.noop"}
-    });
-    let (st, b) = answer(
-        a.call(reqwest::Method::POST, "/api/v1/rules", Some(rule))
-            .await,
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED, "{b}");
+    hook_rule(&a, "on_hook", "hook").await;
     for i in 0..3 {
-        let r =
-            a.c.post(format!("{}/api/v1/webhooks/hook", a.base))
-                .header("X-Auth-Token", &a.token)
-                .json(&json!({"i": i}))
-                .send()
-                .await
-                .unwrap();
+        let r = call_hook(&a, "hook", json!({"i": i}), None).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
     }
     // Trigger instances: newest first, processed once matched.

@@ -3,7 +3,9 @@
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::openapi::{Attributes, ItemFaults, ListFaults, NoParams, Paging};
-use super::query::{by_id, counted, id_param, known_params, paging, time_param};
+use super::query::{
+    by_id, counted, id_param, known_params, oldest_first, ordered_page, paging, time_param,
+};
 use super::schemas::*;
 use super::{Api, json_body, models};
 use attune_core::model::{Execution, ExecutionStatus};
@@ -182,15 +184,7 @@ pub(super) async fn list(
     if let Some(t) = q.get("timestamp_lt") {
         f.until = Some(time_param("timestamp_lt", t)?);
     }
-    let oldest_first = q
-        .get("sort_asc")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let page = if oldest_first {
-        Page::first(limit.unwrap_or(usize::MAX))
-    } else {
-        Page::newest(limit.unwrap_or(usize::MAX))
-    }
-    .skip(offset);
+    let page = ordered_page(oldest_first(&q), limit, offset);
     let total = api.engine.count_executions(&f).await?;
     let rows = api.engine.executions(&f, page).await?;
     let items: Vec<Value> = rows.iter().map(|x| shown(&api, x, &q)).collect();

@@ -123,7 +123,24 @@ pub(super) fn time_param(name: &str, v: &str) -> ApiResult<chrono::DateTime<chro
 
 /// A page newest first (StackStorm's default for these lists), from `?limit=&offset=`.
 pub(super) fn newest_page(limit: Option<usize>, offset: usize) -> Page {
-    Page::newest(limit.unwrap_or(usize::MAX)).skip(offset)
+    ordered_page(false, limit, offset)
+}
+
+/// Whether the query asks for the oldest first (StackStorm's `sort_asc=True`; newest first
+/// otherwise).
+pub(super) fn oldest_first(q: &HashMap<String, String>) -> bool {
+    q.get("sort_asc")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// A page from `?limit=&offset=`, oldest or newest first.
+pub(super) fn ordered_page(oldest_first: bool, limit: Option<usize>, offset: usize) -> Page {
+    let n = limit.unwrap_or(usize::MAX);
+    if oldest_first {
+        Page::first(n).skip(offset)
+    } else {
+        Page::newest(n).skip(offset)
+    }
 }
 
 /// One page with `X-Total-Count` (the store counts) and `X-Limit`.

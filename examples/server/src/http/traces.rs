@@ -8,7 +8,7 @@ use super::auth::Caller;
 use super::error::ApiResult;
 use super::models::timestamp;
 use super::openapi::{Attributes, ItemFaults, ListFaults, Paging};
-use super::query::{counted, id_param, known_params, no_id, paging};
+use super::query::{counted, id_param, known_params, no_id, oldest_first, ordered_page, paging};
 use super::schemas::*;
 use attune_core::TraceRoot;
 use attune_core::model::{EventId, Execution, ExecutionId};
@@ -122,16 +122,6 @@ async fn root_of(api: &Api, id: &str) -> ApiResult<Option<TraceRoot>> {
     }
 }
 
-/// A list page of the store, newest or oldest first.
-fn window(oldest_first: bool, n: Option<usize>) -> Page {
-    let n = n.unwrap_or(usize::MAX);
-    if oldest_first {
-        Page::first(n)
-    } else {
-        Page::newest(n)
-    }
-}
-
 /// How many events, and started executions, [`merged`] reads at a time.
 const MERGE_PAGE: usize = 500;
 
@@ -210,9 +200,7 @@ pub(super) async fn list(
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     known_params::<TraceFilters>(&q)?;
     let (limit, offset) = paging(&q, &caller)?;
-    let oldest_first = q
-        .get("sort_asc")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let oldest_first = oldest_first(&q);
     let tag = q.get("trace_tag");
     let rule = q.get("rule");
     let keep = |t: &Value| {
@@ -282,7 +270,7 @@ pub(super) async fn list(
     let (roots, total): (Vec<TraceRoot>, u64) = if let Some(r) = rule {
         let f = EnforcementFilter::new().rule(r);
         let total = api.engine.count_enforcements(&f).await?;
-        let page = window(oldest_first, limit).skip(offset);
+        let page = ordered_page(oldest_first, limit, offset);
         let rows = api.engine.enforcements(&f, page).await?;
         (
             rows.iter().map(|e| TraceRoot::Event(e.event)).collect(),
@@ -291,7 +279,7 @@ pub(super) async fn list(
     } else if let Some(tag) = tag {
         let f = EventFilter::new().trace_tag(tag);
         let total = api.engine.count_events(&f).await?;
-        let page = window(oldest_first, limit).skip(offset);
+        let page = ordered_page(oldest_first, limit, offset);
         let rows = api.engine.events(&f, page).await?;
         (rows.iter().map(|e| TraceRoot::Event(e.id)).collect(), total)
     } else {

@@ -1,6 +1,8 @@
 //! Shared setup of the Attune benchmarks: engines and workloads used by both the criterion
 //! micro-benchmarks (`benches/micro.rs`) and the `attune-bench` harness.
 
+pub mod alloc;
+
 use attune_core::model::{Rule, TriggerType};
 use attune_core::{Engine, EngineBuilder, Result};
 use serde_json::{Value, json};

@@ -20,16 +20,34 @@ impl Json {
     /// value nested deeper than JSON text parses back (127 levels: the engine takes 100 from
     /// outside, but a record may wrap one), so that reading it never loses it.
     pub(super) fn packed(v: Value) -> Json {
-        match v {
-            Value::Null | Value::Bool(_) | Value::Number(_) => Json::Tree(v),
-            other if crate::input::json_depth(&other, PARSE_DEPTH) > PARSE_DEPTH => {
-                Json::Tree(other)
-            }
-            other => match serde_json::to_string(&other) {
-                Ok(s) => Json::Packed(s.into_boxed_str()),
-                Err(_) => Json::Tree(other),
-            },
+        match Json::packed_from(&v) {
+            Some(text) => Json::Packed(text),
+            None => Json::Tree(v),
         }
+    }
+
+    /// [`Json::packed`] of a borrowed value: cloned only when it stays a tree.
+    pub(super) fn packed_ref(v: &Value) -> Json {
+        match Json::packed_from(v) {
+            Some(text) => Json::Packed(text),
+            None => Json::Tree(v.clone()),
+        }
+    }
+
+    /// The text of `v` in one allocation of its exact size (the size is counted first), or
+    /// `None` for what stays a tree.
+    fn packed_from(v: &Value) -> Option<Box<str>> {
+        if matches!(v, Value::Null | Value::Bool(_) | Value::Number(_))
+            || crate::input::json_depth(v, PARSE_DEPTH) > PARSE_DEPTH
+        {
+            return None;
+        }
+        let mut size = ByteCount(0);
+        serde_json::to_writer(&mut size, v).ok()?;
+        let mut text = Vec::with_capacity(size.0);
+        serde_json::to_writer(&mut text, v).ok()?;
+        // serde_json writes UTF-8 only.
+        String::from_utf8(text).ok().map(String::into_boxed_str)
     }
 
     /// The value (parsed when packed; text this store wrote always parses: it nests at
@@ -49,6 +67,19 @@ impl Json {
     }
 }
 
+/// A writer that only counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An event with its payload packed.
 #[derive(Debug, Clone)]
 pub(super) struct EventRow {
@@ -61,7 +92,7 @@ impl EventRow {
     pub(super) fn new(e: &Event) -> Self {
         EventRow {
             meta: e.clone_meta(),
-            payload: Json::packed(e.payload.clone()),
+            payload: Json::packed_ref(&e.payload),
         }
     }
 

@@ -6,6 +6,8 @@
 // In a folder of its own: a file directly in src/bin would be a binary.
 #[path = "scenarios/events_in.rs"]
 mod events_in;
+#[path = "scenarios/host.rs"]
+mod host;
 #[path = "scenarios/postgres.rs"]
 mod postgres;
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 const SCENARIOS: &[&str] = &[
     "pipeline_memory_native",
     "pipeline_memory_latency",
+    "host_emitters",
     "rule_match_10k_rules",
     "pipeline_memory_1m_retention",
     "shell_echo",
@@ -60,29 +63,71 @@ fn positive_arg(args: &[String], at: usize, default: u64, what: &str) -> u64 {
     }
 }
 
+/// Takes `--alloc LIST` out of `args`: the allocators to run each scenario on, one child
+/// process each; `None` when absent (this process runs, on the allocator it has).
+fn take_alloc_list(args: &mut Vec<String>) -> Option<Vec<&'static str>> {
+    let at = args.iter().position(|a| a == "--alloc")?;
+    let Some(list) = args.get(at + 1).cloned() else {
+        eprintln!("--alloc: give a list, such as system,jemalloc,mimalloc (or all)");
+        std::process::exit(2);
+    };
+    args.drain(at..at + 2);
+    match attune_benches::alloc::parse_list(&list) {
+        Ok(names) => Some(names),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs this harness again with `args` on `allocator`; exits when the child failed.
+fn run_child(args: &[String], allocator: &str) {
+    let exe = std::env::current_exe().expect("own path");
+    let status = std::process::Command::new(&exe)
+        .args(args)
+        .env(attune_benches::alloc::VAR, allocator)
+        .status()
+        .expect("child bench");
+    if !status.success() {
+        eprintln!("{} on {allocator} failed: {status}", args.join(" "));
+        std::process::exit(1);
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(which) = args.first() else {
+    if let Err(e) = attune_benches::alloc::check() {
+        eprintln!("{e}");
+        std::process::exit(2);
+    }
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let allocators = take_alloc_list(&mut args);
+    let Some(which) = args.first().cloned() else {
         eprintln!(
             "usage: attune-bench <{}|all> [ops] [processes (the *_postgres_* scenarios)] \
-             [offered events/s (pipeline_postgres_latency; default 3500)]",
+             [offered events/s (pipeline_postgres_latency; default 3500)] \
+             [--alloc system,jemalloc,mimalloc|all]",
             SCENARIOS.join("|")
         );
         std::process::exit(2);
     };
+    if which != "all"
+        && let Some(allocators) = allocators
+    {
+        for a in allocators {
+            run_child(&args, a);
+        }
+        return;
+    }
     let ops: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
     let processes = positive_arg(&args, 2, 1, "processes") as usize;
     let rate = positive_arg(&args, 3, 3_500, "offered events/s");
     if which == "all" {
-        let exe = std::env::current_exe().expect("own path");
+        // Each scenario in a process of its own: peak RSS is per scenario.
+        let allocators = allocators.unwrap_or_else(|| vec![attune_benches::alloc::name()]);
         for s in SCENARIOS {
-            let status = std::process::Command::new(&exe)
-                .arg(s)
-                .status()
-                .expect("child bench");
-            if !status.success() {
-                eprintln!("scenario {s} failed: {status}");
-                std::process::exit(1);
+            for a in &allocators {
+                run_child(&[s.to_string()], a);
             }
         }
         return;
@@ -101,6 +146,12 @@ fn main() {
             match which2.as_str() {
                 "pipeline_memory_native" => pipeline_throughput(ops.unwrap_or(300_000)).await,
                 "pipeline_memory_latency" => pipeline_latency(ops.unwrap_or(30_000), 10_000).await,
+                "host_emitters" => {
+                    let n = ops.unwrap_or(200_000);
+                    host::host_emitters(n, 3)
+                        .await
+                        .map(|(secs, extra)| report("host_emitters", n, secs, None, None, extra))
+                }
                 "rule_match_10k_rules" => rule_match(ops.unwrap_or(1_000_000)).await,
                 "pipeline_memory_1m_retention" => retention(ops.unwrap_or(1_000_000)).await,
                 "shell_echo" => shell_echo(ops.unwrap_or(4_000)).await,
@@ -205,7 +256,7 @@ fn report(
         "p50_us": p50.map(|x| (x * 10.0).round() / 10.0),
         "p99_us": p99.map(|x| (x * 10.0).round() / 10.0),
         "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
-        "allocator": ALLOCATOR,
+        "allocator": attune_benches::alloc::name(),
     });
     if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
         m.extend(e);
@@ -470,7 +521,7 @@ async fn workflow_with_items() -> attune_core::Result<Value> {
         "growth": ((per_item[2] / per_item[0]) * 100.0).round() / 100.0,
         "us_per_item": per_item.iter().map(|u| (u * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
         "peak_rss_mb": rss.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>(),
-        "allocator": ALLOCATOR,
+        "allocator": attune_benches::alloc::name(),
     }))
 }
 
@@ -1393,17 +1444,7 @@ async fn count_records(engine: &Engine) -> attune_core::Result<(u64, u64)> {
     Ok((events, enfs))
 }
 
-/// The harness runs on jemalloc, as an allocation-heavy production host would: the engine
-/// allocates per event, and glibc's malloc costs about half the throughput on these machines
-/// (mimalloc was as fast but stalled for ~10 ms at times, which showed in p99 latency).
-/// Build with `--features system-alloc` to measure on the system allocator; the output's
-/// `allocator` field says which one ran.
-#[cfg(not(feature = "system-alloc"))]
+/// The allocator every scenario measures with: the system's unless `ATTUNE_BENCH_ALLOC`
+/// (or `--alloc`) names jemalloc or mimalloc (`attune_benches::alloc`).
 #[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-const ALLOCATOR: &str = if cfg!(feature = "system-alloc") {
-    "system"
-} else {
-    "jemalloc"
-};
+static GLOBAL: attune_benches::alloc::Chosen = attune_benches::alloc::Chosen;

@@ -1,6 +1,9 @@
-//! `mem-probe [n]`: live heap bytes per processed event (event + enforcement + execution kept
-//! in the memory store), measured with a counting allocator. A tool for tuning the memory
-//! layout; `attune-bench` reports the RSS figures.
+//! `mem-probe [n]`: live heap bytes and allocation calls per processed event (event +
+//! enforcement + execution kept in the memory store), measured with a counting allocator
+//! over the system's; the allocation calls also per stage, each stage the difference
+//! between runs that stop earlier (a trigger no rule listens to; a rule whose criterion
+//! refuses; the whole pipeline). A tool for tuning; `attune-bench` reports the speed and RSS
+//! figures. `mem-probe [n] store`: live bytes of each kind of row in a bare memory store.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -30,6 +33,64 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Live bytes and allocation calls since `from` (a `(live, allocs)` reading).
+fn since(from: (isize, isize)) -> (isize, isize) {
+    (
+        LIVE.load(Ordering::Relaxed) - from.0,
+        ALLOCS.load(Ordering::Relaxed) - from.1,
+    )
+}
+
+fn reading() -> (isize, isize) {
+    (LIVE.load(Ordering::Relaxed), ALLOCS.load(Ordering::Relaxed))
+}
+
+/// What a run of the probe drives through the engine.
+#[derive(Clone, Copy, PartialEq)]
+enum Upto {
+    /// Events of a trigger no rule listens to: checked, stored, found unmatched.
+    Stored,
+    /// Events a rule's criterion refuses: matched against it, no enforcement.
+    Refused,
+    /// The whole pipeline: enforcement, execution, run, result.
+    Ran,
+}
+
+/// Emits `n` events up to `upto` on a new memory engine (the pipeline workload); live bytes
+/// and allocation calls per event, the payloads' own included.
+async fn probe(n: u64, upto: Upto) -> (isize, isize) {
+    let engine = attune_benches::pipeline_engine(attune_core::Engine::builder())
+        .await
+        .expect("engine");
+    if upto == Upto::Stored {
+        engine
+            .register_trigger_type(attune_core::model::TriggerType::new("bench.idle"))
+            .await
+            .expect("trigger type");
+    }
+    engine.settle(Duration::from_secs(5)).await.expect("settle");
+    let (trigger, kind) = match upto {
+        Upto::Stored => ("bench.idle", "tick"),
+        Upto::Refused => ("bench.tick", "tock"),
+        Upto::Ran => ("bench.tick", "tick"),
+    };
+    let from = reading();
+    for i in 0..n {
+        engine
+            .emit(trigger, serde_json::json!({"kind": kind, "n": i}))
+            .await
+            .expect("emit");
+    }
+    engine
+        .settle(Duration::from_secs(120))
+        .await
+        .expect("settle");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (live, allocs) = since(from);
+    engine.shutdown(Duration::from_secs(5)).await;
+    (live / n as isize, allocs / n as isize)
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -45,29 +106,29 @@ fn main() {
             store_rows(n).await;
             return;
         }
-        let engine = attune_benches::pipeline_engine(attune_core::Engine::builder())
-            .await
-            .expect("engine");
-        engine.settle(Duration::from_secs(5)).await.expect("settle");
-        let before = LIVE.load(Ordering::Relaxed);
-        let allocs_before = ALLOCS.load(Ordering::Relaxed);
-        for i in 0..n {
-            engine
-                .emit("bench.tick", serde_json::json!({"kind": "tick", "n": i}))
-                .await
-                .expect("emit");
-        }
-        engine
-            .settle(Duration::from_secs(120))
-            .await
-            .expect("settle");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let after = LIVE.load(Ordering::Relaxed);
-        let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
+        // The host's own share: building the payload it hands to `emit`.
+        let from = reading();
+        let payloads: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({"kind": "tick", "n": i}))
+            .collect();
+        let payload = since(from).1 / n as isize;
+        drop(payloads);
+        let stored = probe(n, Upto::Stored).await;
+        let refused = probe(n, Upto::Refused).await;
+        let ran = probe(n, Upto::Ran).await;
         println!(
-            "{{\"events\": {n}, \"live_bytes_per_event\": {}, \"allocations_per_event\": {}}}",
-            (after - before) / n as isize,
-            allocs / n as isize
+            "{}",
+            serde_json::json!({
+                "events": n,
+                "live_bytes_per_event": ran.0,
+                "allocations_per_event": ran.1,
+                "allocations_per_stage": {
+                    "payload (the host's json!)": payload,
+                    "emit: checked, stored, found unmatched": stored.1 - payload,
+                    "match: a rule's criterion evaluated": refused.1 - stored.1,
+                    "enforce, execute, run, record the result": ran.1 - refused.1,
+                },
+            })
         );
     });
 }

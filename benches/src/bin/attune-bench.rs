@@ -1236,11 +1236,8 @@ async fn emit_ticks(engine: &Engine, n: u64) -> attune_core::Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// Emits `n` matching events as fast as the engine accepts them; done when all executions
-/// succeeded.
-async fn pipeline_throughput(n: u64) -> attune_core::Result<Value> {
-    let engine = pipeline_engine(Engine::builder()).await?;
-    let secs = emit_ticks(&engine, n).await?;
+/// The number of succeeded executions, an error unless it is `n`.
+async fn all_succeeded(engine: &Engine, n: u64) -> attune_core::Result<u64> {
     let succeeded = engine
         .store()
         .count_executions(
@@ -1248,12 +1245,21 @@ async fn pipeline_throughput(n: u64) -> attune_core::Result<Value> {
                 .with_status([ExecutionStatus::Succeeded]),
         )
         .await?;
-    engine.shutdown(Duration::from_secs(5)).await;
     if succeeded != n {
         return Err(attune_core::Error::Action(format!(
             "{succeeded} of {n} executions succeeded"
         )));
     }
+    Ok(succeeded)
+}
+
+/// Emits `n` matching events as fast as the engine accepts them; done when all executions
+/// succeeded.
+async fn pipeline_throughput(n: u64) -> attune_core::Result<Value> {
+    let engine = pipeline_engine(Engine::builder()).await?;
+    let secs = emit_ticks(&engine, n).await?;
+    let succeeded = all_succeeded(&engine, n).await?;
+    engine.shutdown(Duration::from_secs(5)).await;
     Ok(report(
         "pipeline_memory_native",
         n,

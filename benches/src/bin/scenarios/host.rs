@@ -10,8 +10,6 @@
 
 use attune_benches::pipeline_engine;
 use attune_core::Engine;
-use attune_core::model::ExecutionStatus;
-use attune_core::store::ExecutionFilter;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -27,7 +25,7 @@ fn err(e: impl std::fmt::Display) -> attune_core::Error {
 /// How a run hands its events to the engine.
 #[derive(Clone, Copy)]
 enum Producers {
-    /// One task awaiting `emit` in a loop (the harness's path).
+    /// One task awaiting `emit` in a loop (the harness's path, `emit_ticks`).
     One,
     /// [`TASKS`] tasks awaiting `emit`.
     Tasks,
@@ -38,16 +36,10 @@ enum Producers {
 /// Emits `n` matching events the way `how` says; seconds until all succeeded.
 async fn run(n: u64, how: Producers) -> attune_core::Result<f64> {
     let engine = pipeline_engine(Engine::builder()).await?;
-    let start = Instant::now();
-    match how {
-        Producers::One => {
-            for i in 0..n {
-                engine
-                    .emit("bench.tick", json!({"kind": "tick", "n": i}))
-                    .await?;
-            }
-        }
+    let secs = match how {
+        Producers::One => super::emit_ticks(&engine, n).await?,
         Producers::Tasks | Producers::Batches => {
+            let start = Instant::now();
             let mut tasks: Vec<tokio::task::JoinHandle<attune_core::Result<()>>> =
                 Vec::with_capacity(TASKS as usize);
             for t in 0..TASKS {
@@ -77,18 +69,12 @@ async fn run(n: u64, how: Producers) -> attune_core::Result<f64> {
             for t in tasks {
                 t.await.map_err(err)??;
             }
+            engine.settle(Duration::from_secs(600)).await?;
+            start.elapsed().as_secs_f64()
         }
-    }
-    engine.settle(Duration::from_secs(600)).await?;
-    let secs = start.elapsed().as_secs_f64();
-    let succeeded = engine
-        .store()
-        .count_executions(&ExecutionFilter::default().with_status([ExecutionStatus::Succeeded]))
-        .await?;
+    };
+    super::all_succeeded(&engine, n).await?;
     engine.shutdown(Duration::from_secs(5)).await;
-    if succeeded != n {
-        return Err(err(format!("{succeeded} of {n} executions succeeded")));
-    }
     Ok(secs)
 }
 

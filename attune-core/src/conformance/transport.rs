@@ -42,7 +42,7 @@ mod order;
 mod work;
 
 pub use fanout::{check_fanout_counts_missed, check_fanout_reaches_every_subscriber};
-pub use flow::{check_back_pressure, check_no_drop_under_load};
+pub use flow::{check_back_pressure, check_no_drop_under_load, check_try_publish};
 pub use order::{check_batch_order_and_max, check_recv_is_cancel_safe};
 pub use work::{check_work_one_consumer_each, check_work_redelivered_after_lost_consumer};
 
@@ -126,6 +126,7 @@ macro_rules! transport_conformance_tests {
             check_fanout_counts_missed,
             check_back_pressure,
             check_no_drop_under_load,
+            check_try_publish,
         );
     };
     // `$make`: a future of `Option<factory>`, evaluated in each test; `None` skips it.

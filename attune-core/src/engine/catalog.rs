@@ -227,11 +227,10 @@ impl Catalog {
     }
 
     /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
-    pub(crate) fn pack_context(&self, r: &str) -> minijinja::Value {
-        if let Some(e) = read(&self.packs).get(r) {
-            return e.ctx.clone();
-        }
-        pack_ctx(r, &serde_json::Value::Null)
+    /// The `pack` namespace of pack `r` when it is registered (see [`pack_ctx`] for one
+    /// that is not).
+    pub(crate) fn registered_pack_context(&self, r: &str) -> Option<minijinja::Value> {
+        read(&self.packs).get(r).map(|e| e.ctx.clone())
     }
 
     pub(crate) fn put_pack(&self, e: PackEntry) {
@@ -499,7 +498,8 @@ impl Catalog {
     }
 }
 
-fn pack_ctx(r: &str, config: &serde_json::Value) -> minijinja::Value {
+/// The `pack` namespace of templates: `pack.ref`, `pack.config`.
+pub(crate) fn pack_ctx(r: &str, config: &serde_json::Value) -> minijinja::Value {
     super::context::jmap([
         ("ref", minijinja::Value::from(r)),
         ("config", crate::template::to_jinja(config)),

@@ -50,20 +50,63 @@ impl EventContext {
     pub(super) fn for_rule(
         &self,
         shared: &Shared,
-        rule: &CompiledRule,
+        rule: &Arc<CompiledRule>,
         kv: &JValue,
         keyring: &JValue,
     ) -> JValue {
-        minijinja::context! {
-            __attune_keyring => keyring.clone(),
-            event => self.event.clone(),
-            trigger => self.payload.clone(),
-            payload => self.payload.clone(),
-            pack => shared.catalog.pack_context(rule.rule.pack()),
-            rule => rule.context.clone(),
-            kv => kv.clone(),
-            st2kv => kv.clone(),
-        }
+        JValue::from_object(RuleScope {
+            keyring: keyring.clone(),
+            event: self.event.clone(),
+            payload: self.payload.clone(),
+            pack: shared.catalog.registered_pack_context(rule.rule.pack()),
+            rule: rule.clone(),
+            kv: kv.clone(),
+        })
+    }
+}
+
+/// The names a rule's templates see: `event`, `trigger` and `payload` (both the payload),
+/// `pack`, `rule`, `kv` and `st2kv` (both the key-value namespace), and the keyring of
+/// `decrypt_kv`. One object, not a map built per rule and event: each name is read from
+/// what the event and the rule already hold.
+#[derive(Debug)]
+struct RuleScope {
+    keyring: JValue,
+    event: JValue,
+    payload: JValue,
+    /// The pack's namespace when the pack is registered; else made when read.
+    pack: Option<JValue>,
+    rule: Arc<CompiledRule>,
+    kv: JValue,
+}
+
+impl minijinja::value::Object for RuleScope {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        Some(match key.as_str()? {
+            crate::template::keyring::KEYRING_VAR => self.keyring.clone(),
+            "event" => self.event.clone(),
+            "trigger" | "payload" => self.payload.clone(),
+            "pack" => self
+                .pack
+                .clone()
+                .unwrap_or_else(|| super::catalog::pack_ctx(self.rule.rule.pack(), &Value::Null)),
+            "rule" => self.rule.context.clone(),
+            "kv" | "st2kv" => self.kv.clone(),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&[
+            crate::template::keyring::KEYRING_VAR,
+            "event",
+            "trigger",
+            "payload",
+            "pack",
+            "rule",
+            "kv",
+            "st2kv",
+        ])
     }
 }
 

@@ -257,18 +257,19 @@ async fn plan_rule(
         make: &make_ctx,
         rule: &rule.rule.rule_ref,
     };
-    let enf = Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
+    // Made only for a rule that matched (or failed): most rules do not.
+    let enf = || Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
     Ok(
         match verdict(shared, rule, event, &renderer, &kv_json, now) {
             Ok(false) => None,
             Ok(true) => {
                 *matched = true;
                 Some(
-                    plan_enforcement(shared, rule, event, &renderer, ring.as_deref(), enf, now)
+                    plan_enforcement(shared, rule, event, &renderer, ring.as_deref(), enf(), now)
                         .await,
                 )
             }
-            Err(reason) => Some(failed(shared, enf, reason, None, now)),
+            Err(reason) => Some(failed(shared, enf(), reason, None, now)),
         },
     )
 }

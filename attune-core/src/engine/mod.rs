@@ -37,6 +37,7 @@ mod policy;
 mod recovery;
 mod remote_ends;
 mod roles;
+mod run_keys;
 mod running;
 mod scheduling;
 mod sealed_params;
@@ -324,7 +325,16 @@ impl Shared {
         if self.outbox {
             return Ok(());
         }
-        self.transport.publish(topic, msgs).await
+        self.publish(topic, msgs).await
+    }
+
+    /// Publishes on the transport, without the boxed future of `publish` when the
+    /// transport can take the messages at once ([`Transport::try_publish`]).
+    pub(crate) async fn publish(&self, topic: Topic, msgs: Vec<Message>) -> crate::Result<()> {
+        match self.transport.try_publish(topic, msgs) {
+            Ok(done) => done,
+            Err(msgs) => self.transport.publish(topic, msgs).await,
+        }
     }
 
     pub(crate) async fn publish_status(
@@ -335,7 +345,7 @@ impl Shared {
             .into_iter()
             .map(|(execution, status)| Message::Status(StatusChange { execution, status }))
             .collect();
-        if let Err(e) = self.transport.publish(Topic::Status, msgs).await {
+        if let Err(e) = self.publish(Topic::Status, msgs).await {
             tracing::warn!(error = %e, "status notification not published");
         }
     }

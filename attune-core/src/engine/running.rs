@@ -583,20 +583,12 @@ fn prepare(
         secrets.clone().into()
     };
     // Without a user, the `user` scope of the key store says so when asked.
-    let cipher = shared.cipher();
-    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(
-        crate::runtime::StoreKeyAccess::new(
-            shared.store.clone(),
-            shared.clock.clone(),
-            action.pack(),
-            exec.user.clone(),
-            format!("execution '{}'", exec.id),
-        )
-        .with_encryption(cipher)
-        .with_watch(Arc::new(super::system_triggers::EngineKeyWatch(
-            shared.clone(),
-        ))),
-    );
+    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(super::run_keys::RunKeys {
+        shared: shared.clone(),
+        action: action.clone(),
+        execution: exec.id,
+        user: exec.user.clone(),
+    });
     let request = RunRequest {
         execution_id: exec.id,
         keys: Some(keys),

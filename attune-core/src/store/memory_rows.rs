@@ -103,7 +103,9 @@ impl EventRow {
     }
 }
 
-/// An execution whose params and result are packed once it is finished.
+/// An execution whose params are packed from the start (they do not change; packing costs
+/// one allocation where a copy of the tree costs one per map, key and string) and whose
+/// result is packed once it is finished.
 #[derive(Debug, Clone)]
 pub(super) struct ExecRow {
     /// The execution with null params and no result.
@@ -130,7 +132,7 @@ impl ExecRow {
                 task: e.task.clone(),
                 ..*e
             },
-            params: Json::Tree(e.params.clone()),
+            params: Json::packed_ref(&e.params),
             result: e.result.clone().map(Json::Tree),
         };
         row.pack_if_finished();
@@ -154,11 +156,10 @@ impl ExecRow {
     }
 
     fn pack_if_finished(&mut self) {
-        if self.meta.status.is_terminal() {
-            self.params.pack();
-            if let Some(r) = &mut self.result {
-                r.pack();
-            }
+        if self.meta.status.is_terminal()
+            && let Some(r) = &mut self.result
+        {
+            r.pack();
         }
     }
 }
@@ -194,8 +195,10 @@ mod tests {
 
         let x = Execution::new("a.act", "native", json!({"p": "v"}), now);
         let mut row = ExecRow::new(&x);
-        assert!(matches!(row.params, Json::Tree(_)));
+        assert!(matches!(row.params, Json::Packed(_)));
         assert_eq!(row.execution(), x);
+        row.apply(ExecutionChange::to(ExecutionStatus::Running, now).result(json!({"part": 1})));
+        assert!(matches!(row.result, Some(Json::Tree(_))));
         row.apply(ExecutionChange::to(ExecutionStatus::Succeeded, now).result(json!({"ok": true})));
         assert!(matches!(row.params, Json::Packed(_)));
         assert!(matches!(row.result, Some(Json::Packed(_))));

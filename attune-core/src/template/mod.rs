@@ -109,6 +109,39 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.is_empty()).then_some(inner)
 }
 
+/// The names of an expression that is a plain lookup (`trigger.body.n`: names joined by
+/// dots, the first not a literal), if it is one.
+fn plain_path(expr: &str) -> Option<Box<[String]>> {
+    let names: Vec<String> = expr.split('.').map(str::to_string).collect();
+    let identifier = |s: &String| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let literal = ["true", "false", "none", "True", "False", "None"];
+    (names.iter().all(identifier) && !literal.contains(&names[0].as_str()))
+        .then(|| names.into_boxed_slice())
+}
+
+/// The JSON of `path` looked up in `ctx` as the template would (attribute by attribute),
+/// `None` when some name is not found or the value has no JSON (the template then renders
+/// and says why). The same value as rendering through [`JSON_FILTER`] and parsing back.
+fn look_up(ctx: &JValue, path: &[String]) -> Option<Value> {
+    let mut v = ctx.get_attr(&path[0]).ok()?;
+    for name in &path[1..] {
+        if v.is_undefined() || v.is_none() {
+            return None;
+        }
+        v = v.get_attr(name).ok()?;
+    }
+    if v.is_undefined() {
+        return None;
+    }
+    serde_json::to_value(&v).ok()
+}
+
 /// Checks a workflow value's template: YAQL (`<% %>`: syntax, and that every function it
 /// calls exists; mixing it with Jinja is an error) or Jinja ([`check_syntax`]).
 pub(crate) fn check_workflow_syntax(source: &str) -> std::result::Result<(), String> {
@@ -232,9 +265,13 @@ impl Drop for Owned {
 enum Node {
     Literal(Value),
     /// A single expression: rendered through `tojson` and parsed back, so its type is kept.
+    /// `path` holds its names when it is a plain lookup (`trigger.body.n`): then the value is
+    /// read directly (the template renders only when that lookup does not find it, to give
+    /// the same error).
     Expr {
         name: String,
         location: String,
+        path: Option<Box<[String]>>,
     },
     /// A text template: renders to a string.
     Text {
@@ -403,6 +440,7 @@ impl Templates {
                     Node::Expr {
                         name,
                         location: location.to_string(),
+                        path: plain_path(expr),
                     }
                 } else {
                     let name = self.add(location, s.clone())?;
@@ -592,7 +630,14 @@ fn render_node(
 ) -> Result<Value> {
     match node {
         Node::Literal(v) => Ok(v.clone()),
-        Node::Expr { name, location } => {
+        Node::Expr {
+            name,
+            location,
+            path,
+        } => {
+            if let Some(v) = path.as_deref().and_then(|p| look_up(ctx, p)) {
+                return Ok(none_marker(v, keep_none));
+            }
             let t = env
                 .get_template(name)
                 .map_err(|e| template_error(location, &e))?;
@@ -774,6 +819,72 @@ mod tests {
 
     fn ctx(v: Value) -> JValue {
         to_jinja(&v)
+    }
+
+    /// A plain lookup (`{{ trigger.a.b }}`) is read directly; the same expression in
+    /// parentheses goes through the template. Both must give the same value or error.
+    #[test]
+    fn plain_lookup_gives_what_the_template_gives() {
+        assert!(plain_path("trigger.a.b").is_some());
+        for not_plain in [
+            "trigger.a[0]",
+            "trigger.0",
+            "none",
+            "a.b()",
+            "a + b",
+            "a .b",
+            "",
+        ] {
+            assert!(plain_path(not_plain).is_none(), "{not_plain}");
+        }
+        let payload = json!({"trigger": {
+            "n": 41, "f": 2.5, "big": u64::MAX, "neg": -7, "s": "x\"y", "t": true, "z": null,
+            "none": USE_NONE_MAGIC, "list": [1, "a", {"k": null}], "map": {"b": {"c": [1.0]}},
+        }});
+        for path in [
+            "trigger",
+            "trigger.n",
+            "trigger.f",
+            "trigger.big",
+            "trigger.neg",
+            "trigger.s",
+            "trigger.t",
+            "trigger.z",
+            "trigger.none",
+            "trigger.list",
+            "trigger.map",
+            "trigger.map.b.c",
+            "trigger.missing",
+            "trigger.z.x",
+            "trigger.n.x",
+            "nothing",
+            "trigger.map.missing.deeper",
+        ] {
+            for workflow in [false, true] {
+                let t = if workflow {
+                    Templates::for_workflows()
+                } else {
+                    Templates::new()
+                };
+                let fast = t.compile("p", &json!(format!("{{{{ {path} }}}}"))).unwrap();
+                let slow = t
+                    .compile("p", &json!(format!("{{{{ ({path}) }}}}")))
+                    .unwrap();
+                let (a, b) = (
+                    t.render(&fast, &ctx(payload.clone())),
+                    t.render(&slow, &ctx(payload.clone())),
+                );
+                match (a, b) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{path}"),
+                    (Err(a), Err(b)) => assert_eq!(
+                        a.to_string().replace(&format!("({path})"), path),
+                        b.to_string().replace(&format!("({path})"), path),
+                        "{path}"
+                    ),
+                    (a, b) => panic!("{path}: fast {a:?}, template {b:?}"),
+                }
+            }
+        }
     }
 
     #[test]

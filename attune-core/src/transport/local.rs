@@ -148,20 +148,11 @@ impl LocalTransport {
 #[async_trait]
 impl Transport for LocalTransport {
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        if let Some(fanout) = self.fanouts.get(&topic) {
-            let mut next = fanout.next();
-            let first = *next;
-            *next += messages.len() as u64;
-            // No subscriber is not an error for a fan-out topic.
-            let _ = fanout.tx.send(Numbered {
-                first,
-                messages: Arc::from(messages),
-            });
-            return Ok(());
-        }
+        // Fan-out topics, and work queues with room for all: at once.
+        let messages = match self.try_publish(topic, messages) {
+            Ok(done) => return done,
+            Err(back) => back,
+        };
         let q = self.queue(topic)?;
         let mut rest = messages.as_slice();
         while !rest.is_empty() {
@@ -186,6 +177,43 @@ impl Transport for LocalTransport {
             }
         }
         Ok(())
+    }
+
+    fn try_publish(
+        &self,
+        topic: Topic,
+        messages: Vec<Message>,
+    ) -> std::result::Result<Result<()>, Vec<Message>> {
+        if messages.is_empty() {
+            return Ok(Ok(()));
+        }
+        if let Some(fanout) = self.fanouts.get(&topic) {
+            let mut next = fanout.next();
+            let first = *next;
+            *next += messages.len() as u64;
+            // No subscriber is not an error for a fan-out topic.
+            let _ = fanout.tx.send(Numbered {
+                first,
+                messages: Arc::from(messages),
+            });
+            return Ok(Ok(()));
+        }
+        let q = match self.queue(topic) {
+            Ok(q) => q,
+            Err(e) => return Ok(Err(e)),
+        };
+        if q.closed.load(Ordering::SeqCst) {
+            return Ok(Err(Error::ShutDown));
+        }
+        {
+            let mut items = q.lock();
+            if q.capacity.saturating_sub(items.len()) < messages.len() {
+                return Err(messages);
+            }
+            items.extend(messages.iter().copied());
+        }
+        q.readable.notify_one();
+        Ok(Ok(()))
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {

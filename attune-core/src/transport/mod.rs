@@ -44,6 +44,19 @@ pub trait Transport: Send + Sync + Debug {
     /// Publishes `messages` on `topic`, in their order; returns once all are queued (work
     /// queues: waiting for room when the queue is bounded and full) or sent (fan-out).
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()>;
+    /// [`Transport::publish`] when it can be done without waiting: `Ok` with what `publish`
+    /// would have returned, or `Err` giving the messages back (untouched, none published)
+    /// when it would wait or cannot tell; the caller then calls `publish`. The same
+    /// contract as `publish` otherwise. An optional fast path (`publish`'s future is
+    /// boxed): the default gives the messages back.
+    fn try_publish(
+        &self,
+        topic: Topic,
+        messages: Vec<Message>,
+    ) -> std::result::Result<Result<()>, Vec<Message>> {
+        let _ = topic;
+        Err(messages)
+    }
     /// Subscribes to `topic`.
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>>;
     /// The store outbox whose messages this transport delivers, by the name

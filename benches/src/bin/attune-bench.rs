@@ -2,12 +2,17 @@
 //! scenario: `{"scenario", "ops", "secs", "ops_per_sec", "p50_us", "p99_us", "peak_rss_mb", ...}`.
 //!
 //! `all` runs each scenario in its own child process so that peak RSS is per scenario.
+//! `peers` compares Attune with apalis in one run (`scenarios/peers.rs`).
 
 // In a folder of its own: a file directly in src/bin would be a binary.
+#[path = "scenarios/chart.rs"]
+mod chart;
 #[path = "scenarios/events_in.rs"]
 mod events_in;
 #[path = "scenarios/host.rs"]
 mod host;
+#[path = "scenarios/peers.rs"]
+mod peers;
 #[path = "scenarios/postgres.rs"]
 mod postgres;
 
@@ -106,11 +111,16 @@ fn main() {
         eprintln!(
             "usage: attune-bench <{}|all> [ops] [processes (the *_postgres_* scenarios)] \
              [offered events/s (pipeline_postgres_latency; default 3500)] \
-             [--alloc system,jemalloc,mimalloc|all]",
+             [--alloc system,jemalloc,mimalloc|all]\n   or: attune-bench peers [--backlogs LIST] \
+             [--sample N] [--budget SECS] [--peer-bin PATH] [--chart FILE.svg]",
             SCENARIOS.join("|")
         );
         std::process::exit(2);
     };
+    if which == "peers" {
+        peers::run(&args[1..]);
+        return;
+    }
     if which != "all"
         && let Some(allocators) = allocators
     {
@@ -119,9 +129,16 @@ fn main() {
         }
         return;
     }
+    // The hidden line of `peers` takes arguments of its own.
+    let peer_args = (which == peers::ONE).then(|| args[1..].to_vec());
     let ops: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
-    let processes = positive_arg(&args, 2, 1, "processes") as usize;
-    let rate = positive_arg(&args, 3, 3_500, "offered events/s");
+    let (processes, rate) = match peer_args {
+        Some(_) => (1, 1),
+        None => (
+            positive_arg(&args, 2, 1, "processes") as usize,
+            positive_arg(&args, 3, 3_500, "offered events/s"),
+        ),
+    };
     if which == "all" {
         // Each scenario in a process of its own: peak RSS is per scenario.
         let allocators = allocators.unwrap_or_else(|| vec![attune_benches::alloc::name()]);
@@ -129,6 +146,16 @@ fn main() {
             for a in &allocators {
                 run_child(&[s.to_string()], a);
             }
+        }
+        return;
+    }
+    if which == "pipeline_sqlite_native_backlog" && ops.is_none() {
+        // A line per backlog, each in a process of its own: the rate must stay flat.
+        for backlog in BACKLOGS {
+            run_child(
+                &[which.clone(), backlog.to_string()],
+                attune_benches::alloc::name(),
+            );
         }
         return;
     }
@@ -216,6 +243,8 @@ fn main() {
                 }
                 // A worker process of the scenarios above (not a scenario).
                 postgres::WORKER => postgres::worker(worker_url).await,
+                // One line of `peers` (not a scenario).
+                peers::ONE => peers::one(&peer_args.unwrap_or_default()).await,
                 "pipeline_sqlite_native_backlog" => {
                     pipeline_sqlite_backlog(ops.unwrap_or(100_000)).await
                 }
@@ -272,28 +301,18 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(i).copied()
 }
 
+/// The backlogs `pipeline_sqlite_native_backlog` measures when given none.
+const BACKLOGS: [u64; 3] = [1_000, 100_000, 1_000_000];
+
 /// Concurrent producers in the SQLite scenarios.
 const EMITTERS: u64 = 256;
 
-/// The pipeline workload on a SQLite file (WAL, `sync`): events emitted by [`EMITTERS`]
-/// concurrent producers as fast as the engine takes them. p50/p99: event created → execution finished, from the stored rows
-/// (the transport's bounded queues cap how many wait). Also bytes on disk per execution
-/// (database + WAL after the run, all records kept).
-async fn pipeline_sqlite(
-    n: u64,
-    sync: attune_store_sqlite::Synchronous,
-) -> attune_core::Result<Value> {
-    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
-    let path = dir.path().join("bench.db");
-    let store = attune_store_sqlite::SqliteStore::builder()
-        .path(&path)
-        .synchronous(sync)
-        .build()?;
-    let engine = pipeline_engine(Engine::builder().store(std::sync::Arc::new(store))).await?;
-    let engine = std::sync::Arc::new(engine);
+/// Emits `n` ticks of the pipeline engine from [`EMITTERS`] concurrent producers, as a
+/// server's webhook handlers or sensors do (each `emit` returns once its event is committed,
+/// and concurrent emits share commits), and waits until all they caused ended; the seconds
+/// that took.
+async fn emit_concurrently(engine: &std::sync::Arc<Engine>, n: u64) -> attune_core::Result<f64> {
     let start = Instant::now();
-    // Many producers at once, as a server's webhook handlers or sensors are: each `emit`
-    // returns once its event is committed, and concurrent emits share commits.
     let producers: Vec<_> = (0..EMITTERS)
         .map(|p| {
             let engine = engine.clone();
@@ -314,7 +333,26 @@ async fn pipeline_sqlite(
             .map_err(|e| attune_core::Error::Action(e.to_string()))??;
     }
     engine.settle(Duration::from_secs(1200)).await?;
-    let secs = start.elapsed().as_secs_f64();
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The pipeline workload on a SQLite file (WAL, `sync`): events emitted by [`EMITTERS`]
+/// concurrent producers as fast as the engine takes them. p50/p99: event created → execution finished, from the stored rows
+/// (the transport's bounded queues cap how many wait). Also bytes on disk per execution
+/// (database + WAL after the run, all records kept).
+async fn pipeline_sqlite(
+    n: u64,
+    sync: attune_store_sqlite::Synchronous,
+) -> attune_core::Result<Value> {
+    let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    let path = dir.path().join("bench.db");
+    let store = attune_store_sqlite::SqliteStore::builder()
+        .path(&path)
+        .synchronous(sync)
+        .build()?;
+    let engine = pipeline_engine(Engine::builder().store(std::sync::Arc::new(store))).await?;
+    let engine = std::sync::Arc::new(engine);
+    let secs = emit_concurrently(&engine, n).await?;
     // When each event was created, read page by page (not one read per execution).
     let mut created = HashMap::with_capacity(n as usize);
     let mut after = None;
@@ -396,7 +434,7 @@ async fn pipeline_sqlite(
 /// not fall with the backlog.
 async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
     use attune_core::model::Execution;
-    use attune_core::store::{ExecutionFilter, Store};
+    use attune_core::store::Store;
     let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
     let store = std::sync::Arc::new(
         attune_store_sqlite::SqliteStore::builder()
@@ -428,19 +466,11 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
     let engine = pipeline_engine(Engine::builder().store(store.clone())).await?;
     let start = Instant::now();
     engine.recover().await?;
-    let done = ExecutionFilter::default().with_status([ExecutionStatus::Succeeded]);
-    loop {
-        if store.count_executions(&done).await? >= n {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(1200) {
-            return Err(attune_core::Error::Timeout(
-                "the backlog did not drain".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Everything `recover` handed on, to the end (no polling: its period would be the
+    // measure at small backlogs).
+    engine.settle(Duration::from_secs(1200)).await?;
     let secs = start.elapsed().as_secs_f64();
+    all_succeeded(&engine, n).await?;
     engine.shutdown(Duration::from_secs(10)).await;
     Ok(report(
         "pipeline_sqlite_native_backlog",
@@ -452,7 +482,7 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
             "synchronous": "Normal",
             "backlog": n,
             "fill_secs": (fill_secs * 1000.0).round() / 1000.0,
-            "measured": "engine.recover() until every stored execution succeeded",
+            "measured": "engine.recover() until settled (every stored execution succeeded)",
         }),
     ))
 }

@@ -1,8 +1,8 @@
 //! Back-pressure instead of drops.
 
 use super::{
-    GUARD, TransportFactory, ack, contents, guarded, messages, publish, recv, subscribe,
-    work_topics,
+    GUARD, TransportFactory, ack, contents, fanout_topics, guarded, messages, nothing_ready,
+    publish, recv, subscribe, work_topics,
 };
 use crate::transport::{Message, Topic, Transport};
 use futures::FutureExt;
@@ -94,6 +94,58 @@ async fn bounded_queue_waits(transport: &dyn Transport, topic: Topic) {
          only {at} had been received: it must wait for room (back-pressure)",
         published.len()
     );
+}
+
+/// [`Transport::try_publish`], on every topic: it either publishes the whole batch (then a
+/// subscriber receives it, in order) or gives the very same messages back and publishes none
+/// of them. With a [bounded](TransportFactory::bounded) transport (capacity 4): once a work
+/// queue holds 4 messages nobody received, it must give a fifth back rather than queue it.
+pub async fn check_try_publish(factory: &dyn TransportFactory) {
+    let transport = match factory.bounded(CAPACITY).await {
+        Some(t) => t,
+        None => factory.fresh().await,
+    };
+    for topic in work_topics().chain(fanout_topics()) {
+        let mut sub = subscribe(&*transport, topic).await;
+        let batch = messages(topic, CAPACITY);
+        match transport.try_publish(topic, batch.clone()) {
+            Ok(Ok(())) => {
+                let got = recv(&mut *sub, usize::MAX, format!("'{topic}': try_publish")).await;
+                let mut got = contents(&got);
+                while got.len() < batch.len() {
+                    let more = recv(&mut *sub, usize::MAX, format!("'{topic}': the rest")).await;
+                    got.extend(contents(&more));
+                }
+                assert_eq!(got, batch, "'{topic}': try_publish delivered another batch");
+            }
+            Ok(Err(e)) => panic!("'{topic}': try_publish on an open transport failed: {e}"),
+            Err(back) => {
+                assert_eq!(
+                    back, batch,
+                    "'{topic}': try_publish gave back other messages"
+                );
+                nothing_ready(
+                    &mut *sub,
+                    format!("'{topic}': a try_publish that gave back"),
+                );
+            }
+        }
+    }
+    let Some(bounded) = factory.bounded(CAPACITY).await else {
+        return;
+    };
+    for topic in work_topics() {
+        let _sub = subscribe(&*bounded, topic).await;
+        publish(&*bounded, topic, &messages(topic, CAPACITY)).await;
+        let one = messages(topic, 1);
+        match bounded.try_publish(topic, one.clone()) {
+            Err(back) => assert_eq!(back, one, "'{topic}': try_publish gave back another"),
+            Ok(r) => panic!(
+                "'{topic}': try_publish into a full queue bounded to {CAPACITY} returned \
+                 {r:?} instead of giving the message back"
+            ),
+        }
+    }
 }
 
 async fn unbounded_queue_keeps_all(transport: &dyn Transport, topic: Topic) {

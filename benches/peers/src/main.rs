@@ -125,35 +125,31 @@ async fn run(
     });
     let dir = tempfile::tempdir()?;
     let filled = Instant::now();
+    // The same steps on either backend (their types differ, hence a macro): fill the queue,
+    // then run one worker until the signal.
+    macro_rules! fill_then_drain {
+        ($queue:expr) => {{
+            let mut queue = $queue;
+            queue.push_bulk((0..backlog).collect()).await?;
+            let fill_secs = filled.elapsed().as_secs_f64();
+            let worker = WorkerBuilder::new("peer")
+                .backend(queue)
+                .data(progress.clone())
+                .build(noop);
+            let out = Arc::default();
+            let signal = stop_signal(progress.clone(), budget, Instant::now(), Arc::clone(&out));
+            worker.run_until(signal).await?;
+            let (done, secs) = reading(&out)?;
+            (done, secs, fill_secs)
+        }};
+    }
     let (done, secs, fill_secs) = if storage == "memory" {
-        let mut queue = MemoryStorage::<u64>::new();
-        queue.push_bulk((0..backlog).collect()).await?;
-        let fill_secs = filled.elapsed().as_secs_f64();
-        let worker = WorkerBuilder::new("peer")
-            .backend(queue)
-            .data(progress.clone())
-            .build(noop);
-        let out = Arc::default();
-        let signal = stop_signal(progress.clone(), budget, Instant::now(), Arc::clone(&out));
-        worker.run_until(signal).await?;
-        let (done, secs) = reading(&out)?;
-        (done, secs, fill_secs)
+        fill_then_drain!(MemoryStorage::<u64>::new())
     } else {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("peer.db").display());
         let pool = apalis_sqlite::SqlitePool::connect(&url).await?;
         SqliteStorage::setup(&pool).await?;
-        let mut queue = SqliteStorage::<u64>::new(&pool);
-        queue.push_bulk((0..backlog).collect()).await?;
-        let fill_secs = filled.elapsed().as_secs_f64();
-        let worker = WorkerBuilder::new("peer")
-            .backend(queue)
-            .data(progress.clone())
-            .build(noop);
-        let out = Arc::default();
-        let signal = stop_signal(progress.clone(), budget, Instant::now(), Arc::clone(&out));
-        worker.run_until(signal).await?;
-        let (done, secs) = reading(&out)?;
-        (done, secs, fill_secs)
+        fill_then_drain!(SqliteStorage::<u64>::new(&pool))
     };
     Ok(json!({
         "scenario": "peers",

@@ -304,7 +304,7 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 /// The backlogs `pipeline_sqlite_native_backlog` measures when given none.
 const BACKLOGS: [u64; 3] = [1_000, 100_000, 1_000_000];
 
-/// Concurrent producers in the SQLite scenarios.
+/// Concurrent producers in the durable (SQLite, PostgreSQL) scenarios.
 const EMITTERS: u64 = 256;
 
 /// Emits `n` ticks of the pipeline engine from [`EMITTERS`] concurrent producers, as a
@@ -313,25 +313,13 @@ const EMITTERS: u64 = 256;
 /// that took.
 async fn emit_concurrently(engine: &std::sync::Arc<Engine>, n: u64) -> attune_core::Result<f64> {
     let start = Instant::now();
-    let producers: Vec<_> = (0..EMITTERS)
-        .map(|p| {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                let mut i = p;
-                while i < n {
-                    engine
-                        .emit("bench.tick", json!({"kind": "tick", "n": i}))
-                        .await?;
-                    i += EMITTERS;
-                }
-                Ok::<(), attune_core::Error>(())
-            })
-        })
-        .collect();
-    for p in producers {
-        p.await
-            .map_err(|e| attune_core::Error::Action(e.to_string()))??;
-    }
+    produce(engine, n, |engine, i| async move {
+        engine
+            .emit("bench.tick", json!({"kind": "tick", "n": i}))
+            .await
+            .map(|_| ())
+    })
+    .await?;
     engine.settle(Duration::from_secs(1200)).await?;
     Ok(start.elapsed().as_secs_f64())
 }
@@ -353,47 +341,20 @@ async fn pipeline_sqlite(
     let engine = pipeline_engine(Engine::builder().store(std::sync::Arc::new(store))).await?;
     let engine = std::sync::Arc::new(engine);
     let secs = emit_concurrently(&engine, n).await?;
-    // When each event was created, read page by page (not one read per execution).
-    let mut created = HashMap::with_capacity(n as usize);
-    let mut after = None;
-    loop {
-        let page = attune_core::store::Page {
-            after,
-            ..attune_core::store::Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_events(&attune_core::store::EventFilter::default(), &page)
-            .await?;
-        created.extend(batch.iter().map(|e| (e.id, e.created)));
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
-        }
-    }
+    // When each event was created.
+    let created: HashMap<_, _> = all_events(&engine)
+        .await?
+        .iter()
+        .map(|e| (e.id, e.created))
+        .collect();
     let mut latencies = Vec::with_capacity(n as usize);
     let mut succeeded = 0u64;
-    let mut after = None;
-    loop {
-        let page = attune_core::store::Page {
-            after,
-            ..attune_core::store::Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
-            .await?;
-        for e in &batch {
-            if e.status == ExecutionStatus::Succeeded {
-                succeeded += 1;
-            }
-            if let (Some(f), Some(c)) = (e.finished, e.event.and_then(|ev| created.get(&ev))) {
-                latencies.push((f - *c).num_microseconds().unwrap_or(0) as f64);
-            }
+    for e in all_executions(&engine).await? {
+        if e.status == ExecutionStatus::Succeeded {
+            succeeded += 1;
         }
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
+        if let (Some(f), Some(c)) = (e.finished, e.event.and_then(|ev| created.get(&ev))) {
+            latencies.push((f - *c).num_microseconds().unwrap_or(0) as f64);
         }
     }
     engine.shutdown(Duration::from_secs(10)).await;
@@ -428,13 +389,105 @@ async fn pipeline_sqlite(
     ))
 }
 
+/// [`EMITTERS`] concurrent producers each calling `work(on, i)` for their share of `i` in
+/// `0..n`; the first error, if any, once all ended.
+async fn produce<C, F, Fut>(on: &C, n: u64, work: F) -> attune_core::Result<()>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = attune_core::Result<()>> + Send,
+{
+    let producers: Vec<_> = (0..EMITTERS)
+        .map(|p| {
+            let (on, work) = (on.clone(), work.clone());
+            tokio::spawn(async move {
+                let mut i = p;
+                while i < n {
+                    work(on.clone(), i).await?;
+                    i += EMITTERS;
+                }
+                Ok::<(), attune_core::Error>(())
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await
+            .map_err(|e| attune_core::Error::Action(e.to_string()))??;
+    }
+    Ok(())
+}
+
+/// Stores `n` executions of the native `action` (params `{"n": i}`) as `requested`, as
+/// `Engine::execute` writes them, from [`EMITTERS`] concurrent writers (a durable store
+/// shares their commits); the seconds that took.
+async fn store_requested(
+    store: std::sync::Arc<dyn attune_core::store::Store>,
+    action: &'static str,
+    n: u64,
+) -> attune_core::Result<f64> {
+    let filled = Instant::now();
+    produce(&store, n, move |store, i| async move {
+        let x = attune_core::model::Execution::new(
+            action,
+            "native",
+            json!({"n": i}),
+            chrono::Utc::now(),
+        );
+        store.insert_execution(&x).await
+    })
+    .await?;
+    Ok(filled.elapsed().as_secs_f64())
+}
+
+/// Every event in `engine`'s store, read page by page (not one read per event).
+async fn all_events(engine: &Engine) -> attune_core::Result<Vec<attune_core::model::Event>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = attune_core::store::Page {
+            after,
+            ..attune_core::store::Page::first(5000)
+        };
+        let batch = engine
+            .store()
+            .list_events(&attune_core::store::EventFilter::default(), &page)
+            .await?;
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => return Ok(all),
+        }
+        all.extend(batch);
+    }
+}
+
+/// Every execution in `engine`'s store, read page by page (not one read per execution).
+async fn all_executions(
+    engine: &Engine,
+) -> attune_core::Result<Vec<attune_core::model::Execution>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = attune_core::store::Page {
+            after,
+            ..attune_core::store::Page::first(5000)
+        };
+        let batch = engine
+            .store()
+            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
+            .await?;
+        match batch.last() {
+            Some(last) => after = Some(last.id.0),
+            None => return Ok(all),
+        }
+        all.extend(batch);
+    }
+}
+
 /// The backlog workload: `n` executions of the no-op action stored `requested`
 /// before any worker starts, then an engine on the file resumes them; `ops_per_sec` is how
 /// fast the backlog drains (from `recover` until every execution succeeded). Throughput must
 /// not fall with the backlog.
 async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
-    use attune_core::model::Execution;
-    use attune_core::store::Store;
     let dir = tempfile::tempdir().map_err(|e| attune_core::Error::Action(e.to_string()))?;
     let store = std::sync::Arc::new(
         attune_store_sqlite::SqliteStore::builder()
@@ -442,27 +495,7 @@ async fn pipeline_sqlite_backlog(n: u64) -> attune_core::Result<Value> {
             .synchronous(attune_store_sqlite::Synchronous::Normal)
             .build()?,
     );
-    let filled = Instant::now();
-    let fillers: Vec<_> = (0..EMITTERS)
-        .map(|p| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut i = p;
-                while i < n {
-                    let x =
-                        Execution::new("bench.noop", "native", json!({"n": i}), chrono::Utc::now());
-                    store.insert_execution(&x).await?;
-                    i += EMITTERS;
-                }
-                Ok::<(), attune_core::Error>(())
-            })
-        })
-        .collect();
-    for f in fillers {
-        f.await
-            .map_err(|e| attune_core::Error::Action(e.to_string()))??;
-    }
-    let fill_secs = filled.elapsed().as_secs_f64();
+    let fill_secs = store_requested(store.clone(), "bench.noop", n).await?;
     let engine = pipeline_engine(Engine::builder().store(store.clone())).await?;
     let start = Instant::now();
     engine.recover().await?;
@@ -926,30 +959,15 @@ async fn execution_latencies(
     let mut runs = Vec::new();
     let mut latencies = Vec::new();
     let mut succeeded = 0u64;
-    let mut after = None;
-    loop {
-        let page = attune_core::store::Page {
-            after,
-            ..attune_core::store::Page::first(1000)
-        };
-        let batch = engine
-            .store()
-            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
-            .await?;
-        for e in &batch {
-            if e.status == ExecutionStatus::Succeeded && ok(e) {
-                succeeded += 1;
-            }
-            if let Some(f) = e.finished {
-                latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
-                if let Some(s) = e.started {
-                    runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
-                }
-            }
+    for e in &all_executions(engine).await? {
+        if e.status == ExecutionStatus::Succeeded && ok(e) {
+            succeeded += 1;
         }
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
+        if let Some(f) = e.finished {
+            latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
+            if let Some(s) = e.started {
+                runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
+            }
         }
     }
     latencies.sort_by(f64::total_cmp);
@@ -1341,10 +1359,15 @@ async fn pipeline_latency(n: u64, rate: u64) -> attune_core::Result<Value> {
     let (done, missed) = collector
         .await
         .map_err(|e| attune_core::Error::Action(e.to_string()))?;
+    // Each event's execution (a trace per event would scan the memory store each time).
+    let execution_of: HashMap<_, _> = all_executions(&engine)
+        .await?
+        .iter()
+        .filter_map(|e| Some((e.event?, e.id)))
+        .collect();
     let mut lat = Vec::with_capacity(emitted.len());
     for (event, at) in &emitted {
-        let trace = engine.trace_event(*event).await?;
-        if let Some(finished) = trace.executions.first().and_then(|e| done.get(&e.id)) {
+        if let Some(finished) = execution_of.get(event).and_then(|x| done.get(x)) {
             lat.push((finished - at) * 1e6);
         }
     }

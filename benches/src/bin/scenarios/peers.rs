@@ -17,7 +17,6 @@
 //! harness started again with the hidden scenario [`ONE`].
 
 use attune_core::Engine;
-use attune_core::model::Execution;
 use attune_core::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -244,28 +243,7 @@ async fn job_queue(
     target: u64,
     budget: Duration,
 ) -> attune_core::Result<(u64, f64, Option<f64>)> {
-    let filled = Instant::now();
-    // Concurrent writers, as `execute` callers are: the SQLite store shares their commits.
-    let writers: Vec<_> = (0..64u64)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut i = w;
-                while i < backlog {
-                    let x =
-                        Execution::new("peer.noop", "native", json!({"n": i}), chrono::Utc::now());
-                    store.insert_execution(&x).await?;
-                    i += 64;
-                }
-                Ok::<(), attune_core::Error>(())
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await
-            .map_err(|e| attune_core::Error::Action(e.to_string()))??;
-    }
-    let fill_secs = filled.elapsed().as_secs_f64();
+    let fill_secs = super::store_requested(store.clone(), "peer.noop", backlog).await?;
     let progress = Arc::new(Progress {
         done: AtomicU64::new(0),
         target,

@@ -6,10 +6,10 @@
 //! for the work through the database; they exit when the measuring process closes their
 //! stdin, or dies.
 
-use super::{EMITTERS, percentile, report};
+use super::{EMITTERS, percentile, produce, report};
 use attune_benches::pipeline_engine;
 use attune_core::model::ExecutionStatus;
-use attune_core::store::{EventFilter, ExecutionFilter, Page};
+use attune_core::store::ExecutionFilter;
 use attune_core::{Engine, Error, Result};
 use attune_store_postgres::PgTransport;
 use attune_store_postgres::testing::TestSchema;
@@ -124,31 +124,6 @@ pub(crate) async fn worker(url: Option<String>) -> Result<Value> {
     std::process::exit(0);
 }
 
-/// `EMITTERS` concurrent producers each calling `work(engine, i)` for their share of `n`.
-async fn produce<F, Fut>(engine: &Arc<Engine>, n: u64, work: F) -> Result<()>
-where
-    F: Fn(Arc<Engine>, u64) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let producers: Vec<_> = (0..EMITTERS)
-        .map(|p| {
-            let (engine, work) = (engine.clone(), work.clone());
-            tokio::spawn(async move {
-                let mut i = p;
-                while i < n {
-                    work(engine.clone(), i).await?;
-                    i += EMITTERS;
-                }
-                Ok::<(), Error>(())
-            })
-        })
-        .collect();
-    for p in producers {
-        p.await.map_err(|e| Error::Action(e.to_string()))??;
-    }
-    Ok(())
-}
-
 /// Latencies (µs) from `start(execution)` to its end, and the count that succeeded.
 async fn outcomes(
     engine: &Engine,
@@ -157,32 +132,17 @@ async fn outcomes(
 ) -> Result<(Vec<f64>, u64)> {
     let mut latencies = Vec::new();
     let mut succeeded = 0;
-    let mut after = None;
-    loop {
-        let page = Page {
-            after,
-            ..Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_executions(&ExecutionFilter::default(), &page)
-            .await?;
-        for x in &batch {
-            if x.status == ExecutionStatus::Succeeded {
-                succeeded += 1;
-            }
-            let from = if by_event {
-                x.event.and_then(|e| start.get(&e.0)).copied()
-            } else {
-                Some(x.created)
-            };
-            if let (Some(f), Some(c)) = (x.finished, from) {
-                latencies.push((f - c).num_microseconds().unwrap_or(0) as f64);
-            }
+    for x in &super::all_executions(engine).await? {
+        if x.status == ExecutionStatus::Succeeded {
+            succeeded += 1;
         }
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
+        let from = if by_event {
+            x.event.and_then(|e| start.get(&e.0)).copied()
+        } else {
+            Some(x.created)
+        };
+        if let (Some(f), Some(c)) = (x.finished, from) {
+            latencies.push((f - c).num_microseconds().unwrap_or(0) as f64);
         }
     }
     latencies.sort_by(f64::total_cmp);
@@ -192,23 +152,11 @@ async fn outcomes(
 /// Latencies (µs) from each event's creation to its execution's end; an error unless all
 /// `n` executions succeeded.
 async fn event_latencies(engine: &Engine, n: u64) -> Result<Vec<f64>> {
-    let mut created = HashMap::with_capacity(n as usize);
-    let mut after = None;
-    loop {
-        let page = Page {
-            after,
-            ..Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_events(&EventFilter::default(), &page)
-            .await?;
-        created.extend(batch.iter().map(|e| (e.id.0, e.created)));
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => break,
-        }
-    }
+    let created: HashMap<_, _> = super::all_events(engine)
+        .await?
+        .iter()
+        .map(|e| (e.id.0, e.created))
+        .collect();
     let (latencies, succeeded) = outcomes(engine, &created, true).await?;
     if succeeded != n {
         return Err(Error::Action(format!(
@@ -222,16 +170,7 @@ async fn event_latencies(engine: &Engine, n: u64) -> Result<Vec<f64>> {
 /// `EMITTERS` concurrent producers. p50/p99: event created → execution finished.
 pub(crate) async fn pipeline_postgres_native(n: u64, processes: usize) -> Result<Value> {
     let (_schema, engine, workers) = engine(processes).await?;
-    let start = Instant::now();
-    produce(&engine, n, |engine, i| async move {
-        engine
-            .emit("bench.tick", json!({"kind": "tick", "n": i}))
-            .await
-            .map(|_| ())
-    })
-    .await?;
-    engine.settle(Duration::from_secs(1200)).await?;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = super::emit_concurrently(&engine, n).await?;
     let latencies = event_latencies(&engine, n).await?;
     engine.shutdown(Duration::from_secs(10)).await;
     drop(workers);

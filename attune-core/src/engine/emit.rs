@@ -111,7 +111,7 @@ impl Engine {
         }
         // Kept at hand for the matching stage (no read back).
         s.pending.add_emitted(event);
-        if let Err(e) = s.hand_on(Topic::Events, vec![Message::Event(id)]).await {
+        if let Err(e) = s.hand_on_one(Topic::Events, Message::Event(id)).await {
             s.pending.event_done(id);
             return Err(e);
         }

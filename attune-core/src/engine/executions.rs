@@ -250,7 +250,7 @@ pub(crate) async fn create_execution(
             "it is disabled",
         ));
     }
-    let params = match params {
+    let mut params = match params {
         Value::Object(m) => m,
         Value::Null => Map::new(),
         other => {
@@ -262,7 +262,7 @@ pub(crate) async fn create_execution(
     };
     let mut validated = action
         .parameters
-        .validate(&params)
+        .validate_taking(&mut params)
         .map_err(|e| Error::invalid(format!("params of action '{action_ref}'"), e.to_string()))?;
     let who = super::param_defaults::For {
         user: child.user.as_deref(),
@@ -496,7 +496,7 @@ impl Engine {
                             execution: id,
                             status: to,
                         });
-                        s.hand_on(Topic::Finished, vec![done]).await?;
+                        s.hand_on_one(Topic::Finished, done).await?;
                     }
                     return Ok(updated);
                 }

@@ -150,7 +150,7 @@ fn forget_secrets(shared: &Shared, exec: Option<&Execution>) {
 async fn events_of(shared: &Shared, ids: Vec<EventId>) -> Vec<(EventId, Result<Event>)> {
     let mut out: Vec<(EventId, Option<Result<Event>>)> = ids
         .into_iter()
-        .map(|id| (id, shared.pending.take_event(id).map(|e| Ok(*e))))
+        .map(|id| (id, shared.pending.take_event(id).map(Ok)))
         .collect();
     let missing: Vec<EventId> = out
         .iter()
@@ -342,7 +342,7 @@ async fn plan_enforcement(
     } else {
         shared.templates.render(&rule.params, renderer.ctx())
     };
-    let params = match rendered {
+    let mut params = match rendered {
         Ok(Value::Object(m)) => m,
         Ok(other) => {
             let reason = format!("params rendered to {other}, not an object");
@@ -358,7 +358,7 @@ async fn plan_enforcement(
         let reason = format!("action '{}' is disabled", action.action_ref);
         return failed(shared, enf, reason, None, now);
     }
-    let mut validated = match action.parameters.validate(&params) {
+    let mut validated = match action.parameters.validate_taking(&mut params) {
         Ok(v) => v,
         Err(e) => {
             let reason = format!("params of action '{}': {e}", action.action_ref);

@@ -331,9 +331,20 @@ impl Shared {
     /// Publishes on the transport, without the boxed future of `publish` when the
     /// transport can take the messages at once ([`Transport::try_publish`]).
     pub(crate) async fn publish(&self, topic: Topic, msgs: Vec<Message>) -> crate::Result<()> {
-        match self.transport.try_publish(topic, msgs) {
-            Ok(done) => done,
-            Err(msgs) => self.transport.publish(topic, msgs).await,
+        match self.transport.try_publish(topic, &msgs) {
+            Some(done) => done,
+            None => self.transport.publish(topic, msgs).await,
+        }
+    }
+
+    /// [`Shared::hand_on`] of one message (no vector unless the transport must wait).
+    pub(crate) async fn hand_on_one(&self, topic: Topic, msg: Message) -> crate::Result<()> {
+        if self.outbox {
+            return Ok(());
+        }
+        match self.transport.try_publish(topic, &[msg]) {
+            Some(done) => done,
+            None => self.transport.publish(topic, vec![msg]).await,
         }
     }
 

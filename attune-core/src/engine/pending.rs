@@ -15,7 +15,8 @@ pub(crate) struct Pending {
 
 #[derive(Debug, Default)]
 struct Sets {
-    events: BTreeMap<EventId, Option<Box<Event>>>,
+    /// Held in place, not boxed: only the events in flight are here.
+    events: BTreeMap<EventId, Option<Event>>,
     executions: BTreeSet<ExecutionId>,
 }
 
@@ -31,11 +32,11 @@ impl Pending {
 
     /// An event emitted here, held for the matching stage.
     pub(crate) fn add_emitted(&self, event: Event) {
-        self.lock().events.insert(event.id, Some(Box::new(event)));
+        self.lock().events.insert(event.id, Some(event));
     }
 
     /// The event held for matching, if it is (taken: a second match reads the store).
-    pub(crate) fn take_event(&self, id: EventId) -> Option<Box<Event>> {
+    pub(crate) fn take_event(&self, id: EventId) -> Option<Event> {
         self.lock().events.get_mut(&id).and_then(Option::take)
     }
 

@@ -246,6 +246,32 @@ fn unknown_params_and_hints() {
     assert_eq!(out.len(), 2);
 }
 
+/// `validate_taking` gives what `validate` gives; it takes the map only when no params are
+/// declared, and leaves it whole otherwise (also on errors, which name the same params).
+#[test]
+fn validate_taking_gives_what_validate_gives() {
+    let given = json!({"x": 1, "y": [true], "z": null});
+    let mut taken = obj(given.clone());
+    let out = ParamSchema::new().validate_taking(&mut taken).unwrap();
+    assert_eq!(
+        out,
+        ParamSchema::new().validate(&obj(given.clone())).unwrap()
+    );
+    assert!(taken.is_empty());
+    let s = example();
+    for v in [
+        json!({"host": "h"}),
+        json!({"host": "h", "port": 0}),
+        json!({"nope": 1}),
+    ] {
+        let mut kept = obj(v.clone());
+        let a = s.validate_taking(&mut kept).map_err(|e| e.to_string());
+        let b = s.validate(&obj(v.clone())).map_err(|e| e.to_string());
+        assert_eq!(a, b, "{v}");
+        assert_eq!(kept, obj(v));
+    }
+}
+
 #[test]
 fn all_errors_in_one_pass() {
     let s = example();

@@ -319,6 +319,19 @@ impl ParamSchema {
         }
     }
 
+    /// [`ParamSchema::validate`] that takes `provided` (leaving it empty) instead of copying
+    /// it when no params are declared: then every supplied param is accepted as it is, and
+    /// there is no default to render from what was supplied.
+    pub fn validate_taking(
+        &self,
+        provided: &mut Map<String, Value>,
+    ) -> Result<Map<String, Value>, ParamErrors> {
+        if self.0.is_empty() {
+            return Ok(std::mem::take(provided));
+        }
+        self.validate(provided)
+    }
+
     /// Checks the value of one declared param against its spec (type and constraints);
     /// a name not declared is not checked.
     pub(crate) fn check_param(&self, name: &str, value: &Value) -> Result<(), ParamErrors> {

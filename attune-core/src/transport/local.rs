@@ -149,10 +149,9 @@ impl LocalTransport {
 impl Transport for LocalTransport {
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()> {
         // Fan-out topics, and work queues with room for all: at once.
-        let messages = match self.try_publish(topic, messages) {
-            Ok(done) => return done,
-            Err(back) => back,
-        };
+        if let Some(done) = self.try_publish(topic, &messages) {
+            return done;
+        }
         let q = self.queue(topic)?;
         let mut rest = messages.as_slice();
         while !rest.is_empty() {
@@ -179,13 +178,9 @@ impl Transport for LocalTransport {
         Ok(())
     }
 
-    fn try_publish(
-        &self,
-        topic: Topic,
-        messages: Vec<Message>,
-    ) -> std::result::Result<Result<()>, Vec<Message>> {
+    fn try_publish(&self, topic: Topic, messages: &[Message]) -> Option<Result<()>> {
         if messages.is_empty() {
-            return Ok(Ok(()));
+            return Some(Ok(()));
         }
         if let Some(fanout) = self.fanouts.get(&topic) {
             let mut next = fanout.next();
@@ -196,24 +191,24 @@ impl Transport for LocalTransport {
                 first,
                 messages: Arc::from(messages),
             });
-            return Ok(Ok(()));
+            return Some(Ok(()));
         }
         let q = match self.queue(topic) {
             Ok(q) => q,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Some(Err(e)),
         };
         if q.closed.load(Ordering::SeqCst) {
-            return Ok(Err(Error::ShutDown));
+            return Some(Err(Error::ShutDown));
         }
         {
             let mut items = q.lock();
             if q.capacity.saturating_sub(items.len()) < messages.len() {
-                return Err(messages);
+                return None;
             }
             items.extend(messages.iter().copied());
         }
         q.readable.notify_one();
-        Ok(Ok(()))
+        Some(Ok(()))
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>> {

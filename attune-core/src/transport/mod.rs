@@ -44,18 +44,14 @@ pub trait Transport: Send + Sync + Debug {
     /// Publishes `messages` on `topic`, in their order; returns once all are queued (work
     /// queues: waiting for room when the queue is bounded and full) or sent (fan-out).
     async fn publish(&self, topic: Topic, messages: Vec<Message>) -> Result<()>;
-    /// [`Transport::publish`] when it can be done without waiting: `Ok` with what `publish`
-    /// would have returned, or `Err` giving the messages back (untouched, none published)
-    /// when it would wait or cannot tell; the caller then calls `publish`. The same
-    /// contract as `publish` otherwise. An optional fast path (`publish`'s future is
-    /// boxed): the default gives the messages back.
-    fn try_publish(
-        &self,
-        topic: Topic,
-        messages: Vec<Message>,
-    ) -> std::result::Result<Result<()>, Vec<Message>> {
-        let _ = topic;
-        Err(messages)
+    /// [`Transport::publish`] when it can be done without waiting: `Some` with what `publish`
+    /// would have returned, or `None` when it would wait or cannot tell — then nothing of
+    /// `messages` was published, and the caller calls `publish`. The same contract as
+    /// `publish` otherwise. An optional fast path (no boxed future, and the messages are
+    /// borrowed, so a caller with one message needs no vector): the default says `None`.
+    fn try_publish(&self, topic: Topic, messages: &[Message]) -> Option<Result<()>> {
+        let _ = (topic, messages);
+        None
     }
     /// Subscribes to `topic`.
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>>;

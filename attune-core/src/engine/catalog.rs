@@ -226,9 +226,8 @@ impl Catalog {
         }
     }
 
-    /// The `pack` namespace of templates (`pack.ref`, `pack.config`), built once per pack.
-    /// The `pack` namespace of pack `r` when it is registered (see [`pack_ctx`] for one
-    /// that is not).
+    /// The `pack` namespace of templates (`pack.ref`, `pack.config`) of pack `r`, built once
+    /// per pack, when it is registered (see [`pack_ctx`] for one that is not).
     pub(crate) fn registered_pack_context(&self, r: &str) -> Option<minijinja::Value> {
         read(&self.packs).get(r).map(|e| e.ctx.clone())
     }

@@ -111,7 +111,7 @@ impl Engine {
         }
         // Kept at hand for the matching stage (no read back).
         s.pending.add_emitted(event);
-        if let Err(e) = s.hand_on_one(Topic::Events, Message::Event(id)).await {
+        if let Err(e) = s.hand_on(Topic::Events, &[Message::Event(id)]).await {
             s.pending.event_done(id);
             return Err(e);
         }
@@ -177,7 +177,7 @@ pub(crate) async fn emit_batch(s: &Shared, list: Vec<Emission>) -> Vec<Result<Ev
         let published = if ids.is_empty() {
             Ok(())
         } else {
-            s.hand_on(Topic::Events, ids.clone()).await
+            s.hand_on(Topic::Events, &ids).await
         };
         if let Err(e) = published {
             for m in &ids {

@@ -338,7 +338,7 @@ pub(crate) async fn publish_created(shared: &Shared, created: Vec<(ExecutionId, 
         if msgs.is_empty() {
             continue;
         }
-        if let Err(e) = shared.hand_on(topic, msgs).await {
+        if let Err(e) = shared.hand_on(topic, &msgs).await {
             tracing::error!(error = %e, %topic, "new executions not published; the recovery sweep hands them on later");
         }
     }
@@ -496,7 +496,7 @@ impl Engine {
                             execution: id,
                             status: to,
                         });
-                        s.hand_on_one(Topic::Finished, done).await?;
+                        s.hand_on(Topic::Finished, &[done]).await?;
                     }
                     return Ok(updated);
                 }

@@ -178,7 +178,7 @@ async fn end(
         execution: e.id,
         status: to,
     });
-    if let Err(err) = shared.hand_on_one(Topic::Finished, done).await {
+    if let Err(err) = shared.hand_on(Topic::Finished, &[done]).await {
         shared.pending.execution_done(e.id);
         return Err(err);
     }

@@ -321,30 +321,20 @@ impl Shared {
     /// store: published on the transport, unless the store's outbox wrote them with the
     /// change. (Re-announcements of what the store holds, by the recovery sweep, always
     /// publish.)
-    pub(crate) async fn hand_on(&self, topic: Topic, msgs: Vec<Message>) -> crate::Result<()> {
+    pub(crate) async fn hand_on(&self, topic: Topic, msgs: &[Message]) -> crate::Result<()> {
         if self.outbox {
             return Ok(());
         }
         self.publish(topic, msgs).await
     }
 
-    /// Publishes on the transport, without the boxed future of `publish` when the
-    /// transport can take the messages at once ([`Transport::try_publish`]).
-    pub(crate) async fn publish(&self, topic: Topic, msgs: Vec<Message>) -> crate::Result<()> {
-        match self.transport.try_publish(topic, &msgs) {
+    /// Publishes on the transport: at once, without the boxed future of `publish`, when the
+    /// transport can take the messages so ([`Transport::try_publish`]); else through
+    /// `publish` (which may wait for room), with a copy of them.
+    pub(crate) async fn publish(&self, topic: Topic, msgs: &[Message]) -> crate::Result<()> {
+        match self.transport.try_publish(topic, msgs) {
             Some(done) => done,
-            None => self.transport.publish(topic, msgs).await,
-        }
-    }
-
-    /// [`Shared::hand_on`] of one message (no vector unless the transport must wait).
-    pub(crate) async fn hand_on_one(&self, topic: Topic, msg: Message) -> crate::Result<()> {
-        if self.outbox {
-            return Ok(());
-        }
-        match self.transport.try_publish(topic, &[msg]) {
-            Some(done) => done,
-            None => self.transport.publish(topic, vec![msg]).await,
+            None => self.transport.publish(topic, msgs.to_vec()).await,
         }
     }
 
@@ -356,7 +346,7 @@ impl Shared {
             .into_iter()
             .map(|(execution, status)| Message::Status(StatusChange { execution, status }))
             .collect();
-        if let Err(e) = self.publish(Topic::Status, msgs).await {
+        if let Err(e) = self.publish(Topic::Status, &msgs).await {
             tracing::warn!(error = %e, "status notification not published");
         }
     }

@@ -212,7 +212,7 @@ async fn end_one(
         execution: id,
         status: to,
     });
-    if let Err(e) = shared.hand_on_one(Topic::Finished, done).await {
+    if let Err(e) = shared.hand_on(Topic::Finished, &[done]).await {
         shared.pending.execution_done(id);
         return Err(e);
     }

@@ -374,7 +374,7 @@ async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
     if msgs.is_empty() {
         return;
     }
-    if let Err(e) = shared.hand_on(Topic::Finished, msgs).await {
+    if let Err(e) = shared.hand_on(Topic::Finished, &msgs).await {
         tracing::error!(error = %e, "finished notifications not published");
     }
 }

@@ -45,8 +45,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<ExecutionId>) {
     shared
         .publish_status(scheduled.iter().map(|id| (*id, ExecutionStatus::Scheduled)))
         .await;
-    let msgs = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
-    if let Err(e) = shared.hand_on(Topic::Scheduled, msgs).await {
+    let msgs: Vec<Message> = scheduled.iter().map(|id| Message::Scheduled(*id)).collect();
+    if let Err(e) = shared.hand_on(Topic::Scheduled, &msgs).await {
         tracing::error!(error = %e, "scheduled executions not published; the recovery sweep hands them on later");
     }
 }

@@ -18,6 +18,7 @@ mod postgres;
 
 use attune_benches::{many_rules_engine, match_payload, peak_rss_mb, pipeline_engine};
 use attune_core::model::ExecutionStatus;
+use attune_core::store::{EventFilter, ExecutionFilter, StoreExt};
 use attune_core::{Engine, Retention};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -342,21 +343,26 @@ async fn pipeline_sqlite(
     let engine = std::sync::Arc::new(engine);
     let secs = emit_concurrently(&engine, n).await?;
     // When each event was created.
-    let created: HashMap<_, _> = all_events(&engine)
-        .await?
-        .iter()
-        .map(|e| (e.id, e.created))
-        .collect();
+    let mut created = HashMap::with_capacity(n as usize);
+    engine
+        .store()
+        .each_event(&EventFilter::default(), &mut |e| {
+            created.insert(e.id, e.created);
+        })
+        .await?;
     let mut latencies = Vec::with_capacity(n as usize);
     let mut succeeded = 0u64;
-    for e in all_executions(&engine).await? {
-        if e.status == ExecutionStatus::Succeeded {
-            succeeded += 1;
-        }
-        if let (Some(f), Some(c)) = (e.finished, e.event.and_then(|ev| created.get(&ev))) {
-            latencies.push((f - *c).num_microseconds().unwrap_or(0) as f64);
-        }
-    }
+    engine
+        .store()
+        .each_execution(&ExecutionFilter::default(), &mut |e| {
+            if e.status == ExecutionStatus::Succeeded {
+                succeeded += 1;
+            }
+            if let (Some(f), Some(c)) = (e.finished, e.event.and_then(|ev| created.get(&ev))) {
+                latencies.push((f - *c).num_microseconds().unwrap_or(0) as f64);
+            }
+        })
+        .await?;
     engine.shutdown(Duration::from_secs(10)).await;
     let bytes: u64 = ["bench.db", "bench.db-wal"]
         .iter()
@@ -437,50 +443,6 @@ async fn store_requested(
     })
     .await?;
     Ok(filled.elapsed().as_secs_f64())
-}
-
-/// Every event in `engine`'s store, read page by page (not one read per event).
-async fn all_events(engine: &Engine) -> attune_core::Result<Vec<attune_core::model::Event>> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = attune_core::store::Page {
-            after,
-            ..attune_core::store::Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_events(&attune_core::store::EventFilter::default(), &page)
-            .await?;
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => return Ok(all),
-        }
-        all.extend(batch);
-    }
-}
-
-/// Every execution in `engine`'s store, read page by page (not one read per execution).
-async fn all_executions(
-    engine: &Engine,
-) -> attune_core::Result<Vec<attune_core::model::Execution>> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = attune_core::store::Page {
-            after,
-            ..attune_core::store::Page::first(5000)
-        };
-        let batch = engine
-            .store()
-            .list_executions(&attune_core::store::ExecutionFilter::default(), &page)
-            .await?;
-        match batch.last() {
-            Some(last) => after = Some(last.id.0),
-            None => return Ok(all),
-        }
-        all.extend(batch);
-    }
 }
 
 /// The backlog workload: `n` executions of the no-op action stored `requested`
@@ -945,7 +907,7 @@ async fn python_oneshot(n: u64) -> attune_core::Result<Value> {
 /// succeeded with a result `ok` accepts.
 async fn finished_latencies(
     engine: &Engine,
-    ok: impl Fn(&attune_core::model::Execution) -> bool,
+    ok: impl Fn(&attune_core::model::Execution) -> bool + Sync,
 ) -> attune_core::Result<(Vec<f64>, u64)> {
     let (latencies, _, succeeded) = execution_latencies(engine, ok).await?;
     Ok((latencies, succeeded))
@@ -954,22 +916,25 @@ async fn finished_latencies(
 /// As [`finished_latencies`], with the started → finished latencies (µs, sorted) too.
 async fn execution_latencies(
     engine: &Engine,
-    ok: impl Fn(&attune_core::model::Execution) -> bool,
+    ok: impl Fn(&attune_core::model::Execution) -> bool + Sync,
 ) -> attune_core::Result<(Vec<f64>, Vec<f64>, u64)> {
     let mut runs = Vec::new();
     let mut latencies = Vec::new();
     let mut succeeded = 0u64;
-    for e in &all_executions(engine).await? {
-        if e.status == ExecutionStatus::Succeeded && ok(e) {
-            succeeded += 1;
-        }
-        if let Some(f) = e.finished {
-            latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
-            if let Some(s) = e.started {
-                runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
+    engine
+        .store()
+        .each_execution(&ExecutionFilter::default(), &mut |e| {
+            if e.status == ExecutionStatus::Succeeded && ok(e) {
+                succeeded += 1;
             }
-        }
-    }
+            if let Some(f) = e.finished {
+                latencies.push((f - e.created).num_microseconds().unwrap_or(0) as f64);
+                if let Some(s) = e.started {
+                    runs.push((f - s).num_microseconds().unwrap_or(0) as f64);
+                }
+            }
+        })
+        .await?;
     latencies.sort_by(f64::total_cmp);
     runs.sort_by(f64::total_cmp);
     Ok((latencies, runs, succeeded))
@@ -1360,11 +1325,15 @@ async fn pipeline_latency(n: u64, rate: u64) -> attune_core::Result<Value> {
         .await
         .map_err(|e| attune_core::Error::Action(e.to_string()))?;
     // Each event's execution (a trace per event would scan the memory store each time).
-    let execution_of: HashMap<_, _> = all_executions(&engine)
-        .await?
-        .iter()
-        .filter_map(|e| Some((e.event?, e.id)))
-        .collect();
+    let mut execution_of = HashMap::with_capacity(emitted.len());
+    engine
+        .store()
+        .each_execution(&ExecutionFilter::default(), &mut |e| {
+            if let Some(event) = e.event {
+                execution_of.insert(event, e.id);
+            }
+        })
+        .await?;
     let mut lat = Vec::with_capacity(emitted.len());
     for (event, at) in &emitted {
         if let Some(finished) = execution_of.get(event).and_then(|x| done.get(x)) {

@@ -403,17 +403,17 @@ async fn announce(shared: &Shared, a: Announce) {
                     .map(|id| (*id, ExecutionStatus::Scheduled)),
             )
             .await;
-        let msgs = a
+        let msgs: Vec<Message> = a
             .scheduled
             .iter()
             .map(|id| Message::Scheduled(*id))
             .collect();
-        if let Err(e) = shared.hand_on(Topic::Scheduled, msgs).await {
+        if let Err(e) = shared.hand_on(Topic::Scheduled, &msgs).await {
             tracing::error!(error = %e, "scheduled executions not published; the recovery sweep hands them on later");
         }
     }
     if !a.canceled.is_empty() {
-        let msgs = a
+        let msgs: Vec<Message> = a
             .canceled
             .iter()
             .map(|id| {
@@ -423,7 +423,7 @@ async fn announce(shared: &Shared, a: Announce) {
                 })
             })
             .collect();
-        if let Err(e) = shared.hand_on(Topic::Finished, msgs).await {
+        if let Err(e) = shared.hand_on(Topic::Finished, &msgs).await {
             tracing::error!(error = %e, "canceled executions not announced");
         }
     }

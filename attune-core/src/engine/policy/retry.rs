@@ -131,7 +131,7 @@ async fn retry(shared: &Arc<Shared>, e: &Execution, delay: f64) {
                 .publish_status([(next.id, ExecutionStatus::Requested)])
                 .await;
             let msg = Message::Requested(next.id);
-            if let Err(err) = shared.hand_on_one(Topic::Requested, msg).await {
+            if let Err(err) = shared.hand_on(Topic::Requested, &[msg]).await {
                 tracing::error!(error = %err, "retry not handed on; the recovery sweep does later");
             }
         }

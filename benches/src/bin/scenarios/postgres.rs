@@ -9,7 +9,7 @@
 use super::{EMITTERS, percentile, produce, report};
 use attune_benches::pipeline_engine;
 use attune_core::model::ExecutionStatus;
-use attune_core::store::ExecutionFilter;
+use attune_core::store::{EventFilter, ExecutionFilter, StoreExt};
 use attune_core::{Engine, Error, Result};
 use attune_store_postgres::PgTransport;
 use attune_store_postgres::testing::TestSchema;
@@ -132,19 +132,22 @@ async fn outcomes(
 ) -> Result<(Vec<f64>, u64)> {
     let mut latencies = Vec::new();
     let mut succeeded = 0;
-    for x in &super::all_executions(engine).await? {
-        if x.status == ExecutionStatus::Succeeded {
-            succeeded += 1;
-        }
-        let from = if by_event {
-            x.event.and_then(|e| start.get(&e.0)).copied()
-        } else {
-            Some(x.created)
-        };
-        if let (Some(f), Some(c)) = (x.finished, from) {
-            latencies.push((f - c).num_microseconds().unwrap_or(0) as f64);
-        }
-    }
+    engine
+        .store()
+        .each_execution(&ExecutionFilter::default(), &mut |x| {
+            if x.status == ExecutionStatus::Succeeded {
+                succeeded += 1;
+            }
+            let from = if by_event {
+                x.event.and_then(|e| start.get(&e.0)).copied()
+            } else {
+                Some(x.created)
+            };
+            if let (Some(f), Some(c)) = (x.finished, from) {
+                latencies.push((f - c).num_microseconds().unwrap_or(0) as f64);
+            }
+        })
+        .await?;
     latencies.sort_by(f64::total_cmp);
     Ok((latencies, succeeded))
 }
@@ -152,11 +155,13 @@ async fn outcomes(
 /// Latencies (µs) from each event's creation to its execution's end; an error unless all
 /// `n` executions succeeded.
 async fn event_latencies(engine: &Engine, n: u64) -> Result<Vec<f64>> {
-    let created: HashMap<_, _> = super::all_events(engine)
-        .await?
-        .iter()
-        .map(|e| (e.id.0, e.created))
-        .collect();
+    let mut created = HashMap::with_capacity(n as usize);
+    engine
+        .store()
+        .each_event(&EventFilter::default(), &mut |e| {
+            created.insert(e.id.0, e.created);
+        })
+        .await?;
     let (latencies, succeeded) = outcomes(engine, &created, true).await?;
     if succeeded != n {
         return Err(Error::Action(format!(

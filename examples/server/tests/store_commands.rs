@@ -235,11 +235,11 @@ fn control_pack(dir: &Path) -> std::path::PathBuf {
             ),
             (
                 "actions/flow.yaml",
-                "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  flag: {type: string, required: true}\n",
+                "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\nparameters:\n  flag: {type: string, required: true}\n  hold: {type: string, default: sleep 2}\n",
             ),
             (
                 "actions/workflows/flow.yaml",
-                "version: 1.0\ninput: [flag]\ntasks:\n  a:\n    action: core.local cmd='sleep 2'\n    next:\n      - when: <% succeeded() %>\n        do: b\n  b:\n    action: core.local\n    input:\n      cmd: test -f <% ctx().flag %>\noutput:\n  - done: true\n",
+                "version: 1.0\ninput: [flag, hold]\ntasks:\n  a:\n    action: core.local\n    input:\n      cmd: <% ctx().hold %>\n    next:\n      - when: <% succeeded() %>\n        do: b\n  b:\n    action: core.local\n    input:\n      cmd: test -f <% ctx().flag %>\noutput:\n  - done: true\n",
             ),
             (
                 "actions/whoami.yaml",
@@ -384,13 +384,23 @@ fn a_workflow_paused_from_another_process_is_resumed_to_its_end() {
     let flag = dir.path().join("flag");
     std::fs::write(&flag, "").unwrap();
     let flag_arg = format!("flag={}", flag.display());
+    // Task a runs until the test removes `gate` (at most a minute), so the workflow is
+    // seen running and paused while it does, however slow the machine.
+    let gate = dir.path().join("gate");
+    std::fs::write(&gate, "").unwrap();
+    let hold_arg = format!(
+        "hold=i=0; while [ -f {} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+        gate.display()
+    );
     let child = attune(&db)
-        .args(["run", "--pack", pack, "w.flow", &flag_arg, "--json"])
+        .args([
+            "run", "--pack", pack, "w.flow", &flag_arg, &hold_arg, "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the workflow runs (its first task sleeps 2 s).
+    // Wait until the workflow runs (its first task holds until the gate goes).
     let mut flow = String::new();
     wait_until(
         "the workflow to run",
@@ -425,6 +435,7 @@ fn a_workflow_paused_from_another_process_is_resumed_to_its_end() {
         status == json!("pausing") || status == json!("paused"),
         "{status}"
     );
+    std::fs::remove_file(&gate).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stopped = json_of(&out);

@@ -296,6 +296,8 @@ async fn kv_keys(
 /// built on first use.
 pub(crate) struct CtxRenderer<'a> {
     pub shared: &'a Shared,
+    /// The event's payload: `trigger.…` and `payload.…` lookups read it in place.
+    pub payload: &'a Value,
     pub patterns: &'a HashMap<String, CompiledValue>,
     pub ctx: &'a OnceLock<JValue>,
     pub make: &'a (dyn Fn() -> JValue + Sync),
@@ -306,6 +308,22 @@ impl CtxRenderer<'_> {
     /// The rule's template context.
     pub(super) fn ctx(&self) -> &JValue {
         self.ctx.get_or_init(self.make)
+    }
+}
+
+/// A plain lookup of `trigger.…` or `payload.…` reads the payload itself: the context (the
+/// payload converted to template values, with the event, rule, pack and key-value names) is
+/// made only for a template that needs more.
+impl crate::template::RenderCtx for CtxRenderer<'_> {
+    fn ctx(&self) -> &JValue {
+        CtxRenderer::ctx(self)
+    }
+
+    fn direct(&self, path: &[String]) -> Option<Value> {
+        match path[0].as_str() {
+            "trigger" | "payload" => crate::template::json_path(self.payload, &path[1..]).cloned(),
+            _ => None,
+        }
     }
 }
 

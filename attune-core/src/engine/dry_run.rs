@@ -54,6 +54,7 @@ impl Engine {
                 };
                 let renderer = CtxRenderer {
                     shared: s,
+                    payload: &event.payload,
                     patterns: &rule.patterns,
                     ctx: &rule_ctx,
                     make: &make,
@@ -153,6 +154,7 @@ impl Engine {
             };
             let renderer = CtxRenderer {
                 shared: s,
+                payload: &event.payload,
                 patterns: &rule.patterns,
                 ctx: &rule_ctx,
                 make: &make,
@@ -219,7 +221,7 @@ impl Engine {
         let s = &self.shared;
         let rendered = s
             .templates
-            .render(&rule.params, renderer.ctx())
+            .render_in(&rule.params, renderer)
             .map_err(|e| e.to_string())?;
         let Value::Object(params) = rendered else {
             return Err(format!("params rendered to {rendered}, not an object"));

@@ -252,6 +252,7 @@ async fn plan_rule(
     };
     let renderer = CtxRenderer {
         shared,
+        payload: &event.payload,
         patterns: &rule.patterns,
         ctx: &rule_ctx,
         make: &make_ctx,
@@ -340,7 +341,7 @@ async fn plan_enforcement(
             .templates
             .render(&rule.params, &minijinja::Value::from(()))
     } else {
-        shared.templates.render(&rule.params, renderer.ctx())
+        shared.templates.render_in(&rule.params, renderer)
     };
     let mut params = match rendered {
         Ok(Value::Object(m)) => m,

@@ -142,6 +142,33 @@ fn look_up(ctx: &JValue, path: &[String]) -> Option<Value> {
     serde_json::to_value(&v).ok()
 }
 
+/// What a template renders against: its context, which may be made only when a template
+/// first needs it, and a quicker answer for plain lookups (`{{ trigger.n }}`) read from
+/// what the context is made of.
+pub(crate) trait RenderCtx {
+    /// The template context.
+    fn ctx(&self) -> &JValue;
+    /// The JSON of the plain lookup `path` without the context, when this can tell it; it
+    /// must then be what [`look_up`] finds in [`RenderCtx::ctx`]. `None`: ask the context.
+    fn direct(&self, path: &[String]) -> Option<Value> {
+        let _ = path;
+        None
+    }
+}
+
+impl RenderCtx for JValue {
+    fn ctx(&self) -> &JValue {
+        self
+    }
+}
+
+/// The JSON at `names` inside `v`, object key by object key (what a template's attribute
+/// lookups find in a context made from `v` by [`to_jinja`]); `None` when some step is not
+/// an object holding that key.
+pub(crate) fn json_path<'v>(v: &'v Value, names: &[String]) -> Option<&'v Value> {
+    names.iter().try_fold(v, |v, name| v.as_object()?.get(name))
+}
+
 /// Checks a workflow value's template: YAQL (`<% %>`: syntax, and that every function it
 /// calls exists; mixing it with Jinja is an error) or Jinja ([`check_syntax`]).
 pub(crate) fn check_workflow_syntax(source: &str) -> std::result::Result<(), String> {
@@ -487,6 +514,12 @@ impl Templates {
 
     /// Renders a compiled value against `ctx`.
     pub fn render(&self, compiled: &CompiledValue, ctx: &JValue) -> Result<Value> {
+        self.render_in(compiled, ctx)
+    }
+
+    /// [`Templates::render`] against a [`RenderCtx`]: plain lookups it answers directly
+    /// do not make its context.
+    pub(crate) fn render_in(&self, compiled: &CompiledValue, ctx: &dyn RenderCtx) -> Result<Value> {
         if let Node::Literal(v) = &compiled.node {
             return Ok(v.clone());
         }
@@ -625,7 +658,7 @@ pub(crate) fn any_template(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
 fn render_node(
     env: &Environment<'static>,
     node: &Node,
-    ctx: &JValue,
+    rc: &dyn RenderCtx,
     keep_none: bool,
 ) -> Result<Value> {
     match node {
@@ -635,9 +668,12 @@ fn render_node(
             location,
             path,
         } => {
-            if let Some(v) = path.as_deref().and_then(|p| look_up(ctx, p)) {
+            if let Some(p) = path.as_deref()
+                && let Some(v) = rc.direct(p).or_else(|| look_up(rc.ctx(), p))
+            {
                 return Ok(none_marker(v, keep_none));
             }
+            let ctx = rc.ctx();
             let t = env
                 .get_template(name)
                 .map_err(|e| template_error(location, &e))?;
@@ -651,13 +687,14 @@ fn render_node(
                     message: format!("expression did not give JSON: {e}"),
                 })
         }
-        Node::Text { name, location } => render_text(env, name, location, ctx, keep_none),
-        Node::Yaql { node, location } => yaql::render(env, node, location, ctx),
+        Node::Text { name, location } => render_text(env, name, location, rc.ctx(), keep_none),
+        Node::Yaql { node, location } => yaql::render(env, node, location, rc.ctx()),
         Node::Pattern {
             json,
             text,
             location,
         } => {
+            let ctx = rc.ctx();
             if let Ok(t) = env.get_template(json)
                 && let Ok(out) = t.render(ctx)
                 && let Ok(value) = serde_json::from_str(&out)
@@ -669,24 +706,24 @@ fn render_node(
         Node::KeyedObject(items) => {
             let mut m = Map::with_capacity(items.len());
             for (k, n) in items {
-                let key = match render_node(env, k, ctx, keep_none)? {
+                let key = match render_node(env, k, rc, keep_none)? {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                m.insert(key, render_node(env, n, ctx, keep_none)?);
+                m.insert(key, render_node(env, n, rc, keep_none)?);
             }
             Ok(Value::Object(m))
         }
         Node::Object(items) => {
             let mut m = Map::with_capacity(items.len());
             for (k, n) in items {
-                m.insert(k.clone(), render_node(env, n, ctx, keep_none)?);
+                m.insert(k.clone(), render_node(env, n, rc, keep_none)?);
             }
             Ok(Value::Object(m))
         }
         Node::Array(items) => items
             .iter()
-            .map(|n| render_node(env, n, ctx, keep_none))
+            .map(|n| render_node(env, n, rc, keep_none))
             .collect::<Result<Vec<_>>>()
             .map(Value::Array),
     }
@@ -821,6 +858,18 @@ mod tests {
         to_jinja(&v)
     }
 
+    /// A context that answers plain lookups from the JSON it was made of.
+    struct Direct(JValue, Value);
+
+    impl RenderCtx for Direct {
+        fn ctx(&self) -> &JValue {
+            &self.0
+        }
+        fn direct(&self, path: &[String]) -> Option<Value> {
+            json_path(&self.1, path).cloned()
+        }
+    }
+
     /// A plain lookup (`{{ trigger.a.b }}`) is read directly; the same expression in
     /// parentheses goes through the template. Both must give the same value or error.
     #[test]
@@ -839,7 +888,7 @@ mod tests {
         }
         let payload = json!({"trigger": {
             "n": 41, "f": 2.5, "big": u64::MAX, "neg": -7, "s": "x\"y", "t": true, "z": null,
-            "none": USE_NONE_MAGIC, "list": [1, "a", {"k": null}], "map": {"b": {"c": [1.0]}},
+            "none": USE_NONE_MAGIC, "list": [1, "a", {"k": null}], "map": {"zz": 1, "b": {"c": [1.0]}, "a": [{"y": 1, "x": 2}]},
         }});
         for path in [
             "trigger",
@@ -859,6 +908,8 @@ mod tests {
             "trigger.n.x",
             "nothing",
             "trigger.map.missing.deeper",
+            "trigger.list.k",
+            "trigger.s.len",
         ] {
             for workflow in [false, true] {
                 let t = if workflow {
@@ -874,6 +925,20 @@ mod tests {
                     t.render(&fast, &ctx(payload.clone())),
                     t.render(&slow, &ctx(payload.clone())),
                 );
+                // Read from the JSON the context is made of, without the context.
+                let direct = t.render_in(&fast, &Direct(ctx(payload.clone()), payload.clone()));
+                match (&direct, &b) {
+                    (Ok(d), Ok(b)) => {
+                        assert_eq!(d, b, "{path}");
+                        assert_eq!(d.to_string(), b.to_string(), "{path}: key order");
+                    }
+                    (Err(d), Err(b)) => assert_eq!(
+                        d.to_string(),
+                        b.to_string().replace(&format!("({path})"), path),
+                        "{path}"
+                    ),
+                    (d, b) => panic!("{path}: direct {d:?}, template {b:?}"),
+                }
                 match (a, b) {
                     (Ok(a), Ok(b)) => assert_eq!(a, b, "{path}"),
                     (Err(a), Err(b)) => assert_eq!(

@@ -4,6 +4,8 @@
 //! between runs that stop earlier (a trigger no rule listens to; a rule whose criterion
 //! refuses; the whole pipeline). A tool for tuning; `attune-bench` reports the speed and RSS
 //! figures. `mem-probe [n] store`: live bytes of each kind of row in a bare memory store.
+//! `mem-probe [n] ran`: the whole pipeline alone, once (what to run under a heap profiler:
+//! its totals are then those of `n` events).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -102,9 +104,18 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        if std::env::args().nth(2).as_deref() == Some("store") {
-            store_rows(n).await;
-            return;
+        match std::env::args().nth(2).as_deref() {
+            Some("store") => return store_rows(n).await,
+            Some("ran") => {
+                // The whole pipeline only (one run, for a heap profiler's totals).
+                let ran = probe(n, Upto::Ran).await;
+                return println!(
+                    "{}",
+                    serde_json::json!({"events": n, "allocations_per_event": ran.1})
+                );
+            }
+            Some(other) => panic!("unknown mode '{other}' (store or ran)"),
+            None => {}
         }
         // The host's own share: building the payload it hands to `emit`.
         let from = reading();

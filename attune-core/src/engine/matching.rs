@@ -218,18 +218,29 @@ async fn plan_event(shared: &Shared, event: Event) -> Result<Vec<Planned>> {
     let mut matched_standard = false;
     for rule in &rules.standard {
         if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut matched_standard).await? {
-            out.push(p);
+            push_plan(&mut out, p);
         }
     }
     if !matched_standard {
         let mut ignored = false;
         for rule in &rules.backstop {
             if let Some(p) = plan_rule(shared, rule, &event, &ctx, &mut ignored).await? {
-                out.push(p);
+                push_plan(&mut out, p);
             }
         }
     }
     Ok(out)
+}
+
+/// Adds a plan; the first one in a vector of exactly one. Most events match one rule, and
+/// a plan is large: the default first capacity (four) would be a block that malloc
+/// implementations keep in no per-thread cache, freed on another thread than the one that
+/// made it (glibc then takes the other thread's arena lock).
+fn push_plan(out: &mut Vec<Planned>, plan: Planned) {
+    if out.capacity() == 0 {
+        out.reserve_exact(1);
+    }
+    out.push(plan);
 }
 
 /// Evaluates one rule on one event: `None` when it does not match; else the enforcement to

@@ -114,7 +114,10 @@ fn main() {
                     serde_json::json!({"events": n, "allocations_per_event": ran.1})
                 );
             }
-            Some(other) => panic!("unknown mode '{other}' (store or ran)"),
+            Some(other) => {
+                eprintln!("mem-probe: unknown mode '{other}' (have: store, ran)");
+                std::process::exit(2);
+            }
             None => {}
         }
         // The host's own share: building the payload it hands to `emit`.

@@ -331,7 +331,7 @@ impl PatternRenderer for CtxRenderer<'_> {
     fn render(&self, template: &str) -> std::result::Result<Value, String> {
         let templates = &self.shared.templates;
         match self.patterns.get(template) {
-            Some(compiled) => templates.render(compiled, self.ctx()),
+            Some(compiled) => templates.render_in(compiled, self),
             None => templates.render_pattern(
                 &format!("rule '{}' criteria pattern", self.rule),
                 template,

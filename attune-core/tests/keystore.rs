@@ -471,7 +471,7 @@ async fn runs_have_a_user_whose_keys_they_read() {
     let mut ran: Vec<(String, Option<String>)> = trace
         .executions
         .iter()
-        .map(|x| (x.action.clone(), x.user.clone()))
+        .map(|x| (x.action.to_string(), x.user.as_deref().map(String::from)))
         .collect();
     ran.sort();
     assert_eq!(

@@ -98,7 +98,7 @@ async fn example_pack_loads_in_both_shapes_and_runs() {
     let mut by_action: Vec<(String, ExecutionStatus)> = trace
         .executions
         .iter()
-        .map(|e| (e.action.clone(), e.status))
+        .map(|e| (e.action.to_string(), e.status))
         .collect();
     by_action.sort();
     assert_eq!(

@@ -164,10 +164,12 @@ pub(crate) async fn insert_enforced(
         let stored = by_event_rule(&mut tx, &keys).await?;
         for i in existing {
             let e = &items[i].enforcement;
-            out[i] = Some(match stored.get(&(Uuid::from(e.event), e.rule.clone())) {
-                Some(x) => Ok(Inserted::Existing(x.clone())),
-                None => Err(Error::Conflict(format!("enforcement '{}' exists", e.id))),
-            });
+            out[i] = Some(
+                match stored.get(&(Uuid::from(e.event), e.rule.to_string())) {
+                    Some(x) => Ok(Inserted::Existing(x.clone())),
+                    None => Err(Error::Conflict(format!("enforcement '{}' exists", e.id))),
+                },
+            );
         }
     }
     tx.commit().await?;

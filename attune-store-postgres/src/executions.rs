@@ -62,16 +62,16 @@ impl Columns {
         let (lease, updated) = (opt_nanos(x.lease_expires)?, nanos(x.updated)?);
         let (started, finished) = (opt_nanos(x.started)?, opt_nanos(x.finished)?);
         self.id.push(x.id.into());
-        self.action.push(x.action.clone());
+        self.action.push(x.action.to_string());
         self.enforcement.push(x.enforcement.map(Into::into));
         self.event.push(x.event.map(Into::into));
-        self.rule.push(x.rule.clone());
+        self.rule.push(x.rule.as_deref().map(String::from));
         self.parent.push(x.parent.map(Into::into));
         self.retry_of.push(x.retry_of.map(Into::into));
         self.created.push(micros(x.created));
         self.status.push(x.status.as_str());
         self.attempt.push(attempt);
-        self.worker.push(x.worker.clone());
+        self.worker.push(x.worker.as_deref().map(String::from));
         self.lease.push(lease);
         self.updated.push(updated);
         self.started.push(started);
@@ -382,7 +382,7 @@ pub(crate) async fn claim_many(
          RETURNING x.id, {EXEC_COLS_X}"
     )))
     .bind(&uuids)
-    .bind(&claim.worker)
+    .bind(claim.worker.as_str())
     .bind(nanos(claim.lease_until)?)
     .bind(nanos(claim.now)?)
     .fetch_all(pool)
@@ -438,7 +438,7 @@ pub(crate) async fn claim_ready(pool: &PgPool, claim: &Claim, n: usize) -> Res<V
          WHERE x.id = picked.id RETURNING {EXEC_COLS_X}"
     )))
     .bind(limit(n))
-    .bind(&claim.worker)
+    .bind(claim.worker.as_str())
     .bind(lease)
     .bind(now)
     .fetch_all(pool)
@@ -463,7 +463,7 @@ pub(crate) async fn claim_ready(pool: &PgPool, claim: &Claim, n: usize) -> Res<V
              RETURNING {EXEC_COLS_X}"
         )))
         .bind(limit(room))
-        .bind(&claim.worker)
+        .bind(claim.worker.as_str())
         .bind(lease)
         .bind(now)
         .fetch_all(pool)
@@ -492,7 +492,7 @@ pub(crate) async fn take_over(
            AND {NEXT_ATTEMPT_FREE} RETURNING {EXEC_COLS_X}"
     )))
     .bind(Uuid::from(id))
-    .bind(&claim.worker)
+    .bind(claim.worker.as_str())
     .bind(nanos(claim.lease_until)?)
     .bind(nanos(claim.now)?)
     .bind(claim_statuses())
@@ -515,7 +515,7 @@ pub(crate) async fn renew_lease(pool: &PgPool, id: ExecutionId, claim: &Claim) -
         "UPDATE executions SET lease_ns = $3 WHERE id = $1 AND worker = $2 AND status = ANY($4)",
     )
     .bind(Uuid::from(id))
-    .bind(&claim.worker)
+    .bind(claim.worker.as_str())
     .bind(nanos(claim.lease_until)?)
     .bind(claim_statuses())
     .execute(pool)

@@ -70,7 +70,7 @@ pub(crate) fn exec_at(row: &PgRow, at: usize) -> Res<Execution> {
     x.status = ExecutionStatus::parse(status).map_err(|e| corrupt("execution status", e))?;
     let attempt: i32 = row.try_get(at + 2)?;
     x.attempt = u32::try_from(attempt).map_err(|e| corrupt("execution attempt", e))?;
-    x.worker = row.try_get(at + 3)?;
+    x.worker = row.try_get::<Option<String>, _>(at + 3)?.map(Into::into);
     x.lease_expires = row.try_get::<Option<i64>, _>(at + 4)?.map(from_nanos);
     x.updated = from_nanos(row.try_get(at + 5)?);
     x.started = row.try_get::<Option<i64>, _>(at + 6)?.map(from_nanos);

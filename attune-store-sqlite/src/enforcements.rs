@@ -100,7 +100,7 @@ fn insert_row(
         )?
         .execute(params![
             blob(e.id),
-            e.rule,
+            e.rule.as_str(),
             blob(e.event),
             e.status.as_str(),
             opt_blob(e.execution),
@@ -120,7 +120,7 @@ fn insert_row(
                 .prepare_cached(
                     "SELECT body FROM enforcements WHERE event_id = ?1 AND rule_ref = ?2",
                 )?
-                .query_row(params![blob(e.event), e.rule], |r| {
+                .query_row(params![blob(e.event), e.rule.as_str()], |r| {
                     Ok(body_at::<Enforcement>(r, 0, "enforcement"))
                 })
                 .optional()?

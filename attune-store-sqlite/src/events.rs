@@ -20,7 +20,7 @@ pub(crate) fn insert(conn: &Connection, event: &Bodied<Event>) -> Res<()> {
         .prepare_cached(
             "INSERT INTO events (id, trigger_ref, created, body) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![id, event.trigger, created, body]);
+        .execute(params![id, event.trigger.as_str(), created, body]);
     match inserted {
         Ok(_) => {}
         Err(e) if is_constraint(&e) => {

@@ -37,13 +37,13 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
         .execute(params![
             blob(x.id),
             x.status.as_str(),
-            x.action,
+            x.action.as_str(),
             opt_blob(x.enforcement),
             opt_blob(x.event),
-            x.rule,
+            x.rule.as_deref(),
             opt_blob(x.parent),
             x.attempt,
-            x.worker,
+            x.worker.as_deref(),
             x.lease_expires.map(micros),
             micros(x.created),
             opt_blob(x.retry_of),
@@ -150,7 +150,7 @@ fn save(w: &mut WriterConn, rowid: i64, x: Execution) -> Res<()> {
     .execute(params![
         rowid,
         x.status.as_str(),
-        x.worker,
+        x.worker.as_deref(),
         x.lease_expires.map(micros),
         x.attempt,
         state

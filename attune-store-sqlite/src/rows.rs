@@ -134,7 +134,7 @@ pub(crate) fn exec_at(row: &Row<'_>, body: usize, state: usize) -> Res<Execution
     x.stdout = s.stdout.into_owned();
     x.stderr = s.stderr.into_owned();
     x.attempt = s.attempt;
-    x.worker = s.worker.map(std::borrow::Cow::into_owned);
+    x.worker = s.worker.map(|w| w.as_ref().into());
     x.lease_expires = s.lease.map(from_nanos);
     x.updated = from_nanos(s.updated);
     x.started = s.started.map(from_nanos);

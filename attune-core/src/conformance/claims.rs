@@ -156,33 +156,34 @@ pub async fn check_claim_race(store: &dyn Store) {
     }
     let now = at(t, 1000);
     let ids = &ids;
-    let claimed: Vec<Vec<(String, Execution)>> = concurrently(CLAIMERS, |w| async move {
-        let c = claim(&format!("worker-{w}"), now, 3600);
-        let mut got = Vec::new();
-        for k in 0..N {
-            if k % 4 == w % 4 {
-                for cl in must(store.claim_ready(&c, 3).await, "claim_ready") {
-                    assert!(!cl.reclaimed, "no lease has expired; nothing is a reclaim");
-                    got.push((c.worker.clone(), cl.execution));
+    let claimed: Vec<Vec<(crate::model::Name, Execution)>> =
+        concurrently(CLAIMERS, |w| async move {
+            let c = claim(&format!("worker-{w}"), now, 3600);
+            let mut got = Vec::new();
+            for k in 0..N {
+                if k % 4 == w % 4 {
+                    for cl in must(store.claim_ready(&c, 3).await, "claim_ready") {
+                        assert!(!cl.reclaimed, "no lease has expired; nothing is a reclaim");
+                        got.push((c.worker.clone(), cl.execution));
+                    }
+                }
+                // Each claimer visits every id, in its own order (7 is prime to 200).
+                let id = ids[(k * 7 + w * 25) % N];
+                if let Some(x) = must(store.claim_execution(id, &c).await, "claim_execution") {
+                    got.push((c.worker.clone(), x));
                 }
             }
-            // Each claimer visits every id, in its own order (7 is prime to 200).
-            let id = ids[(k * 7 + w * 25) % N];
-            if let Some(x) = must(store.claim_execution(id, &c).await, "claim_execution") {
-                got.push((c.worker.clone(), x));
+            loop {
+                let more = must(store.claim_ready(&c, 16).await, "claim_ready");
+                if more.is_empty() {
+                    break;
+                }
+                got.extend(more.into_iter().map(|cl| (c.worker.clone(), cl.execution)));
             }
-        }
-        loop {
-            let more = must(store.claim_ready(&c, 16).await, "claim_ready");
-            if more.is_empty() {
-                break;
-            }
-            got.extend(more.into_iter().map(|cl| (c.worker.clone(), cl.execution)));
-        }
-        got
-    })
-    .await;
-    let mut owner: HashMap<ExecutionId, String> = HashMap::new();
+            got
+        })
+        .await;
+    let mut owner: HashMap<ExecutionId, crate::model::Name> = HashMap::new();
     for (worker, x) in claimed.into_iter().flatten() {
         assert_eq!(
             x.worker.as_deref(),

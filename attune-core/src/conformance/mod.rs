@@ -252,7 +252,7 @@ fn at(base: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
 /// A claim by `worker` at `now` with a lease of `lease_secs` seconds.
 fn claim(worker: &str, now: DateTime<Utc>, lease_secs: i64) -> Claim {
     Claim {
-        worker: worker.to_string(),
+        worker: worker.into(),
         now,
         lease_until: at(now, lease_secs),
     }
@@ -302,7 +302,7 @@ async fn insert_enforcement(
     event: &Event,
     created: DateTime<Utc>,
 ) -> Enforcement {
-    let e = Enforcement::new(rule, event.id, &event.trigger, created);
+    let e = Enforcement::new(rule, event.id, event.trigger.clone(), created);
     let inserted = must(
         store.insert_enforcement(&e).await,
         format!("insert_enforcement('{rule}')"),

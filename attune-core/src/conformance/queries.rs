@@ -106,7 +106,7 @@ async fn insert_enforcement_in(
     status: EnforcementStatus,
     created: DateTime<Utc>,
 ) -> Enforcement {
-    let mut e = Enforcement::new(rule, event.id, &event.trigger, created);
+    let mut e = Enforcement::new(rule, event.id, event.trigger.clone(), created);
     e.status = status;
     let inserted = must(
         store.insert_enforcement(&e).await,

@@ -619,11 +619,11 @@ pub async fn check_events_matched(store: &dyn Store) {
 /// An enforcement of `rule` for `event`, `processed` with a new `requested` execution that
 /// names it back.
 fn enforced(rule: &str, event: &Event, created: chrono::DateTime<Utc>) -> Enforced {
-    let mut e = Enforcement::new(rule, event.id, &event.trigger, created);
+    let mut e = Enforcement::new(rule, event.id, event.trigger.clone(), created);
     let mut x = execution("alpha.action", ExecutionStatus::Requested, created);
     x.enforcement = Some(e.id);
     x.event = Some(event.id);
-    x.rule = Some(rule.to_string());
+    x.rule = Some(rule.into());
     EnforcementUpdate::processed(x.id, created).apply_to(&mut e);
     Enforced {
         enforcement: e,

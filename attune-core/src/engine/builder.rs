@@ -202,7 +202,7 @@ impl EngineBuilder {
     }
 
     /// This worker's id (default: a fresh uuid).
-    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+    pub fn worker_id(mut self, id: impl Into<crate::model::Name>) -> Self {
         self.config.worker_id = id.into();
         self
     }
@@ -235,7 +235,7 @@ impl EngineBuilder {
     /// default configuration): their `user` key scope, and `st2kv.user.NAME` in rule
     /// templates. Without one, rule-made executions have no user and reading the user scope
     /// is an error saying so. An empty name is refused by [`EngineBuilder::build`].
-    pub fn system_user(mut self, name: impl Into<String>) -> Self {
+    pub fn system_user(mut self, name: impl Into<crate::model::Name>) -> Self {
         self.config.system_user = Some(name.into());
         self
     }

@@ -1,5 +1,6 @@
 //! Engine settings.
 
+use crate::model::Name;
 use std::time::Duration;
 
 /// How long finished work is kept. Both limits may be set; a row goes when either says so.
@@ -49,13 +50,13 @@ pub(crate) struct EngineConfig {
     pub max_payload_bytes: usize,
     pub cancel_grace: Duration,
     pub lease: Duration,
-    pub worker_id: String,
+    pub worker_id: Name,
     pub batch_size: usize,
     pub sweep_every: Duration,
     /// Abandoned work is retried up to this many attempts in all (opt in).
     pub retry_abandoned: Option<u32>,
     /// The user rules' executions run as.
-    pub system_user: Option<String>,
+    pub system_user: Option<Name>,
 }
 
 impl Default for EngineConfig {
@@ -67,7 +68,7 @@ impl Default for EngineConfig {
             max_payload_bytes: crate::input::MAX_PAYLOAD_BYTES,
             cancel_grace: Duration::from_secs(10),
             lease: Duration::from_secs(60),
-            worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
+            worker_id: format!("worker-{}", uuid::Uuid::now_v7()).into(),
             batch_size: 512,
             sweep_every: Duration::from_secs(30),
             retry_abandoned: None,

@@ -125,7 +125,7 @@ pub(crate) fn jmap<const N: usize>(items: [(&str, JValue); N]) -> JValue {
 #[derive(Debug)]
 struct EventObject {
     id: EventId,
-    trigger: String,
+    trigger: crate::model::Name,
     created: chrono::DateTime<chrono::Utc>,
     source: Option<String>,
     payload: JValue,

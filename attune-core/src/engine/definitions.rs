@@ -3,7 +3,9 @@
 use super::Engine;
 use super::catalog::PackEntry;
 use super::trigger_schema::{RegisteredTrigger, parameter_problems};
-use crate::model::{Action, Definition, DefinitionKind, Pack, Rule, TriggerType, validate_ref};
+use crate::model::{
+    Action, Definition, DefinitionKind, Name, Pack, Rule, TriggerType, validate_ref,
+};
 use crate::params::ParamError;
 use crate::rules::{CompiledRule, Criteria};
 use crate::runtime::ActionContext;
@@ -368,6 +370,7 @@ impl Engine {
                 ]);
                 Ok(CompiledRule {
                     context,
+                    name: Name::from(&rule.rule_ref),
                     rule,
                     criteria,
                     expression,

@@ -180,7 +180,7 @@ pub(crate) async fn create_direct(
     shared: &Arc<Shared>,
     action_ref: &str,
     params: Value,
-    user: Option<String>,
+    user: Option<crate::model::Name>,
 ) -> Result<ExecutionId> {
     let child = Child {
         user,
@@ -227,7 +227,7 @@ pub(crate) struct Child {
     /// The first entry of its workflow journal, written before it exists (a re-run).
     pub first_step: Option<String>,
     /// The user it runs on behalf of (a task: its workflow's).
-    pub user: Option<String>,
+    pub user: Option<crate::model::Name>,
 }
 
 /// Validates and creates a `requested` execution without a rule, as `child` says.
@@ -386,7 +386,7 @@ impl Engine {
         let params =
             crate::input::within_depth(params, || format!("params of action '{action_ref}'"))?;
         self.ensure_accepting()?;
-        create_direct(&self.shared, action_ref, params, Some(user.to_string())).await
+        create_direct(&self.shared, action_ref, params, Some(user.into())).await
     }
 
     /// [`Engine::execute_as`] then [`Engine::wait`].

@@ -41,7 +41,7 @@ fn worker(shared: &Shared, started: chrono::DateTime<chrono::Utc>) -> Worker {
     let mut runtimes: Vec<String> = shared.runtimes.keys().cloned().collect();
     runtimes.sort();
     Worker {
-        id: shared.config.worker_id.clone(),
+        id: shared.config.worker_id.to_string(),
         roles: super::Role::ALL
             .into_iter()
             .filter(|r| shared.roles.has(*r))

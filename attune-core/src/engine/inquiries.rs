@@ -78,7 +78,7 @@ fn inquiry_of(e: &Execution) -> Result<Inquiry> {
     let ttl = std::time::Duration::from_secs(asked.ttl_minutes.saturating_mul(60));
     Ok(Inquiry {
         id: e.id,
-        action: e.action.clone(),
+        action: e.action.to_string(),
         schema: asked.schema,
         users: asked.users,
         roles: asked.roles,

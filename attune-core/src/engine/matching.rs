@@ -270,7 +270,7 @@ async fn plan_rule(
         rule: &rule.rule.rule_ref,
     };
     // Made only for a rule that matched (or failed): most rules do not.
-    let enf = || Enforcement::new(&rule.rule.rule_ref, event.id, &event.trigger, now);
+    let enf = || Enforcement::new(rule.name.clone(), event.id, event.trigger.clone(), now);
     Ok(
         match verdict(shared, rule, event, &renderer, &kv_json, now) {
             Ok(false) => None,
@@ -404,7 +404,7 @@ async fn plan_enforcement(
     }
     exec.enforcement = Some(enf.id);
     exec.event = Some(event.id);
-    exec.rule = Some(rule.rule.rule_ref.clone());
+    exec.rule = Some(rule.name.clone());
     exec.user = shared.config.system_user.clone();
     EnforcementUpdate::processed(exec.id, now).apply_to(&mut enf);
     Planned {

@@ -17,7 +17,7 @@ pub(crate) struct RunKeys {
     pub shared: Arc<Shared>,
     pub action: Arc<Action>,
     pub execution: ExecutionId,
-    pub user: Option<String>,
+    pub user: Option<crate::model::Name>,
 }
 
 impl std::fmt::Debug for RunKeys {

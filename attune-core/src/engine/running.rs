@@ -131,12 +131,14 @@ async fn route(shared: &Shared, slots: &Slots, ids: Vec<ExecutionId>) -> Vec<Exe
     let read = shared.store.get_execution_heads(&ids).await;
     for (id, r) in ids.into_iter().zip(read) {
         match r {
-            Ok(e) if e.status == ExecutionStatus::Scheduled => match slots.lanes.get(&e.runner) {
-                Some(lane) => {
-                    let _ = lane.send(id);
+            Ok(e) if e.status == ExecutionStatus::Scheduled => {
+                match slots.lanes.get(e.runner.as_str()) {
+                    Some(lane) => {
+                        let _ = lane.send(id);
+                    }
+                    None => rest.push(id),
                 }
-                None => rest.push(id),
-            },
+            }
             // Not claimable, or unreadable: the claim decides and reports.
             _ => rest.push(id),
         }
@@ -240,7 +242,7 @@ async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
         let span =
             tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
         // A runtime that only coordinates other executions gives its slot back at once.
-        let permit = match shared.runtimes.get(&s.exec.runner) {
+        let permit = match shared.runtimes.get(s.exec.runner.as_str()) {
             Some(r) if !r.uses_worker_slot() => None,
             _ => Some(s.permit),
         };
@@ -505,7 +507,7 @@ fn prepare(
         shared.lock_secrets().remove(&exec.id);
         return Err(Error::not_found("action", &exec.action));
     };
-    let Some(runtime) = shared.runtimes.get(&exec.runner).cloned() else {
+    let Some(runtime) = shared.runtimes.get(exec.runner.as_str()).cloned() else {
         shared.lock_secrets().remove(&exec.id);
         return Err(Error::invalid(
             format!("execution '{}'", exec.id),

@@ -63,7 +63,7 @@ pub(crate) async fn executions_ended(shared: &Shared, done: &[StatusChange]) {
         };
         let action = shared.catalog.action(&exec.action);
         let runner_ref = action.as_ref().map_or_else(
-            || exec.runner.clone(),
+            || exec.runner.to_string(),
             |a| a.runner_type.clone().unwrap_or_else(|| a.runner.clone()),
         );
         if want_action {

@@ -145,7 +145,7 @@ pub(super) struct Driver {
     pack: String,
     /// The user the workflow runs on behalf of: its tasks', and whose keys `st2kv('NAME')`
     /// reads.
-    user: Option<String>,
+    user: Option<crate::model::Name>,
     id: ExecutionId,
     run: Conductor,
     /// Task executions started and not applied yet.

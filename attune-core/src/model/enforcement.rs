@@ -1,6 +1,6 @@
 //! Enforcements: one rule applied to one event.
 
-use super::{EnforcementId, EventId, ExecutionId};
+use super::{EnforcementId, EventId, ExecutionId, Name};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -42,11 +42,11 @@ pub struct Enforcement {
     /// The id.
     pub id: EnforcementId,
     /// The rule's ref.
-    pub rule: String,
+    pub rule: Name,
     /// The event.
     pub event: EventId,
     /// The event's trigger ref.
-    pub trigger: String,
+    pub trigger: Name,
     /// Status.
     pub status: EnforcementStatus,
     /// Why it failed, naming the rule, the param or condition and the cause.
@@ -68,9 +68,9 @@ pub struct Enforcement {
 impl Enforcement {
     /// A new `created` enforcement of `rule` for the event `event` of `trigger`.
     pub fn new(
-        rule: impl Into<String>,
+        rule: impl Into<Name>,
         event: EventId,
-        trigger: impl Into<String>,
+        trigger: impl Into<Name>,
         now: DateTime<Utc>,
     ) -> Self {
         Enforcement {

@@ -1,6 +1,6 @@
 //! Events: one occurrence of a trigger.
 
-use super::EventId;
+use super::{EventId, Name};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,7 +11,7 @@ pub struct Event {
     /// The id; it is also the trace root of everything the event causes.
     pub id: EventId,
     /// The trigger type's ref.
-    pub trigger: String,
+    pub trigger: Name,
     /// The payload.
     pub payload: Value,
     /// Who emitted it (sensor ref, `api`, `webhook:/path`, a host-chosen name), if known.
@@ -32,7 +32,7 @@ pub struct Event {
 
 impl Event {
     /// A new event of `trigger` with `payload`, created at `now`.
-    pub fn new(trigger: impl Into<String>, payload: Value, now: DateTime<Utc>) -> Self {
+    pub fn new(trigger: impl Into<Name>, payload: Value, now: DateTime<Utc>) -> Self {
         Event {
             id: EventId::new(),
             trigger: trigger.into(),

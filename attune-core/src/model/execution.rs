@@ -1,6 +1,6 @@
 //! Executions and their status machine.
 
-use super::{EnforcementId, EventId, ExecutionId};
+use super::{EnforcementId, EventId, ExecutionId, Name};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -181,9 +181,9 @@ pub struct Execution {
     /// The id.
     pub id: ExecutionId,
     /// The action's ref.
-    pub action: String,
+    pub action: Name,
     /// The runtime that runs it (the action's runner at creation time).
-    pub runner: String,
+    pub runner: Name,
     /// The validated params, secrets redacted.
     pub params: Value,
     /// On a store several processes share, what `params` redacts — the real params and the
@@ -220,7 +220,7 @@ pub struct Execution {
     pub event: Option<EventId>,
     /// The rule that caused it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Name>,
     /// 1 for the first run; each retry (a new execution) is one more, and a lost execution
     /// claimed again counts one more too.
     pub attempt: u32,
@@ -235,10 +235,10 @@ pub struct Execution {
     /// direct run, the parent's user for a workflow task, the engine's system user for a
     /// rule's. Its keys are the `user` scope of the run's key-value access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub user: Option<Name>,
     /// The worker holding the claim, while claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
+    pub worker: Option<Name>,
     /// When the current claim expires unless renewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires: Option<DateTime<Utc>>,
@@ -274,8 +274,8 @@ pub struct TaskRef {
 impl Execution {
     /// A new `requested` execution of `action` on `runner` with `params`, created at `now`.
     pub fn new(
-        action: impl Into<String>,
-        runner: impl Into<String>,
+        action: impl Into<Name>,
+        runner: impl Into<Name>,
         params: Value,
         now: DateTime<Utc>,
     ) -> Self {

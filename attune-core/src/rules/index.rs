@@ -1,7 +1,7 @@
 //! Compiled rules and the index by trigger.
 
 use super::criteria::Criteria;
-use crate::model::Rule;
+use crate::model::{Name, Rule};
 use crate::template::CompiledValue;
 use rhai::AST;
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub(crate) struct CompiledRule {
     /// The definition.
     pub rule: Rule,
+    /// The rule's ref as its records carry it (made once, copied without allocating).
+    pub name: Name,
     /// Compiled criteria.
     pub criteria: Criteria,
     /// Compiled expression, if any.

@@ -112,7 +112,7 @@ pub struct StoreKeyAccess {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     pack: String,
-    user: Option<String>,
+    user: Option<crate::model::Name>,
     /// Who asks, for error messages (`execution '…'`).
     what: String,
     /// The engine's encryption key, for encrypted values.
@@ -128,7 +128,7 @@ impl StoreKeyAccess {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         pack: impl Into<String>,
-        user: Option<String>,
+        user: Option<crate::model::Name>,
         what: impl Into<String>,
     ) -> Self {
         StoreKeyAccess {
@@ -180,7 +180,7 @@ impl StoreKeyAccess {
             KeyAccessScope::System => Ok(KeyScope::System),
             KeyAccessScope::Pack => Ok(KeyScope::Pack(self.pack.clone())),
             KeyAccessScope::User => match &self.user {
-                Some(u) => Ok(KeyScope::User(u.clone())),
+                Some(u) => Ok(KeyScope::User(u.to_string())),
                 None => Err(Error::invalid(
                     &self.what,
                     "the 'user' scope of the key-value store needs a user, and no user is \
@@ -305,7 +305,7 @@ mod tests {
             store.clone(),
             clock.clone(),
             "mypack",
-            user.map(str::to_string),
+            user.map(Into::into),
             "execution 'x'",
         );
         (a, store, clock)

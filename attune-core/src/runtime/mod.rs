@@ -123,7 +123,7 @@ pub struct RunRequest {
     pub keys: Option<Arc<dyn KeyAccess>>,
     /// The user the execution runs on behalf of
     /// ([`Execution::user`](crate::model::Execution::user)), if any.
-    pub user: Option<String>,
+    pub user: Option<crate::model::Name>,
 }
 
 /// The path of `entry_point`, a file of `action`'s pack, inside the pack's directory

@@ -29,7 +29,7 @@ pub struct ActionContext {
     pub log: LogSink,
     /// The user the execution runs on behalf of, if any
     /// ([`Execution::user`](crate::model::Execution::user)).
-    pub user: Option<String>,
+    pub user: Option<crate::model::Name>,
 }
 
 impl ActionContext {

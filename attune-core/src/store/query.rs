@@ -2,7 +2,7 @@
 //! updates, claims, purge requests and stats, capabilities.
 
 use crate::model::{
-    EnforcementId, EnforcementStatus, EventId, Execution, ExecutionId, ExecutionStatus,
+    EnforcementId, EnforcementStatus, EventId, Execution, ExecutionId, ExecutionStatus, Name,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -425,13 +425,13 @@ impl ExecutionFilter {
             && self
                 .user
                 .as_ref()
-                .is_none_or(|u| Some(u) == e.user.as_ref())
+                .is_none_or(|u| Some(u.as_str()) == e.user.as_deref())
             && (!self.started_only
                 || (e.event.is_none() && e.parent.is_none() && e.retry_of.is_none()))
             && self
                 .rule
                 .as_ref()
-                .is_none_or(|r| Some(r) == e.rule.as_ref())
+                .is_none_or(|r| Some(r.as_str()) == e.rule.as_deref())
             && self.retry_of.is_none_or(|x| Some(x) == e.retry_of)
             && in_range(e.created, self.since, self.until)
     }
@@ -611,7 +611,7 @@ impl ExecutionChange {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
     /// The worker id.
-    pub worker: String,
+    pub worker: Name,
     /// The current time.
     pub now: DateTime<Utc>,
     /// The lease expiry.
@@ -663,14 +663,14 @@ impl Claim {
 #[non_exhaustive]
 pub struct ExecutionHead {
     /// The runtime that runs it.
-    pub runner: String,
+    pub runner: Name,
     /// Its status.
     pub status: ExecutionStatus,
 }
 
 impl ExecutionHead {
     /// A head of an execution of `runner` in `status`.
-    pub fn new(runner: impl Into<String>, status: ExecutionStatus) -> Self {
+    pub fn new(runner: impl Into<Name>, status: ExecutionStatus) -> Self {
         ExecutionHead {
             runner: runner.into(),
             status,

@@ -62,7 +62,7 @@ pub(crate) struct PolicyGate {
 struct GateState {
     actions: HashMap<String, ActionGate>,
     /// The action of every execution an [`ActionGate`] tracks.
-    owner: HashMap<ExecutionId, String>,
+    owner: HashMap<ExecutionId, crate::model::Name>,
     /// Executions waiting for a time, by that time.
     sleeping: BTreeSet<(DateTime<Utc>, ExecutionId)>,
     /// The time and action of each execution waiting for a time.
@@ -139,7 +139,7 @@ impl GateState {
             }
             return;
         }
-        let Some(g) = self.actions.get_mut(&e.action) else {
+        let Some(g) = self.actions.get_mut(e.action.as_str()) else {
             m.admit.push((e.id, from));
             return;
         };
@@ -160,7 +160,7 @@ impl GateState {
                 // Waiting on a full rate window: the timer admits it when the window moves
                 // on (a slot that frees admits it otherwise).
                 if let Some(at) = g.next_window(now) {
-                    self.windows.insert(e.action.clone(), at);
+                    self.windows.insert(e.action.to_string(), at);
                 }
                 self.owner.insert(e.id, e.action.clone());
                 if from == ExecutionStatus::Requested {
@@ -179,12 +179,12 @@ impl GateState {
 
     /// An execution left the gate (ended, or its change could not be recorded); the
     /// action whose slots it freed, if any.
-    fn forget(&mut self, id: ExecutionId) -> Option<String> {
+    fn forget(&mut self, id: ExecutionId) -> Option<crate::model::Name> {
         if let Some((at, _)) = self.sleepers.remove(&id) {
             self.sleeping.remove(&(at, id));
         }
         let action = self.owner.remove(&id)?;
-        let g = self.actions.get_mut(&action)?;
+        let g = self.actions.get_mut(action.as_str())?;
         g.end(id).then_some(action)
     }
 
@@ -532,7 +532,7 @@ pub(crate) async fn rebuild(shared: &Arc<Shared>, action: &str, hand_on: bool) -
     if let Some(g) = gated {
         let tracked: Vec<ExecutionId> = g.tracked().collect();
         for id in tracked {
-            st.owner.insert(id, action.to_string());
+            st.owner.insert(id, crate::model::Name::from(action));
         }
         st.actions.insert(action.to_string(), g);
         if hand_on {

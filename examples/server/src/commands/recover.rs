@@ -96,7 +96,7 @@ pub(super) async fn recover(
             old.status,
             ExecutionStatus::Requested | ExecutionStatus::Scheduled
         );
-        let ours = e.worker.is_some() && e.worker == my_id;
+        let ours = e.worker.is_some() && e.worker.as_deref() == my_id.as_deref();
         if waiting || (ours && e.status != ExecutionStatus::Paused) {
             // Handed to this engine (it may have finished already).
             r.resumed.push(e.id);
@@ -171,7 +171,10 @@ impl Recovery {
                 let Ok(e) = engine.execution(*id).await else {
                     break None;
                 };
-                if e.status.holds_claim() && e.worker.is_some() && e.worker != self.worker {
+                if e.status.holds_claim()
+                    && e.worker.is_some()
+                    && e.worker.as_deref() != self.worker.as_deref()
+                {
                     break Some(e);
                 }
                 if tokio::time::Instant::now() >= deadline {

@@ -229,7 +229,7 @@ pub(super) async fn stream(
                         if runs.len() >= RUNS_KEPT {
                             runs.clear();
                         }
-                        runs.insert(line.execution, (x.action, x.runner));
+                        runs.insert(line.execution, (x.action.to_string(), x.runner.to_string()));
                     }
                     let (action, runner) = &runs[&line.execution];
                     if !filter.of_action(action) {

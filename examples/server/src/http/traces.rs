@@ -71,7 +71,7 @@ async fn trace(api: &Api, root: TraceRoot) -> ApiResult<Option<Value>> {
                 .iter()
                 .map(|f| {
                     let cause = json!({"type": "trigger_instance", "id": ev.id.to_string()});
-                    component(f.rule.clone(), &f.rule, f.created, cause)
+                    component(f.rule.to_string(), &f.rule, f.created, cause)
                 })
                 .collect();
             json!({

@@ -89,3 +89,48 @@ async fn the_run_request_carries_the_pack_config_and_a_key_handle_of_its_pack() 
     let system_key = store.get_key(&KeyScope::System, "everyone").await.unwrap();
     assert_eq!(system_key.map(|k| k.value), Some(json!(2)));
 }
+
+/// Reports whether its run request carried a key handle; it says it uses none.
+#[derive(Debug)]
+struct NoKeys;
+
+#[async_trait]
+impl Runtime for NoKeys {
+    fn name(&self) -> &str {
+        "nokeys"
+    }
+
+    fn uses_keys(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, req: RunRequest) -> attune_core::Result<RunOutput> {
+        Ok(RunOutput::success(
+            json!({ "had_keys": req.keys.is_some() }),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_runtime_that_uses_no_keys_gets_no_key_handle_and_the_others_still_do() {
+    let engine = Engine::builder()
+        .runtime(Arc::new(NoKeys))
+        .runtime(Arc::new(ConfigAndKeys))
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_action(attune_core::model::Action::new("t.none", "nokeys"))
+        .await
+        .unwrap();
+    engine
+        .register_action(attune_core::model::Action::new("t.probe", "probe"))
+        .await
+        .unwrap();
+    let x = engine.run("t.none", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+    assert_eq!(x.result.unwrap()["had_keys"], false);
+    // The default (`uses_keys` true): the handle is there (the probe expects it).
+    let x = engine.run("t.probe", json!({})).await.unwrap();
+    assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+}

@@ -5,6 +5,7 @@
 use super::{Engine, EngineBuilder, Shared};
 use crate::model::ExecutionId;
 use crate::{Error, Result};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -102,17 +103,6 @@ impl Engine {
             tracing::warn!("shutdown deadline passed; canceling remaining executions");
             s.stop_starting.store(true, Ordering::SeqCst);
             self.cancel_running().await;
-            // Work that never started: a durable store keeps it for the next start
-            // (`Engine::recover`); in memory it would be lost, so it ends `canceled`. Matching stops with
-            // the flag above; a batch in flight may still create a few, hence the rounds.
-            if !s.store.capabilities().durable {
-                for _ in 0..3 {
-                    for id in s.pending.executions() {
-                        let _ = self.cancel(id).await;
-                    }
-                    tokio::task::yield_now().await;
-                }
-            }
             self.wait_stopped(s.config.cancel_grace).await;
         }
         s.stop.cancel();
@@ -120,6 +110,11 @@ impl Engine {
             std::mem::take(&mut *s.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+        if !drained && !s.store.capabilities().durable {
+            // The stages have stopped: what a batch of matching in flight created after the
+            // last look of `wait_stopped` ends `canceled` too.
+            self.cancel_pending(&mut HashSet::new()).await;
         }
         // Paused workflow runs stay paused in a durable store, for any engine to resume
         // (their leases are no longer renewed: released now rather than left to expire).
@@ -143,13 +138,30 @@ impl Engine {
         let s = &self.shared;
         let durable = s.store.capabilities().durable;
         let until = tokio::time::Instant::now() + grace;
+        let mut canceled = HashSet::new();
         loop {
+            // Work that never started: a durable store keeps it for the next start
+            // (`Engine::recover`); in memory it would be lost, so it ends `canceled`.
+            // Matching stops with `stop_starting`, but a batch in flight may still create
+            // some: each round cancels those that appeared.
+            if !durable {
+                self.cancel_pending(&mut canceled).await;
+            }
             let running = s.stop_runs_here();
             let done = running == 0 && (durable || s.pending.executions().is_empty());
             if done || tokio::time::Instant::now() >= until {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Cancels this engine's unfinished executions not in `done` yet (and adds them).
+    async fn cancel_pending(&self, done: &mut HashSet<ExecutionId>) {
+        for id in self.shared.pending.executions() {
+            if done.insert(id) {
+                let _ = self.cancel(id).await;
+            }
         }
     }
 

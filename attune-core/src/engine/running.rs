@@ -585,15 +585,17 @@ fn prepare(
         secrets.clone().into()
     };
     // Without a user, the `user` scope of the key store says so when asked.
-    let keys: Arc<dyn crate::runtime::KeyAccess> = Arc::new(super::run_keys::RunKeys {
-        shared: shared.clone(),
-        action: action.clone(),
-        execution: exec.id,
-        user: exec.user.clone(),
+    let keys = runtime.uses_keys().then(|| {
+        Arc::new(super::run_keys::RunKeys {
+            shared: shared.clone(),
+            action: action.clone(),
+            execution: exec.id,
+            user: exec.user.clone(),
+        }) as Arc<dyn crate::runtime::KeyAccess>
     });
     let request = RunRequest {
         execution_id: exec.id,
-        keys: Some(keys),
+        keys,
         config,
         action,
         params,

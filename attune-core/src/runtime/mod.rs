@@ -79,6 +79,13 @@ pub trait Runtime: Send + Sync + Debug {
         true
     }
 
+    /// Whether its runs offer the key-value store to their actions
+    /// ([`RunRequest::keys`]). Default: yes. A runtime that says no gets `keys: None`, and
+    /// the engine saves making the handle for each run.
+    fn uses_keys(&self) -> bool {
+        true
+    }
+
     /// Runs one execution. The action's outcome is `Ok` (a failed action is a
     /// [`RunOutput`] that did not succeed); `Err` is for a run that could not happen or was
     /// stopped: when `request.cancel` fires, stop the action promptly (a process: SIGTERM,
@@ -119,7 +126,8 @@ pub struct RunRequest {
     /// hand it params: never in argv or the environment.
     pub config: Option<Arc<Value>>,
     /// The key-value store as this run may use it (its pack's and user's keys, the system
-    /// ones), for runtimes that offer it to their actions; `None` when the host offers none.
+    /// ones), for runtimes that offer it to their actions; `None` when the host offers none
+    /// or the runtime does not use it ([`Runtime::uses_keys`]).
     pub keys: Option<Arc<dyn KeyAccess>>,
     /// The user the execution runs on behalf of
     /// ([`Execution::user`](crate::model::Execution::user)), if any.

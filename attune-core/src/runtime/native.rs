@@ -20,7 +20,7 @@ pub struct ActionContext {
     /// The execution.
     pub execution_id: ExecutionId,
     /// The action's ref.
-    pub action: String,
+    pub action: crate::model::Name,
     /// Validated params (secrets included).
     pub params: Map<String, Value>,
     /// Fires on cancel or timeout; long-running actions should watch it.
@@ -142,6 +142,12 @@ impl Runtime for NativeRuntime {
         "native"
     }
 
+    /// A native action gets no key-value handle ([`ActionContext`] has none: a host
+    /// function reaches the store through its engine).
+    fn uses_keys(&self) -> bool {
+        false
+    }
+
     fn validate_action(&self, action: &Action) -> Result<()> {
         match self.handler(&action.action_ref) {
             Some(_) => Ok(()),
@@ -158,7 +164,7 @@ impl Runtime for NativeRuntime {
             .ok_or_else(|| Error::not_found("native handler", &req.action.action_ref))?;
         let ctx = ActionContext {
             execution_id: req.execution_id,
-            action: req.action.action_ref.clone(),
+            action: req.action.action_ref.as_str().into(),
             params: req.params,
             cancel: req.cancel,
             log: req.log,

@@ -46,9 +46,10 @@ struct Events {
 #[derive(Debug, Default)]
 struct Enforcements {
     rows: BTreeMap<EnforcementId, Box<Enforcement>>,
-    /// The enforcements of each event: the `(rule, event)` unique index, and what keeps an
-    /// event from being purged.
-    by_event: BTreeMap<EventId, Vec<EnforcementId>>,
+    /// The enforcements of each event, as `(event, enforcement)` pairs (no list to allocate
+    /// per event): the `(rule, event)` unique index, and what keeps an event from being
+    /// purged.
+    by_event: BTreeSet<(EventId, EnforcementId)>,
 }
 
 #[derive(Debug, Default)]
@@ -223,11 +224,10 @@ impl Enforcements {
     /// The stored enforcement of `e`'s `(rule, event)`, if any; Conflict when only its id
     /// is taken.
     fn find_or_check(&self, e: &Enforcement) -> Result<Option<Enforcement>> {
-        let existing = self.by_event.get(&e.event).and_then(|ids| {
-            ids.iter()
-                .filter_map(|id| self.rows.get(id))
-                .find(|x| x.rule == e.rule)
-        });
+        let existing = self
+            .of_event(e.event)
+            .filter_map(|id| self.rows.get(&id))
+            .find(|x| x.rule == e.rule);
         if let Some(existing) = existing {
             return Ok(Some((**existing).clone()));
         }
@@ -239,19 +239,22 @@ impl Enforcements {
 
     /// Inserts `e`, checked by [`Enforcements::find_or_check`].
     fn insert(&mut self, e: &Enforcement) {
-        self.by_event.entry(e.event).or_default().push(e.id);
+        self.by_event.insert((e.event, e.id));
         self.rows.insert(e.id, Box::new(e.clone()));
     }
 
     fn remove(&mut self, id: EnforcementId) {
-        if let Some(e) = self.rows.remove(&id)
-            && let Some(list) = self.by_event.get_mut(&e.event)
-        {
-            list.retain(|x| *x != id);
-            if list.is_empty() {
-                self.by_event.remove(&e.event);
-            }
+        if let Some(e) = self.rows.remove(&id) {
+            self.by_event.remove(&(e.event, id));
         }
+    }
+
+    /// The ids of `event`'s enforcements, through the index.
+    fn of_event(&self, event: EventId) -> impl Iterator<Item = EnforcementId> + '_ {
+        self.by_event
+            .range((event, EnforcementId::nil())..)
+            .take_while(move |(e, _)| *e == event)
+            .map(|(_, id)| *id)
     }
 }
 
@@ -483,12 +486,11 @@ impl Store for MemoryStore {
         let t = lock(&self.enforcements);
         let n = match filter.event {
             // The enforcements of one event: a few, through the index.
-            Some(event) => t.by_event.get(&event).map_or(0, |ids| {
-                ids.iter()
-                    .filter_map(|id| t.rows.get(id))
-                    .filter(|e| filter.admits(e))
-                    .count()
-            }),
+            Some(event) => t
+                .of_event(event)
+                .filter_map(|id| t.rows.get(&id))
+                .filter(|e| filter.admits(e))
+                .count(),
             None if *filter == EnforcementFilter::default() => t.rows.len(),
             None => t.rows.values().filter(|e| filter.admits(e)).count(),
         };
@@ -783,7 +785,7 @@ impl Store for MemoryStore {
             .take_while(|e| {
                 cutoff.due(e.id.0, e.created) && req.keep_events_from.is_none_or(|k| e.id < k)
             })
-            .filter(|e| !enfs.by_event.contains_key(&e.id))
+            .filter(|e| enfs.of_event(e.id).next().is_none())
             .take(batch + 1)
             .map(|e| e.id)
             .collect();

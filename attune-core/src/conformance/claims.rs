@@ -500,4 +500,43 @@ pub async fn check_claim_executions(store: &dyn Store) {
         store.claim_executions(&[], &c).await.is_empty(),
         "claim_executions of no ids"
     );
+
+    // For a claimer holding the params: the same claim; params null or as stored.
+    let mut d = execution("alpha.action", Scheduled, at(t, 3));
+    d.params = serde_json::json!({"keep": ["me", 1]});
+    must(store.insert_execution(&d).await, "insert_execution");
+    let mut got = store
+        .claim_executions_holding_params(&[d.id, d.id], &c)
+        .await;
+    assert_eq!(
+        got.len(),
+        2,
+        "claim_executions_holding_params: one result per id"
+    );
+    let again = must(got.pop().expect("two results"), "a repeated id");
+    assert_eq!(
+        again, None,
+        "an id claimed earlier in the same call is not claimed again"
+    );
+    let mut r = must(
+        got.pop().expect("two results"),
+        "claim_executions_holding_params",
+    )
+    .unwrap_or_else(|| panic!("a scheduled execution must be claimed"));
+    assert!(
+        r.params.is_null() || r.params == d.params,
+        "claim_executions_holding_params: params null or as stored, not {}",
+        r.params
+    );
+    r.params = d.params.clone();
+    assert_eq!(
+        r,
+        must(store.get_execution(d.id).await, "get_execution"),
+        "claim_executions_holding_params must claim like claim_executions"
+    );
+    assert_eq!(
+        must(store.get_execution(d.id).await, "get_execution").params,
+        d.params,
+        "the stored params stay"
+    );
 }

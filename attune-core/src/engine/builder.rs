@@ -367,6 +367,7 @@ impl EngineBuilder {
             definitions_seen: super::followed_definitions::UNSEEN.into(),
             no_secrets: Arc::from(Vec::new()),
             secrets: Mutex::new(HashMap::new()),
+            held_params: Mutex::new(HashMap::new()),
             masks: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             workflows: Some(workflows.clone()),

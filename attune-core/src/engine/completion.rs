@@ -50,6 +50,15 @@ impl Completion {
             }
         }
         {
+            // Held for a run that never started (canceled, or failed before it ran).
+            let mut held = shared.lock_held_params();
+            if !held.is_empty() {
+                for c in &done {
+                    held.remove(&c.execution);
+                }
+            }
+        }
+        {
             let mut masks = shared.lock_masks();
             if !masks.is_empty() {
                 for c in &done {

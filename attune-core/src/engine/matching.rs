@@ -48,14 +48,18 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     // Events whose plan failed stay unmatched (the recovery sweep matches them again).
     let mut ok: Vec<bool> = planned.iter().map(|(_, p)| p.is_some()).collect();
     let mut items: Vec<Enforced> = Vec::new();
+    // Per item: its event's index, and whether this process may hold its params for the
+    // run (none secret, and a store no other process claims from).
     let mut owners = Vec::new();
+    let unshared = !shared.store.capabilities().shared;
     for (i, (_, plans)) in planned.iter_mut().enumerate() {
         for plan in plans.iter_mut().flat_map(std::mem::take) {
             // Secret params wait in this process for the run; set before the execution exists.
+            let holdable = unshared && plan.secrets.is_none();
             if let (Some(s), Some(x)) = (plan.secrets, &plan.item.execution) {
                 shared.lock_secrets().insert(x.id, s);
             }
-            owners.push(i);
+            owners.push((i, holdable));
             items.push(plan.item);
         }
     }
@@ -72,7 +76,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         shared.store.insert_enforcements(&items).await
     };
     let mut created = Vec::new();
-    for ((item, owner), result) in items.into_iter().zip(owners).zip(results) {
+    for ((mut item, (owner, holdable)), result) in items.into_iter().zip(owners).zip(results) {
+        if holdable
+            && matches!(result, Ok(Inserted::New))
+            && let Some(x) = &mut item.execution
+            && let Value::Object(params) = std::mem::take(&mut x.params)
+        {
+            // Stored: its run takes them from here (set before it is announced).
+            shared.lock_held_params().insert(x.id, params);
+        }
         let exec = item.execution.as_ref();
         match result {
             Ok(Inserted::New) => {

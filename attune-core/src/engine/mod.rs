@@ -267,6 +267,11 @@ pub(crate) struct Shared {
     pub no_secrets: Arc<[String]>,
     /// Validated params with secret values, of executions created here and not run yet.
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
+    /// The params (none secret) of executions the matching stage created here, on a store
+    /// this engine does not share, until they run: their claim then needs no copy from the
+    /// store ([`Store::claim_executions_holding_params`](crate::store::Store::claim_executions_holding_params)). Forgotten
+    /// when the run starts, when the claim does not get the execution, or when it ends.
+    pub held_params: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Values to mask in the outputs of executions created here that are not secret params
     /// or pack secrets: encrypted keys a rule decrypted into their params. Kept until the
     /// execution ends.
@@ -359,6 +364,12 @@ impl Shared {
             now,
             lease_until: crate::clock::saturating_add(now, self.config.lease),
         }
+    }
+
+    pub(crate) fn lock_held_params(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Map<String, Value>>> {
+        self.held_params.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn lock_secrets(

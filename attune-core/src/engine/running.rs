@@ -115,7 +115,14 @@ async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>
         }
     }
     let ids: Vec<ExecutionId> = wanted.iter().map(|(id, _, _)| *id).collect();
-    let claimed = shared.store.claim_executions(&ids, &shared.claim()).await;
+    let claimed = if holds_params(shared, &ids) {
+        shared
+            .store
+            .claim_executions_holding_params(&ids, &shared.claim())
+            .await
+    } else {
+        shared.store.claim_executions(&ids, &shared.claim()).await
+    };
     let started = wanted
         .into_iter()
         .zip(claimed)
@@ -192,8 +199,28 @@ async fn claim_one(shared: &Arc<Shared>, id: ExecutionId, held: Held) -> Option<
         running.insert(id, token.clone());
     }
     let claim = shared.claim();
-    let r = shared.store.claim_execution(id, &claim).await;
+    let r = if holds_params(shared, &[id]) {
+        let mut r = shared
+            .store
+            .claim_executions_holding_params(&[id], &claim)
+            .await;
+        r.pop().unwrap_or_else(|| {
+            Err(Error::backend(
+                "the store answered a claim of one execution with no result",
+                false,
+            ))
+        })
+    } else {
+        shared.store.claim_execution(id, &claim).await
+    };
     claimed_or_forgotten(shared, id, r, token, held)
+}
+
+/// Whether this process holds the params of every one of `ids` (made here by the matching
+/// stage), so that their claim needs no copy of them from the store.
+fn holds_params(shared: &Shared, ids: &[ExecutionId]) -> bool {
+    let held = shared.lock_held_params();
+    !held.is_empty() && ids.iter().all(|id| held.contains_key(id))
 }
 
 /// The execution to start when the claim got it; else it is forgotten here.
@@ -214,10 +241,12 @@ fn claimed_or_forgotten(
             // Not claimable (canceled, or run elsewhere): nothing here will run it.
             shared.lock_running().remove(&id);
             shared.lock_secrets().remove(&id);
+            shared.lock_held_params().remove(&id);
             None
         }
         Err(e) => {
             shared.lock_running().remove(&id);
+            shared.lock_held_params().remove(&id);
             tracing::error!(execution.id = %id, error = %e, "claim failed");
             None
         }
@@ -571,9 +600,13 @@ fn prepare(
                  values are not available in this process (secrets are never stored)",
             ));
         }
-        None => match exec.params {
-            Value::Object(m) => m,
-            _ => Default::default(),
+        // Held here since matching (the claim then left them out), or as stored.
+        None => match shared.lock_held_params().remove(&exec.id) {
+            Some(m) => m,
+            None => match exec.params {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            },
         },
     };
     let timeout = exec
@@ -787,4 +820,107 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Engine;
+    use crate::model::{ExecutionStatus, Rule, TriggerType};
+    use crate::store::{ExecutionFilter, Page};
+    use serde_json::{Value, json};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// The params the matching stage holds for its executions reach their runs, and none is
+    /// left held: not for a run that ran, nor for one canceled before it started.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn held_params_reach_the_run_and_are_forgotten_when_it_ends_or_never_starts() {
+        let engine = Engine::builder().worker_slots(1).build().await.unwrap();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let gate = release.clone();
+        engine
+            .register_trigger_type(TriggerType::new("h.t"))
+            .await
+            .unwrap();
+        engine
+            .register_fn("h.echo", move |ctx| {
+                let gate = gate.clone();
+                async move {
+                    if ctx.params.get("wait") == Some(&json!(true)) {
+                        gate.notified().await;
+                    }
+                    Ok(Value::Object(ctx.params))
+                }
+            })
+            .await
+            .unwrap();
+        engine
+            .register_rule(
+                Rule::new("h.r", "h.t", "h.echo")
+                    .param("n", json!("{{ trigger.n }}"))
+                    .param("wait", json!("{{ trigger.wait }}"))
+                    .param("nested", json!({"list": ["{{ trigger.n }}", 2]})),
+            )
+            .await
+            .unwrap();
+        // The first run holds the only slot until released; the second waits for it.
+        engine
+            .emit("h.t", json!({"n": 1, "wait": true}))
+            .await
+            .unwrap();
+        engine
+            .emit("h.t", json!({"n": 2, "wait": false}))
+            .await
+            .unwrap();
+        let all = |engine: &Engine| {
+            let engine = engine.clone();
+            async move {
+                engine
+                    .executions(&ExecutionFilter::default(), Page::first(10))
+                    .await
+                    .unwrap()
+            }
+        };
+        let second = loop {
+            let xs = all(&engine).await;
+            let running = xs.iter().any(|x| x.status == ExecutionStatus::Running);
+            if let (true, Some(x)) = (running, xs.iter().find(|x| x.params["n"] == json!(2))) {
+                break x.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(second.status, ExecutionStatus::Scheduled);
+        assert!(
+            engine.shared.lock_held_params().contains_key(&second.id),
+            "the waiting execution's params are held"
+        );
+        engine.cancel(second.id).await.unwrap();
+        release.notify_one();
+        engine.settle(Duration::from_secs(10)).await.unwrap();
+        let xs = all(&engine).await;
+        let first = xs.iter().find(|x| x.params["n"] == json!(1)).unwrap();
+        assert_eq!(
+            first.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            first.error
+        );
+        assert_eq!(
+            first.result,
+            Some(json!({"n": 1, "wait": true, "nested": {"list": [1, 2]}})),
+            "the run got its params"
+        );
+        assert_eq!(
+            first.params,
+            json!({"n": 1, "wait": true, "nested": {"list": [1, 2]}}),
+            "the stored params stay whole"
+        );
+        let canceled = xs.iter().find(|x| x.id == second.id).unwrap();
+        assert_eq!(canceled.status, ExecutionStatus::Canceled);
+        assert!(
+            engine.shared.lock_held_params().is_empty(),
+            "nothing is left held"
+        );
+        engine.shutdown(Duration::from_secs(5)).await;
+    }
 }

@@ -119,6 +119,17 @@ impl Executions {
 
     /// Claims `id` if it is `scheduled`.
     fn claim(&mut self, id: ExecutionId, claim: &Claim) -> Result<Option<Execution>> {
+        self.claim_with(id, claim, true)
+    }
+
+    /// Claims `id` if it is `scheduled`; its params are read back only `with_params`
+    /// (otherwise left null).
+    fn claim_with(
+        &mut self,
+        id: ExecutionId,
+        claim: &Claim,
+        with_params: bool,
+    ) -> Result<Option<Execution>> {
         let Some(row) = self.rows.get_mut(&id) else {
             return Err(Error::not_found("execution", id));
         };
@@ -126,7 +137,11 @@ impl Executions {
             return Ok(None);
         }
         claim.apply_to(&mut row.meta);
-        let out = row.execution();
+        let out = if with_params {
+            row.execution()
+        } else {
+            row.execution_without_params()
+        };
         self.set_status_index(
             id,
             Some(ExecutionStatus::Scheduled),
@@ -549,6 +564,19 @@ impl Store for MemoryStore {
         for chunk in ids.chunks(LOCK_CHUNK) {
             let mut t = lock(&self.executions);
             out.extend(chunk.iter().map(|id| t.claim(*id, claim)));
+        }
+        out
+    }
+
+    async fn claim_executions_holding_params(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+    ) -> Vec<Result<Option<Execution>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOCK_CHUNK) {
+            let mut t = lock(&self.executions);
+            out.extend(chunk.iter().map(|id| t.claim_with(*id, claim, false)));
         }
         out
     }

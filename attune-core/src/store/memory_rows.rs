@@ -140,8 +140,14 @@ impl ExecRow {
     }
 
     pub(super) fn execution(&self) -> Execution {
-        let mut e = self.meta.clone();
+        let mut e = self.execution_without_params();
         e.params = self.params.value();
+        e
+    }
+
+    /// The execution with null params (for a claimer that holds them).
+    pub(super) fn execution_without_params(&self) -> Execution {
+        let mut e = self.meta.clone();
         e.result = self.result.as_ref().map(Json::value);
         e
     }

@@ -297,6 +297,17 @@ pub trait Store: Send + Sync + Debug {
         }
         out
     }
+    /// [`Store::claim_executions`] for a claimer that holds the executions' params itself
+    /// (the engine that created them, on a store it does not share): a store may return them
+    /// with `params` null, saving their copy; everything else is as `claim_executions`.
+    /// The default is `claim_executions`.
+    async fn claim_executions_holding_params(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+    ) -> Vec<Result<Option<Execution>>> {
+        self.claim_executions(ids, claim).await
+    }
     /// Claims up to `limit` claimable executions, oldest first: `scheduled` ones, and
     /// `running` ones whose lease expired before `claim.now` (`reclaimed`, attempt + 1).
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>>;

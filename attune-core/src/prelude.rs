@@ -28,7 +28,7 @@
 
 pub use crate::model::{
     Action, Enforcement, EnforcementId, EnforcementStatus, Event, EventId, Execution, ExecutionId,
-    ExecutionStatus, Pack, Rule, TriggerType,
+    ExecutionStatus, Name, Pack, Rule, TriggerType,
 };
 pub use crate::params::ParamSpec;
 pub use crate::runtime::{ActionContext, CancellationToken, Runtime};

@@ -82,8 +82,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
             && let Some(x) = &mut item.execution
             && let Value::Object(params) = std::mem::take(&mut x.params)
         {
-            // Stored: its run takes them from here (set before it is announced).
-            shared.lock_held_params().insert(x.id, params);
+            // Stored: its run takes them from here (set before it is announced). A backlog
+            // beyond the bound takes them from the store instead.
+            let mut held = shared.lock_held_params();
+            if held.len() < HELD_PARAMS_MAX {
+                held.insert(x.id, params);
+            }
         }
         let exec = item.execution.as_ref();
         match result {
@@ -141,6 +145,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         tracing::warn!(error = %e, events = matched.len(), "events not marked matched; they are matched again later (idempotent)");
     }
 }
+
+/// Most executions whose params the engine holds until their runs
+/// ([`Shared::held_params`](super::Shared)): the executions of a longer backlog take theirs
+/// from the store, so that a backlog costs no second copy of its params.
+pub(crate) const HELD_PARAMS_MAX: usize = 4096;
 
 /// What matching one rule to one event will record.
 struct Planned {

@@ -923,4 +923,93 @@ mod tests {
         );
         engine.shutdown(Duration::from_secs(5)).await;
     }
+
+    /// A backlog longer than the bound holds the params of the first ones only; the others
+    /// come from the store, and every run gets its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_beyond_the_bound_takes_its_params_from_the_store() {
+        use crate::engine::matching::HELD_PARAMS_MAX;
+        // Queues long enough for the whole backlog (the default's 2,048 would hold matching
+        // back before the bound is reached).
+        let transport = crate::transport::LocalTransport::with_capacity(4 * HELD_PARAMS_MAX);
+        let engine = Engine::builder()
+            .worker_slots(1)
+            .transport(Arc::new(transport))
+            .build()
+            .await
+            .unwrap();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let gate = release.clone();
+        engine
+            .register_trigger_type(TriggerType::new("b.t"))
+            .await
+            .unwrap();
+        engine
+            .register_fn("b.echo", move |ctx| {
+                let gate = gate.clone();
+                async move {
+                    if ctx.params.get("n") == Some(&json!(0)) {
+                        gate.notified().await;
+                    }
+                    Ok(json!({"got": ctx.params.get("n").cloned()}))
+                }
+            })
+            .await
+            .unwrap();
+        engine
+            .register_rule(Rule::new("b.r", "b.t", "b.echo").param("n", json!("{{ trigger.n }}")))
+            .await
+            .unwrap();
+        let n = HELD_PARAMS_MAX + 50;
+        for i in 0..n {
+            engine.emit("b.t", json!({ "n": i })).await.unwrap();
+        }
+        // Every execution exists (the first runs and waits; the rest wait for its slot).
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "the backlog was not made"
+            );
+            let made = engine
+                .count_executions(&ExecutionFilter::default())
+                .await
+                .unwrap();
+            if made == n as u64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The matching stage holds params just after it stored their executions: wait for
+        // the last batch's. The first run may have taken its own already.
+        let held = loop {
+            let held = engine.shared.lock_held_params().len();
+            assert!(
+                held <= HELD_PARAMS_MAX,
+                "{held} held, the bound is {HELD_PARAMS_MAX}"
+            );
+            if held >= HELD_PARAMS_MAX - 1 {
+                break held;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{held} held, {HELD_PARAMS_MAX} expected"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(held <= HELD_PARAMS_MAX);
+        release.notify_one();
+        engine.settle(Duration::from_secs(60)).await.unwrap();
+        let xs = engine
+            .executions(&ExecutionFilter::default(), Page::first(n + 1))
+            .await
+            .unwrap();
+        assert_eq!(xs.len(), n);
+        for x in &xs {
+            assert_eq!(x.status, ExecutionStatus::Succeeded, "{:?}", x.error);
+            assert_eq!(x.result, Some(json!({"got": x.params["n"]})), "{}", x.id);
+        }
+        assert!(engine.shared.lock_held_params().is_empty());
+        engine.shutdown(Duration::from_secs(5)).await;
+    }
 }

@@ -85,6 +85,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryStore {
+    /// Claims each of `ids` (see [`Executions::claim_with`]), a chunk per lock.
+    fn claim_many(
+        &self,
+        ids: &[ExecutionId],
+        claim: &Claim,
+        with_params: bool,
+    ) -> Vec<Result<Option<Execution>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOCK_CHUNK) {
+            let mut t = lock(&self.executions);
+            out.extend(chunk.iter().map(|id| t.claim_with(*id, claim, with_params)));
+        }
+        out
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -560,12 +575,7 @@ impl Store for MemoryStore {
         ids: &[ExecutionId],
         claim: &Claim,
     ) -> Vec<Result<Option<Execution>>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(LOCK_CHUNK) {
-            let mut t = lock(&self.executions);
-            out.extend(chunk.iter().map(|id| t.claim(*id, claim)));
-        }
-        out
+        self.claim_many(ids, claim, true)
     }
 
     async fn claim_executions_holding_params(
@@ -573,12 +583,7 @@ impl Store for MemoryStore {
         ids: &[ExecutionId],
         claim: &Claim,
     ) -> Vec<Result<Option<Execution>>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(LOCK_CHUNK) {
-            let mut t = lock(&self.executions);
-            out.extend(chunk.iter().map(|id| t.claim_with(*id, claim, false)));
-        }
-        out
+        self.claim_many(ids, claim, false)
     }
 
     async fn claim_ready(&self, claim: &Claim, limit: usize) -> Result<Vec<Claimed>> {

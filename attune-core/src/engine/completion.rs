@@ -3,8 +3,10 @@
 //! frees policy slots (admitting what waited), creates retries, and applies retention.
 
 use super::Shared;
+use crate::model::ExecutionId;
 use crate::store::PurgeRequest;
 use crate::transport::StatusChange;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Finished executions between two retention passes.
@@ -41,35 +43,26 @@ impl Completion {
                 }
             }
         }
-        {
-            let mut secrets = shared.lock_secrets();
-            if !secrets.is_empty() {
-                for c in &done {
-                    secrets.remove(&c.execution);
-                }
-            }
-        }
-        {
-            // Held for a run that never started (canceled, or failed before it ran).
-            let mut held = shared.lock_held_params();
-            if !held.is_empty() {
-                for c in &done {
-                    held.remove(&c.execution);
-                }
-            }
-        }
-        {
-            let mut masks = shared.lock_masks();
-            if !masks.is_empty() {
-                for c in &done {
-                    masks.remove(&c.execution);
-                }
-            }
-        }
+        forget_ended(shared.lock_secrets(), &done);
+        // Held for a run that never started (canceled, or failed before it ran).
+        forget_ended(shared.lock_held_params(), &done);
+        forget_ended(shared.lock_masks(), &done);
         self.since_purge += done.len() as u64;
         if self.since_purge >= PURGE_EVERY && !shared.config.retention.is_forever() {
             self.since_purge = 0;
             purge(shared).await;
+        }
+    }
+}
+
+/// Removes what `map` keeps for the executions that ended (an empty map is not searched).
+fn forget_ended<V>(
+    mut map: std::sync::MutexGuard<'_, HashMap<ExecutionId, V>>,
+    done: &[StatusChange],
+) {
+    if !map.is_empty() {
+        for c in done {
+            map.remove(&c.execution);
         }
     }
 }

@@ -269,9 +269,11 @@ pub(crate) struct Shared {
     pub secrets: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// The params (none secret) of executions the matching stage created here, on a store
     /// this engine does not share, until they run: their claim then needs no copy from the
-    /// store ([`Store::claim_executions_holding_params`](crate::store::Store::claim_executions_holding_params)). Forgotten
-    /// when the run starts, when the claim does not get the execution, or when it ends; at
-    /// most `matching::HELD_PARAMS_MAX` (a longer backlog's params come from the store).
+    /// store ([`Store::claim_executions_holding_params`]). Forgotten when the run starts,
+    /// when the claim does not get the execution, or when it ends; at most
+    /// `matching::HELD_PARAMS_MAX` (a longer backlog's params come from the store).
+    ///
+    /// [`Store::claim_executions_holding_params`]: crate::store::Store::claim_executions_holding_params
     pub held_params: Mutex<HashMap<ExecutionId, Map<String, Value>>>,
     /// Values to mask in the outputs of executions created here that are not secret params
     /// or pack secrets: encrypted keys a rule decrypted into their params. Kept until the

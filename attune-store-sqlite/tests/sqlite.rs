@@ -48,6 +48,10 @@ async fn reopening_a_file_keeps_everything() {
     let store = SqliteStore::open(&path).expect("open");
     assert!(store.capabilities().durable, "a file store is durable");
     assert!(!store.capabilities().shared, "one process only");
+    assert!(
+        !store.capabilities().never_transient,
+        "a busy database fails a call for a while: the engine keeps what it writes to try again"
+    );
     assert_eq!(store.path(), path.as_path());
     let defs: Vec<Definition> = vec![
         Pack::new("demo").with_config(json!({"x": 1})).into(),

@@ -2,9 +2,13 @@
 //! what has gathered — again and again, until nothing is left — while the others return at
 //! once. Under load, items that arrive during one store call share the next one, with no
 //! extra task and no wake-up per item; alone, an item is flushed at once by its own task.
+//! A flush hands its emptied vector back: it holds the next batch (no allocation per batch).
 
 use std::future::Future;
 use std::sync::Mutex;
+
+/// The largest vector (in items) a combiner keeps between batches.
+pub(crate) const KEEP_CAPACITY: usize = 4096;
 
 /// Items waiting for a flush, and whether a task is flushing.
 #[derive(Debug)]
@@ -35,7 +39,9 @@ impl<T> Combiner<T> {
     }
 
     /// Queues `item`. When no flush is in progress, the caller becomes the flusher: it runs
-    /// `flush` on every batch gathered until the queue is empty, then returns. Otherwise it
+    /// `flush` on every batch gathered until the queue is empty, then returns; `flush` gives
+    /// the batch's vector back (what is left in it is dropped), to gather the next batch in
+    /// (one of at most [`KEEP_CAPACITY`] items is kept). Otherwise it
     /// returns at once: the running flusher takes the item in its next batch. Items are
     /// flushed in the order they were submitted. If a flush panics or its future is
     /// dropped, the items queued meanwhile are dropped with it (so whoever waits on them —
@@ -44,7 +50,7 @@ impl<T> Combiner<T> {
     pub(crate) async fn submit<F, Fut>(&self, item: T, mut flush: F)
     where
         F: FnMut(Vec<T>) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output = Vec<T>>,
     {
         let mut batch = {
             let mut s = self.lock();
@@ -57,15 +63,22 @@ impl<T> Combiner<T> {
         };
         let guard = Flushing(self);
         loop {
-            flush(batch).await;
+            let mut spent = flush(batch).await;
+            spent.clear();
+            if spent.capacity() > KEEP_CAPACITY {
+                spent = Vec::new();
+            }
             let mut s = self.lock();
             if s.queue.is_empty() {
                 s.flushing = false;
+                if s.queue.capacity() < spent.capacity() {
+                    s.queue = spent;
+                }
                 drop(s);
                 std::mem::forget(guard);
                 return;
             }
-            batch = std::mem::take(&mut s.queue);
+            batch = std::mem::replace(&mut s.queue, spent);
         }
     }
 }
@@ -96,11 +109,45 @@ mod tests {
         let mut seen = Vec::new();
         c.submit(1, |b| {
             seen.push(b);
-            async {}
+            async { Vec::new() }
         })
         .await;
         assert_eq!(seen, vec![vec![1]]);
         assert!(!c.lock().flushing);
+    }
+
+    #[tokio::test]
+    async fn the_vector_a_flush_hands_back_gathers_the_next_batch() {
+        let c = Combiner::default();
+        let mut given = Vec::new();
+        c.submit(1, |mut b| {
+            b.reserve(16);
+            given.push(b.as_ptr());
+            async { b }
+        })
+        .await;
+        let mut seen = Vec::new();
+        c.submit(2, |b| {
+            seen.push((b.as_ptr(), b.capacity(), b.clone()));
+            async { b }
+        })
+        .await;
+        assert_eq!(seen.len(), 1);
+        let (ptr, capacity, items) = &seen[0];
+        assert_eq!(
+            *ptr, given[0],
+            "the second batch is gathered in the first one's vector"
+        );
+        assert!(*capacity >= 16);
+        assert_eq!(items, &vec![2], "what the first flush left is gone");
+
+        // A vector past the bound is not kept.
+        c.submit(3, |mut b| {
+            b.reserve(KEEP_CAPACITY + 1);
+            async { b }
+        })
+        .await;
+        assert!(c.lock().queue.capacity() <= KEEP_CAPACITY);
     }
 
     #[tokio::test]
@@ -118,6 +165,7 @@ mod tests {
                 if let Some(w) = wait.lock().await.take() {
                     let _ = w.await;
                 }
+                Vec::new()
             }
         };
         let first = tokio::spawn({
@@ -143,14 +191,14 @@ mod tests {
         let flusher = tokio::spawn({
             let c = c.clone();
             async move {
-                c.submit(None, |_| std::future::pending::<()>()).await;
+                c.submit(None, |_| std::future::pending::<Vec<_>>()).await;
             }
         });
         while !c.lock().flushing {
             tokio::task::yield_now().await;
         }
         // Queued behind the stuck flush: its sender is all a waiter has.
-        c.submit(Some(tx), |_| async {}).await;
+        c.submit(Some(tx), |_| async { Vec::new() }).await;
         flusher.abort();
         let _ = flusher.await;
         let waited = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await;
@@ -161,7 +209,7 @@ mod tests {
         let mut seen = Vec::new();
         c.submit(None, |b| {
             seen.push(b.len());
-            async {}
+            async { b }
         })
         .await;
         assert_eq!(seen, vec![1], "the next submitter flushes");
@@ -179,7 +227,7 @@ mod tests {
         let mut seen = Vec::new();
         c.submit(2, |b| {
             seen.push(b);
-            async {}
+            async { Vec::new() }
         })
         .await;
         assert_eq!(seen, vec![vec![2]], "the next submitter flushes");

@@ -85,7 +85,7 @@ impl Engine {
         trace_tag: Option<String>,
     ) -> Result<EventId> {
         let mut event = self.prepare(Emission {
-            trigger: trigger_ref.to_string(),
+            trigger: trigger_ref.into(),
             payload,
             source,
             trigger_params,
@@ -135,7 +135,7 @@ pub(crate) async fn emit_logged(s: &Shared, list: Vec<Emission>) {
     if list.is_empty() {
         return;
     }
-    let triggers: Vec<String> = list.iter().map(|e| e.trigger.clone()).collect();
+    let triggers: Vec<crate::model::Name> = list.iter().map(|e| e.trigger.clone()).collect();
     for (t, r) in triggers.iter().zip(emit_batch(s, list).await) {
         if let Err(e) = r {
             tracing::warn!(trigger = %t, error = %e, "event made by the engine not emitted");
@@ -247,7 +247,7 @@ fn prepare(s: &Shared, e: Emission) -> Result<Event> {
 
 /// One event to emit, with where it comes from.
 pub(crate) struct Emission {
-    pub trigger: String,
+    pub trigger: crate::model::Name,
     pub payload: Value,
     pub source: Option<String>,
     pub trigger_params: Option<Value>,
@@ -260,7 +260,7 @@ pub(crate) struct Emission {
 impl Emission {
     pub(crate) fn new(trigger: &str, payload: Value) -> Self {
         Emission {
-            trigger: trigger.to_string(),
+            trigger: trigger.into(),
             payload,
             source: None,
             trigger_params: None,
@@ -274,13 +274,15 @@ impl Emission {
 /// it is stored).
 pub(crate) type Emitted = (Event, tokio::sync::oneshot::Sender<Result<Event>>);
 
-/// Persists emitted events with one store call and answers each emitter.
-async fn persist_events(shared: &Shared, batch: Vec<Emitted>) {
-    let (events, waiting): (Vec<Event>, Vec<_>) = batch.into_iter().unzip();
+/// Persists emitted events with one store call and answers each emitter; gives the
+/// batch's vector back (emptied).
+async fn persist_events(shared: &Shared, mut batch: Vec<Emitted>) -> Vec<Emitted> {
+    let (events, waiting): (Vec<Event>, Vec<_>) = batch.drain(..).unzip();
     let results = shared.store.insert_events(&events).await;
     for ((event, tx), r) in events.into_iter().zip(waiting).zip(results) {
         let _ = tx.send(r.map(|()| event));
     }
+    batch
 }
 
 /// The serialized size of `v`, counting stops a little past `limit`.

@@ -152,9 +152,10 @@ pub(crate) type Creating = (
 );
 
 /// Inserts executions created concurrently in one store call, `scheduled` under
-/// [`direct_scheduling`] (decided once for the batch, with the definitions followed).
-async fn insert_batch(shared: &Arc<Shared>, batch: Vec<Creating>) {
-    let (mut xs, waiting): (Vec<Execution>, Vec<_>) = batch.into_iter().unzip();
+/// [`direct_scheduling`] (decided once for the batch, with the definitions followed); gives
+/// the batch's vector back (emptied).
+async fn insert_batch(shared: &Arc<Shared>, mut batch: Vec<Creating>) -> Vec<Creating> {
+    let (mut xs, waiting): (Vec<Execution>, Vec<_>) = batch.drain(..).unzip();
     // Not followed (the store could not be asked): `requested`, for the scheduling stage.
     let followed = super::followed_definitions::follow(shared).await.is_ok();
     let fast = if followed {
@@ -172,6 +173,7 @@ async fn insert_batch(shared: &Arc<Shared>, batch: Vec<Creating>) {
     for ((tx, r), x) in waiting.into_iter().zip(results).zip(&xs) {
         let _ = tx.send(r.map(|()| x.status));
     }
+    batch
 }
 
 /// `Engine::execute`: validates and creates a `requested` execution without a rule, on

@@ -350,11 +350,15 @@ impl Shared {
         &self,
         changes: impl IntoIterator<Item = (ExecutionId, ExecutionStatus)>,
     ) {
-        let msgs: Vec<Message> = changes
-            .into_iter()
-            .map(|(execution, status)| Message::Status(StatusChange { execution, status }))
-            .collect();
-        if let Err(e) = self.publish(Topic::Status, &msgs).await {
+        let msgs = Gathered::of(
+            changes
+                .into_iter()
+                .map(|(execution, status)| Message::Status(StatusChange { execution, status })),
+        );
+        if msgs.as_slice().is_empty() {
+            return;
+        }
+        if let Err(e) = self.publish(Topic::Status, msgs.as_slice()).await {
             tracing::warn!(error = %e, "status notification not published");
         }
     }
@@ -422,5 +426,35 @@ impl Shared {
             }
         }
         n
+    }
+}
+
+/// Messages gathered for one publish, with no vector for a single one.
+pub(crate) enum Gathered {
+    /// One message.
+    One([Message; 1]),
+    /// Any other number.
+    Many(Vec<Message>),
+}
+
+impl Gathered {
+    /// The messages `msgs` yields.
+    pub(crate) fn of(msgs: impl IntoIterator<Item = Message>) -> Self {
+        let mut msgs = msgs.into_iter();
+        let Some(first) = msgs.next() else {
+            return Gathered::Many(Vec::new());
+        };
+        match msgs.next() {
+            None => Gathered::One([first]),
+            Some(second) => Gathered::Many([first, second].into_iter().chain(msgs).collect()),
+        }
+    }
+
+    /// The messages, in their order.
+    pub(crate) fn as_slice(&self) -> &[Message] {
+        match self {
+            Gathered::One(m) => m,
+            Gathered::Many(v) => v,
+        }
     }
 }

@@ -71,7 +71,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
     } else {
         route(shared, slots, ids).await
     };
-    let mut holding: Vec<(ExecutionId, Held)> = Vec::with_capacity(ids.len());
+    let mut holding: Vec<Holding> = Vec::with_capacity(ids.len());
     for id in ids {
         if shared.stop_starting.load(Ordering::SeqCst) {
             break;
@@ -91,30 +91,32 @@ pub(crate) async fn handle(shared: &Arc<Shared>, slots: &Arc<Slots>, ids: Vec<Ex
             _slot: permit,
             _lane: None,
         };
-        holding.push((id, held));
+        holding.push((id, held, CancellationToken::new()));
     }
     claim_and_start(shared, holding).await;
 }
 
+/// An execution to claim, with the slot it holds and the token of its run.
+type Holding = (ExecutionId, Held, CancellationToken);
+
 /// Claims these executions with one store call (a durable store commits the claims
 /// together), then starts the claimed ones in their order.
-async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>) {
+async fn claim_and_start(shared: &Arc<Shared>, mut holding: Vec<Holding>) {
     if holding.is_empty() {
         return;
     }
-    let mut wanted = Vec::with_capacity(holding.len());
     {
         let mut running = shared.lock_running();
-        for (id, held) in holding {
-            // Present already: a redelivery of an execution this process runs.
-            if let std::collections::hash_map::Entry::Vacant(v) = running.entry(id) {
-                let token = CancellationToken::new();
+        // Present already: a redelivery of an execution this process runs.
+        holding.retain(|(id, _, token)| match running.entry(*id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(token.clone());
-                wanted.push((id, token, held));
+                true
             }
-        }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+        });
     }
-    let ids: Vec<ExecutionId> = wanted.iter().map(|(id, _, _)| *id).collect();
+    let ids: Vec<ExecutionId> = holding.iter().map(|(id, _, _)| *id).collect();
     let claimed = if holds_params(shared, &ids) {
         shared
             .store
@@ -123,12 +125,21 @@ async fn claim_and_start(shared: &Arc<Shared>, holding: Vec<(ExecutionId, Held)>
     } else {
         shared.store.claim_executions(&ids, &shared.claim()).await
     };
-    let started = wanted
-        .into_iter()
-        .zip(claimed)
-        .filter_map(|((id, token, held), r)| claimed_or_forgotten(shared, id, r, token, held))
-        .collect();
-    start(shared, started).await;
+    drop(ids);
+    shared
+        .publish_status(
+            holding
+                .iter()
+                .zip(&claimed)
+                .filter(|(_, r)| matches!(r, Ok(Some(_))))
+                .map(|((id, _, _), _)| (*id, ExecutionStatus::Running)),
+        )
+        .await;
+    for ((id, held, token), r) in holding.into_iter().zip(claimed) {
+        if let Some(s) = claimed_or_forgotten(shared, id, r, token, held) {
+            spawn_run(shared, s);
+        }
+    }
 }
 
 /// Sends the executions of laned runtimes to their lane; returns the others, in order.
@@ -268,15 +279,20 @@ async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
         .publish_status(batch.iter().map(|s| (s.exec.id, ExecutionStatus::Running)))
         .await;
     for s in batch {
-        let span =
-            tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
-        // A runtime that only coordinates other executions gives its slot back at once.
-        let permit = match shared.runtimes.get(s.exec.runner.as_str()) {
-            Some(r) if !r.uses_worker_slot() => None,
-            _ => Some(s.permit),
-        };
-        tokio::spawn(run_one(shared.clone(), s.exec, s.token, permit).instrument(span));
+        spawn_run(shared, s);
     }
+}
+
+/// Starts the run of a claimed execution in a task of its own.
+fn spawn_run(shared: &Arc<Shared>, s: Start) {
+    let span =
+        tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
+    // A runtime that only coordinates other executions gives its slot back at once.
+    let permit = match shared.runtimes.get(s.exec.runner.as_str()) {
+        Some(r) if !r.uses_worker_slot() => None,
+        _ => Some(s.permit),
+    };
+    tokio::spawn(run_one(shared.clone(), s.exec, s.token, permit).instrument(span));
 }
 
 /// Runs an execution taken over from a lost worker (a workflow run a restart interrupted)
@@ -306,6 +322,12 @@ enum Ending {
     Canceled,
 }
 
+/// Runs the execution on its runtime and hands its outcome on (masked with the run's
+/// secret values). A run that reached its deadline or was canceled has its runtime told to
+/// stop (its token canceled) and ends once it stopped; one that does not stop within
+/// [`STOP_WAIT`] is recorded anyway and keeps its slot until it stops or the rest of the
+/// cancel grace period passed. A workflow run instead ends once its tasks, canceled with
+/// it, ended.
 async fn run_one(
     shared: Arc<Shared>,
     exec: Execution,
@@ -313,37 +335,97 @@ async fn run_one(
     permit: Option<Held>,
 ) {
     let id = exec.id;
-    let mut secrets = Vec::new();
-    let (ending, stopping) = run_on_runtime(&shared, exec, token, &mut secrets).await;
-    let (to, mut change) = outcome(&shared, ending);
-    if !secrets.is_empty() {
-        mask_change(&mut change, &secrets);
-    }
+    // A run without a worker slot (a workflow) may be paused while it runs.
     let workflow = permit.is_none();
-    // A run stopped at its deadline or by a cancel whose runtime is still stopping is
-    // recorded now; its slot is held until the runtime stopped (or its grace period
-    // passed), then freed here.
-    let (permit, held_back) = match stopping {
-        Some(_) => (None, permit),
-        None => (permit, None),
+    let mut secrets = Vec::new();
+    let (runtime, request) = match prepare(&shared, exec, &token, &mut secrets) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let ending = Ending::Done(Err(e));
+            return record(&shared, id, ending, &secrets, permit, workflow, false).await;
+        }
     };
+    let timeout = request.timeout;
+    let coordinates = !runtime.uses_worker_slot();
+    // A panicking runtime or action fails its execution instead of killing this task (which
+    // would leave the execution `running` for ever).
+    let fut = std::panic::AssertUnwindSafe(async move { runtime.run(request).await })
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|p| {
+                Err(Error::Action(format!(
+                    "the action panicked: {}",
+                    panic_message(&*p)
+                )))
+            })
+        });
+    // Pinned in this task (no box of its own): a run still stopping when its end is
+    // recorded is waited for here.
+    let mut fut = std::pin::pin!(fut);
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ending = tokio::select! {
+        r = &mut fut => {
+            return record(&shared, id, Ending::Done(r), &secrets, permit, workflow, false).await;
+        }
+        _ = deadline => Ending::TimedOut(timeout.unwrap_or_default()),
+        _ = token.cancelled() => Ending::Canceled,
+    };
+    token.cancel();
+    if coordinates {
+        // A workflow ends once its tasks (canceled with it) ended, each within its grace.
+        let _ = fut.await;
+        return record(&shared, id, ending, &secrets, permit, workflow, false).await;
+    }
+    // A runtime that stops when told (a process runtime kills the action's processes) is
+    // waited for, so that the recorded end comes after its processes are gone; one that
+    // does not stop within STOP_WAIT is recorded anyway, and its slot is held until it
+    // stops or the rest of the grace period passed.
+    let grace = shared.config.cancel_grace;
+    let first = grace.min(STOP_WAIT);
+    if tokio::time::timeout(first, &mut fut).await.is_ok() {
+        return record(&shared, id, ending, &secrets, permit, workflow, false).await;
+    }
+    // Recorded now; the run stays registered (so that a shutdown waits for it) and its
+    // slot held until its runtime stopped.
+    record(&shared, id, ending, &secrets, None, workflow, true).await;
+    let _ = tokio::time::timeout(grace.saturating_sub(first), fut).await;
+    shared.lock_running().remove(&id);
+    drop(permit);
+}
+
+/// Hands the outcome of a run to be persisted (masked with `secrets`); `permit` is freed
+/// once it is. `stopping`: its runtime has not stopped yet (the caller holds its slot and
+/// keeps it registered until it has).
+async fn record(
+    shared: &Arc<Shared>,
+    id: ExecutionId,
+    ending: Ending,
+    secrets: &[String],
+    permit: Option<Held>,
+    workflow: bool,
+    stopping: bool,
+) {
+    let (to, mut change) = outcome(shared, ending);
+    if !secrets.is_empty() {
+        mask_change(&mut change, secrets);
+    }
     let done = Finish {
         id,
         to,
         change,
         permit,
         workflow,
-        stopping: stopping.is_some(),
+        stopping,
     };
     shared
         .finishing
-        .submit(done, |batch| finish_batch(&shared, batch))
+        .submit(done, |batch| finish_batch(shared, batch))
         .await;
-    if let Some(stopping) = stopping {
-        stopping.await;
-        shared.lock_running().remove(&id);
-        drop(held_back);
-    }
 }
 
 /// The outcome of a run, waiting to be persisted; its slot is held until then.
@@ -361,53 +443,72 @@ pub(crate) struct Finish {
 }
 
 /// Persists the outcomes of runs with one store call, then frees their slots and announces
-/// them.
-async fn finish_batch(shared: &Shared, batch: Vec<Finish>) {
-    let mut rest = Vec::with_capacity(batch.len());
+/// them; gives the batch's vector back (emptied).
+async fn finish_batch(shared: &Shared, mut batch: Vec<Finish>) -> Vec<Finish> {
     let changes = batch
-        .into_iter()
+        .iter_mut()
         .map(|f| {
-            // A run without a worker slot (a workflow) may have been paused meanwhile: its
-            // outcome is then recorded from there.
-            let again = f.workflow.then(|| f.change.clone());
-            rest.push((f.id, f.to, f.permit, again, f.stopping));
-            (f.id, ExecutionStatus::Running, f.change)
+            // Moved to the store call (what is left has no allocation of its own).
+            let left = ExecutionChange::to(f.to, f.change.at);
+            let change = std::mem::replace(&mut f.change, left);
+            (f.id, ExecutionStatus::Running, change)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // A run without a worker slot (a workflow) may have been paused meanwhile: its outcome
+    // is then recorded from there, and needs its change again.
+    let again: Vec<Option<ExecutionChange>> = if batch.iter().any(|f| f.workflow) {
+        changes
+            .iter()
+            .zip(&batch)
+            .map(|((_, _, c), f)| f.workflow.then(|| c.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let results = record_outcomes(shared, changes).await;
-    let mut msgs = Vec::with_capacity(rest.len());
     let mut pending = Vec::new();
-    for ((id, to, permit, again, stopping), r) in rest.into_iter().zip(results) {
-        let status = match recorded(shared, id, to, again, r).await {
+    let mut again = again.into_iter();
+    for (f, r) in batch.iter_mut().zip(results) {
+        let (id, to) = (f.id, f.to);
+        let status = match recorded(shared, id, to, again.next().flatten(), r).await {
             Some(s) => s,
             None => match shared.store.get_execution(id).await {
                 Ok(e) => e.status,
                 Err(_) => to,
             },
         };
-        if !stopping {
+        if !f.stopping {
             shared.lock_running().remove(&id);
         }
-        drop(permit);
+        drop(f.permit.take());
+        // From here on: the status it ended in.
+        f.to = status;
         if status == ExecutionStatus::Pending {
             // Waits for an answer: not finished (its end comes with the answer).
             pending.push(id);
-            continue;
         }
-        msgs.push(Message::Finished(StatusChange {
-            execution: id,
-            status,
-        }));
     }
     if !pending.is_empty() {
         super::inquiries::now_pending(shared, &pending).await;
     }
-    if msgs.is_empty() {
-        return;
-    }
-    if let Err(e) = shared.hand_on(Topic::Finished, &msgs).await {
+    let finished = super::Gathered::of(
+        batch
+            .iter()
+            .filter(|f| f.to != ExecutionStatus::Pending)
+            .map(|f| {
+                Message::Finished(StatusChange {
+                    execution: f.id,
+                    status: f.to,
+                })
+            }),
+    );
+    if !finished.as_slice().is_empty()
+        && let Err(e) = shared.hand_on(Topic::Finished, finished.as_slice()).await
+    {
         tracing::error!(error = %e, "finished notifications not published");
     }
+    batch.clear();
+    batch
 }
 
 /// How often recording outcomes is tried when it fails for a transient reason.
@@ -417,11 +518,15 @@ const RECORD_ATTEMPTS: u32 = 6;
 /// the same store call). An outcome whose recording failed for a transient reason (a lost
 /// connection, a timeout) is tried again, backing off from 50 ms, [`RECORD_ATTEMPTS`]
 /// times in all (about 3 s); what still fails is left to its lease's expiry, after which
-/// the recovery sweep runs it again or ends it `abandoned`.
+/// the recovery sweep runs it again or ends it `abandoned`. (A store that never fails so
+/// gets the outcomes without a copy kept.)
 async fn record_outcomes(
     shared: &Shared,
     changes: Vec<(ExecutionId, ExecutionStatus, ExecutionChange)>,
 ) -> Vec<Result<()>> {
+    if shared.store.capabilities().never_transient {
+        return super::policy::record_outcomes(shared, changes).await;
+    }
     let mut results = super::policy::record_outcomes(shared, changes.clone()).await;
     let mut delay = Duration::from_millis(50);
     for _ in 1..RECORD_ATTEMPTS {
@@ -450,72 +555,6 @@ async fn record_outcomes(
         }
     }
     results
-}
-
-/// A run told to stop (deadline or cancel) whose runtime has not returned yet.
-type Stopping = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// Runs the execution on its runtime; `secrets` receives the secret param values, so that
-/// the outcome can be masked. A run that reached its deadline or was canceled has its
-/// runtime told to stop (its token canceled) and ends once it stopped or [`STOP_WAIT`]
-/// passed, handed back still stopping in that case; a workflow run instead ends once its
-/// tasks, canceled with it, ended.
-async fn run_on_runtime(
-    shared: &Arc<Shared>,
-    exec: Execution,
-    token: CancellationToken,
-    secrets: &mut Vec<String>,
-) -> (Ending, Option<Stopping>) {
-    let (runtime, request) = match prepare(shared, exec, &token, secrets) {
-        Ok(prepared) => prepared,
-        Err(e) => return done(Err(e)),
-    };
-    let timeout = request.timeout;
-    let coordinates = !runtime.uses_worker_slot();
-    // A panicking runtime or action fails its execution instead of killing this task (which
-    // would leave the execution `running` for ever).
-    let fut = std::panic::AssertUnwindSafe(async move { runtime.run(request).await })
-        .catch_unwind()
-        .map(|r| {
-            r.unwrap_or_else(|p| {
-                Err(Error::Action(format!(
-                    "the action panicked: {}",
-                    panic_message(&*p)
-                )))
-            })
-        });
-    let mut fut = Box::pin(fut);
-    let deadline = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    let ending = tokio::select! {
-        r = &mut fut => return done(r),
-        _ = deadline => Ending::TimedOut(timeout.unwrap_or_default()),
-        _ = token.cancelled() => Ending::Canceled,
-    };
-    token.cancel();
-    if coordinates {
-        // A workflow ends once its tasks (canceled with it) ended, each within its grace.
-        let _ = fut.await;
-        return (ending, None);
-    }
-    // A runtime that stops when told (a process runtime kills the action's processes) is
-    // waited for, so that the recorded end comes after its processes are gone; one that
-    // does not stop within STOP_WAIT is recorded anyway, and the caller keeps its slot
-    // until it stops or the rest of the grace period passed (then it is dropped).
-    let grace = shared.config.cancel_grace;
-    let first = grace.min(STOP_WAIT);
-    if tokio::time::timeout(first, &mut fut).await.is_ok() {
-        return (ending, None);
-    }
-    let rest = grace.saturating_sub(first);
-    let stopping = async move {
-        let _ = tokio::time::timeout(rest, fut).await;
-    };
-    (ending, Some(Box::pin(stopping)))
 }
 
 /// How long a run told to stop (deadline or cancel) may take before its end is recorded
@@ -640,11 +679,6 @@ fn prepare(
         user: exec.user.clone(),
     };
     Ok((runtime, request))
-}
-
-/// A run that ended before its runtime was called.
-fn done(r: Result<RunOutput>) -> (Ending, Option<Stopping>) {
-    (Ending::Done(r), None)
 }
 
 /// Masks secret values wherever an outcome could echo them (invariant 5).

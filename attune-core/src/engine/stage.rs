@@ -173,32 +173,66 @@ where
 {
     let sub = shared.transport.subscribe(topic).await?;
     let (stop, batch) = (shared.stop.clone(), shared.config.batch_size);
-    Ok(tokio::spawn(consume(sub, stop, batch, move |d| {
-        handle(d.iter().filter_map(|d| pick(d.message)).collect())
-    })))
+    Ok(tokio::spawn(consume(
+        sub,
+        stop,
+        batch,
+        move |d: &[Delivery]| handle(d.iter().filter_map(|d| pick(d.message)).collect()),
+    )))
 }
 
 /// Receives batches until `stop` fires or the transport closes; each batch is handled, then
-/// acknowledged.
+/// acknowledged. What the transport has ready is taken (and acknowledged) without a boxed
+/// future ([`Subscription::try_recv`], [`Subscription::try_ack`]), and when it signals new
+/// messages ([`Subscription::ready_signal`]) the loop waits for that instead of in `recv`.
 async fn consume<F, Fut>(
     mut sub: Box<dyn Subscription>,
     stop: CancellationToken,
     max: usize,
     mut handle: F,
 ) where
-    F: FnMut(Vec<Delivery>) -> Fut + Send,
+    F: FnMut(&[Delivery]) -> Fut + Send,
     Fut: Future<Output = ()> + Send,
 {
+    let ready = sub.ready_signal();
     loop {
-        let batch = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            b = sub.recv(max) => b,
+        if stop.is_cancelled() {
+            return;
+        }
+        let batch = match &ready {
+            Some(ready) => {
+                let signaled = ready.notified();
+                tokio::pin!(signaled);
+                // Enabled first: a publish after the look below wakes it.
+                signaled.as_mut().enable();
+                match sub.try_recv(max) {
+                    Some(b) => b,
+                    None => {
+                        tokio::select! {
+                            biased;
+                            _ = stop.cancelled() => return,
+                            () = signaled => continue,
+                        }
+                    }
+                }
+            }
+            None => match sub.try_recv(max) {
+                Some(b) => b,
+                None => tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    b = sub.recv(max) => b,
+                },
+            },
         };
         match batch {
             Ok(Some(batch)) => {
-                handle(batch.clone()).await;
-                if let Err(e) = sub.ack(&batch).await {
+                handle(&batch).await;
+                let acked = match sub.try_ack(&batch) {
+                    Some(r) => r,
+                    None => sub.ack(&batch).await,
+                };
+                if let Err(e) = acked {
                     tracing::warn!(error = %e, "ack failed; messages will be redelivered");
                 }
             }

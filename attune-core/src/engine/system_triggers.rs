@@ -28,7 +28,7 @@ pub(crate) fn used(shared: &Shared, trigger: &str) -> bool {
 
 fn emission(trigger: &str, payload: Value) -> Emission {
     Emission {
-        trigger: trigger.to_string(),
+        trigger: trigger.into(),
         payload,
         source: Some("engine".into()),
         trigger_params: None,

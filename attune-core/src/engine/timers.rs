@@ -62,7 +62,7 @@ impl Timer {
             payload.insert("missed".into(), json!(missed));
         }
         super::Emission {
-            trigger: self.trigger.clone(),
+            trigger: self.trigger.as_str().into(),
             payload: Value::Object(payload),
             source: Some("timer".into()),
             trigger_params: Some(self.params.clone()),

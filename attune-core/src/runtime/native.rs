@@ -46,9 +46,10 @@ impl ActionContext {
     }
 }
 
-/// A registered native action handler.
+/// A registered native action handler: the run's outcome from its context (the future is
+/// the one [`Runtime::run`] hands out, so a run boxes one future only).
 pub type NativeHandler =
-    Arc<dyn Fn(ActionContext) -> BoxFuture<'static, Result<Value>> + Send + Sync>;
+    Arc<dyn Fn(ActionContext) -> BoxFuture<'static, Result<RunOutput>> + Send + Sync>;
 
 /// Wraps a closure over typed params into the `Fn(ActionContext)` shape
 /// [`Engine::register_fn`](crate::Engine::register_fn) takes.
@@ -110,7 +111,7 @@ impl NativeRuntime {
     {
         let handler: NativeHandler = Arc::new(move |ctx| {
             let fut = f(ctx);
-            Box::pin(async move { into_json(fut.await?) })
+            Box::pin(async move { into_output(fut.await.and_then(into_json)) })
         });
         self.handlers
             .write()
@@ -158,10 +159,20 @@ impl Runtime for NativeRuntime {
         }
     }
 
-    async fn run(&self, req: RunRequest) -> Result<RunOutput> {
-        let handler = self
-            .handler(&req.action.action_ref)
-            .ok_or_else(|| Error::not_found("native handler", &req.action.action_ref))?;
+    // Written out (not `async fn`): the handler's own boxed future is the run's, with no
+    // second box around it.
+    fn run<'life0, 'async_trait>(
+        &'life0 self,
+        req: RunRequest,
+    ) -> BoxFuture<'async_trait, Result<RunOutput>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let Some(handler) = self.handler(&req.action.action_ref) else {
+            let e = Error::not_found("native handler", &req.action.action_ref);
+            return Box::pin(std::future::ready(Err(e)));
+        };
         let ctx = ActionContext {
             execution_id: req.execution_id,
             action: req.action.action_ref.as_str().into(),
@@ -170,17 +181,22 @@ impl Runtime for NativeRuntime {
             log: req.log,
             user: req.user,
         };
-        match handler(ctx).await {
-            Ok(result) => Ok(RunOutput::success(result)),
-            Err(e) => {
-                let text = e.to_string();
-                match e {
-                    // A failure with a result: the execution keeps it (Error::ActionFailed).
-                    Error::ActionFailed { result, .. } => {
-                        Ok(RunOutput::failure(result).with_error(text))
-                    }
-                    other => Err(other),
+        handler(ctx)
+    }
+}
+
+/// A handler's outcome: its result on success; a failure with a result
+/// ([`Error::ActionFailed`]) keeps it; another error fails the run.
+fn into_output(r: Result<Value>) -> Result<RunOutput> {
+    match r {
+        Ok(result) => Ok(RunOutput::success(result)),
+        Err(e) => {
+            let text = e.to_string();
+            match e {
+                Error::ActionFailed { result, .. } => {
+                    Ok(RunOutput::failure(result).with_error(text))
                 }
+                other => Err(other),
             }
         }
     }

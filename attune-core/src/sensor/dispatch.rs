@@ -99,7 +99,7 @@ impl Dispatch {
         let list = events
             .into_iter()
             .map(|e| crate::engine::Emission {
-                trigger: e.trigger,
+                trigger: e.trigger.into(),
                 payload: e.payload,
                 source: Some(source.clone()),
                 trigger_params: e.trigger_params,

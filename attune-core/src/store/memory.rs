@@ -329,7 +329,7 @@ from_uuid!(EventId, EnforcementId, ExecutionId);
 #[async_trait]
 impl Store for MemoryStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::new(false, false)
+        StoreCapabilities::new(false, false).never_transient()
     }
 
     async fn put_definition(&self, def: Definition) -> Result<()> {

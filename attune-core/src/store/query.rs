@@ -16,12 +16,26 @@ pub struct StoreCapabilities {
     pub durable: bool,
     /// Several processes may share it.
     pub shared: bool,
+    /// Its calls never fail for a transient reason (a lost connection, a timeout: an
+    /// in-process store has none to lose), so the engine keeps no copy of what it writes
+    /// to try again. False (the default) for any store that may.
+    pub never_transient: bool,
 }
 
 impl StoreCapabilities {
-    /// Capabilities with the given flags.
+    /// Capabilities with the given flags (calls may fail for a transient reason).
     pub fn new(durable: bool, shared: bool) -> Self {
-        StoreCapabilities { durable, shared }
+        StoreCapabilities {
+            durable,
+            shared,
+            never_transient: false,
+        }
+    }
+
+    /// The same, for a store whose calls never fail for a transient reason.
+    pub fn never_transient(mut self) -> Self {
+        self.never_transient = true;
+        self
     }
 }
 

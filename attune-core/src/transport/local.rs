@@ -68,7 +68,8 @@ impl Fanout {
 struct Queue {
     items: Mutex<VecDeque<Message>>,
     capacity: usize,
-    readable: Notify,
+    /// Notified on each publish (one waiter), and on close (all).
+    readable: Arc<Notify>,
     writable: Notify,
     closed: AtomicBool,
     /// The next delivery token.
@@ -112,7 +113,7 @@ impl LocalTransport {
                     Arc::new(Queue {
                         items: Mutex::new(VecDeque::new()),
                         capacity: capacity.max(1),
-                        readable: Notify::new(),
+                        readable: Arc::new(Notify::new()),
                         writable: Notify::new(),
                         closed: AtomicBool::new(false),
                         tokens: AtomicU64::new(1),
@@ -186,11 +187,14 @@ impl Transport for LocalTransport {
             let mut next = fanout.next();
             let first = *next;
             *next += messages.len() as u64;
-            // No subscriber is not an error for a fan-out topic.
-            let _ = fanout.tx.send(Numbered {
-                first,
-                messages: Arc::from(messages),
-            });
+            // No subscriber is not an error for a fan-out topic, and then nothing is sent
+            // (a subscriber subscribes under the same lock: it expects the next number).
+            if fanout.tx.receiver_count() > 0 {
+                let _ = fanout.tx.send(Numbered {
+                    first,
+                    messages: Arc::from(messages),
+                });
+            }
             return Some(Ok(()));
         }
         let q = match self.queue(topic) {
@@ -250,42 +254,35 @@ impl Drop for QueueSub {
     }
 }
 
-#[async_trait]
-impl Subscription for QueueSub {
-    async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
+impl QueueSub {
+    /// Takes up to `max` (at least 1) of the queued messages, if there are any; wakes
+    /// another consumer when some are left, and the publishers waiting for room.
+    fn take(&mut self, max: usize) -> Option<Vec<Delivery>> {
         let q = &self.queue;
-        loop {
-            let readable = q.readable.notified();
-            tokio::pin!(readable);
-            readable.as_mut().enable();
-            let (batch, more) = {
-                let mut items = q.lock();
-                let n = items.len().min(max.max(1));
-                let first = q.tokens.fetch_add(n as u64, Ordering::Relaxed);
-                let batch: Vec<Delivery> = items
-                    .drain(..n)
-                    .zip(first..)
-                    .map(|(message, token)| Delivery { message, token })
-                    .collect();
-                (batch, !items.is_empty())
-            };
-            if !batch.is_empty() {
-                self.unacked.extend(batch.iter().copied());
-                q.writable.notify_waiters();
-                if more {
-                    // Let another consumer of the same topic take the rest.
-                    q.readable.notify_one();
-                }
-                return Ok(Some(batch));
+        let (batch, more) = {
+            let mut items = q.lock();
+            if items.is_empty() {
+                return None;
             }
-            if q.closed.load(Ordering::SeqCst) {
-                return Ok(None);
-            }
-            readable.await;
+            let n = items.len().min(max.max(1));
+            let first = q.tokens.fetch_add(n as u64, Ordering::Relaxed);
+            let batch: Vec<Delivery> = items
+                .drain(..n)
+                .zip(first..)
+                .map(|(message, token)| Delivery { message, token })
+                .collect();
+            (batch, !items.is_empty())
+        };
+        self.unacked.extend(batch.iter().copied());
+        q.writable.notify_waiters();
+        if more {
+            // Let another consumer of the same topic take the rest.
+            q.readable.notify_one();
         }
+        Some(batch)
     }
 
-    async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()> {
+    fn ack_now(&mut self, deliveries: &[Delivery]) {
         for d in deliveries {
             // Acknowledged in delivery order, as the stages do, each is the oldest.
             if self.unacked.front().is_some_and(|u| u.token == d.token) {
@@ -294,7 +291,47 @@ impl Subscription for QueueSub {
                 self.unacked.remove(i);
             }
         }
+    }
+}
+
+#[async_trait]
+impl Subscription for QueueSub {
+    async fn recv(&mut self, max: usize) -> Result<Option<Vec<Delivery>>> {
+        loop {
+            let queue = self.queue.clone();
+            let readable = queue.readable.notified();
+            tokio::pin!(readable);
+            readable.as_mut().enable();
+            if let Some(batch) = self.take(max) {
+                return Ok(Some(batch));
+            }
+            if queue.closed.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            readable.await;
+        }
+    }
+
+    async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()> {
+        self.ack_now(deliveries);
         Ok(())
+    }
+
+    fn try_recv(&mut self, max: usize) -> Option<Result<Option<Vec<Delivery>>>> {
+        match self.take(max) {
+            Some(batch) => Some(Ok(Some(batch))),
+            None if self.queue.closed.load(Ordering::SeqCst) => Some(Ok(None)),
+            None => None,
+        }
+    }
+
+    fn try_ack(&mut self, deliveries: &[Delivery]) -> Option<Result<()>> {
+        self.ack_now(deliveries);
+        Some(Ok(()))
+    }
+
+    fn ready_signal(&self) -> Option<Arc<Notify>> {
+        Some(self.queue.readable.clone())
     }
 }
 
@@ -314,6 +351,26 @@ impl FanoutSub {
         self.expected = batch.first + batch.messages.len() as u64;
         self.pending.extend(batch.messages.iter().copied());
     }
+
+    /// Takes whatever else has been sent, without waiting; whether the channel is closed.
+    fn gather(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(batch) => self.take(batch),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(broadcast::error::TryRecvError::Closed) => return true,
+                Err(broadcast::error::TryRecvError::Empty) => return false,
+            }
+        }
+    }
+
+    fn next_batch(&mut self, max: usize) -> Vec<Delivery> {
+        let n = self.pending.len().min(max.max(1));
+        self.pending
+            .drain(..n)
+            .map(|message| Delivery { message, token: 0 })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -327,25 +384,24 @@ impl Subscription for FanoutSub {
                 Err(broadcast::error::RecvError::Closed) => return Ok(None),
             }
         }
-        // Take whatever else is already there without waiting.
-        loop {
-            match self.rx.try_recv() {
-                Ok(batch) => self.take(batch),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
-        let n = self.pending.len().min(max.max(1));
-        Ok(Some(
-            self.pending
-                .drain(..n)
-                .map(|message| Delivery { message, token: 0 })
-                .collect(),
-        ))
+        self.gather();
+        Ok(Some(self.next_batch(max)))
     }
 
     async fn ack(&mut self, _deliveries: &[Delivery]) -> Result<()> {
         Ok(())
+    }
+
+    fn try_recv(&mut self, max: usize) -> Option<Result<Option<Vec<Delivery>>>> {
+        let closed = self.gather();
+        if !self.pending.is_empty() {
+            return Some(Ok(Some(self.next_batch(max))));
+        }
+        closed.then_some(Ok(None))
+    }
+
+    fn try_ack(&mut self, _deliveries: &[Delivery]) -> Option<Result<()>> {
+        Some(Ok(()))
     }
 
     fn missed(&mut self) -> u64 {
@@ -422,5 +478,92 @@ mod tests {
                 .await,
             Err(Error::ShutDown)
         ));
+    }
+
+    #[tokio::test]
+    async fn try_recv_takes_what_is_queued_and_try_ack_forgets_it() {
+        let t = LocalTransport::new();
+        let mut a = t.subscribe(Topic::Events).await.unwrap();
+        assert!(
+            a.try_recv(10).is_none(),
+            "nothing queued: the caller waits in recv"
+        );
+        let ids: Vec<_> = (0..3).map(|_| Message::Event(EventId::new())).collect();
+        t.publish(Topic::Events, ids.clone()).await.unwrap();
+        let first = a.try_recv(2).unwrap().unwrap().unwrap();
+        assert_eq!(
+            first.iter().map(|d| d.message).collect::<Vec<_>>(),
+            ids[..2]
+        );
+        assert!(a.try_ack(&first).unwrap().is_ok());
+        let rest = a.try_recv(10).unwrap().unwrap().unwrap();
+        assert_eq!(rest[0].message, ids[2]);
+        // Not acknowledged: back to the queue when the subscription goes.
+        drop(a);
+        let mut b = t.subscribe(Topic::Events).await.unwrap();
+        let again = b.try_recv(10).unwrap().unwrap().unwrap();
+        assert_eq!(
+            again.iter().map(|d| d.message).collect::<Vec<_>>(),
+            ids[2..],
+            "the acknowledged ones are not delivered again"
+        );
+        b.try_ack(&again).unwrap().unwrap();
+        t.close();
+        assert!(
+            matches!(b.try_recv(1), Some(Ok(None))),
+            "closed and drained: the end, at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn fanout_try_recv_and_a_publish_nobody_hears() {
+        let t = LocalTransport::new();
+        // No subscriber: nothing is sent, and a later subscriber misses nothing.
+        t.publish(Topic::Control, vec![Message::Cancel(ExecutionId::new())])
+            .await
+            .unwrap();
+        let mut a = t.subscribe(Topic::Control).await.unwrap();
+        assert!(a.try_recv(10).is_none(), "nothing for it yet");
+        let m = Message::Cancel(ExecutionId::new());
+        t.publish(Topic::Control, vec![m, m]).await.unwrap();
+        let got = a.try_recv(1).unwrap().unwrap().unwrap();
+        assert_eq!(got[0].message, m);
+        assert!(a.try_ack(&got).unwrap().is_ok());
+        assert_eq!(a.recv(10).await.unwrap().unwrap().len(), 1);
+        assert_eq!(a.missed(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_ready_signal_wakes_a_waiter_on_publish_and_on_close() {
+        let t = Arc::new(LocalTransport::new());
+        let mut a = t.subscribe(Topic::Requested).await.unwrap();
+        let ready = a.ready_signal().expect("a local queue signals");
+        let wait = std::time::Duration::from_secs(10);
+        for close in [false, true] {
+            let signaled = ready.notified();
+            tokio::pin!(signaled);
+            signaled.as_mut().enable();
+            assert!(a.try_recv(10).is_none());
+            let t2 = t.clone();
+            let m = Message::Requested(ExecutionId::new());
+            tokio::spawn(async move {
+                if close {
+                    t2.close();
+                } else {
+                    t2.publish(Topic::Requested, vec![m]).await.unwrap();
+                }
+            });
+            tokio::time::timeout(wait, signaled)
+                .await
+                .expect("woken by the publish or the close");
+            match a.try_recv(10) {
+                Some(Ok(Some(got))) if !close => {
+                    assert_eq!(got[0].message, m);
+                    a.try_ack(&got).unwrap().unwrap();
+                }
+                Some(Ok(None)) if close => {}
+                other => panic!("close {close}: {other:?}"),
+            }
+        }
     }
 }

@@ -77,6 +77,29 @@ pub trait Subscription: Send + Debug {
     /// transport forgets them and never delivers them again. Tokens it does not know (already
     /// acknowledged, or of another subscription) are ignored. A no-op on fan-out topics.
     async fn ack(&mut self, deliveries: &[Delivery]) -> Result<()>;
+    /// [`Subscription::recv`] when messages are ready now: `Some` with what `recv` would
+    /// have returned, or `None` when it would wait or cannot tell — then nothing was taken,
+    /// and the caller calls `recv`. An optional fast path (no boxed future): the default
+    /// says `None`.
+    fn try_recv(&mut self, max: usize) -> Option<Result<Option<Vec<Delivery>>>> {
+        let _ = max;
+        None
+    }
+    /// [`Subscription::ack`] when it can be done without waiting: `Some` with what `ack`
+    /// would have returned, or `None` when it would wait or cannot tell — then nothing was
+    /// acknowledged, and the caller calls `ack`. An optional fast path (no boxed future):
+    /// the default says `None`.
+    fn try_ack(&mut self, deliveries: &[Delivery]) -> Option<Result<()>> {
+        let _ = deliveries;
+        None
+    }
+    /// What tells a waiter that [`Subscription::try_recv`] may have something new
+    /// (messages, or the end): a caller that waits on it — `notified()`, enabled before
+    /// the `try_recv` that found nothing — needs no boxed `recv`. It may wake spuriously;
+    /// it never misses a publish or the close. `None` (the default): wait in `recv`.
+    fn ready_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Fan-out messages this subscriber missed by falling behind, counted in messages (not
     /// batches), since the last call; always 0 on work queues. A miss is counted at the
     /// latest when the next message that was not missed is received.

@@ -43,6 +43,15 @@ fn since(from: (isize, isize)) -> (isize, isize) {
     )
 }
 
+/// `count` per event, to a hundredth.
+fn per_event(count: isize, n: u64) -> f64 {
+    round(count as f64 / n as f64)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 fn reading() -> (isize, isize) {
     (LIVE.load(Ordering::Relaxed), ALLOCS.load(Ordering::Relaxed))
 }
@@ -59,8 +68,8 @@ enum Upto {
 }
 
 /// Emits `n` events up to `upto` on a new memory engine (the pipeline workload); live bytes
-/// and allocation calls per event, the payloads' own included.
-async fn probe(n: u64, upto: Upto) -> (isize, isize) {
+/// and allocation calls per event (to a hundredth), the payloads' own included.
+async fn probe(n: u64, upto: Upto) -> (isize, f64) {
     let engine = attune_benches::pipeline_engine(attune_core::Engine::builder())
         .await
         .expect("engine");
@@ -90,7 +99,7 @@ async fn probe(n: u64, upto: Upto) -> (isize, isize) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (live, allocs) = since(from);
     engine.shutdown(Duration::from_secs(5)).await;
-    (live / n as isize, allocs / n as isize)
+    (live / n as isize, per_event(allocs, n))
 }
 
 fn main() {
@@ -125,7 +134,7 @@ fn main() {
         let payloads: Vec<_> = (0..n)
             .map(|i| serde_json::json!({"kind": "tick", "n": i}))
             .collect();
-        let payload = since(from).1 / n as isize;
+        let payload = per_event(since(from).1, n);
         drop(payloads);
         let stored = probe(n, Upto::Stored).await;
         let refused = probe(n, Upto::Refused).await;
@@ -138,9 +147,9 @@ fn main() {
                 "allocations_per_event": ran.1,
                 "allocations_per_stage": {
                     "payload (the host's json!)": payload,
-                    "emit: checked, stored, found unmatched": stored.1 - payload,
-                    "match: a rule's criterion evaluated": refused.1 - stored.1,
-                    "enforce, execute, run, record the result": ran.1 - refused.1,
+                    "emit: checked, stored, found unmatched": round(stored.1 - payload),
+                    "match: a rule's criterion evaluated": round(refused.1 - stored.1),
+                    "enforce, execute, run, record the result": round(ran.1 - refused.1),
                 },
             })
         );

@@ -129,14 +129,9 @@ async fn executions_skip_requested_only_while_no_policy_gates() {
             (gated, ExecutionStatus::Requested)
         ]
     );
-    let mut seen: std::collections::HashMap<ExecutionId, Vec<ExecutionStatus>> = Default::default();
+    let mut seen: Seen = Default::default();
     while seen.values().map(Vec::len).sum::<usize>() < 8 {
-        let c = tokio::time::timeout(SAFETY, statuses.next())
-            .await
-            .expect("statuses within the guard")
-            .unwrap()
-            .expect("open");
-        seen.entry(c.execution).or_default().push(c.status);
+        next_status(&mut statuses, &mut seen).await;
     }
     use ExecutionStatus::*;
     for id in [direct, gated] {
@@ -146,6 +141,100 @@ async fn executions_skip_requested_only_while_no_policy_gates() {
             "{id}"
         );
     }
+}
+
+// On a durable store no other process shares, an execution a rule makes while no policy
+// gates and a worker slot is free is stored `running` under this engine's claim and
+// started by the matching stage itself (no `scheduled` row to claim); with no free slot it
+// is stored `scheduled` and waits for one. Either way it is announced `requested`,
+// `scheduled`, `running`, `succeeded`, in order. (On an in-memory store it is stored
+// `scheduled`: see `executions_skip_requested_only_while_no_policy_gates`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_execution_is_stored_claimed_while_a_slot_is_free() {
+    let store = Arc::new(HookedStore::new());
+    store.durable.store(true, Ordering::SeqCst);
+    let engine = Engine::builder()
+        .store(store.clone())
+        .worker_slots(1)
+        .build()
+        .await
+        .unwrap();
+    let (release, released) = tokio::sync::watch::channel(false);
+    engine
+        .register_fn("c.wait", move |_c| {
+            let mut released = released.clone();
+            async move {
+                let _ = released.wait_for(|r| *r).await;
+                Ok(Value::Null)
+            }
+        })
+        .await
+        .unwrap();
+    engine
+        .register_trigger_type(TriggerType::new("c.go"))
+        .await
+        .unwrap();
+    engine
+        .register_rule(Rule::new("c.on_go", "c.go", "c.wait"))
+        .await
+        .unwrap();
+    let mut statuses = engine.subscribe().await.unwrap();
+    let mut seen: Seen = Default::default();
+    engine.emit("c.go", json!({})).await.unwrap();
+    // The first takes the only slot.
+    while next_status(&mut statuses, &mut seen).await != ExecutionStatus::Running {}
+    engine.emit("c.go", json!({})).await.unwrap();
+    while store.inserted.lock().unwrap().len() < 2 {
+        next_status(&mut statuses, &mut seen).await;
+    }
+    let inserted = store.inserted.lock().unwrap().clone();
+    let (first, second) = (inserted[0].0, inserted[1].0);
+    assert_eq!(
+        inserted,
+        vec![
+            (first, ExecutionStatus::Running),
+            (second, ExecutionStatus::Scheduled)
+        ]
+    );
+    let running = store.get_execution(first).await.unwrap();
+    assert_eq!(running.status, ExecutionStatus::Running);
+    assert!(running.worker.is_some() && running.lease_expires.is_some());
+    assert!(running.started.is_some());
+    release.send(true).unwrap();
+    for id in [first, second] {
+        assert_eq!(
+            engine.wait_timeout(id, SAFETY).await.unwrap().status,
+            ExecutionStatus::Succeeded
+        );
+    }
+    while seen.values().map(Vec::len).sum::<usize>() < 8 {
+        next_status(&mut statuses, &mut seen).await;
+    }
+    use ExecutionStatus::*;
+    for id in [first, second] {
+        assert_eq!(
+            seen[&id],
+            [Requested, Scheduled, Running, Succeeded],
+            "{id}"
+        );
+    }
+}
+
+/// The statuses announced, per execution.
+type Seen = std::collections::HashMap<ExecutionId, Vec<ExecutionStatus>>;
+
+/// The next status announced (kept in `seen`).
+async fn next_status(
+    statuses: &mut attune_core::StatusSubscription,
+    seen: &mut Seen,
+) -> ExecutionStatus {
+    let c = tokio::time::timeout(SAFETY, statuses.next())
+        .await
+        .expect("statuses within the guard")
+        .unwrap()
+        .expect("open");
+    seen.entry(c.execution).or_default().push(c.status);
+    c.status
 }
 
 // A run whose outcome could not be recorded for a transient reason has it recorded again

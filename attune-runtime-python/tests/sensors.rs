@@ -92,8 +92,18 @@ async fn hello_st2_sensor_dispatches_keeps_its_count_and_fires_the_rule() {
     assert_eq!(st.state, SensorState::Running, "{st:?}");
     assert_eq!(st.rejected, 0);
     // set_value with local=True: the key is prefixed with the pack and class, as in StackStorm.
+    // The sensor stores its count after it dispatched the event.
+    let count_key = "hello_st2.HelloSensor:hello_st2.count";
+    until(async || {
+        store
+            .get_key(&KeyScope::System, count_key)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
     let key = store
-        .get_key(&KeyScope::System, "hello_st2.HelloSensor:hello_st2.count")
+        .get_key(&KeyScope::System, count_key)
         .await
         .unwrap()
         .expect("the sensor stored its count");

@@ -75,8 +75,10 @@ async fn missed_fires_come_as_one_event_or_caught_up_and_intervals_keep_their_ph
     e.register_rule(timer_rule("caught", "core.intervaltimer", catch_up.clone()))
         .await
         .unwrap();
+    // Generous budgets: under load, paused time jumps ahead while the engine waits for
+    // SQLite's threads, and the timers' leadership may have to be taken again.
     until(120, async || events(&e, &every).await.len() >= 2).await;
-    until(20, async || events(&e, &catch_up).await.len() >= 2).await;
+    until(120, async || events(&e, &catch_up).await.len() >= 2).await;
     let stopped = clock.now();
     e.shutdown(Duration::from_secs(10)).await;
     drop(e);

@@ -377,6 +377,7 @@ impl EngineBuilder {
             roles: self.roles,
             creating: Default::default(),
             finishing: Default::default(),
+            slots: Default::default(),
             accepting: AtomicBool::new(true),
             pending: Default::default(),
             stop_starting: AtomicBool::new(false),

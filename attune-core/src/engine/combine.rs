@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-/// The largest vector (in items) a combiner keeps between batches.
-pub(crate) const KEEP_CAPACITY: usize = 4096;
+/// The largest vector (in bytes of room) a combiner keeps between batches.
+pub(crate) const KEEP_BYTES: usize = 64 * 1024;
 
 /// Items waiting for a flush, and whether a task is flushing.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl<T> Combiner<T> {
     /// Queues `item`. When no flush is in progress, the caller becomes the flusher: it runs
     /// `flush` on every batch gathered until the queue is empty, then returns; `flush` gives
     /// the batch's vector back (what is left in it is dropped), to gather the next batch in
-    /// (one of at most [`KEEP_CAPACITY`] items is kept). Otherwise it
+    /// (kept when its room takes at most [`KEEP_BYTES`]). Otherwise it
     /// returns at once: the running flusher takes the item in its next batch. Items are
     /// flushed in the order they were submitted. If a flush panics or its future is
     /// dropped, the items queued meanwhile are dropped with it (so whoever waits on them —
@@ -65,7 +65,7 @@ impl<T> Combiner<T> {
         loop {
             let mut spent = flush(batch).await;
             spent.clear();
-            if spent.capacity() > KEEP_CAPACITY {
+            if spent.capacity().saturating_mul(std::mem::size_of::<T>()) > KEEP_BYTES {
                 spent = Vec::new();
             }
             let mut s = self.lock();
@@ -142,12 +142,13 @@ mod tests {
         assert_eq!(items, &vec![2], "what the first flush left is gone");
 
         // A vector past the bound is not kept.
+        let past = KEEP_BYTES / std::mem::size_of::<i32>() + 1;
         c.submit(3, |mut b| {
-            b.reserve(KEEP_CAPACITY + 1);
+            b.reserve(past);
             async { b }
         })
         .await;
-        assert!(c.lock().queue.capacity() <= KEEP_CAPACITY);
+        assert!(c.lock().queue.capacity() < past);
     }
 
     #[tokio::test]

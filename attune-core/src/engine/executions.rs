@@ -316,8 +316,9 @@ pub(crate) fn secrets_of_packs(
 }
 
 /// Announces executions just created, each stored with the status given (`requested`, or
-/// `scheduled` under [`direct_scheduling`]), and hands them on: to the scheduling stage,
-/// or to the running stage.
+/// `scheduled` under [`direct_scheduling`], or `running` when this process claimed it to
+/// run at once), and hands them on: to the scheduling stage, or to the running stage (one
+/// claimed here is started by its creator instead).
 pub(crate) async fn publish_created(shared: &Shared, created: Vec<(ExecutionId, ExecutionStatus)>) {
     if created.is_empty() {
         return;
@@ -328,11 +329,18 @@ pub(crate) async fn publish_created(shared: &Shared, created: Vec<(ExecutionId, 
     let (mut requested, mut scheduled) = (Vec::new(), Vec::new());
     for (id, status) in created {
         announced.push((id, ExecutionStatus::Requested));
-        if status == ExecutionStatus::Scheduled {
-            announced.push((id, ExecutionStatus::Scheduled));
-            scheduled.push(Message::Scheduled(id));
-        } else {
-            requested.push(Message::Requested(id));
+        match status {
+            ExecutionStatus::Scheduled => {
+                announced.push((id, ExecutionStatus::Scheduled));
+                scheduled.push(Message::Scheduled(id));
+            }
+            // Stored claimed by this process, which starts it once announced
+            // (`running::claim_at_creation`): no hand-off.
+            ExecutionStatus::Running => {
+                announced.push((id, ExecutionStatus::Scheduled));
+                announced.push((id, ExecutionStatus::Running));
+            }
+            _ => requested.push(Message::Requested(id)),
         }
     }
     shared.publish_status(announced).await;

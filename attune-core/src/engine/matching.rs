@@ -1,10 +1,10 @@
 //! The matching stage: events → rules → enforcements → executions.
 
-use super::Shared;
 use super::context::{CtxRenderer, EventContext, EventScope, eval_expression, rule_kv};
 use super::executions::{
     direct_scheduling, insert_execution, new_execution, publish_created, secrets_of_packs,
 };
+use super::{Shared, running};
 use crate::model::{
     Enforcement, EnforcementStatus, Event, EventId, Execution, ExecutionId, ExecutionStatus,
 };
@@ -48,9 +48,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
     // Events whose plan failed stay unmatched (the recovery sweep matches them again).
     let mut ok: Vec<bool> = planned.iter().map(|(_, p)| p.is_some()).collect();
     let mut items: Vec<Enforced> = Vec::new();
-    // Per item: its event's index, and whether this process may hold its params for the
-    // run (none secret, and a store no other process claims from).
-    let mut owners = Vec::new();
+    // Per item: its event's index, whether this process may hold its params for the run
+    // (none secret, and a store no other process claims from), and its claim when this
+    // process runs it at once (below).
+    let mut owners: Vec<(usize, bool, Option<running::ClaimedHere>)> = Vec::new();
     let unshared = !shared.store.capabilities().shared;
     for (i, (_, plans)) in planned.iter_mut().enumerate() {
         for plan in plans.iter_mut().flat_map(std::mem::take) {
@@ -59,7 +60,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
             if let (Some(s), Some(x)) = (plan.secrets, &plan.item.execution) {
                 shared.lock_secrets().insert(x.id, s);
             }
-            owners.push((i, holdable));
+            owners.push((i, holdable, None));
             items.push(plan.item);
         }
     }
@@ -69,15 +70,25 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         // The definitions were followed for this batch (above).
         let fast = direct_scheduling(shared).await;
         if fast.is_some() {
-            for x in items.iter_mut().filter_map(|i| i.execution.as_mut()) {
-                x.status = ExecutionStatus::Scheduled;
+            for (item, (_, _, claimed)) in items.iter_mut().zip(owners.iter_mut()) {
+                if let Some(x) = item.execution.as_mut() {
+                    x.status = ExecutionStatus::Scheduled;
+                    // Stored `running` under this process's claim when it runs it at once.
+                    *claimed = running::claim_at_creation(shared, x);
+                }
             }
         }
         shared.store.insert_enforcements(&items).await
     };
     let mut created = Vec::new();
-    for ((mut item, (owner, holdable)), result) in items.into_iter().zip(owners).zip(results) {
+    let mut starts = Vec::new();
+    for ((mut item, (owner, holdable, mut claimed)), result) in
+        items.into_iter().zip(owners).zip(results)
+    {
+        let claimed_id = item.execution.as_ref().map(|x| x.id);
+        // A run started here takes its params from the execution itself.
         if holdable
+            && claimed.is_none()
             && matches!(result, Ok(Inserted::New))
             && let Some(x) = &mut item.execution
             && let Value::Object(params) = std::mem::take(&mut x.params)
@@ -104,6 +115,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
                         "enforcement failed"
                     ),
                 }
+                // Started once announced (below).
+                if let Some(c) = claimed.take()
+                    && let Some(x) = item.execution.take()
+                {
+                    starts.push((x, c));
+                }
             }
             Ok(Inserted::Existing(found)) if found.status == EnforcementStatus::Created => {
                 // Left half-done by an earlier attempt (a crash between its writes).
@@ -128,6 +145,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
                 ok[owner] = false;
             }
         }
+        if let (Some(c), Some(id)) = (claimed, claimed_id) {
+            // Not stored by this call: not run from here.
+            running::forget_claimed(shared, id, c);
+        }
     }
     let mut matched = Vec::with_capacity(planned.len());
     for ((id, _), ok) in planned.iter().zip(ok) {
@@ -137,6 +158,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         shared.pending.event_done(*id);
     }
     publish_created(shared, created).await;
+    for (x, c) in starts {
+        running::start_claimed(shared, x, c);
+    }
     // After their executions exist (and are announced): a crash before this re-matches
     // them, which finds the enforcements already there.
     if !matched.is_empty()

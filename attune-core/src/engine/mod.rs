@@ -297,6 +297,9 @@ pub(crate) struct Shared {
     pub creating: combine::Combiner<executions::Creating>,
     /// Outcomes of runs waiting to be persisted together.
     pub finishing: combine::Combiner<running::Finish>,
+    /// The running stage's slots, once it started (the work role): the matching stage
+    /// starts what it may run at once with them ([`running::claim_at_creation`]).
+    pub slots: std::sync::OnceLock<Arc<running::Slots>>,
     pub accepting: AtomicBool,
     /// Events not matched yet and executions not finished yet, created by this engine.
     pub pending: pending::Pending,

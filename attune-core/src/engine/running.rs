@@ -49,6 +49,71 @@ impl Slots {
     }
 }
 
+/// A slot taken, and the run registered, for an execution the matching stage is about to
+/// store already claimed by this process ([`claim_at_creation`]).
+#[derive(Debug)]
+pub(crate) struct ClaimedHere {
+    held: Held,
+    token: CancellationToken,
+}
+
+/// Claims `exec`, about to be stored, for this process when it can run it at once: on a
+/// durable store no other process claims from, with the work role, for a runtime that uses
+/// a worker slot and has no lane of its own, while a slot is free and runs are starting.
+/// The execution is then stored `running` under this worker's claim (no `scheduled` row,
+/// no claim update, no hand-off through the transport) and started by [`start_claimed`]
+/// once stored — or forgotten by [`forget_claimed`] when it was not. `None` (nothing
+/// changed) otherwise. Not on an in-memory store: there a claim is cheap, and the running
+/// stage claiming and starting runs beside the matching stage is faster than the matching
+/// stage doing both.
+pub(crate) fn claim_at_creation(shared: &Shared, exec: &mut Execution) -> Option<ClaimedHere> {
+    let slots = shared.slots.get()?;
+    let caps = shared.store.capabilities();
+    if !caps.durable || caps.shared || shared.stop_starting.load(Ordering::SeqCst) {
+        return None;
+    }
+    let runtime = shared.runtimes.get(exec.runner.as_str())?;
+    if !runtime.uses_worker_slot() || slots.lanes.contains_key(exec.runner.as_str()) {
+        return None;
+    }
+    let permit = slots.global.clone().try_acquire_owned().ok()?;
+    let token = CancellationToken::new();
+    match shared.lock_running().entry(exec.id) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(token.clone());
+        }
+        std::collections::hash_map::Entry::Occupied(_) => return None,
+    }
+    shared.claim().apply_to(exec);
+    Some(ClaimedHere {
+        held: Held {
+            _slot: permit,
+            _lane: None,
+        },
+        token,
+    })
+}
+
+/// Forgets the claim of an execution [`claim_at_creation`] claimed that was not stored:
+/// frees its slot, and nothing runs it here.
+pub(crate) fn forget_claimed(shared: &Shared, id: ExecutionId, c: ClaimedHere) {
+    shared.lock_running().remove(&id);
+    drop(c);
+}
+
+/// Starts the run of an execution [`claim_at_creation`] claimed, once it is stored and its
+/// `running` announced.
+pub(crate) fn start_claimed(shared: &Arc<Shared>, exec: Execution, c: ClaimedHere) {
+    spawn_run(
+        shared,
+        Start {
+            exec,
+            token: c.token,
+            permit: c.held,
+        },
+    );
+}
+
 /// Permits held by a run: a worker slot, and its runtime's lane permit when it has one.
 #[derive(Debug)]
 struct Held {
@@ -126,6 +191,13 @@ async fn claim_and_start(shared: &Arc<Shared>, mut holding: Vec<Holding>) {
         shared.store.claim_executions(&ids, &shared.claim()).await
     };
     drop(ids);
+    // What the claim did not get is forgotten first (a redelivery of it is then claimed
+    // again instead of taken for a run in progress here).
+    for ((id, _, _), r) in holding.iter().zip(&claimed) {
+        if !matches!(r, Ok(Some(_))) {
+            forget_unclaimed(shared, *id, r);
+        }
+    }
     shared
         .publish_status(
             holding
@@ -135,9 +207,17 @@ async fn claim_and_start(shared: &Arc<Shared>, mut holding: Vec<Holding>) {
                 .map(|((id, _, _), _)| (*id, ExecutionStatus::Running)),
         )
         .await;
-    for ((id, held, token), r) in holding.into_iter().zip(claimed) {
-        if let Some(s) = claimed_or_forgotten(shared, id, r, token, held) {
-            spawn_run(shared, s);
+    for ((_, held, token), r) in holding.into_iter().zip(claimed) {
+        // The others' slots are freed here.
+        if let Ok(Some(exec)) = r {
+            spawn_run(
+                shared,
+                Start {
+                    exec,
+                    token,
+                    permit: held,
+                },
+            );
         }
     }
 }
@@ -248,19 +328,24 @@ fn claimed_or_forgotten(
             token,
             permit: held,
         }),
+        other => {
+            forget_unclaimed(shared, id, &other);
+            None
+        }
+    }
+}
+
+/// Forgets an execution whose claim did not get it (`claim` is not `Ok(Some(_))`): not
+/// claimable (canceled, or run elsewhere), or the claim failed; nothing here will run it.
+fn forget_unclaimed(shared: &Shared, id: ExecutionId, claim: &Result<Option<Execution>>) {
+    shared.lock_running().remove(&id);
+    shared.lock_held_params().remove(&id);
+    match claim {
+        Ok(Some(_)) => {}
         Ok(None) => {
-            // Not claimable (canceled, or run elsewhere): nothing here will run it.
-            shared.lock_running().remove(&id);
             shared.lock_secrets().remove(&id);
-            shared.lock_held_params().remove(&id);
-            None
         }
-        Err(e) => {
-            shared.lock_running().remove(&id);
-            shared.lock_held_params().remove(&id);
-            tracing::error!(execution.id = %id, error = %e, "claim failed");
-            None
-        }
+        Err(e) => tracing::error!(execution.id = %id, error = %e, "claim failed"),
     }
 }
 

@@ -55,6 +55,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<()> {
         let s = shared.clone();
         let (slots, lanes) = running::Slots::start(shared);
         tasks.extend(lanes);
+        let _ = shared.slots.set(slots.clone());
         tasks.push(
             spawn_stage(shared, Topic::Scheduled, scheduled_of, move |ids| {
                 let (s, slots) = (s.clone(), slots.clone());

@@ -18,7 +18,8 @@ pub struct StoreCapabilities {
     pub shared: bool,
     /// Its calls never fail for a transient reason (a lost connection, a timeout: an
     /// in-process store has none to lose), so the engine keeps no copy of what it writes
-    /// to try again. False (the default) for any store that may.
+    /// to try again. False (the default) for any store that may — a store that wraps
+    /// another and may itself fail so (a network hop, injected faults) clears it.
     pub never_transient: bool,
 }
 

@@ -96,7 +96,11 @@ pub trait Subscription: Send + Debug {
     /// What tells a waiter that [`Subscription::try_recv`] may have something new
     /// (messages, or the end): a caller that waits on it — `notified()`, enabled before
     /// the `try_recv` that found nothing — needs no boxed `recv`. It may wake spuriously;
-    /// it never misses a publish or the close. `None` (the default): wait in `recv`.
+    /// it never misses a publish or the close, for the topic's consumers as a group (a
+    /// publish may wake one of them only: a woken one calls `try_recv` again). A
+    /// subscription that offers it answers `try_recv` definitely: `None` only when `recv`
+    /// would wait. `None` (the default): wait in `recv`. A subscription that wraps another
+    /// and overrides `recv` or `ack` overrides these three too (or keeps the defaults).
     fn ready_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }

@@ -24,6 +24,8 @@ pub(crate) struct HookedStore {
     pub journal: Mutex<Option<mpsc::UnboundedSender<JournalCall>>>,
     /// The status each execution was inserted with, in insertion order.
     pub inserted: Mutex<Vec<(ExecutionId, ExecutionStatus)>>,
+    /// Whether it says it is durable (the engine takes its paths for a durable store).
+    pub durable: std::sync::atomic::AtomicBool,
 }
 
 /// One `append_journal` reported by [`HookedStore`]: answer on `done` to let it return.
@@ -55,6 +57,7 @@ impl Store for HookedStore {
         // It fails transitions for a transient reason when told to.
         let mut c = self.inner.capabilities();
         c.never_transient = false;
+        c.durable = self.durable.load(Ordering::SeqCst);
         c
     }
     async fn put_definition(&self, d: Definition) -> Result<()> {

@@ -220,6 +220,51 @@ async fn a_rules_execution_is_stored_claimed_while_a_slot_is_free() {
     }
 }
 
+// On a durable store, with one worker slot and work queues of two, a burst of events drains:
+// some executions stored claimed by the matching stage, the others handed on `scheduled`.
+// (The matching stage starts what it claimed before it hands the others on, so that a
+// hand-off waiting for room never waits on a slot it holds itself; that interleaving is
+// rare, and this test does not force it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_drains_with_one_slot_and_short_queues_on_a_durable_store() {
+    let store = Arc::new(HookedStore::new());
+    store.durable.store(true, Ordering::SeqCst);
+    let engine = Engine::builder()
+        .store(store.clone())
+        .transport(Arc::new(
+            attune_core::transport::LocalTransport::with_capacity(2),
+        ))
+        .worker_slots(1)
+        .build()
+        .await
+        .unwrap();
+    engine
+        .register_fn("q.noop", |_c| async move { Ok(Value::Null) })
+        .await
+        .unwrap();
+    engine
+        .register_trigger_type(TriggerType::new("q.go"))
+        .await
+        .unwrap();
+    engine
+        .register_rule(Rule::new("q.on_go", "q.go", "q.noop"))
+        .await
+        .unwrap();
+    let ids = engine
+        .emit_many((0..200).map(|n| ("q.go", json!({ "n": n }))))
+        .await;
+    assert!(ids.iter().all(Result::is_ok));
+    engine.settle(SAFETY).await.unwrap();
+    let inserted = store.inserted.lock().unwrap().clone();
+    assert_eq!(inserted.len(), 200);
+    for (id, _) in &inserted {
+        assert_eq!(
+            store.get_execution(*id).await.unwrap().status,
+            ExecutionStatus::Succeeded
+        );
+    }
+}
+
 /// The statuses announced, per execution.
 type Seen = std::collections::HashMap<ExecutionId, Vec<ExecutionStatus>>;
 
@@ -397,7 +442,20 @@ async fn shutdown_past_the_deadline_leaves_nothing_non_terminal() {
 /// the second, each exactly once.
 #[tokio::test]
 async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() {
-    let store = Arc::new(MemoryStore::new());
+    resume_case(false).await;
+}
+
+/// The same on a store that says it is durable: the matching stage then stores what it can
+/// run at once already claimed — but not the execution of an enforcement an earlier attempt
+/// left half-done, which is created as usual.
+#[tokio::test]
+async fn resume_on_a_durable_store_completes_a_half_done_enforcement_unclaimed() {
+    resume_case(true).await;
+}
+
+async fn resume_case(durable: bool) {
+    let store = Arc::new(HookedStore::new());
+    store.durable.store(durable, Ordering::SeqCst);
     let engine = Engine::builder()
         .store(store.clone())
         .build()
@@ -461,6 +519,25 @@ async fn resume_matches_stored_events_and_completes_enforcements_exactly_once() 
         enf.id,
         "the stored enforcement was completed"
     );
+    let inserted = store.inserted.lock().unwrap().clone();
+    let completed = engine.trace_event(half.id).await.unwrap().executions[0].id;
+    // Its last insert is the one that stored it (the enforcement's insert found the
+    // enforcement there and stored nothing).
+    let stored = inserted
+        .iter()
+        .rev()
+        .find(|(id, _)| *id == completed)
+        .unwrap();
+    assert_eq!(stored.1, ExecutionStatus::Scheduled, "{inserted:?}");
+    if durable {
+        // The others were stored claimed, the half-done one not.
+        assert!(
+            inserted
+                .iter()
+                .any(|(id, s)| *id != completed && *s == ExecutionStatus::Running),
+            "{inserted:?}"
+        );
+    }
     let unmatched = store
         .list_events(&EventFilter::new().unmatched_only(), &Page::first(10))
         .await

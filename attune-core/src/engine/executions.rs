@@ -295,7 +295,7 @@ pub(crate) async fn create_execution(
         shared.lock_masks().insert(exec.id, opened.into());
     }
     match insert_execution(shared, &exec, secrets).await {
-        Ok(status) => publish_created(shared, vec![(exec.id, status)]).await,
+        Ok(status) => publish_created(shared, vec![(exec.id, status)], || {}).await,
         Err(e) => {
             shared.lock_children().remove(&exec.id);
             shared.lock_masks().remove(&exec.id);
@@ -317,33 +317,40 @@ pub(crate) fn secrets_of_packs(
 
 /// Announces executions just created, each stored with the status given (`requested`, or
 /// `scheduled` under [`direct_scheduling`], or `running` when this process claimed it to
-/// run at once), and hands them on: to the scheduling stage, or to the running stage (one
-/// claimed here is started by its creator instead).
-pub(crate) async fn publish_created(shared: &Shared, created: Vec<(ExecutionId, ExecutionStatus)>) {
+/// run at once), calls `announced` (where the creator starts what it claimed: before the
+/// hand-off, which may wait for room that only running work makes), then hands the others
+/// on: to the scheduling stage, or to the running stage.
+pub(crate) async fn publish_created(
+    shared: &Shared,
+    created: Vec<(ExecutionId, ExecutionStatus)>,
+    announced: impl FnOnce() + Send,
+) {
     if created.is_empty() {
+        announced();
         return;
     }
     // Announce before the hand-off, so that no later status of these executions is
     // announced before this one.
-    let mut announced = Vec::with_capacity(created.len() * 2);
+    let mut statuses = Vec::with_capacity(created.len() * 2);
     let (mut requested, mut scheduled) = (Vec::new(), Vec::new());
     for (id, status) in created {
-        announced.push((id, ExecutionStatus::Requested));
+        statuses.push((id, ExecutionStatus::Requested));
         match status {
             ExecutionStatus::Scheduled => {
-                announced.push((id, ExecutionStatus::Scheduled));
+                statuses.push((id, ExecutionStatus::Scheduled));
                 scheduled.push(Message::Scheduled(id));
             }
             // Stored claimed by this process, which starts it once announced
             // (`running::claim_at_creation`): no hand-off.
             ExecutionStatus::Running => {
-                announced.push((id, ExecutionStatus::Scheduled));
-                announced.push((id, ExecutionStatus::Running));
+                statuses.push((id, ExecutionStatus::Scheduled));
+                statuses.push((id, ExecutionStatus::Running));
             }
             _ => requested.push(Message::Requested(id)),
         }
     }
-    shared.publish_status(announced).await;
+    shared.publish_status(statuses).await;
+    announced();
     for (topic, msgs) in [(Topic::Requested, requested), (Topic::Scheduled, scheduled)] {
         if msgs.is_empty() {
             continue;

@@ -123,7 +123,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
                 }
             }
             Ok(Inserted::Existing(found)) if found.status == EnforcementStatus::Created => {
-                // Left half-done by an earlier attempt (a crash between its writes).
+                // Left half-done by an earlier attempt (a crash between its writes): its
+                // execution is created as usual, not claimed here.
+                if let (Some(c), Some(x)) = (claimed.take(), item.execution.as_mut()) {
+                    running::forget_claimed(shared, x.id, c);
+                    running::unclaim(x);
+                }
                 match complete_created(shared, found, item).await {
                     Ok(Some(x)) => created.push(x),
                     Ok(None) => {}
@@ -157,10 +162,14 @@ pub(crate) async fn handle(shared: &Arc<Shared>, ids: Vec<EventId>) {
         }
         shared.pending.event_done(*id);
     }
-    publish_created(shared, created).await;
-    for (x, c) in starts {
-        running::start_claimed(shared, x, c);
-    }
+    // What this process claimed starts once announced, before the others are handed on
+    // (a full queue there waits for room that runs make).
+    publish_created(shared, created, || {
+        for (x, c) in starts {
+            running::start_claimed(shared, x, c);
+        }
+    })
+    .await;
     // After their executions exist (and are announced): a crash before this re-matches
     // them, which finds the enforcements already there.
     if !matched.is_empty()

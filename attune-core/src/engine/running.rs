@@ -65,7 +65,9 @@ pub(crate) struct ClaimedHere {
 /// once stored — or forgotten by [`forget_claimed`] when it was not. `None` (nothing
 /// changed) otherwise. Not on an in-memory store: there a claim is cheap, and the running
 /// stage claiming and starting runs beside the matching stage is faster than the matching
-/// stage doing both.
+/// stage doing both. A slot that frees while the running stage is between batches may so
+/// go to a new execution before older `scheduled` ones waiting for one (they keep their
+/// order among themselves).
 pub(crate) fn claim_at_creation(shared: &Shared, exec: &mut Execution) -> Option<ClaimedHere> {
     let slots = shared.slots.get()?;
     let caps = shared.store.capabilities();
@@ -92,6 +94,15 @@ pub(crate) fn claim_at_creation(shared: &Shared, exec: &mut Execution) -> Option
         },
         token,
     })
+}
+
+/// Undoes what [`claim_at_creation`] set on `exec` (not stored under that claim): back to
+/// `scheduled`, with no worker, lease or start.
+pub(crate) fn unclaim(exec: &mut Execution) {
+    exec.status = ExecutionStatus::Scheduled;
+    exec.worker = None;
+    exec.lease_expires = None;
+    exec.started = None;
 }
 
 /// Forgets the claim of an execution [`claim_at_creation`] claimed that was not stored:

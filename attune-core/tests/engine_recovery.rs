@@ -129,18 +129,7 @@ async fn executions_skip_requested_only_while_no_policy_gates() {
             (gated, ExecutionStatus::Requested)
         ]
     );
-    let mut seen: Seen = Default::default();
-    while seen.values().map(Vec::len).sum::<usize>() < 8 {
-        next_status(&mut statuses, &mut seen).await;
-    }
-    use ExecutionStatus::*;
-    for id in [direct, gated] {
-        assert_eq!(
-            seen[&id],
-            [Requested, Scheduled, Running, Succeeded],
-            "{id}"
-        );
-    }
+    announced_in_order(&mut statuses, Default::default(), [direct, gated]).await;
 }
 
 // On a durable store no other process shares, an execution a rule makes while no policy
@@ -207,17 +196,7 @@ async fn a_rules_execution_is_stored_claimed_while_a_slot_is_free() {
             ExecutionStatus::Succeeded
         );
     }
-    while seen.values().map(Vec::len).sum::<usize>() < 8 {
-        next_status(&mut statuses, &mut seen).await;
-    }
-    use ExecutionStatus::*;
-    for id in [first, second] {
-        assert_eq!(
-            seen[&id],
-            [Requested, Scheduled, Running, Succeeded],
-            "{id}"
-        );
-    }
+    announced_in_order(&mut statuses, seen, [first, second]).await;
 }
 
 // On a durable store, with one worker slot and work queues of two, a burst of events drains:
@@ -267,6 +246,31 @@ async fn a_burst_drains_with_one_slot_and_short_queues_on_a_durable_store() {
 
 /// The statuses announced, per execution.
 type Seen = std::collections::HashMap<ExecutionId, Vec<ExecutionStatus>>;
+
+/// Waits until `ids` were each announced four times (`seen` holds what was announced
+/// already), and checks each went `requested`, `scheduled`, `running`, `succeeded`.
+async fn announced_in_order(
+    statuses: &mut attune_core::StatusSubscription,
+    mut seen: Seen,
+    ids: [ExecutionId; 2],
+) {
+    while ids
+        .iter()
+        .map(|id| seen.get(id).map_or(0, Vec::len))
+        .sum::<usize>()
+        < 8
+    {
+        next_status(statuses, &mut seen).await;
+    }
+    use ExecutionStatus::*;
+    for id in ids {
+        assert_eq!(
+            seen[&id],
+            [Requested, Scheduled, Running, Succeeded],
+            "{id}"
+        );
+    }
+}
 
 /// The next status announced (kept in `seen`).
 async fn next_status(

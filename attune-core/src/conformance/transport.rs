@@ -42,7 +42,9 @@ mod order;
 mod work;
 
 pub use fanout::{check_fanout_counts_missed, check_fanout_reaches_every_subscriber};
-pub use flow::{check_back_pressure, check_no_drop_under_load, check_try_publish};
+pub use flow::{
+    check_back_pressure, check_no_drop_under_load, check_try_publish, check_try_recv_and_ack,
+};
 pub use order::{check_batch_order_and_max, check_recv_is_cancel_safe};
 pub use work::{check_work_one_consumer_each, check_work_redelivered_after_lost_consumer};
 
@@ -127,6 +129,7 @@ macro_rules! transport_conformance_tests {
             check_back_pressure,
             check_no_drop_under_load,
             check_try_publish,
+            check_try_recv_and_ack,
         );
     };
     // `$make`: a future of `Option<factory>`, evaluated in each test; `None` skips it.

@@ -96,6 +96,63 @@ async fn bounded_queue_waits(transport: &dyn Transport, topic: Topic) {
     );
 }
 
+/// [`Subscription::try_recv`](crate::transport::Subscription::try_recv) and
+/// [`try_ack`](crate::transport::Subscription::try_ack), on every work queue: what they
+/// answer is what `recv` and `ack` would (the messages in publish order, at most `max` at a
+/// time; what they acknowledged is not delivered again, to this subscriber or the next),
+/// and a subscription that offers a
+/// [ready signal](crate::transport::Subscription::ready_signal) answers `try_recv`
+/// definitely: with messages published and not received, it does not decline. A
+/// transport without these fast paths (they decline by default) passes through `recv`.
+pub async fn check_try_recv_and_ack(factory: &dyn TransportFactory) {
+    let transport = factory.fresh().await;
+    for topic in work_topics() {
+        let mut sub = subscribe(&*transport, topic).await;
+        let batch = messages(topic, 5);
+        publish(&*transport, topic, &batch).await;
+        let definite = sub.ready_signal().is_some();
+        let mut got = Vec::new();
+        while got.len() < batch.len() {
+            let taken = match sub.try_recv(2) {
+                Some(Ok(Some(d))) => {
+                    assert!(
+                        !d.is_empty() && d.len() <= 2,
+                        "'{topic}': try_recv(2) gave {} messages",
+                        d.len()
+                    );
+                    d
+                }
+                Some(Ok(None)) => panic!("'{topic}': try_recv said closed on an open transport"),
+                Some(Err(e)) => panic!("'{topic}': try_recv failed: {e}"),
+                None => {
+                    assert!(
+                        !definite,
+                        "'{topic}': try_recv declined with messages ready, though the \
+                         subscription offers a ready signal"
+                    );
+                    recv(&mut *sub, 2, format!("'{topic}': after try_recv declined")).await
+                }
+            };
+            got.extend(contents(&taken));
+            match sub.try_ack(&taken) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => panic!("'{topic}': try_ack failed: {e}"),
+                None => ack(&mut *sub, &taken).await,
+            }
+        }
+        assert_eq!(got, batch, "'{topic}': try_recv delivered another sequence");
+        if let Some(Ok(Some(again))) = sub.try_recv(10) {
+            panic!(
+                "'{topic}': try_recv delivered again: {:?}",
+                contents(&again)
+            );
+        }
+        drop(sub);
+        let mut next = subscribe(&*transport, topic).await;
+        nothing_ready(&mut *next, format!("'{topic}': what try_ack acknowledged"));
+    }
+}
+
 /// [`Transport::try_publish`], on every topic: it either publishes the whole batch (then a
 /// subscriber receives it, in order) or says it did not and publishes none of it. With a
 /// [bounded](TransportFactory::bounded) transport (capacity 4): once a work queue holds 4

@@ -80,11 +80,8 @@ pub(crate) fn claim_at_creation(shared: &Shared, exec: &mut Execution) -> Option
     }
     let permit = slots.global.clone().try_acquire_owned().ok()?;
     let token = CancellationToken::new();
-    match shared.lock_running().entry(exec.id) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(token.clone());
-        }
-        std::collections::hash_map::Entry::Occupied(_) => return None,
+    if !register(&mut shared.lock_running(), exec.id, &token) {
+        return None;
     }
     shared.claim().apply_to(exec);
     Some(ClaimedHere {
@@ -94,6 +91,23 @@ pub(crate) fn claim_at_creation(shared: &Shared, exec: &mut Execution) -> Option
         },
         token,
     })
+}
+
+/// Registers the run of `id` under `token` in the map of runs in this process (the
+/// engine's `running`); false, and nothing changed, when `id` runs here already (a
+/// redelivery).
+fn register(
+    running: &mut HashMap<ExecutionId, CancellationToken>,
+    id: ExecutionId,
+    token: &CancellationToken,
+) -> bool {
+    match running.entry(id) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(token.clone());
+            true
+        }
+        std::collections::hash_map::Entry::Occupied(_) => false,
+    }
 }
 
 /// Undoes what [`claim_at_creation`] set on `exec` (not stored under that claim): back to
@@ -183,14 +197,7 @@ async fn claim_and_start(shared: &Arc<Shared>, mut holding: Vec<Holding>) {
     }
     {
         let mut running = shared.lock_running();
-        // Present already: a redelivery of an execution this process runs.
-        holding.retain(|(id, _, token)| match running.entry(*id) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(token.clone());
-                true
-            }
-            std::collections::hash_map::Entry::Occupied(_) => false,
-        });
+        holding.retain(|(id, _, token)| register(&mut running, *id, token));
     }
     let ids: Vec<ExecutionId> = holding.iter().map(|(id, _, _)| *id).collect();
     let claimed = if holds_params(shared, &ids) {
@@ -292,13 +299,8 @@ async fn lane(
 /// Claims one execution for this worker; `None` when it is not claimable here.
 async fn claim_one(shared: &Arc<Shared>, id: ExecutionId, held: Held) -> Option<Start> {
     let token = CancellationToken::new();
-    {
-        let mut running = shared.lock_running();
-        if running.contains_key(&id) {
-            // A redelivery of an execution this process already runs.
-            return None;
-        }
-        running.insert(id, token.clone());
+    if !register(&mut shared.lock_running(), id, &token) {
+        return None;
     }
     let claim = shared.claim();
     let r = if holds_params(shared, &[id]) {
@@ -396,12 +398,8 @@ fn spawn_run(shared: &Arc<Shared>, s: Start) {
 /// is canceled at once.
 pub(crate) fn run_taken_over(shared: &Arc<Shared>, exec: Execution) -> bool {
     let token = CancellationToken::new();
-    {
-        let mut running = shared.lock_running();
-        if running.contains_key(&exec.id) {
-            return false;
-        }
-        running.insert(exec.id, token.clone());
+    if !register(&mut shared.lock_running(), exec.id, &token) {
+        return false;
     }
     if exec.status == ExecutionStatus::Canceling {
         token.cancel();

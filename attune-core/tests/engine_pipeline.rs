@@ -293,6 +293,82 @@ async fn execute_and_run_directly() {
     assert_eq!(run.result, Some(json!({"b": true})));
 }
 
+// A native run is polled once where it starts (`Runtime::starts_inline`); one that does not
+// end on that poll gets a task of its own and is woken there: by a timer, by a message the
+// host sends once it saw the run `running`, and by nothing at all when its first poll
+// panics (the run fails, the engine goes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_runs_that_wait_on_their_first_poll_are_woken_later() {
+    let engine = demo_engine().await;
+    engine
+        .register_fn("demo.sleepy", |_ctx| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(json!("slept"))
+        })
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
+    let rx = Arc::new(Mutex::new(Some(rx)));
+    engine
+        .register_fn("demo.waits", move |_ctx| {
+            let rx = rx.lock().unwrap().take();
+            async move {
+                let rx = rx.ok_or_else(|| Error::Action("run twice".into()))?;
+                rx.await.map_err(|_| Error::Action("sender dropped".into()))
+            }
+        })
+        .await
+        .unwrap();
+    engine
+        .register_fn("demo.panics", |_ctx| async move {
+            if true {
+                panic!("at once");
+            }
+            Ok(Value::Null)
+        })
+        .await
+        .unwrap();
+    let sleepy = engine.execute("demo.sleepy", json!({})).await.unwrap();
+    let waits = engine.execute("demo.waits", json!({})).await.unwrap();
+    let panics = engine.execute("demo.panics", json!({})).await.unwrap();
+    // The run waits for the host, which answers only once the run is `running`.
+    loop {
+        let x = engine.execution(waits).await.unwrap();
+        if x.status == ExecutionStatus::Running {
+            break;
+        }
+        assert!(!x.status.is_terminal(), "{:?}", x.status);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    tx.send(json!({"answer": 42})).unwrap();
+    let done = engine.wait_timeout(sleepy, SAFETY).await.unwrap();
+    assert_eq!(
+        (done.status, done.result),
+        (ExecutionStatus::Succeeded, Some(json!("slept")))
+    );
+    let done = engine.wait_timeout(waits, SAFETY).await.unwrap();
+    assert_eq!(
+        (done.status, done.result),
+        (ExecutionStatus::Succeeded, Some(json!({"answer": 42})))
+    );
+    let done = engine.wait_timeout(panics, SAFETY).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Failed);
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("at once"),
+        "{:?}",
+        done.error
+    );
+    // The engine still runs what comes next.
+    let again = engine
+        .run("demo.echo", json!({"after": true}))
+        .await
+        .unwrap();
+    assert_eq!(again.result, Some(json!({"after": true})));
+}
+
 #[derive(serde::Deserialize)]
 struct Add {
     a: i64,

@@ -8,6 +8,7 @@
 //! says another connection committed. Terminal executions are not kept (they rarely
 //! change again); when full, the oldest entries (by id) go first.
 
+use crate::trash::Trash;
 use attune_core::model::{Execution, ExecutionId};
 use std::collections::BTreeMap;
 
@@ -40,16 +41,22 @@ impl ExecCache {
         self.rows.contains_key(&id)
     }
 
-    /// Records the stored row of an execution (dropped when terminal).
-    pub(crate) fn put(&mut self, rowid: i64, execution: Execution) {
+    /// Records the stored row of an execution (not when terminal); what it does not keep
+    /// goes to `trash`.
+    pub(crate) fn put(&mut self, rowid: i64, execution: Execution, trash: &mut Trash) {
         let id = execution.id;
         if execution.status.is_terminal() {
-            self.rows.remove(&id);
+            if let Some(old) = self.rows.remove(&id) {
+                trash.execution(old.execution);
+            }
+            trash.execution(execution);
             return;
         }
         self.rows.insert(id, Cached { rowid, execution });
         while self.rows.len() > CAPACITY {
-            self.rows.pop_first();
+            if let Some((_, old)) = self.rows.pop_first() {
+                trash.execution(old.execution);
+            }
         }
     }
 

@@ -70,19 +70,26 @@ impl EnforcedRow {
 /// a failed statement writes nothing, and when the execution's insert fails the enforcement
 /// just inserted is deleted again.
 pub(crate) fn insert_enforced(w: &mut WriterConn, item: EnforcedRow) -> Res<Inserted<Enforcement>> {
-    let e = &item.enforcement;
-    let Some(x) = item.execution else {
-        return insert_row(w, e, true);
+    let EnforcedRow {
+        enforcement: e,
+        execution,
+    } = item;
+    let outcome = match execution {
+        None => insert_row(w, &e, true),
+        // The execution is inserted next, so the enforcement is not done: no bookkeeping.
+        Some(x) => insert_row(w, &e, false).and_then(|inserted| {
+            if let Inserted::New = inserted
+                && let Err(failed) = executions::insert_row(w, x)
+            {
+                delete(w, &blob(e.value.id), &blob(e.value.event))?;
+                return Err(failed);
+            }
+            Ok(inserted)
+        }),
     };
-    // The execution is inserted next, so the enforcement is not done: no bookkeeping.
-    let inserted = insert_row(w, e, false)?;
-    if let Inserted::New = inserted
-        && let Err(failed) = executions::insert_row(w, x)
-    {
-        delete(w, &blob(e.value.id), &blob(e.value.event))?;
-        return Err(failed);
-    }
-    Ok(inserted)
+    w.trash.enforcement(e.value);
+    w.trash.text(e.body);
+    outcome
 }
 
 /// Inserts an enforcement unless one exists for its `(rule, event)`; `track_done`: list it

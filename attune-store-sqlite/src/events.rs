@@ -5,22 +5,46 @@
 
 use crate::error::{Res, is_constraint};
 use crate::query::Where;
-use crate::rows::{Bodied, blob, body_at, micros};
+use crate::rows::{blob, body_at, micros, to_body};
 use attune_core::Error;
-use attune_core::model::{Event, EventId};
+use attune_core::model::{Event, EventId, Name};
 use attune_core::store::{EventFilter, Page};
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// What an event's insert writes, made by the caller's task: its columns and its JSON body
+/// (not a copy of the event: the payload is serialized, not cloned).
+pub(crate) struct EventRow {
+    id: EventId,
+    trigger: Name,
+    created: i64,
+    body: String,
+}
+
+impl EventRow {
+    /// Serializes `event`.
+    pub(crate) fn new(event: &Event) -> Res<EventRow> {
+        Ok(EventRow {
+            id: event.id,
+            trigger: event.trigger.clone(),
+            created: micros(event.created),
+            body: to_body("event", event)?,
+        })
+    }
+}
+
 /// Persists an event; Conflict if its id exists.
-pub(crate) fn insert(conn: &Connection, event: &Bodied<Event>) -> Res<()> {
-    let (event, body) = (&event.value, &event.body);
+pub(crate) fn insert(conn: &Connection, event: &EventRow) -> Res<()> {
     let id = blob(event.id);
-    let created = micros(event.created);
     let inserted = conn
         .prepare_cached(
             "INSERT INTO events (id, trigger_ref, created, body) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![id, event.trigger.as_str(), created, body]);
+        .execute(params![
+            id,
+            event.trigger.as_str(),
+            event.created,
+            event.body
+        ]);
     match inserted {
         Ok(_) => {}
         Err(e) if is_constraint(&e) => {

@@ -52,8 +52,9 @@ pub(crate) fn insert_row(w: &mut WriterConn, x: Bodied<Execution>) -> Res<()> {
         Ok(_) => {
             let rowid = w.last_insert_rowid();
             w.prepare_cached("INSERT INTO execution_bodies (exec_id, body) VALUES (?1, ?2)")?
-                .execute(params![blob(x.id), body])?;
-            w.cache.put(rowid, x);
+                .execute(params![blob(x.id), &body])?;
+            w.trash.text(body);
+            w.cache_put(rowid, x);
             Ok(())
         }
         Err(e) if is_constraint(&e) => Err(insert_conflict(w, &x)?.into()),
@@ -113,7 +114,7 @@ fn lookup(
             return Ok(Lookup::Found(c.rowid, c.execution));
         }
         let status = x.status.as_str().to_string();
-        w.cache.put(c.rowid, c.execution);
+        w.cache_put(c.rowid, c.execution);
         return Ok(Lookup::Refused(status));
     }
     let mut st = w.prepare_cached(
@@ -137,7 +138,7 @@ fn lookup(
 
 /// Puts an unchanged row back into the cache.
 fn keep(w: &mut WriterConn, rowid: i64, x: Execution) {
-    w.cache.put(rowid, x);
+    w.cache_put(rowid, x);
 }
 
 /// Writes a changed execution (its columns and `state`; the body stays) and caches it.
@@ -155,7 +156,7 @@ fn save(w: &mut WriterConn, rowid: i64, x: Execution) -> Res<()> {
         x.attempt,
         state
     ])?;
-    w.cache.put(rowid, x);
+    w.cache_put(rowid, x);
     Ok(())
 }
 

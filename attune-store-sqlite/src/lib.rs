@@ -19,6 +19,7 @@ mod query;
 mod reader;
 mod rows;
 mod store;
+mod trash;
 mod writer;
 
 pub use builder::SqliteStoreBuilder;

@@ -5,6 +5,7 @@ use crate::builder::SqliteStoreBuilder;
 use crate::config::Config;
 use crate::enforcements::EnforcedRow;
 use crate::error::{Fail, Res, is_transient};
+use crate::events::EventRow;
 use crate::reader::{BUSY_TIMEOUT, Readers};
 use crate::rows::Bodied;
 use crate::writer::{Writer, WriterConn, atomically};
@@ -141,30 +142,26 @@ impl SqliteStore {
         if n == 0 {
             return Vec::new();
         }
-        let outcome = self
-            .write(move |c| {
-                let mut out = Vec::with_capacity(n);
-                for item in items {
-                    match op(c, item) {
-                        Ok(v) => out.push(Ok(v)),
-                        Err(Fail::Core(e)) => out.push(Err(e)),
-                        // SQLite failed: the whole group is rolled back.
-                        Err(sql) => return Err(sql),
-                    }
-                }
-                Ok(out)
-            })
-            .await;
-        match outcome {
-            Ok(results) => results,
-            Err(e) => {
-                let msg = e.to_string();
-                let transient = e.is_retryable();
-                (0..n)
-                    .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
-                    .collect()
-            }
+        each_outcome(n, self.write(move |c| each(c, items, op)).await)
+    }
+
+    /// [`write_each`](Self::write_each) over rows the writer only reads: they stay the
+    /// caller's, so their memory is freed by the caller's task (the thread that allocated
+    /// it), not by the writer thread, which every change waits for.
+    async fn write_each_kept<I, T, F>(&self, items: Arc<Vec<I>>, op: F) -> Vec<Result<T>>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        F: Fn(&mut WriterConn, &I) -> Res<T> + Send + 'static,
+    {
+        let n = items.len();
+        if n == 0 {
+            return Vec::new();
         }
+        let lent = items.clone();
+        let outcome = self.write(move |c| each(c, lent.iter(), op)).await;
+        drop(items);
+        each_outcome(n, outcome)
     }
 
     /// `one` for each of `ids` on one read connection (one hop to a blocking thread): one
@@ -284,16 +281,21 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event(&self, event: &Event) -> Result<()> {
-        let event = Bodied::new("event", event.clone())?;
-        self.write(move |c| events::insert(c, &event)).await
+        let row = EventRow::new(event)?;
+        self.write(move |c| events::insert(c, &row)).await
     }
 
     async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
+        // A row that did not serialize keeps its error's text (errors are not `Clone`).
         let rows = events
             .iter()
-            .map(|e| Bodied::new("event", e.clone()))
+            .map(|e| EventRow::new(e).map_err(|f| attune_core::Error::from(f).to_string()))
             .collect();
-        self.write_each(rows, |c, e| events::insert(c, &e?)).await
+        self.write_each_kept(Arc::new(rows), |c, row| match row {
+            Ok(row) => events::insert(c, row),
+            Err(e) => Err(attune_core::Error::backend(e.clone(), false).into()),
+        })
+        .await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Event> {
@@ -491,5 +493,39 @@ impl Store for SqliteStore {
         let request = request.clone();
         self.write(move |c| atomically(c, |c| purge::purge(c, &request)))
             .await
+    }
+}
+
+/// Runs `op` on each item (in the writer's transaction): one result per item; SQLite's own
+/// failure ends the loop (the group is rolled back).
+fn each<I, T>(
+    c: &mut WriterConn,
+    items: impl IntoIterator<Item = I>,
+    op: impl Fn(&mut WriterConn, I) -> Res<T>,
+) -> Res<Vec<Result<T>>> {
+    let items = items.into_iter();
+    let mut out = Vec::with_capacity(items.size_hint().0);
+    for item in items {
+        match op(c, item) {
+            Ok(v) => out.push(Ok(v)),
+            Err(Fail::Core(e)) => out.push(Err(e)),
+            // SQLite failed: the whole group is rolled back.
+            Err(sql) => return Err(sql),
+        }
+    }
+    Ok(out)
+}
+
+/// The results of [`each`] for `n` items: a failed job fails each of them.
+fn each_outcome<T>(n: usize, outcome: Result<Vec<Result<T>>>) -> Vec<Result<T>> {
+    match outcome {
+        Ok(results) => results,
+        Err(e) => {
+            let msg = e.to_string();
+            let transient = e.is_retryable();
+            (0..n)
+                .map(|_| Err(attune_core::Error::backend(msg.clone(), transient)))
+                .collect()
+        }
     }
 }

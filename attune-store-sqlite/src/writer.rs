@@ -18,6 +18,7 @@
 use crate::cache::ExecCache;
 use crate::checkpoint::{Checkpointer, Nudger};
 use crate::error::{BatchFailure, Fail, Res};
+use crate::trash::Trash;
 use attune_core::{Error, Result};
 use rusqlite::Connection;
 use std::collections::VecDeque;
@@ -36,9 +37,18 @@ pub(crate) struct WriterConn {
     /// Kept equal to the stored rows; cleared on every rollback, and when another
     /// connection (another process on the same file) committed.
     pub cache: ExecCache,
+    /// What the group's changes leave to free (see [`Trash`]).
+    pub trash: Trash,
     /// SQLite's `PRAGMA data_version` when the cache was last known to be current: it
     /// changes when any other connection commits.
     data_version: Option<i64>,
+}
+
+impl WriterConn {
+    /// Records the stored row of an execution in the cache ([`ExecCache::put`]).
+    pub(crate) fn cache_put(&mut self, rowid: i64, x: attune_core::model::Execution) {
+        self.cache.put(rowid, x, &mut self.trash);
+    }
 }
 
 impl Deref for WriterConn {
@@ -135,12 +145,14 @@ impl Writer {
         let checkpointer = Checkpointer::start(path)?;
         let mut nudger = checkpointer.nudger();
         let (jobs, queue) = mpsc::channel();
+        let trash = Trash::new();
         let thread = std::thread::Builder::new()
             .name("attune-sqlite-writer".into())
             .spawn(move || {
                 let mut w = WriterConn {
                     conn,
                     cache: ExecCache::default(),
+                    trash,
                     data_version: None,
                 };
                 serve(&mut w, &queue, max_batch, &mut nudger);
@@ -226,6 +238,7 @@ fn serve(
             }
         }
         group_commit(w, &mut pending);
+        w.trash.empty();
         nudger.committed();
     }
 }

@@ -652,3 +652,83 @@ async fn a_change_by_another_store_on_the_file_is_never_overwritten() {
     assert_eq!(a.get_execution(x.id).await.unwrap().status, S::Canceled);
     assert_eq!(b.get_execution(x.id).await.unwrap().status, S::Canceled);
 }
+
+/// One event with its enforcement and execution written through the batch calls, then the
+/// execution run to its end (`succeeded`): every kind of memory the writer hands back.
+async fn write_one_run(store: &SqliteStore, n: u32) -> Execution {
+    let t = now();
+    let event = Event::new("demo.trigger", json!({ "n": n }), t);
+    let results = store.insert_events(std::slice::from_ref(&event)).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let mut enf = Enforcement::new("demo.rule", event.id, "demo.trigger", t);
+    let mut x = Execution::new("demo.act", "native", json!({ "n": n }), t);
+    x.enforcement = Some(enf.id);
+    x.event = Some(event.id);
+    x.rule = Some("demo.rule".into());
+    EnforcementUpdate::processed(x.id, t).apply_to(&mut enf);
+    let item = attune_core::store::Enforced {
+        enforcement: enf,
+        execution: Some(x.clone()),
+    };
+    let results = store.insert_enforcements(&[item]).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    for (from, to) in [
+        (ExecutionStatus::Requested, ExecutionStatus::Scheduled),
+        (ExecutionStatus::Scheduled, ExecutionStatus::Running),
+        (ExecutionStatus::Running, ExecutionStatus::Succeeded),
+    ] {
+        store
+            .transition_execution(x.id, from, ExecutionChange::to(to, now()))
+            .await
+            .expect("transition");
+    }
+    x
+}
+
+// The writer hands the memory it is done with to the runtime the store was built in (so
+// that the threads that allocated it free it). A store built outside any runtime frees it
+// itself; one that outlives the runtime it was built in goes on all the same: nothing
+// lost, no panic, every write there after a reopen.
+#[test]
+fn a_store_built_outside_a_runtime_or_outliving_its_own_keeps_every_write() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    for built_in_a_runtime in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = db(&dir);
+        let first = runtime();
+        let store = if built_in_a_runtime {
+            first.block_on(async { SqliteStore::open(&path) })
+        } else {
+            SqliteStore::open(&path)
+        }
+        .expect("open");
+        let mut written = vec![first.block_on(write_one_run(&store, 1)).id];
+        drop(first);
+        let second = runtime();
+        second.block_on(async {
+            for n in 2..=3 {
+                written.push(write_one_run(&store, n).await.id);
+            }
+        });
+        drop(store);
+        let reopened = SqliteStore::open(&path).expect("reopen");
+        let stored = second.block_on(all_executions(&reopened));
+        let mut ids: Vec<_> = stored.iter().map(|x| x.id).collect();
+        ids.sort();
+        written.sort();
+        assert_eq!(ids, written, "built in a runtime: {built_in_a_runtime}");
+        assert!(
+            stored
+                .iter()
+                .all(|x| x.status == ExecutionStatus::Succeeded && x.finished.is_some()),
+            "{stored:?}"
+        );
+        assert_eq!(second.block_on(all_events(&reopened)).len(), 3);
+    }
+}

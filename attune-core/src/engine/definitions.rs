@@ -145,7 +145,9 @@ impl Engine {
     /// result, as JSON). `Err(e)` fails the execution with `e`'s text as its error
     /// ([`Error::action_failed`] also sets its result). A closure that never returns `Ok`
     /// leaves `R` unknown to the compiler: name it, `R` comes first —
-    /// `register_fn::<Value, _, _>`:
+    /// `register_fn::<Value, _, _>`. The closure's future is first polled by the engine's
+    /// task that starts the run ([`Runtime::starts_inline`](crate::runtime::Runtime::starts_inline)):
+    /// do not block before an `.await` (blocking work belongs in `spawn_blocking`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {

@@ -381,16 +381,37 @@ async fn start(shared: &Arc<Shared>, batch: Vec<Start>) {
     }
 }
 
-/// Starts the run of a claimed execution in a task of its own.
+/// Starts the run of a claimed execution: in a task of its own, or, when its runtime
+/// [starts inline](crate::runtime::Runtime::starts_inline), polled once here first and given
+/// a task only if it did not end on that poll (most native runs end at once: no task, no
+/// wake-up).
 fn spawn_run(shared: &Arc<Shared>, s: Start) {
     let span =
         tracing::debug_span!("execution", execution.id = %s.exec.id, action = %s.exec.action);
+    let runtime = shared.runtimes.get(s.exec.runner.as_str());
     // A runtime that only coordinates other executions gives its slot back at once.
-    let permit = match shared.runtimes.get(s.exec.runner.as_str()) {
+    let permit = match runtime {
         Some(r) if !r.uses_worker_slot() => None,
         _ => Some(s.permit),
     };
-    tokio::spawn(run_one(shared.clone(), s.exec, s.token, permit).instrument(span));
+    let inline = runtime.is_some_and(|r| r.starts_inline());
+    let run = run_one(shared.clone(), s.exec, s.token, permit).instrument(span);
+    if !inline {
+        tokio::spawn(run);
+        return;
+    }
+    let mut run = Box::pin(run);
+    // The task it may get polls it again with its own waker: nothing is lost by this one.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(&mut cx))) {
+        Ok(std::task::Poll::Ready(())) => {}
+        Ok(std::task::Poll::Pending) => {
+            tokio::spawn(run);
+        }
+        // The action's own panic fails its execution inside `run_one`; this is the engine's
+        // (a bug), which a task of its own would have ended with, not the stage calling here.
+        Err(_) => tracing::error!("a run panicked in the engine while it started"),
+    }
 }
 
 /// Runs an execution taken over from a lost worker (a workflow run a restart interrupted)

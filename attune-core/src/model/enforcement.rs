@@ -60,8 +60,10 @@ pub struct Enforcement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionId>,
     /// Creation time.
+    #[serde(with = "super::time_text")]
     pub created: DateTime<Utc>,
     /// Last change.
+    #[serde(with = "super::time_text")]
     pub updated: DateTime<Utc>,
 }
 

@@ -27,6 +27,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_tag: Option<String>,
     /// When it was created.
+    #[serde(with = "super::time_text")]
     pub created: DateTime<Utc>,
 }
 

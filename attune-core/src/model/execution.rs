@@ -229,7 +229,11 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<ExecutionId>,
     /// Not to be scheduled before this time (a retry's delay): it waits `delayed` until then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "super::time_text::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub run_after: Option<DateTime<Utc>>,
     /// The user it runs on behalf of (StackStorm's `context.user`): the requester of a
     /// direct run, the parent's user for a workflow task, the engine's system user for a
@@ -240,20 +244,34 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<Name>,
     /// When the current claim expires unless renewed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "super::time_text::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_expires: Option<DateTime<Utc>>,
     /// Timeout in seconds applied to the run (None: no timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
     /// Creation time.
+    #[serde(with = "super::time_text")]
     pub created: DateTime<Utc>,
     /// Last change.
+    #[serde(with = "super::time_text")]
     pub updated: DateTime<Utc>,
     /// When it started running.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "super::time_text::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started: Option<DateTime<Utc>>,
     /// When it reached a terminal status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "super::time_text::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished: Option<DateTime<Utc>>,
 }
 

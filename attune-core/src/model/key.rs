@@ -53,9 +53,14 @@ pub struct Key {
     #[serde(default)]
     pub encrypted: bool,
     /// When it expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "super::time_text::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires: Option<DateTime<Utc>>,
     /// Last change.
+    #[serde(with = "super::time_text")]
     pub updated: DateTime<Utc>,
 }
 

@@ -16,6 +16,7 @@ mod pack;
 mod policy;
 mod refs;
 mod rule;
+mod time_text;
 mod trigger;
 mod worker;
 
@@ -34,17 +35,3 @@ pub use refs::{split_ref, validate_ref};
 pub use rule::Rule;
 pub use trigger::{Sensor, TriggerType};
 pub use worker::Worker;
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "SIZES event={} enf={} exec={} value={}",
-            std::mem::size_of::<super::Event>(),
-            std::mem::size_of::<super::Enforcement>(),
-            std::mem::size_of::<super::Execution>(),
-            std::mem::size_of::<serde_json::Value>()
-        );
-    }
-}

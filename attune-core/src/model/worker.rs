@@ -20,7 +20,9 @@ pub struct Worker {
     /// How many it was running at the heartbeat.
     pub running: usize,
     /// When its engine was built.
+    #[serde(with = "super::time_text")]
     pub started: DateTime<Utc>,
     /// Its last heartbeat.
+    #[serde(with = "super::time_text")]
     pub heartbeat: DateTime<Utc>,
 }

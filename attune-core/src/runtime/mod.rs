@@ -79,6 +79,16 @@ pub trait Runtime: Send + Sync + Debug {
         true
     }
 
+    /// Whether the engine may poll a run once in the task that starts it, before the run
+    /// gets a task of its own (only if it did not end on that poll). For runtimes whose
+    /// runs usually end at once (host functions, no-ops), it saves a task per run. The
+    /// run's code up to its first `.await` then runs in the engine's own task, so a runtime
+    /// that says yes never blocks there (no process started, no blocking I/O before the
+    /// first `.await`). Default: no.
+    fn starts_inline(&self) -> bool {
+        false
+    }
+
     /// Whether its runs offer the key-value store to their actions
     /// ([`RunRequest::keys`]). Default: yes. A runtime that says no gets `keys: None`, and
     /// the engine saves making the handle for each run.

@@ -149,6 +149,12 @@ impl Runtime for NativeRuntime {
         false
     }
 
+    /// Host functions are async code, which must not block a runtime thread anyway: a
+    /// handler's code up to its first `.await` may run in the engine's task that starts it.
+    fn starts_inline(&self) -> bool {
+        true
+    }
+
     fn validate_action(&self, action: &Action) -> Result<()> {
         match self.handler(&action.action_ref) {
             Some(_) => Ok(()),

@@ -14,6 +14,11 @@ impl Runtime for NoopRuntime {
         "noop"
     }
 
+    /// It ends at once.
+    fn starts_inline(&self) -> bool {
+        true
+    }
+
     async fn run(&self, _request: RunRequest) -> Result<RunOutput> {
         Ok(RunOutput::success(serde_json::json!({})))
     }

@@ -369,6 +369,38 @@ async fn native_runs_that_wait_on_their_first_poll_are_woken_later() {
     assert_eq!(again.result, Some(json!({"after": true})));
 }
 
+// A native run that ends on its first poll gets no task of its own: the runs started
+// together share the task of the stage that started them (each would have its own task id
+// otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_runs_that_end_at_once_get_no_task_of_their_own() {
+    let engine = demo_engine().await;
+    let tasks = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let seen = tasks.clone();
+    engine
+        .register_fn("demo.where", move |_ctx| {
+            seen.lock().unwrap().insert(tokio::task::try_id());
+            async move { Ok(Value::Null) }
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(engine.execute("demo.where", json!({})).await.unwrap());
+    }
+    for id in ids {
+        let done = engine.wait_timeout(id, SAFETY).await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+    }
+    let tasks = tasks.lock().unwrap();
+    assert!(!tasks.contains(&None), "a run was polled outside any task");
+    assert!(
+        tasks.len() < 50,
+        "200 runs in {} tasks: the runs got tasks of their own",
+        tasks.len()
+    );
+}
+
 #[derive(serde::Deserialize)]
 struct Add {
     a: i64,

@@ -281,21 +281,42 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event(&self, event: &Event) -> Result<()> {
-        let row = EventRow::new(event)?;
-        self.write(move |c| events::insert(c, &row)).await
+        // Kept here: freed by this task, not by the writer (see `write_each_kept`).
+        let row = Arc::new(EventRow::new(event)?);
+        let lent = row.clone();
+        let written = self.write(move |c| events::insert(c, &lent)).await;
+        drop(row);
+        written
     }
 
     async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
-        // A row that did not serialize keeps its error's text (errors are not `Clone`).
-        let rows = events
-            .iter()
-            .map(|e| EventRow::new(e).map_err(|f| attune_core::Error::from(f).to_string()))
-            .collect();
-        self.write_each_kept(Arc::new(rows), |c, row| match row {
-            Ok(row) => events::insert(c, row),
-            Err(e) => Err(attune_core::Error::backend(e.clone(), false).into()),
-        })
-        .await
+        // Rows made (or their error, given back as it was) before the batch is queued.
+        let mut failed = Vec::new();
+        let mut rows = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            match EventRow::new(e) {
+                Ok(row) => rows.push(row),
+                Err(f) => failed.push((i, attune_core::Error::from(f))),
+            }
+        }
+        let mut written = self
+            .write_each_kept(Arc::new(rows), |c, row| events::insert(c, row))
+            .await
+            .into_iter();
+        let mut out = Vec::with_capacity(events.len());
+        let mut failed = failed.into_iter().peekable();
+        for i in 0..events.len() {
+            match failed.next_if(|(at, _)| *at == i) {
+                Some((_, e)) => out.push(Err(e)),
+                None => out.push(written.next().unwrap_or_else(|| {
+                    Err(attune_core::Error::backend(
+                        "the writer answered too few rows",
+                        false,
+                    ))
+                })),
+            }
+        }
+        out
     }
 
     async fn get_event(&self, id: EventId) -> Result<Event> {

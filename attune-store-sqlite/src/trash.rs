@@ -10,7 +10,12 @@
 //! runtime has none: then the writer frees it as it goes.
 
 use attune_core::model::{Enforcement, Execution};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
+
+/// Most tasks handed what was kept that may wait to run at once.
+const MAX_HANDED: usize = 4;
 
 /// What the current group leaves to free.
 #[derive(Debug)]
@@ -20,6 +25,10 @@ pub(crate) struct Trash {
     texts: Vec<String>,
     /// Where it is freed; `None`: freed at once, by the writer.
     runtime: Option<Handle>,
+    /// Tasks handed what was kept that have not run yet: at most [`MAX_HANDED`], so that a
+    /// runtime alive but no longer driven (one that only built the store) does not gather
+    /// one per commit; beyond it the writer frees what its groups leave.
+    handed: Arc<AtomicUsize>,
 }
 
 impl Trash {
@@ -30,6 +39,7 @@ impl Trash {
             enforcements: Vec::new(),
             texts: Vec::new(),
             runtime: Handle::try_current().ok(),
+            handed: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -54,7 +64,8 @@ impl Trash {
         }
     }
 
-    /// Hands what was kept to a task of the runtime (at the end of a group commit).
+    /// Hands what was kept to a task of the runtime (at the end of a group commit), or, while
+    /// [`MAX_HANDED`] tasks handed before have not run yet, frees it here.
     pub(crate) fn empty(&mut self) {
         let Some(runtime) = &self.runtime else {
             return;
@@ -67,7 +78,16 @@ impl Trash {
             std::mem::take(&mut self.enforcements),
             std::mem::take(&mut self.texts),
         );
-        // A runtime that shut down drops the task, and with it `kept`, here.
-        drop(runtime.spawn(async move { drop(kept) }));
+        if self.handed.fetch_add(1, Ordering::AcqRel) >= MAX_HANDED {
+            self.handed.fetch_sub(1, Ordering::AcqRel);
+            return drop(kept);
+        }
+        let handed = self.handed.clone();
+        // A runtime that shut down drops the task, and with it `kept`, here (and the count
+        // stays up: from then on the writer frees it all).
+        drop(runtime.spawn(async move {
+            drop(kept);
+            handed.fetch_sub(1, Ordering::AcqRel);
+        }));
     }
 }

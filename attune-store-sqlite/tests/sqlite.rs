@@ -687,8 +687,9 @@ async fn write_one_run(store: &SqliteStore, n: u32) -> Execution {
 
 // The writer hands the memory it is done with to the runtime the store was built in (so
 // that the threads that allocated it free it). A store built outside any runtime frees it
-// itself; one that outlives the runtime it was built in goes on all the same: nothing
-// lost, no panic, every write there after a reopen.
+// itself; one that outlives the runtime it was built in, or whose runtime is alive but no
+// longer driven, goes on all the same: nothing lost, no panic, every write there after a
+// reopen.
 #[test]
 fn a_store_built_outside_a_runtime_or_outliving_its_own_keeps_every_write() {
     let runtime = || {
@@ -698,21 +699,35 @@ fn a_store_built_outside_a_runtime_or_outliving_its_own_keeps_every_write() {
             .build()
             .expect("runtime")
     };
-    for built_in_a_runtime in [true, false] {
+    for (built_in_a_runtime, keep_it_idle) in [(true, false), (true, true), (false, false)] {
+        let case = format!("built in a runtime: {built_in_a_runtime}, kept idle: {keep_it_idle}");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = db(&dir);
-        let first = runtime();
+        let first = if keep_it_idle {
+            // Driven only while it builds the store.
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        } else {
+            runtime()
+        };
         let store = if built_in_a_runtime {
             first.block_on(async { SqliteStore::open(&path) })
         } else {
             SqliteStore::open(&path)
         }
         .expect("open");
-        let mut written = vec![first.block_on(write_one_run(&store, 1)).id];
-        drop(first);
         let second = runtime();
+        let mut written = Vec::new();
+        if !keep_it_idle {
+            written.push(first.block_on(write_one_run(&store, 1)).id);
+            drop(first);
+        } else {
+            written.push(second.block_on(write_one_run(&store, 1)).id);
+        }
         second.block_on(async {
-            for n in 2..=3 {
+            for n in 2..=12 {
                 written.push(write_one_run(&store, n).await.id);
             }
         });
@@ -722,13 +737,13 @@ fn a_store_built_outside_a_runtime_or_outliving_its_own_keeps_every_write() {
         let mut ids: Vec<_> = stored.iter().map(|x| x.id).collect();
         ids.sort();
         written.sort();
-        assert_eq!(ids, written, "built in a runtime: {built_in_a_runtime}");
+        assert_eq!(ids, written, "{case}");
         assert!(
             stored
                 .iter()
                 .all(|x| x.status == ExecutionStatus::Succeeded && x.finished.is_some()),
-            "{stored:?}"
+            "{case}: {stored:?}"
         );
-        assert_eq!(second.block_on(all_events(&reopened)).len(), 3);
+        assert_eq!(second.block_on(all_events(&reopened)).len(), 12, "{case}");
     }
 }

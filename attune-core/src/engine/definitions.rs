@@ -147,7 +147,10 @@ impl Engine {
     /// leaves `R` unknown to the compiler: name it, `R` comes first —
     /// `register_fn::<Value, _, _>`. The closure's future is first polled by the engine's
     /// task that starts the run ([`Runtime::starts_inline`](crate::runtime::Runtime::starts_inline)):
-    /// do not block before an `.await` (blocking work belongs in `spawn_blocking`).
+    /// do not block before an `.await` (blocking work belongs in `spawn_blocking`). A future
+    /// that waits is polled again in a task of its own, with another waker: as the `Future`
+    /// contract asks, it wakes the waker of its latest poll (tokio's and `futures`' types
+    /// do; a hand-written future that keeps only its first waker is never woken).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> attune_core::Result<()> {

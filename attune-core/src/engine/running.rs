@@ -395,6 +395,7 @@ fn spawn_run(shared: &Arc<Shared>, s: Start) {
         _ => Some(s.permit),
     };
     let inline = runtime.is_some_and(|r| r.starts_inline());
+    let id = s.exec.id;
     let run = run_one(shared.clone(), s.exec, s.token, permit).instrument(span);
     if !inline {
         tokio::spawn(run);
@@ -410,7 +411,9 @@ fn spawn_run(shared: &Arc<Shared>, s: Start) {
         }
         // The action's own panic fails its execution inside `run_one`; this is the engine's
         // (a bug), which a task of its own would have ended with, not the stage calling here.
-        Err(_) => tracing::error!("a run panicked in the engine while it started"),
+        Err(_) => {
+            tracing::error!(execution.id = %id, "a run panicked in the engine while it started")
+        }
     }
 }
 

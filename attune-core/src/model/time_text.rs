@@ -230,6 +230,25 @@ mod tests {
         }
 
         #[test]
+        fn valid_text_with_any_fraction_read_as_chrono_reads_it(
+            t in any_time(),
+            digits in 0usize..=12,
+            zulu in any::<bool>(),
+        ) {
+            // What a client may send: 0 to 12 fraction digits, `Z` or `+00:00`.
+            let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            let nanos = format!("{:09}", t.timestamp_subsec_nanos());
+            let fraction = match digits {
+                0 => String::new(),
+                d if d <= 9 => format!(".{}", &nanos[..d]),
+                d => format!(".{nanos}{}", "7".repeat(d - 9)),
+            };
+            let text = format!("{base}{fraction}{}", if zulu { "Z" } else { "+00:00" });
+            let json = serde_json::to_string(&text).unwrap();
+            prop_assert_eq!(read(&json), chrono_read(&json));
+        }
+
+        #[test]
         fn any_text_read_as_chrono_reads_it(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,10})?(Z|z|[+-][0-9]{2}:[0-9]{2})?") {
             let json = serde_json::to_string(&s).unwrap();
             prop_assert_eq!(read(&json), chrono_read(&json));

@@ -84,7 +84,8 @@ pub trait Runtime: Send + Sync + Debug {
     /// runs usually end at once (host functions, no-ops), it saves a task per run. The
     /// run's code up to its first `.await` then runs in the engine's own task, so a runtime
     /// that says yes never blocks there (no process started, no blocking I/O before the
-    /// first `.await`). Default: no.
+    /// first `.await`), and its futures wake the waker of their latest poll (that first poll
+    /// has a waker that does nothing). Default: no.
     fn starts_inline(&self) -> bool {
         false
     }

@@ -249,6 +249,13 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_text_read_as_chrono_reads_it(s in "\\PC{0,40}") {
+            // No panic on any text (multi-byte characters where digits belong included).
+            let json = serde_json::to_string(&s).unwrap();
+            prop_assert_eq!(read(&json), chrono_read(&json));
+        }
+
+        #[test]
         fn any_text_read_as_chrono_reads_it(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,10})?(Z|z|[+-][0-9]{2}:[0-9]{2})?") {
             let json = serde_json::to_string(&s).unwrap();
             prop_assert_eq!(read(&json), chrono_read(&json));

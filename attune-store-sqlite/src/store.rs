@@ -290,31 +290,26 @@ impl Store for SqliteStore {
     }
 
     async fn insert_events(&self, events: &[Event]) -> Vec<Result<()>> {
-        // Rows made (or their error, given back as it was) before the batch is queued.
+        // Rows made before the batch is queued; one that did not serialize is written as
+        // nothing and answered with its own error.
         let mut failed = Vec::new();
-        let mut rows = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            match EventRow::new(e) {
-                Ok(row) => rows.push(row),
-                Err(f) => failed.push((i, attune_core::Error::from(f))),
-            }
-        }
-        let mut written = self
-            .write_each_kept(Arc::new(rows), |c, row| events::insert(c, row))
-            .await
-            .into_iter();
-        let mut out = Vec::with_capacity(events.len());
-        let mut failed = failed.into_iter().peekable();
-        for i in 0..events.len() {
-            match failed.next_if(|(at, _)| *at == i) {
-                Some((_, e)) => out.push(Err(e)),
-                None => out.push(written.next().unwrap_or_else(|| {
-                    Err(attune_core::Error::backend(
-                        "the writer answered too few rows",
-                        false,
-                    ))
-                })),
-            }
+        let rows = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                EventRow::new(e)
+                    .map_err(|f| failed.push((i, attune_core::Error::from(f))))
+                    .ok()
+            })
+            .collect();
+        let mut out = self
+            .write_each_kept(Arc::new(rows), |c, row| match row {
+                Some(row) => events::insert(c, row),
+                None => Ok(()),
+            })
+            .await;
+        for (i, e) in failed {
+            out[i] = Err(e);
         }
         out
     }
